@@ -1,0 +1,152 @@
+"""Generates everything derived from `protos/`: Python stubs with type stubs, the
+descriptor set Envoy's transcoder loads, and the OpenAPI document.
+
+One command (`./billingos gen`) writes them; `./billingos gen --check` regenerates
+into a scratch folder and fails on any difference, which the test suite runs so
+stale generated code cannot land.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from billingos_cli.paths import DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
+
+# Not imported by any of our protos, but the transcoder needs them in the
+# descriptor set to render `google.rpc.Status` details as JSON.
+_EXTRA_DESCRIPTOR_FILES = ("google/rpc/error_details.proto", "google/rpc/status.proto")
+
+
+@dataclass(frozen=True)
+class ProtoToolchain:
+    """The include paths and plugins protoc needs, found in this virtualenv."""
+
+    googleapis_root: Path
+    wellknown_root: Path
+    bin_dir: Path
+
+    @classmethod
+    def discover(cls) -> ProtoToolchain:
+        import google.api
+        import grpc_tools
+
+        googleapis_root = Path(next(iter(google.api.__path__))).parents[1]
+        wellknown_root = Path(grpc_tools.__file__).parent / "_proto"
+        return cls(googleapis_root, wellknown_root, Path(sys.executable).parent)
+
+    def protoc(self, args: list[str]) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTOS_DIR}",
+            f"-I{self.googleapis_root}",
+            f"-I{self.wellknown_root}",
+            *args,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"protoc failed:\n{result.stderr}")
+
+
+def our_proto_files() -> list[str]:
+    """Proto files relative to `protos/`, sorted so output is reproducible."""
+    return sorted(str(p.relative_to(PROTOS_DIR)) for p in PROTOS_DIR.rglob("*.proto"))
+
+
+def generate_into(out_root: Path) -> None:
+    """Writes the full generated tree (python/, descriptors/, openapi/) under `out_root`."""
+    toolchain = ProtoToolchain.discover()
+    files = our_proto_files()
+    python_out = out_root / "python"
+    python_out.mkdir(parents=True)
+    toolchain.protoc(
+        [
+            f"--python_out={python_out}",
+            f"--grpc_python_out={python_out}",
+            f"--plugin=protoc-gen-mypy={toolchain.bin_dir / 'protoc-gen-mypy'}",
+            f"--plugin=protoc-gen-mypy_grpc={toolchain.bin_dir / 'protoc-gen-mypy_grpc'}",
+            f"--mypy_out={python_out}",
+            f"--mypy_grpc_out={python_out}",
+            *files,
+        ]
+    )
+    _add_package_markers(python_out / "billingos")
+
+    descriptor = out_root / DESCRIPTOR_SET.relative_to(GEN_DIR)
+    descriptor.parent.mkdir(parents=True)
+    toolchain.protoc(
+        [
+            f"--descriptor_set_out={descriptor}",
+            "--include_imports",
+            "--include_source_info",
+            *files,
+            *_EXTRA_DESCRIPTOR_FILES,
+        ]
+    )
+
+    openapi = out_root / OPENAPI_FILE.relative_to(GEN_DIR)
+    openapi.parent.mkdir(parents=True)
+    from billingos_cli.openapi import write_openapi
+
+    write_openapi(descriptor, openapi)
+
+
+def _add_package_markers(package_root: Path) -> None:
+    for folder in [package_root, *(p for p in package_root.rglob("*") if p.is_dir())]:
+        (folder / "__init__.py").touch()
+        (folder / "py.typed").touch()
+
+
+_GENERATED_SUBDIRS = ("python/billingos", "descriptors", "openapi")
+
+
+def generate() -> None:
+    """Regenerates `gen/` in place."""
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "gen"
+        generate_into(fresh)
+        for sub in _GENERATED_SUBDIRS:
+            target = GEN_DIR / sub
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(fresh / sub, target)
+
+
+def stale_files() -> list[str]:
+    """Paths under gen/ that differ from a fresh generation (empty when current)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "gen"
+        generate_into(fresh)
+        differences: list[str] = []
+        for sub in _GENERATED_SUBDIRS:
+            differences += _compare(fresh / sub, GEN_DIR / sub, sub)
+        return differences
+
+
+def _compare(fresh: Path, committed: Path, label: str) -> list[str]:
+    if not committed.exists():
+        return [f"{label} (missing)"]
+    comparison = filecmp.dircmp(fresh, committed, ignore=["__pycache__"])
+    return _walk_differences(comparison, label)
+
+
+def _walk_differences(comparison: filecmp.dircmp[str], label: str) -> list[str]:
+    found = [f"{label}/{name} (changed)" for name in comparison.diff_files]
+    found += [f"{label}/{name} (missing)" for name in comparison.left_only]
+    found += [f"{label}/{name} (not generated)" for name in comparison.right_only]
+    # dircmp compares shallowly (size + mtime); confirm byte by byte.
+    for name in comparison.same_files:
+        left = Path(comparison.left) / name
+        right = Path(comparison.right) / name
+        if left.read_bytes() != right.read_bytes():
+            found.append(f"{label}/{name} (changed)")
+    for name, sub in comparison.subdirs.items():
+        found += _walk_differences(sub, f"{label}/{name}")
+    return found

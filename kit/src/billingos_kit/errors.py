@@ -1,0 +1,146 @@
+"""Domain errors every service raises, and nothing else knows about gRPC.
+
+The kit's error interceptor turns each into a gRPC status with
+`google.rpc.ErrorInfo` (a stable `reason`) and, for bad input,
+`google.rpc.BadRequest` field violations; Envoy renders those as HTTP + JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+ERROR_DOMAIN = "billingos.dev"
+
+
+class ErrorKind(Enum):
+    """What went wrong, in the terms the caller can act on."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    FAILED_PRECONDITION = "failed_precondition"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    ABORTED = "aborted"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field: `field` is the request path (e.g. `customer.email`)."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error a service means to show its caller."""
+
+    kind: ErrorKind = ErrorKind.FAILED_PRECONDITION
+    reason: str = "FAILED_PRECONDITION"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+        violations: Iterable[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)
+
+
+class InvalidArgument(DomainError):
+    """Bad input in one field; the message names the field and the rule."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, description: str, *, reason: str | None = None) -> None:
+        super().__init__(
+            f"{field}: {description}",
+            reason=reason,
+            violations=[FieldViolation(field, description)],
+        )
+
+
+class ValidationFailed(DomainError):
+    """Bad input in several fields at once, so the caller can fix them together."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        found = tuple(violations)
+        summary = "; ".join(f"{v.field}: {v.description}" for v in found)
+        super().__init__(summary, violations=found)
+
+
+class NotFound(DomainError):
+    """The resource does not exist, or belongs to another organization."""
+
+    kind = ErrorKind.NOT_FOUND
+    reason = "NOT_FOUND"
+
+    def __init__(self, resource: str, resource_id: str) -> None:
+        super().__init__(
+            f"{resource} {resource_id!r} not found",
+            reason=f"{resource.upper()}_NOT_FOUND",
+            metadata={"resource": resource, "id": resource_id},
+        )
+
+
+class AlreadyExists(DomainError):
+    """A uniqueness rule would be broken; `field` names what collides."""
+
+    kind = ErrorKind.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+    def __init__(self, field: str, description: str, *, reason: str | None = None) -> None:
+        super().__init__(
+            f"{field}: {description}",
+            reason=reason,
+            violations=[FieldViolation(field, description)],
+        )
+
+
+class FailedPrecondition(DomainError):
+    """The request is well-formed but the resource's state forbids it."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class Unauthenticated(DomainError):
+    """No valid credential."""
+
+    kind = ErrorKind.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    """A valid credential that may not do this."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
+class Aborted(DomainError):
+    """A concurrent change won; retrying the call is safe."""
+
+    kind = ErrorKind.ABORTED
+    reason = "ABORTED"
+
+
+class Unavailable(DomainError):
+    """A dependency (database, broker) is down; retrying later is safe."""
+
+    kind = ErrorKind.UNAVAILABLE
+    reason = "UNAVAILABLE"

@@ -1,0 +1,62 @@
+"""What the kit must know about each RPC, read once from the proto descriptors:
+whether it needs an organization, whether it mutates (and so honours
+idempotency keys), and how to decode a stored response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.api import annotations_pb2
+from google.protobuf import descriptor, message_factory
+from google.protobuf.message import Message
+
+from billingos.common.v1 import options_pb2
+
+_READ_VERBS = {"get"}
+
+
+@dataclass(frozen=True)
+class MethodPolicy:
+    """How the kit treats calls of one method."""
+
+    full_name: str  # "/billingos.customers.v1.CustomerService/CreateCustomer"
+    requires_organization: bool
+    mutating: bool
+    response_type: type[Message]
+
+
+def policies_for(
+    service: descriptor.ServiceDescriptor, *, requires_organization: bool | None = None
+) -> list[MethodPolicy]:
+    """Policies of every method of `service`.
+
+    `requires_organization` overrides the proto option, for services whose
+    protos are not ours (Envoy's ext_authz).
+    """
+    policies = []
+    for method in service.methods:
+        options = method.GetOptions()
+        if requires_organization is None:
+            tenancy = options.Extensions[options_pb2.tenancy]
+            needs_organization = tenancy != options_pb2.TENANCY_NONE
+        else:
+            needs_organization = requires_organization
+        policies.append(
+            MethodPolicy(
+                full_name=f"/{service.full_name}/{method.name}",
+                requires_organization=needs_organization,
+                mutating=_is_mutating(method),
+                response_type=message_factory.GetMessageClass(method.output_type),
+            )
+        )
+    return policies
+
+
+def _is_mutating(method: descriptor.MethodDescriptor) -> bool:
+    options = method.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        # No REST mapping: treat as a mutation so keys are honoured, the safe side.
+        return not method.name.startswith(("Get", "List", "Check"))
+    rule = options.Extensions[annotations_pb2.http]
+    return rule.WhichOneof("pattern") not in _READ_VERBS

@@ -1,0 +1,54 @@
+"""The call scope: what one RPC works with, set up by the kit's pipeline before
+the servicer runs: the transaction, the verified organization, the clock, the
+outbox. Services receive it as an argument; only servicers fetch it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billingos_kit.clock import Clock
+from billingos_kit.errors import Unauthenticated
+from billingos_kit.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """One call's unit of work."""
+
+    session: AsyncSession
+    clock: Clock
+    outbox: Outbox
+    request_id: str
+    method: str
+    organization_id_or_none: uuid.UUID | None
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        """The caller's organization; every tenant query filters by it."""
+        if self.organization_id_or_none is None:
+            raise Unauthenticated("this call needs an organization", reason="ORGANIZATION_REQUIRED")
+        return self.organization_id_or_none
+
+
+_current: contextvars.ContextVar[CallScope] = contextvars.ContextVar("billingos_call_scope")
+
+
+def current_scope() -> CallScope:
+    """The scope of the RPC being served (only valid inside a servicer method)."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("no call scope: not inside a kit-served RPC") from None
+
+
+def enter_scope(scope: CallScope) -> contextvars.Token[CallScope]:
+    return _current.set(scope)
+
+
+def leave_scope(token: contextvars.Token[CallScope]) -> None:
+    _current.reset(token)

@@ -1,0 +1,60 @@
+"""Conversions between protobuf well-known types and Python values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from billingos_kit.errors import FieldViolation
+
+MetadataValue = str | float | bool
+
+
+def timestamp(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    """A Timestamp for an aware datetime (None stays unset)."""
+    if moment is None:
+        return None
+    value = timestamp_pb2.Timestamp()
+    value.FromDatetime(moment)
+    return value
+
+
+def metadata_to_proto(values: Mapping[str, Any]) -> dict[str, struct_pb2.Value]:
+    converted: dict[str, struct_pb2.Value] = {}
+    for key, item in values.items():
+        value = struct_pb2.Value()
+        if isinstance(item, bool):
+            value.bool_value = item
+        elif isinstance(item, (int, float)):
+            value.number_value = float(item)
+        else:
+            value.string_value = str(item)
+        converted[key] = value
+    return converted
+
+
+def metadata_from_proto(
+    values: Mapping[str, struct_pb2.Value], field: str
+) -> tuple[dict[str, MetadataValue], list[FieldViolation]]:
+    """Plain values from a metadata map, with a violation per unsupported value."""
+    plain: dict[str, MetadataValue] = {}
+    violations: list[FieldViolation] = []
+    for key in sorted(values):
+        value = values[key]
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":
+            plain[key] = value.string_value
+        elif kind == "bool_value":
+            plain[key] = value.bool_value
+        elif kind == "number_value" and math.isfinite(value.number_value):
+            number = value.number_value
+            plain[key] = int(number) if number.is_integer() else number
+        else:
+            violations.append(
+                FieldViolation(f"{field}.{key}", "must be a string, a finite number or a boolean")
+            )
+    return plain, violations

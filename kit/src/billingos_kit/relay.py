@@ -1,0 +1,161 @@
+"""Publishing the outbox to NATS JetStream.
+
+The relay claims unpublished rows in commit order (`FOR UPDATE SKIP LOCKED`, so
+replicas never publish the same row at once), publishes each with its event id
+as `Nats-Msg-Id`, and marks them published in the same transaction as the
+claim. A crash between publish and mark leaves the rows unpublished: they go
+out again, the stream drops the repeats inside its duplicate window, and
+consumers drop any that slip past it. Nothing is lost; duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from sqlalchemy import select, update
+
+from billingos_kit.clock import Clock
+from billingos_kit.db import Database
+from billingos_kit.outbox import NOTIFY_CHANNEL, stream_for
+from billingos_kit.tables import KitTables
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+STREAM_MAX_AGE = dt.timedelta(days=14)
+
+
+async def ensure_stream(js: JetStreamContext, source: str) -> None:
+    """Creates or updates the stream for `billingos.<source>.>`."""
+    config = StreamConfig(
+        name=stream_for(source),
+        subjects=[f"billingos.{source}.>"],
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        max_age=STREAM_MAX_AGE.total_seconds(),
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        # Exists with another configuration (e.g. an older duplicate window).
+        await js.update_stream(config)
+
+
+class OutboxRelay:
+    """Moves one service's committed events from its outbox to JetStream."""
+
+    def __init__(
+        self,
+        database: Database,
+        tables: KitTables,
+        js: JetStreamContext,
+        clock: Clock,
+        source: str,
+        *,
+        batch_size: int = 256,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._table = tables.outbox
+        self._schema = tables.schema
+        self._js = js
+        self._clock = clock
+        self._source = source
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publishes one batch; returns how many events went out."""
+        table = self._table
+        async with self._database.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(table.c.id, table.c.subject, table.c.envelope)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.sequence)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            acks = []
+            for row in rows:
+                acks.append(
+                    await self._js.publish_async(
+                        row.subject, row.envelope, headers={"Nats-Msg-Id": str(row.id)}
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
+                .values(published_at=self._clock.now())
+            )
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publishes until `stop` is set; wakes on NOTIFY, polls as a fallback."""
+        await ensure_stream(self._js, self._source)
+        listener = await self._listen()
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    published = await self.publish_pending()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("outbox publish failed", extra={"attempt": failures})
+                    published = 0
+                    await _sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
+                    continue
+                if published >= self._batch_size:
+                    continue
+                await self._wait_for_work(stop)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self._poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _listen(self) -> Any:
+        """A dedicated asyncpg connection LISTENing for this schema's commits."""
+        try:
+            import asyncpg
+
+            dsn = self._database.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+            connection = await asyncpg.connect(dsn)
+
+            def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+                if payload == self._schema:
+                    self._wake.set()
+
+            await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+            return connection
+        except Exception:
+            log.warning("outbox LISTEN unavailable; polling only", exc_info=True)
+            return None
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,37 @@
+"""The command line every service shares: `python -m billingos_<context> serve`
+(the default) or `... migrate`, so deployments start all six the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from billingos_kit.logging import configure_logging
+from billingos_kit.migrations import upgrade_to_head
+from billingos_kit.server import ServiceApp
+from billingos_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def run_service(
+    settings_type: type[ServiceSettings],
+    build_app: Callable[[ServiceSettings], ServiceApp],
+    migrations_dir: Path,
+    argv: list[str] | None = None,
+) -> None:
+    """Entry point of a service's `__main__`."""
+    parser = argparse.ArgumentParser(prog=f"billingos-{settings_type.service_name}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args(argv)
+    settings = settings_type()  # type: ignore[call-arg]
+    configure_logging(settings_type.service_name, settings.log_level)
+    if args.command == "migrate":
+        upgrade_to_head(migrations_dir, settings.database_url)
+        log.info("migrations applied")
+        return
+    asyncio.run(build_app(settings).serve_until_signalled())

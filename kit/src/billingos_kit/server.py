@@ -1,0 +1,187 @@
+"""A BillingOS service process: the gRPC server with health and reflection, the
+call pipeline, the outbox relay, consumers and housekeeping, and a graceful
+stop (SIGTERM: stop accepting, let in-flight calls finish, stop the background
+work cleanly, close connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import nats
+from google.protobuf import descriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from billingos_kit.clock import Clock, SystemClock
+from billingos_kit.consumer import EventConsumer
+from billingos_kit.db import Database
+from billingos_kit.grpc.methods import policies_for
+from billingos_kit.grpc.pipeline import CallPipeline
+from billingos_kit.housekeeping import run_housekeeping
+from billingos_kit.idempotency import IdempotencyStore
+from billingos_kit.relay import OutboxRelay
+from billingos_kit.settings import ServiceSettings
+from billingos_kit.tables import KitTables
+
+log = logging.getLogger(__name__)
+
+AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    add_to_server: AddServicer
+    servicer: Any
+    service: descriptor.ServiceDescriptor
+
+
+class ServiceApp:
+    """Everything one service runs, assembled by the service's `app.py`."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        tables: KitTables,
+        *,
+        clock: Clock | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.tables = tables
+        self.clock: Clock = clock or SystemClock()
+        self.database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+        self.pipeline = CallPipeline(
+            database=self.database,
+            tables=tables,
+            clock=self.clock,
+            source=self.name,
+            service_token=settings.service_token.get_secret_value(),
+            idempotency=IdempotencyStore(
+                tables, self.clock, dt.timedelta(hours=settings.idempotency_ttl_hours)
+            ),
+        )
+        self._registrations: list[_Registration] = []
+        self._consumers: list[EventConsumer] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._nats: NatsClient | None = None
+        self.port = 0
+
+    def add_service(
+        self,
+        add_to_server: AddServicer,
+        servicer: Any,
+        service: descriptor.ServiceDescriptor,
+        *,
+        requires_organization: bool | None = None,
+    ) -> None:
+        """Serves `servicer` with the kit pipeline around each of its methods."""
+        self._registrations.append(_Registration(add_to_server, servicer, service))
+        self.pipeline.register(policies_for(service, requires_organization=requires_organization))
+
+    def add_consumer(self, consumer: EventConsumer) -> None:
+        self._consumers.append(consumer)
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        if self._nats is None:
+            raise RuntimeError("not started")
+        return self._nats.jetstream()
+
+    async def start(self) -> int:
+        """Connects, serves, starts background work; returns the bound port."""
+        self._nats = await nats.connect(
+            self.settings.nats_url,
+            name=f"billingos-{self.name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
+        js = self._nats.jetstream()
+        server = grpc.aio.server(interceptors=[self.pipeline])
+        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        for registration in self._registrations:
+            registration.add_to_server(registration.servicer, server)
+            names.append(registration.service.full_name)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(names, server)
+        self.port = server.add_insecure_port(self.settings.grpc_listen)
+        await server.start()
+        self._server = server
+        relay = OutboxRelay(
+            self.database,
+            self.tables,
+            js,
+            self.clock,
+            self.name,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        self._spawn("outbox-relay", relay.run(self._stop))
+        self._spawn(
+            "housekeeping", run_housekeeping(self.database, self.tables, self.clock, self._stop)
+        )
+        for consumer in self._consumers:
+            self._spawn(f"consumer-{consumer.name}", consumer.run(js, self._stop))
+        for registration in self._registrations:
+            await self._health.set(
+                registration.service.full_name, health_pb2.HealthCheckResponse.SERVING
+            )
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"port": self.port, "services": names})
+        return self.port
+
+    def _spawn(self, name: str, work: Any) -> None:
+        task = asyncio.create_task(work, name=f"{self.name}-{name}")
+        task.add_done_callback(_log_task_end)
+        self._tasks.append(task)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: refuse new calls, finish in-flight ones, then background work."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        self._stop.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._nats is not None:
+            with contextlib.suppress(Exception):
+                await self._nats.drain()
+        await self.database.dispose()
+        log.info("stopped")
+
+    async def serve_until_signalled(self) -> None:
+        """Runs until SIGTERM or SIGINT, then stops gracefully."""
+        loop = asyncio.get_running_loop()
+        signalled = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, signalled.set)
+        await self.start()
+        await signalled.wait()
+        log.info("stopping")
+        await self.stop()
+
+
+def _log_task_end(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("background task died", extra={"task": task.get_name()}, exc_info=error)

@@ -1,0 +1,145 @@
+"""The gateway's API-key check: Envoy's `ext_authz` gRPC service.
+
+Envoy asks before routing any merchant request. A valid `Authorization: Bearer
+<api key>` gets an OK that sets `x-billingos-organization-id` (Envoy has
+already dropped any client-sent copy); anything else gets a 401 with a JSON
+body in the `google.rpc.Status` shape every other error has.
+
+Verified keys are cached for `api_key_cache_seconds` (5 s), so the hot path
+makes no database call; a revoked key stops working within that time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from envoy.type.v3 import http_status_pb2
+from google.rpc import code_pb2, status_pb2
+
+from billingos_customers.organizations import ApiKeyService, hash_secret
+from billingos_kit.clock import Clock
+from billingos_kit.errors import ERROR_DOMAIN
+from billingos_kit.grpc.pipeline import ORGANIZATION_HEADER
+from billingos_kit.grpc.scope import current_scope
+
+API_KEY_ID_HEADER = "x-billingos-api-key-id"
+MAX_CACHED_KEYS = 10_000
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    organization_id: uuid.UUID
+    key_id: uuid.UUID
+    checked_at: dt.datetime
+
+
+class VerifiedKeyCache:
+    """Recently verified keys by secret hash, expiring by the injected clock."""
+
+    def __init__(self, clock: Clock, ttl: dt.timedelta, max_entries: int = MAX_CACHED_KEYS):
+        self._clock = clock
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._entries: OrderedDict[bytes, VerifiedKey] = OrderedDict()
+
+    def get(self, secret_hash: bytes) -> VerifiedKey | None:
+        entry = self._entries.get(secret_hash)
+        if entry is None:
+            return None
+        if self._clock.now() - entry.checked_at >= self._ttl:
+            del self._entries[secret_hash]
+            return None
+        return entry
+
+    def put(self, secret_hash: bytes, organization_id: uuid.UUID, key_id: uuid.UUID) -> None:
+        self._entries[secret_hash] = VerifiedKey(organization_id, key_id, self._clock.now())
+        self._entries.move_to_end(secret_hash)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):
+    """Envoy `envoy.service.auth.v3.Authorization` backed by the api_keys table."""
+
+    def __init__(self, cache: VerifiedKeyCache) -> None:
+        self._cache = cache
+
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> external_auth_pb2.CheckResponse:
+        headers = request.attributes.request.http.headers
+        scheme, _, secret = headers.get("authorization", "").strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            return _denied(
+                "API key missing: send 'Authorization: Bearer <api key>'", "API_KEY_MISSING"
+            )
+        secret_hash = hash_secret(secret)
+        verified = self._cache.get(secret_hash)
+        if verified is None:
+            key = await ApiKeyService(current_scope()).authenticate(secret)
+            if key is None:
+                return _denied("API key invalid or revoked", "API_KEY_INVALID")
+            self._cache.put(secret_hash, key.organization_id, key.id)
+            verified = self._cache.get(secret_hash)
+            assert verified is not None
+        return _allowed(verified)
+
+
+def _allowed(verified: VerifiedKey) -> external_auth_pb2.CheckResponse:
+    overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.OK),
+        ok_response=external_auth_pb2.OkHttpResponse(
+            headers=[
+                base_pb2.HeaderValueOption(
+                    header=base_pb2.HeaderValue(
+                        key=ORGANIZATION_HEADER, value=str(verified.organization_id)
+                    ),
+                    append_action=overwrite,
+                ),
+                base_pb2.HeaderValueOption(
+                    header=base_pb2.HeaderValue(key=API_KEY_ID_HEADER, value=str(verified.key_id)),
+                    append_action=overwrite,
+                ),
+            ]
+        ),
+    )
+
+
+def _denied(message: str, reason: str) -> external_auth_pb2.CheckResponse:
+    body = {
+        "code": code_pb2.UNAUTHENTICATED,
+        "message": message,
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": ERROR_DOMAIN,
+                "metadata": {},
+            }
+        ],
+    }
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message),
+        denied_response=external_auth_pb2.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=http_status_pb2.Unauthorized),
+            headers=[
+                base_pb2.HeaderValueOption(
+                    header=base_pb2.HeaderValue(key="content-type", value="application/json")
+                ),
+                base_pb2.HeaderValueOption(
+                    header=base_pb2.HeaderValue(key="www-authenticate", value="Bearer")
+                ),
+            ],
+            body=json.dumps(body),
+        ),
+    )

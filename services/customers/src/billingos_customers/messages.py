@@ -1,0 +1,47 @@
+"""Rows to API messages, shared by the servicers and the events."""
+
+from __future__ import annotations
+
+from billingos.common.v1 import address_pb2
+from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
+from billingos_customers.models import ApiKey, Customer, Organization
+from billingos_kit.protoconv import metadata_to_proto, timestamp
+
+
+def customer_message(customer: Customer) -> customers_pb2.Customer:
+    message = customers_pb2.Customer(
+        id=str(customer.id),
+        organization_id=str(customer.organization_id),
+        email=customer.email,
+        external_id=customer.external_id or "",
+        name=customer.name,
+        metadata=metadata_to_proto(customer.metadata_),
+        stripe_customer_id=customer.stripe_customer_id or "",
+        create_time=timestamp(customer.created_at),
+        update_time=timestamp(customer.updated_at),
+        delete_time=timestamp(customer.deleted_at),
+    )
+    if customer.billing_address:
+        message.billing_address.CopyFrom(address_pb2.Address(**customer.billing_address))
+    return message
+
+
+def organization_message(organization: Organization) -> organizations_pb2.Organization:
+    return organizations_pb2.Organization(
+        id=str(organization.id),
+        name=organization.name,
+        slug=organization.slug,
+        create_time=timestamp(organization.created_at),
+        update_time=timestamp(organization.updated_at),
+    )
+
+
+def api_key_message(key: ApiKey) -> api_keys_pb2.ApiKey:
+    return api_keys_pb2.ApiKey(
+        id=str(key.id),
+        organization_id=str(key.organization_id),
+        name=key.name,
+        prefix=key.prefix,
+        create_time=timestamp(key.created_at),
+        revoke_time=timestamp(key.revoked_at),
+    )

@@ -1,0 +1,173 @@
+"""Organizations and their API keys: creation, the key lifecycle, and turning a
+presented secret into the organization it acts for.
+
+A secret is `bos_` + 40 random URL-safe characters (240 bits). Only its SHA-256
+is stored: with that much entropy a slow hash adds nothing, and the gateway's
+check must stay fast. The first 12 characters are kept as a visible prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from billingos_customers import events
+from billingos_customers.errors import SlugTaken
+from billingos_customers.models import ApiKey, Organization
+from billingos_customers.repository import ApiKeyRepository, OrganizationRepository
+from billingos_kit.errors import NotFound
+from billingos_kit.grpc.scope import CallScope
+from billingos_kit.ids import new_id
+from billingos_kit.pagination import PageRequest
+from billingos_kit.validation import Violations, check_text
+
+SECRET_PREFIX = "bos_"
+VISIBLE_PREFIX_LENGTH = 12
+MAX_NAME_LENGTH = 256
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,46})[a-z0-9]$")
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(30)
+
+
+def slugify(name: str) -> str:
+    """A slug from a display name: ASCII, lower case, dashes between words."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-")
+    return slug if len(slug) >= 3 else f"org-{slug}".strip("-")
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once
+
+
+@dataclass(frozen=True)
+class CreatedOrganization:
+    organization: Organization
+    first_key: CreatedKey
+
+
+@dataclass(frozen=True)
+class ApiKeyPage:
+    keys: Sequence[ApiKey]
+    next_page_token: str
+
+
+class OrganizationService:
+    """Platform-level organization operations, and a tenant's view of its own."""
+
+    def __init__(self, scope: CallScope) -> None:
+        self._scope = scope
+        self._organizations = OrganizationRepository(scope.session)
+
+    async def create(self, name: str, slug: str) -> CreatedOrganization:
+        """Creates an organization with a first API key; announces `organization.created`."""
+        violations = Violations()
+        check_text(violations, "organization.name", name, max_length=MAX_NAME_LENGTH, required=True)
+        if slug and not SLUG_PATTERN.match(slug):
+            violations.add(
+                "organization.slug", "must be 3-48 characters of a-z, 0-9 and '-', not at the ends"
+            )
+        violations.raise_if_any()
+        if slug:
+            if await self._organizations.slug_taken(slug):
+                raise SlugTaken("organization.slug")
+        else:
+            slug = await self._free_slug(slugify(name))
+        now = self._scope.clock.now()
+        organization = Organization(
+            id=new_id(self._scope.clock),
+            name=name.strip(),
+            slug=slug,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self._organizations.add(organization)
+        except IntegrityError:
+            raise SlugTaken("organization.slug") from None
+        await events.organization_created(self._scope.outbox, organization)
+        first_key = await ApiKeyService(self._scope).create_for(organization.id, "Default key")
+        return CreatedOrganization(organization, first_key)
+
+    async def get_own(self, organization_id: uuid.UUID) -> Organization:
+        """The caller's own organization; any other id is not found."""
+        if organization_id != self._scope.organization_id:
+            raise NotFound("organization", str(organization_id))
+        organization = await self._organizations.get(organization_id)
+        if organization is None:
+            raise NotFound("organization", str(organization_id))
+        return organization
+
+    async def _free_slug(self, base: str) -> str:
+        candidate = base
+        while await self._organizations.slug_taken(candidate):
+            candidate = f"{base}-{secrets.token_hex(3)}"
+        return candidate
+
+
+class ApiKeyService:
+    """API keys of the scope's organization."""
+
+    def __init__(self, scope: CallScope) -> None:
+        self._scope = scope
+        self._keys = ApiKeyRepository(scope.session)
+
+    async def create(self, name: str) -> CreatedKey:
+        return await self.create_for(self._scope.organization_id, name)
+
+    async def create_for(self, organization_id: uuid.UUID, name: str) -> CreatedKey:
+        violations = Violations()
+        check_text(violations, "api_key.name", name, max_length=MAX_NAME_LENGTH)
+        violations.raise_if_any()
+        secret = new_secret()
+        key = ApiKey(
+            id=new_id(self._scope.clock),
+            organization_id=organization_id,
+            name=name.strip(),
+            prefix=secret[:VISIBLE_PREFIX_LENGTH],
+            secret_hash=hash_secret(secret),
+            created_at=self._scope.clock.now(),
+            revoked_at=None,
+        )
+        await self._keys.add(key)
+        return CreatedKey(key, secret)
+
+    async def list(self, page: PageRequest) -> ApiKeyPage:
+        before = uuid.UUID(page.after) if page.after else None
+        rows = await self._keys.list_page(
+            self._scope.organization_id, limit=page.size + 1, before_id=before
+        )
+        if len(rows) > page.size:
+            rows = rows[: page.size]
+            return ApiKeyPage(rows, page.next_token(str(rows[-1].id)))
+        return ApiKeyPage(rows, "")
+
+    async def revoke(self, key_id: uuid.UUID) -> ApiKey:
+        """Revokes a key; revoking a revoked key changes nothing."""
+        key = await self._keys.get(self._scope.organization_id, key_id)
+        if key is None:
+            raise NotFound("api_key", str(key_id))
+        if key.revoked_at is None:
+            key.revoked_at = self._scope.clock.now()
+        return key
+
+    async def authenticate(self, secret: str) -> ApiKey | None:
+        """The active key for a presented secret, or None."""
+        if not secret.startswith(SECRET_PREFIX):
+            return None
+        return await self._keys.find_active_by_hash(hash_secret(secret))

@@ -1,0 +1,150 @@
+"""gRPC adapters: request message in, service call, response message out. No
+SQL and no rules here; the kit's pipeline has already opened the transaction
+and resolved the organization.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from billingos.customers.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    customers_pb2,
+    customers_pb2_grpc,
+    organizations_pb2,
+    organizations_pb2_grpc,
+)
+from billingos_customers.messages import api_key_message, customer_message, organization_message
+from billingos_customers.organizations import ApiKeyService, OrganizationService
+from billingos_customers.service import UPDATABLE_FIELDS, Address, CustomerFields, CustomerService
+from billingos_kit.errors import ValidationFailed
+from billingos_kit.fieldmask import fields_to_update
+from billingos_kit.grpc.scope import current_scope
+from billingos_kit.ids import parse_id
+from billingos_kit.pagination import page_request
+from billingos_kit.protoconv import metadata_from_proto
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
+    metadata, violations = metadata_from_proto(message.metadata, "customer.metadata")
+    if violations:
+        raise ValidationFailed(violations)
+    address = None
+    if message.HasField("billing_address"):
+        given = message.billing_address
+        address = Address(
+            line1=given.line1,
+            line2=given.line2,
+            postal_code=given.postal_code,
+            city=given.city,
+            state=given.state,
+            country=given.country,
+        )
+    return CustomerFields(
+        email=message.email,
+        external_id=message.external_id,
+        name=message.name,
+        metadata=metadata,
+        billing_address=address,
+    )
+
+
+class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
+    async def CreateCustomer(
+        self, request: customers_pb2.CreateCustomerRequest, context: Context
+    ) -> customers_pb2.Customer:
+        customer = await CustomerService(current_scope()).create(customer_fields(request.customer))
+        return customer_message(customer)
+
+    async def GetCustomer(
+        self, request: customers_pb2.GetCustomerRequest, context: Context
+    ) -> customers_pb2.Customer:
+        customer_id = parse_id(request.id, "id")
+        return customer_message(await CustomerService(current_scope()).get(customer_id))
+
+    async def GetCustomerByExternalId(
+        self, request: customers_pb2.GetCustomerByExternalIdRequest, context: Context
+    ) -> customers_pb2.Customer:
+        service = CustomerService(current_scope())
+        return customer_message(await service.get_by_external_id(request.external_id))
+
+    async def ListCustomers(
+        self, request: customers_pb2.ListCustomersRequest, context: Context
+    ) -> customers_pb2.ListCustomersResponse:
+        filters = {"email": request.email.lower(), "external_id": request.external_id}
+        page = page_request(request.page_size, request.page_token, filters)
+        result = await CustomerService(current_scope()).list(
+            page, email=request.email or None, external_id=request.external_id or None
+        )
+        return customers_pb2.ListCustomersResponse(
+            customers=[customer_message(c) for c in result.customers],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdateCustomer(
+        self, request: customers_pb2.UpdateCustomerRequest, context: Context
+    ) -> customers_pb2.Customer:
+        customer_id = parse_id(request.customer.id, "customer.id")
+        paths = fields_to_update(request.update_mask, request.customer, UPDATABLE_FIELDS)
+        fields = customer_fields(request.customer)
+        customer = await CustomerService(current_scope()).update(customer_id, fields, paths)
+        return customer_message(customer)
+
+    async def DeleteCustomer(
+        self, request: customers_pb2.DeleteCustomerRequest, context: Context
+    ) -> customers_pb2.Customer:
+        customer_id = parse_id(request.id, "id")
+        return customer_message(await CustomerService(current_scope()).delete(customer_id))
+
+
+class OrganizationServicer(organizations_pb2_grpc.OrganizationServiceServicer):
+    async def GetOrganization(
+        self, request: organizations_pb2.GetOrganizationRequest, context: Context
+    ) -> organizations_pb2.Organization:
+        organization_id = parse_id(request.id, "id")
+        organization = await OrganizationService(current_scope()).get_own(organization_id)
+        return organization_message(organization)
+
+
+class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceServicer):
+    async def CreateOrganization(
+        self, request: organizations_pb2.CreateOrganizationRequest, context: Context
+    ) -> organizations_pb2.CreateOrganizationResponse:
+        given = request.organization
+        created = await OrganizationService(current_scope()).create(given.name, given.slug)
+        return organizations_pb2.CreateOrganizationResponse(
+            organization=organization_message(created.organization),
+            api_key=api_key_message(created.first_key.key),
+            api_key_secret=created.first_key.secret,
+        )
+
+
+class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
+    async def CreateApiKey(
+        self, request: api_keys_pb2.CreateApiKeyRequest, context: Context
+    ) -> api_keys_pb2.CreateApiKeyResponse:
+        created = await ApiKeyService(current_scope()).create(request.api_key.name)
+        return api_keys_pb2.CreateApiKeyResponse(
+            api_key=api_key_message(created.key), secret=created.secret
+        )
+
+    async def ListApiKeys(
+        self, request: api_keys_pb2.ListApiKeysRequest, context: Context
+    ) -> api_keys_pb2.ListApiKeysResponse:
+        page = page_request(request.page_size, request.page_token, {})
+        result = await ApiKeyService(current_scope()).list(page)
+        return api_keys_pb2.ListApiKeysResponse(
+            api_keys=[api_key_message(k) for k in result.keys],
+            next_page_token=result.next_page_token,
+        )
+
+    async def RevokeApiKey(
+        self, request: api_keys_pb2.RevokeApiKeyRequest, context: Context
+    ) -> api_keys_pb2.ApiKey:
+        key_id = parse_id(request.id, "id")
+        return api_key_message(await ApiKeyService(current_scope()).revoke(key_id))

@@ -1,0 +1,16 @@
+"""Settings of the customers service (environment: BILLINGOS_CUSTOMERS_*)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from billingos_kit.settings import ServiceSettings
+
+
+class CustomersSettings(ServiceSettings):
+    service_name: ClassVar[str] = "customers"
+
+    grpc_listen: str = "127.0.0.1:50061"
+    # How long the gateway's API-key check trusts a verified key without asking
+    # the database again: the longest a revoked key keeps working elsewhere.
+    api_key_cache_seconds: float = 5.0
