@@ -1,0 +1,1 @@
+pytest_plugins = ["billingos_kit.testing.plugin"]

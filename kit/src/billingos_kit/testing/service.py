@@ -1,0 +1,72 @@
+"""A service running in the test's event loop, on a real database and NATS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from billingos_kit.clock import Clock
+from billingos_kit.grpc.pipeline import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.idempotency import IDEMPOTENCY_HEADER
+from billingos_kit.migrations import upgrade_to_head_async
+from billingos_kit.server import ServiceApp
+from billingos_kit.settings import ServiceSettings
+from billingos_kit.testing.servers import SessionServers
+
+TEST_SERVICE_TOKEN = "test-service-token"
+
+
+@dataclass(frozen=True)
+class RunningService:
+    app: ServiceApp
+    channel: grpc.aio.Channel
+    address: str
+
+
+def call_metadata(
+    organization_id: object | None = None,
+    *,
+    idempotency_key: str | None = None,
+    service_token: str = TEST_SERVICE_TOKEN,
+) -> tuple[tuple[str, str], ...]:
+    """Metadata as an internal caller sends it."""
+    entries = [(SERVICE_TOKEN_HEADER, service_token)]
+    if organization_id is not None:
+        entries.append((ORGANIZATION_HEADER, str(organization_id)))
+    if idempotency_key is not None:
+        entries.append((IDEMPOTENCY_HEADER, idempotency_key))
+    return tuple(entries)
+
+
+@asynccontextmanager
+async def running_service(
+    settings_type: type[ServiceSettings],
+    build_app: Callable[[ServiceSettings, Clock | None], ServiceApp],
+    migrations_dir: Path,
+    servers: SessionServers,
+    clock: Clock,
+    **settings_overrides: object,
+) -> AsyncIterator[RunningService]:
+    """Migrates, starts the service on a free port, yields a channel to it."""
+    await upgrade_to_head_async(migrations_dir, servers.database_url)
+    settings = settings_type(  # type: ignore[call-arg]
+        database_url=servers.database_url,
+        nats_url=servers.nats_url,
+        grpc_listen="127.0.0.1:0",
+        service_token=TEST_SERVICE_TOKEN,
+        outbox_poll_seconds=0.2,
+        **settings_overrides,
+    )
+    app = build_app(settings, clock)
+    port = await app.start()
+    address = f"127.0.0.1:{port}"
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield RunningService(app, channel, address)
+    finally:
+        await channel.close()
+        await app.stop(grace=2)
