@@ -21,7 +21,6 @@ from billingos_kit.clock import Clock
 from billingos_kit.errors import DomainError, ErrorKind, FieldViolation, InvalidArgument
 from billingos_kit.tables import KitTables
 
-IDEMPOTENCY_HEADER = "idempotency-key"
 # Shown to HTTP callers: the header they send.
 IDEMPOTENCY_FIELD = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

@@ -256,7 +256,9 @@ async def test_negative_page_size_is_refused(customers: Stub, tenant) -> None:
 
 async def test_call_without_organization_is_unauthenticated(customers: Stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await customers.ListCustomers(customers_pb2.ListCustomersRequest(), metadata=call_metadata())
+        await customers.ListCustomers(
+            customers_pb2.ListCustomersRequest(), metadata=call_metadata()
+        )
     error = call_error(refused.value)
     assert error.code == grpc.StatusCode.UNAUTHENTICATED
     assert error.reason == "ORGANIZATION_REQUIRED"

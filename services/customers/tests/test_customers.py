@@ -161,9 +161,7 @@ async def test_update_without_mask_updates_the_fields_given(customers: Stub, ten
 
 async def test_update_can_clear_the_external_id_and_address(customers: Stub, tenant) -> None:
     created = await customers.CreateCustomer(
-        new_customer(
-            external_id="to-clear", billing_address=address_pb2.Address(country="US")
-        ),
+        new_customer(external_id="to-clear", billing_address=address_pb2.Address(country="US")),
         metadata=tenant.metadata(),
     )
     updated = await customers.UpdateCustomer(

@@ -73,7 +73,9 @@ async def test_a_refused_call_does_not_burn_its_key(customers: Stub, tenant) -> 
     with pytest.raises(grpc.aio.AioRpcError):
         await customers.CreateCustomer(create("bad"), metadata=tenant.metadata("key-4"))
     # Nothing was stored for the failed attempt: the key is still free.
-    created = await customers.CreateCustomer(create("ok@example.com"), metadata=tenant.metadata("key-4"))
+    created = await customers.CreateCustomer(
+        create("ok@example.com"), metadata=tenant.metadata("key-4")
+    )
     assert created.email == "ok@example.com"
 
 

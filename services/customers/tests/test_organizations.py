@@ -18,7 +18,9 @@ def admin(customers_service: RunningService) -> organizations_pb2_grpc.Organizat
 
 
 @pytest.fixture
-def organizations(customers_service: RunningService) -> organizations_pb2_grpc.OrganizationServiceStub:
+def organizations(
+    customers_service: RunningService,
+) -> organizations_pb2_grpc.OrganizationServiceStub:
     return organizations_pb2_grpc.OrganizationServiceStub(customers_service.channel)
 
 

@@ -37,8 +37,13 @@ from billingos_kit.errors import (
 from billingos_kit.grpc.methods import MethodPolicy
 from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
-from billingos_kit.idempotency import (
+from billingos_kit.headers import (
     IDEMPOTENCY_HEADER,
+    ORGANIZATION_HEADER,
+    REQUEST_ID_HEADER,
+    SERVICE_TOKEN_HEADER,
+)
+from billingos_kit.idempotency import (
     PLATFORM_SCOPE,
     IdempotencyStore,
     request_fingerprint,
@@ -50,9 +55,6 @@ from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
 
-ORGANIZATION_HEADER = "x-billingos-organization-id"
-SERVICE_TOKEN_HEADER = "x-billingos-service-token"
-REQUEST_ID_HEADER = "x-request-id"
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 

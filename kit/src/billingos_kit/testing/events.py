@@ -4,7 +4,6 @@ would see them, filtered to one organization so tests do not see each other's.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import nats
@@ -20,12 +19,12 @@ async def published_events(
     organization_id: object,
     *,
     at_least: int = 1,
-    timeout: float = 10.0,
+    wait_seconds: float = 10.0,
 ) -> list[event_pb2.EventEnvelope]:
     """Every event on `subject` (wildcards allowed) for the organization.
 
     Waits until at least `at_least` are there (0 reads what is there now,
-    after waiting `timeout` for stragglers), then returns them in stream order.
+    after waiting `wait_seconds` for stragglers), then returns them in stream order.
     """
     client = await nats.connect(nats_url)
     try:
@@ -41,11 +40,11 @@ async def published_events(
             ),
         )
         found: list[event_pb2.EventEnvelope] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             try:
                 messages = await subscription.fetch(256, timeout=0.3)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 if at_least and len(found) >= at_least:
                     break
                 continue

@@ -10,8 +10,7 @@ from pathlib import Path
 import grpc
 
 from billingos_kit.clock import Clock
-from billingos_kit.grpc.pipeline import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
-from billingos_kit.idempotency import IDEMPOTENCY_HEADER
+from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 from billingos_kit.migrations import upgrade_to_head_async
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings

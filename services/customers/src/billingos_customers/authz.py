@@ -2,8 +2,8 @@
 
 Envoy asks before routing any merchant request. A valid `Authorization: Bearer
 <api key>` gets an OK that sets `x-billingos-organization-id` (Envoy has
-already dropped any client-sent copy); anything else gets a 401 with a JSON
-body in the `google.rpc.Status` shape every other error has.
+already dropped any client-sent copy); anything else gets a 401, which the
+gateway renders as JSON in the `google.rpc.Status` shape every error has.
 
 Verified keys are cached for `api_key_cache_seconds` (5 s), so the hot path
 makes no database call; a revoked key stops working within that time.
@@ -12,7 +12,6 @@ makes no database call; a revoked key stops working within that time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,11 +25,9 @@ from google.rpc import code_pb2, status_pb2
 
 from billingos_customers.organizations import ApiKeyService, hash_secret
 from billingos_kit.clock import Clock
-from billingos_kit.errors import ERROR_DOMAIN
-from billingos_kit.grpc.pipeline import ORGANIZATION_HEADER
 from billingos_kit.grpc.scope import current_scope
+from billingos_kit.headers import API_KEY_ID_HEADER, ERROR_REASON_HEADER, ORGANIZATION_HEADER
 
-API_KEY_ID_HEADER = "x-billingos-api-key-id"
 MAX_CACHED_KEYS = 10_000
 
 
@@ -116,30 +113,20 @@ def _allowed(verified: VerifiedKey) -> external_auth_pb2.CheckResponse:
 
 
 def _denied(message: str, reason: str) -> external_auth_pb2.CheckResponse:
-    body = {
-        "code": code_pb2.UNAUTHENTICATED,
-        "message": message,
-        "details": [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": reason,
-                "domain": ERROR_DOMAIN,
-                "metadata": {},
-            }
-        ],
-    }
+    # The gateway wraps every reply of its own (this one included) into the
+    # google.rpc.Status JSON shape; it takes the reason from this header.
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message),
         denied_response=external_auth_pb2.DeniedHttpResponse(
             status=http_status_pb2.HttpStatus(code=http_status_pb2.Unauthorized),
             headers=[
                 base_pb2.HeaderValueOption(
-                    header=base_pb2.HeaderValue(key="content-type", value="application/json")
+                    header=base_pb2.HeaderValue(key=ERROR_REASON_HEADER, value=reason)
                 ),
                 base_pb2.HeaderValueOption(
                     header=base_pb2.HeaderValue(key="www-authenticate", value="Bearer")
                 ),
             ],
-            body=json.dumps(body),
+            body=message,
         ),
     )

@@ -1,0 +1,94 @@
+"""`./billingos <command>`: up, test, gen, org create, gateway render."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from billingos_cli.paths import REPO_ROOT, STATE_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billingos")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the whole suite in the foreground")
+    test = commands.add_parser("test", help="run every test (extra arguments go to pytest)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    gen = commands.add_parser("gen", help="regenerate code from protos/")
+    gen.add_argument("--check", action="store_true", help="fail if gen/ is not current")
+    org = commands.add_parser("org", help="organizations (while the suite runs)")
+    org_commands = org.add_subparsers(dest="org_command", required=True)
+    org_create = org_commands.add_parser("create", help="create an organization and its API key")
+    org_create.add_argument("--name", required=True)
+    gateway = commands.add_parser("gateway", help="the Envoy gateway config")
+    gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
+    render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
+    render.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "up":
+        from billingos_cli.up import run_up
+
+        return run_up()
+    if args.command == "test":
+        return run_tests(args.pytest_args)
+    if args.command == "gen":
+        return run_gen(check=args.check)
+    if args.command == "org":
+        return run_org_create(args.name)
+    if args.command == "gateway":
+        from billingos_cli.kubernetes import kubernetes_gateway_target
+
+        from billingos_cli.gateway import render as render_gateway
+
+        config = render_gateway(kubernetes_gateway_target())
+        args.out.write_text(yaml.safe_dump(config, sort_keys=False))
+        return 0
+    return 2
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, check=False
+    )
+    if completed.returncode == 5:
+        print("billingos test: no tests were collected; that is a failure", file=sys.stderr)
+        return 1
+    return completed.returncode
+
+
+def run_gen(*, check: bool) -> int:
+    from billingos_cli import protogen
+
+    if not check:
+        protogen.generate()
+        return 0
+    stale = protogen.stale_files()
+    if stale:
+        print("gen/ is not current; run ./billingos gen. Differences:", file=sys.stderr)
+        for name in stale:
+            print(f"  {name}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_org_create(name: str) -> int:
+    from billingos_cli.admin import create_organization
+    from billingos_cli.state import SuiteState
+
+    state = SuiteState.load(STATE_DIR)
+    address = state.grpc_addresses.get("customers")
+    if not address:
+        print("the suite is not running; start it with ./billingos up", file=sys.stderr)
+        return 1
+    created = create_organization(address, state.service_token, name)
+    print(created.as_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

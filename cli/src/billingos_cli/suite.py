@@ -1,0 +1,218 @@
+"""Starts and stops the whole suite as child processes: Postgres and NATS
+(embedded, unless URLs are given), migrations, every service, then Envoy. Used
+by `./billingos up` and by the end-to-end tests, so both run the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from billingos_cli.gateway import Endpoint, GatewayTarget, render
+from billingos_cli.paths import DESCRIPTOR_SET
+from billingos_cli.services import SERVICES, ServiceSpec
+from billingos_kit.local import (
+    LocalNats,
+    LocalPostgres,
+    free_port,
+    port_is_free,
+    spawn,
+    stop_process,
+    venv_binary,
+)
+from billingos_kit.migrations import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 8080
+
+
+@dataclass
+class SuiteOptions:
+    state_dir: Path
+    service_token: str
+    database_url: str | None = None  # None: embedded Postgres under state_dir
+    nats_url: str | None = None  # None: embedded NATS under state_dir
+    http_port: int = 0  # 0: 8080 if free, else any free port
+    postgres_port: int = 0
+    durable: bool = True
+
+
+@dataclass
+class RunningChild:
+    name: str
+    process: subprocess.Popen[bytes]
+    stop_signal: int
+    log_file: Path
+
+
+@dataclass
+class Suite:
+    options: SuiteOptions
+    database_url: str = ""
+    nats_url: str = ""
+    rest_url: str = ""
+    grpc_addresses: dict[str, str] = field(default_factory=dict)
+    postgres: LocalPostgres | None = None
+    nats: LocalNats | None = None
+    children: list[RunningChild] = field(default_factory=list)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.state_dir / "logs"
+
+    def start(self) -> None:
+        """Starts everything and returns once every part answers."""
+        try:
+            self._start_servers()
+            for spec in SERVICES:
+                upgrade_to_head(spec.migrations_dir, self.database_url)
+            for spec in SERVICES:
+                self._start_service(spec)
+            self._start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stops everything this suite started, gateway first, servers last."""
+        for child in reversed(self.children):
+            stop_process(child.process, child.stop_signal)
+        self.children.clear()
+        if self.nats is not None:
+            self.nats.stop()
+            self.nats = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    def dead_child(self) -> RunningChild | None:
+        """A child that exited on its own, if any (the suite is then broken)."""
+        for child in self.children:
+            if child.process.poll() is not None:
+                return child
+        return None
+
+    def _start_servers(self) -> None:
+        options = self.options
+        if options.database_url:
+            self.database_url = options.database_url
+        else:
+            port = options.postgres_port if port_is_free(options.postgres_port) else 0
+            self.postgres = LocalPostgres(
+                options.state_dir / "postgres" / "data", port=port, durable=options.durable
+            )
+            self.database_url = self.postgres.start()
+        if options.nats_url:
+            self.nats_url = options.nats_url
+        else:
+            self.nats = LocalNats(options.state_dir / "nats" / "store")
+            self.nats_url = self.nats.start()
+
+    def _start_service(self, spec: ServiceSpec) -> None:
+        port = free_port()
+        prefix = f"BILLINGOS_{spec.name.upper()}_"
+        env = dict(os.environ)
+        env.update(
+            {
+                prefix + "DATABASE_URL": self.database_url,
+                prefix + "NATS_URL": self.nats_url,
+                prefix + "GRPC_LISTEN": f"127.0.0.1:{port}",
+                "BILLINGOS_SERVICE_TOKEN": self.options.service_token,
+            }
+        )
+        log_file = self.log_dir / f"{spec.name}.log"
+        process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
+        child = RunningChild(spec.name, process, signal.SIGTERM, log_file)
+        self.children.append(child)
+        address = f"127.0.0.1:{port}"
+        _wait_until_serving(address, child)
+        self.grpc_addresses[spec.name] = address
+
+    def _start_gateway(self) -> None:
+        options = self.options
+        http_port = options.http_port
+        if not http_port or not port_is_free(http_port):
+            http_port = DEFAULT_HTTP_PORT if port_is_free(DEFAULT_HTTP_PORT) else free_port()
+        admin_port = free_port()
+        target = GatewayTarget(
+            listen=Endpoint("127.0.0.1", http_port),
+            admin=Endpoint("127.0.0.1", admin_port),
+            descriptor_path=str(DESCRIPTOR_SET),
+            upstreams={
+                name: Endpoint(*_split(address)) for name, address in self.grpc_addresses.items()
+            },
+            service_token=options.service_token,
+        )
+        config_file = options.state_dir / "run" / "envoy.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(yaml.safe_dump(render(target), sort_keys=False))
+        config_file.chmod(0o600)
+        log_file = self.log_dir / "envoy.log"
+        command = [
+            str(venv_binary("envoy")),
+            "-c",
+            str(config_file),
+            "--use-dynamic-base-id",
+            "--log-level",
+            "warn",
+        ]
+        process = spawn(command, log_file=log_file)
+        child = RunningChild("envoy", process, signal.SIGTERM, log_file)
+        self.children.append(child)
+        _wait_for_envoy(admin_port, child)
+        self.rest_url = f"http://127.0.0.1:{http_port}"
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def _wait_until_serving(address: str, child: RunningChild, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            _fail_if_exited(child)
+            try:
+                answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError(f"{child.name} did not start serving; see {child.log_file}")
+
+
+def _wait_for_envoy(admin_port: int, child: RunningChild, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _fail_if_exited(child)
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - our own admin port
+                f"http://127.0.0.1:{admin_port}/ready", timeout=1
+            ) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"envoy did not become ready; see {child.log_file}")
+
+
+def _fail_if_exited(child: RunningChild) -> None:
+    if child.process.poll() is not None:
+        tail = child.log_file.read_text(errors="replace")[-2000:] if child.log_file.exists() else ""
+        raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{tail}")

@@ -1,0 +1,139 @@
+"""UUIDv7 ids: version and variant right, and ordered by creation within the
+process, even when many share one frozen millisecond."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billingos_kit import ids
+from billingos_kit.clock import UTC, FrozenClock
+from billingos_kit.errors import InvalidArgument
+from billingos_kit.ids import new_id, parse_id
+
+START = dt.datetime(2026, 5, 17, 8, 30, 15, 123000, tzinfo=UTC)
+
+
+@contextmanager
+def fresh_generator() -> Iterator[None]:
+    """The generator as a new process has it, restored afterwards.
+
+    Ids are monotonic per process, so an earlier test's later clock would
+    otherwise decide which millisecond these ids carry.
+    """
+    saved = (ids._last_ms, ids._sequence)
+    ids._last_ms, ids._sequence = 0, 0
+    try:
+        yield
+    finally:
+        ids._last_ms, ids._sequence = saved
+
+
+def millis_of(value: uuid.UUID) -> int:
+    return value.int >> 80
+
+
+def millis_at(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def assert_strictly_increasing(values: list[uuid.UUID]) -> None:
+    for earlier, later in zip(values, values[1:], strict=False):
+        assert earlier < later
+        # Text and bytes order agree with creation order too: keys and Postgres sort them.
+        assert str(earlier) < str(later)
+        assert earlier.bytes < later.bytes
+
+
+def test_ids_are_version_7_with_the_rfc_variant() -> None:
+    value = new_id(FrozenClock(START))
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+    assert (value.int >> 62) & 0b11 == 0b10
+
+
+def test_a_fresh_generator_stamps_the_clocks_millisecond() -> None:
+    with fresh_generator():
+        value = new_id(FrozenClock(START))
+    assert millis_of(value) == millis_at(START)
+
+
+def test_ids_made_under_one_frozen_millisecond_are_strictly_increasing() -> None:
+    clock = FrozenClock(START)
+    made = [new_id(clock) for _ in range(1000)]
+    assert_strictly_increasing(made)
+    assert len(set(made)) == len(made)
+
+
+def test_more_ids_than_the_counter_holds_borrow_the_next_millisecond_and_stay_ordered() -> None:
+    clock = FrozenClock(START)
+    with fresh_generator():
+        made = [new_id(clock) for _ in range(0x1000 + 10)]
+    assert_strictly_increasing(made)
+    assert all(value.version == 7 for value in made)
+    assert millis_of(made[0]) == millis_at(START)
+    assert millis_of(made[-1]) == millis_at(START) + 1
+
+
+def test_a_clock_behind_the_last_id_still_makes_a_later_id() -> None:
+    ahead = FrozenClock(START + dt.timedelta(hours=1))
+    behind = FrozenClock(START)
+    first = new_id(ahead)
+    second = new_id(behind)
+    assert first < second
+
+
+def test_advancing_the_clock_moves_the_ids_millisecond_along() -> None:
+    clock = FrozenClock(START)
+    with fresh_generator():
+        before = new_id(clock)
+        clock.advance(dt.timedelta(seconds=2))
+        after = new_id(clock)
+    assert millis_of(after) - millis_of(before) == 2000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=5_000),  # milliseconds to advance
+            st.integers(min_value=1, max_value=200),  # ids made at that time
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_ids_are_strictly_increasing_under_any_advances_of_a_frozen_clock(
+    steps: list[tuple[int, int]],
+) -> None:
+    clock = FrozenClock(START)
+    made: list[uuid.UUID] = []
+    for advance_ms, count in steps:
+        clock.advance(dt.timedelta(milliseconds=advance_ms))
+        made += [new_id(clock) for _ in range(count)]
+        assert millis_of(made[-1]) >= millis_at(clock.now())
+    assert_strictly_increasing(made)
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in made)
+
+
+def test_parse_id_accepts_a_uuid() -> None:
+    value = new_id(FrozenClock(START))
+    assert parse_id(str(value), "customer.id") == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "description"),
+    [("", "is required"), ("not-a-uuid", "must be a UUID"), ("1234", "must be a UUID")],
+)
+def test_parse_id_refuses_bad_input_naming_the_field(raw: str, description: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        parse_id(raw, "customer.id")
+    assert [(v.field, v.description) for v in refused.value.violations] == [
+        ("customer.id", description)
+    ]
