@@ -4,6 +4,7 @@ process, even when many share one frozen millisecond."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ def millis_at(moment: dt.datetime) -> int:
 
 
 def assert_strictly_increasing(values: list[uuid.UUID]) -> None:
-    for earlier, later in zip(values, values[1:], strict=False):
+    for earlier, later in itertools.pairwise(values):
         assert earlier < later
         # Text and bytes order agree with creation order too: keys and Postgres sort them.
         assert str(earlier) < str(later)

@@ -41,9 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "org":
         return run_org_create(args.name)
     if args.command == "gateway":
-        from billingos_cli.kubernetes import kubernetes_gateway_target
-
         from billingos_cli.gateway import render as render_gateway
+        from billingos_cli.kubernetes import kubernetes_gateway_target
 
         config = render_gateway(kubernetes_gateway_target())
         args.out.write_text(yaml.safe_dump(config, sort_keys=False))

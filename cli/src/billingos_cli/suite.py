@@ -14,6 +14,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import yaml
@@ -183,7 +184,8 @@ def _split(address: str) -> tuple[str, int]:
 def _wait_until_serving(address: str, child: RunningChild, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
+        # The typeshed stub of HealthStub lists no methods.
+        health: Any = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             _fail_if_exited(child)
             try:
@@ -201,7 +203,7 @@ def _wait_for_envoy(admin_port: int, child: RunningChild, timeout: float = 30.0)
     while time.monotonic() < deadline:
         _fail_if_exited(child)
         try:
-            with urllib.request.urlopen(  # noqa: S310 - our own admin port
+            with urllib.request.urlopen(
                 f"http://127.0.0.1:{admin_port}/ready", timeout=1
             ) as answer:
                 if answer.status == 200:

@@ -191,8 +191,8 @@ class LocalPostgres:
             ensure_user_exists,
         )
 
-        entry = ensure_user_exists(PG_SYSTEM_USER)
-        assert entry is not None
+        ensure_user_exists(PG_SYSTEM_USER)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
         ensure_folder_permissions(bin_path, 0o055)
         ensure_folder_permissions(bin_path.parent / "lib", 0o044)

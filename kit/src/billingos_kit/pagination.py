@@ -60,7 +60,7 @@ def _decode(token: str) -> dict[str, object]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidArgument("page_token", "is not a token this list returned") from None
     if (
         not isinstance(payload, dict)

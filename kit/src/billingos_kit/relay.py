@@ -109,6 +109,8 @@ class OutboxRelay:
         failures = 0
         try:
             while not stop.is_set():
+                # Cleared before looking, so a commit during the pass is not missed.
+                self._wake.clear()
                 try:
                     published = await self.publish_pending()
                     failures = 0
@@ -127,7 +129,6 @@ class OutboxRelay:
                     await listener.close()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(
@@ -145,7 +146,7 @@ class OutboxRelay:
             dsn = self._database.url.replace("postgresql+asyncpg://", "postgresql://", 1)
             connection = await asyncpg.connect(dsn)
 
-            def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
                 if payload == self._schema:
                     self._wake.set()
 

@@ -28,7 +28,7 @@ def run_service(
     parser = argparse.ArgumentParser(prog=f"billingos-{settings_type.service_name}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
-    settings = settings_type()  # type: ignore[call-arg]
+    settings = settings_type()
     configure_logging(settings_type.service_name, settings.log_level)
     if args.command == "migrate":
         upgrade_to_head(migrations_dir, settings.database_url)

@@ -17,7 +17,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -86,15 +86,18 @@ class CallPipeline(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         policy = self._policies.get(handler_call_details.method)
         if handler is None or policy is None or handler.unary_unary is None:
             # Health, reflection and unknown methods pass through untouched.
             return handler
-        inner: UnaryBehavior = handler.unary_unary
+        # grpc.aio serves coroutine functions here, whatever the stub says.
+        inner = cast(UnaryBehavior, handler.unary_unary)
 
         async def behavior(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             return await self._serve(policy, inner, request, context)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -52,14 +53,15 @@ async def running_service(
 ) -> AsyncIterator[RunningService]:
     """Migrates, starts the service on a free port, yields a channel to it."""
     await upgrade_to_head_async(migrations_dir, servers.database_url)
-    settings = settings_type(  # type: ignore[call-arg]
-        database_url=servers.database_url,
-        nats_url=servers.nats_url,
-        grpc_listen="127.0.0.1:0",
-        service_token=TEST_SERVICE_TOKEN,
-        outbox_poll_seconds=0.2,
+    values: dict[str, Any] = {
+        "database_url": servers.database_url,
+        "nats_url": servers.nats_url,
+        "grpc_listen": "127.0.0.1:0",
+        "service_token": TEST_SERVICE_TOKEN,
+        "outbox_poll_seconds": 0.2,
         **settings_overrides,
-    )
+    }
+    settings = settings_type(**values)
     app = build_app(settings, clock)
     port = await app.start()
     address = f"127.0.0.1:{port}"

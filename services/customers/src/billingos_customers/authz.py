@@ -63,7 +63,7 @@ class VerifiedKeyCache:
             self._entries.popitem(last=False)
 
 
-class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):
+class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]
     """Envoy `envoy.service.auth.v3.Authorization` backed by the api_keys table."""
 
     def __init__(self, cache: VerifiedKeyCache) -> None:

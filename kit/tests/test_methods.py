@@ -1,0 +1,66 @@
+"""Method policies read from the real customers protos: which calls mutate
+(and so honour idempotency keys) and which need an organization."""
+
+from __future__ import annotations
+
+from envoy.service.auth.v3 import external_auth_pb2
+
+from billingos.customers.v1 import customers_pb2, organizations_pb2
+from billingos_kit.grpc.methods import MethodPolicy, policies_for
+
+CUSTOMER_SERVICE = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"]
+ADMIN_SERVICE = organizations_pb2.DESCRIPTOR.services_by_name["OrganizationAdminService"]
+AUTHORIZATION = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"]
+
+
+def by_method(policies: list[MethodPolicy]) -> dict[str, MethodPolicy]:
+    return {policy.full_name.rsplit("/", 1)[1]: policy for policy in policies}
+
+
+def test_every_customer_method_gets_a_policy_under_its_full_grpc_name() -> None:
+    policies = policies_for(CUSTOMER_SERVICE)
+    assert [policy.full_name for policy in policies] == [
+        f"/billingos.customers.v1.CustomerService/{method.name}"
+        for method in CUSTOMER_SERVICE.methods
+    ]
+
+
+def test_create_update_and_delete_mutate_while_get_and_list_do_not() -> None:
+    policies = by_method(policies_for(CUSTOMER_SERVICE))
+    mutating = {name for name, policy in policies.items() if policy.mutating}
+    assert mutating == {"CreateCustomer", "UpdateCustomer", "DeleteCustomer"}
+    assert not policies["GetCustomer"].mutating
+    assert not policies["GetCustomerByExternalId"].mutating
+    assert not policies["ListCustomers"].mutating
+
+
+def test_every_customer_method_requires_an_organization() -> None:
+    assert all(policy.requires_organization for policy in policies_for(CUSTOMER_SERVICE))
+
+
+def test_creating_an_organization_needs_none_and_still_mutates() -> None:
+    (create,) = policies_for(ADMIN_SERVICE)
+    assert create.full_name == "/billingos.customers.v1.OrganizationAdminService/CreateOrganization"
+    assert not create.requires_organization
+    assert create.mutating
+
+
+def test_response_types_decode_stored_responses() -> None:
+    policies = by_method(policies_for(CUSTOMER_SERVICE))
+    assert policies["CreateCustomer"].response_type is customers_pb2.Customer
+    assert policies["ListCustomers"].response_type is customers_pb2.ListCustomersResponse
+    stored = customers_pb2.Customer(id="c-1", email="a@example.com").SerializeToString()
+    assert policies["CreateCustomer"].response_type.FromString(stored).email == "a@example.com"
+
+
+def test_the_override_decides_tenancy_for_protos_that_are_not_ours() -> None:
+    (check,) = policies_for(AUTHORIZATION, requires_organization=False)
+    assert not check.requires_organization
+    forced = policies_for(ADMIN_SERVICE, requires_organization=True)
+    assert all(policy.requires_organization for policy in forced)
+
+
+def test_a_method_without_a_rest_mapping_mutates_unless_named_as_a_read() -> None:
+    (check,) = policies_for(AUTHORIZATION, requires_organization=False)
+    assert check.full_name == "/envoy.service.auth.v3.Authorization/Check"
+    assert not check.mutating

@@ -1,0 +1,91 @@
+"""Shared input rules: metadata bounds and text lengths, all violations at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from billingos_kit.errors import FieldViolation, ValidationFailed
+from billingos_kit.protoconv import MetadataValue
+from billingos_kit.validation import (
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_STRING_LENGTH,
+    Violations,
+    check_metadata,
+    check_text,
+)
+
+FIELD = "customer.metadata"
+
+
+def metadata_violations(metadata: dict[str, MetadataValue]) -> list[FieldViolation]:
+    violations = Violations()
+    check_metadata(violations, FIELD, metadata)
+    return violations.found
+
+
+def test_the_documented_bounds_are_stripes() -> None:
+    assert (MAX_METADATA_KEYS, MAX_METADATA_KEY_LENGTH, MAX_METADATA_STRING_LENGTH) == (50, 40, 500)
+
+
+def test_metadata_at_every_bound_is_accepted() -> None:
+    metadata: dict[str, MetadataValue] = {
+        f"{index:0{MAX_METADATA_KEY_LENGTH}d}": "x" * MAX_METADATA_STRING_LENGTH
+        for index in range(MAX_METADATA_KEYS)
+    }
+    assert metadata_violations(metadata) == []
+
+
+def test_one_key_too_many_is_refused_on_the_map() -> None:
+    metadata: dict[str, MetadataValue] = {f"k{index}": index for index in range(51)}
+    assert [v.field for v in metadata_violations(metadata)] == [FIELD]
+
+
+@pytest.mark.parametrize("key", ["", "k" * (MAX_METADATA_KEY_LENGTH + 1)])
+def test_empty_or_too_long_keys_are_refused_naming_the_key(key: str) -> None:
+    assert [v.field for v in metadata_violations({key: "v"})] == [f"{FIELD}.{key}"]
+
+
+def test_a_string_value_over_the_limit_is_refused_naming_the_key() -> None:
+    found = metadata_violations({"note": "x" * (MAX_METADATA_STRING_LENGTH + 1)})
+    assert [v.field for v in found] == [f"{FIELD}.note"]
+    assert str(MAX_METADATA_STRING_LENGTH) in found[0].description
+
+
+def test_numbers_and_booleans_have_no_length_limit() -> None:
+    assert metadata_violations({"big": 10**400 // 10**390, "flag": True, "ratio": 0.5}) == []
+
+
+def test_every_bad_entry_is_reported_together() -> None:
+    long_key = "k" * (MAX_METADATA_KEY_LENGTH + 1)
+    found = metadata_violations({long_key: "x" * (MAX_METADATA_STRING_LENGTH + 1), "ok": 1})
+    assert [v.field for v in found] == [f"{FIELD}.{long_key}", f"{FIELD}.{long_key}"]
+
+
+@pytest.mark.parametrize(
+    ("value", "required", "expected"),
+    [
+        ("Ada", True, []),
+        ("", False, []),
+        ("   ", True, ["is required"]),
+        ("", True, ["is required"]),
+        ("x" * 10, False, []),
+        ("x" * 11, False, ["must be at most 10 characters"]),
+    ],
+)
+def test_check_text(value: str, required: bool, expected: list[str]) -> None:
+    violations = Violations()
+    check_text(violations, "customer.name", value, max_length=10, required=required)
+    assert [v.description for v in violations.found] == expected
+    assert all(v.field == "customer.name" for v in violations.found)
+
+
+def test_raise_if_any_raises_every_violation_at_once() -> None:
+    violations = Violations()
+    violations.raise_if_any()
+    violations.add("customer.email", "is required")
+    violations.extend([FieldViolation("customer.name", "too long")])
+    with pytest.raises(ValidationFailed) as raised:
+        violations.raise_if_any()
+    assert [v.field for v in raised.value.violations] == ["customer.email", "customer.name"]
+    assert raised.value.message == "customer.email: is required; customer.name: too long"
