@@ -65,7 +65,9 @@ class DiesBeforeCommit(Database):
 class CommitsDuringPass(OutboxRelay):
     """A relay through which the test commits an event while a pass is under way."""
 
-    def __init__(self, *args: Any, during_first_pass: Callable[[], Awaitable[None]], **kw: Any):
+    def __init__(
+        self, *args: Any, during_first_pass: Callable[[], Awaitable[None]], **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self._during_first_pass: Callable[[], Awaitable[None]] | None = during_first_pass
 
@@ -161,14 +163,12 @@ async def drain(relay: OutboxRelay) -> list[int]:
 
 async def wait_until_published(
     database: Database, tables: KitTables, event: PendingEvent, *, within: float
-) -> float:
-    """Seconds until the event's row is marked published; fails after `within`."""
-    started = time.monotonic()
+) -> None:
+    """Returns once the event's row is marked published; fails after `within` seconds."""
+    deadline = time.monotonic() + within
     while (await publication_times(database, tables)).get(event.event_id) is None:
-        elapsed = time.monotonic() - started
-        assert elapsed < within, f"event not published within {within} s"
+        assert time.monotonic() < deadline, f"event not published within {within} s"
         await asyncio.sleep(0.05)
-    return time.monotonic() - started
 
 
 @asynccontextmanager
@@ -182,17 +182,6 @@ async def running(relay: OutboxRelay) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=10)
 
 
-def new_relay(
-    database: Database,
-    tables: KitTables,
-    js: JetStreamContext,
-    clock: FrozenClock,
-    source: str,
-    **options: Any,
-) -> OutboxRelay:
-    return OutboxRelay(database, tables, js, clock, source, **options)
-
-
 async def test_event_of_rolled_back_change_is_never_published(
     kit_database: Database,
     kit_tables: KitTables,
@@ -204,7 +193,7 @@ async def test_event_of_rolled_back_change_is_never_published(
     (kept,) = await commit_events(kit_database, kit_tables, clock, source, ["widget.created"])
     await ensure_stream(jetstream, source)
 
-    relay = new_relay(kit_database, kit_tables, jetstream, clock, source)
+    relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     assert await drain(relay) == [1, 0]
 
     rows = await publication_times(kit_database, kit_tables)
@@ -275,7 +264,7 @@ async def test_relay_publishes_committed_events_in_commit_order_with_their_ids(
         clock.advance(dt.timedelta(seconds=1))
     await ensure_stream(jetstream, source)
 
-    relay = new_relay(kit_database, kit_tables, jetstream, clock, source)
+    relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     assert await drain(relay) == [4, 0]
 
     messages = await stream_messages(jetstream, source)
@@ -310,7 +299,7 @@ async def test_relay_publishes_in_batches_without_reordering(
         )
     await ensure_stream(jetstream, source)
 
-    relay = new_relay(kit_database, kit_tables, jetstream, clock, source, batch_size=2)
+    relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source, batch_size=2)
     assert await drain(relay) == [2, 2, 1, 0]
     assert message_ids(await stream_messages(jetstream, source)) == event_ids(committed)
 
@@ -324,7 +313,7 @@ async def test_events_the_stream_does_not_take_stay_in_the_outbox(
 ) -> None:
     await commit_events(kit_database, kit_tables, clock, source, ["widget.created"])
     # No stream exists for this context yet, so JetStream acknowledges nothing.
-    relay = new_relay(kit_database, kit_tables, jetstream, clock, source)
+    relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     with pytest.raises(NoStreamResponseError):
         await relay.publish_pending()
     assert await pending(kit_database, kit_tables) == 1
@@ -349,7 +338,7 @@ async def test_relay_restart_loses_nothing_and_duplicates_are_harmless(
 
     dying_database = DiesBeforeCommit(servers.database_url, pooled=False)
     try:
-        dying = new_relay(dying_database, kit_tables, jetstream, clock, source)
+        dying = OutboxRelay(dying_database, kit_tables, jetstream, clock, source)
         with pytest.raises(SimulatedCrash):
             await dying.publish_pending()
     finally:
@@ -358,7 +347,7 @@ async def test_relay_restart_loses_nothing_and_duplicates_are_harmless(
     assert message_ids(await stream_messages(jetstream, source)) == event_ids(committed)
     assert await pending(kit_database, kit_tables) == len(committed)
 
-    restarted = new_relay(kit_database, kit_tables, jetstream, clock, source)
+    restarted = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     assert await drain(restarted) == [len(committed), 0]
 
     messages = await stream_messages(jetstream, source)
@@ -374,7 +363,7 @@ async def test_running_relay_wakes_on_the_commits_notify_long_before_its_poll(
     clock: FrozenClock,
     source: str,
 ) -> None:
-    relay = new_relay(
+    relay = OutboxRelay(
         kit_database, kit_tables, jetstream, clock, source, poll_seconds=LONG_POLL_SECONDS
     )
     async with running(relay):

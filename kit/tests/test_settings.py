@@ -29,7 +29,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def load() -> DemoSettings:
-    return DemoSettings()  # type: ignore[call-arg]
+    return DemoSettings()
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_values_are_typed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLINGOS_DEMO_DATABASE_URL", "service")
-    settings = DemoSettings(database_url="argument")  # type: ignore[call-arg]
+    settings = DemoSettings(database_url="argument")
     assert settings.database_url == "argument"
 
 

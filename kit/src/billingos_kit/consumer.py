@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between redeliveries of a message whose handler failed.
 REDELIVERY_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)
+# How long a delivered message may be in handling before JetStream resends it.
+ACK_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,10 @@ class EventConsumer:
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=[f"billingos.{self.source}.{t}" for t in sorted(self.handlers)],
             max_deliver=len(REDELIVERY_BACKOFF) + 5,
-            backoff=list(REDELIVERY_BACKOFF),
-            ack_wait=REDELIVERY_BACKOFF[0] * 30,
+            # No server-side `backoff`: JetStream would use its first step as
+            # the ack wait, redelivering messages still being handled. Failed
+            # handlers are nak'ed with REDELIVERY_BACKOFF delays instead.
+            ack_wait=ACK_WAIT_SECONDS,
         )
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
