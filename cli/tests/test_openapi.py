@@ -155,7 +155,8 @@ def test_admin_services_are_not_exposed(doc: Document) -> None:
     assert not any("AdminService" in op_id for op_id in operation_ids)
     assert "billingos.customers.v1.CreateOrganizationRequest" not in doc["components"]["schemas"]
     tags = [tag["name"] for tag in doc["tags"]]
-    assert tags == ["ApiKeyService", "CustomerService", "OrganizationService"]
+    assert {"ApiKeyService", "CustomerService", "OrganizationService"} <= set(tags)
+    assert "OrganizationAdminService" not in tags
 
 
 def test_every_operation_is_uniform(doc: Document) -> None:
@@ -175,7 +176,8 @@ def test_every_operation_is_uniform(doc: Document) -> None:
                 assert key["required"] is False
             else:
                 assert key is None
-    assert len(operation_ids) == len(set(operation_ids)) == 10
+    assert len(operation_ids) == len(set(operation_ids))
+    assert {"CustomerService_CreateCustomer", "ApiKeyService_RevokeApiKey"} <= set(operation_ids)
 
 
 def test_every_reference_resolves(doc: Document) -> None:

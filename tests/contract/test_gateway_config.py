@@ -10,6 +10,7 @@ import yaml
 
 from billingos_cli.gateway import Endpoint, GatewayTarget, render
 from billingos_cli.paths import DESCRIPTOR_SET
+from billingos_cli.services import SERVICES
 from billingos_kit.local import venv_binary
 
 pytestmark = pytest.mark.contract
@@ -20,7 +21,7 @@ def local_target() -> GatewayTarget:
         listen=Endpoint("127.0.0.1", 8080),
         admin=Endpoint("127.0.0.1", 9901),
         descriptor_path=str(DESCRIPTOR_SET),
-        upstreams={"customers": Endpoint("127.0.0.1", 50061)},
+        upstreams={spec.name: Endpoint("127.0.0.1", 50061 + i) for i, spec in enumerate(SERVICES)},
         service_token="token",
     )
 

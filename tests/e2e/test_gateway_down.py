@@ -11,6 +11,7 @@ import yaml
 
 from billingos_cli.gateway import Endpoint, GatewayTarget, render
 from billingos_cli.paths import DESCRIPTOR_SET
+from billingos_cli.services import SERVICES
 from billingos_kit.local import free_port, spawn, stop_process, venv_binary
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +23,7 @@ def test_unreachable_service_is_a_json_503(tmp_path: Path) -> None:
         listen=Endpoint("127.0.0.1", http_port),
         admin=Endpoint("127.0.0.1", admin_port),
         descriptor_path=str(DESCRIPTOR_SET),
-        upstreams={"customers": Endpoint("127.0.0.1", dead_port)},
+        upstreams={spec.name: Endpoint("127.0.0.1", dead_port) for spec in SERVICES},
         service_token="unused",
     )
     config = tmp_path / "envoy.yaml"

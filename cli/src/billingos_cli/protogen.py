@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from billingos_cli.paths import DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
+from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
 
 # Not imported by any of our protos, but the transcoder needs them in the
 # descriptor set to render `google.rpc.Status` details as JSON.
@@ -108,7 +108,7 @@ _GENERATED_SUBDIRS = ("python/billingos", "descriptors", "openapi")
 
 
 def generate() -> None:
-    """Regenerates `gen/` in place."""
+    """Regenerates `gen/` in place, then the deploy files derived from it."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "gen"
         generate_into(fresh)
@@ -117,6 +117,26 @@ def generate() -> None:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(fresh / sub, target)
+    for path, content in deploy_files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def deploy_files() -> dict[Path, bytes]:
+    """What `deploy/` holds that is derived from protos and gateway/: the
+    descriptor set copy (kustomize cannot read outside its folder) and the
+    Kubernetes gateway config."""
+    import yaml
+
+    from billingos_cli.gateway import render
+    from billingos_cli.kubernetes import kubernetes_gateway_target
+
+    gateway = DEPLOY_DIR / "base" / "gateway"
+    config = yaml.safe_dump(render(kubernetes_gateway_target()), sort_keys=False)
+    return {
+        gateway / "billingos.binpb": DESCRIPTOR_SET.read_bytes(),
+        gateway / "envoy.yaml": config.encode(),
+    }
 
 
 def stale_files() -> list[str]:
@@ -127,7 +147,10 @@ def stale_files() -> list[str]:
         differences: list[str] = []
         for sub in _GENERATED_SUBDIRS:
             differences += _compare(fresh / sub, GEN_DIR / sub, sub)
-        return differences
+    for path, content in deploy_files().items():
+        if not path.exists() or path.read_bytes() != content:
+            differences.append(str(path.relative_to(DEPLOY_DIR.parent)))
+    return differences
 
 
 def _compare(fresh: Path, committed: Path, label: str) -> list[str]:

@@ -24,4 +24,4 @@ class ServiceSpec:
         return migrations
 
 
-SERVICES = (ServiceSpec("customers"),)
+SERVICES = (ServiceSpec("customers"), ServiceSpec("catalog"))

@@ -147,7 +147,7 @@ class ApiKeyService:
         await self._keys.add(key)
         return CreatedKey(key, secret)
 
-    async def list(self, page: PageRequest) -> ApiKeyPage:
+    async def list_page(self, page: PageRequest) -> ApiKeyPage:
         before = uuid.UUID(page.after) if page.after else None
         rows = await self._keys.list_page(
             self._scope.organization_id, limit=page.size + 1, before_id=before

@@ -114,7 +114,7 @@ class CustomerService:
             raise NotFound("customer", external_id)
         return customer
 
-    async def list(
+    async def list_page(
         self, page: PageRequest, *, email: str | None, external_id: str | None
     ) -> CustomerPage:
         before = uuid.UUID(page.after) if page.after else None

@@ -78,7 +78,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     ) -> customers_pb2.ListCustomersResponse:
         filters = {"email": request.email.lower(), "external_id": request.external_id}
         page = page_request(request.page_size, request.page_token, filters)
-        result = await CustomerService(current_scope()).list(
+        result = await CustomerService(current_scope()).list_page(
             page, email=request.email or None, external_id=request.external_id or None
         )
         return customers_pb2.ListCustomersResponse(
@@ -137,7 +137,7 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
         self, request: api_keys_pb2.ListApiKeysRequest, context: Context
     ) -> api_keys_pb2.ListApiKeysResponse:
         page = page_request(request.page_size, request.page_token, {})
-        result = await ApiKeyService(current_scope()).list(page)
+        result = await ApiKeyService(current_scope()).list_page(page)
         return api_keys_pb2.ListApiKeysResponse(
             api_keys=[api_key_message(k) for k in result.keys],
             next_page_token=result.next_page_token,

@@ -1,0 +1,62 @@
+"""Assembles the catalog service from the kit's parts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from billingos.catalog.v1 import (
+    discounts_pb2,
+    discounts_pb2_grpc,
+    products_pb2,
+    products_pb2_grpc,
+    public_pb2,
+    public_pb2_grpc,
+)
+from billingos_catalog.consumers import organization_consumer
+from billingos_catalog.models import kit_tables
+from billingos_catalog.servicer import (
+    DiscountServicer,
+    PriceServicer,
+    ProductServicer,
+    PublicCatalogServicer,
+)
+from billingos_catalog.settings import CatalogSettings
+from billingos_kit.clock import Clock
+from billingos_kit.server import AddServicer, ServiceApp
+from billingos_kit.settings import ServiceSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
+    assert isinstance(settings, CatalogSettings)
+    app = ServiceApp(settings, kit_tables, clock=clock)
+    services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
+        (
+            products_pb2_grpc.add_ProductServiceServicer_to_server,
+            ProductServicer(),
+            products_pb2.DESCRIPTOR.services_by_name["ProductService"],
+        ),
+        (
+            products_pb2_grpc.add_PriceServiceServicer_to_server,
+            PriceServicer(),
+            products_pb2.DESCRIPTOR.services_by_name["PriceService"],
+        ),
+        (
+            discounts_pb2_grpc.add_DiscountServiceServicer_to_server,
+            DiscountServicer(),
+            discounts_pb2.DESCRIPTOR.services_by_name["DiscountService"],
+        ),
+        (
+            public_pb2_grpc.add_PublicCatalogServiceServicer_to_server,
+            PublicCatalogServicer(settings.public_cache_seconds),
+            public_pb2.DESCRIPTOR.services_by_name["PublicCatalogService"],
+        ),
+    ]
+    for add_to_server, servicer, descriptor in services:
+        app.add_service(add_to_server, servicer, descriptor)
+    app.add_consumer(organization_consumer(app.database, app.clock))
+    return app

@@ -1,0 +1,232 @@
+"""Every query of the catalog service. Repositories never commit and hold no
+business rules; each tenant query filters by organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billingos_catalog.models import (
+    Discount,
+    DiscountRedemption,
+    KnownOrganization,
+    Price,
+    Product,
+)
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, product: Product, prices: Sequence[Price]) -> None:
+        self._session.add(product)
+        await self._session.flush()
+        self._session.add_all(prices)
+        await self._session.flush()
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def get(
+        self, organization_id: uuid.UUID, product_id: uuid.UUID, *, for_update: bool = False
+    ) -> Product | None:
+        query = select(Product).where(
+            Product.organization_id == organization_id, Product.id == product_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def existing_ids(
+        self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        found = await self._session.execute(
+            select(Product.id).where(
+                Product.organization_id == organization_id, Product.id.in_(product_ids)
+            )
+        )
+        return set(found.scalars().all())
+
+    async def list_page(
+        self,
+        organization_id: uuid.UUID,
+        *,
+        limit: int,
+        before_id: uuid.UUID | None,
+        archived: bool | None,
+        recurring: bool | None,
+        query_text: str | None,
+    ) -> Sequence[Product]:
+        query = select(Product).where(Product.organization_id == organization_id)
+        if archived is not None:
+            query = query.where(
+                Product.archived_at.is_not(None) if archived else Product.archived_at.is_(None)
+            )
+        if recurring is not None:
+            query = query.where(
+                Product.recurring_interval.is_not(None)
+                if recurring
+                else Product.recurring_interval.is_(None)
+            )
+        if query_text:
+            escaped = query_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Product.name.ilike(f"%{escaped}%", escape="\\"))
+        if before_id is not None:
+            query = query.where(Product.id < before_id)
+        found = await self._session.execute(query.order_by(Product.id.desc()).limit(limit))
+        return found.scalars().all()
+
+
+class PriceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, price: Price) -> None:
+        self._session.add(price)
+        await self._session.flush()
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def get(
+        self, organization_id: uuid.UUID, price_id: uuid.UUID, *, for_update: bool = False
+    ) -> Price | None:
+        query = select(Price).where(Price.organization_id == organization_id, Price.id == price_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def active_by_product(
+        self, product_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Price]]:
+        """Active prices of several products in one query, oldest first."""
+        if not product_ids:
+            return {}
+        found = await self._session.execute(
+            select(Price)
+            .where(Price.product_id.in_(product_ids), Price.archived_at.is_(None))
+            .order_by(Price.id)
+        )
+        grouped: dict[uuid.UUID, list[Price]] = defaultdict(list)
+        for price in found.scalars().all():
+            grouped[price.product_id].append(price)
+        return grouped
+
+    async def list_page(
+        self,
+        organization_id: uuid.UUID,
+        product_id: uuid.UUID,
+        *,
+        limit: int,
+        before_id: uuid.UUID | None,
+        archived: bool | None,
+    ) -> Sequence[Price]:
+        query = select(Price).where(
+            Price.organization_id == organization_id, Price.product_id == product_id
+        )
+        if archived is not None:
+            query = query.where(
+                Price.archived_at.is_not(None) if archived else Price.archived_at.is_(None)
+            )
+        if before_id is not None:
+            query = query.where(Price.id < before_id)
+        found = await self._session.execute(query.order_by(Price.id.desc()).limit(limit))
+        return found.scalars().all()
+
+
+class DiscountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, discount: Discount) -> None:
+        self._session.add(discount)
+        await self._session.flush()
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def get_live(
+        self, organization_id: uuid.UUID, discount_id: uuid.UUID, *, for_update: bool = False
+    ) -> Discount | None:
+        query = select(Discount).where(
+            Discount.organization_id == organization_id,
+            Discount.id == discount_id,
+            Discount.deleted_at.is_(None),
+        )
+        if for_update:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def get_live_by_code(self, organization_id: uuid.UUID, code: str) -> Discount | None:
+        found = await self._session.execute(
+            select(Discount).where(
+                Discount.organization_id == organization_id,
+                func.lower(Discount.code) == code.lower(),
+                Discount.deleted_at.is_(None),
+            )
+        )
+        return found.scalar_one_or_none()
+
+    async def list_page(
+        self,
+        organization_id: uuid.UUID,
+        *,
+        limit: int,
+        before_id: uuid.UUID | None,
+        code: str | None,
+    ) -> Sequence[Discount]:
+        query = select(Discount).where(
+            Discount.organization_id == organization_id, Discount.deleted_at.is_(None)
+        )
+        if code:
+            query = query.where(func.lower(Discount.code) == code.lower())
+        if before_id is not None:
+            query = query.where(Discount.id < before_id)
+        found = await self._session.execute(query.order_by(Discount.id.desc()).limit(limit))
+        return found.scalars().all()
+
+    async def redemption_for(
+        self, discount_id: uuid.UUID, reference: str
+    ) -> DiscountRedemption | None:
+        found = await self._session.execute(
+            select(DiscountRedemption).where(
+                DiscountRedemption.discount_id == discount_id,
+                DiscountRedemption.reference == reference,
+            )
+        )
+        return found.scalar_one_or_none()
+
+    async def add_redemption(self, redemption: DiscountRedemption) -> None:
+        self._session.add(redemption)
+        await self._session.flush()
+
+
+class OrganizationDirectory:
+    """The read copy of organizations, for public pages."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def remember(self, organization_id: uuid.UUID, slug: str, name: str) -> None:
+        statement = insert(KnownOrganization).values(id=organization_id, slug=slug, name=name)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[KnownOrganization.id],
+                set_={"slug": statement.excluded.slug, "name": statement.excluded.name},
+            )
+        )
+
+    async def find(self, slug_or_id: str) -> KnownOrganization | None:
+        try:
+            organization_id = uuid.UUID(slug_or_id)
+        except ValueError:
+            query = select(KnownOrganization).where(KnownOrganization.slug == slug_or_id.lower())
+        else:
+            query = select(KnownOrganization).where(KnownOrganization.id == organization_id)
+        return (await self._session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,14 @@
+"""What reads return: a product together with its active prices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from billingos_catalog.models import Price, Product
+
+
+@dataclass(frozen=True)
+class ProductView:
+    product: Product
+    prices: Sequence[Price]
