@@ -59,3 +59,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def violated_constraint(error: BaseException) -> str | None:
+    """The name of the unique constraint/index an IntegrityError broke, if any,
+    so a service maps exactly its own uniqueness rule to a field error and
+    lets any other integrity error surface as the bug it is."""
+    current: BaseException | None = error
+    while current is not None:
+        if getattr(current, "sqlstate", None) == "23505":
+            name = getattr(current, "constraint_name", None)
+            return name if isinstance(name, str) else None
+        current = getattr(current, "orig", None) or current.__cause__
+    return None

@@ -19,6 +19,7 @@ from billingos_catalog import events
 from billingos_catalog.errors import CodeTaken
 from billingos_catalog.models import Discount, DiscountRedemption
 from billingos_catalog.repository import DiscountRepository, ProductRepository
+from billingos_kit.db import violated_constraint
 from billingos_kit.errors import FailedPrecondition, NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
@@ -28,6 +29,8 @@ from billingos_kit.validation import Violations, check_metadata, check_text
 from billingos_pricing.amounts import BASIS_POINTS_IN_WHOLE
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
+# The unique index that keeps codes unique per organization (models.py).
+CODE_INDEX = "uq_discounts_organization_id_code_live"
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
 DURATIONS = ("once", "repeating", "forever")
 MAX_REPEATING_INTERVALS = 120
@@ -148,8 +151,10 @@ class DiscountService:
         )
         try:
             await self._discounts.add(discount)
-        except IntegrityError:
-            raise CodeTaken("discount.code") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == CODE_INDEX:
+                raise CodeTaken("discount.code") from None
+            raise
         await events.discount_created(self._scope.outbox, discount)
         return discount
 
@@ -219,8 +224,10 @@ class DiscountService:
         discount.updated_at = self._scope.clock.now()
         try:
             await self._discounts.flush()
-        except IntegrityError:
-            raise CodeTaken("discount.code") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == CODE_INDEX:
+                raise CodeTaken("discount.code") from None
+            raise
         await events.discount_updated(self._scope.outbox, discount, changed)
         return discount
 

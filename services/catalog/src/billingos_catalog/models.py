@@ -103,7 +103,7 @@ class Price(Base):
     cap_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     # seat_based: [{"from_seats", "to_seats", "amount_per_seat_minor"}]
     tier_mode: Mapped[str | None] = mapped_column(Text)
-    seat_tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    seat_tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB(none_as_null=True))
     archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
@@ -140,7 +140,7 @@ class Discount(Base):
     code: Mapped[str | None] = mapped_column(Text)
     basis_points: Mapped[int | None] = mapped_column(Integer)
     # {"USD": 500, "EUR": 450}
-    amounts_off: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    amounts_off: Mapped[dict[str, int] | None] = mapped_column(JSONB(none_as_null=True))
     duration: Mapped[str] = mapped_column(Text)
     duration_in_intervals: Mapped[int | None] = mapped_column(Integer)
     max_redemptions: Mapped[int | None] = mapped_column(Integer)

@@ -65,7 +65,7 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(Text)
     # Values are str, int/float or bool (checked on the way in).
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
-    billing_address: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    billing_address: Mapped[dict[str, str] | None] = mapped_column(JSONB(none_as_null=True))
     stripe_customer_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)

@@ -22,6 +22,7 @@ from billingos_customers import events
 from billingos_customers.errors import SlugTaken
 from billingos_customers.models import ApiKey, Organization
 from billingos_customers.repository import ApiKeyRepository, OrganizationRepository
+from billingos_kit.db import violated_constraint
 from billingos_kit.errors import NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
@@ -98,8 +99,10 @@ class OrganizationService:
         )
         try:
             await self._organizations.add(organization)
-        except IntegrityError:
-            raise SlugTaken("organization.slug") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == "uq_organizations_slug":
+                raise SlugTaken("organization.slug") from None
+            raise
         await events.organization_created(self._scope.outbox, organization)
         first_key = await ApiKeyService(self._scope).create_for(organization.id, "Default key")
         return CreatedOrganization(organization, first_key)

@@ -17,6 +17,7 @@ from billingos_customers.errors import ExternalIdTaken
 from billingos_customers.models import Customer
 from billingos_customers.repository import CustomerRepository
 from billingos_kit.countries import is_country_code
+from billingos_kit.db import violated_constraint
 from billingos_kit.errors import NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
@@ -31,6 +32,8 @@ MAX_ADDRESS_LINE_LENGTH = 200
 # Request paths of the fields, as errors name them.
 PREFIX = "customer"
 UPDATABLE_FIELDS = ("email", "external_id", "name", "metadata", "billing_address")
+# The unique index behind "one live customer per external id" (models.py).
+EXTERNAL_ID_INDEX = "uq_customers_organization_id_external_id_live"
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,11 @@ class CustomerService:
         )
         try:
             await self._customers.add(customer)
-        except IntegrityError:
+        except IntegrityError as error:
             # Lost a race with a concurrent create of the same external id.
-            raise ExternalIdTaken(f"{PREFIX}.external_id") from None
+            if violated_constraint(error) == EXTERNAL_ID_INDEX:
+                raise ExternalIdTaken(f"{PREFIX}.external_id") from None
+            raise
         await events.customer_created(self._scope.outbox, customer)
         return customer
 
@@ -157,8 +162,10 @@ class CustomerService:
         customer.updated_at = self._scope.clock.now()
         try:
             await self._customers.flush()
-        except IntegrityError:
-            raise ExternalIdTaken(f"{PREFIX}.external_id") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == EXTERNAL_ID_INDEX:
+                raise ExternalIdTaken(f"{PREFIX}.external_id") from None
+            raise
         await events.customer_updated(self._scope.outbox, customer, changed)
         return customer
 
