@@ -13,6 +13,10 @@ from billingos_cli.paths import REPO_ROOT, STATE_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["test"] and arguments[1:2] not in (["-h"], ["--help"]):
+        # Everything after `test` belongs to pytest, options included.
+        return run_tests(arguments[1:])
     parser = argparse.ArgumentParser(prog="billingos")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the whole suite in the foreground")
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
     render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
     render.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
 
     if args.command == "up":
         from billingos_cli.up import run_up
