@@ -42,7 +42,10 @@ class Database:
     """One engine and session factory; `transaction()` is the unit of work."""
 
     def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True) -> None:
-        options: dict[str, object] = {"pool_pre_ping": True}
+        # No pre-ping: it costs a round trip on every call. A connection that
+        # died is invalidated by the error it raises (the call fails as
+        # UNAVAILABLE, safe to retry) and the pool replaces it.
+        options: dict[str, object] = {"pool_recycle": 1800}
         if pooled:
             options.update(pool_size=pool_size, max_overflow=pool_size)
         else:

@@ -194,6 +194,7 @@ class LocalPostgres:
         ensure_user_exists(PG_SYSTEM_USER)
         entry = pwd.getpwnam(PG_SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(bin_path)  # the virtualenv may sit in a 0700 folder
         ensure_folder_permissions(bin_path, 0o055)
         ensure_folder_permissions(bin_path.parent / "lib", 0o044)
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
