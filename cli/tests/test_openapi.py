@@ -468,3 +468,9 @@ def test_unexposed_services_are_skipped(sample: Document) -> None:
         "WidgetService_RenameWidget_2",
     }
     assert [tag["name"] for tag in sample["tags"]] == ["WidgetService"]
+
+
+def test_public_operations_need_no_api_key(doc: Document) -> None:
+    public = doc["paths"]["/v1/public/organizations/{organization}/products"]["get"]
+    assert public["security"] == []
+    assert "security" not in doc["paths"]["/v1/customers"]["get"]

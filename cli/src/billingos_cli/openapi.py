@@ -24,6 +24,8 @@ from typing import Any
 from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
+from billingos.common.v1 import options_pb2
+
 Schema = dict[str, Any]
 FieldProto = descriptor_pb2.FieldDescriptorProto
 MessageProto = descriptor_pb2.DescriptorProto
@@ -414,6 +416,8 @@ def _operation(
         parameters.append(copy.deepcopy(_IDEMPOTENCY_KEY))
     if parameters:
         operation["parameters"] = parameters
+    if method.options.Extensions[options_pb2.tenancy] == options_pb2.TENANCY_NONE:
+        operation["security"] = []  # public: no API key (e.g. the public catalog)
     return path, operation
 
 
