@@ -70,8 +70,10 @@ def violated_constraint(error: BaseException) -> str | None:
     lets any other integrity error surface as the bug it is."""
     current: BaseException | None = error
     while current is not None:
-        if getattr(current, "sqlstate", None) == "23505":
-            name = getattr(current, "constraint_name", None)
-            return name if isinstance(name, str) else None
+        # SQLAlchemy's wrapper carries the sqlstate; asyncpg's own error, further
+        # down the chain, also carries the constraint name.
+        name = getattr(current, "constraint_name", None)
+        if getattr(current, "sqlstate", None) == "23505" and isinstance(name, str):
+            return name
         current = getattr(current, "orig", None) or current.__cause__
     return None
