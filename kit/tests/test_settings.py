@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import pydantic
 import pytest
+from pydantic import ValidationError
 
 from billingos_kit.settings import ServiceSettings
 
@@ -24,7 +25,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in list(os.environ):
         if name.startswith("BILLINGOS_") or name in ("DATABASE_URL", "NATS_URL"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("BILLINGOS_SERVICE_TOKEN", "token")
+    monkeypatch.setenv("BILLINGOS_SERVICE_TOKEN", "a-token-of-length-16+")
     return monkeypatch
 
 
@@ -78,7 +79,7 @@ def test_values_are_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load()
     assert settings.outbox_poll_seconds == 0.25
     assert settings.idempotency_ttl_hours == 48
-    assert settings.service_token.get_secret_value() == "token"
+    assert settings.service_token.get_secret_value() == "a-token-of-length-16+"
 
 
 def test_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,3 +113,12 @@ def test_settings_are_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load()
     with pytest.raises(pydantic.ValidationError):
         settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+def test_a_short_service_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty or short shared secret would let any caller in."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://localhost/x")
+    for weak in ("", "short"):
+        monkeypatch.setenv("BILLINGOS_SERVICE_TOKEN", weak)
+        with pytest.raises(ValidationError):
+            DemoSettings()

@@ -307,3 +307,31 @@ def test_percentage_out_of_range_is_refused(basis_points: int) -> None:
 def test_a_discount_never_exceeds_the_subtotal(subtotal: int, basis_points: int) -> None:
     assert 0 <= percentage_discount(subtotal, basis_points) <= subtotal
     assert 0 <= fixed_discount(subtotal, basis_points * 1000) <= subtotal
+
+
+def test_a_huge_quantity_is_still_rounded_only_once() -> None:
+    """0.4999… of a cent must round to 0, even with more digits than Python's
+    default 28-digit context would keep (it would round to 0.5 first)."""
+    quantity = Decimal("499999999999.99999999999999999")
+    assert metered_amount(Decimal("0.000000000001"), quantity) == 0
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "preset", "field"),
+    [
+        (10**12 + 1, None, None, "custom.minimum_amount_minor"),
+        (0, 2**63 - 1, None, "custom.maximum_amount_minor"),
+        (0, None, 2**62, "custom.preset_amount_minor"),
+    ],
+)
+def test_custom_amounts_are_bounded(
+    minimum: int, maximum: int | None, preset: int | None, field: str
+) -> None:
+    assert field in [p.field for p in check_custom_amounts(minimum, maximum, preset)]
+
+
+def test_seat_prices_and_counts_are_bounded() -> None:
+    tiers = [SeatTier(1, 2_000_000, 100), SeatTier(2_000_001, None, 2**62)]
+    fields = [p.field for p in check_seat_tiers(tiers)]
+    assert "tiers[0].to_seats" in fields
+    assert "tiers[1].amount_per_seat_minor" in fields

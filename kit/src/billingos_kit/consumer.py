@@ -10,6 +10,7 @@ a crash at any point means a redelivery, never a lost or doubled effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -79,7 +80,10 @@ class EventConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             filter_subjects=[f"billingos.{self.source}.{t}" for t in sorted(self.handlers)],
-            max_deliver=len(REDELIVERY_BACKOFF) + 5,
+            # Never give up on an event: a handler failing for an hour (its
+            # database down) must not lose it. A poison event is retried every
+            # 10 minutes and logged each time.
+            max_deliver=-1,
             # No server-side `backoff`: JetStream would use its first step as
             # the ack wait, redelivering messages still being handled. Failed
             # handlers are nak'ed with REDELIVERY_BACKOFF delays instead.
@@ -87,7 +91,24 @@ class EventConsumer:
         )
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        """Fetches and handles messages until `stop` is set."""
+        """Fetches and handles messages until `stop` is set, surviving outages
+        of NATS at start-up or later."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._consume(js, stop)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.warning(
+                    "consumer interrupted; retrying",
+                    extra={"consumer": self.name, "attempt": failures},
+                    exc_info=True,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(30.0, 0.5 * 2**failures))
+
+    async def _consume(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         await ensure_stream(js, self.source)
         await js.add_consumer(stream_for(self.source), self.config())
         subscription = await js.pull_subscribe_bind(self.name, stream=stream_for(self.source))

@@ -1,7 +1,9 @@
 """AIP-158 pagination: `page_size` + opaque `page_token`, keyset underneath.
 
-A token records the last key returned and a digest of the list's filters, so a
-token reused with other filters is refused instead of returning a wrong page.
+Every list pages by its rows' UUIDv7 ids, newest first. A token records the
+last id returned and a digest of the list's filters, so a token reused with
+other filters is refused instead of returning a wrong page; a token that does
+not hold an id is refused too (tokens are not signed: anything may come back).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from billingos_kit.errors import InvalidArgument
 
@@ -20,13 +24,34 @@ MAX_PAGE_SIZE = 100
 _TOKEN_VERSION = 1
 
 
+class HasId(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+Row = TypeVar("Row", bound=HasId)
+
+
 @dataclass(frozen=True)
 class PageRequest:
-    """A validated page request: how many rows, after which key."""
+    """A validated page request: how many rows, after which id."""
 
     size: int
-    after: str | None
+    after: uuid.UUID | None
     filters_digest: str
+
+    @property
+    def fetch_size(self) -> int:
+        """Rows to ask the database for: one more than the page, to know if
+        another page follows."""
+        return self.size + 1
+
+    def cut(self, rows: Sequence[Row]) -> tuple[Sequence[Row], str]:
+        """The page's rows and the token of the next page ("" on the last)."""
+        if len(rows) > self.size:
+            kept = rows[: self.size]
+            return kept, self.next_token(str(kept[-1].id))
+        return rows, ""
 
     def next_token(self, last_key: str) -> str:
         """The token that continues this list after `last_key`."""
@@ -53,7 +78,11 @@ def page_request(
     payload = _decode(page_token)
     if payload.get("f") != digest:
         raise InvalidArgument("page_token", "was issued for a list with other filters")
-    return PageRequest(size, str(payload["after"]), digest)
+    try:
+        after = uuid.UUID(str(payload["after"]))
+    except ValueError:
+        raise InvalidArgument("page_token", "is not a token this list returned") from None
+    return PageRequest(size, after, digest)
 
 
 def _decode(token: str) -> dict[str, object]:

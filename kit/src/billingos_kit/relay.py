@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
-from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
@@ -71,6 +71,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        digest = hashlib.sha256(f"billingos-outbox-relay:{self._schema}".encode()).digest()
+        self._lock_id = int.from_bytes(digest[:8], "big", signed=True)
 
     async def publish_pending(self) -> int:
         """Publishes one batch; returns how many events went out."""
@@ -103,30 +105,54 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publishes until `stop` is set; wakes on NOTIFY, polls as a fallback."""
-        await ensure_stream(self._js, self._source)
-        listener = await self._listen()
+        """Publishes until `stop` is set, surviving NATS or Postgres outages.
+
+        Only one relay per schema publishes at a time (the leader, holding a
+        session advisory lock on a connection of its own), so events leave in
+        commit order even with several replicas; the others wait to take over.
+        """
         failures = 0
+        while not stop.is_set():
+            try:
+                await self._lead(stop)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.warning(
+                    "outbox relay interrupted; retrying",
+                    extra={"attempt": failures},
+                    exc_info=True,
+                )
+                await _sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        import asyncpg
+
+        await ensure_stream(self._js, self._source)
+        dsn = self._database.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        connection = await asyncpg.connect(dsn)
         try:
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
+                await _sleep_or_stop(stop, self._poll_seconds)
+                if stop.is_set():
+                    return
+
+            def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+                if payload == self._schema:
+                    self._wake.set()
+
+            await connection.add_listener(NOTIFY_CHANNEL, on_notify)
             while not stop.is_set():
+                if connection.is_closed():
+                    raise ConnectionError("lost the relay's leadership connection")
                 # Cleared before looking, so a commit during the pass is not missed.
                 self._wake.clear()
-                try:
-                    published = await self.publish_pending()
-                    failures = 0
-                except Exception:
-                    failures += 1
-                    log.exception("outbox publish failed", extra={"attempt": failures})
-                    published = 0
-                    await _sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
-                    continue
-                if published >= self._batch_size:
-                    continue
-                await self._wait_for_work(stop)
+                published = await self.publish_pending()
+                if published < self._batch_size:
+                    await self._wait_for_work(stop)
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close()
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -137,24 +163,6 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-
-    async def _listen(self) -> Any:
-        """A dedicated asyncpg connection LISTENing for this schema's commits."""
-        try:
-            import asyncpg
-
-            dsn = self._database.url.replace("postgresql+asyncpg://", "postgresql://", 1)
-            connection = await asyncpg.connect(dsn)
-
-            def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-                if payload == self._schema:
-                    self._wake.set()
-
-            await connection.add_listener(NOTIFY_CHANNEL, on_notify)
-            return connection
-        except Exception:
-            log.warning("outbox LISTEN unavailable; polling only", exc_info=True)
-            return None
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

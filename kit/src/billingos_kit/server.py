@@ -79,6 +79,7 @@ class ServiceApp:
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._nats: NatsClient | None = None
+        self._health_task: asyncio.Future[None] | None = None
         self.port = 0
 
     def add_service(
@@ -145,8 +146,20 @@ class ServiceApp:
 
     def _spawn(self, name: str, work: Any) -> None:
         task = asyncio.create_task(work, name=f"{self.name}-{name}")
-        task.add_done_callback(_log_task_end)
+        task.add_done_callback(self._on_task_end)
         self._tasks.append(task)
+
+    def _on_task_end(self, task: asyncio.Task[None]) -> None:
+        """Background work only ends when told to; if it dies, the process
+        reports NOT_SERVING so its orchestrator replaces it."""
+        if task.cancelled() or self._stop.is_set():
+            return
+        log.error(
+            "background task died", extra={"task": task.get_name()}, exc_info=task.exception()
+        )
+        self._health_task = asyncio.ensure_future(
+            self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: refuse new calls, finish in-flight ones, then background work."""
@@ -177,11 +190,3 @@ class ServiceApp:
         await signalled.wait()
         log.info("stopping")
         await self.stop()
-
-
-def _log_task_end(task: asyncio.Task[None]) -> None:
-    if task.cancelled():
-        return
-    error = task.exception()
-    if error is not None:
-        log.error("background task died", extra={"task": task.get_name()}, exc_info=error)

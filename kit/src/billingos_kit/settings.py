@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -31,7 +31,7 @@ class ServiceSettings(BaseSettings):
     grpc_listen: str = "127.0.0.1:50051"
     # Shared secret every caller (Envoy, other services, the CLI) sends as
     # `x-billingos-service-token`; DESIGN §5's service credential.
-    service_token: SecretStr
+    service_token: SecretStr = Field(min_length=16)
     log_level: str = "INFO"
     # How long in-flight calls may run after SIGTERM before they are cut.
     shutdown_grace_seconds: float = 10.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from billingos_pricing.currencies import minor_unit_exponent
 
@@ -22,6 +22,10 @@ MAX_UNIT_AMOUNT_PLACES = 12
 # Metered unit amounts are in minor units; a unit may cost up to 1e12 of them.
 MAX_UNIT_AMOUNT_INTEGER_DIGITS = 12
 BASIS_POINTS_IN_WHOLE = 10_000
+# No amount above a trillion minor units (10 billion USD): far beyond any real
+# price, far below int64, so sums of many lines never overflow.
+MAX_AMOUNT_MINOR = 10**12
+MAX_SEATS = 1_000_000
 
 
 class PricingError(ValueError):
@@ -85,7 +89,12 @@ def metered_amount(unit_amount: Decimal, quantity: Decimal, cap_minor: int | Non
     """The charge for `quantity` units: unit × quantity, rounded once, then capped."""
     if quantity < 0:
         raise PricingError("quantity", "must not be negative")
-    amount = round_minor(unit_amount * quantity)
+    # The product is computed exactly (a context wide enough for every digit
+    # of both factors), so the only rounding is THE rule, once.
+    digits = len(unit_amount.as_tuple().digits) + len(quantity.as_tuple().digits) + 2
+    with localcontext() as exact:
+        exact.prec = max(digits, 28)
+        amount = round_minor(unit_amount * quantity)
     if cap_minor is not None:
         amount = min(amount, cap_minor)
     return amount
@@ -120,8 +129,14 @@ def check_seat_tiers(tiers: Sequence[SeatTier], field: str = "tiers") -> list[Pr
     expected_from = 1
     for index, tier in enumerate(tiers):
         path = f"{field}[{index}]"
-        if tier.amount_per_seat_minor < 0:
-            problems.append(PricingError(f"{path}.amount_per_seat_minor", "must not be negative"))
+        if not 0 <= tier.amount_per_seat_minor <= MAX_AMOUNT_MINOR:
+            problems.append(
+                PricingError(
+                    f"{path}.amount_per_seat_minor", f"must be between 0 and {MAX_AMOUNT_MINOR}"
+                )
+            )
+        if tier.to_seats is not None and tier.to_seats > MAX_SEATS:
+            problems.append(PricingError(f"{path}.to_seats", f"must be at most {MAX_SEATS}"))
         if tier.from_seats != expected_from:
             what = (
                 "overlaps the previous tier" if tier.from_seats < expected_from else "leaves a gap"
@@ -166,6 +181,13 @@ def check_custom_amounts(
     problems: list[PricingError] = []
     if minimum_minor < 0:
         problems.append(PricingError(f"{field}.minimum_amount_minor", "must not be negative"))
+    for name, value in (
+        ("minimum_amount_minor", minimum_minor),
+        ("maximum_amount_minor", maximum_minor),
+        ("preset_amount_minor", preset_minor),
+    ):
+        if value is not None and value > MAX_AMOUNT_MINOR:
+            problems.append(PricingError(f"{field}.{name}", f"must be at most {MAX_AMOUNT_MINOR}"))
     if maximum_minor is not None and maximum_minor < minimum_minor:
         problems.append(
             PricingError(f"{field}.maximum_amount_minor", "must not be below the minimum")
@@ -198,7 +220,9 @@ def percentage_discount(subtotal_minor: int, basis_points: int) -> int:
     """`basis_points` / 10 000 of the subtotal, rounded by THE rule."""
     if not 0 < basis_points <= BASIS_POINTS_IN_WHOLE:
         raise PricingError("basis_points", "must be between 1 and 10000")
-    return round_minor(Decimal(subtotal_minor) * basis_points / BASIS_POINTS_IN_WHOLE)
+    with localcontext() as exact:
+        exact.prec = 60  # exact for any int64 subtotal
+        return round_minor(Decimal(subtotal_minor) * basis_points / BASIS_POINTS_IN_WHOLE)
 
 
 def fixed_discount(subtotal_minor: int, amount_off_minor: int) -> int:

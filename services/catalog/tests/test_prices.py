@@ -468,6 +468,43 @@ async def test_an_amount_cannot_be_changed_through_update_price(
     assert await price_rows_and_events(catalog_service, tenant.organization_id) == before
 
 
+async def test_without_a_mask_a_changed_amount_is_refused_not_ignored(
+    products: ProductStub, prices: PriceStub, tenant
+) -> None:
+    product = await new_product(products, tenant)
+    created = await add_price(prices, tenant, product.id, fixed(2900))
+    error = await refusal(
+        prices.UpdatePrice(
+            products_pb2.UpdatePriceRequest(
+                price=products_pb2.Price(
+                    id=created.id, fixed=products_pb2.FixedAmount(amount_minor=1)
+                )
+            ),
+            metadata=tenant.metadata(),
+        )
+    )
+    assert error.reason == "PRICE_IMMUTABLE"
+    fetched = await prices.GetPrice(
+        products_pb2.GetPriceRequest(id=created.id), metadata=tenant.metadata()
+    )
+    assert fetched.fixed.amount_minor == 2900
+
+
+async def test_sending_back_the_whole_price_with_archived_set_archives_it(
+    products: ProductStub, prices: PriceStub, tenant
+) -> None:
+    product = await new_product(products, tenant)
+    created = await add_price(prices, tenant, product.id, fixed(2900))
+    echoed = products_pb2.Price()
+    echoed.CopyFrom(created)
+    echoed.archived = True
+    archived = await prices.UpdatePrice(
+        products_pb2.UpdatePriceRequest(price=echoed), metadata=tenant.metadata()
+    )
+    assert archived.archived
+    assert archived.fixed.amount_minor == 2900
+
+
 async def test_a_price_cannot_be_added_to_an_archived_product(
     products: ProductStub, prices: PriceStub, catalog_service: RunningService, tenant
 ) -> None:

@@ -272,3 +272,29 @@ async def test_create_with_an_idempotency_key_creates_once(
     again = await products.CreateProduct(pro_plan(), metadata=tenant.metadata("product-1"))
     assert again == first
     assert (await counts(catalog_service, tenant.organization_id))[:2] == (1, 3)
+
+
+async def test_without_a_mask_a_changed_billing_period_is_refused(products, tenant) -> None:
+    created = await products.CreateProduct(pro_plan(), metadata=tenant.metadata())
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await products.UpdateProduct(
+            products_pb2.UpdateProductRequest(
+                product=products_pb2.Product(id=created.id, name="Pro", recurring=YEAR)
+            ),
+            metadata=tenant.metadata(),
+        )
+    assert call_error(refused.value).fields == ["product.recurring"]
+
+
+async def test_sending_back_the_whole_product_renamed_updates_only_the_name(
+    products, tenant
+) -> None:
+    created = await products.CreateProduct(pro_plan(), metadata=tenant.metadata())
+    echoed = products_pb2.Product()
+    echoed.CopyFrom(created)
+    echoed.name = "Pro 2"
+    updated = await products.UpdateProduct(
+        products_pb2.UpdateProductRequest(product=echoed), metadata=tenant.metadata()
+    )
+    assert updated.name == "Pro 2"
+    assert updated.prices == created.prices

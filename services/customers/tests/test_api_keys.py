@@ -12,7 +12,7 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, exte
 from sqlalchemy import select
 
 from billingos.customers.v1 import api_keys_pb2, api_keys_pb2_grpc
-from billingos_customers.models import ApiKey
+from billingos_customers.models import ApiKey, kit_tables
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.service import RunningService, call_metadata
 
@@ -145,3 +145,22 @@ async def test_key_check_requires_the_service_credential(authorizer, tenant) -> 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await authorizer.Check(check_request(f"Bearer {tenant.api_key_secret}"))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_replayed_create_never_returns_or_stores_the_secret(
+    keys, customers_service: RunningService, tenant
+) -> None:
+    request = api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="retried"))
+    first = await keys.CreateApiKey(request, metadata=tenant.metadata("create-key-1"))
+    replay = await keys.CreateApiKey(request, metadata=tenant.metadata("create-key-1"))
+    assert first.secret.startswith("bos_")
+    assert replay.api_key == first.api_key
+    assert replay.secret == ""
+    async with customers_service.app.database.transaction() as session:
+        stored = await session.scalar(
+            select(kit_tables.idempotency_keys.c.response).where(
+                kit_tables.idempotency_keys.c.key == "create-key-1"
+            )
+        )
+    assert stored is not None
+    assert first.secret.encode() not in stored

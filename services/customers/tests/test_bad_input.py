@@ -281,3 +281,22 @@ async def test_malformed_organization_header_is_invalid_argument(customers: Stub
             customers_pb2.ListCustomersRequest(), metadata=call_metadata("org-1")
         )
     assert call_error(refused.value).fields == ["x-billingos-organization-id"]
+
+
+async def test_nul_characters_are_refused_naming_the_field(customers: Stub, tenant) -> None:
+    """Postgres cannot store U+0000; it is a 400, not a database crash."""
+    with pytest.raises(grpc.aio.AioRpcError) as in_name:
+        await customers.CreateCustomer(create(name="Ada\x00"), metadata=tenant.metadata())
+    assert call_error(in_name.value).fields == ["customer.name"]
+    with pytest.raises(grpc.aio.AioRpcError) as in_path:
+        await customers.GetCustomerByExternalId(
+            customers_pb2.GetCustomerByExternalIdRequest(external_id="a\x00b"),
+            metadata=tenant.metadata(),
+        )
+    assert call_error(in_path.value).code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as in_metadata:
+        await customers.CreateCustomer(
+            create(metadata={"note": struct_pb2.Value(string_value="x\x00")}),
+            metadata=tenant.metadata(),
+        )
+    assert call_error(in_metadata.value).code == grpc.StatusCode.INVALID_ARGUMENT

@@ -55,8 +55,33 @@ def policies_for(
 
 def _is_mutating(method: descriptor.MethodDescriptor) -> bool:
     options = method.GetOptions()
+    if options.Extensions[options_pb2.read_only]:
+        return False
     if not options.HasExtension(annotations_pb2.http):
         # No REST mapping: treat as a mutation so keys are honoured, the safe side.
         return not method.name.startswith(("Get", "List", "Check"))
     rule = options.Extensions[annotations_pb2.http]
     return rule.WhichOneof("pattern") not in _READ_VERBS
+
+
+def without_sensitive_fields(message: Message) -> Message:
+    """A copy of `message` with every `(billingos.common.v1.sensitive)` field
+    cleared, at any depth: what may be stored (e.g. as an idempotent reply)."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _clear_sensitive(copy)
+    return copy
+
+
+def _clear_sensitive(message: Message) -> None:
+    for field, value in message.ListFields():
+        if field.GetOptions().Extensions[options_pb2.sensitive]:
+            message.ClearField(field.name)
+        elif field.type == field.TYPE_MESSAGE and field.message_type is not None:
+            if field.is_repeated:
+                if field.message_type.GetOptions().map_entry:
+                    continue
+                for item in value:
+                    _clear_sensitive(item)
+            else:
+                _clear_sensitive(value)

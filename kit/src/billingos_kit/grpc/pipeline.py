@@ -5,10 +5,11 @@ registered method it, in order:
 2. checks the service credential (`x-billingos-service-token`);
 3. resolves the organization from `x-billingos-organization-id` when the method
    is tenant-scoped, refusing the call without it (DESIGN §5, defence in depth);
-4. opens the call's single transaction and, for a mutating call with an
-   `idempotency-key`, replays a stored response or records the new one in that
-   same transaction (DESIGN §6);
-5. maps domain and database errors to gRPC status with `google.rpc` details.
+4. refuses strings Postgres cannot store (NUL), naming the field;
+5. opens the call's single transaction and, for a mutating call with an
+   `idempotency-key`, replays a stored response or records the new one (minus
+   fields marked sensitive) in that same transaction (DESIGN §6);
+6. maps domain and database errors to gRPC status with `google.rpc` details.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from billingos_kit.errors import (
     Unauthenticated,
     Unavailable,
 )
-from billingos_kit.grpc.methods import MethodPolicy
+from billingos_kit.grpc.inputs import reject_nul_characters
+from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
 from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
 from billingos_kit.headers import (
@@ -150,6 +152,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
     ) -> Any:
         self._check_service_token(metadata)
         organization_id = _organization(metadata, policy)
+        reject_nul_characters(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
             idempotency_key = validate_key(idempotency_key)
@@ -178,13 +181,15 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             finally:
                 leave_scope(token)
             if idempotency_key is not None:
+                # Secrets shown once (API key secrets) are never stored.
+                stored_reply = without_sensitive_fields(response)
                 await self._idempotency.record(
                     session,
                     key_scope,
                     idempotency_key,
                     policy.full_name,
                     fingerprint,
-                    response.SerializeToString(deterministic=True),
+                    stored_reply.SerializeToString(deterministic=True),
                 )
             return response
 

@@ -165,14 +165,10 @@ class DiscountService:
         return discount
 
     async def list_page(self, page: PageRequest, *, code: str | None) -> DiscountPage:
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._discounts.list_page(
-            self._scope.organization_id, limit=page.size + 1, before_id=before, code=code
+            self._scope.organization_id, limit=page.fetch_size, before_id=page.after, code=code
         )
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            return DiscountPage(rows, page.next_token(str(rows[-1].id)))
-        return DiscountPage(rows, "")
+        return DiscountPage(*page.cut(rows))
 
     async def update(
         self, discount_id: uuid.UUID, draft: DiscountDraft, paths: Sequence[str]
@@ -271,7 +267,7 @@ class DiscountService:
         discount = await self._discounts.get_live(organization_id, discount_id, for_update=True)
         if discount is None:
             raise NotFound("discount", str(discount_id))
-        earlier = await self._discounts.redemption_for(discount.id, reference)
+        earlier = await self._discounts.redemption_for(organization_id, discount.id, reference)
         if earlier is not None:
             return earlier
         reason = ineligibility(discount, product_id, currency, self._scope.clock.now())
@@ -292,6 +288,8 @@ class DiscountService:
             redeemed_at=now,
         )
         await self._discounts.add_redemption(redemption)
+        # Read copies of the discount learn its new count (and whether it is used up).
+        await events.discount_updated(self._scope.outbox, discount, ["redemption_count"])
         return redemption
 
     async def _find(self, code: str, discount_id: uuid.UUID | None) -> Discount:

@@ -18,6 +18,7 @@ from billingos_kit.ids import new_id
 from billingos_kit.pagination import PageRequest
 from billingos_kit.validation import Violations
 from billingos_pricing.amounts import (
+    MAX_AMOUNT_MINOR,
     PricingError,
     SeatTier,
     check_custom_amounts,
@@ -28,8 +29,6 @@ from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
 AMOUNT_TYPES = ("fixed", "free", "custom", "metered_unit", "seat_based")
 TIER_MODES = ("volume", "graduated")
-# No single charge above a trillion minor units (10 billion USD).
-MAX_AMOUNT_MINOR = 10**12
 
 
 @dataclass(frozen=True)
@@ -189,14 +188,14 @@ class PriceService:
         organization_id = self._scope.organization_id
         if await self._products.get(organization_id, product_id) is None:
             raise NotFound("product", str(product_id))
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._prices.list_page(
-            organization_id, product_id, limit=page.size + 1, before_id=before, archived=archived
+            organization_id,
+            product_id,
+            limit=page.fetch_size,
+            before_id=page.after,
+            archived=archived,
         )
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            return PricePage(rows, page.next_token(str(rows[-1].id)))
-        return PricePage(rows, "")
+        return PricePage(*page.cut(rows))
 
     async def archive(self, price_id: uuid.UUID, paths: Sequence[str], archived: bool) -> Price:
         """The only change a price accepts: being archived, once."""

@@ -106,19 +106,15 @@ class ProductService:
         recurring: bool | None,
         query_text: str | None,
     ) -> ProductPage:
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._products.list_page(
             self._scope.organization_id,
-            limit=page.size + 1,
-            before_id=before,
+            limit=page.fetch_size,
+            before_id=page.after,
             archived=archived,
             recurring=recurring,
             query_text=query_text,
         )
-        token = ""
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            token = page.next_token(str(rows[-1].id))
+        rows, token = page.cut(rows)
         return ProductPage(await self._with_prices(rows), token)
 
     async def update(
@@ -147,7 +143,9 @@ class ProductService:
         return view
 
     async def _with_prices(self, products: Sequence[Product]) -> list[ProductView]:
-        prices = await self._prices.active_by_product([p.id for p in products])
+        prices = await self._prices.active_by_product(
+            self._scope.organization_id, [p.id for p in products]
+        )
         return [ProductView(product, prices.get(product.id, [])) for product in products]
 
 

@@ -5,8 +5,6 @@ items)."""
 
 from __future__ import annotations
 
-import uuid
-
 from billingos_catalog.products import ProductPage
 from billingos_catalog.repository import OrganizationDirectory, PriceRepository, ProductRepository
 from billingos_catalog.views import ProductView
@@ -25,18 +23,14 @@ class PublicCatalog:
         found = await self._organizations.find(organization.strip())
         if found is None:
             raise NotFound("organization", organization)
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._products.list_page(
             found.id,
-            limit=page.size + 1,
-            before_id=before,
+            limit=page.fetch_size,
+            before_id=page.after,
             archived=False,
             recurring=None,
             query_text=None,
         )
-        token = ""
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            token = page.next_token(str(rows[-1].id))
-        prices = await self._prices.active_by_product([p.id for p in rows])
+        rows, token = page.cut(rows)
+        prices = await self._prices.active_by_product(found.id, [p.id for p in rows])
         return ProductPage([ProductView(p, prices.get(p.id, [])) for p in rows], token)

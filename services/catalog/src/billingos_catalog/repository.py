@@ -103,14 +103,18 @@ class PriceRepository:
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def active_by_product(
-        self, product_ids: Sequence[uuid.UUID]
+        self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[Price]]:
         """Active prices of several products in one query, oldest first."""
         if not product_ids:
             return {}
         found = await self._session.execute(
             select(Price)
-            .where(Price.product_id.in_(product_ids), Price.archived_at.is_(None))
+            .where(
+                Price.organization_id == organization_id,
+                Price.product_id.in_(product_ids),
+                Price.archived_at.is_(None),
+            )
             .order_by(Price.id)
         )
         grouped: dict[uuid.UUID, list[Price]] = defaultdict(list)
@@ -192,10 +196,11 @@ class DiscountRepository:
         return found.scalars().all()
 
     async def redemption_for(
-        self, discount_id: uuid.UUID, reference: str
+        self, organization_id: uuid.UUID, discount_id: uuid.UUID, reference: str
     ) -> DiscountRedemption | None:
         found = await self._session.execute(
             select(DiscountRedemption).where(
+                DiscountRedemption.organization_id == organization_id,
                 DiscountRedemption.discount_id == discount_id,
                 DiscountRedemption.reference == reference,
             )

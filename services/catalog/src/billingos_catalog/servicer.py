@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from billingos.catalog.v1 import (
     discounts_pb2,
@@ -46,6 +47,17 @@ from billingos_pricing.amounts import SeatTier
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# What a request may carry about a price (output-only fields aside).
+PRICE_FIELDS = (
+    "currency",
+    "recurring",
+    "fixed",
+    "free",
+    "custom",
+    "metered_unit",
+    "seat_based",
+    "archived",
+)
 
 
 class _Metadata:
@@ -165,15 +177,34 @@ def discount_draft(message: discounts_pb2.Discount) -> DiscountDraft:
 
 
 def _paths_to_update(
-    request: Any, resource: str, updatable: tuple[str, ...], fixed: Any
+    request: Any,
+    resource: str,
+    updatable: tuple[str, ...],
+    fixed: Any,
+    current: Message | None = None,
 ) -> list[str]:
-    """The masked paths. An explicit mask may name a fixed field (and get an
-    error saying why it cannot change); an implied mask only picks updatable
-    fields, so sending back a whole resource just works."""
+    """The masked paths. An explicit mask may name a fixed field (and gets an
+    error saying why it cannot change). Without a mask (AIP-134's implied
+    mask) the updatable fields given count, and so does any fixed field given
+    with a value other than the current one (`current`): sending back a whole
+    resource unchanged works, a changed amount is refused, never ignored."""
     message = getattr(request, resource)
     if request.update_mask.paths:
         return fields_to_update(request.update_mask, message, (*updatable, *fixed))
-    return fields_to_update(request.update_mask, message, updatable)
+    paths = fields_to_update(request.update_mask, message, updatable)
+    if current is not None:
+        paths += changed_fields(message, current, fixed)
+    return paths
+
+
+def changed_fields(requested: Message, current: Message, names: Any) -> list[str]:
+    """Fields among `names` the request sets to something else than `current`."""
+    given = {field.name for field, _ in requested.ListFields()}
+    return [
+        name
+        for name in names
+        if name in given and getattr(requested, name) != getattr(current, name)
+    ]
 
 
 def _bool_filter(request: Any, name: str) -> bool | None:
@@ -219,9 +250,13 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
         self, request: products_pb2.UpdateProductRequest, context: Context
     ) -> products_pb2.Product:
         product_id = parse_id(request.product.id, "product.id")
-        paths = _paths_to_update(request, "product", PRODUCT_FIELDS, PRODUCT_FIXED_FIELDS)
+        service = ProductService(current_scope())
+        current = None
+        if not request.update_mask.paths:
+            current = product_message(await service.get(product_id))
+        paths = _paths_to_update(request, "product", PRODUCT_FIELDS, PRODUCT_FIXED_FIELDS, current)
         draft = product_draft(request.product)
-        view = await ProductService(current_scope()).update(product_id, draft, paths)
+        view = await service.update(product_id, draft, paths)
         return product_message(view)
 
 
@@ -259,8 +294,14 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
         self, request: products_pb2.UpdatePriceRequest, context: Context
     ) -> products_pb2.Price:
         price_id = parse_id(request.price.id, "price.id")
-        paths = list(request.update_mask.paths) or (["archived"] if request.price.archived else [])
-        price = await PriceService(current_scope()).archive(price_id, paths, request.price.archived)
+        service = PriceService(current_scope())
+        paths = list(request.update_mask.paths)
+        if not paths:
+            # Implied mask: whatever differs from the price as it is; anything
+            # but `archived` is then refused as an edit.
+            current = price_message(await service.get(price_id))
+            paths = changed_fields(request.price, current, PRICE_FIELDS)
+        price = await service.archive(price_id, paths, request.price.archived)
         return price_message(price)
 
 
@@ -291,9 +332,15 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
         self, request: discounts_pb2.UpdateDiscountRequest, context: Context
     ) -> discounts_pb2.Discount:
         discount_id = parse_id(request.discount.id, "discount.id")
-        paths = _paths_to_update(request, "discount", DISCOUNT_FIELDS, DISCOUNT_FIXED_FIELDS)
+        service = DiscountService(current_scope())
+        current = None
+        if not request.update_mask.paths:
+            current = discount_message(await service.get(discount_id))
+        paths = _paths_to_update(
+            request, "discount", DISCOUNT_FIELDS, DISCOUNT_FIXED_FIELDS, current
+        )
         draft = discount_draft(request.discount)
-        discount = await DiscountService(current_scope()).update(discount_id, draft, paths)
+        discount = await service.update(discount_id, draft, paths)
         return discount_message(discount)
 
     async def DeleteDiscount(

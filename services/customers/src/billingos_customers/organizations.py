@@ -151,14 +151,10 @@ class ApiKeyService:
         return CreatedKey(key, secret)
 
     async def list_page(self, page: PageRequest) -> ApiKeyPage:
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._keys.list_page(
-            self._scope.organization_id, limit=page.size + 1, before_id=before
+            self._scope.organization_id, limit=page.fetch_size, before_id=page.after
         )
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            return ApiKeyPage(rows, page.next_token(str(rows[-1].id)))
-        return ApiKeyPage(rows, "")
+        return ApiKeyPage(*page.cut(rows))
 
     async def revoke(self, key_id: uuid.UUID) -> ApiKey:
         """Revokes a key; revoking a revoked key changes nothing."""

@@ -122,18 +122,14 @@ class CustomerService:
     async def list_page(
         self, page: PageRequest, *, email: str | None, external_id: str | None
     ) -> CustomerPage:
-        before = uuid.UUID(page.after) if page.after else None
         rows = await self._customers.list_page(
             self._scope.organization_id,
-            limit=page.size + 1,
-            before_id=before,
+            limit=page.fetch_size,
+            before_id=page.after,
             email=email,
             external_id=external_id,
         )
-        if len(rows) > page.size:
-            rows = rows[: page.size]
-            return CustomerPage(rows, page.next_token(str(rows[-1].id)))
-        return CustomerPage(rows, "")
+        return CustomerPage(*page.cut(rows))
 
     async def update(
         self, customer_id: uuid.UUID, fields: CustomerFields, paths: Sequence[str]

@@ -51,7 +51,18 @@ public reads that resolve the organization from the request itself).
 Global___Tenancy: _TypeAlias = Tenancy  # noqa: Y015
 
 TENANCY_FIELD_NUMBER: _builtins.int
+READ_ONLY_FIELD_NUMBER: _builtins.int
+SENSITIVE_FIELD_NUMBER: _builtins.int
 tenancy: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Tenancy.ValueType]
 """How the method is scoped to a tenant. Field number from the range
 reserved for an organization's own options.
+"""
+read_only: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""A method bound to POST that changes nothing (e.g. a validation): the kit
+neither records nor replays idempotency keys for it.
+"""
+sensitive: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
+"""A secret shown once (an API key's secret): never stored anywhere,
+including the idempotency record of the call that created it; a replay
+of that call returns the response without it.
 """

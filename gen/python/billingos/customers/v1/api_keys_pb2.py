@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%billingos/customers/v1/api_keys.proto\x12\x16\x62illingos.customers.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"L\n\x13\x43reateApiKeyRequest\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKeyB\x04\xe2\x41\x01\x02\"W\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x9b\x03\n\rApiKeyService\x12\x88\x01\n\x0c\x43reateApiKey\x12+.billingos.customers.v1.CreateApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/api-keys:\x07\x61pi_key\x12|\n\x0bListApiKeys\x12*.billingos.customers.v1.ListApiKeysRequest\x1a+.billingos.customers.v1.ListApiKeysResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x80\x01\n\x0cRevokeApiKey\x12+.billingos.customers.v1.RevokeApiKeyRequest\x1a\x1e.billingos.customers.v1.ApiKey\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api-keys/{id}:revoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%billingos/customers/v1/api_keys.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"L\n\x13\x43reateApiKeyRequest\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKeyB\x04\xe2\x41\x01\x02\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xb8\xbb\x18\x01\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x9b\x03\n\rApiKeyService\x12\x88\x01\n\x0c\x43reateApiKey\x12+.billingos.customers.v1.CreateApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/api-keys:\x07\x61pi_key\x12|\n\x0bListApiKeys\x12*.billingos.customers.v1.ListApiKeysRequest\x1a+.billingos.customers.v1.ListApiKeysResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x80\x01\n\x0cRevokeApiKey\x12+.billingos.customers.v1.RevokeApiKeyRequest\x1a\x1e.billingos.customers.v1.ApiKey\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api-keys/{id}:revoke:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,6 +47,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY'].fields_by_name['revoke_time']._serialized_options = b'\342A\001\003'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['secret']._loaded_options = None
+  _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['secret']._serialized_options = b'\270\273\030\001'
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
@@ -54,18 +57,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/api-keys'
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/api-keys/{id}:revoke:\001*'
-  _globals['_APIKEY']._serialized_start=162
-  _globals['_APIKEY']._serialized_end=365
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=367
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=443
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=445
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=532
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=534
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=593
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=595
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=691
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=693
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=732
-  _globals['_APIKEYSERVICE']._serialized_start=735
-  _globals['_APIKEYSERVICE']._serialized_end=1146
+  _globals['_APIKEY']._serialized_start=197
+  _globals['_APIKEY']._serialized_end=400
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=402
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=478
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=480
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=573
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=575
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=634
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=636
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=732
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=734
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=773
+  _globals['_APIKEYSERVICE']._serialized_start=776
+  _globals['_APIKEYSERVICE']._serialized_end=1187
 # @@protoc_insertion_point(module_scope)

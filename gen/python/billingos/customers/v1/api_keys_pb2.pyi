@@ -100,7 +100,10 @@ class CreateApiKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     secret: _builtins.str
-    """The secret, shown this once: send it as `Authorization: Bearer <secret>`."""
+    """The secret, shown this once: send it as `Authorization: Bearer <secret>`.
+    A replay of the same call (same Idempotency-Key) returns the key without
+    its secret: it is stored nowhere.
+    """
     @_builtins.property
     def api_key(self) -> Global___ApiKey:
         """The new key."""

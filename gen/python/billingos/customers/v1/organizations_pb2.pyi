@@ -118,7 +118,9 @@ class CreateOrganizationResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _builtins.int
     API_KEY_SECRET_FIELD_NUMBER: _builtins.int
     api_key_secret: _builtins.str
-    """The key's secret, shown this once and stored only as a hash."""
+    """The key's secret, shown this once and stored only as a hash (a replay of
+    the same call returns the response without it).
+    """
     @_builtins.property
     def organization(self) -> Global___Organization:
         """The new organization."""
