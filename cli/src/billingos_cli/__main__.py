@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     org_commands = org.add_subparsers(dest="org_command", required=True)
     org_create = org_commands.add_parser("create", help="create an organization and its API key")
     org_create.add_argument("--name", required=True)
+    org_key = org_commands.add_parser("key", help="issue a new API key to an organization")
+    org_key.add_argument("--organization-id", required=True)
+    org_key.add_argument("--name", default="Issued key")
     gateway = commands.add_parser("gateway", help="the Envoy gateway config")
     gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
     render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gen":
         return run_gen(check=args.check)
     if args.command == "org":
-        return run_org_create(args.name)
+        return run_org(args)
     if args.command == "gateway":
         from billingos_cli.gateway import render as render_gateway
         from billingos_cli.kubernetes import kubernetes_gateway_target
@@ -79,8 +82,10 @@ def run_gen(*, check: bool) -> int:
     return 0
 
 
-def run_org_create(name: str) -> int:
-    from billingos_cli.admin import create_organization
+def run_org(args: argparse.Namespace) -> int:
+    import grpc
+
+    from billingos_cli.admin import create_organization, issue_api_key
     from billingos_cli.state import SuiteState
 
     state = SuiteState.load(STATE_DIR)
@@ -88,7 +93,14 @@ def run_org_create(name: str) -> int:
     if not address:
         print("the suite is not running; start it with ./billingos up", file=sys.stderr)
         return 1
-    created = create_organization(address, state.service_token, name)
+    try:
+        if args.org_command == "create":
+            created = create_organization(address, state.service_token, args.name)
+        else:
+            created = issue_api_key(address, state.service_token, args.organization_id, args.name)
+    except grpc.RpcError as error:
+        print(f"billingos: {error.details()}", file=sys.stderr)
+        return 1
     print(created.as_json())
     return 0
 

@@ -41,6 +41,20 @@ def create_organization(customers_address: str, service_token: str, name: str) -
     )
 
 
+def issue_api_key(
+    customers_address: str, service_token: str, organization_id: str, name: str
+) -> NewOrganization:
+    """A new key for an existing organization (e.g. one locked out of its keys)."""
+    with grpc.insecure_channel(customers_address) as channel:
+        admin = organizations_pb2_grpc.OrganizationAdminServiceStub(channel)
+        issued = admin.IssueApiKey(
+            organizations_pb2.IssueApiKeyRequest(organization_id=organization_id, name=name),
+            metadata=((SERVICE_TOKEN_HEADER, service_token),),
+            timeout=10,
+        )
+    return NewOrganization(organization_id, "", issued.secret)
+
+
 def api_key_works(rest_url: str, organization_id: str, api_key: str) -> bool:
     """Whether the gateway accepts `api_key` for `organization_id` right now."""
     if not organization_id or not api_key:

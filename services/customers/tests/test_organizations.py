@@ -75,3 +75,32 @@ async def test_tenant_reads_only_its_own_organization(organizations, tenant, oth
             metadata=tenant.metadata(),
         )
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_organization_without_keys_can_be_issued_a_new_one(
+    admin, customers_service: RunningService
+) -> None:
+    from billingos.customers.v1 import api_keys_pb2, api_keys_pb2_grpc
+
+    created = await admin.CreateOrganization(create("Locked Out"), metadata=call_metadata())
+    keys = api_keys_pb2_grpc.ApiKeyServiceStub(customers_service.channel)
+    await keys.RevokeApiKey(
+        api_keys_pb2.RevokeApiKeyRequest(id=created.api_key.id),
+        metadata=call_metadata(created.organization.id),
+    )
+    issued = await admin.IssueApiKey(
+        organizations_pb2.IssueApiKeyRequest(
+            organization_id=created.organization.id, name="recovery"
+        ),
+        metadata=call_metadata(),
+    )
+    assert issued.secret.startswith("bos_")
+    assert issued.api_key.organization_id == created.organization.id
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await admin.IssueApiKey(
+            organizations_pb2.IssueApiKeyRequest(
+                organization_id="019b0000-0000-7000-8000-000000000000"
+            ),
+            metadata=call_metadata(),
+        )
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

@@ -116,6 +116,13 @@ class OrganizationService:
             raise NotFound("organization", str(organization_id))
         return organization
 
+    async def require(self, organization_id: uuid.UUID) -> Organization:
+        """Any organization by id (platform administration only)."""
+        organization = await self._organizations.get(organization_id)
+        if organization is None:
+            raise NotFound("organization", str(organization_id))
+        return organization
+
     async def _free_slug(self, base: str) -> str:
         candidate = base
         while await self._organizations.slug_taken(candidate):

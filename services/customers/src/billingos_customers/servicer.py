@@ -123,6 +123,19 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
             api_key_secret=created.first_key.secret,
         )
 
+    async def IssueApiKey(
+        self, request: organizations_pb2.IssueApiKeyRequest, context: Context
+    ) -> api_keys_pb2.CreateApiKeyResponse:
+        organization_id = parse_id(request.organization_id, "organization_id")
+        scope = current_scope()
+        await OrganizationService(scope).require(organization_id)
+        created = await ApiKeyService(scope).create_for(
+            organization_id, request.name or "Issued key"
+        )
+        return api_keys_pb2.CreateApiKeyResponse(
+            api_key=api_key_message(created.key), secret=created.secret
+        )
+
 
 class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def CreateApiKey(

@@ -63,6 +63,32 @@ class Organization(_message.Message):
 Global___Organization: _TypeAlias = Organization  # noqa: Y015
 
 @_typing.final
+class IssueApiKeyRequest(_message.Message):
+    """Request for IssueApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    """The organization that gets the key."""
+    name: _builtins.str
+    """A label for the key."""
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueApiKeyRequest: _TypeAlias = IssueApiKeyRequest  # noqa: Y015
+
+@_typing.final
 class GetOrganizationRequest(_message.Message):
     """Request for GetOrganization."""
 

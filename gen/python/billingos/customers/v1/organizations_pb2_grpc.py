@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from billingos.customers.v1 import api_keys_pb2 as billingos_dot_customers_dot_v1_dot_api__keys__pb2
 from billingos.customers.v1 import organizations_pb2 as billingos_dot_customers_dot_v1_dot_organizations__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -116,6 +117,11 @@ class OrganizationAdminServiceStub:
                 request_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationRequest.SerializeToString,
                 response_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationResponse.FromString,
                 _registered_method=True)
+        self.IssueApiKey = channel.unary_unary(
+                '/billingos.customers.v1.OrganizationAdminService/IssueApiKey',
+                request_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.IssueApiKeyRequest.SerializeToString,
+                response_deserializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class OrganizationAdminServiceServicer:
@@ -129,6 +135,14 @@ class OrganizationAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueApiKey(self, request, context):
+        """Issues a new API key to an organization, e.g. one that revoked all its
+        keys and can no longer call BillingOS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +150,11 @@ def add_OrganizationAdminServiceServicer_to_server(servicer, server):
                     servicer.CreateOrganization,
                     request_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationRequest.FromString,
                     response_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationResponse.SerializeToString,
+            ),
+            'IssueApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueApiKey,
+                    request_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.IssueApiKeyRequest.FromString,
+                    response_serializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.CreateApiKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -166,6 +185,33 @@ class OrganizationAdminService:
             '/billingos.customers.v1.OrganizationAdminService/CreateOrganization',
             billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationRequest.SerializeToString,
             billingos_dot_customers_dot_v1_dot_organizations__pb2.CreateOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.customers.v1.OrganizationAdminService/IssueApiKey',
+            billingos_dot_customers_dot_v1_dot_organizations__pb2.IssueApiKeyRequest.SerializeToString,
+            billingos_dot_customers_dot_v1_dot_api__keys__pb2.CreateApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

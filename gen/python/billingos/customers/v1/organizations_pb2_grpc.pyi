@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from billingos.customers.v1 import api_keys_pb2 as _api_keys_pb2
 from billingos.customers.v1 import organizations_pb2 as _organizations_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
@@ -66,6 +67,10 @@ class OrganizationAdminServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrganizationAdminServiceAsyncStub: ...
     CreateOrganization: _grpc.UnaryUnaryMultiCallable[_organizations_pb2.CreateOrganizationRequest, _organizations_pb2.CreateOrganizationResponse]
     """Creates an organization with a first API key."""
+    IssueApiKey: _grpc.UnaryUnaryMultiCallable[_organizations_pb2.IssueApiKeyRequest, _api_keys_pb2.CreateApiKeyResponse]
+    """Issues a new API key to an organization, e.g. one that revoked all its
+    keys and can no longer call BillingOS.
+    """
 
 @_typing.type_check_only
 class OrganizationAdminServiceAsyncStub(OrganizationAdminServiceStub):
@@ -74,6 +79,10 @@ class OrganizationAdminServiceAsyncStub(OrganizationAdminServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateOrganization: _aio.UnaryUnaryMultiCallable[_organizations_pb2.CreateOrganizationRequest, _organizations_pb2.CreateOrganizationResponse]  # type: ignore[assignment]
     """Creates an organization with a first API key."""
+    IssueApiKey: _aio.UnaryUnaryMultiCallable[_organizations_pb2.IssueApiKeyRequest, _api_keys_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Issues a new API key to an organization, e.g. one that revoked all its
+    keys and can no longer call BillingOS.
+    """
 
 class OrganizationAdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Platform administration; internal, never routed by the public gateway."""
@@ -85,5 +94,15 @@ class OrganizationAdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_organizations_pb2.CreateOrganizationResponse, _abc.Awaitable[_organizations_pb2.CreateOrganizationResponse]]:
         """Creates an organization with a first API key."""
+
+    @_abc_1.abstractmethod
+    def IssueApiKey(
+        self,
+        request: _organizations_pb2.IssueApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_keys_pb2.CreateApiKeyResponse, _abc.Awaitable[_api_keys_pb2.CreateApiKeyResponse]]:
+        """Issues a new API key to an organization, e.g. one that revoked all its
+        keys and can no longer call BillingOS.
+        """
 
 def add_OrganizationAdminServiceServicer_to_server(servicer: OrganizationAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
