@@ -38,11 +38,22 @@ def test_every_customer_method_requires_an_organization() -> None:
     assert all(policy.requires_organization for policy in policies_for(CUSTOMER_SERVICE))
 
 
-def test_creating_an_organization_needs_none_and_still_mutates() -> None:
-    (create,) = policies_for(ADMIN_SERVICE)
-    assert create.full_name == "/billingos.customers.v1.OrganizationAdminService/CreateOrganization"
-    assert not create.requires_organization
-    assert create.mutating
+def test_platform_administration_needs_no_organization_and_still_mutates() -> None:
+    policies = by_method(policies_for(ADMIN_SERVICE))
+    assert set(policies) == {"CreateOrganization", "IssueApiKey"}
+    for policy in policies.values():
+        assert policy.full_name.startswith("/billingos.customers.v1.OrganizationAdminService/")
+        assert not policy.requires_organization
+        assert policy.mutating
+
+
+def test_a_read_only_post_ignores_idempotency_keys() -> None:
+    from billingos.catalog.v1 import discounts_pb2
+
+    service = discounts_pb2.DESCRIPTOR.services_by_name["DiscountService"]
+    policies = by_method(policies_for(service))
+    assert not policies["ValidateDiscount"].mutating
+    assert policies["RedeemDiscount"].mutating
 
 
 def test_response_types_decode_stored_responses() -> None:

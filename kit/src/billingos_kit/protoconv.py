@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from billingos_kit.errors import FieldViolation
+from billingos_kit.errors import FieldViolation, ValidationFailed
 
 MetadataValue = str | float | bool
 
@@ -58,3 +58,20 @@ def metadata_from_proto(
                 FieldViolation(f"{field}.{key}", "must be a string, a finite number or a boolean")
             )
     return plain, violations
+
+
+class MetadataReader:
+    """Reads several metadata maps of one request, collecting every problem,
+    so a servicer raises them together with `raise_if_any`."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def read(self, values: Mapping[str, struct_pb2.Value], field: str) -> dict[str, MetadataValue]:
+        plain, problems = metadata_from_proto(values, field)
+        self.violations += problems
+        return plain
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise ValidationFailed(self.violations)

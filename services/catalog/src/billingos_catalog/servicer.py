@@ -37,12 +37,12 @@ from billingos_catalog.products import FIXED_FIELDS as PRODUCT_FIXED_FIELDS
 from billingos_catalog.products import UPDATABLE_FIELDS as PRODUCT_FIELDS
 from billingos_catalog.products import ProductDraft, ProductService
 from billingos_catalog.public import PublicCatalog
-from billingos_kit.errors import FieldViolation, InvalidArgument, ValidationFailed
+from billingos_kit.errors import InvalidArgument
 from billingos_kit.fieldmask import fields_to_update
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
-from billingos_kit.protoconv import MetadataValue, metadata_from_proto
+from billingos_kit.protoconv import MetadataReader
 from billingos_pricing.amounts import SeatTier
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
@@ -58,22 +58,6 @@ PRICE_FIELDS = (
     "seat_based",
     "archived",
 )
-
-
-class _Metadata:
-    """Collects metadata conversion problems across fields, raised together."""
-
-    def __init__(self) -> None:
-        self.violations: list[FieldViolation] = []
-
-    def read(self, values: Any, field: str) -> dict[str, MetadataValue]:
-        plain, problems = metadata_from_proto(values, field)
-        self.violations += problems
-        return plain
-
-    def raise_if_any(self) -> None:
-        if self.violations:
-            raise ValidationFailed(self.violations)
 
 
 def period_spec(message: products_pb2.Period) -> PeriodSpec:
@@ -133,7 +117,7 @@ def price_draft(message: products_pb2.Price) -> PriceDraft:
 
 
 def product_draft(message: products_pb2.Product) -> ProductDraft:
-    metadata = _Metadata()
+    metadata = MetadataReader()
     draft = ProductDraft(
         name=message.name,
         description=message.description,
@@ -149,7 +133,7 @@ def product_draft(message: products_pb2.Product) -> ProductDraft:
 
 
 def discount_draft(message: discounts_pb2.Discount) -> DiscountDraft:
-    metadata = _Metadata()
+    metadata = MetadataReader()
     effect = message.WhichOneof("effect")
     draft = DiscountDraft(
         name=message.name,

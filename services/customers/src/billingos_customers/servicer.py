@@ -20,20 +20,19 @@ from billingos.customers.v1 import (
 from billingos_customers.messages import api_key_message, customer_message, organization_message
 from billingos_customers.organizations import ApiKeyService, OrganizationService
 from billingos_customers.service import UPDATABLE_FIELDS, Address, CustomerFields, CustomerService
-from billingos_kit.errors import ValidationFailed
 from billingos_kit.fieldmask import fields_to_update
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
-from billingos_kit.protoconv import metadata_from_proto
+from billingos_kit.protoconv import MetadataReader
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
-    metadata, violations = metadata_from_proto(message.metadata, "customer.metadata")
-    if violations:
-        raise ValidationFailed(violations)
+    reader = MetadataReader()
+    metadata = reader.read(message.metadata, "customer.metadata")
+    reader.raise_if_any()
     address = None
     if message.HasField("billing_address"):
         given = message.billing_address
