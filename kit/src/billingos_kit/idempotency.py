@@ -14,7 +14,8 @@ import hashlib
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billingos_kit.clock import Clock
@@ -79,11 +80,14 @@ class IdempotencyStore:
             signed=True,
         )
         await session.execute(select(func.pg_advisory_xact_lock(lock_id)))
-        where = and_(table.c.scope == scope, table.c.key == key)
-        await session.execute(delete(table).where(where, table.c.expires_at < self.clock.now()))
+        # An expired key counts as absent (housekeeping deletes it later).
         row = (
             await session.execute(
-                select(table.c.method, table.c.request_hash, table.c.response).where(where)
+                select(table.c.method, table.c.request_hash, table.c.response).where(
+                    table.c.scope == scope,
+                    table.c.key == key,
+                    table.c.expires_at >= self.clock.now(),
+                )
             )
         ).one_or_none()
         if row is None:
@@ -103,14 +107,15 @@ class IdempotencyStore:
     ) -> None:
         """Stores the response, inside the call's own transaction."""
         now = self.clock.now()
+        values = {
+            "method": method,
+            "request_hash": fingerprint,
+            "response": response,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
+        # Under the key's lock, a row still there is an expired one: replace it.
+        statement = insert(self.tables.idempotency_keys).values(scope=scope, key=key, **values)
         await session.execute(
-            self.tables.idempotency_keys.insert().values(
-                scope=scope,
-                key=key,
-                method=method,
-                request_hash=fingerprint,
-                response=response,
-                created_at=now,
-                expires_at=now + self.ttl,
-            )
+            statement.on_conflict_do_update(index_elements=["scope", "key"], set_=values)
         )
