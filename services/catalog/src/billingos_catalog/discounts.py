@@ -159,7 +159,7 @@ class DiscountService:
         return discount
 
     async def get(self, discount_id: uuid.UUID) -> Discount:
-        discount = await self._discounts.get_live(self._scope.organization_id, discount_id)
+        discount = await self._discounts.get(self._scope.organization_id, discount_id)
         if discount is None:
             raise NotFound("discount", str(discount_id))
         return discount
@@ -182,7 +182,7 @@ class DiscountService:
         _check_fields(violations, draft, paths)
         violations.raise_if_any()
         organization_id = self._scope.organization_id
-        discount = await self._discounts.get_live(organization_id, discount_id, for_update=True)
+        discount = await self._discounts.get(organization_id, discount_id, for_update=True)
         if discount is None:
             raise NotFound("discount", str(discount_id))
         wanted: dict[str, tuple[str, object]] = {
@@ -228,7 +228,7 @@ class DiscountService:
         return discount
 
     async def delete(self, discount_id: uuid.UUID) -> Discount:
-        discount = await self._discounts.get_live(
+        discount = await self._discounts.get(
             self._scope.organization_id, discount_id, for_update=True
         )
         if discount is None:
@@ -264,7 +264,7 @@ class DiscountService:
     ) -> DiscountRedemption:
         """Counts one use; the same reference again returns the first redemption."""
         organization_id = self._scope.organization_id
-        discount = await self._discounts.get_live(organization_id, discount_id, for_update=True)
+        discount = await self._discounts.get(organization_id, discount_id, for_update=True)
         if discount is None:
             raise NotFound("discount", str(discount_id))
         earlier = await self._discounts.redemption_for(organization_id, discount.id, reference)
@@ -295,7 +295,7 @@ class DiscountService:
     async def _find(self, code: str, discount_id: uuid.UUID | None) -> Discount:
         organization_id = self._scope.organization_id
         if discount_id is not None:
-            found = await self._discounts.get_live(organization_id, discount_id)
+            found = await self._discounts.get(organization_id, discount_id)
         else:
             found = await self._discounts.get_live_by_code(organization_id, code)
         if found is None:

@@ -85,7 +85,8 @@ class ProductService:
             updated_at=now,
         )
         rows = [new_price_row(self._scope, product, price) for price in draft.prices]
-        await self._products.add(product, rows)
+        await self._products.add(product)  # first: the prices' foreign key needs it
+        await self._prices.add(*rows)
         view = ProductView(product, rows)
         await events.product_created(self._scope.outbox, view)
         for row in rows:

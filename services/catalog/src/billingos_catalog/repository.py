@@ -1,5 +1,6 @@
-"""Every query of the catalog service. Repositories never commit and hold no
-business rules; each tenant query filters by organization."""
+"""Every query of the catalog service (on the kit's TenantRepository).
+Repositories never commit and hold no business rules; each tenant query
+filters by organization."""
 
 from __future__ import annotations
 
@@ -18,30 +19,11 @@ from billingos_catalog.models import (
     Price,
     Product,
 )
+from billingos_kit.repository import TenantRepository
 
 
-class ProductRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, product: Product, prices: Sequence[Price]) -> None:
-        self._session.add(product)
-        await self._session.flush()
-        self._session.add_all(prices)
-        await self._session.flush()
-
-    async def flush(self) -> None:
-        await self._session.flush()
-
-    async def get(
-        self, organization_id: uuid.UUID, product_id: uuid.UUID, *, for_update: bool = False
-    ) -> Product | None:
-        query = select(Product).where(
-            Product.organization_id == organization_id, Product.id == product_id
-        )
-        if for_update:
-            query = query.with_for_update()
-        return (await self._session.execute(query)).scalar_one_or_none()
+class ProductRepository(TenantRepository[Product]):
+    model = Product
 
     async def existing_ids(
         self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
@@ -63,7 +45,7 @@ class ProductRepository:
         recurring: bool | None,
         query_text: str | None,
     ) -> Sequence[Product]:
-        query = select(Product).where(Product.organization_id == organization_id)
+        query = self.scoped(organization_id)
         if archived is not None:
             query = query.where(
                 Product.archived_at.is_not(None) if archived else Product.archived_at.is_(None)
@@ -77,30 +59,11 @@ class ProductRepository:
         if query_text:
             escaped = query_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(Product.name.ilike(f"%{escaped}%", escape="\\"))
-        if before_id is not None:
-            query = query.where(Product.id < before_id)
-        found = await self._session.execute(query.order_by(Product.id.desc()).limit(limit))
-        return found.scalars().all()
+        return await self.page(query, limit=limit, before_id=before_id)
 
 
-class PriceRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, price: Price) -> None:
-        self._session.add(price)
-        await self._session.flush()
-
-    async def flush(self) -> None:
-        await self._session.flush()
-
-    async def get(
-        self, organization_id: uuid.UUID, price_id: uuid.UUID, *, for_update: bool = False
-    ) -> Price | None:
-        query = select(Price).where(Price.organization_id == organization_id, Price.id == price_id)
-        if for_update:
-            query = query.with_for_update()
-        return (await self._session.execute(query)).scalar_one_or_none()
+class PriceRepository(TenantRepository[Price]):
+    model = Price
 
     async def active_by_product(
         self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
@@ -109,12 +72,8 @@ class PriceRepository:
         if not product_ids:
             return {}
         found = await self._session.execute(
-            select(Price)
-            .where(
-                Price.organization_id == organization_id,
-                Price.product_id.in_(product_ids),
-                Price.archived_at.is_(None),
-            )
+            self.scoped(organization_id)
+            .where(Price.product_id.in_(product_ids), Price.archived_at.is_(None))
             .order_by(Price.id)
         )
         grouped: dict[uuid.UUID, list[Price]] = defaultdict(list)
@@ -131,51 +90,20 @@ class PriceRepository:
         before_id: uuid.UUID | None,
         archived: bool | None,
     ) -> Sequence[Price]:
-        query = select(Price).where(
-            Price.organization_id == organization_id, Price.product_id == product_id
-        )
+        query = self.scoped(organization_id).where(Price.product_id == product_id)
         if archived is not None:
             query = query.where(
                 Price.archived_at.is_not(None) if archived else Price.archived_at.is_(None)
             )
-        if before_id is not None:
-            query = query.where(Price.id < before_id)
-        found = await self._session.execute(query.order_by(Price.id.desc()).limit(limit))
-        return found.scalars().all()
+        return await self.page(query, limit=limit, before_id=before_id)
 
 
-class DiscountRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, discount: Discount) -> None:
-        self._session.add(discount)
-        await self._session.flush()
-
-    async def flush(self) -> None:
-        await self._session.flush()
-
-    async def get_live(
-        self, organization_id: uuid.UUID, discount_id: uuid.UUID, *, for_update: bool = False
-    ) -> Discount | None:
-        query = select(Discount).where(
-            Discount.organization_id == organization_id,
-            Discount.id == discount_id,
-            Discount.deleted_at.is_(None),
-        )
-        if for_update:
-            query = query.with_for_update()
-        return (await self._session.execute(query)).scalar_one_or_none()
+class DiscountRepository(TenantRepository[Discount]):
+    model = Discount
 
     async def get_live_by_code(self, organization_id: uuid.UUID, code: str) -> Discount | None:
-        found = await self._session.execute(
-            select(Discount).where(
-                Discount.organization_id == organization_id,
-                func.lower(Discount.code) == code.lower(),
-                Discount.deleted_at.is_(None),
-            )
-        )
-        return found.scalar_one_or_none()
+        query = self.scoped(organization_id).where(func.lower(Discount.code) == code.lower())
+        return (await self._session.execute(query)).scalar_one_or_none()
 
     async def list_page(
         self,
@@ -185,15 +113,10 @@ class DiscountRepository:
         before_id: uuid.UUID | None,
         code: str | None,
     ) -> Sequence[Discount]:
-        query = select(Discount).where(
-            Discount.organization_id == organization_id, Discount.deleted_at.is_(None)
-        )
+        query = self.scoped(organization_id)
         if code:
             query = query.where(func.lower(Discount.code) == code.lower())
-        if before_id is not None:
-            query = query.where(Discount.id < before_id)
-        found = await self._session.execute(query.order_by(Discount.id.desc()).limit(limit))
-        return found.scalars().all()
+        return await self.page(query, limit=limit, before_id=before_id)
 
     async def redemption_for(
         self, organization_id: uuid.UUID, discount_id: uuid.UUID, reference: str

@@ -165,7 +165,7 @@ class ApiKeyService:
 
     async def revoke(self, key_id: uuid.UUID) -> ApiKey:
         """Revokes a key; revoking a revoked key changes nothing."""
-        key = await self._keys.get(self._scope.organization_id, key_id)
+        key = await self._keys.get(self._scope.organization_id, key_id, for_update=True)
         if key is None:
             raise NotFound("api_key", str(key_id))
         if key.revoked_at is None:

@@ -1,6 +1,6 @@
-"""Every query of the customers service. Repositories never commit and hold no
-business rules; each tenant query filters by organization.
-"""
+"""Every query of the customers service (on the kit's TenantRepository).
+Repositories never commit and hold no business rules; each tenant query
+filters by organization."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billingos_customers.models import ApiKey, Customer, Organization
+from billingos_kit.repository import TenantRepository
 
 
 class OrganizationRepository:
+    """Organizations are the tenants themselves: looked up across tenants."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -31,23 +34,11 @@ class OrganizationRepository:
         await self._session.flush()
 
 
-class ApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, key: ApiKey) -> None:
-        self._session.add(key)
-        await self._session.flush()
-
-    async def get(self, organization_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
-        found = await self._session.execute(
-            select(ApiKey)
-            .where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
-            .with_for_update()
-        )
-        return found.scalar_one_or_none()
+class ApiKeyRepository(TenantRepository[ApiKey]):
+    model = ApiKey
 
     async def find_active_by_hash(self, secret_hash: bytes) -> ApiKey | None:
+        """The key presented to the gateway, across organizations (it names one)."""
         found = await self._session.execute(
             select(ApiKey).where(ApiKey.secret_hash == secret_hash, ApiKey.revoked_at.is_(None))
         )
@@ -56,48 +47,17 @@ class ApiKeyRepository:
     async def list_page(
         self, organization_id: uuid.UUID, *, limit: int, before_id: uuid.UUID | None
     ) -> Sequence[ApiKey]:
-        query = select(ApiKey).where(ApiKey.organization_id == organization_id)
-        if before_id is not None:
-            query = query.where(ApiKey.id < before_id)
-        found = await self._session.execute(query.order_by(ApiKey.id.desc()).limit(limit))
-        return found.scalars().all()
+        return await self.page(self.scoped(organization_id), limit=limit, before_id=before_id)
 
 
-class CustomerRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add(self, customer: Customer) -> None:
-        self._session.add(customer)
-        await self._session.flush()
-
-    async def flush(self) -> None:
-        await self._session.flush()
-
-    async def get_live(
-        self, organization_id: uuid.UUID, customer_id: uuid.UUID, *, for_update: bool = False
-    ) -> Customer | None:
-        query = select(Customer).where(
-            Customer.organization_id == organization_id,
-            Customer.id == customer_id,
-            Customer.deleted_at.is_(None),
-        )
-        if for_update:
-            query = query.with_for_update()
-        found = await self._session.execute(query)
-        return found.scalar_one_or_none()
+class CustomerRepository(TenantRepository[Customer]):
+    model = Customer
 
     async def get_live_by_external_id(
         self, organization_id: uuid.UUID, external_id: str
     ) -> Customer | None:
-        found = await self._session.execute(
-            select(Customer).where(
-                Customer.organization_id == organization_id,
-                Customer.external_id == external_id,
-                Customer.deleted_at.is_(None),
-            )
-        )
-        return found.scalar_one_or_none()
+        query = self.scoped(organization_id).where(Customer.external_id == external_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
 
     async def list_page(
         self,
@@ -108,15 +68,9 @@ class CustomerRepository:
         email: str | None,
         external_id: str | None,
     ) -> Sequence[Customer]:
-        """Live customers, newest first (ids are UUIDv7, so id order is creation order)."""
-        query = select(Customer).where(
-            Customer.organization_id == organization_id, Customer.deleted_at.is_(None)
-        )
+        query = self.scoped(organization_id)
         if email:
             query = query.where(func.lower(Customer.email) == email.lower())
         if external_id:
             query = query.where(Customer.external_id == external_id)
-        if before_id is not None:
-            query = query.where(Customer.id < before_id)
-        found = await self._session.execute(query.order_by(Customer.id.desc()).limit(limit))
-        return found.scalars().all()
+        return await self.page(query, limit=limit, before_id=before_id)

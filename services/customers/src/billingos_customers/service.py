@@ -106,7 +106,7 @@ class CustomerService:
         return customer
 
     async def get(self, customer_id: uuid.UUID) -> Customer:
-        customer = await self._customers.get_live(self._scope.organization_id, customer_id)
+        customer = await self._customers.get(self._scope.organization_id, customer_id)
         if customer is None:
             raise NotFound("customer", str(customer_id))
         return customer
@@ -139,7 +139,7 @@ class CustomerService:
         _check_fields(violations, fields, paths)
         violations.raise_if_any()
         organization_id = self._scope.organization_id
-        customer = await self._customers.get_live(organization_id, customer_id, for_update=True)
+        customer = await self._customers.get(organization_id, customer_id, for_update=True)
         if customer is None:
             raise NotFound("customer", str(customer_id))
         wanted = _column_values(fields, paths)
@@ -167,7 +167,7 @@ class CustomerService:
 
     async def delete(self, customer_id: uuid.UUID) -> Customer:
         """Soft-deletes; the external id becomes free for a new customer."""
-        customer = await self._customers.get_live(
+        customer = await self._customers.get(
             self._scope.organization_id, customer_id, for_update=True
         )
         if customer is None:
