@@ -43,9 +43,7 @@ class TenantRepository(Generic[Row]):
 
     def scoped(self, organization_id: uuid.UUID) -> Select[Row]:
         """All of the organization's (live) rows, to narrow further."""
-        query: Select[Row] = select(self.model).where(
-            self.model.organization_id == organization_id
-        )
+        query: Select[Row] = select(self.model).where(self.model.organization_id == organization_id)
         if hasattr(self.model, "deleted_at"):
             query = query.where(self.model.deleted_at.is_(None))
         return query
