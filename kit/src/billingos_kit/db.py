@@ -4,7 +4,7 @@ service's own Postgres schema, and the single transaction per call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData
@@ -64,16 +64,32 @@ class Database:
         await self.engine.dispose()
 
 
+def _error_chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps: SQLAlchemy's wrapper, then the driver's."""
+    current: BaseException | None = error
+    while current is not None:
+        yield current
+        current = getattr(current, "orig", None) or current.__cause__
+
+
+def sqlstate_of(error: BaseException) -> str | None:
+    """The Postgres SQLSTATE behind a database error, if there is one."""
+    for link in _error_chain(error):
+        for attribute in ("sqlstate", "pgcode"):
+            value = getattr(link, attribute, None)
+            if isinstance(value, str):
+                return value
+    return None
+
+
 def violated_constraint(error: BaseException) -> str | None:
     """The name of the unique constraint/index an IntegrityError broke, if any,
     so a service maps exactly its own uniqueness rule to a field error and
     lets any other integrity error surface as the bug it is."""
-    current: BaseException | None = error
-    while current is not None:
+    for link in _error_chain(error):
         # SQLAlchemy's wrapper carries the sqlstate; asyncpg's own error, further
         # down the chain, also carries the constraint name.
-        name = getattr(current, "constraint_name", None)
-        if getattr(current, "sqlstate", None) == "23505" and isinstance(name, str):
+        name = getattr(link, "constraint_name", None)
+        if getattr(link, "sqlstate", None) == "23505" and isinstance(name, str):
             return name
-        current = getattr(current, "orig", None) or current.__cause__
     return None

@@ -26,7 +26,7 @@ from google.rpc import status_pb2
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from billingos_kit.clock import Clock
-from billingos_kit.db import Database
+from billingos_kit.db import Database, sqlstate_of
 from billingos_kit.errors import (
     Aborted,
     AlreadyExists,
@@ -221,21 +221,10 @@ def _organization(metadata: Mapping[str, str], policy: MethodPolicy) -> uuid.UUI
         raise InvalidArgument(ORGANIZATION_HEADER, "must be a UUID") from None
 
 
-def _sqlstate(error: BaseException) -> str | None:
-    current: BaseException | None = error
-    while current is not None:
-        for attribute in ("sqlstate", "pgcode"):
-            value = getattr(current, attribute, None)
-            if isinstance(value, str):
-                return value
-        current = getattr(current, "orig", None) or current.__cause__
-    return None
-
-
 def _map_infrastructure_error(error: Exception) -> DomainError | None:
     """Database conditions a caller can act on, as domain errors."""
     if isinstance(error, DBAPIError):
-        state = _sqlstate(error)
+        state = sqlstate_of(error)
         if state in ("40001", "40P01"):
             return Aborted("a concurrent change won; retry the call", reason="CONCURRENT_CHANGE")
         if state == "23505":
