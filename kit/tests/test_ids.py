@@ -128,9 +128,24 @@ def test_parse_id_accepts_a_uuid() -> None:
     assert parse_id(str(value), "customer.id") == value
 
 
+CANONICAL = "must be an id in canonical UUID form (lower-case hex with hyphens)"
+SOME_ID = "0196d0a4-1e2f-7a3b-8c4d-5e6f7a8b9c0d"
+
+
 @pytest.mark.parametrize(
     ("raw", "description"),
-    [("", "is required"), ("not-a-uuid", "must be a UUID"), ("1234", "must be a UUID")],
+    [
+        ("", "is required"),
+        ("not-a-uuid", CANONICAL),
+        ("1234", CANONICAL),
+        # Spellings uuid.UUID accepts for the same id: only one is ours.
+        (SOME_ID.upper(), CANONICAL),
+        (SOME_ID.replace("-", ""), CANONICAL),
+        ("{" + SOME_ID + "}", CANONICAL),
+        ("urn:uuid:" + SOME_ID, CANONICAL),
+        (SOME_ID + "\n", CANONICAL),
+        (SOME_ID.replace("a", "\uff41", 1), CANONICAL),  # a full-width "a"
+    ],
 )
 def test_parse_id_refuses_bad_input_naming_the_field(raw: str, description: str) -> None:
     with pytest.raises(InvalidArgument) as refused:

@@ -46,12 +46,27 @@ def new_id(clock: Clock) -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def canonical_id(value: str) -> uuid.UUID | None:
+    """The id `value` spells in the canonical form BillingOS prints (36
+    characters, lower case, hyphens), or None. Python's `uuid.UUID` also takes
+    braces, `urn:uuid:`, upper case and no hyphens: one id would then have many
+    spellings (in logs, idempotency fingerprints, path checks); only one is accepted."""
+    if len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value else None
+
+
 def parse_id(value: str, field: str) -> uuid.UUID:
     """Parses a request id, raising InvalidArgument naming `field` when malformed."""
     if not value:
         raise InvalidArgument(field, "is required")
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument(field, "must be a UUID") from None
+    parsed = canonical_id(value)
+    if parsed is None:
+        raise InvalidArgument(
+            field, "must be an id in canonical UUID form (lower-case hex with hyphens)"
+        )
     return parsed

@@ -113,12 +113,13 @@ class ServiceApp:
         )
         js = self._nats.jetstream()
         server = grpc.aio.server(interceptors=[self.pipeline])
-        names = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        names = [health.SERVICE_NAME]
         for registration in self._registrations:
             registration.add_to_server(registration.servicer, server)
             names.append(registration.service.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(names, server)
+        if self.settings.grpc_reflection:
+            reflection.enable_server_reflection([reflection.SERVICE_NAME, *names], server)
         self.port = server.add_insecure_port(self.settings.grpc_listen)
         await server.start()
         self._server = server

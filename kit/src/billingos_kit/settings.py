@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     # The outbox relay wakes on NOTIFY; this is its fallback poll.
     outbox_poll_seconds: float = 1.0
     db_pool_size: int = 10
+    # gRPC server reflection (for grpcurl and the like): off unless a
+    # developer turns it on; even then it needs the service credential.
+    grpc_reflection: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -1,9 +1,12 @@
-"""Input rules many contexts share (text lengths, metadata bounds), each
-returning field violations so a service reports every bad field at once.
+"""Input rules every context shares, in one place: text lengths, metadata
+bounds, patterns that must match the whole value, ASCII-only identifiers and
+case folding that cannot turn a non-ASCII character into an ASCII one. Checks
+add field violations, so a service reports every bad field at once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,6 +36,35 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.found:
             raise ValidationFailed(self.found)
+
+
+class TextPattern:
+    """A rule for identifiers and codes: the whole value must match (never a
+    prefix, never "up to a trailing newline" as `$` allows), ASCII only."""
+
+    __slots__ = ("_compiled", "description")
+
+    def __init__(self, regex: str, description: str) -> None:
+        self._compiled = re.compile(regex, re.ASCII)
+        # What the error says after "must be", e.g. "3-64 letters, digits, '-' or '_'".
+        self.description = description
+
+    def matches(self, value: str) -> bool:
+        return self._compiled.fullmatch(value) is not None
+
+    def check(self, violations: Violations, field: str, value: str) -> None:
+        if not self.matches(value):
+            violations.add(field, f"must be {self.description}")
+
+
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(value: str) -> str:
+    """Lower case for A-Z only. `str.lower` maps the Kelvin sign to "k" and
+    `str.upper` maps "ſ" to "S": a lookalike would then find (or collide with)
+    another's code. Postgres's `lower(x COLLATE "C")` folds the same way."""
+    return value.translate(_ASCII_UPPER)
 
 
 def check_text(

@@ -32,8 +32,12 @@ class UnknownCurrency(ValueError):
 
 
 def normalize_currency(code: str) -> str:
-    """The upper-case code, or UnknownCurrency."""
-    normalized = code.strip().upper()
+    """The upper-case code, or UnknownCurrency. Only ASCII letters are folded:
+    `"uſd".upper()` is "USD" in Python, and no such spelling is a currency."""
+    normalized = code.strip()
+    if not normalized.isascii():
+        raise UnknownCurrency(code)
+    normalized = normalized.upper()
     if normalized not in MINOR_UNIT_EXPONENTS:
         raise UnknownCurrency(code)
     return normalized

@@ -23,9 +23,11 @@ from billingos.catalog.v1 import (
 )
 from billingos.common.v1 import money_pb2
 from billingos_catalog.models import Discount, DiscountRedemption, kit_tables
+from billingos_catalog.repository import CustomerDirectory
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.errors import CallError, call_error
 from billingos_kit.testing.events import published_events
+from billingos_kit.testing.plugin import TEST_EPOCH
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService
 
@@ -113,14 +115,14 @@ async def redeem(
     discount_id: str,
     reference: str,
     *,
-    product_id: str | None = None,
+    product_id: str,
     currency: str = "USD",
     customer_id: str = "",
 ) -> discounts_pb2.DiscountRedemption:
     return await discounts.RedeemDiscount(
         discounts_pb2.RedeemDiscountRequest(
             id=discount_id,
-            product_id=product_id or str(uuid.uuid4()),
+            product_id=product_id,
             currency=currency,
             reference=reference,
             customer_id=customer_id,
@@ -134,6 +136,18 @@ async def new_product(products: ProductStub, tenant, name: str = "Plan") -> prod
         products_pb2.CreateProductRequest(product=products_pb2.Product(name=name)),
         metadata=tenant.metadata(),
     )
+
+
+async def known_customer(service: RunningService, tenant, *, deleted: bool = False) -> str:
+    """A customer the catalog's read copy knows, as the customers events leave
+    it (tests/test_read_copies.py drives the events themselves)."""
+    customer_id = uuid.uuid4()
+    async with service.app.database.transaction() as session:
+        directory = CustomerDirectory(session)
+        await directory.remember(customer_id, tenant.organization_id)
+        if deleted:
+            await directory.forget(customer_id, tenant.organization_id, TEST_EPOCH)
+    return str(customer_id)
 
 
 async def refusal(call: Awaitable[object]) -> CallError:
@@ -576,11 +590,12 @@ async def test_what_a_discount_takes_off_cannot_change(
 
 
 async def test_max_redemptions_cannot_go_below_the_redemptions_so_far(
-    discounts: DiscountStub, tenant
+    discounts: DiscountStub, products: ProductStub, tenant
 ) -> None:
     created = await create(discounts, tenant, percent_off(1000, max_redemptions=5))
+    product = await new_product(products, tenant)
     for reference in ("checkout-1", "checkout-2", "checkout-3"):
-        await redeem(discounts, tenant, created.id, reference)
+        await redeem(discounts, tenant, created.id, reference, product_id=product.id)
     error = await refusal(
         update(discounts, tenant, Message(id=created.id, max_redemptions=2), "max_redemptions")
     )
@@ -624,7 +639,7 @@ async def test_another_organizations_discount_is_not_found(
     assert (await refusal(by_code)).code == grpc.StatusCode.NOT_FOUND
     by_id = validate(discounts, tenant, discount_id=theirs.id, product_id=str(uuid.uuid4()))
     assert (await refusal(by_id)).code == grpc.StatusCode.NOT_FOUND
-    redeemed = redeem(discounts, tenant, theirs.id, "checkout-1")
+    redeemed = redeem(discounts, tenant, theirs.id, "checkout-1", product_id=str(uuid.uuid4()))
     assert (await refusal(redeemed)).code == grpc.StatusCode.NOT_FOUND
     assert await get(discounts, other_tenant, theirs.id) == theirs
 
@@ -720,10 +735,11 @@ async def test_a_fixed_discount_without_the_prices_currency_is_not_supported(
 
 
 async def test_a_fully_redeemed_discount_has_reached_its_limit(
-    discounts: DiscountStub, tenant
+    discounts: DiscountStub, products: ProductStub, tenant
 ) -> None:
     created = await create(discounts, tenant, percent_off(1000, max_redemptions=1))
-    await redeem(discounts, tenant, created.id, "checkout-1")
+    product = await new_product(products, tenant)
+    await redeem(discounts, tenant, created.id, "checkout-1", product_id=product.id)
     found = await validate(discounts, tenant, discount_id=created.id, product_id=str(uuid.uuid4()))
     assert not found.applicable
     assert found.ineligibility == discounts_pb2.DISCOUNT_INELIGIBILITY_MAX_REDEMPTIONS_REACHED
@@ -734,29 +750,40 @@ async def test_a_fully_redeemed_discount_has_reached_its_limit(
 
 
 async def test_redeeming_counts_one_use_once_per_reference(
-    discounts: DiscountStub, catalog_service: RunningService, tenant, session_clock: FrozenClock
+    discounts: DiscountStub,
+    products: ProductStub,
+    catalog_service: RunningService,
+    tenant,
+    session_clock: FrozenClock,
 ) -> None:
     created = await create(discounts, tenant, percent_off(1000, max_redemptions=10))
-    customer_id = str(uuid.uuid4())
-    first = await redeem(discounts, tenant, created.id, "checkout-42", customer_id=customer_id)
+    product = await new_product(products, tenant)
+    customer_id = await known_customer(catalog_service, tenant)
+    first = await redeem(
+        discounts, tenant, created.id, "checkout-42", product_id=product.id, customer_id=customer_id
+    )
     assert first.discount_id == created.id
     assert first.reference == "checkout-42"
     assert first.customer_id == customer_id
     assert first.redeem_time == at(session_clock.now())
     assert (await get(discounts, tenant, created.id)).redemption_count == 1
 
-    again = await redeem(discounts, tenant, created.id, "checkout-42", customer_id=customer_id)
+    again = await redeem(
+        discounts, tenant, created.id, "checkout-42", product_id=product.id, customer_id=customer_id
+    )
     assert again == first
     assert (await get(discounts, tenant, created.id)).redemption_count == 1
     assert await redemption_rows(catalog_service, created.id) == 1
 
 
 async def test_the_same_reference_returns_its_redemption_even_once_the_limit_is_reached(
-    discounts: DiscountStub, tenant
+    discounts: DiscountStub, products: ProductStub, tenant
 ) -> None:
     created = await create(discounts, tenant, percent_off(1000, max_redemptions=1))
-    first = await redeem(discounts, tenant, created.id, "subscription-1")
-    assert await redeem(discounts, tenant, created.id, "subscription-1") == first
+    product = await new_product(products, tenant)
+    first = await redeem(discounts, tenant, created.id, "subscription-1", product_id=product.id)
+    again = await redeem(discounts, tenant, created.id, "subscription-1", product_id=product.id)
+    assert again == first
 
 
 async def test_ineligible_purchases_are_refused_with_the_reason(
@@ -775,12 +802,13 @@ async def test_ineligible_purchases_are_refused_with_the_reason(
     not_started = await create(discounts, tenant, percent_off(1000, start_time=at(later)))
     fixed_usd = await create(discounts, tenant, amount_off(("USD", 500)))
     for_product = await create(discounts, tenant, percent_off(1000, product_ids=[eligible.id]))
+    other = await new_product(products, tenant, "Other plan")
 
     cases = [
         (limited.id, eligible.id, "USD", "DISCOUNT_MAX_REDEMPTIONS_REACHED"),
         (not_started.id, eligible.id, "USD", "DISCOUNT_NOT_STARTED"),
         (fixed_usd.id, eligible.id, "EUR", "DISCOUNT_CURRENCY_NOT_SUPPORTED"),
-        (for_product.id, str(uuid.uuid4()), "USD", "DISCOUNT_PRODUCT_NOT_ELIGIBLE"),
+        (for_product.id, other.id, "USD", "DISCOUNT_PRODUCT_NOT_ELIGIBLE"),
     ]
     for discount_id, product_id, currency, reason in cases:
         error = await refusal(
@@ -801,12 +829,15 @@ async def test_ineligible_purchases_are_refused_with_the_reason(
 
 
 async def test_an_expired_discount_cannot_be_redeemed(
-    discounts: DiscountStub, tenant, session_clock: FrozenClock
+    discounts: DiscountStub, products: ProductStub, tenant, session_clock: FrozenClock
 ) -> None:
     ends = session_clock.now() + dt.timedelta(minutes=30)
     created = await create(discounts, tenant, percent_off(1000, end_time=at(ends)))
+    product = await new_product(products, tenant)
     session_clock.advance(dt.timedelta(minutes=31))
-    error = await refusal(redeem(discounts, tenant, created.id, "late-checkout"))
+    error = await refusal(
+        redeem(discounts, tenant, created.id, "late-checkout", product_id=product.id)
+    )
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION
     assert error.reason == "DISCOUNT_EXPIRED"
 
@@ -814,16 +845,57 @@ async def test_an_expired_discount_cannot_be_redeemed(
 @pytest.mark.parametrize("reference", ["", "   ", "r" * 257])
 async def test_redeeming_needs_a_reference(discounts: DiscountStub, tenant, reference: str) -> None:
     created = await create(discounts, tenant, percent_off(1000))
-    error = await refusal(redeem(discounts, tenant, created.id, reference))
+    error = await refusal(
+        redeem(discounts, tenant, created.id, reference, product_id=str(uuid.uuid4()))
+    )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.fields == ["reference"]
 
 
+async def test_a_redemption_naming_an_unknown_product_or_customer_uses_nothing_up(
+    discounts: DiscountStub,
+    products: ProductStub,
+    catalog_service: RunningService,
+    tenant,
+    other_tenant,
+) -> None:
+    created = await create(discounts, tenant, percent_off(1000, max_redemptions=1))
+    ours = await new_product(products, tenant)
+    theirs = await new_product(products, other_tenant)
+    their_customer = await known_customer(catalog_service, other_tenant)
+    cases = [
+        ({"product_id": str(uuid.uuid4())}, "PRODUCT_NOT_FOUND"),
+        ({"product_id": theirs.id}, "PRODUCT_NOT_FOUND"),
+        ({"product_id": ours.id, "customer_id": str(uuid.uuid4())}, "CUSTOMER_NOT_FOUND"),
+        ({"product_id": ours.id, "customer_id": their_customer}, "CUSTOMER_NOT_FOUND"),
+    ]
+    for index, (names, reason) in enumerate(cases):
+        error = await refusal(redeem(discounts, tenant, created.id, f"try-{index}", **names))
+        assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, reason)
+    assert (await get(discounts, tenant, created.id)).redemption_count == 0
+    assert await redemption_rows(catalog_service, created.id) == 0
+    # The one use is still there for a real purchase.
+    await redeem(discounts, tenant, created.id, "real", product_id=ours.id)
+    assert (await get(discounts, tenant, created.id)).redemption_count == 1
+
+
+async def test_a_deleted_customer_can_no_longer_redeem(
+    discounts: DiscountStub, products: ProductStub, catalog_service: RunningService, tenant
+) -> None:
+    created = await create(discounts, tenant, percent_off(1000))
+    product = await new_product(products, tenant)
+    customer_id = await known_customer(catalog_service, tenant, deleted=True)
+    error = await refusal(
+        redeem(discounts, tenant, created.id, "c", product_id=product.id, customer_id=customer_id)
+    )
+    assert error.reason == "CUSTOMER_NOT_FOUND"
+
+
 async def test_concurrent_redemptions_never_exceed_the_limit(
-    discounts: DiscountStub, catalog_service: RunningService, tenant
+    discounts: DiscountStub, products: ProductStub, catalog_service: RunningService, tenant
 ) -> None:
     created = await create(discounts, tenant, percent_off(1000, max_redemptions=5))
-    product_id = str(uuid.uuid4())
+    product_id = (await new_product(products, tenant)).id
 
     async def attempt(index: int) -> discounts_pb2.DiscountRedemption | CallError:
         try:

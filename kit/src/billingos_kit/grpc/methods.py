@@ -1,6 +1,7 @@
 """What the kit must know about each RPC, read once from the proto descriptors:
 whether it needs an organization, whether it mutates (and so honours
-idempotency keys), and how to decode a stored response.
+idempotency keys), which API-key scope it needs through the gateway, its REST
+paths, and how to decode its request and a stored response.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from google.api import annotations_pb2
-from google.protobuf import descriptor, message_factory
+from google.protobuf import descriptor, descriptor_pb2, message_factory
 from google.protobuf.message import Message
 
 from billingos.common.v1 import options_pb2
+from billingos_kit.grpc.bindings import PathTemplate, templates_of
+from billingos_kit.scopes import SCOPE_CODEC, Scope
 
 _READ_VERBS = {"get"}
 
@@ -23,7 +26,13 @@ class MethodPolicy:
     full_name: str  # "/billingos.customers.v1.CustomerService/CreateCustomer"
     requires_organization: bool
     mutating: bool
+    request_type: type[Message]
     response_type: type[Message]
+    # What an API key needs to call it through the gateway.
+    scope: Scope
+    # Callable through the gateway without an API key.
+    anonymous: bool
+    rest_paths: tuple[PathTemplate, ...]
 
 
 def policies_for(
@@ -42,15 +51,32 @@ def policies_for(
             needs_organization = tenancy != options_pb2.TENANCY_NONE
         else:
             needs_organization = requires_organization
+        if method.client_streaming or method.server_streaming:
+            raise TypeError(
+                f"{service.full_name}.{method.name} streams; the kit pipeline serves unary "
+                "methods only"
+            )
+        mutating = _is_mutating(method)
         policies.append(
             MethodPolicy(
                 full_name=f"/{service.full_name}/{method.name}",
                 requires_organization=needs_organization,
-                mutating=_is_mutating(method),
+                mutating=mutating,
+                request_type=message_factory.GetMessageClass(method.input_type),
                 response_type=message_factory.GetMessageClass(method.output_type),
+                scope=_scope(options, mutating=mutating),
+                anonymous=options.Extensions[options_pb2.anonymous],
+                rest_paths=templates_of(method),
             )
         )
     return policies
+
+
+def _scope(options: descriptor_pb2.MethodOptions, *, mutating: bool) -> Scope:
+    declared = SCOPE_CODEC.from_proto(options.Extensions[options_pb2.scope])
+    if declared is not None:
+        return declared
+    return Scope.WRITE if mutating else Scope.READ
 
 
 def _is_mutating(method: descriptor.MethodDescriptor) -> bool:

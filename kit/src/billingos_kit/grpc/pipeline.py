@@ -2,14 +2,23 @@
 registered method it, in order:
 
 1. takes the request id from `x-request-id` (or makes one) for the logs;
-2. checks the service credential (`x-billingos-service-token`);
-3. resolves the organization from `x-billingos-organization-id` when the method
+2. checks the service credential (`x-billingos-service-token`) and, for a call
+   the gateway forwards, the verified API key's scope (or that the method is
+   open to anonymous callers);
+3. decodes the request itself, so bytes that do not parse are an
+   INVALID_ARGUMENT naming the field, not grpc's UNKNOWN and a traceback;
+4. resolves the organization from `x-billingos-organization-id` when the method
    is tenant-scoped, refusing the call without it (DESIGN §5, defence in depth);
-4. refuses strings Postgres cannot store (NUL), naming the field;
-5. opens the call's single transaction and, for a mutating call with an
+5. refuses a request whose fields contradict its REST path (the path wins) and
+   strings Postgres cannot store (NUL), naming the field;
+6. opens the call's single transaction and, for a mutating call with an
    `idempotency-key`, replays a stored response or records the new one (minus
    fields marked sensitive) in that same transaction (DESIGN §6);
-6. maps domain and database errors to gRPC status with `google.rpc` details.
+7. maps domain and database errors to gRPC status with `google.rpc` details.
+
+Methods without a policy: health answers anyone (probes carry no credential)
+and decodes as safely; anything else (reflection, when a development setting
+turns it on) needs the service credential.
 """
 
 from __future__ import annotations
@@ -21,7 +30,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import grpc
-from google.protobuf.message import Message
 from google.rpc import status_pb2
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -32,17 +40,24 @@ from billingos_kit.errors import (
     AlreadyExists,
     DomainError,
     InvalidArgument,
+    PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
+from billingos_kit.grpc.bindings import check_path_wins
+from billingos_kit.grpc.decoding import decode_request
 from billingos_kit.grpc.inputs import reject_nul_characters
 from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
 from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
 from billingos_kit.headers import (
+    API_KEY_SCOPES_HEADER,
+    CALLER_HEADER,
+    GATEWAY_CALLER,
     IDEMPOTENCY_HEADER,
     ORGANIZATION_HEADER,
     REQUEST_ID_HEADER,
+    REST_PATH_HEADER,
     SERVICE_TOKEN_HEADER,
 )
 from billingos_kit.idempotency import (
@@ -51,11 +66,15 @@ from billingos_kit.idempotency import (
     request_fingerprint,
     validate_key,
 )
+from billingos_kit.ids import canonical_id
 from billingos_kit.logging import request_id_var
 from billingos_kit.outbox import Outbox
+from billingos_kit.scopes import ALL_SCOPES, Scope, parse_scopes
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
 
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
@@ -94,19 +113,33 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        policy = self._policies.get(handler_call_details.method)
-        if handler is None or policy is None or handler.unary_unary is None:
-            # Health, reflection and unknown methods pass through untouched.
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        policy = self._policies.get(method)
+        if policy is None:
+            if method.startswith(HEALTH_SERVICE_PREFIX):
+                return _decoding_safely(handler)
+            presented = _metadata_value(handler_call_details, SERVICE_TOKEN_HEADER)
+            if not self._token_matches(presented):
+                return _refusing(
+                    handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service credential"
+                )
             return handler
+        if handler.unary_unary is None:
+            return _refusing(
+                handler, grpc.StatusCode.UNIMPLEMENTED, "the kit pipeline serves unary methods only"
+            )
         # grpc.aio serves coroutine functions here, whatever the stub says.
         inner = cast(UnaryBehavior, handler.unary_unary)
 
-        async def behavior(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            return await self._serve(policy, inner, request, context)
+        async def behavior(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            return await self._serve(policy, inner, raw, context)
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
-            request_deserializer=handler.request_deserializer,
+            # The pipeline decodes (step 3): bytes arrive as they came.
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
 
@@ -114,7 +147,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self,
         policy: MethodPolicy,
         inner: UnaryBehavior,
-        request: Message,
+        raw: bytes,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> Any:
         metadata = _metadata(context)
@@ -122,7 +155,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         request_id_token = request_id_var.set(request_id)
         status: status_pb2.Status | None = None
         try:
-            return await self._run(policy, inner, request, context, metadata, request_id)
+            return await self._run(policy, inner, raw, context, metadata, request_id)
         except DomainError as error:
             status = rpc_status_for(error)
             log.info(
@@ -145,13 +178,21 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self,
         policy: MethodPolicy,
         inner: UnaryBehavior,
-        request: Message,
+        raw: bytes,
         context: grpc.aio.ServicerContext[Any, Any],
         metadata: Mapping[str, str],
         request_id: str,
     ) -> Any:
-        self._check_service_token(metadata)
+        if not self._token_matches(metadata.get(SERVICE_TOKEN_HEADER, "")):
+            raise Unauthenticated(
+                "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
+            )
+        caller_scopes = _caller_scopes(metadata, policy)
+        request = decode_request(policy.request_type, raw)
         organization_id = _organization(metadata, policy)
+        rest_path = metadata.get(REST_PATH_HEADER)
+        if rest_path and policy.rest_paths:
+            check_path_wins(policy.rest_paths, rest_path, request)
         reject_nul_characters(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
@@ -165,6 +206,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 request_id=request_id,
                 method=policy.full_name,
                 organization_id_or_none=organization_id,
+                caller_scopes=caller_scopes,
             )
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
             fingerprint = b""
@@ -193,12 +235,8 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 )
             return response
 
-    def _check_service_token(self, metadata: Mapping[str, str]) -> None:
-        presented = metadata.get(SERVICE_TOKEN_HEADER, "").encode()
-        if not hmac.compare_digest(presented, self._service_token):
-            raise Unauthenticated(
-                "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
-            )
+    def _token_matches(self, presented: str) -> bool:
+        return hmac.compare_digest(presented.encode(), self._service_token)
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
@@ -209,16 +247,46 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     return found
 
 
+def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str:
+    for name, value in details.invocation_metadata or ():
+        if name == key and isinstance(value, str):
+            return value
+    return ""
+
+
+def _caller_scopes(metadata: Mapping[str, str], policy: MethodPolicy) -> frozenset[Scope]:
+    """What the caller may do. Internal callers hold the service credential and
+    may do anything; a call from outside, forwarded by the gateway, may do what
+    its verified API key's scopes allow, or only anonymous methods without one."""
+    if metadata.get(CALLER_HEADER) != GATEWAY_CALLER:
+        return ALL_SCOPES
+    if policy.anonymous:
+        return frozenset()
+    header = metadata.get(API_KEY_SCOPES_HEADER)
+    if header is None:
+        # The gateway checks a key before every method that is not anonymous;
+        # a call without one came around that check.
+        raise Unauthenticated("this call needs an API key", reason="API_KEY_MISSING")
+    scopes = parse_scopes(header)
+    if policy.scope not in scopes:
+        raise PermissionDenied(
+            f"this API key lacks the {policy.scope} scope this call needs",
+            reason="API_KEY_SCOPE_MISSING",
+            metadata={"scope": str(policy.scope)},
+        )
+    return scopes
+
+
 def _organization(metadata: Mapping[str, str], policy: MethodPolicy) -> uuid.UUID | None:
     raw = metadata.get(ORGANIZATION_HEADER, "")
     if not raw:
         if policy.requires_organization:
             raise Unauthenticated("this call needs an organization", reason="ORGANIZATION_REQUIRED")
         return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidArgument(ORGANIZATION_HEADER, "must be a UUID") from None
+    organization_id = canonical_id(raw)
+    if organization_id is None:
+        raise InvalidArgument(ORGANIZATION_HEADER, "must be an id in canonical UUID form")
+    return organization_id
 
 
 def _map_infrastructure_error(error: Exception) -> DomainError | None:
@@ -234,3 +302,56 @@ def _map_infrastructure_error(error: Exception) -> DomainError | None:
     if isinstance(error, (ConnectionError, OSError, TimeoutError)):
         return Unavailable("a dependency is unavailable; retry the call")
     return None
+
+
+def _decoding_safely(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """The same handler, but a request that does not parse is INVALID_ARGUMENT
+    (and logs nothing) instead of grpc's UNKNOWN with a traceback."""
+    deserialize = handler.request_deserializer
+    if deserialize is None:
+        return handler
+
+    async def decode(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return deserialize(raw)
+        except Exception:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "request: is not a valid encoding"
+            )
+
+    if handler.unary_unary is not None:
+        unary = cast(UnaryBehavior, handler.unary_unary)
+
+        async def unary_behavior(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            return await unary(await decode(raw, context), context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_behavior, response_serializer=handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        streaming = cast(UnaryBehavior, handler.unary_stream)
+
+        async def stream_behavior(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            return await streaming(await decode(raw, context), context)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream_behavior, response_serializer=handler.response_serializer
+        )
+    return handler
+
+
+def _refusing(
+    handler: grpc.RpcMethodHandler[Any, Any], code: grpc.StatusCode, message: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same shape that answers `code` at once."""
+
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(refuse)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(refuse)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(refuse)
+    return grpc.stream_stream_rpc_method_handler(refuse)

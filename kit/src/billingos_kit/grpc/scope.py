@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billingos_kit.clock import Clock
 from billingos_kit.errors import Unauthenticated
 from billingos_kit.outbox import Outbox
+from billingos_kit.scopes import Scope
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class CallScope:
     request_id: str
     method: str
     organization_id_or_none: uuid.UUID | None
+    # What the caller may do: every scope for internal callers, the API key's
+    # scopes for a call from outside (so a key never creates a stronger one).
+    caller_scopes: frozenset[Scope]
 
     @property
     def organization_id(self) -> uuid.UUID:

@@ -8,7 +8,6 @@ constraint says so too)."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,20 +17,24 @@ from sqlalchemy.exc import IntegrityError
 from billingos_catalog import events
 from billingos_catalog.errors import CodeTaken
 from billingos_catalog.models import Discount, DiscountRedemption
-from billingos_catalog.repository import DiscountRepository, ProductRepository
+from billingos_catalog.repository import (
+    CustomerDirectory,
+    DiscountRepository,
+    ProductRepository,
+)
 from billingos_kit.db import violated_constraint
 from billingos_kit.errors import FailedPrecondition, NotFound
 from billingos_kit.grpc.scope import CallScope
-from billingos_kit.ids import new_id
+from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import PageRequest
 from billingos_kit.protoconv import MetadataValue
-from billingos_kit.validation import Violations, check_metadata, check_text
+from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
 from billingos_pricing.amounts import BASIS_POINTS_IN_WHOLE
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
 # The unique index that keeps codes unique per organization (models.py).
 CODE_INDEX = "uq_discounts_organization_id_code_live"
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+CODE_PATTERN = TextPattern(r"[A-Za-z0-9_-]{3,64}", "3 to 64 letters, digits, '-' or '_'")
 DURATIONS = ("once", "repeating", "forever")
 MAX_REPEATING_INTERVALS = 120
 MAX_NAME_LENGTH = 256
@@ -113,6 +116,7 @@ class DiscountService:
         self._scope = scope
         self._discounts = DiscountRepository(scope.session)
         self._products = ProductRepository(scope.session)
+        self._customers = CustomerDirectory(scope.session)
 
     async def create(self, draft: DiscountDraft) -> Discount:
         violations = Violations()
@@ -262,7 +266,9 @@ class DiscountService:
         reference: str,
         customer_id: uuid.UUID | None,
     ) -> DiscountRedemption:
-        """Counts one use; the same reference again returns the first redemption."""
+        """Counts one use; the same reference again returns the first redemption.
+        The product and the customer must be this organization's: a redemption
+        naming anything else would use up a limited discount for nothing."""
         organization_id = self._scope.organization_id
         discount = await self._discounts.get(organization_id, discount_id, for_update=True)
         if discount is None:
@@ -270,6 +276,12 @@ class DiscountService:
         earlier = await self._discounts.redemption_for(organization_id, discount.id, reference)
         if earlier is not None:
             return earlier
+        if not await self._products.existing_ids(organization_id, [product_id]):
+            raise NotFound("product", str(product_id))
+        if customer_id is not None and not await self._customers.is_live(
+            organization_id, customer_id
+        ):
+            raise NotFound("customer", str(customer_id))
         reason = ineligibility(discount, product_id, currency, self._scope.clock.now())
         if reason is not None:
             raise FailedPrecondition(
@@ -296,8 +308,10 @@ class DiscountService:
         organization_id = self._scope.organization_id
         if discount_id is not None:
             found = await self._discounts.get(organization_id, discount_id)
-        else:
+        elif CODE_PATTERN.matches(code):
             found = await self._discounts.get_live_by_code(organization_id, code)
+        else:
+            found = None  # no discount can have such a code
         if found is None:
             raise NotFound("discount", str(discount_id) if discount_id else code)
         return found
@@ -307,10 +321,13 @@ class DiscountService:
         violations = Violations()
         parsed: list[uuid.UUID] = []
         for index, raw in enumerate(raw_ids):
-            try:
-                parsed.append(uuid.UUID(raw))
-            except ValueError:
-                violations.add(f"discount.product_ids[{index}]", "must be a product id (UUID)")
+            product_id = canonical_id(raw)
+            if product_id is None:
+                violations.add(
+                    f"discount.product_ids[{index}]", "must be a product id (canonical UUID form)"
+                )
+            else:
+                parsed.append(product_id)
         violations.raise_if_any()
         owned = await self._products.existing_ids(self._scope.organization_id, parsed)
         for index, product_id in enumerate(parsed):
@@ -358,7 +375,10 @@ def _check_amounts_off(violations: Violations, amounts: Sequence[tuple[str, int]
             violations.add(f"{field_name}[{index}].currency", "appears twice")
         seen.add(code)
         if not 0 < amount <= MAX_AMOUNT_OFF_MINOR:
-            violations.add(f"{field_name}[{index}].amount_minor", "must be greater than 0")
+            violations.add(
+                f"{field_name}[{index}].amount_minor",
+                f"must be between 1 and {MAX_AMOUNT_OFF_MINOR}",
+            )
 
 
 def _check_fields(violations: Violations, draft: DiscountDraft, paths: Sequence[str]) -> None:
@@ -366,8 +386,8 @@ def _check_fields(violations: Violations, draft: DiscountDraft, paths: Sequence[
         check_text(
             violations, "discount.name", draft.name, max_length=MAX_NAME_LENGTH, required=True
         )
-    if "code" in paths and draft.code and not CODE_PATTERN.match(draft.code):
-        violations.add("discount.code", "must be 3-64 of letters, digits, '-' and '_'")
+    if "code" in paths and draft.code:
+        CODE_PATTERN.check(violations, "discount.code", draft.code)
     limit = draft.max_redemptions
     if "max_redemptions" in paths and limit is not None and limit < 1:
         violations.add("discount.max_redemptions", "must be at least 1 (unset for no limit)")

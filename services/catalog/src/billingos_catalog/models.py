@@ -49,6 +49,18 @@ class KnownOrganization(Base):
     name: Mapped[str] = mapped_column(Text)
 
 
+class KnownCustomer(Base):
+    """Read copy of the customers context's customers (from `customer.created`
+    and `customer.deleted`), so a redemption can only name a live customer of
+    its own organization."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
 class Product(Base):
     __tablename__ = "products"
 

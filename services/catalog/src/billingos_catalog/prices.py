@@ -14,7 +14,7 @@ from billingos_catalog.periods import PeriodSpec, check_period, effective_count
 from billingos_catalog.repository import PriceRepository, ProductRepository
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.grpc.scope import CallScope
-from billingos_kit.ids import new_id
+from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import PageRequest
 from billingos_kit.validation import Violations
 from billingos_pricing.amounts import (
@@ -74,10 +74,12 @@ def check_price(
         )
         return
     if draft.amount_type == "fixed":
-        if not 0 < draft.amount_minor <= MAX_AMOUNT_MINOR:
+        if draft.amount_minor <= 0:
             violations.add(
                 f"{at}.fixed.amount_minor", "must be greater than 0 (use a free price for 0)"
             )
+        elif draft.amount_minor > MAX_AMOUNT_MINOR:
+            violations.add(f"{at}.fixed.amount_minor", f"must be at most {MAX_AMOUNT_MINOR}")
     elif draft.amount_type == "custom":
         for problem in check_custom_amounts(
             draft.minimum_amount_minor,
@@ -104,12 +106,10 @@ def _check_metered(
         parse_unit_amount(draft.unit_amount, f"{at}.unit_amount")
     except PricingError as problem:
         violations.add(problem.field, problem.message)
-    try:
-        uuid.UUID(draft.meter_id)
-    except ValueError:
-        violations.add(f"{at}.meter_id", "must be a meter id (UUID)")
+    if canonical_id(draft.meter_id) is None:
+        violations.add(f"{at}.meter_id", "must be a meter id (canonical UUID form)")
     if draft.cap_amount_minor is not None and not 0 < draft.cap_amount_minor <= MAX_AMOUNT_MINOR:
-        violations.add(f"{at}.cap_amount_minor", "must be greater than 0")
+        violations.add(f"{at}.cap_amount_minor", f"must be between 1 and {MAX_AMOUNT_MINOR}")
 
 
 def new_price_row(scope: CallScope, product: Product, draft: PriceDraft) -> Price:

@@ -4,6 +4,7 @@ filters by organization."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billingos_catalog.models import (
     Discount,
     DiscountRedemption,
+    KnownCustomer,
     KnownOrganization,
     Price,
     Product,
 )
 from billingos_kit.repository import TenantRepository
+from billingos_kit.validation import ascii_lower
 
 
 class ProductRepository(TenantRepository[Product]):
@@ -102,7 +105,7 @@ class DiscountRepository(TenantRepository[Discount]):
     model = Discount
 
     async def get_live_by_code(self, organization_id: uuid.UUID, code: str) -> Discount | None:
-        query = self.scoped(organization_id).where(func.lower(Discount.code) == code.lower())
+        query = self.scoped(organization_id).where(func.lower(Discount.code) == ascii_lower(code))
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def list_page(
@@ -115,7 +118,7 @@ class DiscountRepository(TenantRepository[Discount]):
     ) -> Sequence[Discount]:
         query = self.scoped(organization_id)
         if code:
-            query = query.where(func.lower(Discount.code) == code.lower())
+            query = query.where(func.lower(Discount.code) == ascii_lower(code))
         return await self.page(query, limit=limit, before_id=before_id)
 
     async def redemption_for(
@@ -135,6 +138,42 @@ class DiscountRepository(TenantRepository[Discount]):
         await self._session.flush()
 
 
+class CustomerDirectory:
+    """The read copy of customers: who exists, in which organization."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def remember(self, customer_id: uuid.UUID, organization_id: uuid.UUID) -> None:
+        statement = insert(KnownCustomer).values(
+            id=customer_id, organization_id=organization_id, deleted_at=None
+        )
+        # A deletion handled before its creation (a redelivery) stays deleted.
+        await self._session.execute(statement.on_conflict_do_nothing())
+
+    async def forget(
+        self, customer_id: uuid.UUID, organization_id: uuid.UUID, deleted_at: dt.datetime
+    ) -> None:
+        statement = insert(KnownCustomer).values(
+            id=customer_id, organization_id=organization_id, deleted_at=deleted_at
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[KnownCustomer.id], set_={"deleted_at": deleted_at}
+            )
+        )
+
+    async def is_live(self, organization_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
+        found = await self._session.execute(
+            select(KnownCustomer.id).where(
+                KnownCustomer.id == customer_id,
+                KnownCustomer.organization_id == organization_id,
+                KnownCustomer.deleted_at.is_(None),
+            )
+        )
+        return found.first() is not None
+
+
 class OrganizationDirectory:
     """The read copy of organizations, for public pages."""
 
@@ -150,11 +189,9 @@ class OrganizationDirectory:
             )
         )
 
-    async def find(self, slug_or_id: str) -> KnownOrganization | None:
-        try:
-            organization_id = uuid.UUID(slug_or_id)
-        except ValueError:
-            query = select(KnownOrganization).where(KnownOrganization.slug == slug_or_id.lower())
-        else:
-            query = select(KnownOrganization).where(KnownOrganization.id == organization_id)
+    async def find_by_id(self, organization_id: uuid.UUID) -> KnownOrganization | None:
+        return await self._session.get(KnownOrganization, organization_id)
+
+    async def find_by_slug(self, slug: str) -> KnownOrganization | None:
+        query = select(KnownOrganization).where(KnownOrganization.slug == slug)
         return (await self._session.execute(query)).scalar_one_or_none()

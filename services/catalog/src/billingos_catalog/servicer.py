@@ -18,9 +18,9 @@ from billingos.catalog.v1 import (
     public_pb2,
     public_pb2_grpc,
 )
+from billingos_catalog.discounts import CODE_PATTERN, DiscountDraft, DiscountService
 from billingos_catalog.discounts import FIXED_FIELDS as DISCOUNT_FIXED_FIELDS
 from billingos_catalog.discounts import UPDATABLE_FIELDS as DISCOUNT_FIELDS
-from billingos_catalog.discounts import DiscountDraft, DiscountService
 from billingos_catalog.messages import (
     DURATION_FROM_PROTO,
     INTERVAL_FROM_PROTO,
@@ -43,6 +43,7 @@ from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import MetadataReader
+from billingos_kit.validation import ascii_lower
 from billingos_pricing.amounts import SeatTier
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
@@ -305,7 +306,11 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
     async def ListDiscounts(
         self, request: discounts_pb2.ListDiscountsRequest, context: Context
     ) -> discounts_pb2.ListDiscountsResponse:
-        page = page_request(request.page_size, request.page_token, {"code": request.code.lower()})
+        if request.code and not CODE_PATTERN.matches(request.code):
+            raise InvalidArgument("code", f"must be {CODE_PATTERN.description}")
+        page = page_request(
+            request.page_size, request.page_token, {"code": ascii_lower(request.code)}
+        )
         result = await DiscountService(current_scope()).list_page(page, code=request.code or None)
         return discounts_pb2.ListDiscountsResponse(
             discounts=[discount_message(d) for d in result.discounts],

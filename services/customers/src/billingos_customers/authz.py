@@ -26,7 +26,13 @@ from google.rpc import code_pb2, status_pb2
 from billingos_customers.organizations import ApiKeyService, hash_secret
 from billingos_kit.clock import Clock
 from billingos_kit.grpc.scope import current_scope
-from billingos_kit.headers import API_KEY_ID_HEADER, ERROR_REASON_HEADER, ORGANIZATION_HEADER
+from billingos_kit.headers import (
+    API_KEY_ID_HEADER,
+    API_KEY_SCOPES_HEADER,
+    ERROR_REASON_HEADER,
+    ORGANIZATION_HEADER,
+)
+from billingos_kit.scopes import Scope, format_scopes
 
 MAX_CACHED_KEYS = 10_000
 
@@ -35,6 +41,7 @@ MAX_CACHED_KEYS = 10_000
 class VerifiedKey:
     organization_id: uuid.UUID
     key_id: uuid.UUID
+    scopes: str  # the header form
     checked_at: dt.datetime
 
 
@@ -56,8 +63,16 @@ class VerifiedKeyCache:
             return None
         return entry
 
-    def put(self, secret_hash: bytes, organization_id: uuid.UUID, key_id: uuid.UUID) -> None:
-        self._entries[secret_hash] = VerifiedKey(organization_id, key_id, self._clock.now())
+    def put(
+        self,
+        secret_hash: bytes,
+        organization_id: uuid.UUID,
+        key_id: uuid.UUID,
+        scopes: list[Scope],
+    ) -> None:
+        self._entries[secret_hash] = VerifiedKey(
+            organization_id, key_id, format_scopes(scopes), self._clock.now()
+        )
         self._entries.move_to_end(secret_hash)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
@@ -85,7 +100,9 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
             key = await ApiKeyService(current_scope()).authenticate(secret)
             if key is None:
                 return _denied("API key invalid or revoked", "API_KEY_INVALID")
-            self._cache.put(secret_hash, key.organization_id, key.id)
+            self._cache.put(
+                secret_hash, key.organization_id, key.id, [Scope(s) for s in key.scopes]
+            )
             verified = self._cache.get(secret_hash)
             assert verified is not None
         return _allowed(verified)
@@ -105,6 +122,10 @@ def _allowed(verified: VerifiedKey) -> external_auth_pb2.CheckResponse:
                 ),
                 base_pb2.HeaderValueOption(
                     header=base_pb2.HeaderValue(key=API_KEY_ID_HEADER, value=str(verified.key_id)),
+                    append_action=overwrite,
+                ),
+                base_pb2.HeaderValueOption(
+                    header=base_pb2.HeaderValue(key=API_KEY_SCOPES_HEADER, value=verified.scopes),
                     append_action=overwrite,
                 ),
             ]

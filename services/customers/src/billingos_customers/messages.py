@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from billingos.common.v1 import address_pb2
+from billingos.common.v1 import address_pb2, options_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
 from billingos_customers.models import ApiKey, Customer, Organization
 from billingos_kit.protoconv import metadata_to_proto, timestamp
+from billingos_kit.scopes import SCOPE_CODEC, Scope
 
 
 def customer_message(customer: Customer) -> customers_pb2.Customer:
@@ -42,6 +43,7 @@ def api_key_message(key: ApiKey) -> api_keys_pb2.ApiKey:
         organization_id=str(key.organization_id),
         name=key.name,
         prefix=key.prefix,
+        scopes=[options_pb2.Scope.ValueType(SCOPE_CODEC.to_proto(Scope(s))) for s in key.scopes],
         create_time=timestamp(key.created_at),
         revoke_time=timestamp(key.revoked_at),
     )

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, Text, Uuid, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from billingos_kit.db import service_metadata
@@ -49,6 +49,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(Text)
     prefix: Mapped[str] = mapped_column(Text)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    # billingos_kit.scopes.Scope values, sorted; fixed at creation.
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
@@ -80,6 +82,10 @@ class Customer(Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL AND external_id IS NOT NULL"),
         ),
-        Index("ix_customers_organization_id_email", "organization_id", text("lower(email)")),
+        Index(
+            "ix_customers_organization_id_email",
+            "organization_id",
+            text('lower(email COLLATE "C")'),
+        ),
         Index("ix_customers_organization_id_id", "organization_id", "id"),
     )

@@ -23,16 +23,19 @@ from billingos_customers.errors import SlugTaken
 from billingos_customers.models import ApiKey, Organization
 from billingos_customers.repository import ApiKeyRepository, OrganizationRepository
 from billingos_kit.db import violated_constraint
-from billingos_kit.errors import NotFound
+from billingos_kit.errors import NotFound, PermissionDenied
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import PageRequest
+from billingos_kit.scopes import ALL_SCOPES, Scope, with_implied
 from billingos_kit.validation import Violations, check_text
 
 SECRET_PREFIX = "bos_"
 VISIBLE_PREFIX_LENGTH = 12
 MAX_NAME_LENGTH = 256
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,46})[a-z0-9]$")
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,46}[a-z0-9]", re.ASCII)
+# What a key gets when its creator names no scopes.
+DEFAULT_SCOPES = frozenset({Scope.READ, Scope.WRITE})
 
 
 def hash_secret(secret: str) -> bytes:
@@ -79,7 +82,7 @@ class OrganizationService:
         """Creates an organization with a first API key; announces `organization.created`."""
         violations = Violations()
         check_text(violations, "organization.name", name, max_length=MAX_NAME_LENGTH, required=True)
-        if slug and not SLUG_PATTERN.match(slug):
+        if slug and not SLUG_PATTERN.fullmatch(slug):
             violations.add(
                 "organization.slug", "must be 3-48 characters of a-z, 0-9 and '-', not at the ends"
             )
@@ -104,7 +107,9 @@ class OrganizationService:
                 raise SlugTaken("organization.slug") from None
             raise
         await events.organization_created(self._scope.outbox, organization)
-        first_key = await ApiKeyService(self._scope).create_for(organization.id, "Default key")
+        first_key = await ApiKeyService(self._scope).create_for(
+            organization.id, "Default key", ALL_SCOPES
+        )
         return CreatedOrganization(organization, first_key)
 
     async def get_own(self, organization_id: uuid.UUID) -> Organization:
@@ -137,10 +142,22 @@ class ApiKeyService:
         self._scope = scope
         self._keys = ApiKeyRepository(scope.session)
 
-    async def create(self, name: str) -> CreatedKey:
-        return await self.create_for(self._scope.organization_id, name)
+    async def create(self, name: str, scopes: frozenset[Scope]) -> CreatedKey:
+        """A key for the caller's organization, with at most the caller's scopes
+        (`scopes` empty: read and write)."""
+        granted = with_implied(scopes or DEFAULT_SCOPES)
+        beyond = granted - self._scope.caller_scopes
+        if beyond:
+            raise PermissionDenied(
+                f"api_key.scopes: the calling key lacks {', '.join(sorted(beyond))}; a key "
+                "cannot create a key stronger than itself",
+                reason="API_KEY_SCOPE_EXCEEDS_CALLER",
+            )
+        return await self.create_for(self._scope.organization_id, name, granted)
 
-    async def create_for(self, organization_id: uuid.UUID, name: str) -> CreatedKey:
+    async def create_for(
+        self, organization_id: uuid.UUID, name: str, scopes: frozenset[Scope]
+    ) -> CreatedKey:
         violations = Violations()
         check_text(violations, "api_key.name", name, max_length=MAX_NAME_LENGTH)
         violations.raise_if_any()
@@ -151,6 +168,7 @@ class ApiKeyService:
             name=name.strip(),
             prefix=secret[:VISIBLE_PREFIX_LENGTH],
             secret_hash=hash_secret(secret),
+            scopes=sorted(with_implied(scopes)),
             created_at=self._scope.clock.now(),
             revoked_at=None,
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billingos_customers.models import ApiKey, Customer, Organization
 from billingos_kit.repository import TenantRepository
+from billingos_kit.validation import ascii_lower
 
 
 class OrganizationRepository:
@@ -70,7 +71,9 @@ class CustomerRepository(TenantRepository[Customer]):
     ) -> Sequence[Customer]:
         query = self.scoped(organization_id)
         if email:
-            query = query.where(func.lower(Customer.email) == email.lower())
+            # ASCII folding on both sides (Postgres's C collation folds A-Z
+            # only), so no lookalike character finds another address.
+            query = query.where(func.lower(Customer.email.collate("C")) == ascii_lower(email))
         if external_id:
             query = query.where(Customer.external_id == external_id)
         return await self.page(query, limit=limit, before_id=before_id)

@@ -29,7 +29,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/public.proto\x12\x14\x62illingos.catalog.v1\x1a#billingos/catalog/v1/products.proto\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xea\x02\n\rPublicProduct\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12/\n\trecurring\x18\x04 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12+\n\x05trial\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12P\n\x0fpublic_metadata\x18\x06 \x03(\x0b\x32\x37.billingos.catalog.v1.PublicProduct.PublicMetadataEntry\x12+\n\x06prices\x18\x07 \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x1aM\n\x13PublicMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"^\n\x19ListPublicProductsRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"l\n\x1aListPublicProductsResponse\x12\x35\n\x08products\x18\x01 \x03(\x0b\x32#.billingos.catalog.v1.PublicProduct\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xce\x01\n\x14PublicCatalogService\x12\xb5\x01\n\x12ListPublicProducts\x12/.billingos.catalog.v1.ListPublicProductsRequest\x1a\x30.billingos.catalog.v1.ListPublicProductsResponse\"<\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/public/organizations/{organization}/productsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/public.proto\x12\x14\x62illingos.catalog.v1\x1a#billingos/catalog/v1/products.proto\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xea\x02\n\rPublicProduct\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12/\n\trecurring\x18\x04 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12+\n\x05trial\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12P\n\x0fpublic_metadata\x18\x06 \x03(\x0b\x32\x37.billingos.catalog.v1.PublicProduct.PublicMetadataEntry\x12+\n\x06prices\x18\x07 \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x1aM\n\x13PublicMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"^\n\x19ListPublicProductsRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"l\n\x1aListPublicProductsResponse\x12\x35\n\x08products\x18\x01 \x03(\x0b\x32#.billingos.catalog.v1.PublicProduct\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd2\x01\n\x14PublicCatalogService\x12\xb9\x01\n\x12ListPublicProducts\x12/.billingos.catalog.v1.ListPublicProductsRequest\x1a\x30.billingos.catalog.v1.ListPublicProductsResponse\"@\xa8\xbb\x18\x02\xc8\xbb\x18\x01\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/public/organizations/{organization}/productsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,7 +41,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPUBLICPRODUCTSREQUEST'].fields_by_name['organization']._loaded_options = None
   _globals['_LISTPUBLICPRODUCTSREQUEST'].fields_by_name['organization']._serialized_options = b'\342A\001\002'
   _globals['_PUBLICCATALOGSERVICE'].methods_by_name['ListPublicProducts']._loaded_options = None
-  _globals['_PUBLICCATALOGSERVICE'].methods_by_name['ListPublicProducts']._serialized_options = b'\250\273\030\002\202\323\344\223\0022\0220/v1/public/organizations/{organization}/products'
+  _globals['_PUBLICCATALOGSERVICE'].methods_by_name['ListPublicProducts']._serialized_options = b'\250\273\030\002\310\273\030\001\202\323\344\223\0022\0220/v1/public/organizations/{organization}/products'
   _globals['_PUBLICPRODUCT']._serialized_start=225
   _globals['_PUBLICPRODUCT']._serialized_end=587
   _globals['_PUBLICPRODUCT_PUBLICMETADATAENTRY']._serialized_start=510
@@ -51,5 +51,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPUBLICPRODUCTSRESPONSE']._serialized_start=685
   _globals['_LISTPUBLICPRODUCTSRESPONSE']._serialized_end=793
   _globals['_PUBLICCATALOGSERVICE']._serialized_start=796
-  _globals['_PUBLICCATALOGSERVICE']._serialized_end=1002
+  _globals['_PUBLICCATALOGSERVICE']._serialized_end=1006
 # @@protoc_insertion_point(module_scope)

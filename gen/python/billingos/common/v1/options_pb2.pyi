@@ -50,8 +50,53 @@ public reads that resolve the organization from the request itself).
 """
 Global___Tenancy: _TypeAlias = Tenancy  # noqa: Y015
 
+class _Scope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCOPE_UNSPECIFIED: _Scope.ValueType  # 0
+    """On a method: derived, SCOPE_READ for a method that changes nothing (a GET
+    or `read_only`), SCOPE_WRITE otherwise. Never carried by a key.
+    """
+    SCOPE_READ: _Scope.ValueType  # 1
+    """Reads the organization's resources."""
+    SCOPE_WRITE: _Scope.ValueType  # 2
+    """Creates, changes and deletes the organization's resources. A key with it
+    can also read.
+    """
+    SCOPE_API_KEYS: _Scope.ValueType  # 3
+    """Lists, creates and revokes API keys, never with more scopes than the key
+    that creates them.
+    """
+
+class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
+    """A permission an API key carries, and a method requires of the key it is
+    called with through the gateway. Internal callers, which present the service
+    credential, are not checked.
+    """
+
+SCOPE_UNSPECIFIED: Scope.ValueType  # 0
+"""On a method: derived, SCOPE_READ for a method that changes nothing (a GET
+or `read_only`), SCOPE_WRITE otherwise. Never carried by a key.
+"""
+SCOPE_READ: Scope.ValueType  # 1
+"""Reads the organization's resources."""
+SCOPE_WRITE: Scope.ValueType  # 2
+"""Creates, changes and deletes the organization's resources. A key with it
+can also read.
+"""
+SCOPE_API_KEYS: Scope.ValueType  # 3
+"""Lists, creates and revokes API keys, never with more scopes than the key
+that creates them.
+"""
+Global___Scope: _TypeAlias = Scope  # noqa: Y015
+
 TENANCY_FIELD_NUMBER: _builtins.int
 READ_ONLY_FIELD_NUMBER: _builtins.int
+SCOPE_FIELD_NUMBER: _builtins.int
+ANONYMOUS_FIELD_NUMBER: _builtins.int
 SENSITIVE_FIELD_NUMBER: _builtins.int
 tenancy: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Tenancy.ValueType]
 """How the method is scoped to a tenant. Field number from the range
@@ -60,6 +105,16 @@ reserved for an organization's own options.
 read_only: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """A method bound to POST that changes nothing (e.g. a validation): the kit
 neither records nor replays idempotency keys for it.
+"""
+scope: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Scope.ValueType]
+"""The scope an API key needs to call the method through the gateway;
+unset, derived (see Scope).
+"""
+anonymous: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""Callable through the gateway without an API key, for public pages (the
+pricing table): the gateway skips the key check on exactly this method's
+REST path, and the service refuses every other method that arrives
+through the gateway without a verified key.
 """
 sensitive: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
 """A secret shown once (an API key's secret): never stored anywhere,

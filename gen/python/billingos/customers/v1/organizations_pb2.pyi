@@ -3,10 +3,13 @@
 isort:skip_file
 """
 
+from billingos.common.v1 import options_pb2 as _options_pb2
 from billingos.customers.v1 import api_keys_pb2 as _api_keys_pb2
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -70,19 +73,27 @@ class IssueApiKeyRequest(_message.Message):
 
     ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.str
     """The organization that gets the key."""
     name: _builtins.str
     """A label for the key."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_options_pb2.Scope.ValueType]:
+        """What the key may do; empty means every scope (SCOPE_READ, SCOPE_WRITE
+        and SCOPE_API_KEYS), as an organization's first key has.
+        """
+
     def __init__(
         self,
         *,
         organization_id: _builtins.str = ...,
         name: _builtins.str = ...,
+        scopes: _abc.Iterable[_options_pb2.Scope.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "organization_id", b"organization_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "organization_id", b"organization_id", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
