@@ -35,7 +35,11 @@ def test_minor_unit_exponents(code: str, digits: int) -> None:
     assert minor_unit_exponent(code) == digits
 
 
-@pytest.mark.parametrize("code", ["", "US", "XXX", "BGN", "usdollar", "XAU"])
+@pytest.mark.parametrize(
+    "code",
+    # "u\u017fd" (long s) upper-cases to "USD" in Python; it is no currency.
+    ["", "US", "XXX", "BGN", "usdollar", "XAU", "u\u017fd", "\uff35SD", "USD\n"],
+)
 def test_unknown_or_retired_currencies_are_refused(code: str) -> None:
     with pytest.raises(UnknownCurrency):
         normalize_currency(code)

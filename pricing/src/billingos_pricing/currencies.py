@@ -33,11 +33,11 @@ class UnknownCurrency(ValueError):
 
 def normalize_currency(code: str) -> str:
     """The upper-case code, or UnknownCurrency. Only ASCII letters are folded:
-    `"uſd".upper()` is "USD" in Python, and no such spelling is a currency."""
-    normalized = code.strip()
-    if not normalized.isascii():
+    `"uſd".upper()` is "USD" in Python, and no such spelling is a currency;
+    nor is one with spaces or a newline around it."""
+    if not code.isascii() or not code.isalpha():
         raise UnknownCurrency(code)
-    normalized = normalized.upper()
+    normalized = code.upper()
     if normalized not in MINOR_UNIT_EXPONENTS:
         raise UnknownCurrency(code)
     return normalized

@@ -218,8 +218,18 @@ async def test_currency_is_read_case_insensitively_and_returned_in_upper_case(
     products: ProductStub, prices: PriceStub, tenant
 ) -> None:
     product = await new_product(products, tenant)
-    created = await add_price(prices, tenant, product.id, fixed(1000, currency=" eur "))
+    created = await add_price(prices, tenant, product.id, fixed(1000, currency="eur"))
     assert created.currency == "EUR"
+
+
+@pytest.mark.parametrize("currency", [" eur ", "USD\n", "u\u017fd", "\uff35SD"])
+async def test_currency_lookalikes_and_padding_are_refused(
+    products: ProductStub, prices: PriceStub, tenant, currency: str
+) -> None:
+    product = await new_product(products, tenant)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await add_price(prices, tenant, product.id, fixed(1000, currency=currency))
+    assert call_error(refused.value).fields == ["price.currency"]
 
 
 async def test_creating_a_price_publishes_price_created(

@@ -1,0 +1,176 @@
+"""API-key scopes: what a key may do through the gateway. The gateway's key
+check passes the key's scopes on; the pipeline compares them with each
+method's scope (proto options). These calls carry the headers the gateway
+sets, as Envoy would (tests/e2e drive the real gateway)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
+
+from billingos.common.v1 import options_pb2
+from billingos.customers.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    customers_pb2,
+    organizations_pb2,
+    organizations_pb2_grpc,
+)
+from billingos_kit.headers import API_KEY_SCOPES_HEADER, CALLER_HEADER, GATEWAY_CALLER
+from billingos_kit.testing.errors import call_error
+from billingos_kit.testing.service import RunningService
+
+READ, WRITE, API_KEYS = options_pb2.SCOPE_READ, options_pb2.SCOPE_WRITE, options_pb2.SCOPE_API_KEYS
+
+
+def through_gateway(tenant, scopes: str | None) -> tuple[tuple[str, str], ...]:
+    """Metadata as the gateway forwards a call made with a key of `scopes`."""
+    entries = [*tenant.metadata(), (CALLER_HEADER, GATEWAY_CALLER)]
+    if scopes is not None:
+        entries.append((API_KEY_SCOPES_HEADER, scopes))
+    return tuple(entries)
+
+
+@pytest.fixture
+def keys(customers_service: RunningService) -> api_keys_pb2_grpc.ApiKeyServiceStub:
+    return api_keys_pb2_grpc.ApiKeyServiceStub(customers_service.channel)
+
+
+async def create_key(keys, metadata, *scopes: int) -> api_keys_pb2.CreateApiKeyResponse:
+    return await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="k", scopes=scopes)),
+        metadata=metadata,
+    )
+
+
+async def test_keys_carry_their_scopes_write_including_read(keys, tenant) -> None:
+    default = await create_key(keys, tenant.metadata())
+    read_only = await create_key(keys, tenant.metadata(), READ)
+    writer = await create_key(keys, tenant.metadata(), WRITE)
+    manager = await create_key(keys, tenant.metadata(), API_KEYS)
+    assert list(default.api_key.scopes) == [READ, WRITE]
+    assert list(read_only.api_key.scopes) == [READ]
+    assert list(writer.api_key.scopes) == [READ, WRITE]
+    assert list(manager.api_key.scopes) == [API_KEYS]
+    listed = await keys.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=tenant.metadata())
+    shown = {k.id: list(k.scopes) for k in listed.api_keys}
+    assert shown[read_only.api_key.id] == [READ]
+    assert shown[manager.api_key.id] == [API_KEYS]
+
+
+async def test_an_organizations_first_key_has_every_scope(
+    customers_service: RunningService, tenant, keys
+) -> None:
+    listed = await keys.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=tenant.metadata())
+    (first,) = listed.api_keys
+    assert list(first.scopes) == [API_KEYS, READ, WRITE]
+
+
+async def test_an_unknown_scope_is_refused_naming_it(keys, tenant) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await create_key(keys, tenant.metadata(), READ, 0)
+    error = call_error(refused.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["api_key.scopes[1]"]
+
+
+async def test_a_read_only_key_reads_but_cannot_write(customers, tenant) -> None:
+    read_only = through_gateway(tenant, "read")
+    listed = await customers.ListCustomers(customers_pb2.ListCustomersRequest(), metadata=read_only)
+    assert list(listed.customers) == []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.CreateCustomer(
+            customers_pb2.CreateCustomerRequest(
+                customer=customers_pb2.Customer(email="ada@example.com")
+            ),
+            metadata=read_only,
+        )
+    error = call_error(refused.value)
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "API_KEY_SCOPE_MISSING",
+    )
+    listed = await customers.ListCustomers(customers_pb2.ListCustomersRequest(), metadata=read_only)
+    assert list(listed.customers) == []
+
+
+async def test_only_a_key_with_the_api_keys_scope_manages_keys(keys, tenant) -> None:
+    for scopes in ("read", "read write"):
+        for call in (
+            create_key(keys, through_gateway(tenant, scopes), READ),
+            keys.ListApiKeys(
+                api_keys_pb2.ListApiKeysRequest(), metadata=through_gateway(tenant, scopes)
+            ),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert call_error(refused.value).reason == "API_KEY_SCOPE_MISSING"
+    created = await create_key(keys, through_gateway(tenant, "api_keys read write"), READ)
+    assert list(created.api_key.scopes) == [READ]
+
+
+async def test_a_key_never_creates_a_key_stronger_than_itself(keys, tenant) -> None:
+    manager = through_gateway(tenant, "api_keys read")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await create_key(keys, manager, WRITE)
+    error = call_error(refused.value)
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "API_KEY_SCOPE_EXCEEDS_CALLER",
+    )
+    # The default (read and write) is beyond it too; it may hand out what it has.
+    with pytest.raises(grpc.aio.AioRpcError):
+        await create_key(keys, manager)
+    assert list((await create_key(keys, manager, READ, API_KEYS)).api_key.scopes) == [
+        API_KEYS,
+        READ,
+    ]
+
+
+async def test_a_gateway_call_without_a_verified_key_is_refused(customers, tenant) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.ListCustomers(
+            customers_pb2.ListCustomersRequest(), metadata=through_gateway(tenant, None)
+        )
+    error = call_error(refused.value)
+    assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+
+
+async def test_the_key_check_passes_the_keys_scopes_to_the_gateway(
+    customers_service: RunningService, keys, tenant
+) -> None:
+    read_only = await create_key(keys, tenant.metadata(), READ)
+    authorizer = external_auth_pb2_grpc.AuthorizationStub(customers_service.channel)
+    answer = await authorizer.Check(
+        external_auth_pb2.CheckRequest(
+            attributes=attribute_context_pb2.AttributeContext(
+                request=attribute_context_pb2.AttributeContext.Request(
+                    http=attribute_context_pb2.AttributeContext.HttpRequest(
+                        headers={"authorization": f"Bearer {read_only.secret}"}
+                    )
+                )
+            )
+        ),
+        metadata=tenant.metadata(),
+    )
+    headers = {h.header.key: h.header.value for h in answer.ok_response.headers}
+    assert headers[API_KEY_SCOPES_HEADER] == "read"
+
+
+async def test_issued_keys_default_to_every_scope_or_take_the_ones_named(
+    customers_service: RunningService, tenant
+) -> None:
+    admin = organizations_pb2_grpc.OrganizationAdminServiceStub(customers_service.channel)
+    full = await admin.IssueApiKey(
+        organizations_pb2.IssueApiKeyRequest(organization_id=str(tenant.organization_id)),
+        metadata=tenant.metadata(),
+    )
+    limited = await admin.IssueApiKey(
+        organizations_pb2.IssueApiKeyRequest(
+            organization_id=str(tenant.organization_id), scopes=[READ]
+        ),
+        metadata=tenant.metadata(),
+    )
+    assert list(full.api_key.scopes) == [API_KEYS, READ, WRITE]
+    assert list(limited.api_key.scopes) == [READ]
