@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from billingos_cli.gateway import Endpoint, GatewayTarget, render
+from billingos_cli.gateway import ALLOWED_REQUEST_HEADERS, Endpoint, GatewayTarget, render
 from billingos_cli.paths import DESCRIPTOR_SET
 from billingos_cli.services import SERVICES
 from billingos_kit.local import venv_binary
@@ -46,24 +49,63 @@ def test_envoy_validates_the_rendered_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_admin_services_are_never_transcoded() -> None:
+def manager_config() -> dict[str, Any]:
     config = render(local_target())
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    filters = {f["name"]: f["typed_config"] for f in manager["typed_config"]["http_filters"]}
+    listener = config["static_resources"]["listeners"][0]
+    manager: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager
+
+
+def test_admin_services_are_never_transcoded() -> None:
+    manager = manager_config()
+    filters = {f["name"]: f["typed_config"] for f in manager["http_filters"]}
     services = filters["envoy.filters.http.grpc_json_transcoder"]["services"]
     assert "billingos.customers.v1.CustomerService" in services
     assert not [s for s in services if s.endswith("AdminService")]
-    routes = manager["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
-    assert not [r for r in routes if "AdminService" in r["match"]["prefix"]]
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert not [r for r in routes if "Admin" in json.dumps(r["match"])]
 
 
-def test_client_identity_headers_are_stripped_before_the_key_check() -> None:
-    config = render(local_target())
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    names = [f["name"] for f in manager["typed_config"]["http_filters"]]
-    assert names.index("envoy.filters.http.header_mutation") < names.index(
-        "envoy.filters.http.ext_authz"
-    )
-    mutation = manager["typed_config"]["http_filters"][0]["typed_config"]["mutations"]
-    removed = {m["remove"] for m in mutation["request_mutations"]}
-    assert {"x-billingos-organization-id", "x-billingos-service-token"} <= removed
+def test_the_edge_filter_comes_first_and_the_key_verdict_after_the_failure_limit() -> None:
+    names = [
+        f.get("typed_config", {}).get("stat_prefix", f["name"])
+        for f in manager_config()["http_filters"]
+    ]
+    assert names == [
+        "billingos_edge",
+        "envoy.filters.http.ext_authz",
+        "failed_key_checks",
+        "billingos_key_verdict",
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.router",
+    ]
+
+
+def test_no_client_header_outside_the_allow_list_crosses_the_gateway() -> None:
+    for name in ALLOWED_REQUEST_HEADERS:
+        assert not name.startswith(("grpc-", "x-billingos-", "x-envoy-")), name
+        assert not name.endswith("-bin"), name
+        assert name != "te"
+    edge = manager_config()["http_filters"][0]["typed_config"]["default_source_code"]
+    allowed = edge["inline_string"].split("local ALLOWED = ", 1)[1].split("\n", 1)[0]
+    assert sorted(re.findall(r'\["([^"]+)"\]', allowed)) == sorted(ALLOWED_REQUEST_HEADERS)
+
+
+def test_the_gateway_sets_what_services_trust_and_forwards_no_key() -> None:
+    route_config = manager_config()["route_config"]
+    added = {
+        h["header"]["key"]: h["header"]["value"] for h in route_config["request_headers_to_add"]
+    }
+    assert added["x-billingos-caller"] == "gateway"
+    assert added["x-billingos-service-token"] == "token"
+    assert added["grpc-timeout"] == "29S"  # the route's 30 s, a second less
+    assert "authorization" in route_config["request_headers_to_remove"]
+    assert "x-envoy-original-path" in route_config["request_headers_to_remove"]
+
+
+def test_only_anonymous_methods_skip_the_key_check() -> None:
+    routes = manager_config()["route_config"]["virtual_hosts"][0]["routes"]
+    skipping = [r for r in routes if "typed_per_filter_config" in r]
+    assert [r["match"]["safe_regex"]["regex"] for r in skipping] == [
+        "^/v1/public/organizations/([^/]+)/products/?$"
+    ]

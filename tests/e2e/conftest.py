@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from billingos_cli.admin import create_organization
+from billingos.common.v1 import options_pb2
+from billingos_cli.admin import create_organization, issue_api_key
 from billingos_cli.suite import Suite, SuiteOptions
 from billingos_kit.testing.servers import SessionServers
 
@@ -44,13 +46,42 @@ async def http(suite: Suite) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _merchant(suite: Suite, name: str) -> AsyncIterator[Merchant]:
+ClientFrom = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+def client_from(suite: Suite) -> ClientFrom:
+    """Makes clients whose requests come from another loopback address, so
+    their failed key checks are counted apart (the gateway limits them per
+    address)."""
+
+    def make(local_address: str, **options: Any) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=local_address)
+        return httpx.AsyncClient(
+            base_url=suite.rest_url, transport=transport, timeout=10, **options
+        )
+
+    return make
+
+
+async def _merchant(
+    suite: Suite, name: str, *, scopes: list[int] | None = None
+) -> AsyncIterator[Merchant]:
     created = create_organization(
         suite.grpc_addresses["customers"], suite.options.service_token, name
     )
-    headers = {"Authorization": f"Bearer {created.api_key}"}
+    api_key = created.api_key
+    if scopes is not None:
+        api_key = issue_api_key(
+            suite.grpc_addresses["customers"],
+            suite.options.service_token,
+            created.organization_id,
+            f"{name} limited",
+            scopes=scopes,
+        ).api_key
+    headers = {"Authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=suite.rest_url, headers=headers, timeout=10) as client:
-        yield Merchant(created.organization_id, created.api_key, client)
+        yield Merchant(created.organization_id, api_key, client)
 
 
 @pytest.fixture
@@ -63,4 +94,11 @@ async def merchant(suite: Suite) -> AsyncIterator[Merchant]:
 @pytest.fixture
 async def other_merchant(suite: Suite) -> AsyncIterator[Merchant]:
     async for found in _merchant(suite, "Globex"):
+        yield found
+
+
+@pytest.fixture
+async def read_only_merchant(suite: Suite) -> AsyncIterator[Merchant]:
+    """An organization whose client's key has only the read scope."""
+    async for found in _merchant(suite, "Initech", scopes=[options_pb2.SCOPE_READ]):
         yield found

@@ -10,21 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from billingos_kit.testing.http import error_of
+
 pytestmark = pytest.mark.e2e
-
-
-def error_of(response: httpx.Response) -> tuple[int, str, list[str]]:
-    """(google.rpc code, ErrorInfo reason, BadRequest fields) of a JSON error body."""
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    reason = ""
-    fields: list[str] = []
-    for detail in body.get("details", []):
-        if detail["@type"].endswith("google.rpc.ErrorInfo"):
-            reason = detail["reason"]
-        if detail["@type"].endswith("google.rpc.BadRequest"):
-            fields += [v["field"] for v in detail["field_violations"]]
-    return body["code"], reason, fields
 
 
 async def test_customer_round_trip_in_snake_case_json(merchant) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from billingos_cli.gateway import Endpoint, GatewayTarget, render
 from billingos_cli.paths import DESCRIPTOR_SET
 from billingos_cli.services import SERVICES
 from billingos_kit.local import free_port, spawn, stop_process, venv_binary
+from billingos_kit.testing.http import status_body
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +44,19 @@ def test_unreachable_service_is_a_json_503(tmp_path: Path) -> None:
     finally:
         stop_process(envoy, signal.SIGTERM)
     assert response.status_code == 503
-    body = response.json()
+    body = status_body(response)
     assert body["code"] == 14
     assert body["details"][0]["reason"] == "UNAVAILABLE"
+    # The gateway logs every 5xx with the request id the client got back.
+    request_id = response.headers["x-request-id"]
+    logged = [
+        json.loads(line)
+        for line in (tmp_path / "envoy.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    (entry,) = [e for e in logged if e.get("request_id") == request_id]
+    assert entry["status"] == 503
+    assert entry["path"] == "/v1/customers"
 
 
 def _wait_ready(admin_port: int) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
+from billingos.common.v1 import options_pb2
 from billingos.customers.v1 import organizations_pb2, organizations_pb2_grpc
 from billingos_kit.headers import SERVICE_TOKEN_HEADER
 
@@ -42,13 +44,23 @@ def create_organization(customers_address: str, service_token: str, name: str) -
 
 
 def issue_api_key(
-    customers_address: str, service_token: str, organization_id: str, name: str
+    customers_address: str,
+    service_token: str,
+    organization_id: str,
+    name: str,
+    *,
+    scopes: Sequence[int] = (),
 ) -> NewOrganization:
-    """A new key for an existing organization (e.g. one locked out of its keys)."""
+    """A new key for an existing organization (e.g. one locked out of its keys);
+    every scope unless `scopes` (billingos.common.v1.Scope values) says otherwise."""
     with grpc.insecure_channel(customers_address) as channel:
         admin = organizations_pb2_grpc.OrganizationAdminServiceStub(channel)
         issued = admin.IssueApiKey(
-            organizations_pb2.IssueApiKeyRequest(organization_id=organization_id, name=name),
+            organizations_pb2.IssueApiKeyRequest(
+                organization_id=organization_id,
+                name=name,
+                scopes=[options_pb2.Scope.ValueType(scope) for scope in scopes],
+            ),
             metadata=((SERVICE_TOKEN_HEADER, service_token),),
             timeout=10,
         )

@@ -19,5 +19,10 @@ REST_PATH_HEADER = "x-billingos-rest-path"
 SERVICE_TOKEN_HEADER = "x-billingos-service-token"
 REQUEST_ID_HEADER = "x-request-id"
 IDEMPOTENCY_HEADER = "idempotency-key"
+# Set by the API-key check on a request whose key is missing, unknown or
+# revoked (the reason, and the message for the caller): the gateway counts
+# such requests per client address, then answers them with a 401.
+AUTH_FAILURE_HEADER = "x-billingos-auth-failure"
+AUTH_FAILURE_MESSAGE_HEADER = "x-billingos-auth-failure-message"
 # The stable reason of an error the gateway itself answers (e.g. a 401).
 ERROR_REASON_HEADER = "x-billingos-error-reason"

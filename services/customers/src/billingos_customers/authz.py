@@ -1,9 +1,13 @@
 """The gateway's API-key check: Envoy's `ext_authz` gRPC service.
 
 Envoy asks before routing any merchant request. A valid `Authorization: Bearer
-<api key>` gets an OK that sets `x-billingos-organization-id` (Envoy has
-already dropped any client-sent copy); anything else gets a 401, which the
-gateway renders as JSON in the `google.rpc.Status` shape every error has.
+<api key>` gets an OK that sets the organization, key id and scopes headers
+(Envoy has already dropped any client-sent copy). A missing, unknown or
+revoked key also gets an OK, but one that only marks the request as failed
+(reason and message): the gateway then counts the failure against the
+client's address (429 past the limit) and answers with a 401 in the
+`google.rpc.Status` shape. Answering 401 here would end the request before
+Envoy's rate limit could see it.
 
 Verified keys are cached for `api_key_cache_seconds` (5 s), so the hot path
 makes no database call; a revoked key stops working within that time.
@@ -20,7 +24,6 @@ from typing import Any
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 
 from billingos_customers.organizations import ApiKeyService, hash_secret
@@ -29,7 +32,8 @@ from billingos_kit.grpc.scope import current_scope
 from billingos_kit.headers import (
     API_KEY_ID_HEADER,
     API_KEY_SCOPES_HEADER,
-    ERROR_REASON_HEADER,
+    AUTH_FAILURE_HEADER,
+    AUTH_FAILURE_MESSAGE_HEADER,
     ORGANIZATION_HEADER,
 )
 from billingos_kit.scopes import Scope, format_scopes
@@ -91,7 +95,7 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
         scheme, _, secret = headers.get("authorization", "").strip().partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
-            return _denied(
+            return _failed(
                 "API key missing: send 'Authorization: Bearer <api key>'", "API_KEY_MISSING"
             )
         secret_hash = hash_secret(secret)
@@ -99,7 +103,7 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
         if verified is None:
             key = await ApiKeyService(current_scope()).authenticate(secret)
             if key is None:
-                return _denied("API key invalid or revoked", "API_KEY_INVALID")
+                return _failed("API key invalid or revoked", "API_KEY_INVALID")
             self._cache.put(
                 secret_hash, key.organization_id, key.id, [Scope(s) for s in key.scopes]
             )
@@ -133,21 +137,20 @@ def _allowed(verified: VerifiedKey) -> external_auth_pb2.CheckResponse:
     )
 
 
-def _denied(message: str, reason: str) -> external_auth_pb2.CheckResponse:
-    # The gateway wraps every reply of its own (this one included) into the
-    # google.rpc.Status JSON shape; it takes the reason from this header.
+def _failed(message: str, reason: str) -> external_auth_pb2.CheckResponse:
+    overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     return external_auth_pb2.CheckResponse(
-        status=status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message),
-        denied_response=external_auth_pb2.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=http_status_pb2.Unauthorized),
+        status=status_pb2.Status(code=code_pb2.OK),
+        ok_response=external_auth_pb2.OkHttpResponse(
             headers=[
                 base_pb2.HeaderValueOption(
-                    header=base_pb2.HeaderValue(key=ERROR_REASON_HEADER, value=reason)
+                    header=base_pb2.HeaderValue(key=AUTH_FAILURE_HEADER, value=reason),
+                    append_action=overwrite,
                 ),
                 base_pb2.HeaderValueOption(
-                    header=base_pb2.HeaderValue(key="www-authenticate", value="Bearer")
+                    header=base_pb2.HeaderValue(key=AUTH_FAILURE_MESSAGE_HEADER, value=message),
+                    append_action=overwrite,
                 ),
-            ],
-            body=message,
+            ]
         ),
     )
