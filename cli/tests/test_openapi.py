@@ -474,3 +474,12 @@ def test_public_operations_need_no_api_key(doc: Document) -> None:
     public = doc["paths"]["/v1/public/organizations/{organization}/products"]["get"]
     assert public["security"] == []
     assert "security" not in doc["paths"]["/v1/customers"]["get"]
+
+
+def test_operations_say_which_api_key_scope_they_need(doc: Document) -> None:
+    assert doc["paths"]["/v1/customers"]["get"]["x-billingos-scope"] == "SCOPE_READ"
+    assert doc["paths"]["/v1/customers"]["post"]["x-billingos-scope"] == "SCOPE_WRITE"
+    assert doc["paths"]["/v1/api-keys"]["get"]["x-billingos-scope"] == "SCOPE_API_KEYS"
+    assert doc["paths"]["/v1/discounts:validate"]["post"]["x-billingos-scope"] == "SCOPE_READ"
+    public = doc["paths"]["/v1/public/organizations/{organization}/products"]["get"]
+    assert "x-billingos-scope" not in public

@@ -416,9 +416,20 @@ def _operation(
         parameters.append(copy.deepcopy(_IDEMPOTENCY_KEY))
     if parameters:
         operation["parameters"] = parameters
-    if method.options.Extensions[options_pb2.tenancy] == options_pb2.TENANCY_NONE:
+    if method.options.Extensions[options_pb2.anonymous]:
         operation["security"] = []  # public: no API key (e.g. the public catalog)
+    else:
+        operation["x-billingos-scope"] = _required_scope(method, binding.verb)
     return path, operation
+
+
+def _required_scope(method: Any, verb: str) -> str:
+    """The API-key scope the call needs (as the kit's pipeline derives it)."""
+    declared = method.options.Extensions[options_pb2.scope]
+    if declared != options_pb2.SCOPE_UNSPECIFIED:
+        return options_pb2.Scope.Name(declared)
+    changes_nothing = verb == "get" or method.options.Extensions[options_pb2.read_only]
+    return "SCOPE_READ" if changes_nothing else "SCOPE_WRITE"
 
 
 def _summarize(operation: Schema, comment: str | None) -> None:
