@@ -586,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             SuiteOptions(
                 state_dir=Path(state_dir),
                 service_token=secrets.token_urlsafe(16),
+                gateway_token=secrets.token_urlsafe(16),
                 database_url=None,
                 nats_url=None,
                 durable=True,

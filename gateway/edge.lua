@@ -1,46 +1,33 @@
 -- The gateway's first filter: what may enter, and what every error reply says.
 -- Rendered into the Envoy config by cli/src/billingos_cli/gateway.py, which
--- fills in the __PLACEHOLDERS__.
+-- fills in the __PLACEHOLDERS__ (the reply table comes from LOCAL_REPLIES there).
 --
 -- On the way in:
 --   * a path (with its query) longer than the limit is a 414;
---   * gRPC sent to the REST port is a 415 (services speak gRPC inside only);
+--   * gRPC sent to the REST port is refused (Envoy answers a gRPC caller in
+--     gRPC: UNIMPLEMENTED);
 --   * every header not on the allow-list is dropped: client-sent grpc-*,
 --     *-bin, te, internal x-billingos-* and anything else never reaches ext_authz
---     or a service;
+--     or a service (a header mutation after this filter drops the worst again);
 --   * the path the call was made with (without its query) is passed on, so the
 --     service can refuse a query or body that contradicts it.
--- On the way out, for an error:
---   * a body in our google.rpc.Status shape (ErrorInfo with our domain) keeps
---     its meaning, with proto type names and echoed request bytes cut out;
---   * anything else (a reply no BillingOS code wrote) is replaced by a generic
---     Status for its HTTP code, so no internal class, type, header or host shows.
+-- On the way out:
+--   * grpc-* response headers are dropped (REST callers have no use for them);
+--   * an error that is one of Envoy's own replies (marked by its mapper) keeps
+--     its shape, with proto type names and echoed request bytes cut out of the
+--     message; a service's error (our google.rpc.Status, with an ErrorInfo in
+--     our domain) is passed as it is; anything else (a reply no BillingOS code
+--     wrote) becomes the generic Status of its HTTP code, so no internal class,
+--     type, header or host shows.
 
 local MAX_PATH_BYTES = __MAX_PATH_BYTES__
 local ALLOWED = __ALLOWED_HEADERS__
 local REST_PATH_HEADER = "__REST_PATH_HEADER__"
+local LOCAL_REPLY_MARK = "__LOCAL_REPLY_MARK__"
 local DOMAIN = '"domain":"__ERROR_DOMAIN__"'
-
-local GENERIC = {
-  [400] = {3, "INVALID_REQUEST", "the request is not valid"},
-  [401] = {16, "UNAUTHENTICATED", "an API key is required"},
-  [403] = {7, "PERMISSION_DENIED", "this API key may not do this"},
-  [404] = {5, "METHOD_NOT_FOUND", "no such method or resource: check the URL and the HTTP method"},
-  [405] = {12, "METHOD_NOT_ALLOWED", "this HTTP method is not allowed here"},
-  [408] = {4, "REQUEST_TIMEOUT", "the request took too long to arrive"},
-  [409] = {10, "ABORTED", "a concurrent change won; retry the call"},
-  [413] = {3, "REQUEST_TOO_LARGE", "the request body is too large"},
-  [414] = {3, "URI_TOO_LONG", "the URL is too long"},
-  [415] = {3, "UNSUPPORTED_MEDIA_TYPE", "send JSON (application/json)"},
-  [429] = {8, "RATE_LIMITED", "too many requests; retry later"},
-  [431] = {3, "HEADERS_TOO_LARGE", "the request headers are too large"},
-  [499] = {1, "CANCELLED", "the request was cancelled"},
-  [500] = {13, "INTERNAL", "internal error; quote the x-request-id header when reporting it"},
-  [501] = {12, "NOT_IMPLEMENTED", "not implemented"},
-  [502] = {14, "UNAVAILABLE", "the service is unavailable; retry later"},
-  [503] = {14, "UNAVAILABLE", "the service is unavailable; retry later"},
-  [504] = {4, "DEADLINE_EXCEEDED", "the service did not answer in time; retry later"},
-}
+-- [HTTP status] = {google.rpc code, reason, message}
+local REPLIES = __REPLIES__
+local OTHER_REPLY = __OTHER_REPLY__
 
 local PROTO_SCALARS = {
   STRING = "a string", BYTES = "base64 text", BOOL = "true or false",
@@ -60,11 +47,8 @@ function envoy_on_request(request)
   end
   local content_type = headers:get("content-type") or ""
   if string.sub(string.lower(content_type), 1, 16) == "application/grpc" then
-    -- Envoy answers a gRPC request in gRPC (a 200 with grpc-status); this
-    -- caller gets the REST answer every other one gets.
-    headers:replace("content-type", "application/json")
     request:respond(
-      {[":status"] = "415"},
+      {[":status"] = "404"},
       "this port serves REST/JSON; gRPC callers talk to the services directly")
     return
   end
@@ -81,6 +65,35 @@ function envoy_on_request(request)
   headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
 end
 
+-- Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+local function is_utf8(text)
+  local i, n = 1, #text
+  while i <= n do
+    local c = string.byte(text, i)
+    local extra, low, high = 0, 0x80, 0xBF
+    if c < 0x80 then extra = 0
+    elseif c >= 0xC2 and c <= 0xDF then extra = 1
+    elseif c == 0xE0 then extra, low = 2, 0xA0
+    elseif c == 0xED then extra, high = 2, 0x9F
+    elseif c >= 0xE1 and c <= 0xEF then extra = 2
+    elseif c == 0xF0 then extra, low = 3, 0x90
+    elseif c >= 0xF1 and c <= 0xF3 then extra = 3
+    elseif c == 0xF4 then extra, high = 3, 0x8F
+    else return false end
+    for k = 1, extra do
+      local follow = string.byte(text, i + k)
+      if not follow then return false end
+      if k == 1 then
+        if follow < low or follow > high then return false end
+      elseif follow < 0x80 or follow > 0xBF then
+        return false
+      end
+    end
+    i = i + extra + 1
+  end
+  return true
+end
+
 local function json_string(text)
   local escaped = string.gsub(text, '[%c"\\]', function(c)
     if c == '"' then return '\\"' end
@@ -90,34 +103,38 @@ local function json_string(text)
   return '"' .. escaped .. '"'
 end
 
+local function reply_of(status)
+  return REPLIES[status] or OTHER_REPLY
+end
+
 local function generic_body(status)
-  local known = GENERIC[status] or {2, "UNKNOWN", "the request failed"}
-  return '{"code":' .. known[1] .. ',"message":' .. json_string(known[3]) ..
-    ',"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"' ..
-    known[2] .. '","domain":"__ERROR_DOMAIN__"}]}'
+  local reply = reply_of(status)
+  return '{"code":' .. reply[1] .. ',"message":' .. json_string(reply[3]) ..
+    ',"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":' ..
+    json_string(reply[2]) .. ',"domain":"__ERROR_DOMAIN__"}]}'
 end
 
-local function is_utf8(text)
-  local i, n = 1, #text
-  while i <= n do
-    local c = string.byte(text, i)
-    local extra
-    if c < 0x80 then extra = 0
-    elseif c >= 0xC2 and c <= 0xDF then extra = 1
-    elseif c >= 0xE0 and c <= 0xEF then extra = 2
-    elseif c >= 0xF0 and c <= 0xF4 then extra = 3
-    else return false end
-    for k = 1, extra do
-      local follow = string.byte(text, i + k)
-      if not follow or follow < 0x80 or follow > 0xBF then return false end
+-- Where the JSON string value of `"message":` starts and ends (the indexes of
+-- its quotes), escaped quotes and backslashes inside it taken into account.
+local function message_span(text)
+  local key_start, key_end = string.find(text, '"message":"', 1, true)
+  if not key_start then return nil end
+  local i = key_end + 1
+  while i <= #text do
+    local c = string.sub(text, i, i)
+    if c == "\\" then
+      i = i + 2
+    elseif c == '"' then
+      return key_end, i
+    else
+      i = i + 1
     end
-    i = i + extra + 1
   end
-  return true
+  return nil
 end
 
--- The transcoder's words (JSON-escaped, as they sit in the body), made fit to
--- show: no proto type names, no echo of the request's bytes.
+-- An Envoy or transcoder message (JSON-escaped, as it sits in the body), made
+-- fit to show: no proto type names, no echo of the request's bytes.
 local function cleaned_message(message, status)
   -- Everything from the first line break on is an echo of the input and a caret.
   message = string.gsub(message, "\\n.*$", "")
@@ -134,32 +151,57 @@ local function cleaned_message(message, status)
     message = string.gsub(message, "[\128-\255]", "")
   end
   if message == "" then
-    return (GENERIC[status] or {2, "UNKNOWN", "the request failed"})[3]
+    return string.sub(json_string(reply_of(status)[3]), 2, -2)
   end
   return message
 end
 
+local function cleaned_local_reply(text, status)
+  local open, close = message_span(text)
+  if not open then
+    return generic_body(status)
+  end
+  local message = string.sub(text, open + 1, close - 1)
+  return string.sub(text, 1, open) .. cleaned_message(message, status) .. string.sub(text, close)
+end
+
 function envoy_on_response(response)
-  local status = tonumber(response:headers():get(":status")) or 0
+  local headers = response:headers()
+  local content_type = headers:get("content-type") or ""
+  if string.sub(content_type, 1, 16) == "application/grpc" then
+    return  -- the answer to a gRPC caller (refused above): its status is in grpc-*
+  end
+  local drop = {}
+  for name, _ in pairs(headers) do
+    if string.sub(name, 1, 5) == "grpc-" then
+      drop[#drop + 1] = name
+    end
+  end
+  for _, name in ipairs(drop) do
+    headers:remove(name)
+  end
+  local status = tonumber(headers:get(":status")) or 0
   if status < 400 then
     return
   end
+  local is_local = headers:get(LOCAL_REPLY_MARK) ~= nil
   local body = response:body()
   local text = body and body:getBytes(0, body:length()) or ""
   local replacement
-  if string.find(text, DOMAIN, 1, true) then
-    local cleaned = string.gsub(text, '"message":"(.-[^\\])"', function(message)
-      return '"message":"' .. cleaned_message(message, status) .. '"'
-    end, 1)
-    replacement = string.gsub(cleaned, '"message":""', '"message":' ..
-      json_string(cleaned_message("", status)), 1)
+  if is_local then
+    replacement = cleaned_local_reply(text, status)
+  elseif string.find(text, DOMAIN, 1, true) then
+    replacement = nil  -- a service's own error: written by the kit, left alone
   else
     replacement = generic_body(status)
   end
   -- Headers fetched before body() may no longer be used.
-  local headers = response:headers()
-  if body then
-    body:setBytes(replacement)
+  headers = response:headers()
+  headers:remove(LOCAL_REPLY_MARK)
+  if replacement then
+    if body then
+      body:setBytes(replacement)
+    end
+    headers:replace("content-type", "application/json")
   end
-  headers:replace("content-type", "application/json")
 end

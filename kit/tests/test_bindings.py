@@ -1,30 +1,56 @@
-"""The path wins: a field bound to the REST path cannot be changed by the query
-or the body (the transcoder lets later sources win)."""
+"""REST bindings and the path-wins rule: a field bound to the REST path cannot
+be changed by the query or the body (the transcoder lets later sources win),
+and a REST path the method does not know is refused, never waved through."""
 
 from __future__ import annotations
 
 import pytest
+from google.protobuf.message import Message
 
+from billingos.catalog.v1 import public_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2
 from billingos_kit.errors import InvalidArgument
-from billingos_kit.grpc.bindings import PathTemplate, check_path_wins, templates_of
+from billingos_kit.grpc.bindings import HttpBinding, PathTemplate, check_path_wins, http_bindings
 
 CUSTOMER_SERVICE = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"]
 C1 = "0196d0a4-1e2f-7a3b-8c4d-5e6f7a8b9c01"
 C2 = "0196d0a4-1e2f-7a3b-8c4d-5e6f7a8b9c02"
 
 
-def templates(method: str) -> tuple[PathTemplate, ...]:
-    return templates_of(CUSTOMER_SERVICE.methods_by_name[method])
+def bindings(method: str) -> tuple[HttpBinding, ...]:
+    return http_bindings(CUSTOMER_SERVICE.methods_by_name[method])
 
 
-def test_templates_read_variables_verbs_and_percent_escapes() -> None:
+def refused_field(method: str, rest_path: str, request: Message) -> tuple[str, str]:
+    with pytest.raises(InvalidArgument) as refused:
+        check_path_wins(bindings(method), rest_path, request)
+    (violation,) = refused.value.violations
+    return violation.field, refused.value.reason
+
+
+def test_templates_read_variables_verbs_trailing_slashes_and_percent_escapes() -> None:
     revoke = PathTemplate.parse("/v1/api-keys/{id}:revoke")
     assert revoke.values("/v1/api-keys/abc:revoke") == {"id": "abc"}
     assert revoke.values("/v1/api-keys/abc") is None
     nested = PathTemplate.parse("/v1/customers/{customer.id}")
     assert nested.values("/v1/customers/a%20b") == {"customer.id": "a b"}
+    assert nested.values("/v1/customers/a/") == {"customer.id": "a"}  # as the transcoder
     assert nested.values("/v1/customers/a/b") is None
+
+
+def test_bindings_carry_the_verb_and_the_body() -> None:
+    (update,) = bindings("UpdateCustomer")
+    assert (update.verb, update.path.template, update.body) == (
+        "PATCH",
+        "/v1/customers/{customer.id}",
+        "customer",
+    )
+    revoke = api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].methods_by_name[
+        "RevokeApiKey"
+    ]
+    assert [(b.verb, b.path.template) for b in http_bindings(revoke)] == [
+        ("POST", "/v1/api-keys/{id}:revoke")
+    ]
 
 
 def test_unsupported_templates_fail_at_start_up() -> None:
@@ -34,32 +60,41 @@ def test_unsupported_templates_fail_at_start_up() -> None:
 
 def test_a_request_agreeing_with_its_path_passes() -> None:
     request = customers_pb2.UpdateCustomerRequest(customer=customers_pb2.Customer(id=C1))
-    check_path_wins(templates("UpdateCustomer"), f"/v1/customers/{C1}", request)
+    check_path_wins(bindings("UpdateCustomer"), f"/v1/customers/{C1}", request)
+    check_path_wins(bindings("UpdateCustomer"), f"/v1/customers/{C1}/", request)
+    check_path_wins(
+        bindings("ListCustomers"), "/v1/customers", customers_pb2.ListCustomersRequest()
+    )
 
 
-@pytest.mark.parametrize(
-    ("method", "request_message", "field"),
-    [
-        ("DeleteCustomer", customers_pb2.DeleteCustomerRequest(id=C2), "id"),
-        (
-            "UpdateCustomer",
-            customers_pb2.UpdateCustomerRequest(customer=customers_pb2.Customer(id=C2)),
-            "customer.id",
-        ),
-    ],
-)
-def test_a_query_or_body_overriding_the_path_is_refused_naming_the_field(
-    method: str, request_message: object, field: str
-) -> None:
-    with pytest.raises(InvalidArgument) as refused:
-        check_path_wins(templates(method), f"/v1/customers/{C1}", request_message)  # type: ignore[arg-type]
-    assert [v.field for v in refused.value.violations] == [field]
-    assert refused.value.reason == "PATH_FIELD_OVERRIDDEN"
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_a_query_or_body_overriding_the_path_is_refused_naming_the_field(suffix: str) -> None:
+    path = f"/v1/customers/{C1}{suffix}"
+    assert refused_field("DeleteCustomer", path, customers_pb2.DeleteCustomerRequest(id=C2)) == (
+        "id",
+        "PATH_FIELD_OVERRIDDEN",
+    )
+    update = customers_pb2.UpdateCustomerRequest(customer=customers_pb2.Customer(id=C2))
+    assert refused_field("UpdateCustomer", path, update) == ("customer.id", "PATH_FIELD_OVERRIDDEN")
 
 
-def test_methods_without_path_variables_have_nothing_to_check() -> None:
-    assert templates("ListCustomers") == ()
-    revoke = api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].methods_by_name[
-        "RevokeApiKey"
-    ]
-    assert [t.template for t in templates_of(revoke)] == ["/v1/api-keys/{id}:revoke"]
+def test_a_path_value_that_is_not_utf8_is_refused_even_when_the_body_overrides_it() -> None:
+    update = customers_pb2.UpdateCustomerRequest(customer=customers_pb2.Customer(id=C2))
+    assert refused_field("UpdateCustomer", "/v1/customers/%FF", update) == (
+        "customer.id",
+        "INVALID_ARGUMENT",
+    )
+
+
+def test_a_rest_path_the_method_does_not_know_is_refused() -> None:
+    request = customers_pb2.DeleteCustomerRequest(id=C2)
+    assert refused_field("DeleteCustomer", f"/v1/customers/{C1}/extra", request) == (
+        "path",
+        "PATH_MISMATCH",
+    )
+
+
+def test_path_variables_must_be_text_fields() -> None:
+    public = public_pb2.DESCRIPTOR.services_by_name["PublicCatalogService"]
+    (listing,) = http_bindings(public.methods_by_name["ListPublicProducts"])
+    assert listing.path.variables == ("organization",)

@@ -184,3 +184,12 @@ async def count_keys(database: Database, tables: KitTables) -> int:
         return int(
             await session.scalar(select(func.count()).select_from(tables.idempotency_keys)) or 0
         )
+
+
+def test_the_callers_scopes_are_part_of_the_fingerprint() -> None:
+    """A replay skips the handler's own checks of the caller; a weaker caller
+    repeating a stronger one's key and request must not get its answer."""
+    request = wrappers_pb2.StringValue(value="same")
+    strong = request_fingerprint("/m", request, ["api_keys", "read", "write"])
+    assert strong == request_fingerprint("/m", request, ["write", "read", "api_keys"])
+    assert strong != request_fingerprint("/m", request, ["api_keys"])

@@ -24,7 +24,7 @@ from billingos_kit.migrations import upgrade_to_head_async
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_kit.testing.servers import SessionServers
-from billingos_kit.testing.service import TEST_SERVICE_TOKEN, call_metadata
+from billingos_kit.testing.service import TEST_GATEWAY_TOKEN, TEST_SERVICE_TOKEN, call_metadata
 
 
 class LifecycleSettings(ServiceSettings):
@@ -56,6 +56,7 @@ async def slow_app(
         nats_url=servers.nats_url,
         grpc_listen="127.0.0.1:0",
         service_token=TEST_SERVICE_TOKEN,
+        gateway_token=TEST_GATEWAY_TOKEN,
     )
     app = ServiceApp(
         settings, customers_tables, clock=FrozenClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))

@@ -26,6 +26,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith("BILLINGOS_") or name in ("DATABASE_URL", "NATS_URL"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BILLINGOS_SERVICE_TOKEN", "a-token-of-length-16+")
+    monkeypatch.setenv("BILLINGOS_GATEWAY_TOKEN", "another-token-of-16+")
     return monkeypatch
 
 
@@ -122,3 +123,13 @@ def test_a_short_service_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv("BILLINGOS_SERVICE_TOKEN", weak)
         with pytest.raises(ValidationError):
             DemoSettings()
+
+
+def test_the_gateway_token_must_differ_from_the_service_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One secret for both would let the gateway's calls pass as internal ones."""
+    monkeypatch.setenv("BILLINGOS_DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("BILLINGOS_GATEWAY_TOKEN", "a-token-of-length-16+")
+    with pytest.raises(ValidationError, match="gateway_token must differ"):
+        load()

@@ -28,8 +28,8 @@ import yaml
 from billingos_cli.gateway import render
 from billingos_cli.kubernetes import (
     DESCRIPTOR_MOUNT,
+    GATEWAY_TOKEN_PLACEHOLDER,
     GRPC_PORT,
-    SERVICE_TOKEN_PLACEHOLDER,
     kubernetes_gateway_target,
 )
 from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET
@@ -81,7 +81,7 @@ def test_descriptor_copy_is_the_generated_descriptor_set() -> None:
 def test_gateway_config_holds_the_token_placeholder_and_no_token() -> None:
     values = _service_token_values(yaml.safe_load(ENVOY_TEMPLATE.read_text()))
     assert values, f"the gateway config sets no {SERVICE_TOKEN_HEADER}"
-    assert set(values) == {SERVICE_TOKEN_PLACEHOLDER}
+    assert set(values) == {GATEWAY_TOKEN_PLACEHOLDER}
 
 
 # --- rendering and the Kubernetes schemas --------------------------------------
@@ -235,6 +235,7 @@ def test_services_take_their_credentials_from_the_secret_and_find_nats(
         environment = _environment(rendered, container)
         assert environment["DATABASE_URL"] == ("secret", SECRET_NAME, "database-url")
         assert environment["BILLINGOS_SERVICE_TOKEN"] == ("secret", SECRET_NAME, "service-token")
+        assert environment["BILLINGOS_GATEWAY_TOKEN"] == ("secret", SECRET_NAME, "gateway-token")
         nats = re.fullmatch(r"nats://([a-z0-9-]+):(\d+)", str(environment["NATS_URL"]))
         assert nats is not None, environment["NATS_URL"]
         host, port = nats.group(1), int(nats.group(2))
@@ -315,12 +316,13 @@ def test_gateway_pod_mounts_the_generated_config_and_descriptor_set(
     assert "emptyDir" in volumes[next(iter(read_from))]
 
 
-def test_service_token_reaches_the_gateway_only_through_the_secret() -> None:
+def test_the_gateway_token_reaches_the_gateway_only_through_the_secret() -> None:
     docs = _kustomize("dev")
     (secret,) = _of_kind(docs, "Secret")
-    token = base64.b64decode(secret["data"]["service-token"]).decode()
+    token = base64.b64decode(secret["data"]["gateway-token"]).decode()
     assert token
-    assert token != SERVICE_TOKEN_PLACEHOLDER
+    assert token != GATEWAY_TOKEN_PLACEHOLDER
+    assert token != base64.b64decode(secret["data"]["service-token"]).decode()
     for config_map in _of_kind(docs, "ConfigMap"):
         texts = list(config_map.get("data", {}).values())
         blobs = [base64.b64decode(b) for b in config_map.get("binaryData", {}).values()]
@@ -328,10 +330,10 @@ def test_service_token_reaches_the_gateway_only_through_the_secret() -> None:
         assert not any(token.encode() in blob for blob in blobs), _name(config_map)
     (gateway,) = [d for d in _of_kind(docs, "Deployment") if _name(d) == "Deployment/gateway"]
     (init,) = _pod_spec(gateway)["initContainers"]
-    assert _environment(docs, init)["BILLINGOS_SERVICE_TOKEN"] == (
+    assert _environment(docs, init)["BILLINGOS_GATEWAY_TOKEN"] == (
         "secret",
         SECRET_NAME,
-        "service-token",
+        "gateway-token",
     )
 
 
@@ -341,13 +343,13 @@ def test_gateway_start_script_fills_in_the_token_and_envoy_accepts_the_result(
     envoy_binary = venv_binary("envoy")
     deployment = yaml.safe_load((GATEWAY / "deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
-    token = _dev_secret_literals()["service-token"]
+    token = _dev_secret_literals()["gateway-token"]
 
     config = _run_start_script(pod["initContainers"][0], token, tmp_path)
 
     assert config.returncode == 0, config.stderr
     written = (tmp_path / "config" / "envoy.yaml").read_text()
-    assert SERVICE_TOKEN_PLACEHOLDER not in written
+    assert GATEWAY_TOKEN_PLACEHOLDER not in written
     assert set(_service_token_values(yaml.safe_load(written))) == {token}
 
     # The pod mounts the descriptor set at DESCRIPTOR_MOUNT; here it is the
@@ -380,7 +382,7 @@ def test_gateway_start_script_refuses_a_token_that_would_break_the_config(
     result = _run_start_script(init, token, tmp_path)
 
     assert result.returncode != 0
-    assert "service-token" in result.stderr
+    assert "gateway-token" in result.stderr
     assert not (tmp_path / "config" / "envoy.yaml").exists()
 
 
@@ -609,7 +611,7 @@ def _run_start_script(
     )
     return subprocess.run(
         ["sh", "-c", script],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BILLINGOS_SERVICE_TOKEN": token},
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BILLINGOS_GATEWAY_TOKEN": token},
         capture_output=True,
         text=True,
         timeout=30,

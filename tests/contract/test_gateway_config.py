@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from billingos_cli.gateway import ALLOWED_REQUEST_HEADERS, Endpoint, GatewayTarget, render
+from billingos_cli.gateway import (
+    ALLOWED_REQUEST_HEADERS,
+    LOCAL_REPLIES,
+    Endpoint,
+    GatewayTarget,
+    render,
+)
 from billingos_cli.paths import DESCRIPTOR_SET
 from billingos_cli.services import SERVICES
 from billingos_kit.local import venv_binary
@@ -25,7 +31,7 @@ def local_target() -> GatewayTarget:
         admin=Endpoint("127.0.0.1", 9901),
         descriptor_path=str(DESCRIPTOR_SET),
         upstreams={spec.name: Endpoint("127.0.0.1", 50061 + i) for i, spec in enumerate(SERVICES)},
-        service_token="token",
+        gateway_token="gateway-token",
     )
 
 
@@ -66,19 +72,33 @@ def test_admin_services_are_never_transcoded() -> None:
     assert not [r for r in routes if "Admin" in json.dumps(r["match"])]
 
 
-def test_the_edge_filter_comes_first_and_the_key_verdict_after_the_failure_limit() -> None:
+def test_the_edge_filter_and_a_header_mutation_come_before_the_key_check() -> None:
     names = [
         f.get("typed_config", {}).get("stat_prefix", f["name"])
         for f in manager_config()["http_filters"]
     ]
     assert names == [
         "billingos_edge",
+        "envoy.filters.http.header_mutation",
         "envoy.filters.http.ext_authz",
-        "failed_key_checks",
-        "billingos_key_verdict",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
+    mutation = manager_config()["http_filters"][1]["typed_config"]["mutations"]
+    prefixes = {
+        m["remove_on_match"]["key_matcher"]["prefix"]
+        for m in mutation["request_mutations"]
+        if "remove_on_match" in m
+    }
+    assert {"grpc-", "x-billingos-"} <= prefixes
+
+
+def test_every_local_reply_status_has_one_entry_in_the_edge_filter_too() -> None:
+    edge = manager_config()["http_filters"][0]["typed_config"]["default_source_code"]
+    table = edge["inline_string"].split("local REPLIES = ", 1)[1].split("\n", 1)[0]
+    assert sorted(int(n) for n in re.findall(r"\[(\d{3})\] = ", table)) == sorted(
+        r.status for r in LOCAL_REPLIES
+    )
 
 
 def test_no_client_header_outside_the_allow_list_crosses_the_gateway() -> None:
@@ -96,8 +116,8 @@ def test_the_gateway_sets_what_services_trust_and_forwards_no_key() -> None:
     added = {
         h["header"]["key"]: h["header"]["value"] for h in route_config["request_headers_to_add"]
     }
-    assert added["x-billingos-caller"] == "gateway"
-    assert added["x-billingos-service-token"] == "token"
+    # The gateway's own credential: services tell its calls from internal ones.
+    assert added["x-billingos-service-token"] == "gateway-token"
     assert added["grpc-timeout"] == "29S"  # the route's 30 s, a second less
     assert "authorization" in route_config["request_headers_to_remove"]
     assert "x-envoy-original-path" in route_config["request_headers_to_remove"]
@@ -106,6 +126,9 @@ def test_the_gateway_sets_what_services_trust_and_forwards_no_key() -> None:
 def test_only_anonymous_methods_skip_the_key_check() -> None:
     routes = manager_config()["route_config"]["virtual_hosts"][0]["routes"]
     skipping = [r for r in routes if "typed_per_filter_config" in r]
-    assert [r["match"]["safe_regex"]["regex"] for r in skipping] == [
-        "^/v1/public/organizations/([^/]+)/products/?$"
+    assert [(r["match"]["safe_regex"]["regex"], r["match"]["headers"]) for r in skipping] == [
+        (
+            "^/v1/public/organizations/([^/]+)/products/?$",
+            [{"name": ":method", "string_match": {"exact": "GET"}}],
+        )
     ]

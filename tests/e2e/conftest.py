@@ -21,6 +21,7 @@ def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> 
         SuiteOptions(
             state_dir=tmp_path_factory.mktemp("suite"),
             service_token=secrets.token_urlsafe(16),
+            gateway_token=secrets.token_urlsafe(16),
             database_url=servers.database_url,
             nats_url=servers.nats_url,
         )

@@ -26,7 +26,7 @@ def test_unreachable_service_is_a_json_503(tmp_path: Path) -> None:
         admin=Endpoint("127.0.0.1", admin_port),
         descriptor_path=str(DESCRIPTOR_SET),
         upstreams={spec.name: Endpoint("127.0.0.1", dead_port) for spec in SERVICES},
-        service_token="unused",
+        gateway_token="unused",
     )
     config = tmp_path / "envoy.yaml"
     config.write_text(yaml.safe_dump(render(target)))

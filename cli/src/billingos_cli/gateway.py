@@ -6,39 +6,37 @@ The gateway is a security boundary. Filters, in order:
 1. `edge.lua`: size limits, an allow-list of request headers (nothing a client
    sends as grpc-*, *-bin, te or x-billingos-* reaches ext_authz or a service),
    the REST path passed on for the service's path-wins check, and on the way
-   out every error made a `google.rpc.Status` JSON that names no internal type;
-2. ext_authz: the API-key check, which marks a failed check instead of
-   answering it, so that
-3. a local rate limit counts failed checks per client address (429 with
-   Retry-After past the limit), and
-4. `key_verdict.lua` answers a marked request with a 401;
-5. the gRPC-JSON transcoder;
-6. the router, which adds the service token, marks the call as coming through
-   the gateway and sets the gRPC deadline to the route's timeout.
+   out every error made a `google.rpc.Status` JSON that names no internal type
+   and no grpc-* response header;
+2. a header mutation that removes grpc-*, x-billingos-* and te again, should
+   the script ever fail (Envoy lets a request through a failing Lua script);
+3. ext_authz: the API-key check (401, or 429 for an address with too many
+   failed checks);
+4. the gRPC-JSON transcoder;
+5. the router, which adds the gateway's credential (its own secret, not the
+   services' token: a service knows the call came from outside) and sets the
+   gRPC deadline to the route's timeout.
 
 Envoy's own replies (every code it can emit) are JSON in the same shape.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.api import annotations_pb2
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from billingos.common.v1 import options_pb2
 from billingos_cli.paths import DESCRIPTOR_SET, GATEWAY_DIR
 from billingos_kit.errors import ERROR_DOMAIN
-from billingos_kit.grpc.bindings import PathTemplate
+from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.headers import (
-    AUTH_FAILURE_HEADER,
-    AUTH_FAILURE_MESSAGE_HEADER,
-    CALLER_HEADER,
     ERROR_REASON_HEADER,
-    GATEWAY_CALLER,
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
     REST_PATH_HEADER,
@@ -47,12 +45,14 @@ from billingos_kit.headers import (
 
 GATEWAY_SOURCE = GATEWAY_DIR / "gateway.toml"
 EDGE_SCRIPT = GATEWAY_DIR / "edge.lua"
-KEY_VERDICT_SCRIPT = GATEWAY_DIR / "key_verdict.lua"
 
 # The only request headers that cross the gateway's first filter. Everything
 # the gateway needs further on it sets itself (ext_authz, the router).
 # `authorization` is read by the key check and removed before forwarding;
 # Envoy's own `x-forwarded-proto` is needed to find routes after transcoding.
+# Dropped on purpose, among all others: `user-agent`, `accept-encoding` (the
+# gateway does not compress) and tracing headers (`traceparent`; tracing
+# would add them at the gateway, not trust a client's).
 ALLOWED_REQUEST_HEADERS = (
     "authorization",
     "content-length",
@@ -68,46 +68,69 @@ REMOVED_BEFORE_FORWARDING = (
     "x-envoy-original-method",
     "x-forwarded-for",
     "x-forwarded-proto",
-    AUTH_FAILURE_HEADER,
-    AUTH_FAILURE_MESSAGE_HEADER,
 )
+# Second line behind the allow-list: never let these reach ext_authz or a service.
+REMOVED_PREFIXES = ("grpc-", "x-billingos-", "x-envoy-")
+# Tells the edge filter a body is one of Envoy's own replies (to be cleaned).
+LOCAL_REPLY_MARK = "x-billingos-local-reply"
 
 _EXT = "type.googleapis.com/envoy.extensions."
 UNROUTED_CLUSTER = "unrouted"
 
-# Envoy's own replies: HTTP status, google.rpc code, stable reason, and a
-# message replacing Envoy's (None: keep what the filter said; the edge filter
-# still cleans it).
-_LOCAL_REPLIES: tuple[tuple[int, int, str | None, str | None], ...] = (
-    (400, 3, "INVALID_REQUEST", None),
-    (401, 16, None, None),  # the reason comes from the API-key check
-    (403, 7, "PERMISSION_DENIED", None),
-    (404, 5, "METHOD_NOT_FOUND", None),
-    (405, 12, "METHOD_NOT_ALLOWED", "this HTTP method is not allowed here"),
-    (408, 4, "REQUEST_TIMEOUT", "the request took too long to arrive"),
-    (413, 3, "REQUEST_TOO_LARGE", "the request body is too large"),
-    (414, 3, "URI_TOO_LONG", None),
-    (415, 3, "UNSUPPORTED_MEDIA_TYPE", None),
-    (
-        426,
-        9,
-        "UPGRADE_REQUIRED",
-        "HTTP/1.0 is not served: use HTTP/1.1 or HTTP/2",
+
+@dataclass(frozen=True)
+class LocalReply:
+    """How the gateway answers with an HTTP status of its own: the google.rpc
+    code, a stable reason, and the message. With `keep_detail`, the message of
+    the filter that answered (a transcoder's "foo: is not a parameter of this
+    method", the key check's words) is kept, cleaned by the edge filter, and
+    `message` is only its fallback."""
+
+    status: int
+    code: int
+    reason: str
+    message: str
+    keep_detail: bool = False
+
+
+LOCAL_REPLIES = (
+    LocalReply(400, 3, "INVALID_REQUEST", "the request is not valid", keep_detail=True),
+    # The key check's reason (API_KEY_MISSING, API_KEY_INVALID) replaces this one.
+    LocalReply(401, 16, "UNAUTHENTICATED", "an API key is required", keep_detail=True),
+    LocalReply(403, 7, "PERMISSION_DENIED", "this API key may not do this"),
+    LocalReply(
+        404,
+        5,
+        "METHOD_NOT_FOUND",
+        "no such method or resource: check the URL and the HTTP method",
+        keep_detail=True,
     ),
-    (
+    LocalReply(405, 12, "METHOD_NOT_ALLOWED", "this HTTP method is not allowed here"),
+    LocalReply(408, 4, "REQUEST_TIMEOUT", "the request took too long to arrive"),
+    LocalReply(413, 3, "REQUEST_TOO_LARGE", "the request body is too large"),
+    LocalReply(414, 3, "URI_TOO_LONG", "the URL is too long", keep_detail=True),
+    LocalReply(415, 3, "UNSUPPORTED_MEDIA_TYPE", "send JSON (application/json)"),
+    LocalReply(426, 9, "UPGRADE_REQUIRED", "HTTP/1.0 is not served: use HTTP/1.1 or HTTP/2"),
+    LocalReply(
         429,
         8,
         "RATE_LIMITED",
         "too many requests with a missing or invalid API key from this address; retry after "
         "the Retry-After delay",
     ),
-    (431, 3, "HEADERS_TOO_LARGE", "the request headers are too large"),
-    (500, 13, "INTERNAL", "internal error; quote the x-request-id header when reporting it"),
-    (501, 12, "NOT_IMPLEMENTED", "this request is not supported (e.g. its transfer encoding)"),
-    (502, 14, "UNAVAILABLE", "the service is unavailable; retry later"),
-    (503, 14, "UNAVAILABLE", "the service is unavailable; retry later"),
-    (504, 4, "DEADLINE_EXCEEDED", "the service did not answer in time; retry later"),
+    LocalReply(431, 3, "HEADERS_TOO_LARGE", "the request headers are too large"),
+    LocalReply(
+        500, 13, "INTERNAL", "internal error; quote the x-request-id header when reporting it"
+    ),
+    LocalReply(
+        501, 12, "NOT_IMPLEMENTED", "this request is not supported (e.g. its transfer encoding)"
+    ),
+    LocalReply(502, 14, "UNAVAILABLE", "the service is unavailable; retry later"),
+    LocalReply(503, 14, "UNAVAILABLE", "the service is unavailable; retry later"),
+    LocalReply(504, 4, "DEADLINE_EXCEEDED", "the service did not answer in time; retry later"),
 )
+# Any other status (a catch-all, so no reply escapes the shape).
+OTHER_REPLY = LocalReply(0, 2, "GATEWAY_ERROR", "the request failed at the gateway")
 
 
 @dataclass(frozen=True)
@@ -124,7 +147,8 @@ class GatewayTarget:
     admin: Endpoint
     descriptor_path: str
     upstreams: dict[str, Endpoint]
-    service_token: str
+    # The gateway's own credential towards the services (never their token).
+    gateway_token: str
     dns_upstreams: bool = False  # STRICT_DNS (Kubernetes) instead of STATIC IPs
 
 
@@ -134,7 +158,9 @@ class GatewayLimits:
     max_request_headers_kb: int
     max_request_body_bytes: int
     route_timeout_seconds: int
-    failed_key_checks_per_minute: int
+    # Proxies in front of the gateway whose X-Forwarded-For is trusted: the
+    # client address (for the failed-key-check throttle) is read past them.
+    trusted_proxy_hops: int
 
 
 @dataclass(frozen=True)
@@ -157,17 +183,27 @@ class GatewaySource:
                 max_request_headers_kb=int(limits["max_request_headers_kb"]),
                 max_request_body_bytes=int(limits["max_request_body_bytes"]),
                 route_timeout_seconds=int(limits["route_timeout_seconds"]),
-                failed_key_checks_per_minute=int(raw["abuse"]["failed_key_checks_per_minute"]),
+                trusted_proxy_hops=int(raw.get("network", {}).get("trusted_proxy_hops", 0)),
             ),
         )
 
 
 @dataclass(frozen=True)
+class RestRoute:
+    """One REST route the gateway serves."""
+
+    service: str  # "billingos.customers.v1.CustomerService"
+    method: str  # "GetCustomer"
+    binding: HttpBinding
+    anonymous: bool  # callable without an API key
+
+
+@dataclass(frozen=True)
 class ExposedApi:
-    """What the descriptors say the gateway serves."""
+    """What the protos say the gateway serves."""
 
     services_by_upstream: dict[str, list[str]]
-    anonymous_paths: list[PathTemplate]  # REST paths that need no API key
+    routes: list[RestRoute]
 
     @property
     def all_services(self) -> list[str]:
@@ -175,38 +211,36 @@ class ExposedApi:
 
 
 def exposed_api(descriptor_set: Path, source: GatewaySource) -> ExposedApi:
-    """Services with REST bindings per upstream (admin ones excluded), and the
-    REST paths of methods open to anonymous callers."""
+    """Services with REST bindings per upstream (admin ones excluded) and their
+    routes, read with the kit's binding parser from the generated modules
+    (`./billingos gen --check` keeps them and the descriptor set in step)."""
     files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
     by_package = {package: name for name, package in source.upstream_packages.items()}
     services: dict[str, list[str]] = {name: [] for name in source.upstream_packages}
-    anonymous: list[PathTemplate] = []
+    routes: list[RestRoute] = []
     for file in files.file:
         upstream = by_package.get(file.package)
         if upstream is None:
             continue
-        for service in file.service:
+        importlib.import_module(file.name.removesuffix(".proto").replace("/", ".") + "_pb2")
+        loaded = descriptor_pool.Default().FindFileByName(file.name)
+        for service in loaded.services_by_name.values():
             if service.name.endswith("AdminService"):
                 continue
-            bound = [m for m in service.method if m.options.HasExtension(annotations_pb2.http)]
-            if not bound:
-                continue
-            services[upstream].append(f"{file.package}.{service.name}")
-            for method in bound:
-                if method.options.Extensions[options_pb2.anonymous]:
-                    anonymous.extend(_rest_paths(method.options.Extensions[annotations_pb2.http]))
-    return ExposedApi({k: sorted(v) for k, v in services.items()}, anonymous)
-
-
-def _rest_paths(rule: Any) -> list[PathTemplate]:
-    paths = []
-    for each in [rule, *rule.additional_bindings]:
-        kind = each.WhichOneof("pattern")
-        if kind is not None:
-            paths.append(
-                PathTemplate.parse(each.custom.path if kind == "custom" else getattr(each, kind))
-            )
-    return paths
+            found = [
+                RestRoute(
+                    service.full_name,
+                    method.name,
+                    binding,
+                    method.GetOptions().Extensions[options_pb2.anonymous],
+                )
+                for method in service.methods
+                for binding in http_bindings(method)
+            ]
+            if found:
+                services[upstream].append(service.full_name)
+                routes.extend(found)
+    return ExposedApi({k: sorted(v) for k, v in services.items()}, routes)
 
 
 def render(target: GatewayTarget, source: GatewaySource | None = None) -> dict[str, Any]:
@@ -244,12 +278,15 @@ def _routes(source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
     # route. These never forward (the transcoder either rewrites the path to
     # one of the gRPC routes above or refuses the request); should one ever be
     # reached, it goes to a cluster without endpoints (503). Only the exact
-    # paths of anonymous methods skip the key check.
-    for template in api.anonymous_paths:
+    # paths of anonymous methods, with their HTTP verb, skip the key check.
+    for route in api.routes:
+        if not route.anonymous:
+            continue
         routes.append(
             {
                 "match": {
-                    "safe_regex": {"regex": _trailing_slash_allowed(template.pattern.pattern)}
+                    "safe_regex": {"regex": route.binding.path.pattern.pattern},
+                    "headers": [{"name": ":method", "string_match": {"exact": route.binding.verb}}],
                 },
                 "route": {"cluster": UNROUTED_CLUSTER},
                 "typed_per_filter_config": {
@@ -264,11 +301,6 @@ def _routes(source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
     return routes
 
 
-def _trailing_slash_allowed(regex: str) -> str:
-    """The transcoder accepts `/path/` for `/path`; so does the anonymous route."""
-    return regex[:-1] + "/?$" if regex.endswith("$") else regex
-
-
 def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> dict[str, Any]:
     limits = source.limits
     # The service's deadline: the route's, a second less, whatever the client sent.
@@ -280,6 +312,7 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
         "generate_request_id": True,
         "always_set_request_id_in_response": True,
         "use_remote_address": True,
+        "xff_num_trusted_hops": limits.trusted_proxy_hops,
         # Routing, the key check and transcoding all see one canonical path:
         # `/v1/public/../customers` is `/v1/customers`.
         "normalize_path": True,
@@ -299,23 +332,21 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
             ],
             "request_headers_to_remove": list(REMOVED_BEFORE_FORWARDING),
             "request_headers_to_add": [
-                _set_header(SERVICE_TOKEN_HEADER, target.service_token),
-                _set_header(CALLER_HEADER, GATEWAY_CALLER),
+                _set_header(SERVICE_TOKEN_HEADER, target.gateway_token),
                 _set_header("grpc-timeout", grpc_timeout),
             ],
         },
         "local_reply_config": {
             "mappers": [
-                *(_local_reply_mapper(*reply) for reply in _LOCAL_REPLIES),
-                _catch_all_mapper(),
+                *(_local_reply_mapper(reply) for reply in LOCAL_REPLIES),
+                _local_reply_mapper(OTHER_REPLY),
             ]
         },
         "access_log": [_server_error_log()],
         "http_filters": [
             _lua("billingos.edge", _edge_script(limits)),
+            _strip_internal_headers(),
             _ext_authz(source, target),
-            _failed_key_check_limit(limits),
-            _lua("billingos.key_verdict", _key_verdict_script()),
             _transcoder(target.descriptor_path, api.all_services, limits),
             {
                 "name": "envoy.filters.http.router",
@@ -349,22 +380,48 @@ def _set_header(key: str, value: str) -> dict[str, Any]:
 
 def _edge_script(limits: GatewayLimits) -> str:
     allowed = "{" + ", ".join(f'["{name}"] = true' for name in ALLOWED_REQUEST_HEADERS) + "}"
+    replies = ", ".join(
+        f"[{r.status}] = {{{r.code}, {_lua_string(r.reason)}, {_lua_string(r.message)}}}"
+        for r in LOCAL_REPLIES
+    )
+    other = OTHER_REPLY
     return (
         EDGE_SCRIPT.read_text()
         .replace("__MAX_PATH_BYTES__", str(limits.max_path_bytes))
         .replace("__ALLOWED_HEADERS__", allowed)
         .replace("__REST_PATH_HEADER__", REST_PATH_HEADER)
+        .replace("__LOCAL_REPLY_MARK__", LOCAL_REPLY_MARK)
         .replace("__ERROR_DOMAIN__", ERROR_DOMAIN)
+        .replace("__REPLIES__", "{" + replies + "}")
+        .replace(
+            "__OTHER_REPLY__",
+            f"{{{other.code}, {_lua_string(other.reason)}, {_lua_string(other.message)}}}",
+        )
     )
 
 
-def _key_verdict_script() -> str:
-    return (
-        KEY_VERDICT_SCRIPT.read_text()
-        .replace("__FAILURE_HEADER__", AUTH_FAILURE_HEADER)
-        .replace("__FAILURE_MESSAGE_HEADER__", AUTH_FAILURE_MESSAGE_HEADER)
-        .replace("__REASON_HEADER__", ERROR_REASON_HEADER)
-    )
+def _lua_string(text: str) -> str:
+    """A Lua string literal (JSON's escaping is a subset Lua reads alike)."""
+    return json.dumps(text)
+
+
+def _strip_internal_headers() -> dict[str, Any]:
+    """Removes what edge.lua already dropped: a second, declarative line."""
+    return {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": _EXT + "filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {
+                "request_mutations": [
+                    *(
+                        {"remove_on_match": {"key_matcher": {"prefix": prefix}}}
+                        for prefix in REMOVED_PREFIXES
+                    ),
+                    {"remove": "te"},
+                ]
+            },
+        },
+    }
 
 
 def _lua(name: str, code: str) -> dict[str, Any]:
@@ -389,66 +446,9 @@ def _ext_authz(source: GatewaySource, target: GatewayTarget) -> dict[str, Any]:
             "grpc_service": {
                 "envoy_grpc": {"cluster_name": source.authz_upstream},
                 "timeout": "2s",
-                "initial_metadata": [{"key": SERVICE_TOKEN_HEADER, "value": target.service_token}],
+                "initial_metadata": [{"key": SERVICE_TOKEN_HEADER, "value": target.gateway_token}],
             },
             "allowed_headers": {"patterns": [{"exact": "authorization"}]},
-        },
-    }
-
-
-def _failed_key_check_limit(limits: GatewayLimits) -> dict[str, Any]:
-    """One token bucket per client address, spent only by requests the key
-    check marked as failed; other requests meet a bucket that never runs dry."""
-    per_minute = limits.failed_key_checks_per_minute
-    unlimited = {
-        "max_tokens": 1_000_000_000,
-        "tokens_per_fill": 1_000_000_000,
-        "fill_interval": "1s",
-    }
-    always = {"numerator": 100, "denominator": "HUNDRED"}
-    return {
-        "name": "envoy.filters.http.local_ratelimit",
-        "typed_config": {
-            "@type": _EXT + "filters.http.local_ratelimit.v3.LocalRateLimit",
-            "stat_prefix": "failed_key_checks",
-            "token_bucket": unlimited,
-            "filter_enabled": {
-                "runtime_key": "billingos.key_limit_enabled",
-                "default_value": always,
-            },
-            "filter_enforced": {
-                "runtime_key": "billingos.key_limit_enforced",
-                "default_value": always,
-            },
-            "max_dynamic_descriptors": 100_000,
-            "rate_limits": [
-                {
-                    "actions": [
-                        {
-                            "header_value_match": {
-                                "descriptor_key": "failed_key_check",
-                                "descriptor_value": "1",
-                                "headers": [{"name": AUTH_FAILURE_HEADER, "present_match": True}],
-                            }
-                        },
-                        {"remote_address": {}},
-                    ]
-                }
-            ],
-            "descriptors": [
-                {
-                    "entries": [
-                        {"key": "failed_key_check", "value": "1"},
-                        {"key": "remote_address"},  # no value: a bucket per address
-                    ],
-                    "token_bucket": {
-                        "max_tokens": per_minute,
-                        "tokens_per_fill": per_minute,
-                        "fill_interval": "60s",
-                    },
-                }
-            ],
-            "response_headers_to_add": [_set_header("retry-after", "60")],
         },
     }
 
@@ -506,25 +506,18 @@ def _status_filter(op: str, http_status: int) -> dict[str, Any]:
     }
 
 
-def _local_reply_mapper(
-    http_status: int, rpc_code: int, reason: str | None, message: str | None
-) -> dict[str, Any]:
+def _local_reply_mapper(reply: LocalReply) -> dict[str, Any]:
+    reason = reply.reason
+    if reply.status == 401:
+        reason = f"%RESP({ERROR_REASON_HEADER})%"  # the key check's reason
     mapper: dict[str, Any] = {
-        "filter": _status_filter("EQ", http_status),
-        "body_format_override": _status_body(rpc_code, reason or f"%RESP({ERROR_REASON_HEADER})%"),
+        "filter": _status_filter("EQ", reply.status) if reply.status else _status_filter("GE", 400),
+        "body_format_override": _status_body(reply.code, reason),
+        "headers_to_add": [_set_header(LOCAL_REPLY_MARK, "1")],
     }
-    if message is not None:
-        mapper["body"] = {"inline_string": message}
+    if not reply.keep_detail:
+        mapper["body"] = {"inline_string": reply.message}
     return mapper
-
-
-def _catch_all_mapper() -> dict[str, Any]:
-    """Any other status Envoy might answer with, in the same shape."""
-    return {
-        "filter": _status_filter("GE", 400),
-        "body_format_override": _status_body(2, "GATEWAY_ERROR"),
-        "body": {"inline_string": "the request failed at the gateway"},
-    }
 
 
 def _server_error_log() -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from billingos_cli.gateway import Endpoint, GatewayTarget
 from billingos_cli.services import SERVICES
 
-SERVICE_TOKEN_PLACEHOLDER = "__BILLINGOS_SERVICE_TOKEN__"
+# The gateway's credential, filled in from the Secret's `gateway-token` when
+# its pod starts.
+GATEWAY_TOKEN_PLACEHOLDER = "__BILLINGOS_GATEWAY_TOKEN__"
 DESCRIPTOR_MOUNT = "/etc/billingos/descriptors/billingos.binpb"
 GRPC_PORT = 50051  # every service listens here inside its pod
 HTTP_PORT = 8080
@@ -20,6 +22,6 @@ def kubernetes_gateway_target() -> GatewayTarget:
         admin=Endpoint("127.0.0.1", ADMIN_PORT),
         descriptor_path=DESCRIPTOR_MOUNT,
         upstreams={spec.name: Endpoint(spec.name, GRPC_PORT) for spec in SERVICES},
-        service_token=SERVICE_TOKEN_PLACEHOLDER,
+        gateway_token=GATEWAY_TOKEN_PLACEHOLDER,
         dns_upstreams=True,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 @dataclass
 class SuiteState:
     service_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    gateway_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     postgres_port: int = 0
     http_port: int = 0
     demo_organization_id: str = ""

@@ -42,7 +42,8 @@ DEFAULT_HTTP_PORT = 8080
 @dataclass
 class SuiteOptions:
     state_dir: Path
-    service_token: str
+    service_token: str  # what internal callers (the CLI, services) present
+    gateway_token: str  # what the gateway presents: its calls come from outside
     database_url: str | None = None  # None: embedded Postgres under state_dir
     nats_url: str | None = None  # None: embedded NATS under state_dir
     http_port: int = 0  # 0: 8080 if free, else any free port
@@ -131,6 +132,7 @@ class Suite:
                 prefix + "NATS_URL": self.nats_url,
                 prefix + "GRPC_LISTEN": f"127.0.0.1:{port}",
                 "BILLINGOS_SERVICE_TOKEN": self.options.service_token,
+                "BILLINGOS_GATEWAY_TOKEN": self.options.gateway_token,
             }
         )
         log_file = self.log_dir / f"{spec.name}.log"
@@ -154,7 +156,7 @@ class Suite:
             upstreams={
                 name: Endpoint(*_split(address)) for name, address in self.grpc_addresses.items()
             },
-            service_token=options.service_token,
+            gateway_token=options.gateway_token,
         )
         config_file = options.state_dir / "run" / "envoy.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)

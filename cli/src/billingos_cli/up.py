@@ -20,6 +20,7 @@ def run_up() -> int:
     options = SuiteOptions(
         state_dir=STATE_DIR,
         service_token=state.service_token,
+        gateway_token=state.gateway_token,
         database_url=os.environ.get("DATABASE_URL") or None,
         nats_url=os.environ.get("NATS_URL") or None,
         http_port=int(os.environ.get("BILLINGOS_HTTP_PORT", "0")) or state.http_port,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -42,9 +43,15 @@ class IdempotencyKeyReused(DomainError):
         )
 
 
-def request_fingerprint(method: str, request: Message) -> bytes:
-    """A digest of the method and the request's deterministic encoding."""
+def request_fingerprint(method: str, request: Message, caller_scopes: Iterable[str] = ()) -> bytes:
+    """A digest of the method, what the caller may do and the request's
+    deterministic encoding. The scopes count because a replay skips the
+    handler, and with it every check the handler makes of the caller (a key
+    may not create a key stronger than itself): a weaker key repeating a
+    stronger one's request and key is a different request, never a replay."""
     digest = hashlib.sha256(method.encode())
+    digest.update(b"\x00")
+    digest.update(" ".join(sorted(caller_scopes)).encode())
     digest.update(b"\x00")
     digest.update(request.SerializeToString(deterministic=True))
     return digest.digest()

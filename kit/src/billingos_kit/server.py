@@ -68,6 +68,7 @@ class ServiceApp:
             clock=self.clock,
             source=self.name,
             service_token=settings.service_token.get_secret_value(),
+            gateway_token=settings.gateway_token.get_secret_value(),
             idempotency=IdempotencyStore(
                 tables, self.clock, dt.timedelta(hours=settings.idempotency_ttl_hours)
             ),
@@ -89,10 +90,15 @@ class ServiceApp:
         service: descriptor.ServiceDescriptor,
         *,
         requires_organization: bool | None = None,
+        anonymous: bool | None = None,
     ) -> None:
-        """Serves `servicer` with the kit pipeline around each of its methods."""
+        """Serves `servicer` with the kit pipeline around each of its methods.
+        `requires_organization` and `anonymous` override the proto options, for
+        services whose protos are not ours (Envoy's ext_authz)."""
         self._registrations.append(_Registration(add_to_server, servicer, service))
-        self.pipeline.register(policies_for(service, requires_organization=requires_organization))
+        self.pipeline.register(
+            policies_for(service, requires_organization=requires_organization, anonymous=anonymous)
+        )
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -29,9 +29,12 @@ class ServiceSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     # host:port the gRPC server binds.
     grpc_listen: str = "127.0.0.1:50051"
-    # Shared secret every caller (Envoy, other services, the CLI) sends as
+    # Shared secret internal callers (other services, the CLI) send as
     # `x-billingos-service-token`; DESIGN §5's service credential.
     service_token: SecretStr = Field(min_length=16)
+    # The gateway's own secret, sent in the same header: a call with it came
+    # from outside and may do only what its verified API key's scopes allow.
+    gateway_token: SecretStr = Field(min_length=16)
     log_level: str = "INFO"
     # How long in-flight calls may run after SIGTERM before they are cut.
     shutdown_grace_seconds: float = 10.0
@@ -43,6 +46,12 @@ class ServiceSettings(BaseSettings):
     # gRPC server reflection (for grpcurl and the like): off unless a
     # developer turns it on; even then it needs the service credential.
     grpc_reflection: bool = False
+
+    @model_validator(mode="after")
+    def _tokens_differ(self) -> ServiceSettings:
+        if self.service_token.get_secret_value() == self.gateway_token.get_secret_value():
+            raise ValueError("gateway_token must differ from service_token")
+        return self
 
     @classmethod
     def settings_customise_sources(

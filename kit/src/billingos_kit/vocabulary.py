@@ -1,16 +1,19 @@
 """Domain vocabularies and their protobuf enums, kept in step.
 
-A domain vocabulary is a `StrEnum` (`Interval.MONTH == "month"`, what is stored
-and what the code speaks); its protobuf enum spells each member as
-`<PREFIX><NAME>` (`INTERVAL_MONTH`). `EnumCodec` derives both directions from
+A domain vocabulary is a `StrEnum` (`Scope.READ == "read"`, what is stored and
+what the code speaks); its protobuf enum spells each member as
+`<PREFIX><NAME>` (`SCOPE_READ`). `EnumCodec` derives both directions from
 the two definitions and refuses, at import time, a vocabulary that has drifted
 from its proto (a member without a proto value, or the reverse).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
+
+from billingos_kit.errors import FieldViolation, ValidationFailed
 
 Vocabulary = TypeVar("Vocabulary", bound=StrEnum)
 
@@ -50,6 +53,26 @@ class EnumCodec(Generic[Vocabulary]):
         """The member, or None for UNSPECIFIED and numbers this build does not know."""
         return self._from_proto.get(number)
 
+    def proto_name(self, value: Vocabulary) -> str:
+        """`SCOPE_READ` for Scope.READ: the name callers see in the API."""
+        return f"{self._prefix}{value.name}"
+
     def proto_names(self) -> list[str]:
         """For error messages: the values a caller may send."""
-        return [f"{self._prefix}{member.name}" for member in self._to_proto]
+        return [self.proto_name(member) for member in self._to_proto]
+
+    def parse_repeated(self, numbers: Iterable[int], field: str) -> frozenset[Vocabulary]:
+        """The members a repeated enum field names; ValidationFailed naming
+        `field[i]` for UNSPECIFIED or a number this build does not know."""
+        found: set[Vocabulary] = set()
+        violations = []
+        allowed = f"must be one of {', '.join(self.proto_names())}"
+        for index, number in enumerate(numbers):
+            member = self.from_proto(number)
+            if member is None:
+                violations.append(FieldViolation(f"{field}[{index}]", allowed))
+            else:
+                found.add(member)
+        if violations:
+            raise ValidationFailed(violations)
+        return frozenset(found)

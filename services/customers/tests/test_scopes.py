@@ -17,16 +17,16 @@ from billingos.customers.v1 import (
     organizations_pb2,
     organizations_pb2_grpc,
 )
-from billingos_kit.headers import API_KEY_SCOPES_HEADER, CALLER_HEADER, GATEWAY_CALLER
+from billingos_kit.headers import API_KEY_SCOPES_HEADER
 from billingos_kit.testing.errors import call_error
-from billingos_kit.testing.service import RunningService
+from billingos_kit.testing.service import TEST_GATEWAY_TOKEN, RunningService, call_metadata
 
 READ, WRITE, API_KEYS = options_pb2.SCOPE_READ, options_pb2.SCOPE_WRITE, options_pb2.SCOPE_API_KEYS
 
 
 def through_gateway(tenant, scopes: str | None) -> tuple[tuple[str, str], ...]:
     """Metadata as the gateway forwards a call made with a key of `scopes`."""
-    entries = [*tenant.metadata(), (CALLER_HEADER, GATEWAY_CALLER)]
+    entries = list(call_metadata(tenant.organization_id, service_token=TEST_GATEWAY_TOKEN))
     if scopes is not None:
         entries.append((API_KEY_SCOPES_HEADER, scopes))
     return tuple(entries)
@@ -174,3 +174,41 @@ async def test_issued_keys_default_to_every_scope_or_take_the_ones_named(
     )
     assert list(full.api_key.scopes) == [API_KEYS, READ, WRITE]
     assert list(limited.api_key.scopes) == [READ]
+
+
+async def test_a_weaker_key_replaying_a_stronger_keys_request_is_not_a_replay(keys, tenant) -> None:
+    """A replay skips the handler, so the stored answer of a full key's create
+    must not reach a key that could not have made it."""
+    full = through_gateway(tenant, "api_keys read write")
+    idempotency = (("idempotency-key", "create-writer-1"),)
+    first = await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="w", scopes=[WRITE])),
+        metadata=full + idempotency,
+    )
+    assert list(first.api_key.scopes) == [READ, WRITE]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.CreateApiKey(
+            api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="w", scopes=[WRITE])),
+            metadata=through_gateway(tenant, "api_keys") + idempotency,
+        )
+    assert call_error(refused.value).reason == "IDEMPOTENCY_KEY_REUSED"
+
+
+async def test_a_key_cannot_revoke_a_key_stronger_than_itself(keys, tenant) -> None:
+    full = await create_key(keys, tenant.metadata(), READ, WRITE, API_KEYS)
+    manager = through_gateway(tenant, "api_keys read")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.RevokeApiKey(
+            api_keys_pb2.RevokeApiKeyRequest(id=full.api_key.id), metadata=manager
+        )
+    error = call_error(refused.value)
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "API_KEY_SCOPE_EXCEEDS_CALLER",
+    )
+    assert error.fields == ["api_key.scopes"]
+    weaker = await create_key(keys, tenant.metadata(), READ)
+    revoked = await keys.RevokeApiKey(
+        api_keys_pb2.RevokeApiKeyRequest(id=weaker.api_key.id), metadata=manager
+    )
+    assert revoked.HasField("revoke_time")

@@ -1,12 +1,16 @@
-"""The path wins: a resource id in a REST URL cannot be overridden.
+"""A method's REST bindings (`google.api.http`), and the rule that the path wins.
 
 Envoy's transcoder fills the request from the URL path, then the query, then
-the body, later ones winning: `DELETE /v1/customers/c1?id=c2` deletes c2 and
-`PATCH /v1/customers/c1` with `{"id": "c2"}` updates c2. The gateway tells the
-service which REST path it was called with (`x-billingos-rest-path`, the path
-without its query); the pipeline reads the path's variables with the method's
-`google.api.http` templates and refuses a request whose fields say otherwise,
-naming the field.
+the body, later ones winning: `DELETE /v1/customers/c1?id=c2` would delete c2
+and `PATCH /v1/customers/c1` with `{"id": "c2"}` would update c2. The gateway
+tells the service which REST path it was called with (`x-billingos-rest-path`,
+the path without its query); the pipeline reads the path's variables with the
+method's templates and refuses a request whose fields say otherwise, naming
+the field. A path that matches none of the method's templates, or whose
+variables are not text, is refused too: the check never silently passes.
+
+The same bindings tell the gateway which paths to route (and which skip the
+key check) and the tests which routes exist, so there is one parser.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(?:=\*)?\}")
 
 @dataclass(frozen=True)
 class PathTemplate:
-    """One `google.api.http` path, e.g. `/v1/customers/{customer.id}`."""
+    """One `google.api.http` path, e.g. `/v1/customers/{customer.id}`. Like the
+    transcoder, it also matches the path with a trailing slash."""
 
     template: str
     pattern: re.Pattern[str]
@@ -52,46 +57,62 @@ class PathTemplate:
                 raise ValueError(f"unsupported path template segment {segment!r} in {template}")
             else:
                 parts.append(re.escape(segment))
-        if verb:
-            parts.append(re.escape(f":{verb}"))
+        parts.append(re.escape(f":{verb}") if verb else "/?")
         parts.append("$")
         return cls(template, re.compile("".join(parts)), tuple(variables))
 
     def values(self, path: str) -> dict[str, str] | None:
-        """The variables' values in `path` (percent-decoded), or None if it does not match."""
+        """The variables' values in `path` (percent-decoded), or None if it
+        does not match. Raises InvalidArgument for a value that is not UTF-8."""
         matched = self.pattern.match(path)
         if matched is None:
             return None
-        return {
-            name: urllib.parse.unquote(value, errors="strict")
-            for name, value in zip(self.variables, matched.groups(), strict=True)
-        }
+        values = {}
+        for name, raw in zip(self.variables, matched.groups(), strict=True):
+            try:
+                values[name] = urllib.parse.unquote(raw, errors="strict")
+            except UnicodeDecodeError:
+                raise InvalidArgument(name, "must be valid UTF-8 text") from None
+        return values
 
 
-def templates_of(method: descriptor.MethodDescriptor) -> tuple[PathTemplate, ...]:
-    """Every REST path of a method (its binding and the additional ones)."""
+@dataclass(frozen=True)
+class HttpBinding:
+    """One REST route of a method: `GET /v1/customers/{id}`."""
+
+    verb: str  # "GET", "POST", … (a custom verb's own name)
+    path: PathTemplate
+    body: str  # the request field bound to the body, "*" or ""
+
+
+def http_bindings(method: descriptor.MethodDescriptor) -> tuple[HttpBinding, ...]:
+    """Every REST route of a method (its binding and the additional ones).
+    Path variables must name text fields: the path-wins check compares text."""
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return ()
     rule = options.Extensions[annotations_pb2.http]
     rules: list[http_pb2.HttpRule] = [rule, *rule.additional_bindings]
-    templates = []
+    found = []
     for each in rules:
         kind = each.WhichOneof("pattern")
         if kind is None:
             continue
-        path = each.custom.path if kind == "custom" else getattr(each, kind)
-        templates.append(PathTemplate.parse(path))
-    return tuple(t for t in templates if t.variables)
+        if kind == "custom":
+            verb, path = each.custom.kind.upper(), each.custom.path
+        else:
+            verb, path = kind.upper(), getattr(each, kind)
+        template = PathTemplate.parse(path)
+        for variable in template.variables:
+            _require_text_field(method, variable)
+        found.append(HttpBinding(verb, template, each.body))
+    return tuple(found)
 
 
-def check_path_wins(templates: tuple[PathTemplate, ...], rest_path: str, request: Message) -> None:
+def check_path_wins(bindings: tuple[HttpBinding, ...], rest_path: str, request: Message) -> None:
     """Refuses a request whose fields contradict the variables of its REST path."""
-    for template in templates:
-        try:
-            values = template.values(rest_path)
-        except UnicodeDecodeError:
-            return  # the field itself is refused as text that is not UTF-8
+    for binding in bindings:
+        values = binding.path.values(rest_path)
         if values is None:
             continue
         for field_path, expected in values.items():
@@ -102,6 +123,19 @@ def check_path_wins(templates: tuple[PathTemplate, ...], rest_path: str, request
                     reason="PATH_FIELD_OVERRIDDEN",
                 )
         return
+    raise InvalidArgument("path", "does not match this method's REST path", reason="PATH_MISMATCH")
+
+
+def _require_text_field(method: descriptor.MethodDescriptor, field_path: str) -> None:
+    message: descriptor.Descriptor | None = method.input_type
+    field = None
+    for name in field_path.split("."):
+        field = message.fields_by_name.get(name) if message is not None else None
+        if field is None:
+            raise ValueError(f"{method.full_name}: path variable {field_path!r} names no field")
+        message = field.message_type
+    if field is None or field.type != field.TYPE_STRING or field.is_repeated:
+        raise ValueError(f"{method.full_name}: path variable {field_path!r} must be a string field")
 
 
 def _field_value(message: Message, field_path: str) -> object:

@@ -13,7 +13,7 @@ from google.protobuf import descriptor, descriptor_pb2, message_factory
 from google.protobuf.message import Message
 
 from billingos.common.v1 import options_pb2
-from billingos_kit.grpc.bindings import PathTemplate, templates_of
+from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.scopes import SCOPE_CODEC, Scope
 
 _READ_VERBS = {"get"}
@@ -32,16 +32,20 @@ class MethodPolicy:
     scope: Scope
     # Callable through the gateway without an API key.
     anonymous: bool
-    rest_paths: tuple[PathTemplate, ...]
+    rest_bindings: tuple[HttpBinding, ...]
 
 
 def policies_for(
-    service: descriptor.ServiceDescriptor, *, requires_organization: bool | None = None
+    service: descriptor.ServiceDescriptor,
+    *,
+    requires_organization: bool | None = None,
+    anonymous: bool | None = None,
 ) -> list[MethodPolicy]:
     """Policies of every method of `service`.
 
-    `requires_organization` overrides the proto option, for services whose
-    protos are not ours (Envoy's ext_authz).
+    `requires_organization` and `anonymous` override the proto options, for
+    services whose protos are not ours (Envoy's ext_authz, which the gateway
+    calls before it knows any key).
     """
     policies = []
     for method in service.methods:
@@ -57,6 +61,13 @@ def policies_for(
                 "methods only"
             )
         mutating = _is_mutating(method)
+        bindings = http_bindings(method)
+        declared_anonymous = options.Extensions[options_pb2.anonymous]
+        if declared_anonymous and (needs_organization or not bindings):
+            raise TypeError(
+                f"{service.full_name}.{method.name}: an anonymous method must be TENANCY_NONE "
+                "and have a REST binding"
+            )
         policies.append(
             MethodPolicy(
                 full_name=f"/{service.full_name}/{method.name}",
@@ -65,8 +76,8 @@ def policies_for(
                 request_type=message_factory.GetMessageClass(method.input_type),
                 response_type=message_factory.GetMessageClass(method.output_type),
                 scope=_scope(options, mutating=mutating),
-                anonymous=options.Extensions[options_pb2.anonymous],
-                rest_paths=templates_of(method),
+                anonymous=declared_anonymous if anonymous is None else anonymous,
+                rest_bindings=bindings,
             )
         )
     return policies

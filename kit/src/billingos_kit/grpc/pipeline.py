@@ -2,9 +2,10 @@
 registered method it, in order:
 
 1. takes the request id from `x-request-id` (or makes one) for the logs;
-2. checks the service credential (`x-billingos-service-token`) and, for a call
-   the gateway forwards, the verified API key's scope (or that the method is
-   open to anonymous callers);
+2. checks the credential (`x-billingos-service-token`): the service token of
+   an internal caller, or the gateway's token, in which case the verified API
+   key's scopes must include the method's (or the method is open to anonymous
+   callers);
 3. decodes the request itself, so bytes that do not parse are an
    INVALID_ARGUMENT naming the field, not grpc's UNKNOWN and a traceback;
 4. resolves the organization from `x-billingos-organization-id` when the method
@@ -23,6 +24,7 @@ turns it on) needs the service credential.
 
 from __future__ import annotations
 
+import enum
 import hmac
 import logging
 import uuid
@@ -52,8 +54,6 @@ from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
 from billingos_kit.headers import (
     API_KEY_SCOPES_HEADER,
-    CALLER_HEADER,
-    GATEWAY_CALLER,
     IDEMPOTENCY_HEADER,
     ORGANIZATION_HEADER,
     REQUEST_ID_HEADER,
@@ -69,7 +69,7 @@ from billingos_kit.idempotency import (
 from billingos_kit.ids import canonical_id
 from billingos_kit.logging import request_id_var
 from billingos_kit.outbox import Outbox
-from billingos_kit.scopes import ALL_SCOPES, Scope, parse_scopes
+from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope, parse_scopes
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         clock: Clock,
         source: str,
         service_token: str,
+        gateway_token: str,
         idempotency: IdempotencyStore,
     ) -> None:
         self._database = database
@@ -98,6 +99,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self._clock = clock
         self._source = source
         self._service_token = service_token.encode()
+        self._gateway_token = gateway_token.encode()
         self._idempotency = idempotency
         self._policies: dict[str, MethodPolicy] = {}
 
@@ -121,7 +123,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             if method.startswith(HEALTH_SERVICE_PREFIX):
                 return _decoding_safely(handler)
             presented = _metadata_value(handler_call_details, SERVICE_TOKEN_HEADER)
-            if not self._token_matches(presented):
+            if self._caller(presented) is not _Caller.INTERNAL:
                 return _refusing(
                     handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service credential"
                 )
@@ -183,16 +185,17 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         metadata: Mapping[str, str],
         request_id: str,
     ) -> Any:
-        if not self._token_matches(metadata.get(SERVICE_TOKEN_HEADER, "")):
+        caller = self._caller(metadata.get(SERVICE_TOKEN_HEADER, ""))
+        if caller is None:
             raise Unauthenticated(
                 "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
             )
-        caller_scopes = _caller_scopes(metadata, policy)
+        caller_scopes = ALL_SCOPES if caller is _Caller.INTERNAL else _key_scopes(metadata, policy)
         request = decode_request(policy.request_type, raw)
         organization_id = _organization(metadata, policy)
         rest_path = metadata.get(REST_PATH_HEADER)
-        if rest_path and policy.rest_paths:
-            check_path_wins(policy.rest_paths, rest_path, request)
+        if rest_path is not None and policy.rest_bindings:
+            check_path_wins(policy.rest_bindings, rest_path, request)
         reject_nul_characters(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
@@ -211,7 +214,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
             fingerprint = b""
             if idempotency_key is not None:
-                fingerprint = request_fingerprint(policy.full_name, request)
+                fingerprint = request_fingerprint(policy.full_name, request, caller_scopes)
                 stored = await self._idempotency.replay(
                     session, key_scope, idempotency_key, policy.full_name, fingerprint
                 )
@@ -235,8 +238,15 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 )
             return response
 
-    def _token_matches(self, presented: str) -> bool:
-        return hmac.compare_digest(presented.encode(), self._service_token)
+    def _caller(self, presented: str) -> _Caller | None:
+        """Who is calling, by which secret the credential is (None: neither)."""
+        given = presented.encode()
+        # Both compared every time, in constant time.
+        internal = hmac.compare_digest(given, self._service_token)
+        gateway = hmac.compare_digest(given, self._gateway_token)
+        if internal:
+            return _Caller.INTERNAL
+        return _Caller.GATEWAY if gateway else None
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
@@ -254,12 +264,14 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str:
     return ""
 
 
-def _caller_scopes(metadata: Mapping[str, str], policy: MethodPolicy) -> frozenset[Scope]:
-    """What the caller may do. Internal callers hold the service credential and
-    may do anything; a call from outside, forwarded by the gateway, may do what
-    its verified API key's scopes allow, or only anonymous methods without one."""
-    if metadata.get(CALLER_HEADER) != GATEWAY_CALLER:
-        return ALL_SCOPES
+class _Caller(enum.Enum):
+    INTERNAL = "internal"  # another service, the CLI: may do anything
+    GATEWAY = "gateway"  # from outside: what its API key allows
+
+
+def _key_scopes(metadata: Mapping[str, str], policy: MethodPolicy) -> frozenset[Scope]:
+    """What a call from outside may do: what its verified API key's scopes
+    allow, or only anonymous methods without a key."""
     if policy.anonymous:
         return frozenset()
     header = metadata.get(API_KEY_SCOPES_HEADER)
@@ -270,7 +282,7 @@ def _caller_scopes(metadata: Mapping[str, str], policy: MethodPolicy) -> frozens
     scopes = parse_scopes(header)
     if policy.scope not in scopes:
         raise PermissionDenied(
-            f"this API key lacks the {policy.scope} scope this call needs",
+            f"this API key lacks {SCOPE_CODEC.proto_name(policy.scope)}, which this call needs",
             reason="API_KEY_SCOPE_MISSING",
             metadata={"scope": str(policy.scope)},
         )

@@ -18,6 +18,7 @@ from billingos_kit.settings import ServiceSettings
 from billingos_kit.testing.servers import SessionServers
 
 TEST_SERVICE_TOKEN = "test-service-token"
+TEST_GATEWAY_TOKEN = "test-gateway-token"
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ def call_metadata(
     idempotency_key: str | None = None,
     service_token: str = TEST_SERVICE_TOKEN,
 ) -> tuple[tuple[str, str], ...]:
-    """Metadata as an internal caller sends it."""
+    """Metadata as an internal caller sends it (pass TEST_GATEWAY_TOKEN as
+    `service_token` for a call as the gateway forwards it)."""
     entries = [(SERVICE_TOKEN_HEADER, service_token)]
     if organization_id is not None:
         entries.append((ORGANIZATION_HEADER, str(organization_id)))
@@ -58,6 +60,7 @@ async def running_service(
         "nats_url": servers.nats_url,
         "grpc_listen": "127.0.0.1:0",
         "service_token": TEST_SERVICE_TOKEN,
+        "gateway_token": TEST_GATEWAY_TOKEN,
         "outbox_poll_seconds": 0.2,
         **settings_overrides,
     }

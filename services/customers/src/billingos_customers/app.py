@@ -15,7 +15,7 @@ from billingos.customers.v1 import (
     organizations_pb2,
     organizations_pb2_grpc,
 )
-from billingos_customers.authz import ApiKeyAuthorizer, VerifiedKeyCache
+from billingos_customers.authz import ApiKeyAuthorizer, RejectedKeyCache, VerifiedKeyCache
 from billingos_customers.models import kit_tables
 from billingos_customers.servicer import (
     ApiKeyServicer,
@@ -24,6 +24,7 @@ from billingos_customers.servicer import (
     OrganizationServicer,
 )
 from billingos_customers.settings import CustomersSettings
+from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import Clock
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
@@ -54,11 +55,17 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         ApiKeyServicer(),
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     )
-    cache = VerifiedKeyCache(app.clock, dt.timedelta(seconds=settings.api_key_cache_seconds))
+    cache_time = dt.timedelta(seconds=settings.api_key_cache_seconds)
     app.add_service(
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server,
-        ApiKeyAuthorizer(cache),
+        ApiKeyAuthorizer(
+            VerifiedKeyCache(app.clock, cache_time),
+            RejectedKeyCache(app.clock, cache_time),
+            FailedCheckThrottle(app.clock, settings.failed_key_checks_per_minute),
+        ),
         external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"],
+        # The gateway asks before it knows any key or organization.
         requires_organization=False,
+        anonymous=True,
     )
     return app

@@ -23,11 +23,11 @@ from billingos_customers.errors import SlugTaken
 from billingos_customers.models import ApiKey, Organization
 from billingos_customers.repository import ApiKeyRepository, OrganizationRepository
 from billingos_kit.db import violated_constraint
-from billingos_kit.errors import NotFound, PermissionDenied
+from billingos_kit.errors import FieldViolation, NotFound, PermissionDenied
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import PageRequest
-from billingos_kit.scopes import ALL_SCOPES, Scope, with_implied
+from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope, with_implied
 from billingos_kit.validation import Violations, check_text
 
 SECRET_PREFIX = "bos_"
@@ -146,18 +146,13 @@ class ApiKeyService:
         """A key for the caller's organization, with at most the caller's scopes
         (`scopes` empty: read and write)."""
         granted = with_implied(scopes or DEFAULT_SCOPES)
-        beyond = granted - self._scope.caller_scopes
-        if beyond:
-            raise PermissionDenied(
-                f"api_key.scopes: the calling key lacks {', '.join(sorted(beyond))}; a key "
-                "cannot create a key stronger than itself",
-                reason="API_KEY_SCOPE_EXCEEDS_CALLER",
-            )
+        _refuse_stronger(granted, self._scope.caller_scopes, "a key cannot create a key")
         return await self.create_for(self._scope.organization_id, name, granted)
 
     async def create_for(
         self, organization_id: uuid.UUID, name: str, scopes: frozenset[Scope]
     ) -> CreatedKey:
+        """A key with exactly `scopes` (which must already include what they imply)."""
         violations = Violations()
         check_text(violations, "api_key.name", name, max_length=MAX_NAME_LENGTH)
         violations.raise_if_any()
@@ -168,7 +163,7 @@ class ApiKeyService:
             name=name.strip(),
             prefix=secret[:VISIBLE_PREFIX_LENGTH],
             secret_hash=hash_secret(secret),
-            scopes=sorted(with_implied(scopes)),
+            scopes=sorted(scopes),
             created_at=self._scope.clock.now(),
             revoked_at=None,
         )
@@ -186,6 +181,11 @@ class ApiKeyService:
         key = await self._keys.get(self._scope.organization_id, key_id, for_update=True)
         if key is None:
             raise NotFound("api_key", str(key_id))
+        _refuse_stronger(
+            frozenset(Scope(s) for s in key.scopes),
+            self._scope.caller_scopes,
+            "a key cannot revoke a key",
+        )
         if key.revoked_at is None:
             key.revoked_at = self._scope.clock.now()
         return key
@@ -195,3 +195,15 @@ class ApiKeyService:
         if not secret.startswith(SECRET_PREFIX):
             return None
         return await self._keys.find_active_by_hash(hash_secret(secret))
+
+
+def _refuse_stronger(target: frozenset[Scope], caller: frozenset[Scope], what: str) -> None:
+    """A key acts only on keys no stronger than itself (creating or revoking)."""
+    beyond = target - caller
+    if beyond:
+        names = ", ".join(SCOPE_CODEC.proto_name(scope) for scope in sorted(beyond))
+        raise PermissionDenied(
+            f"{what} with scopes it lacks itself ({names})",
+            reason="API_KEY_SCOPE_EXCEEDS_CALLER",
+            violations=[FieldViolation("api_key.scopes", f"the calling key lacks {names}")],
+        )

@@ -5,7 +5,6 @@ and resolved the organization.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -21,13 +20,12 @@ from billingos.customers.v1 import (
 from billingos_customers.messages import api_key_message, customer_message, organization_message
 from billingos_customers.organizations import ApiKeyService, OrganizationService
 from billingos_customers.service import UPDATABLE_FIELDS, Address, CustomerFields, CustomerService
-from billingos_kit.errors import FieldViolation, ValidationFailed
 from billingos_kit.fieldmask import fields_to_update
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import MetadataReader
-from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope
+from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, with_implied
 from billingos_kit.validation import ascii_lower
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -55,24 +53,6 @@ def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
         metadata=metadata,
         billing_address=address,
     )
-
-
-def requested_scopes(values: Sequence[int], field: str) -> frozenset[Scope]:
-    found: set[Scope] = set()
-    violations = []
-    for index, number in enumerate(values):
-        scope = SCOPE_CODEC.from_proto(number)
-        if scope is None:
-            violations.append(
-                FieldViolation(
-                    f"{field}[{index}]", f"must be one of {', '.join(SCOPE_CODEC.proto_names())}"
-                )
-            )
-        else:
-            found.add(scope)
-    if violations:
-        raise ValidationFailed(violations)
-    return frozenset(found)
 
 
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
@@ -150,7 +130,7 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
         organization_id = parse_id(request.organization_id, "organization_id")
         scope = current_scope()
         await OrganizationService(scope).require(organization_id)
-        scopes = requested_scopes(request.scopes, "scopes") or ALL_SCOPES
+        scopes = with_implied(SCOPE_CODEC.parse_repeated(request.scopes, "scopes") or ALL_SCOPES)
         created = await ApiKeyService(scope).create_for(
             organization_id, request.name or "Issued key", scopes
         )
@@ -163,7 +143,7 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def CreateApiKey(
         self, request: api_keys_pb2.CreateApiKeyRequest, context: Context
     ) -> api_keys_pb2.CreateApiKeyResponse:
-        scopes = requested_scopes(request.api_key.scopes, "api_key.scopes")
+        scopes = SCOPE_CODEC.parse_repeated(request.api_key.scopes, "api_key.scopes")
         created = await ApiKeyService(current_scope()).create(request.api_key.name, scopes)
         return api_keys_pb2.CreateApiKeyResponse(
             api_key=api_key_message(created.key), secret=created.secret

@@ -1,0 +1,69 @@
+"""Failed API-key checks, counted per client address.
+
+Each address has a token bucket of `per_minute` tokens that refills at that
+rate; a failed check (no key, an unknown or a revoked one) spends a token.
+With the bucket empty, every request from the address is refused with 429 and
+a Retry-After, valid key or not: a guesser learns nothing until the bucket
+refills, and the database is not asked. Counting happens in the process that
+checks keys, so the limit holds per replica of it; the gateway passes the
+client address it trusts (see `[network]` in gateway/gateway.toml).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from billingos_kit.clock import Clock
+
+MAX_TRACKED_ADDRESSES = 100_000
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float  # clock seconds when `tokens` was computed
+
+
+class FailedCheckThrottle:
+    def __init__(
+        self, clock: Clock, per_minute: int, max_addresses: int = MAX_TRACKED_ADDRESSES
+    ) -> None:
+        self._clock = clock
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / 60.0
+        self._max_addresses = max_addresses
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until `address` may try again, or None if it may now."""
+        bucket = self._current(address)
+        if bucket is None or bucket.tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - bucket.tokens) / self._refill_per_second))
+
+    def record_failure(self, address: str) -> None:
+        bucket = self._current(address) or _Bucket(self._capacity, self._now())
+        bucket.tokens = max(0.0, bucket.tokens - 1.0)
+        self._buckets[address] = bucket
+        self._buckets.move_to_end(address)
+        while len(self._buckets) > self._max_addresses:
+            self._buckets.popitem(last=False)
+
+    def _current(self, address: str) -> _Bucket | None:
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return None
+        now = self._now()
+        bucket.tokens = min(
+            self._capacity, bucket.tokens + (now - bucket.at) * self._refill_per_second
+        )
+        bucket.at = now
+        if bucket.tokens >= self._capacity:
+            del self._buckets[address]  # full again: forget the address
+            return None
+        return bucket
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
