@@ -8,7 +8,8 @@
 --     gRPC: UNIMPLEMENTED);
 --   * every header not on the allow-list is dropped: client-sent grpc-*,
 --     *-bin, te, internal x-billingos-* and anything else never reaches ext_authz
---     or a service (a header mutation after this filter drops the worst again);
+--     or a service (a header mutation before this filter already dropped the
+--     worst, should this script ever fail);
 --   * the path the call was made with (without its query) is passed on, so the
 --     service can refuse a query or body that contradicts it.
 -- On the way out:
@@ -52,10 +53,30 @@ function envoy_on_request(request)
       "this port serves REST/JSON; gRPC callers talk to the services directly")
     return
   end
+  local method = headers:get(":method") or ""
+  if (method == "GET" or method == "DELETE" or method == "HEAD")
+      and ((tonumber(headers:get("content-length") or "0") or 1) > 0
+        or headers:get("transfer-encoding") ~= nil) then
+    -- Its body would change the answer (the transcoder reads it) while caches
+    -- and logs see only the URL.
+    request:respond({[":status"] = "400"}, "a " .. method .. " request has no body")
+    return
+  end
   local drop = {}
-  for name, _ in pairs(headers) do
-    if string.sub(name, 1, 1) ~= ":" and not ALLOWED[name] then
-      drop[#drop + 1] = name
+  local seen = {}
+  for name, value in pairs(headers) do
+    if string.sub(name, 1, 1) ~= ":" then
+      if not ALLOWED[name] then
+        drop[#drop + 1] = name
+      elseif seen[name] then
+        request:respond({[":status"] = "400"}, name .. ": may be sent only once")
+        return
+      elseif not string.match(value, "^[\32-\126]*$") then
+        request:respond({[":status"] = "400"}, name .. ": must be printable ASCII")
+        return
+      else
+        seen[name] = true
+      end
     end
   end
   for _, name in ipairs(drop) do
@@ -133,11 +154,44 @@ local function message_span(text)
   return nil
 end
 
+-- The JSON-escaped text up to its first line break (an escaped \n or
+-- \u000a; an escaped backslash followed by "n" is not one).
+local function first_line(escaped)
+  local i = 1
+  while i <= #escaped do
+    local c = string.sub(escaped, i, i)
+    if c == "\\" then
+      local next_char = string.sub(escaped, i + 1, i + 1)
+      if next_char == "n" or next_char == "r" then
+        return string.sub(escaped, 1, i - 1)
+      end
+      if next_char == "u" then
+        local code = string.lower(string.sub(escaped, i + 2, i + 5))
+        if code == "000a" or code == "000d" then
+          return string.sub(escaped, 1, i - 1)
+        end
+        i = i + 6
+      else
+        i = i + 2
+      end
+    else
+      i = i + 1
+    end
+  end
+  return escaped
+end
+
 -- An Envoy or transcoder message (JSON-escaped, as it sits in the body), made
 -- fit to show: no proto type names, no echo of the request's bytes.
 local function cleaned_message(message, status)
   -- Everything from the first line break on is an echo of the input and a caret.
-  message = string.gsub(message, "\\n.*$", "")
+  message = first_line(message)
+  message = string.gsub(message, "Proto field is not repeating, cannot start list%.",
+    "must not be a list")
+  message = string.gsub(message, "invalid value oneof field '([%w_]+)' is already set%. " ..
+    "Cannot set '([%w_]+)' for type oneof", "only one of the choices of %1 may be given (%2)")
+  message = string.gsub(message, "Encountered non UTF%-8 code points%.",
+    "the body is not valid UTF-8 text")
   message = string.gsub(message, 'Could not find field \\"([^\\]*)\\" in the type \\"[^\\]*\\"%.',
     "%1: is not a parameter of this method")
   message = string.gsub(message, " for type TYPE_(%u+%d*)", function(kind)

@@ -72,19 +72,21 @@ def test_admin_services_are_never_transcoded() -> None:
     assert not [r for r in routes if "Admin" in json.dumps(r["match"])]
 
 
-def test_the_edge_filter_and_a_header_mutation_come_before_the_key_check() -> None:
+def test_a_header_mutation_and_the_edge_filter_come_before_the_key_check() -> None:
     names = [
         f.get("typed_config", {}).get("stat_prefix", f["name"])
         for f in manager_config()["http_filters"]
     ]
     assert names == [
-        "billingos_edge",
         "envoy.filters.http.header_mutation",
+        "billingos_edge",
+        "requests_per_address",
+        "envoy.filters.http.buffer",
         "envoy.filters.http.ext_authz",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
-    mutation = manager_config()["http_filters"][1]["typed_config"]["mutations"]
+    mutation = manager_config()["http_filters"][0]["typed_config"]["mutations"]
     prefixes = {
         m["remove_on_match"]["key_matcher"]["prefix"]
         for m in mutation["request_mutations"]
@@ -94,7 +96,7 @@ def test_the_edge_filter_and_a_header_mutation_come_before_the_key_check() -> No
 
 
 def test_every_local_reply_status_has_one_entry_in_the_edge_filter_too() -> None:
-    edge = manager_config()["http_filters"][0]["typed_config"]["default_source_code"]
+    edge = manager_config()["http_filters"][1]["typed_config"]["default_source_code"]
     table = edge["inline_string"].split("local REPLIES = ", 1)[1].split("\n", 1)[0]
     assert sorted(int(n) for n in re.findall(r"\[(\d{3})\] = ", table)) == sorted(
         r.status for r in LOCAL_REPLIES
@@ -106,7 +108,7 @@ def test_no_client_header_outside_the_allow_list_crosses_the_gateway() -> None:
         assert not name.startswith(("grpc-", "x-billingos-", "x-envoy-")), name
         assert not name.endswith("-bin"), name
         assert name != "te"
-    edge = manager_config()["http_filters"][0]["typed_config"]["default_source_code"]
+    edge = manager_config()["http_filters"][1]["typed_config"]["default_source_code"]
     allowed = edge["inline_string"].split("local ALLOWED = ", 1)[1].split("\n", 1)[0]
     assert sorted(re.findall(r'\["([^"]+)"\]', allowed)) == sorted(ALLOWED_REQUEST_HEADERS)
 

@@ -8,12 +8,8 @@ import re
 import uuid
 
 import pytest
-from google.api import annotations_pb2
-from google.protobuf import descriptor, descriptor_pool
+from google.protobuf import descriptor_pool
 
-# The generated modules register the services in the default pool.
-from billingos.catalog.v1 import discounts_pb2, products_pb2, public_pb2  # noqa: F401
-from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2  # noqa: F401
 from billingos_cli.gateway import GatewaySource, exposed_api
 from billingos_cli.paths import DESCRIPTOR_SET
 from billingos_kit.grpc.methods import MethodPolicy, policies_for
@@ -24,20 +20,21 @@ pytestmark = pytest.mark.e2e
 
 
 def rest_methods() -> list[tuple[str, str, str, MethodPolicy]]:
-    """(HTTP verb, path with ids filled in, method name, policy) for every REST method."""
+    """(HTTP verb, path with ids filled in, method name, policy) for every REST route."""
     api = exposed_api(DESCRIPTOR_SET, GatewaySource.load())
-    found = []
+    policies: dict[str, MethodPolicy] = {}
     for service_name in api.all_services:
-        service: descriptor.ServiceDescriptor = descriptor_pool.Default().FindServiceByName(
-            service_name
+        service = descriptor_pool.Default().FindServiceByName(service_name)
+        policies.update({p.full_name: p for p in policies_for(service)})
+    return [
+        (
+            route.binding.verb,
+            re.sub(r"\{[^}]+\}", lambda _m: str(uuid.uuid4()), route.binding.path.template),
+            route.method,
+            policies[f"/{route.service}/{route.method}"],
         )
-        policies = {p.full_name.rsplit("/", 1)[1]: p for p in policies_for(service)}
-        for method in service.methods:
-            rule = method.GetOptions().Extensions[annotations_pb2.http]
-            verb = rule.WhichOneof("pattern")
-            path = re.sub(r"\{[^}]+\}", lambda _m: str(uuid.uuid4()), getattr(rule, verb))
-            found.append((verb.upper(), path, method.name, policies[method.name]))
-    return found
+        for route in api.routes
+    ]
 
 
 METHODS = rest_methods()

@@ -3,13 +3,14 @@ descriptor set and the Lua filters in `gateway/`.
 
 The gateway is a security boundary. Filters, in order:
 
-1. `edge.lua`: size limits, an allow-list of request headers (nothing a client
-   sends as grpc-*, *-bin, te or x-billingos-* reaches ext_authz or a service),
-   the REST path passed on for the service's path-wins check, and on the way
-   out every error made a `google.rpc.Status` JSON that names no internal type
-   and no grpc-* response header;
-2. a header mutation that removes grpc-*, x-billingos-* and te again, should
-   the script ever fail (Envoy lets a request through a failing Lua script);
+1. a header mutation that removes every client-sent grpc-*, x-billingos-*,
+   x-envoy-* and te header: declarative, so it holds even should the script
+   below fail (Envoy lets a request through a failing Lua script);
+2. `edge.lua`: size limits, an allow-list of request headers (nothing else a
+   client sends reaches ext_authz or a service), the REST path passed on for
+   the service's path-wins check, and on the way out every error made a
+   `google.rpc.Status` JSON that names no internal type, and no grpc-*
+   response header;
 3. ext_authz: the API-key check (401, or 429 for an address with too many
    failed checks);
 4. the gRPC-JSON transcoder;
@@ -97,7 +98,8 @@ LOCAL_REPLIES = (
     LocalReply(400, 3, "INVALID_REQUEST", "the request is not valid", keep_detail=True),
     # The key check's reason (API_KEY_MISSING, API_KEY_INVALID) replaces this one.
     LocalReply(401, 16, "UNAUTHENTICATED", "an API key is required", keep_detail=True),
-    LocalReply(403, 7, "PERMISSION_DENIED", "this API key may not do this"),
+    # Envoy's own 403 refuses a protocol upgrade (websockets); keys get 401/429.
+    LocalReply(403, 7, "REQUEST_NOT_ALLOWED", "this request is not allowed (e.g. an upgrade)"),
     LocalReply(
         404,
         5,
@@ -115,8 +117,8 @@ LOCAL_REPLIES = (
         429,
         8,
         "RATE_LIMITED",
-        "too many requests with a missing or invalid API key from this address; retry after "
-        "the Retry-After delay",
+        "too many requests from this address; retry after the Retry-After delay",
+        keep_detail=True,
     ),
     LocalReply(431, 3, "HEADERS_TOO_LARGE", "the request headers are too large"),
     LocalReply(
@@ -158,6 +160,11 @@ class GatewayLimits:
     max_request_headers_kb: int
     max_request_body_bytes: int
     route_timeout_seconds: int
+    # Requests one client address may make per second (a burst of twice that):
+    # one source cannot take the gateway's and the key check's time from all.
+    requests_per_second_per_address: int
+    max_connections: int
+    idle_connection_seconds: int
     # Proxies in front of the gateway whose X-Forwarded-For is trusted: the
     # client address (for the failed-key-check throttle) is read past them.
     trusted_proxy_hops: int
@@ -183,6 +190,9 @@ class GatewaySource:
                 max_request_headers_kb=int(limits["max_request_headers_kb"]),
                 max_request_body_bytes=int(limits["max_request_body_bytes"]),
                 route_timeout_seconds=int(limits["route_timeout_seconds"]),
+                requests_per_second_per_address=int(limits["requests_per_second_per_address"]),
+                max_connections=int(limits["max_connections"]),
+                idle_connection_seconds=int(limits["idle_connection_seconds"]),
                 trusted_proxy_hops=int(raw.get("network", {}).get("trusted_proxy_hops", 0)),
             ),
         )
@@ -249,6 +259,18 @@ def render(target: GatewayTarget, source: GatewaySource | None = None) -> dict[s
     api = exposed_api(DESCRIPTOR_SET, source)
     return {
         "admin": {"address": _address(target.admin)},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": _EXT
+                        + "resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": source.limits.max_connections,
+                    },
+                }
+            ]
+        },
         "static_resources": {
             "listeners": [_listener(target, source, api)],
             "clusters": [
@@ -324,7 +346,11 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
         "common_http_protocol_options": {
             "headers_with_underscores_action": "REJECT_REQUEST",
             "max_headers_count": 100,
+            # A connection with no request in flight (one that never sent a
+            # byte included) is closed: idle sockets cannot pile up.
+            "idle_timeout": f"{limits.idle_connection_seconds}s",
         },
+        "http2_protocol_options": {"max_concurrent_streams": 100},
         "route_config": {
             "name": "billingos",
             "virtual_hosts": [
@@ -344,8 +370,10 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
         },
         "access_log": [_server_error_log()],
         "http_filters": [
-            _lua("billingos.edge", _edge_script(limits)),
             _strip_internal_headers(),
+            _lua("billingos.edge", _edge_script(limits)),
+            _request_rate_limit(limits),
+            _body_limit(limits),
             _ext_authz(source, target),
             _transcoder(target.descriptor_path, api.all_services, limits),
             {
@@ -405,8 +433,60 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)
 
 
+def _request_rate_limit(limits: GatewayLimits) -> dict[str, Any]:
+    """A token bucket per client address, for every request."""
+    rate = limits.requests_per_second_per_address
+    always = {"numerator": 100, "denominator": "HUNDRED"}
+    return {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": _EXT + "filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "requests_per_address",
+            # The bucket of a request no descriptor matches: never empty.
+            "token_bucket": {
+                "max_tokens": 1_000_000_000,
+                "tokens_per_fill": 1_000_000_000,
+                "fill_interval": "1s",
+            },
+            "filter_enabled": {
+                "runtime_key": "billingos.rate_limit_enabled",
+                "default_value": always,
+            },
+            "filter_enforced": {
+                "runtime_key": "billingos.rate_limit_enforced",
+                "default_value": always,
+            },
+            "max_dynamic_descriptors": 100_000,
+            "rate_limits": [{"actions": [{"remote_address": {}}]}],
+            "descriptors": [
+                {
+                    "entries": [{"key": "remote_address"}],  # no value: a bucket per address
+                    "token_bucket": {
+                        "max_tokens": rate * 2,
+                        "tokens_per_fill": rate,
+                        "fill_interval": "1s",
+                    },
+                }
+            ],
+            "response_headers_to_add": [_set_header("retry-after", "1")],
+        },
+    }
+
+
+def _body_limit(limits: GatewayLimits) -> dict[str, Any]:
+    """Every body over the limit is a 413, whichever route (the transcoder's
+    own limit only holds where the request was buffered for the key check)."""
+    return {
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": _EXT + "filters.http.buffer.v3.Buffer",
+            "max_request_bytes": limits.max_request_body_bytes,
+        },
+    }
+
+
 def _strip_internal_headers() -> dict[str, Any]:
-    """Removes what edge.lua already dropped: a second, declarative line."""
+    """The first line: what no client may send, removed before any script runs."""
     return {
         "name": "envoy.filters.http.header_mutation",
         "typed_config": {

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 ERROR_DOMAIN = "billingos.dev"
+# What one error may say: its details travel as gRPC trailers, and a reply
+# whose headers outgrow the gateway's limit would reset the connection that
+# other organizations' calls share. Past these, the rest is counted, not listed.
+MAX_VIOLATIONS = 20
+MAX_MESSAGE_LENGTH = 1000
 
 
 class ErrorKind(Enum):
@@ -49,12 +54,14 @@ class DomainError(Exception):
         metadata: dict[str, str] | None = None,
         violations: Iterable[FieldViolation] = (),
     ) -> None:
+        if len(message) > MAX_MESSAGE_LENGTH:
+            message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
-        self.metadata = dict(metadata or {})
-        self.violations = tuple(violations)
+        self.metadata = {k[:64]: v[:256] for k, v in (metadata or {}).items()}
+        self.violations = _bounded(tuple(violations))
 
 
 class InvalidArgument(DomainError):
@@ -78,7 +85,7 @@ class ValidationFailed(DomainError):
     reason = "INVALID_ARGUMENT"
 
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        found = tuple(violations)
+        found = _bounded(tuple(violations))
         summary = "; ".join(f"{v.field}: {v.description}" for v in found)
         super().__init__(summary, violations=found)
 
@@ -144,3 +151,15 @@ class Unavailable(DomainError):
 
     kind = ErrorKind.UNAVAILABLE
     reason = "UNAVAILABLE"
+
+
+def _bounded(violations: tuple[FieldViolation, ...]) -> tuple[FieldViolation, ...]:
+    """At most MAX_VIOLATIONS, the last one saying how many more there were;
+    fields and descriptions cut to a sane length (they may echo input)."""
+    trimmed = tuple(
+        FieldViolation(v.field[:200], v.description[:300]) for v in violations[:MAX_VIOLATIONS]
+    )
+    if len(violations) <= MAX_VIOLATIONS:
+        return trimmed
+    more = len(violations) - (MAX_VIOLATIONS - 1)
+    return (*trimmed[: MAX_VIOLATIONS - 1], FieldViolation("request", f"and {more} more problems"))

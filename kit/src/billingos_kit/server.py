@@ -37,6 +37,7 @@ from billingos_kit.tables import KitTables
 log = logging.getLogger(__name__)
 
 AddServicer = Callable[[Any, grpc.aio.Server], None]
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,12 @@ class ServiceApp:
             reconnect_time_wait=1,
         )
         js = self._nats.jetstream()
-        server = grpc.aio.server(interceptors=[self.pipeline])
+        server = grpc.aio.server(
+            interceptors=[self.pipeline],
+            # The gateway admits 1 MiB of JSON, which can encode to several
+            # times that in protobuf; the pipeline then bounds what it holds.
+            options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
+        )
         names = [health.SERVICE_NAME]
         for registration in self._registrations:
             registration.add_to_server(registration.servicer, server)

@@ -57,6 +57,12 @@ class TextPattern:
             violations.add(field, f"must be {self.description}")
 
 
+# An organization's slug, as the customers context makes them and every other
+# context (public pages) reads them.
+ORGANIZATION_SLUG = TextPattern(
+    r"[a-z0-9][a-z0-9-]{1,46}[a-z0-9]", "3-48 characters of a-z, 0-9 and '-', not at the ends"
+)
+
 _ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -82,6 +88,7 @@ def check_metadata(
     """Stripe-like bounds: 50 keys, 40-character keys, 500-character strings."""
     if len(metadata) > MAX_METADATA_KEYS:
         violations.add(field, f"must have at most {MAX_METADATA_KEYS} keys")
+        return  # no need to judge each of too many
     for key, value in metadata.items():
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:
             violations.add(

@@ -6,10 +6,15 @@ from google.protobuf.message import Message
 
 from billingos_kit.errors import FieldViolation, ValidationFailed
 
+# No list or map in any request is longer: a bound on the work one request can
+# cause before a service's own (smaller) limits speak. 1 MiB of JSON holds
+# hundreds of thousands of `{}`.
+MAX_REPEATED_ENTRIES = 1000
 
-def reject_nul_characters(request: Message) -> None:
-    """Postgres cannot store U+0000 in text or JSON; refuse it up front,
-    naming the field, instead of failing inside the database."""
+
+def check_request(request: Message) -> None:
+    """Refuses, naming the field, what no service could take: U+0000 (Postgres
+    cannot store it in text or JSON) and lists or maps past MAX_REPEATED_ENTRIES."""
     found: list[FieldViolation] = []
     _walk(request, "", found)
     if found:
@@ -19,6 +24,9 @@ def reject_nul_characters(request: Message) -> None:
 def _walk(message: Message, prefix: str, found: list[FieldViolation]) -> None:
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
+        if field.is_repeated and len(value) > MAX_REPEATED_ENTRIES:
+            found.append(FieldViolation(path, f"must have at most {MAX_REPEATED_ENTRIES} entries"))
+            continue
         if field.type == field.TYPE_STRING:
             values = value if field.is_repeated else [value]
             if any("\x00" in text for text in values):

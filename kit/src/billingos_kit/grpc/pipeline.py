@@ -11,7 +11,7 @@ registered method it, in order:
 4. resolves the organization from `x-billingos-organization-id` when the method
    is tenant-scoped, refusing the call without it (DESIGN §5, defence in depth);
 5. refuses a request whose fields contradict its REST path (the path wins) and
-   strings Postgres cannot store (NUL), naming the field;
+   strings Postgres cannot store (NUL) and oversized lists, naming the field;
 6. opens the call's single transaction and, for a mutating call with an
    `idempotency-key`, replays a stored response or records the new one (minus
    fields marked sensitive) in that same transaction (DESIGN §6);
@@ -48,7 +48,7 @@ from billingos_kit.errors import (
 )
 from billingos_kit.grpc.bindings import check_path_wins
 from billingos_kit.grpc.decoding import decode_request
-from billingos_kit.grpc.inputs import reject_nul_characters
+from billingos_kit.grpc.inputs import check_request
 from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
 from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
@@ -128,10 +128,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                     handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service credential"
                 )
             return handler
-        if handler.unary_unary is None:
-            return _refusing(
-                handler, grpc.StatusCode.UNIMPLEMENTED, "the kit pipeline serves unary methods only"
-            )
+        # Policies exist for unary methods only (policies_for refuses streaming).
         # grpc.aio serves coroutine functions here, whatever the stub says.
         inner = cast(UnaryBehavior, handler.unary_unary)
 
@@ -162,6 +159,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             status = rpc_status_for(error)
             log.info(
                 "call refused",
+                # Bounded: the message may echo input.
                 extra={"method": policy.full_name, "reason": error.reason, "detail": error.message},
             )
         except Exception as error:
@@ -196,7 +194,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         rest_path = metadata.get(REST_PATH_HEADER)
         if rest_path is not None and policy.rest_bindings:
             check_path_wins(policy.rest_bindings, rest_path, request)
-        reject_nul_characters(request)
+        check_request(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
             idempotency_key = validate_key(idempotency_key)
@@ -318,7 +316,9 @@ def _map_infrastructure_error(error: Exception) -> DomainError | None:
 
 def _decoding_safely(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler, but a request that does not parse is INVALID_ARGUMENT
-    (and logs nothing) instead of grpc's UNKNOWN with a traceback."""
+    (and logs nothing) instead of grpc's UNKNOWN with a traceback. For the
+    health service, whose Check and Watch are both coroutines (Watch writes
+    with `context.write`), so awaiting the inner handler serves either."""
     deserialize = handler.request_deserializer
     if deserialize is None:
         return handler
@@ -327,9 +327,8 @@ def _decoding_safely(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethod
         try:
             return deserialize(raw)
         except Exception:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "request: is not a valid encoding"
-            )
+            status = rpc_status_for(InvalidArgument("request", "is not a valid encoding"))
+            await context.abort(grpc_code(status), status.message, trailing_metadata(status))
 
     if handler.unary_unary is not None:
         unary = cast(UnaryBehavior, handler.unary_unary)

@@ -29,7 +29,7 @@ async def remember_organization(scope: EventScope, data: Message) -> None:
 async def remember_customer(scope: EventScope, data: Message) -> None:
     assert isinstance(data, customer_events.CustomerCreatedEvent)
     await CustomerDirectory(scope.session).remember(
-        uuid.UUID(data.customer.id), uuid.UUID(data.customer.organization_id)
+        uuid.UUID(data.customer.id), scope.organization_id
     )
 
 
@@ -42,7 +42,7 @@ async def forget_customer(scope: EventScope, data: Message) -> None:
         else scope.clock.now()
     )
     await CustomerDirectory(scope.session).forget(
-        uuid.UUID(customer.id), uuid.UUID(customer.organization_id), deleted_at
+        uuid.UUID(customer.id), scope.organization_id, deleted_at
     )
 
 

@@ -40,6 +40,7 @@ MAX_REPEATING_INTERVALS = 120
 MAX_NAME_LENGTH = 256
 MAX_REFERENCE_LENGTH = 256
 MAX_AMOUNT_OFF_MINOR = 10**12
+MAX_PRODUCT_IDS = 100
 UPDATABLE_FIELDS = (
     "name",
     "code",
@@ -319,6 +320,9 @@ class DiscountService:
     async def _owned_products(self, raw_ids: Sequence[str]) -> list[uuid.UUID]:
         """Parses product ids and checks they are this organization's."""
         violations = Violations()
+        if len(raw_ids) > MAX_PRODUCT_IDS:
+            violations.add("discount.product_ids", f"must name at most {MAX_PRODUCT_IDS} products")
+            violations.raise_if_any()
         parsed: list[uuid.UUID] = []
         for index, raw in enumerate(raw_ids):
             product_id = canonical_id(raw)

@@ -29,6 +29,7 @@ from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 
 AMOUNT_TYPES = ("fixed", "free", "custom", "metered_unit", "seat_based")
 TIER_MODES = ("volume", "graduated")
+MAX_SEAT_TIERS = 50
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ def check_price(
     elif draft.amount_type == "seat_based":
         if draft.tier_mode not in TIER_MODES:
             violations.add(f"{at}.seat_based.tier_mode", "must be TIER_MODE_VOLUME or _GRADUATED")
+        if len(draft.tiers) > MAX_SEAT_TIERS:
+            violations.add(f"{at}.seat_based.tiers", f"must have at most {MAX_SEAT_TIERS} tiers")
+            return
         for problem in check_seat_tiers(draft.tiers, f"{at}.seat_based.tiers"):
             violations.add(problem.field, problem.message)
 

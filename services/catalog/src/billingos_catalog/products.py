@@ -65,8 +65,11 @@ class ProductService:
             check_period(violations, "product.recurring", draft.recurring)
         if len(draft.prices) > MAX_PRICES_PER_REQUEST:
             violations.add("product.prices", f"at most {MAX_PRICES_PER_REQUEST} per request")
-        for index, price in enumerate(draft.prices):
-            check_price(violations, f"product.prices[{index}]", price, draft.recurring is not None)
+        else:
+            for index, price in enumerate(draft.prices):
+                check_price(
+                    violations, f"product.prices[{index}]", price, draft.recurring is not None
+                )
         violations.raise_if_any()
         now = self._scope.clock.now()
         product = Product(

@@ -13,10 +13,7 @@ from billingos_kit.errors import NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id
 from billingos_kit.pagination import PageRequest
-from billingos_kit.validation import TextPattern, ascii_lower
-
-# The customers context's slug rule; anything else names no organization.
-ORGANIZATION_SLUG = TextPattern(r"[a-z0-9][a-z0-9-]{1,46}[a-z0-9]", "an organization slug")
+from billingos_kit.validation import ORGANIZATION_SLUG, ascii_lower
 
 
 class PublicCatalog:

@@ -49,8 +49,11 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(Text)
     prefix: Mapped[str] = mapped_column(Text)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
-    # billingos_kit.scopes.Scope values, sorted; fixed at creation.
-    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # billingos_kit.scopes.Scope values, sorted; fixed at creation. The server
+    # default serves the previous release during a rolling deploy only.
+    scopes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("ARRAY['api_keys', 'read', 'write']")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 

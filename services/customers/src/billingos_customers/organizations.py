@@ -28,12 +28,11 @@ from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import PageRequest
 from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope, with_implied
-from billingos_kit.validation import Violations, check_text
+from billingos_kit.validation import ORGANIZATION_SLUG, Violations, check_text
 
 SECRET_PREFIX = "bos_"
 VISIBLE_PREFIX_LENGTH = 12
 MAX_NAME_LENGTH = 256
-SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,46}[a-z0-9]", re.ASCII)
 # What a key gets when its creator names no scopes.
 DEFAULT_SCOPES = frozenset({Scope.READ, Scope.WRITE})
 
@@ -82,10 +81,8 @@ class OrganizationService:
         """Creates an organization with a first API key; announces `organization.created`."""
         violations = Violations()
         check_text(violations, "organization.name", name, max_length=MAX_NAME_LENGTH, required=True)
-        if slug and not SLUG_PATTERN.fullmatch(slug):
-            violations.add(
-                "organization.slug", "must be 3-48 characters of a-z, 0-9 and '-', not at the ends"
-            )
+        if slug:
+            ORGANIZATION_SLUG.check(violations, "organization.slug", slug)
         violations.raise_if_any()
         if slug:
             if await self._organizations.slug_taken(slug):

@@ -29,8 +29,9 @@ def upgrade() -> None:
         ),
         schema=SCHEMA,
     )
-    # Only existing rows take the default; every new key names its scopes.
-    op.alter_column("api_keys", "scopes", server_default=None, schema=SCHEMA)
+    # The default stays for one release: during a rolling deploy, processes
+    # still running the previous version insert keys without scopes (full
+    # access, as every key had). New code always names the scopes.
 
 
 def downgrade() -> None:
