@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the whole suite in the foreground")
     test = commands.add_parser("test", help="run every test (extra arguments go to pytest)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    gen = commands.add_parser("gen", help="regenerate code from protos/")
-    gen.add_argument("--check", action="store_true", help="fail if gen/ is not current")
+    gen = commands.add_parser(
+        "gen", help="regenerate gen/ and deploy/ from protos/ and services.toml"
+    )
+    gen.add_argument("--check", action="store_true", help="fail if anything generated is stale")
     org = commands.add_parser("org", help="organizations (while the suite runs)")
     org_commands = org.add_subparsers(dest="org_command", required=True)
     org_create = org_commands.add_parser("create", help="create an organization and its API key")
@@ -75,7 +77,7 @@ def run_gen(*, check: bool) -> int:
         return 0
     stale = protogen.stale_files()
     if stale:
-        print("gen/ is not current; run ./billingos gen. Differences:", file=sys.stderr)
+        print("gen/ or deploy/ is not current; run ./billingos gen. Differences:", file=sys.stderr)
         for name in stale:
             print(f"  {name}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
 """Renders the Envoy gateway's configuration from `gateway/gateway.toml`, the
-descriptor set and the Lua filters in `gateway/`.
+service registry `services.toml` (the upstreams), the descriptor set and the
+Lua filters in `gateway/`.
 
 The gateway is a security boundary. Filters, in order:
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import importlib
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 from billingos.common.v1 import options_pb2
 from billingos_cli.paths import DESCRIPTOR_SET, GATEWAY_DIR
+from billingos_cli.services import SERVICES, ServiceSpec
 from billingos_kit.errors import ERROR_DOMAIN
 from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.headers import (
@@ -178,12 +181,29 @@ class GatewaySource:
     limits: GatewayLimits
 
     @classmethod
-    def load(cls, path: Path = GATEWAY_SOURCE) -> GatewaySource:
+    def load(
+        cls, path: Path = GATEWAY_SOURCE, services: Sequence[ServiceSpec] = SERVICES
+    ) -> GatewaySource:
+        """gateway.toml's key check and limits; the upstreams are the
+        registry's services (services.toml), so a new service is routed
+        without a second list to keep in step."""
         raw = tomllib.loads(path.read_text())
+        if "upstreams" in raw:
+            raise ValueError(
+                f"{path.name}: [[upstreams]] is gone; the gateway routes every service "
+                "of services.toml"
+            )
+        upstream_packages = {spec.name: spec.package for spec in services}
+        authz_upstream = raw["authz"]["upstream"]
+        if authz_upstream not in upstream_packages:
+            raise ValueError(
+                f"{path.name}: [authz] upstream {authz_upstream!r} is not a service "
+                "of services.toml"
+            )
         limits = raw["limits"]
         return cls(
-            upstream_packages={u["name"]: u["package"] for u in raw["upstreams"]},
-            authz_upstream=raw["authz"]["upstream"],
+            upstream_packages=upstream_packages,
+            authz_upstream=authz_upstream,
             authz_service=raw["authz"]["service"],
             limits=GatewayLimits(
                 max_path_bytes=int(limits["max_path_bytes"]),

@@ -13,3 +13,6 @@ OPENAPI_FILE = GEN_DIR / "openapi" / "billingos.openapi.json"
 STATE_DIR = REPO_ROOT / ".billingos"
 GATEWAY_DIR = REPO_ROOT / "gateway"
 DEPLOY_DIR = REPO_ROOT / "deploy"
+SERVICES_DIR = REPO_ROOT / "services"
+# The service registry: one [[service]] entry per service (billingos_cli.services).
+REGISTRY_FILE = REPO_ROOT / "services.toml"

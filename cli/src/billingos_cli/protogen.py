@@ -1,5 +1,7 @@
 """Generates everything derived from `protos/`: Python stubs with type stubs, the
-descriptor set Envoy's transcoder loads, and the OpenAPI document.
+descriptor set Envoy's transcoder loads, and the OpenAPI document; and the
+deploy/ files derived from them, gateway/ and the service registry
+(services.toml): the gateway's config and every service's manifests.
 
 One command (`./billingos gen`) writes them; `./billingos gen --check` regenerates
 into a scratch folder and fails on any difference, which the test suite runs so
@@ -108,7 +110,10 @@ _GENERATED_SUBDIRS = ("python/billingos", "descriptors", "openapi")
 
 
 def generate() -> None:
-    """Regenerates `gen/` in place, then the deploy files derived from it."""
+    """Regenerates `gen/` in place, then the deploy files derived from it;
+    removes service manifests the registry no longer produces."""
+    from billingos_cli.manifests import leftover_manifests
+
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "gen"
         generate_into(fresh)
@@ -120,37 +125,55 @@ def generate() -> None:
     for path, content in deploy_files().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+    for path in leftover_manifests():
+        path.unlink()
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
 
 
 def deploy_files() -> dict[Path, bytes]:
-    """What `deploy/` holds that is derived from protos and gateway/: the
-    descriptor set copy (kustomize cannot read outside its folder) and the
-    Kubernetes gateway config."""
+    """What `deploy/` holds that is derived from protos, gateway/ and the
+    service registry: the descriptor set copy (kustomize cannot read outside
+    its folder), the Kubernetes gateway config and every service's manifests."""
     import yaml
 
     from billingos_cli.gateway import render
     from billingos_cli.kubernetes import kubernetes_gateway_target
+    from billingos_cli.manifests import service_manifests
 
     gateway = DEPLOY_DIR / "base" / "gateway"
     config = yaml.safe_dump(render(kubernetes_gateway_target()), sort_keys=False)
     return {
         gateway / "billingos.binpb": DESCRIPTOR_SET.read_bytes(),
         gateway / "envoy.yaml": config.encode(),
+        **service_manifests(),
     }
 
 
+def stale_deploy_files() -> list[str]:
+    """Paths under deploy/ that differ from what gen writes, or that it would
+    remove (a service no longer in the registry); empty when current."""
+    from billingos_cli.manifests import leftover_manifests
+
+    root = DEPLOY_DIR.parent
+    found = [
+        f"{path.relative_to(root)} ({'changed' if path.exists() else 'missing'})"
+        for path, content in deploy_files().items()
+        if not path.exists() or path.read_bytes() != content
+    ]
+    return found + [f"{path.relative_to(root)} (not generated)" for path in leftover_manifests()]
+
+
 def stale_files() -> list[str]:
-    """Paths under gen/ that differ from a fresh generation (empty when current)."""
+    """Paths under gen/ and deploy/ that differ from a fresh generation (empty
+    when current)."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "gen"
         generate_into(fresh)
         differences: list[str] = []
         for sub in _GENERATED_SUBDIRS:
             differences += _compare(fresh / sub, GEN_DIR / sub, sub)
-    for path, content in deploy_files().items():
-        if not path.exists() or path.read_bytes() != content:
-            differences.append(str(path.relative_to(DEPLOY_DIR.parent)))
-    return differences
+    return differences + stale_deploy_files()
 
 
 def _compare(fresh: Path, committed: Path, label: str) -> list[str]:

@@ -47,6 +47,11 @@ class SuiteOptions:
     database_url: str | None = None  # None: embedded Postgres under state_dir
     nats_url: str | None = None  # None: embedded NATS under state_dir
     http_port: int = 0  # 0: 8080 if free, else any free port
+    # True (`./billingos up`): each service on its registry port when free, so
+    # its address stays the same from run to run. False (tests): free ports
+    # only, as gRPC servers share a port (SO_REUSEPORT) with a second suite
+    # that picked the same one.
+    registry_ports: bool = False
     postgres_port: int = 0
     durable: bool = True
     # None: gateway/gateway.toml as it is (a benchmark lifts the per-address limit).
@@ -125,7 +130,7 @@ class Suite:
             self.nats_url = self.nats.start()
 
     def _start_service(self, spec: ServiceSpec) -> None:
-        port = free_port()
+        port = spec.port if self.options.registry_ports and port_is_free(spec.port) else free_port()
         prefix = f"BILLINGOS_{spec.name.upper()}_"
         env = dict(os.environ)
         env.update(

@@ -25,6 +25,7 @@ def run_up() -> int:
         nats_url=os.environ.get("NATS_URL") or None,
         http_port=int(os.environ.get("BILLINGOS_HTTP_PORT", "0")) or state.http_port,
         postgres_port=state.postgres_port,
+        registry_ports=True,
     )
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

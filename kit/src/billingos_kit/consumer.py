@@ -1,10 +1,22 @@
 """Consuming other contexts' events, idempotently.
 
-A durable JetStream pull consumer with explicit ack. For each message the
-handler runs inside one transaction that also records the event id in the
-consumer's own `processed_events` table; a redelivered event finds its id there
-and is acknowledged without running again. Acks are sent only after commit, so
-a crash at any point means a redelivery, never a lost or doubled effect.
+A durable JetStream pull consumer with explicit ack, of one context. Handlers
+are registered per event message type (`consumer.on(CustomerCreatedEvent,
+handler)`); the subjects and the stream come from the types (streams.py).
+
+Two kinds:
+- `EventConsumer.of_events(...)` follows the context's event stream (the
+  last 14 days, then what happens): for reacting to what happens.
+- `EventConsumer.of_state(...)` reads the context's latest-state stream: the
+  latest event of every entity, however old, then every new one. For read
+  copies: a consumer that starts after 1,000 customers exist learns all of
+  them. Only events that carry an entity's whole state can be read so.
+
+For each message the handler runs inside one transaction that also records
+the event id in the consumer's own `processed_events` table; a redelivered
+event finds its id there and is acknowledged without running again. Acks are
+sent only after commit, so a crash at any point means a redelivery, never a
+lost or doubled effect.
 """
 
 from __future__ import annotations
@@ -15,20 +27,24 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billingos.common.v1 import event_pb2
 from billingos_kit.clock import Clock
-from billingos_kit.db import Database
-from billingos_kit.outbox import Outbox, stream_for
-from billingos_kit.relay import ensure_stream
+from billingos_kit.db import Connection, Database
+from billingos_kit.outbox import Outbox
+from billingos_kit.relay import ensure_streams
+from billingos_kit.sql import Query
+from billingos_kit.streams import EventKind, event_kind, events_stream, state_stream
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -38,12 +54,15 @@ REDELIVERY_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0)
 # How long a delivered message may be in handling before JetStream resends it.
 ACK_WAIT_SECONDS = 60.0
 
+Event = TypeVar("Event", bound=Message)
+
 
 @dataclass(frozen=True)
 class EventScope:
-    """What a handler works with: the consumer's transaction and outbox."""
+    """What a handler works with: the consumer's transaction, clock and outbox,
+    and the event's organization (from the envelope, never the payload)."""
 
-    session: AsyncSession
+    connection_now: Connection
     clock: Clock
     outbox: Outbox
     envelope: event_pb2.EventEnvelope
@@ -52,34 +71,71 @@ class EventScope:
     def organization_id(self) -> uuid.UUID:
         return uuid.UUID(self.envelope.organization_id)
 
+    async def connection(self) -> Connection:
+        return self.connection_now
 
-Handler = Callable[[EventScope, Message], Awaitable[None]]
+
+Handler = Callable[[EventScope, Any], Awaitable[None]]
 
 
 @dataclass
 class EventConsumer:
-    """One durable consumer of one context's stream."""
+    """One durable consumer of one context's events or latest states."""
 
     name: str
-    source: str  # the context whose events are read, e.g. "payments"
     database: Database
     tables: KitTables
     clock: Clock
     own_source: str  # this service's context, for events the handlers emit
-    handlers: dict[str, tuple[type[Message], Handler]] = field(default_factory=dict)
+    from_state: bool = False
     batch_size: int = 64
     fetch_timeout: float = 1.0
+    handlers: dict[str, tuple[type[Message], Handler]] = field(default_factory=dict)
+    kinds: list[EventKind] = field(default_factory=list)
 
-    def on(self, event_type: str, data_type: type[Message], handler: Handler) -> None:
-        """Runs `handler` for events of `event_type` (e.g. "customer.created")."""
-        self.handlers[event_type] = (data_type, handler)
+    @classmethod
+    def of_events(
+        cls, name: str, database: Database, tables: KitTables, clock: Clock, own_source: str
+    ) -> EventConsumer:
+        return cls(name, database, tables, clock, own_source, from_state=False)
+
+    @classmethod
+    def of_state(
+        cls, name: str, database: Database, tables: KitTables, clock: Clock, own_source: str
+    ) -> EventConsumer:
+        return cls(name, database, tables, clock, own_source, from_state=True)
+
+    def on(
+        self, data_type: type[Event], handler: Callable[[EventScope, Event], Awaitable[None]]
+    ) -> None:
+        """Runs `handler` for every event of `data_type` (e.g. CustomerCreatedEvent)."""
+        kind = event_kind(data_type.DESCRIPTOR)
+        if self.kinds and kind.context != self.kinds[0].context:
+            raise ValueError(
+                f"{self.name} reads {self.kinds[0].context}'s events, not {kind.context}'s"
+            )
+        if self.from_state and not kind.state_field:
+            raise ValueError(f"{kind.type} carries no whole state; consume it with of_events")
+        self.kinds.append(kind)
+        self.handlers[kind.type] = (data_type, handler)
+
+    @property
+    def context(self) -> str:
+        if not self.kinds:
+            raise ValueError(f"{self.name} has no handlers")
+        return self.kinds[0].context
+
+    @property
+    def stream(self) -> str:
+        return state_stream(self.context) if self.from_state else events_stream(self.context)
 
     def config(self) -> ConsumerConfig:
+        subjects = {kind.states if self.from_state else kind.subject for kind in self.kinds}
         return ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            filter_subjects=[f"billingos.{self.source}.{t}" for t in sorted(self.handlers)],
+            filter_subjects=sorted(subjects),
             # Never give up on an event: a handler failing for an hour (its
             # database down) must not lose it. A poison event is retried every
             # 10 minutes and logged each time.
@@ -109,9 +165,9 @@ class EventConsumer:
                     await asyncio.wait_for(stop.wait(), timeout=min(30.0, 0.5 * 2**failures))
 
     async def _consume(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        await ensure_stream(js, self.source)
-        await js.add_consumer(stream_for(self.source), self.config())
-        subscription = await js.pull_subscribe_bind(self.name, stream=stream_for(self.source))
+        await ensure_streams(js, self.context)
+        await js.add_consumer(self.stream, self.config())
+        subscription = await js.pull_subscribe_bind(self.name, stream=self.stream)
         try:
             while not stop.is_set():
                 try:
@@ -161,20 +217,38 @@ class EventConsumer:
         data_type: type[Message],
         handler: Handler,
     ) -> None:
-        processed = self.tables.processed_events
-        async with self.database.transaction() as session:
-            claimed = await session.execute(
-                insert(processed)
-                .values(consumer=self.name, event_id=event_id, processed_at=self.clock.now())
-                .on_conflict_do_nothing()
-                .returning(processed.c.event_id)
+        async with self.database.transaction() as connection:
+            claimed = await _claim(self.tables).fetch_one(
+                connection, consumer=self.name, event_id=event_id, processed_at=self.clock.now()
             )
-            if claimed.first() is None:
+            if claimed is None:
                 return  # a redelivery: the effect is already committed
             data = data_type()
             if not envelope.data.Unpack(data):
                 raise ValueError(
                     f"event {event_id} does not carry {data_type.DESCRIPTOR.full_name}"
                 )
-            outbox = Outbox(session, self.tables, self.clock, self.own_source)
-            await handler(EventScope(session, self.clock, outbox, envelope), data)
+
+            async def current() -> Connection:
+                return connection
+
+            organization_id = (
+                uuid.UUID(envelope.organization_id) if envelope.organization_id else None
+            )
+            outbox = Outbox(current, self.tables, self.clock, self.own_source, organization_id)
+            await handler(EventScope(connection, self.clock, outbox, envelope), data)
+
+
+@cache
+def _claim(tables: KitTables) -> Query:
+    processed = tables.processed_events
+    return Query.of(
+        insert(processed)
+        .values(
+            consumer=bindparam("consumer"),
+            event_id=bindparam("event_id"),
+            processed_at=bindparam("processed_at"),
+        )
+        .on_conflict_do_nothing()
+        .returning(processed.c.event_id)
+    )

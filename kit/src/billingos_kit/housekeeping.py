@@ -9,10 +9,11 @@ import contextlib
 import datetime as dt
 import logging
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Database
+from billingos_kit.sql import Query, affected_rows
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -28,20 +29,28 @@ async def purge_once(database: Database, tables: KitTables, clock: Clock) -> dic
     now = clock.now()
     statements = {
         "outbox_events": delete(tables.outbox).where(
-            tables.outbox.c.published_at < now - PUBLISHED_EVENT_RETENTION
+            tables.outbox.c.published_at < bindparam("published_before")
         ),
         "idempotency_keys": delete(tables.idempotency_keys).where(
-            tables.idempotency_keys.c.expires_at < now
+            tables.idempotency_keys.c.expires_at < bindparam("now")
         ),
         "processed_events": delete(tables.processed_events).where(
-            tables.processed_events.c.processed_at < now - PROCESSED_EVENT_RETENTION
+            tables.processed_events.c.processed_at < bindparam("processed_before")
         ),
     }
+    values = {
+        "published_before": now - PUBLISHED_EVENT_RETENTION,
+        "now": now,
+        "processed_before": now - PROCESSED_EVENT_RETENTION,
+    }
     deleted: dict[str, int] = {}
-    async with database.transaction() as session:
+    async with database.transaction() as connection:
         for name, statement in statements.items():
-            result = await session.execute(statement)
-            deleted[name] = int(getattr(result, "rowcount", 0) or 0)
+            query = Query.of(statement)
+            status = await query.execute(
+                connection, **{k: v for k, v in values.items() if k in query.names}
+            )
+            deleted[name] = affected_rows(status)
     return deleted
 
 

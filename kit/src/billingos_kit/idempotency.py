@@ -12,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from billingos_kit.clock import Clock
+from billingos_kit.db import Connection
 from billingos_kit.errors import DomainError, ErrorKind, FieldViolation, InvalidArgument
+from billingos_kit.sql import Query
 from billingos_kit.tables import KitTables
 
 # Shown to HTTP callers: the header they send.
@@ -65,47 +65,58 @@ def validate_key(key: str) -> str:
     return key
 
 
-@dataclass(frozen=True)
 class IdempotencyStore:
     """Reads and writes one service's `idempotency_keys` table."""
 
-    tables: KitTables
-    clock: Clock
-    ttl: dt.timedelta
+    def __init__(self, tables: KitTables, clock: Clock, ttl: dt.timedelta) -> None:
+        self.tables = tables
+        self.clock = clock
+        self.ttl = ttl
+        table = tables.idempotency_keys
+        self._lock = Query.of(select(func.pg_advisory_xact_lock(bindparam("lock_id"))))
+        # An expired key counts as absent (housekeeping deletes it later).
+        self._find = Query.of(
+            select(table.c.method, table.c.request_hash, table.c.response).where(
+                table.c.scope == bindparam("scope"),
+                table.c.key == bindparam("key"),
+                table.c.expires_at >= bindparam("now"),
+            )
+        )
+        names = ("method", "request_hash", "response", "created_at", "expires_at")
+        statement = insert(table).values(
+            {name: bindparam(name) for name in ("scope", "key", *names)}
+        )
+        # Under the key's lock, a row still there is an expired one: replace it.
+        self._record = Query.of(
+            statement.on_conflict_do_update(
+                index_elements=["scope", "key"],
+                set_={name: statement.excluded[name] for name in names},
+            )
+        )
 
     async def replay(
-        self, session: AsyncSession, scope: str, key: str, method: str, fingerprint: bytes
+        self, connection: Connection, scope: str, key: str, method: str, fingerprint: bytes
     ) -> bytes | None:
         """The stored response for this key, or None when the call should run.
 
         Takes the key's lock for the rest of the transaction.
         """
-        table = self.tables.idempotency_keys
         lock_id = int.from_bytes(
             hashlib.sha256(f"{self.tables.schema}:{scope}:{key}".encode()).digest()[:8],
             "big",
             signed=True,
         )
-        await session.execute(select(func.pg_advisory_xact_lock(lock_id)))
-        # An expired key counts as absent (housekeeping deletes it later).
-        row = (
-            await session.execute(
-                select(table.c.method, table.c.request_hash, table.c.response).where(
-                    table.c.scope == scope,
-                    table.c.key == key,
-                    table.c.expires_at >= self.clock.now(),
-                )
-            )
-        ).one_or_none()
+        await self._lock.fetch_one(connection, lock_id=lock_id)
+        row = await self._find.fetch_one(connection, scope=scope, key=key, now=self.clock.now())
         if row is None:
             return None
-        if row.method != method or row.request_hash != fingerprint:
+        if row["method"] != method or row["request_hash"] != fingerprint:
             raise IdempotencyKeyReused()
-        return bytes(row.response)
+        return bytes(row["response"])
 
     async def record(
         self,
-        session: AsyncSession,
+        connection: Connection,
         scope: str,
         key: str,
         method: str,
@@ -114,15 +125,13 @@ class IdempotencyStore:
     ) -> None:
         """Stores the response, inside the call's own transaction."""
         now = self.clock.now()
-        values = {
-            "method": method,
-            "request_hash": fingerprint,
-            "response": response,
-            "created_at": now,
-            "expires_at": now + self.ttl,
-        }
-        # Under the key's lock, a row still there is an expired one: replace it.
-        statement = insert(self.tables.idempotency_keys).values(scope=scope, key=key, **values)
-        await session.execute(
-            statement.on_conflict_do_update(index_elements=["scope", "key"], set_=values)
+        await self._record.execute(
+            connection,
+            scope=scope,
+            key=key,
+            method=method,
+            request_hash=fingerprint,
+            response=response,
+            created_at=now,
+            expires_at=now + self.ttl,
         )

@@ -22,6 +22,8 @@ from sqlalchemy.pool import NullPool
 from billingos_kit.db import async_url
 
 VERSION_TABLE = "alembic_version"
+# The NOTIFY channel the outbox trigger signals and the relay listens on.
+OUTBOX_CHANNEL = "billingos_outbox"
 
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
@@ -168,3 +170,37 @@ def create_kit_tables(schema: str) -> None:
     op.create_index(
         "ix_processed_events_processed_at", "processed_events", ["processed_at"], schema=schema
     )
+
+
+def upgrade_kit_tables_to_v2(schema: str) -> None:
+    """Kit schema v2, for a service whose first migration made v1:
+
+    - `outbox_events.state_subject`: where the latest state an event carries
+      is kept (`billingos_kit.streams`), published beside the event;
+    - a statement trigger that sends the relay's NOTIFY when outbox rows are
+      inserted, instead of every writing call spending a round trip on it.
+      NOTIFY is delivered at commit, never for a rollback.
+    """
+    op.add_column(
+        "outbox_events", sa.Column("state_subject", sa.Text(), nullable=True), schema=schema
+    )
+    op.execute(
+        f"""
+        CREATE FUNCTION "{schema}".notify_outbox() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('{OUTBOX_CHANNEL}', TG_TABLE_SCHEMA);
+          RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        f'CREATE TRIGGER outbox_events_notify AFTER INSERT ON "{schema}".outbox_events '
+        f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".notify_outbox()'
+    )
+
+
+def downgrade_kit_tables_from_v2(schema: str) -> None:
+    op.execute(f'DROP TRIGGER IF EXISTS outbox_events_notify ON "{schema}".outbox_events')
+    op.execute(f'DROP FUNCTION IF EXISTS "{schema}".notify_outbox()')
+    op.drop_column("outbox_events", "state_subject", schema=schema)

@@ -1,34 +1,31 @@
 """Writing events: an event is a row in the service's outbox table, inserted in
 the same transaction as the change it announces. If the change rolls back, so
-does the event; if it commits, the relay will publish it (see relay.py).
+does the event; if it commits, the relay will publish it (see relay.py), and
+the table's trigger has already woken the relay (NOTIFY is sent at commit).
+
+`outbox.add(message)` reads what the event is from the message itself
+(`billingos_kit.streams`): a service names no subject and no event type.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from billingos.common.v1 import event_pb2
 from billingos_kit.clock import Clock
+from billingos_kit.db import Connection
 from billingos_kit.ids import new_id
+from billingos_kit.sql import Query
+from billingos_kit.streams import kind_of, state_subject_of
 from billingos_kit.tables import KitTables
-
-NOTIFY_CHANNEL = "billingos_outbox"
-
-
-def subject_for(source: str, event_type: str) -> str:
-    """`billingos.<context>.<entity>.<verb>`, DESIGN §4."""
-    return f"billingos.{source}.{event_type}"
-
-
-def stream_for(source: str) -> str:
-    """The JetStream stream holding one context's events."""
-    return f"BILLINGOS_{source.upper()}"
 
 
 @dataclass(frozen=True)
@@ -40,21 +37,46 @@ class PendingEvent:
     envelope: event_pb2.EventEnvelope
 
 
-class Outbox:
-    """Adds events to the current transaction's outbox."""
+@cache
+def _insert(tables: KitTables) -> Query:
+    table = tables.outbox
+    names = (
+        "id",
+        "subject",
+        "state_subject",
+        "event_type",
+        "organization_id",
+        "envelope",
+        "created_at",
+    )
+    return Query.of(insert(table).values({name: bindparam(name) for name in names}))
 
-    def __init__(self, session: AsyncSession, tables: KitTables, clock: Clock, source: str):
-        self._session = session
-        self._table = tables.outbox
-        self._schema = tables.schema
+
+class Outbox:
+    """Adds events to the current unit of work's outbox."""
+
+    def __init__(
+        self,
+        connection: Callable[[], Awaitable[Connection]],
+        tables: KitTables,
+        clock: Clock,
+        source: str,
+        organization_id: uuid.UUID | None,
+    ) -> None:
+        self._connection = connection
+        self._tables = tables
         self._clock = clock
         self._source = source
-        self._notified = False
+        self._organization_id = organization_id
 
-    async def add(
-        self, event_type: str, organization_id: uuid.UUID | None, data: Message
-    ) -> PendingEvent:
-        """Records `event_type` (e.g. "customer.created") carrying `data`."""
+    async def add(self, data: Message, *, organization_id: uuid.UUID | None = None) -> PendingEvent:
+        """Records the event `data` is (e.g. a CustomerCreatedEvent), for the
+        call's organization unless another is named (`organization.created`
+        happens outside any)."""
+        kind = kind_of(data)
+        if kind.context != self._source:
+            raise TypeError(f"{self._source} cannot announce {kind.context}'s {kind.type}")
+        tenant = organization_id or self._organization_id
         event_id = new_id(self._clock)
         occurred_at = self._clock.now()
         occur_time = timestamp_pb2.Timestamp()
@@ -63,34 +85,28 @@ class Outbox:
         packed.Pack(data)
         envelope = event_pb2.EventEnvelope(
             event_id=str(event_id),
-            type=event_type,
-            organization_id=str(organization_id) if organization_id else "",
+            type=kind.type,
+            organization_id=str(tenant) if tenant else "",
             occur_time=occur_time,
             source=self._source,
             data=packed,
         )
-        subject = subject_for(self._source, event_type)
-        await self._session.execute(
-            self._table.insert().values(
-                id=event_id,
-                subject=subject,
-                event_type=event_type,
-                organization_id=organization_id,
-                envelope=envelope.SerializeToString(deterministic=True),
-                created_at=occurred_at,
-            )
+        await _insert(self._tables).execute(
+            await self._connection(),
+            id=event_id,
+            subject=kind.subject,
+            state_subject=state_subject_of(data),
+            event_type=kind.type,
+            organization_id=tenant,
+            envelope=envelope.SerializeToString(deterministic=True),
+            created_at=occurred_at,
         )
-        if not self._notified:
-            # Delivered at commit, never for a rollback: wakes the relay at once.
-            await self._session.execute(select(func.pg_notify(NOTIFY_CHANNEL, self._schema)))
-            self._notified = True
-        return PendingEvent(event_id, subject, envelope)
+        return PendingEvent(event_id, kind.subject, envelope)
 
 
-async def unpublished_count(session: AsyncSession, tables: KitTables) -> int:
+async def unpublished_count(connection: Connection, tables: KitTables) -> int:
     """How many events wait for the relay (for health and tests)."""
     table = tables.outbox
-    result = await session.execute(
-        select(func.count()).select_from(table).where(table.c.published_at.is_(None))
-    )
-    return int(result.scalar_one())
+    query = Query.of(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+    record = await query.fetch_one(connection)
+    return int(record[0]) if record is not None else 0

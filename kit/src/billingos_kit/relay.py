@@ -1,51 +1,73 @@
 """Publishing the outbox to NATS JetStream.
 
-The relay claims unpublished rows in commit order (`FOR UPDATE SKIP LOCKED`, so
-replicas never publish the same row at once), publishes each with its event id
-as `Nats-Msg-Id`, and marks them published in the same transaction as the
-claim. A crash between publish and mark leaves the rows unpublished: they go
-out again, the stream drops the repeats inside its duplicate window, and
-consumers drop any that slip past it. Nothing is lost; duplicates are harmless.
+One relay per schema leads (a session advisory lock on a connection of its
+own); the others wait to take over. The leader reads unpublished rows in the
+order they were inserted (`sequence`; a row becomes visible at its
+transaction's commit, so an earlier-inserted row of a longer transaction may
+surface after a later one: consumers compare `update_time` where order
+matters), publishes each with its event id as `Nats-Msg-Id` (and, for an
+event that carries an entity's whole state, the same envelope to the entity's
+state subject), and marks them published. A crash between publish and mark
+leaves the rows unpublished: they go out again, the streams drop the repeats
+inside their duplicate window, and consumers drop any that slip past it.
+Nothing is lost; duplicates are harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
-from sqlalchemy import select, update
+from sqlalchemy import Uuid, bindparam, select, update
+from sqlalchemy import any_ as sa_any
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Database
-from billingos_kit.outbox import NOTIFY_CHANNEL, stream_for
+from billingos_kit.migrations import OUTBOX_CHANNEL
+from billingos_kit.sql import Query
+from billingos_kit.streams import (
+    DUPLICATE_WINDOW,
+    EVENT_RETENTION,
+    events_stream,
+    events_subjects,
+    state_stream,
+    state_subjects,
+)
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_WINDOW = dt.timedelta(minutes=10)
-STREAM_MAX_AGE = dt.timedelta(days=14)
 
-
-async def ensure_stream(js: JetStreamContext, source: str) -> None:
-    """Creates or updates the stream for `billingos.<source>.>`."""
-    config = StreamConfig(
-        name=stream_for(source),
-        subjects=[f"billingos.{source}.>"],
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
-        max_age=STREAM_MAX_AGE.total_seconds(),
-    )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        # Exists with another configuration (e.g. an older duplicate window).
-        await js.update_stream(config)
+async def ensure_streams(js: JetStreamContext, context: str) -> None:
+    """Creates or updates a context's event stream and latest-state stream."""
+    for config in (
+        StreamConfig(
+            name=events_stream(context),
+            subjects=[events_subjects(context)],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+            max_age=EVENT_RETENTION.total_seconds(),
+        ),
+        StreamConfig(
+            name=state_stream(context),
+            subjects=[state_subjects(context)],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+            # The latest message of each entity, kept for ever.
+            max_msgs_per_subject=1,
+        ),
+    ):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # Exists with another configuration (e.g. an older duplicate window).
+            await js.update_stream(config)
 
 
 class OutboxRelay:
@@ -73,34 +95,42 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         digest = hashlib.sha256(f"billingos-outbox-relay:{self._schema}".encode()).digest()
         self._lock_id = int.from_bytes(digest[:8], "big", signed=True)
+        table = self._table
+        self._pending = Query.of(
+            select(table.c.id, table.c.subject, table.c.state_subject, table.c.envelope)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.sequence)
+            .limit(bindparam("limit"))
+        )
+        self._mark = Query.of(
+            update(table)
+            .where(table.c.id == sa_any(bindparam("ids", type_=ARRAY(Uuid))))
+            .values(published_at=bindparam("now"))
+        )
 
     async def publish_pending(self) -> int:
         """Publishes one batch; returns how many events went out."""
-        table = self._table
-        async with self._database.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(table.c.id, table.c.subject, table.c.envelope)
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.sequence)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+        async with self._database.connection() as connection:
+            rows = await self._pending.fetch(connection, limit=self._batch_size)
             if not rows:
                 return 0
             acks = []
             for row in rows:
+                headers = {"Nats-Msg-Id": str(row["id"])}
                 acks.append(
-                    await self._js.publish_async(
-                        row.subject, row.envelope, headers={"Nats-Msg-Id": str(row.id)}
-                    )
+                    await self._js.publish_async(row["subject"], row["envelope"], headers=headers)
                 )
+                if row["state_subject"]:
+                    acks.append(
+                        await self._js.publish_async(
+                            row["state_subject"],
+                            row["envelope"],
+                            headers={"Nats-Msg-Id": f"{row['id']}.state"},
+                        )
+                    )
             await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_([row.id for row in rows]))
-                .values(published_at=self._clock.now())
+            await self._mark.execute(
+                connection, ids=[row["id"] for row in rows], now=self._clock.now()
             )
         return len(rows)
 
@@ -128,9 +158,8 @@ class OutboxRelay:
     async def _lead(self, stop: asyncio.Event) -> None:
         import asyncpg
 
-        await ensure_stream(self._js, self._source)
-        dsn = self._database.url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        connection = await asyncpg.connect(dsn)
+        await ensure_streams(self._js, self._source)
+        connection = await asyncpg.connect(self._database.url)
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
                 await _sleep_or_stop(stop, self._poll_seconds)
@@ -141,7 +170,7 @@ class OutboxRelay:
                 if payload == self._schema:
                     self._wake.set()
 
-            await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+            await connection.add_listener(OUTBOX_CHANNEL, on_notify)
             while not stop.is_set():
                 if connection.is_closed():
                     raise ConnectionError("lost the relay's leadership connection")

@@ -1,6 +1,7 @@
 """The kit's own tables, created in every service's schema by that service's
-first migration (`billingos_kit.migrations.create_kit_tables`): the outbox,
-idempotency keys, and the ids of events a consumer has processed.
+migrations (`billingos_kit.migrations.create_kit_tables`, then
+`upgrade_kit_tables_to_v2`): the outbox, idempotency keys, and the ids of
+events a consumer has processed.
 
 They live beside the service's data so each sits in the same transaction as
 the change it records.
@@ -49,6 +50,8 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("id", Uuid, primary_key=True),
         Column("sequence", BigInteger, Identity(always=True), nullable=False, unique=True),
         Column("subject", Text, nullable=False),
+        # Where the latest state the event carries is kept (kit schema v2).
+        Column("state_subject", Text, nullable=True),
         Column("event_type", Text, nullable=False),
         Column("organization_id", Uuid, nullable=True),
         Column("envelope", LargeBinary, nullable=False),

@@ -12,12 +12,13 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, exte
 from sqlalchemy import select
 
 from billingos.customers.v1 import api_keys_pb2, api_keys_pb2_grpc
-from billingos_customers.models import ApiKey, kit_tables
+from billingos_customers.models import api_keys, kit_tables
 from billingos_kit.headers import (
     API_KEY_SCOPES_HEADER,
     ERROR_REASON_HEADER,
     ORGANIZATION_HEADER,
 )
+from billingos_kit.testing.db import rows, scalar
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.service import RunningService, call_metadata
 
@@ -64,11 +65,12 @@ async def test_new_key_is_shown_once_and_stored_only_as_a_hash(
     assert created.api_key.id in [k.id for k in listed.api_keys]
     assert created.secret not in str(listed)
 
-    async with customers_service.app.database.transaction() as session:
-        row = await session.scalar(select(ApiKey).where(ApiKey.id == uuid.UUID(created.api_key.id)))
-    assert row is not None
-    assert row.secret_hash == hashlib.sha256(created.secret.encode()).digest()
-    assert created.secret.encode() not in repr(row.__dict__).encode()
+    (row,) = await rows(
+        customers_service.app.database,
+        select(api_keys).where(api_keys.c.id == uuid.UUID(created.api_key.id)),
+    )
+    assert row["secret_hash"] == hashlib.sha256(created.secret.encode()).digest()
+    assert created.secret.encode() not in repr(dict(row)).encode()
 
 
 async def test_valid_key_is_allowed_and_names_its_organization(authorizer, tenant) -> None:
@@ -162,11 +164,11 @@ async def test_a_replayed_create_never_returns_or_stores_the_secret(
     assert first.secret.startswith("bos_")
     assert replay.api_key == first.api_key
     assert replay.secret == ""
-    async with customers_service.app.database.transaction() as session:
-        stored = await session.scalar(
-            select(kit_tables.idempotency_keys.c.response).where(
-                kit_tables.idempotency_keys.c.key == "create-key-1"
-            )
-        )
+    stored = await scalar(
+        customers_service.app.database,
+        select(kit_tables.idempotency_keys.c.response).where(
+            kit_tables.idempotency_keys.c.key == "create-key-1"
+        ),
+    )
     assert stored is not None
     assert first.secret.encode() not in stored

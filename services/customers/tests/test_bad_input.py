@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 
 from billingos.common.v1 import address_pb2
 from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
-from billingos_customers.models import Customer, kit_tables
+from billingos_customers.models import customers as customers_table
+from billingos_customers.models import kit_tables
+from billingos_kit.testing.db import scalar
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.service import RunningService, call_metadata
 
@@ -21,18 +23,22 @@ Stub = customers_pb2_grpc.CustomerServiceStub
 
 
 async def rows_and_events(service: RunningService, organization_id: uuid.UUID) -> tuple[int, int]:
-    async with service.app.database.transaction() as session:
-        customers = await session.scalar(
-            select(func.count()).where(Customer.organization_id == organization_id)
-        )
-        events = await session.scalar(
-            select(func.count())
-            .select_from(kit_tables.outbox)
-            .where(
-                kit_tables.outbox.c.organization_id == organization_id,
-                kit_tables.outbox.c.event_type.startswith("customer."),
-            )
-        )
+    database = service.app.database
+    customers = await scalar(
+        database,
+        select(func.count())
+        .select_from(customers_table)
+        .where(customers_table.c.organization_id == organization_id),
+    )
+    events = await scalar(
+        database,
+        select(func.count())
+        .select_from(kit_tables.outbox)
+        .where(
+            kit_tables.outbox.c.organization_id == organization_id,
+            kit_tables.outbox.c.event_type.startswith("customer."),
+        ),
+    )
     return int(customers or 0), int(events or 0)
 
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
-from billingos_customers.models import Customer
+from billingos_customers.models import customers
+from billingos_kit.testing.db import scalar
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.service import RunningService
 
@@ -22,10 +23,12 @@ def create(email: str = "idem@example.com") -> customers_pb2.CreateCustomerReque
 
 
 async def customer_count(service: RunningService, tenant) -> int:
-    async with service.app.database.transaction() as session:
-        count = await session.scalar(
-            select(func.count()).where(Customer.organization_id == tenant.organization_id)
-        )
+    count = await scalar(
+        service.app.database,
+        select(func.count())
+        .select_from(customers)
+        .where(customers.c.organization_id == tenant.organization_id),
+    )
     return int(count or 0)
 
 

@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 
+from billingos_customers.api_keys import hash_secret
 from billingos_customers.authz import ApiKeyAuthorizer, RejectedKeyCache, VerifiedKeyCache
-from billingos_customers.organizations import hash_secret
 from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import FrozenClock
 from billingos_kit.headers import ERROR_REASON_HEADER

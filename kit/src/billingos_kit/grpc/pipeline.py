@@ -12,9 +12,11 @@ registered method it, in order:
    is tenant-scoped, refusing the call without it (DESIGN §5, defence in depth);
 5. refuses a request whose fields contradict its REST path (the path wins) and
    strings Postgres cannot store (NUL) and oversized lists, naming the field;
-6. opens the call's single transaction and, for a mutating call with an
-   `idempotency-key`, replays a stored response or records the new one (minus
-   fields marked sensitive) in that same transaction (DESIGN §6);
+6. gives the call its unit of work: a connection taken on first use, in one
+   transaction when the method mutates (reads run without BEGIN/COMMIT); for
+   a mutating call with an `idempotency-key`, replays a stored response or
+   records the new one (minus fields marked sensitive) in that same
+   transaction (DESIGN §6);
 7. maps domain and database errors to gRPC status with `google.rpc` details.
 
 Methods without a policy: health answers anyone (probes carry no credential)
@@ -31,12 +33,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
+import asyncpg
 import grpc
 from google.rpc import status_pb2
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from billingos_kit.clock import Clock
-from billingos_kit.db import Database, sqlstate_of
+from billingos_kit.db import Database, UnitOfWork, sqlstate_of
 from billingos_kit.errors import (
     Aborted,
     AlreadyExists,
@@ -198,10 +200,14 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
             idempotency_key = validate_key(idempotency_key)
-        async with self._database.transaction() as session:
-            outbox = Outbox(session, self._tables, self._clock, self._source)
+        unit = UnitOfWork(self._database, transactional=policy.mutating)
+        succeeded = False
+        try:
+            outbox = Outbox(
+                unit.connection, self._tables, self._clock, self._source, organization_id
+            )
             scope = CallScope(
-                session=session,
+                unit_of_work=unit,
                 clock=self._clock,
                 outbox=outbox,
                 request_id=request_id,
@@ -214,9 +220,14 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             if idempotency_key is not None:
                 fingerprint = request_fingerprint(policy.full_name, request, caller_scopes)
                 stored = await self._idempotency.replay(
-                    session, key_scope, idempotency_key, policy.full_name, fingerprint
+                    await unit.connection(),
+                    key_scope,
+                    idempotency_key,
+                    policy.full_name,
+                    fingerprint,
                 )
                 if stored is not None:
+                    succeeded = True
                     return policy.response_type.FromString(stored)
             token = enter_scope(scope)
             try:
@@ -227,14 +238,17 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 # Secrets shown once (API key secrets) are never stored.
                 stored_reply = without_sensitive_fields(response)
                 await self._idempotency.record(
-                    session,
+                    await unit.connection(),
                     key_scope,
                     idempotency_key,
                     policy.full_name,
                     fingerprint,
                     stored_reply.SerializeToString(deterministic=True),
                 )
+            succeeded = True
             return response
+        finally:
+            await unit.finish(succeeded=succeeded)
 
     def _caller(self, presented: str) -> _Caller | None:
         """Who is calling, by which secret the credential is (None: neither)."""
@@ -301,15 +315,23 @@ def _organization(metadata: Mapping[str, str], policy: MethodPolicy) -> uuid.UUI
 
 def _map_infrastructure_error(error: Exception) -> DomainError | None:
     """Database conditions a caller can act on, as domain errors."""
-    if isinstance(error, DBAPIError):
-        state = sqlstate_of(error)
-        if state in ("40001", "40P01"):
-            return Aborted("a concurrent change won; retry the call", reason="CONCURRENT_CHANGE")
-        if state == "23505":
-            return AlreadyExists("request", "conflicts with an existing resource")
-        if isinstance(error, OperationalError) or (state or "").startswith("08"):
-            return Unavailable("a dependency is unavailable; retry the call")
-    if isinstance(error, (ConnectionError, OSError, TimeoutError)):
+    state = sqlstate_of(error) or ""
+    if state in ("40001", "40P01"):
+        return Aborted("a concurrent change won; retry the call", reason="CONCURRENT_CHANGE")
+    if state == "23505":
+        return AlreadyExists("request", "conflicts with an existing resource")
+    if state.startswith(("08", "53", "57P")):  # connection, resources, shutdown
+        return Unavailable("a dependency is unavailable; retry the call")
+    if isinstance(
+        error,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            ConnectionError,
+            OSError,
+            TimeoutError,
+        ),
+    ):
         return Unavailable("a dependency is unavailable; retry the call")
     return None
 

@@ -1,6 +1,7 @@
 """The call scope: what one RPC works with, set up by the kit's pipeline before
-the servicer runs: the transaction, the verified organization, the clock, the
-outbox. Services receive it as an argument; only servicers fetch it.
+the servicer runs: the unit of work (its connection, taken on first use), the
+verified organization, the caller's scopes, the clock, the outbox. Services
+receive it as an argument; only servicers fetch it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ import contextvars
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from billingos_kit.clock import Clock
+from billingos_kit.db import Connection, UnitOfWork
 from billingos_kit.errors import Unauthenticated
 from billingos_kit.outbox import Outbox
 from billingos_kit.scopes import Scope
@@ -21,7 +21,7 @@ from billingos_kit.scopes import Scope
 class CallScope:
     """One call's unit of work."""
 
-    session: AsyncSession
+    unit_of_work: UnitOfWork
     clock: Clock
     outbox: Outbox
     request_id: str
@@ -30,6 +30,10 @@ class CallScope:
     # What the caller may do: every scope for internal callers, the API key's
     # scopes for a call from outside (so a key never creates a stronger one).
     caller_scopes: frozenset[Scope]
+
+    async def connection(self) -> Connection:
+        """The call's connection (in its transaction, when the call mutates)."""
+        return await self.unit_of_work.connection()
 
     @property
     def organization_id(self) -> uuid.UUID:

@@ -5,12 +5,17 @@ would see them, filtered to one organization so tests do not see each other's.
 from __future__ import annotations
 
 import time
+import uuid
 
 import nats
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from billingos.common.v1 import event_pb2
+from billingos_kit.relay import ensure_streams
+from billingos_kit.streams import kind_of, state_subject_of
 
 
 async def published_events(
@@ -56,3 +61,33 @@ async def published_events(
         return found
     finally:
         await client.close()
+
+
+async def publish_event(
+    nats_url: str, data: Message, organization_id: object, *, event_id: str | None = None
+) -> event_pb2.EventEnvelope:
+    """Publishes `data` the way its context's relay would (event subject, and
+    the state subject when the event carries a whole state), so a service's
+    consumers can be tested without running the context that owns the event."""
+    kind = kind_of(data)
+    packed = any_pb2.Any()
+    packed.Pack(data)
+    envelope = event_pb2.EventEnvelope(
+        event_id=event_id or str(uuid.uuid4()),
+        type=kind.type,
+        organization_id=str(organization_id),
+        source=kind.context,
+        data=packed,
+    )
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, kind.context)
+        raw = envelope.SerializeToString(deterministic=True)
+        await js.publish(kind.subject, raw, headers={"Nats-Msg-Id": envelope.event_id})
+        state = state_subject_of(data)
+        if state is not None:
+            await js.publish(state, raw, headers={"Nats-Msg-Id": f"{envelope.event_id}.state"})
+    finally:
+        await client.close()
+    return envelope

@@ -26,7 +26,7 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 
-from billingos_customers.organizations import ApiKeyService, hash_secret
+from billingos_customers.api_keys import authenticate, hash_secret
 from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import Clock
 from billingos_kit.grpc.scope import current_scope
@@ -137,7 +137,7 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
         if verified is None:
             key = None
             if secret_hash not in self._rejected:
-                key = await ApiKeyService(current_scope()).authenticate(secret)
+                key = await authenticate(current_scope(), secret)
             if key is None:
                 self._rejected.add(secret_hash)
                 self._throttle.record_failure(address)

@@ -1,12 +1,50 @@
-"""Rows to API messages, shared by the servicers and the events."""
+"""Conversions both ways: request messages to domain inputs (with the
+violations a message alone can show), rows to API messages (for the servicers
+and the events)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from billingos.common.v1 import address_pb2, options_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
+from billingos_customers.drafts import Address, CustomerFields
 from billingos_customers.models import ApiKey, Customer, Organization
-from billingos_kit.protoconv import metadata_to_proto, timestamp
+from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
 from billingos_kit.scopes import SCOPE_CODEC, Scope
+
+# ---- requests to domain inputs ----------------------------------------------
+
+
+def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
+    reader = MetadataReader()
+    metadata = reader.read(message.metadata, "customer.metadata")
+    reader.raise_if_any()
+    address = None
+    if message.HasField("billing_address"):
+        given = message.billing_address
+        address = Address(
+            line1=given.line1,
+            line2=given.line2,
+            postal_code=given.postal_code,
+            city=given.city,
+            state=given.state,
+            country=given.country,
+        )
+    return CustomerFields(
+        email=message.email,
+        external_id=message.external_id,
+        name=message.name,
+        metadata=metadata,
+        billing_address=address,
+    )
+
+
+def scopes_of(values: Sequence[int], field: str) -> frozenset[Scope]:
+    return SCOPE_CODEC.parse_repeated(values, field)
+
+
+# ---- rows to messages ---------------------------------------------------------
 
 
 def customer_message(customer: Customer) -> customers_pb2.Customer:
@@ -16,7 +54,7 @@ def customer_message(customer: Customer) -> customers_pb2.Customer:
         email=customer.email,
         external_id=customer.external_id or "",
         name=customer.name,
-        metadata=metadata_to_proto(customer.metadata_),
+        metadata=metadata_to_proto(customer.metadata),
         stripe_customer_id=customer.stripe_customer_id or "",
         create_time=timestamp(customer.created_at),
         update_time=timestamp(customer.updated_at),

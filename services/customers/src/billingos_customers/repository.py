@@ -1,79 +1,98 @@
-"""Every query of the customers service (on the kit's TenantRepository).
-Repositories never commit and hold no business rules; each tenant query
-filters by organization."""
+"""Every query of the customers service, on the kit's repositories: bound to
+the call's organization (or explicitly platform-wide), statements compiled
+once, unique rules mapped to the field errors below. No commits, no rules."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Table, bindparam, func, select
 
-from billingos_customers.models import ApiKey, Customer, Organization
-from billingos_kit.repository import TenantRepository
+from billingos_customers.errors import ExternalIdTaken, SlugTaken
+from billingos_customers.models import (
+    ApiKey,
+    Customer,
+    Organization,
+    api_keys,
+    customers,
+    organizations,
+)
+from billingos_kit.pagination import ListFilter
+from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.validation import ascii_lower
 
+# The unique index behind "one live customer per external id" (models.py).
+EXTERNAL_ID_INDEX = "uq_customers_organization_id_external_id_live"
 
-class OrganizationRepository:
+
+class OrganizationRepository(PlatformRepository[Organization]):
     """Organizations are the tenants themselves: looked up across tenants."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def get(self, organization_id: uuid.UUID) -> Organization | None:
-        return await self._session.get(Organization, organization_id)
+    table = organizations
+    row_type = Organization
+    resource = "organization"
+    unique = (UniqueRule("uq_organizations_slug", lambda: SlugTaken("organization.slug")),)
 
     async def slug_taken(self, slug: str) -> bool:
-        found = await self._session.execute(
-            select(Organization.id).where(Organization.slug == slug)
+        query = self.query(
+            "slug_taken",
+            lambda: select(organizations.c.id).where(organizations.c.slug == bindparam("slug")),
         )
-        return found.first() is not None
-
-    async def add(self, organization: Organization) -> None:
-        self._session.add(organization)
-        await self._session.flush()
+        return await query.fetch_one(await self.connection(), slug=slug) is not None
 
 
 class ApiKeyRepository(TenantRepository[ApiKey]):
-    model = ApiKey
+    table = api_keys
+    row_type = ApiKey
+    resource = "api_key"
 
-    async def find_active_by_hash(self, secret_hash: bytes) -> ApiKey | None:
-        """The key presented to the gateway, across organizations (it names one)."""
-        found = await self._session.execute(
-            select(ApiKey).where(ApiKey.secret_hash == secret_hash, ApiKey.revoked_at.is_(None))
+
+class PresentedKeys(PlatformRepository[ApiKey]):
+    """The key a request presents, across organizations (it names its own)."""
+
+    table = api_keys
+    row_type = ApiKey
+    resource = "api_key"
+
+    async def find_active(self, secret_hash: bytes) -> ApiKey | None:
+        query = self.query(
+            "active_by_hash",
+            lambda: select(api_keys).where(
+                api_keys.c.secret_hash == bindparam("secret_hash"), api_keys.c.revoked_at.is_(None)
+            ),
         )
-        return found.scalar_one_or_none()
+        return await self.fetch_row(query, secret_hash=secret_hash)
 
-    async def list_page(
-        self, organization_id: uuid.UUID, *, limit: int, before_id: uuid.UUID | None
-    ) -> Sequence[ApiKey]:
-        return await self.page(self.scoped(organization_id), limit=limit, before_id=before_id)
+
+@dataclass(frozen=True)
+class CustomerFilter(ListFilter):
+    """ListCustomers' filters (the page token is bound to them)."""
+
+    email: str | None = None
+    external_id: str | None = None
+
+    def where(self, table: Table) -> dict[str, ColumnElement[bool]]:
+        return {
+            # ASCII folding on both sides (the C collation folds A-Z only), so
+            # no lookalike character finds another address.
+            "email": func.lower(table.c.email.collate("C")) == bindparam("email"),
+            "external_id": table.c.external_id == bindparam("external_id"),
+        }
+
+    def bound(self, name: str, value: Any) -> Any:
+        return ascii_lower(value) if name == "email" else value
 
 
 class CustomerRepository(TenantRepository[Customer]):
-    model = Customer
+    table = customers
+    row_type = Customer
+    resource = "customer"
+    unique = (UniqueRule(EXTERNAL_ID_INDEX, lambda: ExternalIdTaken("customer.external_id")),)
 
-    async def get_live_by_external_id(
-        self, organization_id: uuid.UUID, external_id: str
-    ) -> Customer | None:
-        query = self.scoped(organization_id).where(Customer.external_id == external_id)
-        return (await self._session.execute(query)).scalar_one_or_none()
-
-    async def list_page(
-        self,
-        organization_id: uuid.UUID,
-        *,
-        limit: int,
-        before_id: uuid.UUID | None,
-        email: str | None,
-        external_id: str | None,
-    ) -> Sequence[Customer]:
-        query = self.scoped(organization_id)
-        if email:
-            # ASCII folding on both sides (Postgres's C collation folds A-Z
-            # only), so no lookalike character finds another address.
-            query = query.where(func.lower(Customer.email.collate("C")) == ascii_lower(email))
-        if external_id:
-            query = query.where(Customer.external_id == external_id)
-        return await self.page(query, limit=limit, before_id=before_id)
+    async def get_by_external_id(self, external_id: str) -> Customer | None:
+        query = self.query(
+            "by_external_id",
+            lambda: self.live().where(customers.c.external_id == bindparam("external_id")),
+        )
+        return await self.fetch_row(query, external_id=external_id)

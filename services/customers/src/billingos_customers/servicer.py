@@ -1,7 +1,6 @@
-"""gRPC adapters: request message in, service call, response message out. No
-SQL and no rules here; the kit's pipeline has already opened the transaction
-and resolved the organization.
-"""
+"""gRPC adapters: request message in, domain call, response message out. No
+SQL and no rules here; the kit's pipeline has already checked the caller,
+resolved the organization and opened the unit of work."""
 
 from __future__ import annotations
 
@@ -17,42 +16,23 @@ from billingos.customers.v1 import (
     organizations_pb2,
     organizations_pb2_grpc,
 )
-from billingos_customers.messages import api_key_message, customer_message, organization_message
-from billingos_customers.organizations import ApiKeyService, OrganizationService
-from billingos_customers.service import UPDATABLE_FIELDS, Address, CustomerFields, CustomerService
-from billingos_kit.fieldmask import fields_to_update
+from billingos_customers.api_keys import ApiKeyService
+from billingos_customers.customers import CUSTOMER_MASK, CustomerService
+from billingos_customers.messages import (
+    api_key_message,
+    customer_fields,
+    customer_message,
+    organization_message,
+    scopes_of,
+)
+from billingos_customers.organizations import OrganizationService
+from billingos_customers.repository import CustomerFilter
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
-from billingos_kit.protoconv import MetadataReader
-from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, with_implied
-from billingos_kit.validation import ascii_lower
+from billingos_kit.scopes import ALL_SCOPES
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
-    reader = MetadataReader()
-    metadata = reader.read(message.metadata, "customer.metadata")
-    reader.raise_if_any()
-    address = None
-    if message.HasField("billing_address"):
-        given = message.billing_address
-        address = Address(
-            line1=given.line1,
-            line2=given.line2,
-            postal_code=given.postal_code,
-            city=given.city,
-            state=given.state,
-            country=given.country,
-        )
-    return CustomerFields(
-        email=message.email,
-        external_id=message.external_id,
-        name=message.name,
-        metadata=metadata,
-        billing_address=address,
-    )
 
 
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
@@ -77,13 +57,11 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, context: Context
     ) -> customers_pb2.ListCustomersResponse:
-        filters = {"email": ascii_lower(request.email), "external_id": request.external_id}
-        page = page_request(request.page_size, request.page_token, filters)
-        result = await CustomerService(current_scope()).list_page(
-            page, email=request.email or None, external_id=request.external_id or None
-        )
+        where = CustomerFilter(email=request.email or None, external_id=request.external_id or None)
+        page = page_request(request.page_size, request.page_token, where)
+        result = await CustomerService(current_scope()).list_page(page, where)
         return customers_pb2.ListCustomersResponse(
-            customers=[customer_message(c) for c in result.customers],
+            customers=[customer_message(c) for c in result.items],
             next_page_token=result.next_page_token,
         )
 
@@ -91,7 +69,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         self, request: customers_pb2.UpdateCustomerRequest, context: Context
     ) -> customers_pb2.Customer:
         customer_id = parse_id(request.customer.id, "customer.id")
-        paths = fields_to_update(request.update_mask, request.customer, UPDATABLE_FIELDS)
+        paths = CUSTOMER_MASK.paths(request.update_mask, request.customer)
         fields = customer_fields(request.customer)
         customer = await CustomerService(current_scope()).update(customer_id, fields, paths)
         return customer_message(customer)
@@ -128,11 +106,11 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
         self, request: organizations_pb2.IssueApiKeyRequest, context: Context
     ) -> api_keys_pb2.CreateApiKeyResponse:
         organization_id = parse_id(request.organization_id, "organization_id")
+        scopes = scopes_of(request.scopes, "scopes") or ALL_SCOPES
         scope = current_scope()
         await OrganizationService(scope).require(organization_id)
-        scopes = with_implied(SCOPE_CODEC.parse_repeated(request.scopes, "scopes") or ALL_SCOPES)
-        created = await ApiKeyService(scope).create_for(
-            organization_id, request.name or "Issued key", scopes
+        created = await ApiKeyService(scope, organization_id).issue(
+            request.name or "Issued key", scopes
         )
         return api_keys_pb2.CreateApiKeyResponse(
             api_key=api_key_message(created.key), secret=created.secret
@@ -143,7 +121,7 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def CreateApiKey(
         self, request: api_keys_pb2.CreateApiKeyRequest, context: Context
     ) -> api_keys_pb2.CreateApiKeyResponse:
-        scopes = SCOPE_CODEC.parse_repeated(request.api_key.scopes, "api_key.scopes")
+        scopes = scopes_of(request.api_key.scopes, "api_key.scopes")
         created = await ApiKeyService(current_scope()).create(request.api_key.name, scopes)
         return api_keys_pb2.CreateApiKeyResponse(
             api_key=api_key_message(created.key), secret=created.secret
@@ -155,7 +133,7 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
         page = page_request(request.page_size, request.page_token, {})
         result = await ApiKeyService(current_scope()).list_page(page)
         return api_keys_pb2.ListApiKeysResponse(
-            api_keys=[api_key_message(k) for k in result.keys],
+            api_keys=[api_key_message(k) for k in result.items],
             next_page_token=result.next_page_token,
         )
 

@@ -22,32 +22,49 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from billingos.catalog.v1 import discounts_pb2 as billingos_dot_catalog_dot_v1_dot_discounts__pb2
 from billingos.catalog.v1 import products_pb2 as billingos_dot_catalog_dot_v1_dot_products__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/events.proto\x12\x14\x62illingos.catalog.v1\x1a$billingos/catalog/v1/discounts.proto\x1a#billingos/catalog/v1/products.proto\x1a google/protobuf/field_mask.proto\"E\n\x13ProductCreatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\"v\n\x13ProductUpdatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x14ProductArchivedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\"?\n\x11PriceCreatedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price\"@\n\x12PriceArchivedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price\"H\n\x14\x44iscountCreatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\"y\n\x14\x44iscountUpdatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"H\n\x14\x44iscountDeletedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/events.proto\x12\x14\x62illingos.catalog.v1\x1a!billingos/common/v1/options.proto\x1a$billingos/catalog/v1/discounts.proto\x1a#billingos/catalog/v1/products.proto\x1a google/protobuf/field_mask.proto\"e\n\x13ProductCreatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.created\x12\x07product\"\x96\x01\n\x13ProductUpdatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.updated\x12\x07product\"g\n\x14ProductArchivedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1f\xf2\xbb\x18\x1b\n\x10product.archived\x12\x07product\"[\n\x11PriceCreatedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1a\xf2\xbb\x18\x16\n\rprice.created\x12\x05price\"]\n\x12PriceArchivedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1b\xf2\xbb\x18\x17\n\x0eprice.archived\x12\x05price\"j\n\x14\x44iscountCreatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.created\x12\x08\x64iscount\"\x9b\x01\n\x14\x44iscountUpdatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x64iscount.updated\x12\x08\x64iscount\"j\n\x14\x44iscountDeletedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.deleted\x12\x08\x64iscountb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billingos.catalog.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRODUCTCREATEDEVENT']._serialized_start=168
-  _globals['_PRODUCTCREATEDEVENT']._serialized_end=237
-  _globals['_PRODUCTUPDATEDEVENT']._serialized_start=239
-  _globals['_PRODUCTUPDATEDEVENT']._serialized_end=357
-  _globals['_PRODUCTARCHIVEDEVENT']._serialized_start=359
-  _globals['_PRODUCTARCHIVEDEVENT']._serialized_end=429
-  _globals['_PRICECREATEDEVENT']._serialized_start=431
-  _globals['_PRICECREATEDEVENT']._serialized_end=494
-  _globals['_PRICEARCHIVEDEVENT']._serialized_start=496
-  _globals['_PRICEARCHIVEDEVENT']._serialized_end=560
-  _globals['_DISCOUNTCREATEDEVENT']._serialized_start=562
-  _globals['_DISCOUNTCREATEDEVENT']._serialized_end=634
-  _globals['_DISCOUNTUPDATEDEVENT']._serialized_start=636
-  _globals['_DISCOUNTUPDATEDEVENT']._serialized_end=757
-  _globals['_DISCOUNTDELETEDEVENT']._serialized_start=759
-  _globals['_DISCOUNTDELETEDEVENT']._serialized_end=831
+  _globals['_PRODUCTCREATEDEVENT']._loaded_options = None
+  _globals['_PRODUCTCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\017product.created\022\007product'
+  _globals['_PRODUCTUPDATEDEVENT']._loaded_options = None
+  _globals['_PRODUCTUPDATEDEVENT']._serialized_options = b'\362\273\030\032\n\017product.updated\022\007product'
+  _globals['_PRODUCTARCHIVEDEVENT']._loaded_options = None
+  _globals['_PRODUCTARCHIVEDEVENT']._serialized_options = b'\362\273\030\033\n\020product.archived\022\007product'
+  _globals['_PRICECREATEDEVENT']._loaded_options = None
+  _globals['_PRICECREATEDEVENT']._serialized_options = b'\362\273\030\026\n\rprice.created\022\005price'
+  _globals['_PRICEARCHIVEDEVENT']._loaded_options = None
+  _globals['_PRICEARCHIVEDEVENT']._serialized_options = b'\362\273\030\027\n\016price.archived\022\005price'
+  _globals['_DISCOUNTCREATEDEVENT']._loaded_options = None
+  _globals['_DISCOUNTCREATEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.created\022\010discount'
+  _globals['_DISCOUNTUPDATEDEVENT']._loaded_options = None
+  _globals['_DISCOUNTUPDATEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.updated\022\010discount'
+  _globals['_DISCOUNTDELETEDEVENT']._loaded_options = None
+  _globals['_DISCOUNTDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.deleted\022\010discount'
+  _globals['_PRODUCTCREATEDEVENT']._serialized_start=203
+  _globals['_PRODUCTCREATEDEVENT']._serialized_end=304
+  _globals['_PRODUCTUPDATEDEVENT']._serialized_start=307
+  _globals['_PRODUCTUPDATEDEVENT']._serialized_end=457
+  _globals['_PRODUCTARCHIVEDEVENT']._serialized_start=459
+  _globals['_PRODUCTARCHIVEDEVENT']._serialized_end=562
+  _globals['_PRICECREATEDEVENT']._serialized_start=564
+  _globals['_PRICECREATEDEVENT']._serialized_end=655
+  _globals['_PRICEARCHIVEDEVENT']._serialized_start=657
+  _globals['_PRICEARCHIVEDEVENT']._serialized_end=750
+  _globals['_DISCOUNTCREATEDEVENT']._serialized_start=752
+  _globals['_DISCOUNTCREATEDEVENT']._serialized_end=858
+  _globals['_DISCOUNTUPDATEDEVENT']._serialized_start=861
+  _globals['_DISCOUNTUPDATEDEVENT']._serialized_end=1016
+  _globals['_DISCOUNTDELETEDEVENT']._serialized_start=1018
+  _globals['_DISCOUNTDELETEDEVENT']._serialized_end=1124
 # @@protoc_insertion_point(module_scope)

@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/common/v1/options.proto\x12\x13\x62illingos.common.v1\x1a google/protobuf/descriptor.proto*N\n\x07Tenancy\x12\x17\n\x13TENANCY_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANCY_ORGANIZATION\x10\x01\x12\x10\n\x0cTENANCY_NONE\x10\x02*S\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSCOPE_READ\x10\x01\x12\x0f\n\x0bSCOPE_WRITE\x10\x02\x12\x12\n\x0eSCOPE_API_KEYS\x10\x03:O\n\x07tenancy\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1c.billingos.common.v1.Tenancy:3\n\tread_only\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x08:K\n\x05scope\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x87\x03 \x01(\x0e\x32\x1a.billingos.common.v1.Scope:3\n\tanonymous\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x87\x03 \x01(\x08:2\n\tsensitive\x12\x1d.google.protobuf.FieldOptions\x18\xb7\x87\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/common/v1/options.proto\x12\x13\x62illingos.common.v1\x1a google/protobuf/descriptor.proto\"1\n\x0c\x45ventOptions\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0bstate_field\x18\x02 \x01(\t*N\n\x07Tenancy\x12\x17\n\x13TENANCY_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANCY_ORGANIZATION\x10\x01\x12\x10\n\x0cTENANCY_NONE\x10\x02*S\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n\nSCOPE_READ\x10\x01\x12\x0f\n\x0bSCOPE_WRITE\x10\x02\x12\x12\n\x0eSCOPE_API_KEYS\x10\x03:O\n\x07tenancy\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1c.billingos.common.v1.Tenancy:3\n\tread_only\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x08:K\n\x05scope\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x87\x03 \x01(\x0e\x32\x1a.billingos.common.v1.Scope:3\n\tanonymous\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x87\x03 \x01(\x08:S\n\x05\x65vent\x12\x1f.google.protobuf.MessageOptions\x18\xbe\x87\x03 \x01(\x0b\x32!.billingos.common.v1.EventOptions:2\n\tsensitive\x12\x1d.google.protobuf.FieldOptions\x18\xb7\x87\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billingos.common.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TENANCY']._serialized_start=92
-  _globals['_TENANCY']._serialized_end=170
-  _globals['_SCOPE']._serialized_start=172
-  _globals['_SCOPE']._serialized_end=255
+  _globals['_TENANCY']._serialized_start=143
+  _globals['_TENANCY']._serialized_end=221
+  _globals['_SCOPE']._serialized_start=223
+  _globals['_SCOPE']._serialized_end=306
+  _globals['_EVENTOPTIONS']._serialized_start=92
+  _globals['_EVENTOPTIONS']._serialized_end=141
 # @@protoc_insertion_point(module_scope)

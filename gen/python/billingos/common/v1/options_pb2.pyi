@@ -5,16 +5,17 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf import message as _message
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 10):
-    from typing import TypeAlias as _TypeAlias
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing_extensions import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -93,10 +94,43 @@ that creates them.
 """
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 
+@_typing.final
+class EventOptions(_message.Message):
+    """What an event message is; read by the kit's outbox and consumers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """The fact, as "<entity>.<verb>" (e.g. "customer.created"); the subject is
+    `billingos.<context>.<type>`, the context being the message's package.
+    """
+    state_field: _builtins.str
+    """The field holding the entity (e.g. "customer"), when the event carries the
+    entity's whole state. The latest such event of each entity is kept, for
+    ever, on `billingos.state.<context>.<entity>.<id>`: a context that starts
+    late builds its read copy from there (every entity, not just recent ones).
+    """
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        state_field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_field", b"state_field", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventOptions: _TypeAlias = EventOptions  # noqa: Y015
+
 TENANCY_FIELD_NUMBER: _builtins.int
 READ_ONLY_FIELD_NUMBER: _builtins.int
 SCOPE_FIELD_NUMBER: _builtins.int
 ANONYMOUS_FIELD_NUMBER: _builtins.int
+EVENT_FIELD_NUMBER: _builtins.int
 SENSITIVE_FIELD_NUMBER: _builtins.int
 tenancy: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Tenancy.ValueType]
 """How the method is scoped to a tenant. Field number from the range
@@ -116,6 +150,8 @@ pricing table): the gateway skips the key check on exactly this method's
 REST path, and the service refuses every other method that arrives
 through the gateway without a verified key.
 """
+event: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, Global___EventOptions]
+"""Marks a message as an event's data."""
 sensitive: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
 """A secret shown once (an API key's secret): never stored anywhere,
 including the idempotency record of the call that created it; a replay

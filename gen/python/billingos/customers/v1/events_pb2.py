@@ -22,24 +22,33 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from billingos.customers.v1 import customers_pb2 as billingos_dot_customers_dot_v1_dot_customers__pb2
 from billingos.customers.v1 import organizations_pb2 as billingos_dot_customers_dot_v1_dot_organizations__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a google/protobuf/field_mask.proto\"J\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\"{\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"J\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\"V\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organizationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganizationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billingos.customers.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=181
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=255
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=257
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=380
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=382
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=456
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=458
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=544
+  _globals['_CUSTOMERCREATEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_options = b'\362\273\030\034\n\020customer.created\022\010customer'
+  _globals['_CUSTOMERUPDATEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_options = b'\362\273\030\034\n\020customer.updated\022\010customer'
+  _globals['_CUSTOMERDELETEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020customer.deleted\022\010customer'
+  _globals['_ORGANIZATIONCREATEDEVENT']._loaded_options = None
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_options = b'\362\273\030$\n\024organization.created\022\014organization'
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=216
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=324
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=327
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=484
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=486
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=594
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=597
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=725
 # @@protoc_insertion_point(module_scope)

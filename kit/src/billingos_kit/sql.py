@@ -1,0 +1,63 @@
+"""SQLAlchemy Core statements, compiled once, run on asyncpg.
+
+A repository builds its statements with SQLAlchemy (typed, schema-aware, no
+string SQL) and names every value with `bindparam`. `Query.of(statement)`
+compiles it once for asyncpg (`$1, $2, …`); running it only binds values.
+asyncpg prepares each statement once per connection and reuses it, so the
+hot path is: look up a compiled query, send the values, read the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.sql import ClauseElement
+
+from billingos_kit.db import Connection
+
+_DIALECT = asyncpg_dialect.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One compiled statement: its SQL and the names of its values, in order."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]  # values the statement itself holds (literals)
+
+    @classmethod
+    def of(cls, statement: ClauseElement) -> Query:
+        compiled: Any = statement.compile(dialect=_DIALECT)
+        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        missing = [n for n in self.names if n not in values and self.defaults.get(n) is None]
+        if missing:
+            raise KeyError(f"values missing for {missing}: {self.sql[:80]}…")
+        return [values[n] if n in values else self.defaults[n] for n in self.names]
+
+    async def fetch(self, connection: Connection, **values: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await connection.fetch(self.sql, *self.args(values))
+        return rows
+
+    async def fetch_one(self, connection: Connection, **values: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await connection.fetchrow(self.sql, *self.args(values))
+        return row
+
+    async def execute(self, connection: Connection, **values: Any) -> str:
+        status: str = await connection.execute(self.sql, *self.args(values))
+        return status
+
+    async def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        await connection.executemany(self.sql, [self.args(row) for row in rows])
+
+
+def affected_rows(status: str) -> int:
+    """The row count of a command status such as "UPDATE 3"."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0

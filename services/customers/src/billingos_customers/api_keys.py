@@ -1,0 +1,116 @@
+"""API keys (api_keys.proto): the key lifecycle, and turning a presented
+secret into the key it is.
+
+A secret is `bos_` + 40 random URL-safe characters (240 bits). Only its SHA-256
+is stored: with that much entropy a slow hash adds nothing, and the gateway's
+check must stay fast. The first 12 characters are kept as a visible prefix. A
+key carries scopes; a key acts only on keys no stronger than itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from billingos_customers.models import ApiKey
+from billingos_customers.repository import ApiKeyRepository, PresentedKeys
+from billingos_kit.errors import FieldViolation, PermissionDenied
+from billingos_kit.grpc.scope import CallScope
+from billingos_kit.ids import new_id
+from billingos_kit.pagination import ListFilter, Page, PageRequest
+from billingos_kit.scopes import SCOPE_CODEC, Scope, with_implied
+from billingos_kit.validation import Violations, check_text
+
+SECRET_PREFIX = "bos_"
+VISIBLE_PREFIX_LENGTH = 12
+MAX_NAME_LENGTH = 256
+# What a key gets when its creator names no scopes.
+DEFAULT_SCOPES = frozenset({Scope.READ, Scope.WRITE})
+NO_FILTERS = ListFilter()
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(30)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once
+
+
+class ApiKeyService:
+    """API keys of one organization: the scope's, or a named one (platform
+    administration issuing a key)."""
+
+    def __init__(self, scope: CallScope, organization_id: uuid.UUID | None = None) -> None:
+        self._scope = scope
+        self._keys = ApiKeyRepository(scope, organization_id)
+
+    async def create(self, name: str, scopes: frozenset[Scope]) -> CreatedKey:
+        """A key with at most the caller's scopes (`scopes` empty: read and write)."""
+        granted = with_implied(scopes or DEFAULT_SCOPES)
+        _refuse_stronger(granted, self._scope.caller_scopes, "a key cannot create a key")
+        return await self.issue(name, granted)
+
+    async def issue(self, name: str, scopes: frozenset[Scope]) -> CreatedKey:
+        """A key with exactly `scopes` and what they imply (no check of the
+        caller: for platform administration and an organization's first key)."""
+        violations = Violations()
+        check_text(violations, "api_key.name", name, max_length=MAX_NAME_LENGTH)
+        violations.raise_if_any()
+        secret = new_secret()
+        key = ApiKey(
+            id=new_id(self._scope.clock),
+            organization_id=self._keys.organization_id,
+            name=name.strip(),
+            prefix=secret[:VISIBLE_PREFIX_LENGTH],
+            secret_hash=hash_secret(secret),
+            scopes=sorted(with_implied(scopes)),
+            created_at=self._scope.clock.now(),
+            revoked_at=None,
+        )
+        await self._keys.insert(key)
+        return CreatedKey(key, secret)
+
+    async def list_page(self, page: PageRequest) -> Page[ApiKey]:
+        return await self._keys.page(NO_FILTERS, page)
+
+    async def revoke(self, key_id: uuid.UUID) -> ApiKey:
+        """Revokes a key no stronger than the caller's; revoking a revoked key
+        changes nothing."""
+        key = await self._keys.require(key_id, for_update=True)
+        _refuse_stronger(
+            frozenset(Scope(s) for s in key.scopes),
+            self._scope.caller_scopes,
+            "a key cannot revoke a key",
+        )
+        if key.revoked_at is None:
+            key.revoked_at = self._scope.clock.now()
+            await self._keys.update(key, ["revoked_at"])
+        return key
+
+
+async def authenticate(scope: CallScope, secret: str) -> ApiKey | None:
+    """The active key for a presented secret, in whichever organization."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    return await PresentedKeys(scope).find_active(hash_secret(secret))
+
+
+def _refuse_stronger(target: frozenset[Scope], caller: frozenset[Scope], what: str) -> None:
+    """A key acts only on keys no stronger than itself (creating or revoking)."""
+    beyond = target - caller
+    if beyond:
+        names = ", ".join(SCOPE_CODEC.proto_name(scope) for scope in sorted(beyond))
+        raise PermissionDenied(
+            f"{what} with scopes it lacks itself ({names})",
+            reason="API_KEY_SCOPE_EXCEEDS_CALLER",
+            violations=[FieldViolation("api_key.scopes", f"the calling key lacks {names}")],
+        )
