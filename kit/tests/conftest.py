@@ -2,10 +2,10 @@
 stream of the test's own on the session's real Postgres and NATS.
 
 Each test that asks for `kit_tables` gets a fresh schema `kit_test_<hex>` holding
-the kit tables, dropped afterwards; each test that asks for `source` gets a
-context name of its own, so the stream `BILLINGOS_<SOURCE>` (and the NOTIFY
-payload, the schema name) belong to that test alone. Unit tests ask for none of
-these and never start a server.
+the kit tables (and the outbox's NOTIFY trigger), dropped afterwards; each test
+that asks for `source` gets a context name of its own, so its streams (and the
+event types `billingos_kit.testing.eventtypes` makes for it) belong to that
+test alone. Unit tests ask for none of these and never start a server.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
-from billingos_kit.db import Database, service_metadata
-from billingos_kit.outbox import stream_for
+from billingos_kit.db import Database, async_url, service_metadata
+from billingos_kit.migrations import outbox_trigger_statements
+from billingos_kit.streams import events_stream, state_stream
 from billingos_kit.tables import KitTables, define_kit_tables
 from billingos_kit.testing.servers import SessionServers
 
@@ -57,14 +60,18 @@ async def kit_tables(kit_database: Database) -> AsyncIterator[KitTables]:
     schema = f"kit_test_{secrets.token_hex(6)}"
     metadata = service_metadata(schema)
     tables = define_kit_tables(metadata)
-    async with kit_database.engine.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await connection.run_sync(metadata.create_all)
+    engine = create_async_engine(async_url(kit_database.url), poolclass=NullPool)
     try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            await connection.run_sync(metadata.create_all)
+            for statement in outbox_trigger_statements(schema):
+                await connection.execute(text(statement))
         yield tables
     finally:
-        async with kit_database.engine.begin() as connection:
+        async with engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -74,5 +81,6 @@ async def source(jetstream: JetStreamContext) -> AsyncIterator[str]:
     try:
         yield name
     finally:
-        with contextlib.suppress(NotFoundError):
-            await jetstream.delete_stream(stream_for(name))
+        for stream in (events_stream(name), state_stream(name)):
+            with contextlib.suppress(NotFoundError):
+                await jetstream.delete_stream(stream)

@@ -1,7 +1,8 @@
 """Idempotent consumers (DESIGN §4) on real Postgres and JetStream: a handler's
 effect happens once however often its event is delivered, a failing handler is
 redelivered until it succeeds, events nobody handles are acknowledged and
-ignored, and the processed id commits with the effect or not at all."""
+ignored, the processed id commits with the effect or not at all, and a
+consumer of the latest-state stream started late learns every entity."""
 
 from __future__ import annotations
 
@@ -14,24 +15,29 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from google.protobuf import any_pb2, timestamp_pb2, wrappers_pb2
+from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import BigInteger, Column, Identity, Table, Text, Uuid, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, Column, Identity, Table, Text, Uuid, bindparam, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from billingos.common.v1 import event_pb2
+from billingos.common.v1.options_pb2 import event as event_option
 from billingos_kit import consumer as consumer_module
 from billingos_kit.clock import UTC, FrozenClock
 from billingos_kit.consumer import EventConsumer, EventScope
-from billingos_kit.db import Database, service_metadata
+from billingos_kit.db import Database, async_url, service_metadata
 from billingos_kit.ids import new_id
-from billingos_kit.outbox import stream_for, subject_for
-from billingos_kit.relay import ensure_stream
+from billingos_kit.relay import ensure_streams
+from billingos_kit.sql import Query
+from billingos_kit.streams import events_stream, state_stream
 from billingos_kit.tables import KitTables, define_kit_tables
+from billingos_kit.testing.db import rows, scalar
+from billingos_kit.testing.eventtypes import event_message
 
 START = dt.datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ORGANIZATION = uuid.UUID("01900000-0000-7000-8000-0000000000aa")
@@ -57,12 +63,13 @@ class Recorder:
     runs: list[str] = field(default_factory=list)
 
     async def __call__(self, scope: EventScope, data: Message) -> None:
-        assert isinstance(data, wrappers_pb2.StringValue)
-        self.runs.append(data.value)
-        await scope.session.execute(
-            self.effects.insert().values(
-                event_id=uuid.UUID(scope.envelope.event_id), label=data.value
-            )
+        label: str = getattr(data, "value")  # noqa: B009
+        self.runs.append(label)
+        insert = Query.of(
+            self.effects.insert().values(event_id=bindparam("event_id"), label=bindparam("label"))
+        )
+        await insert.execute(
+            await scope.connection(), event_id=uuid.UUID(scope.envelope.event_id), label=label
         )
         if len(self.runs) <= self.fail_times:
             raise HandlerFailed(f"run {len(self.runs)} fails")
@@ -89,15 +96,19 @@ async def effects(kit_database: Database, kit_tables: KitTables) -> Table:
         Column("event_id", Uuid, nullable=False),
         Column("label", Text, nullable=False),
     )
-    async with kit_database.engine.begin() as connection:
-        await connection.run_sync(table.create)
+    engine = create_async_engine(async_url(kit_database.url), poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(table.create)
+    finally:
+        await engine.dispose()
     return table
 
 
 @pytest.fixture
 async def stream(jetstream: JetStreamContext, source: str) -> str:
-    await ensure_stream(jetstream, source)
-    return stream_for(source)
+    await ensure_streams(jetstream, source)
+    return events_stream(source)
 
 
 @pytest.fixture
@@ -110,7 +121,7 @@ def envelope_for(clock: FrozenClock, source: str, event_type: str, label: str) -
     occurred = timestamp_pb2.Timestamp()
     occurred.FromDatetime(clock.now())
     data = any_pb2.Any()
-    data.Pack(wrappers_pb2.StringValue(value=label))
+    data.Pack(event_message(source, event_type)(value=label))
     return event_pb2.EventEnvelope(
         event_id=str(new_id(clock)),
         type=event_type,
@@ -126,7 +137,7 @@ async def publish(
 ) -> Published:
     """Publishes under a fresh `Nats-Msg-Id`, so even identical payloads are kept."""
     envelope = event_pb2.EventEnvelope.FromString(payload)
-    subject = subject_for(source, subject_type or envelope.type)
+    subject = f"billingos.{source}.{subject_type or envelope.type}"
     ack = await js.publish(subject, payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
     assert not ack.duplicate
     return Published(envelope, ack.seq)
@@ -142,14 +153,13 @@ def new_consumer(
 ) -> EventConsumer:
     consumer = EventConsumer(
         name=name,
-        source=source,
         database=database,
         tables=tables,
         clock=clock,
         own_source=OWN_SOURCE,
         fetch_timeout=0.2,
     )
-    consumer.on(HANDLED, wrappers_pb2.StringValue, handler)
+    consumer.on(event_message(source, HANDLED), handler)
     return consumer
 
 
@@ -187,16 +197,14 @@ async def settled(
 
 
 async def effect_labels(database: Database, effects: Table) -> list[str]:
-    async with database.transaction() as session:
-        rows = await session.execute(select(effects.c.label).order_by(effects.c.row))
-        return [row.label for row in rows]
+    found = await rows(database, select(effects.c.label).order_by(effects.c.row))
+    return [row["label"] for row in found]
 
 
 async def processed_ids(database: Database, tables: KitTables, consumer: str) -> list[uuid.UUID]:
     table = tables.processed_events
-    async with database.transaction() as session:
-        rows = await session.execute(select(table.c.event_id).where(table.c.consumer == consumer))
-        return [row.event_id for row in rows]
+    found = await rows(database, select(table.c.event_id).where(table.c.consumer == consumer))
+    return [row["event_id"] for row in found]
 
 
 async def test_an_event_delivered_twice_has_its_effect_once(
@@ -311,7 +319,7 @@ async def test_a_malformed_message_is_dropped_without_blocking_the_next(
     effects: Table,
 ) -> None:
     garbage = await jetstream.publish(
-        subject_for(source, HANDLED), b"\xff\xffnot an envelope", headers={"Nats-Msg-Id": "junk"}
+        f"billingos.{source}.{HANDLED}", b"\xff\xffnot an envelope", headers={"Nats-Msg-Id": "junk"}
     )
     good = await publish(jetstream, source, envelope_for(clock, source, HANDLED, "good"))
     assert good.seq == garbage.seq + 1
@@ -412,10 +420,9 @@ async def test_the_processed_id_commits_with_the_effect_or_not_at_all(
     event_id = uuid.UUID(published.envelope.event_id)
     assert await processed_ids(kit_database, kit_tables, "atomic") == [event_id]
     table = kit_tables.processed_events
-    async with kit_database.transaction() as session:
-        processed_at = await session.scalar(
-            select(table.c.processed_at).where(table.c.event_id == event_id)
-        )
+    processed_at = await scalar(
+        kit_database, select(table.c.processed_at).where(table.c.event_id == event_id)
+    )
     assert processed_at == clock.now()
 
 
@@ -432,8 +439,8 @@ async def test_events_a_handler_emits_commit_with_its_effect(
 
     async def notice(scope: EventScope, data: Message) -> None:
         seen.append(scope.organization_id)
-        assert isinstance(scope.session, AsyncSession)
-        await scope.outbox.add("widget.noticed", scope.organization_id, data)
+        noticed = event_message(OWN_SOURCE, "widget.noticed")
+        await scope.outbox.add(noticed(value=getattr(data, "value")))  # noqa: B009
 
     published = await publish(jetstream, source, envelope_for(clock, source, HANDLED, "n"))
     consumer = new_consumer("emitter", source, kit_database, kit_tables, clock, notice)
@@ -442,10 +449,9 @@ async def test_events_a_handler_emits_commit_with_its_effect(
 
     assert seen == [ORGANIZATION]
     outbox = kit_tables.outbox
-    async with kit_database.transaction() as session:
-        rows = (await session.execute(select(outbox.c.subject, outbox.c.organization_id))).all()
-    assert [(row.subject, row.organization_id) for row in rows] == [
-        (subject_for(OWN_SOURCE, "widget.noticed"), ORGANIZATION)
+    emitted = await rows(kit_database, select(outbox.c.subject, outbox.c.organization_id))
+    assert [(row["subject"], row["organization_id"]) for row in emitted] == [
+        (f"billingos.{OWN_SOURCE}.widget.noticed", ORGANIZATION)
     ]
 
 
@@ -456,14 +462,13 @@ async def ignore(_scope: EventScope, _data: Message) -> None:
 def test_the_consumer_config_filters_handled_types_and_allows_every_backoff_step() -> None:
     consumer = EventConsumer(
         name="config",
-        source="elsewhere",
         database=Database("postgresql://nobody@127.0.0.1:1/never_connected"),
         tables=define_kit_tables(service_metadata("never_created")),
         clock=FrozenClock(START),
         own_source=OWN_SOURCE,
     )
-    consumer.on("b.two", wrappers_pb2.StringValue, ignore)
-    consumer.on("a.one", wrappers_pb2.StringValue, ignore)
+    consumer.on(event_message("elsewhere", "b.two"), ignore)
+    consumer.on(event_message("elsewhere", "a.one"), ignore)
     config = consumer.config()
     assert config.durable_name == "config"
     assert config.ack_policy == AckPolicy.EXPLICIT
@@ -475,3 +480,78 @@ def test_the_consumer_config_filters_handled_types_and_allows_every_backoff_step
     assert config.ack_wait is not None
     assert config.ack_wait >= 30
     assert config.filter_subjects == ["billingos.elsewhere.a.one", "billingos.elsewhere.b.two"]
+
+
+def test_a_consumer_reads_one_context_and_only_whole_states_from_the_state_stream() -> None:
+    consumer = EventConsumer.of_state(
+        "mixed",
+        Database("postgresql://nobody@127.0.0.1:1/never_connected"),
+        define_kit_tables(service_metadata("never_created")),
+        FrozenClock(START),
+        OWN_SOURCE,
+    )
+    consumer.on(event_message("ctxone", "widget.created", with_state=True), ignore)
+    with pytest.raises(ValueError, match="reads ctxone"):
+        consumer.on(event_message("ctxtwo", "widget.created", with_state=True), ignore)
+    with pytest.raises(ValueError, match="carries no whole state"):
+        consumer.on(event_message("ctxone", "widget.noticed"), ignore)
+    assert consumer.config().filter_subjects == ["billingos.state.ctxone.widget.>"]
+
+
+async def test_a_read_copy_started_after_1000_entities_exist_learns_every_one(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+    effects: Table,
+) -> None:
+    """The event stream keeps 14 days; the state stream keeps the latest event
+    of every entity for ever. A consumer that starts late reads it whole."""
+    await ensure_streams(jetstream, source)
+    created = event_message(source, "widget.created", with_state=True)
+    updated = event_message(source, "widget.updated", with_state=True)
+    for index in range(1000):
+        await publish_state(jetstream, source, created, f"w{index}", "v1", clock)
+    # A second change of the first 10: only the latest state of each is kept.
+    for index in range(10):
+        await publish_state(jetstream, source, updated, f"w{index}", "v2", clock)
+
+    recorder = Recorder(effects)
+    consumer = EventConsumer.of_state(
+        "latecomer", kit_database, kit_tables, clock, OWN_SOURCE, batch_size=256
+    )
+    consumer.on(created, recorder)
+    consumer.on(updated, recorder)
+    last = (await jetstream.stream_info(state_stream(source))).state.last_seq
+    async with running(consumer, jetstream):
+        await settled(jetstream, state_stream(source), "latecomer", last)
+
+    assert len(recorder.runs) == 1000
+    assert sorted(recorder.runs).count("v2") == 10
+
+
+async def publish_state(
+    js: JetStreamContext,
+    source: str,
+    kind: type[Message],
+    entity_id: str,
+    value: str,
+    clock: FrozenClock,
+) -> None:
+    message = kind(value=value)
+    getattr(message, "state").id = entity_id  # noqa: B009
+    data = any_pb2.Any()
+    data.Pack(message)
+    envelope = event_pb2.EventEnvelope(
+        event_id=str(new_id(clock)),
+        type=kind.DESCRIPTOR.GetOptions().Extensions[event_option].type,
+        organization_id=str(ORGANIZATION),
+        source=source,
+        data=data,
+    )
+    await js.publish(
+        f"billingos.state.{source}.widget.{entity_id}",
+        envelope.SerializeToString(deterministic=True),
+        headers={"Nats-Msg-Id": envelope.event_id},
+    )

@@ -8,11 +8,10 @@ import datetime as dt
 import uuid
 
 import pytest
-from google.protobuf import wrappers_pb2
 from sqlalchemy import select, update
 
 from billingos_kit.clock import UTC, FrozenClock
-from billingos_kit.db import Database
+from billingos_kit.db import Connection, Database
 from billingos_kit.housekeeping import (
     PROCESSED_EVENT_RETENTION,
     PUBLISHED_EVENT_RETENTION,
@@ -21,8 +20,11 @@ from billingos_kit.housekeeping import (
 from billingos_kit.idempotency import IdempotencyStore
 from billingos_kit.ids import new_id
 from billingos_kit.outbox import Outbox
-from billingos_kit.relay import STREAM_MAX_AGE
+from billingos_kit.sql import Query
+from billingos_kit.streams import EVENT_RETENTION
 from billingos_kit.tables import KitTables
+from billingos_kit.testing.db import execute, rows
+from billingos_kit.testing.eventtypes import event_message
 
 START = dt.datetime(2026, 7, 1, tzinfo=UTC)
 TTL = dt.timedelta(hours=24)
@@ -38,48 +40,52 @@ async def add_event(
     database: Database, tables: KitTables, clock: FrozenClock, published: dt.datetime | None
 ) -> uuid.UUID:
     """An outbox event created now, published at `published` (None: not yet)."""
-    async with database.transaction() as session:
-        event = await Outbox(session, tables, clock, "kithousekeeping").add(
-            "widget.created", None, wrappers_pb2.StringValue()
-        )
+    async with database.transaction() as connection:
+
+        async def current() -> Connection:
+            return connection
+
+        outbox = Outbox(current, tables, clock, "kithousekeeping", None)
+        event = await outbox.add(event_message("kithousekeeping", "widget.created")())
         if published is not None:
-            await session.execute(
+            await Query.of(
                 update(tables.outbox)
                 .where(tables.outbox.c.id == event.event_id)
                 .values(published_at=published)
-            )
+            ).execute(connection)
     return event.event_id
 
 
 async def add_key(database: Database, tables: KitTables, clock: FrozenClock, key: str) -> None:
     """An idempotency key recorded now, expiring TTL from now."""
     store = IdempotencyStore(tables, clock, TTL)
-    async with database.transaction() as session:
-        await store.record(session, "platform", key, "/demo/Create", b"fp", b"response")
+    async with database.transaction() as connection:
+        await store.record(connection, "platform", key, "/demo/Create", b"fp", b"response")
 
 
 async def add_processed(
     database: Database, tables: KitTables, clock: FrozenClock, processed_at: dt.datetime
 ) -> uuid.UUID:
     event_id = new_id(clock)
-    async with database.transaction() as session:
-        await session.execute(
-            tables.processed_events.insert().values(
-                consumer="kit-test", event_id=event_id, processed_at=processed_at
-            )
-        )
+    await execute(
+        database,
+        tables.processed_events.insert().values(
+            consumer="kit-test", event_id=event_id, processed_at=processed_at
+        ),
+    )
     return event_id
 
 
 async def remaining(database: Database, tables: KitTables) -> dict[str, set[object]]:
-    async with database.transaction() as session:
-        return {
-            "outbox_events": set(await session.scalars(select(tables.outbox.c.id))),
-            "idempotency_keys": set(await session.scalars(select(tables.idempotency_keys.c.key))),
-            "processed_events": set(
-                await session.scalars(select(tables.processed_events.c.event_id))
-            ),
-        }
+    return {
+        "outbox_events": {r[0] for r in await rows(database, select(tables.outbox.c.id))},
+        "idempotency_keys": {
+            r[0] for r in await rows(database, select(tables.idempotency_keys.c.key))
+        },
+        "processed_events": {
+            r[0] for r in await rows(database, select(tables.processed_events.c.event_id))
+        },
+    }
 
 
 async def test_old_published_events_go_while_recent_and_unpublished_ones_stay(
@@ -146,7 +152,7 @@ async def test_processed_ids_go_only_after_their_retention(
 
 def test_processed_ids_outlive_every_message_the_streams_keep() -> None:
     # Otherwise a message could be redelivered after the record of its processing is gone.
-    assert PROCESSED_EVENT_RETENTION > STREAM_MAX_AGE
+    assert PROCESSED_EVENT_RETENTION > EVENT_RETENTION
 
 
 async def test_a_purge_with_nothing_due_deletes_nothing(

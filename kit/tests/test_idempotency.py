@@ -10,7 +10,7 @@ import time
 
 import pytest
 from google.protobuf import wrappers_pb2
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from billingos_kit.clock import UTC, FrozenClock
 from billingos_kit.db import Database
@@ -24,6 +24,7 @@ from billingos_kit.idempotency import (
     validate_key,
 )
 from billingos_kit.tables import KitTables
+from billingos_kit.testing.db import scalar
 
 START = dt.datetime(2026, 8, 1, tzinfo=UTC)
 TTL = dt.timedelta(hours=24)
@@ -54,15 +55,15 @@ async def replay(
     scope: str = SCOPE,
     method: str = METHOD,
 ) -> bytes | None:
-    async with database.transaction() as session:
-        return await store.replay(session, scope, key, method, request)
+    async with database.transaction() as connection:
+        return await store.replay(connection, scope, key, method, request)
 
 
 async def record(
     database: Database, store: IdempotencyStore, key: str, request: bytes, response: bytes
 ) -> None:
-    async with database.transaction() as session:
-        await store.record(session, SCOPE, key, METHOD, request, response)
+    async with database.transaction() as connection:
+        await store.record(connection, SCOPE, key, METHOD, request, response)
 
 
 async def test_an_unknown_key_lets_the_call_run(
@@ -129,8 +130,8 @@ async def test_a_response_recorded_in_a_rolled_back_transaction_is_not_kept(
 
 
 async def record_then_fail(database: Database, store: IdempotencyStore, key: str) -> None:
-    async with database.transaction() as session:
-        await store.record(session, SCOPE, key, METHOD, fingerprint("a"), b"lost")
+    async with database.transaction() as connection:
+        await store.record(connection, SCOPE, key, METHOD, fingerprint("a"), b"lost")
         _ = 1 / 0
 
 
@@ -149,13 +150,13 @@ async def test_a_second_caller_with_the_same_key_waits_for_the_first_and_gets_it
 async def wait_for_a_blocked_advisory_lock(database: Database) -> None:
     """Until some session waits on an advisory lock (the second caller's)."""
     deadline = time.monotonic() + 10
-    query = text(
+    query = (
         "SELECT count(*) FROM pg_locks JOIN pg_database ON pg_database.oid = pg_locks.database"
         " WHERE datname = current_database() AND locktype = 'advisory' AND NOT granted"
     )
     while True:
-        async with database.engine.connect() as connection:
-            if (await connection.execute(query)).scalar_one():
+        async with database.connection() as connection:
+            if await connection.fetchval(query):
                 return
         assert time.monotonic() < deadline, "the second caller never waited for the lock"
         await asyncio.sleep(0.02)
@@ -180,10 +181,9 @@ def test_other_keys_are_refused_naming_the_header(key: str) -> None:
 
 
 async def count_keys(database: Database, tables: KitTables) -> int:
-    async with database.transaction() as session:
-        return int(
-            await session.scalar(select(func.count()).select_from(tables.idempotency_keys)) or 0
-        )
+    return int(
+        await scalar(database, select(func.count()).select_from(tables.idempotency_keys)) or 0
+    )
 
 
 def test_the_callers_scopes_are_part_of_the_fingerprint() -> None:

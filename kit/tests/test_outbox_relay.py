@@ -1,8 +1,9 @@
 """The transactional outbox and its relay (DESIGN §4), on real Postgres and
 JetStream: no event for a rolled-back change, committed events published in
-commit order with their id as `Nats-Msg-Id`, nothing lost and nothing doubled
-when a relay dies between publishing and marking, and a relay that wakes on
-the commit's NOTIFY rather than waiting for its poll."""
+commit order with their id as `Nats-Msg-Id`, the latest state of each entity
+kept on its state subject, nothing lost and nothing doubled when a relay dies
+between publishing and marking, and a relay that wakes on the outbox
+trigger's NOTIFY rather than waiting for its poll."""
 
 from __future__ import annotations
 
@@ -18,27 +19,22 @@ from typing import Any
 
 import asyncpg
 import pytest
-from google.protobuf import wrappers_pb2
+from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NoStreamResponseError
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from billingos.common.v1 import event_pb2
 from billingos_kit.clock import UTC, FrozenClock
-from billingos_kit.db import Database
-from billingos_kit.outbox import (
-    NOTIFY_CHANNEL,
-    Outbox,
-    PendingEvent,
-    stream_for,
-    subject_for,
-    unpublished_count,
-)
-from billingos_kit.relay import OutboxRelay, ensure_stream
+from billingos_kit.db import Connection, Database
+from billingos_kit.migrations import OUTBOX_CHANNEL
+from billingos_kit.outbox import Outbox, PendingEvent, unpublished_count
+from billingos_kit.relay import OutboxRelay, ensure_streams
+from billingos_kit.streams import events_stream, state_stream
 from billingos_kit.tables import KitTables
-from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.db import rows
+from billingos_kit.testing.eventtypes import event_message
 
 START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 ORGANIZATION = uuid.UUID("01900000-0000-7000-8000-000000000001")
@@ -52,14 +48,11 @@ class SimulatedCrash(Exception):
     """The process dying after the relay's work but before its commit."""
 
 
-class DiesBeforeCommit(Database):
-    """A database whose transactions do all their work, then never commit."""
+class DiesBeforeMarking(OutboxRelay):
+    """A relay whose process dies after publishing, before marking."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
-            yield session
-            raise SimulatedCrash()
+    async def _mark_published(self, connection: Connection, ids: list[uuid.UUID]) -> None:
+        raise SimulatedCrash()
 
 
 class CommitsDuringPass(OutboxRelay):
@@ -94,12 +87,19 @@ async def commit_events(
     event_types: Sequence[str],
 ) -> list[PendingEvent]:
     """One transaction adding one event per type, committed."""
-    async with database.transaction() as session:
-        outbox = Outbox(session, tables, clock, source)
+    async with database.transaction() as connection:
+        outbox = outbox_on(connection, tables, clock, source)
         return [
-            await outbox.add(event_type, ORGANIZATION, wrappers_pb2.StringValue(value=event_type))
+            await outbox.add(event_message(source, event_type)(value=event_type))
             for event_type in event_types
         ]
+
+
+def outbox_on(connection: Connection, tables: KitTables, clock: FrozenClock, source: str) -> Outbox:
+    async def current() -> Connection:
+        return connection
+
+    return Outbox(current, tables, clock, source, ORGANIZATION)
 
 
 class ChangeFailed(Exception):
@@ -112,11 +112,9 @@ async def add_event_then_roll_back(
     """Adds an event in a transaction that then fails; returns the event's id."""
     added: list[PendingEvent] = []
     with contextlib.suppress(ChangeFailed):
-        async with database.transaction() as session:
-            outbox = Outbox(session, tables, clock, source)
-            added.append(
-                await outbox.add("widget.created", ORGANIZATION, wrappers_pb2.StringValue())
-            )
+        async with database.transaction() as connection:
+            outbox = outbox_on(connection, tables, clock, source)
+            added.append(await outbox.add(event_message(source, "widget.created")()))
             raise ChangeFailed()
     return added[0].event_id
 
@@ -126,23 +124,28 @@ async def publication_times(
 ) -> dict[uuid.UUID, dt.datetime | None]:
     """Every outbox row's publication time, by event id."""
     table = tables.outbox
-    async with database.transaction() as session:
-        rows = (await session.execute(select(table.c.id, table.c.published_at))).all()
-    return {row.id: row.published_at for row in rows}
+    found = await rows(database, select(table.c.id, table.c.published_at))
+    return {row["id"]: row["published_at"] for row in found}
 
 
 async def pending(database: Database, tables: KitTables) -> int:
-    async with database.transaction() as session:
-        return await unpublished_count(session, tables)
+    async with database.connection() as connection:
+        return await unpublished_count(connection, tables)
 
 
-async def stream_messages(js: JetStreamContext, source: str) -> list[RawStreamMsg]:
-    """Every message the context's stream holds, in stream order."""
-    stream = stream_for(source)
-    state = (await js.stream_info(stream)).state
-    if state.messages == 0:
+async def stream_messages(
+    js: JetStreamContext, source: str, *, state: bool = False
+) -> list[RawStreamMsg]:
+    """Every message the context's event (or state) stream holds, in stream order."""
+    stream = state_stream(source) if state else events_stream(source)
+    info = (await js.stream_info(stream)).state
+    if info.messages == 0:
         return []
-    return [await js.get_msg(stream, seq) for seq in range(state.first_seq, state.last_seq + 1)]
+    found = []
+    for seq in range(info.first_seq, info.last_seq + 1):
+        with contextlib.suppress(Exception):  # a sequence a newer state replaced
+            found.append(await js.get_msg(stream, seq))
+    return found
 
 
 def message_ids(messages: Sequence[RawStreamMsg]) -> list[str]:
@@ -191,7 +194,7 @@ async def test_event_of_rolled_back_change_is_never_published(
 ) -> None:
     doomed = await add_event_then_roll_back(kit_database, kit_tables, clock, source)
     (kept,) = await commit_events(kit_database, kit_tables, clock, source, ["widget.created"])
-    await ensure_stream(jetstream, source)
+    await ensure_streams(jetstream, source)
 
     relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     assert await drain(relay) == [1, 0]
@@ -214,23 +217,23 @@ async def test_rolled_back_change_sends_no_notify(
     def on_notify(_conn: object, _pid: int, channel: str, payload: object) -> None:
         heard.put_nowait((channel, str(payload)))
 
-    listener = await asyncpg.connect(kit_database.url.replace("+asyncpg", "", 1))
+    listener = await asyncpg.connect(kit_database.url)
     try:
-        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+        await listener.add_listener(OUTBOX_CHANNEL, on_notify)
         await listener.add_listener(marker, on_notify)
         await add_event_then_roll_back(kit_database, kit_tables, clock, source)
         # Postgres delivers notifications in commit order: anything the rolled-back
         # transaction had sent would arrive before this marker.
-        async with kit_database.engine.begin() as connection:
-            await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": marker})
+        async with kit_database.connection() as connection:
+            await connection.execute("SELECT pg_notify($1, '')", marker)
         before_marker = await notifications_until(heard, marker)
-        assert (NOTIFY_CHANNEL, kit_tables.schema) not in before_marker
+        assert (OUTBOX_CHANNEL, kit_tables.schema) not in before_marker
 
         await commit_events(kit_database, kit_tables, clock, source, ["widget.created"])
         channel, payload = await asyncio.wait_for(heard.get(), timeout=WAKE_BOUND_SECONDS)
         while payload != kit_tables.schema:  # other schemas' commits may be heard too
             channel, payload = await asyncio.wait_for(heard.get(), timeout=WAKE_BOUND_SECONDS)
-        assert channel == NOTIFY_CHANNEL
+        assert channel == OUTBOX_CHANNEL
     finally:
         await listener.close()
 
@@ -262,7 +265,7 @@ async def test_relay_publishes_committed_events_in_commit_order_with_their_ids(
     ):
         committed += await commit_events(kit_database, kit_tables, clock, source, event_types)
         clock.advance(dt.timedelta(seconds=1))
-    await ensure_stream(jetstream, source)
+    await ensure_streams(jetstream, source)
 
     relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source)
     assert await drain(relay) == [4, 0]
@@ -270,7 +273,7 @@ async def test_relay_publishes_committed_events_in_commit_order_with_their_ids(
     messages = await stream_messages(jetstream, source)
     assert message_ids(messages) == event_ids(committed)
     assert [message.subject for message in messages] == [
-        subject_for(source, event.envelope.type) for event in committed
+        f"billingos.{source}.{event.envelope.type}" for event in committed
     ]
     for message, event in zip(messages, committed, strict=True):
         envelope = event_pb2.EventEnvelope.FromString(message.data or b"")
@@ -278,9 +281,9 @@ async def test_relay_publishes_committed_events_in_commit_order_with_their_ids(
         assert envelope.event_id == str(event.event_id)
         assert envelope.source == source
         assert envelope.organization_id == str(ORGANIZATION)
-        data = wrappers_pb2.StringValue()
+        data: Message = event_message(source, envelope.type)()
         assert envelope.data.Unpack(data)
-        assert data.value == envelope.type
+        assert getattr(data, "value") == envelope.type  # noqa: B009
     assert set((await publication_times(kit_database, kit_tables)).values()) == {clock.now()}
     assert await pending(kit_database, kit_tables) == 0
 
@@ -297,7 +300,7 @@ async def test_relay_publishes_in_batches_without_reordering(
         committed += await commit_events(
             kit_database, kit_tables, clock, source, [f"widget.step{index}"]
         )
-    await ensure_stream(jetstream, source)
+    await ensure_streams(jetstream, source)
 
     relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source, batch_size=2)
     assert await drain(relay) == [2, 2, 1, 0]
@@ -318,13 +321,12 @@ async def test_events_the_stream_does_not_take_stay_in_the_outbox(
         await relay.publish_pending()
     assert await pending(kit_database, kit_tables) == 1
 
-    await ensure_stream(jetstream, source)
+    await ensure_streams(jetstream, source)
     assert await drain(relay) == [1, 0]
     assert await pending(kit_database, kit_tables) == 0
 
 
 async def test_relay_restart_loses_nothing_and_duplicates_are_harmless(
-    servers: SessionServers,
     kit_database: Database,
     kit_tables: KitTables,
     jetstream: JetStreamContext,
@@ -334,15 +336,11 @@ async def test_relay_restart_loses_nothing_and_duplicates_are_harmless(
     committed = await commit_events(
         kit_database, kit_tables, clock, source, [f"widget.n{index}" for index in range(6)]
     )
-    await ensure_stream(jetstream, source)
+    await ensure_streams(jetstream, source)
 
-    dying_database = DiesBeforeCommit(servers.database_url, pooled=False)
-    try:
-        dying = OutboxRelay(dying_database, kit_tables, jetstream, clock, source)
-        with pytest.raises(SimulatedCrash):
-            await dying.publish_pending()
-    finally:
-        await dying_database.dispose()
+    dying = DiesBeforeMarking(kit_database, kit_tables, jetstream, clock, source)
+    with pytest.raises(SimulatedCrash):
+        await dying.publish_pending()
     # The events went out, but the marking died with the process.
     assert message_ids(await stream_messages(jetstream, source)) == event_ids(committed)
     assert await pending(kit_database, kit_tables) == len(committed)
@@ -405,3 +403,37 @@ async def test_an_event_committed_during_a_pass_is_not_left_for_the_poll(
         await wait_until_published(kit_database, kit_tables, late[0], within=WAKE_BOUND_SECONDS)
 
     assert message_ids(await stream_messages(jetstream, source)) == event_ids([early, *late])
+
+
+async def test_the_latest_state_of_each_entity_is_kept_on_its_state_subject(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+) -> None:
+    created = event_message(source, "widget.created", with_state=True)
+    updated = event_message(source, "widget.updated", with_state=True)
+    plain = event_message(source, "widget.noticed")
+    async with kit_database.transaction() as connection:
+        outbox = outbox_on(connection, kit_tables, clock, source)
+        for widget, value, kind in (
+            ("w1", "v1", created),
+            ("w2", "v1", created),
+            ("w1", "v2", updated),
+            ("w1", "", plain),  # carries no state: not kept as one
+        ):
+            message = kind(value=value)
+            getattr(message, "state").id = widget  # noqa: B009
+            getattr(message, "state").value = value  # noqa: B009
+            await outbox.add(message)
+    await ensure_streams(jetstream, source)
+    assert await drain(OutboxRelay(kit_database, kit_tables, jetstream, clock, source)) == [4, 0]
+
+    assert len(await stream_messages(jetstream, source)) == 4
+    states = await stream_messages(jetstream, source, state=True)
+    latest = {m.subject: event_pb2.EventEnvelope.FromString(m.data or b"").type for m in states}
+    assert latest == {
+        f"billingos.state.{source}.widget.w1": "widget.updated",
+        f"billingos.state.{source}.widget.w2": "widget.created",
+    }

@@ -95,15 +95,29 @@ class EventConsumer:
 
     @classmethod
     def of_events(
-        cls, name: str, database: Database, tables: KitTables, clock: Clock, own_source: str
+        cls,
+        name: str,
+        database: Database,
+        tables: KitTables,
+        clock: Clock,
+        own_source: str,
+        **options: Any,
     ) -> EventConsumer:
-        return cls(name, database, tables, clock, own_source, from_state=False)
+        """Follows what happens (the last 14 days, then on)."""
+        return cls(name, database, tables, clock, own_source, from_state=False, **options)
 
     @classmethod
     def of_state(
-        cls, name: str, database: Database, tables: KitTables, clock: Clock, own_source: str
+        cls,
+        name: str,
+        database: Database,
+        tables: KitTables,
+        clock: Clock,
+        own_source: str,
+        **options: Any,
     ) -> EventConsumer:
-        return cls(name, database, tables, clock, own_source, from_state=True)
+        """Reads every entity's latest state, however old, then every change."""
+        return cls(name, database, tables, clock, own_source, from_state=True, **options)
 
     def on(
         self, data_type: type[Event], handler: Callable[[EventScope, Event], Awaitable[None]]

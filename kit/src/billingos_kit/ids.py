@@ -8,35 +8,51 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+import weakref
 
 from billingos_kit.clock import Clock
 from billingos_kit.errors import InvalidArgument
 
 _lock = threading.Lock()
-_last_ms = 0
-_sequence = 0
+
+
+class _Sequence:
+    """Where one clock's ids are: the last millisecond used and the counter in it."""
+
+    __slots__ = ("counter", "last_ms")
+
+    def __init__(self) -> None:
+        self.last_ms = 0
+        self.counter = 0
+
+
+# Per clock, not per process: a FrozenClock's ids follow its own time even
+# when a SystemClock in the same process has handed out later ones.
+_sequences: weakref.WeakKeyDictionary[Clock, _Sequence] = weakref.WeakKeyDictionary()
 
 
 def new_id(clock: Clock) -> uuid.UUID:
-    """A UUIDv7 from the clock's time, monotonic within this process.
+    """A UUIDv7 from the clock's time, monotonic for that clock.
 
     Under a frozen clock many ids share one millisecond; a 12-bit counter in
     `rand_a` keeps them ordered by creation, and on overflow the millisecond is
     borrowed from the future rather than breaking the order.
     """
-    global _last_ms, _sequence
     millis = int(clock.now().timestamp() * 1000)
     with _lock:
-        if millis <= _last_ms:
-            _sequence += 1
-            if _sequence > 0xFFF:
-                _last_ms += 1
-                _sequence = 0
-            millis = _last_ms
+        state = _sequences.get(clock)
+        if state is None:
+            state = _sequences[clock] = _Sequence()
+        if millis <= state.last_ms:
+            state.counter += 1
+            if state.counter > 0xFFF:
+                state.last_ms += 1
+                state.counter = 0
+            millis = state.last_ms
         else:
-            _last_ms = millis
-            _sequence = int.from_bytes(os.urandom(2), "big") & 0x3FF
-        sequence = _sequence
+            state.last_ms = millis
+            state.counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        sequence = state.counter
     random_tail = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (millis & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76

@@ -172,19 +172,10 @@ def create_kit_tables(schema: str) -> None:
     )
 
 
-def upgrade_kit_tables_to_v2(schema: str) -> None:
-    """Kit schema v2, for a service whose first migration made v1:
-
-    - `outbox_events.state_subject`: where the latest state an event carries
-      is kept (`billingos_kit.streams`), published beside the event;
-    - a statement trigger that sends the relay's NOTIFY when outbox rows are
-      inserted, instead of every writing call spending a round trip on it.
-      NOTIFY is delivered at commit, never for a rollback.
-    """
-    op.add_column(
-        "outbox_events", sa.Column("state_subject", sa.Text(), nullable=True), schema=schema
-    )
-    op.execute(
+def outbox_trigger_statements(schema: str) -> list[str]:
+    """The statement trigger that sends the relay's NOTIFY when outbox rows are
+    inserted (delivered at commit, never for a rollback)."""
+    return [
         f"""
         CREATE FUNCTION "{schema}".notify_outbox() RETURNS trigger
         LANGUAGE plpgsql AS $$
@@ -192,12 +183,25 @@ def upgrade_kit_tables_to_v2(schema: str) -> None:
           PERFORM pg_notify('{OUTBOX_CHANNEL}', TG_TABLE_SCHEMA);
           RETURN NULL;
         END $$
-        """
-    )
-    op.execute(
+        """,
         f'CREATE TRIGGER outbox_events_notify AFTER INSERT ON "{schema}".outbox_events '
-        f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".notify_outbox()'
+        f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".notify_outbox()',
+    ]
+
+
+def upgrade_kit_tables_to_v2(schema: str) -> None:
+    """Kit schema v2, for a service whose first migration made v1:
+
+    - `outbox_events.state_subject`: where the latest state an event carries
+      is kept (`billingos_kit.streams`), published beside the event;
+    - the NOTIFY trigger (`outbox_trigger_statements`), instead of every
+      writing call spending a round trip on the NOTIFY.
+    """
+    op.add_column(
+        "outbox_events", sa.Column("state_subject", sa.Text(), nullable=True), schema=schema
     )
+    for statement in outbox_trigger_statements(schema):
+        op.execute(statement)
 
 
 def downgrade_kit_tables_from_v2(schema: str) -> None:

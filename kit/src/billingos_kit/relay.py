@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import uuid
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
@@ -28,7 +29,7 @@ from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from billingos_kit.clock import Clock
-from billingos_kit.db import Database
+from billingos_kit.db import Connection, Database
 from billingos_kit.migrations import OUTBOX_CHANNEL
 from billingos_kit.sql import Query
 from billingos_kit.streams import (
@@ -129,10 +130,11 @@ class OutboxRelay:
                         )
                     )
             await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
-            await self._mark.execute(
-                connection, ids=[row["id"] for row in rows], now=self._clock.now()
-            )
+            await self._mark_published(connection, [row["id"] for row in rows])
         return len(rows)
+
+    async def _mark_published(self, connection: Connection, ids: list[uuid.UUID]) -> None:
+        await self._mark.execute(connection, ids=ids, now=self._clock.now())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publishes until `stop` is set, surviving NATS or Postgres outages.

@@ -1,196 +1,285 @@
-"""Tables of the `catalog` schema."""
+"""The `catalog` schema: its tables (what migrations build and the drift test
+checks) and, for each, the row a repository reads and writes (a dataclass
+whose fields are the table's columns, in order, checked when the repository
+class is made). Vocabulary columns (intervals, amount types, durations) hold
+the values of the StrEnums in vocabulary.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     Numeric,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from billingos_kit.db import service_metadata
 from billingos_kit.tables import define_kit_tables
 
 SCHEMA = "catalog"
 
-
-class Base(DeclarativeBase):
-    metadata = service_metadata(SCHEMA)
-
-
-kit_tables = define_kit_tables(Base.metadata)
+metadata = service_metadata(SCHEMA)
+kit_tables = define_kit_tables(metadata)
 
 Timestamp = DateTime(timezone=True)
 
+# Read copy of the customers context's organizations, so public pages can find
+# one by slug without calling the customers service.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("slug", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+)
 
-class KnownOrganization(Base):
-    """Read copy of the customers context's organizations (from
-    `organization.created`), so public pages can find one by slug."""
+# Read copy of the customers context's customers (who exists, in which
+# organization, whether deleted), so a redemption only names a live customer.
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+)
 
-    __tablename__ = "organizations"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    slug: Mapped[str] = mapped_column(Text, unique=True)
-    name: Mapped[str] = mapped_column(Text)
-
-
-class KnownCustomer(Base):
-    """Read copy of the customers context's customers (from `customer.created`
-    and `customer.deleted`), so a redemption can only name a live customer of
-    its own organization."""
-
-    __tablename__ = "customers"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-
-
-class Product(Base):
-    __tablename__ = "products"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    name: Mapped[str] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text)
+products = Table(
+    "products",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
     # NULL interval: a one-time product.
-    recurring_interval: Mapped[str | None] = mapped_column(Text)
-    recurring_count: Mapped[int | None] = mapped_column(Integer)
-    trial_interval: Mapped[str | None] = mapped_column(Text)
-    trial_count: Mapped[int | None] = mapped_column(Integer)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
-    public_metadata: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    Column("recurring_interval", Text, nullable=True),
+    Column("recurring_count", Integer, nullable=True),
+    Column("trial_interval", Text, nullable=True),
+    Column("trial_count", Integer, nullable=True),
+    Column("metadata", JSONB, nullable=False),
+    Column("public_metadata", JSONB, nullable=False),
+    Column("archived_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_products_organization_id_id", "organization_id", "id"),
+    CheckConstraint(
+        "(recurring_interval IS NULL) = (recurring_count IS NULL)", name="recurring_complete"
+    ),
+    CheckConstraint(
+        "trial_interval IS NULL OR recurring_interval IS NOT NULL", name="trial_needs_recurring"
+    ),
+)
 
-    __table_args__ = (
-        Index("ix_products_organization_id_id", "organization_id", "id"),
-        CheckConstraint(
-            "(recurring_interval IS NULL) = (recurring_count IS NULL)", name="recurring_complete"
-        ),
-        CheckConstraint(
-            "trial_interval IS NULL OR recurring_interval IS NOT NULL", name="trial_needs_recurring"
-        ),
-    )
-
-
-class Price(Base):
-    """One row per price, polymorphic by `amount_type`; the columns of the other
-    types stay NULL (checked by constraints)."""
-
-    __tablename__ = "prices"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
-    amount_type: Mapped[str] = mapped_column(Text)
-    currency: Mapped[str] = mapped_column(Text)
-    recurring_interval: Mapped[str | None] = mapped_column(Text)
-    recurring_count: Mapped[int | None] = mapped_column(Integer)
+# One row per price, polymorphic by `amount_type`; the columns of the other
+# types stay NULL (checked by constraints).
+prices = Table(
+    "prices",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("product_id", Uuid, ForeignKey("products.id"), nullable=False),
+    Column("amount_type", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("recurring_interval", Text, nullable=True),
+    Column("recurring_count", Integer, nullable=True),
     # fixed
-    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    Column("amount_minor", BigInteger, nullable=True),
     # custom
-    minimum_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
-    maximum_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
-    preset_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    Column("minimum_amount_minor", BigInteger, nullable=True),
+    Column("maximum_amount_minor", BigInteger, nullable=True),
+    Column("preset_amount_minor", BigInteger, nullable=True),
     # metered_unit: minor units per unit, up to 12 decimal places
-    unit_amount: Mapped[Decimal | None] = mapped_column(Numeric(24, 12))
-    meter_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    cap_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    Column("unit_amount", Numeric(24, 12), nullable=True),
+    Column("meter_id", Uuid, nullable=True),
+    Column("cap_amount_minor", BigInteger, nullable=True),
     # seat_based: [{"from_seats", "to_seats", "amount_per_seat_minor"}]
-    tier_mode: Mapped[str | None] = mapped_column(Text)
-    seat_tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB(none_as_null=True))
-    archived_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    Column("tier_mode", Text, nullable=True),
+    Column("seat_tiers", JSONB(none_as_null=True), nullable=True),
+    Column("archived_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_prices_product_id_id", "product_id", "id"),
+    CheckConstraint(
+        "amount_type IN ('fixed', 'free', 'custom', 'metered_unit', 'seat_based')",
+        name="known_amount_type",
+    ),
+    CheckConstraint(
+        "(amount_type = 'fixed') = (amount_minor IS NOT NULL)", name="fixed_has_amount"
+    ),
+    CheckConstraint(
+        "(amount_type = 'custom') = (minimum_amount_minor IS NOT NULL)",
+        name="custom_has_minimum",
+    ),
+    CheckConstraint(
+        "(amount_type = 'metered_unit') = (unit_amount IS NOT NULL AND meter_id IS NOT NULL)",
+        name="metered_has_unit_amount",
+    ),
+    CheckConstraint(
+        "(amount_type = 'seat_based') = (seat_tiers IS NOT NULL AND tier_mode IS NOT NULL)",
+        name="seat_based_has_tiers",
+    ),
+)
 
-    __table_args__ = (
-        Index("ix_prices_product_id_id", "product_id", "id"),
-        CheckConstraint(
-            "amount_type IN ('fixed', 'free', 'custom', 'metered_unit', 'seat_based')",
-            name="known_amount_type",
-        ),
-        CheckConstraint(
-            "(amount_type = 'fixed') = (amount_minor IS NOT NULL)", name="fixed_has_amount"
-        ),
-        CheckConstraint(
-            "(amount_type = 'custom') = (minimum_amount_minor IS NOT NULL)",
-            name="custom_has_minimum",
-        ),
-        CheckConstraint(
-            "(amount_type = 'metered_unit') = (unit_amount IS NOT NULL AND meter_id IS NOT NULL)",
-            name="metered_has_unit_amount",
-        ),
-        CheckConstraint(
-            "(amount_type = 'seat_based') = (seat_tiers IS NOT NULL AND tier_mode IS NOT NULL)",
-            name="seat_based_has_tiers",
-        ),
-    )
+# The unique index that keeps codes unique per organization, ignoring case,
+# among live discounts (the repository maps its violation to the code field).
+DISCOUNT_CODE_INDEX = "uq_discounts_organization_id_code_live"
 
-
-class Discount(Base):
-    __tablename__ = "discounts"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    name: Mapped[str] = mapped_column(Text)
-    code: Mapped[str | None] = mapped_column(Text)
-    basis_points: Mapped[int | None] = mapped_column(Integer)
+discounts = Table(
+    "discounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("code", Text, nullable=True),
+    Column("basis_points", Integer, nullable=True),
     # {"USD": 500, "EUR": 450}
-    amounts_off: Mapped[dict[str, int] | None] = mapped_column(JSONB(none_as_null=True))
-    duration: Mapped[str] = mapped_column(Text)
-    duration_in_intervals: Mapped[int | None] = mapped_column(Integer)
-    max_redemptions: Mapped[int | None] = mapped_column(Integer)
-    redemption_count: Mapped[int] = mapped_column(Integer)
-    starts_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    ends_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    product_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    Column("amounts_off", JSONB(none_as_null=True), nullable=True),
+    Column("duration", Text, nullable=False),
+    Column("duration_in_intervals", Integer, nullable=True),
+    Column("max_redemptions", Integer, nullable=True),
+    Column("redemption_count", Integer, nullable=False),
+    Column("starts_at", Timestamp, nullable=True),
+    Column("ends_at", Timestamp, nullable=True),
+    Column("product_ids", ARRAY(Uuid), nullable=False),
+    Column("metadata", JSONB, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+    Index("ix_discounts_organization_id_id", "organization_id", "id"),
+    Index(
+        DISCOUNT_CODE_INDEX,
+        "organization_id",
+        text("lower(code)"),
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL AND code IS NOT NULL"),
+    ),
+    CheckConstraint("(basis_points IS NULL) <> (amounts_off IS NULL)", name="one_effect"),
+    CheckConstraint(
+        "max_redemptions IS NULL OR redemption_count <= max_redemptions",
+        name="never_over_redeemed",
+    ),
+)
 
-    __table_args__ = (
-        Index("ix_discounts_organization_id_id", "organization_id", "id"),
-        # Codes are unique per organization, ignoring case, among live discounts.
-        Index(
-            "uq_discounts_organization_id_code_live",
-            "organization_id",
-            text("lower(code)"),
-            unique=True,
-            postgresql_where=text("deleted_at IS NULL AND code IS NOT NULL"),
-        ),
-        CheckConstraint("(basis_points IS NULL) <> (amounts_off IS NULL)", name="one_effect"),
-        CheckConstraint(
-            "max_redemptions IS NULL OR redemption_count <= max_redemptions",
-            name="never_over_redeemed",
-        ),
-    )
+discount_redemptions = Table(
+    "discount_redemptions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("discount_id", Uuid, ForeignKey("discounts.id"), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("customer_id", Uuid, nullable=True),
+    Column("redeemed_at", Timestamp, nullable=False),
+    UniqueConstraint("discount_id", "reference"),
+)
 
 
-class DiscountRedemption(Base):
-    __tablename__ = "discount_redemptions"
+@dataclass
+class KnownOrganization:
+    """An organization as the customers context announced it."""
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    discount_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("discounts.id"))
-    reference: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    redeemed_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    id: uuid.UUID
+    slug: str
+    name: str
 
-    __table_args__ = (UniqueConstraint("discount_id", "reference"),)
+
+@dataclass
+class KnownCustomer:
+    """A customer as the customers context announced it; `deleted_at` set
+    once it is deleted (and never cleared: a deletion is final)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    deleted_at: dt.datetime | None
+
+
+@dataclass
+class Product:
+    """What a merchant sells; `recurring_interval` None for a one-time product."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    description: str
+    recurring_interval: str | None
+    recurring_count: int | None
+    trial_interval: str | None
+    trial_count: int | None
+    metadata: dict[str, Any]
+    public_metadata: dict[str, Any]
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class Price:
+    """What a product costs in one currency; never edited, only archived."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    product_id: uuid.UUID
+    amount_type: str
+    currency: str
+    recurring_interval: str | None
+    recurring_count: int | None
+    amount_minor: int | None
+    minimum_amount_minor: int | None
+    maximum_amount_minor: int | None
+    preset_amount_minor: int | None
+    unit_amount: Decimal | None
+    meter_id: uuid.UUID | None
+    cap_amount_minor: int | None
+    tier_mode: str | None
+    seat_tiers: list[dict[str, Any]] | None
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+@dataclass
+class Discount:
+    """A percentage (`basis_points`) or per-currency amounts off. Deleting
+    sets `deleted_at`; the row stays for its redemptions."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    code: str | None
+    basis_points: int | None
+    amounts_off: dict[str, int] | None
+    duration: str
+    duration_in_intervals: int | None
+    max_redemptions: int | None
+    redemption_count: int
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    product_ids: list[uuid.UUID]
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+
+@dataclass
+class DiscountRedemption:
+    """One use of a discount, once per discount and reference."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    discount_id: uuid.UUID
+    reference: str
+    customer_id: uuid.UUID | None
+    redeemed_at: dt.datetime

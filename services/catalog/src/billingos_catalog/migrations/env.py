@@ -1,4 +1,4 @@
-from billingos_catalog.models import Base
+from billingos_catalog.models import metadata
 from billingos_kit.migrations import run_migrations
 
-run_migrations(Base.metadata)
+run_migrations(metadata)
