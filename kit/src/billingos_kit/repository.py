@@ -45,6 +45,24 @@ class PlatformScope(Protocol):
     async def connection(self) -> Connection: ...
 
 
+class OnConnection:
+    """A scope of one connection, for code outside a call or an event (a
+    gateway hook, a snapshot): repositories then run on that connection."""
+
+    def __init__(self, connection: Connection, organization_id: uuid.UUID | None = None) -> None:
+        self._connection = connection
+        self._organization_id = organization_id
+
+    async def connection(self) -> Connection:
+        return self._connection
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        if self._organization_id is None:
+            raise RuntimeError("this scope names no organization")
+        return self._organization_id
+
+
 _COMPILED: dict[tuple[type, Any], Query] = {}
 
 

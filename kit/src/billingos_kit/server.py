@@ -101,6 +101,17 @@ class ServiceApp:
             policies_for(service, requires_organization=requires_organization, anonymous=anonymous)
         )
 
+    def add_gateway_hook(
+        self, add_to_server: AddServicer, servicer: Any, service: descriptor.ServiceDescriptor
+    ) -> None:
+        """Serves a service the gateway calls before every request (Envoy's
+        ext_authz) with the credential check alone: no request walk, no unit
+        of work, no idempotency. It is on every REST call's path, so it stays
+        as cheap as the RPC floor allows; it opens its own database
+        connection when it needs one."""
+        self._registrations.append(_Registration(add_to_server, servicer, service))
+        self.pipeline.register_lean([f"/{service.full_name}/{m.name}" for m in service.methods])
+
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)
 

@@ -13,9 +13,6 @@ from billingos.catalog.v1 import (
 )
 from billingos_catalog.app import MIGRATIONS_DIR, build_app
 from billingos_catalog.settings import CatalogSettings
-from billingos_customers.app import MIGRATIONS_DIR as CUSTOMERS_MIGRATIONS_DIR
-from billingos_customers.app import build_app as build_customers_app
-from billingos_customers.settings import CustomersSettings
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
@@ -27,24 +24,6 @@ async def catalog_service(
 ) -> AsyncIterator[RunningService]:
     async with running_service(
         CatalogSettings, build_app, MIGRATIONS_DIR, servers, session_clock
-    ) as service:
-        yield service
-
-
-@pytest.fixture(scope="session")
-async def customers_service(
-    servers: SessionServers, session_clock: FrozenClock
-) -> AsyncIterator[RunningService]:
-    """The customers service, whose `organization.created` events teach the
-    catalog organizations' slugs (the public catalog is found by slug). When
-    the customers tests run in the same session, a second in-process customers
-    service on the same database is harmless."""
-    async with running_service(
-        CustomersSettings,
-        build_customers_app,
-        CUSTOMERS_MIGRATIONS_DIR,
-        servers,
-        session_clock,
     ) as service:
         yield service
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from billingos.catalog.v1 import (
     discounts_pb2,
@@ -22,9 +22,10 @@ from billingos.catalog.v1 import (
     products_pb2_grpc,
 )
 from billingos.common.v1 import money_pb2
-from billingos_catalog.models import Discount, DiscountRedemption, kit_tables
-from billingos_catalog.repository import CustomerDirectory
+from billingos_catalog import models
 from billingos_kit.clock import FrozenClock
+from billingos_kit.sql import Query
+from billingos_kit.testing.db import execute, scalar
 from billingos_kit.testing.errors import CallError, call_error
 from billingos_kit.testing.events import published_events
 from billingos_kit.testing.plugin import TEST_EPOCH
@@ -140,13 +141,12 @@ async def new_product(products: ProductStub, tenant, name: str = "Plan") -> prod
 
 async def known_customer(service: RunningService, tenant, *, deleted: bool = False) -> str:
     """A customer the catalog's read copy knows, as the customers events leave
-    it (tests/test_read_copies.py drives the events themselves)."""
+    it (test_read_copies.py drives the events themselves)."""
     customer_id = uuid.uuid4()
-    async with service.app.database.transaction() as session:
-        directory = CustomerDirectory(session)
-        await directory.remember(customer_id, tenant.organization_id)
-        if deleted:
-            await directory.forget(customer_id, tenant.organization_id, TEST_EPOCH)
+    values: dict[str, object] = {"id": customer_id, "organization_id": tenant.organization_id}
+    if deleted:
+        values["deleted_at"] = TEST_EPOCH
+    await execute(service.app.database, insert(models.customers).values(values))
     return str(customer_id)
 
 
@@ -161,23 +161,27 @@ async def discount_rows_and_events(
     service: RunningService, organization_id: uuid.UUID
 ) -> tuple[int, int]:
     """How many discounts (deleted ones too) and outbox events the organization has."""
-    async with service.app.database.transaction() as session:
-        discounts = await session.scalar(
-            select(func.count()).where(Discount.organization_id == organization_id)
-        )
-        events = await session.scalar(
-            select(func.count())
-            .select_from(kit_tables.outbox)
-            .where(kit_tables.outbox.c.organization_id == organization_id)
-        )
+    table, outbox = models.discounts, models.kit_tables.outbox
+    database = service.app.database
+    discounts = await scalar(
+        database,
+        select(func.count()).select_from(table).where(table.c.organization_id == organization_id),
+    )
+    events = await scalar(
+        database,
+        select(func.count()).select_from(outbox).where(outbox.c.organization_id == organization_id),
+    )
     return int(discounts or 0), int(events or 0)
 
 
 async def redemption_rows(service: RunningService, discount_id: str) -> int:
-    async with service.app.database.transaction() as session:
-        found = await session.scalar(
-            select(func.count()).where(DiscountRedemption.discount_id == uuid.UUID(discount_id))
-        )
+    table = models.discount_redemptions
+    found = await scalar(
+        service.app.database,
+        select(func.count())
+        .select_from(table)
+        .where(table.c.discount_id == uuid.UUID(discount_id)),
+    )
     return int(found or 0)
 
 
@@ -326,13 +330,13 @@ async def test_concurrent_creates_with_one_code_leave_one_discount(
 
 async def lock_waiters(service: RunningService) -> int:
     """How many of the database's sessions wait for a lock."""
-    async with service.app.database.transaction() as session:
-        found = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
+    found = await scalar(
+        service.app.database,
+        text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ),
+    )
     return int(found or 0)
 
 
@@ -340,32 +344,23 @@ async def test_a_create_that_loses_a_race_for_the_code_is_told_the_code_is_taken
     discounts: DiscountStub, catalog_service: RunningService, tenant, session_clock: FrozenClock
 ) -> None:
     """Another create of the code is in flight (inserted, not committed): the
-    call passes the look-up, waits on the unique index, then must still say
-    which field collided."""
+    call waits on the unique index, then must still say which field collided."""
     now = session_clock.now()
+    in_flight = insert(models.discounts).values(
+        id=uuid.uuid4(),
+        organization_id=tenant.organization_id,
+        name="In flight",
+        code="RACE",
+        basis_points=500,
+        duration="once",
+        redemption_count=0,
+        product_ids=[],
+        metadata={},
+        created_at=now,
+        updated_at=now,
+    )
     async with catalog_service.app.database.transaction() as racing:
-        racing.add(
-            Discount(
-                id=uuid.uuid4(),
-                organization_id=tenant.organization_id,
-                name="In flight",
-                code="RACE",
-                basis_points=500,
-                amounts_off=None,
-                duration="once",
-                duration_in_intervals=None,
-                max_redemptions=None,
-                redemption_count=0,
-                starts_at=None,
-                ends_at=None,
-                product_ids=[],
-                metadata_={},
-                created_at=now,
-                updated_at=now,
-                deleted_at=None,
-            )
-        )
-        await racing.flush()
+        await Query.of(in_flight).execute(racing)
         call = asyncio.ensure_future(create(discounts, tenant, percent_off(1000, code="race")))
         deadline = time.monotonic() + 15.0
         while await lock_waiters(catalog_service) == 0:

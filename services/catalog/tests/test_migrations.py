@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from billingos_catalog.models import Base
-from billingos_kit.migrations import schema_drift
+from billingos_catalog.models import metadata
+from billingos_kit.testing.db import drift
 from billingos_kit.testing.service import RunningService
 
 
 async def test_migrated_schema_matches_the_models(catalog_service: RunningService) -> None:
-    async with catalog_service.app.database.engine.connect() as connection:
-        drift = await connection.run_sync(schema_drift, Base.metadata)
-    assert drift == []
+    assert await drift(catalog_service.app.database, metadata) == []

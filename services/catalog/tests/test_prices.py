@@ -12,7 +12,8 @@ from google.protobuf import field_mask_pb2, wrappers_pb2
 from sqlalchemy import func, select
 
 from billingos.catalog.v1 import events_pb2, products_pb2, products_pb2_grpc
-from billingos_catalog.models import Price, kit_tables
+from billingos_catalog import models
+from billingos_kit.testing.db import scalar
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.errors import CallError, call_error
 from billingos_kit.testing.events import published_events
@@ -115,16 +116,18 @@ async def price_rows_and_events(
     service: RunningService, organization_id: uuid.UUID
 ) -> tuple[int, int]:
     """How many prices and outbox events the organization has."""
-    async with service.app.database.transaction() as session:
-        prices = await session.scalar(
-            select(func.count()).where(Price.organization_id == organization_id)
-        )
-        events = await session.scalar(
-            select(func.count())
-            .select_from(kit_tables.outbox)
-            .where(kit_tables.outbox.c.organization_id == organization_id)
-        )
-    return int(prices or 0), int(events or 0)
+    outbox = models.kit_tables.outbox
+    table = models.prices
+    database = service.app.database
+    price_count = await scalar(
+        database,
+        select(func.count()).select_from(table).where(table.c.organization_id == organization_id),
+    )
+    event_count = await scalar(
+        database,
+        select(func.count()).select_from(outbox).where(outbox.c.organization_id == organization_id),
+    )
+    return int(price_count or 0), int(event_count or 0)
 
 
 # ---- every amount type, read back exactly ----------------------------------

@@ -10,7 +10,8 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from sqlalchemy import func, select
 
 from billingos.catalog.v1 import events_pb2, products_pb2
-from billingos_catalog.models import Price, Product, kit_tables
+from billingos_catalog import models
+from billingos_kit.testing.db import scalar
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.events import published_events
 from billingos_kit.testing.servers import SessionServers
@@ -38,19 +39,17 @@ def pro_plan(**extra: object) -> products_pb2.CreateProductRequest:
 
 
 async def counts(service: RunningService, organization_id: uuid.UUID) -> tuple[int, int, int]:
-    async with service.app.database.transaction() as session:
-        products = await session.scalar(
-            select(func.count()).where(Product.organization_id == organization_id)
-        )
-        prices = await session.scalar(
-            select(func.count()).where(Price.organization_id == organization_id)
-        )
-        events = await session.scalar(
-            select(func.count())
-            .select_from(kit_tables.outbox)
-            .where(kit_tables.outbox.c.organization_id == organization_id)
-        )
-    return int(products or 0), int(prices or 0), int(events or 0)
+    """How many products, prices and outbox events the organization has."""
+    outbox = models.kit_tables.outbox
+    found = []
+    for table, column in (
+        (models.products, models.products.c.organization_id),
+        (models.prices, models.prices.c.organization_id),
+        (outbox, outbox.c.organization_id),
+    ):
+        statement = select(func.count()).select_from(table).where(column == organization_id)
+        found.append(int(await scalar(service.app.database, statement) or 0))
+    return found[0], found[1], found[2]
 
 
 async def test_product_with_a_monthly_and_a_yearly_price(products, tenant) -> None:

@@ -1,6 +1,7 @@
 """The public catalog, found by an organization's slug or id without an API
-key. The catalog learns organizations from the customers service's
-`organization.created` events, so these tests run both services."""
+key. The catalog learns organizations from the customers context's
+`organization.created` events; these tests publish them as its relay would
+(the customers service itself does not run here)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from billingos.catalog.v1 import products_pb2, products_pb2_grpc, public_pb2, public_pb2_grpc
-from billingos.customers.v1 import organizations_pb2, organizations_pb2_grpc
+from billingos.customers.v1 import events_pb2 as customer_events
+from billingos.customers.v1 import organizations_pb2
+from billingos_kit.clock import FrozenClock
+from billingos_kit.protoconv import timestamp
 from billingos_kit.testing.errors import call_error
-from billingos_kit.testing.service import RunningService, call_metadata
+from billingos_kit.testing.events import publish_event
+from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.service import call_metadata
 
 PublicStub = public_pb2_grpc.PublicCatalogServiceStub
 ProductStub = products_pb2_grpc.ProductServiceStub
@@ -31,7 +37,7 @@ PRIVATE_VALUE = "internal-cost-center-7731"
 
 @dataclass(frozen=True)
 class Merchant:
-    """An organization created in the customers service."""
+    """An organization the customers context has announced."""
 
     organization_id: uuid.UUID
     slug: str
@@ -40,33 +46,31 @@ class Merchant:
         return call_metadata(self.organization_id)
 
 
-@pytest.fixture
-def admin(
-    customers_service: RunningService,
-) -> organizations_pb2_grpc.OrganizationAdminServiceStub:
-    return organizations_pb2_grpc.OrganizationAdminServiceStub(customers_service.channel)
-
-
-async def new_merchant(
-    admin: organizations_pb2_grpc.OrganizationAdminServiceStub, name: str
-) -> Merchant:
-    created = await admin.CreateOrganization(
-        organizations_pb2.CreateOrganizationRequest(
-            organization=organizations_pb2.Organization(name=name)
-        ),
-        metadata=call_metadata(),
+async def new_merchant(servers: SessionServers, clock: FrozenClock, name: str) -> Merchant:
+    """Publishes `organization.created` for a new organization, as the
+    customers context's relay would."""
+    organization_id = uuid.uuid4()
+    slug = f"{name.lower().replace(' ', '-')}-{organization_id.hex[:8]}"
+    now = timestamp(clock.now())
+    organization = organizations_pb2.Organization(
+        id=str(organization_id), name=name, slug=slug, create_time=now, update_time=now
     )
-    return Merchant(uuid.UUID(created.organization.id), created.organization.slug)
+    await publish_event(
+        servers.nats_url,
+        customer_events.OrganizationCreatedEvent(organization=organization),
+        organization_id,
+    )
+    return Merchant(organization_id, slug)
 
 
 @pytest.fixture
-async def merchant(admin: organizations_pb2_grpc.OrganizationAdminServiceStub) -> Merchant:
-    return await new_merchant(admin, "Acme Analytics")
+async def merchant(servers: SessionServers, session_clock: FrozenClock) -> Merchant:
+    return await new_merchant(servers, session_clock, "Acme Analytics")
 
 
 @pytest.fixture
-async def other_merchant(admin: organizations_pb2_grpc.OrganizationAdminServiceStub) -> Merchant:
-    return await new_merchant(admin, "Globex Tools")
+async def other_merchant(servers: SessionServers, session_clock: FrozenClock) -> Merchant:
+    return await new_merchant(servers, session_clock, "Globex Tools")
 
 
 def list_request(organization: str) -> public_pb2.ListPublicProductsRequest:

@@ -13,6 +13,7 @@ from billingos_customers.api_keys import hash_secret
 from billingos_customers.authz import ApiKeyAuthorizer, RejectedKeyCache, VerifiedKeyCache
 from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import FrozenClock
+from billingos_kit.db import Database
 from billingos_kit.headers import ERROR_REASON_HEADER
 from billingos_kit.testing.plugin import TEST_EPOCH
 from billingos_kit.testing.service import RunningService, call_metadata
@@ -92,11 +93,15 @@ async def test_a_repeated_bad_key_asks_the_database_once() -> None:
     clock = FrozenClock(TEST_EPOCH)
     ttl = dt.timedelta(seconds=5)
     rejected = RejectedKeyCache(clock, ttl)
+    never_connected = Database("postgresql://nobody@127.0.0.1:1/never_connected")
     authorizer = ApiKeyAuthorizer(
-        VerifiedKeyCache(clock, ttl), rejected, FailedCheckThrottle(clock, per_minute=100)
+        never_connected,
+        VerifiedKeyCache(clock, ttl),
+        rejected,
+        FailedCheckThrottle(clock, per_minute=100),
     )
     rejected.add(hash_secret("bos_known_bad"))
-    # No call scope (no database) is needed: the rejected cache answers.
+    # The database is not asked (it could not be reached): the rejected cache answers.
     answer = await authorizer.Check(check("Bearer bos_known_bad", "203.0.113.1"), None)  # type: ignore[arg-type]
     assert answer.denied_response.status.code == 401
     clock.advance(ttl)

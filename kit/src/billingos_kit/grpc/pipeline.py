@@ -104,10 +104,15 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self._gateway_token = gateway_token.encode()
         self._idempotency = idempotency
         self._policies: dict[str, MethodPolicy] = {}
+        self._lean: set[str] = set()
 
     def register(self, policies: list[MethodPolicy]) -> None:
         for policy in policies:
             self._policies[policy.full_name] = policy
+
+    def register_lean(self, methods: list[str]) -> None:
+        """Methods served with the credential check only (ServiceApp.add_gateway_hook)."""
+        self._lean.update(methods)
 
     async def intercept_service(
         self,
@@ -120,6 +125,13 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        if method in self._lean:
+            presented = _metadata_value(handler_call_details, SERVICE_TOKEN_HEADER)
+            if self._caller(presented) is None:
+                return _refusing(
+                    handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service credential"
+                )
+            return handler
         policy = self._policies.get(method)
         if policy is None:
             if method.startswith(HEALTH_SERVICE_PREFIX):

@@ -15,7 +15,7 @@ from billingos.catalog.v1 import (
     public_pb2,
     public_pb2_grpc,
 )
-from billingos_catalog.consumers import customer_consumer, organization_consumer
+from billingos_catalog.consumers import customer_copy, organization_copy
 from billingos_catalog.models import kit_tables
 from billingos_catalog.servicer import (
     DiscountServicer,
@@ -58,6 +58,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     ]
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
-    app.add_consumer(organization_consumer(app.database, app.clock))
-    app.add_consumer(customer_consumer(app.database, app.clock))
+    # Read copies of the customers context, from its latest-state stream.
+    app.add_consumer(organization_copy(app.database, app.clock))
+    app.add_consumer(customer_copy(app.database, app.clock))
     return app

@@ -1,75 +1,99 @@
-"""What the catalog does with other contexts' events: it keeps read copies of
+"""Read copies of the customers context, built from its latest-state stream:
 organizations (id, slug, name), so the public catalog can be found by slug,
-and of customers (who exists, in which organization), so a redemption names a
-real customer, without calling the customers service."""
+and customers (who exists, in which organization, whether deleted), so a
+redemption names a live customer, without calling the customers service.
+
+The state stream holds the latest event of every organization and customer
+however old, so a catalog that starts late (or a new consumer) still learns
+all of them. Handlers are idempotent under redelivery, replay and
+reordering: an organization's announced state never changes (a known one is
+kept), and a customer's deletion is final (an older state arriving later
+never brings it back). The organization is always the envelope's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import logging
 
-from google.protobuf.message import Message
-
+from billingos.customers.v1 import customers_pb2
 from billingos.customers.v1 import events_pb2 as customer_events
-from billingos_catalog.models import kit_tables
-from billingos_catalog.repository import CustomerDirectory, OrganizationDirectory
+from billingos_catalog.models import KnownCustomer, KnownOrganization, kit_tables
+from billingos_catalog.repository import KnownCustomers, KnownOrganizations
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
+from billingos_kit.ids import canonical_id
+
+log = logging.getLogger(__name__)
+
+SOURCE = "catalog"
+ORGANIZATIONS_CONSUMER = "catalog-organizations"
+CUSTOMERS_CONSUMER = "catalog-customers"
 
 
-async def remember_organization(scope: EventScope, data: Message) -> None:
-    assert isinstance(data, customer_events.OrganizationCreatedEvent)
+async def remember_organization(
+    scope: EventScope, data: customer_events.OrganizationCreatedEvent
+) -> None:
+    """An organization, as its envelope names it (the event is its own)."""
     organization = data.organization
-    await OrganizationDirectory(scope.session).remember(
-        uuid.UUID(organization.id), organization.slug, organization.name
+    if organization.id != str(scope.organization_id):
+        log.warning(
+            "ignoring an organization event about another organization",
+            extra={"event_id": scope.envelope.event_id},
+        )
+        return
+    await KnownOrganizations(scope).remember(
+        KnownOrganization(id=scope.organization_id, slug=organization.slug, name=organization.name)
     )
 
 
-async def remember_customer(scope: EventScope, data: Message) -> None:
-    assert isinstance(data, customer_events.CustomerCreatedEvent)
-    await CustomerDirectory(scope.session).remember(
-        uuid.UUID(data.customer.id), scope.organization_id
+async def remember_customer(
+    scope: EventScope,
+    data: customer_events.CustomerCreatedEvent | customer_events.CustomerUpdatedEvent,
+) -> None:
+    """A customer that exists (or, if the state says so, was deleted)."""
+    await _remember(scope, data.customer, deleted=False)
+
+
+async def forget_customer(scope: EventScope, data: customer_events.CustomerDeletedEvent) -> None:
+    """A deleted customer: no redemption may name it any more."""
+    await _remember(scope, data.customer, deleted=True)
+
+
+async def _remember(scope: EventScope, customer: customers_pb2.Customer, *, deleted: bool) -> None:
+    customer_id = canonical_id(customer.id)
+    if customer_id is None:
+        log.warning(
+            "ignoring a customer event without a customer id",
+            extra={"event_id": scope.envelope.event_id},
+        )
+        return
+    deleted_at: dt.datetime | None = None
+    if customer.HasField("delete_time"):
+        deleted_at = customer.delete_time.ToDatetime(tzinfo=dt.UTC)
+    elif deleted:
+        deleted_at = scope.clock.now()
+    await KnownCustomers(scope).remember(
+        KnownCustomer(id=customer_id, organization_id=scope.organization_id, deleted_at=deleted_at)
     )
 
 
-async def forget_customer(scope: EventScope, data: Message) -> None:
-    assert isinstance(data, customer_events.CustomerDeletedEvent)
-    customer = data.customer
-    deleted_at = (
-        customer.delete_time.ToDatetime(tzinfo=dt.UTC)
-        if customer.HasField("delete_time")
-        else scope.clock.now()
-    )
-    await CustomerDirectory(scope.session).forget(
-        uuid.UUID(customer.id), scope.organization_id, deleted_at
-    )
-
-
-def customer_consumer(database: Database, clock: Clock) -> EventConsumer:
-    consumer = EventConsumer(
-        name="catalog-customers",
-        source="customers",
-        database=database,
-        tables=kit_tables,
-        clock=clock,
-        own_source="catalog",
-    )
-    consumer.on("customer.created", customer_events.CustomerCreatedEvent, remember_customer)
-    consumer.on("customer.deleted", customer_events.CustomerDeletedEvent, forget_customer)
+def organization_copy(
+    database: Database, clock: Clock, name: str = ORGANIZATIONS_CONSUMER
+) -> EventConsumer:
+    """The consumer that keeps the organizations read copy."""
+    consumer = EventConsumer.of_state(name, database, kit_tables, clock, SOURCE)
+    consumer.on(customer_events.OrganizationCreatedEvent, remember_organization)
     return consumer
 
 
-def organization_consumer(database: Database, clock: Clock) -> EventConsumer:
-    consumer = EventConsumer(
-        name="catalog-organizations",
-        source="customers",
-        database=database,
-        tables=kit_tables,
-        clock=clock,
-        own_source="catalog",
-    )
-    consumer.on(
-        "organization.created", customer_events.OrganizationCreatedEvent, remember_organization
-    )
+def customer_copy(
+    database: Database, clock: Clock, name: str = CUSTOMERS_CONSUMER
+) -> EventConsumer:
+    """The consumer that keeps the customers read copy."""
+    consumer = EventConsumer.of_state(name, database, kit_tables, clock, SOURCE)
+    consumer.on(customer_events.CustomerCreatedEvent, remember_customer)
+    consumer.on(customer_events.CustomerUpdatedEvent, remember_customer)
+    consumer.on(customer_events.CustomerDeletedEvent, forget_customer)
     return consumer

@@ -1,197 +1,263 @@
-"""Every query of the catalog service (on the kit's TenantRepository).
-Repositories never commit and hold no business rules; each tenant query
-filters by organization."""
+"""Every query of the catalog service, on the kit's repositories: bound to one
+organization (or explicitly platform-wide), statements compiled once with
+every value a bindparam, the discount code's unique index mapped to its field
+error. No commits, no rules."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Boolean, ColumnElement, Table, Uuid, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.sql import ClauseElement
 
+from billingos_catalog.errors import CodeTaken
 from billingos_catalog.models import (
+    DISCOUNT_CODE_INDEX,
     Discount,
     DiscountRedemption,
     KnownCustomer,
     KnownOrganization,
     Price,
     Product,
+    customers,
+    discount_redemptions,
+    discounts,
+    organizations,
+    prices,
+    products,
 )
-from billingos_kit.repository import TenantRepository
+from billingos_kit.pagination import ListFilter
+from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.validation import ascii_lower
+
+_IDS = ARRAY(Uuid)
+
+
+def _escape_like(text: str) -> str:
+    """`text` as a LIKE pattern that matches it literally (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---- products ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductFilter(ListFilter):
+    """ListProducts' filters (the page token is bound to them)."""
+
+    archived: bool | None = None
+    recurring: bool | None = None
+    query: str | None = None  # part of the name, any case, taken literally
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "archived": table.c.archived_at.is_not(None) == bindparam("archived", type_=Boolean),
+            "recurring": table.c.recurring_interval.is_not(None)
+            == bindparam("recurring", type_=Boolean),
+            "query": table.c.name.ilike(bindparam("query"), escape="\\"),
+        }
+
+    def bound(self, name: str, value: Any) -> Any:
+        return f"%{_escape_like(value)}%" if name == "query" else value
 
 
 class ProductRepository(TenantRepository[Product]):
-    model = Product
+    table = products
+    row_type = Product
+    resource = "product"
 
-    async def existing_ids(
-        self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
-    ) -> set[uuid.UUID]:
-        found = await self._session.execute(
-            select(Product.id).where(
-                Product.organization_id == organization_id, Product.id.in_(product_ids)
-            )
+    async def existing_ids(self, product_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `product_ids` are products of this organization."""
+        if not product_ids:
+            return set()
+        query = self.query(
+            "existing_ids",
+            lambda: select(products.c.id).where(
+                products.c.organization_id == bindparam("organization_id"),
+                products.c.id == any_(bindparam("ids", type_=_IDS)),
+            ),
         )
-        return set(found.scalars().all())
+        records = await query.fetch(
+            await self.connection(), organization_id=self.organization_id, ids=list(product_ids)
+        )
+        return {record["id"] for record in records}
 
-    async def list_page(
-        self,
-        organization_id: uuid.UUID,
-        *,
-        limit: int,
-        before_id: uuid.UUID | None,
-        archived: bool | None,
-        recurring: bool | None,
-        query_text: str | None,
-    ) -> Sequence[Product]:
-        query = self.scoped(organization_id)
-        if archived is not None:
-            query = query.where(
-                Product.archived_at.is_not(None) if archived else Product.archived_at.is_(None)
-            )
-        if recurring is not None:
-            query = query.where(
-                Product.recurring_interval.is_not(None)
-                if recurring
-                else Product.recurring_interval.is_(None)
-            )
-        if query_text:
-            escaped = query_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(Product.name.ilike(f"%{escaped}%", escape="\\"))
-        return await self.page(query, limit=limit, before_id=before_id)
+
+# ---- prices -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceFilter(ListFilter):
+    """ListPrices' filters: always one product's prices."""
+
+    product_id: uuid.UUID | None = None
+    archived: bool | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "product_id": table.c.product_id == bindparam("product_id", type_=Uuid),
+            "archived": table.c.archived_at.is_not(None) == bindparam("archived", type_=Boolean),
+        }
 
 
 class PriceRepository(TenantRepository[Price]):
-    model = Price
+    table = prices
+    row_type = Price
+    resource = "price"
 
     async def active_by_product(
-        self, organization_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
+        self, product_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[Price]]:
-        """Active prices of several products in one query, oldest first."""
+        """The prices that are not archived of several products, in one
+        query, oldest first."""
         if not product_ids:
             return {}
-        found = await self._session.execute(
-            self.scoped(organization_id)
-            .where(Price.product_id.in_(product_ids), Price.archived_at.is_(None))
-            .order_by(Price.id)
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(
+                    prices.c.product_id == any_(bindparam("product_ids", type_=_IDS)),
+                    prices.c.archived_at.is_(None),
+                )
+                .order_by(prices.c.id)
+            )
+
+        found = await self.fetch_rows(
+            self.query("active_by_product", build), product_ids=list(product_ids)
         )
         grouped: dict[uuid.UUID, list[Price]] = defaultdict(list)
-        for price in found.scalars().all():
+        for price in found:
             grouped[price.product_id].append(price)
         return grouped
 
-    async def list_page(
-        self,
-        organization_id: uuid.UUID,
-        product_id: uuid.UUID,
-        *,
-        limit: int,
-        before_id: uuid.UUID | None,
-        archived: bool | None,
-    ) -> Sequence[Price]:
-        query = self.scoped(organization_id).where(Price.product_id == product_id)
-        if archived is not None:
-            query = query.where(
-                Price.archived_at.is_not(None) if archived else Price.archived_at.is_(None)
-            )
-        return await self.page(query, limit=limit, before_id=before_id)
+
+# ---- discounts --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiscountFilter(ListFilter):
+    """ListDiscounts' filter: the discount with a code, in any (ASCII) case."""
+
+    code: str | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        # lower(code), as the unique index spells it; codes are ASCII.
+        return {"code": func.lower(table.c.code) == bindparam("code")}
+
+    def bound(self, name: str, value: Any) -> Any:
+        return ascii_lower(value) if name == "code" else value
 
 
 class DiscountRepository(TenantRepository[Discount]):
-    model = Discount
+    """Live discounts; a code is unique among them (the index decides, so
+    concurrent creates cannot both win)."""
 
-    async def get_live_by_code(self, organization_id: uuid.UUID, code: str) -> Discount | None:
-        query = self.scoped(organization_id).where(func.lower(Discount.code) == ascii_lower(code))
-        return (await self._session.execute(query)).scalar_one_or_none()
+    table = discounts
+    row_type = Discount
+    resource = "discount"
+    unique = (UniqueRule(DISCOUNT_CODE_INDEX, lambda: CodeTaken("discount.code")),)
 
-    async def list_page(
-        self,
-        organization_id: uuid.UUID,
-        *,
-        limit: int,
-        before_id: uuid.UUID | None,
-        code: str | None,
-    ) -> Sequence[Discount]:
-        query = self.scoped(organization_id)
-        if code:
-            query = query.where(func.lower(Discount.code) == ascii_lower(code))
-        return await self.page(query, limit=limit, before_id=before_id)
+    async def get_by_code(self, code: str) -> Discount | None:
+        query = self.query(
+            "by_code",
+            lambda: self.live().where(func.lower(discounts.c.code) == bindparam("code")),
+        )
+        return await self.fetch_row(query, code=ascii_lower(code))
 
-    async def redemption_for(
-        self, organization_id: uuid.UUID, discount_id: uuid.UUID, reference: str
-    ) -> DiscountRedemption | None:
-        found = await self._session.execute(
-            select(DiscountRedemption).where(
-                DiscountRedemption.organization_id == organization_id,
-                DiscountRedemption.discount_id == discount_id,
-                DiscountRedemption.reference == reference,
+
+class RedemptionRepository(TenantRepository[DiscountRedemption]):
+    table = discount_redemptions
+    row_type = DiscountRedemption
+    resource = "discount_redemption"
+
+    async def find(self, discount_id: uuid.UUID, reference: str) -> DiscountRedemption | None:
+        query = self.query(
+            "by_reference",
+            lambda: self.live().where(
+                discount_redemptions.c.discount_id == bindparam("discount_id"),
+                discount_redemptions.c.reference == bindparam("reference"),
+            ),
+        )
+        return await self.fetch_row(query, discount_id=discount_id, reference=reference)
+
+
+# ---- read copies --------------------------------------------------------------
+
+
+class KnownOrganizations(PlatformRepository[KnownOrganization]):
+    """The organizations read copy: public pages find one by slug or id,
+    before any organization is known to the call."""
+
+    table = organizations
+    row_type = KnownOrganization
+    resource = "organization"
+
+    async def get_by_slug(self, slug: str) -> KnownOrganization | None:
+        query = self.query(
+            "by_slug", lambda: self.live().where(organizations.c.slug == bindparam("slug"))
+        )
+        return await self.fetch_row(query, slug=slug)
+
+    async def remember(self, organization: KnownOrganization) -> None:
+        """Adds the organization; one already known stays as it is (an
+        organization's announced state never changes, so a redelivery or a
+        replay of the state stream has nothing newer to say)."""
+        query = self.query(
+            "remember",
+            lambda: (
+                insert(organizations)
+                .values({c.name: bindparam(c.name) for c in organizations.c})
+                .on_conflict_do_nothing(index_elements=[organizations.c.id])
+            ),
+        )
+        await query.execute(
+            await self.connection(),
+            id=organization.id,
+            slug=organization.slug,
+            name=organization.name,
+        )
+
+
+class KnownCustomers(TenantRepository[KnownCustomer]):
+    """The customers read copy of one organization; `get` finds live ones only."""
+
+    table = customers
+    row_type = KnownCustomer
+    resource = "customer"
+
+    async def remember(self, customer: KnownCustomer) -> None:
+        """Adds the customer, or marks it deleted. A deletion is final: a
+        state that arrives later but is older (a redelivery, a reordering, a
+        replay) never brings a deleted customer back, and the first deletion
+        time stays."""
+
+        def build() -> ClauseElement:
+            statement = insert(customers).values(
+                id=bindparam("id"),
+                organization_id=bindparam("organization_id"),
+                deleted_at=bindparam("deleted_at"),
             )
-        )
-        return found.scalar_one_or_none()
-
-    async def add_redemption(self, redemption: DiscountRedemption) -> None:
-        self._session.add(redemption)
-        await self._session.flush()
-
-
-class CustomerDirectory:
-    """The read copy of customers: who exists, in which organization."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def remember(self, customer_id: uuid.UUID, organization_id: uuid.UUID) -> None:
-        statement = insert(KnownCustomer).values(
-            id=customer_id, organization_id=organization_id, deleted_at=None
-        )
-        # A deletion handled before its creation (a redelivery) stays deleted.
-        await self._session.execute(statement.on_conflict_do_nothing())
-
-    async def forget(
-        self, customer_id: uuid.UUID, organization_id: uuid.UUID, deleted_at: dt.datetime
-    ) -> None:
-        statement = insert(KnownCustomer).values(
-            id=customer_id, organization_id=organization_id, deleted_at=deleted_at
-        )
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[KnownCustomer.id], set_={"deleted_at": deleted_at}
+            return statement.on_conflict_do_update(
+                index_elements=[customers.c.id],
+                set_={
+                    "deleted_at": func.coalesce(
+                        customers.c.deleted_at, statement.excluded.deleted_at
+                    )
+                },
+                where=customers.c.organization_id == statement.excluded.organization_id,
             )
+
+        if customer.organization_id != self.organization_id:
+            raise RuntimeError("a customer of another organization cannot be written")
+        await self.query("remember", build).execute(
+            await self.connection(),
+            id=customer.id,
+            organization_id=self.organization_id,
+            deleted_at=customer.deleted_at,
         )
-
-    async def is_live(self, organization_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
-        found = await self._session.execute(
-            select(KnownCustomer.id).where(
-                KnownCustomer.id == customer_id,
-                KnownCustomer.organization_id == organization_id,
-                KnownCustomer.deleted_at.is_(None),
-            )
-        )
-        return found.first() is not None
-
-
-class OrganizationDirectory:
-    """The read copy of organizations, for public pages."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def remember(self, organization_id: uuid.UUID, slug: str, name: str) -> None:
-        statement = insert(KnownOrganization).values(id=organization_id, slug=slug, name=name)
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[KnownOrganization.id],
-                set_={"slug": statement.excluded.slug, "name": statement.excluded.name},
-            )
-        )
-
-    async def find_by_id(self, organization_id: uuid.UUID) -> KnownOrganization | None:
-        return await self._session.get(KnownOrganization, organization_id)
-
-    async def find_by_slug(self, slug: str) -> KnownOrganization | None:
-        query = select(KnownOrganization).where(KnownOrganization.slug == slug)
-        return (await self._session.execute(query)).scalar_one_or_none()

@@ -1,4 +1,5 @@
-"""What reads return: a product together with its active prices."""
+"""What product reads return: a product together with its active prices
+(the Product message holds both)."""
 
 from __future__ import annotations
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 from billingos_customers.models import ApiKey
 from billingos_customers.repository import ApiKeyRepository, PresentedKeys
+from billingos_kit.db import Database
 from billingos_kit.errors import FieldViolation, PermissionDenied
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import ListFilter, Page, PageRequest
+from billingos_kit.repository import OnConnection
 from billingos_kit.scopes import SCOPE_CODEC, Scope, with_implied
 from billingos_kit.validation import Violations, check_text
 
@@ -97,11 +99,12 @@ class ApiKeyService:
         return key
 
 
-async def authenticate(scope: CallScope, secret: str) -> ApiKey | None:
+async def authenticate(database: Database, secret: str) -> ApiKey | None:
     """The active key for a presented secret, in whichever organization."""
     if not secret.startswith(SECRET_PREFIX):
         return None
-    return await PresentedKeys(scope).find_active(hash_secret(secret))
+    async with database.connection() as connection:
+        return await PresentedKeys(OnConnection(connection)).find_active(hash_secret(secret))
 
 
 def _refuse_stronger(target: frozenset[Scope], caller: frozenset[Scope], what: str) -> None:

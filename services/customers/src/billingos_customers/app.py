@@ -56,16 +56,14 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     )
     cache_time = dt.timedelta(seconds=settings.api_key_cache_seconds)
-    app.add_service(
+    app.add_gateway_hook(
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server,
         ApiKeyAuthorizer(
+            app.database,
             VerifiedKeyCache(app.clock, cache_time),
             RejectedKeyCache(app.clock, cache_time),
             FailedCheckThrottle(app.clock, settings.failed_key_checks_per_minute),
         ),
         external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"],
-        # The gateway asks before it knows any key or organization.
-        requires_organization=False,
-        anonymous=True,
     )
     return app

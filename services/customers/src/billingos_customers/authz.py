@@ -29,7 +29,7 @@ from google.rpc import code_pb2, status_pb2
 from billingos_customers.api_keys import authenticate, hash_secret
 from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import Clock
-from billingos_kit.grpc.scope import current_scope
+from billingos_kit.db import Database
 from billingos_kit.headers import (
     API_KEY_ID_HEADER,
     API_KEY_SCOPES_HEADER,
@@ -111,8 +111,13 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
     """Envoy `envoy.service.auth.v3.Authorization` backed by the api_keys table."""
 
     def __init__(
-        self, cache: VerifiedKeyCache, rejected: RejectedKeyCache, throttle: FailedCheckThrottle
+        self,
+        database: Database,
+        cache: VerifiedKeyCache,
+        rejected: RejectedKeyCache,
+        throttle: FailedCheckThrottle,
     ) -> None:
+        self._database = database
         self._cache = cache
         self._rejected = rejected
         self._throttle = throttle
@@ -137,7 +142,7 @@ class ApiKeyAuthorizer(external_auth_pb2_grpc.AuthorizationServicer):  # type: i
         if verified is None:
             key = None
             if secret_hash not in self._rejected:
-                key = await authenticate(current_scope(), secret)
+                key = await authenticate(self._database, secret)
             if key is None:
                 self._rejected.add(secret_hash)
                 self._throttle.record_failure(address)
