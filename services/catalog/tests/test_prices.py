@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from billingos.catalog.v1 import events_pb2, products_pb2, products_pb2_grpc
 from billingos_catalog import models
-from billingos_kit.testing.db import scalar
 from billingos_kit.clock import FrozenClock
+from billingos_kit.testing.db import scalar
 from billingos_kit.testing.errors import CallError, call_error
 from billingos_kit.testing.events import published_events
 from billingos_kit.testing.servers import SessionServers
