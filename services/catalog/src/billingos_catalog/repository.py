@@ -52,18 +52,20 @@ class ProductFilter(ListFilter):
 
     archived: bool | None = None
     recurring: bool | None = None
-    query: str | None = None  # part of the name, any case, taken literally
+    # ListProducts' `query`: part of the name, any case, taken literally. (Not
+    # named `query`: the kit's fetch_rows takes its statement by that name.)
+    name_contains: str | None = None
 
     def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
         return {
             "archived": table.c.archived_at.is_not(None) == bindparam("archived", type_=Boolean),
             "recurring": table.c.recurring_interval.is_not(None)
             == bindparam("recurring", type_=Boolean),
-            "query": table.c.name.ilike(bindparam("query"), escape="\\"),
+            "name_contains": table.c.name.ilike(bindparam("name_contains"), escape="\\"),
         }
 
     def bound(self, name: str, value: Any) -> Any:
-        return f"%{_escape_like(value)}%" if name == "query" else value
+        return f"%{_escape_like(value)}%" if name == "name_contains" else value
 
 
 class ProductRepository(TenantRepository[Product]):

@@ -66,7 +66,7 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
         where = ProductFilter(
             archived=_flag(request, "archived"),
             recurring=_flag(request, "recurring"),
-            query=request.query or None,
+            name_contains=request.query or None,
         )
         page = page_request(request.page_size, request.page_token, where)
         result = await ProductService(current_scope()).list_page(where, page)
