@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
     render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
     render.add_argument("--out", type=Path, required=True)
+    scaffold = commands.add_parser(
+        "new-service",
+        help="a new context: services/NAME, its protos, registry and workspace entries",
+    )
+    scaffold.add_argument("name")
     args = parser.parse_args(arguments)
 
     if args.command == "up":
@@ -49,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_gen(check=args.check)
     if args.command == "org":
         return run_org(args)
+    if args.command == "new-service":
+        return run_new_service(args.name)
     if args.command == "gateway":
         from billingos_cli.gateway import render as render_gateway
         from billingos_cli.kubernetes import kubernetes_gateway_target
@@ -57,6 +64,25 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(yaml.safe_dump(config, sort_keys=False))
         return 0
     return 2
+
+
+def run_new_service(name: str) -> int:
+    from billingos_cli import protogen
+    from billingos_cli.scaffold import new_service
+
+    try:
+        written = new_service(REPO_ROOT, name)
+    except ValueError as error:
+        print(f"billingos new-service: {error}", file=sys.stderr)
+        return 2
+    protogen.generate()
+    for path in written:
+        print(path.relative_to(REPO_ROOT))
+    print(
+        f"services/{name} is registered and wired in; `./billingos test services/{name}` "
+        "checks it. Its API goes in protos/billingos/" + name + "/v1/ (then ./billingos gen)."
+    )
+    return 0
 
 
 def run_tests(pytest_args: list[str]) -> int:
