@@ -403,6 +403,18 @@ async def test_list_discounts_filters_by_code_and_pages_newest_first(
     assert page_two.next_page_token == ""
 
 
+async def test_listing_by_a_code_no_discount_could_have_is_refused(
+    discounts: DiscountStub, tenant
+) -> None:
+    error = await refusal(
+        discounts.ListDiscounts(
+            discounts_pb2.ListDiscountsRequest(code="NOT A CODE"), metadata=tenant.metadata()
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["code"]
+
+
 # ---- bad input ---------------------------------------------------------------
 
 CREATE_REFUSALS = [

@@ -176,6 +176,8 @@ async def test_list_filters_and_pages(products, tenant) -> None:
     assert await ids(recurring=wrappers_pb2.BoolValue(value=False)) == [one_time.id]
     assert await ids(query="TEAM") == [archived.id, monthly.id]
     assert await ids(query="%") == []
+    assert await ids(query="_") == []
+    assert await ids(query="team plan") == [archived.id]
     first = await products.ListProducts(
         products_pb2.ListProductsRequest(page_size=2), metadata=tenant.metadata()
     )

@@ -127,9 +127,12 @@ class DiscountService:
         return discount
 
     async def get(self, discount_id: uuid.UUID) -> Discount:
+        """A live discount; changes nothing."""
         return await self._discounts.require(discount_id)
 
     async def list_page(self, where: DiscountFilter, page: PageRequest) -> Page[Discount]:
+        """One page of live discounts, newest first (with a code filter, the
+        one discount holding it); changes nothing."""
         check_list_code(where.code)
         return await self._discounts.page(where, page)
 

@@ -132,9 +132,12 @@ class ProductService:
         return view
 
     async def get(self, product_id: uuid.UUID) -> ProductView:
+        """The product with its active prices; changes nothing."""
         return await self._view(await self._products.require(product_id))
 
     async def list_page(self, where: ProductFilter, page: PageRequest) -> Page[ProductView]:
+        """One page of products, newest first, with their active prices;
+        changes nothing."""
         found = await self._products.page(where, page)
         return Page(await with_prices(self._prices, found.items), found.next_page_token)
 
@@ -207,10 +210,12 @@ class PriceService:
         return price
 
     async def get(self, price_id: uuid.UUID) -> Price:
+        """The price, archived or not; changes nothing."""
         return await self._prices.require(price_id)
 
     async def list_page(self, where: PriceFilter, page: PageRequest) -> Page[Price]:
-        """One product's prices; NotFound if the product is not this organization's."""
+        """One page of one product's prices, newest first; NotFound if the
+        product is not this organization's. Changes nothing."""
         if where.product_id is not None:
             await self._products.require(where.product_id)
         return await self._prices.page(where, page)
