@@ -16,7 +16,10 @@ For each message the handler runs inside one transaction that also records
 the event id in the consumer's own `processed_events` table; a redelivered
 event finds its id there and is acknowledged without running again. Acks are
 sent only after commit, so a crash at any point means a redelivery, never a
-lost or doubled effect.
+lost or doubled effect. Those records are purged after 30 days (housekeeping)
+while the state stream keeps its messages for ever, so a state handler must
+also be idempotent by itself: upsert, and keep the newer state (compare the
+entity's `update_time`), never append.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
 from billingos_kit.migrations import OUTBOX_CHANNEL
+from billingos_kit.snapshot import StateSource, seed_state_stream
 from billingos_kit.sql import Query
 from billingos_kit.streams import (
     DUPLICATE_WINDOW,
@@ -84,6 +86,7 @@ class OutboxRelay:
         *,
         batch_size: int = 256,
         poll_seconds: float = 1.0,
+        state_sources: Sequence[StateSource] = (),
     ) -> None:
         self._database = database
         self._table = tables.outbox
@@ -93,6 +96,7 @@ class OutboxRelay:
         self._source = source
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._state_sources = tuple(state_sources)
         self._wake = asyncio.Event()
         digest = hashlib.sha256(f"billingos-outbox-relay:{self._schema}".encode()).digest()
         self._lock_id = int.from_bytes(digest[:8], "big", signed=True)
@@ -173,6 +177,11 @@ class OutboxRelay:
                     self._wake.set()
 
             await connection.add_listener(OUTBOX_CHANNEL, on_notify)
+            # Before any event goes out, so that whatever is published later
+            # is newer than the snapshot (snapshot.py).
+            await seed_state_stream(
+                self._js, self._database, self._clock, self._source, self._state_sources
+            )
             while not stop.is_set():
                 if connection.is_closed():
                     raise ConnectionError("lost the relay's leadership connection")

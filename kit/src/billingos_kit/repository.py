@@ -114,11 +114,11 @@ class _Base(Generic[RowT]):
         row: RowT = self.row_type(**record)
         return row
 
-    async def fetch_rows(self, query: Query, **values: Any) -> list[RowT]:
+    async def fetch_rows(self, query: Query, /, **values: Any) -> list[RowT]:
         records = await query.fetch(await self.connection(), **self._bound(values))
         return [self.row(record) for record in records]
 
-    async def fetch_row(self, query: Query, **values: Any) -> RowT | None:
+    async def fetch_row(self, query: Query, /, **values: Any) -> RowT | None:
         record = await query.fetch_one(await self.connection(), **self._bound(values))
         return None if record is None else self.row(record)
 

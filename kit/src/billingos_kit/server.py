@@ -32,6 +32,7 @@ from billingos_kit.housekeeping import run_housekeeping
 from billingos_kit.idempotency import IdempotencyStore
 from billingos_kit.relay import OutboxRelay
 from billingos_kit.settings import ServiceSettings
+from billingos_kit.snapshot import StateSource
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class ServiceApp:
         )
         self._registrations: list[_Registration] = []
         self._consumers: list[EventConsumer] = []
+        self._state_sources: list[StateSource] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._server: grpc.aio.Server | None = None
@@ -115,6 +117,13 @@ class ServiceApp:
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)
 
+    def add_state_source(self, source: StateSource) -> None:
+        """Registers how to read the current state of one kind of entity, so
+        the latest-state stream can be seeded with entities that last changed
+        before it existed (snapshot.py). Every entity whose events carry its
+        whole state needs one."""
+        self._state_sources.append(source)
+
     @property
     def jetstream(self) -> JetStreamContext:
         if self._nats is None:
@@ -153,6 +162,7 @@ class ServiceApp:
             self.clock,
             self.name,
             poll_seconds=self.settings.outbox_poll_seconds,
+            state_sources=self._state_sources,
         )
         self._spawn("outbox-relay", relay.run(self._stop))
         self._spawn(

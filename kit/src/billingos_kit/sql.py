@@ -9,7 +9,7 @@ hot path is: look up a compiled query, send the values, read the rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +28,29 @@ class Query:
 
     sql: str
     names: tuple[str, ...]
-    defaults: Mapping[str, Any]  # values the statement itself holds (literals)
+    defaults: Mapping[str, Any]  # values the statement itself holds (literals, None too)
 
     @classmethod
     def of(cls, statement: ClauseElement) -> Query:
         compiled: Any = statement.compile(dialect=_DIALECT)
-        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+        binds = compiled.binds  # compiled name -> BindParameter
+        if any(bind.expanding for bind in binds.values()):
+            # asyncpg gets one SQL text per statement; an IN list's length
+            # would change it. One array parameter keeps the text fixed.
+            raise TypeError(
+                "an IN list cannot be compiled once: use "
+                f"column == any_(bindparam(name, type_=ARRAY(...))) in {str(statement)[:80]}…"
+            )
+        names = tuple(compiled.positiontup or ())
+        defaults = {
+            name: compiled.params[name]
+            for name in names
+            if name in binds and not binds[name].required
+        }
+        return cls(str(compiled), names, defaults)
 
     def args(self, values: Mapping[str, Any]) -> list[Any]:
-        missing = [n for n in self.names if n not in values and self.defaults.get(n) is None]
+        missing = [n for n in self.names if n not in values and n not in self.defaults]
         if missing:
             raise KeyError(f"values missing for {missing}: {self.sql[:80]}…")
         return [values[n] if n in values else self.defaults[n] for n in self.names]
@@ -52,6 +66,13 @@ class Query:
     async def execute(self, connection: Connection, **values: Any) -> str:
         status: str = await connection.execute(self.sql, *self.args(values))
         return status
+
+    async def cursor(
+        self, connection: Connection, *, prefetch: int = 500, **values: Any
+    ) -> AsyncIterator[asyncpg.Record]:
+        """Streams the rows without holding them all; needs a transaction."""
+        async for record in connection.cursor(self.sql, *self.args(values), prefetch=prefetch):
+            yield record
 
     async def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         await connection.executemany(self.sql, [self.args(row) for row in rows])

@@ -136,6 +136,7 @@ async def test_products_are_listed_by_slug_and_by_id(
 
     by_id = await public_products(public, str(merchant.organization_id))
     assert by_id == by_slug
+    assert await public_products(public, merchant.slug.upper()) == by_slug
 
 
 async def test_archived_products_and_prices_are_absent(

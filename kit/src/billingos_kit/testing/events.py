@@ -4,11 +4,12 @@ would see them, filtered to one organization so tests do not see each other's.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
 import nats
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -64,7 +65,12 @@ async def published_events(
 
 
 async def publish_event(
-    nats_url: str, data: Message, organization_id: object, *, event_id: str | None = None
+    nats_url: str,
+    data: Message,
+    organization_id: object,
+    *,
+    event_id: str | None = None,
+    occur_time: dt.datetime | None = None,
 ) -> event_pb2.EventEnvelope:
     """Publishes `data` the way its context's relay would (event subject, and
     the state subject when the event carries a whole state), so a service's
@@ -72,11 +78,14 @@ async def publish_event(
     kind = kind_of(data)
     packed = any_pb2.Any()
     packed.Pack(data)
+    occurred = timestamp_pb2.Timestamp()
+    occurred.FromDatetime(occur_time or dt.datetime.now(dt.UTC))
     envelope = event_pb2.EventEnvelope(
         event_id=event_id or str(uuid.uuid4()),
         type=kind.type,
         organization_id=str(organization_id),
         source=kind.context,
+        occur_time=occurred,
         data=packed,
     )
     client = await nats.connect(nats_url)

@@ -15,6 +15,7 @@ from billingos.catalog.v1 import (
     public_pb2,
     public_pb2_grpc,
 )
+from billingos_catalog import states
 from billingos_catalog.consumers import customer_copy, organization_copy
 from billingos_catalog.models import kit_tables
 from billingos_catalog.servicer import (
@@ -61,4 +62,6 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     # Read copies of the customers context, from its latest-state stream.
     app.add_consumer(organization_copy(app.database, app.clock))
     app.add_consumer(customer_copy(app.database, app.clock))
+    for source in states.state_sources():
+        app.add_state_source(source)
     return app

@@ -15,6 +15,7 @@ from billingos.customers.v1 import (
     organizations_pb2,
     organizations_pb2_grpc,
 )
+from billingos_customers import states
 from billingos_customers.authz import ApiKeyAuthorizer, RejectedKeyCache, VerifiedKeyCache
 from billingos_customers.models import kit_tables
 from billingos_customers.servicer import (
@@ -66,4 +67,6 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         ),
         external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"],
     )
+    for source in states.state_sources():
+        app.add_state_source(source)
     return app

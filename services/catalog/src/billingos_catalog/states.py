@@ -1,0 +1,77 @@
+"""The current state of every entity the catalog context announces, read
+from its tables: what seeds the latest-state stream for entities that last
+changed before that stream existed (billingos_kit.snapshot)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from google.protobuf.message import Message
+from sqlalchemy import select
+
+from billingos_catalog import events
+from billingos_catalog.models import Discount, Price, Product, discounts, prices, products
+from billingos_catalog.products import with_prices
+from billingos_catalog.repository import PriceRepository
+from billingos_catalog.views import ProductView
+from billingos_kit.db import Connection
+from billingos_kit.repository import OnConnection
+from billingos_kit.snapshot import StateSource, rows_as_states
+from billingos_kit.sql import Query
+
+# Products are read with their active prices, this many at a time (one
+# price query per batch, within one organization).
+PRODUCT_BATCH = 200
+
+_EVERY_PRODUCT = Query.of(select(products).order_by(products.c.organization_id, products.c.id))
+
+
+def product_state(view: ProductView) -> Message:
+    """The event that leaves a read copy holding this product as it is now."""
+    if view.product.archived_at is None:
+        return events.product_created(view)
+    return events.product_archived(view)
+
+
+def price_state(price: Price) -> Message:
+    return (
+        events.price_created(price) if price.archived_at is None else events.price_archived(price)
+    )
+
+
+def discount_state(discount: Discount) -> Message:
+    if discount.deleted_at is None:
+        return events.discount_created(discount)
+    return events.discount_deleted(discount)
+
+
+async def product_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
+    """Every product with its active prices, as its product event carries it."""
+    batch: list[Product] = []
+    async for record in _EVERY_PRODUCT.cursor(connection):
+        product = Product(**record)
+        if batch and (
+            batch[0].organization_id != product.organization_id or len(batch) >= PRODUCT_BATCH
+        ):
+            for view in await _views(connection, batch):
+                yield product_state(view), view.product.organization_id
+            batch = []
+        batch.append(product)
+    for view in await _views(connection, batch):
+        yield product_state(view), view.product.organization_id
+
+
+async def _views(connection: Connection, batch: list[Product]) -> list[ProductView]:
+    if not batch:
+        return []
+    scope = OnConnection(connection, batch[0].organization_id)
+    return await with_prices(PriceRepository(scope), batch)
+
+
+def state_sources() -> list[StateSource]:
+    return [
+        StateSource("product", product_states),
+        rows_as_states("price", prices, Price, price_state),
+        rows_as_states("discount", discounts, Discount, discount_state),
+    ]
