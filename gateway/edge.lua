@@ -7,11 +7,14 @@
 --   * gRPC sent to the REST port is refused (Envoy answers a gRPC caller in
 --     gRPC: UNIMPLEMENTED);
 --   * every header not on the allow-list is dropped: client-sent grpc-*,
---     *-bin, te, internal x-billingos-* and anything else never reaches ext_authz
---     or a service (a header mutation before this filter already dropped the
+--     *-bin, te, internal x-billingos-* and anything else never reaches a
+--     service (a header mutation before this filter already dropped the
 --     worst, should this script ever fail);
 --   * the path the call was made with (without its query) is passed on, so the
---     service can refuse a query or body that contradicts it.
+--     service can refuse a query or body that contradicts it;
+--   * a body over the limit is a 413. The script reads the whole body to
+--     know (Envoy caps what one request may buffer at a few times the limit:
+--     transcoding may grow a body several times, and must not hit that cap).
 -- On the way out:
 --   * grpc-* response headers are dropped (REST callers have no use for them);
 --   * an error that is one of Envoy's own replies (marked by its mapper) keeps
@@ -22,6 +25,7 @@
 --     type, header or host shows.
 
 local MAX_PATH_BYTES = __MAX_PATH_BYTES__
+local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local ALLOWED = __ALLOWED_HEADERS__
 local REST_PATH_HEADER = "__REST_PATH_HEADER__"
 local LOCAL_REPLY_MARK = "__LOCAL_REPLY_MARK__"
@@ -84,6 +88,13 @@ function envoy_on_request(request)
   end
   local query_at = string.find(path, "?", 1, true)
   headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
+  if method == "POST" or method == "PATCH" or method == "PUT" then
+    local body = request:body()
+    if body ~= nil and body:length() > MAX_BODY_BYTES then
+      request:respond(
+        {[":status"] = "413"}, "the request body is larger than " .. MAX_BODY_BYTES .. " bytes")
+    end
+  end
 end
 
 -- Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from envoy.service.auth.v3 import external_auth_pb2
-
-from billingos.customers.v1 import customers_pb2, organizations_pb2
+from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
 from billingos_kit.grpc.methods import MethodPolicy, policies_for
 
 CUSTOMER_SERVICE = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"]
 ADMIN_SERVICE = organizations_pb2.DESCRIPTOR.services_by_name["OrganizationAdminService"]
-AUTHORIZATION = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"]
+KEY_CHECK_SERVICE = api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyAdminService"]
 
 
 def by_method(policies: list[MethodPolicy]) -> dict[str, MethodPolicy]:
@@ -64,14 +62,8 @@ def test_response_types_decode_stored_responses() -> None:
     assert policies["CreateCustomer"].response_type.FromString(stored).email == "a@example.com"
 
 
-def test_the_override_decides_tenancy_for_protos_that_are_not_ours() -> None:
-    (check,) = policies_for(AUTHORIZATION, requires_organization=False)
-    assert not check.requires_organization
-    forced = policies_for(ADMIN_SERVICE, requires_organization=True)
-    assert all(policy.requires_organization for policy in forced)
-
-
-def test_a_method_without_a_rest_mapping_mutates_unless_named_as_a_read() -> None:
-    (check,) = policies_for(AUTHORIZATION, requires_organization=False)
-    assert check.full_name == "/envoy.service.auth.v3.Authorization/Check"
-    assert not check.mutating
+def test_a_method_without_a_rest_mapping_is_read_only_when_its_proto_says_so() -> None:
+    (verify,) = policies_for(KEY_CHECK_SERVICE)
+    assert verify.full_name == "/billingos.customers.v1.ApiKeyAdminService/VerifyApiKey"
+    assert not verify.mutating
+    assert not verify.requires_organization

@@ -15,6 +15,7 @@ from billingos_cli.gateway import (
     ALLOWED_REQUEST_HEADERS,
     LOCAL_REPLIES,
     Endpoint,
+    GatewaySource,
     GatewayTarget,
     render,
 )
@@ -72,7 +73,7 @@ def test_admin_services_are_never_transcoded() -> None:
     assert not [r for r in routes if "Admin" in json.dumps(r["match"])]
 
 
-def test_a_header_mutation_and_the_edge_filter_come_before_the_key_check() -> None:
+def test_a_header_mutation_and_the_edge_filter_come_first_and_no_key_check_runs_here() -> None:
     names = [
         f.get("typed_config", {}).get("stat_prefix", f["name"])
         for f in manager_config()["http_filters"]
@@ -81,8 +82,6 @@ def test_a_header_mutation_and_the_edge_filter_come_before_the_key_check() -> No
         "envoy.filters.http.header_mutation",
         "billingos_edge",
         "requests_per_address",
-        "envoy.filters.http.buffer",
-        "envoy.filters.http.ext_authz",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -93,6 +92,16 @@ def test_a_header_mutation_and_the_edge_filter_come_before_the_key_check() -> No
         if "remove_on_match" in m
     }
     assert {"grpc-", "x-billingos-"} <= prefixes
+
+
+def test_one_request_may_hold_a_few_times_the_body_limit_for_transcoding() -> None:
+    """The edge filter caps bodies at the limit; Envoy's own cap leaves the
+    transcoder room to grow a body into protobuf."""
+    listener = render(local_target())["static_resources"]["listeners"][0]
+    limit = GatewaySource.load().limits.max_request_body_bytes
+    assert listener["per_connection_buffer_limit_bytes"] == 8 * limit
+    edge = manager_config()["http_filters"][1]["typed_config"]["default_source_code"]
+    assert f"local MAX_BODY_BYTES = {limit}" in edge["inline_string"]
 
 
 def test_every_local_reply_status_has_one_entry_in_the_edge_filter_too() -> None:
@@ -113,7 +122,7 @@ def test_no_client_header_outside_the_allow_list_crosses_the_gateway() -> None:
     assert sorted(re.findall(r'\["([^"]+)"\]', allowed)) == sorted(ALLOWED_REQUEST_HEADERS)
 
 
-def test_the_gateway_sets_what_services_trust_and_forwards_no_key() -> None:
+def test_the_gateway_sets_what_services_trust_and_forwards_the_key_to_them() -> None:
     route_config = manager_config()["route_config"]
     added = {
         h["header"]["key"]: h["header"]["value"] for h in route_config["request_headers_to_add"]
@@ -121,16 +130,14 @@ def test_the_gateway_sets_what_services_trust_and_forwards_no_key() -> None:
     # The gateway's own credential: services tell its calls from internal ones.
     assert added["x-billingos-service-token"] == "gateway-token"
     assert added["grpc-timeout"] == "29S"  # the route's 30 s, a second less
-    assert "authorization" in route_config["request_headers_to_remove"]
+    # The client address past the trusted proxies, for the key check's throttle.
+    assert added["x-billingos-client-address"] == "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
+    # The service checks the key (billingos_kit.keycheck).
+    assert "authorization" not in route_config["request_headers_to_remove"]
     assert "x-envoy-original-path" in route_config["request_headers_to_remove"]
 
 
-def test_only_anonymous_methods_skip_the_key_check() -> None:
+def test_no_route_skips_or_needs_a_gateway_filter_of_its_own() -> None:
     routes = manager_config()["route_config"]["virtual_hosts"][0]["routes"]
-    skipping = [r for r in routes if "typed_per_filter_config" in r]
-    assert [(r["match"]["safe_regex"]["regex"], r["match"]["headers"]) for r in skipping] == [
-        (
-            "^/v1/public/organizations/([^/]+)/products/?$",
-            [{"name": ":method", "string_match": {"exact": "GET"}}],
-        )
-    ]
+    assert not [r for r in routes if "typed_per_filter_config" in r]
+    assert routes[-1] == {"match": {"prefix": "/"}, "route": {"cluster": "unrouted"}}

@@ -170,7 +170,6 @@ def test_the_gateway_routes_exactly_the_registry_packages() -> None:
     assert "upstreams" not in tomllib.loads(GATEWAY_SOURCE.read_text())
     source = GatewaySource.load()
     assert source.upstream_packages == {spec.name: spec.package for spec in SERVICES}
-    assert source.authz_upstream in source.upstream_packages
 
     config = render(kubernetes_gateway_target(), source)
     clusters = {c["name"] for c in config["static_resources"]["clusters"]}
@@ -263,4 +262,17 @@ def test_two_services_cannot_share_a_port(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(RegistryError, match="port"):
+        load_registry(registry)
+
+
+def test_the_key_owner_comes_first(tmp_path: Path) -> None:
+    """Every other service checks API keys with it, so it must be up first."""
+    registry = tmp_path / "services.toml"
+    registry.write_text(
+        "\n".join(
+            f'[[service]]\nname = "{n}"\npackage = "billingos.{n}.v1"\nschema = "{n}"\nport = {p}'
+            for n, p in (("catalog", 50071), ("customers", 50072))
+        )
+    )
+    with pytest.raises(RegistryError, match="'customers' must come first"):
         load_registry(registry)

@@ -7,17 +7,22 @@ The gateway is a security boundary. Filters, in order:
 1. a header mutation that removes every client-sent grpc-*, x-billingos-*,
    x-envoy-* and te header: declarative, so it holds even should the script
    below fail (Envoy lets a request through a failing Lua script);
-2. `edge.lua`: size limits, an allow-list of request headers (nothing else a
-   client sends reaches ext_authz or a service), the REST path passed on for
-   the service's path-wins check, and on the way out every error made a
-   `google.rpc.Status` JSON that names no internal type, and no grpc-*
-   response header;
-3. ext_authz: the API-key check (401, or 429 for an address with too many
-   failed checks);
+2. `edge.lua`: size limits (path, body), an allow-list of request headers (nothing else a
+   client sends reaches a service), the REST path passed on for the service's
+   path-wins check, and on the way out every error made a `google.rpc.Status`
+   JSON that names no internal type, and no grpc-* response header;
+3. a per-address request rate limit;
 4. the gRPC-JSON transcoder;
 5. the router, which adds the gateway's credential (its own secret, not the
-   services' token: a service knows the call came from outside) and sets the
-   gRPC deadline to the route's timeout.
+   services' token: a service knows the call came from outside) and the
+   client address it trusts, and sets the gRPC deadline to the route's
+   timeout.
+
+The API key (`Authorization: Bearer …`) goes on to the service that serves
+the call, whose pipeline checks it (billingos_kit.keycheck: 401, or 429 for an
+address with too many failed checks). The gateway does not ask a key check
+of its own (Envoy's ext_authz) on every request: that second RPC into a
+Python process halved REST throughput (bench/README.md).
 
 Envoy's own replies (every code it can emit) are JSON in the same shape.
 """
@@ -40,6 +45,7 @@ from billingos_cli.services import SERVICES, ServiceSpec
 from billingos_kit.errors import ERROR_DOMAIN
 from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.headers import (
+    CLIENT_ADDRESS_HEADER,
     ERROR_REASON_HEADER,
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
@@ -51,9 +57,9 @@ GATEWAY_SOURCE = GATEWAY_DIR / "gateway.toml"
 EDGE_SCRIPT = GATEWAY_DIR / "edge.lua"
 
 # The only request headers that cross the gateway's first filter. Everything
-# the gateway needs further on it sets itself (ext_authz, the router).
-# `authorization` is read by the key check and removed before forwarding;
-# Envoy's own `x-forwarded-proto` is needed to find routes after transcoding.
+# the gateway needs further on it sets itself (the router). `authorization`
+# goes on to the service, which checks the key; Envoy's own
+# `x-forwarded-proto` is needed to find routes after transcoding.
 # Dropped on purpose, among all others: `user-agent`, `accept-encoding` (the
 # gateway does not compress) and tracing headers (`traceparent`; tracing
 # would add them at the gateway, not trust a client's).
@@ -67,19 +73,20 @@ ALLOWED_REQUEST_HEADERS = (
 )
 # Never forwarded to a service.
 REMOVED_BEFORE_FORWARDING = (
-    "authorization",
     "x-envoy-original-path",  # the transcoder's copy of the URL, query and all
     "x-envoy-original-method",
     "x-forwarded-for",
     "x-forwarded-proto",
 )
-# Second line behind the allow-list: never let these reach ext_authz or a service.
+# Second line behind the allow-list: never let these reach a service.
 REMOVED_PREFIXES = ("grpc-", "x-billingos-", "x-envoy-")
 # Tells the edge filter a body is one of Envoy's own replies (to be cleaned).
 LOCAL_REPLY_MARK = "x-billingos-local-reply"
 
 _EXT = "type.googleapis.com/envoy.extensions."
 UNROUTED_CLUSTER = "unrouted"
+# How many times the body limit one request may take in Envoy's buffers.
+TRANSCODING_ROOM = 8
 
 
 @dataclass(frozen=True)
@@ -176,35 +183,30 @@ class GatewayLimits:
 @dataclass(frozen=True)
 class GatewaySource:
     upstream_packages: dict[str, str]  # upstream name -> proto package
-    authz_upstream: str
-    authz_service: str
     limits: GatewayLimits
 
     @classmethod
     def load(
         cls, path: Path = GATEWAY_SOURCE, services: Sequence[ServiceSpec] = SERVICES
     ) -> GatewaySource:
-        """gateway.toml's key check and limits; the upstreams are the
-        registry's services (services.toml), so a new service is routed
-        without a second list to keep in step."""
+        """gateway.toml's limits; the upstreams are the registry's services
+        (services.toml), so a new service is routed without a second list to
+        keep in step."""
         raw = tomllib.loads(path.read_text())
         if "upstreams" in raw:
             raise ValueError(
                 f"{path.name}: [[upstreams]] is gone; the gateway routes every service "
                 "of services.toml"
             )
-        upstream_packages = {spec.name: spec.package for spec in services}
-        authz_upstream = raw["authz"]["upstream"]
-        if authz_upstream not in upstream_packages:
+        if "authz" in raw:
             raise ValueError(
-                f"{path.name}: [authz] upstream {authz_upstream!r} is not a service "
-                "of services.toml"
+                f"{path.name}: [authz] is gone; each service checks the API keys of the "
+                "calls it serves (billingos_kit.keycheck)"
             )
+        upstream_packages = {spec.name: spec.package for spec in services}
         limits = raw["limits"]
         return cls(
             upstream_packages=upstream_packages,
-            authz_upstream=authz_upstream,
-            authz_service=raw["authz"]["service"],
             limits=GatewayLimits(
                 max_path_bytes=int(limits["max_path_bytes"]),
                 max_request_headers_kb=int(limits["max_request_headers_kb"]),
@@ -315,30 +317,9 @@ def _routes(source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
         for upstream, services in sorted(api.services_by_upstream.items())
         for service in services
     ]
-    # The API-key check runs before transcoding, on the REST path, and Envoy
-    # skips it for a request no route matches: so every REST path needs a
-    # route. These never forward (the transcoder either rewrites the path to
-    # one of the gRPC routes above or refuses the request); should one ever be
-    # reached, it goes to a cluster without endpoints (503). Only the exact
-    # paths of anonymous methods, with their HTTP verb, skip the key check.
-    for route in api.routes:
-        if not route.anonymous:
-            continue
-        routes.append(
-            {
-                "match": {
-                    "safe_regex": {"regex": route.binding.path.pattern.pattern},
-                    "headers": [{"name": ":method", "string_match": {"exact": route.binding.verb}}],
-                },
-                "route": {"cluster": UNROUTED_CLUSTER},
-                "typed_per_filter_config": {
-                    "envoy.filters.http.ext_authz": {
-                        "@type": _EXT + "filters.http.ext_authz.v3.ExtAuthzPerRoute",
-                        "disabled": True,
-                    }
-                },
-            }
-        )
+    # A REST path the transcoder does not know stays unrewritten and ends
+    # here: a cluster without endpoints, which the transcoder never lets a
+    # known path reach (it rewrites it to one of the gRPC routes above).
     routes.append({"match": {"prefix": "/"}, "route": {"cluster": UNROUTED_CLUSTER}})
     return routes
 
@@ -379,6 +360,8 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
             "request_headers_to_remove": list(REMOVED_BEFORE_FORWARDING),
             "request_headers_to_add": [
                 _set_header(SERVICE_TOKEN_HEADER, target.gateway_token),
+                # Past `trusted_proxy_hops` of X-Forwarded-For (use_remote_address).
+                _set_header(CLIENT_ADDRESS_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
                 _set_header("grpc-timeout", grpc_timeout),
             ],
         },
@@ -393,8 +376,6 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
             _strip_internal_headers(),
             _lua("billingos.edge", _edge_script(limits)),
             _request_rate_limit(limits),
-            _body_limit(limits),
-            _ext_authz(source, target),
             _transcoder(target.descriptor_path, api.all_services, limits),
             {
                 "name": "envoy.filters.http.router",
@@ -409,6 +390,10 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
     return {
         "name": "rest",
         "address": _address(target.listen),
+        # What one request may hold in Envoy: its JSON body is capped at the
+        # body limit by the edge filter, and the transcoder may grow it
+        # several times into protobuf (a list of numbers: about 5.5 times).
+        "per_connection_buffer_limit_bytes": limits.max_request_body_bytes * TRANSCODING_ROOM,
         "filter_chains": [
             {
                 "filters": [
@@ -436,6 +421,7 @@ def _edge_script(limits: GatewayLimits) -> str:
     return (
         EDGE_SCRIPT.read_text()
         .replace("__MAX_PATH_BYTES__", str(limits.max_path_bytes))
+        .replace("__MAX_BODY_BYTES__", str(limits.max_request_body_bytes))
         .replace("__ALLOWED_HEADERS__", allowed)
         .replace("__REST_PATH_HEADER__", REST_PATH_HEADER)
         .replace("__LOCAL_REPLY_MARK__", LOCAL_REPLY_MARK)
@@ -493,18 +479,6 @@ def _request_rate_limit(limits: GatewayLimits) -> dict[str, Any]:
     }
 
 
-def _body_limit(limits: GatewayLimits) -> dict[str, Any]:
-    """Every body over the limit is a 413, whichever route (the transcoder's
-    own limit only holds where the request was buffered for the key check)."""
-    return {
-        "name": "envoy.filters.http.buffer",
-        "typed_config": {
-            "@type": _EXT + "filters.http.buffer.v3.Buffer",
-            "max_request_bytes": limits.max_request_body_bytes,
-        },
-    }
-
-
 def _strip_internal_headers() -> dict[str, Any]:
     """The first line: what no client may send, removed before any script runs."""
     return {
@@ -531,24 +505,6 @@ def _lua(name: str, code: str) -> dict[str, Any]:
             "@type": _EXT + "filters.http.lua.v3.Lua",
             "stat_prefix": name.replace(".", "_"),
             "default_source_code": {"inline_string": code},
-        },
-    }
-
-
-def _ext_authz(source: GatewaySource, target: GatewayTarget) -> dict[str, Any]:
-    return {
-        "name": "envoy.filters.http.ext_authz",
-        "typed_config": {
-            "@type": _EXT + "filters.http.ext_authz.v3.ExtAuthz",
-            "transport_api_version": "V3",
-            "failure_mode_allow": False,
-            "status_on_error": {"code": 503},
-            "grpc_service": {
-                "envoy_grpc": {"cluster_name": source.authz_upstream},
-                "timeout": "2s",
-                "initial_metadata": [{"key": SERVICE_TOKEN_HEADER, "value": target.gateway_token}],
-            },
-            "allowed_headers": {"patterns": [{"exact": "authorization"}]},
         },
     }
 

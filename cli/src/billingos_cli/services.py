@@ -56,6 +56,11 @@ class ServiceSpec:
         return migrations
 
 
+# The service that owns the API keys and answers every other service's key
+# check (billingos_kit.keycheck).
+KEY_OWNER = "customers"
+
+
 def load_registry(path: Path = REGISTRY_FILE) -> tuple[ServiceSpec, ...]:
     """The registry's entries, checked up front: a typo here would otherwise
     surface as a confusing failure in kustomize, Envoy or a service's start."""
@@ -68,6 +73,11 @@ def load_registry(path: Path = REGISTRY_FILE) -> tuple[ServiceSpec, ...]:
         duplicates = sorted({str(v) for v in values if values.count(v) > 1})
         if duplicates:
             raise RegistryError(f"{path.name}: two services share the {key} {duplicates}")
+    if specs[0].name != KEY_OWNER:
+        raise RegistryError(
+            f"{path.name}: {KEY_OWNER!r} must come first: every other service checks API keys "
+            "with it"
+        )
     return specs
 
 

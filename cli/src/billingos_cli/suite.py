@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billingos_cli.gateway import Endpoint, GatewaySource, GatewayTarget, render
 from billingos_cli.paths import DESCRIPTOR_SET
-from billingos_cli.services import SERVICES, ServiceSpec
+from billingos_cli.services import KEY_OWNER, SERVICES, ServiceSpec
 from billingos_kit.local import (
     LocalNats,
     LocalPostgres,
@@ -142,6 +142,11 @@ class Suite:
                 "BILLINGOS_GATEWAY_TOKEN": self.options.gateway_token,
             }
         )
+        # Where the API keys of calls from outside are checked: the service
+        # that owns them, which the registry starts first.
+        key_owner = self.grpc_addresses.get(KEY_OWNER)
+        if key_owner is not None:
+            env["BILLINGOS_KEY_CHECK_ADDRESS"] = key_owner
         log_file = self.log_dir / f"{spec.name}.log"
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)

@@ -30,6 +30,7 @@ class ErrorKind(Enum):
     PERMISSION_DENIED = "permission_denied"
     ABORTED = "aborted"
     UNAVAILABLE = "unavailable"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class DomainError(Exception):
         reason: str | None = None,
         metadata: dict[str, str] | None = None,
         violations: Iterable[FieldViolation] = (),
+        response_headers: dict[str, str] | None = None,
     ) -> None:
         if len(message) > MAX_MESSAGE_LENGTH:
             message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
@@ -62,6 +64,9 @@ class DomainError(Exception):
             self.reason = reason
         self.metadata = {k[:64]: v[:256] for k, v in (metadata or {}).items()}
         self.violations = _bounded(tuple(violations))
+        # HTTP headers the reply carries through the gateway (gRPC trailers
+        # the transcoder passes on), e.g. Retry-After: fixed names, no input.
+        self.response_headers = dict(response_headers or {})
 
 
 class InvalidArgument(DomainError):
@@ -144,6 +149,21 @@ class Aborted(DomainError):
 
     kind = ErrorKind.ABORTED
     reason = "ABORTED"
+
+
+class TooManyRequests(DomainError):
+    """The caller must wait `retry_after_seconds` before trying again."""
+
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int, *, reason: str | None = None):
+        super().__init__(
+            message,
+            reason=reason,
+            response_headers={"retry-after": str(retry_after_seconds)},
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(DomainError):

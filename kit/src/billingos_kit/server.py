@@ -30,6 +30,7 @@ from billingos_kit.grpc.methods import policies_for
 from billingos_kit.grpc.pipeline import CallPipeline
 from billingos_kit.housekeeping import run_housekeeping
 from billingos_kit.idempotency import IdempotencyStore
+from billingos_kit.keycheck import KeyCheck, KeyLookup, NoKeyLookup, RemoteKeyLookup
 from billingos_kit.relay import OutboxRelay
 from billingos_kit.settings import ServiceSettings
 from billingos_kit.snapshot import StateSource
@@ -74,6 +75,12 @@ class ServiceApp:
             idempotency=IdempotencyStore(
                 tables, self.clock, dt.timedelta(hours=settings.idempotency_ttl_hours)
             ),
+            key_check=KeyCheck(
+                _key_lookup(settings),
+                self.clock,
+                cache_time=dt.timedelta(seconds=settings.api_key_cache_seconds),
+                failed_checks_per_minute=settings.failed_key_checks_per_minute,
+            ),
         )
         self._registrations: list[_Registration] = []
         self._consumers: list[EventConsumer] = []
@@ -87,32 +94,17 @@ class ServiceApp:
         self.port = 0
 
     def add_service(
-        self,
-        add_to_server: AddServicer,
-        servicer: Any,
-        service: descriptor.ServiceDescriptor,
-        *,
-        requires_organization: bool | None = None,
-        anonymous: bool | None = None,
-    ) -> None:
-        """Serves `servicer` with the kit pipeline around each of its methods.
-        `requires_organization` and `anonymous` override the proto options, for
-        services whose protos are not ours (Envoy's ext_authz)."""
-        self._registrations.append(_Registration(add_to_server, servicer, service))
-        self.pipeline.register(
-            policies_for(service, requires_organization=requires_organization, anonymous=anonymous)
-        )
-
-    def add_gateway_hook(
         self, add_to_server: AddServicer, servicer: Any, service: descriptor.ServiceDescriptor
     ) -> None:
-        """Serves a service the gateway calls before every request (Envoy's
-        ext_authz) with the credential check alone: no request walk, no unit
-        of work, no idempotency. It is on every REST call's path, so it stays
-        as cheap as the RPC floor allows; it opens its own database
-        connection when it needs one."""
+        """Serves `servicer` with the kit pipeline around each of its methods."""
         self._registrations.append(_Registration(add_to_server, servicer, service))
-        self.pipeline.register_lean([f"/{service.full_name}/{m.name}" for m in service.methods])
+        self.pipeline.register(policies_for(service))
+
+    def use_key_lookup(self, lookup: KeyLookup) -> None:
+        """Where this process finds API keys: by default it asks the customers
+        service (`key_check_address`); the customers service reads its own
+        table."""
+        self.pipeline.key_check.lookup = lookup
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)
@@ -211,6 +203,7 @@ class ServiceApp:
         if self._nats is not None:
             with contextlib.suppress(Exception):
                 await self._nats.drain()
+        await self.pipeline.key_check.lookup.close()
         await self.database.dispose()
         log.info("stopped")
 
@@ -224,3 +217,9 @@ class ServiceApp:
         await signalled.wait()
         log.info("stopping")
         await self.stop()
+
+
+def _key_lookup(settings: ServiceSettings) -> KeyLookup:
+    if not settings.key_check_address:
+        return NoKeyLookup()
+    return RemoteKeyLookup(settings.key_check_address, settings.service_token.get_secret_value())

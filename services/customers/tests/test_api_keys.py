@@ -1,4 +1,6 @@
-"""API keys and the gateway's key check (Envoy ext_authz), against the database."""
+"""API keys, and the key check behind every call from outside: what a
+service's pipeline does with a presented key (here the customers service's
+own, which reads the table) and what `VerifyApiKey` answers the others."""
 
 from __future__ import annotations
 
@@ -8,19 +10,26 @@ import uuid
 
 import grpc
 import pytest
-from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 from sqlalchemy import select
 
-from billingos.customers.v1 import api_keys_pb2, api_keys_pb2_grpc
-from billingos_customers.models import api_keys, kit_tables
-from billingos_kit.headers import (
-    API_KEY_SCOPES_HEADER,
-    ERROR_REASON_HEADER,
-    ORGANIZATION_HEADER,
+from billingos.common.v1 import options_pb2
+from billingos.customers.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    customers_pb2,
+    customers_pb2_grpc,
 )
+from billingos_customers.models import api_keys, kit_tables
+from billingos_kit.headers import ORGANIZATION_HEADER
 from billingos_kit.testing.db import rows, scalar
 from billingos_kit.testing.errors import call_error
-from billingos_kit.testing.service import RunningService, call_metadata
+from billingos_kit.testing.service import (
+    RunningService,
+    call_metadata,
+    gateway_metadata,
+)
+
+READ, WRITE, API_KEYS = options_pb2.SCOPE_READ, options_pb2.SCOPE_WRITE, options_pb2.SCOPE_API_KEYS
 
 
 @pytest.fixture
@@ -29,25 +38,17 @@ def keys(customers_service: RunningService) -> api_keys_pb2_grpc.ApiKeyServiceSt
 
 
 @pytest.fixture
-def authorizer(customers_service: RunningService) -> external_auth_pb2_grpc.AuthorizationStub:
-    return external_auth_pb2_grpc.AuthorizationStub(customers_service.channel)
+def key_check(customers_service: RunningService) -> api_keys_pb2_grpc.ApiKeyAdminServiceStub:
+    return api_keys_pb2_grpc.ApiKeyAdminServiceStub(customers_service.channel)
 
 
-def check_request(authorization: str | None) -> external_auth_pb2.CheckRequest:
-    headers = {":path": "/v1/customers", ":method": "GET"}
-    if authorization is not None:
-        headers["authorization"] = authorization
-    return external_auth_pb2.CheckRequest(
-        attributes=attribute_context_pb2.AttributeContext(
-            request=attribute_context_pb2.AttributeContext.Request(
-                http=attribute_context_pb2.AttributeContext.HttpRequest(headers=headers)
-            )
-        )
-    )
+@pytest.fixture
+def customers(customers_service: RunningService) -> customers_pb2_grpc.CustomerServiceStub:
+    return customers_pb2_grpc.CustomerServiceStub(customers_service.channel)
 
 
-def header_values(response: external_auth_pb2.CheckResponse) -> dict[str, str]:
-    return {h.header.key: h.header.value for h in response.ok_response.headers}
+def trailers(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    return {k: v for k, v in error.trailing_metadata() or () if isinstance(v, str)}
 
 
 async def test_new_key_is_shown_once_and_stored_only_as_a_hash(
@@ -73,12 +74,26 @@ async def test_new_key_is_shown_once_and_stored_only_as_a_hash(
     assert created.secret.encode() not in repr(dict(row)).encode()
 
 
-async def test_valid_key_is_allowed_and_names_its_organization(authorizer, tenant) -> None:
-    response = await authorizer.Check(
-        check_request(f"Bearer {tenant.api_key_secret}"), metadata=call_metadata()
+async def test_a_call_from_outside_acts_for_its_keys_organization_only(
+    customers, tenant, other_tenant
+) -> None:
+    theirs = await customers.CreateCustomer(
+        customers_pb2.CreateCustomerRequest(
+            customer=customers_pb2.Customer(email="theirs@example.com")
+        ),
+        metadata=other_tenant.metadata(),
     )
-    assert response.status.code == 0
-    assert header_values(response)["x-billingos-organization-id"] == str(tenant.organization_id)
+    # Even an organization header (the gateway drops any a client sends)
+    # names nothing: the key does.
+    forged = (*gateway_metadata(tenant.api_key_secret), (ORGANIZATION_HEADER, str(theirs.id)))
+    listed = await customers.ListCustomers(customers_pb2.ListCustomersRequest(), metadata=forged)
+    assert theirs.id not in [c.id for c in listed.customers]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.GetCustomer(
+            customers_pb2.GetCustomerRequest(id=theirs.id),
+            metadata=gateway_metadata(tenant.api_key_secret),
+        )
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 @pytest.mark.parametrize(
@@ -92,37 +107,86 @@ async def test_valid_key_is_allowed_and_names_its_organization(authorizer, tenan
         ("Bearer sk_live_123", "API_KEY_INVALID"),
     ],
 )
-async def test_missing_or_malformed_key_is_denied_with_a_401_and_a_reason(
-    authorizer, authorization: str | None, reason: str
+async def test_missing_or_malformed_key_is_refused_with_a_reason_and_a_challenge(
+    customers, authorization: str | None, reason: str
 ) -> None:
-    response = await authorizer.Check(check_request(authorization), metadata=call_metadata())
-    assert response.status.code == grpc.StatusCode.UNAUTHENTICATED.value[0]
-    assert response.denied_response.status.code == 401
-    headers = {h.header.key: h.header.value for h in response.denied_response.headers}
-    assert headers[ERROR_REASON_HEADER] == reason
-    assert ORGANIZATION_HEADER not in headers
-    assert API_KEY_SCOPES_HEADER not in headers
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.ListCustomers(
+            customers_pb2.ListCustomersRequest(),
+            metadata=gateway_metadata(None, authorization=authorization),
+        )
+    error = call_error(refused.value)
+    assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, reason)
+    assert trailers(refused.value)["www-authenticate"] == "Bearer"
 
 
 async def test_revoked_key_stops_working_within_the_cache_time(
-    keys, authorizer, tenant, session_clock
+    keys, customers, tenant, session_clock
 ) -> None:
     created = await keys.CreateApiKey(
         api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="short-lived")),
         metadata=tenant.metadata(),
     )
-    bearer = f"Bearer {created.secret}"
-    assert (
-        await authorizer.Check(check_request(bearer), metadata=call_metadata())
-    ).status.code == 0
+    request = customers_pb2.ListCustomersRequest()
+    await customers.ListCustomers(request, metadata=gateway_metadata(created.secret))
 
     revoked = await keys.RevokeApiKey(
         api_keys_pb2.RevokeApiKeyRequest(id=created.api_key.id), metadata=tenant.metadata()
     )
     assert revoked.HasField("revoke_time")
+    # Trusted from the cache a little longer (5 s, `api_key_cache_seconds`)…
+    await customers.ListCustomers(request, metadata=gateway_metadata(created.secret))
     session_clock.advance(dt.timedelta(seconds=5))
-    denied = await authorizer.Check(check_request(bearer), metadata=call_metadata())
-    assert denied.denied_response.status.code == 401
+    # …and no longer.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.ListCustomers(request, metadata=gateway_metadata(created.secret))
+    assert call_error(refused.value).reason == "API_KEY_INVALID"
+
+
+async def test_verify_names_the_keys_organization_and_scopes(key_check, keys, tenant) -> None:
+    reader = await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="r", scopes=[READ])),
+        metadata=tenant.metadata(),
+    )
+    verified = await key_check.VerifyApiKey(
+        api_keys_pb2.VerifyApiKeyRequest(secret=reader.secret), metadata=call_metadata()
+    )
+    assert verified.api_key_id == reader.api_key.id
+    assert verified.organization_id == str(tenant.organization_id)
+    assert list(verified.scopes) == [READ]
+    first = await key_check.VerifyApiKey(
+        api_keys_pb2.VerifyApiKeyRequest(secret=tenant.api_key_secret), metadata=call_metadata()
+    )
+    assert list(first.scopes) == [API_KEYS, READ, WRITE]
+
+
+async def test_verify_finds_no_revoked_unknown_or_foreign_secret(key_check, keys, tenant) -> None:
+    created = await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="gone")),
+        metadata=tenant.metadata(),
+    )
+    await keys.RevokeApiKey(
+        api_keys_pb2.RevokeApiKeyRequest(id=created.api_key.id), metadata=tenant.metadata()
+    )
+    for secret in (created.secret, "bos_not-a-real-key", "sk_live_123", created.secret + "x"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await key_check.VerifyApiKey(
+                api_keys_pb2.VerifyApiKeyRequest(secret=secret), metadata=call_metadata()
+            )
+        error = call_error(refused.value)
+        assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "API_KEY_NOT_FOUND")
+        assert secret not in str(refused.value.details())
+
+
+async def test_verify_is_internal_whatever_key_a_caller_from_outside_has(key_check, tenant) -> None:
+    request = api_keys_pb2.VerifyApiKeyRequest(secret=tenant.api_key_secret)
+    with pytest.raises(grpc.aio.AioRpcError) as outside:
+        await key_check.VerifyApiKey(request, metadata=gateway_metadata(tenant.api_key_secret))
+    assert call_error(outside.value).reason == "METHOD_INTERNAL"
+    for metadata in ((), (("x-billingos-service-token", "not-the-token-at-all"),)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await key_check.VerifyApiKey(request, metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_revoking_twice_keeps_the_first_revocation_time(keys, tenant, session_clock) -> None:
@@ -147,12 +211,6 @@ async def test_another_organizations_key_cannot_be_revoked(keys, tenant, other_t
             api_keys_pb2.RevokeApiKeyRequest(id=theirs.api_key.id), metadata=tenant.metadata()
         )
     assert call_error(refused.value).code == grpc.StatusCode.NOT_FOUND
-
-
-async def test_key_check_requires_the_service_credential(authorizer, tenant) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await authorizer.Check(check_request(f"Bearer {tenant.api_key_secret}"))
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_a_replayed_create_never_returns_or_stores_the_secret(

@@ -105,14 +105,3 @@ async def test_reflection_turned_on_for_development_still_needs_the_credential(
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
         (answer,) = await list_services(call_metadata())
         assert b"billingos.customers.v1.CustomerService" in answer
-
-
-async def test_the_key_check_needs_a_credential_too(customers_service: RunningService) -> None:
-    """The key check is served without the pipeline's per-call work (it is on
-    every REST call's path), but not without its credential check."""
-    check = raw_call(customers_service, "/envoy.service.auth.v3.Authorization/Check")
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await check(b"", metadata=(("x-billingos-service-token", "not-the-token-at-all"),))
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    answer = await check(b"", metadata=call_metadata())
-    assert answer  # a CheckResponse (a missing key: denied), not a refusal of the caller

@@ -33,28 +33,19 @@ class MethodPolicy:
     # Callable through the gateway without an API key.
     anonymous: bool
     rest_bindings: tuple[HttpBinding, ...]
+    # Never served to a call from outside, whatever its key: the methods of a
+    # service named *AdminService (the gateway does not route them either).
+    internal_only: bool = False
 
 
 def policies_for(
     service: descriptor.ServiceDescriptor,
-    *,
-    requires_organization: bool | None = None,
-    anonymous: bool | None = None,
 ) -> list[MethodPolicy]:
-    """Policies of every method of `service`.
-
-    `requires_organization` and `anonymous` override the proto options, for
-    services whose protos are not ours (Envoy's ext_authz, which the gateway
-    calls before it knows any key).
-    """
+    """Policies of every method of `service`, from its proto options."""
     policies = []
     for method in service.methods:
         options = method.GetOptions()
-        if requires_organization is None:
-            tenancy = options.Extensions[options_pb2.tenancy]
-            needs_organization = tenancy != options_pb2.TENANCY_NONE
-        else:
-            needs_organization = requires_organization
+        needs_organization = options.Extensions[options_pb2.tenancy] != options_pb2.TENANCY_NONE
         if method.client_streaming or method.server_streaming:
             raise TypeError(
                 f"{service.full_name}.{method.name} streams; the kit pipeline serves unary "
@@ -76,8 +67,9 @@ def policies_for(
                 request_type=message_factory.GetMessageClass(method.input_type),
                 response_type=message_factory.GetMessageClass(method.output_type),
                 scope=_scope(options, mutating=mutating),
-                anonymous=declared_anonymous if anonymous is None else anonymous,
+                anonymous=declared_anonymous,
                 rest_bindings=bindings,
+                internal_only=service.name.endswith("AdminService"),
             )
         )
     return policies

@@ -3,13 +3,15 @@ registered method it, in order:
 
 1. takes the request id from `x-request-id` (or makes one) for the logs;
 2. checks the credential (`x-billingos-service-token`): the service token of
-   an internal caller, or the gateway's token, in which case the verified API
-   key's scopes must include the method's (or the method is open to anonymous
-   callers);
+   an internal caller, or the gateway's token, in which case the call came
+   from outside and its API key (`authorization`) is checked (keycheck.py):
+   the key's organization is the call's, and its scopes must include the
+   method's (unless the method is open to anonymous callers);
 3. decodes the request itself, so bytes that do not parse are an
    INVALID_ARGUMENT naming the field, not grpc's UNKNOWN and a traceback;
-4. resolves the organization from `x-billingos-organization-id` when the method
-   is tenant-scoped, refusing the call without it (DESIGN §5, defence in depth);
+4. resolves the organization (an internal caller names it in
+   `x-billingos-organization-id`) when the method is tenant-scoped, refusing
+   the call without it (DESIGN §5, defence in depth);
 5. refuses a request whose fields contradict its REST path (the path wins) and
    strings Postgres cannot store (NUL) and oversized lists, naming the field;
 6. gives the call its unit of work: a connection taken on first use, in one
@@ -55,7 +57,8 @@ from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
 from billingos_kit.grpc.scope import CallScope, enter_scope, leave_scope
 from billingos_kit.grpc.status import grpc_code, internal_status, rpc_status_for, trailing_metadata
 from billingos_kit.headers import (
-    API_KEY_SCOPES_HEADER,
+    AUTHORIZATION_HEADER,
+    CLIENT_ADDRESS_HEADER,
     IDEMPOTENCY_HEADER,
     ORGANIZATION_HEADER,
     REQUEST_ID_HEADER,
@@ -69,9 +72,10 @@ from billingos_kit.idempotency import (
     validate_key,
 )
 from billingos_kit.ids import canonical_id
+from billingos_kit.keycheck import KeyCheck
 from billingos_kit.logging import request_id_var
 from billingos_kit.outbox import Outbox
-from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope, parse_scopes
+from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -95,6 +99,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         service_token: str,
         gateway_token: str,
         idempotency: IdempotencyStore,
+        key_check: KeyCheck,
     ) -> None:
         self._database = database
         self._tables = tables
@@ -103,16 +108,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self._service_token = service_token.encode()
         self._gateway_token = gateway_token.encode()
         self._idempotency = idempotency
+        self.key_check = key_check
         self._policies: dict[str, MethodPolicy] = {}
-        self._lean: set[str] = set()
 
     def register(self, policies: list[MethodPolicy]) -> None:
         for policy in policies:
             self._policies[policy.full_name] = policy
-
-    def register_lean(self, methods: list[str]) -> None:
-        """Methods served with the credential check only (ServiceApp.add_gateway_hook)."""
-        self._lean.update(methods)
 
     async def intercept_service(
         self,
@@ -125,13 +126,6 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        if method in self._lean:
-            presented = _metadata_value(handler_call_details, SERVICE_TOKEN_HEADER)
-            if self._caller(presented) is None:
-                return _refusing(
-                    handler, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong service credential"
-                )
-            return handler
         policy = self._policies.get(method)
         if policy is None:
             if method.startswith(HEALTH_SERVICE_PREFIX):
@@ -167,10 +161,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         request_id = metadata.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
         request_id_token = request_id_var.set(request_id)
         status: status_pb2.Status | None = None
+        response_headers: dict[str, str] = {}
         try:
             return await self._run(policy, inner, raw, context, metadata, request_id)
         except DomainError as error:
             status = rpc_status_for(error)
+            response_headers = error.response_headers
             log.info(
                 "call refused",
                 # Bounded: the message may echo input.
@@ -186,7 +182,9 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 log.exception("call crashed", extra={"method": policy.full_name})
         finally:
             request_id_var.reset(request_id_token)
-        await context.abort(grpc_code(status), status.message, trailing_metadata(status))
+        await context.abort(
+            grpc_code(status), status.message, trailing_metadata(status, response_headers)
+        )
 
     async def _run(
         self,
@@ -202,9 +200,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             raise Unauthenticated(
                 "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
             )
-        caller_scopes = ALL_SCOPES if caller is _Caller.INTERNAL else _key_scopes(metadata, policy)
+        if caller is _Caller.INTERNAL:
+            caller_scopes = ALL_SCOPES
+            organization_id = _organization(metadata, policy)
+        else:
+            caller_scopes, organization_id = await self._outside_caller(metadata, policy)
         request = decode_request(policy.request_type, raw)
-        organization_id = _organization(metadata, policy)
         rest_path = metadata.get(REST_PATH_HEADER)
         if rest_path is not None and policy.rest_bindings:
             check_path_wins(policy.rest_bindings, rest_path, request)
@@ -262,6 +263,30 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         finally:
             await unit.finish(succeeded=succeeded)
 
+    async def _outside_caller(
+        self, metadata: Mapping[str, str], policy: MethodPolicy
+    ) -> tuple[frozenset[Scope], uuid.UUID | None]:
+        """What a call from outside may do, and for which organization: what
+        its API key allows, or only an anonymous method, without a key."""
+        if policy.internal_only:
+            raise PermissionDenied(
+                "this method is internal: it is not served to calls from outside",
+                reason="METHOD_INTERNAL",
+            )
+        if policy.anonymous:
+            # Whatever key it carries: an anonymous method acts for no one.
+            return frozenset(), None
+        key = await self.key_check.verify(
+            metadata.get(AUTHORIZATION_HEADER, ""), metadata.get(CLIENT_ADDRESS_HEADER, "")
+        )
+        if policy.scope not in key.scopes:
+            raise PermissionDenied(
+                f"this API key lacks {SCOPE_CODEC.proto_name(policy.scope)}, which this call needs",
+                reason="API_KEY_SCOPE_MISSING",
+                metadata={"scope": str(policy.scope)},
+            )
+        return key.scopes, key.organization_id
+
     def _caller(self, presented: str) -> _Caller | None:
         """Who is calling, by which secret the credential is (None: neither)."""
         given = presented.encode()
@@ -291,26 +316,6 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str:
 class _Caller(enum.Enum):
     INTERNAL = "internal"  # another service, the CLI: may do anything
     GATEWAY = "gateway"  # from outside: what its API key allows
-
-
-def _key_scopes(metadata: Mapping[str, str], policy: MethodPolicy) -> frozenset[Scope]:
-    """What a call from outside may do: what its verified API key's scopes
-    allow, or only anonymous methods without a key."""
-    if policy.anonymous:
-        return frozenset()
-    header = metadata.get(API_KEY_SCOPES_HEADER)
-    if header is None:
-        # The gateway checks a key before every method that is not anonymous;
-        # a call without one came around that check.
-        raise Unauthenticated("this call needs an API key", reason="API_KEY_MISSING")
-    scopes = parse_scopes(header)
-    if policy.scope not in scopes:
-        raise PermissionDenied(
-            f"this API key lacks {SCOPE_CODEC.proto_name(policy.scope)}, which this call needs",
-            reason="API_KEY_SCOPE_MISSING",
-            metadata={"scope": str(policy.scope)},
-        )
-    return scopes
 
 
 def _organization(metadata: Mapping[str, str], policy: MethodPolicy) -> uuid.UUID | None:

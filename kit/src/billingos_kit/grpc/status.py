@@ -3,8 +3,11 @@ into an HTTP status and a JSON body."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from billingos_kit.errors import ERROR_DOMAIN, DomainError, ErrorKind
@@ -18,6 +21,7 @@ _CODES: dict[ErrorKind, int] = {
     ErrorKind.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     ErrorKind.ABORTED: code_pb2.ABORTED,
     ErrorKind.UNAVAILABLE: code_pb2.UNAVAILABLE,
+    ErrorKind.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -40,6 +44,11 @@ def rpc_status_for(error: DomainError) -> status_pb2.Status:
             ]
         )
         status.details.append(_pack(bad_request))
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(retry_after)
+        status.details.append(_pack(retry))
     return status
 
 
@@ -58,11 +67,16 @@ def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-def trailing_metadata(status: status_pb2.Status) -> tuple[tuple[str, bytes], ...]:
-    return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+def trailing_metadata(
+    status: status_pb2.Status, headers: Mapping[str, str] | None = None
+) -> tuple[tuple[str, str | bytes], ...]:
+    """The status details, and any HTTP headers the reply should carry (the
+    gateway's transcoder turns trailers into response headers)."""
+    extra: tuple[tuple[str, str | bytes], ...] = tuple((headers or {}).items())
+    return ((STATUS_DETAILS_KEY, status.SerializeToString()), *extra)
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,7 +12,13 @@ from typing import Any
 import grpc
 
 from billingos_kit.clock import Clock
-from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.headers import (
+    AUTHORIZATION_HEADER,
+    CLIENT_ADDRESS_HEADER,
+    IDEMPOTENCY_HEADER,
+    ORGANIZATION_HEADER,
+    SERVICE_TOKEN_HEADER,
+)
 from billingos_kit.migrations import upgrade_to_head_async
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
@@ -34,11 +41,39 @@ def call_metadata(
     idempotency_key: str | None = None,
     service_token: str = TEST_SERVICE_TOKEN,
 ) -> tuple[tuple[str, str], ...]:
-    """Metadata as an internal caller sends it (pass TEST_GATEWAY_TOKEN as
-    `service_token` for a call as the gateway forwards it)."""
+    """Metadata as an internal caller sends it (`gateway_metadata` for a call
+    as the gateway forwards it)."""
     entries = [(SERVICE_TOKEN_HEADER, service_token)]
     if organization_id is not None:
         entries.append((ORGANIZATION_HEADER, str(organization_id)))
+    if idempotency_key is not None:
+        entries.append((IDEMPOTENCY_HEADER, idempotency_key))
+    return tuple(entries)
+
+
+# Each gateway call of a test comes from an address of its own unless the test
+# names one, so one test's failed key checks never throttle another's calls.
+_ADDRESSES = (f"198.18.{n // 250}.{n % 250 + 1}" for n in itertools.count())
+
+
+def gateway_metadata(
+    api_key: str | None,
+    *,
+    authorization: str | None = None,
+    client_address: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """Metadata as the gateway forwards a client's call made with `api_key`
+    (`Authorization: Bearer <api_key>`; or `authorization` as given; neither:
+    no such header)."""
+    entries = [
+        (SERVICE_TOKEN_HEADER, TEST_GATEWAY_TOKEN),
+        (CLIENT_ADDRESS_HEADER, client_address or next(_ADDRESSES)),
+    ]
+    if authorization is None and api_key is not None:
+        authorization = f"Bearer {api_key}"
+    if authorization is not None:
+        entries.append((AUTHORIZATION_HEADER, authorization))
     if idempotency_key is not None:
         entries.append((IDEMPOTENCY_HEADER, idempotency_key))
     return tuple(entries)

@@ -1,9 +1,9 @@
 """API keys (api_keys.proto): the key lifecycle, and turning a presented
-secret into the key it is.
+secret into the key it is (for every service's key check, keycheck.py).
 
 A secret is `bos_` + 40 random URL-safe characters (240 bits). Only its SHA-256
-is stored: with that much entropy a slow hash adds nothing, and the gateway's
-check must stay fast. The first 12 characters are kept as a visible prefix. A
+is stored: with that much entropy a slow hash adds nothing, and the key check
+must stay fast. The first 12 characters are kept as a visible prefix. A
 key carries scopes; a key acts only on keys no stronger than itself.
 """
 
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from billingos_customers.models import ApiKey
 from billingos_customers.repository import ApiKeyRepository, PresentedKeys
-from billingos_kit.db import Database
-from billingos_kit.errors import FieldViolation, PermissionDenied
+from billingos_kit.db import Connection, Database
+from billingos_kit.errors import FieldViolation, NotFound, PermissionDenied
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
+from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.pagination import ListFilter, Page, PageRequest
 from billingos_kit.repository import OnConnection
 from billingos_kit.scopes import SCOPE_CODEC, Scope, with_implied
@@ -99,12 +100,37 @@ class ApiKeyService:
         return key
 
 
-async def authenticate(database: Database, secret: str) -> ApiKey | None:
-    """The active key for a presented secret, in whichever organization."""
+async def find_presented(connection: Connection, secret: str) -> VerifiedKey | None:
+    """The active key a presented secret belongs to, in whichever organization."""
     if not secret.startswith(SECRET_PREFIX):
         return None
-    async with database.connection() as connection:
-        return await PresentedKeys(OnConnection(connection)).find_active(hash_secret(secret))
+    key = await PresentedKeys(OnConnection(connection)).find_active(hash_secret(secret))
+    if key is None:
+        return None
+    return VerifiedKey(key.id, key.organization_id, frozenset(Scope(s) for s in key.scopes))
+
+
+async def verify_presented(scope: CallScope, secret: str) -> VerifiedKey:
+    """What `ApiKeyAdminService.VerifyApiKey` answers another service."""
+    found = await find_presented(await scope.connection(), secret)
+    if found is None:
+        raise NotFound("api_key", "presented")
+    return found
+
+
+class StoredKeys:
+    """The customers service's own key lookup (the others ask it over gRPC):
+    the table, on a connection of its own, outside any call's unit of work."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def find(self, secret: str) -> VerifiedKey | None:
+        async with self._database.connection() as connection:
+            return await find_presented(connection, secret)
+
+    async def close(self) -> None:
+        return None
 
 
 def _refuse_stronger(target: frozenset[Scope], caller: frozenset[Scope], what: str) -> None:

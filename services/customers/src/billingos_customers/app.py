@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
-
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from billingos.customers.v1 import (
     api_keys_pb2,
@@ -16,16 +13,16 @@ from billingos.customers.v1 import (
     organizations_pb2_grpc,
 )
 from billingos_customers import states
-from billingos_customers.authz import ApiKeyAuthorizer, RejectedKeyCache, VerifiedKeyCache
+from billingos_customers.api_keys import StoredKeys
 from billingos_customers.models import kit_tables
 from billingos_customers.servicer import (
+    ApiKeyAdminServicer,
     ApiKeyServicer,
     CustomerServicer,
     OrganizationAdminServicer,
     OrganizationServicer,
 )
 from billingos_customers.settings import CustomersSettings
-from billingos_customers.throttle import FailedCheckThrottle
 from billingos_kit.clock import Clock
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
@@ -56,17 +53,13 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         ApiKeyServicer(),
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     )
-    cache_time = dt.timedelta(seconds=settings.api_key_cache_seconds)
-    app.add_gateway_hook(
-        external_auth_pb2_grpc.add_AuthorizationServicer_to_server,
-        ApiKeyAuthorizer(
-            app.database,
-            VerifiedKeyCache(app.clock, cache_time),
-            RejectedKeyCache(app.clock, cache_time),
-            FailedCheckThrottle(app.clock, settings.failed_key_checks_per_minute),
-        ),
-        external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"],
+    app.add_service(
+        api_keys_pb2_grpc.add_ApiKeyAdminServiceServicer_to_server,
+        ApiKeyAdminServicer(),
+        api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyAdminService"],
     )
+    # The keys are ours: this process reads them itself; the others ask us.
+    app.use_key_lookup(StoredKeys(app.database))
     for source in states.state_sources():
         app.add_state_source(source)
     return app

@@ -10,6 +10,7 @@ from billingos.common.v1 import address_pb2, options_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
 from billingos_customers.drafts import Address, CustomerFields
 from billingos_customers.models import ApiKey, Customer, Organization
+from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
 from billingos_kit.scopes import SCOPE_CODEC, Scope
 
@@ -84,4 +85,12 @@ def api_key_message(key: ApiKey) -> api_keys_pb2.ApiKey:
         scopes=[options_pb2.Scope.ValueType(SCOPE_CODEC.to_proto(Scope(s))) for s in key.scopes],
         create_time=timestamp(key.created_at),
         revoke_time=timestamp(key.revoked_at),
+    )
+
+
+def verified_key_message(key: VerifiedKey) -> api_keys_pb2.VerifyApiKeyResponse:
+    return api_keys_pb2.VerifyApiKeyResponse(
+        api_key_id=str(key.key_id),
+        organization_id=str(key.organization_id),
+        scopes=[options_pb2.Scope.ValueType(SCOPE_CODEC.to_proto(s)) for s in sorted(key.scopes)],
     )

@@ -16,7 +16,7 @@ from billingos.customers.v1 import (
     organizations_pb2,
     organizations_pb2_grpc,
 )
-from billingos_customers.api_keys import ApiKeyService
+from billingos_customers.api_keys import ApiKeyService, verify_presented
 from billingos_customers.customers import CUSTOMER_MASK, CustomerService
 from billingos_customers.messages import (
     api_key_message,
@@ -24,6 +24,7 @@ from billingos_customers.messages import (
     customer_message,
     organization_message,
     scopes_of,
+    verified_key_message,
 )
 from billingos_customers.organizations import OrganizationService
 from billingos_customers.repository import CustomerFilter
@@ -142,3 +143,10 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     ) -> api_keys_pb2.ApiKey:
         key_id = parse_id(request.id, "id")
         return api_key_message(await ApiKeyService(current_scope()).revoke(key_id))
+
+
+class ApiKeyAdminServicer(api_keys_pb2_grpc.ApiKeyAdminServiceServicer):
+    async def VerifyApiKey(
+        self, request: api_keys_pb2.VerifyApiKeyRequest, context: Context
+    ) -> api_keys_pb2.VerifyApiKeyResponse:
+        return verified_key_message(await verify_presented(current_scope(), request.secret))

@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%billingos/customers/v1/api_keys.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x30\n\x06scopes\x18\x07 \x03(\x0e\x32\x1a.billingos.common.v1.ScopeB\x04\xe2\x41\x01\x05\"L\n\x13\x43reateApiKeyRequest\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKeyB\x04\xe2\x41\x01\x02\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xb8\xbb\x18\x01\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa8\x03\n\rApiKeyService\x12\x8c\x01\n\x0c\x43reateApiKey\x12+.billingos.customers.v1.CreateApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"!\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/api-keys:\x07\x61pi_key\x12\x80\x01\n\x0bListApiKeys\x12*.billingos.customers.v1.ListApiKeysRequest\x1a+.billingos.customers.v1.ListApiKeysResponse\"\x18\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x84\x01\n\x0cRevokeApiKey\x12+.billingos.customers.v1.RevokeApiKeyRequest\x1a\x1e.billingos.customers.v1.ApiKey\"\'\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api-keys/{id}:revoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%billingos/customers/v1/api_keys.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x30\n\x06scopes\x18\x07 \x03(\x0e\x32\x1a.billingos.common.v1.ScopeB\x04\xe2\x41\x01\x05\"L\n\x13\x43reateApiKeyRequest\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKeyB\x04\xe2\x41\x01\x02\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xb8\xbb\x18\x01\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x13VerifyApiKeyRequest\x12\x18\n\x06secret\x18\x01 \x01(\tB\x08\xe2\x41\x01\x02\xb8\xbb\x18\x01\"o\n\x14VerifyApiKeyResponse\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12*\n\x06scopes\x18\x03 \x03(\x0e\x32\x1a.billingos.common.v1.Scope2\xa8\x03\n\rApiKeyService\x12\x8c\x01\n\x0c\x43reateApiKey\x12+.billingos.customers.v1.CreateApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"!\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/api-keys:\x07\x61pi_key\x12\x80\x01\n\x0bListApiKeys\x12*.billingos.customers.v1.ListApiKeysRequest\x1a+.billingos.customers.v1.ListApiKeysResponse\"\x18\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x84\x01\n\x0cRevokeApiKey\x12+.billingos.customers.v1.RevokeApiKeyRequest\x1a\x1e.billingos.customers.v1.ApiKey\"\'\xc0\xbb\x18\x03\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/api-keys/{id}:revoke:\x01*2\x89\x01\n\x12\x41piKeyAdminService\x12s\n\x0cVerifyApiKey\x12+.billingos.customers.v1.VerifyApiKeyRequest\x1a,.billingos.customers.v1.VerifyApiKeyResponse\"\x08\xa8\xbb\x18\x02\xb0\xbb\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,12 +53,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['secret']._serialized_options = b'\270\273\030\001'
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYAPIKEYREQUEST'].fields_by_name['secret']._loaded_options = None
+  _globals['_VERIFYAPIKEYREQUEST'].fields_by_name['secret']._serialized_options = b'\342A\001\002\270\273\030\001'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\300\273\030\003\202\323\344\223\002\027\"\014/v1/api-keys:\007api_key'
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\300\273\030\003\202\323\344\223\002\016\022\014/v1/api-keys'
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\300\273\030\003\202\323\344\223\002\035\"\030/v1/api-keys/{id}:revoke:\001*'
+  _globals['_APIKEYADMINSERVICE'].methods_by_name['VerifyApiKey']._loaded_options = None
+  _globals['_APIKEYADMINSERVICE'].methods_by_name['VerifyApiKey']._serialized_options = b'\250\273\030\002\260\273\030\001'
   _globals['_APIKEY']._serialized_start=197
   _globals['_APIKEY']._serialized_end=450
   _globals['_CREATEAPIKEYREQUEST']._serialized_start=452
@@ -71,6 +75,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAPIKEYSRESPONSE']._serialized_end=782
   _globals['_REVOKEAPIKEYREQUEST']._serialized_start=784
   _globals['_REVOKEAPIKEYREQUEST']._serialized_end=823
-  _globals['_APIKEYSERVICE']._serialized_start=826
-  _globals['_APIKEYSERVICE']._serialized_end=1250
+  _globals['_VERIFYAPIKEYREQUEST']._serialized_start=825
+  _globals['_VERIFYAPIKEYREQUEST']._serialized_end=872
+  _globals['_VERIFYAPIKEYRESPONSE']._serialized_start=874
+  _globals['_VERIFYAPIKEYRESPONSE']._serialized_end=985
+  _globals['_APIKEYSERVICE']._serialized_start=988
+  _globals['_APIKEYSERVICE']._serialized_end=1412
+  _globals['_APIKEYADMINSERVICE']._serialized_start=1415
+  _globals['_APIKEYADMINSERVICE']._serialized_end=1552
 # @@protoc_insertion_point(module_scope)

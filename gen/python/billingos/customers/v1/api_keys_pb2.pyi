@@ -207,3 +207,57 @@ class RevokeApiKeyRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeApiKeyRequest: _TypeAlias = RevokeApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class VerifyApiKeyRequest(_message.Message):
+    """Request for VerifyApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """The secret a client presented (`Authorization: Bearer <secret>`)."""
+    def __init__(
+        self,
+        *,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyApiKeyRequest: _TypeAlias = VerifyApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class VerifyApiKeyResponse(_message.Message):
+    """Response for VerifyApiKey: who the key acts for and what it may do."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_KEY_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    api_key_id: _builtins.str
+    """The key's id."""
+    organization_id: _builtins.str
+    """The organization the key acts for."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_options_pb2.Scope.ValueType]:
+        """What the key may do."""
+
+    def __init__(
+        self,
+        *,
+        api_key_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        scopes: _abc.Iterable[_options_pb2.Scope.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_id", b"api_key_id", "organization_id", b"organization_id", "scopes", b"scopes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyApiKeyResponse: _TypeAlias = VerifyApiKeyResponse  # noqa: Y015

@@ -187,3 +187,86 @@ class ApiKeyService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ApiKeyAdminServiceStub:
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.VerifyApiKey = channel.unary_unary(
+                '/billingos.customers.v1.ApiKeyAdminService/VerifyApiKey',
+                request_serializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyRequest.SerializeToString,
+                response_deserializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyResponse.FromString,
+                _registered_method=True)
+
+
+class ApiKeyAdminServiceServicer:
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    def VerifyApiKey(self, request, context):
+        """Finds the active key a presented secret belongs to; NOT_FOUND when no
+        active key has it (unknown, revoked, or not an API key at all).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ApiKeyAdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'VerifyApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyApiKey,
+                    request_deserializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyRequest.FromString,
+                    response_serializer=billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'billingos.customers.v1.ApiKeyAdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('billingos.customers.v1.ApiKeyAdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ApiKeyAdminService:
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    @staticmethod
+    def VerifyApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.customers.v1.ApiKeyAdminService/VerifyApiKey',
+            billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyRequest.SerializeToString,
+            billingos_dot_customers_dot_v1_dot_api__keys__pb2.VerifyApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

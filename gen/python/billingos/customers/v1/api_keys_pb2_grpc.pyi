@@ -80,3 +80,49 @@ class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
         """Revokes a key; it stops working within seconds. Revoking twice is a no-op."""
 
 def add_ApiKeyServiceServicer_to_server(servicer: ApiKeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ApiKeyAdminServiceStub:
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ApiKeyAdminServiceAsyncStub: ...
+    VerifyApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.VerifyApiKeyRequest, _api_keys_pb2.VerifyApiKeyResponse]
+    """Finds the active key a presented secret belongs to; NOT_FOUND when no
+    active key has it (unknown, revoked, or not an API key at all).
+    """
+
+@_typing.type_check_only
+class ApiKeyAdminServiceAsyncStub(ApiKeyAdminServiceStub):
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    VerifyApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.VerifyApiKeyRequest, _api_keys_pb2.VerifyApiKeyResponse]  # type: ignore[assignment]
+    """Finds the active key a presented secret belongs to; NOT_FOUND when no
+    active key has it (unknown, revoked, or not an API key at all).
+    """
+
+class ApiKeyAdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The API-key check behind every call from the gateway; internal, never
+    routed by the public gateway. Each service's call pipeline asks it when its
+    own short-lived cache does not know the presented key.
+    """
+
+    @_abc_1.abstractmethod
+    def VerifyApiKey(
+        self,
+        request: _api_keys_pb2.VerifyApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_keys_pb2.VerifyApiKeyResponse, _abc.Awaitable[_api_keys_pb2.VerifyApiKeyResponse]]:
+        """Finds the active key a presented secret belongs to; NOT_FOUND when no
+        active key has it (unknown, revoked, or not an API key at all).
+        """
+
+def add_ApiKeyAdminServiceServicer_to_server(servicer: ApiKeyAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

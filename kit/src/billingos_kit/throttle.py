@@ -4,9 +4,10 @@ Each address has a token bucket of `per_minute` tokens that refills at that
 rate; a failed check (no key, an unknown or a revoked one) spends a token.
 With the bucket empty, every request from the address is refused with 429 and
 a Retry-After, valid key or not: a guesser learns nothing until the bucket
-refills, and the database is not asked. Counting happens in the process that
-checks keys, so the limit holds per replica of it; the gateway passes the
-client address it trusts (see `[network]` in gateway/gateway.toml).
+refills, and nobody is asked. Counting happens in the process that checks the
+key (every service checks the keys of the calls it serves, keycheck.py), so
+the limit holds per process; the gateway passes the client address it trusts
+(see `[network]` in gateway/gateway.toml).
 """
 
 from __future__ import annotations
