@@ -42,6 +42,10 @@ class KitTables:
         return schema
 
 
+# Every timestamp column: an instant (timestamptz), never a local time.
+Timestamp = DateTime(timezone=True)
+
+
 def define_kit_tables(metadata: MetaData) -> KitTables:
     """Adds the kit tables to a service's metadata (call once, in models.py)."""
     outbox = Table(
@@ -55,8 +59,8 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("event_type", Text, nullable=False),
         Column("organization_id", Uuid, nullable=True),
         Column("envelope", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", Timestamp, nullable=False),
+        Column("published_at", Timestamp, nullable=True),
     )
     Index(
         "ix_outbox_events_unpublished",
@@ -74,8 +78,8 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("method", Text, nullable=False),
         Column("request_hash", LargeBinary, nullable=False),
         Column("response", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", Timestamp, nullable=False),
+        Column("expires_at", Timestamp, nullable=False),
         PrimaryKeyConstraint("scope", "key"),
     )
     Index("ix_idempotency_keys_expires_at", idempotency_keys.c.expires_at)
@@ -85,7 +89,7 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         metadata,
         Column("consumer", Text, nullable=False),
         Column("event_id", Uuid, nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", Timestamp, nullable=False),
         PrimaryKeyConstraint("consumer", "event_id"),
     )
     Index("ix_processed_events_processed_at", processed_events.c.processed_at)

@@ -16,7 +16,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -30,14 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from billingos_kit.db import service_metadata
-from billingos_kit.tables import define_kit_tables
+from billingos_kit.tables import Timestamp, define_kit_tables
 
 SCHEMA = "catalog"
 
 metadata = service_metadata(SCHEMA)
 kit_tables = define_kit_tables(metadata)
-
-Timestamp = DateTime(timezone=True)
 
 # Read copy of the customers context's organizations, so public pages can find
 # one by slug without calling the customers service.

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     ForeignKey,
     Index,
     LargeBinary,
@@ -23,14 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from billingos_kit.db import service_metadata
-from billingos_kit.tables import define_kit_tables
+from billingos_kit.tables import Timestamp, define_kit_tables
 
 SCHEMA = "customers"
 
 metadata = service_metadata(SCHEMA)
 kit_tables = define_kit_tables(metadata)
-
-Timestamp = DateTime(timezone=True)
 
 organizations = Table(
     "organizations",
