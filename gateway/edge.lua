@@ -12,9 +12,7 @@
 --     worst, should this script ever fail);
 --   * the path the call was made with (without its query) is passed on, so the
 --     service can refuse a query or body that contradicts it;
---   * a body over the limit is a 413. The script reads the whole body to
---     know (Envoy caps what one request may buffer at a few times the limit:
---     transcoding may grow a body several times, and must not hit that cap).
+--   * bodies are body.lua's, after the rate limit.
 -- On the way out:
 --   * grpc-* response headers are dropped (REST callers have no use for them);
 --   * an error that is one of Envoy's own replies (marked by its mapper) keeps
@@ -25,7 +23,6 @@
 --     type, header or host shows.
 
 local MAX_PATH_BYTES = __MAX_PATH_BYTES__
-local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local ALLOWED = __ALLOWED_HEADERS__
 local REST_PATH_HEADER = "__REST_PATH_HEADER__"
 local LOCAL_REPLY_MARK = "__LOCAL_REPLY_MARK__"
@@ -57,15 +54,6 @@ function envoy_on_request(request)
       "this port serves REST/JSON; gRPC callers talk to the services directly")
     return
   end
-  local method = headers:get(":method") or ""
-  if (method == "GET" or method == "DELETE" or method == "HEAD")
-      and ((tonumber(headers:get("content-length") or "0") or 1) > 0
-        or headers:get("transfer-encoding") ~= nil) then
-    -- Its body would change the answer (the transcoder reads it) while caches
-    -- and logs see only the URL.
-    request:respond({[":status"] = "400"}, "a " .. method .. " request has no body")
-    return
-  end
   local drop = {}
   local seen = {}
   for name, value in pairs(headers) do
@@ -88,13 +76,6 @@ function envoy_on_request(request)
   end
   local query_at = string.find(path, "?", 1, true)
   headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
-  if method == "POST" or method == "PATCH" or method == "PUT" then
-    local body = request:body()
-    if body ~= nil and body:length() > MAX_BODY_BYTES then
-      request:respond(
-        {[":status"] = "413"}, "the request body is larger than " .. MAX_BODY_BYTES .. " bytes")
-    end
-  end
 end
 
 -- Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.

@@ -144,7 +144,7 @@ async def test_a_failed_lookup_reaches_every_waiting_call_and_is_not_remembered(
     assert store.asked == ["bos_good", "bos_good"]
 
 
-async def test_a_call_waiting_on_an_abandoned_lookup_asks_again(
+async def test_a_call_that_goes_away_leaves_the_lookup_to_the_others(
     check: KeyCheck, store: KeyStore
 ) -> None:
     store.gate = asyncio.Event()
@@ -157,7 +157,41 @@ async def test_a_call_waiting_on_an_abandoned_lookup_asks_again(
     store.gate.set()
     assert await second == GOOD
     assert first.cancelled()
-    assert store.asked == ["bos_good", "bos_good"]
+    assert store.asked == ["bos_good"]
+
+
+async def test_every_waiting_call_that_goes_away_stays_cancelled(
+    check: KeyCheck, store: KeyStore
+) -> None:
+    store.gate = asyncio.Event()
+    calls = [asyncio.create_task(check.verify("Bearer bos_good", "192.0.2.1")) for _ in range(3)]
+    await asyncio.sleep(0)
+    for call in calls:
+        call.cancel()
+    await asyncio.gather(*calls, return_exceptions=True)
+    assert all(call.cancelled() for call in calls)
+    store.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    # The lookup finished for nobody, and its answer serves the next call.
+    assert await check.verify("Bearer bos_good", "192.0.2.1") == GOOD
+    assert store.asked == ["bos_good"]
+
+
+async def test_an_answer_is_timed_from_the_question_not_its_arrival(
+    check: KeyCheck, store: KeyStore, clock: FrozenClock
+) -> None:
+    """A slow lookup must not stretch how long a revoked key keeps working."""
+    store.gate = asyncio.Event()
+    waiting = asyncio.create_task(check.verify("Bearer bos_good", "192.0.2.1"))
+    await asyncio.sleep(0)
+    clock.advance(dt.timedelta(seconds=2))  # the answer takes 2 s
+    store.gate.set()
+    assert await waiting == GOOD
+    del store.keys["bos_good"]  # revoked just after the read
+    clock.advance(CACHE_TIME - dt.timedelta(seconds=2))
+    with pytest.raises(Unauthenticated):
+        await check.verify("Bearer bos_good", "192.0.2.1")
 
 
 async def test_a_process_told_nowhere_to_check_keys_refuses_keyed_calls(
@@ -169,3 +203,42 @@ async def test_a_process_told_nowhere_to_check_keys_refuses_keyed_calls(
     with pytest.raises(Unavailable) as refused:
         await check.verify("Bearer bos_good", "192.0.2.1")
     assert refused.value.reason == "KEY_CHECK_UNCONFIGURED"
+
+
+async def test_guesses_at_once_cannot_all_slip_past_the_throttle(
+    check: KeyCheck, store: KeyStore
+) -> None:
+    """Each lookup spends its token before it asks: twenty guesses waiting on
+    the owner together still get only the allowance's worth of lookups."""
+    store.gate = asyncio.Event()
+    guesses = [
+        asyncio.create_task(check.verify(f"Bearer bos_guess{n}", "192.0.2.7")) for n in range(20)
+    ]
+    await asyncio.sleep(0)
+    store.gate.set()
+    outcomes = await asyncio.gather(*guesses, return_exceptions=True)
+    assert len(store.asked) == ALLOWANCE
+    assert sum(isinstance(o, Unauthenticated) for o in outcomes) == ALLOWANCE
+    assert sum(isinstance(o, TooManyRequests) for o in outcomes) == 20 - ALLOWANCE
+
+
+async def test_a_good_key_or_an_owner_outage_costs_the_address_nothing(
+    check: KeyCheck, store: KeyStore
+) -> None:
+    store.failing = True
+    for _ in range(ALLOWANCE + 2):
+        with pytest.raises(Unavailable):
+            await check.verify("Bearer bos_good", "192.0.2.8")
+    store.failing = False
+    for n in range(ALLOWANCE + 2):
+        store.keys[f"bos_new{n}"] = GOOD
+        assert await check.verify(f"Bearer bos_new{n}", "192.0.2.8") == GOOD
+
+
+async def test_a_secret_that_is_no_api_key_is_refused_without_asking(
+    check: KeyCheck, store: KeyStore
+) -> None:
+    with pytest.raises(Unauthenticated) as refused:
+        await check.verify("Bearer sk_live_123", "192.0.2.1")
+    assert refused.value.reason == "API_KEY_INVALID"
+    assert store.asked == []

@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NoStreamResponseError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from billingos.common.v1 import event_pb2
 from billingos_kit.clock import UTC, FrozenClock
@@ -31,6 +31,7 @@ from billingos_kit.db import Connection, Database
 from billingos_kit.migrations import OUTBOX_CHANNEL
 from billingos_kit.outbox import Outbox, PendingEvent, unpublished_count
 from billingos_kit.relay import OutboxRelay, ensure_streams
+from billingos_kit.sql import Query
 from billingos_kit.streams import events_stream, state_stream
 from billingos_kit.tables import KitTables
 from billingos_kit.testing.db import rows
@@ -437,3 +438,74 @@ async def test_the_latest_state_of_each_entity_is_kept_on_its_state_subject(
         f"billingos.state.{source}.widget.w1": "widget.updated",
         f"billingos.state.{source}.widget.w2": "widget.created",
     }
+
+
+async def test_a_batch_sends_only_its_last_state_of_each_entity(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+) -> None:
+    """Were the batch retried after a lost publish, an older state sent again
+    could otherwise outlive the newer one the stream dropped as a repeat."""
+    updated = event_message(source, "widget.updated", with_state=True)
+    async with kit_database.transaction() as connection:
+        outbox = outbox_on(connection, kit_tables, clock, source)
+        for value in ("v1", "v2", "v3"):
+            message = updated(value=value)
+            getattr(message, "state").id = "w1"  # noqa: B009
+            getattr(message, "state").value = value  # noqa: B009
+            await outbox.add(message)
+    await ensure_streams(jetstream, source)
+    assert await drain(OutboxRelay(kit_database, kit_tables, jetstream, clock, source)) == [3, 0]
+
+    assert len(await stream_messages(jetstream, source)) == 3  # every event
+    state = (await jetstream.stream_info(state_stream(source))).state
+    assert (state.messages, state.last_seq) == (1, 1)  # one state publish, the last
+    (latest,) = await stream_messages(jetstream, source, state=True)
+    envelope = event_pb2.EventEnvelope.FromString(latest.data or b"")
+    payload = updated()
+    assert envelope.data.Unpack(payload)
+    assert payload.value == "v3"
+
+
+async def test_rows_from_before_the_state_stream_reach_it_too(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+) -> None:
+    """A replica of the version before the state stream writes rows without a
+    state subject (NULL); the relay reads it from the event."""
+    created = event_message(source, "widget.created", with_state=True)
+    plain = event_message(source, "widget.noticed")
+    async with kit_database.transaction() as connection:
+        outbox = outbox_on(connection, kit_tables, clock, source)
+        message = created(value="old")
+        getattr(message, "state").id = "w9"  # noqa: B009
+        await outbox.add(message)
+        await outbox.add(plain(value="no state"))
+    table = kit_tables.outbox
+    async with kit_database.connection() as connection:
+        await Query.of(update(table).values(state_subject=None)).execute(connection)
+    await ensure_streams(jetstream, source)
+    assert await drain(OutboxRelay(kit_database, kit_tables, jetstream, clock, source)) == [2, 0]
+
+    states = await stream_messages(jetstream, source, state=True)
+    assert [m.subject for m in states] == [f"billingos.state.{source}.widget.w9"]
+
+
+async def test_a_call_that_changes_nothing_cannot_announce_an_event(
+    kit_database: Database, kit_tables: KitTables, clock: FrozenClock, source: str
+) -> None:
+    """Outside a transaction its row would commit alone, apart from the change."""
+
+    async def no_connection() -> Connection:
+        raise AssertionError("never reached")
+
+    outbox = Outbox(no_connection, kit_tables, clock, source, ORGANIZATION, transactional=False)
+    with pytest.raises(RuntimeError, match="changes nothing"):
+        await outbox.add(event_message(source, "widget.created")())
+    assert await pending(kit_database, kit_tables) == 0

@@ -170,7 +170,7 @@ async def test_a_state_the_relay_published_is_never_replaced_by_the_snapshot(
     assert states[f"billingos.state.{source}.widget.w2"] == "old"
 
 
-async def test_the_leading_relay_seeds_before_it_publishes(
+async def test_the_leading_relay_seeds_the_state_stream(
     kit_database: Database,
     kit_tables: KitTables,
     jetstream: JetStreamContext,
@@ -239,3 +239,24 @@ async def test_a_source_yielding_another_kind_of_entity_is_refused(
         await seed_state_stream(jetstream, kit_database, clock, source, [mislabelled])
     with pytest.raises(NotFoundError):
         await jetstream.get_last_msg(state_stream(source), marker_subject(source, "gadget"))
+
+
+async def test_seeding_again_fills_only_the_subjects_still_empty(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+    widgets: Table,
+) -> None:
+    """`reseed-state`: for states that never reached the stream (changed on a
+    replica of an older version during an upgrade), after the first seed."""
+    await ensure_streams(jetstream, source)
+    sources = [widget_source(source, widgets)]
+    await seed_state_stream(jetstream, kit_database, clock, source, sources)
+    subject = f"billingos.state.{source}.widget.w5"
+    await jetstream.purge_stream(state_stream(source), subject=subject)
+
+    assert await seed_state_stream(jetstream, kit_database, clock, source, sources) == 0
+    assert await seed_state_stream(jetstream, kit_database, clock, source, sources, again=True) == 1
+    assert subject in await states_by_subject(jetstream, source)

@@ -82,6 +82,7 @@ def test_a_header_mutation_and_the_edge_filter_come_first_and_no_key_check_runs_
         "envoy.filters.http.header_mutation",
         "billingos_edge",
         "requests_per_address",
+        "billingos_body",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -94,14 +95,17 @@ def test_a_header_mutation_and_the_edge_filter_come_first_and_no_key_check_runs_
     assert {"grpc-", "x-billingos-"} <= prefixes
 
 
-def test_one_request_may_hold_a_few_times_the_body_limit_for_transcoding() -> None:
-    """The edge filter caps bodies at the limit; Envoy's own cap leaves the
-    transcoder room to grow a body into protobuf."""
-    listener = render(local_target())["static_resources"]["listeners"][0]
+def test_bodies_are_checked_after_the_rate_limit_by_their_length() -> None:
+    """No buffer filter: it would cap the transcoder's protobuf (several times
+    the JSON) at the JSON's limit. The body filter, after the rate limit,
+    judges a body by its Content-Length and holds only one without."""
     limit = GatewaySource.load().limits.max_request_body_bytes
-    assert listener["per_connection_buffer_limit_bytes"] == 8 * limit
-    edge = manager_config()["http_filters"][1]["typed_config"]["default_source_code"]
-    assert f"local MAX_BODY_BYTES = {limit}" in edge["inline_string"]
+    filters = manager_config()["http_filters"]
+    names = [f.get("typed_config", {}).get("stat_prefix", f["name"]) for f in filters]
+    assert "envoy.filters.http.buffer" not in names
+    assert names.index("requests_per_address") < names.index("billingos_body")
+    body = filters[names.index("billingos_body")]["typed_config"]["default_source_code"]
+    assert f"local MAX_BODY_BYTES = {limit}" in body["inline_string"]
 
 
 def test_every_local_reply_status_has_one_entry_in_the_edge_filter_too() -> None:

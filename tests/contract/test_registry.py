@@ -231,6 +231,8 @@ def test_the_base_includes_the_services_folder_once() -> None:
     [
         ('name = "Billing"', "name"),
         ('name = "a-b"', "name"),
+        ('name = "unrouted"', "reserved"),
+        ('name = "nats"', "reserved"),
         ('package = "customers"', "package"),
         ('schema = "Customers"', "schema"),
         ("port = 80", "port"),

@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -467,6 +468,37 @@ async def test_a_get_with_a_body_is_refused(http: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 400
     status_body(response)
+
+
+async def streamed(*chunks: bytes) -> AsyncIterator[bytes]:
+    """A body sent without a length (chunked), as a streaming client does."""
+    for chunk in chunks:
+        yield chunk
+
+
+async def test_a_get_or_delete_with_a_chunked_body_is_refused(merchant) -> None:
+    """Envoy keeps Transfer-Encoding from filters, so the body itself is looked at."""
+    for method, path in (("GET", "/v1/customers"), ("DELETE", f"/v1/customers/{uuid.uuid4()}")):
+        response = await merchant.client.request(
+            method, path, content=streamed(b'{"page_size":', b"1}")
+        )
+        assert response.status_code == 400, (method, response.text)
+        assert status_body(response)["message"] == f"a {method} request has no body"
+
+
+async def test_a_chunked_body_over_the_limit_is_refused(merchant) -> None:
+    response = await merchant.client.post(
+        "/v1/customers", content=streamed(*[b" " * 65_536] * 20, b'{"email":"a@b.co"}')
+    )
+    assert response.status_code == 413, response.text
+    status_body(response)
+
+
+async def test_a_chunked_body_under_the_limit_is_served(merchant) -> None:
+    response = await merchant.client.post(
+        "/v1/customers", content=streamed(b'{"email":', b'"chunked@example.com"}')
+    )
+    assert response.status_code == 200, response.text
 
 
 async def test_a_body_over_the_limit_is_refused_on_the_public_route_too(

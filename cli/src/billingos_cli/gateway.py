@@ -7,11 +7,12 @@ The gateway is a security boundary. Filters, in order:
 1. a header mutation that removes every client-sent grpc-*, x-billingos-*,
    x-envoy-* and te header: declarative, so it holds even should the script
    below fail (Envoy lets a request through a failing Lua script);
-2. `edge.lua`: size limits (path, body), an allow-list of request headers (nothing else a
+2. `edge.lua`: the path limit, an allow-list of request headers (nothing else a
    client sends reaches a service), the REST path passed on for the service's
    path-wins check, and on the way out every error made a `google.rpc.Status`
    JSON that names no internal type, and no grpc-* response header;
-3. a per-address request rate limit;
+3. a per-address request rate limit, then `body.lua`: no body on GET, DELETE
+   or HEAD, and the body limit (by Content-Length, without holding the body);
 4. the gRPC-JSON transcoder;
 5. the router, which adds the gateway's credential (its own secret, not the
    services' token: a service knows the call came from outside) and the
@@ -21,8 +22,9 @@ The gateway is a security boundary. Filters, in order:
 The API key (`Authorization: Bearer …`) goes on to the service that serves
 the call, whose pipeline checks it (billingos_kit.keycheck: 401, or 429 for an
 address with too many failed checks). The gateway does not ask a key check
-of its own (Envoy's ext_authz) on every request: that second RPC into a
-Python process halved REST throughput (bench/README.md).
+of its own (Envoy's ext_authz) on every request: with that second RPC into a
+Python process REST calls ran at 0.46 of gRPC's rate, without it at 0.76
+(bench/README.md).
 
 Envoy's own replies (every code it can emit) are JSON in the same shape.
 """
@@ -46,7 +48,6 @@ from billingos_kit.errors import ERROR_DOMAIN
 from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.headers import (
     CLIENT_ADDRESS_HEADER,
-    ERROR_REASON_HEADER,
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
     REST_PATH_HEADER,
@@ -55,6 +56,7 @@ from billingos_kit.headers import (
 
 GATEWAY_SOURCE = GATEWAY_DIR / "gateway.toml"
 EDGE_SCRIPT = GATEWAY_DIR / "edge.lua"
+BODY_SCRIPT = GATEWAY_DIR / "body.lua"
 
 # The only request headers that cross the gateway's first filter. Everything
 # the gateway needs further on it sets itself (the router). `authorization`
@@ -85,8 +87,6 @@ LOCAL_REPLY_MARK = "x-billingos-local-reply"
 
 _EXT = "type.googleapis.com/envoy.extensions."
 UNROUTED_CLUSTER = "unrouted"
-# How many times the body limit one request may take in Envoy's buffers.
-TRANSCODING_ROOM = 8
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ class LocalReply:
 
 LOCAL_REPLIES = (
     LocalReply(400, 3, "INVALID_REQUEST", "the request is not valid", keep_detail=True),
-    # The key check's reason (API_KEY_MISSING, API_KEY_INVALID) replaces this one.
+    # Services answer missing and bad keys themselves (API_KEY_MISSING,
+    # API_KEY_INVALID); this shape is for a 401 Envoy would make.
     LocalReply(401, 16, "UNAUTHENTICATED", "an API key is required", keep_detail=True),
     # Envoy's own 403 refuses a protocol upgrade (websockets); keys get 401/429.
     LocalReply(403, 7, "REQUEST_NOT_ALLOWED", "this request is not allowed (e.g. an upgrade)"),
@@ -376,6 +377,12 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
             _strip_internal_headers(),
             _lua("billingos.edge", _edge_script(limits)),
             _request_rate_limit(limits),
+            _lua(
+                "billingos.body",
+                BODY_SCRIPT.read_text().replace(
+                    "__MAX_BODY_BYTES__", str(limits.max_request_body_bytes)
+                ),
+            ),
             _transcoder(target.descriptor_path, api.all_services, limits),
             {
                 "name": "envoy.filters.http.router",
@@ -390,10 +397,6 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
     return {
         "name": "rest",
         "address": _address(target.listen),
-        # What one request may hold in Envoy: its JSON body is capped at the
-        # body limit by the edge filter, and the transcoder may grow it
-        # several times into protobuf (a list of numbers: about 5.5 times).
-        "per_connection_buffer_limit_bytes": limits.max_request_body_bytes * TRANSCODING_ROOM,
         "filter_chains": [
             {
                 "filters": [
@@ -421,7 +424,6 @@ def _edge_script(limits: GatewayLimits) -> str:
     return (
         EDGE_SCRIPT.read_text()
         .replace("__MAX_PATH_BYTES__", str(limits.max_path_bytes))
-        .replace("__MAX_BODY_BYTES__", str(limits.max_request_body_bytes))
         .replace("__ALLOWED_HEADERS__", allowed)
         .replace("__REST_PATH_HEADER__", REST_PATH_HEADER)
         .replace("__LOCAL_REPLY_MARK__", LOCAL_REPLY_MARK)
@@ -564,8 +566,6 @@ def _status_filter(op: str, http_status: int) -> dict[str, Any]:
 
 def _local_reply_mapper(reply: LocalReply) -> dict[str, Any]:
     reason = reply.reason
-    if reply.status == 401:
-        reason = f"%RESP({ERROR_REASON_HEADER})%"  # the key check's reason
     mapper: dict[str, Any] = {
         "filter": _status_filter("EQ", reply.status) if reply.status else _status_filter("GE", 400),
         "body_format_override": _status_body(reply.code, reason),

@@ -17,6 +17,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from billingos_cli.services import RESERVED_NAMES
+
+# The registry's rule (services.py), shorter: a name is also a Python package
+# and an environment-variable part, where a one-letter name reads badly.
 NAME = re.compile(r"[a-z][a-z0-9]{2,30}")
 
 
@@ -37,8 +41,10 @@ class NewService:
 def new_service(root: Path, name: str, *, lock: bool = True) -> list[Path]:
     """Creates the service; returns the files written. Refuses a name taken
     or not of lowercase letters and digits (3-31, a letter first)."""
-    if not NAME.fullmatch(name) or name in ("common", "state", "kit", "cli"):
+    if not NAME.fullmatch(name):
         raise ValueError(f"{name!r}: use 3-31 lowercase letters and digits, a letter first")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} is reserved: {', '.join(sorted(RESERVED_NAMES))}")
     registry = tomllib.loads((root / "services.toml").read_text())
     entries = registry.get("service", [])
     if any(entry["name"] == name for entry in entries) or (root / "services" / name).exists():

@@ -17,6 +17,12 @@ from billingos_cli.paths import REGISTRY_FILE, SERVICES_DIR
 # One name is a folder, a Python module part, an environment variable part, a
 # Kubernetes object name (a DNS label) and an Envoy cluster: only what all allow.
 _NAME = re.compile(r"[a-z][a-z0-9]{0,39}")
+# Names something else already has: proto packages the kit owns or reads
+# (billingos.common, billingos.state.* subjects), the project's own packages,
+# the gateway's cluster for unknown paths, and the other Kubernetes Services.
+RESERVED_NAMES = frozenset(
+    {"common", "state", "kit", "cli", "pricing", "unrouted", "gateway", "nats", "postgres"}
+)
 _PACKAGE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 # Unquoted Postgres identifier, so it reads the same in hand-written SQL.
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -100,6 +106,10 @@ def _spec(entry: Any, where: str) -> ServiceSpec:
     for ok, rule in checks:
         if not ok:
             raise RegistryError(f"{where}: {rule}")
+    if name in RESERVED_NAMES:
+        raise RegistryError(
+            f"{where}: name {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})"
+        )
     return ServiceSpec(name, package, schema, port)
 
 

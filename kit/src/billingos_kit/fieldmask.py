@@ -3,7 +3,7 @@ per resource of what may change and what never can (and why)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import field_mask_pb2
@@ -31,6 +31,18 @@ class UpdateMask:
     updatable: tuple[str, ...]
     immutable: Mapping[str, str] = field(default_factory=dict)
     refusal: Callable[[list[str]], DomainError] | None = None
+
+    async def resolve(
+        self,
+        mask: field_mask_pb2.FieldMask,
+        requested: Message,
+        current: Callable[[], Awaitable[Message]],
+    ) -> list[str]:
+        """`paths`, reading the resource (`current()`) only when the mask is
+        empty and the implied mask must compare with it. `current` should lock
+        the row (the call's unit of work holds the lock until it commits), so
+        the comparison is with the row the update then changes."""
+        return self.paths(mask, requested, await current() if not mask.paths else None)
 
     def paths(
         self, mask: field_mask_pb2.FieldMask, requested: Message, current: Message | None = None

@@ -22,5 +22,3 @@ REST_PATH_HEADER = "x-billingos-rest-path"
 SERVICE_TOKEN_HEADER = "x-billingos-service-token"
 REQUEST_ID_HEADER = "x-request-id"
 IDEMPOTENCY_HEADER = "idempotency-key"
-# The stable reason of an error the gateway itself answers (e.g. a 404).
-ERROR_REASON_HEADER = "x-billingos-error-reason"

@@ -62,8 +62,11 @@ class Outbox:
         clock: Clock,
         source: str,
         organization_id: uuid.UUID | None,
+        *,
+        transactional: bool = True,
     ) -> None:
         self._connection = connection
+        self._transactional = transactional
         self._tables = tables
         self._clock = clock
         self._source = source
@@ -73,6 +76,12 @@ class Outbox:
         """Records the event `data` is (e.g. a CustomerCreatedEvent), for the
         call's organization unless another is named (`organization.created`
         happens outside any)."""
+        if not self._transactional:
+            # Its row would commit alone, apart from the change it announces.
+            raise RuntimeError(
+                "a method that changes nothing cannot announce an event; declare it mutating "
+                "(an HTTP verb other than GET, and no read_only option)"
+            )
         kind = kind_of(data)
         if kind.context != self._source:
             raise TypeError(f"{self._source} cannot announce {kind.context}'s {kind.type}")
@@ -95,7 +104,9 @@ class Outbox:
             await self._connection(),
             id=event_id,
             subject=kind.subject,
-            state_subject=state_subject_of(data),
+            # "" when it carries no state; NULL is a row of a version before
+            # the state stream (the relay works its subject out).
+            state_subject=state_subject_of(data) or "",
             event_type=kind.type,
             organization_id=tenant,
             envelope=envelope.SerializeToString(deterministic=True),

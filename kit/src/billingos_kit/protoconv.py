@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from billingos_kit.errors import FieldViolation, ValidationFailed
 
@@ -21,6 +22,14 @@ def timestamp(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     value = timestamp_pb2.Timestamp()
     value.FromDatetime(moment)
     return value
+
+
+def optional_bool(message: Message, field: str) -> bool | None:
+    """A `google.protobuf.BoolValue` field (a list filter, say): None when the
+    caller did not set it, which a plain bool cannot tell from false."""
+    if not message.HasField(field):
+        return None
+    return bool(getattr(message, field).value)
 
 
 def metadata_to_proto(values: Mapping[str, Any]) -> dict[str, struct_pb2.Value]:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
@@ -29,6 +30,7 @@ from sqlalchemy import Uuid, bindparam, select, update
 from sqlalchemy import any_ as sa_any
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from billingos.common.v1 import event_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
 from billingos_kit.migrations import OUTBOX_CHANNEL
@@ -40,6 +42,7 @@ from billingos_kit.streams import (
     events_stream,
     events_subjects,
     state_stream,
+    state_subject_of_envelope,
     state_subjects,
 )
 from billingos_kit.tables import KitTables
@@ -119,16 +122,26 @@ class OutboxRelay:
             rows = await self._pending.fetch(connection, limit=self._batch_size)
             if not rows:
                 return 0
+            # Only a batch's last state per entity goes to the state stream:
+            # the batch is retried whole if any publish fails, and a retry
+            # must not store an older state the first try lost while the
+            # newer one it stored is dropped as a duplicate.
+            state_subjects = [_state_subject(row) for row in rows]
+            latest_state = {
+                subject: row["id"]
+                for row, subject in zip(rows, state_subjects, strict=True)
+                if subject
+            }
             acks = []
-            for row in rows:
+            for row, state_subject in zip(rows, state_subjects, strict=True):
                 headers = {"Nats-Msg-Id": str(row["id"])}
                 acks.append(
                     await self._js.publish_async(row["subject"], row["envelope"], headers=headers)
                 )
-                if row["state_subject"]:
+                if state_subject and latest_state[state_subject] == row["id"]:
                     acks.append(
                         await self._js.publish_async(
-                            row["state_subject"],
+                            state_subject,
                             row["envelope"],
                             headers={"Nats-Msg-Id": f"{row['id']}.state"},
                         )
@@ -166,6 +179,7 @@ class OutboxRelay:
 
         await ensure_streams(self._js, self._source)
         connection = await asyncpg.connect(self._database.url)
+        seeding: asyncio.Task[None] | None = None
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
                 await _sleep_or_stop(stop, self._poll_seconds)
@@ -177,11 +191,10 @@ class OutboxRelay:
                     self._wake.set()
 
             await connection.add_listener(OUTBOX_CHANNEL, on_notify)
-            # Before any event goes out, so that whatever is published later
-            # is newer than the snapshot (snapshot.py).
-            await seed_state_stream(
-                self._js, self._database, self._clock, self._source, self._state_sources
-            )
+            # Beside publishing, not before it: a snapshot state only lands on
+            # an empty subject, so whichever comes first, the newest state
+            # stays (snapshot.py), and a long snapshot holds no event back.
+            seeding = asyncio.create_task(self._seed(), name=f"{self._source}-state-seed")
             while not stop.is_set():
                 if connection.is_closed():
                     raise ConnectionError("lost the relay's leadership connection")
@@ -191,8 +204,21 @@ class OutboxRelay:
                 if published < self._batch_size:
                     await self._wait_for_work(stop)
         finally:
+            if seeding is not None:
+                seeding.cancel()
+                await asyncio.wait([seeding])
             with contextlib.suppress(Exception):
                 await connection.close()
+
+    async def _seed(self) -> None:
+        """Seeds the state stream; a failure is logged, and the next leader
+        seeds again (a kind of entity is marked seeded only once it is)."""
+        try:
+            await seed_state_stream(
+                self._js, self._database, self._clock, self._source, self._state_sources
+            )
+        except Exception:
+            log.warning("state stream seeding failed; the next leader retries", exc_info=True)
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -203,6 +229,14 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+def _state_subject(row: Any) -> str | None:
+    """A row's state subject; for a row written by a version before the state
+    stream (the column is NULL), read from its event."""
+    if row["state_subject"] is not None:
+        return str(row["state_subject"]) or None
+    return state_subject_of_envelope(event_pb2.EventEnvelope.FromString(row["envelope"]))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

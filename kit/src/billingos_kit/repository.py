@@ -252,6 +252,18 @@ class TenantRepository(_Base[RowT]):
         statement = super().live()
         return statement.where(self.table.c.organization_id == bindparam("organization_id"))
 
+    def query(self, key: Any, build: Callable[[], ClauseElement]) -> Query:
+        """As the base's, and refused unless the statement is bounded by the
+        organization (`self.live()`, or `organization_id` named explicitly):
+        no query of a tenant's table can forget the tenant."""
+        found = super().query(key, build)
+        if "organization_id" not in found.names:
+            raise TypeError(
+                f"{type(self).__name__}.{key}: a tenant's statement must be bounded by "
+                "bindparam('organization_id') (build it on self.live())"
+            )
+        return found
+
     def _where_tenant(self, statement: Any) -> Any:
         return statement.where(self.table.c.organization_id == bindparam("organization_id"))
 

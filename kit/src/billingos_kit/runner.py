@@ -1,5 +1,7 @@
 """The command line every service shares: `python -m billingos_<context> serve`
-(the default) or `... migrate`, so deployments start all six the same way.
+(the default), `... migrate`, or `... reseed-state` (publish the current state
+of every entity whose state the latest-state stream lacks; see snapshot.py),
+so deployments run all six the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ def run_service(
 ) -> None:
     """Entry point of a service's `__main__`."""
     parser = argparse.ArgumentParser(prog=f"billingos-{settings_type.service_name}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "reseed-state"]
+    )
     args = parser.parse_args(argv)
     settings = settings_type()
     configure_logging(settings_type.service_name, settings.log_level)
@@ -35,6 +39,10 @@ def run_service(
         log.info("migrations applied")
         return
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        if args.command == "reseed-state":
+            count = runner.run(build_app(settings).reseed_state())
+            log.info("state stream reseeded", extra={"states": count})
+            return
         runner.run(build_app(settings).serve_until_signalled())
 
 

@@ -31,9 +31,9 @@ from billingos_kit.grpc.pipeline import CallPipeline
 from billingos_kit.housekeeping import run_housekeeping
 from billingos_kit.idempotency import IdempotencyStore
 from billingos_kit.keycheck import KeyCheck, KeyLookup, NoKeyLookup, RemoteKeyLookup
-from billingos_kit.relay import OutboxRelay
+from billingos_kit.relay import OutboxRelay, ensure_streams
 from billingos_kit.settings import ServiceSettings
-from billingos_kit.snapshot import StateSource
+from billingos_kit.snapshot import StateSource, seed_state_stream
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,21 @@ class ServiceApp:
         before it existed (snapshot.py). Every entity whose events carry its
         whole state needs one."""
         self._state_sources.append(source)
+
+    async def reseed_state(self) -> int:
+        """Publishes every entity's current state onto the subjects that have
+        none (`python -m billingos_<context> reseed-state`); safe beside a
+        running suite: a newer state is never replaced. Returns the count."""
+        client = await nats.connect(self.settings.nats_url, name=f"billingos-{self.name}-reseed")
+        try:
+            js = client.jetstream()
+            await ensure_streams(js, self.name)
+            return await seed_state_stream(
+                js, self.database, self.clock, self.name, self._state_sources, again=True
+            )
+        finally:
+            await client.close()
+            await self.database.dispose()
 
     @property
     def jetstream(self) -> JetStreamContext:

@@ -94,8 +94,11 @@ async def seed_state_stream(
     sources: Sequence[StateSource],
     *,
     batch_size: int = 256,
+    again: bool = False,
 ) -> int:
-    """Publishes the state of every entity of each kind not seeded yet;
+    """Publishes the state of every entity of each kind not seeded yet (with
+    `again`, of every kind: for entities whose state never reached the
+    stream, e.g. changed by a replica of an older version during an upgrade);
     returns how many states went out.
 
     Each source reads in one read-only, repeatable-read transaction (so it may
@@ -107,7 +110,7 @@ async def seed_state_stream(
     """
     published = 0
     for source in sources:
-        if await _seeded(js, context, source.entity):
+        if not again and await _seeded(js, context, source.entity):
             continue
         count = 0
         async with (
@@ -128,7 +131,7 @@ async def seed_state_stream(
         await js.publish(
             marker_subject(context, source.entity),
             b"",
-            headers={"Nats-Msg-Id": f"{context}.{source.entity}.snapshot"},
+            headers={"Nats-Msg-Id": f"{context}.{source.entity}.snapshot.{new_id(clock)}"},
         )
         log.info(
             "state stream seeded",

@@ -53,6 +53,11 @@ class Query:
         missing = [n for n in self.names if n not in values and n not in self.defaults]
         if missing:
             raise KeyError(f"values missing for {missing}: {self.sql[:80]}…")
+        unknown = [n for n in values if n not in self.names]
+        if unknown:
+            # A value the statement never reads is a mistake (a filter meant
+            # to apply, an organization meant to bound it), not something to ignore.
+            raise KeyError(f"the statement takes no {unknown}: {self.sql[:80]}…")
         return [values[n] if n in values else self.defaults[n] for n in self.names]
 
     async def fetch(self, connection: Connection, **values: Any) -> list[asyncpg.Record]:

@@ -17,10 +17,10 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 
-from google.protobuf import descriptor
+from google.protobuf import descriptor, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from billingos.common.v1 import options_pb2
+from billingos.common.v1 import event_pb2, options_pb2
 
 EVENT_RETENTION = dt.timedelta(days=14)
 DUPLICATE_WINDOW = dt.timedelta(minutes=10)
@@ -81,6 +81,24 @@ def state_subject_of(message: Message) -> str | None:
         return None
     entity_id: str = getattr(message, kind.state_field).id
     return kind.state_subject(entity_id)
+
+
+def state_subject_of_envelope(envelope: event_pb2.EventEnvelope) -> str | None:
+    """The state subject of a published envelope's event, read from its data
+    (for outbox rows written before the column held it); None if the type is
+    unknown here or carries no state."""
+    name = envelope.data.type_url.rpartition("/")[2]
+    try:
+        descriptor_ = descriptor_pool.Default().FindMessageTypeByName(name)
+    except KeyError:
+        return None
+    message = message_factory.GetMessageClass(descriptor_)()
+    if not envelope.data.Unpack(message):
+        return None
+    try:
+        return state_subject_of(message)
+    except TypeError:
+        return None  # not an event message
 
 
 def context_of(package: str) -> str:

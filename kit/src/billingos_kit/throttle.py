@@ -52,6 +52,13 @@ class FailedCheckThrottle:
         while len(self._buckets) > self._max_addresses:
             self._buckets.popitem(last=False)
 
+    def refund(self, address: str) -> None:
+        """Gives back a token spent up front on a check that then succeeded
+        (spent before asking, so concurrent guesses cannot all slip past)."""
+        bucket = self._current(address)
+        if bucket is not None:
+            bucket.tokens = min(self._capacity, bucket.tokens + 1.0)
+
     def _current(self, address: str) -> _Bucket | None:
         bucket = self._buckets.get(address)
         if bucket is None:

@@ -659,3 +659,36 @@ async def test_create_price_with_an_idempotency_key_creates_once(
     again = await prices.CreatePrice(request, metadata=tenant.metadata("price-1"))
     assert again == first
     assert (await price_rows_and_events(catalog_service, tenant.organization_id))[0] == 1
+
+
+async def test_the_products_state_follows_its_prices(
+    products: ProductStub, prices: PriceStub, tenant, servers: SessionServers
+) -> None:
+    """A product's event carries its active prices, so adding or archiving a
+    price announces the product too: the latest state of the product (what a
+    late read copy learns) lists exactly its active prices."""
+    product = await new_product(products, tenant)
+    added = await add_price(prices, tenant, product.id, fixed(4900))
+    await archive(prices, tenant, added.id)
+    again = await add_price(prices, tenant, product.id, fixed(5900))
+
+    updates = await published_events(
+        servers.nats_url, "billingos.catalog.product.updated", tenant.organization_id, at_least=3
+    )
+    states = []
+    for envelope in updates:
+        payload = events_pb2.ProductUpdatedEvent()
+        assert envelope.data.Unpack(payload)
+        assert list(payload.update_mask.paths) == ["prices"]
+        states.append(payload.product)
+    assert [[p.id for p in state.prices] for state in states] == [
+        [added.id],
+        [],
+        [again.id],
+    ]
+    latest = await published_events(
+        servers.nats_url, f"billingos.state.catalog.product.{product.id}", tenant.organization_id
+    )
+    final = events_pb2.ProductUpdatedEvent()
+    assert latest[-1].data.Unpack(final)
+    assert [p.id for p in final.product.prices] == [again.id]

@@ -230,3 +230,45 @@ async def test_a_replayed_create_never_returns_or_stores_the_secret(
     )
     assert stored is not None
     assert first.secret.encode() not in stored
+
+
+async def test_a_revoked_key_cannot_manage_keys_even_while_still_cached(keys, tenant) -> None:
+    """The key check trusts a key for a few seconds after its revocation;
+    creating or revoking keys asks the table itself, so a stolen key that was
+    revoked cannot mint its successor in that window."""
+    manager = await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(
+            api_key=api_keys_pb2.ApiKey(name="manager", scopes=[API_KEYS, READ])
+        ),
+        metadata=tenant.metadata(),
+    )
+    other = await keys.CreateApiKey(
+        api_keys_pb2.CreateApiKeyRequest(api_key=api_keys_pb2.ApiKey(name="other", scopes=[READ])),
+        metadata=tenant.metadata(),
+    )
+    address = "198.51.100.77"
+    as_manager = gateway_metadata(manager.secret, client_address=address)
+    await keys.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=as_manager)  # cached now
+    await keys.RevokeApiKey(
+        api_keys_pb2.RevokeApiKeyRequest(id=manager.api_key.id), metadata=tenant.metadata()
+    )
+
+    for call in (
+        keys.CreateApiKey(
+            api_keys_pb2.CreateApiKeyRequest(
+                api_key=api_keys_pb2.ApiKey(name="successor", scopes=[READ])
+            ),
+            metadata=as_manager,
+        ),
+        keys.RevokeApiKey(
+            api_keys_pb2.RevokeApiKeyRequest(id=other.api_key.id), metadata=as_manager
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert call_error(refused.value).reason == "API_KEY_INVALID"
+    listed = await keys.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=tenant.metadata())
+    assert "successor" not in [k.name for k in listed.api_keys]
+    assert not [
+        k for k in listed.api_keys if k.id == other.api_key.id and k.HasField("revoke_time")
+    ]

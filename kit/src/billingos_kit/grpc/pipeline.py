@@ -72,10 +72,10 @@ from billingos_kit.idempotency import (
     validate_key,
 )
 from billingos_kit.ids import canonical_id
-from billingos_kit.keycheck import KeyCheck
+from billingos_kit.keycheck import KeyCheck, VerifiedKey
 from billingos_kit.logging import request_id_var
 from billingos_kit.outbox import Outbox
-from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC, Scope
+from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -200,11 +200,14 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             raise Unauthenticated(
                 "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
             )
+        caller_key: VerifiedKey | None = None
         if caller is _Caller.INTERNAL:
             caller_scopes = ALL_SCOPES
             organization_id = _organization(metadata, policy)
         else:
-            caller_scopes, organization_id = await self._outside_caller(metadata, policy)
+            caller_key = await self._outside_caller(metadata, policy)
+            caller_scopes = caller_key.scopes if caller_key else frozenset()
+            organization_id = caller_key.organization_id if caller_key else None
         request = decode_request(policy.request_type, raw)
         rest_path = metadata.get(REST_PATH_HEADER)
         if rest_path is not None and policy.rest_bindings:
@@ -217,7 +220,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         succeeded = False
         try:
             outbox = Outbox(
-                unit.connection, self._tables, self._clock, self._source, organization_id
+                unit.connection,
+                self._tables,
+                self._clock,
+                self._source,
+                organization_id,
+                transactional=policy.mutating,
             )
             scope = CallScope(
                 unit_of_work=unit,
@@ -227,6 +235,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 method=policy.full_name,
                 organization_id_or_none=organization_id,
                 caller_scopes=caller_scopes,
+                caller_key_id=caller_key.key_id if caller_key else None,
             )
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
             fingerprint = b""
@@ -265,17 +274,16 @@ class CallPipeline(grpc.aio.ServerInterceptor):
 
     async def _outside_caller(
         self, metadata: Mapping[str, str], policy: MethodPolicy
-    ) -> tuple[frozenset[Scope], uuid.UUID | None]:
-        """What a call from outside may do, and for which organization: what
-        its API key allows, or only an anonymous method, without a key."""
+    ) -> VerifiedKey | None:
+        """The API key a call from outside acts with (its organization, its
+        scopes), or None for an anonymous method, which acts for no one."""
         if policy.internal_only:
             raise PermissionDenied(
                 "this method is internal: it is not served to calls from outside",
                 reason="METHOD_INTERNAL",
             )
         if policy.anonymous:
-            # Whatever key it carries: an anonymous method acts for no one.
-            return frozenset(), None
+            return None  # whatever key it carries
         key = await self.key_check.verify(
             metadata.get(AUTHORIZATION_HEADER, ""), metadata.get(CLIENT_ADDRESS_HEADER, "")
         )
@@ -285,7 +293,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 reason="API_KEY_SCOPE_MISSING",
                 metadata={"scope": str(policy.scope)},
             )
-        return key.scopes, key.organization_id
+        return key
 
     def _caller(self, presented: str) -> _Caller | None:
         """Who is calling, by which secret the credential is (None: neither)."""

@@ -30,6 +30,8 @@ class CallScope:
     # What the caller may do: every scope for internal callers, the API key's
     # scopes for a call from outside (so a key never creates a stronger one).
     caller_scopes: frozenset[Scope]
+    # The API key a call from outside came with (None for internal callers).
+    caller_key_id: uuid.UUID | None = None
 
     async def connection(self) -> Connection:
         """The call's connection (in its transaction, when the call mutates)."""

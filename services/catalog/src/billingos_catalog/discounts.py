@@ -126,9 +126,10 @@ class DiscountService:
         await self._scope.outbox.add(events.discount_created(discount))
         return discount
 
-    async def get(self, discount_id: uuid.UUID) -> Discount:
-        """A live discount; changes nothing."""
-        return await self._discounts.require(discount_id)
+    async def get(self, discount_id: uuid.UUID, *, for_update: bool = False) -> Discount:
+        """A live discount; changes nothing (`for_update` locks it for the
+        update that follows in the same call)."""
+        return await self._discounts.require(discount_id, for_update=for_update)
 
     async def list_page(self, where: DiscountFilter, page: PageRequest) -> Page[Discount]:
         """One page of live discounts, newest first (with a code filter, the

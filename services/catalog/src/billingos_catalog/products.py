@@ -131,9 +131,10 @@ class ProductService:
             await self._scope.outbox.add(events.price_created(row))
         return view
 
-    async def get(self, product_id: uuid.UUID) -> ProductView:
-        """The product with its active prices; changes nothing."""
-        return await self._view(await self._products.require(product_id))
+    async def get(self, product_id: uuid.UUID, *, for_update: bool = False) -> ProductView:
+        """The product with its active prices; changes nothing (`for_update`
+        locks it for the update that follows in the same call)."""
+        return await self._view(await self._products.require(product_id, for_update=for_update))
 
     async def list_page(self, where: ProductFilter, page: PageRequest) -> Page[ProductView]:
         """One page of products, newest first, with their active prices;
@@ -207,11 +208,13 @@ class PriceService:
         price = new_price_row(self._scope.clock, product, draft)
         await self._prices.insert(price)
         await self._scope.outbox.add(events.price_created(price))
+        await self._announce_new_prices(product)
         return price
 
-    async def get(self, price_id: uuid.UUID) -> Price:
-        """The price, archived or not; changes nothing."""
-        return await self._prices.require(price_id)
+    async def get(self, price_id: uuid.UUID, *, for_update: bool = False) -> Price:
+        """The price, archived or not; changes nothing (`for_update` locks it
+        for the update that follows in the same call)."""
+        return await self._prices.require(price_id, for_update=for_update)
 
     async def list_page(self, where: PriceFilter, page: PageRequest) -> Page[Price]:
         """One page of one product's prices, newest first; NotFound if the
@@ -231,10 +234,22 @@ class PriceService:
             )
         if "archived" not in paths or not archived:
             return price
+        # Locked like a create: the product's price list changes one call at a time.
+        product = await self._products.require(price.product_id, for_update=True)
         price.archived_at = self._scope.clock.now()
         await self._prices.update(price, ["archived_at"])
         await self._scope.outbox.add(events.price_archived(price))
+        await self._announce_new_prices(product)
         return price
+
+    async def _announce_new_prices(self, product: Product) -> None:
+        """A product's state holds its active prices, so a price added or
+        archived changes the product too: `product.updated` (mask `prices`),
+        with a new update time for read copies that keep the newer state."""
+        product.updated_at = self._scope.clock.now()
+        await self._products.update(product, ["updated_at"])
+        view = (await with_prices(self._prices, [product]))[0]
+        await self._scope.outbox.add(events.product_updated(view, ["prices"]))
 
 
 def _check_fields(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,23 @@ class PriceFilter(ListFilter):
             "product_id": table.c.product_id == bindparam("product_id", type_=Uuid),
             "archived": table.c.archived_at.is_not(None) == bindparam("archived", type_=Boolean),
         }
+
+
+class EveryProduct(PlatformRepository[Product]):
+    """Every organization's products, for the state-stream snapshot
+    (states.py): streamed in organization order, so each organization's
+    prices can be read a batch at a time."""
+
+    table = products
+    row_type = Product
+    resource = "product"
+
+    async def stream(self) -> AsyncIterator[Product]:
+        query = self.query(
+            "every", lambda: select(products).order_by(products.c.organization_id, products.c.id)
+        )
+        async for record in query.cursor(await self.connection()):
+            yield self.row(record)
 
 
 class PriceRepository(TenantRepository[Price]):

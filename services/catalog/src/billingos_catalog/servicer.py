@@ -38,13 +38,9 @@ from billingos_catalog.repository import DiscountFilter, PriceFilter, ProductFil
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
+from billingos_kit.protoconv import optional_bool
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _flag(request: Any, name: str) -> bool | None:
-    """A BoolValue filter: None when not given."""
-    return bool(getattr(request, name).value) if request.HasField(name) else None
 
 
 class ProductServicer(products_pb2_grpc.ProductServiceServicer):
@@ -64,8 +60,8 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
         self, request: products_pb2.ListProductsRequest, context: Context
     ) -> products_pb2.ListProductsResponse:
         where = ProductFilter(
-            archived=_flag(request, "archived"),
-            recurring=_flag(request, "recurring"),
+            archived=optional_bool(request, "archived"),
+            recurring=optional_bool(request, "recurring"),
             name_contains=request.query or None,
         )
         page = page_request(request.page_size, request.page_token, where)
@@ -80,10 +76,11 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
     ) -> products_pb2.Product:
         product_id = parse_id(request.product.id, "product.id")
         service = ProductService(current_scope())
-        current = None
-        if not request.update_mask.paths:  # the implied mask compares with the product
-            current = product_message(await service.get(product_id))
-        paths = PRODUCT_MASK.paths(request.update_mask, request.product, current)
+
+        async def current() -> products_pb2.Product:
+            return product_message(await service.get(product_id, for_update=True))
+
+        paths = await PRODUCT_MASK.resolve(request.update_mask, request.product, current)
         view = await service.update(product_id, product_draft(request.product), paths)
         return product_message(view)
 
@@ -101,7 +98,7 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
     ) -> products_pb2.ListPricesResponse:
         where = PriceFilter(
             product_id=parse_id(request.product_id, "product_id"),
-            archived=_flag(request, "archived"),
+            archived=optional_bool(request, "archived"),
         )
         page = page_request(request.page_size, request.page_token, where)
         result = await PriceService(current_scope()).list_page(where, page)
@@ -121,10 +118,11 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
     ) -> products_pb2.Price:
         price_id = parse_id(request.price.id, "price.id")
         service = PriceService(current_scope())
-        current = None
-        if not request.update_mask.paths:  # the implied mask compares with the price
-            current = price_message(await service.get(price_id))
-        paths = PRICE_MASK.paths(request.update_mask, request.price, current)
+
+        async def current() -> products_pb2.Price:
+            return price_message(await service.get(price_id, for_update=True))
+
+        paths = await PRICE_MASK.resolve(request.update_mask, request.price, current)
         price = await service.archive(price_id, paths, request.price.archived)
         return price_message(price)
 
@@ -158,10 +156,11 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
     ) -> discounts_pb2.Discount:
         discount_id = parse_id(request.discount.id, "discount.id")
         service = DiscountService(current_scope())
-        current = None
-        if not request.update_mask.paths:  # the implied mask compares with the discount
-            current = discount_message(await service.get(discount_id))
-        paths = DISCOUNT_MASK.paths(request.update_mask, request.discount, current)
+
+        async def current() -> discounts_pb2.Discount:
+            return discount_message(await service.get(discount_id, for_update=True))
+
+        paths = await DISCOUNT_MASK.resolve(request.update_mask, request.discount, current)
         discount = await service.update(discount_id, discount_draft(request.discount), paths)
         return discount_message(discount)
 

@@ -8,23 +8,19 @@ import uuid
 from collections.abc import AsyncIterator
 
 from google.protobuf.message import Message
-from sqlalchemy import select
 
 from billingos_catalog import events
-from billingos_catalog.models import Discount, Price, Product, discounts, prices, products
+from billingos_catalog.models import Discount, Price, Product, discounts, prices
 from billingos_catalog.products import with_prices
-from billingos_catalog.repository import PriceRepository
+from billingos_catalog.repository import EveryProduct, PriceRepository
 from billingos_catalog.views import ProductView
 from billingos_kit.db import Connection
 from billingos_kit.repository import OnConnection
 from billingos_kit.snapshot import StateSource, rows_as_states
-from billingos_kit.sql import Query
 
 # Products are read with their active prices, this many at a time (one
 # price query per batch, within one organization).
 PRODUCT_BATCH = 200
-
-_EVERY_PRODUCT = Query.of(select(products).order_by(products.c.organization_id, products.c.id))
 
 
 def product_state(view: ProductView) -> Message:
@@ -49,8 +45,7 @@ def discount_state(discount: Discount) -> Message:
 async def product_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
     """Every product with its active prices, as its product event carries it."""
     batch: list[Product] = []
-    async for record in _EVERY_PRODUCT.cursor(connection):
-        product = Product(**record)
+    async for product in EveryProduct(OnConnection(connection)).stream():
         if batch and (
             batch[0].organization_id != product.organization_id or len(batch) >= PRODUCT_BATCH
         ):

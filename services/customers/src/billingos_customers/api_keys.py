@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from billingos_customers.models import ApiKey
 from billingos_customers.repository import ApiKeyRepository, PresentedKeys
 from billingos_kit.db import Connection, Database
-from billingos_kit.errors import FieldViolation, NotFound, PermissionDenied
+from billingos_kit.errors import FieldViolation, NotFound, PermissionDenied, Unauthenticated
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
-from billingos_kit.keycheck import VerifiedKey
+from billingos_kit.keycheck import API_KEY_PREFIX, VerifiedKey
 from billingos_kit.pagination import ListFilter, Page, PageRequest
 from billingos_kit.repository import OnConnection
 from billingos_kit.scopes import SCOPE_CODEC, Scope, with_implied
 from billingos_kit.validation import Violations, check_text
 
-SECRET_PREFIX = "bos_"
+SECRET_PREFIX = API_KEY_PREFIX
 VISIBLE_PREFIX_LENGTH = 12
 MAX_NAME_LENGTH = 256
 # What a key gets when its creator names no scopes.
@@ -58,6 +58,7 @@ class ApiKeyService:
 
     async def create(self, name: str, scopes: frozenset[Scope]) -> CreatedKey:
         """A key with at most the caller's scopes (`scopes` empty: read and write)."""
+        await self._refuse_a_revoked_caller()
         granted = with_implied(scopes or DEFAULT_SCOPES)
         _refuse_stronger(granted, self._scope.caller_scopes, "a key cannot create a key")
         return await self.issue(name, granted)
@@ -82,12 +83,25 @@ class ApiKeyService:
         await self._keys.insert(key)
         return CreatedKey(key, secret)
 
+    async def _refuse_a_revoked_caller(self) -> None:
+        """The key check trusts a verified key for a few seconds (its cache);
+        which keys may manage keys is decided by the table, which this context
+        owns, so a key revoked a moment ago cannot mint its own successor. The
+        caller's row is locked, so a revocation of it waits for this call."""
+        caller_key_id = self._scope.caller_key_id
+        if caller_key_id is None:
+            return  # an internal caller
+        caller = await self._keys.get(caller_key_id, for_update=True)
+        if caller is None or caller.revoked_at is not None:
+            raise Unauthenticated("API key invalid or revoked", reason="API_KEY_INVALID")
+
     async def list_page(self, page: PageRequest) -> Page[ApiKey]:
         return await self._keys.page(NO_FILTERS, page)
 
     async def revoke(self, key_id: uuid.UUID) -> ApiKey:
         """Revokes a key no stronger than the caller's; revoking a revoked key
         changes nothing."""
+        await self._refuse_a_revoked_caller()
         key = await self._keys.require(key_id, for_update=True)
         _refuse_stronger(
             frozenset(Scope(s) for s in key.scopes),

@@ -15,7 +15,7 @@ from billingos_customers.models import Organization
 from billingos_customers.repository import OrganizationRepository
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
-from billingos_kit.scopes import ALL_SCOPES
+from billingos_kit.scopes import ALL_SCOPES, Scope
 from billingos_kit.validation import ORGANIZATION_SLUG, Violations, check_text
 
 MAX_NAME_LENGTH = 256
@@ -73,9 +73,15 @@ class OrganizationService:
             raise self._organizations.not_found(str(organization_id))
         return await self._organizations.require(organization_id)
 
-    async def require(self, organization_id: uuid.UUID) -> Organization:
-        """Any organization by id (platform administration only)."""
-        return await self._organizations.require(organization_id)
+    async def issue_key(
+        self, organization_id: uuid.UUID, name: str, scopes: frozenset[Scope]
+    ) -> CreatedKey:
+        """A new key for any organization (platform administration: e.g. one
+        that revoked all its keys): the scopes named, or every scope."""
+        await self._organizations.require(organization_id)
+        return await ApiKeyService(self._scope, organization_id).issue(
+            name or "Issued key", scopes or ALL_SCOPES
+        )
 
     async def _free_slug(self, base: str) -> str:
         candidate = base

@@ -31,7 +31,6 @@ from billingos_customers.repository import CustomerFilter
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
-from billingos_kit.scopes import ALL_SCOPES
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -107,11 +106,9 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
         self, request: organizations_pb2.IssueApiKeyRequest, context: Context
     ) -> api_keys_pb2.CreateApiKeyResponse:
         organization_id = parse_id(request.organization_id, "organization_id")
-        scopes = scopes_of(request.scopes, "scopes") or ALL_SCOPES
-        scope = current_scope()
-        await OrganizationService(scope).require(organization_id)
-        created = await ApiKeyService(scope, organization_id).issue(
-            request.name or "Issued key", scopes
+        scopes = scopes_of(request.scopes, "scopes")
+        created = await OrganizationService(current_scope()).issue_key(
+            organization_id, request.name, scopes
         )
         return api_keys_pb2.CreateApiKeyResponse(
             api_key=api_key_message(created.key), secret=created.secret

@@ -28,8 +28,9 @@ class _TenancyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Tenancy.Value
     TENANCY_UNSPECIFIED: _Tenancy.ValueType  # 0
     """Treated as TENANCY_ORGANIZATION: the safe default."""
     TENANCY_ORGANIZATION: _Tenancy.ValueType  # 1
-    """The call acts inside one organization, named by the verified
-    `x-billingos-organization-id` metadata, and is refused without it.
+    """The call acts inside one organization (a call from outside: its API
+    key's; an internal caller names it in `x-billingos-organization-id`),
+    and is refused without one.
     """
     TENANCY_NONE: _Tenancy.ValueType  # 2
     """The call is not scoped to an organization (platform administration,
@@ -42,8 +43,9 @@ class Tenancy(_Tenancy, metaclass=_TenancyEnumTypeWrapper):
 TENANCY_UNSPECIFIED: Tenancy.ValueType  # 0
 """Treated as TENANCY_ORGANIZATION: the safe default."""
 TENANCY_ORGANIZATION: Tenancy.ValueType  # 1
-"""The call acts inside one organization, named by the verified
-`x-billingos-organization-id` metadata, and is refused without it.
+"""The call acts inside one organization (a call from outside: its API
+key's; an internal caller names it in `x-billingos-organization-id`),
+and is refused without one.
 """
 TENANCY_NONE: Tenancy.ValueType  # 2
 """The call is not scoped to an organization (platform administration,
@@ -146,9 +148,9 @@ unset, derived (see Scope).
 """
 anonymous: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """Callable through the gateway without an API key, for public pages (the
-pricing table): the gateway skips the key check on exactly this method's
-REST path, and the service refuses every other method that arrives
-through the gateway without a verified key.
+pricing table): the service's key check passes over exactly this method
+(which then acts for no organization), and refuses every other method
+that arrives through the gateway without a valid key.
 """
 event: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, Global___EventOptions]
 """Marks a message as an event's data."""
