@@ -23,7 +23,7 @@ The API key (`Authorization: Bearer …`) goes on to the service that serves
 the call, whose pipeline checks it (billingos_kit.keycheck: 401, or 429 for an
 address with too many failed checks). The gateway does not ask a key check
 of its own (Envoy's ext_authz) on every request: with that second RPC into a
-Python process REST calls ran at 0.46 of gRPC's rate, without it at 0.76
+Python process REST calls ran at 0.46 of gRPC's rate, without it at 0.79
 (bench/README.md).
 
 Envoy's own replies (every code it can emit) are JSON in the same shape.
