@@ -15,6 +15,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from billingos.common.v1 import event_pb2
+from billingos_kit.clock import SystemClock
 from billingos_kit.relay import ensure_streams
 from billingos_kit.streams import kind_of, state_subject_of
 
@@ -79,7 +80,7 @@ async def publish_event(
     packed = any_pb2.Any()
     packed.Pack(data)
     occurred = timestamp_pb2.Timestamp()
-    occurred.FromDatetime(occur_time or dt.datetime.now(dt.UTC))
+    occurred.FromDatetime(occur_time or SystemClock().now())
     envelope = event_pb2.EventEnvelope(
         event_id=event_id or str(uuid.uuid4()),
         type=kind.type,
