@@ -10,7 +10,7 @@ import pytest
 
 from billingos.common.v1 import options_pb2
 from billingos_cli.admin import create_organization, issue_api_key
-from billingos_cli.suite import Suite, SuiteOptions
+from billingos_cli.suite import STRIPE_WEBHOOK_PATH, Suite, SuiteOptions
 from billingos_kit.testing.servers import SessionServers
 
 
@@ -24,10 +24,15 @@ def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> 
             gateway_token=secrets.token_urlsafe(16),
             database_url=servers.database_url,
             nats_url=servers.nats_url,
+            stripe_api_base=servers.stripe_api_base,
+            stripe_secret_key=servers.stripe_secret_key,
+            stripe_webhook_secret=servers.stripe_webhook_secret,
         )
     )
     running.start()
     try:
+        # The session's stand-in sends its events to this suite's gateway too.
+        servers.register_stripe_webhook(running.rest_url + STRIPE_WEBHOOK_PATH, "e2e-suite")
         yield running
     finally:
         running.stop()

@@ -72,6 +72,8 @@ ALLOWED_REQUEST_HEADERS = (
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
     "x-forwarded-proto",
+    # Stripe's webhook signature (payments checks it on the raw body).
+    "stripe-signature",
 )
 # Never forwarded to a service.
 REMOVED_BEFORE_FORWARDING = (

@@ -1,6 +1,7 @@
 """Starts and stops the whole suite as child processes: Postgres and NATS
-(embedded, unless URLs are given), migrations, every service, then Envoy. Used
-by `./billingos up` and by the end-to-end tests, so both run the same thing.
+(embedded, unless URLs are given), the Stripe stand-in (unless a Stripe key is
+given), migrations, every service, then Envoy. Used by `./billingos up` and by
+the end-to-end tests, so both run the same thing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from billingos_cli.services import KEY_OWNER, SERVICES, ServiceSpec
 from billingos_kit.local import (
     LocalNats,
     LocalPostgres,
+    LocalStripe,
     free_port,
     port_is_free,
     spawn,
@@ -37,6 +39,12 @@ from billingos_kit.migrations import upgrade_to_head
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 8080
+STRIPE_API_BASE = "https://api.stripe.com"
+# The one service that talks to Stripe, and what it is told of it.
+STRIPE_SERVICE = "payments"
+STRIPE_ENVIRONMENT = ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")
+# Where the gateway takes Stripe's webhooks (the payments service's route).
+STRIPE_WEBHOOK_PATH = "/v1/stripe/webhook"
 
 
 @dataclass
@@ -56,6 +64,13 @@ class SuiteOptions:
     durable: bool = True
     # None: gateway/gateway.toml as it is (a benchmark lifts the per-address limit).
     gateway_source: GatewaySource | None = None
+    # No secret key: the suite starts the local Stripe stand-in and registers
+    # the gateway's webhook URL with it. With one: that Stripe, at
+    # `stripe_api_base` (default Stripe's own), its webhooks signed with
+    # `stripe_webhook_secret`.
+    stripe_api_base: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
 
 
 @dataclass
@@ -73,8 +88,13 @@ class Suite:
     nats_url: str = ""
     rest_url: str = ""
     grpc_addresses: dict[str, str] = field(default_factory=dict)
+    stripe_api_base: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
     postgres: LocalPostgres | None = None
     nats: LocalNats | None = None
+    stripe: LocalStripe | None = None  # the stand-in, when the suite started it
+    stripe_webhook_url: str = ""  # the URL registered with the stand-in
     children: list[RunningChild] = field(default_factory=list)
 
     @property
@@ -90,6 +110,9 @@ class Suite:
             for spec in SERVICES:
                 self._start_service(spec)
             self._start_gateway()
+            if self.stripe is not None:
+                self.stripe_webhook_url = self.rest_url + STRIPE_WEBHOOK_PATH
+                self.stripe.register_webhook(self.stripe_webhook_url)
         except BaseException:
             self.stop()
             raise
@@ -99,6 +122,9 @@ class Suite:
         for child in reversed(self.children):
             stop_process(child.process, child.stop_signal)
         self.children.clear()
+        if self.stripe is not None:
+            self.stripe.stop()
+            self.stripe = None
         if self.nats is not None:
             self.nats.stop()
             self.nats = None
@@ -128,6 +154,15 @@ class Suite:
         else:
             self.nats = LocalNats(options.state_dir / "nats" / "store")
             self.nats_url = self.nats.start()
+        if options.stripe_secret_key:
+            self.stripe_api_base = options.stripe_api_base or STRIPE_API_BASE
+            self.stripe_secret_key = options.stripe_secret_key
+            self.stripe_webhook_secret = options.stripe_webhook_secret or ""
+        else:
+            self.stripe = LocalStripe(self.log_dir)
+            self.stripe_api_base = self.stripe.start()
+            self.stripe_secret_key = self.stripe.secret_key
+            self.stripe_webhook_secret = self.stripe.webhook_secret
 
     def _start_service(self, spec: ServiceSpec) -> None:
         port = spec.port if self.options.registry_ports and port_is_free(spec.port) else free_port()
@@ -147,6 +182,14 @@ class Suite:
         key_owner = self.grpc_addresses.get(KEY_OWNER)
         if key_owner is not None:
             env["BILLINGOS_KEY_CHECK_ADDRESS"] = key_owner
+        # Stripe's keys go to the service that talks to Stripe and to no other,
+        # not even as inherited from the environment.
+        for name in STRIPE_ENVIRONMENT:
+            env.pop(name, None)
+        if spec.name == STRIPE_SERVICE:
+            env["STRIPE_SECRET_KEY"] = self.stripe_secret_key
+            env["STRIPE_API_BASE"] = self.stripe_api_base
+            env["STRIPE_WEBHOOK_SECRET"] = self.stripe_webhook_secret
         log_file = self.log_dir / f"{spec.name}.log"
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)

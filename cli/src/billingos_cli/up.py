@@ -26,6 +26,10 @@ def run_up() -> int:
         http_port=int(os.environ.get("BILLINGOS_HTTP_PORT", "0")) or state.http_port,
         postgres_port=state.postgres_port,
         registry_ports=True,
+        # Without a key, the suite runs the local Stripe stand-in.
+        stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
     )
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -65,12 +69,17 @@ def run_up() -> int:
 def _print_banner(suite: Suite, state: SuiteState, env_file: str) -> None:
     database = "embedded Postgres" if suite.postgres else "DATABASE_URL"
     broker = "embedded NATS" if suite.nats else "NATS_URL"
+    if suite.stripe is not None:
+        stripe = f"local stand-in (localstripe) at {suite.stripe_api_base}, webhook registered"
+    else:
+        stripe = f"STRIPE_SECRET_KEY ({suite.stripe_api_base})"
     print(
         f"""
 BillingOS is up ({database}, {broker}).
 
   REST URL:  {suite.rest_url}
   API key:   {state.demo_api_key}
+  Stripe:    {stripe}
   (both in {env_file}; `set -a; . {env_file}; set +a` to load them)
 
   Try:  curl -H "Authorization: Bearer $BILLINGOS_API_KEY" $BILLINGOS_URL/v1/customers

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,7 @@ class UnitOfWork:
         self._connection: Connection | None = None
         self._transaction: Any = None
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._on_new_transaction: list[Callable[[Connection], Awaitable[None]]] = []
 
     async def connection(self) -> Connection:
         if self._connection is None:
@@ -142,6 +143,28 @@ class UnitOfWork:
             self._connection = connection
             return connection
         return self._connection
+
+    async def commit_and_continue(self) -> None:
+        """Commits what the call did so far and goes on in a new transaction
+        on the same connection. For the few calls that must make a fact
+        durable before they act outside the database (payments records a
+        charge attempt before Stripe is asked to charge): whatever happens
+        next, even a crash, the committed part stays. Work that follows runs
+        in the new transaction, which `finish` commits or rolls back as
+        usual; the hooks given to `on_new_transaction` run first in it (the
+        pipeline takes the call's idempotency lock again)."""
+        if not self._transactional:
+            raise RuntimeError("commit_and_continue needs a mutating call's transaction")
+        if self._connection is None or self._transaction is None:
+            return  # nothing done yet, nothing to commit
+        await self._transaction.commit()
+        self._transaction = self._connection.transaction()
+        await self._transaction.start()
+        for hook in self._on_new_transaction:
+            await hook(self._connection)
+
+    def on_new_transaction(self, hook: Callable[[Connection], Awaitable[None]]) -> None:
+        self._on_new_transaction.append(hook)
 
     async def finish(self, *, succeeded: bool) -> None:
         """Commits (or rolls back) and gives the connection back."""

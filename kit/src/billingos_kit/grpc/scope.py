@@ -32,6 +32,9 @@ class CallScope:
     caller_scopes: frozenset[Scope]
     # The API key a call from outside came with (None for internal callers).
     caller_key_id: uuid.UUID | None = None
+    # The call's Idempotency-Key, for a domain that must find an effect of an
+    # earlier, interrupted run of the same call (payments' refunds).
+    idempotency_key: str | None = None
 
     async def connection(self) -> Connection:
         """The call's connection (in its transaction, when the call mutates)."""

@@ -1,9 +1,15 @@
-"""The Postgres and NATS a test session runs against.
+"""The Postgres, NATS and Stripe a test session runs against.
 
 `BILLINGOS_TEST_DATABASE_URL` / `BILLINGOS_TEST_NATS_URL` point the tests at
 existing servers (the session creates, then drops, its own database there);
 without them, embedded servers start in a scratch folder. Never the plain
 `DATABASE_URL`: a developer's own database is not for tests.
+
+Stripe likewise: `BILLINGOS_TEST_STRIPE_API_BASE` with
+`BILLINGOS_TEST_STRIPE_SECRET_KEY` and `BILLINGOS_TEST_STRIPE_WEBHOOK_SECRET`
+name one that runs already; without them, the session starts the local
+stand-in (localstripe behind `billingos_kit.stripe_standin`). Never the plain
+`STRIPE_SECRET_KEY`: a developer's own Stripe account is not for tests.
 """
 
 from __future__ import annotations
@@ -18,19 +24,39 @@ from pathlib import Path
 
 import asyncpg
 
-from billingos_kit.local import LocalNats, LocalPostgres
+from billingos_kit.local import LocalNats, LocalPostgres, LocalStripe
+
+STRIPE_ENVIRONMENT = (
+    "BILLINGOS_TEST_STRIPE_API_BASE",
+    "BILLINGOS_TEST_STRIPE_SECRET_KEY",
+    "BILLINGOS_TEST_STRIPE_WEBHOOK_SECRET",
+)
 
 
 @dataclass(frozen=True)
 class SessionServers:
     database_url: str  # a database of this session's own
     nats_url: str
+    stripe_api_base: str = ""  # where the payments service calls Stripe
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""  # what signs the webhooks Stripe sends
+    # The session's own stand-in; None when the Stripe is an external one.
+    local_stripe: LocalStripe | None = None
+
+    def register_stripe_webhook(self, url: str, webhook_id: str = "billingos") -> bool:
+        """Has the session's stand-in send its events to `url` (a later call
+        with the same `webhook_id` replaces the URL). False, doing nothing,
+        for an external Stripe: its webhooks are set up where it runs."""
+        if self.local_stripe is None:
+            return False
+        self.local_stripe.register_webhook(url, webhook_id)
+        return True
 
 
 @contextmanager
 def test_servers(scratch: Path) -> Iterator[SessionServers]:
     """Servers for one test session, cleaned up afterwards."""
-    started: list[LocalPostgres | LocalNats] = []
+    started: list[LocalPostgres | LocalNats | LocalStripe] = []
     server_url = os.environ.get("BILLINGOS_TEST_DATABASE_URL")
     if not server_url:
         postgres = LocalPostgres(scratch / "postgres" / "data", durable=False)
@@ -41,14 +67,43 @@ def test_servers(scratch: Path) -> Iterator[SessionServers]:
         nats_server = LocalNats(scratch / "nats" / "store")
         nats_url = nats_server.start()
         started.append(nats_server)
-    database = f"billingos_test_{secrets.token_hex(4)}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{database}"'))
+    local_stripe: LocalStripe | None = None
     try:
-        yield SessionServers(_with_database(server_url, database), nats_url)
+        api_base, secret_key, webhook_secret = _external_stripe()
+        if not api_base:
+            local_stripe = LocalStripe(scratch / "stripe")
+            started.append(local_stripe)
+            api_base = local_stripe.start()
+            secret_key, webhook_secret = local_stripe.secret_key, local_stripe.webhook_secret
+        database = f"billingos_test_{secrets.token_hex(4)}"
+        asyncio.run(_admin(server_url, f'CREATE DATABASE "{database}"'))
+    except BaseException:
+        for server in reversed(started):
+            server.stop()
+        raise
+    try:
+        yield SessionServers(
+            _with_database(server_url, database),
+            nats_url,
+            stripe_api_base=api_base,
+            stripe_secret_key=secret_key,
+            stripe_webhook_secret=webhook_secret,
+            local_stripe=local_stripe,
+        )
     finally:
         asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         for server in reversed(started):
             server.stop()
+
+
+def _external_stripe() -> tuple[str, str, str]:
+    """The Stripe the environment names, all three settings or none."""
+    values = [os.environ.get(name, "") for name in STRIPE_ENVIRONMENT]
+    if any(values) and not all(values):
+        missing = ", ".join(n for n, v in zip(STRIPE_ENVIRONMENT, values, strict=True) if not v)
+        raise RuntimeError(f"an external Stripe for the tests needs {missing} too")
+    api_base, secret_key, webhook_secret = values
+    return api_base, secret_key, webhook_secret
 
 
 def _with_database(server_url: str, database: str) -> str:

@@ -22,6 +22,7 @@ from billingos_pricing.amounts import (
     parse_unit_amount,
 )
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
+from billingos_pricing.stripe_amounts import price_amount_problem
 
 MAX_SEAT_TIERS = 50
 
@@ -30,8 +31,9 @@ def check_price(
     violations: Violations, at: str, draft: PriceDraft, product_recurring: bool
 ) -> None:
     """Every rule of a price on a product, reported under the request path `at`."""
+    currency: str | None = None
     try:
-        normalize_currency(draft.currency)
+        currency = normalize_currency(draft.currency)
     except UnknownCurrency:
         violations.add(f"{at}.currency", "must be an ISO 4217 code BillingOS supports, e.g. USD")
     if draft.recurring is not None:
@@ -45,26 +47,53 @@ def check_price(
             f"{at}.amount", f"one of {', '.join(AmountType)} is required (the price's type)"
         )
     elif kind is AmountType.FIXED:
-        _check_fixed(violations, f"{at}.fixed", draft)
+        _check_fixed(violations, f"{at}.fixed", draft, currency)
     elif kind is AmountType.CUSTOM:
-        for problem in check_custom_amounts(
-            draft.minimum_amount_minor,
-            draft.maximum_amount_minor,
-            draft.preset_amount_minor,
-            f"{at}.custom",
-        ):
-            violations.add(problem.field, problem.message)
+        _check_custom(violations, f"{at}.custom", draft, currency)
     elif kind is AmountType.METERED_UNIT:
         _check_metered(violations, f"{at}.metered_unit", draft, product_recurring)
     elif kind is AmountType.SEAT_BASED:
         _check_seats(violations, f"{at}.seat_based", draft)
 
 
-def _check_fixed(violations: Violations, at: str, draft: PriceDraft) -> None:
+def _check_fixed(violations: Violations, at: str, draft: PriceDraft, currency: str | None) -> None:
     if draft.amount_minor <= 0:
         violations.add(f"{at}.amount_minor", "must be greater than 0 (use a free price for 0)")
     elif draft.amount_minor > MAX_AMOUNT_MINOR:
         violations.add(f"{at}.amount_minor", f"must be at most {MAX_AMOUNT_MINOR}")
+    elif currency is not None:
+        _check_chargeable(violations, f"{at}.amount_minor", draft.amount_minor, currency)
+
+
+def _check_custom(violations: Violations, at: str, draft: PriceDraft, currency: str | None) -> None:
+    problems = check_custom_amounts(
+        draft.minimum_amount_minor, draft.maximum_amount_minor, draft.preset_amount_minor, at
+    )
+    for problem in problems:
+        violations.add(problem.field, problem.message)
+    if currency is None:
+        return
+    reported = {problem.field for problem in problems}
+    for name, amount in (
+        ("minimum_amount_minor", draft.minimum_amount_minor),
+        ("maximum_amount_minor", draft.maximum_amount_minor),
+        ("preset_amount_minor", draft.preset_amount_minor),
+    ):
+        field = f"{at}.{name}"
+        if amount is not None and field not in reported:
+            _check_chargeable(violations, field, amount, currency)
+
+
+def _check_chargeable(violations: Violations, field: str, amount_minor: int, currency: str) -> None:
+    """A fixed amount and the bounds and preset of a pay-what-you-want price are
+    charged as they are, so one Stripe can never charge (1.005 KWD, when Stripe
+    takes KWD in steps of 0.010; above its maximum) is refused here, not at
+    every checkout. Zero and amounts below Stripe's minimum are valid prices
+    (billing carries a small charge forward). Per-unit amounts (metered, seat
+    tiers) are multiplied before they are charged and are not checked."""
+    problem = price_amount_problem(amount_minor, currency)
+    if problem is not None:
+        violations.add(field, problem)
 
 
 def _check_metered(

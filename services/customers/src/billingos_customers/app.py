@@ -14,6 +14,7 @@ from billingos.customers.v1 import (
 )
 from billingos_customers import states
 from billingos_customers.api_keys import StoredKeys
+from billingos_customers.consumers import stripe_customer_links
 from billingos_customers.models import kit_tables
 from billingos_customers.servicer import (
     ApiKeyAdminServicer,
@@ -60,6 +61,8 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     )
     # The keys are ours: this process reads them itself; the others ask us.
     app.use_key_lookup(StoredKeys(app.database))
+    # The Stripe customer payments made for each customer.
+    app.add_consumer(stripe_customer_links(app.database, app.clock))
     for source in states.state_sources():
         app.add_state_source(source)
     return app
