@@ -79,8 +79,8 @@ BillingOS is up ({database}, {broker}).
 
   REST URL:  {suite.rest_url}
   API key:   {state.demo_api_key}
-  Stripe:    {stripe}
   (both in {env_file}; `set -a; . {env_file}; set +a` to load them)
+  Stripe:    {stripe}
 
   Try:  curl -H "Authorization: Bearer $BILLINGOS_API_KEY" $BILLINGOS_URL/v1/customers
   Logs: {suite.log_dir}/
