@@ -598,6 +598,7 @@ class Remembered:
 class StandIn:
     upstream: str  # localstripe, e.g. "http://127.0.0.1:8420"
     webhook_secret: str = ""  # for registrations that bring no secret of their own
+    honour_idempotency_keys: bool = False  # Stripe's replay (--honour-idempotency-keys)
     accounts: dict[str, Json] = field(default_factory=dict)
     links: dict[str, AccountLink] = field(default_factory=dict)
     webhooks: dict[str, Webhook] = field(default_factory=dict)
@@ -614,7 +615,13 @@ class StandIn:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._log_requests, self._errors, self._idempotency],
+            # Idempotency keys are ignored unless asked for, as localstripe
+            # ignores them: BillingOS must not depend on Stripe's dedup.
+            middlewares=[
+                self._log_requests,
+                self._errors,
+                *([self._idempotency] if self.honour_idempotency_keys else []),
+            ],
             client_max_size=16 * 1024 * 1024,
         )
         app.cleanup_ctx.append(self._sessions)
@@ -1334,8 +1341,11 @@ def check_api_key(request: web.Request) -> str:
 # --- the process -----------------------------------------------------------
 
 
-async def serve(host: str, port: int, upstream: str, webhook_secret: str) -> None:
-    runner = web.AppRunner(StandIn(upstream, webhook_secret).app(), access_log=None)
+async def serve(
+    host: str, port: int, upstream: str, webhook_secret: str, *, honour_keys: bool = False
+) -> None:
+    stand_in = StandIn(upstream, webhook_secret, honour_idempotency_keys=honour_keys)
+    runner = web.AppRunner(stand_in.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, shutdown_timeout=5)
     await site.start()
@@ -1364,9 +1374,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="signs events for webhooks registered without a secret of their own",
     )
+    parser.add_argument(
+        "--honour-idempotency-keys",
+        action="store_true",
+        help="replay answers by Idempotency-Key as Stripe does (off: ignored, as by localstripe)",
+    )
     args = parser.parse_args(argv)
     configure_logging("stripe-standin")
-    asyncio.run(serve(args.host, args.port, args.upstream, args.webhook_secret))
+    asyncio.run(
+        serve(
+            args.host,
+            args.port,
+            args.upstream,
+            args.webhook_secret,
+            honour_keys=args.honour_idempotency_keys,
+        )
+    )
     return 0
 
 

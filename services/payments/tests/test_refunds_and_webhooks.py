@@ -156,9 +156,7 @@ async def test_a_second_card_is_not_the_default_until_made_so_and_detach_is_once
 # ---- webhooks ---------------------------------------------------------------
 
 
-def webhook(
-    body: bytes, signature: str | None
-) -> dict[str, Any]:
+def webhook(body: bytes, signature: str | None) -> dict[str, Any]:
     metadata = call_metadata()
     if signature is not None:
         metadata = (*metadata, (SIGNATURE_HEADER, signature))

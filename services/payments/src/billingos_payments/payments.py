@@ -418,6 +418,8 @@ class Refunds:
             raise StripeDown(f"{error}; refund {refund.id} stays pending") from None
         except StripeRefused as refused:
             await self._settle(refund, payment, RefundStatus.FAILED)
+            # Kept though the call fails: the reservation goes back for good.
+            await call.unit_of_work.commit_and_continue()
             raise FailedPrecondition(
                 f"Stripe refused the refund: {refused.message}", reason="STRIPE_REFUSED"
             ) from None
