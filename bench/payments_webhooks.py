@@ -719,6 +719,10 @@ def targets(scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
         if scenario.kind != "webhook":
             continue
         medians = scenario.medians()
+        spent = medians.cpu_ms_per_request
+        client_ms = spent.get("bench client", 0.0)
+        suite_ms = sum(ms for name, ms in spent.items() if name not in ("bench client", "other"))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         found.append(
             {
                 "scenario": scenario.name,
@@ -734,6 +738,18 @@ def targets(scenarios: Sequence[Scenario]) -> list[dict[str, Any]]:
                     for r in scenario.rounds
                 ),
                 "rounds": len(scenario.rounds),
+                # What the CPU cost of one event allows on this machine's cores
+                # were nothing else running: an estimate, not a measurement.
+                "cores": cores,
+                "cpu_ms_per_event_suite": suite_ms,
+                "cpu_ms_per_event_client": client_ms,
+                "cpu_ms_per_event_budget": (cores or 0) * 1000 / TARGET_EVENTS_PER_SECOND,
+                "ceiling_events_per_second_with_client": (
+                    (cores or 0) * 1000 / (suite_ms + client_ms) if suite_ms + client_ms else None
+                ),
+                "ceiling_events_per_second_suite_alone": (
+                    (cores or 0) * 1000 / suite_ms if suite_ms else None
+                ),
             }
         )
     return found
@@ -828,6 +844,15 @@ def render_table(
             f" p99 {goal['p99_ms']:.1f} ms (<= {TARGET_P99_MS:.0f}: {yes(goal['p99_met'])});"
             f" rounds meeting both: {goal['rounds_meeting_both']}/{goal['rounds']}"
         )
+        if goal["ceiling_events_per_second_suite_alone"]:
+            lines.append(
+                f"  CPU per event: suite {goal['cpu_ms_per_event_suite']:.2f} ms"
+                f" + client {goal['cpu_ms_per_event_client']:.2f} ms"
+                f" (budget for the target on {goal['cores']} cores:"
+                f" {goal['cpu_ms_per_event_budget']:.2f} ms); ceiling with the machine to itself:"
+                f" {goal['ceiling_events_per_second_with_client']:.0f} events/s,"
+                f" {goal['ceiling_events_per_second_suite_alone']:.0f} without the client"
+            )
     backlogs = [
         (r.backlog_at_end, r.drain_seconds)
         for s in scenarios

@@ -139,7 +139,9 @@ async def stripe_customer_of(service: RunningService, customer_id: uuid.UUID) ->
         )
         return found if isinstance(found, str) else None
 
-    return await eventually(made)
+    # A session that made many customers before payments started: each one
+    # gets its Stripe customer first, in order.
+    return await eventually(made, seconds=120.0)
 
 
 async def saved_card(
