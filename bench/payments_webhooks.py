@@ -196,8 +196,8 @@ class CpuMeter:
     with its descendants, of this process alone, and of the whole machine,
     from /proc. Linux only; elsewhere it measures nothing."""
 
-    def __init__(self, roots: dict[str, int]) -> None:
-        self.roots = roots
+    def __init__(self, roots: dict[str, list[int]]) -> None:
+        self.roots = roots  # part -> its root processes
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def _processes(self) -> dict[int, tuple[int, int]]:
@@ -227,8 +227,8 @@ class CpuMeter:
         for pid, (parent, _) in processes.items():
             children.setdefault(parent, []).append(pid)
         seconds: dict[str, float] = {}
-        for name, root in self.roots.items():
-            ticks, stack = 0, [root]
+        for name, root_pids in self.roots.items():
+            ticks, stack = 0, list(root_pids)
             while stack:
                 pid = stack.pop()
                 ticks += processes.get(pid, (0, 0))[1]
@@ -449,6 +449,15 @@ class Workload:
         if self.database is not None:
             await self.database.close()
 
+    async def backend_pids(self) -> list[int]:
+        """The server processes serving this database (other than ours)."""
+        assert self.database is not None
+        rows = await self.database.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(row["pid"]) for row in rows]
+
     async def postgres_version(self) -> str:
         assert self.database is not None
         return str(await self.database.fetchval("SHOW server_version"))
@@ -634,10 +643,16 @@ class Workload:
         }
 
 
-async def measure(workload: Workload, parameters: Parameters, meter: CpuMeter) -> list[Scenario]:
+async def measure(
+    workload: Workload, parameters: Parameters, meter: CpuMeter, *, local_server: bool
+) -> list[Scenario]:
+    """`local_server`: a Postgres the suite did not start but on this machine,
+    whose backends for the suite's database are then measured as "postgres"."""
     scenarios = workload.scenarios(parameters.concurrency)
 
     async def one_round(scenario: Scenario, number: int, requests: int) -> RoundFigures:
+        if local_server:
+            meter.roots["postgres"] = await workload.backend_pids()
         before = meter.snapshot()
         figures = await run_round(
             scenario.operation,
@@ -916,18 +931,19 @@ async def drop_scratch_database(server_url: str, name: str) -> None:
         await connection.close()
 
 
-def suite_processes(suite: Suite) -> dict[str, int]:
-    """The root process of every part of the suite, by name."""
-    roots = {child.name: child.process.pid for child in suite.children}
+def suite_processes(suite: Suite) -> dict[str, list[int]]:
+    """The root processes of every part of the suite, by name. A Postgres the
+    suite did not start is measured by its backends (Workload.backend_pids)."""
+    roots = {child.name: [child.process.pid] for child in suite.children}
     if suite.postgres is not None and suite.postgres.process is not None:
-        roots["postgres"] = suite.postgres.process.pid
+        roots["postgres"] = [suite.postgres.process.pid]
     if suite.nats is not None and suite.nats.process is not None:
-        roots["nats"] = suite.nats.process.pid
+        roots["nats"] = [suite.nats.process.pid]
     if suite.stripe is not None:
         for process in (suite.stripe.process, suite.stripe.upstream):
             if process is not None:
                 name = "localstripe" if process is suite.stripe.upstream else "stripe stand-in"
-                roots[name] = process.pid
+                roots[name] = [process.pid]
     return roots
 
 
@@ -948,7 +964,10 @@ async def bench(
     try:
         await workload.open()
         version = await workload.postgres_version()
-        scenarios = await measure(workload, parameters, CpuMeter(suite_processes(suite)))
+        meter = CpuMeter(suite_processes(suite))
+        host = urllib.parse.urlsplit(workload.database_url).hostname or ""
+        local_server = suite.postgres is None and host in ("127.0.0.1", "::1", "localhost")
+        scenarios = await measure(workload, parameters, meter, local_server=local_server)
         check = await workload.check()
     finally:
         await workload.close()
