@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
 import itertools
 import json
 import logging
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -30,18 +28,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import grpc
+from benchkit import filesystem_of, machine, percentiles_ms, plain_postgres_url, unlimited_gateway
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
 from billingos_cli.admin import create_organization
-from billingos_cli.gateway import GatewaySource
 from billingos_cli.suite import Suite, SuiteOptions
 from billingos_kit.clock import SystemClock
 from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
@@ -164,22 +161,6 @@ class Scenario:
             requests_per_round=statistics.median(r.requests for r in self.rounds),
             errors_total=sum(r.errors for r in self.rounds),
         )
-
-
-def percentiles_ms(latencies: Sequence[float]) -> tuple[float, float, float, float]:
-    """p50, p95, p99 and mean, in milliseconds, of latencies in seconds."""
-    if not latencies:
-        return (float("nan"),) * 4
-    if len(latencies) == 1:
-        only = latencies[0] * 1000
-        return only, only, only, only
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return (
-        cuts[49] * 1000,
-        cuts[94] * 1000,
-        cuts[98] * 1000,
-        statistics.fmean(latencies) * 1000,
-    )
 
 
 async def run_round(
@@ -441,51 +422,6 @@ def ratios(scenarios: Sequence[Scenario]) -> list[Ratio]:
     return found
 
 
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    versions: dict[str, str] = {}
-    for package in ("grpcio", "aiohttp", "asyncpg", "protobuf"):
-        try:
-            versions[package] = package_metadata.version(package)
-        except package_metadata.PackageNotFoundError:
-            versions[package] = "?"
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": model,
-        "python_version": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "packages": versions,
-    }
-
-
-def filesystem_of(path: Path) -> str:
-    """The type of the filesystem holding `path` (Postgres's fsync cost depends on it)."""
-    best, kind = "", "?"
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return kind
-    target = str(path.resolve())
-    for line in mounts:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        mount_point = parts[1]
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, kind = mount_point, parts[2]
-    return kind
-
-
 def render_table(scenarios: Sequence[Scenario], found: Sequence[Ratio]) -> str:
     lines = [
         f"{'scenario':<12} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
@@ -510,14 +446,6 @@ def render_table(scenarios: Sequence[Scenario], found: Sequence[Ratio]) -> str:
     return "\n".join(lines)
 
 
-def unlimited_gateway() -> GatewaySource:
-    source = GatewaySource.load()
-    return dataclasses.replace(
-        source,
-        limits=dataclasses.replace(source.limits, requests_per_second_per_address=1_000_000),
-    )
-
-
 async def bench(suite: Suite, parameters: Parameters) -> tuple[list[Scenario], str]:
     organization = create_organization(
         suite.grpc_addresses["customers"], suite.options.service_token, "Bench"
@@ -538,12 +466,6 @@ async def bench(suite: Suite, parameters: Parameters) -> tuple[list[Scenario], s
     finally:
         await workload.close()
     return scenarios, version
-
-
-def plain_postgres_url(url: str) -> str:
-    """asyncpg wants `postgresql://`, without SQLAlchemy's `+driver`."""
-    scheme, separator, rest = url.partition("://")
-    return scheme.split("+", 1)[0] + separator + rest
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
