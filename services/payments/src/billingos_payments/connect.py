@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 from billingos_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.ids import new_id
@@ -26,16 +27,28 @@ from billingos_payments.stripe_gateway import StripeGateway
 
 ORGANIZATION_METADATA_KEY = "billingos_organization_id"
 MAX_URL_LENGTH = 2048
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _url(violations: Violations, field: str, value: str) -> None:
-    local = value.startswith(("http://localhost", "http://127.0.0.1"))
-    if not value or len(value) > MAX_URL_LENGTH or not (value.startswith("https://") or local):
+    """Where Stripe sends the account holder back: https, or plain http only
+    to this machine's own loopback host (a development setup). The host is
+    parsed, not matched as text (`http://localhost@evil.example` is evil's)."""
+    if not value or len(value) > MAX_URL_LENGTH or not value.isascii() or not value.isprintable():
+        violations.add(field, "must be a URL of at most 2048 printable ASCII characters")
+        return
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+    except ValueError:
+        violations.add(field, "must be a URL")
+        return
+    scheme = parts.scheme.lower()
+    loopback = host in LOOPBACK_HOSTS and not parts.username and not parts.password
+    if " " in value or not host or not (scheme == "https" or (scheme == "http" and loopback)):
         violations.add(
-            field, "must be an https URL (or http on localhost), at most 2048 characters"
+            field, "must be an https URL with a host (plain http only for a loopback host)"
         )
-    elif not value.isascii() or not value.isprintable() or " " in value:
-        violations.add(field, "must be a URL without spaces or control characters")
 
 
 class ConnectAccounts:
