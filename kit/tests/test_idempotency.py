@@ -13,7 +13,7 @@ from google.protobuf import wrappers_pb2
 from sqlalchemy import func, select
 
 from billingos_kit.clock import UTC, FrozenClock
-from billingos_kit.db import Database
+from billingos_kit.db import Connection, Database, UnitOfWork
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.idempotency import (
     IDEMPOTENCY_FIELD,
@@ -145,6 +145,53 @@ async def test_a_second_caller_with_the_same_key_waits_for_the_first_and_gets_it
         assert not second.done()
         await store.record(first, SCOPE, "k6", METHOD, fingerprint("a"), b"first's answer")
     assert await asyncio.wait_for(second, timeout=10) == b"first's answer"
+
+
+async def test_a_call_that_commits_midway_keeps_its_twin_waiting_until_it_finishes(
+    kit_database: Database, store: IdempotencyStore
+) -> None:
+    """The twin must not run while the first call is between its mid-call
+    commit and its stored response (payments' refunds commit before asking
+    Stripe): a transaction-level lock alone would let it in."""
+    unit = UnitOfWork(kit_database, transactional=True)
+    first = await unit.connection()
+    assert await store.replay(first, SCOPE, "k7", METHOD, fingerprint("a")) is None
+
+    async def hold(connection: Connection) -> None:
+        await store.hold(connection, SCOPE, "k7")
+
+    async def release(connection: Connection) -> None:
+        await store.release(connection, SCOPE, "k7")
+
+    unit.keep_across_commits(hold, release)
+    await unit.commit_and_continue()
+    second = asyncio.create_task(replay(kit_database, store, "k7", fingerprint("a")))
+    await wait_for_a_blocked_advisory_lock(kit_database)
+    await asyncio.sleep(0.2)
+    assert not second.done()
+    await store.record(first, SCOPE, "k7", METHOD, fingerprint("a"), b"first's answer")
+    await unit.finish(succeeded=True)
+    # Released by finish: a lock left on the pooled connection would block the twin for good.
+    assert await asyncio.wait_for(second, timeout=10) == b"first's answer"
+
+
+async def test_a_failed_call_that_committed_midway_lets_its_twin_run_after_it(
+    kit_database: Database, store: IdempotencyStore
+) -> None:
+    unit = UnitOfWork(kit_database, transactional=True)
+    first = await unit.connection()
+    assert await store.replay(first, SCOPE, "k8", METHOD, fingerprint("a")) is None
+
+    async def hold(connection: Connection) -> None:
+        await store.hold(connection, SCOPE, "k8")
+
+    async def release(connection: Connection) -> None:
+        await store.release(connection, SCOPE, "k8")
+
+    unit.keep_across_commits(hold, release)
+    await unit.commit_and_continue()
+    await unit.finish(succeeded=False)
+    assert await asyncio.wait_for(replay(kit_database, store, "k8", fingerprint("a")), 10) is None
 
 
 async def wait_for_a_blocked_advisory_lock(database: Database) -> None:

@@ -88,9 +88,11 @@ class Database:
                         init=_prepare,
                         # asyncpg resets a connection's session state when it
                         # returns to the pool: one more round trip per call.
-                        # Calls leave no session state (no SET, LISTEN or
-                        # session locks on pool connections; advisory locks
-                        # are transaction-level), so there is nothing to reset.
+                        # Calls leave no session state (no SET or LISTEN;
+                        # the one session lock, a call's idempotency key held
+                        # across a mid-call commit, is released by
+                        # `UnitOfWork.finish` or the connection is closed),
+                        # so there is nothing to reset.
                         reset=_keep_session,
                         # A connection idle for 30 min is closed (pool_recycle's role).
                         max_inactive_connection_lifetime=1800,
@@ -117,6 +119,9 @@ class Database:
             self._pool = None
 
 
+_Release = Callable[[Connection], Awaitable[None]]
+
+
 class UnitOfWork:
     """One call's connection: taken on first use, in a transaction if the call
     mutates, given back by `finish`."""
@@ -127,7 +132,8 @@ class UnitOfWork:
         self._connection: Connection | None = None
         self._transaction: Any = None
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
-        self._on_new_transaction: list[Callable[[Connection], Awaitable[None]]] = []
+        self._held: list[tuple[Callable[[Connection], Awaitable[None]], _Release]] = []
+        self._holding: list[_Release] = []
 
     async def connection(self) -> Connection:
         if self._connection is None:
@@ -151,26 +157,37 @@ class UnitOfWork:
         charge attempt before Stripe is asked to charge): whatever happens
         next, even a crash, the committed part stays. Work that follows runs
         in the new transaction, which `finish` commits or rolls back as
-        usual; the hooks given to `on_new_transaction` run first in it (the
-        pipeline takes the call's idempotency lock again)."""
+        usual. What `keep_across_commits` was given is taken before the first
+        such commit and released only by `finish`."""
         if not self._transactional:
             raise RuntimeError("commit_and_continue needs a mutating call's transaction")
         if self._connection is None or self._transaction is None:
             return  # nothing done yet, nothing to commit
+        for take, release in self._held:
+            await take(self._connection)
+            self._holding.append(release)
+        self._held.clear()
         await self._transaction.commit()
         self._transaction = self._connection.transaction()
         await self._transaction.start()
-        for hook in self._on_new_transaction:
-            await hook(self._connection)
 
-    def on_new_transaction(self, hook: Callable[[Connection], Awaitable[None]]) -> None:
-        self._on_new_transaction.append(hook)
+    def keep_across_commits(
+        self, take: Callable[[Connection], Awaitable[None]], release: _Release
+    ) -> None:
+        """A session-level hold (an advisory lock) that the call needs for as
+        long as it runs, not only for its current transaction: `take` runs
+        before the first `commit_and_continue`, `release` after `finish`
+        ends the last transaction. A call that never commits midway costs
+        nothing: its transaction-level lock already lasts the whole call."""
+        self._held.append((take, release))
 
     async def finish(self, *, succeeded: bool) -> None:
         """Commits (or rolls back) and gives the connection back."""
         connection, self._connection = self._connection, None
         if connection is None or self._pool is None:
             return
+        holding, self._holding = self._holding, []
+        self._held.clear()
         try:
             if self._transaction is not None:
                 if succeeded:
@@ -179,7 +196,16 @@ class UnitOfWork:
                     await self._transaction.rollback()
         finally:
             self._transaction = None
-            await self._pool.release(connection)
+            try:
+                for release in holding:
+                    await release(connection)
+            except BaseException:
+                # A session lock must never go back to the pool with the
+                # connection: closing the connection is what releases it.
+                connection.terminate()
+                raise
+            finally:
+                await self._pool.release(connection)
 
 
 def _error_chain(error: BaseException) -> Iterator[BaseException]:

@@ -5,6 +5,9 @@ the configured TTL (24 h by default).
 The stored response is written in the same transaction as the call's effect,
 and concurrent calls with one key serialize on a transaction-level advisory
 lock, so the second caller waits and then receives the first caller's answer.
+A call that commits midway (`UnitOfWork.commit_and_continue`) holds the same
+key as a session-level lock from before that commit until it finishes, so
+its twin still waits for the whole call, never runs beside it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class IdempotencyStore:
         self.ttl = ttl
         table = tables.idempotency_keys
         self._lock = Query.of(select(func.pg_advisory_xact_lock(bindparam("lock_id"))))
+        self._hold = Query.of(select(func.pg_advisory_lock(bindparam("lock_id"))))
+        self._unhold = Query.of(select(func.pg_advisory_unlock(bindparam("lock_id"))))
         # An expired key counts as absent (housekeeping deletes it later).
         self._find = Query.of(
             select(table.c.method, table.c.request_hash, table.c.response).where(
@@ -111,12 +116,23 @@ class IdempotencyStore:
 
     async def lock(self, connection: Connection, scope: str, key: str) -> None:
         """Takes the key's lock for the rest of the transaction."""
-        lock_id = int.from_bytes(
+        await self._lock.fetch_one(connection, lock_id=self._lock_id(scope, key))
+
+    async def hold(self, connection: Connection, scope: str, key: str) -> None:
+        """Takes the key's lock for the session, past the transaction's end
+        (the caller already holds it for the transaction: no wait)."""
+        await self._hold.fetch_one(connection, lock_id=self._lock_id(scope, key))
+
+    async def release(self, connection: Connection, scope: str, key: str) -> None:
+        """Gives back what `hold` took."""
+        await self._unhold.fetch_one(connection, lock_id=self._lock_id(scope, key))
+
+    def _lock_id(self, scope: str, key: str) -> int:
+        return int.from_bytes(
             hashlib.sha256(f"{self.tables.schema}:{scope}:{key}".encode()).digest()[:8],
             "big",
             signed=True,
         )
-        await self._lock.fetch_one(connection, lock_id=lock_id)
 
     async def record(
         self,

@@ -65,13 +65,17 @@ async def test_reflection_is_off_unless_configured(customers_service: RunningSer
         request_serializer=lambda b: b,
         response_deserializer=lambda b: b,
     )
-    call = reflection(metadata=call_metadata())
-    # The refusal may arrive before the write completes or only when reading: both are refusals.
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
+
+    async def list_services() -> None:
+        call = reflection(metadata=call_metadata())
         await call.write(b"\x3a\x00")  # list_services
         await call.done_writing()
         async for _ in call:
             pass
+
+    # The refusal may arrive at the write or only at the read: both are refusals.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await list_services()
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -255,12 +255,15 @@ class CallPipeline(grpc.aio.ServerInterceptor):
 
                 held_key = idempotency_key
 
-                async def relock(connection: Connection) -> None:
-                    # Held again after a mid-call commit, so a twin call with
-                    # the key still waits for this one's stored response.
-                    await self._idempotency.lock(connection, key_scope, held_key)
+                async def hold(connection: Connection) -> None:
+                    await self._idempotency.hold(connection, key_scope, held_key)
 
-                unit.on_new_transaction(relock)
+                async def release(connection: Connection) -> None:
+                    await self._idempotency.release(connection, key_scope, held_key)
+
+                # A mid-call commit must not let a twin with the key run
+                # beside this call before its response is stored.
+                unit.keep_across_commits(hold, release)
             token = enter_scope(scope)
             try:
                 response = await inner(request, context)

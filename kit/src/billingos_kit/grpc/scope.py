@@ -40,6 +40,11 @@ class CallScope:
         """The call's connection (in its transaction, when the call mutates)."""
         return await self.unit_of_work.connection()
 
+    async def commit_and_continue(self) -> None:
+        """Makes what the call did so far durable and goes on (see
+        `UnitOfWork.commit_and_continue`)."""
+        await self.unit_of_work.commit_and_continue()
+
     @property
     def organization_id(self) -> uuid.UUID:
         """The caller's organization; every tenant query filters by it."""

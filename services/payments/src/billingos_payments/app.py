@@ -1,6 +1,7 @@
 """Assembles the payments service from the kit's parts: its servicers, the
-consumer of customers' states, and the worker that processes stored Stripe
-webhooks. The Stripe gateway is the one door to Stripe."""
+consumer of customers' states, the worker that processes stored Stripe
+webhooks and the sweep of refunds Stripe never answered for. The Stripe
+gateway is the one door to Stripe."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ from billingos_payments import states
 from billingos_payments.consumers import customer_copy
 from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import kit_tables
+from billingos_payments.refund_sweep import UnsentRefundSweep
 from billingos_payments.servicer import (
+    Backends,
     ConnectAccountServicer,
     PaymentAdminServicer,
     PaymentMethodServicer,
     PaymentServicer,
-    Stripe,
     StripeWebhookServicer,
 )
 from billingos_payments.settings import PaymentsSettings
@@ -54,7 +56,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         settings.customers_address or settings.key_check_address,
         settings.service_token.get_secret_value(),
     )
-    stripe = Stripe(gateway, directory)
+    stripe = Backends(gateway, directory)
     processor = WebhookProcessor(
         app.database,
         kit_tables,
@@ -98,6 +100,15 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         app.add_service(add_to_server, servicer, descriptor)
     app.add_consumer(customer_copy(app.database, app.clock, gateway, directory))
     app.add_worker("stripe-webhooks", processor.run)
+    sweep = UnsentRefundSweep(
+        app.database,
+        kit_tables,
+        app.clock,
+        gateway,
+        unsent_after=dt.timedelta(seconds=settings.refund_unsent_after_seconds),
+        poll_seconds=settings.refund_sweep_seconds,
+    )
+    app.add_worker("unsent-refunds", sweep.run)
     app.add_closer(directory.close)
     for source in states.state_sources():
         app.add_state_source(source)

@@ -97,7 +97,6 @@ class ConnectAccounts:
             payouts_enabled=bool(made.get("payouts_enabled")),
             details_submitted=bool(made.get("details_submitted")),
             stripe_account=made,
-            stripe_event_created=int(made.get("created") or 0),
             created_at=now,
             updated_at=now,
         )
@@ -130,19 +129,19 @@ class ConnectAccounts:
             )
         return await from_stripe(self._stripe.dashboard_link(account.stripe_account_id))
 
-    async def apply_account(self, stripe_account: dict[str, Any], event_created: int) -> None:
-        """Stripe's account object from `account.updated`, unless an event
-        at least as new was applied already; announces `account.updated`."""
+    async def apply_account(self, stripe_account: dict[str, Any]) -> None:
+        """Stripe's account as it is now (read afresh for each
+        `account.updated`, so their order does not matter); announces
+        `account.updated` when what we keep of it changed."""
         account = await self._accounts.of_organization(for_update=True)
         if account is None or account.stripe_account_id != stripe_account.get("id"):
             return
-        if event_created < account.stripe_event_created:
+        if stripe_account == account.stripe_account:
             return
         account.stripe_account = stripe_account
         account.charges_enabled = bool(stripe_account.get("charges_enabled"))
         account.payouts_enabled = bool(stripe_account.get("payouts_enabled"))
         account.details_submitted = bool(stripe_account.get("details_submitted"))
-        account.stripe_event_created = event_created
         account.updated_at = self._scope.clock.now()
         await self._accounts.update(
             account,
@@ -151,7 +150,6 @@ class ConnectAccounts:
                 "charges_enabled",
                 "payouts_enabled",
                 "details_submitted",
-                "stripe_event_created",
                 "updated_at",
             ],
         )

@@ -105,9 +105,15 @@ class StripeCustomers:
             await self._create(current)
         return current
 
-    async def known(self, customer_id: uuid.UUID) -> Customer | None:
-        """The live customer as payments knows it, without asking anyone."""
-        return await self._copies.get(customer_id)
+    async def exists(self, customer_id: uuid.UUID) -> bool:
+        """Whether the organization has this live customer: the read copy,
+        or the customers service for one whose event has not arrived yet.
+        Writes nothing (read-only calls use it) and never asks Stripe."""
+        if await self._copies.get(customer_id) is not None:
+            return True
+        found = await self._directory.find(self._scope.organization_id, customer_id)
+        copy = copy_of(found, self._scope) if found is not None else None
+        return copy is not None and copy.id == customer_id and copy.deleted_at is None
 
     async def _create(self, customer: Customer) -> None:
         """Finds the Stripe customer an earlier attempt made, or makes it."""

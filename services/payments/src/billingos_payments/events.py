@@ -61,6 +61,10 @@ def refund_created(row: Refund) -> events_pb2.RefundCreatedEvent:
     return events_pb2.RefundCreatedEvent(refund=refund_message(row))
 
 
+def refund_updated(row: Refund) -> events_pb2.RefundUpdatedEvent:
+    return events_pb2.RefundUpdatedEvent(refund=refund_message(row))
+
+
 def account_updated(row: ConnectAccount, fee_basis_points: int) -> events_pb2.AccountUpdatedEvent:
     return events_pb2.AccountUpdatedEvent(
         connect_account=connect_account_message(row, fee_basis_points)

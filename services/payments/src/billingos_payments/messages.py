@@ -1,15 +1,19 @@
-"""Rows to API messages (for the servicers and the events). The status
-vocabularies' proto enums are mapped here, by codecs checked against the
-StrEnums at import."""
+"""Requests to drafts, and rows to API messages (for the servicers and the
+events). The status vocabularies' proto enums are mapped here, by codecs
+checked against the StrEnums at import."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from google.protobuf import struct_pb2
 
 from billingos.common.v1 import money_pb2
 from billingos.payments.v1 import connect_pb2, payment_methods_pb2, payments_pb2
+from billingos_kit.ids import parse_id
 from billingos_kit.protoconv import timestamp
 from billingos_kit.vocabulary import EnumCodec
+from billingos_payments.drafts import AccountDraft, ChargeDraft, RefundDraft
 from billingos_payments.models import (
     ConnectAccount,
     Payment,
@@ -109,6 +113,7 @@ def refund_message(row: Refund) -> payments_pb2.Refund:
         ),
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
+        failure_reason=row.failure_reason or "",
     )
 
 
@@ -150,3 +155,35 @@ def payment_settings_message(row: PaymentSettings) -> payments_pb2.PaymentSettin
         organization_id=str(row.organization_id),
         application_fee_basis_points=row.application_fee_basis_points,
     )
+
+
+# ---- requests to drafts -------------------------------------------------------
+
+
+def optional_id(value: str, field: str) -> Any:
+    return parse_id(value, field) if value else None
+
+
+def charge_draft(request: payments_pb2.ChargeOrderRequest) -> ChargeDraft:
+    return ChargeDraft(
+        customer_id=parse_id(request.customer_id, "customer_id"),
+        order_id=parse_id(request.order_id, "order_id"),
+        attempt_number=request.attempt_number,
+        amount_minor=request.amount.amount_minor,
+        currency=request.amount.currency,
+        payment_method_id=optional_id(request.payment_method_id, "payment_method_id"),
+    )
+
+
+def refund_draft(given: payments_pb2.Refund) -> RefundDraft:
+    has_amount = given.HasField("amount")
+    return RefundDraft(
+        payment_id=parse_id(given.payment_id, "refund.payment_id"),
+        amount_minor=given.amount.amount_minor if has_amount else None,
+        currency=given.amount.currency if has_amount else "",
+        reason=given.reason,
+    )
+
+
+def account_draft(given: connect_pb2.ConnectAccount) -> AccountDraft:
+    return AccountDraft(country=given.country, email=given.email)

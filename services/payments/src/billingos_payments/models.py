@@ -145,9 +145,27 @@ refunds = Table(
     Column("reason", Text, nullable=False),
     Column("stripe_refund_id", Text, nullable=True, unique=True),
     Column("status", Text, nullable=False),
+    # Why it failed or was canceled (Stripe's failure_reason, or ours).
+    Column("failure_reason", Text, nullable=True),
+    # The Idempotency-Key of the call that asked for it: a retry of that call
+    # finds it and finishes it, never makes a second one.
+    Column("idempotency_key", Text, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Index("ix_refunds_organization_id_payment_id", "organization_id", "payment_id"),
+    Index(
+        "uq_refunds_organization_id_idempotency_key",
+        "organization_id",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    # Refunds that never reached Stripe, for the sweep that settles them.
+    Index(
+        "ix_refunds_unsent",
+        "created_at",
+        postgresql_where=text("stripe_refund_id IS NULL AND status = 'pending'"),
+    ),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
 )
 
@@ -164,8 +182,6 @@ connect_accounts = Table(
     Column("details_submitted", Boolean, nullable=False),
     # The whole Stripe account object, as last received.
     Column("stripe_account", JSONB, nullable=False),
-    # `created` of the Stripe event last applied: an older one is not.
-    Column("stripe_event_created", BigInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
@@ -192,6 +208,8 @@ stripe_events = Table(
     Column("outcome", Text, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
+    # After a failed attempt: not tried again before this (backoff).
+    Column("next_attempt_at", Timestamp, nullable=True),
     Index(
         "ix_stripe_events_unprocessed",
         "received_at",
@@ -278,6 +296,8 @@ class Refund:
     reason: str
     stripe_refund_id: str | None
     status: str
+    failure_reason: str | None
+    idempotency_key: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -293,7 +313,6 @@ class ConnectAccount:
     payouts_enabled: bool
     details_submitted: bool
     stripe_account: dict[str, Any]
-    stripe_event_created: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -316,3 +335,4 @@ class StripeEvent:
     outcome: str | None
     attempts: int
     last_error: str | None
+    next_attempt_at: dt.datetime | None = None

@@ -163,7 +163,10 @@ class PaymentMethods:
         return await self._methods.require(method_id)
 
     async def list_page(self, where: PaymentMethodFilter, page: PageRequest) -> Page[PaymentMethod]:
-        """One page, newest first; changes nothing."""
+        """One page, newest first; changes nothing. Another organization's
+        customer, or none, is NOT_FOUND, not an empty page."""
+        if where.customer_id is not None and not await self._customers.exists(where.customer_id):
+            raise NotFound("customer", str(where.customer_id))
         return await self._methods.page(where, page)
 
     async def chargeable(

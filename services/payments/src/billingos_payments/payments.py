@@ -28,11 +28,13 @@ step as their own row, so concurrent refunds can never exceed what was paid.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
 from typing import Any
 
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
-from billingos_kit.grpc.scope import CallScope
+from billingos_kit.idempotency import IdempotencyKeyReused
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.validation import Violations
@@ -52,7 +54,7 @@ from billingos_payments.repository import (
     RefundFilter,
     RefundRepository,
 )
-from billingos_payments.scope import WorkScope
+from billingos_payments.scope import Checkpoint, WorkScope
 from billingos_payments.stripe_gateway import (
     CardDeclined,
     StripeGateway,
@@ -68,8 +70,12 @@ from billingos_pricing.stripe_amounts import (
     stripe_refund_amount,
 )
 
+log = logging.getLogger(__name__)
+
 PAYMENT_METADATA_KEY = "billingos_payment_id"
 REFUND_METADATA_KEY = "billingos_refund_id"
+# Why a refund Stripe never received was canceled.
+NEVER_REACHED_STRIPE = "never_reached_stripe"
 MAX_ATTEMPT_NUMBER = 1000
 MAX_REASON_LENGTH = 500
 BASIS_POINTS = 10_000
@@ -110,7 +116,7 @@ class Charges:
         self._directory = directory
         self._payments = PaymentRepository(scope)
 
-    async def charge(self, call: CallScope, draft: ChargeDraft) -> Payment:
+    async def charge(self, checkpoint: Checkpoint, draft: ChargeDraft) -> Payment:
         """The attempt (order, attempt number): made now, or the one made
         before, resumed where it stopped."""
         violations = Violations()
@@ -148,10 +154,10 @@ class Charges:
         if existing is not None:
             _same_attempt(existing, draft, currency)
         # Durable before Stripe hears of it (step 1).
-        await call.unit_of_work.commit_and_continue()
-        return await self._resume(call, draft.order_id, draft.attempt_number)
+        await checkpoint.commit_and_continue()
+        return await self._resume(checkpoint, draft.order_id, draft.attempt_number)
 
-    async def _resume(self, call: CallScope, order_id: uuid.UUID, attempt: int) -> Payment:
+    async def _resume(self, checkpoint: Checkpoint, order_id: uuid.UUID, attempt: int) -> Payment:
         payment = await self._payments.attempt(order_id, attempt, for_update=True)
         assert payment is not None  # committed above
         if PaymentStatus(payment.status) is not PaymentStatus.PENDING:
@@ -161,7 +167,7 @@ class Charges:
             if intent is None:
                 return payment  # failed before Stripe could charge; recorded
             # Durable before it is confirmed (step 2); then locked again.
-            await call.unit_of_work.commit_and_continue()
+            await checkpoint.commit_and_continue()
             locked = await self._payments.attempt(order_id, attempt, for_update=True)
             assert locked is not None
             payment = locked
@@ -182,9 +188,15 @@ class Charges:
                 intent = await from_stripe(self._stripe.payment_intent(str(intent["id"])))
             except StripeUnavailable as error:
                 raise StripeDown(str(error)) from None
-            except StripeRefused:
+            except StripeRefused as refused:
                 # Confirmed meanwhile (a twin, or a lost answer): how is it now?
                 intent = await from_stripe(self._stripe.payment_intent(str(intent["id"])))
+                if intent.get("status") == "requires_confirmation":
+                    # Still unconfirmed: Stripe refuses this charge itself,
+                    # and asking again would be refused again.
+                    await self._fail(payment, refused.code, "", refused.message, retryable=False)
+                    await self._close(payment)
+                    return payment
         await self.apply_intent(payment, intent, declined)
         return payment
 
@@ -265,11 +277,25 @@ class Charges:
         self, payment: Payment, intent: dict[str, Any], declined: CardDeclined | None = None
     ) -> None:
         """Records where Stripe's PaymentIntent stands (from a call or a
-        webhook, in any order): a final status never changes again, and each
-        status is announced once, when it is reached."""
-        if PaymentStatus(payment.status).final:
-            return
+        webhook, in any order): each status is announced once, when it is
+        reached. A failed attempt's PaymentIntent is canceled at Stripe, so
+        nothing can confirm it later; should it succeed all the same (its
+        cancel failed and a customer confirmed it), that is recorded and
+        announced, never dropped: money moved. Nothing else changes a final
+        status."""
         stripe_status = str(intent.get("status") or "")
+        current = PaymentStatus(payment.status)
+        if current is PaymentStatus.SUCCEEDED or (
+            current is PaymentStatus.FAILED and stripe_status != "succeeded"
+        ):
+            return
+        if current is PaymentStatus.FAILED:
+            log.error(
+                "a payment recorded as failed succeeded at Stripe; recorded as succeeded",
+                extra={"payment": str(payment.id), "payment_intent": intent.get("id")},
+            )
+            payment.failure_code = payment.decline_code = payment.failure_message = None
+            payment.retryable = False
         status = _INTENT_STATUSES.get(stripe_status)
         error = intent.get("last_payment_error") or {}
         if stripe_status in ("requires_payment_method", "canceled") or declined is not None:
@@ -306,6 +332,23 @@ class Charges:
         announced = events.payment_outcome(payment)
         if announced is not None:
             await self._scope.outbox.add(announced)
+        if status is PaymentStatus.FAILED and stripe_status != "canceled":
+            await self._close(payment)
+
+    async def _close(self, payment: Payment) -> None:
+        """Cancels a failed attempt's PaymentIntent at Stripe, so no one can
+        confirm it afterwards (a retry is a new attempt with its own). Best
+        effort: if Stripe cannot be asked now, a late success is still
+        recorded (apply_intent)."""
+        if payment.stripe_payment_intent_id is None:
+            return
+        try:
+            await self._stripe.cancel_payment_intent(payment.stripe_payment_intent_id)
+        except (StripeUnavailable, StripeRefused) as error:
+            log.warning(
+                "the failed attempt's PaymentIntent could not be canceled",
+                extra={"payment": str(payment.id), "error": repr(error)},
+            )
 
     async def _fail(
         self, payment: Payment, code: str, decline: str, message: str, *, retryable: bool = True
@@ -352,7 +395,10 @@ def _same_attempt(existing: Payment, draft: ChargeDraft, currency: str) -> None:
 
 
 class Refunds:
-    """Refunds of the organization's payments."""
+    """Refunds of the organization's payments, and what Stripe knows of them.
+
+    Every path that changes a payment's refunds locks the payment first and
+    its refunds after, so they serialize per payment and never deadlock."""
 
     def __init__(self, scope: WorkScope, stripe: StripeGateway) -> None:
         self._scope = scope
@@ -360,13 +406,24 @@ class Refunds:
         self._payments = PaymentRepository(scope)
         self._refunds = RefundRepository(scope)
 
-    async def create(self, call: CallScope, draft: RefundDraft) -> Refund:
+    async def create(self, checkpoint: Checkpoint, draft: RefundDraft) -> Refund:
         """Refunds `draft.amount_minor` (everything left when None) of a
-        succeeded payment; announces `refund.created`."""
+        succeeded payment; announces `refund.created` once Stripe has it.
+
+        The refund is committed, with its amount reserved, before Stripe is
+        asked. Asked again with the same Idempotency-Key after an
+        interruption, it is finished (found at Stripe, or sent), never made
+        twice; one never sent is canceled by the sweep (`sweep_unsent`)."""
         if len(draft.reason) > MAX_REASON_LENGTH:
             raise InvalidArgument(
                 "refund.reason", f"must be at most {MAX_REASON_LENGTH} characters"
             )
+        key = checkpoint.idempotency_key
+        if key is not None:
+            earlier = await self._refunds.by_idempotency_key(key)
+            if earlier is not None:
+                _same_refund(earlier, draft)
+                return await self._finish_earlier(earlier)
         payment = await self._payments.require(draft.payment_id, for_update=True)
         if PaymentStatus(payment.status) is not PaymentStatus.SUCCEEDED:
             raise FailedPrecondition(
@@ -375,10 +432,7 @@ class Refunds:
         left = payment.amount_minor - payment.amount_refunded_minor
         amount = left if draft.amount_minor is None else draft.amount_minor
         if draft.amount_minor is not None:
-            if draft.currency and draft.currency.upper() != payment.currency:
-                raise InvalidArgument(
-                    "refund.amount.currency", f"must be the payment's currency, {payment.currency}"
-                )
+            _check_refund_currency(draft.currency, payment.currency)
             if amount <= 0:
                 raise InvalidArgument("refund.amount.amount_minor", "must be greater than 0")
         if amount > left or amount <= 0:
@@ -387,7 +441,7 @@ class Refunds:
                 reason="REFUND_EXCEEDS_REFUNDABLE",
                 metadata={"refundable_minor": str(left)},
             )
-        wire = _refund_wire(amount, payment.currency)
+        _refund_wire(amount, payment.currency)  # refundable at Stripe at all?
         now = self._scope.clock.now()
         refund = Refund(
             id=new_id(self._scope.clock),
@@ -398,6 +452,8 @@ class Refunds:
             reason=draft.reason,
             stripe_refund_id=None,
             status=RefundStatus.PENDING,
+            failure_reason=None,
+            idempotency_key=key,
             created_at=now,
             updated_at=now,
         )
@@ -405,54 +461,156 @@ class Refunds:
         payment.amount_refunded_minor += amount  # reserved: no twin can pass it
         payment.updated_at = now
         await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
-        await call.unit_of_work.commit_and_continue()
+        # Durable before Stripe hears of it; a twin with the key waits meanwhile.
+        await checkpoint.commit_and_continue()
+        payment = await self._payments.require(payment.id, for_update=True)
+        sent = await self._send(payment, refund)
+        if RefundStatus(sent.status) is RefundStatus.FAILED:
+            # Kept though the call fails: the reservation goes back for good.
+            await checkpoint.commit_and_continue()
+            raise FailedPrecondition(
+                f"Stripe refused the refund: {sent.failure_reason}", reason="STRIPE_REFUSED"
+            )
+        return sent
+
+    async def _finish_earlier(self, earlier: Refund) -> Refund:
+        """An earlier run of this call: settled, or finished now. It may have
+        reached Stripe with the answer lost, so Stripe is looked at first."""
+        if earlier.stripe_refund_id is not None or RefundStatus(earlier.status).final:
+            return earlier
+        payment = await self._payments.require(earlier.payment_id, for_update=True)
+        await self.reconcile(payment)
+        refund = await self._refunds.require(earlier.id, for_update=True)
+        if refund.stripe_refund_id is not None or RefundStatus(refund.status).final:
+            return refund
+        return await self._send(payment, refund)
+
+    async def _send(self, payment: Payment, refund: Refund) -> Refund:
+        """Asks Stripe for the refund (the payment locked) and records the
+        answer: the Stripe id and status, or the refusal (its amount given
+        back). Stripe unreachable leaves it pending: StripeDown."""
         assert payment.stripe_payment_intent_id is not None  # it succeeded
         try:
             made = await self._stripe.create_refund(
                 payment.stripe_payment_intent_id,
-                wire,
+                _refund_wire(refund.amount_minor, refund.currency),
                 {REFUND_METADATA_KEY: str(refund.id)},
                 idempotency_key=f"billingos-refund-{refund.id}",
             )
         except StripeUnavailable as error:
-            raise StripeDown(f"{error}; refund {refund.id} stays pending") from None
-        except StripeRefused as refused:
-            await self._settle(refund, payment, RefundStatus.FAILED)
-            # Kept though the call fails: the reservation goes back for good.
-            await call.unit_of_work.commit_and_continue()
-            raise FailedPrecondition(
-                f"Stripe refused the refund: {refused.message}", reason="STRIPE_REFUSED"
+            raise StripeDown(
+                f"{error}; refund {refund.id} is kept pending: ask again with the same "
+                "Idempotency-Key to finish it, or it is canceled, its amount refundable "
+                "again, once found never to have reached Stripe"
             ) from None
+        except StripeRefused as refused:
+            await self._settle(payment, refund, RefundStatus.FAILED, refused.message)
+            return refund
         refund.stripe_refund_id = str(made["id"])
-        await self._settle(refund, payment, _refund_status(made.get("status")))
+        status = _refund_status(made.get("status"))
+        await self._settle(payment, refund, status, _failure_of(made), announce=False)
         await self._scope.outbox.add(events.refund_created(refund))
         return refund
 
-    async def _settle(self, refund: Refund, payment: Payment, status: RefundStatus) -> None:
-        """Records Stripe's answer; a failed refund gives its reservation back."""
-        refund.status = status
-        refund.updated_at = self._scope.clock.now()
-        await self._refunds.update(refund, ["stripe_refund_id", "status", "updated_at"])
-        if status in (RefundStatus.FAILED, RefundStatus.CANCELED):
-            locked = await self._payments.require(payment.id, for_update=True)
-            locked.amount_refunded_minor -= refund.amount_minor
-            locked.updated_at = refund.updated_at
-            await self._payments.update(locked, ["amount_refunded_minor", "updated_at"])
+    async def reconcile(
+        self, payment: Payment, *, unsent_before: dt.datetime | None = None
+    ) -> None:
+        """Brings the payment's refunds in line with Stripe's (the payment
+        locked): each of ours takes Stripe's status, one whose answer was lost
+        is found by our id in its metadata, one made elsewhere (Stripe's
+        dashboard) is recorded; with `unsent_before`, ours older than that
+        which Stripe never received are canceled and their amount freed."""
+        if payment.stripe_payment_intent_id is None:
+            return
+        at_stripe = await from_stripe(self._stripe.refunds_of(payment.stripe_payment_intent_id))
+        ours = await self._refunds.of_payment(payment.id)
+        by_stripe_id = {r.stripe_refund_id: r for r in ours if r.stripe_refund_id}
+        by_our_id = {str(r.id): r for r in ours}
+        for found in sorted(at_stripe, key=lambda r: int(r.get("created") or 0)):
+            stripe_id = str(found.get("id") or "")
+            metadata = found.get("metadata") or {}
+            mine = by_stripe_id.get(stripe_id)
+            if mine is None:
+                claimed = by_our_id.get(str(metadata.get(REFUND_METADATA_KEY) or ""))
+                if claimed is not None and claimed.stripe_refund_id is None:
+                    claimed.stripe_refund_id = stripe_id
+                    status = _refund_status(found.get("status"))
+                    await self._settle(payment, claimed, status, _failure_of(found), announce=False)
+                    await self._scope.outbox.add(events.refund_created(claimed))
+                    continue
+            if mine is None:
+                await self._learn(payment, found)
+                continue
+            status = _refund_status(found.get("status"))
+            # Failed and canceled are Stripe's last word; succeeded is not (a
+            # refund to a closed card fails days later).
+            if status.value != mine.status and not RefundStatus(mine.status).final_failure:
+                await self._settle(payment, mine, status, _failure_of(found))
+        if unsent_before is None:
+            return
+        for refund in ours:
+            if (
+                refund.stripe_refund_id is None
+                and RefundStatus(refund.status) is RefundStatus.PENDING
+                and refund.created_at < unsent_before
+            ):
+                await self._settle(payment, refund, RefundStatus.CANCELED, NEVER_REACHED_STRIPE)
 
-    async def apply_stripe_refund(self, stripe_refund: dict[str, Any]) -> Refund | None:
-        """Stripe's refund (from a webhook): its status, once it changes."""
-        refund = await self._refunds.by_stripe_id(str(stripe_refund.get("id")), for_update=True)
-        if refund is None:
-            return None
-        status = _refund_status(stripe_refund.get("status"))
-        if status.value == refund.status or RefundStatus(refund.status) in (
-            RefundStatus.FAILED,
-            RefundStatus.CANCELED,
-        ):
-            return refund
-        payment = await self._payments.require(refund.payment_id)
-        await self._settle(refund, payment, status)
-        return refund
+    async def _learn(self, payment: Payment, found: dict[str, Any]) -> None:
+        """A refund made outside BillingOS: recorded, so what is refundable
+        stays true, and announced."""
+        status = _refund_status(found.get("status"))
+        amount = from_stripe_amount(int(found.get("amount") or 0), payment.currency)
+        counts = status not in (RefundStatus.FAILED, RefundStatus.CANCELED)
+        if counts and payment.amount_refunded_minor + amount > payment.amount_minor:
+            # Our reservations and Stripe's refunds exceed the payment: one
+            # of ours will be refused by Stripe; learn this one after that.
+            raise RefundsOutOfStep(payment.id)
+        now = self._scope.clock.now()
+        refund = Refund(
+            id=new_id(self._scope.clock),
+            organization_id=self._scope.organization_id,
+            payment_id=payment.id,
+            amount_minor=amount,
+            currency=payment.currency,
+            reason=str(found.get("reason") or "") or "refunded outside BillingOS",
+            stripe_refund_id=str(found["id"]),
+            status=status,
+            failure_reason=_failure_of(found),
+            idempotency_key=None,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._refunds.insert(refund)
+        if counts:
+            payment.amount_refunded_minor += amount
+            payment.updated_at = now
+            await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
+        await self._scope.outbox.add(events.refund_created(refund))
+
+    async def _settle(
+        self,
+        payment: Payment,
+        refund: Refund,
+        status: RefundStatus,
+        failure_reason: str | None,
+        *,
+        announce: bool = True,
+    ) -> None:
+        """Records a refund's new status (the payment locked); one that
+        failed or was canceled gives its reservation back."""
+        refund.status = status
+        refund.failure_reason = failure_reason if status.final_failure else None
+        refund.updated_at = self._scope.clock.now()
+        await self._refunds.update(
+            refund, ["stripe_refund_id", "status", "failure_reason", "updated_at"]
+        )
+        if status.final_failure:
+            payment.amount_refunded_minor -= refund.amount_minor
+            payment.updated_at = refund.updated_at
+            await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
+        if announce:
+            await self._scope.outbox.add(events.refund_updated(refund))
 
     async def get(self, refund_id: uuid.UUID) -> Refund:
         return await self._refunds.require(refund_id)
@@ -461,6 +619,45 @@ class Refunds:
         if where.payment_id is not None:
             await self._payments.require(where.payment_id)  # another's: NOT_FOUND
         return await self._refunds.page(where, page)
+
+
+class RefundsOutOfStep(Exception):
+    """Stripe shows more refunded than this payment can hold with its
+    pending refunds: retried once those settle."""
+
+    def __init__(self, payment_id: uuid.UUID) -> None:
+        super().__init__(f"payment {payment_id}: Stripe's refunds and ours exceed what was paid")
+
+
+def _same_refund(earlier: Refund, draft: RefundDraft) -> None:
+    """A refund asked for again with its Idempotency-Key must be the same."""
+    if earlier.payment_id != draft.payment_id or (
+        draft.amount_minor is not None and draft.amount_minor != earlier.amount_minor
+    ):
+        raise IdempotencyKeyReused()
+
+
+def _check_refund_currency(given: str, payment_currency: str) -> None:
+    if not given:
+        raise InvalidArgument(
+            "refund.amount.currency",
+            f"is required with an amount: the payment's, {payment_currency}",
+        )
+    try:
+        code = normalize_currency(given)
+    except UnknownCurrency:
+        raise InvalidArgument(
+            "refund.amount.currency", "must be an ISO 4217 code, e.g. USD"
+        ) from None
+    if code != payment_currency:
+        raise InvalidArgument(
+            "refund.amount.currency", f"must be the payment's currency, {payment_currency}"
+        )
+
+
+def _failure_of(stripe_refund: dict[str, Any]) -> str | None:
+    reason = stripe_refund.get("failure_reason")
+    return str(reason) if reason else None
 
 
 def _refund_wire(amount_minor: int, currency: str) -> int:
@@ -474,11 +671,9 @@ def _refund_wire(amount_minor: int, currency: str) -> int:
 
 
 def _refund_status(value: object) -> RefundStatus:
-    text = str(value or "")
-    if text in ("succeeded",):
-        return RefundStatus.SUCCEEDED
-    if text in ("failed",):
-        return RefundStatus.FAILED
-    if text in ("canceled",):
-        return RefundStatus.CANCELED
-    return RefundStatus.PENDING
+    """Stripe's refund status as ours (`requires_action` and `pending` wait)."""
+    return {
+        "succeeded": RefundStatus.SUCCEEDED,
+        "failed": RefundStatus.FAILED,
+        "canceled": RefundStatus.CANCELED,
+    }.get(str(value or ""), RefundStatus.PENDING)

@@ -4,12 +4,23 @@ webhook names a PaymentIntent, not an organization). No commits, no rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, Uuid, bindparam, func, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Table,
+    Uuid,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from billingos_kit.errors import AlreadyExists
@@ -34,6 +45,7 @@ from billingos_payments.models import (
     setup_intents,
     stripe_events,
 )
+from billingos_payments.vocabulary import RefundStatus
 
 # ---- customers (read copy + Stripe mapping) ---------------------------------
 
@@ -247,6 +259,58 @@ class RefundRepository(TenantRepository[Refund]):
 
         return await self.fetch_row(self.query(("by_stripe_id", for_update), build), re=stripe_id)
 
+    async def by_idempotency_key(self, key: str) -> Refund | None:
+        def build() -> Any:
+            return self.live().where(refunds.c.idempotency_key == bindparam("key"))
+
+        return await self.fetch_row(self.query("by_idempotency_key", build), key=key)
+
+    async def of_payment(self, payment_id: uuid.UUID) -> list[Refund]:
+        """Every refund of a payment, locked (the payment is locked first)."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(refunds.c.payment_id == bindparam("payment_id"))
+                .order_by(refunds.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(self.query("of_payment", build), payment_id=payment_id)
+
+
+@dataclass(frozen=True)
+class UnsentRefund:
+    organization_id: uuid.UUID
+    payment_id: uuid.UUID
+
+
+class UnsentRefunds(PlatformRepository[Refund]):
+    """Refunds recorded but never answered by Stripe, of every organization:
+    what the sweep settles."""
+
+    table = refunds
+    row_type = Refund
+    resource = "refund"
+
+    async def older_than(self, before: dt.datetime, limit: int) -> list[UnsentRefund]:
+        def build() -> Any:
+            return (
+                select(refunds.c.organization_id, refunds.c.payment_id)
+                .where(
+                    refunds.c.stripe_refund_id.is_(None),
+                    refunds.c.status == RefundStatus.PENDING.value,
+                    refunds.c.created_at < bindparam("before"),
+                )
+                .distinct()
+                .limit(bindparam("limit"))
+            )
+
+        records = await self.query("older_than", build).fetch(
+            await self.connection(), before=before, limit=limit
+        )
+        return [UnsentRefund(r["organization_id"], r["payment_id"]) for r in records]
+
 
 # ---- Connect and settings ---------------------------------------------------
 
@@ -280,24 +344,10 @@ class PaymentSettingsRepository(TenantRepository[PaymentSettings]):
     resource = "payment_settings"
 
     async def current(self) -> PaymentSettings | None:
-        def build() -> Any:
-            return select(payment_settings).where(
-                payment_settings.c.organization_id == bindparam("organization_id")
-            )
-
-        return await self.fetch_row(self.query("current", build))
+        return await self.fetch_row(self.query("current", self.live))
 
     async def lock(self) -> None:
-        def build() -> Any:
-            return (
-                select(payment_settings.c.organization_id)
-                .where(payment_settings.c.organization_id == bindparam("organization_id"))
-                .with_for_update()
-            )
-
-        await self.query("lock", build).fetch_one(
-            await self.connection(), organization_id=self.organization_id
-        )
+        await self.fetch_row(self.query("lock", lambda: self.live().with_for_update()))
 
     async def save(self, row: PaymentSettings) -> None:
         def build() -> Any:
@@ -342,9 +392,6 @@ class OwnerOf(PlatformRepository[Any]):
     async def of_account(self, stripe_id: str) -> uuid.UUID | None:
         return await self._organization(connect_accounts, "stripe_account_id", stripe_id)
 
-    async def of_refund(self, stripe_id: str) -> uuid.UUID | None:
-        return await self._organization(refunds, "stripe_refund_id", stripe_id)
-
 
 class StripeEventRepository(PlatformRepository[StripeEvent]):
     table = stripe_events
@@ -367,20 +414,26 @@ class StripeEventRepository(PlatformRepository[StripeEvent]):
         )
         return record is not None
 
-    async def claim_unprocessed(self, limit: int) -> list[StripeEvent]:
-        """The oldest unprocessed events, locked for this transaction; other
-        replicas skip them."""
+    async def claim_next(self, now: dt.datetime) -> StripeEvent | None:
+        """The oldest unprocessed event due now (not waiting out a backoff),
+        locked for this transaction; other replicas skip it."""
 
         def build() -> Any:
             return (
                 select(stripe_events)
-                .where(stripe_events.c.processed_at.is_(None))
+                .where(
+                    stripe_events.c.processed_at.is_(None),
+                    or_(
+                        stripe_events.c.next_attempt_at.is_(None),
+                        stripe_events.c.next_attempt_at <= bindparam("now"),
+                    ),
+                )
                 .order_by(stripe_events.c.received_at, stripe_events.c.id)
-                .limit(bindparam("limit"))
+                .limit(1)
                 .with_for_update(skip_locked=True)
             )
 
-        return await self.fetch_rows(self.query("claim_unprocessed", build), limit=limit)
+        return await self.fetch_row(self.query("claim_next", build), now=now)
 
     async def mark(self, row: StripeEvent) -> None:
         def build() -> Any:
@@ -392,6 +445,7 @@ class StripeEventRepository(PlatformRepository[StripeEvent]):
                     outcome=bindparam("outcome"),
                     attempts=bindparam("attempts"),
                     last_error=bindparam("last_error"),
+                    next_attempt_at=bindparam("next_attempt_at"),
                 )
             )
 
@@ -402,4 +456,5 @@ class StripeEventRepository(PlatformRepository[StripeEvent]):
             outcome=row.outcome,
             attempts=row.attempts,
             last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at,
         )

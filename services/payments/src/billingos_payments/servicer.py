@@ -27,12 +27,15 @@ from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import timestamp
 from billingos_payments.connect import ConnectAccounts, expires
 from billingos_payments.directory import CustomerDirectory
-from billingos_payments.drafts import AccountDraft, ChargeDraft, RefundDraft
 from billingos_payments.messages import (
+    account_draft,
+    charge_draft,
     connect_account_message,
+    optional_id,
     payment_message,
     payment_method_message,
     payment_settings_message,
+    refund_draft,
     refund_message,
     setup_intent_message,
 )
@@ -47,19 +50,16 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 @dataclass(frozen=True)
-class Stripe:
-    """What the servicers need to reach Stripe and the customers service."""
+class Backends:
+    """What the servicers need beyond the call: the door to Stripe and the
+    customers service."""
 
     gateway: StripeGateway
     directory: CustomerDirectory
 
 
-def _optional_id(value: str, field: str) -> Any:
-    return parse_id(value, field) if value else None
-
-
 class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceServicer):
-    def __init__(self, stripe: Stripe) -> None:
+    def __init__(self, stripe: Backends) -> None:
         self._stripe = stripe
 
     def _service(self) -> PaymentMethods:
@@ -116,7 +116,7 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
 
 
 class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
-    def __init__(self, stripe: Stripe) -> None:
+    def __init__(self, stripe: Backends) -> None:
         self._stripe = stripe
 
     async def GetPayment(
@@ -129,8 +129,8 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
         self, request: payments_pb2.ListPaymentsRequest, context: Context
     ) -> payments_pb2.ListPaymentsResponse:
         where = PaymentFilter(
-            customer_id=_optional_id(request.customer_id, "customer_id"),
-            order_id=_optional_id(request.order_id, "order_id"),
+            customer_id=optional_id(request.customer_id, "customer_id"),
+            order_id=optional_id(request.order_id, "order_id"),
         )
         page = page_request(request.page_size, request.page_token, where)
         charges = Charges(current_scope(), self._stripe.gateway, self._stripe.directory)
@@ -143,16 +143,9 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
     async def CreateRefund(
         self, request: payments_pb2.CreateRefundRequest, context: Context
     ) -> payments_pb2.Refund:
-        given = request.refund
-        has_amount = given.HasField("amount")
-        draft = RefundDraft(
-            payment_id=parse_id(given.payment_id, "refund.payment_id"),
-            amount_minor=given.amount.amount_minor if has_amount else None,
-            currency=given.amount.currency if has_amount else "",
-            reason=given.reason,
-        )
         scope = current_scope()
-        return refund_message(await Refunds(scope, self._stripe.gateway).create(scope, draft))
+        refunds = Refunds(scope, self._stripe.gateway)
+        return refund_message(await refunds.create(scope, refund_draft(request.refund)))
 
     async def GetRefund(
         self, request: payments_pb2.GetRefundRequest, context: Context
@@ -173,23 +166,15 @@ class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):
 
 
 class PaymentAdminServicer(payments_pb2_grpc.PaymentAdminServiceServicer):
-    def __init__(self, stripe: Stripe) -> None:
+    def __init__(self, stripe: Backends) -> None:
         self._stripe = stripe
 
     async def ChargeOrder(
         self, request: payments_pb2.ChargeOrderRequest, context: Context
     ) -> payments_pb2.Payment:
-        draft = ChargeDraft(
-            customer_id=parse_id(request.customer_id, "customer_id"),
-            order_id=parse_id(request.order_id, "order_id"),
-            attempt_number=request.attempt_number,
-            amount_minor=request.amount.amount_minor,
-            currency=request.amount.currency,
-            payment_method_id=_optional_id(request.payment_method_id, "payment_method_id"),
-        )
         scope = current_scope()
         charges = Charges(scope, self._stripe.gateway, self._stripe.directory)
-        return payment_message(await charges.charge(scope, draft))
+        return payment_message(await charges.charge(scope, charge_draft(request)))
 
     async def UpdatePaymentSettings(
         self, request: payments_pb2.UpdatePaymentSettingsRequest, context: Context
@@ -200,7 +185,7 @@ class PaymentAdminServicer(payments_pb2_grpc.PaymentAdminServiceServicer):
 
 
 class ConnectAccountServicer(connect_pb2_grpc.ConnectAccountServiceServicer):
-    def __init__(self, stripe: Stripe) -> None:
+    def __init__(self, stripe: Backends) -> None:
         self._stripe = stripe
 
     def _service(self) -> ConnectAccounts:
@@ -209,9 +194,8 @@ class ConnectAccountServicer(connect_pb2_grpc.ConnectAccountServiceServicer):
     async def CreateConnectAccount(
         self, request: connect_pb2.CreateConnectAccountRequest, context: Context
     ) -> connect_pb2.ConnectAccount:
-        given = request.connect_account
         service = self._service()
-        account = await service.create(AccountDraft(country=given.country, email=given.email))
+        account = await service.create(account_draft(request.connect_account))
         return connect_account_message(account, await service.fee_basis_points())
 
     async def GetConnectAccount(

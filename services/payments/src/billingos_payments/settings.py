@@ -32,8 +32,13 @@ class PaymentsSettings(ServiceSettings):
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     # How long one Stripe request may take before it counts as unreachable.
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
-    # Stored webhook events are processed this many at a time.
+    # Stored webhook events are processed up to this many per round.
     webhook_batch_size: int = Field(default=50, ge=1)
+    # A refund Stripe never answered for is settled after this long: taken
+    # from Stripe if it got there, canceled (refundable again) if not.
+    refund_unsent_after_seconds: int = Field(default=900, ge=1)
+    # How often the sweep of such refunds runs.
+    refund_sweep_seconds: float = Field(default=60.0, gt=0)
     # The customers service, asked for a customer payments has not heard of
     # yet; unset: the key check's address (the customers service too).
     customers_address: str = ""

@@ -43,7 +43,9 @@ def verify(
     expected = hmac.new(
         secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256
     ).hexdigest()
-    if not any(hmac.compare_digest(expected, given) for given in signatures):
+    # As bytes: a non-ASCII value is simply no match (str compare raises).
+    wanted = expected.encode()
+    if not any(hmac.compare_digest(wanted, given.encode()) for given in signatures):
         raise BadSignature("no signature matches the body")
 
 

@@ -30,6 +30,7 @@ from billingos_payments.models import (
     payments,
     refunds,
 )
+from billingos_payments.vocabulary import RefundStatus
 
 RowT = TypeVar("RowT")
 
@@ -51,6 +52,13 @@ def _announced(
 
 def stripe_customer_state(customer: Customer) -> Message | None:
     return events.stripe_customer_created(customer) if customer.stripe_customer_id else None
+
+
+def refund_state(row: Refund) -> Message | None:
+    """A refund Stripe has, or one settled without it; none while unsent."""
+    if row.stripe_refund_id is None and RefundStatus(row.status) is RefundStatus.PENDING:
+        return None
+    return events.refund_updated(row)
 
 
 def payment_method_state(row: PaymentMethod) -> Message:
@@ -78,6 +86,6 @@ def state_sources() -> list[StateSource]:
         _announced("stripe_customer", customers, Customer, stripe_customer_state),
         _announced("payment_method", payment_methods, PaymentMethod, payment_method_state),
         _announced("payment", payments, Payment, events.payment_outcome),
-        _announced("refund", refunds, Refund, events.refund_created),
+        _announced("refund", refunds, Refund, refund_state),
         StateSource("connect_account", _account_states),
     ]

@@ -67,6 +67,17 @@ async def _answers() -> AsyncIterator[None]:
         stripe.PermissionError,
     ) as error:
         raise StripeUnavailable(f"{type(error).__name__}: {error.user_message or error}") from None
+    except stripe.IdempotencyError as error:
+        if error.code == "idempotency_key_in_use":
+            # A twin request with the key is still running at Stripe: its
+            # outcome is not known yet, so this one is to be asked again.
+            raise StripeUnavailable("a request with the same key is in progress") from None
+        raise StripeRefused(
+            code=error.code or "idempotency_error",
+            message=error.user_message or str(error),
+            param="",
+            status=error.http_status or 400,
+        ) from None
     except stripe.InvalidRequestError as error:
         raise StripeRefused(
             code=error.code or "invalid_request",
@@ -246,6 +257,30 @@ class StripeGateway:
                 params=params, options=self._options(idempotency_key)
             )
         return _plain(found)
+
+    async def refund(self, stripe_id: str) -> dict[str, Any]:
+        self._ready()
+        async with _answers():
+            return _plain(await self._client.v1.refunds.retrieve_async(stripe_id))
+
+    async def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
+        """Every refund of a PaymentIntent, ours and those made elsewhere
+        (Stripe's dashboard), newest first."""
+        self._ready()
+        found: list[dict[str, Any]] = []
+        params: Any = {"payment_intent": payment_intent, "limit": 100}
+        async with _answers():
+            while True:
+                page = await self._client.v1.refunds.list_async(params=params)
+                found.extend(_plain(refund) for refund in page.data)
+                if not page.has_more or not page.data:
+                    return found
+                params = {**params, "starting_after": page.data[-1].id}
+
+    async def cancel_payment_intent(self, stripe_id: str) -> dict[str, Any]:
+        self._ready()
+        async with _answers():
+            return _plain(await self._client.v1.payment_intents.cancel_async(stripe_id))
 
     # ---- Connect ---------------------------------------------------------
 

@@ -34,6 +34,15 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
 
+    @property
+    def final(self) -> bool:
+        return self is not RefundStatus.PENDING
+
+    @property
+    def final_failure(self) -> bool:
+        """No money went back: the amount is refundable again."""
+        return self in (RefundStatus.FAILED, RefundStatus.CANCELED)
+
 
 class WebhookOutcome(StrEnum):
     """What processing a stored Stripe event came to."""

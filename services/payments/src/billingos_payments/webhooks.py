@@ -6,12 +6,12 @@ is refused and nothing is stored), and the event is stored once by Stripe's
 event id, as Stripe sent it (JSONB). The answer goes back at once.
 
 Processing (`WebhookProcessor`, a worker of the service) takes stored events
-oldest first, several at a time (`FOR UPDATE SKIP LOCKED`, so replicas share
-the work), each in a savepoint of its own. Every handler reads the object's
-current state from Stripe or compares versions before it applies anything,
-so duplicates and out-of-order deliveries change nothing. Unknown types are
-stored and marked ignored. An event whose processing fails is retried on
-the next rounds and given up (marked failed, kept) after MAX_ATTEMPTS.
+oldest first, one transaction each (`FOR UPDATE SKIP LOCKED`, so replicas
+share the work). Every handler reads the object's current state from Stripe
+before it applies anything, so duplicates and out-of-order deliveries change
+nothing. Unknown types are stored and marked ignored. An event whose
+processing fails waits a doubling delay (`retry_delay`) before its next
+attempt and is given up (marked failed, kept) after MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
@@ -20,29 +20,29 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
-from billingos_kit.errors import InvalidArgument
-from billingos_kit.outbox import Outbox
+from billingos_kit.errors import InvalidArgument, Unavailable
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_payments.connect import ConnectAccounts
 from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import StripeEvent
 from billingos_payments.payment_methods import PaymentMethods
-from billingos_payments.payments import Charges, Refunds
+from billingos_payments.payments import Charges, Refunds, RefundsOutOfStep
 from billingos_payments.repository import OwnerOf, PaymentRepository, StripeEventRepository
+from billingos_payments.scope import OrganizationWork
 from billingos_payments.signatures import BadSignature, verify
 from billingos_payments.stripe_gateway import StripeGateway
 from billingos_payments.vocabulary import WebhookOutcome
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 12
+RETRY_BASE = dt.timedelta(seconds=5)
+RETRY_CAP = dt.timedelta(hours=1)
 SOURCE = "payments"
 
 
@@ -67,6 +67,13 @@ async def receive(
     tolerance: dt.timedelta,
 ) -> Received:
     """Verifies and stores one Stripe event (once per event id)."""
+    if not secret:
+        # Ours to fix, not the sender's: a 5xx, so Stripe keeps the event and
+        # retries it once the secret is configured.
+        raise Unavailable(
+            "no webhook signing secret is configured (STRIPE_WEBHOOK_SECRET)",
+            reason="WEBHOOK_SECRET_UNSET",
+        )
     try:
         verify(body, signature, secret, now=clock.now(), tolerance=tolerance)
     except BadSignature as refused:
@@ -93,19 +100,6 @@ async def receive(
     )
     stored = await StripeEventRepository(OnConnection(connection)).insert_once(row)
     return Received(event_id, duplicate=not stored)
-
-
-@dataclass(frozen=True)
-class _OrganizationScope:
-    """An organization's work inside the processor's transaction."""
-
-    connection_now: Connection
-    organization_id: uuid.UUID
-    clock: Clock
-    outbox: Outbox
-
-    async def connection(self) -> Connection:
-        return self.connection_now
 
 
 class WebhookProcessor:
@@ -147,33 +141,40 @@ class WebhookProcessor:
                     waiting.cancel()
 
     async def process_batch(self) -> int:
-        """Processes up to one batch of stored events; how many it finished."""
-        finished = 0
+        """Processes up to `batch_size` due events, each in its own
+        transaction (a slow Stripe answer holds one event, not a batch);
+        how many it took."""
+        for taken in range(self._batch_size):
+            if not await self._process_next():
+                return taken
+        return self._batch_size
+
+    async def _process_next(self) -> bool:
         async with self._database.transaction() as connection:
             events = StripeEventRepository(OnConnection(connection))
-            for event in await events.claim_unprocessed(self._batch_size):
-                event.attempts += 1
-                try:
-                    async with connection.transaction():  # a savepoint per event
-                        outcome = await self._apply(connection, event)
-                    event.processed_at, event.outcome, event.last_error = (
-                        self._clock.now(),
-                        outcome,
-                        None,
-                    )
-                    finished += 1
-                except Exception as error:
-                    log.warning(
-                        "a Stripe event could not be processed",
-                        extra={"stripe_event": event.id, "type": event.type},
-                        exc_info=True,
-                    )
-                    event.last_error = f"{type(error).__name__}: {error}"[:1000]
-                    if event.attempts >= MAX_ATTEMPTS:
-                        event.processed_at, event.outcome = self._clock.now(), WebhookOutcome.FAILED
-                        finished += 1
-                await events.mark(event)
-        return finished
+            event = await events.claim_next(self._clock.now())
+            if event is None:
+                return False
+            event.attempts += 1
+            try:
+                async with connection.transaction():  # its effects, undone on failure
+                    outcome = await self._apply(connection, event)
+                event.processed_at, event.outcome = self._clock.now(), outcome
+                event.last_error = event.next_attempt_at = None
+            except Exception as error:
+                log.warning(
+                    "a Stripe event could not be processed",
+                    extra={"stripe_event": event.id, "type": event.type},
+                    exc_info=not isinstance(error, RefundsOutOfStep),
+                )
+                event.last_error = f"{type(error).__name__}: {error}"[:1000]
+                if event.attempts >= MAX_ATTEMPTS:
+                    event.processed_at, event.outcome = self._clock.now(), WebhookOutcome.FAILED
+                    event.next_attempt_at = None
+                else:
+                    event.next_attempt_at = self._clock.now() + retry_delay(event.attempts)
+            await events.mark(event)
+            return True
 
     async def _apply(self, connection: Connection, event: StripeEvent) -> str:
         data = event.payload.get("data")
@@ -183,31 +184,30 @@ class WebhookProcessor:
         kind = event.type.split(".", 1)[0]
         owner = OwnerOf(OnConnection(connection))
         stripe_id = str(found.get("id") or "")
+        object_type = found.get("object")
+        # Refunds and refunded charges are read by their PaymentIntent: a
+        # refund whose answer we lost, or one made in Stripe's dashboard,
+        # has no Stripe id of ours yet.
+        refunded_intent = (
+            str(found.get("payment_intent") or "")
+            if object_type in ("refund", "charge") and kind in ("refund", "charge")
+            else ""
+        )
         if kind == "payment_intent":
             organization = await owner.of_payment_intent(stripe_id)
         elif kind == "setup_intent":
             organization = await owner.of_setup_intent(stripe_id)
         elif event.type == "account.updated":
             organization = await owner.of_account(stripe_id)
-        elif kind in ("refund", "charge") and found.get("object") == "refund":
-            organization = await owner.of_refund(stripe_id)
+        elif refunded_intent:
+            organization = await owner.of_payment_intent(refunded_intent)
         else:
             return WebhookOutcome.IGNORED
         if organization is None:
             return WebhookOutcome.IGNORED  # not one of ours (or never confirmed)
-        scope = _OrganizationScope(
-            connection,
-            organization,
-            self._clock,
-            Outbox(
-                _constant(connection),
-                self._tables,
-                self._clock,
-                SOURCE,
-                organization,
-                transactional=True,
-            ),
-        )
+        scope = OrganizationWork(connection, organization, self._clock, self._tables, SOURCE)
+        # Each handler reads the object as Stripe has it now, not the event's
+        # copy: duplicates and out-of-order deliveries then change nothing.
         if kind == "payment_intent":
             payment = await PaymentRepository(scope).by_intent(stripe_id)
             if payment is None:
@@ -217,14 +217,18 @@ class WebhookProcessor:
         elif kind == "setup_intent":
             await PaymentMethods(scope, self._stripe, self._directory).apply_setup_intent(found)
         elif event.type == "account.updated":
-            await ConnectAccounts(scope, self._stripe).apply_account(found, event.stripe_created)
+            current = await self._stripe.account(stripe_id)
+            await ConnectAccounts(scope, self._stripe).apply_account(current)
         else:
-            await Refunds(scope, self._stripe).apply_stripe_refund(found)
+            payment = await PaymentRepository(scope).by_intent(refunded_intent)
+            if payment is None:
+                return WebhookOutcome.IGNORED
+            await Refunds(scope, self._stripe).reconcile(payment)
         return WebhookOutcome.APPLIED
 
 
-def _constant(connection: Connection) -> Any:
-    async def give() -> Connection:
-        return connection
-
-    return give
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long a failed event waits before its next attempt: doubling from
+    RETRY_BASE, at most RETRY_CAP (MAX_ATTEMPTS spans a few hours)."""
+    delay: dt.timedelta = RETRY_BASE * 2 ** (attempts - 1)
+    return min(delay, RETRY_CAP)

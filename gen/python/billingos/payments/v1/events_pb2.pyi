@@ -247,6 +247,33 @@ class RefundCreatedEvent(_message.Message):
 Global___RefundCreatedEvent: _TypeAlias = RefundCreatedEvent  # noqa: Y015
 
 @_typing.final
+class RefundUpdatedEvent(_message.Message):
+    """Data of `refund.updated`: a refund's status changed (it succeeded,
+    failed or was canceled at Stripe, or never reached Stripe), or a refund
+    made outside BillingOS (Stripe's dashboard) became known.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refund(self) -> _payments_pb2.Refund:
+        """The refund after the change."""
+
+    def __init__(
+        self,
+        *,
+        refund: _payments_pb2.Refund | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundUpdatedEvent: _TypeAlias = RefundUpdatedEvent  # noqa: Y015
+
+@_typing.final
 class AccountUpdatedEvent(_message.Message):
     """Data of `account.updated`: the connected account's status changed."""
 

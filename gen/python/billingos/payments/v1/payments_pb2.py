@@ -28,7 +28,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/payments/v1/payments.proto\x12\x15\x62illingos.payments.v1\x1a\x1f\x62illingos/common/v1/money.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n\x07Payment\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61ttempt_number\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x30\n\x06\x61mount\x18\x06 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x1f\n\x11payment_method_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18stripe_payment_intent_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x06status\x18\t \x01(\x0e\x32$.billingos.payments.v1.PaymentStatusB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x66\x61ilure_code\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64\x65\x63line_code\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x66\x61ilure_message\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tretryable\x18\r \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x61pplication_fee\x18\x0f \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12$\n\x16\x64\x65stination_account_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x61mount_refunded\x18\x11 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xd8\x02\n\x06Refund\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npayment_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x1a.billingos.common.v1.Money\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x1e\n\x10stripe_refund_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x06status\x18\x07 \x01(\x0e\x32#.billingos.payments.v1.RefundStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"%\n\x11GetPaymentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"c\n\x13ListPaymentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"a\n\x14ListPaymentsResponse\x12\x30\n\x08payments\x18\x01 \x03(\x0b\x32\x1e.billingos.payments.v1.Payment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x13\x43reateRefundRequest\x12\x33\n\x06refund\x18\x01 \x01(\x0b\x32\x1d.billingos.payments.v1.RefundB\x04\xe2\x41\x01\x02\"$\n\x10GetRefundRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"U\n\x12ListRefundsRequest\x12\x18\n\npayment_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListRefundsResponse\x12.\n\x07refunds\x18\x01 \x03(\x0b\x32\x1d.billingos.payments.v1.Refund\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb2\x01\n\x12\x43hargeOrderRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0e\x61ttempt_number\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x30\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x19\n\x11payment_method_id\x18\x05 \x01(\t\"V\n\x0fPaymentSettings\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x1c\x61pplication_fee_basis_points\x18\x02 \x01(\x05\"^\n\x1cUpdatePaymentSettingsRequest\x12>\n\x08settings\x18\x01 \x01(\x0b\x32&.billingos.payments.v1.PaymentSettingsB\x04\xe2\x41\x01\x02*\xc7\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\"\n\x1ePAYMENT_STATUS_REQUIRES_ACTION\x10\x03\x12\x1c\n\x18PAYMENT_STATUS_SUCCEEDED\x10\x04\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x05*\x9b\x01\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15REFUND_STATUS_PENDING\x10\x01\x12\x1b\n\x17REFUND_STATUS_SUCCEEDED\x10\x02\x12\x18\n\x14REFUND_STATUS_FAILED\x10\x03\x12\x1a\n\x16REFUND_STATUS_CANCELED\x10\x04\x32\x99\x05\n\x0ePaymentService\x12q\n\nGetPayment\x12(.billingos.payments.v1.GetPaymentRequest\x1a\x1e.billingos.payments.v1.Payment\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/payments/{id}\x12}\n\x0cListPayments\x12*.billingos.payments.v1.ListPaymentsRequest\x1a+.billingos.payments.v1.ListPaymentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/payments\x12\x93\x01\n\x0c\x43reateRefund\x12*.billingos.payments.v1.CreateRefundRequest\x1a\x1d.billingos.payments.v1.Refund\"8\x82\xd3\xe4\x93\x02\x32\"(/v1/payments/{refund.payment_id}/refunds:\x06refund\x12m\n\tGetRefund\x12\'.billingos.payments.v1.GetRefundRequest\x1a\x1d.billingos.payments.v1.Refund\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/refunds/{id}\x12\x8f\x01\n\x0bListRefunds\x12).billingos.payments.v1.ListRefundsRequest\x1a*.billingos.payments.v1.ListRefundsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/payments/{payment_id}/refunds2\xe9\x01\n\x13PaymentAdminService\x12Z\n\x0b\x43hargeOrder\x12).billingos.payments.v1.ChargeOrderRequest\x1a\x1e.billingos.payments.v1.Payment\"\x00\x12v\n\x15UpdatePaymentSettings\x12\x33.billingos.payments.v1.UpdatePaymentSettingsRequest\x1a&.billingos.payments.v1.PaymentSettings\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/payments/v1/payments.proto\x12\x15\x62illingos.payments.v1\x1a\x1f\x62illingos/common/v1/money.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x05\n\x07Payment\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x61ttempt_number\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x30\n\x06\x61mount\x18\x06 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x1f\n\x11payment_method_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12&\n\x18stripe_payment_intent_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x06status\x18\t \x01(\x0e\x32$.billingos.payments.v1.PaymentStatusB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x66\x61ilure_code\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64\x65\x63line_code\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x66\x61ilure_message\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tretryable\x18\r \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rclient_secret\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x61pplication_fee\x18\x0f \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12$\n\x16\x64\x65stination_account_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x0f\x61mount_refunded\x18\x11 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xf6\x02\n\x06Refund\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npayment_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x1a.billingos.common.v1.Money\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x1e\n\x10stripe_refund_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x39\n\x06status\x18\x07 \x01(\x0e\x32#.billingos.payments.v1.RefundStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\n \x01(\tB\x04\xe2\x41\x01\x03\"%\n\x11GetPaymentRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"c\n\x13ListPaymentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"a\n\x14ListPaymentsResponse\x12\x30\n\x08payments\x18\x01 \x03(\x0b\x32\x1e.billingos.payments.v1.Payment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x13\x43reateRefundRequest\x12\x33\n\x06refund\x18\x01 \x01(\x0b\x32\x1d.billingos.payments.v1.RefundB\x04\xe2\x41\x01\x02\"$\n\x10GetRefundRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"U\n\x12ListRefundsRequest\x12\x18\n\npayment_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListRefundsResponse\x12.\n\x07refunds\x18\x01 \x03(\x0b\x32\x1d.billingos.payments.v1.Refund\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb2\x01\n\x12\x43hargeOrderRequest\x12\x19\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0e\x61ttempt_number\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x30\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x1a.billingos.common.v1.MoneyB\x04\xe2\x41\x01\x02\x12\x19\n\x11payment_method_id\x18\x05 \x01(\t\"V\n\x0fPaymentSettings\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x1c\x61pplication_fee_basis_points\x18\x02 \x01(\x05\"^\n\x1cUpdatePaymentSettingsRequest\x12>\n\x08settings\x18\x01 \x01(\x0b\x32&.billingos.payments.v1.PaymentSettingsB\x04\xe2\x41\x01\x02*\xc7\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\"\n\x1ePAYMENT_STATUS_REQUIRES_ACTION\x10\x03\x12\x1c\n\x18PAYMENT_STATUS_SUCCEEDED\x10\x04\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x05*\x9b\x01\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15REFUND_STATUS_PENDING\x10\x01\x12\x1b\n\x17REFUND_STATUS_SUCCEEDED\x10\x02\x12\x18\n\x14REFUND_STATUS_FAILED\x10\x03\x12\x1a\n\x16REFUND_STATUS_CANCELED\x10\x04\x32\x99\x05\n\x0ePaymentService\x12q\n\nGetPayment\x12(.billingos.payments.v1.GetPaymentRequest\x1a\x1e.billingos.payments.v1.Payment\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/payments/{id}\x12}\n\x0cListPayments\x12*.billingos.payments.v1.ListPaymentsRequest\x1a+.billingos.payments.v1.ListPaymentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/payments\x12\x93\x01\n\x0c\x43reateRefund\x12*.billingos.payments.v1.CreateRefundRequest\x1a\x1d.billingos.payments.v1.Refund\"8\x82\xd3\xe4\x93\x02\x32\"(/v1/payments/{refund.payment_id}/refunds:\x06refund\x12m\n\tGetRefund\x12\'.billingos.payments.v1.GetRefundRequest\x1a\x1d.billingos.payments.v1.Refund\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/refunds/{id}\x12\x8f\x01\n\x0bListRefunds\x12).billingos.payments.v1.ListRefundsRequest\x1a*.billingos.payments.v1.ListRefundsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/payments/{payment_id}/refunds2\xe9\x01\n\x13PaymentAdminService\x12Z\n\x0b\x43hargeOrder\x12).billingos.payments.v1.ChargeOrderRequest\x1a\x1e.billingos.payments.v1.Payment\"\x00\x12v\n\x15UpdatePaymentSettings\x12\x33.billingos.payments.v1.UpdatePaymentSettingsRequest\x1a&.billingos.payments.v1.PaymentSettings\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -87,6 +87,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFUND'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_REFUND'].fields_by_name['update_time']._loaded_options = None
   _globals['_REFUND'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_REFUND'].fields_by_name['failure_reason']._loaded_options = None
+  _globals['_REFUND'].fields_by_name['failure_reason']._serialized_options = b'\342A\001\003'
   _globals['_GETPAYMENTREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETPAYMENTREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CREATEREFUNDREQUEST'].fields_by_name['refund']._loaded_options = None
@@ -117,36 +119,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTSERVICE'].methods_by_name['GetRefund']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/refunds/{id}'
   _globals['_PAYMENTSERVICE'].methods_by_name['ListRefunds']._loaded_options = None
   _globals['_PAYMENTSERVICE'].methods_by_name['ListRefunds']._serialized_options = b'\202\323\344\223\002#\022!/v1/payments/{payment_id}/refunds'
-  _globals['_PAYMENTSTATUS']._serialized_start=2173
-  _globals['_PAYMENTSTATUS']._serialized_end=2372
-  _globals['_REFUNDSTATUS']._serialized_start=2375
-  _globals['_REFUNDSTATUS']._serialized_end=2530
+  _globals['_PAYMENTSTATUS']._serialized_start=2203
+  _globals['_PAYMENTSTATUS']._serialized_end=2402
+  _globals['_REFUNDSTATUS']._serialized_start=2405
+  _globals['_REFUNDSTATUS']._serialized_end=2560
   _globals['_PAYMENT']._serialized_start=193
   _globals['_PAYMENT']._serialized_end=922
   _globals['_REFUND']._serialized_start=925
-  _globals['_REFUND']._serialized_end=1269
-  _globals['_GETPAYMENTREQUEST']._serialized_start=1271
-  _globals['_GETPAYMENTREQUEST']._serialized_end=1308
-  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1310
-  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1409
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1411
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1508
-  _globals['_CREATEREFUNDREQUEST']._serialized_start=1510
-  _globals['_CREATEREFUNDREQUEST']._serialized_end=1584
-  _globals['_GETREFUNDREQUEST']._serialized_start=1586
-  _globals['_GETREFUNDREQUEST']._serialized_end=1622
-  _globals['_LISTREFUNDSREQUEST']._serialized_start=1624
-  _globals['_LISTREFUNDSREQUEST']._serialized_end=1709
-  _globals['_LISTREFUNDSRESPONSE']._serialized_start=1711
-  _globals['_LISTREFUNDSRESPONSE']._serialized_end=1805
-  _globals['_CHARGEORDERREQUEST']._serialized_start=1808
-  _globals['_CHARGEORDERREQUEST']._serialized_end=1986
-  _globals['_PAYMENTSETTINGS']._serialized_start=1988
-  _globals['_PAYMENTSETTINGS']._serialized_end=2074
-  _globals['_UPDATEPAYMENTSETTINGSREQUEST']._serialized_start=2076
-  _globals['_UPDATEPAYMENTSETTINGSREQUEST']._serialized_end=2170
-  _globals['_PAYMENTSERVICE']._serialized_start=2533
-  _globals['_PAYMENTSERVICE']._serialized_end=3198
-  _globals['_PAYMENTADMINSERVICE']._serialized_start=3201
-  _globals['_PAYMENTADMINSERVICE']._serialized_end=3434
+  _globals['_REFUND']._serialized_end=1299
+  _globals['_GETPAYMENTREQUEST']._serialized_start=1301
+  _globals['_GETPAYMENTREQUEST']._serialized_end=1338
+  _globals['_LISTPAYMENTSREQUEST']._serialized_start=1340
+  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1439
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1441
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1538
+  _globals['_CREATEREFUNDREQUEST']._serialized_start=1540
+  _globals['_CREATEREFUNDREQUEST']._serialized_end=1614
+  _globals['_GETREFUNDREQUEST']._serialized_start=1616
+  _globals['_GETREFUNDREQUEST']._serialized_end=1652
+  _globals['_LISTREFUNDSREQUEST']._serialized_start=1654
+  _globals['_LISTREFUNDSREQUEST']._serialized_end=1739
+  _globals['_LISTREFUNDSRESPONSE']._serialized_start=1741
+  _globals['_LISTREFUNDSRESPONSE']._serialized_end=1835
+  _globals['_CHARGEORDERREQUEST']._serialized_start=1838
+  _globals['_CHARGEORDERREQUEST']._serialized_end=2016
+  _globals['_PAYMENTSETTINGS']._serialized_start=2018
+  _globals['_PAYMENTSETTINGS']._serialized_end=2104
+  _globals['_UPDATEPAYMENTSETTINGSREQUEST']._serialized_start=2106
+  _globals['_UPDATEPAYMENTSETTINGSREQUEST']._serialized_end=2200
+  _globals['_PAYMENTSERVICE']._serialized_start=2563
+  _globals['_PAYMENTSERVICE']._serialized_end=3228
+  _globals['_PAYMENTADMINSERVICE']._serialized_start=3231
+  _globals['_PAYMENTADMINSERVICE']._serialized_end=3464
 # @@protoc_insertion_point(module_scope)

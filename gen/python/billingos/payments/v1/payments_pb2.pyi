@@ -221,6 +221,7 @@ class Refund(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -233,6 +234,11 @@ class Refund(_message.Message):
     """Stripe's Refund (`re_…`)."""
     status: Global___RefundStatus.ValueType
     """Where it stands."""
+    failure_reason: _builtins.str
+    """Why it failed or was canceled: Stripe's `failure_reason`, or
+    `never_reached_stripe` for a refund Stripe could not be asked for in
+    time (its amount is refundable again).
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """How much; unset on create: everything not refunded yet. In the
@@ -259,10 +265,11 @@ class Refund(_message.Message):
         status: Global___RefundStatus.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        failure_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "id", b"id", "organization_id", b"organization_id", "payment_id", b"payment_id", "reason", b"reason", "status", b"status", "stripe_refund_id", b"stripe_refund_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "failure_reason", b"failure_reason", "id", b"id", "organization_id", b"organization_id", "payment_id", b"payment_id", "reason", b"reason", "status", b"status", "stripe_refund_id", b"stripe_refund_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("payouts_enabled", sa.Boolean(), nullable=False),
         sa.Column("details_submitted", sa.Boolean(), nullable=False),
         sa.Column("stripe_account", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("stripe_event_created", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_connect_accounts")),
@@ -168,6 +167,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("stripe_refund_id", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("failure_reason", sa.Text(), nullable=True),
+        sa.Column("idempotency_key", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_minor > 0", name=op.f("ck_refunds_amount_positive")),
@@ -181,6 +182,22 @@ def upgrade() -> None:
         ["organization_id", "payment_id"],
         unique=False,
         schema="payments",
+    )
+    op.create_index(
+        "uq_refunds_organization_id_idempotency_key",
+        "refunds",
+        ["organization_id", "idempotency_key"],
+        unique=True,
+        schema="payments",
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_refunds_unsent",
+        "refunds",
+        ["created_at"],
+        unique=False,
+        schema="payments",
+        postgresql_where=sa.text("stripe_refund_id IS NULL AND status = 'pending'"),
     )
     op.create_table(
         "setup_intents",
@@ -217,6 +234,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stripe_events")),
         schema="payments",
     )
@@ -242,6 +260,10 @@ def downgrade() -> None:
         "ix_setup_intents_organization_id_id", table_name="setup_intents", schema="payments"
     )
     op.drop_table("setup_intents", schema="payments")
+    op.drop_index("ix_refunds_unsent", table_name="refunds", schema="payments")
+    op.drop_index(
+        "uq_refunds_organization_id_idempotency_key", table_name="refunds", schema="payments"
+    )
     op.drop_index("ix_refunds_organization_id_payment_id", table_name="refunds", schema="payments")
     op.drop_table("refunds", schema="payments")
     op.drop_index(
