@@ -335,6 +335,38 @@ async def test_destination_payment_intent_keeps_transfer_data_and_fee(
     assert plain.application_fee_amount is None
 
 
+async def test_a_refund_is_announced_as_stripe_announces_it(
+    client: stripe.StripeClient, local_stripe: LocalStripe, receiver: Receiver
+) -> None:
+    customer = await client.v1.customers.create_async({"email": "refunded@example.com"})
+    method = await client.v1.payment_methods.create_async(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    await client.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
+    paid = await client.v1.payment_intents.create_async(
+        {
+            "amount": 3000,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": method.id,
+            "confirm": True,
+        }
+    )
+    refund = await client.v1.refunds.create_async(
+        {"payment_intent": paid.id, "amount": 1000, "metadata": {"ours": "r1"}}
+    )
+    delivery = await receiver.next_event("refund.created", refund.id)
+    event = stripe.Webhook.construct_event(
+        delivery.body.decode(), delivery.signature, local_stripe.webhook_secret
+    )
+    announced = event.data.object
+    assert (announced["amount"], announced["payment_intent"]) == (1000, paid.id)
+    assert announced["metadata"]["ours"] == "r1"
+
+
 async def test_destination_must_be_an_account_that_takes_charges(
     client: stripe.StripeClient, local_stripe: LocalStripe
 ) -> None:

@@ -634,6 +634,7 @@ class StandIn:
         router.add_post("/v1/payment_intents", self.create_payment_intent)
         router.add_post("/v1/payment_intents/{id}", self.update_payment_intent)
         router.add_post("/v1/payment_intents/{id}/confirm", self.confirm_payment_intent)
+        router.add_post("/v1/refunds", self.create_refund)
         router.add_get("/v1/events/{id}", self.retrieve_event)
         router.add_post("/_config/webhooks/{id}", self.register_webhook)
         router.add_delete("/_config/data", self.flush)
@@ -1120,6 +1121,21 @@ onboarding here enables charges and payouts for the account at once.</p>
             kept = [(p.raw, p.value) for p in parse_form(body) if p.path[0] != "off_session"]
             body = urlencode(kept).encode()
         return await self._payment_intent_answer(await self.forward(request, body), {})
+
+    async def create_refund(self, request: web.Request) -> web.Response:
+        """A refund as localstripe makes it, announced as Stripe announces
+        it (`refund.created`), which localstripe does not."""
+        check_api_key(request)
+        answer = await self.forward(request, await request.read())
+        found = _json_of(answer)
+        if answer.status == 200 and found is not None and found.get("object") == "refund":
+            self.send_event(
+                "refund.created",
+                found,
+                request_id=request["request_id"],
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        return answer
 
     async def _take_connect_params(
         self, request: web.Request, *, creating: bool
