@@ -166,6 +166,18 @@ async def test_the_webhook_route_takes_a_signed_raw_body_and_refuses_a_bad_one(
         )
         assert refused.status_code == 400, refused.text
         assert refused.json()["details"][0]["reason"] == "WEBHOOK_SIGNATURE_INVALID"
+    # Bytes outside ASCII in the signature are no match, never a server error.
+    stamp = int(now.timestamp())
+    for raw in (
+        f"t={stamp},v1=".encode() + b"\xc3\xa9\xc3\xa9",
+        f"t={stamp},v1=".encode() + b"\xff",
+    ):
+        odd = await http.post(
+            "/v1/stripe/webhook",
+            content=body,
+            headers=[(b"Content-Type", b"application/json"), (b"Stripe-Signature", raw)],
+        )
+        assert odd.status_code == 400, odd.text
     # One changed byte of the body and the signature no longer holds.
     tampered = await http.post(
         "/v1/stripe/webhook", content=body.replace(b"invoice", b"Invoice"), headers=headers
