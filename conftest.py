@@ -1,5 +1,13 @@
 from __future__ import annotations
 
+import os
+
+# Before gRPC is first imported: its fork handlers restart its poller in a
+# child between fork and exec, where closing inherited descriptors can make
+# that poller abort the child (a server started by a test dies at birth).
+# Nothing here forks to go on using gRPC, so the handlers are not wanted.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import pytest
 
 pytest_plugins = ["billingos_kit.testing.plugin"]
