@@ -171,8 +171,10 @@ async def test_a_call_that_commits_midway_keeps_its_twin_waiting_until_it_finish
     assert not second.done()
     await store.record(first, SCOPE, "k7", METHOD, fingerprint("a"), b"first's answer")
     await unit.finish(succeeded=True)
-    # Released by finish: a lock left on the pooled connection would block the twin for good.
     assert await asyncio.wait_for(second, timeout=10) == b"first's answer"
+    # Released by finish, not left on the pooled connection (where the same
+    # session could take it again unnoticed, advisory locks being reentrant).
+    assert await advisory_locks_on(kit_database, store, "k7") == 0
 
 
 async def test_a_failed_call_that_committed_midway_lets_its_twin_run_after_it(
@@ -191,7 +193,23 @@ async def test_a_failed_call_that_committed_midway_lets_its_twin_run_after_it(
     unit.keep_across_commits(hold, release)
     await unit.commit_and_continue()
     await unit.finish(succeeded=False)
+    assert await advisory_locks_on(kit_database, store, "k8") == 0
     assert await asyncio.wait_for(replay(kit_database, store, "k8", fingerprint("a")), 10) is None
+
+
+async def advisory_locks_on(database: Database, store: IdempotencyStore, key: str) -> int:
+    """Advisory locks anyone holds on the key (Postgres splits the 64-bit
+    id into classid, the high half, and objid, the low half)."""
+    lock_id = store._lock_id(SCOPE, key)
+    unsigned = lock_id & 0xFFFFFFFFFFFFFFFF
+    async with database.connection() as connection:
+        found = await connection.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+            " AND classid::bigint = $1 AND objid::bigint = $2",
+            unsigned >> 32,
+            unsigned & 0xFFFFFFFF,
+        )
+    return int(found)
 
 
 async def wait_for_a_blocked_advisory_lock(database: Database) -> None:

@@ -164,8 +164,11 @@ class UnitOfWork:
         if self._connection is None or self._transaction is None:
             return  # nothing done yet, nothing to commit
         for take, release in self._held:
-            await take(self._connection)
+            # Counted as held before it is asked for: a call cancelled while
+            # the server grants it must still release it (releasing a lock
+            # not held is harmless).
             self._holding.append(release)
+            await take(self._connection)
         self._held.clear()
         await self._transaction.commit()
         self._transaction = self._connection.transaction()

@@ -358,10 +358,10 @@ class LocalStripe:
                     str(self.port),
                     "--upstream",
                     f"http://127.0.0.1:{self.upstream_port}",
-                    "--webhook-secret",
-                    self.webhook_secret,
                 ],
                 log_file=self.log_dir / "stripe-standin.log",
+                # Not on the command line: any local user can read that.
+                env={**os.environ, "BILLINGOS_STANDIN_WEBHOOK_SECRET": self.webhook_secret},
             )
             wait_for_port(self.upstream_port, self.upstream, 30, "localstripe")
             wait_for_port(self.port, self.process, 30, "the Stripe stand-in")

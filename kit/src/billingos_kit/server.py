@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 AddServicer = Callable[[Any, grpc.aio.Server], None]
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# What metadata (headers) a call may carry; see the server options.
+MAX_METADATA_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,14 @@ class ServiceApp:
             interceptors=[self.pipeline],
             # The gateway admits 1 MiB of JSON, which can encode to several
             # times that in protobuf; the pipeline then bounds what it holds.
-            options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                # Above the gateway's header limit (16 KiB, answered 431), so a
+                # request with long headers gets that answer every time, not
+                # gRPC's randomised refusal past its 8 KiB soft limit.
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+            ],
         )
         names = [health.SERVICE_NAME]
         for registration in self._registrations:

@@ -41,6 +41,7 @@ import hmac
 import html
 import json
 import logging
+import os
 import re
 import secrets
 import signal
@@ -56,6 +57,9 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from yarl import URL
 
 from billingos_kit.logging import configure_logging
+
+# Where the stand-in's webhook secret comes from when not given on the command line.
+WEBHOOK_SECRET_ENV = "BILLINGOS_STANDIN_WEBHOOK_SECRET"
 
 log = logging.getLogger("billingos_kit.stripe_standin")
 
@@ -1387,8 +1391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, help="localstripe, e.g. http://127.0.0.1:8420")
     parser.add_argument(
         "--webhook-secret",
-        default="",
-        help="signs events for webhooks registered without a secret of their own",
+        default=os.environ.get(WEBHOOK_SECRET_ENV, ""),
+        help=(
+            "signs events for webhooks registered without a secret of their own"
+            f" (default: ${WEBHOOK_SECRET_ENV}, which keeps it out of the process list)"
+        ),
     )
     parser.add_argument(
         "--honour-idempotency-keys",

@@ -393,3 +393,189 @@ async def test_without_a_signing_secret_webhooks_are_a_server_error_stripe_retri
             await stub.ReceiveStripeWebhook(**webhook(body, signature))
     error = call_error(failed.value)
     assert (error.code, error.reason) == (grpc.StatusCode.UNAVAILABLE, "WEBHOOK_SECRET_UNSET")
+
+
+async def test_a_retry_asking_for_more_or_for_everything_with_the_key_is_refused(
+    shop: Shop,
+    stripe_client: stripe.StripeClient,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    """The first run failed midway, so no response was stored for the kit
+    to compare: the refund's own digest of the request does it."""
+    payment = await paid(shop, stripe_client)
+    key = f"refund-{uuid.uuid4()}"
+    await unsent_refund(shop, servers, session_clock, payment.id, key)
+    for changed in (refund_request(payment.id), refund_request(payment.id, 1200)):
+        changed.refund.reason = changed.refund.reason + " (edited)"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.payments().CreateRefund(changed, metadata=keyed(shop, key))
+        assert call_error(refused.value).reason == "IDEMPOTENCY_KEY_REUSED"
+    whole = refund_request(payment.id)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await shop.payments().CreateRefund(whole, metadata=keyed(shop, key))
+    assert call_error(refused.value).reason == "IDEMPOTENCY_KEY_REUSED"
+
+
+async def test_a_refund_the_sweep_canceled_answers_so_on_its_retry(
+    shop: Shop,
+    stripe_client: stripe.StripeClient,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    payment = await paid(shop, stripe_client)
+    key = f"refund-{uuid.uuid4()}"
+    refund_id = await unsent_refund(shop, servers, session_clock, payment.id, key)
+    await later_sweep(shop, servers, session_clock).sweep()
+    for _ in range(2):  # the same answer every time
+        with pytest.raises(grpc.aio.AioRpcError) as canceled:
+            await shop.payments().CreateRefund(
+                refund_request(payment.id, 1200), metadata=keyed(shop, key)
+            )
+        assert call_error(canceled.value).reason == "REFUND_CANCELED"
+    assert await refundable(shop, payment.id) == 5000
+    assert await stripe_refunds_of(stripe_client, payment.stripe_payment_intent_id) == []
+    assert refund_id
+
+
+async def test_stripes_record_wins_over_our_cancel_and_is_counted_once(
+    shop: Shop,
+    stripe_client: stripe.StripeClient,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    """The sweep canceled a refund it could not find at Stripe; Stripe then
+    shows it made (it was in flight): money went back, so it counts again,
+    once, however often it is reconciled."""
+    payment = await paid(shop, stripe_client)
+    refund_id = await unsent_refund(shop, servers, session_clock, payment.id, None)
+    sweep = later_sweep(shop, servers, session_clock)
+    await sweep.sweep()
+    assert await refundable(shop, payment.id) == 5000
+    at_stripe = await stripe_client.v1.refunds.create_async(
+        params={
+            "payment_intent": payment.stripe_payment_intent_id,
+            "amount": 1200,
+            "metadata": {"billingos_refund_id": refund_id},
+        }
+    )
+    for _ in range(2):
+        await deliver(shop, servers, session_clock, "refund.created", at_stripe.to_dict())
+    refund = await eventually(lambda: refund_with_stripe_id(shop, refund_id, at_stripe.id))
+    assert refund.status == payments_pb2.REFUND_STATUS_SUCCEEDED
+    await asyncio.sleep(1.0)  # the second delivery's processing
+    assert await refundable(shop, payment.id) == 5000 - 1200
+
+
+async def test_a_dashboard_refund_that_leaves_no_room_fails_our_unsent_one(
+    shop: Shop,
+    stripe_client: stripe.StripeClient,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    payment = await paid(shop, stripe_client)
+    key = f"refund-{uuid.uuid4()}"
+    unsent = await unsent_refund(shop, servers, session_clock, payment.id, key)
+    outside = await stripe_client.v1.refunds.create_async(
+        params={"payment_intent": payment.stripe_payment_intent_id, "amount": 5000}
+    )
+    await deliver(shop, servers, session_clock, "refund.created", outside.to_dict())
+
+    async def failed() -> payments_pb2.Refund | None:
+        found = await shop.payments().GetRefund(
+            payments_pb2.GetRefundRequest(id=unsent), metadata=shop.metadata
+        )
+        return found if found.status == payments_pb2.REFUND_STATUS_FAILED else None
+
+    assert (await eventually(failed)).failure_reason == "refunded_elsewhere"
+    assert await refundable(shop, payment.id) == 0
+    with pytest.raises(grpc.aio.AioRpcError) as answer:
+        await shop.payments().CreateRefund(
+            refund_request(payment.id, 1200), metadata=keyed(shop, key)
+        )
+    assert call_error(answer.value).reason == "REFUND_FAILED"
+    assert len(await stripe_refunds_of(stripe_client, payment.stripe_payment_intent_id)) == 1
+
+
+def later_sweep(shop: Shop, servers: SessionServers, clock: FrozenClock) -> UnsentRefundSweep:
+    """The sweep as it runs an hour after the session's clock."""
+    return UnsentRefundSweep(
+        shop.service.app.database,
+        kit_tables,
+        FrozenClock(clock.now() + dt.timedelta(hours=1)),
+        StripeGateway(servers.stripe_secret_key, servers.stripe_api_base, timeout_seconds=10),
+        unsent_after=dt.timedelta(minutes=15),
+        poll_seconds=60,
+    )
+
+
+async def deliver(
+    shop: Shop, servers: SessionServers, clock: FrozenClock, event_type: str, obj: dict[str, object]
+) -> None:
+    """A Stripe event, signed, straight to the service (the gateway's part)."""
+    body = event_body(event_type, obj)
+    stub = webhooks_pb2_grpc.StripeWebhookServiceStub(shop.service.channel)
+    await stub.ReceiveStripeWebhook(
+        **webhook(body, sign(body, servers.stripe_webhook_secret, clock.now()))
+    )
+
+
+async def refund_with_stripe_id(
+    shop: Shop, refund_id: str, stripe_id: str
+) -> payments_pb2.Refund | None:
+    found = await shop.payments().GetRefund(
+        payments_pb2.GetRefundRequest(id=refund_id), metadata=shop.metadata
+    )
+    return found if found.stripe_refund_id == stripe_id else None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "evt_nan", "type": "x", "created": NaN}',
+        b'{"id": "evt_nul", "type": "x", "data": {"object": {"id": "a\\u0000b"}}}',
+        b'{"id": "evt_sur", "type": "x", "data": {"object": {"id": "\\ud800"}}}',
+        b'{"id": "evt_deep", "type": "x", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'["evt_list"]',
+    ],
+    ids=["nan", "nul", "lone-surrogate", "deep", "not-an-object"],
+)
+async def test_signed_bodies_postgres_cannot_store_are_a_400_not_a_500(
+    payments_service: RunningService,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+    body: bytes,
+) -> None:
+    signature = sign(body, servers.stripe_webhook_secret, session_clock.now())
+    stub = webhooks_pb2_grpc.StripeWebhookServiceStub(payments_service.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ReceiveStripeWebhook(**webhook(body, signature))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_signed_event_with_a_huge_created_is_stored(
+    payments_service: RunningService, servers: SessionServers, session_clock: FrozenClock
+) -> None:
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    body = (
+        b'{"id": "'
+        + event_id.encode()
+        + b'", "type": "invoice.created", "created": '
+        + str(2**70).encode()
+        + b', "data": {"object": {"id": "in_1"}}}'
+    )
+    signature = sign(body, servers.stripe_webhook_secret, session_clock.now())
+    stub = webhooks_pb2_grpc.StripeWebhookServiceStub(payments_service.channel)
+    answer = await stub.ReceiveStripeWebhook(**webhook(body, signature))
+    assert answer.event_id == event_id
+
+
+@pytest.mark.parametrize("stamp", ["99999999999999999999", "253402300800", "-99999999999"])
+async def test_a_signature_timestamp_past_any_date_is_outside_the_tolerance(
+    payments_service: RunningService, stamp: str
+) -> None:
+    body = event_body("payment_intent.succeeded", {"id": "pi_x"})
+    stub = webhooks_pb2_grpc.StripeWebhookServiceStub(payments_service.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ReceiveStripeWebhook(**webhook(body, f"t={stamp},v1=00"))
+    assert call_error(refused.value).reason == "WEBHOOK_SIGNATURE_INVALID"

@@ -129,13 +129,15 @@ class ConnectAccounts:
             )
         return await from_stripe(self._stripe.dashboard_link(account.stripe_account_id))
 
-    async def apply_account(self, stripe_account: dict[str, Any]) -> None:
-        """Stripe's account as it is now (read afresh for each
-        `account.updated`, so their order does not matter); announces
+    async def apply_account(self, stripe_id: str) -> None:
+        """Stripe's account as it is now, read afresh for each
+        `account.updated` under the row's lock (so neither the events' order
+        nor two replicas' reads can apply an older state last); announces
         `account.updated` when what we keep of it changed."""
         account = await self._accounts.of_organization(for_update=True)
-        if account is None or account.stripe_account_id != stripe_account.get("id"):
+        if account is None or account.stripe_account_id != stripe_id:
             return
+        stripe_account = await self._stripe.account(stripe_id)
         if stripe_account == account.stripe_account:
             return
         account.stripe_account = stripe_account

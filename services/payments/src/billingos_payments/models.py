@@ -150,6 +150,8 @@ refunds = Table(
     # The Idempotency-Key of the call that asked for it: a retry of that call
     # finds it and finishes it, never makes a second one.
     Column("idempotency_key", Text, nullable=True),
+    # A digest of what that call asked for: the key's retry must ask the same.
+    Column("request_digest", Text, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Index("ix_refunds_organization_id_payment_id", "organization_id", "payment_id"),
@@ -298,6 +300,7 @@ class Refund:
     status: str
     failure_reason: str | None
     idempotency_key: str | None
+    request_digest: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

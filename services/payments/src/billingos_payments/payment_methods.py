@@ -152,7 +152,14 @@ class PaymentMethods:
         inserted = await self._methods.insert_once(row)
         if inserted is None:
             again = await self._methods.by_stripe_id(stripe_id)
-            assert again is not None  # it conflicted on this id
+            if again is None:
+                # Recorded already, for another organization: Stripe lets a
+                # card belong to one customer only, so this SetupIntent cannot
+                # have saved it for ours.
+                raise FailedPrecondition(
+                    "the SetupIntent's payment method cannot be saved for this customer",
+                    reason="PAYMENT_METHOD_UNAVAILABLE",
+                )
             return again
         await self._scope.outbox.add(events.payment_method_attached(row))
         return row

@@ -29,11 +29,12 @@ step as their own row, so concurrent refunds can never exceed what was paid.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import uuid
 from typing import Any
 
-from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from billingos_kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.idempotency import IdempotencyKeyReused
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
@@ -76,6 +77,8 @@ PAYMENT_METADATA_KEY = "billingos_payment_id"
 REFUND_METADATA_KEY = "billingos_refund_id"
 # Why a refund Stripe never received was canceled.
 NEVER_REACHED_STRIPE = "never_reached_stripe"
+# Why an unsent refund was failed: a refund made outside BillingOS took its room.
+EXCEEDED_AT_STRIPE = "refunded_elsewhere"
 MAX_ATTEMPT_NUMBER = 1000
 MAX_REASON_LENGTH = 500
 BASIS_POINTS = 10_000
@@ -298,7 +301,11 @@ class Charges:
             payment.retryable = False
         status = _INTENT_STATUSES.get(stripe_status)
         error = intent.get("last_payment_error") or {}
-        if stripe_status in ("requires_payment_method", "canceled") or declined is not None:
+        # The status read back wins over the exception: a decline reported
+        # for a PaymentIntent that reads back succeeded is no failure.
+        if stripe_status in ("requires_payment_method", "canceled") or (
+            declined is not None and stripe_status != "succeeded"
+        ):
             status = PaymentStatus.FAILED
         if status is None or status.value == payment.status:
             return
@@ -315,6 +322,8 @@ class Charges:
             payment.retryable = retry_can_succeed(code, decline)
         if status is PaymentStatus.REQUIRES_ACTION:
             payment.client_secret = str(intent.get("client_secret") or "") or None
+        if status is PaymentStatus.SUCCEEDED:
+            payment.retryable = False  # nothing to retry
         payment.status = status
         payment.updated_at = self._scope.clock.now()
         await self._payments.update(
@@ -398,7 +407,9 @@ class Refunds:
     """Refunds of the organization's payments, and what Stripe knows of them.
 
     Every path that changes a payment's refunds locks the payment first and
-    its refunds after, so they serialize per payment and never deadlock."""
+    its refunds after, so they serialize per payment and never deadlock.
+    `amount_refunded_minor` is the sum of the payment's refunds that have
+    not failed or been canceled; `_settle` keeps it so on every change."""
 
     def __init__(self, scope: WorkScope, stripe: StripeGateway) -> None:
         self._scope = scope
@@ -413,17 +424,20 @@ class Refunds:
         The refund is committed, with its amount reserved, before Stripe is
         asked. Asked again with the same Idempotency-Key after an
         interruption, it is finished (found at Stripe, or sent), never made
-        twice; one never sent is canceled by the sweep (`sweep_unsent`)."""
+        twice, and answers as the first run would have; one never sent is
+        settled by the sweep (refund_sweep.py)."""
         if len(draft.reason) > MAX_REASON_LENGTH:
             raise InvalidArgument(
                 "refund.reason", f"must be at most {MAX_REASON_LENGTH} characters"
             )
         key = checkpoint.idempotency_key
+        digest = _request_digest(draft)
         if key is not None:
             earlier = await self._refunds.by_idempotency_key(key)
             if earlier is not None:
-                _same_refund(earlier, draft)
-                return await self._finish_earlier(earlier)
+                if earlier.request_digest != digest:
+                    raise IdempotencyKeyReused()
+                return _answer(await self._finish_earlier(earlier))
         payment = await self._payments.require(draft.payment_id, for_update=True)
         if PaymentStatus(payment.status) is not PaymentStatus.SUCCEEDED:
             raise FailedPrecondition(
@@ -437,7 +451,9 @@ class Refunds:
                 raise InvalidArgument("refund.amount.amount_minor", "must be greater than 0")
         if amount > left or amount <= 0:
             raise FailedPrecondition(
-                f"{amount} is more than the {left} left to refund of this payment",
+                "nothing is left to refund of this payment"
+                if left == 0
+                else f"{amount} is more than the {left} left to refund of this payment",
                 reason="REFUND_EXCEEDS_REFUNDABLE",
                 metadata={"refundable_minor": str(left)},
             )
@@ -454,6 +470,7 @@ class Refunds:
             status=RefundStatus.PENDING,
             failure_reason=None,
             idempotency_key=key,
+            request_digest=digest if key is not None else None,
             created_at=now,
             updated_at=now,
         )
@@ -464,14 +481,11 @@ class Refunds:
         # Durable before Stripe hears of it; a twin with the key waits meanwhile.
         await checkpoint.commit_and_continue()
         payment = await self._payments.require(payment.id, for_update=True)
-        sent = await self._send(payment, refund)
-        if RefundStatus(sent.status) is RefundStatus.FAILED:
+        sent = await self._send(payment, refund, has_key=key is not None)
+        if RefundStatus(sent.status).final_failure:
             # Kept though the call fails: the reservation goes back for good.
             await checkpoint.commit_and_continue()
-            raise FailedPrecondition(
-                f"Stripe refused the refund: {sent.failure_reason}", reason="STRIPE_REFUSED"
-            )
-        return sent
+        return _answer(sent)
 
     async def _finish_earlier(self, earlier: Refund) -> Refund:
         """An earlier run of this call: settled, or finished now. It may have
@@ -483,9 +497,9 @@ class Refunds:
         refund = await self._refunds.require(earlier.id, for_update=True)
         if refund.stripe_refund_id is not None or RefundStatus(refund.status).final:
             return refund
-        return await self._send(payment, refund)
+        return await self._send(payment, refund, has_key=True)
 
-    async def _send(self, payment: Payment, refund: Refund) -> Refund:
+    async def _send(self, payment: Payment, refund: Refund, *, has_key: bool) -> Refund:
         """Asks Stripe for the refund (the payment locked) and records the
         answer: the Stripe id and status, or the refusal (its amount given
         back). Stripe unreachable leaves it pending: StripeDown."""
@@ -498,74 +512,94 @@ class Refunds:
                 idempotency_key=f"billingos-refund-{refund.id}",
             )
         except StripeUnavailable as error:
+            then = (
+                "ask again with the same Idempotency-Key to finish it; if you do not, it is"
+                if has_key
+                else "without an Idempotency-Key a retry is a new refund, so this one is"
+            )
             raise StripeDown(
-                f"{error}; refund {refund.id} is kept pending: ask again with the same "
-                "Idempotency-Key to finish it, or it is canceled, its amount refundable "
-                "again, once found never to have reached Stripe"
+                f"{error}; refund {refund.id} is kept pending: {then} canceled, its amount "
+                "refundable again, once found never to have reached Stripe"
             ) from None
         except StripeRefused as refused:
             await self._settle(payment, refund, RefundStatus.FAILED, refused.message)
             return refund
-        refund.stripe_refund_id = str(made["id"])
         status = _refund_status(made.get("status"))
-        await self._settle(payment, refund, status, _failure_of(made), announce=False)
-        await self._scope.outbox.add(events.refund_created(refund))
+        await self._settle(
+            payment, refund, status, _failure_of(made), stripe_refund_id=str(made["id"])
+        )
         return refund
 
     async def reconcile(
         self, payment: Payment, *, unsent_before: dt.datetime | None = None
     ) -> None:
         """Brings the payment's refunds in line with Stripe's (the payment
-        locked): each of ours takes Stripe's status, one whose answer was lost
-        is found by our id in its metadata, one made elsewhere (Stripe's
-        dashboard) is recorded; with `unsent_before`, ours older than that
-        which Stripe never received are canceled and their amount freed."""
+        locked), in this order:
+
+        1. each of ours Stripe has takes Stripe's status; one whose answer was
+           lost is found by our id in its metadata (Stripe's record wins,
+           even over our own cancel of it);
+        2. with `unsent_before`, ours older than that which Stripe never
+           received are canceled, their amount refundable again;
+        3. refunds made elsewhere (Stripe's dashboard) are recorded. Should
+           one not fit beside our unsent refunds, those are failed: Stripe
+           would refuse them now (it has refunded that money already)."""
         if payment.stripe_payment_intent_id is None:
             return
         at_stripe = await from_stripe(self._stripe.refunds_of(payment.stripe_payment_intent_id))
         ours = await self._refunds.of_payment(payment.id)
         by_stripe_id = {r.stripe_refund_id: r for r in ours if r.stripe_refund_id}
         by_our_id = {str(r.id): r for r in ours}
+        outside: list[dict[str, Any]] = []
         for found in sorted(at_stripe, key=lambda r: int(r.get("created") or 0)):
             stripe_id = str(found.get("id") or "")
-            metadata = found.get("metadata") or {}
-            mine = by_stripe_id.get(stripe_id)
-            if mine is None:
-                claimed = by_our_id.get(str(metadata.get(REFUND_METADATA_KEY) or ""))
-                if claimed is not None and claimed.stripe_refund_id is None:
-                    claimed.stripe_refund_id = stripe_id
-                    status = _refund_status(found.get("status"))
-                    await self._settle(payment, claimed, status, _failure_of(found), announce=False)
-                    await self._scope.outbox.add(events.refund_created(claimed))
-                    continue
-            if mine is None:
-                await self._learn(payment, found)
-                continue
             status = _refund_status(found.get("status"))
-            # Failed and canceled are Stripe's last word; succeeded is not (a
-            # refund to a closed card fails days later).
-            if status.value != mine.status and not RefundStatus(mine.status).final_failure:
-                await self._settle(payment, mine, status, _failure_of(found))
-        if unsent_before is None:
-            return
-        for refund in ours:
-            if (
-                refund.stripe_refund_id is None
-                and RefundStatus(refund.status) is RefundStatus.PENDING
-                and refund.created_at < unsent_before
-            ):
+            mine = by_stripe_id.get(stripe_id)
+            if mine is not None:
+                # Failed and canceled are Stripe's last word; succeeded is not
+                # (a refund to a closed card fails days later).
+                if status.value != mine.status and not RefundStatus(mine.status).final_failure:
+                    await self._settle(payment, mine, status, _failure_of(found))
+                continue
+            metadata = found.get("metadata") or {}
+            claimed = by_our_id.get(str(metadata.get(REFUND_METADATA_KEY) or ""))
+            if claimed is not None and claimed.stripe_refund_id is None:
+                await self._take_stripe_amount(payment, claimed, found)
+                by_stripe_id[stripe_id] = claimed
+                await self._settle(
+                    payment, claimed, status, _failure_of(found), stripe_refund_id=stripe_id
+                )
+                continue
+            if claimed is not None:
+                log.error(
+                    "a second Stripe refund carries one of our refund ids; recorded apart",
+                    extra={"refund": str(claimed.id), "stripe_refund": stripe_id},
+                )
+            outside.append(found)
+        unsent = [
+            r
+            for r in ours
+            if r.stripe_refund_id is None and RefundStatus(r.status) is RefundStatus.PENDING
+        ]
+        if unsent_before is not None:
+            for refund in [r for r in unsent if r.created_at < unsent_before]:
                 await self._settle(payment, refund, RefundStatus.CANCELED, NEVER_REACHED_STRIPE)
+                unsent.remove(refund)
+        for found in outside:
+            await self._learn(payment, found, unsent)
 
-    async def _learn(self, payment: Payment, found: dict[str, Any]) -> None:
+    async def _learn(self, payment: Payment, found: dict[str, Any], unsent: list[Refund]) -> None:
         """A refund made outside BillingOS: recorded, so what is refundable
-        stays true, and announced."""
+        stays true, and announced. Our unsent refunds, newest first, give way
+        to it if both cannot fit."""
         status = _refund_status(found.get("status"))
         amount = from_stripe_amount(int(found.get("amount") or 0), payment.currency)
-        counts = status not in (RefundStatus.FAILED, RefundStatus.CANCELED)
-        if counts and payment.amount_refunded_minor + amount > payment.amount_minor:
-            # Our reservations and Stripe's refunds exceed the payment: one
-            # of ours will be refused by Stripe; learn this one after that.
-            raise RefundsOutOfStep(payment.id)
+        counted = not status.final_failure
+        if counted:
+            while unsent and payment.amount_refunded_minor + amount > payment.amount_minor:
+                await self._settle(payment, unsent.pop(), RefundStatus.FAILED, EXCEEDED_AT_STRIPE)
+            if payment.amount_refunded_minor + amount > payment.amount_minor:
+                raise RefundsOutOfStep(payment.id)
         now = self._scope.clock.now()
         refund = Refund(
             id=new_id(self._scope.clock),
@@ -576,17 +610,37 @@ class Refunds:
             reason=str(found.get("reason") or "") or "refunded outside BillingOS",
             stripe_refund_id=str(found["id"]),
             status=status,
-            failure_reason=_failure_of(found),
+            failure_reason=_failure_of(found) if status.final_failure else None,
             idempotency_key=None,
+            request_digest=None,
             created_at=now,
             updated_at=now,
         )
         await self._refunds.insert(refund)
-        if counts:
+        if counted:
             payment.amount_refunded_minor += amount
             payment.updated_at = now
             await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
         await self._scope.outbox.add(events.refund_created(refund))
+
+    async def _take_stripe_amount(
+        self, payment: Payment, claimed: Refund, found: dict[str, Any]
+    ) -> None:
+        """Stripe's refund with our id is for its own amount: that is what
+        went back, and what the payment counts (it should never differ)."""
+        amount = from_stripe_amount(int(found.get("amount") or 0), payment.currency)
+        if amount == claimed.amount_minor:
+            return
+        log.error(
+            "Stripe's refund with our id is for another amount; Stripe's is recorded",
+            extra={"refund": str(claimed.id), "ours": claimed.amount_minor, "stripe": amount},
+        )
+        if not RefundStatus(claimed.status).final_failure:
+            payment.amount_refunded_minor += amount - claimed.amount_minor
+            if payment.amount_refunded_minor > payment.amount_minor:
+                raise RefundsOutOfStep(payment.id)
+            await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
+        claimed.amount_minor = amount
 
     async def _settle(
         self,
@@ -595,22 +649,34 @@ class Refunds:
         status: RefundStatus,
         failure_reason: str | None,
         *,
-        announce: bool = True,
+        stripe_refund_id: str | None = None,
     ) -> None:
-        """Records a refund's new status (the payment locked); one that
-        failed or was canceled gives its reservation back."""
+        """Records a refund's new status (and Stripe id, once known) with the
+        payment locked, moving its amount into or out of what the payment
+        has refunded as the status starts or stops counting. Announces
+        `refund.created` the first time the refund is announced at all (it
+        was pending and unknown to Stripe until now), `refund.updated` after."""
+        first = refund.stripe_refund_id is None and refund.status == RefundStatus.PENDING.value
+        was_counted = not RefundStatus(refund.status).final_failure
+        counted = not status.final_failure
+        if stripe_refund_id is not None:
+            refund.stripe_refund_id = stripe_refund_id
         refund.status = status
         refund.failure_reason = failure_reason if status.final_failure else None
         refund.updated_at = self._scope.clock.now()
-        await self._refunds.update(
-            refund, ["stripe_refund_id", "status", "failure_reason", "updated_at"]
-        )
-        if status.final_failure:
-            payment.amount_refunded_minor -= refund.amount_minor
+        if counted != was_counted:
+            payment.amount_refunded_minor += (
+                refund.amount_minor if counted else -refund.amount_minor
+            )
+            if payment.amount_refunded_minor > payment.amount_minor:
+                raise RefundsOutOfStep(payment.id)
             payment.updated_at = refund.updated_at
             await self._payments.update(payment, ["amount_refunded_minor", "updated_at"])
-        if announce:
-            await self._scope.outbox.add(events.refund_updated(refund))
+        await self._refunds.update(
+            refund, ["stripe_refund_id", "amount_minor", "status", "failure_reason", "updated_at"]
+        )
+        announce = events.refund_created if first else events.refund_updated
+        await self._scope.outbox.add(announce(refund))
 
     async def get(self, refund_id: uuid.UUID) -> Refund:
         return await self._refunds.require(refund_id)
@@ -621,20 +687,45 @@ class Refunds:
         return await self._refunds.page(where, page)
 
 
-class RefundsOutOfStep(Exception):
-    """Stripe shows more refunded than this payment can hold with its
-    pending refunds: retried once those settle."""
+class RefundsOutOfStep(Aborted):
+    """Stripe shows more refunded than this payment can hold: retried once
+    Stripe's records and ours settle (a refund of ours in flight)."""
 
     def __init__(self, payment_id: uuid.UUID) -> None:
-        super().__init__(f"payment {payment_id}: Stripe's refunds and ours exceed what was paid")
+        super().__init__(
+            f"payment {payment_id}: Stripe's refunds and ours exceed what was paid; "
+            "try again shortly",
+            reason="REFUNDS_OUT_OF_STEP",
+        )
 
 
-def _same_refund(earlier: Refund, draft: RefundDraft) -> None:
-    """A refund asked for again with its Idempotency-Key must be the same."""
-    if earlier.payment_id != draft.payment_id or (
-        draft.amount_minor is not None and draft.amount_minor != earlier.amount_minor
-    ):
-        raise IdempotencyKeyReused()
+def _answer(refund: Refund) -> Refund:
+    """What CreateRefund answers for the refund it made or finished: the
+    refund, or why no money went back (the same on every retry)."""
+    status = RefundStatus(refund.status)
+    if status is RefundStatus.FAILED:
+        raise FailedPrecondition(
+            f"the refund failed: {refund.failure_reason or 'Stripe refused it'}",
+            reason="REFUND_FAILED",
+            metadata={"refund_id": str(refund.id)},
+        )
+    if status is RefundStatus.CANCELED:
+        raise FailedPrecondition(
+            f"the refund was canceled ({refund.failure_reason or 'at Stripe'}); its amount "
+            "is refundable again: ask with a new Idempotency-Key",
+            reason="REFUND_CANCELED",
+            metadata={"refund_id": str(refund.id)},
+        )
+    return refund
+
+
+def _request_digest(draft: RefundDraft) -> str:
+    """The request a refund's Idempotency-Key was first used with: a retry
+    with the key must ask for the same (the kit's stored-response check
+    never ran for a call that failed midway)."""
+    given = "" if draft.amount_minor is None else f"{draft.amount_minor} {draft.currency}"
+    text = "\x00".join((str(draft.payment_id), given, draft.reason))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_refund_currency(given: str, payment_currency: str) -> None:

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
@@ -41,14 +42,47 @@ from billingos_payments.vocabulary import WebhookOutcome
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+MAX_EVENT_ID_LENGTH = 255
 RETRY_BASE = dt.timedelta(seconds=5)
 RETRY_CAP = dt.timedelta(hours=1)
 SOURCE = "payments"
+# Events that can change a PaymentIntent's refunds (refunds made with us or
+# in Stripe's dashboard); other charge.* events change nothing we keep.
+REFUND_EVENTS = frozenset(
+    {
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+        "charge.refunded",
+        "charge.refund.updated",
+    }
+)
 
 
 class WebhookRefused(InvalidArgument):
     def __init__(self, why: str) -> None:
         super().__init__("Stripe-Signature", why, reason="WEBHOOK_SIGNATURE_INVALID")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _event_payload(body: bytes) -> dict[str, Any]:
+    """The event as Postgres can store it (JSONB): strict JSON (no NaN or
+    Infinity), no NUL and no lone surrogate anywhere, not absurdly deep.
+    Anything else is refused with a 400, never a 500 Stripe would retry."""
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+        # Re-encoded as Postgres will: lone surrogates fail here.
+        stored = json.dumps(payload, ensure_ascii=False).encode()
+    except (UnicodeError, ValueError, RecursionError):
+        raise InvalidArgument("body", "must be a Stripe event in JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidArgument("body", "must be a Stripe event in JSON")
+    if b"\\u0000" in stored:
+        raise InvalidArgument("body", "must not contain NUL characters")
+    return payload
 
 
 @dataclass(frozen=True)
@@ -78,20 +112,19 @@ async def receive(
         verify(body, signature, secret, now=clock.now(), tolerance=tolerance)
     except BadSignature as refused:
         raise WebhookRefused(str(refused)) from None
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidArgument("body", "must be a Stripe event in JSON") from None
-    event_id = payload.get("id") if isinstance(payload, dict) else None
-    event_type = payload.get("type") if isinstance(payload, dict) else None
+    payload = _event_payload(body)
+    event_id = payload.get("id")
+    event_type = payload.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
         raise InvalidArgument("body", "must be a Stripe event with an id and a type")
+    if len(event_id) > MAX_EVENT_ID_LENGTH or len(event_type) > MAX_EVENT_ID_LENGTH:
+        raise InvalidArgument("body", "has an event id or type longer than Stripe's")
     created = payload.get("created")
     row = StripeEvent(
         id=event_id,
         type=event_type,
         payload=payload,
-        stripe_created=created if isinstance(created, int) else 0,
+        stripe_created=created if isinstance(created, int) and 0 <= created < 2**62 else 0,
         received_at=clock.now(),
         processed_at=None,
         outcome=None,
@@ -190,7 +223,7 @@ class WebhookProcessor:
         # has no Stripe id of ours yet.
         refunded_intent = (
             str(found.get("payment_intent") or "")
-            if object_type in ("refund", "charge") and kind in ("refund", "charge")
+            if object_type in ("refund", "charge") and event.type in REFUND_EVENTS
             else ""
         )
         if kind == "payment_intent":
@@ -217,8 +250,7 @@ class WebhookProcessor:
         elif kind == "setup_intent":
             await PaymentMethods(scope, self._stripe, self._directory).apply_setup_intent(found)
         elif event.type == "account.updated":
-            current = await self._stripe.account(stripe_id)
-            await ConnectAccounts(scope, self._stripe).apply_account(current)
+            await ConnectAccounts(scope, self._stripe).apply_account(stripe_id)
         else:
             payment = await PaymentRepository(scope).by_intent(refunded_intent)
             if payment is None:
