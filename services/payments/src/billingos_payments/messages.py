@@ -4,7 +4,7 @@ checked against the StrEnums at import."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from google.protobuf import struct_pb2
 
@@ -160,7 +160,7 @@ def payment_settings_message(row: PaymentSettings) -> payments_pb2.PaymentSettin
 # ---- requests to drafts -------------------------------------------------------
 
 
-def optional_id(value: str, field: str) -> Any:
+def optional_id(value: str, field: str) -> uuid.UUID | None:
     return parse_id(value, field) if value else None
 
 

@@ -302,7 +302,8 @@ class UnsentRefunds(PlatformRepository[Refund]):
                     refunds.c.status == RefundStatus.PENDING.value,
                     refunds.c.created_at < bindparam("before"),
                 )
-                .distinct()
+                .group_by(refunds.c.organization_id, refunds.c.payment_id)
+                .order_by(func.min(refunds.c.created_at))  # the longest waiting first
                 .limit(bindparam("limit"))
             )
 
