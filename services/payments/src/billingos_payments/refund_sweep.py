@@ -21,9 +21,9 @@ from billingos_kit.clock import Clock
 from billingos_kit.db import Database
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
+from billingos_kit.workscope import OrganizationWork
 from billingos_payments.payments import Refunds
 from billingos_payments.repository import PaymentRepository, UnsentRefund, UnsentRefunds
-from billingos_payments.scope import OrganizationWork
 from billingos_payments.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)

@@ -28,13 +28,13 @@ from billingos_kit.db import Connection, Database
 from billingos_kit.errors import InvalidArgument, Unavailable
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
+from billingos_kit.workscope import OrganizationWork
 from billingos_payments.connect import ConnectAccounts
 from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import StripeEvent
 from billingos_payments.payment_methods import PaymentMethods
 from billingos_payments.payments import Charges, Refunds, RefundsOutOfStep
 from billingos_payments.repository import OwnerOf, PaymentRepository, StripeEventRepository
-from billingos_payments.scope import OrganizationWork
 from billingos_payments.signatures import BadSignature, verify
 from billingos_payments.stripe_gateway import StripeGateway
 from billingos_payments.vocabulary import WebhookOutcome
