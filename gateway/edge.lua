@@ -25,6 +25,7 @@
 local MAX_PATH_BYTES = __MAX_PATH_BYTES__
 local ALLOWED = __ALLOWED_HEADERS__
 local REST_PATH_HEADER = "__REST_PATH_HEADER__"
+local REST_QUERY_HEADER = "__REST_QUERY_HEADER__"
 local LOCAL_REPLY_MARK = "__LOCAL_REPLY_MARK__"
 local DOMAIN = '"domain":"__ERROR_DOMAIN__"'
 -- [HTTP status] = {google.rpc code, reason, message}
@@ -76,6 +77,9 @@ function envoy_on_request(request)
   end
   local query_at = string.find(path, "?", 1, true)
   headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
+  if query_at and query_at < #path then
+    headers:replace(REST_QUERY_HEADER, "1")
+  end
 end
 
 -- Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from billingos_kit.clock import UTC, FrozenClock, SystemClock
 from billingos_kit.errors import InvalidArgument
-from billingos_kit.ids import new_id, parse_id
+from billingos_kit.ids import new_id, new_ids, parse_id
 
 START = dt.datetime(2026, 5, 17, 8, 30, 15, 123000, tzinfo=UTC)
 
@@ -133,3 +133,15 @@ def test_a_frozen_clocks_ids_follow_its_own_time_whatever_other_clocks_did() -> 
     frozen = FrozenClock(START)
     made = new_id(frozen)
     assert made.int >> 80 == int(START.timestamp() * 1000)
+
+
+def test_a_batch_of_ids_is_what_as_many_single_calls_would_give() -> None:
+    clock = FrozenClock(dt.datetime(2026, 5, 1, tzinfo=UTC))
+    first = new_id(clock)
+    batch = new_ids(clock, 5000)  # past the 12-bit counter: borrows milliseconds
+    after = new_id(clock)
+    ordered = [first, *batch, after]
+    assert ordered == sorted(ordered)
+    assert len(set(ordered)) == len(ordered)
+    assert all(found.version == 7 for found in batch)
+    assert new_ids(clock, 0) == []

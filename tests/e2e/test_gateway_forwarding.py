@@ -26,6 +26,7 @@ from billingos_kit.headers import (
     CLIENT_ADDRESS_HEADER,
     ORGANIZATION_HEADER,
     REST_PATH_HEADER,
+    REST_QUERY_HEADER,
     SERVICE_TOKEN_HEADER,
 )
 from billingos_kit.local import free_port, spawn, stop_process, venv_binary
@@ -118,6 +119,7 @@ HOSTILE = {
     "x-billingos-organization-id": "0196d0a4-1e2f-7a3b-8c4d-000000000000",
     "x-billingos-api-key-scopes": "api_keys read write",
     "x-billingos-rest-path": "/v1/elsewhere",
+    "x-billingos-rest-query": "forged",
     "x-billingos-service-token": "forged-forged-forged",
     "x-envoy-original-path": "/v1/admin/organizations",
     "x-custom": "anything",
@@ -132,6 +134,7 @@ EXPECTED = {
     AUTHORIZATION_HEADER,
     CLIENT_ADDRESS_HEADER,
     REST_PATH_HEADER,
+    REST_QUERY_HEADER,
     "x-request-id",
     "grpc-accept-encoding",  # set by Envoy's gRPC codec, not by the client
 }
@@ -155,6 +158,7 @@ async def test_only_what_the_gateway_sets_reaches_a_service(gateway) -> None:
     assert metadata[CLIENT_ADDRESS_HEADER] == "127.0.0.1"
     assert ORGANIZATION_HEADER not in metadata
     assert metadata[REST_PATH_HEADER] == "/v1/customers"
+    assert metadata[REST_QUERY_HEADER] == "1"  # the gateway's, not the client's
     # The gateway's deadline (its 30 s route timeout, less a second), not the client's 1 ns.
     assert deadline is not None
     assert 25 < deadline <= 29

@@ -51,6 +51,7 @@ from billingos_kit.headers import (
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
     REST_PATH_HEADER,
+    REST_QUERY_HEADER,
     SERVICE_TOKEN_HEADER,
 )
 
@@ -428,6 +429,7 @@ def _edge_script(limits: GatewayLimits) -> str:
         .replace("__MAX_PATH_BYTES__", str(limits.max_path_bytes))
         .replace("__ALLOWED_HEADERS__", allowed)
         .replace("__REST_PATH_HEADER__", REST_PATH_HEADER)
+        .replace("__REST_QUERY_HEADER__", REST_QUERY_HEADER)
         .replace("__LOCAL_REPLY_MARK__", LOCAL_REPLY_MARK)
         .replace("__ERROR_DOMAIN__", ERROR_DOMAIN)
         .replace("__REPLIES__", "{" + replies + "}")

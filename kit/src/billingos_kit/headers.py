@@ -15,6 +15,10 @@ CLIENT_ADDRESS_HEADER = "x-billingos-client-address"
 # Set by the gateway: the REST path (without its query) the call was made with,
 # so the pipeline can refuse a query or body that contradicts it.
 REST_PATH_HEADER = "x-billingos-rest-path"
+# Set by the gateway when that URL had a query string: a route whose body is
+# the whole request (`body: "*"`) takes none (the transcoder would add its
+# parameters to the request, unseen by whoever reads the body).
+REST_QUERY_HEADER = "x-billingos-rest-query"
 # The credential every caller presents (DESIGN §5): the service token for
 # internal callers, the gateway token for calls the gateway forwards from
 # outside (which then need a valid API key with the method's scope, or a

@@ -101,11 +101,29 @@ def schema_drift(connection: Connection, target_metadata: MetaData) -> list[obje
     from alembic.autogenerate import compare_metadata
 
     schema = target_metadata.schema
+    # Partitions of a partitioned table are made at run time (by month, say),
+    # not declared in the models: the partitioned table itself is compared.
+    partitions = {
+        row[0]
+        for row in connection.execute(
+            sa.text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema"
+            ),
+            {"schema": schema},
+        )
+    }
+
+    def include_name(name: str | None, kind: str, _parent: object) -> bool:
+        if kind == "schema":
+            return name == schema
+        return not (kind == "table" and name in partitions)
+
     migration_context = MigrationContext.configure(
         connection,
         opts={
             "include_schemas": True,
-            "include_name": lambda name, kind, _parent: kind != "schema" or name == schema,
+            "include_name": include_name,
             "compare_type": True,
             "version_table": VERSION_TABLE,
             "version_table_schema": schema,

@@ -126,6 +126,22 @@ def check_path_wins(bindings: tuple[HttpBinding, ...], rest_path: str, request: 
     raise InvalidArgument("path", "does not match this method's REST path", reason="PATH_MISMATCH")
 
 
+def check_no_query(bindings: tuple[HttpBinding, ...], rest_path: str) -> None:
+    """Refuses a query string on a route whose body is the whole request:
+    there, every field comes from the body, and one added by the query would
+    be invisible to anything that reads the body (an audit log, a proxy
+    that signs or filters it)."""
+    for binding in bindings:
+        if binding.path.values(rest_path) is not None:
+            if binding.body == "*":
+                raise InvalidArgument(
+                    "query",
+                    "this route takes every field from the body; send none in the query",
+                    reason="QUERY_NOT_ALLOWED",
+                )
+            return
+
+
 def _require_text_field(method: descriptor.MethodDescriptor, field_path: str) -> None:
     message: descriptor.Descriptor | None = method.input_type
     field = None

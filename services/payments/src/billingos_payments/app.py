@@ -22,11 +22,11 @@ from billingos.payments.v1 import (
     webhooks_pb2_grpc,
 )
 from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_payments import states
 from billingos_payments.consumers import customer_copy
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import kit_tables
 from billingos_payments.refund_sweep import UnsentRefundSweep
 from billingos_payments.servicer import (

@@ -14,9 +14,9 @@ import logging
 from billingos.customers.v1 import events_pb2 as customer_events
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.db import Database
 from billingos_payments.customers import StripeCustomers, copy_of
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import kit_tables
 from billingos_payments.stripe_gateway import StripeGateway
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import uuid
 
 from billingos.customers.v1 import customers_pb2
+from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
 from billingos_kit.errors import NotFound
 from billingos_payments import events
-from billingos_payments.directory import CustomerDirectory, updated_at_of
 from billingos_payments.errors import from_stripe
 from billingos_payments.models import Customer
 from billingos_payments.repository import CustomerCopies

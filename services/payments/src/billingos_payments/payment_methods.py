@@ -14,12 +14,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import FailedPrecondition, NotFound
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_payments import events
 from billingos_payments.customers import StripeCustomers
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.errors import StripeDown, StripeSaidNo, from_stripe
 from billingos_payments.models import PaymentMethod, SetupIntent
 from billingos_payments.repository import (

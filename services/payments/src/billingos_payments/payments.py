@@ -34,6 +34,7 @@ import logging
 import uuid
 from typing import Any
 
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.idempotency import IdempotencyKeyReused
 from billingos_kit.ids import new_id
@@ -42,7 +43,6 @@ from billingos_kit.validation import Violations
 from billingos_payments import events
 from billingos_payments.customers import StripeCustomers
 from billingos_payments.declines import retry_can_succeed
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.drafts import ChargeDraft, RefundDraft
 from billingos_payments.errors import StripeDown, from_stripe
 from billingos_payments.models import Payment, Refund

@@ -21,12 +21,12 @@ from billingos.payments.v1 import (
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import timestamp
 from billingos_payments.connect import ConnectAccounts, expires
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.messages import (
     account_draft,
     charge_draft,

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.db import Connection, Database
 from billingos_kit.errors import InvalidArgument, Unavailable
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
 from billingos_payments.connect import ConnectAccounts
-from billingos_payments.directory import CustomerDirectory
 from billingos_payments.models import StripeEvent
 from billingos_payments.payment_methods import PaymentMethods
 from billingos_payments.payments import Charges, Refunds, RefundsOutOfStep

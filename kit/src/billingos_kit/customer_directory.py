@@ -1,7 +1,8 @@
-"""Asks the customers service about a customer payments has not heard of yet
-(its event is still on its way, or payments started after it was made and
-has not read the state stream that far): what "a Stripe customer when first
-needed" rests on. The answer goes into the read copy like an event would."""
+"""Asks the customers service about a customer a context has not heard of yet
+(its event is still on its way, or the context started after it was made and
+has not read the state stream that far): payments' "a Stripe customer when
+first needed", metering's "an event for a customer made a moment ago". The
+answer goes into the context's read copy like an event would."""
 
 from __future__ import annotations
 

@@ -1,0 +1,133 @@
+"""The customers read copy: who exists and under which external id, so an
+event names its customer by either id. Built from the customers context's
+state stream (consumers.py); a customer named by id that the copy does not
+know yet is asked of the customers service once, then remembered."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Collection
+
+from billingos.customers.v1 import customers_pb2
+from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
+from billingos_kit.repository import DataScope, TenantRepository
+from billingos_metering.models import KnownCustomer, customers
+
+
+class KnownCustomers(TenantRepository[KnownCustomer]):
+    table = customers
+    row_type = KnownCustomer
+    resource = "customer"
+
+    async def live_ids(self, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        connection = await self.connection()
+        rows = await connection.fetch(
+            "SELECT id FROM metering.customers WHERE organization_id = $1 AND id = ANY($2::uuid[])"
+            " AND deleted_at IS NULL",
+            self.organization_id,
+            list(ids),
+        )
+        return {row[0] for row in rows}
+
+    async def by_external_ids(self, external_ids: Collection[str]) -> dict[str, uuid.UUID]:
+        """The live customer of each external id the copy knows."""
+        connection = await self.connection()
+        rows = await connection.fetch(
+            "SELECT external_id, id FROM metering.customers WHERE organization_id = $1"
+            " AND external_id = ANY($2::text[]) AND deleted_at IS NULL ORDER BY created_at",
+            self.organization_id,
+            list(external_ids),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def remember(self, customer: KnownCustomer) -> KnownCustomer | None:
+        """Applies a customer's state unless a newer one was applied; returns
+        the row as it was before (None if new), or the row itself if the state
+        was older and nothing changed."""
+        connection = await self.connection()
+        before = await connection.fetchrow(
+            "SELECT external_id, deleted_at, source_updated_at FROM metering.customers"
+            " WHERE id = $1 AND organization_id = $2 FOR UPDATE",
+            customer.id,
+            self.organization_id,
+        )
+        if before is not None and before["source_updated_at"] > customer.source_updated_at:
+            return customer
+        await connection.execute(
+            """
+            INSERT INTO metering.customers (id, organization_id, external_id, deleted_at,
+                                            source_updated_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $6)
+            ON CONFLICT (id) DO UPDATE SET
+                external_id = excluded.external_id,
+                deleted_at = coalesce(metering.customers.deleted_at, excluded.deleted_at),
+                source_updated_at = excluded.source_updated_at,
+                updated_at = excluded.updated_at
+            WHERE metering.customers.organization_id = excluded.organization_id
+            """,
+            customer.id,
+            customer.organization_id,
+            customer.external_id,
+            customer.deleted_at,
+            customer.source_updated_at,
+            customer.updated_at,
+        )
+        if before is None:
+            return None
+        return KnownCustomer(
+            id=customer.id,
+            organization_id=customer.organization_id,
+            external_id=before["external_id"],
+            deleted_at=before["deleted_at"],
+            source_updated_at=before["source_updated_at"],
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+        )
+
+
+# A request naming customers the read copy does not know asks the customers
+# service about at most this many (a few at a time); the rest are unknown
+# until their events arrive (a second, usually). The customers service also
+# checks every API key: one request must not flood it.
+MAX_LOOKUPS = 20
+LOOKUP_CONCURRENCY = 4
+
+
+async def confirm_customers(
+    scope: DataScope,
+    directory: CustomerDirectory,
+    ids: Collection[uuid.UUID],
+    now: dt.datetime,
+) -> set[uuid.UUID]:
+    """Which of `ids` are live customers of the organization: the read copy's
+    answer, and for the rest the customers service's (remembered)."""
+    known = KnownCustomers(scope)
+    live = await known.live_ids(ids)
+    unknown = sorted(set(ids) - live)[:MAX_LOOKUPS]
+    if not unknown:
+        return live
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def ask(customer_id: uuid.UUID) -> customers_pb2.Customer | None:
+        async with gate:
+            return await directory.find(scope.organization_id, customer_id)
+
+    answers = await asyncio.gather(*(ask(customer_id) for customer_id in unknown))
+    for customer_id, found in zip(unknown, answers, strict=True):
+        if found is None or found.HasField("delete_time"):
+            continue
+        await known.remember(
+            KnownCustomer(
+                id=customer_id,
+                organization_id=scope.organization_id,
+                external_id=found.external_id or None,
+                deleted_at=None,
+                source_updated_at=updated_at_of(found, now),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        live.add(customer_id)
+    return live

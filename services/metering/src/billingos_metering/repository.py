@@ -1,0 +1,149 @@
+"""Every query of meters and customer meters, on the kit's repositories:
+bound to one organization, no commits, no rules. (Events are the store's:
+store.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Table, bindparam
+
+from billingos_kit.pagination import ListFilter
+from billingos_kit.repository import TenantRepository
+from billingos_metering.models import CustomerMeterRow, MeterRow, customer_meters, meters
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class MeterFilter(ListFilter):
+    archived: bool | None = None
+    name_contains: str | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "archived": table.c.archived_at.is_not(None) == bindparam("archived", type_=Boolean),
+            "name_contains": table.c.name.ilike(bindparam("name_contains"), escape="\\"),
+        }
+
+    def bound(self, name: str, value: Any) -> Any:
+        return f"%{_escape_like(value)}%" if name == "name_contains" else value
+
+
+class MeterRepository(TenantRepository[MeterRow]):
+    table = meters
+    row_type = MeterRow
+    resource = "meter"
+
+
+@dataclass(frozen=True)
+class CustomerMeterFilter(ListFilter):
+    customer_id: uuid.UUID | None = None
+    meter_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id"),
+            "meter_id": table.c.meter_id == bindparam("meter_id"),
+        }
+
+
+class CustomerMeterRepository(TenantRepository[CustomerMeterRow]):
+    table = customer_meters
+    row_type = CustomerMeterRow
+    resource = "customer_meter"
+
+    async def find(
+        self, meter_id: uuid.UUID, customer_id: uuid.UUID, *, for_update: bool = False
+    ) -> CustomerMeterRow | None:
+        connection = await self.connection()
+        lock = " FOR UPDATE" if for_update else ""
+        record = await connection.fetchrow(
+            "SELECT * FROM metering.customer_meters WHERE organization_id = $1"  # noqa: S608
+            f" AND meter_id = $2 AND customer_id = $3{lock}",
+            self.organization_id,
+            meter_id,
+            customer_id,
+        )
+        return None if record is None else self.row(record)
+
+    async def of_meter(
+        self, meter_id: uuid.UUID, customer_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, CustomerMeterRow]:
+        """The meter's customer meters of these customers, locked (the balance
+        worker adds to them)."""
+        connection = await self.connection()
+        records = await connection.fetch(
+            "SELECT * FROM metering.customer_meters WHERE organization_id = $1 AND meter_id = $2"
+            " AND customer_id = ANY($3::uuid[]) ORDER BY customer_id FOR UPDATE",
+            self.organization_id,
+            meter_id,
+            list(customer_ids),
+        )
+        return {record["customer_id"]: self.row(record) for record in records}
+
+    async def windows_after(self, meter_id: uuid.UUID, watermark: int) -> dict[uuid.UUID, int]:
+        """Customer meters whose window starts above `watermark` (after a
+        recount): each counts only from its own window."""
+        connection = await self.connection()
+        records = await connection.fetch(
+            "SELECT customer_id, window_watermark FROM metering.customer_meters"
+            " WHERE organization_id = $1 AND meter_id = $2 AND window_watermark > $3",
+            self.organization_id,
+            meter_id,
+            watermark,
+        )
+        return {record[0]: int(record[1]) for record in records}
+
+    async def save_parts(self, row: CustomerMeterRow) -> None:
+        await self.update(
+            row, ["event_count", "value_sum", "value_extreme", "credited_units", "updated_at"]
+        )
+
+    async def clear_counts(self, meter_id: uuid.UUID) -> None:
+        """Every customer meter of the meter back to no consumption (a recount
+        follows); credits and windows stay."""
+        connection = await self.connection()
+        await connection.execute(
+            "DELETE FROM metering.customer_meter_values v USING metering.customer_meters m"
+            " WHERE v.customer_meter_id = m.id AND m.organization_id = $1 AND m.meter_id = $2",
+            self.organization_id,
+            meter_id,
+        )
+        await connection.execute(
+            "UPDATE metering.customer_meters SET event_count = 0, value_sum = 0,"
+            " value_extreme = NULL WHERE organization_id = $1 AND meter_id = $2",
+            self.organization_id,
+            meter_id,
+        )
+
+    async def add_values(self, customer_meter_id: uuid.UUID, values: Collection[str]) -> int:
+        """Adds distinct values to a unique meter's set (as digests); returns
+        how many were new."""
+        connection = await self.connection()
+        digests = sorted({hashlib.sha256(value.encode()).digest()[:16] for value in values})
+        count = await connection.fetchval(
+            "WITH added AS (INSERT INTO metering.customer_meter_values"
+            " (customer_meter_id, value_digest) SELECT $1, unnest($2::bytea[])"
+            " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM added",
+            customer_meter_id,
+            digests,
+        )
+        return int(count)
+
+    async def clear_values(self, customer_meter_id: uuid.UUID) -> None:
+        connection = await self.connection()
+        await connection.execute(
+            "DELETE FROM metering.customer_meter_values WHERE customer_meter_id = $1",
+            customer_meter_id,
+        )
+
+
+ZERO = Decimal(0)

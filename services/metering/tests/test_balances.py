@@ -1,0 +1,322 @@
+"""Customer meters: balances current as events arrive, coalesced updates,
+credits (add, reset, rollover), catching up a new meter, recounting after
+a filter change; and billable usage by watermark (late events billed next,
+never twice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from billingos.metering.v1 import customer_meters_pb2, events_pb2, meters_pb2, usage_pb2
+from billingos_kit.clock import FrozenClock
+from billingos_kit.testing.events import published_events
+from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.service import RunningService, call_metadata
+
+from .conftest import Stubs, announce_customer, eventually, ingest, refused, usage_event
+from .test_meters import SUM, create_meter, meter_of, outbox_types, ts
+
+UNIQUE = meters_pb2.AGGREGATION_FUNCTION_UNIQUE
+
+
+async def customer_meter(
+    stubs: Stubs, organization: uuid.UUID, customer: uuid.UUID, meter_id: str
+) -> customer_meters_pb2.CustomerMeter | None:
+    listed = await stubs.customer_meters.ListCustomerMeters(
+        customer_meters_pb2.ListCustomerMetersRequest(customer_id=str(customer), meter_id=meter_id),
+        metadata=call_metadata(organization),
+    )
+    return listed.customer_meters[0] if listed.customer_meters else None
+
+
+async def consumed_becomes(
+    stubs: Stubs, organization: uuid.UUID, customer: uuid.UUID, meter_id: str, value: str
+) -> customer_meters_pb2.CustomerMeter:
+    async def check() -> customer_meters_pb2.CustomerMeter | None:
+        found = await customer_meter(stubs, organization, customer, meter_id)
+        return found if found is not None and found.consumed_units == value else None
+
+    return await eventually(check)
+
+
+async def credit(
+    stubs: Stubs, organization: uuid.UUID, customer: uuid.UUID, meter_id: str, units: str, mode: int
+) -> customer_meters_pb2.CustomerMeter:
+    found: customer_meters_pb2.CustomerMeter = await stubs.admin.CreditCustomerMeter(
+        customer_meters_pb2.CreditCustomerMeterRequest(
+            customer_id=str(customer),
+            meter_id=meter_id,
+            units=units,
+            mode=mode,  # type: ignore[arg-type]
+        ),
+        metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+    )
+    return found
+
+
+async def test_balances_follow_events_and_credits(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(function=SUM, prop="metadata.tokens"))
+    await ingest(
+        stubs, organization, [usage_event(customer_id=customer, metadata={"tokens": 40})] * 1
+    )
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"tokens": 2.5})])
+    seen = await consumed_becomes(stubs, organization, customer, meter.id, "42.5")
+    assert (seen.credited_units, seen.balance) == ("0", "-42.5")
+    added = await credit(
+        stubs, organization, customer, meter.id, "100", customer_meters_pb2.CREDIT_MODE_ADD
+    )
+    assert (added.credited_units, added.balance) == ("100", "57.5")
+    rolled = await credit(
+        stubs, organization, customer, meter.id, "100", customer_meters_pb2.CREDIT_MODE_ROLLOVER
+    )
+    assert (rolled.consumed_units, rolled.credited_units, rolled.balance) == ("0", "157.5", "157.5")
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"tokens": 7})])
+    after = await consumed_becomes(stubs, organization, customer, meter.id, "7")
+    assert after.balance == "150.5"
+    reset = await credit(
+        stubs, organization, customer, meter.id, "10", customer_meters_pb2.CREDIT_MODE_RESET
+    )
+    assert (reset.consumed_units, reset.credited_units, reset.balance) == ("0", "10", "10")
+    # Nothing from before the reset comes back.
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"tokens": 1})])
+    final = await consumed_becomes(stubs, organization, customer, meter.id, "1")
+    assert final.balance == "9"
+
+
+async def test_a_burst_is_announced_once_per_customer_meter_per_pass(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(clauses=[]))
+    await ingest(stubs, organization, [usage_event(customer_id=customer)] * 500)
+    await consumed_becomes(stubs, organization, customer, meter.id, "500")
+    updates = [
+        t
+        for t in await outbox_types(metering_service, organization)
+        if t == "customer_meter.updated"
+    ]
+    assert len(updates) == 1
+
+
+async def test_an_event_matching_several_meters_counts_in_each(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    calls = await create_meter(stubs, organization, meter_of())
+    models = await create_meter(
+        stubs, organization, meter_of(function=UNIQUE, prop="metadata.model")
+    )
+    await ingest(
+        stubs,
+        organization,
+        [
+            usage_event(customer_id=customer, metadata={"model": "a"}),
+            usage_event(customer_id=customer, metadata={"model": "b"}),
+            usage_event(customer_id=customer, metadata={"model": "a"}),
+            usage_event("other", customer_id=customer, metadata={"model": "c"}),
+        ],
+    )
+    await consumed_becomes(stubs, organization, customer, calls.id, "3")
+    await consumed_becomes(stubs, organization, customer, models.id, "2")
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"model": "b"})])
+    await consumed_becomes(stubs, organization, customer, calls.id, "4")
+    still = await customer_meter(stubs, organization, customer, models.id)
+    assert still is not None
+    assert still.consumed_units == "2"
+
+
+async def test_a_new_filter_recounts_every_customer_meter(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of())
+    await ingest(
+        stubs,
+        organization,
+        [usage_event(customer_id=customer), usage_event("upload", customer_id=customer)],
+    )
+    await consumed_becomes(stubs, organization, customer, meter.id, "1")
+    await credit(stubs, organization, customer, meter.id, "5", customer_meters_pb2.CREDIT_MODE_ADD)
+    await stubs.meters.UpdateMeter(
+        meters_pb2.UpdateMeterRequest(
+            meter=meters_pb2.Meter(id=meter.id, filter=meters_pb2.MeterFilter()),
+            update_mask=field_mask_pb2.FieldMask(paths=["filter"]),
+        ),
+        metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+    )
+    recounted = await consumed_becomes(stubs, organization, customer, meter.id, "2")
+    assert recounted.credited_units == "5"
+
+
+async def test_an_archived_meter_stops_counting_and_catches_up_when_unarchived(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(clauses=[]))
+    await ingest(stubs, organization, [usage_event(customer_id=customer)])
+    await consumed_becomes(stubs, organization, customer, meter.id, "1")
+
+    async def archive(archived: bool) -> None:
+        await stubs.meters.UpdateMeter(
+            meters_pb2.UpdateMeterRequest(
+                meter=meters_pb2.Meter(id=meter.id, archived=archived),
+                update_mask=field_mask_pb2.FieldMask(paths=["archived"]),
+            ),
+            metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+        )
+
+    await archive(True)
+    await ingest(stubs, organization, [usage_event(customer_id=customer)] * 2)
+    # Another meter of the organization counts the new events; this one waits.
+    other = await create_meter(stubs, organization, meter_of(clauses=[]))
+    await consumed_becomes(stubs, organization, customer, other.id, "3")
+    paused = await customer_meter(stubs, organization, customer, meter.id)
+    assert paused is not None
+    assert paused.consumed_units == "1"
+    await archive(False)
+    await consumed_becomes(stubs, organization, customer, meter.id, "3")
+
+
+async def test_credits_need_a_live_customer_and_a_meter_of_the_organization(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of())
+    error = await refused(credit(stubs, organization, uuid.uuid4(), meter.id, "1", 0))
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    other_meter = await create_meter(stubs, uuid.uuid4(), meter_of())
+    error = await refused(credit(stubs, organization, customer, other_meter.id, "1", 0))
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    for units in ("abc", "1e20", "0.0000000000001", "NaN"):
+        error = await refused(credit(stubs, organization, customer, meter.id, units, 0))
+        assert error.fields == ["units"], units
+
+
+async def test_billable_usage_counts_late_events_in_the_next_order_once(
+    stubs: Stubs,
+    metering_service: RunningService,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(clauses=[]))
+    now = session_clock.now()
+    first_start, first_end = now - dt.timedelta(days=10), now - dt.timedelta(days=5)
+    await ingest(
+        stubs,
+        organization,
+        [usage_event(customer_id=customer, at=first_end - dt.timedelta(days=1))] * 1,
+    )
+
+    async def billable(
+        start: dt.datetime, end: dt.datetime, after: int, until: int = 0
+    ) -> usage_pb2.BillableUsage:
+        found: usage_pb2.BillableUsage = await stubs.usage.GetBillableUsage(
+            usage_pb2.GetBillableUsageRequest(
+                meter_id=meter.id,
+                customer_id=str(customer),
+                start=ts(start),
+                end=ts(end),
+                after_watermark=after,
+                until_watermark=until,
+            ),
+            metadata=call_metadata(organization),
+        )
+        return found
+
+    async def settled(
+        start: dt.datetime, end: dt.datetime, after: int, quantity: str
+    ) -> usage_pb2.BillableUsage:
+        """Until the safe point has passed the events just stored (a
+        transaction elsewhere on the cluster can hold it back a moment)."""
+
+        async def check() -> usage_pb2.BillableUsage | None:
+            found = await billable(start, end, after)
+            return found if found.quantity == quantity else None
+
+        return await eventually(check)
+
+    first = await settled(first_start, first_end, 0, "1")
+    assert first.event_count == 1
+    # A late event of the first period, and one of the second.
+    await ingest(
+        stubs,
+        organization,
+        [
+            usage_event(customer_id=customer, at=first_end - dt.timedelta(hours=1)),
+            usage_event(customer_id=customer, at=now - dt.timedelta(days=1)),
+        ],
+    )
+    again = await billable(first_start, first_end, 0, first.watermark)
+    assert again.quantity == "1"  # the first order's count does not move
+    second = await settled(first_start, now, first.watermark, "2")
+    assert second.event_count == 2  # the late one and the second period's, once
+    third = await billable(first_start, now, second.watermark)
+    assert third.quantity == "0"
+    error = await refused(billable(first_start, now, 0, second.watermark + 10**9))
+    assert error.fields == ["until_watermark"]
+    assert Decimal(second.quantity) == 2
+
+
+async def test_meter_and_balance_events_reach_jetstream(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(function=SUM, prop="metadata.gb"))
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"gb": 3})])
+    created = await published_events(
+        servers.nats_url, "billingos.metering.meter.created", organization
+    )
+    assert created[0].type == "meter.created"
+    updates = await published_events(
+        servers.nats_url, "billingos.metering.customer_meter.updated", organization
+    )
+    data = events_pb2.CustomerMeterUpdatedEvent()
+    updates[-1].data.Unpack(data)
+    assert (data.customer_meter.meter_id, data.customer_meter.consumed_units) == (meter.id, "3")
+    assert data.customer_meter.customer_id == str(customer)
+
+
+async def test_long_unique_values_count_and_a_broken_meter_holds_up_no_other(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    notes = await create_meter(stubs, organization, meter_of(function=UNIQUE, prop="metadata.u"))
+    broken = await create_meter(stubs, organization, meter_of(clauses=[]))
+    calls = await create_meter(stubs, organization, meter_of(clauses=[]))
+    long_value = "".join(chr(0x4E00 + i) for i in range(1000))  # 3 KB of UTF-8
+    await ingest(
+        stubs, organization, [usage_event(customer_id=customer, metadata={"u": long_value})]
+    )
+    await consumed_becomes(stubs, organization, customer, notes.id, "1")
+    await consumed_becomes(stubs, organization, customer, calls.id, "1")
+    async with metering_service.app.database.transaction() as connection:
+        await connection.execute(
+            "UPDATE metering.meters SET filter = '{\"nonsense\": true}' WHERE id = $1",
+            uuid.UUID(broken.id),
+        )
+    await ingest(stubs, organization, [usage_event(customer_id=customer, metadata={"u": "x"})])
+    await consumed_becomes(stubs, organization, customer, notes.id, "2")
+    await consumed_becomes(stubs, organization, customer, calls.id, "2")
+    async with metering_service.app.database.connection() as connection:
+        behind = await connection.fetchval(
+            "SELECT counted_watermark FROM metering.meters WHERE id = $1", uuid.UUID(broken.id)
+        )
+    assert behind is not None  # set aside, retried on its own

@@ -1,0 +1,118 @@
+"""Time-zone bucketing: buckets cover the range exactly, start at local
+calendar boundaries, and a DST day has 23 or 25 hours."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billingos_metering.buckets import MAX_BUCKETS, TooManyBuckets, bucket_bounds, zone
+from billingos_metering.vocabulary import Interval
+
+UTC = dt.UTC
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_berlin_days_across_the_spring_change_have_23_hours() -> None:
+    start = dt.datetime(2026, 3, 28, tzinfo=BERLIN)
+    end = dt.datetime(2026, 3, 31, tzinfo=BERLIN)
+    bounds = bucket_bounds(start, end, Interval.DAY, BERLIN)
+    hours = [(b - a) / dt.timedelta(hours=1) for a, b in itertools.pairwise(bounds)]
+    assert hours == [24, 23, 24]
+    assert [b.astimezone(BERLIN).hour for b in bounds] == [0, 0, 0, 0]
+
+
+def test_berlin_day_of_the_autumn_change_has_25_hours() -> None:
+    start = dt.datetime(2026, 10, 25, tzinfo=BERLIN).astimezone(UTC)
+    bounds = bucket_bounds(start, start + dt.timedelta(hours=25), Interval.DAY, BERLIN)
+    assert len(bounds) == 2
+    assert bounds[1].astimezone(BERLIN) == dt.datetime(2026, 10, 26, tzinfo=BERLIN)
+
+
+def test_a_midnight_the_clocks_skip_starts_the_day_at_the_jump() -> None:
+    # Santiago moves its clocks from 00:00 to 01:00 on 2026-09-06.
+    santiago = ZoneInfo("America/Santiago")
+    start = dt.datetime(2026, 9, 5, 12, tzinfo=santiago).astimezone(UTC)
+    bounds = bucket_bounds(start, start + dt.timedelta(days=2), Interval.DAY, santiago)
+    local = bounds[1].astimezone(santiago)
+    assert (local.date(), local.hour) == (dt.date(2026, 9, 6), 1)
+    assert bounds[1] - dt.timedelta(seconds=1) < bounds[1]
+    assert (bounds[1] - dt.timedelta(seconds=1)).astimezone(santiago).date() == dt.date(2026, 9, 5)
+
+
+def test_weeks_start_on_monday_and_months_on_the_first() -> None:
+    start = dt.datetime(2026, 1, 7, 15, tzinfo=UTC)  # a Wednesday
+    weeks = bucket_bounds(start, start + dt.timedelta(days=15), Interval.WEEK, zone("") or BERLIN)
+    assert [b.weekday() for b in weeks[1:-1]] == [0, 0]
+    months = bucket_bounds(start, dt.datetime(2026, 4, 2, tzinfo=UTC), Interval.MONTH, BERLIN)
+    assert [b.astimezone(BERLIN).day for b in months[1:-1]] == [1, 1, 1]
+
+
+def test_india_hours_start_at_the_half_hour_utc() -> None:
+    kolkata = ZoneInfo("Asia/Kolkata")
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    bounds = bucket_bounds(start, start + dt.timedelta(hours=3), Interval.HOUR, kolkata)
+    assert [b.minute for b in bounds[1:-1]] == [30, 30, 30]
+
+
+def test_too_many_buckets_is_refused() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    bucket_bounds(start, start + dt.timedelta(hours=MAX_BUCKETS), Interval.HOUR, BERLIN)
+    with pytest.raises(TooManyBuckets):
+        bucket_bounds(start, start + dt.timedelta(hours=MAX_BUCKETS + 2), Interval.HOUR, BERLIN)
+
+
+@pytest.mark.parametrize("name", ["Nowhere/City", "../../etc/passwd", "/etc/localtime", "x" * 65])
+def test_unknown_zones_are_none(name: str) -> None:
+    assert zone(name) is None
+
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Pacific/Chatham",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(UTC)
+    ),
+    length=st.timedeltas(min_value=dt.timedelta(seconds=1), max_value=dt.timedelta(days=40)),
+    interval=st.sampled_from([Interval.HOUR, Interval.DAY, Interval.WEEK, Interval.MONTH]),
+    zone_name=st.sampled_from(ZONES),
+)
+def test_buckets_cover_the_range_and_start_at_local_boundaries(
+    start: dt.datetime, length: dt.timedelta, interval: Interval, zone_name: str
+) -> None:
+    tz = ZoneInfo(zone_name)
+    end = start + length
+    try:
+        bounds = bucket_bounds(start, end, interval, tz)
+    except TooManyBuckets:
+        return
+    assert bounds[0] == start
+    assert bounds[-1] == end
+    assert all(a < b for a, b in itertools.pairwise(bounds))
+    for boundary in bounds[1:-1]:
+        local = boundary.astimezone(tz)
+        before = (boundary - dt.timedelta(microseconds=1)).astimezone(tz)
+        if interval is Interval.HOUR:
+            assert local.minute == 0 or before.minute != local.minute
+        else:
+            # The first instant of a new local day.
+            assert before.date() < local.date()
+            if interval is Interval.WEEK:
+                assert local.weekday() == 0
+            if interval is Interval.MONTH:
+                assert local.day == 1
