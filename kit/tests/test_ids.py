@@ -135,13 +135,40 @@ def test_a_frozen_clocks_ids_follow_its_own_time_whatever_other_clocks_did() -> 
     assert made.int >> 80 == int(START.timestamp() * 1000)
 
 
-def test_a_batch_of_ids_is_what_as_many_single_calls_would_give() -> None:
-    clock = FrozenClock(dt.datetime(2026, 5, 1, tzinfo=UTC))
-    first = new_id(clock)
-    batch = new_ids(clock, 5000)  # past the 12-bit counter: borrows milliseconds
-    after = new_id(clock)
-    ordered = [first, *batch, after]
+def test_a_batch_of_ids_steps_as_single_calls_do() -> None:
+    batched, single = (FrozenClock(dt.datetime(2026, 5, 1, tzinfo=UTC)) for _ in range(2))
+    batch = new_ids(batched, 5000)  # past the 12-bit counter: borrows milliseconds
+    one_by_one = [new_id(single) for _ in range(5000)]
+    # Each id is the one before, counted on within its millisecond, or on
+    # overflow the next millisecond from zero: both ways alike.
+    assert _steps_by_the_rule(batch)
+    assert _steps_by_the_rule(one_by_one)
+    assert _millisecond(batch[0]) == _millisecond(one_by_one[0])
+    ordered = [*batch, new_id(batched)]
     assert ordered == sorted(ordered)
     assert len(set(ordered)) == len(ordered)
     assert all(found.version == 7 for found in batch)
-    assert new_ids(clock, 0) == []
+    assert new_ids(batched, 0) == []
+
+
+def _millisecond(found: uuid.UUID) -> int:
+    return found.int >> 80
+
+
+def _counter(found: uuid.UUID) -> int:
+    return (found.int >> 64) & 0xFFF
+
+
+def _steps_by_the_rule(ids: list[uuid.UUID]) -> bool:
+    for before, after in itertools.pairwise(ids):
+        same = _millisecond(after) == _millisecond(before)
+        if same and _counter(after) == _counter(before) + 1:
+            continue
+        if (
+            _millisecond(after) == _millisecond(before) + 1
+            and _counter(before) == 0xFFF
+            and _counter(after) == 0
+        ):
+            continue
+        return False
+    return True

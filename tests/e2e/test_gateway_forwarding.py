@@ -185,3 +185,17 @@ async def test_nothing_forged_reaches_a_service_on_the_keyless_public_route(gate
     assert ORGANIZATION_HEADER not in metadata
     assert AUTHORIZATION_HEADER not in metadata
     assert metadata[SERVICE_TOKEN_HEADER] == GATEWAY_TOKEN
+
+
+async def test_a_forged_query_mark_never_reaches_a_service(gateway) -> None:
+    """`x-billingos-rest-query` is the gateway's: a client's copy is dropped,
+    and a URL without a query string sends none."""
+    url, recorder = gateway
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response = await client.get(
+            "/v1/customers/0196d0a4-1e2f-7a3b-8c4d-0000000000aa",
+            headers={"x-billingos-rest-query": "1", "Authorization": "Bearer bos_secret"},
+        )
+    assert response.status_code == 200, response.text
+    ((metadata, _deadline),) = recorder.of("/GetCustomer")
+    assert REST_QUERY_HEADER not in metadata

@@ -13,8 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from billingos_cli.suite import Suite
-
 from .conftest import Merchant
 
 pytestmark = pytest.mark.e2e
@@ -164,22 +162,20 @@ async def test_another_organizations_meter_is_a_404(
     patched = await other_merchant.client.patch(f"/v1/meters/{meter['id']}", json={"name": "mine"})
     assert patched.status_code == 404
     # A query parameter cannot swap the id the path names.
-    swapped = await other_merchant.client.get(
-        f"/v1/meters/{uuid.uuid4()}", params={"id": meter["id"]}
-    )
-    assert swapped.status_code in (400, 404)
+    swapped = await merchant.client.get(f"/v1/meters/{uuid.uuid4()}", params={"id": meter["id"]})
+    assert swapped.status_code == 400
+    assert swapped.json()["details"][0]["reason"] == "PATH_FIELD_OVERRIDDEN"
     mine = await merchant.client.get(f"/v1/meters/{meter['id']}")
     assert mine.json()["name"] == "Tokens"
 
 
-async def test_internal_methods_are_not_routed(suite: Suite, merchant: Merchant) -> None:
+async def test_internal_methods_are_not_routed(merchant: Merchant) -> None:
     for path in (
         "/billingos.metering.v1.CustomerMeterAdminService/CreditCustomerMeter",
-        "/billingos.metering.v1.BillableUsageService/GetBillableUsage",
+        "/billingos.metering.v1.BillableUsageAdminService/GetBillableUsage",
     ):
         found = await merchant.client.post(path, json={})
-        assert found.status_code in (400, 401, 403, 404), (path, found.status_code)
-    assert isinstance(suite.rest_url, str)
+        assert found.status_code == 404, (path, found.status_code)
 
 
 async def test_ingest_needs_a_key(http: httpx.AsyncClient) -> None:

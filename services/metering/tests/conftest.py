@@ -76,7 +76,7 @@ def stubs(metering_service: RunningService) -> Stubs:
         meters=meters_pb2_grpc.MeterServiceStub(channel),
         customer_meters=customer_meters_pb2_grpc.CustomerMeterServiceStub(channel),
         admin=customer_meters_pb2_grpc.CustomerMeterAdminServiceStub(channel),
-        usage=usage_pb2_grpc.BillableUsageServiceStub(channel),
+        usage=usage_pb2_grpc.BillableUsageAdminServiceStub(channel),
     )
 
 

@@ -5,6 +5,7 @@ never twice)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -320,3 +321,136 @@ async def test_long_unique_values_count_and_a_broken_meter_holds_up_no_other(
             "SELECT counted_watermark FROM metering.meters WHERE id = $1", uuid.UUID(broken.id)
         )
     assert behind is not None  # set aside, retried on its own
+    async with metering_service.app.database.transaction() as connection:
+        await connection.execute(  # mended: other tests read every meter (states.py)
+            "UPDATE metering.meters SET filter = $2 WHERE id = $1",
+            uuid.UUID(broken.id),
+            {"conjunction": "and", "clauses": []},
+        )
+    await consumed_becomes(stubs, organization, customer, broken.id, "2")
+
+
+async def test_an_event_stored_while_its_customer_appears_is_claimed_once_it_commits(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    """Ingest read "no such customer yet" and has not committed when the
+    customer's event arrives: the copy waits for ingest, then claims it."""
+    from billingos_kit.repository import OnConnection
+    from billingos_metering.customers import KnownCustomers
+    from billingos_metering.pg_store import PostgresEventStore
+    from billingos_metering.store import NewEvent
+
+    organization, customer = uuid.uuid4(), uuid.uuid4()
+    database = metering_service.app.database
+    async with database.transaction() as connection:
+        scope = OnConnection(connection, organization)
+        await KnownCustomers(scope).hold_external_ids(exclusive=False)
+        assert await KnownCustomers(scope).by_external_ids(["racer"]) == {}
+        now = metering_service.app.clock.now()
+        await PostgresEventStore().insert(
+            scope, [NewEvent(uuid.uuid4(), "api_call", None, "racer", now, {}, "{}", None)], now
+        )
+        task = asyncio.ensure_future(
+            announce_customer(
+                metering_service,
+                servers,
+                organization,
+                external_id="racer",
+                customer_id=customer,
+            )
+        )
+
+        async def consumer_reached_the_copy() -> bool | None:
+            """The consumer has the event: it waits on ingest's lock (or,
+            were there none, it has written the copy already)."""
+            async with database.connection() as other:
+                waiting = await other.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                )
+                copied = await other.fetchval(
+                    "SELECT count(*) FROM metering.customers WHERE id = $1", customer
+                )
+            return True if waiting or copied else None
+
+        await eventually(consumer_reached_the_copy)
+    await task
+
+    async def claimed() -> bool | None:
+        async with database.connection() as connection:
+            owner = await connection.fetchval(
+                "SELECT customer_id FROM metering.events WHERE organization_id = $1",
+                organization,
+            )
+        return True if owner == customer else None
+
+    await eventually(claimed)
+
+
+async def test_a_reset_as_a_new_meter_catches_up_leaves_the_past_in_the_old_window(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    await ingest(stubs, organization, [usage_event(customer_id=customer)] * 4)
+    old = await create_meter(stubs, organization, meter_of(clauses=[]))
+    await consumed_becomes(stubs, organization, customer, old.id, "4")  # counted by now
+    meter = await create_meter(stubs, organization, meter_of(clauses=[]))
+    error = await refused(
+        credit(
+            stubs, organization, customer, meter.id, "10", customer_meters_pb2.CREDIT_MODE_ROLLOVER
+        )
+    )
+    if error.code != grpc.StatusCode.ABORTED:  # the catch-up was quicker than this call
+        raise AssertionError(error)
+    reset = await credit(
+        stubs, organization, customer, meter.id, "10", customer_meters_pb2.CREDIT_MODE_RESET
+    )
+    assert reset.consumed_units == "0"
+    await ingest(stubs, organization, [usage_event(customer_id=customer)])
+    after = await consumed_becomes(stubs, organization, customer, meter.id, "1")
+    assert after.balance == "9"
+
+
+async def test_a_recount_that_lowers_a_balance_announces_it(
+    stubs: Stubs, metering_service: RunningService, servers: SessionServers
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(clauses=[]))
+    await ingest(stubs, organization, [usage_event(customer_id=customer)])
+    await consumed_becomes(stubs, organization, customer, meter.id, "1")
+    await stubs.meters.UpdateMeter(
+        meters_pb2.UpdateMeterRequest(
+            meter=meters_pb2.Meter(
+                id=meter.id,
+                filter=meters_pb2.MeterFilter(conjunction=meters_pb2.FILTER_CONJUNCTION_OR),
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["filter"]),
+        ),
+        metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+    )
+
+    async def announced_zero() -> bool | None:
+        async with metering_service.app.database.connection() as connection:
+            envelope = await connection.fetchval(
+                "SELECT envelope FROM metering.outbox_events WHERE organization_id = $1"
+                " AND event_type = 'customer_meter.updated' ORDER BY sequence DESC LIMIT 1",
+                organization,
+            )
+        from billingos.common.v1 import event_pb2
+
+        data = events_pb2.CustomerMeterUpdatedEvent()
+        event_pb2.EventEnvelope.FromString(envelope).data.Unpack(data)
+        counted = await eventually_counted()
+        return True if data.customer_meter.consumed_units == "0" and counted else None
+
+    async def eventually_counted() -> bool:
+        async with metering_service.app.database.connection() as connection:
+            return bool(
+                await connection.fetchval(
+                    "SELECT counted_watermark IS NULL FROM metering.meters WHERE id = $1",
+                    uuid.UUID(meter.id),
+                )
+            )
+
+    await eventually(announced_zero)

@@ -45,6 +45,13 @@ def test_a_midnight_the_clocks_skip_starts_the_day_at_the_jump() -> None:
     assert (bounds[1] - dt.timedelta(seconds=1)).astimezone(santiago).date() == dt.date(2026, 9, 5)
 
 
+def test_the_repeated_autumn_hour_is_a_bucket_of_its_own() -> None:
+    start = dt.datetime(2026, 10, 25, tzinfo=BERLIN).astimezone(UTC)
+    bounds = bucket_bounds(start, start + dt.timedelta(hours=25), Interval.HOUR, BERLIN)
+    assert len(bounds) == 26
+    assert all(b - a == dt.timedelta(hours=1) for a, b in itertools.pairwise(bounds))
+
+
 def test_weeks_start_on_monday_and_months_on_the_first() -> None:
     start = dt.datetime(2026, 1, 7, 15, tzinfo=UTC)  # a Wednesday
     weeks = bucket_bounds(start, start + dt.timedelta(days=15), Interval.WEEK, zone("") or BERLIN)
@@ -89,7 +96,7 @@ ZONES = [
         min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(UTC)
     ),
     length=st.timedeltas(min_value=dt.timedelta(seconds=1), max_value=dt.timedelta(days=40)),
-    interval=st.sampled_from([Interval.HOUR, Interval.DAY, Interval.WEEK, Interval.MONTH]),
+    interval=st.sampled_from(list(Interval)),
     zone_name=st.sampled_from(ZONES),
 )
 def test_buckets_cover_the_range_and_start_at_local_boundaries(
@@ -103,12 +110,21 @@ def test_buckets_cover_the_range_and_start_at_local_boundaries(
         return
     assert bounds[0] == start
     assert bounds[-1] == end
+    if interval is Interval.HOUR:
+        # A local hour lasts an hour, but where the clocks go back by half an
+        # hour (Lord Howe) the local hour holding the repeat lasts 90 minutes.
+        longest = dt.timedelta(minutes=90 if zone_name == "Australia/Lord_Howe" else 60)
+        assert all(b - a <= longest for a, b in itertools.pairwise(bounds))
     assert all(a < b for a, b in itertools.pairwise(bounds))
     for boundary in bounds[1:-1]:
         local = boundary.astimezone(tz)
         before = (boundary - dt.timedelta(microseconds=1)).astimezone(tz)
         if interval is Interval.HOUR:
-            assert local.minute == 0 or before.minute != local.minute
+            # The first instant of a new local hour.
+            assert (
+                before.replace(minute=0, second=0, microsecond=0, fold=0) != local.replace(fold=0)
+                or before.fold != local.fold
+            )
         else:
             # The first instant of a new local day.
             assert before.date() < local.date()
@@ -116,3 +132,5 @@ def test_buckets_cover_the_range_and_start_at_local_boundaries(
                 assert local.weekday() == 0
             if interval is Interval.MONTH:
                 assert local.day == 1
+            if interval is Interval.YEAR:
+                assert (local.month, local.day) == (1, 1)

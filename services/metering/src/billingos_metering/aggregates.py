@@ -20,7 +20,6 @@ _AVERAGE_STEP = Decimal(1).scaleb(-AVERAGE_PLACES)
 # Wide enough that sums of ingestible numbers (below 2^53, fractions down to
 # 1e-12) stay exact over any count of events: no sum here ever rounds.
 WIDE = Context(prec=60)
-_WIDE = WIDE
 ZERO = Decimal(0)
 
 
@@ -36,9 +35,6 @@ class Aggregate:
     distinct: int = 0
 
 
-EMPTY = Aggregate()
-
-
 def quantity(function: Function, parts: Aggregate) -> Decimal:
     if function is Function.COUNT:
         return Decimal(parts.count)
@@ -49,8 +45,8 @@ def quantity(function: Function, parts: Aggregate) -> Decimal:
     if function is Function.AVG:
         if parts.count == 0:
             return ZERO
-        return _WIDE.divide(parts.total, Decimal(parts.count)).quantize(
-            _AVERAGE_STEP, rounding=ROUND_HALF_EVEN
+        return WIDE.divide(parts.total, Decimal(parts.count)).quantize(
+            _AVERAGE_STEP, rounding=ROUND_HALF_EVEN, context=WIDE
         )
     return parts.extreme if parts.extreme is not None else ZERO
 
@@ -60,7 +56,7 @@ def decimal_text(value: Decimal) -> str:
     trailing zeros ("1500", "0.25", "-3")."""
     if value == 0:
         return "0"
-    text = format(value.normalize(_WIDE), "f")
+    text = format(value.normalize(WIDE), "f")
     return text
 
 
@@ -70,7 +66,7 @@ def combine(function: Function, parts: Iterable[Aggregate]) -> Aggregate:
     count, total, extreme = 0, ZERO, None
     for part in parts:
         count += part.count
-        total = _WIDE.add(total, part.total)
+        total = WIDE.add(total, part.total)
         if part.extreme is not None:
             if extreme is None:
                 extreme = part.extreme
@@ -95,7 +91,10 @@ def aggregate_values(aggregation: Aggregation, values: Iterable[EventValue | Non
         extreme = max(numbers)
     elif numbers and aggregation.function is Function.MIN:
         extreme = min(numbers)
-    return Aggregate(count=len(numbers), total=sum(numbers, ZERO), extreme=extreme)
+    total = ZERO
+    for number in numbers:
+        total = WIDE.add(total, number)
+    return Aggregate(count=len(numbers), total=total, extreme=extreme)
 
 
 def distinct_key(value: EventValue) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
+from billingos_metering import states
 from billingos_metering.balances import BalanceWorker
 from billingos_metering.consumers import customer_copy
 from billingos_metering.ingest_rules import IngestLimits
@@ -33,7 +34,7 @@ from billingos_metering.partitions import PartitionKeeper
 from billingos_metering.pg_store import PostgresEventStore
 from billingos_metering.servicer import (
     Backends,
-    BillableUsageServicer,
+    BillableUsageAdminServicer,
     CustomerMeterAdminServicer,
     CustomerMeterServicer,
     MeterServicer,
@@ -100,9 +101,9 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             customer_meters_pb2.DESCRIPTOR.services_by_name["CustomerMeterAdminService"],
         ),
         (
-            usage_pb2_grpc.add_BillableUsageServiceServicer_to_server,
-            BillableUsageServicer(backends),
-            usage_pb2.DESCRIPTOR.services_by_name["BillableUsageService"],
+            usage_pb2_grpc.add_BillableUsageAdminServiceServicer_to_server,
+            BillableUsageAdminServicer(backends),
+            usage_pb2.DESCRIPTOR.services_by_name["BillableUsageAdminService"],
         ),
     ]
     for add_to_server, servicer, descriptor in services:
@@ -111,4 +112,6 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_worker("balances", balances.run)
     app.add_worker("event-partitions", partitions.run)
     app.add_closer(directory.close)
+    for source in states.state_sources():
+        app.add_state_source(source)
     return app

@@ -20,13 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
-
-import asyncpg
+from collections.abc import Collection, Mapping
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
-from billingos_kit.ids import new_id
+from billingos_kit.ids import new_ids
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
@@ -77,7 +75,7 @@ class BalanceWorker:
         while not stop.is_set():
             try:
                 await self.pass_once()
-            except (asyncpg.PostgresError, OSError):
+            except Exception:  # the store's or the database's: the next pass retries
                 log.exception("balance pass failed; retrying")
             self._woken.clear()
             stopping = asyncio.ensure_future(stop.wait())
@@ -114,7 +112,7 @@ class BalanceWorker:
                     # database error) is set behind on its own, and the
                     # others go on.
                     async with connection.transaction():
-                        changed += await self._count(connection, meter, progress, safe)
+                        changed += len(await self._count(connection, meter, progress, safe))
                 except Exception:  # one meter's fault stays its own
                     log.exception(
                         "could not count a meter; it is caught up on its own",
@@ -148,14 +146,14 @@ class BalanceWorker:
         on meanwhile), then what the passes added since, briefly holding it
         (so none moves it before the meter joins them)."""
         try:
-            changed = 0
+            changed: set[uuid.UUID] = set()
             async with self._database.transaction() as connection:
                 meter = await _lock_behind(connection, meter_id)
                 if meter is None or meter.counted_watermark is None:
                     return 0
                 target = await global_progress(connection)
                 if meter.counted_watermark < target:
-                    changed += await self._count(connection, meter, meter.counted_watermark, target)
+                    changed |= await self._count(connection, meter, meter.counted_watermark, target)
                     await connection.execute(
                         "UPDATE metering.meters SET counted_watermark = $2 WHERE id = $1",
                         meter.id,
@@ -165,16 +163,20 @@ class BalanceWorker:
                 progress = await global_progress(connection, lock="FOR SHARE")
                 meter = await _lock_behind(connection, meter_id)
                 if meter is None or meter.counted_watermark is None:
-                    return changed
+                    return len(changed)
                 if meter.counted_watermark < progress:
-                    changed += await self._count(
+                    changed |= await self._count(
                         connection, meter, meter.counted_watermark, progress
                     )
+                # Customer meters the count did not touch are announced too:
+                # after a recount, one the new filter leaves at nothing went
+                # down (to the zero the recount started from).
+                changed |= await self._announce_untouched(connection, meter, changed)
                 await connection.execute(
                     "UPDATE metering.meters SET counted_watermark = NULL WHERE id = $1", meter.id
                 )
             self._failing.pop(meter_id, None)
-            return changed
+            return len(changed)
         except Exception:  # retried with backoff, apart from the pass
             _, failures = self._failing.get(meter_id, (0.0, 0))
             delay = min(2.0**failures, MAX_RETRY_SECONDS)
@@ -185,7 +187,27 @@ class BalanceWorker:
             )
             return 0
 
-    async def _count(self, connection: Connection, meter: MeterRow, start: int, end: int) -> int:
+    async def _announce_untouched(
+        self, connection: Connection, meter: MeterRow, touched: set[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        work = OrganizationWork(
+            connection, meter.organization_id, self._clock, self._tables, SOURCE
+        )
+        rows = CustomerMeterRepository(work)
+        now = self._clock.now()
+        announced = set()
+        for row in await rows.of_meter_except(meter.id, touched):
+            row.updated_at = now
+            await rows.save_parts(row)
+            await work.outbox.add(events.customer_meter_updated(view_of(meter, row)))
+            announced.add(row.id)
+        return announced
+
+    async def _count(
+        self, connection: Connection, meter: MeterRow, start: int, end: int
+    ) -> set[uuid.UUID]:
+        """Counts [start, end) into the meter's customer meters; returns the
+        ids of those that changed (each announced once)."""
         work = OrganizationWork(
             connection, meter.organization_id, self._clock, self._tables, SOURCE
         )
@@ -196,7 +218,7 @@ class BalanceWorker:
         if function is Function.UNIQUE:
             values = await self._store.customer_values(work, spec, (start, end), windows)
             if not values:
-                return 0
+                return set()
             found = await _ensure_rows(work, connection, meter, values.keys(), self._clock)
             changed = []
             for customer_id, seen in values.items():
@@ -209,7 +231,7 @@ class BalanceWorker:
             aggregates = await self._store.customer_aggregates(work, spec, (start, end), windows)
             aggregates = {c: a for c, a in aggregates.items() if a.count}
             if not aggregates:
-                return 0
+                return set()
             found = await _ensure_rows(work, connection, meter, aggregates.keys(), self._clock)
             changed = [_add(found[c], function, a) for c, a in aggregates.items()]
         now = self._clock.now()
@@ -217,7 +239,7 @@ class BalanceWorker:
             row.updated_at = now
             await rows.save_parts(row)
             await work.outbox.add(events.customer_meter_updated(view_of(meter, row)))
-        return len(changed)
+        return {row.id for row in changed}
 
 
 def _add(row: CustomerMeterRow, function: Function, parts: Aggregate) -> CustomerMeterRow:
@@ -237,20 +259,21 @@ async def _ensure_rows(
     work: OrganizationWork,
     connection: Connection,
     meter: MeterRow,
-    customer_ids: object,
+    customer_ids: Collection[uuid.UUID],
     clock: Clock,
 ) -> Mapping[uuid.UUID, CustomerMeterRow]:
     """The meter's customer meters of these customers, made where missing, locked."""
-    wanted = list(customer_ids)  # type: ignore[call-overload]
+    wanted = list(customer_ids)
     rows = CustomerMeterRepository(work)
     found = await rows.of_meter(meter.id, wanted)
     missing = [c for c in wanted if c not in found]
     if missing:
         now = clock.now()
+        ids = new_ids(clock, len(missing))
         await rows.insert(
             *(
-                new_customer_meter(meter.organization_id, now, meter.id, c, new_id(clock))
-                for c in missing
+                new_customer_meter(meter.organization_id, now, meter.id, c, row_id)
+                for c, row_id in zip(missing, ids, strict=True)
             )
         )
         found = await rows.of_meter(meter.id, wanted)

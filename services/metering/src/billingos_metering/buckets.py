@@ -59,13 +59,12 @@ def _next_boundary(instant: dt.datetime, interval: Interval, tz: ZoneInfo) -> dt
     local = instant.astimezone(tz)
     if interval is Interval.HOUR:
         # An hour later in real time, floored to the local hour (zones whose
-        # offset changes by half an hour realign here).
+        # offset changes by half an hour realign here). The repeated hour of
+        # an autumn change is its own bucket: the floor keeps the fold.
         later = (instant + dt.timedelta(hours=1)).astimezone(tz)
-        candidate = _first_instant(later.replace(minute=0, second=0, microsecond=0), tz)
+        candidate = _hour_start(later, tz)
         if candidate <= instant:
-            candidate = _first_instant(
-                (later + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0), tz
-            )
+            candidate = _hour_start((instant + dt.timedelta(hours=2)).astimezone(tz), tz)
         return candidate
     day = local.date()
     if interval is Interval.DAY:
@@ -79,6 +78,14 @@ def _next_boundary(instant: dt.datetime, interval: Interval, tz: ZoneInfo) -> dt
     else:
         following = dt.date(day.year + 1, 1, 1)
     return _start_of_day(following, tz)
+
+
+def _hour_start(local: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    floored = local.replace(minute=0, second=0, microsecond=0)
+    candidate = floored.astimezone(UTC)
+    if candidate.astimezone(tz).replace(tzinfo=None) != floored.replace(tzinfo=None):
+        return _first_instant(floored, tz)  # the floor fell in a gap
+    return candidate
 
 
 def _start_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:

@@ -67,13 +67,16 @@ def customer_copy(
         copy = _copy_of(customer, scope, deleted=deleted)
         if copy is None:
             return
-        before = await KnownCustomers(scope).remember(copy)
-        if before is copy:
-            return  # an older state: nothing changed
-        if copy.external_id is None or copy.deleted_at is not None:
+        known = KnownCustomers(scope)
+        claims = copy.external_id is not None and copy.deleted_at is None
+        if claims:
+            await known.hold_external_ids(exclusive=True)
+        remembered = await known.remember(copy)
+        if not remembered.applied or not claims:
+            return  # an older state, or no external id to claim events by
+        if remembered.previous_external_id == copy.external_id:
             return
-        if before is not None and before.external_id == copy.external_id:
-            return
+        assert copy.external_id is not None
         claimed = await store.resolve_customer(scope, copy.external_id, copy.id)
         if claimed:
             log.info(

@@ -14,16 +14,16 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from billingos_kit.customer_directory import CustomerDirectory
-from billingos_kit.errors import InvalidArgument, NotFound
+from billingos_kit.errors import Aborted, InvalidArgument, NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_metering import events
 from billingos_metering.aggregates import WIDE, ZERO
-from billingos_metering.customers import confirm_customers
+from billingos_metering.customers import KnownCustomers, confirm_customers
 from billingos_metering.meters import require_unarchived
 from billingos_metering.models import CustomerMeterRow, MeterRow
-from billingos_metering.progress import counted_through
+from billingos_metering.progress import global_progress
 from billingos_metering.repository import (
     CustomerMeterFilter,
     CustomerMeterRepository,
@@ -81,6 +81,25 @@ class CustomerMeterService:
         self._meters = MeterRepository(scope)
         self._rows = CustomerMeterRepository(scope)
 
+    async def filter_of(
+        self,
+        customer_id: uuid.UUID | None,
+        external_customer_id: str | None,
+        meter_id: uuid.UUID | None,
+    ) -> CustomerMeterFilter | None:
+        """The list's filter; None when the external id names no customer
+        (an empty list)."""
+        if external_customer_id is not None:
+            if customer_id is not None:
+                raise InvalidArgument(
+                    "customer_id", "give customer_id or external_customer_id, not both"
+                )
+            owners = await KnownCustomers(self._scope).by_external_ids([external_customer_id])
+            customer_id = owners.get(external_customer_id)
+            if customer_id is None:
+                return None
+        return CustomerMeterFilter(customer_id=customer_id, meter_id=meter_id)
+
     async def list_page(
         self, where: CustomerMeterFilter, page: PageRequest
     ) -> Page[CustomerMeterView]:
@@ -99,12 +118,14 @@ class CustomerMeterService:
         """Adds credits, or starts a new window (reset: the units; rollover:
         what is left, if positive, plus the units). Announces
         `customer_meter.updated`."""
-        meter = await self._meters.require(meter_id, for_update=True)
-        require_unarchived(meter, "meter_id")
         now = self._scope.clock.now()
+        # Asked before the meter is locked: the customers service may be slow,
+        # and a balance pass waits on a locked meter.
         live = await confirm_customers(self._scope, self._directory, {customer_id}, now)
         if customer_id not in live:
             raise NotFound("customer", str(customer_id))
+        meter = await self._meters.require(meter_id, for_update=True)
+        require_unarchived(meter, "meter_id")
         row = await self._rows.find(meter_id, customer_id, for_update=True)
         if row is None:
             row = new_customer_meter(
@@ -116,10 +137,20 @@ class CustomerMeterService:
             row.updated_at = now
             await self._rows.save_parts(row)
         else:
+            if mode is CreditMode.ROLLOVER and meter.counted_watermark is not None:
+                # What is left is not known while the meter is being counted.
+                raise Aborted(
+                    "meter_id: the meter is being counted (new, or recounting after a change);"
+                    " retry the rollover in a moment",
+                    reason="METER_CATCHING_UP",
+                )
             left = view_of(meter, row).balance
             carried = max(left, ZERO) if mode is CreditMode.ROLLOVER else ZERO
             connection = await self._scope.connection()
-            row.window_watermark = await counted_through(connection, meter)
+            # The new window starts where counting stands for caught-up meters;
+            # a meter behind counts each customer only from its window, so its
+            # backlog stays in the old one (progress.py).
+            row.window_watermark = await global_progress(connection)
             row.window_start_at = now
             row.event_count, row.value_sum, row.value_extreme = 0, ZERO, None
             row.credited_units = WIDE.add(carried, units)

@@ -9,9 +9,11 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from billingos.customers.v1 import customers_pb2
 from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
+from billingos_kit.errors import Unavailable
 from billingos_kit.repository import DataScope, TenantRepository
 from billingos_metering.models import KnownCustomer, customers
 
@@ -42,19 +44,30 @@ class KnownCustomers(TenantRepository[KnownCustomer]):
         )
         return {row[0]: row[1] for row in rows}
 
-    async def remember(self, customer: KnownCustomer) -> KnownCustomer | None:
-        """Applies a customer's state unless a newer one was applied; returns
-        the row as it was before (None if new), or the row itself if the state
-        was older and nothing changed."""
+    async def hold_external_ids(self, *, exclusive: bool) -> None:
+        """Orders ingest and the copy's updates for one organization: ingest
+        holds this (shared) from reading the copy to its commit, a customer
+        taking an external id holds it exclusively while it claims the
+        events waiting for that id. Without it an event read as "no customer
+        yet" could commit just after the claim ran, and wait for ever."""
+        connection = await self.connection()
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await connection.execute(
+            f"SELECT {lock}(hashtext('metering.customers:' || $1::text))",
+            str(self.organization_id),
+        )
+
+    async def remember(self, customer: KnownCustomer) -> Remembered:
+        """Applies a customer's state unless a newer one was applied."""
         connection = await self.connection()
         before = await connection.fetchrow(
-            "SELECT external_id, deleted_at, source_updated_at FROM metering.customers"
+            "SELECT external_id, source_updated_at FROM metering.customers"
             " WHERE id = $1 AND organization_id = $2 FOR UPDATE",
             customer.id,
             self.organization_id,
         )
         if before is not None and before["source_updated_at"] > customer.source_updated_at:
-            return customer
+            return Remembered(applied=False, previous_external_id=before["external_id"])
         await connection.execute(
             """
             INSERT INTO metering.customers (id, organization_id, external_id, deleted_at,
@@ -66,6 +79,7 @@ class KnownCustomers(TenantRepository[KnownCustomer]):
                 source_updated_at = excluded.source_updated_at,
                 updated_at = excluded.updated_at
             WHERE metering.customers.organization_id = excluded.organization_id
+              AND metering.customers.source_updated_at <= excluded.source_updated_at
             """,
             customer.id,
             customer.organization_id,
@@ -74,17 +88,18 @@ class KnownCustomers(TenantRepository[KnownCustomer]):
             customer.source_updated_at,
             customer.updated_at,
         )
-        if before is None:
-            return None
-        return KnownCustomer(
-            id=customer.id,
-            organization_id=customer.organization_id,
-            external_id=before["external_id"],
-            deleted_at=before["deleted_at"],
-            source_updated_at=before["source_updated_at"],
-            created_at=customer.created_at,
-            updated_at=customer.updated_at,
+        return Remembered(
+            applied=True, previous_external_id=None if before is None else before["external_id"]
         )
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What applying a customer's state did: whether it was applied (not
+    older than the one kept), and the external id the copy had before."""
+
+    applied: bool
+    previous_external_id: str | None
 
 
 # A request naming customers the read copy does not know asks the customers
@@ -102,12 +117,20 @@ async def confirm_customers(
     now: dt.datetime,
 ) -> set[uuid.UUID]:
     """Which of `ids` are live customers of the organization: the read copy's
-    answer, and for the rest the customers service's (remembered)."""
+    answer, and for the rest the customers service's (remembered), asking it
+    about at most MAX_LOOKUPS of them; the rest raise CustomersNotKnownYet
+    (retryable: their events reach the copy within a second or so)."""
     known = KnownCustomers(scope)
     live = await known.live_ids(ids)
-    unknown = sorted(set(ids) - live)[:MAX_LOOKUPS]
+    unknown = sorted(set(ids) - live)
     if not unknown:
         return live
+    if len(unknown) > MAX_LOOKUPS:
+        raise Unavailable(
+            f"{len(unknown)} of the customers named are not known to metering yet"
+            f" (at most {MAX_LOOKUPS} are looked up per request); retry in a moment",
+            reason="CUSTOMERS_NOT_KNOWN_YET",
+        )
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def ask(customer_id: uuid.UUID) -> customers_pb2.Customer | None:
@@ -122,7 +145,10 @@ async def confirm_customers(
             KnownCustomer(
                 id=customer_id,
                 organization_id=scope.organization_id,
-                external_id=found.external_id or None,
+                # Learnt without its external id: the customer's own event
+                # brings it, and claims the events waiting for it then
+                # (consumers.py), under the lock ingest respects.
+                external_id=None,
                 deleted_at=None,
                 source_updated_at=updated_at_of(found, now),
                 created_at=now,

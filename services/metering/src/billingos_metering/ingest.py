@@ -49,7 +49,13 @@ class IngestService:
     async def _resolve(self, checked: list[NewEvent]) -> list[NewEvent]:
         """Each event's customer: named by id, it must be a live customer of
         the organization; named by external id, it is that customer if one
-        has it, or none yet (the event waits for it)."""
+        has it, or none yet (the event waits for it). The copy is held
+        (shared) first, before any of its rows is read or written: the
+        customer copy takes the same lock, exclusively, and then rows."""
+        known = KnownCustomers(self._scope)
+        external = {e.external_customer_id for e in checked if e.external_customer_id is not None}
+        if external:
+            await known.hold_external_ids(exclusive=False)
         by_id = {event.customer_id for event in checked if event.customer_id is not None}
         live: set[uuid.UUID] = set()
         if by_id:
@@ -63,9 +69,8 @@ class IngestService:
         ]
         if missing:
             raise ValidationFailed(missing)
-        external = {e.external_customer_id for e in checked if e.external_customer_id is not None}
         if external:
-            owners = await KnownCustomers(self._scope).by_external_ids(external)
+            owners = await known.by_external_ids(external)
             if owners:
                 for event in checked:
                     if event.customer_id is None and event.external_customer_id in owners:

@@ -7,7 +7,7 @@ Usage events live in `events`, partitioned by month of their timestamp
 organization's set of `external_id`s, the forever dedup a partitioned table
 cannot hold (its unique keys must include the partition key). Every event
 row carries `xid`, the id of the transaction that stored it: the watermark
-that balances and billing count from (watermarks.py)."""
+that balances and billing count from (pg_store.py, progress.py)."""
 
 from __future__ import annotations
 

@@ -15,15 +15,16 @@ import contextlib
 import datetime as dt
 import logging
 
-import asyncpg
-
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
+from billingos_kit.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 TABLE = "metering.events"
 MONTHS_AHEAD = 2
+LOCK_TIMEOUT = "2s"
+READY_TIMEOUT_SECONDS = 2.0
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -78,43 +79,43 @@ async def ensure_partitions(database: Database, now: dt.datetime, horizon: dt.ti
 
 
 async def _make_month(database: Database, month: dt.date, name: str) -> None:
+    """Made apart and then attached: `CREATE TABLE … PARTITION OF` would lock
+    the whole events table exclusively (every ingest and read would queue
+    behind it, and it behind the longest running query), ATTACH takes a
+    lock that lets them run. It gives up after `LOCK_TIMEOUT` rather than
+    queue (the keeper tries again)."""
     start, end = month.isoformat(), next_month(month).isoformat()
     bounds = f"FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
+    within = f"timestamp >= '{start} 00:00:00+00' AND timestamp < '{end} 00:00:00+00'"
     async with database.transaction() as connection:
         # One maker at a time (two replicas starting together).
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext('metering.partitions'))")
         if name in await existing_partitions(connection):
             return
-        stray = await connection.fetchval(
-            f"SELECT count(*) FROM metering.events_default "  # noqa: S608 - fixed names
-            f"WHERE timestamp >= '{start} 00:00:00+00' AND timestamp < '{end} 00:00:00+00'"
-        )
-        if not stray:
-            await connection.execute(
-                f"CREATE TABLE metering.{name} PARTITION OF {TABLE} FOR VALUES {bounds}"
-            )
-            return
-        # Rows of this month wait in the default partition: move them over.
+        await connection.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         await connection.execute(f"CREATE TABLE metering.{name} (LIKE {TABLE} INCLUDING DEFAULTS)")
-        await connection.execute(
-            f"WITH moved AS (DELETE FROM metering.events_default "  # noqa: S608 - fixed names
-            f"WHERE timestamp >= '{start} 00:00:00+00' AND timestamp < '{end} 00:00:00+00' "
-            f"RETURNING *) INSERT INTO metering.{name} SELECT * FROM moved"
+        # Rows of this month waiting in the default partition move over.
+        moved = await connection.fetchval(
+            f"WITH moved AS (DELETE FROM metering.events_default WHERE {within} "  # noqa: S608
+            f"RETURNING *), kept AS (INSERT INTO metering.{name} SELECT * FROM moved "
+            "RETURNING 1) SELECT count(*) FROM kept"
         )
         await connection.execute(
             f"ALTER TABLE {TABLE} ATTACH PARTITION metering.{name} FOR VALUES {bounds}"
         )
-        log.info(
-            "moved events out of the default partition", extra={"partition": name, "rows": stray}
-        )
+        if moved:
+            log.info(
+                "moved events out of the default partition",
+                extra={"partition": name, "rows": moved},
+            )
 
 
 class PartitionKeeper:
-    """Ingest waits for the first round (`ready`): a month made while an
-    insert routes a row of it would fail that insert (Postgres rechecks the
-    default partition's bounds), and on a fresh database the current month
-    is made at start. Later rounds only make months nobody can send events
-    for yet (two months ahead)."""
+    """Ingest waits for the first round (`ready`): on a fresh database the
+    current month is made at start, and an insert racing the attach of its
+    own month would fail (Postgres rechecks the default partition's bounds
+    for the rows it routed there). Later rounds only make months nobody can
+    send events for yet (two months ahead)."""
 
     def __init__(
         self, database: Database, clock: Clock, horizon: dt.timedelta, every_seconds: float = 3600
@@ -126,7 +127,15 @@ class PartitionKeeper:
         self._ready = asyncio.Event()
 
     async def ready(self) -> None:
-        await self._ready.wait()
+        """Returns once the first round is done; raises Unavailable past
+        READY_TIMEOUT_SECONDS (a call should not hold its connection waiting)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=READY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise Unavailable(
+                "metering is still preparing its event tables; retry in a moment",
+                reason="EVENT_STORE_STARTING",
+            ) from None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -135,7 +144,7 @@ class PartitionKeeper:
                 if made:
                     log.info("made event partitions", extra={"count": made})
                 self._ready.set()
-            except (asyncpg.PostgresError, OSError):
+            except Exception:  # retried; ingest waits (and answers UNAVAILABLE) meanwhile
                 log.exception("could not make event partitions; retrying")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -41,6 +41,7 @@ WITH input AS (
 ), fresh AS (
     INSERT INTO metering.event_keys (organization_id, external_id)
     SELECT $1, external_id FROM input WHERE external_id IS NOT NULL
+    ORDER BY external_id  -- one order for every batch: overlapping batches cannot deadlock
     ON CONFLICT DO NOTHING
     RETURNING external_id
 ), stored AS (

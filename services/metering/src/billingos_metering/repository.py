@@ -8,7 +8,6 @@ import hashlib
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Table, bindparam
@@ -89,6 +88,20 @@ class CustomerMeterRepository(TenantRepository[CustomerMeterRow]):
         )
         return {record["customer_id"]: self.row(record) for record in records}
 
+    async def of_meter_except(
+        self, meter_id: uuid.UUID, excluded: Collection[uuid.UUID]
+    ) -> list[CustomerMeterRow]:
+        """The meter's customer meters but those in `excluded` (by row id), locked."""
+        connection = await self.connection()
+        records = await connection.fetch(
+            "SELECT * FROM metering.customer_meters WHERE organization_id = $1 AND meter_id = $2"
+            " AND id <> ALL($3::uuid[]) ORDER BY customer_id FOR UPDATE",
+            self.organization_id,
+            meter_id,
+            list(excluded),
+        )
+        return [self.row(record) for record in records]
+
     async def windows_after(self, meter_id: uuid.UUID, watermark: int) -> dict[uuid.UUID, int]:
         """Customer meters whose window starts above `watermark` (after a
         recount): each counts only from its own window."""
@@ -144,6 +157,3 @@ class CustomerMeterRepository(TenantRepository[CustomerMeterRow]):
             "DELETE FROM metering.customer_meter_values WHERE customer_meter_id = $1",
             customer_meter_id,
         )
-
-
-ZERO = Decimal(0)

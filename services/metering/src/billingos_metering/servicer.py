@@ -4,6 +4,7 @@ resolved the organization and opened the unit of work."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,14 +22,12 @@ from billingos.metering.v1 import (
     usage_pb2_grpc,
 )
 from billingos_kit.customer_directory import CustomerDirectory
-from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import optional_bool, timestamp
 from billingos_metering.aggregates import decimal_text
 from billingos_metering.customer_meters import CustomerMeterService, parse_units
-from billingos_metering.customers import KnownCustomers
 from billingos_metering.ingest import IngestService
 from billingos_metering.ingest_rules import IngestLimits
 from billingos_metering.messages import (
@@ -40,7 +39,7 @@ from billingos_metering.messages import (
 )
 from billingos_metering.meters import METER_MASK, MeterService
 from billingos_metering.quantities import QuantityQuery, QuantityService
-from billingos_metering.repository import CustomerMeterFilter, MeterFilter
+from billingos_metering.repository import MeterFilter
 from billingos_metering.store import EventStore
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -62,7 +61,7 @@ class Backends:
     max_meters: int = 100
 
 
-def _optional_id(value: str, field: str) -> Any:
+def _optional_id(value: str, field: str) -> uuid.UUID | None:
     return parse_id(value, field) if value else None
 
 
@@ -164,22 +163,16 @@ class CustomerMeterServicer(customer_meters_pb2_grpc.CustomerMeterServiceService
     async def ListCustomerMeters(
         self, request: customer_meters_pb2.ListCustomerMetersRequest, context: Context
     ) -> customer_meters_pb2.ListCustomerMetersResponse:
-        scope = current_scope()
-        customer_id = _optional_id(request.customer_id, "customer_id")
-        if request.external_customer_id:
-            if customer_id is not None:
-                raise InvalidArgument(
-                    "customer_id", "give customer_id or external_customer_id, not both"
-                )
-            owners = await KnownCustomers(scope).by_external_ids([request.external_customer_id])
-            customer_id = owners.get(request.external_customer_id)
-            if customer_id is None:
-                return customer_meters_pb2.ListCustomerMetersResponse()
-        where = CustomerMeterFilter(
-            customer_id=customer_id, meter_id=_optional_id(request.meter_id, "meter_id")
+        service = CustomerMeterService(current_scope(), self._backends.directory)
+        where = await service.filter_of(
+            _optional_id(request.customer_id, "customer_id"),
+            request.external_customer_id or None,
+            _optional_id(request.meter_id, "meter_id"),
         )
+        if where is None:
+            return customer_meters_pb2.ListCustomerMetersResponse()
         page = page_request(request.page_size, request.page_token, where)
-        result = await CustomerMeterService(scope, self._backends.directory).list_page(where, page)
+        result = await service.list_page(where, page)
         return customer_meters_pb2.ListCustomerMetersResponse(
             customer_meters=[customer_meter_message(view) for view in result.items],
             next_page_token=result.next_page_token,
@@ -201,7 +194,7 @@ class CustomerMeterAdminServicer(customer_meters_pb2_grpc.CustomerMeterAdminServ
         return customer_meter_message(view)
 
 
-class BillableUsageServicer(usage_pb2_grpc.BillableUsageServiceServicer):
+class BillableUsageAdminServicer(usage_pb2_grpc.BillableUsageAdminServiceServicer):
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
 

@@ -24,7 +24,8 @@ class MeteringSettings(ServiceSettings):
     # matched against every event the organization sends).
     max_meters_per_organization: int = Field(default=100, ge=1, le=10000)
     # Events per IngestEvents request.
-    max_events_per_request: int = Field(default=1000, ge=1, le=10000)
+    # (The kit refuses any list past 1,000 entries before a service sees it.)
+    max_events_per_request: int = Field(default=1000, ge=1, le=1000)
     # The balance worker's pass interval when nothing wakes it sooner.
     balance_poll_seconds: float = Field(default=0.2, gt=0)
     # Where events are stored: empty, Postgres (the metering schema);

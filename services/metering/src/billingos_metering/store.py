@@ -121,7 +121,9 @@ class EventStore(Protocol):
         watermarks: tuple[int, int],
         windows: Mapping[uuid.UUID, int],
     ) -> dict[uuid.UUID, set[str]]:
-        """Per customer, the distinct values (as distinct_text) a unique
+        """Per customer, the distinct values (each as a text that is the same
+        for equal values and differs for different ones: Postgres gives the
+        jsonb text, ClickHouse its own; a store only ever compares its own) a unique
         meter's property takes in the matching events stored in [watermarks)."""
         ...
 

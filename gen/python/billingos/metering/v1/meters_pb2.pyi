@@ -216,7 +216,9 @@ Global___FilterClause: _TypeAlias = FilterClause  # noqa: Y015
 
 @_typing.final
 class MeterFilter(_message.Message):
-    """Which events a meter counts: its clauses, joined by the conjunction."""
+    """Which events a meter counts: its clauses, joined by the conjunction. At
+    most 50 conditions in the whole tree, and 16 KB as JSON.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -58,7 +58,9 @@ class UsageEventInput(_message.Message):
     def metadata(self) -> _struct_pb2.Struct:
         """Properties meters filter and aggregate on: string, number and boolean
         values only (no nesting), at most 50 keys of up to 64 characters, strings
-        of up to 1,000 characters. Numbers are exact up to 15 significant digits.
+        of up to 1,000 characters. Numbers are exact up to 15 significant digits;
+        integers must be below 2^53 in size and other numbers 0 or at least 1e-12
+        (beyond that a JSON number cannot stay exact).
         """
 
     def __init__(

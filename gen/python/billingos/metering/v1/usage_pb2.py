@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/metering/v1/usage.proto\x12\x15\x62illingos.metering.v1\x1a!billingos/common/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n\x17GetBillableUsageRequest\x12\x16\n\x08meter_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x17\n\x0f\x61\x66ter_watermark\x18\x05 \x01(\x03\x12\x17\n\x0funtil_watermark\x18\x06 \x01(\x03\"I\n\rBillableUsage\x12\x10\n\x08quantity\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x03\x12\x11\n\twatermark\x18\x03 \x01(\x03\x32\x86\x01\n\x14\x42illableUsageService\x12n\n\x10GetBillableUsage\x12..billingos.metering.v1.GetBillableUsageRequest\x1a$.billingos.metering.v1.BillableUsage\"\x04\xb0\xbb\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/metering/v1/usage.proto\x12\x15\x62illingos.metering.v1\x1a!billingos/common/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n\x17GetBillableUsageRequest\x12\x16\n\x08meter_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x17\n\x0f\x61\x66ter_watermark\x18\x05 \x01(\x03\x12\x17\n\x0funtil_watermark\x18\x06 \x01(\x03\"I\n\rBillableUsage\x12\x10\n\x08quantity\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x03\x12\x11\n\twatermark\x18\x03 \x01(\x03\x32\x8b\x01\n\x19\x42illableUsageAdminService\x12n\n\x10GetBillableUsage\x12..billingos.metering.v1.GetBillableUsageRequest\x1a$.billingos.metering.v1.BillableUsage\"\x04\xb0\xbb\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,12 +42,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBILLABLEUSAGEREQUEST'].fields_by_name['start']._serialized_options = b'\342A\001\002'
   _globals['_GETBILLABLEUSAGEREQUEST'].fields_by_name['end']._loaded_options = None
   _globals['_GETBILLABLEUSAGEREQUEST'].fields_by_name['end']._serialized_options = b'\342A\001\002'
-  _globals['_BILLABLEUSAGESERVICE'].methods_by_name['GetBillableUsage']._loaded_options = None
-  _globals['_BILLABLEUSAGESERVICE'].methods_by_name['GetBillableUsage']._serialized_options = b'\260\273\030\001'
+  _globals['_BILLABLEUSAGEADMINSERVICE'].methods_by_name['GetBillableUsage']._loaded_options = None
+  _globals['_BILLABLEUSAGEADMINSERVICE'].methods_by_name['GetBillableUsage']._serialized_options = b'\260\273\030\001'
   _globals['_GETBILLABLEUSAGEREQUEST']._serialized_start=162
   _globals['_GETBILLABLEUSAGEREQUEST']._serialized_end=384
   _globals['_BILLABLEUSAGE']._serialized_start=386
   _globals['_BILLABLEUSAGE']._serialized_end=459
-  _globals['_BILLABLEUSAGESERVICE']._serialized_start=462
-  _globals['_BILLABLEUSAGESERVICE']._serialized_end=596
+  _globals['_BILLABLEUSAGEADMINSERVICE']._serialized_start=462
+  _globals['_BILLABLEUSAGEADMINSERVICE']._serialized_end=601
 # @@protoc_insertion_point(module_scope)

@@ -44,7 +44,9 @@ class GetBillableUsageRequest(_message.Message):
     """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
-        """Events at or after this time (the first unbilled period's start)."""
+        """Events at or after this time: the start of the earliest period still
+        billed (a late event of any period since is counted once, here).
+        """
 
     @_builtins.property
     def end(self) -> _timestamp_pb2.Timestamp:

@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class BillableUsageServiceStub:
+class BillableUsageAdminServiceStub:
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -37,13 +37,13 @@ class BillableUsageServiceStub:
             channel: A grpc.Channel.
         """
         self.GetBillableUsage = channel.unary_unary(
-                '/billingos.metering.v1.BillableUsageService/GetBillableUsage',
+                '/billingos.metering.v1.BillableUsageAdminService/GetBillableUsage',
                 request_serializer=billingos_dot_metering_dot_v1_dot_usage__pb2.GetBillableUsageRequest.SerializeToString,
                 response_deserializer=billingos_dot_metering_dot_v1_dot_usage__pb2.BillableUsage.FromString,
                 _registered_method=True)
 
 
-class BillableUsageServiceServicer:
+class BillableUsageAdminServiceServicer:
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -57,7 +57,7 @@ class BillableUsageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_BillableUsageServiceServicer_to_server(servicer, server):
+def add_BillableUsageAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetBillableUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBillableUsage,
@@ -66,13 +66,13 @@ def add_BillableUsageServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'billingos.metering.v1.BillableUsageService', rpc_method_handlers)
+            'billingos.metering.v1.BillableUsageAdminService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('billingos.metering.v1.BillableUsageService', rpc_method_handlers)
+    server.add_registered_method_handlers('billingos.metering.v1.BillableUsageAdminService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class BillableUsageService:
+class BillableUsageAdminService:
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -91,7 +91,7 @@ class BillableUsageService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/billingos.metering.v1.BillableUsageService/GetBillableUsage',
+            '/billingos.metering.v1.BillableUsageAdminService/GetBillableUsage',
             billingos_dot_metering_dot_v1_dot_usage__pb2.GetBillableUsageRequest.SerializeToString,
             billingos_dot_metering_dot_v1_dot_usage__pb2.BillableUsage.FromString,
             options,

@@ -26,7 +26,7 @@ class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ig
 GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
-class BillableUsageServiceStub:
+class BillableUsageAdminServiceStub:
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -34,14 +34,14 @@ class BillableUsageServiceStub:
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
-    def __new__(cls, channel: _aio.Channel) -> BillableUsageServiceAsyncStub: ...
+    def __new__(cls, channel: _aio.Channel) -> BillableUsageAdminServiceAsyncStub: ...
     GetBillableUsage: _grpc.UnaryUnaryMultiCallable[_usage_pb2.GetBillableUsageRequest, _usage_pb2.BillableUsage]
     """A meter's quantity for one customer over [start, end), counting only the
     events stored in [after_watermark, until_watermark).
     """
 
 @_typing.type_check_only
-class BillableUsageServiceAsyncStub(BillableUsageServiceStub):
+class BillableUsageAdminServiceAsyncStub(BillableUsageAdminServiceStub):
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -52,7 +52,7 @@ class BillableUsageServiceAsyncStub(BillableUsageServiceStub):
     events stored in [after_watermark, until_watermark).
     """
 
-class BillableUsageServiceServicer(metaclass=_abc_1.ABCMeta):
+class BillableUsageAdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """What the billing engine asks of metering (never served to calls from
     outside).
     """
@@ -67,4 +67,4 @@ class BillableUsageServiceServicer(metaclass=_abc_1.ABCMeta):
         events stored in [after_watermark, until_watermark).
         """
 
-def add_BillableUsageServiceServicer_to_server(servicer: BillableUsageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+def add_BillableUsageAdminServiceServicer_to_server(servicer: BillableUsageAdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
