@@ -10,7 +10,7 @@ the table's trigger has already woken the relay (NOTIFY is sent at commit).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from billingos.common.v1 import event_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection
-from billingos_kit.ids import new_id
+from billingos_kit.ids import new_ids
 from billingos_kit.sql import Query
 from billingos_kit.streams import kind_of, state_subject_of
 from billingos_kit.tables import KitTables
@@ -76,43 +76,61 @@ class Outbox:
         """Records the event `data` is (e.g. a CustomerCreatedEvent), for the
         call's organization unless another is named (`organization.created`
         happens outside any)."""
+        return (await self.add_many([data], organization_id=organization_id))[0]
+
+    async def add_many(
+        self, events: Sequence[Message], *, organization_id: uuid.UUID | None = None
+    ) -> list[PendingEvent]:
+        """Records several events in one round trip (a worker announcing a
+        batch of changes: metering's balance pass), in order."""
+        if not events:
+            return []
         if not self._transactional:
             # Its row would commit alone, apart from the change it announces.
             raise RuntimeError(
                 "a method that changes nothing cannot announce an event; declare it mutating "
                 "(an HTTP verb other than GET, and no read_only option)"
             )
-        kind = kind_of(data)
-        if kind.context != self._source:
-            raise TypeError(f"{self._source} cannot announce {kind.context}'s {kind.type}")
         tenant = organization_id or self._organization_id
-        event_id = new_id(self._clock)
         occurred_at = self._clock.now()
         occur_time = timestamp_pb2.Timestamp()
         occur_time.FromDatetime(occurred_at)
-        packed = any_pb2.Any()
-        packed.Pack(data)
-        envelope = event_pb2.EventEnvelope(
-            event_id=str(event_id),
-            type=kind.type,
-            organization_id=str(tenant) if tenant else "",
-            occur_time=occur_time,
-            source=self._source,
-            data=packed,
-        )
-        await _insert(self._tables).execute(
-            await self._connection(),
-            id=event_id,
-            subject=kind.subject,
-            # "" when it carries no state; NULL is a row of a version before
-            # the state stream (the relay works its subject out).
-            state_subject=state_subject_of(data) or "",
-            event_type=kind.type,
-            organization_id=tenant,
-            envelope=envelope.SerializeToString(deterministic=True),
-            created_at=occurred_at,
-        )
-        return PendingEvent(event_id, kind.subject, envelope)
+        pending: list[PendingEvent] = []
+        rows: list[dict[str, object]] = []
+        for data, event_id in zip(events, new_ids(self._clock, len(events)), strict=True):
+            kind = kind_of(data)
+            if kind.context != self._source:
+                raise TypeError(f"{self._source} cannot announce {kind.context}'s {kind.type}")
+            packed = any_pb2.Any()
+            packed.Pack(data)
+            envelope = event_pb2.EventEnvelope(
+                event_id=str(event_id),
+                type=kind.type,
+                organization_id=str(tenant) if tenant else "",
+                occur_time=occur_time,
+                source=self._source,
+                data=packed,
+            )
+            rows.append(
+                {
+                    "id": event_id,
+                    "subject": kind.subject,
+                    # "" when it carries no state; NULL is a row of a version
+                    # before the state stream (the relay works its subject out).
+                    "state_subject": state_subject_of(data) or "",
+                    "event_type": kind.type,
+                    "organization_id": tenant,
+                    "envelope": envelope.SerializeToString(deterministic=True),
+                    "created_at": occurred_at,
+                }
+            )
+            pending.append(PendingEvent(event_id, kind.subject, envelope))
+        connection = await self._connection()
+        if len(rows) == 1:
+            await _insert(self._tables).execute(connection, **rows[0])
+        else:
+            await _insert(self._tables).execute_many(connection, rows)
+        return pending
 
 
 async def unpublished_count(connection: Connection, tables: KitTables) -> int:

@@ -195,13 +195,14 @@ class BalanceWorker:
         )
         rows = CustomerMeterRepository(work)
         now = self._clock.now()
-        announced = set()
-        for row in await rows.of_meter_except(meter.id, touched):
+        untouched = await rows.of_meter_except(meter.id, touched)
+        for row in untouched:
             row.updated_at = now
-            await rows.save_parts(row)
-            await work.outbox.add(events.customer_meter_updated(view_of(meter, row)))
-            announced.add(row.id)
-        return announced
+        await rows.save_counts(untouched)
+        await work.outbox.add_many(
+            [events.customer_meter_updated(view_of(meter, row)) for row in untouched]
+        )
+        return {row.id for row in untouched}
 
     async def _count(
         self, connection: Connection, meter: MeterRow, start: int, end: int
@@ -237,8 +238,10 @@ class BalanceWorker:
         now = self._clock.now()
         for row in changed:
             row.updated_at = now
-            await rows.save_parts(row)
-            await work.outbox.add(events.customer_meter_updated(view_of(meter, row)))
+        await rows.save_counts(changed)
+        await work.outbox.add_many(
+            [events.customer_meter_updated(view_of(meter, row)) for row in changed]
+        )
         return {row.id for row in changed}
 
 

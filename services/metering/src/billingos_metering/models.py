@@ -94,7 +94,11 @@ events = Table(
         "external_customer_id",
         postgresql_where=text("customer_id IS NULL"),
     ),
-    Index("ix_events_xid", "xid", postgresql_using="brin"),
+    # A btree, not BRIN: the balance worker asks for the last fraction of a
+    # second's events, and BRIN scans every page stored since the last vacuum
+    # (unsummarized ranges always match): measured 1.5 ms against 700 ms for
+    # 10k of 2M events.
+    Index("ix_events_xid", "xid"),
     postgresql_partition_by="RANGE (timestamp)",
 )
 

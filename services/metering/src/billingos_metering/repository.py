@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,28 @@ class CustomerMeterRepository(TenantRepository[CustomerMeterRow]):
     async def save_parts(self, row: CustomerMeterRow) -> None:
         await self.update(
             row, ["event_count", "value_sum", "value_extreme", "credited_units", "updated_at"]
+        )
+
+    async def save_counts(self, rows: Sequence[CustomerMeterRow]) -> None:
+        """The balance worker's writes: each row's running parts, in one round
+        trip (its rows are locked: of_meter)."""
+        if not rows:
+            return
+        connection = await self.connection()
+        await connection.executemany(
+            "UPDATE metering.customer_meters SET event_count = $3, value_sum = $4,"
+            " value_extreme = $5, updated_at = $6 WHERE organization_id = $1 AND id = $2",
+            [
+                (
+                    self.organization_id,
+                    r.id,
+                    r.event_count,
+                    r.value_sum,
+                    r.value_extreme,
+                    r.updated_at,
+                )
+                for r in rows
+            ],
         )
 
     async def clear_counts(self, meter_id: uuid.UUID) -> None:

@@ -80,7 +80,7 @@ def upgrade() -> None:
         schema=SCHEMA,
         postgresql_where=sa.text("customer_id IS NULL"),
     )
-    op.create_index("ix_events_xid", "events", ["xid"], schema=SCHEMA, postgresql_using="brin")
+    op.create_index("ix_events_xid", "events", ["xid"], schema=SCHEMA)
     op.execute(f"CREATE TABLE {SCHEMA}.events_default PARTITION OF {SCHEMA}.events DEFAULT")
     op.create_table(
         "meters",
