@@ -99,6 +99,11 @@ events = Table(
     # (unsummarized ranges always match): measured 1.5 ms against 700 ms for
     # 10k of 2M events.
     Index("ix_events_xid", "xid"),
+    # The pass's per-meter count, one organization's new events: with the
+    # organization leading, the planner never reads the organization's whole
+    # history through (organization_id, timestamp) instead (measured: 100-140 ms
+    # against 17 ms at 600k events, and growing with the table).
+    Index("ix_events_organization_id_xid", "organization_id", "xid"),
     postgresql_partition_by="RANGE (timestamp)",
 )
 

@@ -81,6 +81,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("customer_id IS NULL"),
     )
     op.create_index("ix_events_xid", "events", ["xid"], schema=SCHEMA)
+    op.create_index(
+        "ix_events_organization_id_xid", "events", ["organization_id", "xid"], schema=SCHEMA
+    )
     op.execute(f"CREATE TABLE {SCHEMA}.events_default PARTITION OF {SCHEMA}.events DEFAULT")
     op.create_table(
         "meters",
