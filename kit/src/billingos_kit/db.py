@@ -71,9 +71,12 @@ async def _keep_session(_connection: asyncpg.Connection[asyncpg.Record]) -> None
 class Database:
     """The pool of one service. Created on first use, inside the event loop."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, application_name: str = "") -> None:
         self.url = plain_url(url)
         self._pool_size = pool_size
+        # Names the service's connections in pg_stat_activity (operators see
+        # who holds what; metering finds its own transactions by it).
+        self._server_settings = {"application_name": application_name} if application_name else {}
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._creating = asyncio.Lock()
 
@@ -86,6 +89,7 @@ class Database:
                         min_size=1,
                         max_size=self._pool_size,
                         init=_prepare,
+                        server_settings=self._server_settings,
                         # asyncpg resets a connection's session state when it
                         # returns to the pool: one more round trip per call.
                         # Calls leave no session state (no SET or LISTEN;

@@ -66,7 +66,11 @@ class ServiceApp:
         self.name = settings.service_name
         self.tables = tables
         self.clock: Clock = clock or SystemClock()
-        self.database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+        self.database = database or Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            application_name=f"billingos-{settings.service_name}",
+        )
         self.pipeline = CallPipeline(
             database=self.database,
             tables=tables,

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billingos_kit.repository import OnConnection
+from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService
 from billingos_metering.aggregates import Aggregate, aggregate_values, combine, quantity
 from billingos_metering.buckets import bucket_bounds
@@ -698,3 +699,28 @@ async def test_numbers_and_strings_at_the_edges_agree_with_the_reference(
 
 
 _ORDERINGS = (Operator.GT, Operator.GTE, Operator.LT, Operator.LTE)
+
+
+async def test_another_applications_long_transaction_does_not_hold_the_safe_point(
+    harness: Harness, servers: SessionServers
+) -> None:
+    """A transaction of another service on the same Postgres (waiting on
+    Stripe, say) stores no events: counting goes past it. One of metering's
+    own holds it back until it ends."""
+    import asyncpg
+
+    other = await asyncpg.connect(
+        servers.database_url, server_settings={"application_name": "billingos-payments"}
+    )
+    try:
+        async with other.transaction():
+            held = int(await other.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+            organization = uuid.uuid4()
+            await harness.insert(organization, [event()])
+            assert await harness.watermark() > held
+            async with harness.database.transaction() as own:
+                mine = int(await own.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+                async with harness.database.connection() as reader:
+                    assert await harness.store.watermark(OnConnection(reader)) <= mine
+    finally:
+        await other.close()

@@ -64,7 +64,7 @@ the race gets wrong.
 Watermarks: the id of the Postgres transaction of the call, exactly as in
 the Postgres store. The rows are written to ClickHouse inside that
 transaction (one is opened on the scope's connection if it has none), and
-the safe point is `pg_snapshot_xmin`: while the transaction runs the safe
+the safe point is metering's own (watermarks.py): while the transaction runs the safe
 point cannot pass its id, and by the time it ends its rows are in
 ClickHouse and visible (inserts are synchronous: `async_insert = 0`). So
 the in-flight record is Postgres's own list of running transactions, no
@@ -114,6 +114,7 @@ from billingos_metering.aggregates import ZERO, Aggregate, decimal_text
 from billingos_metering.filters import Aggregation, Condition, EventValue, Filter, number_of
 from billingos_metering.store import Audience, Bucketed, MeterSpec, NewEvent
 from billingos_metering.vocabulary import Conjunction, Function, Operator
+from billingos_metering.watermarks import safe_watermark
 
 T = TypeVar("T")
 
@@ -177,7 +178,6 @@ _PLAIN_FINAL: dict[str, Any] = {
     "use_skip_indexes_if_final": 0,
 }
 
-_WATERMARK = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 _CURRENT_XID = "SELECT pg_current_xact_id()::text::bigint"
 
 
@@ -765,8 +765,7 @@ class ClickHouseEventStore:
         return _aggregate(meter.aggregation.function, (await self._read(sql, params))[0])
 
     async def watermark(self, scope: DataScope) -> int:
-        connection = await scope.connection()
-        return int(await connection.fetchval(_WATERMARK))
+        return await safe_watermark(await scope.connection())
 
     async def organizations_with_events(
         self, scope: DataScope, after: int, until: int

@@ -6,10 +6,11 @@ transaction on every row as its watermark.
 Why the transaction id: a sequence value is taken before its transaction
 commits, so a reader that saw 7 and 9 may later see 8 appear — a counter
 cannot say "everything below here is final". A transaction id below the
-oldest one still running (`pg_snapshot_xmin`) belongs to a transaction that
-has ended, so every event below that safe point is visible for good. (A
-long transaction anywhere on the Postgres cluster holds the safe point back
-while it runs; balances wait for it, nothing is lost.)
+oldest of metering's own transactions still running (watermarks.py) belongs
+to a transaction that has ended or that stores no events, so every event
+below that safe point is visible for good. (A long transaction of metering's
+own holds the safe point back while it runs; balances wait for it, nothing
+is lost. Other services' transactions on the same cluster do not.)
 
 Statements are written out in SQL with positional parameters: the hot path
 (ingest) is one statement per batch, arrays in, one count out."""
@@ -32,6 +33,7 @@ from billingos_metering.store import (
     NewEvent,
 )
 from billingos_metering.vocabulary import Function
+from billingos_metering.watermarks import safe_watermark
 
 _INSERT = """
 WITH input AS (
@@ -55,8 +57,6 @@ WITH input AS (
 )
 SELECT count(*) FROM stored
 """
-
-_WATERMARK = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 
 def _audience_sql(audience: Audience, params: Params) -> str:
@@ -144,8 +144,7 @@ class PostgresEventStore:
         return _aggregate(await connection.fetchrow(sql, *params.values))
 
     async def watermark(self, scope: DataScope) -> int:
-        connection = await scope.connection()
-        return int(await connection.fetchval(_WATERMARK))
+        return await safe_watermark(await scope.connection())
 
     async def organizations_with_events(
         self, scope: DataScope, after: int, until: int

@@ -1,0 +1,35 @@
+"""The safe point both event stores count up to: every event stored below it
+is visible for good, and none will ever be stored below it.
+
+An event's watermark is the id of the transaction that stored it. Below the
+snapshot's `xmax` every transaction has ended or is still running; of those
+still running, only metering's own can store events. So the safe point is
+`xmax`, or the oldest transaction id metering's own connections hold, if
+lower. Not `pg_snapshot_xmin`: that is the oldest running transaction of the
+whole cluster, and any long one (another service waiting on Stripe inside a
+transaction, a migration, a bulk load) would hold every balance back while
+it runs.
+
+Metering's connections are those with its `application_name`
+(billingos_kit.db): the query compares with its own connection's. `xmax` is
+read first: a transaction that takes an id after it takes one at or above
+it; one that held an id below it is either seen still running by the second
+read, or has ended by then."""
+
+from __future__ import annotations
+
+from billingos_kit.db import Connection
+
+_HORIZON = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+_OLDEST_OWN = """
+SELECT min(backend_xid::text::bigint) FROM pg_stat_activity
+WHERE backend_xid IS NOT NULL AND application_name = current_setting('application_name')
+"""
+
+
+async def safe_watermark(connection: Connection) -> int:
+    horizon = int(await connection.fetchval(_HORIZON))
+    # Backend states are cached per transaction once read: read them afresh.
+    await connection.execute("SELECT pg_stat_clear_snapshot()")
+    oldest = await connection.fetchval(_OLDEST_OWN)
+    return horizon if oldest is None else min(horizon, int(oldest))
