@@ -451,22 +451,24 @@ async def test_quantities_over_any_split_add_up_to_the_whole(
 
 
 async def _run(check: Any) -> None:
-    """Runs a hypothesis test of async examples on the running loop: each
-    example is awaited in turn (hypothesis itself drives sync functions)."""
+    """Runs a hypothesis test of async examples: hypothesis drives it in a
+    worker thread, and each example runs on this event loop while that
+    thread waits for it, so a failing example fails inside hypothesis (which
+    then shrinks it) and the store's connections stay on their own loop."""
     import asyncio
 
     loop = asyncio.get_running_loop()
-    pending: list[Any] = []
     inner = check.hypothesis.inner_test
+    ran = 0
 
-    def sync_example(*args: Any, **kwargs: Any) -> None:
-        pending.append((args, kwargs))
+    def example_on_the_loop(*args: Any, **kwargs: Any) -> None:
+        nonlocal ran
+        ran += 1
+        asyncio.run_coroutine_threadsafe(inner(*args, **kwargs), loop).result()
 
-    check.hypothesis.inner_test = sync_example
+    check.hypothesis.inner_test = example_on_the_loop
     await loop.run_in_executor(None, check)
-    assert pending, "hypothesis generated no examples"
-    for args, kwargs in pending:
-        await inner(*args, **kwargs)
+    assert ran, "hypothesis generated no examples"
 
 
 # ---- the ClickHouse store ---------------------------------------------------
