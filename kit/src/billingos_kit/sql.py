@@ -87,3 +87,11 @@ def affected_rows(status: str) -> int:
     """The row count of a command status such as "UPDATE 3"."""
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else 0
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE/ILIKE pattern (with ESCAPE '\\') matching values that contain
+    `text` literally: a list's "name contains" filter, whatever `%`, `_` or
+    `\\` the caller typed."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

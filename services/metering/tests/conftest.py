@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ from billingos_kit.testing.errors import CallError, call_error
 from billingos_kit.testing.events import publish_event
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
+from billingos_kit.testing.waiting import eventually
 from billingos_metering.app import MIGRATIONS_DIR, build_app
 from billingos_metering.settings import MeteringSettings
 
@@ -44,19 +44,6 @@ async def metering_service(
         balance_poll_seconds=0.05,
     ) as service:
         yield service
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 15.0) -> T:
-    """`check()`'s first answer that is not None (consumers and the balance
-    worker run apart)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found is not None:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not within the time allowed")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

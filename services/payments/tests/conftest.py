@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from billingos_kit.testing.db import scalar
 from billingos_kit.testing.events import publish_event
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
+from billingos_kit.testing.waiting import eventually
 from billingos_payments.app import MIGRATIONS_DIR, build_app
 from billingos_payments.models import customers
 from billingos_payments.settings import PaymentsSettings
@@ -60,18 +60,6 @@ def stripe_client(servers: SessionServers) -> stripe.StripeClient:
         base_addresses={"api": servers.stripe_api_base},
         http_client=stripe.HTTPXClient(),
     )
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 15.0) -> T:
-    """`check()`'s first answer that is not None (consumers run apart)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        found = await check()
-        if found is not None:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not within the time allowed")
-        await asyncio.sleep(0.1)
 
 
 @dataclass

@@ -33,14 +33,10 @@ from billingos_catalog.models import (
 )
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
+from billingos_kit.sql import contains_pattern
 from billingos_kit.validation import ascii_lower
 
 _IDS = ARRAY(Uuid)
-
-
-def _escape_like(text: str) -> str:
-    """`text` as a LIKE pattern that matches it literally (with ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---- products ---------------------------------------------------------------
@@ -65,7 +61,7 @@ class ProductFilter(ListFilter):
         }
 
     def bound(self, name: str, value: Any) -> Any:
-        return f"%{_escape_like(value)}%" if name == "name_contains" else value
+        return contains_pattern(value) if name == "name_contains" else value
 
 
 class ProductRepository(TenantRepository[Product]):

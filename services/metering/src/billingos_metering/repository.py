@@ -14,11 +14,8 @@ from sqlalchemy import Boolean, ColumnElement, Table, bindparam
 
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import TenantRepository
+from billingos_kit.sql import contains_pattern
 from billingos_metering.models import CustomerMeterRow, MeterRow, customer_meters, meters
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class MeterFilter(ListFilter):
         }
 
     def bound(self, name: str, value: Any) -> Any:
-        return f"%{_escape_like(value)}%" if name == "name_contains" else value
+        return contains_pattern(value) if name == "name_contains" else value
 
 
 class MeterRepository(TenantRepository[MeterRow]):
