@@ -1211,7 +1211,13 @@ async def load_sql(tenant: Tenant, plan: LoadPlan, concurrency: int) -> None:
 
     async def loader() -> None:
         nonlocal done
-        connection = await asyncpg.connect(tenant.database_url)
+        # Writing metering's events as its store does, the loader is one of
+        # metering's connections: the balance worker's safe point waits for
+        # metering's transactions only (watermarks.py), and would otherwise
+        # pass a chunk still being written and never count it.
+        connection = await asyncpg.connect(
+            tenant.database_url, server_settings={"application_name": "billingos-metering"}
+        )
         try:
             for low in chunks:
                 high = min(low + LOAD_CHUNK, plan.total)

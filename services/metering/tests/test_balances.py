@@ -454,3 +454,82 @@ async def test_a_recount_that_lowers_a_balance_announces_it(
             )
 
     await eventually(announced_zero)
+
+
+async def test_one_customers_quantities_come_from_rollups_and_stay_right_through_a_recount(
+    stubs: Stubs,
+    metering_service: RunningService,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    organization = uuid.uuid4()
+    customer = await announce_customer(metering_service, servers, organization)
+    meter = await create_meter(stubs, organization, meter_of(function=SUM, prop="metadata.tokens"))
+    at = session_clock.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
+    await ingest(
+        stubs,
+        organization,
+        [
+            usage_event(
+                customer_id=customer, at=at + dt.timedelta(minutes=5), metadata={"tokens": 5}
+            ),
+            usage_event(
+                customer_id=customer, at=at + dt.timedelta(hours=2), metadata={"tokens": 7}
+            ),
+            usage_event("upload", customer_id=customer, at=at, metadata={"tokens": 100}),
+        ],
+    )
+    await consumed_becomes(stubs, organization, customer, meter.id, "12")
+
+    async def quantities() -> tuple[list[str], str]:
+        found = await stubs.meters.GetMeterQuantities(
+            meters_pb2.GetMeterQuantitiesRequest(
+                id=meter.id,
+                start=ts(at),
+                end=ts(at + dt.timedelta(hours=4)),
+                interval="hour",
+                timezone="UTC",
+                customer_id=str(customer),
+            ),
+            metadata=call_metadata(organization),
+        )
+        return [q.quantity for q in found.quantities], found.total
+
+    async def rollups() -> list[tuple[dt.datetime, Decimal]]:
+        async with metering_service.app.database.connection() as connection:
+            rows = await connection.fetch(
+                "SELECT quarter_start, value_sum FROM metering.meter_rollups"
+                " WHERE meter_id = $1 ORDER BY 1",
+                uuid.UUID(meter.id),
+            )
+        return [(row[0], row[1]) for row in rows]
+
+    # Counted: the balance worker wrote each quarter-hour's sum.
+    assert await rollups() == [
+        (at, Decimal(5)),
+        (at + dt.timedelta(hours=2), Decimal(7)),
+    ]
+    assert await quantities() == (["5", "0", "7", "0"], "12")
+    # Quantities read the rollups (a rollup changed by hand shows).
+    async with metering_service.app.database.connection() as connection:
+        await connection.execute(
+            "UPDATE metering.meter_rollups SET value_sum = value_sum + 1000"
+            " WHERE meter_id = $1 AND quarter_start = $2",
+            uuid.UUID(meter.id),
+            at,
+        )
+    assert await quantities() == (["1005", "0", "7", "0"], "1012")
+
+    # A new filter drops the rollups with the counts, in one transaction:
+    # the answer is right at once (from the events), and after the recount.
+    await stubs.meters.UpdateMeter(
+        meters_pb2.UpdateMeterRequest(
+            meter=meters_pb2.Meter(id=meter.id, filter=meters_pb2.MeterFilter()),
+            update_mask=field_mask_pb2.FieldMask(paths=["filter"]),
+        ),
+        metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+    )
+    assert await quantities() == (["105", "0", "7", "0"], "112")
+    await consumed_becomes(stubs, organization, customer, meter.id, "112")
+    assert await rollups() == [(at, Decimal(105)), (at + dt.timedelta(hours=2), Decimal(7))]
+    assert await quantities() == (["105", "0", "7", "0"], "112")

@@ -450,6 +450,111 @@ async def test_quantities_over_any_split_add_up_to_the_whole(
     await _run(check)
 
 
+ROLLED_UP = [Function.COUNT, Function.SUM, Function.MAX, Function.MIN, Function.AVG]
+ZONES = ["Europe/Berlin", "Asia/Kathmandu", "America/St_Johns", "UTC", "Australia/Eucla"]
+
+
+async def _rolled_up_meters(
+    harness: Harness, organization: uuid.UUID, specs: Sequence[MeterSpec], until: int
+) -> list[uuid.UUID]:
+    """A meter per spec, its rollups counted up to `until` as the balance
+    worker would have them. Archived, so the service's own worker leaves
+    them alone."""
+    ids = []
+    async with harness.database.transaction() as connection:
+        for spec in specs:
+            meter_id = uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO metering.meters (id, organization_id, name, filter,"
+                " aggregation_function, aggregation_property, archived_at, counted_watermark,"
+                " created_at, updated_at) VALUES ($1, $2, 'm', '{}', $3, $4, $5, $6, $5, $5)",
+                meter_id,
+                organization,
+                spec.aggregation.function.value,
+                spec.aggregation.key,
+                BASE,
+                until,
+            )
+            await harness.store.roll_up(
+                OnConnection(connection, organization), meter_id, spec, (0, until)
+            )
+            ids.append(meter_id)
+    return ids
+
+
+async def test_rollups_and_their_tail_give_what_the_events_give(harness: Harness) -> None:
+    """One customer's quantities from the rollups below the counted point and
+    the store's tail above it (and in the quarter-hours a bound cuts) are the
+    quantities of the events, for every rolled-up aggregation, bucketing and
+    time zone, with bounds on and off the quarter-hours."""
+    from billingos_metering import rollups
+
+    organization, customer = uuid.uuid4(), uuid.uuid4()
+    rng = random.Random(11)
+    span = dt.timedelta(hours=8)  # dense: every quarter-hour has events of both kinds
+
+    def some(count: int, who: uuid.UUID | None) -> list[NewEvent]:
+        return [
+            event(
+                customer_id=who,
+                external_customer_id=None if who else "later",
+                at=BASE + dt.timedelta(seconds=rng.randrange(int(span.total_seconds()))),
+                metadata={"tokens": rng.choice([1, 2.5, -3, 40, 0.125])}
+                if rng.random() < 0.9
+                else {"model": "a"},
+            )
+            for _ in range(count)
+        ]
+
+    await harness.insert(organization, some(300, customer) + some(40, uuid.uuid4()))
+    counted_to = await harness.watermark()
+    # Stored above the counted point: the tail.
+    await harness.insert(organization, some(150, customer) + some(5, None))
+    specs = [
+        MeterSpec(ALL, Aggregation(f, None if f is Function.COUNT else "tokens")) for f in ROLLED_UP
+    ]
+    meter_ids = await _rolled_up_meters(harness, organization, specs, counted_to)
+    audience = Audience(customer_id=customer)
+    both: list[bool] = []
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        start=st.integers(0, 4 * 3600),
+        length=st.integers(60, 4 * 3600),
+        interval=st.sampled_from([Interval.HOUR, Interval.DAY]),
+        zone=st.sampled_from(ZONES),
+        aligned=st.booleans(),
+    )
+    async def check(start: int, length: int, interval: Interval, zone: str, aligned: bool) -> None:
+        if aligned:
+            start, length = start // 900 * 900, max(900, length // 900 * 900)
+        bounds = bucket_bounds(
+            BASE + dt.timedelta(seconds=start),
+            BASE + dt.timedelta(seconds=start + length),
+            interval,
+            ZoneInfo(zone),
+        )
+        for meter_id, spec in zip(meter_ids, specs, strict=True):
+            function = spec.aggregation.function
+            expected = await harness.quantities(organization, spec, bounds, audience)
+            async with harness.database.connection() as connection:
+                scope = OnConnection(connection, organization)
+                rolled, tail = await rollups.read(connection, meter_id, function, customer, bounds)
+                rest = await harness.store.quantities(scope, spec, audience, bounds, tail)
+            assert tail.since == counted_to
+            found = rollups.add(function, rolled, rest)
+            assert [quantity(function, b) for b in found.buckets] == [
+                quantity(function, b) for b in expected.buckets
+            ], function
+            assert quantity(function, found.total) == quantity(function, expected.total)
+            assert found.total.count == expected.total.count
+            both.append(bool(rolled.total.count and rest.total.count and tail.quarters))
+
+    await _run(check)
+    # Examples where the rollups, the tail and cut quarters all had a share.
+    assert any(both)
+
+
 async def _run(check: Any) -> None:
     """Runs a hypothesis test of async examples: hypothesis drives it in a
     worker thread, and each example runs on this event loop while that

@@ -44,6 +44,14 @@ from billingos_metering.settings import MeteringSettings
 from billingos_metering.store import EventStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Every statement planned for its own values. Metering's statements ask for
+# ranges whose size depends wholly on the values (the events above a
+# watermark: a fraction of a second's; a customer's month: tens of
+# thousands), and a cached generic plan, which Postgres adopts after five
+# runs of a prepared statement, guesses a third of the rows for a range and
+# reads a customer's month through its (customer, timestamp) index to find
+# the last second's events (measured: 1 ms custom, 90-130 ms generic).
+SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def event_store(settings: MeteringSettings) -> EventStore:
@@ -56,7 +64,7 @@ def event_store(settings: MeteringSettings) -> EventStore:
 
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, MeteringSettings)
-    app = ServiceApp(settings, kit_tables, clock=clock)
+    app = ServiceApp(settings, kit_tables, clock=clock, server_settings=SESSION_SETTINGS)
     store = event_store(settings)
     directory = CustomerDirectory(
         settings.customers_address or settings.key_check_address,

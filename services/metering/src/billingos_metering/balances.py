@@ -1,6 +1,7 @@
 """The balance worker: keeps every customer meter current as events arrive.
 Each pass counts the events stored since the last one, [progress, safe
-point), into the customer meters of the meters that match them, and
+point), into the customer meters of the meters that match them (and into
+their rollups, rollups.py), and
 announces each customer meter that changed once (`customer_meter.updated`:
 a burst of events is one update per customer meter, not one per event).
 
@@ -35,6 +36,7 @@ from billingos_metering.meters import spec_of
 from billingos_metering.models import CustomerMeterRow, MeterRow
 from billingos_metering.progress import global_progress
 from billingos_metering.repository import CustomerMeterRepository
+from billingos_metering.rollups import rolls_up
 from billingos_metering.store import EventStore
 from billingos_metering.views import view_of
 from billingos_metering.vocabulary import Function
@@ -216,6 +218,10 @@ class BalanceWorker:
         spec = spec_of(meter)
         windows = await rows.windows_after(meter.id, start)
         function = Function(meter.aggregation_function)
+        if rolls_up(function):
+            # In the transaction that moves the meter's counted point, as
+            # rollups.py requires; every event, whatever the windows.
+            await self._store.roll_up(work, meter.id, spec, (start, end))
         if function is Function.UNIQUE:
             values = await self._store.customer_values(work, spec, (start, end), windows)
             if not values:

@@ -112,7 +112,8 @@ from billingos_kit.db import Connection
 from billingos_kit.repository import DataScope
 from billingos_metering.aggregates import ZERO, Aggregate, decimal_text
 from billingos_metering.filters import Aggregation, Condition, EventValue, Filter, number_of
-from billingos_metering.store import Audience, Bucketed, MeterSpec, NewEvent
+from billingos_metering.rollups import upsert_sql
+from billingos_metering.store import Audience, Bucketed, MeterSpec, NewEvent, Tail
 from billingos_metering.vocabulary import Conjunction, Function, Operator
 from billingos_metering.watermarks import safe_watermark
 
@@ -179,6 +180,9 @@ _PLAIN_FINAL: dict[str, Any] = {
 }
 
 _CURRENT_XID = "SELECT pg_current_xact_id()::text::bigint"
+# The start of an event's UTC quarter-hour in microseconds, as the rollups
+# key it (rollups.py; no event is older than 1970, so the division floors).
+_QUARTER_MICROS = "intDiv(toUnixTimestamp64Micro(timestamp), 900000000) * 900000000"
 
 
 # ---- where the events are --------------------------------------------------
@@ -704,7 +708,12 @@ class ClickHouseEventStore:
     # ---- reads ----
 
     async def quantities(
-        self, scope: DataScope, meter: MeterSpec, audience: Audience, bounds: Sequence[dt.datetime]
+        self,
+        scope: DataScope,
+        meter: MeterSpec,
+        audience: Audience,
+        bounds: Sequence[dt.datetime],
+        tail: Tail | None = None,
     ) -> Bucketed:
         starts = [_micros(b) for b in bounds]
         params = _Params(org=scope.organization_id, bounds=starts[:-1], start=starts[0])
@@ -712,6 +721,11 @@ class ClickHouseEventStore:
         columns = aggregate_columns(meter.aggregation, params)
         where = filter_sql(meter.filter, params)
         who = _audience_sql(audience, params)
+        if tail is not None:
+            since = params.add(tail.since, "Int64")
+            cut = params.add([_micros(q) for q in tail.quarters], "Array(Int64)")
+            # One test per row (no union here): above the point, or in a cut quarter.
+            who = f"{who} AND (watermark >= {since} OR has({cut}, {_QUARTER_MICROS}))"
         # roundDown finds each event's bucket start among the bounds (a
         # binary search); the empty grouping set is the whole range.
         bucket = "roundDown(toUnixTimestamp64Micro(timestamp), {bounds:Array(Int64)})"
@@ -734,6 +748,42 @@ class ClickHouseEventStore:
             else:
                 buckets[index[row[0]]] = _aggregate(function, row, 1)
         return Bucketed(buckets, total)
+
+    async def roll_up(
+        self,
+        scope: DataScope,
+        meter_id: uuid.UUID,
+        meter: MeterSpec,
+        watermarks: tuple[int, int],
+    ) -> None:
+        params = _Params(org=scope.organization_id, after=watermarks[0], until=watermarks[1])
+        columns = aggregate_columns(meter.aggregation, params)
+        source = self._windowed(meter, {}, params)
+        sql = f"""
+            SELECT assumeNotNull(customer_id), {_QUARTER_MICROS} AS quarter,
+                   {columns}
+            {source} GROUP BY customer_id, quarter
+        """
+        function = meter.aggregation.function
+        rows = [
+            (customer, _EPOCH + quarter * _MICROSECOND, _aggregate(function, row, 2))
+            for row in await self._read(sql, params)
+            for customer, quarter in [row[:2]]
+        ]
+        rows = [r for r in rows if r[2].count]
+        if not rows:
+            return
+        connection = await scope.connection()
+        await connection.execute(
+            upsert_sql(function),
+            meter_id,
+            scope.organization_id,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2].count for r in rows],
+            [r[2].total for r in rows],
+            [r[2].extreme for r in rows],
+        )
 
     async def counted(
         self,

@@ -171,6 +171,27 @@ customer_meter_values = Table(
 )
 
 
+# What the balance worker has counted of each meter (not of unique meters),
+# per customer and UTC quarter-hour: the parts of aggregates.Aggregate over
+# the meter's events stored below its counted point (rollups.py). One
+# customer's month is ~3,000 of these rows instead of its events, spread over
+# as many heap pages as there are events. A quarter-hour cuts every local
+# calendar of this era (all offsets are whole quarter-hours); where a bucket
+# bound does not fall on one, that quarter is read from the events.
+meter_rollups = Table(
+    "meter_rollups",
+    metadata,
+    Column("meter_id", Uuid, nullable=False),
+    Column("customer_id", Uuid, nullable=False),
+    Column("quarter_start", Timestamp, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    Column("value_sum", Numeric, nullable=False),
+    Column("value_extreme", Numeric, nullable=True),
+    PrimaryKeyConstraint("meter_id", "customer_id", "quarter_start", name="pk_meter_rollups"),
+)
+
+
 @dataclass
 class KnownCustomer:
     id: uuid.UUID

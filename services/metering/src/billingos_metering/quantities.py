@@ -1,9 +1,11 @@
 """Meter quantities: a meter's aggregation over a range, cut into local
 calendar buckets (buckets.py), with the total over the whole range computed
 on its own (the unique values or the average of a month is not the sum of
-its days'). Also the billing engine's question: a customer's quantity over
-a period, counting only events stored in a watermark range, so what an order
-counted is never counted again and what arrived late is counted next."""
+its days'). One customer's quantities read the meter's rollups and the
+events they do not hold yet (rollups.py). Also the billing engine's
+question: a customer's quantity over a period, counting only events stored
+in a watermark range, so what an order counted is never counted again and
+what arrived late is counted next."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from decimal import Decimal
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.validation import Violations
+from billingos_metering import rollups
 from billingos_metering.aggregates import quantity
 from billingos_metering.buckets import TooManyBuckets, bucket_bounds, zone
 from billingos_metering.customers import KnownCustomers
 from billingos_metering.meters import spec_of
 from billingos_metering.repository import MeterRepository
+from billingos_metering.rollups import rolls_up
 from billingos_metering.store import Audience, EventStore
 from billingos_metering.vocabulary import Function, Interval
 
@@ -104,8 +108,17 @@ class QuantityService:
         meter = await MeterRepository(self._scope).require(query.meter_id)
         bounds = _bounds(query)
         audience = await self._audience(query)
-        found = await self._store.quantities(self._scope, spec_of(meter), audience, bounds)
         function = Function(meter.aggregation_function)
+        spec = spec_of(meter)
+        if audience.customer_id is not None and rolls_up(function):
+            connection = await self._scope.connection()
+            rolled, tail = await rollups.read(
+                connection, meter.id, function, audience.customer_id, bounds
+            )
+            rest = await self._store.quantities(self._scope, spec, audience, bounds, tail)
+            found = rollups.add(function, rolled, rest)
+        else:
+            found = await self._store.quantities(self._scope, spec, audience, bounds)
         buckets = [
             Bucket(bounds[i], bounds[i + 1], quantity(function, parts))
             for i, parts in enumerate(found.buckets)

@@ -63,6 +63,17 @@ class Bucketed:
     total: Aggregate
 
 
+@dataclass(frozen=True)
+class Tail:
+    """The events of a quantity the rollups do not hold (rollups.py): those
+    stored at or above `since` (the meter's counted point), and every event
+    in `quarters`, the UTC quarter-hours a bucket bound cuts (whose rollups
+    are left out)."""
+
+    since: int
+    quarters: Sequence[dt.datetime]
+
+
 class EventStore(Protocol):
     async def insert(
         self, scope: DataScope, events: Sequence[NewEvent], ingested_at: dt.datetime
@@ -73,10 +84,28 @@ class EventStore(Protocol):
         ...
 
     async def quantities(
-        self, scope: DataScope, meter: MeterSpec, audience: Audience, bounds: Sequence[dt.datetime]
+        self,
+        scope: DataScope,
+        meter: MeterSpec,
+        audience: Audience,
+        bounds: Sequence[dt.datetime],
+        tail: Tail | None = None,
     ) -> Bucketed:
         """The aggregate of each bucket [bounds[i], bounds[i+1]) and of the
-        whole range, of the events the meter's filter matches."""
+        whole range, of the events the meter's filter matches; with `tail`,
+        only of the tail's events (the rollups have the rest)."""
+        ...
+
+    async def roll_up(
+        self,
+        scope: DataScope,
+        meter_id: uuid.UUID,
+        meter: MeterSpec,
+        watermarks: tuple[int, int],
+    ) -> None:
+        """Adds the matching events of customers stored in [watermarks) to the
+        meter's rollups (metering.meter_rollups, in Postgres for every store),
+        in the scope's transaction. Not for unique."""
         ...
 
     async def counted(
