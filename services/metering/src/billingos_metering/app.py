@@ -5,6 +5,7 @@ monthly event partitions."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from billingos.metering.v1 import (
 )
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.db import Database
+from billingos_kit.own_loop import on_own_loop
 from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_metering import states
@@ -71,9 +74,23 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         settings.service_token.get_secret_value(),
     )
     horizon = dt.timedelta(days=settings.ingest_horizon_days)
-    balances = BalanceWorker(
-        app.database, kit_tables, app.clock, store, poll_seconds=settings.balance_poll_seconds
+    # The balance worker runs on its own loop, so it has its own pool.
+    balance_database = Database(
+        settings.database_url,
+        pool_size=2,
+        application_name=f"billingos-{settings.service_name}",
+        server_settings=SESSION_SETTINGS,
     )
+    balances = BalanceWorker(
+        balance_database, kit_tables, app.clock, store, poll_seconds=settings.balance_poll_seconds
+    )
+
+    async def count_balances(stop: asyncio.Event) -> None:
+        try:
+            await balances.run(stop)
+        finally:
+            await balance_database.dispose()
+
     partitions = PartitionKeeper(app.database, app.clock, horizon)
     backends = Backends(
         store=store,
@@ -117,7 +134,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
     app.add_consumer(customer_copy(app.database, app.clock, store))
-    app.add_worker("balances", balances.run)
+    app.add_worker("balances", on_own_loop("metering-balances", count_balances))
     app.add_worker("event-partitions", partitions.run)
     app.add_closer(directory.close)
     for source in states.state_sources():

@@ -14,7 +14,9 @@ fault never holds up the others. Meters that are behind — new, recounting
 after a filter change, unarchived, or failed — are caught up from their own
 watermark in their own transactions, a few per pass, a failing one retried
 with a doubling wait. It runs every `poll_seconds`, and sooner when an
-ingest wakes it."""
+ingest wakes it. It runs on its own event loop (app.py, kit own_loop.py):
+its passes are a string of round trips, which on the loop ingest shares
+would each wait behind CPU-bound batch checks."""
 
 from __future__ import annotations
 
@@ -66,14 +68,21 @@ class BalanceWorker:
         self._store = store
         self._poll = poll_seconds
         self._woken = asyncio.Event()
+        # The loop the worker runs on: its own (app.py), so ingest wakes it
+        # across threads.
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Meters whose catch-up failed: when to try again, and how many times
         # it failed (the wait doubles, up to MAX_RETRY_SECONDS).
         self._failing: dict[uuid.UUID, tuple[float, int]] = {}
 
     def wake(self) -> None:
-        asyncio.get_running_loop().call_later(WAKE_DELAY_SECONDS, self._woken.set)
+        """Safe from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.call_later, WAKE_DELAY_SECONDS, self._woken.set)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 await self.pass_once()
