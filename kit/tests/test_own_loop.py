@@ -42,19 +42,37 @@ async def test_a_failure_of_the_work_is_the_callers() -> None:
         await asyncio.wait_for(on_own_loop("failing", work)(asyncio.Event()), 5)
 
 
-async def test_cancelling_the_caller_stops_the_work_and_waits_for_its_end() -> None:
+async def test_cancelling_the_caller_cancels_the_work_and_waits_for_its_end() -> None:
+    running, cleaned_up = threading.Event(), threading.Event()
+
+    async def work(stop: asyncio.Event) -> None:
+        running.set()
+        try:
+            await asyncio.sleep(3600)  # a step that does not look at stop
+        finally:
+            await asyncio.sleep(0.05)  # its own cleanup, to its end
+            cleaned_up.set()
+
+    task = asyncio.ensure_future(on_own_loop("cancelled", work)(asyncio.Event()))
+    assert await asyncio.to_thread(running.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert cleaned_up.is_set()
+
+
+async def test_cancelled_before_the_work_started_it_is_still_ended() -> None:
     ended = threading.Event()
 
     async def work(stop: asyncio.Event) -> None:
         try:
-            await stop.wait()
-            await asyncio.sleep(0.05)  # its own cleanup
+            await asyncio.sleep(3600)
         finally:
             ended.set()
 
-    task = asyncio.ensure_future(on_own_loop("cancelled", work)(asyncio.Event()))
-    await asyncio.sleep(0.05)
+    task = asyncio.ensure_future(on_own_loop("early", work)(asyncio.Event()))
+    await asyncio.sleep(0)  # the thread is starting
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await asyncio.wait_for(task, 5)
     assert ended.is_set()

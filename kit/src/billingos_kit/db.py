@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -71,22 +71,12 @@ async def _keep_session(_connection: asyncpg.Connection[asyncpg.Record]) -> None
 class Database:
     """The pool of one service. Created on first use, inside the event loop."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        pool_size: int = 10,
-        application_name: str = "",
-        server_settings: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, application_name: str = "") -> None:
         self.url = plain_url(url)
         self._pool_size = pool_size
-        # application_name names the service's connections in
-        # pg_stat_activity (operators see who holds what; metering finds its
-        # own transactions by it); other settings are the service's own.
-        self._server_settings = dict(server_settings or {})
-        if application_name:
-            self._server_settings["application_name"] = application_name
+        # Names the service's connections in pg_stat_activity (operators see
+        # who holds what; metering finds its own transactions by it).
+        self._server_settings = {"application_name": application_name} if application_name else {}
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._creating = asyncio.Lock()
 

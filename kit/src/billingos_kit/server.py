@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,6 @@ class ServiceApp:
         *,
         clock: Clock | None = None,
         database: Database | None = None,
-        server_settings: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -71,7 +70,6 @@ class ServiceApp:
             settings.database_url,
             pool_size=settings.db_pool_size,
             application_name=f"billingos-{settings.service_name}",
-            server_settings=server_settings,
         )
         self.pipeline = CallPipeline(
             database=self.database,

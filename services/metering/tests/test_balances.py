@@ -456,7 +456,7 @@ async def test_a_recount_that_lowers_a_balance_announces_it(
     await eventually(announced_zero)
 
 
-async def test_one_customers_quantities_come_from_rollups_and_stay_right_through_a_recount(
+async def test_one_customers_quantities_come_from_rollups_and_stay_right_through_a_change(
     stubs: Stubs,
     metering_service: RunningService,
     servers: SessionServers,
@@ -465,6 +465,7 @@ async def test_one_customers_quantities_come_from_rollups_and_stay_right_through
     organization = uuid.uuid4()
     customer = await announce_customer(metering_service, servers, organization)
     meter = await create_meter(stubs, organization, meter_of(function=SUM, prop="metadata.tokens"))
+    meter_id = uuid.UUID(meter.id)
     at = session_clock.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=5)
     await ingest(
         stubs,
@@ -479,7 +480,7 @@ async def test_one_customers_quantities_come_from_rollups_and_stay_right_through
             usage_event("upload", customer_id=customer, at=at, metadata={"tokens": 100}),
         ],
     )
-    await consumed_becomes(stubs, organization, customer, meter.id, "12")
+    database = metering_service.app.database
 
     async def quantities() -> tuple[list[str], str]:
         found = await stubs.meters.GetMeterQuantities(
@@ -496,40 +497,52 @@ async def test_one_customers_quantities_come_from_rollups_and_stay_right_through
         return [q.quantity for q in found.quantities], found.total
 
     async def rollups() -> list[tuple[dt.datetime, Decimal]]:
-        async with metering_service.app.database.connection() as connection:
+        async with database.connection() as connection:
             rows = await connection.fetch(
                 "SELECT quarter_start, value_sum FROM metering.meter_rollups"
                 " WHERE meter_id = $1 ORDER BY 1",
-                uuid.UUID(meter.id),
+                meter_id,
             )
         return [(row[0], row[1]) for row in rows]
 
-    # Counted: the balance worker wrote each quarter-hour's sum.
-    assert await rollups() == [
-        (at, Decimal(5)),
-        (at + dt.timedelta(hours=2), Decimal(7)),
-    ]
+    async def rolled(expected: list[tuple[dt.datetime, Decimal]]) -> bool | None:
+        async with database.connection() as connection:
+            rebuilt = await connection.fetchval(
+                "SELECT rolled_to IS NULL FROM metering.meters WHERE id = $1", meter_id
+            )
+        return (rebuilt and await rollups() == expected) or None
+
+    # The keeper built the new meter's rollups: each quarter-hour's sum.
+    await eventually(lambda: rolled([(at, Decimal(5)), (at + dt.timedelta(hours=2), Decimal(7))]))
     assert await quantities() == (["5", "0", "7", "0"], "12")
     # Quantities read the rollups (a rollup changed by hand shows).
-    async with metering_service.app.database.connection() as connection:
+    async with database.connection() as connection:
         await connection.execute(
             "UPDATE metering.meter_rollups SET value_sum = value_sum + 1000"
             " WHERE meter_id = $1 AND quarter_start = $2",
-            uuid.UUID(meter.id),
+            meter_id,
             at,
         )
     assert await quantities() == (["1005", "0", "7", "0"], "1012")
 
-    # A new filter drops the rollups with the counts, in one transaction:
-    # the answer is right at once (from the events), and after the recount.
-    await stubs.meters.UpdateMeter(
-        meters_pb2.UpdateMeterRequest(
-            meter=meters_pb2.Meter(id=meter.id, filter=meters_pb2.MeterFilter()),
-            update_mask=field_mask_pb2.FieldMask(paths=["filter"]),
-        ),
-        metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
-    )
+    # A new filter: the rollups are of the old one, and while they are (the
+    # keeper held off its rebuild by the lock it takes), the answer comes
+    # from the events, right at once.
+    async with database.connection() as holder:
+        await holder.execute(
+            "SELECT pg_advisory_lock(hashtext('metering.rollups:' || $1::uuid::text))", meter_id
+        )
+        await stubs.meters.UpdateMeter(
+            meters_pb2.UpdateMeterRequest(
+                meter=meters_pb2.Meter(id=meter.id, filter=meters_pb2.MeterFilter()),
+                update_mask=field_mask_pb2.FieldMask(paths=["filter"]),
+            ),
+            metadata=call_metadata(organization, idempotency_key=str(uuid.uuid4())),
+        )
+        assert await quantities() == (["105", "0", "7", "0"], "112")
+        assert await rollups() == [(at, Decimal(1005)), (at + dt.timedelta(hours=2), Decimal(7))]
+        await holder.execute("SELECT pg_advisory_unlock_all()")
+    # Then rebuilt for the new filter, from nothing.
+    await eventually(lambda: rolled([(at, Decimal(105)), (at + dt.timedelta(hours=2), Decimal(7))]))
     assert await quantities() == (["105", "0", "7", "0"], "112")
     await consumed_becomes(stubs, organization, customer, meter.id, "112")
-    assert await rollups() == [(at, Decimal(105)), (at + dt.timedelta(hours=2), Decimal(7))]
-    assert await quantities() == (["105", "0", "7", "0"], "112")

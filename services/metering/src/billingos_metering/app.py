@@ -35,6 +35,7 @@ from billingos_metering.ingest_rules import IngestLimits
 from billingos_metering.models import kit_tables
 from billingos_metering.partitions import PartitionKeeper
 from billingos_metering.pg_store import PostgresEventStore
+from billingos_metering.rollup_keeper import RollupKeeper
 from billingos_metering.servicer import (
     Backends,
     BillableUsageAdminServicer,
@@ -45,16 +46,9 @@ from billingos_metering.servicer import (
 )
 from billingos_metering.settings import MeteringSettings
 from billingos_metering.store import EventStore
+from billingos_metering.watermarks import COUNTING_APPLICATION
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# Every statement planned for its own values. Metering's statements ask for
-# ranges whose size depends wholly on the values (the events above a
-# watermark: a fraction of a second's; a customer's month: tens of
-# thousands), and a cached generic plan, which Postgres adopts after five
-# runs of a prepared statement, guesses a third of the rows for a range and
-# reads a customer's month through its (customer, timestamp) index to find
-# the last second's events (measured: 1 ms custom, 90-130 ms generic).
-SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def event_store(settings: MeteringSettings) -> EventStore:
@@ -67,29 +61,33 @@ def event_store(settings: MeteringSettings) -> EventStore:
 
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, MeteringSettings)
-    app = ServiceApp(settings, kit_tables, clock=clock, server_settings=SESSION_SETTINGS)
+    app = ServiceApp(settings, kit_tables, clock=clock)
     store = event_store(settings)
     directory = CustomerDirectory(
         settings.customers_address or settings.key_check_address,
         settings.service_token.get_secret_value(),
     )
     horizon = dt.timedelta(days=settings.ingest_horizon_days)
-    # The balance worker runs on its own loop, so it has its own pool.
-    balance_database = Database(
-        settings.database_url,
-        pool_size=2,
-        application_name=f"billingos-{settings.service_name}",
-        server_settings=SESSION_SETTINGS,
+    # The balance worker and the rollup keeper run on their own loop, so they
+    # have their own pool; they store no events, so their connections are
+    # not the writers the safe point waits for (watermarks.py).
+    counting_database = Database(
+        settings.database_url, pool_size=2, application_name=COUNTING_APPLICATION
     )
     balances = BalanceWorker(
-        balance_database, kit_tables, app.clock, store, poll_seconds=settings.balance_poll_seconds
+        counting_database,
+        kit_tables,
+        app.clock,
+        store,
+        poll_seconds=settings.balance_poll_seconds,
+        rollups=RollupKeeper(counting_database, app.clock, store),
     )
 
     async def count_balances(stop: asyncio.Event) -> None:
         try:
             await balances.run(stop)
         finally:
-            await balance_database.dispose()
+            await counting_database.dispose()
 
     partitions = PartitionKeeper(app.database, app.clock, horizon)
     backends = Backends(

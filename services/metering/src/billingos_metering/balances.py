@@ -1,7 +1,6 @@
 """The balance worker: keeps every customer meter current as events arrive.
 Each pass counts the events stored since the last one, [progress, safe
-point), into the customer meters of the meters that match them (and into
-their rollups, rollups.py), and
+point), into the customer meters of the meters that match them, and
 announces each customer meter that changed once (`customer_meter.updated`:
 a burst of events is one update per customer meter, not one per event).
 
@@ -14,13 +13,15 @@ fault never holds up the others. Meters that are behind — new, recounting
 after a filter change, unarchived, or failed — are caught up from their own
 watermark in their own transactions, a few per pass, a failing one retried
 with a doubling wait. It runs every `poll_seconds`, and sooner when an
-ingest wakes it. It runs on its own event loop (app.py, kit own_loop.py):
-its passes are a string of round trips, which on the loop ingest shares
-would each wait behind CPU-bound batch checks."""
+ingest wakes it; after each, the rollup keeper has its turn. It runs on its
+own event loop (app.py, kit own_loop.py): its passes are a string of round
+trips, which on the loop ingest shares would each wait behind CPU-bound
+batch checks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Collection, Mapping
@@ -38,7 +39,7 @@ from billingos_metering.meters import spec_of
 from billingos_metering.models import CustomerMeterRow, MeterRow
 from billingos_metering.progress import global_progress
 from billingos_metering.repository import CustomerMeterRepository
-from billingos_metering.rollups import rolls_up
+from billingos_metering.rollup_keeper import RollupKeeper
 from billingos_metering.store import EventStore
 from billingos_metering.views import view_of
 from billingos_metering.vocabulary import Function
@@ -61,8 +62,10 @@ class BalanceWorker:
         clock: Clock,
         store: EventStore,
         poll_seconds: float,
+        rollups: RollupKeeper,
     ) -> None:
         self._database = database
+        self._rollups = rollups
         self._tables = tables
         self._clock = clock
         self._store = store
@@ -78,8 +81,11 @@ class BalanceWorker:
     def wake(self) -> None:
         """Safe from any thread."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.call_later, WAKE_DELAY_SECONDS, self._woken.set)
+        if loop is not None:
+            # A loop closed meanwhile (the worker stopped): nobody to wake,
+            # and an ingest that stored its events must not fail for it.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.call_later, WAKE_DELAY_SECONDS, self._woken.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -100,6 +106,10 @@ class BalanceWorker:
         changed = await self._advance()
         for meter_id in await self._behind():
             changed += await self._catch_up(meter_id)
+        try:
+            await self._rollups.keep_once()
+        except Exception:  # rollups only speed quantities up: balances go on
+            log.exception("rollup pass failed; retrying")
         return changed
 
     async def _advance(self) -> int:
@@ -227,10 +237,6 @@ class BalanceWorker:
         spec = spec_of(meter)
         windows = await rows.windows_after(meter.id, start)
         function = Function(meter.aggregation_function)
-        if rolls_up(function):
-            # In the transaction that moves the meter's counted point, as
-            # rollups.py requires; every event, whatever the windows.
-            await self._store.roll_up(work, meter.id, spec, (start, end))
         if function is Function.UNIQUE:
             values = await self._store.customer_values(work, spec, (start, end), windows)
             if not values:

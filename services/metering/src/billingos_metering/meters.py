@@ -18,7 +18,7 @@ from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.validation import Violations, check_text
-from billingos_metering import events, rollups
+from billingos_metering import events
 from billingos_metering.filters import (
     Aggregation,
     Filter,
@@ -188,9 +188,6 @@ class MeterService:
             meter.counted_watermark = 0
             columns.append("counted_watermark")
             await CustomerMeterRepository(self._scope).clear_counts(meter.id)
-            await rollups.forget(
-                await self._scope.connection(), self._scope.organization_id, meter.id
-            )
         meter.updated_at = now
         await self._meters.update(meter, [*dict.fromkeys(columns), "updated_at"])
         if archiving and draft.archived:

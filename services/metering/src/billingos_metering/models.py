@@ -123,6 +123,13 @@ meters = Table(
     Column("counted_watermark", BigInteger, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # The rollups' own state (rollups.py), written only with them, as
+    # counted_watermark is for balances: set while the meter's rollups are
+    # behind (they hold the matching events stored below it), NULL once they
+    # are rolled through rollup_progress; `rolled_spec` is the key of the
+    # filter and aggregation they were made for.
+    Column("rolled_to", BigInteger, nullable=True, server_default=text("0")),
+    Column("rolled_spec", Text, nullable=True),
     Index("ix_meters_organization_id_id", "organization_id", "id"),
 )
 
@@ -159,6 +166,16 @@ balance_progress = Table(
     CheckConstraint("id = 1", name="one_row"),
 )
 
+# How far the rollups of every meter whose rollups are not behind are made:
+# all events stored below this watermark. One row.
+rollup_progress = Table(
+    "rollup_progress",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("watermark", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
+)
+
 # The distinct values a `unique` meter has seen in a customer meter's window,
 # each as a 16-byte digest (a value is up to 1,000 characters: 4 KB of UTF-8,
 # more than a btree key may hold).
@@ -171,9 +188,9 @@ customer_meter_values = Table(
 )
 
 
-# What the balance worker has counted of each meter (not of unique meters),
-# per customer and UTC quarter-hour: the parts of aggregates.Aggregate over
-# the meter's events stored below its counted point (rollups.py). One
+# Each meter's events (not unique meters'), per customer and UTC
+# quarter-hour: the parts of aggregates.Aggregate over the matching events
+# stored below the meter's `rolled_to` (rollups.py). One
 # customer's month is ~3,000 of these rows instead of its events, spread over
 # as many heap pages as there are events. A quarter-hour cuts every local
 # calendar of this era (all offsets are whole quarter-hours); where a bucket
@@ -215,6 +232,8 @@ class MeterRow:
     counted_watermark: int | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    rolled_to: int | None = 0
+    rolled_spec: str | None = None
 
 
 @dataclass

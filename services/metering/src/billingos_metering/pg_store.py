@@ -139,7 +139,18 @@ class PostgresEventStore:
             GROUP BY GROUPING SETS ((width_bucket(e.timestamp, $2::timestamptz[])), ())
         """  # noqa: S608 - every value is a bind parameter (pg_sql.py)
         connection = await scope.connection()
-        rows = await connection.fetch(sql, *params.values)
+        if tail is None:
+            rows = await connection.fetch(sql, *params.values)
+        else:
+            async with connection.transaction():
+                # Planned for these values: a cached generic plan, which
+                # Postgres adopts after five runs, guesses a third of the
+                # events above any watermark and reads the customer's whole
+                # range through (customer, timestamp) to find the last
+                # second's (measured: 1 ms planned for the values, 90-130 ms
+                # generic).
+                await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                rows = await connection.fetch(sql, *params.values)
         buckets = [Aggregate()] * (len(bounds) - 1)
         total = Aggregate()
         for row in rows:

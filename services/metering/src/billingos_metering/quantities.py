@@ -110,13 +110,14 @@ class QuantityService:
         audience = await self._audience(query)
         function = Function(meter.aggregation_function)
         spec = spec_of(meter)
+        rolled = None
         if audience.customer_id is not None and rolls_up(function):
             connection = await self._scope.connection()
-            rolled, tail = await rollups.read(
-                connection, meter.id, function, audience.customer_id, bounds
-            )
+            rolled = await rollups.read(connection, meter, audience.customer_id, bounds)
+        if rolled is not None:
+            parts, tail = rolled
             rest = await self._store.quantities(self._scope, spec, audience, bounds, tail)
-            found = rollups.add(function, rolled, rest)
+            found = rollups.add(function, parts, rest)
         else:
             found = await self._store.quantities(self._scope, spec, audience, bounds)
         buckets = [

@@ -1,19 +1,23 @@
-"""Meter rollups: what the balance worker has counted of a meter, per
-customer and UTC quarter-hour (metering.meter_rollups), so one customer's
-quantities over a month read about 3,000 rows instead of tens of thousands
-of events, each on its own heap page (bench/README.md, quantities).
+"""Meter rollups: each meter's events per customer and UTC quarter-hour
+(metering.meter_rollups), so one customer's quantities over a month read
+about 3,000 rows instead of tens of thousands of events, each on its own
+heap page (bench/README.md, quantities).
 
 The rule that keeps them exact: a meter's rollups hold exactly its matching
-events stored below its counted point (its `counted_watermark`, or the
-balance progress when it is caught up), because the worker writes them in
-the transaction that moves that point (balances.py), and a recount deletes
-them in the transaction that sets the point back to zero (meters.py). A
-quantity is then the rollups read together with the point, in one
-statement, plus the store's events at or above it (store.Tail), which
-only grow: an event is counted in one of the two, never both. Quarter-hours
-cut every local calendar since 1972 (offsets are whole quarter-hours); a
-quarter that a bucket bound does cut (a start of 10:07, an older odd
-offset) is left out of the rollups and read from the events.
+events stored below its rolled point (its `rolled_to`, or rollup_progress
+once it is not behind), for the filter and aggregation whose key is its
+`rolled_spec`. The rollup keeper (rollup_keeper.py) writes rollups and moves
+that point in one transaction; nothing else writes either, so a pod of an
+older release (which knows neither) cannot break the rule, and balances and
+rollups keep their own progress. A quantity reads the rollups with the point
+and the key in one statement, and uses them only if the key is that of the
+meter as the caller read it; it then adds the store's events at or above
+the point (store.Tail), which only grow: an event is counted in one of the
+two, never both. Otherwise (the meter changed, its rollups are being
+rebuilt) the quantity is read from the events. Quarter-hours cut every local
+calendar since 1972 (offsets are whole quarter-hours); a quarter that a
+bucket bound does cut (a start of 10:07, an older odd offset) is left out of
+the rollups and read from the events.
 
 Unique meters have no rollups (distinct values do not add up); one
 customer's quantities are what rollups serve, the whole organization's and
@@ -27,7 +31,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from billingos_kit.db import Connection
-from billingos_metering.aggregates import WIDE, Aggregate
+from billingos_metering.aggregates import Aggregate, combine
+from billingos_metering.models import MeterRow
 from billingos_metering.store import Bucketed, Tail
 from billingos_metering.vocabulary import Function
 
@@ -48,24 +53,34 @@ def rolls_up(function: Function) -> bool:
     return function is not Function.UNIQUE
 
 
+# The key of a meter's filter and aggregation, as Postgres writes it (a
+# jsonb's text is canonical: key order and spacing are its own).
+SPEC_KEY = (
+    "md5(m.filter::text || ':' || m.aggregation_function || ':'"
+    " || coalesce(m.aggregation_property, ''))"
+)
+
 _EXTREME = {Function.MAX: "max(r.value_extreme)", Function.MIN: "min(r.value_extreme)"}
 
-# The point and the rollups in one statement: one snapshot, so the rollups
-# read are exactly those of the events below the point read.
+# The point, whether the rollups are of the caller's meter as it read it,
+# and the rollups, in one statement: one snapshot.
 _READ = """
 WITH point AS (
-    SELECT coalesce(m.counted_watermark, p.watermark) AS since
-    FROM metering.meters m CROSS JOIN metering.balance_progress p
-    WHERE m.id = $1 AND p.id = 1
+    SELECT coalesce(m.rolled_to, p.watermark) AS since,
+           coalesce(m.rolled_spec = {spec_key}, false) AND m.filter = $7::jsonb
+             AND m.aggregation_function = $8
+             AND m.aggregation_property IS NOT DISTINCT FROM $9 AS usable
+    FROM metering.meters m CROSS JOIN metering.rollup_progress p
+    WHERE m.organization_id = $10 AND m.id = $1 AND p.id = 1
 )
-SELECT point.since, parts.*
+SELECT point.since, point.usable, parts.*
 FROM point LEFT JOIN LATERAL (
     SELECT width_bucket(r.quarter_start, $3::timestamptz[]) AS bucket,
            sum(r.event_count) AS count, coalesce(sum(r.value_sum), 0) AS total,
            {extreme} AS extreme,
            grouping(width_bucket(r.quarter_start, $3::timestamptz[])) AS whole
     FROM metering.meter_rollups r
-    WHERE r.meter_id = $1 AND r.customer_id = $2
+    WHERE point.usable AND r.meter_id = $1 AND r.customer_id = $2
       AND r.quarter_start >= $4 AND r.quarter_start < $5
       AND r.quarter_start <> ALL($6::timestamptz[])
     GROUP BY GROUPING SETS ((width_bucket(r.quarter_start, $3::timestamptz[])), ())
@@ -74,19 +89,29 @@ FROM point LEFT JOIN LATERAL (
 
 
 async def read(
-    connection: Connection,
-    meter_id: uuid.UUID,
-    function: Function,
-    customer_id: uuid.UUID,
-    bounds: Sequence[dt.datetime],
-) -> tuple[Bucketed, Tail]:
+    connection: Connection, meter: MeterRow, customer_id: uuid.UUID, bounds: Sequence[dt.datetime]
+) -> tuple[Bucketed, Tail] | None:
     """The rollups' share of one customer's quantities, and the tail of
-    events the store must add to it."""
+    events the store must add to it; None when the rollups cannot serve
+    (the meter changed since the caller read it, or they are rebuilding)."""
+    function = Function(meter.aggregation_function)
     cut = cut_quarters(bounds)
-    sql = _READ.format(extreme=_EXTREME.get(function, "NULL::numeric"))
+    sql = _READ.format(spec_key=SPEC_KEY, extreme=_EXTREME.get(function, "NULL::numeric"))
     rows = await connection.fetch(
-        sql, meter_id, customer_id, list(bounds), bounds[0], bounds[-1], cut
+        sql,
+        meter.id,
+        customer_id,
+        list(bounds),
+        bounds[0],
+        bounds[-1],
+        cut,
+        meter.filter,
+        meter.aggregation_function,
+        meter.aggregation_property,
+        meter.organization_id,
     )
+    if not rows or not rows[0]["usable"]:
+        return None
     buckets = [Aggregate()] * (len(bounds) - 1)
     total = Aggregate()
     for row in rows:
@@ -103,17 +128,9 @@ async def read(
 def add(function: Function, first: Bucketed, second: Bucketed) -> Bucketed:
     """Aggregates of two disjoint sets of events, bucket by bucket."""
     return Bucketed(
-        [_sum(function, a, b) for a, b in zip(first.buckets, second.buckets, strict=True)],
-        _sum(function, first.total, second.total),
+        [combine(function, pair) for pair in zip(first.buckets, second.buckets, strict=True)],
+        combine(function, (first.total, second.total)),
     )
-
-
-def _sum(function: Function, a: Aggregate, b: Aggregate) -> Aggregate:
-    extremes = [x for x in (a.extreme, b.extreme) if x is not None]
-    extreme = None
-    if extremes:
-        extreme = max(extremes) if function is Function.MAX else min(extremes)
-    return Aggregate(a.count + b.count, WIDE.add(a.total, b.total), extreme, 0)
 
 
 def extreme_update(function: Function) -> str:

@@ -10,8 +10,12 @@ whole cluster, and any long one (another service waiting on Stripe inside a
 transaction, a migration, a bulk load) would hold every balance back while
 it runs.
 
-Metering's connections are those with its `application_name`
-(billingos_kit.db): the query compares with its own connection's. `xmax` is
+The transactions that can store events are those of metering's main
+connections (ingest, the customers copy's claims), named by their
+`application_name` (billingos_kit.db: `billingos-metering`). The balance
+worker's and the rollup keeper's connections only read events, and are
+named apart (COUNTING_APPLICATION): their long transactions (a recount, a
+rebuild) do not hold the safe point back. `xmax` is
 read first: a transaction that takes an id after it takes one at or above
 it; one that held an id below it is either seen still running by the second
 read, or has ended by then."""
@@ -21,9 +25,11 @@ from __future__ import annotations
 from billingos_kit.db import Connection
 
 _HORIZON = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+WRITER_APPLICATION = "billingos-metering"
+COUNTING_APPLICATION = "billingos-metering-counting"
 _OLDEST_OWN = """
 SELECT min(backend_xid::text::bigint) FROM pg_stat_activity
-WHERE backend_xid IS NOT NULL AND application_name = current_setting('application_name')
+WHERE backend_xid IS NOT NULL AND application_name = $1
 """
 
 
@@ -31,5 +37,5 @@ async def safe_watermark(connection: Connection) -> int:
     horizon = int(await connection.fetchval(_HORIZON))
     # Backend states are cached per transaction once read: read them afresh.
     await connection.execute("SELECT pg_stat_clear_snapshot()")
-    oldest = await connection.fetchval(_OLDEST_OWN)
+    oldest = await connection.fetchval(_OLDEST_OWN, WRITER_APPLICATION)
     return horizon if oldest is None else min(horizon, int(oldest))

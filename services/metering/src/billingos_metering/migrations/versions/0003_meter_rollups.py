@@ -1,7 +1,10 @@
-"""Meter rollups: each meter's counted events per customer and UTC
-quarter-hour, so one customer's quantities read a few thousand rows rather
-than every event (rollups.py). Existing meters are recounted once so that
-their rollups hold everything counted so far.
+"""Meter rollups: each meter's events per customer and UTC quarter-hour, so
+one customer's quantities read a few thousand rows rather than every event
+(rollups.py), with their own state: `rollup_progress`, and on each meter
+`rolled_to` and `rolled_spec`. Nothing else changes: balances stay as they are, and until a
+meter's rollups are built its quantities are read from the events, as
+before. So the migration is safe beside pods of the previous release, which
+neither read nor write rollups.
 
 Revision ID: 0003
 Revises: 0002
@@ -35,20 +38,26 @@ def upgrade() -> None:
         ),
         schema=SCHEMA,
     )
-    # A meter counted before rollups existed has none of its past in them,
-    # so each is recounted, as after a filter change: its customer meters
-    # start again from zero (credits and windows stay) and count the same
-    # events again; quantities read the events until the recount is done.
-    op.execute(
-        f"UPDATE {SCHEMA}.customer_meters SET event_count = 0, value_sum = 0,"  # noqa: S608
-        " value_extreme = NULL WHERE meter_id IN"
-        f" (SELECT id FROM {SCHEMA}.meters WHERE aggregation_function <> 'unique')"
+    # Every meter starts behind (0), and so does one an older pod creates.
+    op.add_column(
+        "meters",
+        sa.Column("rolled_to", sa.BigInteger(), server_default=sa.text("0"), nullable=True),
+        schema=SCHEMA,
     )
-    op.execute(
-        f"UPDATE {SCHEMA}.meters SET counted_watermark = 0"  # noqa: S608
-        " WHERE aggregation_function <> 'unique'"
+    op.add_column("meters", sa.Column("rolled_spec", sa.Text(), nullable=True), schema=SCHEMA)
+    op.create_table(
+        "rollup_progress",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("watermark", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_rollup_progress_one_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_progress")),
+        schema=SCHEMA,
     )
+    op.execute(f"INSERT INTO {SCHEMA}.rollup_progress (id, watermark) VALUES (1, 0)")  # noqa: S608
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_progress", schema=SCHEMA)
+    op.drop_column("meters", "rolled_spec", schema=SCHEMA)
+    op.drop_column("meters", "rolled_to", schema=SCHEMA)
     op.drop_table("meter_rollups", schema=SCHEMA)
