@@ -77,7 +77,8 @@ safe point, and count (an ingest retry finds their external ids and stores
 nothing twice; events without an external id would be stored again). A
 Postgres connection killed mid-write ends the transaction while the write
 may still land: that write can then fall below a passed safe point, where
-quantities see it and balances miss it (the window is the write's length).
+the organization's quantities see it while balances, rollups and so one
+customer's quantities miss it (the window is the write's length).
 
 resolve_customer writes new copies of the moved events (the customer set,
 the resolving transaction's watermark, the higher version) with one
