@@ -168,7 +168,7 @@ async def test_discount_over_100_percent_is_refused_and_a_code_validates(merchan
             "code": "LAUNCH20",
             "percent_off": {"basis_points": 2000},
             "duration": "DISCOUNT_DURATION_REPEATING",
-            "duration_in_intervals": 3,
+            "duration_in_months": 3,
         },
     )
     assert created.status_code == 200, created.text

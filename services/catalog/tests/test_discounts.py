@@ -189,20 +189,21 @@ async def redemption_rows(service: RunningService, discount_id: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("duration", "intervals"),
+    ("duration", "months"),
     [(ONCE, 0), (REPEATING, 3), (FOREVER, 0)],
     ids=["once", "repeating", "forever"],
 )
 async def test_percentage_discount_with_each_duration(
-    discounts: DiscountStub, tenant, session_clock: FrozenClock, duration: int, intervals: int
+    discounts: DiscountStub, tenant, session_clock: FrozenClock, duration: int, months: int
 ) -> None:
     created = await create(
-        discounts, tenant, percent_off(2550, duration, duration_in_intervals=intervals)
+        discounts, tenant, percent_off(2550, duration, duration_in_months=months)
     )
     assert created.WhichOneof("effect") == "percent_off"
     assert created.percent_off.basis_points == 2550
     assert created.duration == duration
-    assert created.duration_in_intervals == intervals
+    assert created.duration_in_months == months
+    assert created.duration_in_intervals == 0
     assert created.redemption_count == 0
     assert not created.HasField("max_redemptions")
     assert created.organization_id == str(tenant.organization_id)
@@ -211,17 +212,17 @@ async def test_percentage_discount_with_each_duration(
 
 
 @pytest.mark.parametrize(
-    ("duration", "intervals"),
+    ("duration", "months"),
     [(ONCE, 0), (REPEATING, 12), (FOREVER, 0)],
     ids=["once", "repeating", "forever"],
 )
 async def test_fixed_discount_per_currency_with_each_duration(
-    discounts: DiscountStub, tenant, duration: int, intervals: int
+    discounts: DiscountStub, tenant, duration: int, months: int
 ) -> None:
     created = await create(
         discounts,
         tenant,
-        amount_off(("usd", 500), ("EUR", 450), duration=duration, duration_in_intervals=intervals),
+        amount_off(("usd", 500), ("EUR", 450), duration=duration, duration_in_months=months),
     )
     assert created.WhichOneof("effect") == "amount_off"
     assert list(created.amount_off.amounts) == [
@@ -229,7 +230,7 @@ async def test_fixed_discount_per_currency_with_each_duration(
         money_pb2.Money(currency="USD", amount_minor=500),
     ]
     assert created.duration == duration
-    assert created.duration_in_intervals == intervals
+    assert created.duration_in_months == months
     assert await get(discounts, tenant, created.id) == created
 
 
@@ -430,17 +431,25 @@ CREATE_REFUSALS = [
     ),
     (amount_off(("USD", 0)), "discount.amount_off.amounts[0].amount_minor", "zero-amount"),
     (amount_off(("USD", -5)), "discount.amount_off.amounts[0].amount_minor", "negative-amount"),
-    (percent_off(1000, REPEATING), "discount.duration_in_intervals", "repeating-no-intervals"),
+    (percent_off(1000, REPEATING), "discount.duration_in_months", "repeating-no-months"),
     (
-        percent_off(1000, REPEATING, duration_in_intervals=121),
-        "discount.duration_in_intervals",
+        percent_off(1000, REPEATING, duration_in_months=121),
+        "discount.duration_in_months",
         "repeating-too-long",
     ),
     (
-        percent_off(1000, ONCE, duration_in_intervals=3),
-        "discount.duration_in_intervals",
-        "intervals-on-once",
+        percent_off(1000, ONCE, duration_in_months=3),
+        "discount.duration_in_months",
+        "months-on-once",
     ),
+    # Repeating discounts count months, as Stripe and Polar do; a count of
+    # billing periods is refused, never read as months.
+    (
+        percent_off(1000, REPEATING, duration_in_intervals=3, duration_in_months=3),
+        "discount.duration_in_intervals",
+        "periods-instead-of-months",
+    ),
+    (amount_off(("IQD", 5000)), "discount.amount_off.amounts[0].currency", "not-a-stripe-currency"),
     (
         percent_off(1000, discounts_pb2.DISCOUNT_DURATION_UNSPECIFIED),
         "discount.duration",
@@ -540,7 +549,7 @@ async def test_update_without_a_mask_takes_the_updatable_fields_sent(
     discounts: DiscountStub, tenant
 ) -> None:
     created = await create(
-        discounts, tenant, percent_off(1000, REPEATING, duration_in_intervals=3, code="ROUND")
+        discounts, tenant, percent_off(1000, REPEATING, duration_in_months=3, code="ROUND")
     )
     edited = discounts_pb2.Discount()
     edited.CopyFrom(created)
@@ -551,7 +560,7 @@ async def test_update_without_a_mask_takes_the_updatable_fields_sent(
     assert updated.name == "Round trip"
     assert updated.code == "ROUND"
     assert updated.percent_off.basis_points == 1000
-    assert updated.duration_in_intervals == 3
+    assert updated.duration_in_months == 3
 
 
 async def test_update_that_changes_nothing_announces_nothing(
@@ -578,6 +587,7 @@ async def test_update_that_changes_nothing_announces_nothing(
         ),
         ("duration", {"duration": FOREVER}),
         ("duration_in_intervals", {"duration_in_intervals": 6}),
+        ("duration_in_months", {"duration_in_months": 6}),
     ],
 )
 async def test_what_a_discount_takes_off_cannot_change(
@@ -587,7 +597,7 @@ async def test_what_a_discount_takes_off_cannot_change(
     path: str,
     change: dict[str, object],
 ) -> None:
-    created = await create(discounts, tenant, percent_off(1000, REPEATING, duration_in_intervals=3))
+    created = await create(discounts, tenant, percent_off(1000, REPEATING, duration_in_months=3))
     before = await discount_rows_and_events(catalog_service, tenant.organization_id)
     error = await refusal(update(discounts, tenant, Message(id=created.id, **change), path))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT

@@ -143,7 +143,8 @@ async def price_rows_and_events(
         # Amounts Stripe can charge as they are (stripe_amounts.py).
         fixed(1010, currency="KWD"),
         fixed(99_999_999),
-        fixed(1),  # below Stripe's minimum: billing carries it forward
+        fixed(50),  # Stripe's minimum charge for USD
+        fixed(30, currency="GBP"),  # and for GBP
         fixed(5, currency="ISK"),
         fixed(12300, currency="MGA"),
         custom(0, maximum=99_999_990, preset=1010, currency="KWD"),
@@ -165,7 +166,8 @@ async def price_rows_and_events(
         "custom-min-only",
         "fixed-kwd-last-digit-0",
         "fixed-at-stripe-maximum",
-        "fixed-below-stripe-minimum",
+        "fixed-at-stripe-minimum",
+        "fixed-gbp-at-stripe-minimum",
         "fixed-isk",
         "fixed-mga-whole-ariary",
         "custom-kwd-up-to-stripe-maximum",
@@ -303,8 +305,8 @@ async def test_list_prices_filters_by_archived_and_pages_newest_first(
 ) -> None:
     product = await new_product(products, tenant)
     first = await add_price(prices, tenant, product.id, fixed(1000))
-    second = await add_price(prices, tenant, product.id, fixed(2000))
-    third = await add_price(prices, tenant, product.id, fixed(3000))
+    second = await add_price(prices, tenant, product.id, fixed(2000, currency="EUR"))
+    third = await add_price(prices, tenant, product.id, fixed(3000, currency="GBP"))
     await archive(prices, tenant, second.id)
     unrelated = await new_product(products, tenant)
     await add_price(prices, tenant, unrelated.id, fixed(5000))
@@ -425,34 +427,14 @@ async def test_archiving_without_a_mask_means_archived(
     assert archived.archived
 
 
-@pytest.mark.parametrize("archived", [True, False], ids=["archive-again", "unarchive"])
-async def test_an_archived_price_cannot_be_changed(
-    products: ProductStub,
-    prices: PriceStub,
-    catalog_service: RunningService,
-    tenant,
-    archived: bool,
+async def test_archiving_an_archived_price_again_changes_nothing(
+    products: ProductStub, prices: PriceStub, catalog_service: RunningService, tenant
 ) -> None:
     product = await new_product(products, tenant)
     created = await add_price(prices, tenant, product.id, fixed(2900))
     first = await archive(prices, tenant, created.id)
     before = await price_rows_and_events(catalog_service, tenant.organization_id)
-
-    error = await refusal(
-        prices.UpdatePrice(
-            products_pb2.UpdatePriceRequest(
-                price=products_pb2.Price(id=created.id, archived=archived),
-                update_mask=field_mask_pb2.FieldMask(paths=["archived"]),
-            ),
-            metadata=tenant.metadata(),
-        )
-    )
-    assert error.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert error.reason == "PRICE_ARCHIVED"
-    fetched = await prices.GetPrice(
-        products_pb2.GetPriceRequest(id=created.id), metadata=tenant.metadata()
-    )
-    assert fetched == first
+    assert await archive(prices, tenant, created.id) == first
     assert await price_rows_and_events(catalog_service, tenant.organization_id) == before
 
 
@@ -546,6 +528,8 @@ async def test_a_price_cannot_be_added_to_an_archived_product(
 
 RECURRING_PRODUCT_REFUSALS = [
     (fixed(1000, currency="XXX"), "price.currency", "unknown-currency"),
+    (fixed(1000, currency="IQD"), "price.currency", "currency-stripe-does-not-charge-in"),
+    (fixed(1000, currency="CUP"), "price.currency", "currency-stripe-does-not-list"),
     (fixed(1000, currency="usdollars"), "price.currency", "currency-not-a-code"),
     (products_pb2.Price(currency="USD"), "price.amount", "no-amount-type"),
     (fixed(0), "price.fixed.amount_minor", "fixed-zero"),
@@ -559,6 +543,13 @@ RECURRING_PRODUCT_REFUSALS = [
     ),
     (custom(-1), "price.custom.minimum_amount_minor", "custom-negative-minimum"),
     # Amounts Stripe can never charge as they are (stripe_amounts.py).
+    (fixed(49), "price.fixed.amount_minor", "fixed-below-stripe-minimum"),
+    (fixed(1), "price.fixed.amount_minor", "fixed-one-cent"),
+    (fixed(29, currency="GBP"), "price.fixed.amount_minor", "fixed-gbp-below-minimum"),
+    (fixed(9, currency="MXN"), "price.fixed.amount_minor", "fixed-mxn-below-minimum"),
+    (custom(10), "price.custom.minimum_amount_minor", "custom-minimum-not-0-nor-stripe-minimum"),
+    (custom(0, maximum=30), "price.custom.maximum_amount_minor", "custom-maximum-below-minimum"),
+    (custom(0, preset=20), "price.custom.preset_amount_minor", "custom-preset-below-minimum"),
     (fixed(1005, currency="KWD"), "price.fixed.amount_minor", "fixed-kwd-last-digit-not-0"),
     (fixed(12345, currency="MGA"), "price.fixed.amount_minor", "fixed-mga-fraction-of-ariary"),
     (fixed(100_000_000), "price.fixed.amount_minor", "fixed-above-stripe-maximum"),
@@ -651,8 +642,21 @@ async def test_bad_price_names_the_field_and_leaves_nothing_behind(
             "price.fixed.amount_minor: 1,000,000.00 USD is above Stripe's maximum charge "
             "of 999,999.99 USD",
         ),
+        (
+            fixed(49),
+            "price.fixed.amount_minor: 0.49 USD is below Stripe's minimum charge of 0.50 USD",
+        ),
+        (
+            custom(100, currency="MXN"),
+            "price.custom.minimum_amount_minor: 1.00 MXN is below Stripe's minimum charge "
+            "of 10.00 MXN",
+        ),
+        (
+            fixed(1000, currency="IQD"),
+            "price.currency: IQD is not a currency Stripe charges in",
+        ),
     ],
-    ids=["kwd-step", "usd-maximum"],
+    ids=["kwd-step", "usd-maximum", "usd-minimum", "mxn-custom-minimum", "iqd-currency"],
 )
 async def test_a_price_stripe_cannot_charge_says_why_in_its_currency(
     products: ProductStub, prices: PriceStub, tenant, price: products_pb2.Price, says: str

@@ -143,7 +143,11 @@ async def test_archived_products_and_prices_are_absent(
     public: PublicStub, products: ProductStub, prices: PriceStub, merchant: Merchant
 ) -> None:
     live = await new_product(
-        products, merchant, "Team", recurring=MONTH, prices=[fixed(4900), fixed(49_000)]
+        products,
+        merchant,
+        "Team",
+        recurring=MONTH,
+        prices=[fixed(4900), fixed(49_000, recurring=YEAR)],
     )
     retired = await new_product(products, merchant, "Legacy", recurring=MONTH)
     await products.UpdateProduct(
@@ -187,6 +191,33 @@ async def test_private_metadata_never_appears_while_public_metadata_does(
     assert PRIVATE_VALUE not in str(listing)
     assert PRIVATE_VALUE.encode() not in listing.SerializeToString()
     assert "cost_center" not in str(listing)
+
+
+async def test_a_prices_nickname_and_metadata_stay_private_its_lookup_key_does_not(
+    public: PublicStub, products: ProductStub, merchant: Merchant
+) -> None:
+    created = await new_product(
+        products,
+        merchant,
+        "Scale",
+        recurring=MONTH,
+        prices=[
+            fixed(
+                9900,
+                lookup_key="scale_monthly",
+                nickname=f"nick {PRIVATE_VALUE}",
+                metadata={"cost_center": struct_pb2.Value(string_value=PRIVATE_VALUE)},
+            )
+        ],
+    )
+    assert created.prices[0].nickname == f"nick {PRIVATE_VALUE}"
+    listing = await public_products(public, merchant.slug)
+    [price] = listing.products[0].prices
+    assert price.lookup_key == "scale_monthly"
+    assert price.fixed.amount_minor == 9900
+    assert price.nickname == ""
+    assert not price.metadata
+    assert PRIVATE_VALUE.encode() not in listing.SerializeToString()
 
 
 async def test_an_unknown_organization_is_not_found(public: PublicStub) -> None:

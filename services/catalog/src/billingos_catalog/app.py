@@ -12,8 +12,14 @@ from billingos.catalog.v1 import (
     discounts_pb2_grpc,
     products_pb2,
     products_pb2_grpc,
+    promotion_codes_pb2,
+    promotion_codes_pb2_grpc,
     public_pb2,
     public_pb2_grpc,
+    purchases_pb2,
+    purchases_pb2_grpc,
+    taxes_pb2,
+    taxes_pb2_grpc,
 )
 from billingos_catalog import states
 from billingos_catalog.consumers import customer_copy, organization_copy
@@ -22,7 +28,10 @@ from billingos_catalog.servicer import (
     DiscountServicer,
     PriceServicer,
     ProductServicer,
+    PromotionCodeServicer,
     PublicCatalogServicer,
+    PurchaseAdminServicer,
+    TaxServicer,
 )
 from billingos_catalog.settings import CatalogSettings
 from billingos_kit.clock import Clock
@@ -50,6 +59,21 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             discounts_pb2_grpc.add_DiscountServiceServicer_to_server,
             DiscountServicer(),
             discounts_pb2.DESCRIPTOR.services_by_name["DiscountService"],
+        ),
+        (
+            promotion_codes_pb2_grpc.add_PromotionCodeServiceServicer_to_server,
+            PromotionCodeServicer(),
+            promotion_codes_pb2.DESCRIPTOR.services_by_name["PromotionCodeService"],
+        ),
+        (
+            purchases_pb2_grpc.add_PurchaseAdminServiceServicer_to_server,
+            PurchaseAdminServicer(),
+            purchases_pb2.DESCRIPTOR.services_by_name["PurchaseAdminService"],
+        ),
+        (
+            taxes_pb2_grpc.add_TaxServiceServicer_to_server,
+            TaxServicer(),
+            taxes_pb2.DESCRIPTOR.services_by_name["TaxService"],
         ),
         (
             public_pb2_grpc.add_PublicCatalogServiceServicer_to_server,

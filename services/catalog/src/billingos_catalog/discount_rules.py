@@ -15,9 +15,10 @@ from billingos_kit.errors import FailedPrecondition, InvalidArgument
 from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
 from billingos_pricing.amounts import BASIS_POINTS_IN_WHOLE
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
+from billingos_pricing.stripe_currencies import UnsupportedByStripe, check_stripe_currency
 
 CODE_PATTERN = TextPattern(r"[A-Za-z0-9_-]{3,64}", "3 to 64 letters, digits, '-' or '_'")
-MAX_REPEATING_INTERVALS = 120
+MAX_REPEATING_MONTHS = 120
 MAX_NAME_LENGTH = 256
 MAX_REFERENCE_LENGTH = 256
 MAX_AMOUNT_OFF_MINOR = 10**12
@@ -34,18 +35,26 @@ def check_effect(violations: Violations, draft: DiscountDraft) -> None:
         )
     if draft.amounts_off is not None:
         _check_amounts_off(violations, draft.amounts_off)
+    if draft.duration_in_intervals:
+        # Repeating discounts count calendar months, as Stripe and Polar do: a
+        # count of billing periods means a year for a monthly plan and ten
+        # years for a yearly one.
+        violations.add(
+            "discount.duration_in_intervals",
+            "is replaced by duration_in_months: a repeating discount lasts a number of months",
+        )
     if draft.duration is None:
         violations.add(
             "discount.duration", "must be DISCOUNT_DURATION_ONCE, _REPEATING or _FOREVER"
         )
     elif draft.duration is DiscountDuration.REPEATING:
-        if not 1 <= draft.duration_in_intervals <= MAX_REPEATING_INTERVALS:
+        if not 1 <= draft.duration_in_months <= MAX_REPEATING_MONTHS:
             violations.add(
-                "discount.duration_in_intervals",
-                f"must be between 1 and {MAX_REPEATING_INTERVALS} for a repeating discount",
+                "discount.duration_in_months",
+                f"must be between 1 and {MAX_REPEATING_MONTHS} for a repeating discount",
             )
-    elif draft.duration_in_intervals:
-        violations.add("discount.duration_in_intervals", "only for a repeating discount")
+    elif draft.duration_in_months:
+        violations.add("discount.duration_in_months", "only for a repeating discount")
 
 
 def _check_amounts_off(violations: Violations, amounts: Sequence[tuple[str, int]]) -> None:
@@ -55,9 +64,15 @@ def _check_amounts_off(violations: Violations, amounts: Sequence[tuple[str, int]
     seen: set[str] = set()
     for index, (currency, amount) in enumerate(amounts):
         try:
-            code = normalize_currency(currency)
+            code = check_stripe_currency(currency)
         except UnknownCurrency:
             violations.add(f"{field_name}[{index}].currency", "must be an ISO 4217 code")
+            continue
+        except UnsupportedByStripe as unsupported:
+            violations.add(
+                f"{field_name}[{index}].currency",
+                f"{unsupported.code} is not a currency Stripe charges in, so no price is",
+            )
             continue
         if code in seen:
             violations.add(f"{field_name}[{index}].currency", "appears twice")

@@ -3,11 +3,14 @@ duration, optionally behind a code, limited in time, in redemptions and to
 some products. Works in the caller's scope; raises domain errors; knows no
 protobuf. The rules themselves are in discount_rules.py.
 
-A code is unique per organization among live discounts: the unique index
-alone decides (no look-up first), so of concurrent creates one wins and the
-others are told DISCOUNT_CODE_ALREADY_EXISTS on `discount.code`. Redemptions
-lock the discount row, so concurrent redemptions queue instead of overtaking
-one another: `max_redemptions` is never exceeded (a constraint says so too).
+A code is unique per organization among live discounts (the unique index
+decides: of concurrent creates one wins and the others are told
+DISCOUNT_CODE_ALREADY_EXISTS on `discount.code`) and never a promotion
+code's spelling (codes.py). Redemptions lock the discount row (and the
+promotion code's), so concurrent redemptions queue instead of overtaking one
+another: neither `max_redemptions` is ever exceeded (constraints say so too).
+A redemption naming an unknown product, customer or promotion code is
+refused before anything is counted.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from billingos_catalog import events
+from billingos_catalog.codes import claim_code
 from billingos_catalog.discount_rules import (
     CODE_PATTERN,
     MAX_PRODUCT_IDS,
@@ -31,16 +35,20 @@ from billingos_catalog.discount_rules import (
     redemption_reference,
     refusal,
 )
-from billingos_catalog.drafts import DiscountDraft, DiscountLookup, Purchase, RedemptionDraft
-from billingos_catalog.models import Discount, DiscountRedemption
+from billingos_catalog.drafts import DiscountDraft, DiscountLookup, Order, RedemptionDraft
+from billingos_catalog.models import Discount, DiscountRedemption, PromotionCode
+from billingos_catalog.promotion_rules import code_ineligibility
 from billingos_catalog.repository import (
     DiscountFilter,
     DiscountRepository,
     KnownCustomers,
     ProductRepository,
+    PromotionCodeRepository,
+    PurchaseRepository,
     RedemptionRepository,
 )
 from billingos_catalog.vocabulary import DiscountDuration, Ineligibility
+from billingos_kit.errors import InvalidArgument
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id, new_id
@@ -66,6 +74,7 @@ DISCOUNT_MASK = UpdateMask(
         "amount_off": _TAKES_OFF,
         "duration": _TAKES_OFF,
         "duration_in_intervals": _TAKES_OFF,
+        "duration_in_months": _TAKES_OFF,
     },
 )
 # API paths whose column is named otherwise.
@@ -76,6 +85,7 @@ _COLUMNS = {"start_time": "starts_at", "end_time": "ends_at"}
 class Validation:
     discount: Discount
     ineligibility: Ineligibility | None  # None: applies
+    promotion_code: PromotionCode | None = None  # the code the lookup named
 
 
 class DiscountService:
@@ -87,6 +97,8 @@ class DiscountService:
         self._redemptions = RedemptionRepository(scope)
         self._products = ProductRepository(scope)
         self._customers = KnownCustomers(scope)
+        self._codes = PromotionCodeRepository(scope)
+        self._purchases = PurchaseRepository(scope)
 
     async def create(self, draft: DiscountDraft) -> Discount:
         """Creates a discount for products of this organization (all of them
@@ -97,6 +109,8 @@ class DiscountService:
         violations.raise_if_any()
         assert draft.duration is not None  # check_effect refuses a draft without
         product_ids = await self._owned_products(draft.product_ids)
+        if draft.code:
+            await claim_code(self._discounts, self._codes, draft.code, "discount.code")
         now = self._scope.clock.now()
         repeating = draft.duration is DiscountDuration.REPEATING
         discount = Discount(
@@ -111,7 +125,8 @@ class DiscountService:
                 else None
             ),
             duration=draft.duration,
-            duration_in_intervals=draft.duration_in_intervals if repeating else None,
+            duration_in_intervals=None,
+            duration_in_months=draft.duration_in_months if repeating else None,
             max_redemptions=draft.max_redemptions,
             redemption_count=0,
             starts_at=draft.starts_at,
@@ -172,6 +187,11 @@ class DiscountService:
                 "discount.max_redemptions", f"already redeemed {discount.redemption_count} times"
             )
         violations.raise_if_any()
+        new_code = values.get("code")
+        if isinstance(new_code, str) and new_code != discount.code:
+            await claim_code(
+                self._discounts, self._codes, new_code, "discount.code", holder=discount.id
+            )
         changed_columns = apply_changes(discount, values)
         discount.updated_at = self._scope.clock.now()
         await self._discounts.update(discount, [*changed_columns, "updated_at"])
@@ -180,42 +200,57 @@ class DiscountService:
         return discount
 
     async def delete(self, discount_id: uuid.UUID) -> Discount:
-        """Soft-deletes; its code becomes free, its redemptions stay.
-        Announces `discount.deleted`."""
+        """Soft-deletes; its code becomes free, its promotion codes are
+        archived (freeing theirs), its redemptions stay. Announces
+        `discount.deleted` and `promotion_code.updated` for each code."""
         discount = await self._discounts.require(discount_id, for_update=True)
-        await self._discounts.soft_delete(discount, self._scope.clock.now())
+        now = self._scope.clock.now()
+        await self._discounts.soft_delete(discount, now)
         await self._scope.outbox.add(events.discount_deleted(discount))
+        for code in await self._codes.archive_of_discount(discount.id, now):
+            await self._scope.outbox.add(events.promotion_code_updated(code, ["archived"]))
         return discount
 
-    async def validate(self, lookup: DiscountLookup, purchase: Purchase) -> Validation:
-        """Whether the discount (by id, or by code in any case) applies to the
-        purchase at its moment (now when none is given). Changes nothing."""
+    async def validate(self, lookup: DiscountLookup, order: Order) -> Validation:
+        """Whether the discount (by id, or by its code or a promotion code's,
+        in any case) applies to the order at its moment (now when none is
+        given): the discount's rules, then the promotion code's. Changes
+        nothing."""
         check_lookup(lookup)
-        currency = purchase_currency(purchase.currency)
-        discount = await self._find(lookup)
-        when = purchase.moment or self._scope.clock.now()
-        reason = ineligibility(discount, purchase.product_id, currency, when)
-        return Validation(discount, reason)
+        currency = purchase_currency(order.currency)
+        _check_amount(order)
+        discount, code = await self._find(lookup)
+        await self._require_customer(order)
+        when = order.moment or self._scope.clock.now()
+        reason = ineligibility(discount, order.product_id, currency, when)
+        if reason is None and code is not None:
+            reason = await self._code_ineligibility(code, order, currency, when)
+        return Validation(discount, reason, code)
 
     async def redeem(self, discount_id: uuid.UUID, draft: RedemptionDraft) -> DiscountRedemption:
-        """Counts one use and announces `discount.updated` (its new
-        `redemption_count`); the same reference again returns the first
-        redemption and changes nothing. The product and the customer must be
-        this organization's (a live customer): a redemption naming anything
-        else would use up a limited discount for nothing."""
+        """Counts one use (of the discount, and of the promotion code if one
+        is named) and announces `discount.updated` (and
+        `promotion_code.updated`) with the new `redemption_count`; the same
+        reference again returns the first redemption and changes nothing. The
+        product, the customer (a live one) and the promotion code (one of this
+        discount's) must exist: a redemption naming anything else would use
+        up a limited discount for nothing."""
         reference = redemption_reference(draft.reference)
-        currency = purchase_currency(draft.purchase.currency)
+        order = draft.order
+        currency = purchase_currency(order.currency)
+        _check_amount(order)
         discount = await self._discounts.require(discount_id, for_update=True)
         earlier = await self._redemptions.find(discount.id, reference)
         if earlier is not None:
             return earlier
-        product_id = draft.purchase.product_id
-        if not await self._products.existing_ids([product_id]):
-            raise self._products.not_found(str(product_id))
-        if draft.customer_id is not None and await self._customers.get(draft.customer_id) is None:
-            raise self._customers.not_found(str(draft.customer_id))
+        code = await self._redeemed_code(discount, draft.promotion_code_id)
+        if not await self._products.existing_ids([order.product_id]):
+            raise self._products.not_found(str(order.product_id))
+        await self._require_customer(order)
         now = self._scope.clock.now()
-        reason = ineligibility(discount, product_id, currency, now)
+        reason = ineligibility(discount, order.product_id, currency, now)
+        if reason is None and code is not None:
+            reason = await self._code_ineligibility(code, order, currency, now)
         if reason is not None:
             raise refusal(reason)
         discount.redemption_count += 1
@@ -225,25 +260,69 @@ class DiscountService:
             organization_id=self._scope.organization_id,
             discount_id=discount.id,
             reference=reference,
-            customer_id=draft.customer_id,
+            customer_id=order.customer_id,
             redeemed_at=now,
+            promotion_code_id=code.id if code is not None else None,
         )
         await self._discounts.update(discount, ["redemption_count", "updated_at"])
+        if code is not None:
+            code.redemption_count += 1
+            code.updated_at = now
+            await self._codes.update(code, ["redemption_count", "updated_at"])
         await self._redemptions.insert(redemption)
-        # Read copies of the discount learn its new count (and whether it is used up).
+        # Read copies learn the new counts (and whether a limit is reached).
         await self._scope.outbox.add(events.discount_updated(discount, ["redemption_count"]))
+        if code is not None:
+            await self._scope.outbox.add(events.promotion_code_updated(code, ["redemption_count"]))
         return redemption
 
-    async def _find(self, lookup: DiscountLookup) -> Discount:
+    async def _redeemed_code(
+        self, discount: Discount, code_id: uuid.UUID | None
+    ) -> PromotionCode | None:
+        """The promotion code a redemption names, locked; NotFound unless it
+        is one of the discount's."""
+        if code_id is None:
+            return None
+        code = await self._codes.get(code_id, for_update=True)
+        if code is None or code.discount_id != discount.id:
+            raise self._codes.not_found(str(code_id))
+        return code
+
+    async def _require_customer(self, order: Order) -> None:
+        if order.customer_id is not None and await self._customers.get(order.customer_id) is None:
+            raise self._customers.not_found(str(order.customer_id))
+
+    async def _code_ineligibility(
+        self, code: PromotionCode, order: Order, currency: str, moment: dt.datetime
+    ) -> Ineligibility | None:
+        purchased = False
+        if code.first_purchase_only and order.customer_id is not None:
+            purchased = await self._purchases.has_purchased(order.customer_id)
+        return code_ineligibility(
+            code,
+            moment=moment,
+            customer_id=order.customer_id,
+            customer_has_purchased=purchased,
+            currency=currency,
+            amount_minor=order.amount_minor,
+        )
+
+    async def _find(self, lookup: DiscountLookup) -> tuple[Discount, PromotionCode | None]:
+        """The discount a lookup names, and the promotion code if it named one."""
+        code = None
         if lookup.discount_id is not None:
             found = await self._discounts.get(lookup.discount_id)
         elif CODE_PATTERN.matches(lookup.code):
             found = await self._discounts.get_by_code(lookup.code)
+            if found is None:
+                code = await self._codes.get_by_code(lookup.code)
+                if code is not None:
+                    found = await self._discounts.get(code.discount_id)
         else:
             found = None  # no discount can have such a code
         if found is None:
             raise self._discounts.not_found(str(lookup.discount_id or lookup.code))
-        return found
+        return found, code
 
     async def _owned_products(self, raw_ids: Sequence[str]) -> list[uuid.UUID]:
         """Parses product ids and checks they are this organization's; each
@@ -268,6 +347,11 @@ class DiscountService:
                 violations.add(f"discount.product_ids[{index}]", "no such product")
         violations.raise_if_any()
         return list(dict.fromkeys(parsed))
+
+
+def _check_amount(order: Order) -> None:
+    if order.amount_minor < 0:
+        raise InvalidArgument("order_amount_minor", "must not be negative")
 
 
 def _moment(

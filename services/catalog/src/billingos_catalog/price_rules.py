@@ -1,41 +1,46 @@
 """The rules of a price, per amount type, and the row a checked price makes.
 Pure: no database, no protobuf; the product aggregate (products.py) applies
-them when a price is created, inline with its product or on its own."""
+them when a price is created, inline with its product or on its own.
+Metered types' rules are in usage_rules.py; which prices a product may hold
+together in price_mix.py."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from billingos_catalog.drafts import PriceDraft
 from billingos_catalog.models import Price, Product
 from billingos_catalog.periods import check_period, effective_count
-from billingos_catalog.vocabulary import AmountType
+from billingos_catalog.usage_rules import check_metered, metered_columns
+from billingos_catalog.vocabulary import AmountType, TaxBehavior
 from billingos_kit.clock import Clock
-from billingos_kit.ids import canonical_id, new_id
-from billingos_kit.validation import Violations
+from billingos_kit.ids import new_id
+from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
 from billingos_pricing.amounts import (
     MAX_AMOUNT_MINOR,
-    PricingError,
+    MAX_SEATS,
     check_custom_amounts,
     check_seat_tiers,
-    parse_unit_amount,
 )
-from billingos_pricing.currencies import UnknownCurrency, normalize_currency
-from billingos_pricing.stripe_amounts import price_amount_problem
+from billingos_pricing.currencies import UnknownCurrency
+from billingos_pricing.stripe_amounts import UnchargeableAmount, stripe_amount
+from billingos_pricing.stripe_currencies import UnsupportedByStripe, check_stripe_currency
 
 MAX_SEAT_TIERS = 50
+MAX_NICKNAME_LENGTH = 256
+LOOKUP_KEY = TextPattern(
+    r"[A-Za-z0-9_.:-]{1,200}", "1 to 200 letters, digits, '_', '-', '.' or ':'"
+)
+# Paths of a Price message that describe what may change over its life.
+DETAIL_FIELDS = ("lookup_key", "nickname", "metadata", "tax_behavior")
 
 
 def check_price(
     violations: Violations, at: str, draft: PriceDraft, product_recurring: bool
 ) -> None:
     """Every rule of a price on a product, reported under the request path `at`."""
-    currency: str | None = None
-    try:
-        currency = normalize_currency(draft.currency)
-    except UnknownCurrency:
-        violations.add(f"{at}.currency", "must be an ISO 4217 code BillingOS supports, e.g. USD")
+    currency = check_currency(violations, f"{at}.currency", draft.currency)
     if draft.recurring is not None:
         if product_recurring:
             check_period(violations, f"{at}.recurring", draft.recurring)
@@ -50,10 +55,40 @@ def check_price(
         _check_fixed(violations, f"{at}.fixed", draft, currency)
     elif kind is AmountType.CUSTOM:
         _check_custom(violations, f"{at}.custom", draft, currency)
-    elif kind is AmountType.METERED_UNIT:
-        _check_metered(violations, f"{at}.metered_unit", draft, product_recurring)
     elif kind is AmountType.SEAT_BASED:
         _check_seats(violations, f"{at}.seat_based", draft)
+    elif kind.metered:
+        check_metered(violations, f"{at}.{kind}", draft, kind, product_recurring)
+    check_details(violations, at, draft, DETAIL_FIELDS)
+
+
+def check_currency(violations: Violations, field: str, currency: str) -> str | None:
+    """The upper-case code of a currency a price may be in (one Stripe
+    charges in), or None with the violation added."""
+    try:
+        return check_stripe_currency(currency)
+    except UnknownCurrency:
+        violations.add(field, "must be an ISO 4217 code BillingOS supports, e.g. USD")
+    except UnsupportedByStripe as unsupported:
+        violations.add(
+            field, f"{unsupported.code} is not a currency Stripe charges in, so no price can be"
+        )
+    return None
+
+
+def check_details(violations: Violations, at: str, draft: PriceDraft, paths: Sequence[str]) -> None:
+    """The fields that may change over a price's life, those named in `paths`."""
+    if "lookup_key" in paths and draft.lookup_key:
+        LOOKUP_KEY.check(violations, f"{at}.lookup_key", draft.lookup_key)
+    if "nickname" in paths:
+        check_text(violations, f"{at}.nickname", draft.nickname, max_length=MAX_NICKNAME_LENGTH)
+    if "metadata" in paths:
+        check_metadata(violations, f"{at}.metadata", draft.metadata)
+    if "tax_behavior" in paths and draft.tax_behavior is None:
+        violations.add(
+            f"{at}.tax_behavior",
+            "must be TAX_BEHAVIOR_UNSPECIFIED, TAX_BEHAVIOR_INCLUSIVE or TAX_BEHAVIOR_EXCLUSIVE",
+        )
 
 
 def _check_fixed(violations: Violations, at: str, draft: PriceDraft, currency: str | None) -> None:
@@ -80,45 +115,65 @@ def _check_custom(violations: Violations, at: str, draft: PriceDraft, currency: 
         ("preset_amount_minor", draft.preset_amount_minor),
     ):
         field = f"{at}.{name}"
-        if amount is not None and field not in reported:
+        # 0 is "free" (a minimum of 0 lets a customer pay nothing); any other
+        # amount a customer may be charged must be one Stripe charges.
+        if amount and field not in reported:
             _check_chargeable(violations, field, amount, currency)
 
 
 def _check_chargeable(violations: Violations, field: str, amount_minor: int, currency: str) -> None:
-    """A fixed amount and the bounds and preset of a pay-what-you-want price are
-    charged as they are, so one Stripe can never charge (1.005 KWD, when Stripe
-    takes KWD in steps of 0.010; above its maximum) is refused here, not at
-    every checkout. Zero and amounts below Stripe's minimum are valid prices
-    (billing carries a small charge forward). Per-unit amounts (metered, seat
-    tiers) are multiplied before they are charged and are not checked."""
-    problem = price_amount_problem(amount_minor, currency)
-    if problem is not None:
-        violations.add(field, problem)
-
-
-def _check_metered(
-    violations: Violations, at: str, draft: PriceDraft, product_recurring: bool
-) -> None:
-    if not product_recurring:
-        violations.add(at, "metered prices need a recurring product (usage is billed per period)")
+    """A fixed amount and the bounds and preset of a pay-what-you-want price
+    are charged as they are, so an amount Stripe can never charge is refused
+    here, not at every checkout: below Stripe's minimum charge for the
+    currency (a pay-what-you-want minimum: 0, or at least Stripe's), one it
+    cannot represent (1.005 KWD, when Stripe takes KWD in steps of 0.010) or
+    above its maximum. Per-unit amounts (metered, seat tiers) are multiplied
+    before they are charged and are not checked."""
     try:
-        parse_unit_amount(draft.unit_amount, f"{at}.unit_amount")
-    except PricingError as problem:
-        violations.add(problem.field, problem.message)
-    if canonical_id(draft.meter_id) is None:
-        violations.add(f"{at}.meter_id", "must be a meter id (canonical UUID form)")
-    if draft.cap_amount_minor is not None and not 0 < draft.cap_amount_minor <= MAX_AMOUNT_MINOR:
-        violations.add(f"{at}.cap_amount_minor", f"must be between 1 and {MAX_AMOUNT_MINOR}")
+        stripe_amount(amount_minor, currency)
+    except UnchargeableAmount as problem:
+        violations.add(field, problem.message)
 
 
 def _check_seats(violations: Violations, at: str, draft: PriceDraft) -> None:
     if draft.tier_mode is None:
         violations.add(f"{at}.tier_mode", "must be TIER_MODE_VOLUME or _GRADUATED")
+    low, high = draft.minimum_seats, draft.maximum_seats
+    for name, count in (("minimum_seats", low), ("maximum_seats", high)):
+        if count is not None and not 1 <= count <= MAX_SEATS:
+            violations.add(f"{at}.{name}", f"must be between 1 and {MAX_SEATS}")
+    if low is not None and high is not None and 1 <= high < low:
+        violations.add(f"{at}.minimum_seats", f"must not be above maximum_seats ({high})")
     if len(draft.tiers) > MAX_SEAT_TIERS:
         violations.add(f"{at}.tiers", f"must have at most {MAX_SEAT_TIERS} tiers")
         return
     for problem in check_seat_tiers(draft.tiers, f"{at}.tiers"):
         violations.add(problem.field, problem.message)
+
+
+_NO_AMOUNTS: dict[str, Any] = {
+    "amount_minor": None,
+    "minimum_amount_minor": None,
+    "maximum_amount_minor": None,
+    "preset_amount_minor": None,
+    "unit_amount": None,
+    "meter_id": None,
+    "cap_amount_minor": None,
+    "tier_mode": None,
+    "seat_tiers": None,
+    "minimum_spend_minor": None,
+    "minimum_seats": None,
+    "maximum_seats": None,
+    "usage_tiers": None,
+    "package_size": None,
+    "amount_per_package": None,
+    "package_rounding": None,
+    "free_units": None,
+    "percentage_rate": None,
+    "fixed_fee_per_event": None,
+    "per_event_minimum": None,
+    "per_event_maximum": None,
+}
 
 
 def new_price_row(clock: Clock, product: Product, draft: PriceDraft) -> Price:
@@ -133,27 +188,13 @@ def new_price_row(clock: Clock, product: Product, draft: PriceDraft) -> Price:
         recurring = draft.recurring
         interval = recurring.interval if recurring else product.recurring_interval
         count = effective_count(recurring) if recurring else product.recurring_count
-    amounts: dict[str, Any] = {
-        "amount_minor": None,
-        "minimum_amount_minor": None,
-        "maximum_amount_minor": None,
-        "preset_amount_minor": None,
-        "unit_amount": None,
-        "meter_id": None,
-        "cap_amount_minor": None,
-        "tier_mode": None,
-        "seat_tiers": None,
-    }
+    amounts = dict(_NO_AMOUNTS)
     if kind is AmountType.FIXED:
         amounts["amount_minor"] = draft.amount_minor
     elif kind is AmountType.CUSTOM:
         amounts["minimum_amount_minor"] = draft.minimum_amount_minor
         amounts["maximum_amount_minor"] = draft.maximum_amount_minor
         amounts["preset_amount_minor"] = draft.preset_amount_minor
-    elif kind is AmountType.METERED_UNIT:
-        amounts["unit_amount"] = parse_unit_amount(draft.unit_amount)
-        amounts["meter_id"] = uuid.UUID(draft.meter_id)
-        amounts["cap_amount_minor"] = draft.cap_amount_minor
     elif kind is AmountType.SEAT_BASED:
         amounts["tier_mode"] = draft.tier_mode
         amounts["seat_tiers"] = [
@@ -164,15 +205,26 @@ def new_price_row(clock: Clock, product: Product, draft: PriceDraft) -> Price:
             }
             for tier in draft.tiers
         ]
+        amounts["minimum_seats"] = draft.minimum_seats
+        amounts["maximum_seats"] = draft.maximum_seats
+    elif kind.metered:
+        amounts.update(metered_columns(draft, kind))
+    now = clock.now()
     return Price(
         id=new_id(clock),
         organization_id=product.organization_id,
         product_id=product.id,
         amount_type=kind,
-        currency=normalize_currency(draft.currency),
+        currency=check_stripe_currency(draft.currency),
         recurring_interval=interval,
         recurring_count=count,
         archived_at=None,
-        created_at=clock.now(),
+        created_at=now,
+        updated_at=now,
+        lookup_key=draft.lookup_key or None,
+        nickname=draft.nickname,
+        metadata=draft.metadata,
+        tax_behavior=draft.tax_behavior or TaxBehavior.UNSPECIFIED,
+        first_used_at=None,
         **amounts,
     )

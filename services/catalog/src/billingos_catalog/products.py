@@ -1,20 +1,28 @@
 """Products and their prices (products.proto): what a merchant sells,
 recurring or one-time, and what it costs in each currency. One aggregate: a
 price belongs to its product, is created with it or on its own (never on an
-archived product), and is never edited, only archived, so subscriptions keep
-what they bought. Works in the caller's scope (one unit of work, one
-organization); raises domain errors; knows no protobuf."""
+archived product), and its amounts never change, so subscriptions keep what
+they bought; it can be archived and unarchived, and its lookup key, nickname,
+metadata and (until it is used) tax behaviour can change. Every change to a
+product's prices locks the product row, so the rule of what its prices mean
+together (price_mix.py) holds under concurrent calls. Works in the caller's
+scope (one unit of work, one organization); raises domain errors; knows no
+protobuf."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
 from billingos_catalog import events
 from billingos_catalog.drafts import PriceDraft, ProductDraft
+from billingos_catalog.errors import LookupKeyTaken, PriceUsed
 from billingos_catalog.models import Price, Product
 from billingos_catalog.periods import check_period, effective_count
-from billingos_catalog.price_rules import check_price, new_price_row
+from billingos_catalog.price_mix import check_price_mix
+from billingos_catalog.price_rules import DETAIL_FIELDS, check_details, check_price, new_price_row
 from billingos_catalog.repository import (
     PriceFilter,
     PriceRepository,
@@ -66,11 +74,17 @@ _PRICE_FIELDS = (
     "custom",
     "metered_unit",
     "seat_based",
+    "metered_tiers",
+    "metered_package",
+    "metered_percentage",
+    "metered_graduated_percentage",
     "create_time",
+    "first_use_time",
+    "update_time",
 )
 PRICE_MASK = UpdateMask(
     "price",
-    updatable=("archived",),
+    updatable=("archived", *DETAIL_FIELDS),
     immutable={name: "prices cannot be edited" for name in _PRICE_FIELDS},
     refusal=_price_immutable,
 )
@@ -102,8 +116,12 @@ class ProductService:
         if len(draft.prices) > MAX_PRICES_PER_REQUEST:
             violations.add("product.prices", f"at most {MAX_PRICES_PER_REQUEST} per request")
         else:
+            keys: set[str] = set()
             for index, price in enumerate(draft.prices):
                 check_price(violations, f"product.prices[{index}]", price, recurring)
+                if price.lookup_key and price.lookup_key in keys:
+                    violations.add(f"product.prices[{index}].lookup_key", "appears twice")
+                keys.add(price.lookup_key)
         violations.raise_if_any()
         clock = self._scope.clock
         now = clock.now()
@@ -123,8 +141,13 @@ class ProductService:
             updated_at=now,
         )
         rows = [new_price_row(clock, product, price) for price in draft.prices]
+        check_price_mix((), [(f"product.prices[{i}]", row) for i, row in enumerate(rows)])
         await self._products.insert(product)  # first: the prices' foreign key needs it
-        await self._prices.insert(*rows)
+        for index, row in enumerate(rows):
+            try:
+                await self._prices.insert(row)
+            except LookupKeyTaken:
+                raise LookupKeyTaken(f"product.prices[{index}].lookup_key") from None
         view = ProductView(product, rows)
         await self._scope.outbox.add(events.product_created(view))
         for row in rows:
@@ -193,9 +216,15 @@ class PriceService:
         self._prices = PriceRepository(scope)
         self._products = ProductRepository(scope)
 
-    async def create(self, product_id: uuid.UUID, draft: PriceDraft) -> Price:
+    async def create(
+        self, product_id: uuid.UUID, draft: PriceDraft, *, transfer_lookup_key: bool = False
+    ) -> Price:
         """Adds a price to a product that is not archived (the product row is
-        locked, so an archive cannot slip in between); announces `price.created`."""
+        locked, so an archive or another price cannot slip in between): at
+        most one active static price per currency and period. With
+        `transfer_lookup_key`, the key moves from the price holding it in the
+        same transaction. Announces `price.created` (and `price.updated` for
+        the price the key left)."""
         product = await self._products.require(product_id, for_update=True)
         if product.archived_at is not None:
             raise FailedPrecondition(
@@ -204,12 +233,28 @@ class PriceService:
             )
         violations = Violations()
         check_price(violations, "price", draft, product.recurring_interval is not None)
+        if transfer_lookup_key and not draft.lookup_key:
+            violations.add("transfer_lookup_key", "needs the price's lookup_key")
         violations.raise_if_any()
         price = new_price_row(self._scope.clock, product, draft)
+        active = await self._prices.active_by_product([product.id])
+        check_price_mix(active.get(product.id, []), [("price", price)])
+        previous = None
+        if transfer_lookup_key and price.lookup_key is not None:
+            previous = await self._prices.take_lookup_key(price.lookup_key, price.created_at)
         await self._prices.insert(price)
         await self._scope.outbox.add(events.price_created(price))
         await self._announce_new_prices(product)
+        if previous is not None:
+            await self._announce_key_left(previous, product)
         return price
+
+    async def get_by_lookup_key(self, lookup_key: str) -> Price:
+        """The price holding the key, archived or not; changes nothing."""
+        found = await self._prices.get_by_lookup_key(lookup_key) if lookup_key else None
+        if found is None:
+            raise self._prices.not_found(lookup_key)
+        return found
 
     async def get(self, price_id: uuid.UUID, *, for_update: bool = False) -> Price:
         """The price, archived or not; changes nothing (`for_update` locks it
@@ -223,33 +268,121 @@ class PriceService:
             await self._products.require(where.product_id)
         return await self._prices.page(where, page)
 
-    async def archive(self, price_id: uuid.UUID, paths: Sequence[str], archived: bool) -> Price:
-        """The only change a price accepts (PRICE_MASK): being archived, once.
-        An archived price refuses any change (PRICE_ARCHIVED); archiving
-        announces `price.archived`."""
+    async def update(
+        self,
+        price_id: uuid.UUID,
+        draft: PriceDraft,
+        paths: Sequence[str],
+        *,
+        transfer_lookup_key: bool = False,
+    ) -> Price:
+        """Applies the fields named in `paths` (PRICE_MASK's; never an
+        amount). Archiving announces `price.archived`; any other change
+        (unarchiving too) `price.updated` with the paths that changed; no
+        change, nothing. Unarchiving is a new active price for the rule of
+        static prices (StaticPriceTaken), and needs an active product. The tax
+        behaviour cannot change once the price is used (PriceUsed)."""
+        violations = Violations()
+        check_details(violations, "price", draft, paths)
+        if transfer_lookup_key and ("lookup_key" not in paths or not draft.lookup_key):
+            violations.add("transfer_lookup_key", "needs a new lookup_key in the update mask")
+        violations.raise_if_any()
         price = await self._prices.require(price_id, for_update=True)
-        if price.archived_at is not None:
-            raise FailedPrecondition(
-                "price: archived prices cannot be changed", reason="PRICE_ARCHIVED"
-            )
-        if "archived" not in paths or not archived:
-            return price
         # Locked like a create: the product's price list changes one call at a time.
         product = await self._products.require(price.product_id, for_update=True)
-        price.archived_at = self._scope.clock.now()
-        await self._prices.update(price, ["archived_at"])
-        await self._scope.outbox.add(events.price_archived(price))
-        await self._announce_new_prices(product)
+        was_active = price.archived_at is None
+        now = self._scope.clock.now()
+        changed = await self._changes(price, product, draft, paths, now)
+        if not changed:
+            return price
+        previous = None
+        if "lookup_key" in changed and transfer_lookup_key and draft.lookup_key:
+            previous = await self._prices.take_lookup_key(draft.lookup_key, now)
+        price.updated_at = now
+        await self._prices.update(price, [*_columns(changed), "updated_at"])
+        if "archived" in changed and price.archived_at is not None:
+            await self._scope.outbox.add(events.price_archived(price))
+            changed.remove("archived")
+        if changed:
+            await self._scope.outbox.add(events.price_updated(price, changed))
+        if was_active or price.archived_at is None:
+            await self._announce_new_prices(product)
+        if previous is not None:
+            await self._announce_key_left(previous, product)
         return price
 
+    async def _changes(
+        self,
+        price: Price,
+        product: Product,
+        draft: PriceDraft,
+        paths: Sequence[str],
+        now: dt.datetime,
+    ) -> list[str]:
+        """Sets the fields of `paths` that change on `price`; returns their
+        paths. Refuses what the price's state forbids."""
+        changed: list[str] = []
+        if "archived" in paths and (price.archived_at is not None) != draft.archived:
+            if not draft.archived:
+                await self._check_unarchive(price, product)
+            price.archived_at = now if draft.archived else None
+            changed.append("archived")
+        wanted = {
+            "lookup_key": draft.lookup_key or None,
+            "nickname": draft.nickname,
+            "metadata": draft.metadata,
+            "tax_behavior": draft.tax_behavior,
+        }
+        for path in DETAIL_FIELDS:
+            if path in paths and getattr(price, path) != wanted[path]:
+                if path == "tax_behavior" and price.first_used_at is not None:
+                    raise PriceUsed(
+                        "price.tax_behavior",
+                        "cannot change: the price has been bought (its amounts were charged "
+                        f"as {price.tax_behavior}); create a new price instead",
+                    )
+                setattr(price, path, wanted[path])
+                changed.append(path)
+        return changed
+
+    async def _check_unarchive(self, price: Price, product: Product) -> None:
+        if product.archived_at is not None:
+            raise FailedPrecondition(
+                "price.archived: the product is archived; unarchive it first",
+                reason="PRODUCT_ARCHIVED",
+            )
+        active = await self._prices.active_by_product([product.id])
+        candidate = dataclasses.replace(price, archived_at=None)
+        check_price_mix(active.get(product.id, []), [("price.archived", candidate)])
+
+    async def _announce_key_left(self, previous: Price, product: Product) -> None:
+        """The price a lookup key moved from: its own update, and its
+        product's state (when it is another product's, and the price active)."""
+        await self._scope.outbox.add(events.price_updated(previous, ["lookup_key"]))
+        if previous.archived_at is None and previous.product_id != product.id:
+            other = await self._products.require(previous.product_id, for_update=True)
+            await self._announce_new_prices(other)
+
     async def _announce_new_prices(self, product: Product) -> None:
-        """A product's state holds its active prices, so a price added or
-        archived changes the product too: `product.updated` (mask `prices`),
-        with a new update time for read copies that keep the newer state."""
-        product.updated_at = self._scope.clock.now()
-        await self._products.update(product, ["updated_at"])
-        view = (await with_prices(self._prices, [product]))[0]
-        await self._scope.outbox.add(events.product_updated(view, ["prices"]))
+        await announce_prices(self._scope, self._products, self._prices, product)
+
+
+async def announce_prices(
+    scope: CallScope, products: ProductRepository, prices: PriceRepository, product: Product
+) -> None:
+    """A product's state holds its active prices, so a price added, archived
+    or changed changes the product too: `product.updated` (mask `prices`),
+    with a new update time for read copies that keep the newer state. The
+    product row is the caller's, locked."""
+    product.updated_at = scope.clock.now()
+    await products.update(product, ["updated_at"])
+    view = (await with_prices(prices, [product]))[0]
+    await scope.outbox.add(events.product_updated(view, ["prices"]))
+
+
+def _columns(paths: Sequence[str]) -> list[str]:
+    """The price columns behind changed paths (`archived` is `archived_at`)."""
+    return ["archived_at" if path == "archived" else path for path in paths]
 
 
 def _check_fields(

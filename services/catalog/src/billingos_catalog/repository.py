@@ -1,35 +1,61 @@
 """Every query of the catalog service, on the kit's repositories: bound to one
 organization (or explicitly platform-wide), statements compiled once with
-every value a bindparam, the discount code's unique index mapped to its field
-error. No commits, no rules."""
+every value a bindparam, unique indexes (discount and promotion codes, lookup
+keys, a tax rate's place) mapped to their field errors. No commits, no rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, Uuid, any_, bindparam, func, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Table,
+    Text,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.sql import ClauseElement
 
-from billingos_catalog.errors import CodeTaken
+from billingos_catalog.errors import CodeTaken, LookupKeyTaken, TaxRateTaken
 from billingos_catalog.models import (
     DISCOUNT_CODE_INDEX,
+    PRICE_LOOKUP_KEY_INDEX,
+    PROMOTION_CODE_INDEX,
+    TAX_RATE_PLACE_INDEX,
     Discount,
     DiscountRedemption,
     KnownCustomer,
     KnownOrganization,
     Price,
     Product,
+    PromotionCode,
+    Purchase,
+    TaxRate,
+    TaxSettings,
     customers,
     discount_redemptions,
     discounts,
     organizations,
     prices,
     products,
+    promotion_codes,
+    purchases,
+    tax_rates,
+    tax_settings,
 )
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
@@ -121,9 +147,68 @@ class EveryProduct(PlatformRepository[Product]):
 
 
 class PriceRepository(TenantRepository[Price]):
+    """Prices; a lookup key is unique per organization (the index decides)."""
+
     table = prices
     row_type = Price
     resource = "price"
+    unique = (UniqueRule(PRICE_LOOKUP_KEY_INDEX, lambda: LookupKeyTaken("price.lookup_key")),)
+
+    async def get_by_lookup_key(self, lookup_key: str) -> Price | None:
+        query = self.query(
+            "by_lookup_key",
+            lambda: self.live().where(prices.c.lookup_key == bindparam("lookup_key")),
+        )
+        return await self.fetch_row(query, lookup_key=lookup_key)
+
+    async def take_lookup_key(self, lookup_key: str, now: dt.datetime) -> Price | None:
+        """Clears the key from the price holding it (locking that row) and
+        returns that price as it is now, or None if no price holds it."""
+
+        def build() -> ClauseElement:
+            return (
+                update(prices)
+                .where(
+                    prices.c.organization_id == bindparam("organization_id"),
+                    # not named after the column: an UPDATE binds its SET values so
+                    prices.c.lookup_key == bindparam("held_key"),
+                )
+                .values(lookup_key=None, updated_at=bindparam("now"))
+                .returning(*prices.c)
+            )
+
+        return await self.fetch_row(
+            self.query("take_lookup_key", build), held_key=lookup_key, now=now
+        )
+
+    async def of_ids(self, price_ids: Sequence[uuid.UUID]) -> list[Price]:
+        """Those of `price_ids` that are this organization's prices."""
+        if not price_ids:
+            return []
+        query = self.query(
+            "of_ids",
+            lambda: self.live().where(prices.c.id == any_(bindparam("ids", type_=_IDS))),
+        )
+        return await self.fetch_rows(query, ids=list(price_ids))
+
+    async def mark_used(self, price_ids: Sequence[uuid.UUID], now: dt.datetime) -> list[Price]:
+        """Sets the first use of those prices that were unused; returns them."""
+        if not price_ids:
+            return []
+
+        def build() -> ClauseElement:
+            return (
+                update(prices)
+                .where(
+                    prices.c.organization_id == bindparam("organization_id"),
+                    prices.c.id == any_(bindparam("ids", type_=_IDS)),
+                    prices.c.first_used_at.is_(None),
+                )
+                .values(first_used_at=bindparam("now"), updated_at=bindparam("now"))
+                .returning(*prices.c)
+            )
+
+        return await self.fetch_rows(self.query("mark_used", build), ids=list(price_ids), now=now)
 
     async def active_by_product(
         self, product_ids: Sequence[uuid.UUID]
@@ -178,12 +263,85 @@ class DiscountRepository(TenantRepository[Discount]):
     resource = "discount"
     unique = (UniqueRule(DISCOUNT_CODE_INDEX, lambda: CodeTaken("discount.code")),)
 
+    async def lock_code(self, code: str) -> None:
+        """Holds, until the transaction ends, the organization's lock on one
+        spelling of a code (any case): a discount's code and a promotion
+        code look at each other's table under it, so the two kinds of code
+        never share a spelling even when both are written at once."""
+
+        def build() -> ClauseElement:
+            key = (
+                cast(bindparam("organization_id", type_=Uuid), Text)
+                + literal_column("':'", Text)
+                + bindparam("code", type_=Text)
+            )
+            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+        await self.query("lock_code", build).execute(
+            await self.connection(), organization_id=self.organization_id, code=ascii_lower(code)
+        )
+
     async def get_by_code(self, code: str) -> Discount | None:
         query = self.query(
             "by_code",
             lambda: self.live().where(func.lower(discounts.c.code) == bindparam("code")),
         )
         return await self.fetch_row(query, code=ascii_lower(code))
+
+
+# ---- promotion codes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromotionCodeFilter(ListFilter):
+    """ListPromotionCodes' filter: always one discount's codes."""
+
+    discount_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {"discount_id": table.c.discount_id == bindparam("discount_id", type_=Uuid)}
+
+
+class PromotionCodeRepository(TenantRepository[PromotionCode]):
+    """Promotion codes; a code is unique among those not archived (the index
+    decides)."""
+
+    table = promotion_codes
+    row_type = PromotionCode
+    resource = "promotion_code"
+    unique = (UniqueRule(PROMOTION_CODE_INDEX, lambda: CodeTaken("promotion_code.code")),)
+
+    async def get_by_code(self, code: str) -> PromotionCode | None:
+        """The code that is not archived with this spelling, in any case."""
+        query = self.query(
+            "by_code",
+            lambda: self.live().where(
+                func.lower(promotion_codes.c.code) == bindparam("code"),
+                promotion_codes.c.archived_at.is_(None),
+            ),
+        )
+        return await self.fetch_row(query, code=ascii_lower(code))
+
+    async def archive_of_discount(
+        self, discount_id: uuid.UUID, now: dt.datetime
+    ) -> list[PromotionCode]:
+        """Archives a discount's codes that are not archived; returns them."""
+
+        def build() -> ClauseElement:
+            return (
+                update(promotion_codes)
+                .where(
+                    promotion_codes.c.organization_id == bindparam("organization_id"),
+                    promotion_codes.c.discount_id == bindparam("discount_id"),
+                    promotion_codes.c.archived_at.is_(None),
+                )
+                .values(archived_at=bindparam("now"), updated_at=bindparam("now"))
+                .returning(*promotion_codes.c)
+            )
+
+        return await self.fetch_rows(
+            self.query("archive_of_discount", build), discount_id=discount_id, now=now
+        )
 
 
 class RedemptionRepository(TenantRepository[DiscountRedemption]):
@@ -200,6 +358,104 @@ class RedemptionRepository(TenantRepository[DiscountRedemption]):
             ),
         )
         return await self.fetch_row(query, discount_id=discount_id, reference=reference)
+
+
+# ---- purchases ----------------------------------------------------------------
+
+
+class PurchaseRepository(TenantRepository[Purchase]):
+    table = purchases
+    row_type = Purchase
+    resource = "purchase"
+
+    async def find(self, reference: str) -> Purchase | None:
+        query = self.query(
+            "by_reference",
+            lambda: self.live().where(purchases.c.reference == bindparam("reference")),
+        )
+        return await self.fetch_row(query, reference=reference)
+
+    async def has_purchased(self, customer_id: uuid.UUID) -> bool:
+        """Whether any purchase of this organization's is the customer's."""
+
+        def build() -> ClauseElement:
+            return select(
+                exists().where(
+                    purchases.c.organization_id == bindparam("organization_id"),
+                    purchases.c.customer_id == bindparam("customer_id"),
+                )
+            )
+
+        found = await self.query("has_purchased", build).fetch_one(
+            await self.connection(), organization_id=self.organization_id, customer_id=customer_id
+        )
+        return bool(found is not None and found[0])
+
+
+# ---- taxes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaxRateFilter(ListFilter):
+    """ListTaxRates' filter: one country's rates (its code, upper case)."""
+
+    country: str | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {"country": table.c.country == bindparam("country")}
+
+
+class TaxRateRepository(TenantRepository[TaxRate]):
+    """Live tax rates; one per country and region (the index decides)."""
+
+    table = tax_rates
+    row_type = TaxRate
+    resource = "tax_rate"
+    unique = (UniqueRule(TAX_RATE_PLACE_INDEX, lambda: TaxRateTaken("tax_rate.region")),)
+
+    async def of_country(self, country: str) -> list[TaxRate]:
+        """The country's live rates (its own and its regions')."""
+        query = self.query(
+            "of_country", lambda: self.live().where(tax_rates.c.country == bindparam("country"))
+        )
+        return await self.fetch_rows(query, country=country)
+
+
+class TaxSettingsRepository(TenantRepository[TaxSettings]):
+    """The organization's one settings row (its id is the organization's)."""
+
+    table = tax_settings
+    row_type = TaxSettings
+    resource = "tax_settings"
+
+    async def current(self, *, for_update: bool = False) -> TaxSettings | None:
+        return await self.get(self.organization_id, for_update=for_update)
+
+    async def save(self, settings: TaxSettings) -> None:
+        """Inserts the settings, or overwrites the row there is."""
+
+        def build() -> ClauseElement:
+            statement = insert(tax_settings).values(
+                {c.name: bindparam(c.name) for c in tax_settings.c}
+            )
+            return statement.on_conflict_do_update(
+                index_elements=[tax_settings.c.id],
+                set_={
+                    "default_tax_behavior": statement.excluded.default_tax_behavior,
+                    "updated_at": statement.excluded.updated_at,
+                },
+                where=tax_settings.c.organization_id == statement.excluded.organization_id,
+            )
+
+        if settings.organization_id != self.organization_id:
+            raise RuntimeError("another organization's settings cannot be written")
+        await self.query("save", build).execute(
+            await self.connection(),
+            id=settings.id,
+            organization_id=self.organization_id,
+            default_tax_behavior=settings.default_tax_behavior,
+            updated_at=settings.updated_at,
+        )
 
 
 # ---- read copies --------------------------------------------------------------

@@ -14,27 +14,53 @@ from billingos.catalog.v1 import (
     discounts_pb2_grpc,
     products_pb2,
     products_pb2_grpc,
+    promotion_codes_pb2,
+    promotion_codes_pb2_grpc,
     public_pb2,
     public_pb2_grpc,
+    purchases_pb2,
+    purchases_pb2_grpc,
+    taxes_pb2,
+    taxes_pb2_grpc,
 )
 from billingos_catalog.discounts import DISCOUNT_MASK, DiscountService
 from billingos_catalog.messages import (
+    TAX_BEHAVIOR_CODEC,
+    billing_address,
     discount_draft,
     discount_lookup,
     discount_message,
     ineligibility_value,
+    order,
     price_draft,
     price_message,
     product_draft,
     product_message,
+    promotion_code_draft,
+    promotion_code_message,
     public_product_message,
-    purchase,
+    purchase_draft,
+    purchase_message,
     redemption_draft,
     redemption_message,
+    tax_rate_draft,
+    tax_rate_message,
+    tax_settings_message,
 )
 from billingos_catalog.products import PRICE_MASK, PRODUCT_MASK, PriceService, ProductService
+from billingos_catalog.promotion_codes import PROMOTION_CODE_MASK, PromotionCodeService
 from billingos_catalog.public import PublicCatalog
-from billingos_catalog.repository import DiscountFilter, PriceFilter, ProductFilter
+from billingos_catalog.purchases import PurchaseService
+from billingos_catalog.repository import (
+    DiscountFilter,
+    PriceFilter,
+    ProductFilter,
+    PromotionCodeFilter,
+    TaxRateFilter,
+)
+from billingos_catalog.tax_rules import country_code
+from billingos_catalog.taxes import TAX_RATE_MASK, TAX_SETTINGS_MASK, TaxService
+from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
@@ -90,7 +116,9 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
         self, request: products_pb2.CreatePriceRequest, context: Context
     ) -> products_pb2.Price:
         product_id = parse_id(request.product_id, "product_id")
-        price = await PriceService(current_scope()).create(product_id, price_draft(request.price))
+        price = await PriceService(current_scope()).create(
+            product_id, price_draft(request.price), transfer_lookup_key=request.transfer_lookup_key
+        )
         return price_message(price)
 
     async def ListPrices(
@@ -113,6 +141,12 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
         price_id = parse_id(request.id, "id")
         return price_message(await PriceService(current_scope()).get(price_id))
 
+    async def GetPriceByLookupKey(
+        self, request: products_pb2.GetPriceByLookupKeyRequest, context: Context
+    ) -> products_pb2.Price:
+        service = PriceService(current_scope())
+        return price_message(await service.get_by_lookup_key(request.lookup_key))
+
     async def UpdatePrice(
         self, request: products_pb2.UpdatePriceRequest, context: Context
     ) -> products_pb2.Price:
@@ -123,7 +157,12 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
             return price_message(await service.get(price_id, for_update=True))
 
         paths = await PRICE_MASK.resolve(request.update_mask, request.price, current)
-        price = await service.archive(price_id, paths, request.price.archived)
+        price = await service.update(
+            price_id,
+            price_draft(request.price),
+            paths,
+            transfer_lookup_key=request.transfer_lookup_key,
+        )
         return price_message(price)
 
 
@@ -173,12 +212,14 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
     async def ValidateDiscount(
         self, request: discounts_pb2.ValidateDiscountRequest, context: Context
     ) -> discounts_pb2.ValidateDiscountResponse:
-        lookup, bought = discount_lookup(request), purchase(request)
+        lookup, bought = discount_lookup(request), order(request)
         validation = await DiscountService(current_scope()).validate(lookup, bought)
+        code = validation.promotion_code
         return discounts_pb2.ValidateDiscountResponse(
             discount=discount_message(validation.discount),
             applicable=validation.ineligibility is None,
             ineligibility=ineligibility_value(validation.ineligibility),
+            promotion_code=promotion_code_message(code) if code is not None else None,
         )
 
     async def RedeemDiscount(
@@ -188,6 +229,131 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
         service = DiscountService(current_scope())
         redemption = await service.redeem(discount_id, redemption_draft(request))
         return redemption_message(redemption)
+
+
+class PromotionCodeServicer(promotion_codes_pb2_grpc.PromotionCodeServiceServicer):
+    async def CreatePromotionCode(
+        self, request: promotion_codes_pb2.CreatePromotionCodeRequest, context: Context
+    ) -> promotion_codes_pb2.PromotionCode:
+        discount_id = parse_id(request.discount_id, "discount_id")
+        draft = promotion_code_draft(request.promotion_code)
+        code = await PromotionCodeService(current_scope()).create(discount_id, draft)
+        return promotion_code_message(code)
+
+    async def GetPromotionCode(
+        self, request: promotion_codes_pb2.GetPromotionCodeRequest, context: Context
+    ) -> promotion_codes_pb2.PromotionCode:
+        code_id = parse_id(request.id, "id")
+        return promotion_code_message(await PromotionCodeService(current_scope()).get(code_id))
+
+    async def ListPromotionCodes(
+        self, request: promotion_codes_pb2.ListPromotionCodesRequest, context: Context
+    ) -> promotion_codes_pb2.ListPromotionCodesResponse:
+        where = PromotionCodeFilter(discount_id=parse_id(request.discount_id, "discount_id"))
+        page = page_request(request.page_size, request.page_token, where)
+        result = await PromotionCodeService(current_scope()).list_page(where, page)
+        return promotion_codes_pb2.ListPromotionCodesResponse(
+            promotion_codes=[promotion_code_message(code) for code in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdatePromotionCode(
+        self, request: promotion_codes_pb2.UpdatePromotionCodeRequest, context: Context
+    ) -> promotion_codes_pb2.PromotionCode:
+        code_id = parse_id(request.promotion_code.id, "promotion_code.id")
+        service = PromotionCodeService(current_scope())
+
+        async def current() -> promotion_codes_pb2.PromotionCode:
+            return promotion_code_message(await service.get(code_id, for_update=True))
+
+        paths = await PROMOTION_CODE_MASK.resolve(
+            request.update_mask, request.promotion_code, current
+        )
+        draft = promotion_code_draft(request.promotion_code)
+        return promotion_code_message(await service.update(code_id, draft, paths))
+
+
+class PurchaseAdminServicer(purchases_pb2_grpc.PurchaseAdminServiceServicer):
+    async def RecordPurchase(
+        self, request: purchases_pb2.RecordPurchaseRequest, context: Context
+    ) -> purchases_pb2.Purchase:
+        service = PurchaseService(current_scope())
+        return purchase_message(await service.record(purchase_draft(request.purchase)))
+
+
+class TaxServicer(taxes_pb2_grpc.TaxServiceServicer):
+    async def CreateTaxRate(
+        self, request: taxes_pb2.CreateTaxRateRequest, context: Context
+    ) -> taxes_pb2.TaxRate:
+        rate = await TaxService(current_scope()).create(tax_rate_draft(request.tax_rate))
+        return tax_rate_message(rate)
+
+    async def GetTaxRate(
+        self, request: taxes_pb2.GetTaxRateRequest, context: Context
+    ) -> taxes_pb2.TaxRate:
+        rate_id = parse_id(request.id, "id")
+        return tax_rate_message(await TaxService(current_scope()).get(rate_id))
+
+    async def ListTaxRates(
+        self, request: taxes_pb2.ListTaxRatesRequest, context: Context
+    ) -> taxes_pb2.ListTaxRatesResponse:
+        country = None
+        if request.country:
+            country = country_code(request.country)
+            if country is None:
+                raise InvalidArgument("country", "must be an ISO 3166-1 alpha-2 country code")
+        where = TaxRateFilter(country=country)
+        page = page_request(request.page_size, request.page_token, where)
+        result = await TaxService(current_scope()).list_page(where, page)
+        return taxes_pb2.ListTaxRatesResponse(
+            tax_rates=[tax_rate_message(rate) for rate in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdateTaxRate(
+        self, request: taxes_pb2.UpdateTaxRateRequest, context: Context
+    ) -> taxes_pb2.TaxRate:
+        rate_id = parse_id(request.tax_rate.id, "tax_rate.id")
+        service = TaxService(current_scope())
+
+        async def current() -> taxes_pb2.TaxRate:
+            return tax_rate_message(await service.get(rate_id, for_update=True))
+
+        paths = await TAX_RATE_MASK.resolve(request.update_mask, request.tax_rate, current)
+        rate = await service.update(rate_id, tax_rate_draft(request.tax_rate), paths)
+        return tax_rate_message(rate)
+
+    async def DeleteTaxRate(
+        self, request: taxes_pb2.DeleteTaxRateRequest, context: Context
+    ) -> taxes_pb2.TaxRate:
+        rate_id = parse_id(request.id, "id")
+        return tax_rate_message(await TaxService(current_scope()).delete(rate_id))
+
+    async def ResolveTaxRate(
+        self, request: taxes_pb2.ResolveTaxRateRequest, context: Context
+    ) -> taxes_pb2.ResolveTaxRateResponse:
+        resolved = await TaxService(current_scope()).resolve(billing_address(request.address))
+        return taxes_pb2.ResolveTaxRateResponse(
+            tax_rate=tax_rate_message(resolved.rate) if resolved.rate is not None else None,
+            default_tax_behavior=TAX_BEHAVIOR_CODEC.to_proto(resolved.default_tax_behavior),
+        )
+
+    async def GetTaxSettings(
+        self, request: taxes_pb2.GetTaxSettingsRequest, context: Context
+    ) -> taxes_pb2.TaxSettings:
+        return tax_settings_message(await TaxService(current_scope()).settings())
+
+    async def UpdateTaxSettings(
+        self, request: taxes_pb2.UpdateTaxSettingsRequest, context: Context
+    ) -> taxes_pb2.TaxSettings:
+        service = TaxService(current_scope())
+
+        async def current() -> taxes_pb2.TaxSettings:
+            return tax_settings_message(await service.settings())
+
+        paths = await TAX_SETTINGS_MASK.resolve(request.update_mask, request.tax_settings, current)
+        behavior = TAX_BEHAVIOR_CODEC.from_proto(request.tax_settings.default_tax_behavior)
+        return tax_settings_message(await service.update_settings(behavior, paths))
 
 
 class PublicCatalogServicer(public_pb2_grpc.PublicCatalogServiceServicer):

@@ -10,10 +10,25 @@ from collections.abc import AsyncIterator
 from google.protobuf.message import Message
 
 from billingos_catalog import events
-from billingos_catalog.models import Discount, Price, Product, discounts, prices
+from billingos_catalog.models import (
+    Discount,
+    Price,
+    Product,
+    PromotionCode,
+    Purchase,
+    TaxRate,
+    TaxSettings,
+    discounts,
+    prices,
+    promotion_codes,
+    purchases,
+    tax_rates,
+    tax_settings,
+)
 from billingos_catalog.products import with_prices
 from billingos_catalog.repository import EveryProduct, PriceRepository
-from billingos_catalog.views import ProductView
+from billingos_catalog.views import ProductView, TaxSettingsView
+from billingos_catalog.vocabulary import TaxBehavior
 from billingos_kit.db import Connection
 from billingos_kit.repository import OnConnection
 from billingos_kit.snapshot import StateSource, rows_as_states
@@ -40,6 +55,25 @@ def discount_state(discount: Discount) -> Message:
     if discount.deleted_at is None:
         return events.discount_created(discount)
     return events.discount_deleted(discount)
+
+
+def promotion_code_state(code: PromotionCode) -> Message:
+    if code.archived_at is None:
+        return events.promotion_code_created(code)
+    return events.promotion_code_updated(code, ["archived"])
+
+
+def tax_rate_state(rate: TaxRate) -> Message:
+    return (
+        events.tax_rate_created(rate) if rate.deleted_at is None else events.tax_rate_deleted(rate)
+    )
+
+
+def tax_settings_state(settings: TaxSettings) -> Message:
+    view = TaxSettingsView(
+        settings.organization_id, TaxBehavior(settings.default_tax_behavior), settings.updated_at
+    )
+    return events.tax_settings_updated(view, ["default_tax_behavior"])
 
 
 async def product_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
@@ -69,4 +103,8 @@ def state_sources() -> list[StateSource]:
         StateSource("product", product_states),
         rows_as_states("price", prices, Price, price_state),
         rows_as_states("discount", discounts, Discount, discount_state),
+        rows_as_states("promotion_code", promotion_codes, PromotionCode, promotion_code_state),
+        rows_as_states("purchase", purchases, Purchase, events.purchase_recorded),
+        rows_as_states("tax_rate", tax_rates, TaxRate, tax_rate_state),
+        rows_as_states("tax_settings", tax_settings, TaxSettings, tax_settings_state),
     ]

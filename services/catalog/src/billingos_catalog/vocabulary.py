@@ -17,7 +17,8 @@ class Interval(StrEnum):
 
 
 class TierMode(StrEnum):
-    """How seat tiers price a seat count (billingos_pricing.amounts.TierMode)."""
+    """How tiers price a count, of seats or of usage
+    (billingos_pricing.amounts.TierMode)."""
 
     VOLUME = "volume"
     GRADUATED = "graduated"
@@ -31,6 +32,49 @@ class AmountType(StrEnum):
     CUSTOM = "custom"
     METERED_UNIT = "metered_unit"
     SEAT_BASED = "seat_based"
+    METERED_TIERS = "metered_tiers"
+    METERED_PACKAGE = "metered_package"
+    METERED_PERCENTAGE = "metered_percentage"
+    METERED_GRADUATED_PERCENTAGE = "metered_graduated_percentage"
+
+    @property
+    def metered(self) -> bool:
+        """Billed on a meter's usage at the end of each period."""
+        return self in METERED_TYPES
+
+    @property
+    def static(self) -> bool:
+        """What a subscription pays whatever the usage: at most one active
+        static price per currency and billing period (price_mix.py)."""
+        return not self.metered
+
+
+METERED_TYPES = frozenset(
+    {
+        AmountType.METERED_UNIT,
+        AmountType.METERED_TIERS,
+        AmountType.METERED_PACKAGE,
+        AmountType.METERED_PERCENTAGE,
+        AmountType.METERED_GRADUATED_PERCENTAGE,
+    }
+)
+
+
+class PackageRounding(StrEnum):
+    """Whether a package price charges a started block
+    (billingos_pricing.packages.PackageRounding)."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+class TaxBehavior(StrEnum):
+    """Whether a price's amounts include tax (billingos_pricing.invoices.TaxBehavior).
+    UNSPECIFIED is a choice too: the organization's default decides."""
+
+    UNSPECIFIED = "unspecified"
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
 
 
 class DiscountDuration(StrEnum):
@@ -49,3 +93,7 @@ class Ineligibility(StrEnum):
     MAX_REDEMPTIONS_REACHED = "max_redemptions_reached"
     PRODUCT_NOT_ELIGIBLE = "product_not_eligible"
     CURRENCY_NOT_SUPPORTED = "currency_not_supported"
+    PROMOTION_CODE_ARCHIVED = "promotion_code_archived"
+    FIRST_PURCHASE_ONLY = "first_purchase_only"
+    CUSTOMER_NOT_ELIGIBLE = "customer_not_eligible"
+    MINIMUM_AMOUNT_NOT_MET = "minimum_amount_not_met"

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from billingos.catalog.v1 import promotion_codes_pb2 as billingos_dot_catalog_dot_v1_dot_promotion__codes__pb2
 from billingos.common.v1 import money_pb2 as billingos_dot_common_dot_v1_dot_money__pb2
 from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
@@ -31,7 +32,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/catalog/v1/discounts.proto\x12\x14\x62illingos.catalog.v1\x1a\x1f\x62illingos/common/v1/money.proto\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x06\n\x08\x44iscount\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12@\n\x0bpercent_off\x18\x05 \x01(\x0b\x32).billingos.catalog.v1.Discount.PercentOffH\x00\x12>\n\namount_off\x18\x06 \x01(\x0b\x32(.billingos.catalog.v1.Discount.AmountOffH\x00\x12>\n\x08\x64uration\x18\x07 \x01(\x0e\x32&.billingos.catalog.v1.DiscountDurationB\x04\xe2\x41\x01\x02\x12\x1d\n\x15\x64uration_in_intervals\x18\x08 \x01(\x05\x12\x1c\n\x0fmax_redemptions\x18\t \x01(\x05H\x01\x88\x01\x01\x12\x1e\n\x10redemption_count\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproduct_ids\x18\r \x03(\t\x12>\n\x08metadata\x18\x0e \x03(\x0b\x32,.billingos.catalog.v1.Discount.MetadataEntry\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a\"\n\nPercentOff\x12\x14\n\x0c\x62\x61sis_points\x18\x01 \x01(\x05\x1a\x38\n\tAmountOff\x12+\n\x07\x61mounts\x18\x01 \x03(\x0b\x32\x1a.billingos.common.v1.Money\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x08\n\x06\x65\x66\x66\x65\x63tB\x12\n\x10_max_redemptions\"\x94\x01\n\x12\x44iscountRedemption\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x0b\x64iscount_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0bredeem_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x15\x43reateDiscountRequest\x12\x36\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.DiscountB\x04\xe2\x41\x01\x02\"&\n\x12GetDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x14ListDiscountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"c\n\x15ListDiscountsResponse\x12\x31\n\tdiscounts\x18\x01 \x03(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x15UpdateDiscountRequest\x12\x36\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.DiscountB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x44\x65leteDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x98\x01\n\x17ValidateDiscountRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64iscount_id\x18\x02 \x01(\t\x12\x18\n\nproduct_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa4\x01\n\x18ValidateDiscountResponse\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12\x12\n\napplicable\x18\x02 \x01(\x08\x12\x42\n\rineligibility\x18\x03 \x01(\x0e\x32+.billingos.catalog.v1.DiscountIneligibility\"\x89\x01\n\x15RedeemDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nproduct_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\treference\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t*\x91\x01\n\x10\x44iscountDuration\x12!\n\x1d\x44ISCOUNT_DURATION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISCOUNT_DURATION_ONCE\x10\x01\x12\x1f\n\x1b\x44ISCOUNT_DURATION_REPEATING\x10\x02\x12\x1d\n\x19\x44ISCOUNT_DURATION_FOREVER\x10\x03*\xa3\x02\n\x15\x44iscountIneligibility\x12&\n\"DISCOUNT_INELIGIBILITY_UNSPECIFIED\x10\x00\x12&\n\"DISCOUNT_INELIGIBILITY_NOT_STARTED\x10\x01\x12\"\n\x1e\x44ISCOUNT_INELIGIBILITY_EXPIRED\x10\x02\x12\x32\n.DISCOUNT_INELIGIBILITY_MAX_REDEMPTIONS_REACHED\x10\x03\x12/\n+DISCOUNT_INELIGIBILITY_PRODUCT_NOT_ELIGIBLE\x10\x04\x12\x31\n-DISCOUNT_INELIGIBILITY_CURRENCY_NOT_SUPPORTED\x10\x05\x32\xbc\x07\n\x0f\x44iscountService\x12~\n\x0e\x43reateDiscount\x12+.billingos.catalog.v1.CreateDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/discounts:\x08\x64iscount\x12s\n\x0bGetDiscount\x12(.billingos.catalog.v1.GetDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/discounts/{id}\x12\x7f\n\rListDiscounts\x12*.billingos.catalog.v1.ListDiscountsRequest\x1a+.billingos.catalog.v1.ListDiscountsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/discounts\x12\x8c\x01\n\x0eUpdateDiscount\x12+.billingos.catalog.v1.UpdateDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/discounts/{discount.id}:\x08\x64iscount\x12y\n\x0e\x44\x65leteDiscount\x12+.billingos.catalog.v1.DeleteDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/discounts/{id}\x12\x98\x01\n\x10ValidateDiscount\x12-.billingos.catalog.v1.ValidateDiscountRequest\x1a..billingos.catalog.v1.ValidateDiscountResponse\"%\xb0\xbb\x18\x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discounts:validate:\x01*\x12\x8d\x01\n\x0eRedeemDiscount\x12+.billingos.catalog.v1.RedeemDiscountRequest\x1a(.billingos.catalog.v1.DiscountRedemption\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/discounts/{id}:redeem:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/catalog/v1/discounts.proto\x12\x14\x62illingos.catalog.v1\x1a*billingos/catalog/v1/promotion_codes.proto\x1a\x1f\x62illingos/common/v1/money.proto\x1a!billingos/common/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x07\n\x08\x44iscount\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12@\n\x0bpercent_off\x18\x05 \x01(\x0b\x32).billingos.catalog.v1.Discount.PercentOffH\x00\x12>\n\namount_off\x18\x06 \x01(\x0b\x32(.billingos.catalog.v1.Discount.AmountOffH\x00\x12>\n\x08\x64uration\x18\x07 \x01(\x0e\x32&.billingos.catalog.v1.DiscountDurationB\x04\xe2\x41\x01\x02\x12!\n\x15\x64uration_in_intervals\x18\x08 \x01(\x05\x42\x02\x18\x01\x12\x1c\n\x0fmax_redemptions\x18\t \x01(\x05H\x01\x88\x01\x01\x12\x1e\n\x10redemption_count\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproduct_ids\x18\r \x03(\t\x12>\n\x08metadata\x18\x0e \x03(\x0b\x32,.billingos.catalog.v1.Discount.MetadataEntry\x12\x35\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x12\x64uration_in_months\x18\x11 \x01(\x05\x1a\"\n\nPercentOff\x12\x14\n\x0c\x62\x61sis_points\x18\x01 \x01(\x05\x1a\x38\n\tAmountOff\x12+\n\x07\x61mounts\x18\x01 \x03(\x0b\x32\x1a.billingos.common.v1.Money\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x08\n\x06\x65\x66\x66\x65\x63tB\x12\n\x10_max_redemptions\"\xaf\x01\n\x12\x44iscountRedemption\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x0b\x64iscount_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0bredeem_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11promotion_code_id\x18\x06 \x01(\t\"O\n\x15\x43reateDiscountRequest\x12\x36\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.DiscountB\x04\xe2\x41\x01\x02\"&\n\x12GetDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x14ListDiscountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"c\n\x15ListDiscountsResponse\x12\x31\n\tdiscounts\x18\x01 \x03(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x15UpdateDiscountRequest\x12\x36\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.DiscountB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x44\x65leteDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc9\x01\n\x17ValidateDiscountRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64iscount_id\x18\x02 \x01(\t\x12\x18\n\nproduct_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x1a\n\x12order_amount_minor\x18\x07 \x01(\x03\"\xe1\x01\n\x18ValidateDiscountResponse\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12\x12\n\napplicable\x18\x02 \x01(\x08\x12\x42\n\rineligibility\x18\x03 \x01(\x0e\x32+.billingos.catalog.v1.DiscountIneligibility\x12;\n\x0epromotion_code\x18\x04 \x01(\x0b\x32#.billingos.catalog.v1.PromotionCode\"\xc0\x01\n\x15RedeemDiscountRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nproduct_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x63urrency\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\treference\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x19\n\x11promotion_code_id\x18\x06 \x01(\t\x12\x1a\n\x12order_amount_minor\x18\x07 \x01(\x03*\x91\x01\n\x10\x44iscountDuration\x12!\n\x1d\x44ISCOUNT_DURATION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISCOUNT_DURATION_ONCE\x10\x01\x12\x1f\n\x1b\x44ISCOUNT_DURATION_REPEATING\x10\x02\x12\x1d\n\x19\x44ISCOUNT_DURATION_FOREVER\x10\x03*\xec\x03\n\x15\x44iscountIneligibility\x12&\n\"DISCOUNT_INELIGIBILITY_UNSPECIFIED\x10\x00\x12&\n\"DISCOUNT_INELIGIBILITY_NOT_STARTED\x10\x01\x12\"\n\x1e\x44ISCOUNT_INELIGIBILITY_EXPIRED\x10\x02\x12\x32\n.DISCOUNT_INELIGIBILITY_MAX_REDEMPTIONS_REACHED\x10\x03\x12/\n+DISCOUNT_INELIGIBILITY_PRODUCT_NOT_ELIGIBLE\x10\x04\x12\x31\n-DISCOUNT_INELIGIBILITY_CURRENCY_NOT_SUPPORTED\x10\x05\x12\x32\n.DISCOUNT_INELIGIBILITY_PROMOTION_CODE_ARCHIVED\x10\x06\x12.\n*DISCOUNT_INELIGIBILITY_FIRST_PURCHASE_ONLY\x10\x07\x12\x30\n,DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE\x10\x08\x12\x31\n-DISCOUNT_INELIGIBILITY_MINIMUM_AMOUNT_NOT_MET\x10\t2\xbc\x07\n\x0f\x44iscountService\x12~\n\x0e\x43reateDiscount\x12+.billingos.catalog.v1.CreateDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/discounts:\x08\x64iscount\x12s\n\x0bGetDiscount\x12(.billingos.catalog.v1.GetDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/discounts/{id}\x12\x7f\n\rListDiscounts\x12*.billingos.catalog.v1.ListDiscountsRequest\x1a+.billingos.catalog.v1.ListDiscountsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/discounts\x12\x8c\x01\n\x0eUpdateDiscount\x12+.billingos.catalog.v1.UpdateDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/discounts/{discount.id}:\x08\x64iscount\x12y\n\x0e\x44\x65leteDiscount\x12+.billingos.catalog.v1.DeleteDiscountRequest\x1a\x1e.billingos.catalog.v1.Discount\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/discounts/{id}\x12\x98\x01\n\x10ValidateDiscount\x12-.billingos.catalog.v1.ValidateDiscountRequest\x1a..billingos.catalog.v1.ValidateDiscountResponse\"%\xb0\xbb\x18\x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/discounts:validate:\x01*\x12\x8d\x01\n\x0eRedeemDiscount\x12+.billingos.catalog.v1.RedeemDiscountRequest\x1a(.billingos.catalog.v1.DiscountRedemption\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/discounts/{id}:redeem:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +49,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISCOUNT'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_DISCOUNT'].fields_by_name['duration']._loaded_options = None
   _globals['_DISCOUNT'].fields_by_name['duration']._serialized_options = b'\342A\001\002'
+  _globals['_DISCOUNT'].fields_by_name['duration_in_intervals']._loaded_options = None
+  _globals['_DISCOUNT'].fields_by_name['duration_in_intervals']._serialized_options = b'\030\001'
   _globals['_DISCOUNT'].fields_by_name['redemption_count']._loaded_options = None
   _globals['_DISCOUNT'].fields_by_name['redemption_count']._serialized_options = b'\342A\001\003'
   _globals['_DISCOUNT'].fields_by_name['create_time']._loaded_options = None
@@ -90,38 +93,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISCOUNTSERVICE'].methods_by_name['ValidateDiscount']._serialized_options = b'\260\273\030\001\202\323\344\223\002\033\"\026/v1/discounts:validate:\001*'
   _globals['_DISCOUNTSERVICE'].methods_by_name['RedeemDiscount']._loaded_options = None
   _globals['_DISCOUNTSERVICE'].methods_by_name['RedeemDiscount']._serialized_options = b'\202\323\344\223\002\036\"\031/v1/discounts/{id}:redeem:\001*'
-  _globals['_DISCOUNTDURATION']._serialized_start=2246
-  _globals['_DISCOUNTDURATION']._serialized_end=2391
-  _globals['_DISCOUNTINELIGIBILITY']._serialized_start=2394
-  _globals['_DISCOUNTINELIGIBILITY']._serialized_end=2685
-  _globals['_DISCOUNT']._serialized_start=291
-  _globals['_DISCOUNT']._serialized_end=1157
-  _globals['_DISCOUNT_PERCENTOFF']._serialized_start=962
-  _globals['_DISCOUNT_PERCENTOFF']._serialized_end=996
-  _globals['_DISCOUNT_AMOUNTOFF']._serialized_start=998
-  _globals['_DISCOUNT_AMOUNTOFF']._serialized_end=1054
-  _globals['_DISCOUNT_METADATAENTRY']._serialized_start=1056
-  _globals['_DISCOUNT_METADATAENTRY']._serialized_end=1127
-  _globals['_DISCOUNTREDEMPTION']._serialized_start=1160
-  _globals['_DISCOUNTREDEMPTION']._serialized_end=1308
-  _globals['_CREATEDISCOUNTREQUEST']._serialized_start=1310
-  _globals['_CREATEDISCOUNTREQUEST']._serialized_end=1389
-  _globals['_GETDISCOUNTREQUEST']._serialized_start=1391
-  _globals['_GETDISCOUNTREQUEST']._serialized_end=1429
-  _globals['_LISTDISCOUNTSREQUEST']._serialized_start=1431
-  _globals['_LISTDISCOUNTSREQUEST']._serialized_end=1506
-  _globals['_LISTDISCOUNTSRESPONSE']._serialized_start=1508
-  _globals['_LISTDISCOUNTSRESPONSE']._serialized_end=1607
-  _globals['_UPDATEDISCOUNTREQUEST']._serialized_start=1610
-  _globals['_UPDATEDISCOUNTREQUEST']._serialized_end=1738
-  _globals['_DELETEDISCOUNTREQUEST']._serialized_start=1740
-  _globals['_DELETEDISCOUNTREQUEST']._serialized_end=1781
-  _globals['_VALIDATEDISCOUNTREQUEST']._serialized_start=1784
-  _globals['_VALIDATEDISCOUNTREQUEST']._serialized_end=1936
-  _globals['_VALIDATEDISCOUNTRESPONSE']._serialized_start=1939
-  _globals['_VALIDATEDISCOUNTRESPONSE']._serialized_end=2103
-  _globals['_REDEEMDISCOUNTREQUEST']._serialized_start=2106
-  _globals['_REDEEMDISCOUNTREQUEST']._serialized_end=2243
-  _globals['_DISCOUNTSERVICE']._serialized_start=2688
-  _globals['_DISCOUNTSERVICE']._serialized_end=3644
+  _globals['_DISCOUNTDURATION']._serialized_start=2514
+  _globals['_DISCOUNTDURATION']._serialized_end=2659
+  _globals['_DISCOUNTINELIGIBILITY']._serialized_start=2662
+  _globals['_DISCOUNTINELIGIBILITY']._serialized_end=3154
+  _globals['_DISCOUNT']._serialized_start=335
+  _globals['_DISCOUNT']._serialized_end=1233
+  _globals['_DISCOUNT_PERCENTOFF']._serialized_start=1038
+  _globals['_DISCOUNT_PERCENTOFF']._serialized_end=1072
+  _globals['_DISCOUNT_AMOUNTOFF']._serialized_start=1074
+  _globals['_DISCOUNT_AMOUNTOFF']._serialized_end=1130
+  _globals['_DISCOUNT_METADATAENTRY']._serialized_start=1132
+  _globals['_DISCOUNT_METADATAENTRY']._serialized_end=1203
+  _globals['_DISCOUNTREDEMPTION']._serialized_start=1236
+  _globals['_DISCOUNTREDEMPTION']._serialized_end=1411
+  _globals['_CREATEDISCOUNTREQUEST']._serialized_start=1413
+  _globals['_CREATEDISCOUNTREQUEST']._serialized_end=1492
+  _globals['_GETDISCOUNTREQUEST']._serialized_start=1494
+  _globals['_GETDISCOUNTREQUEST']._serialized_end=1532
+  _globals['_LISTDISCOUNTSREQUEST']._serialized_start=1534
+  _globals['_LISTDISCOUNTSREQUEST']._serialized_end=1609
+  _globals['_LISTDISCOUNTSRESPONSE']._serialized_start=1611
+  _globals['_LISTDISCOUNTSRESPONSE']._serialized_end=1710
+  _globals['_UPDATEDISCOUNTREQUEST']._serialized_start=1713
+  _globals['_UPDATEDISCOUNTREQUEST']._serialized_end=1841
+  _globals['_DELETEDISCOUNTREQUEST']._serialized_start=1843
+  _globals['_DELETEDISCOUNTREQUEST']._serialized_end=1884
+  _globals['_VALIDATEDISCOUNTREQUEST']._serialized_start=1887
+  _globals['_VALIDATEDISCOUNTREQUEST']._serialized_end=2088
+  _globals['_VALIDATEDISCOUNTRESPONSE']._serialized_start=2091
+  _globals['_VALIDATEDISCOUNTRESPONSE']._serialized_end=2316
+  _globals['_REDEEMDISCOUNTREQUEST']._serialized_start=2319
+  _globals['_REDEEMDISCOUNTREQUEST']._serialized_end=2511
+  _globals['_DISCOUNTSERVICE']._serialized_start=3157
+  _globals['_DISCOUNTSERVICE']._serialized_end=4113
 # @@protoc_insertion_point(module_scope)

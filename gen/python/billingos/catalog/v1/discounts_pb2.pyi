@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from billingos.catalog.v1 import promotion_codes_pb2 as _promotion_codes_pb2
 from billingos.common.v1 import money_pb2 as _money_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
@@ -21,6 +22,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _DiscountDuration:
@@ -34,7 +40,9 @@ class _DiscountDurationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Disc
     DISCOUNT_DURATION_ONCE: _DiscountDuration.ValueType  # 1
     """The first charge only."""
     DISCOUNT_DURATION_REPEATING: _DiscountDuration.ValueType  # 2
-    """The first `duration_in_intervals` billing periods."""
+    """The first `duration_in_months` calendar months from the redemption,
+    whatever the billing period (as Stripe and Polar count them).
+    """
     DISCOUNT_DURATION_FOREVER: _DiscountDuration.ValueType  # 3
     """Every charge."""
 
@@ -46,7 +54,9 @@ DISCOUNT_DURATION_UNSPECIFIED: DiscountDuration.ValueType  # 0
 DISCOUNT_DURATION_ONCE: DiscountDuration.ValueType  # 1
 """The first charge only."""
 DISCOUNT_DURATION_REPEATING: DiscountDuration.ValueType  # 2
-"""The first `duration_in_intervals` billing periods."""
+"""The first `duration_in_months` calendar months from the redemption,
+whatever the billing period (as Stripe and Polar count them).
+"""
 DISCOUNT_DURATION_FOREVER: DiscountDuration.ValueType  # 3
 """Every charge."""
 Global___DiscountDuration: _TypeAlias = DiscountDuration  # noqa: Y015
@@ -69,6 +79,18 @@ class _DiscountIneligibilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[
     """Restricted to other products."""
     DISCOUNT_INELIGIBILITY_CURRENCY_NOT_SUPPORTED: _DiscountIneligibility.ValueType  # 5
     """A fixed discount without an amount in this currency."""
+    DISCOUNT_INELIGIBILITY_PROMOTION_CODE_ARCHIVED: _DiscountIneligibility.ValueType  # 6
+    """The promotion code is archived."""
+    DISCOUNT_INELIGIBILITY_FIRST_PURCHASE_ONLY: _DiscountIneligibility.ValueType  # 7
+    """The promotion code is for a customer's first purchase, and the customer
+    (or no customer given) is not on one.
+    """
+    DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE: _DiscountIneligibility.ValueType  # 8
+    """The promotion code is for another customer (or no customer was given)."""
+    DISCOUNT_INELIGIBILITY_MINIMUM_AMOUNT_NOT_MET: _DiscountIneligibility.ValueType  # 9
+    """The order comes to less than the promotion code's minimum amount (or is
+    in another currency).
+    """
 
 class DiscountIneligibility(_DiscountIneligibility, metaclass=_DiscountIneligibilityEnumTypeWrapper):
     """Why a discount does not apply."""
@@ -85,6 +107,18 @@ DISCOUNT_INELIGIBILITY_PRODUCT_NOT_ELIGIBLE: DiscountIneligibility.ValueType  # 
 """Restricted to other products."""
 DISCOUNT_INELIGIBILITY_CURRENCY_NOT_SUPPORTED: DiscountIneligibility.ValueType  # 5
 """A fixed discount without an amount in this currency."""
+DISCOUNT_INELIGIBILITY_PROMOTION_CODE_ARCHIVED: DiscountIneligibility.ValueType  # 6
+"""The promotion code is archived."""
+DISCOUNT_INELIGIBILITY_FIRST_PURCHASE_ONLY: DiscountIneligibility.ValueType  # 7
+"""The promotion code is for a customer's first purchase, and the customer
+(or no customer given) is not on one.
+"""
+DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE: DiscountIneligibility.ValueType  # 8
+"""The promotion code is for another customer (or no customer was given)."""
+DISCOUNT_INELIGIBILITY_MINIMUM_AMOUNT_NOT_MET: DiscountIneligibility.ValueType  # 9
+"""The order comes to less than the promotion code's minimum amount (or is
+in another currency).
+"""
 Global___DiscountIneligibility: _TypeAlias = DiscountIneligibility  # noqa: Y015
 
 @_typing.final
@@ -172,6 +206,7 @@ class Discount(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    DURATION_IN_MONTHS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -184,12 +219,26 @@ class Discount(_message.Message):
     """
     duration: Global___DiscountDuration.ValueType
     """How long it applies to a subscription."""
-    duration_in_intervals: _builtins.int
-    """For DISCOUNT_DURATION_REPEATING: how many billing periods (1 to 120)."""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def duration_in_intervals(self) -> _builtins.int:
+        """Replaced by `duration_in_months`: refused on create, zero on discounts
+        made since; discounts made before keep their count of billing periods.
+        """
+
+    @duration_in_intervals.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def duration_in_intervals(self, value: _builtins.int) -> None:
+        """Replaced by `duration_in_months`: refused on create, zero on discounts
+        made since; discounts made before keep their count of billing periods.
+        """
+
     max_redemptions: _builtins.int
     """How many times it may be redeemed in all; unset for no limit."""
     redemption_count: _builtins.int
     """How many times it has been redeemed."""
+    duration_in_months: _builtins.int
+    """For DISCOUNT_DURATION_REPEATING: how many months (1 to 120)."""
     @_builtins.property
     def percent_off(self) -> Global___Discount.PercentOff:
         """A percentage off."""
@@ -208,7 +257,10 @@ class Discount(_message.Message):
 
     @_builtins.property
     def product_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only for these products; empty for every product."""
+        """What the discount applies to (Stripe's `applies_to.products`): a
+        purchase must include one of these products, and on an invoice only
+        their lines are discounted. Empty for every product.
+        """
 
     @_builtins.property
     def metadata(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
@@ -241,10 +293,11 @@ class Discount(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _struct_pb2.Value] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        duration_in_months: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_redemptions", b"_max_redemptions", "amount_off", b"amount_off", "create_time", b"create_time", "effect", b"effect", "end_time", b"end_time", "max_redemptions", b"max_redemptions", "percent_off", b"percent_off", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_redemptions", b"_max_redemptions", "amount_off", b"amount_off", "code", b"code", "create_time", b"create_time", "duration", b"duration", "duration_in_intervals", b"duration_in_intervals", "effect", b"effect", "end_time", b"end_time", "id", b"id", "max_redemptions", b"max_redemptions", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "percent_off", b"percent_off", "product_ids", b"product_ids", "redemption_count", b"redemption_count", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_redemptions", b"_max_redemptions", "amount_off", b"amount_off", "code", b"code", "create_time", b"create_time", "duration", b"duration", "duration_in_intervals", b"duration_in_intervals", "duration_in_months", b"duration_in_months", "effect", b"effect", "end_time", b"end_time", "id", b"id", "max_redemptions", b"max_redemptions", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "percent_off", b"percent_off", "product_ids", b"product_ids", "redemption_count", b"redemption_count", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_redemptions: _TypeAlias = _typing.Literal["max_redemptions"]  # noqa: Y015
     _WhichOneofArgType__max_redemptions: _TypeAlias = _typing.Literal["_max_redemptions", b"_max_redemptions"]  # noqa: Y015
@@ -268,6 +321,7 @@ class DiscountRedemption(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     REDEEM_TIME_FIELD_NUMBER: _builtins.int
+    PROMOTION_CODE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     discount_id: _builtins.str
@@ -278,6 +332,8 @@ class DiscountRedemption(_message.Message):
     """
     customer_id: _builtins.str
     """The customer, if known."""
+    promotion_code_id: _builtins.str
+    """The promotion code redeemed, if one was."""
     @_builtins.property
     def redeem_time(self) -> _timestamp_pb2.Timestamp:
         """When it was redeemed."""
@@ -290,10 +346,11 @@ class DiscountRedemption(_message.Message):
         reference: _builtins.str = ...,
         customer_id: _builtins.str = ...,
         redeem_time: _timestamp_pb2.Timestamp | None = ...,
+        promotion_code_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["redeem_time", b"redeem_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "discount_id", b"discount_id", "id", b"id", "redeem_time", b"redeem_time", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "discount_id", b"discount_id", "id", b"id", "promotion_code_id", b"promotion_code_id", "redeem_time", b"redeem_time", "reference", b"reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,14 +525,24 @@ class ValidateDiscountRequest(_message.Message):
     PRODUCT_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
     code: _builtins.str
-    """The discount, by code (case-insensitive)..."""
+    """The discount, by its code or one of its promotion codes' (case-insensitive)..."""
     discount_id: _builtins.str
     """...or by id."""
     product_id: _builtins.str
     """The product being bought."""
     currency: _builtins.str
     """The currency of the purchase."""
+    customer_id: _builtins.str
+    """The customer buying, for a promotion code's customer and first-purchase
+    rules.
+    """
+    order_amount_minor: _builtins.int
+    """What the order comes to before discounts, in minor units of `currency`,
+    for a promotion code's minimum amount.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """The moment of the purchase; now when unset."""
@@ -488,10 +555,12 @@ class ValidateDiscountRequest(_message.Message):
         product_id: _builtins.str = ...,
         currency: _builtins.str = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        customer_id: _builtins.str = ...,
+        order_amount_minor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "currency", b"currency", "discount_id", b"discount_id", "product_id", b"product_id", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "currency", b"currency", "customer_id", b"customer_id", "discount_id", b"discount_id", "order_amount_minor", b"order_amount_minor", "product_id", b"product_id", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -506,6 +575,7 @@ class ValidateDiscountResponse(_message.Message):
     DISCOUNT_FIELD_NUMBER: _builtins.int
     APPLICABLE_FIELD_NUMBER: _builtins.int
     INELIGIBILITY_FIELD_NUMBER: _builtins.int
+    PROMOTION_CODE_FIELD_NUMBER: _builtins.int
     applicable: _builtins.bool
     """Whether it applies."""
     ineligibility: Global___DiscountIneligibility.ValueType
@@ -514,16 +584,21 @@ class ValidateDiscountResponse(_message.Message):
     def discount(self) -> Global___Discount:
         """The discount found."""
 
+    @_builtins.property
+    def promotion_code(self) -> _promotion_codes_pb2.PromotionCode:
+        """The promotion code the code named, if it named one."""
+
     def __init__(
         self,
         *,
         discount: Global___Discount | None = ...,
         applicable: _builtins.bool = ...,
         ineligibility: Global___DiscountIneligibility.ValueType = ...,
+        promotion_code: _promotion_codes_pb2.PromotionCode | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["discount", b"discount", "promotion_code", b"promotion_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applicable", b"applicable", "discount", b"discount", "ineligibility", b"ineligibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applicable", b"applicable", "discount", b"discount", "ineligibility", b"ineligibility", "promotion_code", b"promotion_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -540,6 +615,8 @@ class RedeemDiscountRequest(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PROMOTION_CODE_ID_FIELD_NUMBER: _builtins.int
+    ORDER_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The discount's id."""
     product_id: _builtins.str
@@ -550,6 +627,14 @@ class RedeemDiscountRequest(_message.Message):
     """The caller's reference (checkout or subscription id), up to 256 characters."""
     customer_id: _builtins.str
     """The customer, if known."""
+    promotion_code_id: _builtins.str
+    """The promotion code redeemed (one of the discount's), if any: its own
+    limits apply and its count goes up too.
+    """
+    order_amount_minor: _builtins.int
+    """What the order comes to before discounts, in minor units of `currency`,
+    for a promotion code's minimum amount.
+    """
     def __init__(
         self,
         *,
@@ -558,10 +643,12 @@ class RedeemDiscountRequest(_message.Message):
         currency: _builtins.str = ...,
         reference: _builtins.str = ...,
         customer_id: _builtins.str = ...,
+        promotion_code_id: _builtins.str = ...,
+        order_amount_minor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "customer_id", b"customer_id", "id", b"id", "product_id", b"product_id", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "customer_id", b"customer_id", "id", b"id", "order_amount_minor", b"order_amount_minor", "product_id", b"product_id", "promotion_code_id", b"promotion_code_id", "reference", b"reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -99,29 +99,34 @@ class DiscountServiceServicer:
 
     def UpdateDiscount(self, request, context):
         """Updates name, code, max_redemptions, start_time, end_time, product_ids or
-        metadata. What a discount takes off never changes once created.
+        metadata. What a discount takes off, and for how long, never changes
+        once created.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDiscount(self, request, context):
-        """Deletes a discount; its code becomes free. Redemptions already made stay.
+        """Deletes a discount; its code becomes free, and its promotion codes are
+        archived (their codes free too). Redemptions already made stay.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ValidateDiscount(self, request, context):
-        """Whether a discount applies to a product in a currency at a time.
+        """Whether a discount applies to a product in a currency at a time; by a
+        promotion code's code, whether the code does (its own limits too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RedeemDiscount(self, request, context):
-        """Records one use of a discount, never beyond `max_redemptions`, even under
-        concurrent calls. Repeating a reference returns the first redemption.
+        """Records one use of a discount (and of a promotion code of it), never
+        beyond `max_redemptions`, even under concurrent calls. Repeating a
+        reference returns the first redemption. A redemption naming an unknown
+        product or customer is refused and uses nothing up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,15 +41,22 @@ class DiscountServiceStub:
     """Lists discounts, newest first."""
     UpdateDiscount: _grpc.UnaryUnaryMultiCallable[_discounts_pb2.UpdateDiscountRequest, _discounts_pb2.Discount]
     """Updates name, code, max_redemptions, start_time, end_time, product_ids or
-    metadata. What a discount takes off never changes once created.
+    metadata. What a discount takes off, and for how long, never changes
+    once created.
     """
     DeleteDiscount: _grpc.UnaryUnaryMultiCallable[_discounts_pb2.DeleteDiscountRequest, _discounts_pb2.Discount]
-    """Deletes a discount; its code becomes free. Redemptions already made stay."""
+    """Deletes a discount; its code becomes free, and its promotion codes are
+    archived (their codes free too). Redemptions already made stay.
+    """
     ValidateDiscount: _grpc.UnaryUnaryMultiCallable[_discounts_pb2.ValidateDiscountRequest, _discounts_pb2.ValidateDiscountResponse]
-    """Whether a discount applies to a product in a currency at a time."""
+    """Whether a discount applies to a product in a currency at a time; by a
+    promotion code's code, whether the code does (its own limits too).
+    """
     RedeemDiscount: _grpc.UnaryUnaryMultiCallable[_discounts_pb2.RedeemDiscountRequest, _discounts_pb2.DiscountRedemption]
-    """Records one use of a discount, never beyond `max_redemptions`, even under
-    concurrent calls. Repeating a reference returns the first redemption.
+    """Records one use of a discount (and of a promotion code of it), never
+    beyond `max_redemptions`, even under concurrent calls. Repeating a
+    reference returns the first redemption. A redemption naming an unknown
+    product or customer is refused and uses nothing up.
     """
 
 @_typing.type_check_only
@@ -65,15 +72,22 @@ class DiscountServiceAsyncStub(DiscountServiceStub):
     """Lists discounts, newest first."""
     UpdateDiscount: _aio.UnaryUnaryMultiCallable[_discounts_pb2.UpdateDiscountRequest, _discounts_pb2.Discount]  # type: ignore[assignment]
     """Updates name, code, max_redemptions, start_time, end_time, product_ids or
-    metadata. What a discount takes off never changes once created.
+    metadata. What a discount takes off, and for how long, never changes
+    once created.
     """
     DeleteDiscount: _aio.UnaryUnaryMultiCallable[_discounts_pb2.DeleteDiscountRequest, _discounts_pb2.Discount]  # type: ignore[assignment]
-    """Deletes a discount; its code becomes free. Redemptions already made stay."""
+    """Deletes a discount; its code becomes free, and its promotion codes are
+    archived (their codes free too). Redemptions already made stay.
+    """
     ValidateDiscount: _aio.UnaryUnaryMultiCallable[_discounts_pb2.ValidateDiscountRequest, _discounts_pb2.ValidateDiscountResponse]  # type: ignore[assignment]
-    """Whether a discount applies to a product in a currency at a time."""
+    """Whether a discount applies to a product in a currency at a time; by a
+    promotion code's code, whether the code does (its own limits too).
+    """
     RedeemDiscount: _aio.UnaryUnaryMultiCallable[_discounts_pb2.RedeemDiscountRequest, _discounts_pb2.DiscountRedemption]  # type: ignore[assignment]
-    """Records one use of a discount, never beyond `max_redemptions`, even under
-    concurrent calls. Repeating a reference returns the first redemption.
+    """Records one use of a discount (and of a promotion code of it), never
+    beyond `max_redemptions`, even under concurrent calls. Repeating a
+    reference returns the first redemption. A redemption naming an unknown
+    product or customer is refused and uses nothing up.
     """
 
 class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -110,7 +124,8 @@ class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_discounts_pb2.Discount, _abc.Awaitable[_discounts_pb2.Discount]]:
         """Updates name, code, max_redemptions, start_time, end_time, product_ids or
-        metadata. What a discount takes off never changes once created.
+        metadata. What a discount takes off, and for how long, never changes
+        once created.
         """
 
     @_abc_1.abstractmethod
@@ -119,7 +134,9 @@ class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _discounts_pb2.DeleteDiscountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_discounts_pb2.Discount, _abc.Awaitable[_discounts_pb2.Discount]]:
-        """Deletes a discount; its code becomes free. Redemptions already made stay."""
+        """Deletes a discount; its code becomes free, and its promotion codes are
+        archived (their codes free too). Redemptions already made stay.
+        """
 
     @_abc_1.abstractmethod
     def ValidateDiscount(
@@ -127,7 +144,9 @@ class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _discounts_pb2.ValidateDiscountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_discounts_pb2.ValidateDiscountResponse, _abc.Awaitable[_discounts_pb2.ValidateDiscountResponse]]:
-        """Whether a discount applies to a product in a currency at a time."""
+        """Whether a discount applies to a product in a currency at a time; by a
+        promotion code's code, whether the code does (its own limits too).
+        """
 
     @_abc_1.abstractmethod
     def RedeemDiscount(
@@ -135,8 +154,10 @@ class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _discounts_pb2.RedeemDiscountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_discounts_pb2.DiscountRedemption, _abc.Awaitable[_discounts_pb2.DiscountRedemption]]:
-        """Records one use of a discount, never beyond `max_redemptions`, even under
-        concurrent calls. Repeating a reference returns the first redemption.
+        """Records one use of a discount (and of a promotion code of it), never
+        beyond `max_redemptions`, even under concurrent calls. Repeating a
+        reference returns the first redemption. A redemption naming an unknown
+        product or customer is refused and uses nothing up.
         """
 
 def add_DiscountServiceServicer_to_server(servicer: DiscountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,10 +25,13 @@ _sym_db = _symbol_database.Default()
 from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from billingos.catalog.v1 import discounts_pb2 as billingos_dot_catalog_dot_v1_dot_discounts__pb2
 from billingos.catalog.v1 import products_pb2 as billingos_dot_catalog_dot_v1_dot_products__pb2
+from billingos.catalog.v1 import promotion_codes_pb2 as billingos_dot_catalog_dot_v1_dot_promotion__codes__pb2
+from billingos.catalog.v1 import purchases_pb2 as billingos_dot_catalog_dot_v1_dot_purchases__pb2
+from billingos.catalog.v1 import taxes_pb2 as billingos_dot_catalog_dot_v1_dot_taxes__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/events.proto\x12\x14\x62illingos.catalog.v1\x1a!billingos/common/v1/options.proto\x1a$billingos/catalog/v1/discounts.proto\x1a#billingos/catalog/v1/products.proto\x1a google/protobuf/field_mask.proto\"e\n\x13ProductCreatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.created\x12\x07product\"\x96\x01\n\x13ProductUpdatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.updated\x12\x07product\"g\n\x14ProductArchivedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1f\xf2\xbb\x18\x1b\n\x10product.archived\x12\x07product\"[\n\x11PriceCreatedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1a\xf2\xbb\x18\x16\n\rprice.created\x12\x05price\"]\n\x12PriceArchivedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1b\xf2\xbb\x18\x17\n\x0eprice.archived\x12\x05price\"j\n\x14\x44iscountCreatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.created\x12\x08\x64iscount\"\x9b\x01\n\x14\x44iscountUpdatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x64iscount.updated\x12\x08\x64iscount\"j\n\x14\x44iscountDeletedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.deleted\x12\x08\x64iscountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!billingos/catalog/v1/events.proto\x12\x14\x62illingos.catalog.v1\x1a!billingos/common/v1/options.proto\x1a$billingos/catalog/v1/discounts.proto\x1a#billingos/catalog/v1/products.proto\x1a*billingos/catalog/v1/promotion_codes.proto\x1a$billingos/catalog/v1/purchases.proto\x1a billingos/catalog/v1/taxes.proto\x1a google/protobuf/field_mask.proto\"e\n\x13ProductCreatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.created\x12\x07product\"\x96\x01\n\x13ProductUpdatedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x0fproduct.updated\x12\x07product\"g\n\x14ProductArchivedEvent\x12.\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.Product:\x1f\xf2\xbb\x18\x1b\n\x10product.archived\x12\x07product\"[\n\x11PriceCreatedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1a\xf2\xbb\x18\x16\n\rprice.created\x12\x05price\"]\n\x12PriceArchivedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price:\x1b\xf2\xbb\x18\x17\n\x0eprice.archived\x12\x05price\"\x8c\x01\n\x11PriceUpdatedEvent\x12*\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.Price\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1a\xf2\xbb\x18\x16\n\rprice.updated\x12\x05price\"j\n\x14\x44iscountCreatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.created\x12\x08\x64iscount\"\x9b\x01\n\x14\x44iscountUpdatedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x64iscount.updated\x12\x08\x64iscount\"j\n\x14\x44iscountDeletedEvent\x12\x30\n\x08\x64iscount\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Discount: \xf2\xbb\x18\x1c\n\x10\x64iscount.deleted\x12\x08\x64iscount\"\x86\x01\n\x19PromotionCodeCreatedEvent\x12;\n\x0epromotion_code\x18\x01 \x01(\x0b\x32#.billingos.catalog.v1.PromotionCode:,\xf2\xbb\x18(\n\x16promotion_code.created\x12\x0epromotion_code\"\xb7\x01\n\x19PromotionCodeUpdatedEvent\x12;\n\x0epromotion_code\x18\x01 \x01(\x0b\x32#.billingos.catalog.v1.PromotionCode\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:,\xf2\xbb\x18(\n\x16promotion_code.updated\x12\x0epromotion_code\"l\n\x15PurchaseRecordedEvent\x12\x30\n\x08purchase\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.Purchase:!\xf2\xbb\x18\x1d\n\x11purchase.recorded\x12\x08purchase\"h\n\x13TaxRateCreatedEvent\x12/\n\x08tax_rate\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.TaxRate: \xf2\xbb\x18\x1c\n\x10tax_rate.created\x12\x08tax_rate\"\x99\x01\n\x13TaxRateUpdatedEvent\x12/\n\x08tax_rate\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.TaxRate\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10tax_rate.updated\x12\x08tax_rate\"h\n\x13TaxRateDeletedEvent\x12/\n\x08tax_rate\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.TaxRate: \xf2\xbb\x18\x1c\n\x10tax_rate.deleted\x12\x08tax_rate\"\xad\x01\n\x17TaxSettingsUpdatedEvent\x12\x37\n\x0ctax_settings\x18\x01 \x01(\x0b\x32!.billingos.catalog.v1.TaxSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:(\xf2\xbb\x18$\n\x14tax_settings.updated\x12\x0ctax_settingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,26 +48,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICECREATEDEVENT']._serialized_options = b'\362\273\030\026\n\rprice.created\022\005price'
   _globals['_PRICEARCHIVEDEVENT']._loaded_options = None
   _globals['_PRICEARCHIVEDEVENT']._serialized_options = b'\362\273\030\027\n\016price.archived\022\005price'
+  _globals['_PRICEUPDATEDEVENT']._loaded_options = None
+  _globals['_PRICEUPDATEDEVENT']._serialized_options = b'\362\273\030\026\n\rprice.updated\022\005price'
   _globals['_DISCOUNTCREATEDEVENT']._loaded_options = None
   _globals['_DISCOUNTCREATEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.created\022\010discount'
   _globals['_DISCOUNTUPDATEDEVENT']._loaded_options = None
   _globals['_DISCOUNTUPDATEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.updated\022\010discount'
   _globals['_DISCOUNTDELETEDEVENT']._loaded_options = None
   _globals['_DISCOUNTDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020discount.deleted\022\010discount'
-  _globals['_PRODUCTCREATEDEVENT']._serialized_start=203
-  _globals['_PRODUCTCREATEDEVENT']._serialized_end=304
-  _globals['_PRODUCTUPDATEDEVENT']._serialized_start=307
-  _globals['_PRODUCTUPDATEDEVENT']._serialized_end=457
-  _globals['_PRODUCTARCHIVEDEVENT']._serialized_start=459
-  _globals['_PRODUCTARCHIVEDEVENT']._serialized_end=562
-  _globals['_PRICECREATEDEVENT']._serialized_start=564
-  _globals['_PRICECREATEDEVENT']._serialized_end=655
-  _globals['_PRICEARCHIVEDEVENT']._serialized_start=657
-  _globals['_PRICEARCHIVEDEVENT']._serialized_end=750
-  _globals['_DISCOUNTCREATEDEVENT']._serialized_start=752
-  _globals['_DISCOUNTCREATEDEVENT']._serialized_end=858
-  _globals['_DISCOUNTUPDATEDEVENT']._serialized_start=861
-  _globals['_DISCOUNTUPDATEDEVENT']._serialized_end=1016
-  _globals['_DISCOUNTDELETEDEVENT']._serialized_start=1018
-  _globals['_DISCOUNTDELETEDEVENT']._serialized_end=1124
+  _globals['_PROMOTIONCODECREATEDEVENT']._loaded_options = None
+  _globals['_PROMOTIONCODECREATEDEVENT']._serialized_options = b'\362\273\030(\n\026promotion_code.created\022\016promotion_code'
+  _globals['_PROMOTIONCODEUPDATEDEVENT']._loaded_options = None
+  _globals['_PROMOTIONCODEUPDATEDEVENT']._serialized_options = b'\362\273\030(\n\026promotion_code.updated\022\016promotion_code'
+  _globals['_PURCHASERECORDEDEVENT']._loaded_options = None
+  _globals['_PURCHASERECORDEDEVENT']._serialized_options = b'\362\273\030\035\n\021purchase.recorded\022\010purchase'
+  _globals['_TAXRATECREATEDEVENT']._loaded_options = None
+  _globals['_TAXRATECREATEDEVENT']._serialized_options = b'\362\273\030\034\n\020tax_rate.created\022\010tax_rate'
+  _globals['_TAXRATEUPDATEDEVENT']._loaded_options = None
+  _globals['_TAXRATEUPDATEDEVENT']._serialized_options = b'\362\273\030\034\n\020tax_rate.updated\022\010tax_rate'
+  _globals['_TAXRATEDELETEDEVENT']._loaded_options = None
+  _globals['_TAXRATEDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020tax_rate.deleted\022\010tax_rate'
+  _globals['_TAXSETTINGSUPDATEDEVENT']._loaded_options = None
+  _globals['_TAXSETTINGSUPDATEDEVENT']._serialized_options = b'\362\273\030$\n\024tax_settings.updated\022\014tax_settings'
+  _globals['_PRODUCTCREATEDEVENT']._serialized_start=319
+  _globals['_PRODUCTCREATEDEVENT']._serialized_end=420
+  _globals['_PRODUCTUPDATEDEVENT']._serialized_start=423
+  _globals['_PRODUCTUPDATEDEVENT']._serialized_end=573
+  _globals['_PRODUCTARCHIVEDEVENT']._serialized_start=575
+  _globals['_PRODUCTARCHIVEDEVENT']._serialized_end=678
+  _globals['_PRICECREATEDEVENT']._serialized_start=680
+  _globals['_PRICECREATEDEVENT']._serialized_end=771
+  _globals['_PRICEARCHIVEDEVENT']._serialized_start=773
+  _globals['_PRICEARCHIVEDEVENT']._serialized_end=866
+  _globals['_PRICEUPDATEDEVENT']._serialized_start=869
+  _globals['_PRICEUPDATEDEVENT']._serialized_end=1009
+  _globals['_DISCOUNTCREATEDEVENT']._serialized_start=1011
+  _globals['_DISCOUNTCREATEDEVENT']._serialized_end=1117
+  _globals['_DISCOUNTUPDATEDEVENT']._serialized_start=1120
+  _globals['_DISCOUNTUPDATEDEVENT']._serialized_end=1275
+  _globals['_DISCOUNTDELETEDEVENT']._serialized_start=1277
+  _globals['_DISCOUNTDELETEDEVENT']._serialized_end=1383
+  _globals['_PROMOTIONCODECREATEDEVENT']._serialized_start=1386
+  _globals['_PROMOTIONCODECREATEDEVENT']._serialized_end=1520
+  _globals['_PROMOTIONCODEUPDATEDEVENT']._serialized_start=1523
+  _globals['_PROMOTIONCODEUPDATEDEVENT']._serialized_end=1706
+  _globals['_PURCHASERECORDEDEVENT']._serialized_start=1708
+  _globals['_PURCHASERECORDEDEVENT']._serialized_end=1816
+  _globals['_TAXRATECREATEDEVENT']._serialized_start=1818
+  _globals['_TAXRATECREATEDEVENT']._serialized_end=1922
+  _globals['_TAXRATEUPDATEDEVENT']._serialized_start=1925
+  _globals['_TAXRATEUPDATEDEVENT']._serialized_end=2078
+  _globals['_TAXRATEDELETEDEVENT']._serialized_start=2080
+  _globals['_TAXRATEDELETEDEVENT']._serialized_end=2184
+  _globals['_TAXSETTINGSUPDATEDEVENT']._serialized_start=2187
+  _globals['_TAXSETTINGSUPDATEDEVENT']._serialized_end=2360
 # @@protoc_insertion_point(module_scope)

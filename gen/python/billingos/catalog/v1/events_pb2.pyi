@@ -5,6 +5,9 @@ isort:skip_file
 
 from billingos.catalog.v1 import discounts_pb2 as _discounts_pb2
 from billingos.catalog.v1 import products_pb2 as _products_pb2
+from billingos.catalog.v1 import promotion_codes_pb2 as _promotion_codes_pb2
+from billingos.catalog.v1 import purchases_pb2 as _purchases_pb2
+from billingos.catalog.v1 import taxes_pb2 as _taxes_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -146,6 +149,38 @@ class PriceArchivedEvent(_message.Message):
 Global___PriceArchivedEvent: _TypeAlias = PriceArchivedEvent  # noqa: Y015
 
 @_typing.final
+class PriceUpdatedEvent(_message.Message):
+    """Data of `price.updated` (billingos.catalog.price.updated): unarchived, or
+    its lookup key, nickname, metadata, tax behaviour or first use changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRICE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def price(self) -> _products_pb2.Price:
+        """The price after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        price: _products_pb2.Price | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriceUpdatedEvent: _TypeAlias = PriceUpdatedEvent  # noqa: Y015
+
+@_typing.final
 class DiscountCreatedEvent(_message.Message):
     """Data of `discount.created` (billingos.catalog.discount.created)."""
 
@@ -222,3 +257,191 @@ class DiscountDeletedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DiscountDeletedEvent: _TypeAlias = DiscountDeletedEvent  # noqa: Y015
+
+@_typing.final
+class PromotionCodeCreatedEvent(_message.Message):
+    """Data of `promotion_code.created` (billingos.catalog.promotion_code.created)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_CODE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def promotion_code(self) -> _promotion_codes_pb2.PromotionCode:
+        """The new promotion code."""
+
+    def __init__(
+        self,
+        *,
+        promotion_code: _promotion_codes_pb2.PromotionCode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["promotion_code", b"promotion_code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion_code", b"promotion_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionCodeCreatedEvent: _TypeAlias = PromotionCodeCreatedEvent  # noqa: Y015
+
+@_typing.final
+class PromotionCodeUpdatedEvent(_message.Message):
+    """Data of `promotion_code.updated` (billingos.catalog.promotion_code.updated):
+    changed, archived (its discount deleted too), or redeemed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMOTION_CODE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def promotion_code(self) -> _promotion_codes_pb2.PromotionCode:
+        """The promotion code after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        promotion_code: _promotion_codes_pb2.PromotionCode | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["promotion_code", b"promotion_code", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["promotion_code", b"promotion_code", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionCodeUpdatedEvent: _TypeAlias = PromotionCodeUpdatedEvent  # noqa: Y015
+
+@_typing.final
+class PurchaseRecordedEvent(_message.Message):
+    """Data of `purchase.recorded` (billingos.catalog.purchase.recorded)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def purchase(self) -> _purchases_pb2.Purchase:
+        """The purchase."""
+
+    def __init__(
+        self,
+        *,
+        purchase: _purchases_pb2.Purchase | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurchaseRecordedEvent: _TypeAlias = PurchaseRecordedEvent  # noqa: Y015
+
+@_typing.final
+class TaxRateCreatedEvent(_message.Message):
+    """Data of `tax_rate.created` (billingos.catalog.tax_rate.created)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAX_RATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tax_rate(self) -> _taxes_pb2.TaxRate:
+        """The new tax rate."""
+
+    def __init__(
+        self,
+        *,
+        tax_rate: _taxes_pb2.TaxRate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxRateCreatedEvent: _TypeAlias = TaxRateCreatedEvent  # noqa: Y015
+
+@_typing.final
+class TaxRateUpdatedEvent(_message.Message):
+    """Data of `tax_rate.updated` (billingos.catalog.tax_rate.updated)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAX_RATE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tax_rate(self) -> _taxes_pb2.TaxRate:
+        """The tax rate after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        tax_rate: _taxes_pb2.TaxRate | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxRateUpdatedEvent: _TypeAlias = TaxRateUpdatedEvent  # noqa: Y015
+
+@_typing.final
+class TaxRateDeletedEvent(_message.Message):
+    """Data of `tax_rate.deleted` (billingos.catalog.tax_rate.deleted)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAX_RATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tax_rate(self) -> _taxes_pb2.TaxRate:
+        """The tax rate as deleted."""
+
+    def __init__(
+        self,
+        *,
+        tax_rate: _taxes_pb2.TaxRate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tax_rate", b"tax_rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxRateDeletedEvent: _TypeAlias = TaxRateDeletedEvent  # noqa: Y015
+
+@_typing.final
+class TaxSettingsUpdatedEvent(_message.Message):
+    """Data of `tax_settings.updated` (billingos.catalog.tax_settings.updated)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAX_SETTINGS_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tax_settings(self) -> _taxes_pb2.TaxSettings:
+        """The settings after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        tax_settings: _taxes_pb2.TaxSettings | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tax_settings", b"tax_settings", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tax_settings", b"tax_settings", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxSettingsUpdatedEvent: _TypeAlias = TaxSettingsUpdatedEvent  # noqa: Y015

@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/catalog/v1/products.proto\x12\x14\x62illingos.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"O\n\x06Period\x12\x36\n\x08interval\x18\x01 \x01(\x0e\x32\x1e.billingos.catalog.v1.IntervalB\x04\xe2\x41\x01\x02\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x91\x05\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12/\n\trecurring\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12+\n\x05trial\x18\x06 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12=\n\x08metadata\x18\x07 \x03(\x0b\x32+.billingos.catalog.v1.Product.MetadataEntry\x12J\n\x0fpublic_metadata\x18\x08 \x03(\x0b\x32\x31.billingos.catalog.v1.Product.PublicMetadataEntry\x12\x10\n\x08\x61rchived\x18\t \x01(\x08\x12+\n\x06prices\x18\n \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x1aM\n\x13PublicMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"#\n\x0b\x46ixedAmount\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\"\x0c\n\nFreeAmount\"\xa2\x01\n\x0c\x43ustomAmount\x12\x1c\n\x14minimum_amount_minor\x18\x01 \x01(\x03\x12!\n\x14maximum_amount_minor\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13preset_amount_minor\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x17\n\x15_maximum_amount_minorB\x16\n\x14_preset_amount_minor\"n\n\x11MeteredUnitAmount\x12\x13\n\x0bunit_amount\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x13\n\x11_cap_amount_minor\"a\n\x08SeatTier\x12\x12\n\nfrom_seats\x18\x01 \x01(\x05\x12\x15\n\x08to_seats\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x15\x61mount_per_seat_minor\x18\x03 \x01(\x03\x42\x0b\n\t_to_seats\"s\n\x0fSeatBasedAmount\x12\x31\n\ttier_mode\x18\x01 \x01(\x0e\x32\x1e.billingos.catalog.v1.TierMode\x12-\n\x05tiers\x18\x02 \x03(\x0b\x32\x1e.billingos.catalog.v1.SeatTier\"\x88\x04\n\x05Price\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\trecurring\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12\x32\n\x05\x66ixed\x18\x06 \x01(\x0b\x32!.billingos.catalog.v1.FixedAmountH\x00\x12\x30\n\x04\x66ree\x18\x07 \x01(\x0b\x32 .billingos.catalog.v1.FreeAmountH\x00\x12\x34\n\x06\x63ustom\x18\x08 \x01(\x0b\x32\".billingos.catalog.v1.CustomAmountH\x00\x12?\n\x0cmetered_unit\x18\t \x01(\x0b\x32\'.billingos.catalog.v1.MeteredUnitAmountH\x00\x12;\n\nseat_based\x18\n \x01(\x0b\x32%.billingos.catalog.v1.SeatBasedAmountH\x00\x12\x10\n\x08\x61rchived\x18\x0b \x01(\x08\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x08\n\x06\x61mount\"L\n\x14\x43reateProductRequest\x12\x34\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"%\n\x11GetProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xa8\x01\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12,\n\x08\x61rchived\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12-\n\trecurring\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12\r\n\x05query\x18\x05 \x01(\t\"`\n\x14ListProductsResponse\x12/\n\x08products\x18\x01 \x03(\x0b\x32\x1d.billingos.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"}\n\x14UpdateProductRequest\x12\x34\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"`\n\x12\x43reatePriceRequest\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x05price\x18\x02 \x01(\x0b\x32\x1b.billingos.catalog.v1.PriceB\x04\xe2\x41\x01\x02\"\x82\x01\n\x11ListPricesRequest\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x08\x61rchived\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x12ListPricesResponse\x12+\n\x06prices\x18\x01 \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetPriceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"w\n\x12UpdatePriceRequest\x12\x30\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.PriceB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*p\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n\x0cINTERVAL_DAY\x10\x01\x12\x11\n\rINTERVAL_WEEK\x10\x02\x12\x12\n\x0eINTERVAL_MONTH\x10\x03\x12\x11\n\rINTERVAL_YEAR\x10\x04*T\n\x08TierMode\x12\x19\n\x15TIER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10TIER_MODE_VOLUME\x10\x01\x12\x17\n\x13TIER_MODE_GRADUATED\x10\x02\x32\x82\x04\n\x0eProductService\x12y\n\rCreateProduct\x12*.billingos.catalog.v1.CreateProductRequest\x1a\x1d.billingos.catalog.v1.Product\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12o\n\nGetProduct\x12\'.billingos.catalog.v1.GetProductRequest\x1a\x1d.billingos.catalog.v1.Product\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12{\n\x0cListProducts\x12).billingos.catalog.v1.ListProductsRequest\x1a*.billingos.catalog.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x86\x01\n\rUpdateProduct\x12*.billingos.catalog.v1.UpdateProductRequest\x1a\x1d.billingos.catalog.v1.Product\"*\x82\xd3\xe4\x93\x02$2\x19/v1/products/{product.id}:\x07product2\x87\x04\n\x0cPriceService\x12\x85\x01\n\x0b\x43reatePrice\x12(.billingos.catalog.v1.CreatePriceRequest\x1a\x1b.billingos.catalog.v1.Price\"/\x82\xd3\xe4\x93\x02)\" /v1/products/{product_id}/prices:\x05price\x12\x89\x01\n\nListPrices\x12\'.billingos.catalog.v1.ListPricesRequest\x1a(.billingos.catalog.v1.ListPricesResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/products/{product_id}/prices\x12g\n\x08GetPrice\x12%.billingos.catalog.v1.GetPriceRequest\x1a\x1b.billingos.catalog.v1.Price\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/prices/{id}\x12z\n\x0bUpdatePrice\x12(.billingos.catalog.v1.UpdatePriceRequest\x1a\x1b.billingos.catalog.v1.Price\"$\x82\xd3\xe4\x93\x02\x1e\x32\x15/v1/prices/{price.id}:\x05priceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/catalog/v1/products.proto\x12\x14\x62illingos.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"O\n\x06Period\x12\x36\n\x08interval\x18\x01 \x01(\x0e\x32\x1e.billingos.catalog.v1.IntervalB\x04\xe2\x41\x01\x02\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x91\x05\n\x07Product\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12/\n\trecurring\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12+\n\x05trial\x18\x06 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12=\n\x08metadata\x18\x07 \x03(\x0b\x32+.billingos.catalog.v1.Product.MetadataEntry\x12J\n\x0fpublic_metadata\x18\x08 \x03(\x0b\x32\x31.billingos.catalog.v1.Product.PublicMetadataEntry\x12\x10\n\x08\x61rchived\x18\t \x01(\x08\x12+\n\x06prices\x18\n \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x1aM\n\x13PublicMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"#\n\x0b\x46ixedAmount\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\"\x0c\n\nFreeAmount\"\xa2\x01\n\x0c\x43ustomAmount\x12\x1c\n\x14minimum_amount_minor\x18\x01 \x01(\x03\x12!\n\x14maximum_amount_minor\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13preset_amount_minor\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x17\n\x15_maximum_amount_minorB\x16\n\x14_preset_amount_minor\"\xa8\x01\n\x11MeteredUnitAmount\x12\x13\n\x0bunit_amount\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13minimum_spend_minor\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x13\n\x11_cap_amount_minorB\x16\n\x14_minimum_spend_minor\"G\n\tUsageTier\x12\r\n\x05up_to\x18\x01 \x01(\t\x12\x13\n\x0bunit_amount\x18\x02 \x01(\t\x12\x16\n\x0e\x66lat_fee_minor\x18\x03 \x01(\x03\"\xf7\x01\n\x12MeteredTiersAmount\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x31\n\ttier_mode\x18\x02 \x01(\x0e\x32\x1e.billingos.catalog.v1.TierMode\x12.\n\x05tiers\x18\x03 \x03(\x0b\x32\x1f.billingos.catalog.v1.UsageTier\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13minimum_spend_minor\x18\x05 \x01(\x03H\x01\x88\x01\x01\x42\x13\n\x11_cap_amount_minorB\x16\n\x14_minimum_spend_minor\"\x95\x02\n\x14MeteredPackageAmount\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x14\n\x0cpackage_size\x18\x02 \x01(\x03\x12\x1a\n\x12\x61mount_per_package\x18\x03 \x01(\t\x12\x37\n\x08rounding\x18\x04 \x01(\x0e\x32%.billingos.catalog.v1.PackageRounding\x12\x12\n\nfree_units\x18\x05 \x01(\t\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13minimum_spend_minor\x18\x07 \x01(\x03H\x01\x88\x01\x01\x42\x13\n\x11_cap_amount_minorB\x16\n\x14_minimum_spend_minor\"\xfa\x01\n\x17MeteredPercentageAmount\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\t\x12\x1b\n\x13\x66ixed_fee_per_event\x18\x03 \x01(\t\x12\x19\n\x11per_event_minimum\x18\x04 \x01(\t\x12\x19\n\x11per_event_maximum\x18\x05 \x01(\t\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13minimum_spend_minor\x18\x07 \x01(\x03H\x01\x88\x01\x01\x42\x13\n\x11_cap_amount_minorB\x16\n\x14_minimum_spend_minor\"E\n\x0ePercentageTier\x12\r\n\x05up_to\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\t\x12\x16\n\x0e\x66lat_fee_minor\x18\x03 \x01(\x03\"\xd7\x01\n MeteredGraduatedPercentageAmount\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x33\n\x05tiers\x18\x02 \x03(\x0b\x32$.billingos.catalog.v1.PercentageTier\x12\x1d\n\x10\x63\x61p_amount_minor\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13minimum_spend_minor\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x13\n\x11_cap_amount_minorB\x16\n\x14_minimum_spend_minor\"a\n\x08SeatTier\x12\x12\n\nfrom_seats\x18\x01 \x01(\x05\x12\x15\n\x08to_seats\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x15\x61mount_per_seat_minor\x18\x03 \x01(\x03\x42\x0b\n\t_to_seats\"\xcf\x01\n\x0fSeatBasedAmount\x12\x31\n\ttier_mode\x18\x01 \x01(\x0e\x32\x1e.billingos.catalog.v1.TierMode\x12-\n\x05tiers\x18\x02 \x03(\x0b\x32\x1e.billingos.catalog.v1.SeatTier\x12\x1a\n\rminimum_seats\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rmaximum_seats\x18\x04 \x01(\x05H\x01\x88\x01\x01\x42\x10\n\x0e_minimum_seatsB\x10\n\x0e_maximum_seats\"\x95\t\n\x05Price\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63urrency\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\trecurring\x18\x05 \x01(\x0b\x32\x1c.billingos.catalog.v1.Period\x12\x32\n\x05\x66ixed\x18\x06 \x01(\x0b\x32!.billingos.catalog.v1.FixedAmountH\x00\x12\x30\n\x04\x66ree\x18\x07 \x01(\x0b\x32 .billingos.catalog.v1.FreeAmountH\x00\x12\x34\n\x06\x63ustom\x18\x08 \x01(\x0b\x32\".billingos.catalog.v1.CustomAmountH\x00\x12?\n\x0cmetered_unit\x18\t \x01(\x0b\x32\'.billingos.catalog.v1.MeteredUnitAmountH\x00\x12;\n\nseat_based\x18\n \x01(\x0b\x32%.billingos.catalog.v1.SeatBasedAmountH\x00\x12\x41\n\rmetered_tiers\x18\r \x01(\x0b\x32(.billingos.catalog.v1.MeteredTiersAmountH\x00\x12\x45\n\x0fmetered_package\x18\x0e \x01(\x0b\x32*.billingos.catalog.v1.MeteredPackageAmountH\x00\x12K\n\x12metered_percentage\x18\x0f \x01(\x0b\x32-.billingos.catalog.v1.MeteredPercentageAmountH\x00\x12^\n\x1cmetered_graduated_percentage\x18\x10 \x01(\x0b\x32\x36.billingos.catalog.v1.MeteredGraduatedPercentageAmountH\x00\x12\x10\n\x08\x61rchived\x18\x0b \x01(\x08\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\nlookup_key\x18\x11 \x01(\t\x12\x10\n\x08nickname\x18\x12 \x01(\t\x12;\n\x08metadata\x18\x13 \x03(\x0b\x32).billingos.catalog.v1.Price.MetadataEntry\x12\x37\n\x0ctax_behavior\x18\x14 \x01(\x0e\x32!.billingos.catalog.v1.TaxBehavior\x12\x38\n\x0e\x66irst_use_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x08\n\x06\x61mount\"L\n\x14\x43reateProductRequest\x12\x34\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.ProductB\x04\xe2\x41\x01\x02\"%\n\x11GetProductRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xa8\x01\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12,\n\x08\x61rchived\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12-\n\trecurring\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12\r\n\x05query\x18\x05 \x01(\t\"`\n\x14ListProductsResponse\x12/\n\x08products\x18\x01 \x03(\x0b\x32\x1d.billingos.catalog.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"}\n\x14UpdateProductRequest\x12\x34\n\x07product\x18\x01 \x01(\x0b\x32\x1d.billingos.catalog.v1.ProductB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"}\n\x12\x43reatePriceRequest\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x05price\x18\x02 \x01(\x0b\x32\x1b.billingos.catalog.v1.PriceB\x04\xe2\x41\x01\x02\x12\x1b\n\x13transfer_lookup_key\x18\x03 \x01(\x08\"\x82\x01\n\x11ListPricesRequest\x12\x18\n\nproduct_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x08\x61rchived\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x12ListPricesResponse\x12+\n\x06prices\x18\x01 \x03(\x0b\x32\x1b.billingos.catalog.v1.Price\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetPriceRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"6\n\x1aGetPriceByLookupKeyRequest\x12\x18\n\nlookup_key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x94\x01\n\x12UpdatePriceRequest\x12\x30\n\x05price\x18\x01 \x01(\x0b\x32\x1b.billingos.catalog.v1.PriceB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x1b\n\x13transfer_lookup_key\x18\x03 \x01(\x08*p\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n\x0cINTERVAL_DAY\x10\x01\x12\x11\n\rINTERVAL_WEEK\x10\x02\x12\x12\n\x0eINTERVAL_MONTH\x10\x03\x12\x11\n\rINTERVAL_YEAR\x10\x04*T\n\x08TierMode\x12\x19\n\x15TIER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10TIER_MODE_VOLUME\x10\x01\x12\x17\n\x13TIER_MODE_GRADUATED\x10\x02*c\n\x0bTaxBehavior\x12\x1c\n\x18TAX_BEHAVIOR_UNSPECIFIED\x10\x00\x12\x1a\n\x16TAX_BEHAVIOR_INCLUSIVE\x10\x01\x12\x1a\n\x16TAX_BEHAVIOR_EXCLUSIVE\x10\x02*g\n\x0fPackageRounding\x12 \n\x1cPACKAGE_ROUNDING_UNSPECIFIED\x10\x00\x12\x17\n\x13PACKAGE_ROUNDING_UP\x10\x01\x12\x19\n\x15PACKAGE_ROUNDING_DOWN\x10\x02\x32\x82\x04\n\x0eProductService\x12y\n\rCreateProduct\x12*.billingos.catalog.v1.CreateProductRequest\x1a\x1d.billingos.catalog.v1.Product\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/products:\x07product\x12o\n\nGetProduct\x12\'.billingos.catalog.v1.GetProductRequest\x1a\x1d.billingos.catalog.v1.Product\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/products/{id}\x12{\n\x0cListProducts\x12).billingos.catalog.v1.ListProductsRequest\x1a*.billingos.catalog.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/products\x12\x86\x01\n\rUpdateProduct\x12*.billingos.catalog.v1.UpdateProductRequest\x1a\x1d.billingos.catalog.v1.Product\"*\x82\xd3\xe4\x93\x02$2\x19/v1/products/{product.id}:\x07product2\x96\x05\n\x0cPriceService\x12\x85\x01\n\x0b\x43reatePrice\x12(.billingos.catalog.v1.CreatePriceRequest\x1a\x1b.billingos.catalog.v1.Price\"/\x82\xd3\xe4\x93\x02)\" /v1/products/{product_id}/prices:\x05price\x12\x89\x01\n\nListPrices\x12\'.billingos.catalog.v1.ListPricesRequest\x1a(.billingos.catalog.v1.ListPricesResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/products/{product_id}/prices\x12g\n\x08GetPrice\x12%.billingos.catalog.v1.GetPriceRequest\x1a\x1b.billingos.catalog.v1.Price\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/prices/{id}\x12\x8c\x01\n\x13GetPriceByLookupKey\x12\x30.billingos.catalog.v1.GetPriceByLookupKeyRequest\x1a\x1b.billingos.catalog.v1.Price\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/prices/lookup/{lookup_key}\x12z\n\x0bUpdatePrice\x12(.billingos.catalog.v1.UpdatePriceRequest\x1a\x1b.billingos.catalog.v1.Price\"$\x82\xd3\xe4\x93\x02\x1e\x32\x15/v1/prices/{price.id}:\x05priceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRODUCT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_PRODUCT'].fields_by_name['update_time']._loaded_options = None
   _globals['_PRODUCT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_PRICE_METADATAENTRY']._loaded_options = None
+  _globals['_PRICE_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_PRICE'].fields_by_name['id']._loaded_options = None
   _globals['_PRICE'].fields_by_name['id']._serialized_options = b'\342A\001\010'
   _globals['_PRICE'].fields_by_name['organization_id']._loaded_options = None
@@ -63,6 +65,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICE'].fields_by_name['currency']._serialized_options = b'\342A\001\002'
   _globals['_PRICE'].fields_by_name['create_time']._loaded_options = None
   _globals['_PRICE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_PRICE'].fields_by_name['first_use_time']._loaded_options = None
+  _globals['_PRICE'].fields_by_name['first_use_time']._serialized_options = b'\342A\001\003'
+  _globals['_PRICE'].fields_by_name['update_time']._loaded_options = None
+  _globals['_PRICE'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_CREATEPRODUCTREQUEST'].fields_by_name['product']._loaded_options = None
   _globals['_CREATEPRODUCTREQUEST'].fields_by_name['product']._serialized_options = b'\342A\001\002'
   _globals['_GETPRODUCTREQUEST'].fields_by_name['id']._loaded_options = None
@@ -77,6 +83,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPRICESREQUEST'].fields_by_name['product_id']._serialized_options = b'\342A\001\002'
   _globals['_GETPRICEREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETPRICEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPRICEBYLOOKUPKEYREQUEST'].fields_by_name['lookup_key']._loaded_options = None
+  _globals['_GETPRICEBYLOOKUPKEYREQUEST'].fields_by_name['lookup_key']._serialized_options = b'\342A\001\002'
   _globals['_UPDATEPRICEREQUEST'].fields_by_name['price']._loaded_options = None
   _globals['_UPDATEPRICEREQUEST'].fields_by_name['price']._serialized_options = b'\342A\001\002'
   _globals['_PRODUCTSERVICE'].methods_by_name['CreateProduct']._loaded_options = None
@@ -93,12 +101,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRICESERVICE'].methods_by_name['ListPrices']._serialized_options = b'\202\323\344\223\002\"\022 /v1/products/{product_id}/prices'
   _globals['_PRICESERVICE'].methods_by_name['GetPrice']._loaded_options = None
   _globals['_PRICESERVICE'].methods_by_name['GetPrice']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/prices/{id}'
+  _globals['_PRICESERVICE'].methods_by_name['GetPriceByLookupKey']._loaded_options = None
+  _globals['_PRICESERVICE'].methods_by_name['GetPriceByLookupKey']._serialized_options = b'\202\323\344\223\002 \022\036/v1/prices/lookup/{lookup_key}'
   _globals['_PRICESERVICE'].methods_by_name['UpdatePrice']._loaded_options = None
   _globals['_PRICESERVICE'].methods_by_name['UpdatePrice']._serialized_options = b'\202\323\344\223\002\0362\025/v1/prices/{price.id}:\005price'
-  _globals['_INTERVAL']._serialized_start=3055
-  _globals['_INTERVAL']._serialized_end=3167
-  _globals['_TIERMODE']._serialized_start=3169
-  _globals['_TIERMODE']._serialized_end=3253
+  _globals['_INTERVAL']._serialized_start=5120
+  _globals['_INTERVAL']._serialized_end=5232
+  _globals['_TIERMODE']._serialized_start=5234
+  _globals['_TIERMODE']._serialized_end=5318
+  _globals['_TAXBEHAVIOR']._serialized_start=5320
+  _globals['_TAXBEHAVIOR']._serialized_end=5419
+  _globals['_PACKAGEROUNDING']._serialized_start=5421
+  _globals['_PACKAGEROUNDING']._serialized_end=5524
   _globals['_PERIOD']._serialized_start=253
   _globals['_PERIOD']._serialized_end=332
   _globals['_PRODUCT']._serialized_start=335
@@ -113,36 +127,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FREEAMOUNT']._serialized_end=1043
   _globals['_CUSTOMAMOUNT']._serialized_start=1046
   _globals['_CUSTOMAMOUNT']._serialized_end=1208
-  _globals['_METEREDUNITAMOUNT']._serialized_start=1210
-  _globals['_METEREDUNITAMOUNT']._serialized_end=1320
-  _globals['_SEATTIER']._serialized_start=1322
-  _globals['_SEATTIER']._serialized_end=1419
-  _globals['_SEATBASEDAMOUNT']._serialized_start=1421
-  _globals['_SEATBASEDAMOUNT']._serialized_end=1536
-  _globals['_PRICE']._serialized_start=1539
-  _globals['_PRICE']._serialized_end=2059
-  _globals['_CREATEPRODUCTREQUEST']._serialized_start=2061
-  _globals['_CREATEPRODUCTREQUEST']._serialized_end=2137
-  _globals['_GETPRODUCTREQUEST']._serialized_start=2139
-  _globals['_GETPRODUCTREQUEST']._serialized_end=2176
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=2179
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=2347
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=2349
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=2445
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=2447
-  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=2572
-  _globals['_CREATEPRICEREQUEST']._serialized_start=2574
-  _globals['_CREATEPRICEREQUEST']._serialized_end=2670
-  _globals['_LISTPRICESREQUEST']._serialized_start=2673
-  _globals['_LISTPRICESREQUEST']._serialized_end=2803
-  _globals['_LISTPRICESRESPONSE']._serialized_start=2805
-  _globals['_LISTPRICESRESPONSE']._serialized_end=2895
-  _globals['_GETPRICEREQUEST']._serialized_start=2897
-  _globals['_GETPRICEREQUEST']._serialized_end=2932
-  _globals['_UPDATEPRICEREQUEST']._serialized_start=2934
-  _globals['_UPDATEPRICEREQUEST']._serialized_end=3053
-  _globals['_PRODUCTSERVICE']._serialized_start=3256
-  _globals['_PRODUCTSERVICE']._serialized_end=3770
-  _globals['_PRICESERVICE']._serialized_start=3773
-  _globals['_PRICESERVICE']._serialized_end=4292
+  _globals['_METEREDUNITAMOUNT']._serialized_start=1211
+  _globals['_METEREDUNITAMOUNT']._serialized_end=1379
+  _globals['_USAGETIER']._serialized_start=1381
+  _globals['_USAGETIER']._serialized_end=1452
+  _globals['_METEREDTIERSAMOUNT']._serialized_start=1455
+  _globals['_METEREDTIERSAMOUNT']._serialized_end=1702
+  _globals['_METEREDPACKAGEAMOUNT']._serialized_start=1705
+  _globals['_METEREDPACKAGEAMOUNT']._serialized_end=1982
+  _globals['_METEREDPERCENTAGEAMOUNT']._serialized_start=1985
+  _globals['_METEREDPERCENTAGEAMOUNT']._serialized_end=2235
+  _globals['_PERCENTAGETIER']._serialized_start=2237
+  _globals['_PERCENTAGETIER']._serialized_end=2306
+  _globals['_METEREDGRADUATEDPERCENTAGEAMOUNT']._serialized_start=2309
+  _globals['_METEREDGRADUATEDPERCENTAGEAMOUNT']._serialized_end=2524
+  _globals['_SEATTIER']._serialized_start=2526
+  _globals['_SEATTIER']._serialized_end=2623
+  _globals['_SEATBASEDAMOUNT']._serialized_start=2626
+  _globals['_SEATBASEDAMOUNT']._serialized_end=2833
+  _globals['_PRICE']._serialized_start=2836
+  _globals['_PRICE']._serialized_end=4009
+  _globals['_PRICE_METADATAENTRY']._serialized_start=842
+  _globals['_PRICE_METADATAENTRY']._serialized_end=913
+  _globals['_CREATEPRODUCTREQUEST']._serialized_start=4011
+  _globals['_CREATEPRODUCTREQUEST']._serialized_end=4087
+  _globals['_GETPRODUCTREQUEST']._serialized_start=4089
+  _globals['_GETPRODUCTREQUEST']._serialized_end=4126
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=4129
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=4297
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=4299
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=4395
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_start=4397
+  _globals['_UPDATEPRODUCTREQUEST']._serialized_end=4522
+  _globals['_CREATEPRICEREQUEST']._serialized_start=4524
+  _globals['_CREATEPRICEREQUEST']._serialized_end=4649
+  _globals['_LISTPRICESREQUEST']._serialized_start=4652
+  _globals['_LISTPRICESREQUEST']._serialized_end=4782
+  _globals['_LISTPRICESRESPONSE']._serialized_start=4784
+  _globals['_LISTPRICESRESPONSE']._serialized_end=4874
+  _globals['_GETPRICEREQUEST']._serialized_start=4876
+  _globals['_GETPRICEREQUEST']._serialized_end=4911
+  _globals['_GETPRICEBYLOOKUPKEYREQUEST']._serialized_start=4913
+  _globals['_GETPRICEBYLOOKUPKEYREQUEST']._serialized_end=4967
+  _globals['_UPDATEPRICEREQUEST']._serialized_start=4970
+  _globals['_UPDATEPRICEREQUEST']._serialized_end=5118
+  _globals['_PRODUCTSERVICE']._serialized_start=5527
+  _globals['_PRODUCTSERVICE']._serialized_end=6041
+  _globals['_PRICESERVICE']._serialized_start=6044
+  _globals['_PRICESERVICE']._serialized_end=6706
 # @@protoc_insertion_point(module_scope)

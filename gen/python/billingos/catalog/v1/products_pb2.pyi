@@ -64,20 +64,74 @@ class _TierModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TierMode.Val
     TIER_MODE_UNSPECIFIED: _TierMode.ValueType  # 0
     """Not set; refused."""
     TIER_MODE_VOLUME: _TierMode.ValueType  # 1
-    """Every seat at the price of the tier the seat count falls in."""
+    """Every seat (unit) at the price of the tier the count falls in."""
     TIER_MODE_GRADUATED: _TierMode.ValueType  # 2
-    """Each seat at the price of its own tier."""
+    """Each seat (unit) at the price of its own tier."""
 
 class TierMode(_TierMode, metaclass=_TierModeEnumTypeWrapper):
-    """How seat tiers price a seat count."""
+    """How tiers price a count (of seats, or of metered usage)."""
 
 TIER_MODE_UNSPECIFIED: TierMode.ValueType  # 0
 """Not set; refused."""
 TIER_MODE_VOLUME: TierMode.ValueType  # 1
-"""Every seat at the price of the tier the seat count falls in."""
+"""Every seat (unit) at the price of the tier the count falls in."""
 TIER_MODE_GRADUATED: TierMode.ValueType  # 2
-"""Each seat at the price of its own tier."""
+"""Each seat (unit) at the price of its own tier."""
 Global___TierMode: _TypeAlias = TierMode  # noqa: Y015
+
+class _TaxBehavior:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaxBehaviorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaxBehavior.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TAX_BEHAVIOR_UNSPECIFIED: _TaxBehavior.ValueType  # 0
+    """Not chosen for the price: the organization's default applies
+    (TaxSettings.default_tax_behavior), and where that is not chosen either,
+    the tax rate's own `inclusive`.
+    """
+    TAX_BEHAVIOR_INCLUSIVE: _TaxBehavior.ValueType  # 1
+    """The amounts include tax."""
+    TAX_BEHAVIOR_EXCLUSIVE: _TaxBehavior.ValueType  # 2
+    """Tax is added to the amounts."""
+
+class TaxBehavior(_TaxBehavior, metaclass=_TaxBehaviorEnumTypeWrapper):
+    """Whether a price's amounts include tax."""
+
+TAX_BEHAVIOR_UNSPECIFIED: TaxBehavior.ValueType  # 0
+"""Not chosen for the price: the organization's default applies
+(TaxSettings.default_tax_behavior), and where that is not chosen either,
+the tax rate's own `inclusive`.
+"""
+TAX_BEHAVIOR_INCLUSIVE: TaxBehavior.ValueType  # 1
+"""The amounts include tax."""
+TAX_BEHAVIOR_EXCLUSIVE: TaxBehavior.ValueType  # 2
+"""Tax is added to the amounts."""
+Global___TaxBehavior: _TypeAlias = TaxBehavior  # noqa: Y015
+
+class _PackageRounding:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PackageRoundingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PackageRounding.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PACKAGE_ROUNDING_UNSPECIFIED: _PackageRounding.ValueType  # 0
+    """Not set; refused."""
+    PACKAGE_ROUNDING_UP: _PackageRounding.ValueType  # 1
+    """A started block is charged whole (Stripe `round: up`, Lago `package`)."""
+    PACKAGE_ROUNDING_DOWN: _PackageRounding.ValueType  # 2
+    """Only complete blocks are charged (Stripe `round: down`)."""
+
+class PackageRounding(_PackageRounding, metaclass=_PackageRoundingEnumTypeWrapper):
+    """How a package price counts a block that usage has started but not filled."""
+
+PACKAGE_ROUNDING_UNSPECIFIED: PackageRounding.ValueType  # 0
+"""Not set; refused."""
+PACKAGE_ROUNDING_UP: PackageRounding.ValueType  # 1
+"""A started block is charged whole (Stripe `round: up`, Lago `package`)."""
+PACKAGE_ROUNDING_DOWN: PackageRounding.ValueType  # 2
+"""Only complete blocks are charged (Stripe `round: down`)."""
+Global___PackageRounding: _TypeAlias = PackageRounding  # noqa: Y015
 
 @_typing.final
 class Period(_message.Message):
@@ -316,6 +370,7 @@ class MeteredUnitAmount(_message.Message):
     UNIT_AMOUNT_FIELD_NUMBER: _builtins.int
     METER_ID_FIELD_NUMBER: _builtins.int
     CAP_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    MINIMUM_SPEND_MINOR_FIELD_NUMBER: _builtins.int
     unit_amount: _builtins.str
     """Price of one unit in minor units, as a decimal string with up to 12
     decimal places (e.g. "0.0125" is an eightieth of a cent).
@@ -324,22 +379,309 @@ class MeteredUnitAmount(_message.Message):
     """The meter whose usage is billed."""
     cap_amount_minor: _builtins.int
     """The most charged for one period, in minor units; unset for no cap."""
+    minimum_spend_minor: _builtins.int
+    """The least charged for one period, in minor units: usage below it is
+    topped up by a true-up line. Unset for no minimum.
+    """
     def __init__(
         self,
         *,
         unit_amount: _builtins.str = ...,
         meter_id: _builtins.str = ...,
         cap_amount_minor: _builtins.int | None = ...,
+        minimum_spend_minor: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "cap_amount_minor", b"cap_amount_minor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "minimum_spend_minor", b"minimum_spend_minor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "cap_amount_minor", b"cap_amount_minor", "meter_id", b"meter_id", "unit_amount", b"unit_amount"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "meter_id", b"meter_id", "minimum_spend_minor", b"minimum_spend_minor", "unit_amount", b"unit_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cap_amount_minor: _TypeAlias = _typing.Literal["cap_amount_minor"]  # noqa: Y015
     _WhichOneofArgType__cap_amount_minor: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_spend_minor: _TypeAlias = _typing.Literal["minimum_spend_minor"]  # noqa: Y015
+    _WhichOneofArgType__minimum_spend_minor: _TypeAlias = _typing.Literal["_minimum_spend_minor", b"_minimum_spend_minor"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_amount_minor) -> _WhichOneofReturnType__cap_amount_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_spend_minor) -> _WhichOneofReturnType__minimum_spend_minor | None: ...
 
 Global___MeteredUnitAmount: _TypeAlias = MeteredUnitAmount  # noqa: Y015
+
+@_typing.final
+class UsageTier(_message.Message):
+    """One tier of a tiered usage price. A tier holds the quantities above the
+    previous tier's `up_to` (above 0 for the first) up to its own.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UP_TO_FIELD_NUMBER: _builtins.int
+    UNIT_AMOUNT_FIELD_NUMBER: _builtins.int
+    FLAT_FEE_MINOR_FIELD_NUMBER: _builtins.int
+    up_to: _builtins.str
+    """Upper bound of the tier, inclusive, a decimal quantity above the previous
+    tier's; empty on the last tier (no upper bound).
+    """
+    unit_amount: _builtins.str
+    """Price of one unit in the tier, in minor units, as a decimal string with up
+    to 12 decimal places (e.g. "0.06"); empty for 0.
+    """
+    flat_fee_minor: _builtins.int
+    """Charged once when the usage reaches the tier, in minor units."""
+    def __init__(
+        self,
+        *,
+        up_to: _builtins.str = ...,
+        unit_amount: _builtins.str = ...,
+        flat_fee_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flat_fee_minor", b"flat_fee_minor", "unit_amount", b"unit_amount", "up_to", b"up_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageTier: _TypeAlias = UsageTier  # noqa: Y015
+
+@_typing.final
+class MeteredTiersAmount(_message.Message):
+    """Usage priced in tiers, volume or graduated, billed at the end of each period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METER_ID_FIELD_NUMBER: _builtins.int
+    TIER_MODE_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    CAP_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    MINIMUM_SPEND_MINOR_FIELD_NUMBER: _builtins.int
+    meter_id: _builtins.str
+    """The meter whose usage is billed."""
+    tier_mode: Global___TierMode.ValueType
+    """Volume: every unit at the tier the period's quantity falls in (and that
+    tier's flat fee). Graduated: each unit at its own tier (and the flat fee
+    of every tier reached).
+    """
+    cap_amount_minor: _builtins.int
+    """The most charged for one period, in minor units; unset for no cap."""
+    minimum_spend_minor: _builtins.int
+    """The least charged for one period, in minor units; unset for no minimum."""
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageTier]:
+        """The tiers in order, the last one without `up_to` (at most 50)."""
+
+    def __init__(
+        self,
+        *,
+        meter_id: _builtins.str = ...,
+        tier_mode: Global___TierMode.ValueType = ...,
+        tiers: _abc.Iterable[Global___UsageTier] | None = ...,
+        cap_amount_minor: _builtins.int | None = ...,
+        minimum_spend_minor: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "minimum_spend_minor", b"minimum_spend_minor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "meter_id", b"meter_id", "minimum_spend_minor", b"minimum_spend_minor", "tier_mode", b"tier_mode", "tiers", b"tiers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cap_amount_minor: _TypeAlias = _typing.Literal["cap_amount_minor"]  # noqa: Y015
+    _WhichOneofArgType__cap_amount_minor: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_spend_minor: _TypeAlias = _typing.Literal["minimum_spend_minor"]  # noqa: Y015
+    _WhichOneofArgType__minimum_spend_minor: _TypeAlias = _typing.Literal["_minimum_spend_minor", b"_minimum_spend_minor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_amount_minor) -> _WhichOneofReturnType__cap_amount_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_spend_minor) -> _WhichOneofReturnType__minimum_spend_minor | None: ...
+
+Global___MeteredTiersAmount: _TypeAlias = MeteredTiersAmount  # noqa: Y015
+
+@_typing.final
+class MeteredPackageAmount(_message.Message):
+    """Usage priced per block of units, after free units."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METER_ID_FIELD_NUMBER: _builtins.int
+    PACKAGE_SIZE_FIELD_NUMBER: _builtins.int
+    AMOUNT_PER_PACKAGE_FIELD_NUMBER: _builtins.int
+    ROUNDING_FIELD_NUMBER: _builtins.int
+    FREE_UNITS_FIELD_NUMBER: _builtins.int
+    CAP_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    MINIMUM_SPEND_MINOR_FIELD_NUMBER: _builtins.int
+    meter_id: _builtins.str
+    """The meter whose usage is billed."""
+    package_size: _builtins.int
+    """Units in one block, at least 1."""
+    amount_per_package: _builtins.str
+    """Price of one block, in minor units, as a decimal string with up to 12
+    decimal places.
+    """
+    rounding: Global___PackageRounding.ValueType
+    """Whether a started block counts."""
+    free_units: _builtins.str
+    """Units free each period before the first block, a decimal string; empty for 0."""
+    cap_amount_minor: _builtins.int
+    """The most charged for one period, in minor units; unset for no cap."""
+    minimum_spend_minor: _builtins.int
+    """The least charged for one period, in minor units; unset for no minimum."""
+    def __init__(
+        self,
+        *,
+        meter_id: _builtins.str = ...,
+        package_size: _builtins.int = ...,
+        amount_per_package: _builtins.str = ...,
+        rounding: Global___PackageRounding.ValueType = ...,
+        free_units: _builtins.str = ...,
+        cap_amount_minor: _builtins.int | None = ...,
+        minimum_spend_minor: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "minimum_spend_minor", b"minimum_spend_minor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "amount_per_package", b"amount_per_package", "cap_amount_minor", b"cap_amount_minor", "free_units", b"free_units", "meter_id", b"meter_id", "minimum_spend_minor", b"minimum_spend_minor", "package_size", b"package_size", "rounding", b"rounding"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cap_amount_minor: _TypeAlias = _typing.Literal["cap_amount_minor"]  # noqa: Y015
+    _WhichOneofArgType__cap_amount_minor: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_spend_minor: _TypeAlias = _typing.Literal["minimum_spend_minor"]  # noqa: Y015
+    _WhichOneofArgType__minimum_spend_minor: _TypeAlias = _typing.Literal["_minimum_spend_minor", b"_minimum_spend_minor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_amount_minor) -> _WhichOneofReturnType__cap_amount_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_spend_minor) -> _WhichOneofReturnType__minimum_spend_minor | None: ...
+
+Global___MeteredPackageAmount: _TypeAlias = MeteredPackageAmount  # noqa: Y015
+
+@_typing.final
+class MeteredPercentageAmount(_message.Message):
+    """A percentage of a summed value (the meter sums an amount in minor units of
+    the price's currency, e.g. each payment's amount), with a fee per event.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METER_ID_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    FIXED_FEE_PER_EVENT_FIELD_NUMBER: _builtins.int
+    PER_EVENT_MINIMUM_FIELD_NUMBER: _builtins.int
+    PER_EVENT_MAXIMUM_FIELD_NUMBER: _builtins.int
+    CAP_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    MINIMUM_SPEND_MINOR_FIELD_NUMBER: _builtins.int
+    meter_id: _builtins.str
+    """The meter whose sum is billed."""
+    rate: _builtins.str
+    """The percentage, 0 to 100 as a decimal string with up to 10 decimal places
+    (e.g. "2.9").
+    """
+    fixed_fee_per_event: _builtins.str
+    """Charged for each event, in minor units, a decimal string with up to 12
+    decimal places; empty for none.
+    """
+    per_event_minimum: _builtins.str
+    """The least one event costs (fee included), in minor units; empty for none."""
+    per_event_maximum: _builtins.str
+    """The most one event costs (fee included), in minor units; empty for none."""
+    cap_amount_minor: _builtins.int
+    """The most charged for one period, in minor units; unset for no cap."""
+    minimum_spend_minor: _builtins.int
+    """The least charged for one period, in minor units; unset for no minimum."""
+    def __init__(
+        self,
+        *,
+        meter_id: _builtins.str = ...,
+        rate: _builtins.str = ...,
+        fixed_fee_per_event: _builtins.str = ...,
+        per_event_minimum: _builtins.str = ...,
+        per_event_maximum: _builtins.str = ...,
+        cap_amount_minor: _builtins.int | None = ...,
+        minimum_spend_minor: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "minimum_spend_minor", b"minimum_spend_minor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "fixed_fee_per_event", b"fixed_fee_per_event", "meter_id", b"meter_id", "minimum_spend_minor", b"minimum_spend_minor", "per_event_maximum", b"per_event_maximum", "per_event_minimum", b"per_event_minimum", "rate", b"rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cap_amount_minor: _TypeAlias = _typing.Literal["cap_amount_minor"]  # noqa: Y015
+    _WhichOneofArgType__cap_amount_minor: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_spend_minor: _TypeAlias = _typing.Literal["minimum_spend_minor"]  # noqa: Y015
+    _WhichOneofArgType__minimum_spend_minor: _TypeAlias = _typing.Literal["_minimum_spend_minor", b"_minimum_spend_minor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_amount_minor) -> _WhichOneofReturnType__cap_amount_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_spend_minor) -> _WhichOneofReturnType__minimum_spend_minor | None: ...
+
+Global___MeteredPercentageAmount: _TypeAlias = MeteredPercentageAmount  # noqa: Y015
+
+@_typing.final
+class PercentageTier(_message.Message):
+    """One tier of a graduated percentage price, on the period's summed value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UP_TO_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    FLAT_FEE_MINOR_FIELD_NUMBER: _builtins.int
+    up_to: _builtins.str
+    """Upper bound of the tier on the summed value, inclusive, a decimal above
+    the previous tier's; empty on the last tier.
+    """
+    rate: _builtins.str
+    """The percentage of the part of the sum inside the tier, 0 to 100."""
+    flat_fee_minor: _builtins.int
+    """Charged once when the sum reaches the tier, in minor units."""
+    def __init__(
+        self,
+        *,
+        up_to: _builtins.str = ...,
+        rate: _builtins.str = ...,
+        flat_fee_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flat_fee_minor", b"flat_fee_minor", "rate", b"rate", "up_to", b"up_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PercentageTier: _TypeAlias = PercentageTier  # noqa: Y015
+
+@_typing.final
+class MeteredGraduatedPercentageAmount(_message.Message):
+    """A summed value priced in graduated percentage tiers (Lago
+    `graduated_percentage`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METER_ID_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    CAP_AMOUNT_MINOR_FIELD_NUMBER: _builtins.int
+    MINIMUM_SPEND_MINOR_FIELD_NUMBER: _builtins.int
+    meter_id: _builtins.str
+    """The meter whose sum is billed."""
+    cap_amount_minor: _builtins.int
+    """The most charged for one period, in minor units; unset for no cap."""
+    minimum_spend_minor: _builtins.int
+    """The least charged for one period, in minor units; unset for no minimum."""
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PercentageTier]:
+        """The tiers in order, the last one without `up_to` (at most 50)."""
+
+    def __init__(
+        self,
+        *,
+        meter_id: _builtins.str = ...,
+        tiers: _abc.Iterable[Global___PercentageTier] | None = ...,
+        cap_amount_minor: _builtins.int | None = ...,
+        minimum_spend_minor: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "minimum_spend_minor", b"minimum_spend_minor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor", "_minimum_spend_minor", b"_minimum_spend_minor", "cap_amount_minor", b"cap_amount_minor", "meter_id", b"meter_id", "minimum_spend_minor", b"minimum_spend_minor", "tiers", b"tiers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cap_amount_minor: _TypeAlias = _typing.Literal["cap_amount_minor"]  # noqa: Y015
+    _WhichOneofArgType__cap_amount_minor: _TypeAlias = _typing.Literal["_cap_amount_minor", b"_cap_amount_minor"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_spend_minor: _TypeAlias = _typing.Literal["minimum_spend_minor"]  # noqa: Y015
+    _WhichOneofArgType__minimum_spend_minor: _TypeAlias = _typing.Literal["_minimum_spend_minor", b"_minimum_spend_minor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cap_amount_minor) -> _WhichOneofReturnType__cap_amount_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_spend_minor) -> _WhichOneofReturnType__minimum_spend_minor | None: ...
+
+Global___MeteredGraduatedPercentageAmount: _TypeAlias = MeteredGraduatedPercentageAmount  # noqa: Y015
 
 @_typing.final
 class SeatTier(_message.Message):
@@ -381,8 +723,14 @@ class SeatBasedAmount(_message.Message):
 
     TIER_MODE_FIELD_NUMBER: _builtins.int
     TIERS_FIELD_NUMBER: _builtins.int
+    MINIMUM_SEATS_FIELD_NUMBER: _builtins.int
+    MAXIMUM_SEATS_FIELD_NUMBER: _builtins.int
     tier_mode: Global___TierMode.ValueType
     """Volume or graduated."""
+    minimum_seats: _builtins.int
+    """The fewest seats a subscription may have, at least 1; unset for 1."""
+    maximum_seats: _builtins.int
+    """The most seats a subscription may have; unset for no maximum."""
     @_builtins.property
     def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___SeatTier]:
         """Contiguous tiers from 1 seat, the last one unbounded."""
@@ -392,23 +740,56 @@ class SeatBasedAmount(_message.Message):
         *,
         tier_mode: Global___TierMode.ValueType = ...,
         tiers: _abc.Iterable[Global___SeatTier] | None = ...,
+        minimum_seats: _builtins.int | None = ...,
+        maximum_seats: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_maximum_seats", b"_maximum_seats", "_minimum_seats", b"_minimum_seats", "maximum_seats", b"maximum_seats", "minimum_seats", b"minimum_seats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tier_mode", b"tier_mode", "tiers", b"tiers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_maximum_seats", b"_maximum_seats", "_minimum_seats", b"_minimum_seats", "maximum_seats", b"maximum_seats", "minimum_seats", b"minimum_seats", "tier_mode", b"tier_mode", "tiers", b"tiers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__maximum_seats: _TypeAlias = _typing.Literal["maximum_seats"]  # noqa: Y015
+    _WhichOneofArgType__maximum_seats: _TypeAlias = _typing.Literal["_maximum_seats", b"_maximum_seats"]  # noqa: Y015
+    _WhichOneofReturnType__minimum_seats: _TypeAlias = _typing.Literal["minimum_seats"]  # noqa: Y015
+    _WhichOneofArgType__minimum_seats: _TypeAlias = _typing.Literal["_minimum_seats", b"_minimum_seats"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maximum_seats) -> _WhichOneofReturnType__maximum_seats | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minimum_seats) -> _WhichOneofReturnType__minimum_seats | None: ...
 
 Global___SeatBasedAmount: _TypeAlias = SeatBasedAmount  # noqa: Y015
 
 @_typing.final
 class Price(_message.Message):
-    """What a product costs in one currency. Prices are never edited: to change an
-    amount, archive the price and create a new one, so existing subscriptions
-    keep what they bought.
+    """What a product costs in one currency. A price's amounts never change: to
+    change an amount, archive the price and create a new one (moving its
+    `lookup_key` with `transfer_lookup_key`), so existing subscriptions keep
+    what they bought. Per currency and billing period a product has at most one
+    active static price (fixed, free, custom or seat-based) and any number of
+    metered ones: a subscription buys them all.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _struct_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _struct_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     ID_FIELD_NUMBER: _builtins.int
     ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
@@ -420,8 +801,18 @@ class Price(_message.Message):
     CUSTOM_FIELD_NUMBER: _builtins.int
     METERED_UNIT_FIELD_NUMBER: _builtins.int
     SEAT_BASED_FIELD_NUMBER: _builtins.int
+    METERED_TIERS_FIELD_NUMBER: _builtins.int
+    METERED_PACKAGE_FIELD_NUMBER: _builtins.int
+    METERED_PERCENTAGE_FIELD_NUMBER: _builtins.int
+    METERED_GRADUATED_PERCENTAGE_FIELD_NUMBER: _builtins.int
     ARCHIVED_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    LOOKUP_KEY_FIELD_NUMBER: _builtins.int
+    NICKNAME_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    TAX_BEHAVIOR_FIELD_NUMBER: _builtins.int
+    FIRST_USE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -431,7 +822,20 @@ class Price(_message.Message):
     currency: _builtins.str
     """ISO 4217 code (case-insensitive on input, upper case on output)."""
     archived: _builtins.bool
-    """Archived prices cannot be bought; subscriptions on them keep running."""
+    """Archived prices cannot be bought; subscriptions on them keep running.
+    An archived price can be unarchived.
+    """
+    lookup_key: _builtins.str
+    """The merchant's stable name for the price (e.g. "pro_monthly"), up to 200
+    of letters, digits, '_', '-', '.' and ':'; unique per organization
+    (archived prices included). Empty: none.
+    """
+    nickname: _builtins.str
+    """The merchant's label for the price, up to 256 characters; never shown
+    publicly.
+    """
+    tax_behavior: Global___TaxBehavior.ValueType
+    """Whether the amounts include tax. Cannot change once the price is used."""
     @_builtins.property
     def recurring(self) -> Global___Period:
         """The billing period, for recurring products; defaults to the product's."""
@@ -457,8 +861,38 @@ class Price(_message.Message):
         """Per seat, in tiers."""
 
     @_builtins.property
+    def metered_tiers(self) -> Global___MeteredTiersAmount:
+        """Metered usage in tiers (recurring products only)."""
+
+    @_builtins.property
+    def metered_package(self) -> Global___MeteredPackageAmount:
+        """Metered usage per block of units (recurring products only)."""
+
+    @_builtins.property
+    def metered_percentage(self) -> Global___MeteredPercentageAmount:
+        """A percentage of a metered sum (recurring products only)."""
+
+    @_builtins.property
+    def metered_graduated_percentage(self) -> Global___MeteredGraduatedPercentageAmount:
+        """Graduated percentages of a metered sum (recurring products only)."""
+
+    @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the price was created."""
+
+    @_builtins.property
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
+        """The merchant's own key/values; never shown publicly."""
+
+    @_builtins.property
+    def first_use_time(self) -> _timestamp_pb2.Timestamp:
+        """When the price was first bought (PurchaseAdminService.RecordPurchase);
+        unset while it is unused.
+        """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the price was last changed."""
 
     def __init__(
         self,
@@ -473,14 +907,24 @@ class Price(_message.Message):
         custom: Global___CustomAmount | None = ...,
         metered_unit: Global___MeteredUnitAmount | None = ...,
         seat_based: Global___SeatBasedAmount | None = ...,
+        metered_tiers: Global___MeteredTiersAmount | None = ...,
+        metered_package: Global___MeteredPackageAmount | None = ...,
+        metered_percentage: Global___MeteredPercentageAmount | None = ...,
+        metered_graduated_percentage: Global___MeteredGraduatedPercentageAmount | None = ...,
         archived: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        lookup_key: _builtins.str = ...,
+        nickname: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _struct_pb2.Value] | None = ...,
+        tax_behavior: Global___TaxBehavior.ValueType = ...,
+        first_use_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "custom", b"custom", "fixed", b"fixed", "free", b"free", "metered_unit", b"metered_unit", "recurring", b"recurring", "seat_based", b"seat_based"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "custom", b"custom", "first_use_time", b"first_use_time", "fixed", b"fixed", "free", b"free", "metered_graduated_percentage", b"metered_graduated_percentage", "metered_package", b"metered_package", "metered_percentage", b"metered_percentage", "metered_tiers", b"metered_tiers", "metered_unit", b"metered_unit", "recurring", b"recurring", "seat_based", b"seat_based", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "archived", b"archived", "create_time", b"create_time", "currency", b"currency", "custom", b"custom", "fixed", b"fixed", "free", b"free", "id", b"id", "metered_unit", b"metered_unit", "organization_id", b"organization_id", "product_id", b"product_id", "recurring", b"recurring", "seat_based", b"seat_based"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "archived", b"archived", "create_time", b"create_time", "currency", b"currency", "custom", b"custom", "first_use_time", b"first_use_time", "fixed", b"fixed", "free", b"free", "id", b"id", "lookup_key", b"lookup_key", "metadata", b"metadata", "metered_graduated_percentage", b"metered_graduated_percentage", "metered_package", b"metered_package", "metered_percentage", b"metered_percentage", "metered_tiers", b"metered_tiers", "metered_unit", b"metered_unit", "nickname", b"nickname", "organization_id", b"organization_id", "product_id", b"product_id", "recurring", b"recurring", "seat_based", b"seat_based", "tax_behavior", b"tax_behavior", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_amount: _TypeAlias = _typing.Literal["fixed", "free", "custom", "metered_unit", "seat_based"]  # noqa: Y015
+    _WhichOneofReturnType_amount: _TypeAlias = _typing.Literal["fixed", "free", "custom", "metered_unit", "seat_based", "metered_tiers", "metered_package", "metered_percentage", "metered_graduated_percentage"]  # noqa: Y015
     _WhichOneofArgType_amount: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_amount) -> _WhichOneofReturnType_amount | None: ...
 
@@ -642,8 +1086,13 @@ class CreatePriceRequest(_message.Message):
 
     PRODUCT_ID_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
+    TRANSFER_LOOKUP_KEY_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     """The product to add the price to."""
+    transfer_lookup_key: _builtins.bool
+    """Moves the price's `lookup_key` from the price holding it to this one, in
+    the same transaction (Stripe's `transfer_lookup_key`).
+    """
     @_builtins.property
     def price(self) -> Global___Price:
         """The price."""
@@ -653,10 +1102,11 @@ class CreatePriceRequest(_message.Message):
         *,
         product_id: _builtins.str = ...,
         price: Global___Price | None = ...,
+        transfer_lookup_key: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "product_id", b"product_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "product_id", b"product_id", "transfer_lookup_key", b"transfer_lookup_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -749,6 +1199,28 @@ class GetPriceRequest(_message.Message):
 Global___GetPriceRequest: _TypeAlias = GetPriceRequest  # noqa: Y015
 
 @_typing.final
+class GetPriceByLookupKeyRequest(_message.Message):
+    """Request for GetPriceByLookupKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOOKUP_KEY_FIELD_NUMBER: _builtins.int
+    lookup_key: _builtins.str
+    """The lookup key (exact, case-sensitive)."""
+    def __init__(
+        self,
+        *,
+        lookup_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lookup_key", b"lookup_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPriceByLookupKeyRequest: _TypeAlias = GetPriceByLookupKeyRequest  # noqa: Y015
+
+@_typing.final
 class UpdatePriceRequest(_message.Message):
     """Request for UpdatePrice."""
 
@@ -756,23 +1228,29 @@ class UpdatePriceRequest(_message.Message):
 
     PRICE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    TRANSFER_LOOKUP_KEY_FIELD_NUMBER: _builtins.int
+    transfer_lookup_key: _builtins.bool
+    """With `lookup_key` in the mask: moves the key from the price holding it."""
     @_builtins.property
     def price(self) -> Global___Price:
-        """The price, `id` set, with `archived: true`."""
+        """The price, `id` set, with the new values of the masked fields."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Must be empty or exactly `archived`."""
+        """Any of `archived`, `lookup_key`, `nickname`, `metadata`, `tax_behavior`;
+        without a mask, each of them set to a non-empty value.
+        """
 
     def __init__(
         self,
         *,
         price: Global___Price | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        transfer_lookup_key: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "transfer_lookup_key", b"transfer_lookup_key", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -258,6 +258,11 @@ class PriceServiceStub:
                 request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceRequest.SerializeToString,
                 response_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Price.FromString,
                 _registered_method=True)
+        self.GetPriceByLookupKey = channel.unary_unary(
+                '/billingos.catalog.v1.PriceService/GetPriceByLookupKey',
+                request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceByLookupKeyRequest.SerializeToString,
+                response_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Price.FromString,
+                _registered_method=True)
         self.UpdatePrice = channel.unary_unary(
                 '/billingos.catalog.v1.PriceService/UpdatePrice',
                 request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.UpdatePriceRequest.SerializeToString,
@@ -290,8 +295,16 @@ class PriceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPriceByLookupKey(self, request, context):
+        """Gets a price by its lookup key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdatePrice(self, request, context):
-        """Archives a price (the only change a price accepts).
+        """Archives or unarchives a price, or changes its lookup key, nickname,
+        metadata or (while it is unused) tax behaviour. Its amounts never change.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -313,6 +326,11 @@ def add_PriceServiceServicer_to_server(servicer, server):
             'GetPrice': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPrice,
                     request_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceRequest.FromString,
+                    response_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Price.SerializeToString,
+            ),
+            'GetPriceByLookupKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPriceByLookupKey,
+                    request_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceByLookupKeyRequest.FromString,
                     response_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Price.SerializeToString,
             ),
             'UpdatePrice': grpc.unary_unary_rpc_method_handler(
@@ -402,6 +420,33 @@ class PriceService:
             target,
             '/billingos.catalog.v1.PriceService/GetPrice',
             billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceRequest.SerializeToString,
+            billingos_dot_catalog_dot_v1_dot_products__pb2.Price.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPriceByLookupKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.catalog.v1.PriceService/GetPriceByLookupKey',
+            billingos_dot_catalog_dot_v1_dot_products__pb2.GetPriceByLookupKeyRequest.SerializeToString,
             billingos_dot_catalog_dot_v1_dot_products__pb2.Price.FromString,
             options,
             channel_credentials,

@@ -106,8 +106,12 @@ class PriceServiceStub:
     """Lists a product's prices."""
     GetPrice: _grpc.UnaryUnaryMultiCallable[_products_pb2.GetPriceRequest, _products_pb2.Price]
     """Gets a price."""
+    GetPriceByLookupKey: _grpc.UnaryUnaryMultiCallable[_products_pb2.GetPriceByLookupKeyRequest, _products_pb2.Price]
+    """Gets a price by its lookup key."""
     UpdatePrice: _grpc.UnaryUnaryMultiCallable[_products_pb2.UpdatePriceRequest, _products_pb2.Price]
-    """Archives a price (the only change a price accepts)."""
+    """Archives or unarchives a price, or changes its lookup key, nickname,
+    metadata or (while it is unused) tax behaviour. Its amounts never change.
+    """
 
 @_typing.type_check_only
 class PriceServiceAsyncStub(PriceServiceStub):
@@ -120,8 +124,12 @@ class PriceServiceAsyncStub(PriceServiceStub):
     """Lists a product's prices."""
     GetPrice: _aio.UnaryUnaryMultiCallable[_products_pb2.GetPriceRequest, _products_pb2.Price]  # type: ignore[assignment]
     """Gets a price."""
+    GetPriceByLookupKey: _aio.UnaryUnaryMultiCallable[_products_pb2.GetPriceByLookupKeyRequest, _products_pb2.Price]  # type: ignore[assignment]
+    """Gets a price by its lookup key."""
     UpdatePrice: _aio.UnaryUnaryMultiCallable[_products_pb2.UpdatePriceRequest, _products_pb2.Price]  # type: ignore[assignment]
-    """Archives a price (the only change a price accepts)."""
+    """Archives or unarchives a price, or changes its lookup key, nickname,
+    metadata or (while it is unused) tax behaviour. Its amounts never change.
+    """
 
 class PriceServiceServicer(metaclass=_abc_1.ABCMeta):
     """Manages prices."""
@@ -151,11 +159,21 @@ class PriceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Gets a price."""
 
     @_abc_1.abstractmethod
+    def GetPriceByLookupKey(
+        self,
+        request: _products_pb2.GetPriceByLookupKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_products_pb2.Price, _abc.Awaitable[_products_pb2.Price]]:
+        """Gets a price by its lookup key."""
+
+    @_abc_1.abstractmethod
     def UpdatePrice(
         self,
         request: _products_pb2.UpdatePriceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_products_pb2.Price, _abc.Awaitable[_products_pb2.Price]]:
-        """Archives a price (the only change a price accepts)."""
+        """Archives or unarchives a price, or changes its lookup key, nickname,
+        metadata or (while it is unused) tax behaviour. Its amounts never change.
+        """
 
 def add_PriceServiceServicer_to_server(servicer: PriceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,64 @@
+"""What a product's prices mean together. Per currency and billing period a
+product has at most one active static price (fixed, free, custom or
+seat-based) and any number of metered ones; subscribing in that currency and
+period buys the static price and every metered price beside it. Two static
+prices for one currency and period would leave a subscription not knowing
+which it buys, so the second is refused (StaticPriceTaken naming the field).
+
+Checked by the product aggregate with the product row locked (products.py),
+so concurrent creates and unarchives of one product's prices take turns and
+cannot both pass. Pure: no database, no protobuf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from billingos_catalog.errors import StaticPriceTaken
+from billingos_catalog.models import Price
+from billingos_catalog.vocabulary import AmountType
+
+PeriodKey = tuple[str, str | None, int | None]
+
+
+def period_key(price: Price) -> PeriodKey:
+    """Currency and billing period (none for a one-time product's price)."""
+    return price.currency, price.recurring_interval, price.recurring_count
+
+
+def is_static(price: Price) -> bool:
+    return AmountType(price.amount_type).static
+
+
+def check_price_mix(existing: Iterable[Price], added: Sequence[tuple[str, Price]]) -> None:
+    """Refuses the first of `added` (each with the request field it came
+    from) that would be a second active static price for its currency and
+    period, beside the product's `existing` active prices or an earlier one
+    of `added`."""
+    held: dict[PeriodKey, Price] = {
+        period_key(price): price
+        for price in existing
+        if is_static(price) and price.archived_at is None
+    }
+    for field, price in added:
+        if not is_static(price):
+            continue
+        key = period_key(price)
+        other = held.get(key)
+        if other is not None:
+            raise StaticPriceTaken(field, _refusal(price, other))
+        held[key] = price
+
+
+def _refusal(price: Price, other: Price) -> str:
+    period = (
+        "one-time"
+        if price.recurring_interval is None
+        else f"every {price.recurring_count} {price.recurring_interval}"
+    )
+    return (
+        f"the product already has a static price for {price.currency} {period} "
+        f"({other.amount_type} price {other.id}); a product has at most one fixed, free, custom "
+        "or seat-based price per currency and billing period, beside any number of metered "
+        "prices: archive that one first, or give this one another currency or period"
+    )
