@@ -422,15 +422,23 @@ class Tenant:
         )
 
     async def balances_counted(self, watermark: int) -> bool:
-        """Whether the balance worker has counted every event stored below
-        `watermark`, for every meter (none still catching up)."""
+        """Whether the balance worker has counted, and the rollup keeper
+        rolled up, every event stored below `watermark`, for every meter
+        (none still catching up or being rebuilt)."""
         row = await self.db.fetchrow(
             "SELECT (SELECT watermark FROM metering.balance_progress WHERE id = 1) AS progress,"
+            " (SELECT watermark FROM metering.rollup_progress WHERE id = 1) AS rolled,"
             " (SELECT count(*) FROM metering.meters WHERE counted_watermark IS NOT NULL"
-            "  AND archived_at IS NULL) AS behind"
+            "  AND archived_at IS NULL) AS behind,"
+            " (SELECT count(*) FROM metering.meters WHERE rolled_to IS NOT NULL"
+            "  AND aggregation_function <> 'unique') AS rebuilding"
         )
         assert row is not None
-        return int(row["progress"]) >= watermark and int(row["behind"]) == 0
+        return (
+            min(int(row["progress"]), int(row["rolled"])) >= watermark
+            and int(row["behind"]) == 0
+            and int(row["rebuilding"]) == 0
+        )
 
     async def drain_balances(self, limit_seconds: float) -> float:
         """Waits until the balance worker has counted everything stored so far."""
