@@ -78,7 +78,9 @@ function envoy_on_request(request)
   local query_at = string.find(path, "?", 1, true)
   headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
   if query_at and query_at < #path then
-    headers:replace(REST_QUERY_HEADER, "1")
+    -- The query string itself: the service refuses parameters that would
+    -- set what the route takes from the body (bindings.check_query).
+    headers:replace(REST_QUERY_HEADER, string.sub(path, query_at + 1))
   end
 end
 

@@ -10,7 +10,13 @@ from google.protobuf.message import Message
 from billingos.catalog.v1 import public_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2
 from billingos_kit.errors import InvalidArgument
-from billingos_kit.grpc.bindings import HttpBinding, PathTemplate, check_path_wins, http_bindings
+from billingos_kit.grpc.bindings import (
+    HttpBinding,
+    PathTemplate,
+    check_path_wins,
+    check_query,
+    http_bindings,
+)
 
 CUSTOMER_SERVICE = customers_pb2.DESCRIPTOR.services_by_name["CustomerService"]
 C1 = "0196d0a4-1e2f-7a3b-8c4d-5e6f7a8b9c01"
@@ -98,3 +104,44 @@ def test_path_variables_must_be_text_fields() -> None:
     public = public_pb2.DESCRIPTOR.services_by_name["PublicCatalogService"]
     (listing,) = http_bindings(public.methods_by_name["ListPublicProducts"])
     assert listing.path.variables == ("organization",)
+
+
+BODY_FIELD = (HttpBinding("POST", PathTemplate.parse("/v1/discounts"), "discount"),)
+WHOLE_BODY = (HttpBinding("POST", PathTemplate.parse("/v1/events/ingest"), "*"),)
+NO_BODY = (HttpBinding("GET", PathTemplate.parse("/v1/discounts"), ""),)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "discount.percent_off.basis_points=10000",
+        "discount=x",
+        "discount%2Epercent_off.basis_points=1",  # percent-encoded dot
+        "validate_only=true&discount.duration=DISCOUNT_DURATION_FOREVER",
+    ],
+)
+def test_a_query_setting_part_of_a_one_field_body_is_refused_naming_it(query: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check_query(BODY_FIELD, "/v1/discounts", query)
+    assert raised.value.violations[0].field.startswith("discount")
+    assert raised.value.reason == "QUERY_NOT_ALLOWED"
+
+
+def test_a_query_for_fields_outside_the_body_passes() -> None:
+    check_query(BODY_FIELD, "/v1/discounts", "validate_only=true&update_mask=name")
+    check_query(NO_BODY, "/v1/discounts", "page_size=5&discount.name=x")
+
+
+def test_json_names_of_the_body_field_are_refused_too() -> None:
+    binding = (HttpBinding("PATCH", PathTemplate.parse("/v1/tax-rates/{tax_rate.id}"), "tax_rate"),)
+    with pytest.raises(InvalidArgument):
+        check_query(binding, "/v1/tax-rates/t1", "taxRate.percentage=99")
+    with pytest.raises(InvalidArgument):
+        check_query(binding, "/v1/tax-rates/t1", "tax_rate.percentage=99")
+    check_query(binding, "/v1/tax-rates/t1", "update_mask=percentage")
+
+
+@pytest.mark.parametrize("query", ["a=1", "a", "&&x"])
+def test_any_query_on_a_whole_body_route_is_refused(query: str) -> None:
+    with pytest.raises(InvalidArgument):
+        check_query(WHOLE_BODY, "/v1/events/ingest", query)

@@ -158,7 +158,7 @@ async def test_only_what_the_gateway_sets_reaches_a_service(gateway) -> None:
     assert metadata[CLIENT_ADDRESS_HEADER] == "127.0.0.1"
     assert ORGANIZATION_HEADER not in metadata
     assert metadata[REST_PATH_HEADER] == "/v1/customers"
-    assert metadata[REST_QUERY_HEADER] == "1"  # the gateway's, not the client's
+    assert metadata[REST_QUERY_HEADER] == "page_size=2"  # the gateway's, not the client's
     # The gateway's deadline (its 30 s route timeout, less a second), not the client's 1 ns.
     assert deadline is not None
     assert 25 < deadline <= 29
@@ -194,7 +194,7 @@ async def test_a_forged_query_mark_never_reaches_a_service(gateway) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         response = await client.get(
             "/v1/customers/0196d0a4-1e2f-7a3b-8c4d-0000000000aa",
-            headers={"x-billingos-rest-query": "1", "Authorization": "Bearer bos_secret"},
+            headers={"x-billingos-rest-query": "x=1", "Authorization": "Bearer bos_secret"},
         )
     assert response.status_code == 200, response.text
     ((metadata, _deadline),) = recorder.of("/GetCustomer")

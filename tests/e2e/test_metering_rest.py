@@ -196,3 +196,24 @@ async def test_a_query_cannot_add_to_a_body_route(merchant: Merchant) -> None:
         "/v1/events/ingest", json={"events": [{"name": "a", "external_customer_id": "u"}]}
     )
     assert plain.json() == {"inserted": 1, "duplicates": 0}
+
+
+async def test_a_query_cannot_set_part_of_a_one_field_body(merchant: Merchant) -> None:
+    """PATCH /v1/meters/{meter.id} takes `meter` from the body: a query
+    parameter under it would change what nobody reading the body sees."""
+    meter = (await merchant.client.post("/v1/meters", json=METER)).json()
+    for query in ("meter.name=sneaky", "meter.archived=true"):
+        found = await merchant.client.patch(
+            f"/v1/meters/{meter['id']}?update_mask=name&{query}", json={"name": "shown"}
+        )
+        assert found.status_code == 400, (query, found.text)
+        assert found.json()["details"][0]["reason"] == "QUERY_NOT_ALLOWED"
+    still = (await merchant.client.get(f"/v1/meters/{meter['id']}")).json()
+    assert still["name"] == METER["name"]
+    assert still.get("archived") is not True
+    # Query parameters outside the body still work.
+    renamed = await merchant.client.patch(
+        f"/v1/meters/{meter['id']}?update_mask=name", json={"name": "shown"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "shown"

@@ -126,20 +126,45 @@ def check_path_wins(bindings: tuple[HttpBinding, ...], rest_path: str, request: 
     raise InvalidArgument("path", "does not match this method's REST path", reason="PATH_MISMATCH")
 
 
-def check_no_query(bindings: tuple[HttpBinding, ...], rest_path: str) -> None:
-    """Refuses a query string on a route whose body is the whole request:
-    there, every field comes from the body, and one added by the query would
-    be invisible to anything that reads the body (an audit log, a proxy
-    that signs or filters it)."""
+def check_query(bindings: tuple[HttpBinding, ...], rest_path: str, query: str) -> None:
+    """Refuses query parameters that would set what the route takes from the
+    body: any at all where the body is the whole request, and any under the
+    body's field where it is one field (`POST /v1/discounts?discount.
+    percent_off.basis_points=10000` with `{"name": "Looks harmless"}` would
+    create a 100 % discount). The transcoder merges such parameters into the
+    body's message, invisible to anything that reads the body (an audit log,
+    a proxy that signs or filters it). `query` is the raw query string, as
+    the gateway forwards it."""
     for binding in bindings:
-        if binding.path.values(rest_path) is not None:
-            if binding.body == "*":
+        if binding.path.values(rest_path) is None:
+            continue
+        if not binding.body:
+            return
+        names = [name for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+        if binding.body == "*":
+            if names or query.strip("&"):
                 raise InvalidArgument(
                     "query",
                     "this route takes every field from the body; send none in the query",
                     reason="QUERY_NOT_ALLOWED",
                 )
             return
+        body_names = {binding.body, _json_name(binding.body)}
+        for name in names:
+            if name.split(".", 1)[0] in body_names:
+                raise InvalidArgument(
+                    name,
+                    f"is part of the body ({binding.body}); send it in the body, not the query",
+                    reason="QUERY_NOT_ALLOWED",
+                )
+        return
+
+
+def _json_name(field: str) -> str:
+    """A field's JSON name by protobuf's rule (tax_rate → taxRate), which the
+    transcoder accepts in a query too."""
+    head, *rest = field.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _require_text_field(method: descriptor.MethodDescriptor, field_path: str) -> None:

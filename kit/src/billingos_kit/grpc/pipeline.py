@@ -50,7 +50,7 @@ from billingos_kit.errors import (
     Unauthenticated,
     Unavailable,
 )
-from billingos_kit.grpc.bindings import check_no_query, check_path_wins
+from billingos_kit.grpc.bindings import check_path_wins, check_query
 from billingos_kit.grpc.decoding import decode_request
 from billingos_kit.grpc.inputs import check_request
 from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
@@ -213,8 +213,9 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         rest_path = metadata.get(REST_PATH_HEADER)
         if rest_path is not None and policy.rest_bindings:
             check_path_wins(policy.rest_bindings, rest_path, request)
-            if metadata.get(REST_QUERY_HEADER):
-                check_no_query(policy.rest_bindings, rest_path)
+            query = metadata.get(REST_QUERY_HEADER)
+            if query:
+                check_query(policy.rest_bindings, rest_path, query)
         check_request(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:
