@@ -13,7 +13,8 @@ fault never holds up the others. Meters that are behind — new, recounting
 after a filter change, unarchived, or failed — are caught up from their own
 watermark in their own transactions, a few per pass, a failing one retried
 with a doubling wait. It runs every `poll_seconds`, and sooner when an
-ingest wakes it; after each, the rollup keeper has its turn. It runs on its
+ingest wakes it; after a pass, at most once a second, the rollup keeper
+has its turn. It runs on its
 own event loop (app.py, kit own_loop.py): its passes are a string of round
 trips, which on the loop ingest shares would each wait behind CPU-bound
 batch checks."""
@@ -52,6 +53,7 @@ MAX_RETRY_SECONDS = 300.0
 # Ingest wakes the worker this long after a batch (its transaction commits
 # just after the call returns).
 WAKE_DELAY_SECONDS = 0.01
+ROLLUP_EVERY_SECONDS = 1.0
 
 
 class BalanceWorker:
@@ -66,6 +68,7 @@ class BalanceWorker:
     ) -> None:
         self._database = database
         self._rollups = rollups
+        self._next_rollup = 0.0
         self._tables = tables
         self._clock = clock
         self._store = store
@@ -106,10 +109,16 @@ class BalanceWorker:
         changed = await self._advance()
         for meter_id in await self._behind():
             changed += await self._catch_up(meter_id)
-        try:
-            await self._rollups.keep_once()
-        except Exception:  # rollups only speed quantities up: balances go on
-            log.exception("rollup pass failed; retrying")
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_rollup:
+            # At most once a second: rollups only make quantities cheaper
+            # (the events above their point are read anyway), and every
+            # round trip here delays the next balance pass.
+            self._next_rollup = now + ROLLUP_EVERY_SECONDS
+            try:
+                await self._rollups.keep_once()
+            except Exception:  # balances go on
+                log.exception("rollup pass failed; retrying")
         return changed
 
     async def _advance(self) -> int:
