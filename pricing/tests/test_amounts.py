@@ -339,3 +339,17 @@ def test_seat_prices_and_counts_are_bounded() -> None:
     fields = [p.field for p in check_seat_tiers(tiers)]
     assert "tiers[0].to_seats" in fields
     assert "tiers[1].amount_per_seat_minor" in fields
+
+
+def test_percentage_discount_and_metered_amount_ignore_the_callers_traps() -> None:
+    """Both round in a context of their own, never a copy of the caller's."""
+    from decimal import Context, Inexact, localcontext
+
+    from billingos_pricing.amounts import metered_amount
+    from billingos_pricing.exact import exact
+
+    with localcontext(Context(traps=[Inexact])):
+        assert percentage_discount(8235, 1000) == 824
+        assert metered_amount(Decimal("0.5"), Decimal(3)) == 2
+    with exact():
+        assert percentage_discount(8235, 1000) == 824

@@ -426,3 +426,41 @@ def test_each_tax_is_within_half_a_unit_of_the_exact_one(amount: int, percent: D
         rate = Fraction(percent) / 100
         share = rate / (1 + rate) if inclusive else rate
         assert abs(invoice.tax_total - amount * share) <= Fraction(1, 2)
+
+
+# ---- the caller's decimal context is not the arithmetic's -------------------------
+
+
+@pytest.mark.parametrize("inside_exact", [False, True], ids=["trapping-global", "inside-exact"])
+def test_the_callers_decimal_traps_never_reach_the_arithmetic(inside_exact: bool) -> None:
+    """Example D under a context trapping Inexact (and Rounded), the global
+    one or exact()'s: rounding to minor units is inexact by nature, so the
+    arithmetic must round in a context of its own, never a copy of the
+    caller's."""
+    from decimal import Context, Inexact, Rounded, localcontext
+
+    from billingos_pricing.exact import exact
+
+    trapping = Context(prec=28, traps=[Inexact, Rounded])
+    with localcontext(trapping):
+        if inside_exact:
+            with exact():
+                invoice = compute_invoice(
+                    "USD", EXAMPLE_LINES, PercentOff(1000), TaxRate(D(20), inclusive=False)
+                )
+        else:
+            invoice = compute_invoice(
+                "USD", EXAMPLE_LINES, PercentOff(1000), TaxRate(D(20), inclusive=False)
+            )
+    assert invoice.discount_total == 824
+    assert invoice.total == 8293
+
+
+@pytest.mark.parametrize("amount", [D("-0.4"), D("-0.5"), D("-1E-30")])
+def test_a_small_negative_decimal_is_refused_before_it_rounds(amount: Decimal) -> None:
+    """-0.4 rounds to 0, but it was a credit: only a proration may be one."""
+    with pytest.raises(PricingError) as refused:
+        compute_invoice("USD", [InvoiceLine("api", K.USAGE, amount)])
+    assert refused.value.field == "lines[0].amount"
+    credit = compute_invoice("USD", [InvoiceLine("credit", K.PRORATION, D("-0.4"))])
+    assert credit.total == 0

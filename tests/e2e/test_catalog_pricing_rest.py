@@ -426,3 +426,35 @@ async def test_tax_rates_and_settings_over_rest(merchant) -> None:
     assert deleted.status_code == 200
     listed = await client.get("/v1/tax-rates", params={"country": "us"})
     assert [r["id"] for r in listed.json()["tax_rates"]] == [federal.json()["id"]]
+
+
+@pytest.mark.parametrize("path_key", ["plan:pro", "plan%3Apro"], ids=["colon", "escaped-colon"])
+async def test_a_lookup_key_with_a_colon_is_found_over_rest(merchant, path_key: str) -> None:
+    """Envoy's transcoder reads a ':' in a path as a custom verb; a lookup key
+    holding one must still reach GetPriceByLookupKey."""
+    product = await new_product(
+        merchant.client,
+        prices=[{"currency": "USD", "fixed": {"amount_minor": 2900}, "lookup_key": "plan:pro"}],
+    )
+    found = await merchant.client.get(f"/v1/prices/lookup/{path_key}")
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == product["prices"][0]["id"]
+
+
+async def test_a_lookup_key_cannot_hold_a_slash(merchant) -> None:
+    """'/' (and so '%2F') would be a path separator: refused when created,
+    and a lookup of one finds nothing rather than another route."""
+    refused = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Plan",
+            "prices": [
+                {"currency": "USD", "fixed": {"amount_minor": 2900}, "lookup_key": "plan/pro"}
+            ],
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    assert fields_of(refused) == ["product.prices[0].lookup_key"]
+    for path_key in ("plan/pro", "plan%2Fpro"):
+        found = await merchant.client.get(f"/v1/prices/lookup/{path_key}")
+        assert found.status_code == 404, (path_key, found.text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, Overflow, localcontext
 
 from billingos_pricing.currencies import minor_unit_exponent
 
@@ -35,6 +35,15 @@ class PricingError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def rounding_context(prec: int = 60) -> Context:
+    """A context of its own for arithmetic that ends in THE rule: `prec`
+    digits (wide enough that nothing before the final rounding rounds), and
+    none of the caller's traps. `localcontext()` without one would copy the
+    caller's context, so a caller trapping Inexact (or inside exact()) would
+    see the final rounding raise."""
+    return Context(prec=prec, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Overflow])
 
 
 def round_minor(value: Decimal) -> int:
@@ -92,8 +101,7 @@ def metered_amount(unit_amount: Decimal, quantity: Decimal, cap_minor: int | Non
     # The product is computed exactly (a context wide enough for every digit
     # of both factors), so the only rounding is THE rule, once.
     digits = len(unit_amount.as_tuple().digits) + len(quantity.as_tuple().digits) + 2
-    with localcontext() as exact:
-        exact.prec = max(digits, 28)
+    with localcontext(rounding_context(max(digits, 28))):
         amount = round_minor(unit_amount * quantity)
     if cap_minor is not None:
         amount = min(amount, cap_minor)
@@ -220,8 +228,7 @@ def percentage_discount(subtotal_minor: int, basis_points: int) -> int:
     """`basis_points` / 10 000 of the subtotal, rounded by THE rule."""
     if not 0 < basis_points <= BASIS_POINTS_IN_WHOLE:
         raise PricingError("basis_points", "must be between 1 and 10000")
-    with localcontext() as exact:
-        exact.prec = 60  # exact for any int64 subtotal
+    with localcontext(rounding_context(60)):  # exact for any int64 subtotal
         return round_minor(Decimal(subtotal_minor) * basis_points / BASIS_POINTS_IN_WHOLE)
 
 

@@ -35,6 +35,7 @@ from billingos_pricing.amounts import (
     MAX_UNIT_AMOUNT_PLACES,
     PricingError,
     round_minor,
+    rounding_context,
 )
 
 QUANTITY_BELOW = Decimal(10) ** 24
@@ -49,7 +50,7 @@ _EXACT = Context(
     traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
 )
 # Rounding to a whole minor unit is inexact by nature; it gets its own context.
-_ROUNDING = Context(prec=60, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Overflow])
+_ROUNDING = rounding_context(60)
 
 
 def exact() -> AbstractContextManager[Context]:

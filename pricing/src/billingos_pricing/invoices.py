@@ -62,6 +62,7 @@ from billingos_pricing.amounts import (
     fixed_discount,
     percentage_discount,
     round_minor,
+    rounding_context,
 )
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 from billingos_pricing.exact import decimal_places, minor_problems, raise_first
@@ -120,7 +121,7 @@ class TaxRate:
 
     @classmethod
     def from_basis_points(cls, basis_points: int, inclusive: bool) -> TaxRate:
-        return cls(Decimal(basis_points).scaleb(-2), inclusive)
+        return cls(Decimal(basis_points).scaleb(-2, context=rounding_context()), inclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,9 @@ def _currency(code: str, field: str) -> str:
 def _line_amount(line: InvoiceLine, path: str) -> int:
     if not isinstance(line.kind, LineKind):
         raise PricingError(f"{path}.kind", f"must be one of {', '.join(LineKind)}")
+    # The sign before rounding: -0.4 rounds to 0 but is still a credit.
+    if line.kind is not LineKind.PRORATION and _is_negative(line.amount):
+        raise PricingError(f"{path}.amount", "must not be negative (only a proration is a credit)")
     amount = _rounded(line.amount, f"{path}.amount")
     if amount < 0 and line.kind is not LineKind.PRORATION:
         raise PricingError(f"{path}.amount", "must not be negative (only a proration is a credit)")
@@ -233,6 +237,13 @@ def _line_amount(line: InvoiceLine, path: str) -> int:
     return amount
 
 
+def _is_negative(amount: int | Decimal) -> bool:
+    """Below zero as given (a NaN or a wrong type is _rounded's to refuse)."""
+    if isinstance(amount, Decimal):
+        return amount.is_finite() and amount < 0
+    return isinstance(amount, int) and amount < 0
+
+
 def _rounded(amount: int | Decimal, field: str) -> int:
     """THE rule, once: a whole amount as it is, a decimal one rounded half up."""
     limit = f"must be between -{MAX_AMOUNT_MINOR} and {MAX_AMOUNT_MINOR} minor units"
@@ -242,8 +253,7 @@ def _rounded(amount: int | Decimal, field: str) -> int:
         # Compared before rounding too, so no huge number is ever quantized.
         if abs(amount) > MAX_AMOUNT_MINOR + 1:
             raise PricingError(field, limit)
-        with localcontext() as wide:
-            wide.prec = 60
+        with localcontext(rounding_context(60)):  # not the caller's: its traps would fire
             whole = round_minor(amount)
     elif isinstance(amount, int) and not isinstance(amount, bool):
         whole = amount
@@ -342,7 +352,7 @@ def _scaled_rate(tax_rate: TaxRate) -> int:
         raise PricingError(field, f"must have at most {MAX_TAX_PERCENT_PLACES} decimal places")
     if not isinstance(tax_rate.inclusive, bool):
         raise PricingError("tax_rate.inclusive", "must be true or false")
-    return int(percent.scaleb(MAX_TAX_PERCENT_PLACES))
+    return int(percent.scaleb(MAX_TAX_PERCENT_PLACES, context=rounding_context()))
 
 
 def _taxed(line: _Priced, discount: int, scaled_rate: int | None) -> LineAmounts:

@@ -5,6 +5,7 @@ once the price is bought; never an amount."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable
 
@@ -421,3 +422,100 @@ async def test_tax_behaviour_cannot_change_once_the_price_is_used(
         prices, tenant, products_pb2.Price(id=price.id, tax_behavior=EXCLUSIVE), "tax_behavior"
     )
     assert same.tax_behavior == EXCLUSIVE
+
+
+# ---- replacing a price in one call ---------------------------------------------------
+
+
+async def test_a_new_static_price_replaces_the_one_whose_key_it_takes(
+    products: ProductStub, prices: PriceStub, tenant, servers: SessionServers
+) -> None:
+    """Changing an amount is one call: the new static price of the same
+    currency and period takes the key, and the old one is archived with it
+    (both changes announced)."""
+    product = await new_product(products, tenant, fixed(2900, lookup_key="pro_monthly"))
+    old = product.prices[0]
+    new = await add_price(
+        prices, tenant, product.id, fixed(3900, lookup_key="pro_monthly"), transfer=True
+    )
+    assert (await by_key(prices, tenant, "pro_monthly")).id == new.id
+    was = await get(prices, tenant, old.id)
+    assert was.archived
+    assert was.lookup_key == ""
+    now = await products.GetProduct(
+        products_pb2.GetProductRequest(id=product.id), metadata=tenant.metadata()
+    )
+    assert [price.id for price in now.prices] == [new.id]
+    archived = await published_events(
+        servers.nats_url, "billingos.catalog.price.archived", tenant.organization_id
+    )
+    payload = events_pb2.PriceArchivedEvent()
+    assert archived[-1].data.Unpack(payload)
+    assert payload.price.id == old.id
+    assert payload.price.lookup_key == ""
+    updated = await published_events(
+        servers.nats_url, "billingos.catalog.price.updated", tenant.organization_id
+    )
+    change = events_pb2.PriceUpdatedEvent()
+    assert updated[-1].data.Unpack(change)
+    assert (change.price.id, list(change.update_mask.paths)) == (old.id, ["lookup_key"])
+
+
+async def test_a_key_from_another_currencys_price_moves_without_archiving_it(
+    products: ProductStub, prices: PriceStub, tenant
+) -> None:
+    product = await new_product(products, tenant, fixed(2900, lookup_key="pro"))
+    new = await add_price(
+        prices, tenant, product.id, fixed(2700, "EUR", lookup_key="pro"), transfer=True
+    )
+    assert (await by_key(prices, tenant, "pro")).id == new.id
+    assert not (await get(prices, tenant, product.prices[0].id)).archived
+
+
+@pytest.mark.parametrize("failure", ["invalid", "static-price-exists"])
+async def test_a_replacement_that_fails_changes_nothing(
+    products: ProductStub,
+    prices: PriceStub,
+    tenant,
+    catalog_service: RunningService,
+    failure: str,
+) -> None:
+    """Refused before anything is written (a bad amount), or after the key
+    was taken (another static EUR price is there): either way the old price
+    keeps its key and stays active, and nothing is announced."""
+    product = await new_product(products, tenant, fixed(2900, lookup_key="pro"), fixed(2700, "EUR"))
+    events_before = await outbox_count(catalog_service, tenant.organization_id)
+    draft = (
+        fixed(0, lookup_key="pro") if failure == "invalid" else fixed(2500, "EUR", lookup_key="pro")
+    )
+    error = await refusal(add_price(prices, tenant, product.id, draft, transfer=True))
+    assert error.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+    kept = await by_key(prices, tenant, "pro")
+    assert kept.id == product.prices[0].id
+    assert not kept.archived
+    assert await outbox_count(catalog_service, tenant.organization_id) == events_before
+
+
+async def test_replacing_and_archiving_the_old_price_at_once_never_deadlock(
+    products: ProductStub, prices: PriceStub, purchases, new_customer, tenant
+) -> None:
+    """Every path locks products before prices: a create with transfer (the
+    product, then the old price), an archive of the old price and a purchase
+    of it at the same moment take turns; none is aborted."""
+    customer_id = await new_customer(tenant)
+    for round_ in range(5):
+        key = f"plan-{round_}"
+        product = await new_product(products, tenant, fixed(2900, lookup_key=key))
+        old = product.prices[0]
+        outcomes = await asyncio.gather(
+            add_price(prices, tenant, product.id, fixed(3900, lookup_key=key), transfer=True),
+            update(prices, tenant, products_pb2.Price(id=old.id, archived=True), "archived"),
+            record_purchase(purchases, tenant, customer_id, old.id),
+            return_exceptions=True,
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        assert not failures, [
+            call_error(f) if isinstance(f, grpc.aio.AioRpcError) else f for f in failures
+        ]
+        assert (await get(prices, tenant, old.id)).archived
+        assert (await by_key(prices, tenant, key)).id == outcomes[0].id

@@ -413,8 +413,13 @@ async def test_an_expired_code_is_refused(
     product_id = await new_product(products, tenant)
     discount = await new_discount(discounts, tenant)
     code = await new_code(
-        promotion_codes, tenant, discount.id, "LASTWEEK", expire_time=at(session_clock.now())
+        promotion_codes,
+        tenant,
+        discount.id,
+        "LASTWEEK",
+        expire_time=at(session_clock.now() + dt.timedelta(minutes=1)),
     )
+    session_clock.advance(dt.timedelta(minutes=1))
     error = await refusal(redeem(discounts, tenant, discount.id, code.id, product_id))
     assert error.reason == "DISCOUNT_EXPIRED"
     later = await validate(
@@ -633,3 +638,90 @@ async def test_creating_a_code_with_an_idempotency_key_creates_once(
         metadata=tenant.metadata(),
     )
     assert [c.id for c in listed.promotion_codes] == [first.id]
+
+
+@pytest.mark.parametrize("offset", [dt.timedelta(0), -dt.timedelta(days=1)], ids=["now", "past"])
+async def test_a_code_cannot_be_created_already_expired(
+    discounts: DiscountStub,
+    promotion_codes: CodeStub,
+    tenant,
+    session_clock: FrozenClock,
+    offset: dt.timedelta,
+) -> None:
+    """As Stripe: a code that could never be redeemed is refused, naming the field."""
+    discount = await new_discount(discounts, tenant)
+    error = await refusal(
+        new_code(
+            promotion_codes,
+            tenant,
+            discount.id,
+            "TOOLATE",
+            expire_time=at(session_clock.now() + offset),
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["promotion_code.expire_time"]
+
+
+async def first_purchase_setup(discounts, promotion_codes, products, tenant):
+    product_id = await new_product(products, tenant)
+    first = await new_discount(discounts, tenant, name="Welcome")
+    other = await new_discount(discounts, tenant, name="Hello")
+    welcome = await new_code(
+        promotion_codes, tenant, first.id, "WELCOME1", first_purchase_only=True
+    )
+    hello = await new_code(promotion_codes, tenant, other.id, "HELLO1", first_purchase_only=True)
+    return product_id, (first, welcome), (other, hello)
+
+
+async def test_a_first_purchase_code_is_redeemed_once_per_customer_before_any_purchase(
+    discounts: DiscountStub, promotion_codes: CodeStub, products, new_customer, tenant
+) -> None:
+    """The checkout redeems before the billing engine records the purchase: a
+    second first-purchase redemption by the same customer, of this code or of
+    another discount's first-purchase code, is refused though no purchase is
+    recorded yet."""
+    product_id, (first, welcome), (other, hello) = await first_purchase_setup(
+        discounts, promotion_codes, products, tenant
+    )
+    customer = await new_customer(tenant)
+    await redeem(discounts, tenant, first.id, welcome.id, product_id, customer_id=customer)
+    again = await refusal(
+        redeem(discounts, tenant, first.id, welcome.id, product_id, customer_id=customer)
+    )
+    assert again.reason == "DISCOUNT_FIRST_PURCHASE_ONLY"
+    elsewhere = await refusal(
+        redeem(discounts, tenant, other.id, hello.id, product_id, customer_id=customer)
+    )
+    assert elsewhere.reason == "DISCOUNT_FIRST_PURCHASE_ONLY"
+    seen = await validate(discounts, tenant, "HELLO1", product_id, customer_id=customer)
+    assert seen.ineligibility == Ineligible.DISCOUNT_INELIGIBILITY_FIRST_PURCHASE_ONLY
+    newcomer = await new_customer(tenant)
+    await redeem(discounts, tenant, other.id, hello.id, product_id, customer_id=newcomer)
+
+
+async def test_concurrent_first_purchase_redemptions_by_one_customer_let_one_through(
+    discounts: DiscountStub, promotion_codes: CodeStub, products, new_customer, tenant
+) -> None:
+    """Two discounts' first-purchase codes at once (different discount rows,
+    so only the per-customer lock serializes them): exactly one succeeds."""
+    product_id, (first, welcome), (other, hello) = await first_purchase_setup(
+        discounts, promotion_codes, products, tenant
+    )
+    customer = await new_customer(tenant)
+
+    async def attempt(index: int) -> object:
+        discount, code = (first, welcome) if index % 2 == 0 else (other, hello)
+        try:
+            return await redeem(
+                discounts, tenant, discount.id, code.id, product_id, customer_id=customer
+            )
+        except grpc.aio.AioRpcError as error:
+            return call_error(error)
+
+    outcomes = await asyncio.gather(*(attempt(index) for index in range(6)))
+    wins = [o for o in outcomes if isinstance(o, discounts_pb2.DiscountRedemption)]
+    assert len(wins) == 1
+    assert {o.reason for o in outcomes if isinstance(o, CallError)} == {
+        "DISCOUNT_FIRST_PURCHASE_ONLY"
+    }

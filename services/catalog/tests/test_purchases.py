@@ -5,15 +5,17 @@ the admin service is internal."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Awaitable
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from sqlalchemy import func, select
 
-from billingos.catalog.v1 import events_pb2, products_pb2, purchases_pb2
+from billingos.catalog.v1 import events_pb2, products_pb2, purchases_pb2, taxes_pb2
 from billingos_catalog import models
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.db import scalar
@@ -108,7 +110,10 @@ async def test_a_purchase_marks_its_prices_used_once(
         payload = events_pb2.PriceUpdatedEvent()
         assert envelope.data.Unpack(payload)
         masks.append((payload.price.id, list(payload.update_mask.paths)))
-    assert sorted(masks) == sorted([(plan.id, ["first_use_time"]), (usage.id, ["first_use_time"])])
+    # Neither price chose a tax behaviour and the organization has no
+    # default: both are frozen exclusive (tax_rules.frozen_tax_behavior).
+    used_mask = ["first_use_time", "tax_behavior"]
+    assert sorted(masks) == sorted([(plan.id, used_mask), (usage.id, used_mask)])
     announced = await published_events(
         servers.nats_url, "billingos.catalog.purchase.recorded", tenant.organization_id
     )
@@ -133,14 +138,102 @@ async def test_the_same_reference_returns_the_first_purchase(
 ) -> None:
     product = await new_product(products, tenant)
     customer_id = await new_customer(tenant)
+    plan, usage = product.prices
     first = await purchases.RecordPurchase(
-        purchase_request(customer_id, product.prices[0].id), metadata=tenant.metadata()
+        purchase_request(customer_id, plan.id, usage.id), metadata=tenant.metadata()
     )
     again = await purchases.RecordPurchase(
-        purchase_request(customer_id, product.prices[1].id), metadata=tenant.metadata()
+        purchase_request(customer_id, usage.id, plan.id, usage.id), metadata=tenant.metadata()
     )
     assert again == first
     assert await purchase_rows(catalog_service, tenant.organization_id) == 1
+
+
+async def test_a_reference_reused_for_another_purchase_is_refused(
+    products, purchases, new_customer, catalog_service: RunningService, tenant
+) -> None:
+    """A reference names one purchase: the same one again is a retry, another
+    customer or other prices under it is a mistake, refused by name."""
+    product = await new_product(products, tenant)
+    plan, usage = product.prices
+    customer_id = await new_customer(tenant)
+    await purchases.RecordPurchase(
+        purchase_request(customer_id, plan.id), metadata=tenant.metadata()
+    )
+    other_customer = await refusal(
+        purchases.RecordPurchase(
+            purchase_request(await new_customer(tenant), plan.id), metadata=tenant.metadata()
+        )
+    )
+    assert other_customer.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert other_customer.reason == "PURCHASE_REFERENCE_REUSED"
+    assert other_customer.fields == ["purchase.customer_id"]
+    other_prices = await refusal(
+        purchases.RecordPurchase(
+            purchase_request(customer_id, plan.id, usage.id), metadata=tenant.metadata()
+        )
+    )
+    assert other_prices.reason == "PURCHASE_REFERENCE_REUSED"
+    assert other_prices.fields == ["purchase.price_ids"]
+    assert await purchase_rows(catalog_service, tenant.organization_id) == 1
+
+
+async def test_concurrent_calls_with_one_reference_both_get_the_purchase(
+    products, purchases, new_customer, catalog_service: RunningService, tenant
+) -> None:
+    product = await new_product(products, tenant)
+    customer_id = await new_customer(tenant)
+    ids = [price.id for price in product.prices]
+    for round_ in range(3):
+        request = purchase_request(customer_id, *ids, reference=f"race-{round_}")
+        outcomes = await asyncio.gather(
+            *(purchases.RecordPurchase(request, metadata=tenant.metadata()) for _ in range(4))
+        )
+        assert all(outcome == outcomes[0] for outcome in outcomes)
+    assert await purchase_rows(catalog_service, tenant.organization_id) == 3
+
+
+async def test_a_used_unspecified_price_keeps_the_tax_behaviour_it_was_bought_with(
+    products, prices, purchases, taxes, new_customer, tenant
+) -> None:
+    """Frozen at the first purchase: the organization's default then (else
+    exclusive), whatever the default becomes later."""
+    inclusive, exclusive = products_pb2.TAX_BEHAVIOR_INCLUSIVE, products_pb2.TAX_BEHAVIOR_EXCLUSIVE
+
+    async def set_default(behavior: int) -> None:
+        await taxes.UpdateTaxSettings(
+            taxes_pb2.UpdateTaxSettingsRequest(
+                tax_settings=taxes_pb2.TaxSettings(default_tax_behavior=behavior),
+                update_mask=field_mask_pb2.FieldMask(paths=["default_tax_behavior"]),
+            ),
+            metadata=tenant.metadata(),
+        )
+
+    async def behavior(price_id: str) -> int:
+        found = await prices.GetPrice(
+            products_pb2.GetPriceRequest(id=price_id), metadata=tenant.metadata()
+        )
+        return found.tax_behavior
+
+    product = await new_product(products, tenant)
+    plan, usage = product.prices
+    assert await behavior(plan.id) == products_pb2.TAX_BEHAVIOR_UNSPECIFIED
+    customer_id = await new_customer(tenant)
+    await set_default(inclusive)
+    await purchases.RecordPurchase(
+        purchase_request(customer_id, plan.id, reference="with-default"),
+        metadata=tenant.metadata(),
+    )
+    await set_default(exclusive)
+    assert await behavior(plan.id) == inclusive
+    await set_default(products_pb2.TAX_BEHAVIOR_UNSPECIFIED)
+    await purchases.RecordPurchase(
+        purchase_request(customer_id, usage.id, reference="no-default"),
+        metadata=tenant.metadata(),
+    )
+    await set_default(inclusive)
+    assert await behavior(plan.id) == inclusive
+    assert await behavior(usage.id) == exclusive
 
 
 async def test_a_purchase_naming_an_unknown_customer_or_price_records_nothing(

@@ -333,3 +333,9 @@ async def test_creating_a_rate_with_an_idempotency_key_creates_once(
     assert again == first
     listed = await taxes.ListTaxRates(taxes_pb2.ListTaxRatesRequest(), metadata=tenant.metadata())
     assert [r.id for r in listed.tax_rates] == [first.id]
+
+
+async def test_a_negative_zero_percentage_is_zero(taxes: TaxStub, tenant) -> None:
+    """ "-0" is 0: stored and echoed as "0", never as "-0"."""
+    rate = await new_rate(taxes, tenant, percentage="-0.00")
+    assert rate.percentage == "0"

@@ -16,7 +16,12 @@ def parse_decimal(text: str) -> Decimal | None:
     """The decimal `text` writes, or None for anything else ("1e3", "NaN",
     "", "٣")."""
     candidate = text.strip()
-    return Decimal(candidate) if _PLAIN.fullmatch(candidate) else None
+    if not _PLAIN.fullmatch(candidate):
+        return None
+    value = Decimal(candidate)
+    # "-0" is 0: a negative zero would pass every "not negative" rule and be
+    # echoed back as "-0".
+    return value.copy_abs() if value.is_zero() else value
 
 
 def plain(value: Decimal | None) -> str | None:
@@ -24,5 +29,5 @@ def plain(value: Decimal | None) -> str | None:
     never "1.25E-2" or "1E+3"); None stays None."""
     if value is None:
         return None
-    text = f"{value:f}"
+    text = f"{value.copy_abs() if value.is_zero() else value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

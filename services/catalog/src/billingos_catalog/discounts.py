@@ -11,6 +11,15 @@ promotion code's), so concurrent redemptions queue instead of overtaking one
 another: neither `max_redemptions` is ever exceeded (constraints say so too).
 A redemption naming an unknown product, customer or promotion code is
 refused before anything is counted.
+
+First-purchase-only promotion codes expect this order: the checkout redeems
+the code, then the billing engine records the purchase (RecordPurchase). A
+customer is no longer new once they have a recorded purchase or any
+redemption of a first-purchase-only code of the organization (any
+discount's): the second covers the time between a checkout and its recorded
+purchase, and an abandoned checkout still counts (its redemption stays).
+Such redemptions take a per-customer transaction lock first (repository's
+lock_first_purchase), so two at once cannot both see a new customer.
 """
 
 from __future__ import annotations
@@ -247,6 +256,9 @@ class DiscountService:
         if not await self._products.existing_ids([order.product_id]):
             raise self._products.not_found(str(order.product_id))
         await self._require_customer(order)
+        if code is not None and code.first_purchase_only and order.customer_id is not None:
+            # Before looking: the customer's first-purchase redemptions take turns.
+            await self._redemptions.lock_first_purchase(order.customer_id)
         now = self._scope.clock.now()
         reason = ineligibility(discount, order.product_id, currency, now)
         if reason is None and code is not None:
@@ -297,7 +309,11 @@ class DiscountService:
     ) -> Ineligibility | None:
         purchased = False
         if code.first_purchase_only and order.customer_id is not None:
-            purchased = await self._purchases.has_purchased(order.customer_id)
+            # A checkout redeems first, the billing engine records the purchase
+            # after: an earlier first-purchase redemption is a first purchase too.
+            purchased = await self._purchases.has_purchased(
+                order.customer_id
+            ) or await self._redemptions.has_first_purchase_redemption(order.customer_id)
         return code_ineligibility(
             code,
             moment=moment,

@@ -302,6 +302,8 @@ discount_redemptions = Table(
     Column("redeemed_at", Timestamp, nullable=False),
     Column("promotion_code_id", Uuid, ForeignKey("promotion_codes.id"), nullable=True),
     UniqueConstraint("discount_id", "reference"),
+    # a customer's earlier first-purchase redemptions (discounts.py)
+    Index("ix_discount_redemptions_organization_id_customer_id", "organization_id", "customer_id"),
 )
 
 # What customers bought, as the billing engine records it (purchases.py):

@@ -50,6 +50,22 @@ def check_price_mix(existing: Iterable[Price], added: Sequence[tuple[str, Price]
         held[key] = price
 
 
+def replaces(old: Price, new: Price) -> bool:
+    """Whether `new`, taking `old`'s lookup key, takes its place too: both
+    static, `old` active, of one product, currency and billing period. A
+    create with `transfer_lookup_key` then archives `old` in the same
+    transaction, so changing an amount is one call (Stripe's recipe: a new
+    price with the key transferred, the old one archived) and the key never
+    names a price a subscription could not buy beside the new one."""
+    return (
+        old.archived_at is None
+        and old.product_id == new.product_id
+        and is_static(old)
+        and is_static(new)
+        and period_key(old) == period_key(new)
+    )
+
+
 def _refusal(price: Price, other: Price) -> str:
     period = (
         "one-time"

@@ -29,6 +29,9 @@ from billingos_pricing.stripe_currencies import UnsupportedByStripe, check_strip
 
 MAX_SEAT_TIERS = 50
 MAX_NICKNAME_LENGTH = 256
+# ':' is allowed (Stripe's keys often hold one): GET /v1/prices/lookup/{key}
+# reaches the price through Envoy with it plain or as %3A (an e2e test says
+# so). '/' is not: it would be a path separator.
 LOOKUP_KEY = TextPattern(
     r"[A-Za-z0-9_.:-]{1,200}", "1 to 200 letters, digits, '_', '-', '.' or ':'"
 )

@@ -5,7 +5,9 @@ archived product), and its amounts never change, so subscriptions keep what
 they bought; it can be archived and unarchived, and its lookup key, nickname,
 metadata and (until it is used) tax behaviour can change. Every change to a
 product's prices locks the product row, so the rule of what its prices mean
-together (price_mix.py) holds under concurrent calls. Works in the caller's
+together (price_mix.py) holds under concurrent calls; every path locks the
+products it touches first (in id order) and the prices after, so no two
+calls can deadlock. Works in the caller's
 scope (one unit of work, one organization); raises domain errors; knows no
 protobuf."""
 
@@ -21,7 +23,7 @@ from billingos_catalog.drafts import PriceDraft, ProductDraft
 from billingos_catalog.errors import LookupKeyTaken, PriceUsed
 from billingos_catalog.models import Price, Product
 from billingos_catalog.periods import check_period, effective_count
-from billingos_catalog.price_mix import check_price_mix
+from billingos_catalog.price_mix import check_price_mix, replaces
 from billingos_catalog.price_rules import DETAIL_FIELDS, check_details, check_price, new_price_row
 from billingos_catalog.repository import (
     PriceFilter,
@@ -223,9 +225,15 @@ class PriceService:
         locked, so an archive or another price cannot slip in between): at
         most one active static price per currency and period. With
         `transfer_lookup_key`, the key moves from the price holding it in the
-        same transaction. Announces `price.created` (and `price.updated` for
-        the price the key left)."""
-        product = await self._products.require(product_id, for_update=True)
+        same transaction; when that price is the active static price this
+        one replaces (price_mix.replaces), it is archived too, so an amount
+        changes in one call. Announces `price.created`, and for the price the
+        key left `price.updated` (and `price.archived` when replaced)."""
+        holder = await self._key_holder(draft.lookup_key if transfer_lookup_key else "")
+        locked = await self._lock_products(product_id, holder)
+        product = locked.get(product_id)
+        if product is None:
+            raise self._products.not_found(str(product_id))
         if product.archived_at is not None:
             raise FailedPrecondition(
                 "product_id: the product is archived; unarchive it to add prices",
@@ -237,16 +245,26 @@ class PriceService:
             violations.add("transfer_lookup_key", "needs the price's lookup_key")
         violations.raise_if_any()
         price = new_price_row(self._scope.clock, product, draft)
-        active = await self._prices.active_by_product([product.id])
-        check_price_mix(active.get(product.id, []), [("price", price)])
         previous = None
         if transfer_lookup_key and price.lookup_key is not None:
             previous = await self._prices.take_lookup_key(price.lookup_key, price.created_at)
+        replaced = previous if previous is not None and replaces(previous, price) else None
+        active = (await self._prices.active_by_product([product.id])).get(product.id, [])
+        # A refusal here rolls back the key taken above with the rest of the call.
+        check_price_mix(
+            [p for p in active if replaced is None or p.id != replaced.id], [("price", price)]
+        )
+        if previous is not None:
+            await self._scope.outbox.add(events.price_updated(previous, ["lookup_key"]))
+        if replaced is not None:
+            replaced.archived_at = replaced.updated_at = price.created_at
+            await self._prices.update(replaced, ["archived_at", "updated_at"])
+            await self._scope.outbox.add(events.price_archived(replaced))
         await self._prices.insert(price)
         await self._scope.outbox.add(events.price_created(price))
         await self._announce_new_prices(product)
         if previous is not None:
-            await self._announce_key_left(previous, product)
+            await self._announce_other_product(previous, product, locked)
         return price
 
     async def get_by_lookup_key(self, lookup_key: str) -> Price:
@@ -287,9 +305,16 @@ class PriceService:
         if transfer_lookup_key and ("lookup_key" not in paths or not draft.lookup_key):
             violations.add("transfer_lookup_key", "needs a new lookup_key in the update mask")
         violations.raise_if_any()
+        # Products first, then the price (a price's product never changes, so
+        # it can be read before the lock): the product's price list changes
+        # one call at a time, in the lock order of every price path.
+        unlocked = await self._prices.require(price_id)
+        holder = None
+        if transfer_lookup_key and "lookup_key" in paths:
+            holder = await self._key_holder(draft.lookup_key)
+        locked = await self._lock_products(unlocked.product_id, holder)
+        product = locked[unlocked.product_id]
         price = await self._prices.require(price_id, for_update=True)
-        # Locked like a create: the product's price list changes one call at a time.
-        product = await self._products.require(price.product_id, for_update=True)
         was_active = price.archived_at is None
         now = self._scope.clock.now()
         changed = await self._changes(price, product, draft, paths, now)
@@ -308,7 +333,8 @@ class PriceService:
         if was_active or price.archived_at is None:
             await self._announce_new_prices(product)
         if previous is not None:
-            await self._announce_key_left(previous, product)
+            await self._scope.outbox.add(events.price_updated(previous, ["lookup_key"]))
+            await self._announce_other_product(previous, product, locked)
         return price
 
     async def _changes(
@@ -355,12 +381,30 @@ class PriceService:
         candidate = dataclasses.replace(price, archived_at=None)
         check_price_mix(active.get(product.id, []), [("price.archived", candidate)])
 
-    async def _announce_key_left(self, previous: Price, product: Product) -> None:
-        """The price a lookup key moved from: its own update, and its
-        product's state (when it is another product's, and the price active)."""
-        await self._scope.outbox.add(events.price_updated(previous, ["lookup_key"]))
+    async def _key_holder(self, lookup_key: str) -> Price | None:
+        """The price holding a key about to be transferred, read without a
+        lock: only to know which product to lock first."""
+        return await self._prices.get_by_lookup_key(lookup_key) if lookup_key else None
+
+    async def _lock_products(
+        self, product_id: uuid.UUID, holder: Price | None
+    ) -> dict[uuid.UUID, Product]:
+        """Locks the product and the key holder's, in id order: every price
+        path locks products before prices, so none can deadlock another."""
+        ids = [product_id] if holder is None else [product_id, holder.product_id]
+        return await self._products.lock_in_order(ids)
+
+    async def _announce_other_product(
+        self, previous: Price, product: Product, locked: dict[uuid.UUID, Product]
+    ) -> None:
+        """The state of the product a lookup key moved from, when it is
+        another product's and the price active. Its product was locked
+        first, unless the key moved to that price between the unlocked read
+        and the locks (then it is locked now, out of order but rarely)."""
         if previous.archived_at is None and previous.product_id != product.id:
-            other = await self._products.require(previous.product_id, for_update=True)
+            other = locked.get(previous.product_id)
+            if other is None:
+                other = await self._products.require(previous.product_id, for_update=True)
             await self._announce_new_prices(other)
 
     async def _announce_new_prices(self, product: Product) -> None:

@@ -65,11 +65,14 @@ class PromotionCodeService:
         customer_id = canonical_id(draft.customer_id) if draft.customer_id else None
         if draft.customer_id and customer_id is None:
             violations.add(f"{AT}.customer_id", "must be a customer id (canonical UUID form)")
+        now = self._scope.clock.now()
+        if draft.expires_at is not None and draft.expires_at <= now:
+            # As Stripe: a code that can never be redeemed is a mistake.
+            violations.add(f"{AT}.expire_time", "must be in the future (the code would be expired)")
         violations.raise_if_any()
         discount = await self._discounts.require(discount_id, for_update=True)
         if customer_id is not None and await self._customers.get(customer_id) is None:
             raise self._customers.not_found(str(customer_id))
-        now = self._scope.clock.now()
         minimum = draft.minimum_amount
         code = PromotionCode(
             id=new_id(self._scope.clock),

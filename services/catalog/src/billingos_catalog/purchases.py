@@ -12,6 +12,7 @@ domain errors; knows no protobuf."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from billingos_catalog import events
@@ -24,7 +25,10 @@ from billingos_catalog.repository import (
     PriceRepository,
     ProductRepository,
     PurchaseRepository,
+    TaxSettingsRepository,
 )
+from billingos_catalog.tax_rules import frozen_tax_behavior
+from billingos_catalog.vocabulary import TaxBehavior
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id, new_id
@@ -42,14 +46,19 @@ class PurchaseService:
         self._prices = PriceRepository(scope)
         self._products = ProductRepository(scope)
         self._customers = KnownCustomers(scope)
+        self._settings = TaxSettingsRepository(scope)
 
     async def record(self, draft: PurchaseDraft) -> Purchase:
         """Records the purchase and marks its prices used; the same reference
-        again returns the first purchase and changes nothing. The customer
-        must be a live customer and each price one of this organization's.
-        Announces `purchase.recorded`, and `price.updated` (mask
-        `first_use_time`) for each price used for the first time, with its
-        product's new state."""
+        again (concurrently too) returns the first purchase and changes
+        nothing, if it names the same customer and prices: otherwise it is
+        refused (PURCHASE_REFERENCE_REUSED), a reference names one purchase.
+        The customer must be a live customer and each price one of this
+        organization's. A price used for the first time has its tax
+        behaviour frozen (tax_rules.frozen_tax_behavior). Announces
+        `purchase.recorded`, and `price.updated` (mask `first_use_time`, and
+        `tax_behavior` when it was frozen from the default) for each price
+        used for the first time, with its product's new state."""
         try:
             reference = redemption_reference(draft.reference)
         except InvalidArgument:
@@ -61,37 +70,84 @@ class PurchaseService:
         price_ids = _price_ids(violations, draft.price_ids)
         violations.raise_if_any()
         assert customer_id is not None
+        price_ids = list(dict.fromkeys(price_ids))
         earlier = await self._purchases.find(reference)
         if earlier is not None:
-            return earlier
+            return _same_purchase(earlier, customer_id, price_ids)
         if await self._customers.get(customer_id) is None:
             raise self._customers.not_found(str(customer_id))
-        known = {price.id for price in await self._prices.of_ids(price_ids)}
-        for index, price_id in enumerate(price_ids):
-            if price_id not in known:
+        found = await self._prices.of_ids(price_ids)
+        known = {price.id for price in found}
+        for index, price_id in enumerate(draft.price_ids):
+            if canonical_id(price_id) not in known:
                 violations.add(f"purchase.price_ids[{index}]", "no such price")
         violations.raise_if_any()
+        # Products first, then prices, each in id order (as every price path).
+        products = await self._products.lock_in_order([price.product_id for price in found])
+        locked = await self._prices.of_ids(price_ids, for_update=True)
         now = self._scope.clock.now()
         purchase = Purchase(
             id=new_id(self._scope.clock),
             organization_id=self._scope.organization_id,
             reference=reference,
             customer_id=customer_id,
-            price_ids=list(dict.fromkeys(price_ids)),
+            price_ids=price_ids,
             purchased_at=now,
         )
-        await self._purchases.insert(purchase)
+        if not await self._purchases.insert_new(purchase):
+            # Another call with this reference committed while this one waited.
+            recorded = await self._purchases.find(reference)
+            assert recorded is not None
+            return _same_purchase(recorded, customer_id, price_ids)
         await self._scope.outbox.add(events.purchase_recorded(purchase))
-        await self._announce_used(await self._prices.mark_used(purchase.price_ids, now))
+        unused = [price for price in locked if price.first_used_at is None]
+        await self._mark_used(unused, now)
+        # A product's state holds its active prices, which have just changed.
+        for product_id in sorted(
+            {price.product_id for price in unused if price.archived_at is None}
+        ):
+            await announce_prices(self._scope, self._products, self._prices, products[product_id])
         return purchase
 
-    async def _announce_used(self, used: list[Price]) -> None:
-        for price in used:
-            await self._scope.outbox.add(events.price_updated(price, ["first_use_time"]))
-        product_ids = sorted({price.product_id for price in used if price.archived_at is None})
-        for product_id in product_ids:
-            product = await self._products.require(product_id, for_update=True)
-            await announce_prices(self._scope, self._products, self._prices, product)
+    async def _mark_used(self, unused: list[Price], now: dt.datetime) -> None:
+        """Sets each price's first use and freezes its tax behaviour: from now
+        on neither the organization's default nor a rate's `inclusive` can
+        change what its amounts meant."""
+        settings = await self._settings.current()
+        default = TaxBehavior(
+            settings.default_tax_behavior if settings else TaxBehavior.UNSPECIFIED
+        )
+        for price in unused:
+            frozen = frozen_tax_behavior(TaxBehavior(price.tax_behavior), default)
+            mask = ["first_use_time"]
+            if frozen != price.tax_behavior:
+                price.tax_behavior = frozen
+                mask.append("tax_behavior")
+            price.first_used_at = now
+            price.updated_at = now
+            await self._prices.update(price, ["first_used_at", "tax_behavior", "updated_at"])
+            await self._scope.outbox.add(events.price_updated(price, mask))
+
+
+def _same_purchase(
+    earlier: Purchase, customer_id: uuid.UUID, price_ids: list[uuid.UUID]
+) -> Purchase:
+    """The purchase a reference names, if this call asks for the same one."""
+    if earlier.customer_id != customer_id:
+        raise InvalidArgument(
+            "purchase.customer_id",
+            f"reference {earlier.reference!r} is already the purchase of another customer; "
+            "a reference names one purchase (use a new one)",
+            reason="PURCHASE_REFERENCE_REUSED",
+        )
+    if set(earlier.price_ids) != set(price_ids):
+        raise InvalidArgument(
+            "purchase.price_ids",
+            f"reference {earlier.reference!r} is already a purchase of other prices; "
+            "a reference names one purchase (use a new one)",
+            reason="PURCHASE_REFERENCE_REUSED",
+        )
+    return earlier
 
 
 def _price_ids(violations: Violations, raw_ids: tuple[str, ...]) -> list[uuid.UUID]:

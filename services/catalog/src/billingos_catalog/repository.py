@@ -111,6 +111,27 @@ class ProductRepository(TenantRepository[Product]):
         )
         return {record["id"] for record in records}
 
+    async def lock_in_order(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Product]:
+        """Locks this organization's products among `product_ids`, in id
+        order, and returns them. Every path that changes prices locks their
+        products first, this way, and only then prices (in id order too), so
+        two calls never hold one row each while waiting for the other's."""
+        if not product_ids:
+            return {}
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(products.c.id == any_(bindparam("ids", type_=_IDS)))
+                .order_by(products.c.id)
+                .with_for_update()
+            )
+
+        found = await self.fetch_rows(
+            self.query("lock_in_order", build), ids=sorted(set(product_ids))
+        )
+        return {product.id: product for product in found}
+
 
 # ---- prices -----------------------------------------------------------------
 
@@ -181,34 +202,26 @@ class PriceRepository(TenantRepository[Price]):
             self.query("take_lookup_key", build), held_key=lookup_key, now=now
         )
 
-    async def of_ids(self, price_ids: Sequence[uuid.UUID]) -> list[Price]:
-        """Those of `price_ids` that are this organization's prices."""
-        if not price_ids:
-            return []
-        query = self.query(
-            "of_ids",
-            lambda: self.live().where(prices.c.id == any_(bindparam("ids", type_=_IDS))),
-        )
-        return await self.fetch_rows(query, ids=list(price_ids))
-
-    async def mark_used(self, price_ids: Sequence[uuid.UUID], now: dt.datetime) -> list[Price]:
-        """Sets the first use of those prices that were unused; returns them."""
+    async def of_ids(
+        self, price_ids: Sequence[uuid.UUID], *, for_update: bool = False
+    ) -> list[Price]:
+        """Those of `price_ids` that are this organization's prices, in id
+        order (`for_update` locks them in that order: after their products,
+        see ProductRepository.lock_in_order)."""
         if not price_ids:
             return []
 
         def build() -> ClauseElement:
-            return (
-                update(prices)
-                .where(
-                    prices.c.organization_id == bindparam("organization_id"),
-                    prices.c.id == any_(bindparam("ids", type_=_IDS)),
-                    prices.c.first_used_at.is_(None),
-                )
-                .values(first_used_at=bindparam("now"), updated_at=bindparam("now"))
-                .returning(*prices.c)
+            statement = (
+                self.live()
+                .where(prices.c.id == any_(bindparam("ids", type_=_IDS)))
+                .order_by(prices.c.id)
             )
+            return statement.with_for_update() if for_update else statement
 
-        return await self.fetch_rows(self.query("mark_used", build), ids=list(price_ids), now=now)
+        return await self.fetch_rows(
+            self.query(("of_ids", for_update), build), ids=sorted(set(price_ids))
+        )
 
     async def active_by_product(
         self, product_ids: Sequence[uuid.UUID]
@@ -254,6 +267,11 @@ class DiscountFilter(ListFilter):
         return ascii_lower(value) if name == "code" else value
 
 
+def _transaction_lock(key: ColumnElement[str]) -> ClauseElement:
+    """Holds, until the transaction ends, the advisory lock named by `key`."""
+    return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+
 class DiscountRepository(TenantRepository[Discount]):
     """Live discounts; a code is unique among them (the index decides, so
     concurrent creates cannot both win)."""
@@ -275,7 +293,7 @@ class DiscountRepository(TenantRepository[Discount]):
                 + literal_column("':'", Text)
                 + bindparam("code", type_=Text)
             )
-            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+            return _transaction_lock(key)
 
         await self.query("lock_code", build).execute(
             await self.connection(), organization_id=self.organization_id, code=ascii_lower(code)
@@ -359,6 +377,44 @@ class RedemptionRepository(TenantRepository[DiscountRedemption]):
         )
         return await self.fetch_row(query, discount_id=discount_id, reference=reference)
 
+    async def lock_first_purchase(self, customer_id: uuid.UUID) -> None:
+        """Holds, until the transaction ends, the organization's lock on one
+        customer's first purchase: redemptions of first-purchase-only codes
+        by that customer (of any discount) take turns under it, so the second
+        sees the first and is refused."""
+
+        def build() -> ClauseElement:
+            key = (
+                cast(bindparam("organization_id", type_=Uuid), Text)
+                + literal_column("'/first-purchase/'", Text)
+                + cast(bindparam("customer_id", type_=Uuid), Text)
+            )
+            return _transaction_lock(key)
+
+        await self.query("lock_first_purchase", build).execute(
+            await self.connection(), organization_id=self.organization_id, customer_id=customer_id
+        )
+
+    async def has_first_purchase_redemption(self, customer_id: uuid.UUID) -> bool:
+        """Whether the customer has redeemed any first-purchase-only promotion
+        code of this organization's (any discount's, deleted ones too): the
+        checkout that redeemed it is their first purchase, recorded or not yet."""
+
+        def build() -> ClauseElement:
+            return select(
+                exists().where(
+                    discount_redemptions.c.organization_id == bindparam("organization_id"),
+                    discount_redemptions.c.customer_id == bindparam("customer_id"),
+                    promotion_codes.c.id == discount_redemptions.c.promotion_code_id,
+                    promotion_codes.c.first_purchase_only.is_(True),
+                )
+            )
+
+        found = await self.query("has_first_purchase_redemption", build).fetch_one(
+            await self.connection(), organization_id=self.organization_id, customer_id=customer_id
+        )
+        return bool(found is not None and found[0])
+
 
 # ---- purchases ----------------------------------------------------------------
 
@@ -374,6 +430,26 @@ class PurchaseRepository(TenantRepository[Purchase]):
             lambda: self.live().where(purchases.c.reference == bindparam("reference")),
         )
         return await self.fetch_row(query, reference=reference)
+
+    async def insert_new(self, purchase: Purchase) -> bool:
+        """Inserts the purchase unless its reference is recorded already
+        (False then): concurrent calls with one reference wait on the unique
+        index, and all but the first insert nothing."""
+
+        def build() -> ClauseElement:
+            return (
+                insert(purchases)
+                .values({c.name: bindparam(c.name) for c in purchases.c})
+                .on_conflict_do_nothing(
+                    index_elements=[purchases.c.organization_id, purchases.c.reference]
+                )
+                .returning(purchases.c.id)
+            )
+
+        inserted = await self.query("insert_new", build).fetch_one(
+            await self.connection(), **self._values(purchase)
+        )
+        return inserted is not None
 
     async def has_purchased(self, customer_id: uuid.UUID) -> bool:
         """Whether any purchase of this organization's is the customer's."""

@@ -5,7 +5,9 @@ Pure: no database, no protobuf; taxes.py applies them.
 
 A price's tax behaviour is its own when it chose one, else the
 organization's default; when neither chose, the line is UNSPECIFIED and the
-rate's own `inclusive` decides (invoices.py, rule 3). A tax service (Stripe
+rate's own `inclusive` decides (invoices.py, rule 3). That holds only until
+the price is used: its first purchase freezes the behaviour then in effect
+into the price (`frozen_tax_behavior`), so a used price is never UNSPECIFIED. A tax service (Stripe
 Tax) computing rates per address and product is a later seam: it would
 replace `applicable_rate`, not the invoice arithmetic."""
 
@@ -94,6 +96,24 @@ def applicable_rate(rates: Sequence[TaxRate], region: str) -> TaxRate | None:
 def invoice_tax_rate(rate: TaxRate) -> invoices.TaxRate:
     """The rate as billingos_pricing.invoices.compute_invoice takes it."""
     return invoices.TaxRate(percent=rate.percentage, inclusive=rate.inclusive)
+
+
+def frozen_tax_behavior(price: TaxBehavior, default: TaxBehavior) -> TaxBehavior:
+    """What a price's tax behaviour becomes when it is first bought, and
+    stays: its own choice, else the organization's default at that moment,
+    else EXCLUSIVE. Frozen because what was charged must keep its meaning:
+    left UNSPECIFIED, a later change of the default (or of a rate's
+    `inclusive`) would reinterpret amounts already invoiced (Stripe too:
+    once a price's tax_behavior is inclusive or exclusive it cannot change).
+    EXCLUSIVE when nobody chose: Stripe Tax will not price an item whose
+    behaviour neither its price nor the account's default gives, so there
+    is no Stripe answer to copy; exclusive (tax added on top, Stripe's
+    "common in US markets and for B2B") never makes the merchant absorb a
+    tax it did not price in, and a customer-facing amount that must include
+    tax is a choice a merchant makes explicitly."""
+    if price is not TaxBehavior.UNSPECIFIED:
+        return price
+    return default if default is not TaxBehavior.UNSPECIFIED else TaxBehavior.EXCLUSIVE
 
 
 def line_tax_behavior(price: TaxBehavior, default: TaxBehavior) -> invoices.TaxBehavior:

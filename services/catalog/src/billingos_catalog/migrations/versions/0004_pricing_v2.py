@@ -177,6 +177,13 @@ def _create_promotion_codes() -> None:
         source_schema=SCHEMA,
         referent_schema=SCHEMA,
     )
+    # A customer's earlier first-purchase redemptions (discounts.py).
+    op.create_index(
+        "ix_discount_redemptions_organization_id_customer_id",
+        "discount_redemptions",
+        ["organization_id", "customer_id"],
+        schema=SCHEMA,
+    )
 
 
 def _create_purchases() -> None:
@@ -266,6 +273,11 @@ def downgrade() -> None:
     op.drop_table("tax_settings", schema=SCHEMA)
     op.drop_table("tax_rates", schema=SCHEMA)
     op.drop_table("purchases", schema=SCHEMA)
+    op.drop_index(
+        "ix_discount_redemptions_organization_id_customer_id",
+        table_name="discount_redemptions",
+        schema=SCHEMA,
+    )
     op.drop_constraint(
         op.f("fk_discount_redemptions_promotion_code_id_promotion_codes"),
         "discount_redemptions",
