@@ -167,6 +167,10 @@ async def test_bad_usage_models_are_400s_naming_the_field(merchant) -> None:
         ),
         ({"fixed": {"amount_minor": 49}}, "price.fixed.amount_minor"),
         ({"fixed": {"amount_minor": 1000}, "lookup_key": "has space"}, "price.lookup_key"),
+        # GET /v1/prices/lookup/.. could never reach such a key (paths normalise it away).
+        ({"fixed": {"amount_minor": 1000}, "lookup_key": ".."}, "price.lookup_key"),
+        # Never ignored: a price is created active.
+        ({"fixed": {"amount_minor": 1000}, "archived": True}, "price.archived"),
     ]
     for amount, field in cases:
         response = await merchant.client.post(
@@ -338,6 +342,29 @@ async def test_promotion_codes_with_their_own_limits_over_rest(merchant) -> None
     assert validated.status_code == 200, validated.text
     assert validated.json()["ineligibility"] == "DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE"
     assert validated.json()["promotion_code"]["id"] == code["id"]
+    # Naming the discount too skips none of the code's limits; an unknown code is no code.
+    beside_id = await client.post(
+        "/v1/discounts:validate",
+        json={
+            "code": "ada-20",
+            "discount_id": discount_id,
+            "product_id": product["id"],
+            "currency": "USD",
+            "customer_id": grace,
+        },
+    )
+    assert beside_id.status_code == 200, beside_id.text
+    assert beside_id.json()["ineligibility"] == "DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE"
+    unknown_code = await client.post(
+        "/v1/discounts:validate",
+        json={
+            "code": "NOSUCHCODE",
+            "discount_id": discount_id,
+            "product_id": product["id"],
+            "currency": "USD",
+        },
+    )
+    assert unknown_code.status_code == 404, unknown_code.text
     refused = await client.post(
         f"/v1/discounts/{discount_id}:redeem",
         json={
@@ -405,6 +432,16 @@ async def test_tax_rates_and_settings_over_rest(merchant) -> None:
         "/v1/tax-rates:resolve", json={"address": {"country": "US", "state": "TX"}}
     )
     assert elsewhere.json()["tax_rate"]["percentage"] == "5"
+    prefixed = await client.post(
+        "/v1/tax-rates:resolve", json={"address": {"country": "US", "state": "US-NY"}}
+    )
+    assert prefixed.json()["tax_rate"]["id"] == new_york.json()["id"], prefixed.text
+    for state in ["New York", "\uff2e\uff39"]:  # a name, full-width letters: never "no region"
+        refused = await client.post(
+            "/v1/tax-rates:resolve", json={"address": {"country": "US", "state": state}}
+        )
+        assert refused.status_code == 400, refused.text
+        assert fields_of(refused) == ["address.state"]
 
     updated = await client.patch(
         f"/v1/tax-rates/{federal.json()['id']}",

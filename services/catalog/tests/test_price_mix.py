@@ -175,6 +175,48 @@ async def test_a_second_static_price_for_a_currency_and_period_is_refused(
     assert await active_prices(catalog_service, product.id) == 2
 
 
+def every(interval: int, count: int) -> products_pb2.Period:
+    return products_pb2.Period(interval=interval, count=count)
+
+
+DAY, WEEK = products_pb2.INTERVAL_DAY, products_pb2.INTERVAL_WEEK
+MONTHS, YEARS = products_pb2.INTERVAL_MONTH, products_pb2.INTERVAL_YEAR
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (every(WEEK, 1), every(DAY, 7)),
+        (every(DAY, 14), every(WEEK, 2)),
+        (every(MONTHS, 12), every(YEARS, 1)),
+        (every(YEARS, 2), every(MONTHS, 24)),
+        (every(WEEK, 0), every(DAY, 7)),
+    ],
+    ids=["week-7-days", "14-days-2-weeks", "12-months-year", "2-years-24-months", "unset-count"],
+)
+async def test_one_period_in_other_units_is_still_one_period(
+    products: ProductStub,
+    prices: PriceStub,
+    tenant,
+    first: products_pb2.Period,
+    second: products_pb2.Period,
+) -> None:
+    product = await new_product(products, tenant, fixed(2900, recurring=first))
+    error = await refusal(add_price(prices, tenant, product.id, free_every(second)))
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.reason == "STATIC_PRICE_EXISTS"
+    # Only compared so: each price keeps the period it was given.
+    assert product.prices[0].recurring.interval == first.interval
+    other = await add_price(prices, tenant, product.id, free_every(every(DAY, 8)))
+    assert other.recurring == every(DAY, 8)
+
+
+def free_every(period: products_pb2.Period) -> products_pb2.Price:
+    price = free()
+    price.recurring.CopyFrom(period)
+    return price
+
+
 async def test_two_static_prices_inline_name_the_second_and_create_nothing(
     products: ProductStub, tenant
 ) -> None:

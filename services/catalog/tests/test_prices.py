@@ -528,6 +528,10 @@ async def test_a_price_cannot_be_added_to_an_archived_product(
 
 RECURRING_PRODUCT_REFUSALS = [
     (fixed(1000, currency="XXX"), "price.currency", "unknown-currency"),
+    (fixed(1000, archived=True), "price.archived", "created-archived"),
+    (fixed(1000, lookup_key="."), "price.lookup_key", "lookup-key-dot"),
+    (fixed(1000, lookup_key=".."), "price.lookup_key", "lookup-key-dot-dot"),
+    (fixed(1000, lookup_key="....."), "price.lookup_key", "lookup-key-only-dots"),
     (fixed(1000, currency="IQD"), "price.currency", "currency-stripe-does-not-charge-in"),
     (fixed(1000, currency="CUP"), "price.currency", "currency-stripe-does-not-list"),
     (fixed(1000, currency="usdollars"), "price.currency", "currency-not-a-code"),
@@ -606,6 +610,33 @@ RECURRING_PRODUCT_REFUSALS = [
         "override-without-interval",
     ),
 ]
+
+
+async def test_a_price_is_never_created_archived_not_even_with_its_product(
+    products: ProductStub, catalog_service: RunningService, tenant
+) -> None:
+    before = await price_rows_and_events(catalog_service, tenant.organization_id)
+    error = await refusal(
+        products.CreateProduct(
+            products_pb2.CreateProductRequest(
+                product=products_pb2.Product(
+                    name="Plan", recurring=MONTH, prices=[fixed(5000, archived=True)]
+                )
+            ),
+            metadata=tenant.metadata(),
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.fields == ["product.prices[0].archived"]
+    assert await price_rows_and_events(catalog_service, tenant.organization_id) == before
+
+
+async def test_a_lookup_key_may_hold_dots_beside_other_characters(
+    products: ProductStub, prices: PriceStub, tenant
+) -> None:
+    product = await new_product(products, tenant)
+    price = await add_price(prices, tenant, product.id, fixed(1000, lookup_key=".pro..v2."))
+    assert price.lookup_key == ".pro..v2."
 
 
 @pytest.mark.parametrize(

@@ -353,6 +353,39 @@ async def test_a_code_for_one_customer_refuses_a_second_customer(
     assert await redemption_rows(catalog_service, discount.id) == 1
 
 
+async def test_a_code_beside_a_discount_id_is_checked_too(
+    discounts: DiscountStub, promotion_codes: CodeStub, products, new_customer, tenant
+) -> None:
+    product_id = await new_product(products, tenant)
+    discount = await new_discount(discounts, tenant, code="OWN-CODE")
+    other = await new_discount(discounts, tenant, code="OTHER-CODE")
+    first, second = await new_customer(tenant), await new_customer(tenant)
+    code = await new_code(promotion_codes, tenant, discount.id, "FOR-ONE", customer_id=first)
+    checked = await validate(
+        discounts, tenant, "for-one", product_id, discount_id=discount.id, customer_id=second
+    )
+    assert not checked.applicable
+    assert checked.ineligibility == Ineligible.DISCOUNT_INELIGIBILITY_CUSTOMER_NOT_ELIGIBLE
+    assert checked.promotion_code == code
+    fits = await validate(
+        discounts, tenant, "FOR-ONE", product_id, discount_id=discount.id, customer_id=first
+    )
+    assert fits.applicable
+    assert fits.promotion_code == code
+    own = await validate(discounts, tenant, "own-code", product_id, discount_id=discount.id)
+    assert own.applicable
+    assert own.discount.id == discount.id
+    for wrong in ["NOSUCHCODE", "OTHER-CODE", "not a code!"]:
+        error = await refusal(
+            validate(discounts, tenant, wrong, product_id, discount_id=discount.id)
+        )
+        assert error.code == grpc.StatusCode.NOT_FOUND, wrong
+    foreign = await refusal(
+        validate(discounts, tenant, "FOR-ONE", product_id, discount_id=other.id)
+    )
+    assert foreign.code == grpc.StatusCode.NOT_FOUND
+
+
 async def test_a_code_counts_its_own_redemptions_and_the_discounts(
     discounts: DiscountStub, promotion_codes: CodeStub, products, tenant, servers: SessionServers
 ) -> None:

@@ -202,6 +202,19 @@ async def test_an_address_gets_its_regions_rate_else_its_countrys_else_none(
     assert lookalike.fields == ["address.country"]
 
 
+async def test_an_addresss_state_is_a_subdivision_code_or_refused(taxes: TaxStub, tenant) -> None:
+    await new_rate(taxes, tenant, display_name="Sales tax", country="US", percentage="0")
+    california = await new_rate(
+        taxes, tenant, display_name="CA sales tax", country="US", region="ca", percentage="7.25"
+    )
+    assert (await resolve(taxes, tenant, "US", "us-ca")).tax_rate == california
+    assert (await resolve(taxes, tenant, "US", " US-CA ")).tax_rate == california
+    for state in ["California", "\uff23\uff21", "FR-CA", "US-", "C A", "US-California"]:
+        error = await refusal(resolve(taxes, tenant, "US", state))
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT, state
+        assert error.fields == ["address.state"], state
+
+
 async def test_a_resolved_rate_is_what_the_invoice_arithmetic_takes(
     taxes: TaxStub, catalog_service: RunningService, tenant
 ) -> None:

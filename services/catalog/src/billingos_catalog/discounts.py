@@ -324,20 +324,27 @@ class DiscountService:
         )
 
     async def _find(self, lookup: DiscountLookup) -> tuple[Discount, PromotionCode | None]:
-        """The discount a lookup names, and the promotion code if it named one."""
+        """The discount a lookup names, and the promotion code if it named one.
+        A code is always looked up, also beside a discount_id: then it must be
+        that discount's (its own code or one of its promotion codes), else
+        NotFound as for any unknown code, so a code's own limits are never
+        skipped by naming its discount too."""
         code = None
-        if lookup.discount_id is not None:
-            found = await self._discounts.get(lookup.discount_id)
-        elif CODE_PATTERN.matches(lookup.code):
-            found = await self._discounts.get_by_code(lookup.code)
-            if found is None:
-                code = await self._codes.get_by_code(lookup.code)
-                if code is not None:
-                    found = await self._discounts.get(code.discount_id)
-        else:
-            found = None  # no discount can have such a code
+        if lookup.code:
+            found = None
+            if CODE_PATTERN.matches(lookup.code):  # else no discount can have such a code
+                found = await self._discounts.get_by_code(lookup.code)
+                if found is None:
+                    code = await self._codes.get_by_code(lookup.code)
+                    if code is not None:
+                        found = await self._discounts.get(code.discount_id)
+            if found is None or (lookup.discount_id is not None and found.id != lookup.discount_id):
+                raise self._discounts.not_found(lookup.code)
+            return found, code
+        assert lookup.discount_id is not None  # check_lookup
+        found = await self._discounts.get(lookup.discount_id)
         if found is None:
-            raise self._discounts.not_found(str(lookup.discount_id or lookup.code))
+            raise self._discounts.not_found(str(lookup.discount_id))
         return found, code
 
     async def _owned_products(self, raw_ids: Sequence[str]) -> list[uuid.UUID]:

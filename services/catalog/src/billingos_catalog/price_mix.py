@@ -16,14 +16,24 @@ from collections.abc import Iterable, Sequence
 
 from billingos_catalog.errors import StaticPriceTaken
 from billingos_catalog.models import Price
-from billingos_catalog.vocabulary import AmountType
+from billingos_catalog.vocabulary import AmountType, Interval
 
 PeriodKey = tuple[str, str | None, int | None]
 
+# Units that are a whole number of another: equal periods compare equal
+# ("every 7 days" is "every 1 week", "12 months" is "1 year"). Only the
+# comparison is normalised; a price keeps the period it was given.
+_IN_SMALLER_UNITS = {Interval.WEEK: (Interval.DAY, 7), Interval.YEAR: (Interval.MONTH, 12)}
+
 
 def period_key(price: Price) -> PeriodKey:
-    """Currency and billing period (none for a one-time product's price)."""
-    return price.currency, price.recurring_interval, price.recurring_count
+    """Currency and billing period (none for a one-time product's price), the
+    period in days or months, so equal periods give equal keys."""
+    interval, count = price.recurring_interval, price.recurring_count
+    if interval is not None and interval in _IN_SMALLER_UNITS:
+        unit, factor = _IN_SMALLER_UNITS[Interval(interval)]
+        interval, count = unit.value, (count or 1) * factor
+    return price.currency, interval, count
 
 
 def is_static(price: Price) -> bool:

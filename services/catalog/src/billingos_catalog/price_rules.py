@@ -31,9 +31,12 @@ MAX_SEAT_TIERS = 50
 MAX_NICKNAME_LENGTH = 256
 # ':' is allowed (Stripe's keys often hold one): GET /v1/prices/lookup/{key}
 # reaches the price through Envoy with it plain or as %3A (an e2e test says
-# so). '/' is not: it would be a path separator.
+# so). '/' is not: it would be a path separator, and neither is a key of
+# dots only: "." and ".." are path segments that Envoy and clients normalise
+# away, so GET /v1/prices/lookup/.. could never reach the price.
 LOOKUP_KEY = TextPattern(
-    r"[A-Za-z0-9_.:-]{1,200}", "1 to 200 letters, digits, '_', '-', '.' or ':'"
+    r"(?!\.+\Z)[A-Za-z0-9_.:-]{1,200}",
+    "1 to 200 letters, digits, '_', '-', '.' or ':', and not only dots",
 )
 # Paths of a Price message that describe what may change over its life.
 DETAIL_FIELDS = ("lookup_key", "nickname", "metadata", "tax_behavior")
@@ -63,6 +66,12 @@ def check_price(
     elif kind.metered:
         check_metered(violations, f"{at}.{kind}", draft, kind, product_recurring)
     check_details(violations, at, draft, DETAIL_FIELDS)
+    if draft.archived:
+        # Never ignored: a price meant to be staged would be buyable at once.
+        violations.add(
+            f"{at}.archived",
+            "a price is created active; archive it after (update it with archived true)",
+        )
 
 
 def check_currency(violations: Violations, field: str, currency: str) -> str | None:

@@ -137,7 +137,7 @@ class TaxService:
         country = country_code(address.country.strip())
         if country is None:
             raise InvalidArgument("address.country", "must be an ISO 3166-1 alpha-2 country code")
-        region = region_code(address.state.strip()) or ""
+        region = _address_region(country, address.state.strip())
         rate = applicable_rate(await self._rates.of_country(country), region)
         settings = await self.settings()
         return TaxResolution(rate, settings.default_tax_behavior)
@@ -173,6 +173,24 @@ class TaxService:
         view = _view(self._scope.organization_id, saved)
         await self._scope.outbox.add(events.tax_settings_updated(view, ["default_tax_behavior"]))
         return view
+
+
+def _address_region(country: str, state: str) -> str:
+    """The region code of an address's `state`: an ISO 3166-2 subdivision
+    code ("CA"), also with its own country's prefix ("US-CA"), in any ASCII
+    case; "" for none. Anything else (a full name, a lookalike) is refused,
+    never read as "no region": that would silently give the country's rate."""
+    prefix = f"{country}-"
+    code = state[len(prefix) :] if state[: len(prefix)].upper() == prefix else state
+    # A bare "US-" names no subdivision: refused, not read as none.
+    region = region_code(code) if code or not state else None
+    if region is None:
+        raise InvalidArgument(
+            "address.state",
+            "must be empty or an ISO 3166-2 subdivision code (1 to 3 ASCII letters or digits), "
+            'e.g. "CA"',
+        )
+    return region
 
 
 def _view(organization_id: uuid.UUID, settings: TaxSettings | None) -> TaxSettingsView:
