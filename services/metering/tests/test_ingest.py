@@ -239,3 +239,41 @@ async def test_numbers_that_would_not_stay_exact_are_refused(stubs: Stubs) -> No
         [usage_event(external_customer_id="u", metadata={"n": 2.0**53 - 1, "m": 1e-12, "z": 0})],
     )
     assert fine.inserted == 1
+
+
+async def test_a_customer_learnt_from_the_directory_never_erases_the_copys_external_id(
+    metering_service: RunningService,
+) -> None:
+    """Ingest by customer_id learns an unknown customer from the customers
+    service, without its external id; if the customer's own event (with its
+    external id and the same update time) was applied in between, that
+    learning must not erase it (found under load: the external id's events
+    then waited for a customer for ever)."""
+    from billingos_kit.repository import OnConnection
+    from billingos_metering.customers import KnownCustomers
+    from billingos_metering.models import KnownCustomer
+
+    organization, customer = uuid.uuid4(), uuid.uuid4()
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+    def state(external_id: str | None) -> KnownCustomer:
+        return KnownCustomer(
+            id=customer,
+            organization_id=organization,
+            external_id=external_id,
+            deleted_at=None,
+            source_updated_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+
+    async with metering_service.app.database.transaction() as connection:
+        known = KnownCustomers(OnConnection(connection, organization))
+        await known.remember(state("user_1"))  # the customer's own event
+        await known.learn(state(None))  # the directory's answer, a moment later
+        assert await known.by_external_ids(["user_1"]) == {"user_1": customer}
+        # Learnt first, the event still brings the external id.
+        other = uuid.uuid4()
+        await known.learn(KnownCustomer(other, organization, None, None, at, at, at))
+        await known.remember(KnownCustomer(other, organization, "user_2", None, at, at, at))
+        assert await known.by_external_ids(["user_2"]) == {"user_2": other}

@@ -861,3 +861,28 @@ async def test_another_applications_long_transaction_does_not_hold_the_safe_poin
                     assert await harness.store.watermark(OnConnection(reader)) <= mine
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize(
+    ("next_xid", "running", "widened"),
+    [
+        (1000, 990, 990),  # epoch 0
+        (2**32 + 755, 755, 2**32 + 755),  # epoch 1, same epoch as the next id
+        (2**32 + 755, 700, 2**32 + 700),
+        (2**32 + 5, 2**32 - 10, 2**32 - 10),  # assigned just before the counter wrapped
+        (3 * 2**32 + 2**31, 2**31 - 1, 3 * 2**32 + 2**31 - 1),
+    ],
+)
+async def test_a_running_transactions_32_bit_id_is_widened_with_the_right_epoch(
+    metering_service: RunningService, next_xid: int, running: int, widened: int
+) -> None:
+    from billingos_metering.watermarks import WIDEN_XID
+
+    async with metering_service.app.database.connection() as connection:
+        found = await connection.fetchval(
+            f"SELECT {WIDEN_XID} FROM (VALUES ($1::bigint)) AS n(next),"  # noqa: S608
+            " (VALUES ($2::bigint)) AS a(xid)",
+            next_xid,
+            running % 2**32,
+        )
+    assert found == widened

@@ -92,6 +92,28 @@ class KnownCustomers(TenantRepository[KnownCustomer]):
             applied=True, previous_external_id=None if before is None else before["external_id"]
         )
 
+    async def learn(self, customer: KnownCustomer) -> None:
+        """Adds a customer learnt from the customers service, unless the copy
+        has it already. Never over it: such a customer is learnt without its
+        external id, and its own event, applied meanwhile with the same
+        update time, holds the external id (overwriting it would leave every
+        event sent by that external id waiting for a customer for ever)."""
+        connection = await self.connection()
+        await connection.execute(
+            """
+            INSERT INTO metering.customers (id, organization_id, external_id, deleted_at,
+                                            source_updated_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $6)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            customer.id,
+            customer.organization_id,
+            customer.external_id,
+            customer.deleted_at,
+            customer.source_updated_at,
+            customer.updated_at,
+        )
+
 
 @dataclass(frozen=True)
 class Remembered:
@@ -141,7 +163,7 @@ async def confirm_customers(
     for customer_id, found in zip(unknown, answers, strict=True):
         if found is None or found.HasField("delete_time"):
             continue
-        await known.remember(
+        await known.learn(
             KnownCustomer(
                 id=customer_id,
                 organization_id=scope.organization_id,

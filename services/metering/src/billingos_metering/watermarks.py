@@ -27,10 +27,23 @@ from billingos_kit.db import Connection
 _HORIZON = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
 WRITER_APPLICATION = "billingos-metering"
 COUNTING_APPLICATION = "billingos-metering-counting"
-_OLDEST_OWN = """
-SELECT min(backend_xid::text::bigint) FROM pg_stat_activity
-WHERE backend_xid IS NOT NULL AND application_name = $1
-"""
+# `backend_xid` is a 32-bit xid, the watermarks are 64-bit (epoch and xid):
+# a running transaction's 32-bit id is widened with the epoch of the next id
+# to be assigned, one epoch less if it is above that id's low half (it was
+# assigned before the counter wrapped). Running ids are always within 2^31
+# below the next one, so this is exact. (Compared raw, a cluster past its
+# first 2^32 transactions put the safe point below every event: balances
+# stopped.)
+WIDEN_XID = (
+    "((n.next / 4294967296) - CASE WHEN a.xid > n.next % 4294967296 THEN 1 ELSE 0 END)"
+    " * 4294967296 + a.xid"
+)
+_OLDEST_OWN = f"""
+SELECT min({WIDEN_XID})
+FROM (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+      WHERE backend_xid IS NOT NULL AND application_name = $1) a,
+     (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next) n
+"""  # noqa: S608 - no input in the text
 
 
 async def safe_watermark(connection: Connection) -> int:
