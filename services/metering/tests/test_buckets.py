@@ -134,3 +134,26 @@ def test_buckets_cover_the_range_and_start_at_local_boundaries(
                 assert local.day == 1
             if interval is Interval.YEAR:
                 assert (local.month, local.day) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "right/Europe/Berlin",
+        "posix/Europe/Berlin",
+        "localtime",
+        "posixrules",
+        "Factory",
+        "../etc/passwd",
+        "Europe/Nowhere",
+    ],
+)
+def test_only_zones_of_places_are_time_zones(name: str) -> None:
+    # right/… zones count leap seconds (their midnights are off by 27 s and
+    # more), localtime is the server's own setting: none is a merchant's zone.
+    assert zone(name) is None
+
+
+@pytest.mark.parametrize("name", ["Europe/Berlin", "Asia/Kolkata", "UTC", "America/St_Johns", ""])
+def test_zones_of_places_are(name: str) -> None:
+    assert zone(name) is not None
