@@ -4,12 +4,12 @@ lookup keys, promotion codes with their limits, tax rates and settings."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 import pytest
+
+from billingos_kit.testing.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -266,8 +266,8 @@ async def known_to_catalog(
 ) -> None:
     """Waits until the catalog's read copy knows the customer (it follows the
     customers service's events): a validation naming it stops being a 404."""
-    deadline = time.monotonic() + 15
-    while True:
+
+    async def answered() -> httpx.Response | None:
         response = await client.post(
             "/v1/discounts:validate",
             json={
@@ -277,10 +277,10 @@ async def known_to_catalog(
                 "customer_id": customer_id,
             },
         )
-        if response.status_code != 404 or time.monotonic() > deadline:
-            assert response.status_code == 200, response.text
-            return
-        await asyncio.sleep(0.2)
+        return None if response.status_code == 404 else response
+
+    response = await eventually(answered, seconds=15, every=0.2)
+    assert response.status_code == 200, response.text
 
 
 async def test_promotion_codes_with_their_own_limits_over_rest(merchant) -> None:

@@ -40,6 +40,7 @@ from billingos_metering.meters import spec_of
 from billingos_metering.models import CustomerMeterRow, MeterRow
 from billingos_metering.progress import global_progress
 from billingos_metering.repository import CustomerMeterRepository
+from billingos_metering.retries import Retries
 from billingos_metering.rollup_keeper import RollupKeeper
 from billingos_metering.store import EventStore
 from billingos_metering.views import view_of
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "metering"
 CATCH_UP_PER_PASS = 5
-MAX_RETRY_SECONDS = 300.0
 # Ingest wakes the worker this long after a batch (its transaction commits
 # just after the call returns).
 WAKE_DELAY_SECONDS = 0.01
@@ -77,9 +77,7 @@ class BalanceWorker:
         # The loop the worker runs on: its own (app.py), so ingest wakes it
         # across threads.
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Meters whose catch-up failed: when to try again, and how many times
-        # it failed (the wait doubles, up to MAX_RETRY_SECONDS).
-        self._failing: dict[uuid.UUID, tuple[float, int]] = {}
+        self._retries = Retries()
 
     def wake(self) -> None:
         """Safe from any thread."""
@@ -164,9 +162,9 @@ class BalanceWorker:
             records = await connection.fetch(
                 "SELECT id FROM metering.meters WHERE archived_at IS NULL"
                 " AND counted_watermark IS NOT NULL ORDER BY counted_watermark, id LIMIT $1",
-                CATCH_UP_PER_PASS + len(self._failing),
+                CATCH_UP_PER_PASS + len(self._retries),
             )
-        ids = [r[0] for r in records if self._failing.get(r[0], (0.0, 0))[0] <= now]
+        ids = self._retries.due([r[0] for r in records], now)
         return ids[:CATCH_UP_PER_PASS]
 
     async def _catch_up(self, meter_id: uuid.UUID) -> int:
@@ -205,12 +203,10 @@ class BalanceWorker:
                 await connection.execute(
                     "UPDATE metering.meters SET counted_watermark = NULL WHERE id = $1", meter.id
                 )
-            self._failing.pop(meter_id, None)
+            self._retries.succeeded(meter_id)
             return len(changed)
         except Exception:  # retried with backoff, apart from the pass
-            _, failures = self._failing.get(meter_id, (0.0, 0))
-            delay = min(2.0**failures, MAX_RETRY_SECONDS)
-            self._failing[meter_id] = (asyncio.get_running_loop().time() + delay, failures + 1)
+            delay = self._retries.failed(meter_id, asyncio.get_running_loop().time())
             log.exception(
                 "could not catch a meter up; retrying later",
                 extra={"meter_id": str(meter_id), "retry_seconds": delay},

@@ -25,13 +25,13 @@ from billingos_kit.db import Connection, Database
 from billingos_kit.repository import OnConnection
 from billingos_metering.meters import spec_of
 from billingos_metering.models import MeterRow
+from billingos_metering.retries import Retries
 from billingos_metering.rollups import SPEC_KEY, forget
 from billingos_metering.store import EventStore
 
 log = logging.getLogger(__name__)
 
 REBUILDS_PER_PASS = 3
-MAX_RETRY_SECONDS = 300.0
 
 _ROLLED = "m.aggregation_function <> 'unique'"
 # Not behind yet, but made for another filter or aggregation than the
@@ -71,8 +71,7 @@ class RollupKeeper:
         self._database = database
         self._clock = clock
         self._store = store
-        # Meters whose rebuild failed: when to try again, and how many times.
-        self._failing: dict[uuid.UUID, tuple[float, int]] = {}
+        self._retries = Retries()
 
     async def keep_once(self) -> None:
         await self._advance()
@@ -115,8 +114,8 @@ class RollupKeeper:
     async def _behind(self) -> list[uuid.UUID]:
         now = asyncio.get_running_loop().time()
         async with self._database.connection() as connection:
-            records = await connection.fetch(_BEHIND, REBUILDS_PER_PASS + len(self._failing))
-        ids = [r[0] for r in records if self._failing.get(r[0], (0.0, 0))[0] <= now]
+            records = await connection.fetch(_BEHIND, REBUILDS_PER_PASS + len(self._retries))
+        ids = self._retries.due([r[0] for r in records], now)
         return ids[:REBUILDS_PER_PASS]
 
     async def _rebuild(self, meter_id: uuid.UUID) -> None:
@@ -142,11 +141,9 @@ class RollupKeeper:
                     return
                 await self._roll(connection, meter, meter.rolled_to, progress)
                 await self._set_point(connection, meter, None, key)
-            self._failing.pop(meter_id, None)
+            self._retries.succeeded(meter_id)
         except Exception:  # retried with backoff, apart from the pass
-            _, failures = self._failing.get(meter_id, (0.0, 0))
-            delay = min(2.0**failures, MAX_RETRY_SECONDS)
-            self._failing[meter_id] = (asyncio.get_running_loop().time() + delay, failures + 1)
+            delay = self._retries.failed(meter_id, asyncio.get_running_loop().time())
             log.exception(
                 "could not rebuild a meter's rollups; retrying later",
                 extra={"meter_id": str(meter_id), "retry_seconds": delay},
