@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -53,6 +54,32 @@ async def test_customer_round_trip_in_snake_case_json(merchant) -> None:
     gone = await merchant.client.get(f"/v1/customers/{customer['id']}")
     assert gone.status_code == 404
     assert error_of(gone)[1] == "CUSTOMER_NOT_FOUND"
+
+
+async def test_customer_on_a_test_clock_keeps_it(merchant) -> None:
+    clock_id = str(uuid.uuid4())
+    created = await merchant.client.post(
+        "/v1/customers", json={"email": "clocked@example.com", "test_clock_id": clock_id}
+    )
+    assert created.status_code == 200, created.text
+    customer: dict[str, Any] = created.json()
+    assert customer["test_clock_id"] == clock_id
+
+    fetched = await merchant.client.get(f"/v1/customers/{customer['id']}")
+    assert fetched.json() == customer
+    moved = await merchant.client.patch(
+        f"/v1/customers/{customer['id']}",
+        params={"update_mask": "test_clock_id"},
+        json={"test_clock_id": str(uuid.uuid4())},
+    )
+    assert moved.status_code == 400
+    code, _reason, fields = error_of(moved)
+    assert (code, fields) == (3, ["customer.test_clock_id"])
+    malformed = await merchant.client.post(
+        "/v1/customers", json={"email": "x@example.com", "test_clock_id": "clock_1"}
+    )
+    assert malformed.status_code == 400
+    assert error_of(malformed)[2] == ["customer.test_clock_id"]
 
 
 async def test_list_pages_and_filters(merchant) -> None:

@@ -179,6 +179,11 @@ class Suite:
         )
         # Where the API keys of calls from outside are checked: the service
         # that owns them, which the registry starts first.
+        # Where each service started before it listens, for a service that
+        # asks another (BILLINGOS_CATALOG_ADDRESS: the subscriptions service's
+        # `catalog_address`, billingos_kit.settings' suite-wide layer).
+        for name, address in self.grpc_addresses.items():
+            env[f"BILLINGOS_{name.upper()}_ADDRESS"] = address
         key_owner = self.grpc_addresses.get(KEY_OWNER)
         if key_owner is not None:
             env["BILLINGOS_KEY_CHECK_ADDRESS"] = key_owner

@@ -16,7 +16,7 @@ from billingos_customers.repository import CustomerFilter, CustomerRepository
 from billingos_kit.countries import is_country_code
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.grpc.scope import CallScope
-from billingos_kit.ids import new_id
+from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import Violations, check_metadata, check_text
@@ -28,7 +28,12 @@ MAX_ADDRESS_LINE_LENGTH = 200
 # Request paths of the fields, as errors name them.
 PREFIX = "customer"
 CUSTOMER_MASK = UpdateMask(
-    PREFIX, updatable=("email", "external_id", "name", "metadata", "billing_address")
+    PREFIX,
+    updatable=("email", "external_id", "name", "metadata", "billing_address"),
+    immutable={
+        "test_clock_id": "a customer stays on the test clock it was created on; "
+        "create another customer"
+    },
 )
 
 
@@ -42,9 +47,16 @@ class CustomerService:
     async def create(self, fields: CustomerFields) -> Customer:
         """Creates a customer and announces `customer.created`. Its external id
         is unique among live customers (the database's unique index decides,
-        so concurrent creates cannot both win)."""
+        so concurrent creates cannot both win). A test clock id is only
+        checked for its form: the clocks are the subscriptions context's."""
         violations = Violations()
         _check_fields(violations, fields, CUSTOMER_MASK.updatable)
+        test_clock_id = canonical_id(fields.test_clock_id) if fields.test_clock_id else None
+        if fields.test_clock_id and test_clock_id is None:
+            violations.add(
+                f"{PREFIX}.test_clock_id",
+                "must be a test clock id in canonical UUID form (lower-case hex with hyphens)",
+            )
         violations.raise_if_any()
         now = self._scope.clock.now()
         customer = Customer(
@@ -54,14 +66,15 @@ class CustomerService:
             created_at=now,
             updated_at=now,
             deleted_at=None,
+            test_clock_id=test_clock_id,
             **fields.column_values(CUSTOMER_MASK.updatable),  # type: ignore[arg-type]
         )
         await self._customers.insert(customer)
         await self._scope.outbox.add(events.customer_created(customer))
         return customer
 
-    async def get(self, customer_id: uuid.UUID) -> Customer:
-        return await self._customers.require(customer_id)
+    async def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer:
+        return await self._customers.require(customer_id, for_update=for_update)
 
     async def get_by_external_id(self, external_id: str) -> Customer:
         customer = await self._customers.get_by_external_id(external_id)
@@ -75,7 +88,8 @@ class CustomerService:
     async def update(
         self, customer_id: uuid.UUID, fields: CustomerFields, paths: Sequence[str]
     ) -> Customer:
-        """Applies the fields named in `paths`; announces `customer.updated` if any changed."""
+        """Applies the fields named in `paths` (CUSTOMER_MASK's updatable ones);
+        announces `customer.updated` if any changed."""
         violations = Violations()
         _check_fields(violations, fields, paths)
         violations.raise_if_any()

@@ -30,6 +30,8 @@ class CustomerFields:
     name: str = ""
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
     billing_address: Address | None = None
+    # Create only (CUSTOMER_MASK's immutable field), as the request spells it.
+    test_clock_id: str = ""
 
     def column_values(self, paths: Sequence[str]) -> dict[str, object]:
         """The row's values for the fields named in `paths` (API field names

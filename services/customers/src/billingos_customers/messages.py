@@ -38,6 +38,7 @@ def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
         name=message.name,
         metadata=metadata,
         billing_address=address,
+        test_clock_id=message.test_clock_id,
     )
 
 
@@ -60,6 +61,7 @@ def customer_message(customer: Customer) -> customers_pb2.Customer:
         create_time=timestamp(customer.created_at),
         update_time=timestamp(customer.updated_at),
         delete_time=timestamp(customer.deleted_at),
+        test_clock_id=str(customer.test_clock_id) if customer.test_clock_id else "",
     )
     if customer.billing_address:
         message.billing_address.CopyFrom(address_pb2.Address(**customer.billing_address))

@@ -75,6 +75,9 @@ customers = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("deleted_at", Timestamp, nullable=True),
+    # The subscriptions context's test clock the customer lives on; NULL for
+    # the real clock. Fixed at creation; a reference only (no table here).
+    Column("test_clock_id", Uuid, nullable=True),
     # Unique among live customers only: deleting frees the id for reuse.
     Index(
         "uq_customers_organization_id_external_id_live",
@@ -130,3 +133,4 @@ class Customer:
     created_at: dt.datetime
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
+    test_clock_id: uuid.UUID | None

@@ -69,9 +69,15 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         self, request: customers_pb2.UpdateCustomerRequest, context: Context
     ) -> customers_pb2.Customer:
         customer_id = parse_id(request.customer.id, "customer.id")
-        paths = CUSTOMER_MASK.paths(request.update_mask, request.customer)
+        service = CustomerService(current_scope())
+
+        async def current() -> customers_pb2.Customer:
+            return customer_message(await service.get(customer_id, for_update=True))
+
+        # Refuses a changed test_clock_id (immutable), never ignores it.
+        paths = await CUSTOMER_MASK.resolve(request.update_mask, request.customer, current)
         fields = customer_fields(request.customer)
-        customer = await CustomerService(current_scope()).update(customer_id, fields, paths)
+        customer = await service.update(customer_id, fields, paths)
         return customer_message(customer)
 
     async def DeleteCustomer(

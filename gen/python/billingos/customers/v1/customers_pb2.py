@@ -30,7 +30,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&billingos/customers/v1/customers.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/address.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x03\n\x08\x43ustomer\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..billingos.customers.v1.Customer.MetadataEntry\x12\x35\n\x0f\x62illing_address\x18\x07 \x01(\x0b\x32\x1c.billingos.common.v1.Address\x12 \n\x12stripe_customer_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"Q\n\x15\x43reateCustomerRequest\x12\x38\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.CustomerB\x04\xe2\x41\x01\x02\"&\n\x12GetCustomerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x1eGetCustomerByExternalIdRequest\x12\x19\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"a\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"e\n\x15ListCustomersResponse\x12\x33\n\tcustomers\x18\x01 \x03(\x0b\x32 .billingos.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x15UpdateCustomerRequest\x12\x38\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.CustomerB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x44\x65leteCustomerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xcb\x06\n\x0f\x43ustomerService\x12\x82\x01\n\x0e\x43reateCustomer\x12-.billingos.customers.v1.CreateCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/customers:\x08\x63ustomer\x12w\n\x0bGetCustomer\x12*.billingos.customers.v1.GetCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customers/{id}\x12\xa1\x01\n\x17GetCustomerByExternalId\x12\x36.billingos.customers.v1.GetCustomerByExternalIdRequest\x1a .billingos.customers.v1.Customer\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/external/{external_id}\x12\x83\x01\n\rListCustomers\x12,.billingos.customers.v1.ListCustomersRequest\x1a-.billingos.customers.v1.ListCustomersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/customers\x12\x90\x01\n\x0eUpdateCustomer\x12-.billingos.customers.v1.UpdateCustomerRequest\x1a .billingos.customers.v1.Customer\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/customers/{customer.id}:\x08\x63ustomer\x12}\n\x0e\x44\x65leteCustomer\x12-.billingos.customers.v1.DeleteCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/customers/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&billingos/customers/v1/customers.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/address.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n\x08\x43ustomer\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..billingos.customers.v1.Customer.MetadataEntry\x12\x35\n\x0f\x62illing_address\x18\x07 \x01(\x0b\x32\x1c.billingos.common.v1.Address\x12 \n\x12stripe_customer_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1b\n\rtest_clock_id\x18\x0c \x01(\tB\x04\xe2\x41\x01\x05\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"Q\n\x15\x43reateCustomerRequest\x12\x38\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.CustomerB\x04\xe2\x41\x01\x02\"&\n\x12GetCustomerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x1eGetCustomerByExternalIdRequest\x12\x19\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"a\n\x14ListCustomersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\"e\n\x15ListCustomersResponse\x12\x33\n\tcustomers\x18\x01 \x03(\x0b\x32 .billingos.customers.v1.Customer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x15UpdateCustomerRequest\x12\x38\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.CustomerB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\")\n\x15\x44\x65leteCustomerRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xcb\x06\n\x0f\x43ustomerService\x12\x82\x01\n\x0e\x43reateCustomer\x12-.billingos.customers.v1.CreateCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/customers:\x08\x63ustomer\x12w\n\x0bGetCustomer\x12*.billingos.customers.v1.GetCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/customers/{id}\x12\xa1\x01\n\x17GetCustomerByExternalId\x12\x36.billingos.customers.v1.GetCustomerByExternalIdRequest\x1a .billingos.customers.v1.Customer\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/external/{external_id}\x12\x83\x01\n\rListCustomers\x12,.billingos.customers.v1.ListCustomersRequest\x1a-.billingos.customers.v1.ListCustomersResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/customers\x12\x90\x01\n\x0eUpdateCustomer\x12-.billingos.customers.v1.UpdateCustomerRequest\x1a .billingos.customers.v1.Customer\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/customers/{customer.id}:\x08\x63ustomer\x12}\n\x0e\x44\x65leteCustomer\x12-.billingos.customers.v1.DeleteCustomerRequest\x1a .billingos.customers.v1.Customer\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/customers/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_CUSTOMER'].fields_by_name['delete_time']._loaded_options = None
   _globals['_CUSTOMER'].fields_by_name['delete_time']._serialized_options = b'\342A\001\003'
+  _globals['_CUSTOMER'].fields_by_name['test_clock_id']._loaded_options = None
+  _globals['_CUSTOMER'].fields_by_name['test_clock_id']._serialized_options = b'\342A\001\005'
   _globals['_CREATECUSTOMERREQUEST'].fields_by_name['customer']._loaded_options = None
   _globals['_CREATECUSTOMERREQUEST'].fields_by_name['customer']._serialized_options = b'\342A\001\002'
   _globals['_GETCUSTOMERREQUEST'].fields_by_name['id']._loaded_options = None
@@ -76,23 +78,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERSERVICE'].methods_by_name['DeleteCustomer']._loaded_options = None
   _globals['_CUSTOMERSERVICE'].methods_by_name['DeleteCustomer']._serialized_options = b'\202\323\344\223\002\024*\022/v1/customers/{id}'
   _globals['_CUSTOMER']._serialized_start=262
-  _globals['_CUSTOMER']._serialized_end=770
-  _globals['_CUSTOMER_METADATAENTRY']._serialized_start=699
-  _globals['_CUSTOMER_METADATAENTRY']._serialized_end=770
-  _globals['_CREATECUSTOMERREQUEST']._serialized_start=772
-  _globals['_CREATECUSTOMERREQUEST']._serialized_end=853
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=855
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=893
-  _globals['_GETCUSTOMERBYEXTERNALIDREQUEST']._serialized_start=895
-  _globals['_GETCUSTOMERBYEXTERNALIDREQUEST']._serialized_end=954
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=956
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1053
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1055
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1156
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=1159
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1289
-  _globals['_DELETECUSTOMERREQUEST']._serialized_start=1291
-  _globals['_DELETECUSTOMERREQUEST']._serialized_end=1332
-  _globals['_CUSTOMERSERVICE']._serialized_start=1335
-  _globals['_CUSTOMERSERVICE']._serialized_end=2178
+  _globals['_CUSTOMER']._serialized_end=799
+  _globals['_CUSTOMER_METADATAENTRY']._serialized_start=728
+  _globals['_CUSTOMER_METADATAENTRY']._serialized_end=799
+  _globals['_CREATECUSTOMERREQUEST']._serialized_start=801
+  _globals['_CREATECUSTOMERREQUEST']._serialized_end=882
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=884
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=922
+  _globals['_GETCUSTOMERBYEXTERNALIDREQUEST']._serialized_start=924
+  _globals['_GETCUSTOMERBYEXTERNALIDREQUEST']._serialized_end=983
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=985
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1082
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1084
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1185
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=1188
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=1318
+  _globals['_DELETECUSTOMERREQUEST']._serialized_start=1320
+  _globals['_DELETECUSTOMERREQUEST']._serialized_end=1361
+  _globals['_CUSTOMERSERVICE']._serialized_start=1364
+  _globals['_CUSTOMERSERVICE']._serialized_end=2207
 # @@protoc_insertion_point(module_scope)

@@ -60,6 +60,7 @@ class Customer(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     DELETE_TIME_FIELD_NUMBER: _builtins.int
+    TEST_CLOCK_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -75,6 +76,14 @@ class Customer(_message.Message):
     stripe_customer_id: _builtins.str
     """The Stripe customer this customer is charged through; set by the
     payments service, never by the merchant.
+    """
+    test_clock_id: _builtins.str
+    """The test clock (subscriptions context) the customer lives on, with
+    everything it owns: its subscriptions renew by that clock's frozen time.
+    Empty for the real clock. Set on create only (an id in canonical UUID
+    form), then cannot change. Only a reference: this service cannot check
+    that the clock exists; the subscriptions service, which owns test clocks,
+    refuses a subscription for a customer whose clock it does not know.
     """
     @_builtins.property
     def metadata(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
@@ -112,10 +121,11 @@ class Customer(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         delete_time: _timestamp_pb2.Timestamp | None = ...,
+        test_clock_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "create_time", b"create_time", "delete_time", b"delete_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "create_time", b"create_time", "delete_time", b"delete_time", "email", b"email", "external_id", b"external_id", "id", b"id", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "stripe_customer_id", b"stripe_customer_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "create_time", b"create_time", "delete_time", b"delete_time", "email", b"email", "external_id", b"external_id", "id", b"id", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "stripe_customer_id", b"stripe_customer_id", "test_clock_id", b"test_clock_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -267,6 +277,8 @@ class UpdateCustomerRequest(_message.Message):
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Fields to update: email, external_id, name, metadata, billing_address.
         Without a mask, every field set to a non-empty value is updated.
+        `test_clock_id` cannot change: a mask naming it, or (without a mask) a
+        value other than the customer's, is refused.
         """
 
     def __init__(

@@ -1,0 +1,124 @@
+"""Assembles the subscriptions service (the billing engine) from the kit's
+parts: its servicers; the read copies of customers and the catalog and the
+consumer of payment results; and its workers — the scheduler (renewals,
+trial ends, dunning retries), the usage finalizer, the charger and the test
+clock watcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from billingos.subscriptions.v1 import (
+    orders_pb2,
+    orders_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+    test_clocks_pb2,
+    test_clocks_pb2_grpc,
+)
+from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.server import AddServicer, ServiceApp
+from billingos_kit.settings import ServiceSettings
+from billingos_subscriptions import states
+from billingos_subscriptions.charger import Charger
+from billingos_subscriptions.clients import CatalogClient, MeteringClient, PaymentsClient
+from billingos_subscriptions.consumers import catalog_copy, customers_copy, payment_results
+from billingos_subscriptions.models import kit_tables
+from billingos_subscriptions.scheduler import Scheduler
+from billingos_subscriptions.servicer import (
+    Backends,
+    OrderServicer,
+    SubscriptionServicer,
+    TestClockServicer,
+)
+from billingos_subscriptions.settings import SubscriptionsSettings
+from billingos_subscriptions.testclocks import ClockWatcher
+from billingos_subscriptions.usage_billing import UsageFinalizer
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
+    assert isinstance(settings, SubscriptionsSettings)
+    app = ServiceApp(settings, kit_tables, clock=clock)
+    token = settings.service_token.get_secret_value()
+    catalog = CatalogClient(settings.catalog_address, token)
+    payments = PaymentsClient(settings.payments_address, token)
+    metering = MeteringClient(settings.metering_address, token)
+    directory = CustomerDirectory(settings.customers_address or settings.key_check_address, token)
+    poll = settings.worker_poll_seconds
+    charger = Charger(
+        app.database,
+        kit_tables,
+        app.clock,
+        payments,
+        batch_size=settings.scheduler_batch_size,
+        poll_seconds=poll,
+        concurrency=settings.charge_concurrency,
+    )
+    finalizer = UsageFinalizer(
+        app.database,
+        kit_tables,
+        app.clock,
+        metering,
+        batch_size=settings.scheduler_batch_size,
+        poll_seconds=poll,
+    )
+
+    def woke() -> None:
+        charger.wake.set()
+        finalizer.wake.set()
+
+    scheduler = Scheduler(
+        app.database,
+        kit_tables,
+        app.clock,
+        catalog,
+        directory,
+        batch_size=settings.scheduler_batch_size,
+        poll_seconds=poll,
+        on_work=woke,
+    )
+
+    def wake_all() -> None:
+        scheduler.wake.set()
+        woke()
+
+    backends = Backends(catalog, directory, app.clock, wake_all)
+    services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
+        (
+            subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server,
+            SubscriptionServicer(backends),
+            subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"],
+        ),
+        (
+            orders_pb2_grpc.add_OrderServiceServicer_to_server,
+            OrderServicer(backends),
+            orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
+        ),
+        (
+            test_clocks_pb2_grpc.add_TestClockServiceServicer_to_server,
+            TestClockServicer(backends),
+            test_clocks_pb2.DESCRIPTOR.services_by_name["TestClockService"],
+        ),
+    ]
+    for add_to_server, servicer, descriptor in services:
+        app.add_service(add_to_server, servicer, descriptor)
+    app.add_consumer(customers_copy(app.database, app.clock))
+    app.add_consumer(catalog_copy(app.database, app.clock))
+    app.add_consumer(payment_results(app.database, app.clock, wake_all))
+    app.add_worker("scheduler", scheduler.run)
+    app.add_worker("usage-finalizer", finalizer.run)
+    app.add_worker("charger", charger.run)
+    app.add_worker(
+        "test-clocks", ClockWatcher(app.database, kit_tables, app.clock, poll_seconds=poll).run
+    )
+    for client in (catalog, payments, metering, directory):
+        app.add_closer(client.close)
+    for source in states.state_sources():
+        app.add_state_source(source)
+    return app

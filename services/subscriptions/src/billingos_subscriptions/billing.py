@@ -1,0 +1,660 @@
+"""Orders and their money: opening an order (once per billing key), its
+amounts from billingos_pricing's invoice arithmetic, the customer's balance,
+charge attempts, and what a payment's result does to the order and its
+subscription (activation, recovery, dunning). Everything here runs inside
+the caller's transaction: a call's, a handler's or a worker's."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from google.protobuf.message import Message
+
+from billingos.catalog.v1 import discounts_pb2, products_pb2
+from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
+from billingos_kit.clock import Clock
+from billingos_kit.ids import new_id
+from billingos_kit.outbox import Outbox
+from billingos_kit.repository import DataScope
+from billingos_pricing import invoices
+from billingos_pricing.currencies import normalize_currency
+from billingos_pricing.stripe_amounts import UnchargeableAmount, stripe_amount
+from billingos_subscriptions import events
+from billingos_subscriptions.billing_rules import BillingRules, rules_of
+from billingos_subscriptions.dunning import after_failure
+from billingos_subscriptions.messages import attempt_message, order_message, subscription_message
+from billingos_subscriptions.models import (
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    PendingLine,
+    Subscription,
+    SubscriptionItem,
+)
+from billingos_subscriptions.repository import (
+    AttemptRepository,
+    BalanceRepository,
+    ItemRepository,
+    OrderLineRepository,
+    OrderRepository,
+    PendingLineRepository,
+    SubscriptionRepository,
+    TestClockRepository,
+)
+from billingos_subscriptions.vocabulary import (
+    NO_PAYMENT_METHOD,
+    SETTLED_ATTEMPTS,
+    AttemptStatus,
+    BillingReason,
+    CancellationReason,
+    DunningFinalAction,
+    LineKind,
+    OrderStatus,
+    SubscriptionStatus,
+)
+
+INCOMPLETE_EXPIRES_AFTER = dt.timedelta(hours=23)
+TRIAL_NOTICE_BEFORE = dt.timedelta(days=3)
+
+
+class WorkScope(DataScope, Protocol):
+    """A call's, a handler's or a worker's scope: the organization, its
+    connection (in a transaction), the clock and the outbox."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+class FixedClock:
+    """A test clock's frozen time, as a Clock: what everything on the clock
+    (orders, attempts, events) is stamped with."""
+
+    def __init__(self, moment: dt.datetime) -> None:
+        self._moment = moment
+
+    def now(self) -> dt.datetime:
+        return self._moment
+
+
+@dataclass
+class LineDraft:
+    """A line before the invoice arithmetic: `amount` as its pricing model
+    gave it (rounded once there, or a whole amount)."""
+
+    kind: LineKind
+    description: str
+    amount: int
+    price_id: uuid.UUID | None = None
+    product_id: uuid.UUID | None = None
+    period_start: dt.datetime | None = None
+    period_end: dt.datetime | None = None
+    prorated_seconds: int = 0
+    period_seconds: int = 0
+    quantity: str = "1"
+    meter_id: uuid.UUID | None = None
+    event_count: int = 0
+    late_quantity: str = ""
+    cap_minor: int | None = None
+    tax_behavior: invoices.TaxBehavior = invoices.TaxBehavior.UNSPECIFIED
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """What payments answered for one attempt (a ChargeOrder reply or a
+    payment event)."""
+
+    order_id: uuid.UUID
+    attempt_number: int
+    payment_id: uuid.UUID | None
+    status: AttemptStatus
+    failure_code: str
+    decline_code: str
+    failure_message: str
+    retryable: bool
+
+
+def price_of(item: SubscriptionItem) -> products_pb2.Price:
+    price = products_pb2.Price()
+    price.ParseFromString(item.price_snapshot)
+    return price
+
+
+class Billing:
+    """The organization's orders, bound to one scope. `real_clock` is the
+    service's own clock, for when payments is asked (a test clock's frozen
+    time says what the charge is for, not when to send it)."""
+
+    def __init__(self, scope: WorkScope, real_clock: Clock) -> None:
+        self.scope = scope
+        self.real_clock = real_clock
+        self.subscriptions = SubscriptionRepository(scope)
+        self.items = ItemRepository(scope)
+        self.orders = OrderRepository(scope)
+        self.lines = OrderLineRepository(scope)
+        self.pending = PendingLineRepository(scope)
+        self.attempts = AttemptRepository(scope)
+        self.balances = BalanceRepository(scope)
+        self.clocks = TestClockRepository(scope)
+        self._rules: BillingRules | None = None
+
+    async def rules(self) -> BillingRules:
+        if self._rules is None:
+            self._rules = await rules_of(self.scope)
+        return self._rules
+
+    async def now_for(self, test_clock_id: uuid.UUID | None) -> dt.datetime:
+        """The business time of something on `test_clock_id` (or the real one)."""
+        if test_clock_id is None:
+            return self.scope.clock.now()
+        clock = await self.clocks.get(test_clock_id)
+        return self.scope.clock.now() if clock is None else clock.frozen_time
+
+    # ---- messages and events ------------------------------------------------
+
+    async def subscription_state(self, sub: Subscription) -> subscriptions_pb2.Subscription:
+        return subscription_message(sub, await self.items.of_subscriptions([sub.id]))
+
+    async def announce(
+        self, sub: Subscription, *makers: Callable[[subscriptions_pb2.Subscription], Message]
+    ) -> None:
+        state = await self.subscription_state(sub)
+        for make in makers:
+            await self.scope.outbox.add(make(state))
+
+    async def order_state(self, order: Order) -> orders_pb2.Order:
+        lines = await self.lines.of_orders([order.id])
+        attempts = await self.attempts.of_orders([order.id])
+        return order_message(order, lines, attempts)
+
+    # ---- opening orders -------------------------------------------------------
+
+    async def open_order(
+        self,
+        sub: Subscription,
+        reason: BillingReason,
+        billing_key: str,
+        now: dt.datetime,
+        lines: Sequence[LineDraft],
+        *,
+        period: tuple[dt.datetime, dt.datetime] | None = None,
+        usage: tuple[dt.datetime, dt.datetime] | None = None,
+        take_pending: bool = False,
+    ) -> Order | None:
+        """Opens the order for `billing_key`, or does nothing (None) if it
+        exists: the one place a renewal's uniqueness is enforced. With a
+        `usage` window it stays a draft until the finalizer has read the
+        usage from metering; otherwise it is final at once."""
+        order = Order(
+            id=new_id(self.scope.clock),
+            organization_id=sub.organization_id,
+            customer_id=sub.customer_id,
+            subscription_id=sub.id,
+            billing_key=billing_key,
+            billing_reason=reason.value,
+            status=OrderStatus.DRAFT.value,
+            currency=sub.currency,
+            period_start=period[0] if period else None,
+            period_end=period[1] if period else None,
+            usage_from=usage[0] if usage else None,
+            usage_to=usage[1] if usage else None,
+            subtotal_minor=0,
+            discount_minor=0,
+            tax_minor=0,
+            inclusive_tax_minor=0,
+            total_minor=0,
+            credit_applied_minor=0,
+            credit_carried_minor=0,
+            amount_due_minor=0,
+            amount_paid_minor=0,
+            amount_refunded_minor=0,
+            tax_rate_percent=None,
+            test_clock_id=sub.test_clock_id,
+            attempt_count=0,
+            first_failed_at=None,
+            next_charge_at=None,
+            created_at=now,
+            finalized_at=None,
+            paid_at=None,
+            updated_at=now,
+        )
+        if not await self.orders.insert_once(order):
+            return None
+        drafts = list(lines)
+        if take_pending:
+            for pending in await self.pending.waiting(sub.id):
+                drafts.append(_from_pending(pending))
+                pending.order_id = order.id
+                await self.pending.update(pending, ["order_id"])
+        await self._write_lines(order, drafts)
+        sub.latest_order_id = order.id
+        sub.updated_at = now
+        await self.subscriptions.update(sub, ["latest_order_id", "updated_at"])
+        if usage is None:
+            await self.finalize(order, sub, now)
+        return order
+
+    async def _write_lines(self, order: Order, drafts: Sequence[LineDraft], start: int = 0) -> None:
+        rows = [
+            OrderLine(
+                id=new_id(self.scope.clock),
+                organization_id=order.organization_id,
+                order_id=order.id,
+                position=start + index,
+                kind=draft.kind.value,
+                description=draft.description,
+                price_id=draft.price_id,
+                product_id=draft.product_id,
+                period_start=draft.period_start,
+                period_end=draft.period_end,
+                prorated_seconds=draft.prorated_seconds,
+                period_seconds=draft.period_seconds,
+                quantity=draft.quantity,
+                meter_id=draft.meter_id,
+                event_count=draft.event_count,
+                late_quantity=draft.late_quantity,
+                amount_given=str(draft.amount),
+                cap_minor=draft.cap_minor,
+                tax_behavior=draft.tax_behavior.value,
+                amount_minor=0,
+                discount_minor=0,
+                tax_minor=0,
+                tax_inclusive=False,
+                total_minor=0,
+            )
+            for index, draft in enumerate(drafts)
+        ]
+        await self.lines.insert(*rows)
+
+    async def add_usage_lines(self, order: Order, drafts: Sequence[LineDraft]) -> None:
+        existing = await self.lines.of_orders([order.id])
+        await self._write_lines(order, drafts, start=len(existing))
+
+    # ---- amounts ------------------------------------------------------------
+
+    def _discount(self, sub: Subscription, now: dt.datetime) -> invoices.Discount | None:
+        if sub.discount_snapshot is None:
+            return None
+        if sub.discount_remaining_orders is not None and sub.discount_remaining_orders <= 0:
+            return None
+        if sub.discount_end_at is not None and now >= sub.discount_end_at:
+            return None
+        discount = discounts_pb2.Discount()
+        discount.ParseFromString(sub.discount_snapshot)
+        applies_to = frozenset(discount.product_ids) or None
+        if discount.HasField("percent_off"):
+            return invoices.PercentOff(discount.percent_off.basis_points, applies_to)
+        for money in discount.amount_off.amounts:
+            if normalize_currency(money.currency) == sub.currency:
+                return invoices.AmountOff(money.amount_minor, sub.currency, applies_to)
+        return None
+
+    async def finalize(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+        """Computes the order's amounts (nothing here rounds: the invoice
+        arithmetic does), applies the customer's balance and makes it pending
+        with its first attempt, or paid when nothing is due."""
+        lines = await self.lines.of_orders([order.id])
+        discount = self._discount(sub, now)
+        amounts = invoices.compute_invoice(
+            order.currency,
+            [
+                invoices.InvoiceLine(
+                    line_id=f"{line.position:06d}",
+                    kind=invoices.LineKind(line.kind),
+                    amount=int(Decimal(line.amount_given)),
+                    product_id=None if line.product_id is None else str(line.product_id),
+                    cap_minor=line.cap_minor,
+                    tax_behavior=invoices.TaxBehavior(line.tax_behavior),
+                )
+                for line in lines
+            ],
+            discount,
+        )
+        for line, figures in zip(lines, amounts.lines, strict=True):
+            line.amount_minor = figures.amount
+            line.discount_minor = figures.discount
+            line.tax_minor = figures.tax
+            line.tax_inclusive = figures.tax_inclusive
+            line.total_minor = figures.total
+            await self.lines.update(
+                line,
+                ["amount_minor", "discount_minor", "tax_minor", "tax_inclusive", "total_minor"],
+            )
+        if (
+            discount is not None
+            and sub.discount_remaining_orders is not None
+            and amounts.discount_total > 0
+        ):
+            sub.discount_remaining_orders -= 1
+            await self.subscriptions.update(sub, ["discount_remaining_orders"])
+        balance = await self.balances.locked(order.customer_id, order.currency, now)
+        credit = balance.credit_minor
+        applied = min(credit, amounts.total) if credit > 0 else credit
+        due = amounts.total - applied
+        if due > 0 and _below_minimum(due, order.currency):
+            # Too small to charge: owed, and added to the next order.
+            applied += due
+            due = 0
+        balance.credit_minor = credit - applied + amounts.credit_carried
+        balance.updated_at = now
+        await self.balances.set_credit(balance)
+        order.subtotal_minor = amounts.subtotal
+        order.discount_minor = amounts.discount_total
+        order.tax_minor = amounts.tax_total
+        order.inclusive_tax_minor = amounts.inclusive_tax_total
+        order.total_minor = amounts.total
+        order.credit_applied_minor = applied
+        order.credit_carried_minor = amounts.credit_carried
+        order.amount_due_minor = due
+        order.finalized_at = now
+        order.updated_at = now
+        order.status = OrderStatus.PENDING.value
+        await self.orders.update(order, _ORDER_AMOUNTS)
+        await self.scope.outbox.add(events.order_created(await self.order_state(order)))
+        if due == 0:
+            await self._paid(order, sub, now)
+        else:
+            await self.request_attempt(order, sub, now)
+
+    # ---- charging -------------------------------------------------------------
+
+    async def request_attempt(
+        self, order: Order, sub: Subscription, now: dt.datetime
+    ) -> PaymentAttempt:
+        """Records the next attempt; the charger asks payments for it."""
+        real_now = self.real_clock.now()
+        attempt = PaymentAttempt(
+            id=new_id(self.scope.clock),
+            organization_id=order.organization_id,
+            order_id=order.id,
+            customer_id=order.customer_id,
+            attempt_number=await self._next_attempt_number(order),
+            amount_minor=order.amount_due_minor,
+            currency=order.currency,
+            payment_method_id=sub.payment_method_id,
+            test_clock_id=order.test_clock_id,
+            status=AttemptStatus.REQUESTED.value,
+            payment_id=None,
+            failure_code=None,
+            decline_code=None,
+            failure_message=None,
+            retryable=True,
+            send_at=real_now,
+            send_tries=0,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.attempts.insert(attempt)
+        order.next_charge_at = None
+        order.updated_at = now
+        await self.orders.update(order, ["next_charge_at", "updated_at"])
+        return attempt
+
+    async def _next_attempt_number(self, order: Order) -> int:
+        attempts = await self.attempts.of_orders([order.id])
+        return 1 + max((a.attempt_number for a in attempts), default=0)
+
+    async def apply_payment(self, result: PaymentResult) -> bool:
+        """Applies payments' answer for one attempt, once: a repeat, or an
+        answer older than the one applied, changes nothing (False). An
+        attempt not known yet raises LookupError: the answer is retried
+        until the attempt's transaction is visible."""
+        attempt = await self.attempts.find(result.order_id, result.attempt_number, for_update=True)
+        if attempt is None:
+            raise LookupError(
+                f"attempt {result.attempt_number} of order {result.order_id} is not known"
+            )
+        if AttemptStatus(attempt.status) in SETTLED_ATTEMPTS:
+            return False
+        if attempt.status == result.status.value and attempt.payment_id == result.payment_id:
+            return False
+        order = await self.orders.require(attempt.order_id, for_update=True)
+        assert order.subscription_id is not None
+        sub = await self.subscriptions.require(order.subscription_id, for_update=True)
+        now = await self.now_for(order.test_clock_id)
+        attempt.status = result.status.value
+        attempt.payment_id = result.payment_id
+        attempt.failure_code = result.failure_code or None
+        attempt.decline_code = result.decline_code or None
+        attempt.failure_message = result.failure_message or None
+        attempt.retryable = result.retryable
+        attempt.send_at = None
+        attempt.updated_at = now
+        await self.attempts.update(attempt, _ATTEMPT_RESULT)
+        if result.status is AttemptStatus.SUCCEEDED:
+            if OrderStatus(order.status) is OrderStatus.PENDING:
+                order.amount_paid_minor = attempt.amount_minor
+                await self._paid(order, sub, now)
+        elif (
+            result.status is AttemptStatus.FAILED
+            and OrderStatus(order.status) is OrderStatus.PENDING
+        ):
+            await self._failed(order, sub, attempt, now)
+        return True
+
+    async def _paid(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+        order.status = OrderStatus.PAID.value
+        order.paid_at = now
+        order.next_charge_at = None
+        order.updated_at = now
+        await self.orders.update(
+            order, ["status", "amount_paid_minor", "paid_at", "next_charge_at", "updated_at"]
+        )
+        await self.scope.outbox.add(events.order_paid(await self.order_state(order)))
+        status = SubscriptionStatus(sub.status)
+        if status is SubscriptionStatus.INCOMPLETE:
+            sub.status = SubscriptionStatus.ACTIVE.value
+            schedule_next_action(sub)
+            sub.updated_at = now
+            await self.subscriptions.update(sub, ["status", "next_action_at", "updated_at"])
+            await self.announce(sub, events.activated)
+        elif status in (
+            SubscriptionStatus.PAST_DUE,
+            SubscriptionStatus.UNPAID,
+            SubscriptionStatus.TRIALING,
+        ) and not await self._in_dunning(sub, besides=order.id):
+            sub.status = SubscriptionStatus.ACTIVE.value
+            sub.next_retry_at = None
+            schedule_next_action(sub)
+            sub.updated_at = now
+            await self.subscriptions.update(
+                sub, ["status", "next_retry_at", "next_action_at", "updated_at"]
+            )
+            await self.announce(sub, events.updated)
+
+    async def _in_dunning(self, sub: Subscription, besides: uuid.UUID) -> bool:
+        opened = await self.orders.open_of_subscription(sub.id)
+        return any(o.id != besides and o.attempt_count > 0 for o in opened)
+
+    async def _failed(
+        self, order: Order, sub: Subscription, attempt: PaymentAttempt, now: dt.datetime
+    ) -> None:
+        order.attempt_count += 1
+        if order.first_failed_at is None:
+            order.first_failed_at = now
+        order.updated_at = now
+        reason = BillingReason(order.billing_reason)
+        status = SubscriptionStatus(sub.status)
+        if status is SubscriptionStatus.INCOMPLETE and reason is BillingReason.SUBSCRIPTION_CREATE:
+            # A first charge that fails leaves the subscription incomplete: the
+            # customer fixes the card (a new default retries at once) or it
+            # expires a day later. No dunning for what never started.
+            await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
+            await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+            return
+        if (
+            reason is BillingReason.SUBSCRIPTION_CREATE
+            and sub.trial_end is not None
+            and attempt.failure_code == NO_PAYMENT_METHOD
+        ):
+            # The trial ended and there is no card to charge.
+            await self._void(order, now)
+            await self.end(sub, now, CancellationReason.TRIAL_ENDED_WITHOUT_PAYMENT_METHOD)
+            return
+        rules = await self.rules()
+        step = after_failure(
+            rules.dunning, order.first_failed_at, order.attempt_count, attempt.retryable
+        )
+        retries_left = max(0, len(rules.dunning.retry_delays) - (order.attempt_count - 1))
+        order.next_charge_at = step.retry_at
+        await self.orders.update(
+            order, ["attempt_count", "first_failed_at", "next_charge_at", "updated_at"]
+        )
+        if step.give_up:
+            await self._void(order, now)
+            if rules.final_action is DunningFinalAction.MARK_UNPAID:
+                sub.status = SubscriptionStatus.UNPAID.value
+                sub.next_retry_at = None
+                sub.next_action_at = None
+                sub.updated_at = now
+                await self.subscriptions.update(
+                    sub, ["status", "next_retry_at", "next_action_at", "updated_at"]
+                )
+                await self.announce(sub, events.updated)
+            else:
+                await self.end(sub, now, CancellationReason.PAYMENT_FAILED)
+            return
+        was = status
+        sub.status = SubscriptionStatus.PAST_DUE.value
+        sub.next_retry_at = step.retry_at
+        schedule_next_action(sub)
+        sub.updated_at = now
+        await self.subscriptions.update(
+            sub, ["status", "next_retry_at", "next_action_at", "updated_at"]
+        )
+        order_state = await self.order_state(order)
+        await self.scope.outbox.add(events.order_updated(order_state))
+        state = await self.subscription_state(sub)
+        await self.scope.outbox.add(
+            events.past_due(
+                state, order_state, attempt_message(attempt), step.retry_at, retries_left
+            )
+        )
+        del was
+
+    async def _void(self, order: Order, now: dt.datetime) -> None:
+        order.status = OrderStatus.VOID.value
+        order.next_charge_at = None
+        order.updated_at = now
+        await self.orders.update(order, ["status", "next_charge_at", "updated_at"])
+        await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+
+    async def retry_now(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+        """A due retry (or a new default card): the next attempt."""
+        if OrderStatus(order.status) is not OrderStatus.PENDING:
+            order.next_charge_at = None
+            await self.orders.update(order, ["next_charge_at"])
+            return
+        await self.request_attempt(order, sub, now)
+
+    # ---- ending ---------------------------------------------------------------
+
+    async def end(self, sub: Subscription, now: dt.datetime, reason: CancellationReason) -> None:
+        """Ends the subscription now: canceled, revoked, nothing renews; its
+        open orders that never started dunning are voided."""
+        already_canceled = sub.canceled_at is not None
+        sub.status = SubscriptionStatus.CANCELED.value
+        sub.ended_at = now
+        sub.canceled_at = sub.canceled_at or now
+        sub.cancellation_reason = sub.cancellation_reason or reason.value
+        sub.next_action_at = None
+        sub.next_retry_at = None
+        sub.updated_at = now
+        await self.subscriptions.update(
+            sub,
+            [
+                "status",
+                "ended_at",
+                "canceled_at",
+                "cancellation_reason",
+                "next_action_at",
+                "next_retry_at",
+                "updated_at",
+            ],
+        )
+        for order in await self.orders.open_of_subscription(sub.id):
+            if (
+                OrderStatus(order.status) is OrderStatus.PENDING
+                and order.next_charge_at is not None
+            ):
+                await self._void(order, now)
+        if already_canceled:
+            await self.announce(sub, events.revoked)
+        else:
+            await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
+
+
+def schedule_next_action(sub: Subscription) -> None:
+    """When the scheduler next has work for the subscription."""
+    status = SubscriptionStatus(sub.status)
+    times: list[dt.datetime] = []
+    if status is SubscriptionStatus.TRIALING and sub.trial_end is not None:
+        times.append(sub.trial_end)
+        if not sub.trial_will_end_sent:
+            times.append(max(sub.trial_end - TRIAL_NOTICE_BEFORE, sub.trial_start or sub.trial_end))
+    elif status is SubscriptionStatus.INCOMPLETE:
+        times.append(sub.created_at + INCOMPLETE_EXPIRES_AFTER)
+    elif status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+        times.append(sub.current_period_end)
+    sub.next_action_at = min(times) if times else None
+
+
+def _below_minimum(amount_minor: int, currency: str) -> bool:
+    try:
+        stripe_amount(amount_minor, currency)
+    except UnchargeableAmount as problem:
+        return problem.reason == "AMOUNT_BELOW_MINIMUM"
+    return False
+
+
+def _from_pending(row: PendingLine) -> LineDraft:
+    return LineDraft(
+        kind=LineKind(row.kind),
+        description=row.description,
+        amount=row.amount_minor,
+        price_id=row.price_id,
+        product_id=row.product_id,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        prorated_seconds=row.prorated_seconds,
+        period_seconds=row.period_seconds,
+        quantity=row.quantity,
+        tax_behavior=invoices.TaxBehavior(row.tax_behavior),
+    )
+
+
+def with_changes(row: Subscription, **changes: object) -> Subscription:
+    return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
+
+
+_ORDER_AMOUNTS = [
+    "subtotal_minor",
+    "discount_minor",
+    "tax_minor",
+    "inclusive_tax_minor",
+    "total_minor",
+    "credit_applied_minor",
+    "credit_carried_minor",
+    "amount_due_minor",
+    "finalized_at",
+    "updated_at",
+    "status",
+]
+_ATTEMPT_RESULT = [
+    "status",
+    "payment_id",
+    "failure_code",
+    "decline_code",
+    "failure_message",
+    "retryable",
+    "send_at",
+    "updated_at",
+]

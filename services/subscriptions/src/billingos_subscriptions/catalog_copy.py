@@ -1,0 +1,137 @@
+"""The catalog and customers as the engine knows them: the read copies built
+from their state streams, and, for an entity not in a copy yet (made a
+moment ago, its event still on its way), one question to its owner whose
+answer goes into the copy as the event would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from billingos.catalog.v1 import products_pb2
+from billingos.customers.v1 import customers_pb2
+from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
+from billingos_kit.ids import canonical_id
+from billingos_kit.repository import DataScope
+from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.models import CustomerCopy, PriceCopy, ProductCopy
+from billingos_subscriptions.repository import CustomerCopies, PriceCopies, ProductCopies
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _time(message: products_pb2.Product | products_pb2.Price) -> dt.datetime:
+    if message.HasField("update_time"):
+        return message.update_time.ToDatetime(tzinfo=dt.UTC)
+    if message.HasField("create_time"):
+        return message.create_time.ToDatetime(tzinfo=dt.UTC)
+    return EPOCH
+
+
+def product_copy(product: products_pb2.Product, organization_id: uuid.UUID) -> ProductCopy | None:
+    product_id = canonical_id(product.id)
+    if product_id is None:
+        return None
+    return ProductCopy(
+        product_id, organization_id, product.archived, product.SerializeToString(), _time(product)
+    )
+
+
+def price_copy(price: products_pb2.Price, organization_id: uuid.UUID) -> PriceCopy | None:
+    price_id = canonical_id(price.id)
+    product_id = canonical_id(price.product_id)
+    if price_id is None or product_id is None:
+        return None
+    return PriceCopy(
+        price_id,
+        organization_id,
+        product_id,
+        price.archived,
+        price.SerializeToString(),
+        _time(price),
+    )
+
+
+def customer_copy(
+    customer: customers_pb2.Customer, organization_id: uuid.UUID, *, deleted: bool = False
+) -> CustomerCopy | None:
+    customer_id = canonical_id(customer.id)
+    if customer_id is None:
+        return None
+    updated = updated_at_of(customer, EPOCH)
+    deleted_at = None
+    if deleted or customer.HasField("delete_time"):
+        deleted_at = (
+            customer.delete_time.ToDatetime(tzinfo=dt.UTC)
+            if customer.HasField("delete_time")
+            else updated
+        )
+    clock = canonical_id(getattr(customer, "test_clock_id", "") or "")
+    return CustomerCopy(customer_id, organization_id, clock, deleted_at, updated)
+
+
+class Catalog:
+    """Products, prices and customers for one organization's call."""
+
+    def __init__(
+        self, scope: DataScope, catalog: CatalogClient, directory: CustomerDirectory
+    ) -> None:
+        self._scope = scope
+        self._catalog = catalog
+        self._directory = directory
+        self.products = ProductCopies(scope)
+        self.prices = PriceCopies(scope)
+        self.customers = CustomerCopies(scope)
+
+    async def product(self, product_id: uuid.UUID) -> products_pb2.Product | None:
+        found = await self.products.get(product_id)
+        if found is None:
+            asked = await self._catalog.product(self._scope.organization_id, product_id)
+            if asked is None:
+                return None
+            copy = product_copy(asked, self._scope.organization_id)
+            if copy is not None:
+                await self.products.remember(copy)
+                for price in asked.prices:
+                    price_row = price_copy(price, self._scope.organization_id)
+                    if price_row is not None:
+                        await self.prices.remember(price_row)
+            return asked
+        message = products_pb2.Product()
+        message.ParseFromString(found.payload)
+        return message
+
+    async def price(self, price_id: uuid.UUID) -> products_pb2.Price | None:
+        found = await self.prices.get(price_id)
+        if found is None:
+            asked = await self._catalog.price(self._scope.organization_id, price_id)
+            if asked is None:
+                return None
+            copy = price_copy(asked, self._scope.organization_id)
+            if copy is not None:
+                await self.prices.remember(copy)
+            return asked
+        message = products_pb2.Price()
+        message.ParseFromString(found.payload)
+        return message
+
+    async def prices_of(self, product_id: uuid.UUID) -> list[products_pb2.Price]:
+        found = []
+        for row in await self.prices.of_product(product_id):
+            message = products_pb2.Price()
+            message.ParseFromString(row.payload)
+            found.append(message)
+        return found
+
+    async def customer(self, customer_id: uuid.UUID) -> CustomerCopy | None:
+        found = await self.customers.get(customer_id)
+        if found is None:
+            asked = await self._directory.find(self._scope.organization_id, customer_id)
+            if asked is None:
+                return None
+            copy = customer_copy(asked, self._scope.organization_id)
+            if copy is None:
+                return None
+            await self.customers.remember(copy)
+            return copy
+        return found

@@ -1,0 +1,194 @@
+"""The engine's doors to the other contexts, as an internal caller (the
+service credential, the organization in metadata): the catalog (a price or
+product not in the read copy yet, discounts, purchases), payments (charges)
+and metering (a period's billable usage). Each answers or raises a domain
+error: NOT_FOUND and INVALID_ARGUMENT pass through as the caller's problem;
+anything else means the other service is unavailable, and asking again is
+safe (every call here is idempotent or read-only)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from billingos.catalog.v1 import (
+    discounts_pb2,
+    discounts_pb2_grpc,
+    products_pb2,
+    products_pb2_grpc,
+    purchases_pb2,
+    purchases_pb2_grpc,
+)
+from billingos.metering.v1 import usage_pb2, usage_pb2_grpc
+from billingos.payments.v1 import payments_pb2, payments_pb2_grpc
+from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+
+TIMEOUT_SECONDS = 10.0
+
+
+class ServiceUnavailable(Unavailable):
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            f"the {service} service is unavailable; retry later",
+            reason=f"{service.upper()}_UNAVAILABLE",
+        )
+
+
+class _Client:
+    """One lazily made channel (a grpc.aio channel belongs to a running
+    loop) and the stubs on it."""
+
+    service = ""
+
+    def __init__(self, address: str, service_token: str) -> None:
+        self._address = address
+        self._service_token = service_token
+        self._channel: grpc.aio.Channel | None = None
+        self._stubs: dict[str, Any] = {}
+
+    def _stub(self, name: str, make: Callable[[grpc.aio.Channel], Any]) -> Any:
+        if not self._address:
+            raise ServiceUnavailable(self.service)
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self._address)
+        stub = self._stubs.get(name)
+        if stub is None:
+            stub = self._stubs[name] = make(self._channel)
+        return stub
+
+    def _metadata(self, organization_id: uuid.UUID) -> tuple[tuple[str, str], ...]:
+        return (
+            (SERVICE_TOKEN_HEADER, self._service_token),
+            (ORGANIZATION_HEADER, str(organization_id)),
+        )
+
+    async def _call(self, method: Any, request: Any, organization_id: uuid.UUID) -> Any:
+        try:
+            return await method(
+                request, metadata=self._metadata(organization_id), timeout=TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as error:
+            raise self._translated(error) from None
+
+    def _translated(self, error: grpc.aio.AioRpcError) -> Exception:
+        code = error.code()
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            return FailedPrecondition(error.details() or "refused", reason="UPSTREAM_REFUSED")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidArgument(self.service, error.details() or "refused")
+        return ServiceUnavailable(self.service)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = None
+        self._stubs = {}
+
+
+class CatalogClient(_Client):
+    service = "catalog"
+
+    async def product(
+        self, organization_id: uuid.UUID, product_id: uuid.UUID
+    ) -> products_pb2.Product | None:
+        stub = self._stub("products", products_pb2_grpc.ProductServiceStub)
+        try:
+            found: products_pb2.Product = await stub.GetProduct(
+                products_pb2.GetProductRequest(id=str(product_id)),
+                metadata=self._metadata(organization_id),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise ServiceUnavailable(self.service) from None
+        return found
+
+    async def price(
+        self, organization_id: uuid.UUID, price_id: uuid.UUID
+    ) -> products_pb2.Price | None:
+        stub = self._stub("prices", products_pb2_grpc.PriceServiceStub)
+        try:
+            found: products_pb2.Price = await stub.GetPrice(
+                products_pb2.GetPriceRequest(id=str(price_id)),
+                metadata=self._metadata(organization_id),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise ServiceUnavailable(self.service) from None
+        return found
+
+    async def validate_discount(
+        self, organization_id: uuid.UUID, request: discounts_pb2.ValidateDiscountRequest
+    ) -> discounts_pb2.ValidateDiscountResponse | None:
+        stub = self._stub("discounts", discounts_pb2_grpc.DiscountServiceStub)
+        try:
+            found: discounts_pb2.ValidateDiscountResponse = await stub.ValidateDiscount(
+                request, metadata=self._metadata(organization_id), timeout=TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise self._translated(error) from None
+        return found
+
+    async def redeem_discount(
+        self, organization_id: uuid.UUID, request: discounts_pb2.RedeemDiscountRequest
+    ) -> discounts_pb2.DiscountRedemption:
+        stub = self._stub("discounts", discounts_pb2_grpc.DiscountServiceStub)
+        try:
+            found: discounts_pb2.DiscountRedemption = await stub.RedeemDiscount(
+                request, metadata=self._metadata(organization_id), timeout=TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound("discount", request.id) from None
+            raise self._translated(error) from None
+        return found
+
+    async def record_purchase(
+        self,
+        organization_id: uuid.UUID,
+        reference: str,
+        customer_id: uuid.UUID,
+        price_ids: list[uuid.UUID],
+    ) -> None:
+        stub = self._stub("purchases", purchases_pb2_grpc.PurchaseAdminServiceStub)
+        request = purchases_pb2.RecordPurchaseRequest(
+            purchase=purchases_pb2.Purchase(
+                reference=reference,
+                customer_id=str(customer_id),
+                price_ids=[str(price_id) for price_id in price_ids],
+            )
+        )
+        await self._call(stub.RecordPurchase, request, organization_id)
+
+
+class PaymentsClient(_Client):
+    service = "payments"
+
+    async def charge(
+        self, organization_id: uuid.UUID, request: payments_pb2.ChargeOrderRequest
+    ) -> payments_pb2.Payment:
+        stub = self._stub("admin", payments_pb2_grpc.PaymentAdminServiceStub)
+        payment: payments_pb2.Payment = await self._call(stub.ChargeOrder, request, organization_id)
+        return payment
+
+
+class MeteringClient(_Client):
+    service = "metering"
+
+    async def billable_usage(
+        self, organization_id: uuid.UUID, request: usage_pb2.GetBillableUsageRequest
+    ) -> usage_pb2.BillableUsage:
+        stub = self._stub("usage", usage_pb2_grpc.BillableUsageAdminServiceStub)
+        usage: usage_pb2.BillableUsage = await self._call(
+            stub.GetBillableUsage, request, organization_id
+        )
+        return usage

@@ -1,0 +1,159 @@
+"""What the engine hears: the customers' and the catalog's latest states
+(read copies: a customer's test clock; products and prices to buy), and
+payments' results (a charge's outcome, applied once by order and attempt;
+a new default card, which retries the customer's unpaid orders at once).
+Handlers are idempotent under redelivery: copies keep the newer state, a
+result already applied changes nothing."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from billingos.catalog.v1 import events_pb2 as catalog_events
+from billingos.customers.v1 import events_pb2 as customer_events
+from billingos.payments.v1 import events_pb2 as payment_events
+from billingos_kit.clock import Clock
+from billingos_kit.consumer import EventConsumer, EventScope
+from billingos_kit.db import Database
+from billingos_kit.workscope import OrganizationWork
+from billingos_subscriptions.billing import Billing, FixedClock
+from billingos_subscriptions.catalog_copy import customer_copy, price_copy, product_copy
+from billingos_subscriptions.charger import result_of
+from billingos_subscriptions.models import kit_tables
+from billingos_subscriptions.repository import (
+    CustomerCopies,
+    PriceCopies,
+    ProductCopies,
+    TestClockRepository,
+)
+from billingos_subscriptions.vocabulary import OrderStatus
+
+log = logging.getLogger(__name__)
+
+SOURCE = "subscriptions"
+
+
+def customers_copy(database: Database, clock: Clock) -> EventConsumer:
+    async def learn(
+        scope: EventScope,
+        data: customer_events.CustomerCreatedEvent | customer_events.CustomerUpdatedEvent,
+    ) -> None:
+        copy = customer_copy(data.customer, scope.organization_id)
+        if copy is not None:
+            await CustomerCopies(scope).remember(copy)
+
+    async def forget(scope: EventScope, data: customer_events.CustomerDeletedEvent) -> None:
+        copy = customer_copy(data.customer, scope.organization_id, deleted=True)
+        if copy is not None:
+            await CustomerCopies(scope).remember(copy)
+
+    consumer = EventConsumer.of_state(
+        "subscriptions-customers", database, kit_tables, clock, SOURCE
+    )
+    consumer.on(customer_events.CustomerCreatedEvent, learn)
+    consumer.on(customer_events.CustomerUpdatedEvent, learn)
+    consumer.on(customer_events.CustomerDeletedEvent, forget)
+    return consumer
+
+
+def catalog_copy(database: Database, clock: Clock) -> EventConsumer:
+    async def product(
+        scope: EventScope,
+        data: catalog_events.ProductCreatedEvent
+        | catalog_events.ProductUpdatedEvent
+        | catalog_events.ProductArchivedEvent,
+    ) -> None:
+        copy = product_copy(data.product, scope.organization_id)
+        if copy is not None:
+            await ProductCopies(scope).remember(copy)
+
+    async def price(
+        scope: EventScope,
+        data: catalog_events.PriceCreatedEvent
+        | catalog_events.PriceUpdatedEvent
+        | catalog_events.PriceArchivedEvent,
+    ) -> None:
+        copy = price_copy(data.price, scope.organization_id)
+        if copy is not None:
+            await PriceCopies(scope).remember(copy)
+
+    consumer = EventConsumer.of_state("subscriptions-catalog", database, kit_tables, clock, SOURCE)
+    consumer.on(catalog_events.ProductCreatedEvent, product)
+    consumer.on(catalog_events.ProductUpdatedEvent, product)
+    consumer.on(catalog_events.ProductArchivedEvent, product)
+    consumer.on(catalog_events.PriceCreatedEvent, price)
+    consumer.on(catalog_events.PriceUpdatedEvent, price)
+    consumer.on(catalog_events.PriceArchivedEvent, price)
+    return consumer
+
+
+def payment_results(
+    database: Database, clock: Clock, on_retry: Callable[[], None] = lambda: None
+) -> EventConsumer:
+    async def outcome(
+        scope: EventScope,
+        data: payment_events.PaymentSucceededEvent
+        | payment_events.PaymentFailedEvent
+        | payment_events.PaymentRequiresActionEvent,
+    ) -> None:
+        result = result_of(data.payment)
+        if result is None:
+            return
+        billing = await _billing(scope, clock, result.order_id)
+        # Unknown attempt (LookupError): not visible yet; the event is
+        # redelivered with backoff until it is.
+        await billing.apply_payment(result)
+
+    async def new_default(
+        scope: EventScope,
+        data: payment_events.PaymentMethodAttachedEvent | payment_events.PaymentMethodUpdatedEvent,
+    ) -> None:
+        method = data.payment_method
+        if not method.is_default:
+            return
+        billing = Billing(scope, clock)
+        customer_id = uuid.UUID(method.customer_id)
+        retried = False
+        for order in await billing.orders.open_of_customer(customer_id):
+            if OrderStatus(order.status) is not OrderStatus.PENDING or order.attempt_count == 0:
+                continue
+            attempts = await billing.attempts.of_orders([order.id])
+            if any(a.status in ("requested", "pending", "processing") for a in attempts):
+                continue
+            order.next_charge_at = await billing.now_for(order.test_clock_id)
+            await billing.orders.update(order, ["next_charge_at"])
+            retried = True
+        if retried:
+            on_retry()
+
+    consumer = EventConsumer.of_events(
+        "subscriptions-payments", database, kit_tables, clock, SOURCE
+    )
+    consumer.on(payment_events.PaymentSucceededEvent, outcome)
+    consumer.on(payment_events.PaymentFailedEvent, outcome)
+    consumer.on(payment_events.PaymentRequiresActionEvent, outcome)
+    consumer.on(payment_events.PaymentMethodAttachedEvent, new_default)
+    consumer.on(payment_events.PaymentMethodUpdatedEvent, new_default)
+    return consumer
+
+
+async def _billing(scope: EventScope, clock: Clock, order_id: uuid.UUID) -> Billing:
+    """Billing in the handler's transaction, on the order's test clock if it
+    has one (its events then carry the clock's time)."""
+    probe = Billing(scope, clock)
+    order = await probe.orders.get(order_id)
+    if order is None or order.test_clock_id is None:
+        return probe
+    found = await TestClockRepository(scope).get(order.test_clock_id)
+    if found is None:
+        return probe
+    work = OrganizationWork(
+        await scope.connection(),
+        scope.organization_id,
+        FixedClock(found.frozen_time),
+        kit_tables,
+        SOURCE,
+    )
+    return Billing(work, clock)

@@ -1,0 +1,558 @@
+"""Every query of the subscriptions service, on the kit's repositories: bound
+to one organization, or platform-wide for the workers' claims (due
+subscriptions, drafts, charges to send), which name each row's
+organization. No commits, no rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+from billingos_kit.db import Connection
+from billingos_kit.pagination import ListFilter
+from billingos_kit.repository import PlatformRepository, TenantRepository
+from billingos_kit.sql import Query, affected_rows
+from billingos_subscriptions.models import (
+    BillingSettingsRow,
+    CustomerBalance,
+    CustomerCopy,
+    Order,
+    OrderLine,
+    PaymentAttempt,
+    PendingLine,
+    PriceCopy,
+    ProductCopy,
+    Subscription,
+    SubscriptionItem,
+    TestClock,
+    billing_settings,
+    customer_balances,
+    customers,
+    order_lines,
+    orders,
+    payment_attempts,
+    pending_lines,
+    prices,
+    products,
+    subscription_items,
+    subscriptions,
+    test_clocks,
+)
+
+_IDS = ARRAY(Uuid)
+
+# ---- read copies ------------------------------------------------------------
+
+
+def _remember(table: Table, keep: tuple[str, ...]) -> Any:
+    """An upsert that applies a state only when it is newer than the copy's."""
+    statement = insert(table).values({column.name: bindparam(column.name) for column in table.c})
+    return statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: getattr(statement.excluded, name) for name in keep},
+        where=(table.c.organization_id == bindparam("organization_id"))
+        & (table.c.source_updated_at < statement.excluded.source_updated_at),
+    )
+
+
+class CustomerCopies(TenantRepository[CustomerCopy]):
+    table = customers
+    row_type = CustomerCopy
+    resource = "customer"
+
+    async def remember(self, row: CustomerCopy) -> bool:
+        query = self.query(
+            "remember",
+            lambda: _remember(customers, ("test_clock_id", "deleted_at", "source_updated_at")),
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+
+class ProductCopies(TenantRepository[ProductCopy]):
+    table = products
+    row_type = ProductCopy
+    resource = "product"
+
+    async def remember(self, row: ProductCopy) -> bool:
+        query = self.query(
+            "remember", lambda: _remember(products, ("archived", "payload", "source_updated_at"))
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+
+class PriceCopies(TenantRepository[PriceCopy]):
+    table = prices
+    row_type = PriceCopy
+    resource = "price"
+
+    async def remember(self, row: PriceCopy) -> bool:
+        query = self.query(
+            "remember",
+            lambda: _remember(prices, ("archived", "payload", "source_updated_at")),
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def of_product(self, product_id: uuid.UUID) -> list[PriceCopy]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(prices.c.product_id == bindparam("product_id"))
+                .order_by(prices.c.id)
+            )
+
+        return await self.fetch_rows(self.query("of_product", build), product_id=product_id)
+
+
+# ---- settings and clocks ----------------------------------------------------
+
+
+class BillingSettingsRepository(TenantRepository[BillingSettingsRow]):
+    table = billing_settings
+    row_type = BillingSettingsRow
+    resource = "billing_settings"
+
+    async def find(self) -> BillingSettingsRow | None:
+        return await self.fetch_row(self.query("find", self.live))
+
+    async def save(self, row: BillingSettingsRow) -> None:
+        def build() -> Any:
+            statement = insert(billing_settings).values(
+                {column.name: bindparam(column.name) for column in billing_settings.c}
+            )
+            return statement.on_conflict_do_update(
+                index_elements=["organization_id"],
+                set_={
+                    column.name: getattr(statement.excluded, column.name)
+                    for column in billing_settings.c
+                    if column.name != "organization_id"
+                },
+            )
+
+        await self.query("save", build).execute(await self.connection(), **self._values(row))
+
+
+class TestClockRepository(TenantRepository[TestClock]):
+    table = test_clocks
+    row_type = TestClock
+    resource = "test_clock"
+
+
+# ---- subscriptions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter(ListFilter):
+    customer_id: uuid.UUID | None = None
+    status: str | None = None
+    product_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
+            "status": table.c.status == bindparam("status", type_=Text),
+            "product_id": table.c.product_id == bindparam("product_id", type_=Uuid),
+        }
+
+
+class SubscriptionRepository(TenantRepository[Subscription]):
+    table = subscriptions
+    row_type = Subscription
+    resource = "subscription"
+
+    async def on_clock(
+        self, test_clock_id: uuid.UUID, *, for_update: bool = False
+    ) -> list[Subscription]:
+        def build() -> Any:
+            statement = self.live().where(
+                subscriptions.c.test_clock_id == bindparam("test_clock_id")
+            )
+            return statement.with_for_update() if for_update else statement
+
+        return await self.fetch_rows(
+            self.query(("on_clock", for_update), build), test_clock_id=test_clock_id
+        )
+
+    async def of_customer(self, customer_id: uuid.UUID) -> list[Subscription]:
+        def build() -> Any:
+            return self.live().where(subscriptions.c.customer_id == bindparam("customer_id"))
+
+        return await self.fetch_rows(self.query("of_customer", build), customer_id=customer_id)
+
+
+class ItemRepository(TenantRepository[SubscriptionItem]):
+    table = subscription_items
+    row_type = SubscriptionItem
+    resource = "subscription_item"
+
+    async def of_subscriptions(self, subscription_ids: list[uuid.UUID]) -> list[SubscriptionItem]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(subscription_items.c.subscription_id == any_(bindparam("ids", type_=_IDS)))
+                .order_by(subscription_items.c.subscription_id, subscription_items.c.position)
+            )
+
+        return await self.fetch_rows(self.query("of_subscriptions", build), ids=subscription_ids)
+
+
+# ---- orders -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilter(ListFilter):
+    customer_id: uuid.UUID | None = None
+    subscription_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
+            "subscription_id": table.c.subscription_id == bindparam("subscription_id", type_=Uuid),
+        }
+
+
+class OrderRepository(TenantRepository[Order]):
+    table = orders
+    row_type = Order
+    resource = "order"
+
+    async def insert_once(self, row: Order) -> bool:
+        """Inserts the order unless its billing key has one already: the
+        guard against a second renewal order, whoever races for it."""
+
+        def build() -> Any:
+            statement = insert(orders).values(
+                {column.name: bindparam(column.name) for column in orders.c}
+            )
+            return statement.on_conflict_do_nothing(
+                index_elements=["organization_id", "billing_key"]
+            ).returning(orders.c.id)
+
+        record = await self.query("insert_once", build).fetch_one(
+            await self.connection(), **self._values(row)
+        )
+        return record is not None
+
+    async def open_of_customer(self, customer_id: uuid.UUID) -> list[Order]:
+        """Pending orders of the customer, oldest first."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(orders.c.customer_id == bindparam("customer_id"))
+                .where(orders.c.status == "pending")
+                .order_by(orders.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(self.query("open_of_customer", build), customer_id=customer_id)
+
+    async def open_of_subscription(self, subscription_id: uuid.UUID) -> list[Order]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(orders.c.subscription_id == bindparam("subscription_id"))
+                .where((orders.c.status == "pending") | (orders.c.status == "draft"))
+                .order_by(orders.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(
+            self.query("open_of_subscription", build), subscription_id=subscription_id
+        )
+
+
+class OrderLineRepository(TenantRepository[OrderLine]):
+    table = order_lines
+    row_type = OrderLine
+    resource = "order_line"
+
+    async def of_orders(self, order_ids: list[uuid.UUID]) -> list[OrderLine]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(order_lines.c.order_id == any_(bindparam("ids", type_=_IDS)))
+                .order_by(order_lines.c.order_id, order_lines.c.position)
+            )
+
+        return await self.fetch_rows(self.query("of_orders", build), ids=order_ids)
+
+
+class PendingLineRepository(TenantRepository[PendingLine]):
+    table = pending_lines
+    row_type = PendingLine
+    resource = "pending_line"
+
+    async def waiting(self, subscription_id: uuid.UUID) -> list[PendingLine]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(pending_lines.c.subscription_id == bindparam("subscription_id"))
+                .where(pending_lines.c.order_id.is_(None))
+                .order_by(pending_lines.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(self.query("waiting", build), subscription_id=subscription_id)
+
+
+class AttemptRepository(TenantRepository[PaymentAttempt]):
+    table = payment_attempts
+    row_type = PaymentAttempt
+    resource = "payment_attempt"
+
+    async def of_orders(self, order_ids: list[uuid.UUID]) -> list[PaymentAttempt]:
+        def build() -> Any:
+            return (
+                self.live()
+                .where(payment_attempts.c.order_id == any_(bindparam("ids", type_=_IDS)))
+                .order_by(payment_attempts.c.order_id, payment_attempts.c.attempt_number)
+            )
+
+        return await self.fetch_rows(self.query("of_orders", build), ids=order_ids)
+
+    async def find(
+        self, order_id: uuid.UUID, attempt_number: int, *, for_update: bool = False
+    ) -> PaymentAttempt | None:
+        def build() -> Any:
+            statement = (
+                self.live()
+                .where(payment_attempts.c.order_id == bindparam("order_id"))
+                .where(payment_attempts.c.attempt_number == bindparam("attempt_number"))
+            )
+            return statement.with_for_update() if for_update else statement
+
+        return await self.fetch_row(
+            self.query(("find", for_update), build),
+            order_id=order_id,
+            attempt_number=attempt_number,
+        )
+
+
+class BalanceRepository(TenantRepository[CustomerBalance]):
+    table = customer_balances
+    row_type = CustomerBalance
+    resource = "customer_balance"
+
+    async def locked(
+        self, customer_id: uuid.UUID, currency: str, now: dt.datetime
+    ) -> CustomerBalance:
+        """The balance, locked for this transaction (made at 0 if new)."""
+
+        def make() -> Any:
+            return (
+                insert(customer_balances)
+                .values(
+                    organization_id=bindparam("organization_id"),
+                    customer_id=bindparam("customer_id"),
+                    currency=bindparam("currency"),
+                    credit_minor=0,
+                    updated_at=bindparam("now"),
+                )
+                .on_conflict_do_nothing()
+            )
+
+        def lock() -> Any:
+            return (
+                self.live()
+                .where(customer_balances.c.customer_id == bindparam("customer_id"))
+                .where(customer_balances.c.currency == bindparam("currency"))
+                .with_for_update()
+            )
+
+        connection = await self.connection()
+        values = {"customer_id": customer_id, "currency": currency}
+        await self.query("make", make).execute(connection, **self._bound({**values, "now": now}))
+        found = await self.fetch_row(self.query("lock", lock), **values)
+        assert found is not None
+        return found
+
+    async def set_credit(self, row: CustomerBalance) -> None:
+        def build() -> Any:
+            return (
+                update(customer_balances)
+                .where(customer_balances.c.organization_id == bindparam("organization_id"))
+                .where(customer_balances.c.customer_id == bindparam("customer_id"))
+                .where(customer_balances.c.currency == bindparam("currency"))
+                .values(credit_minor=bindparam("credit_minor"), updated_at=bindparam("updated_at"))
+            )
+
+        await self.query("set_credit", build).execute(
+            await self.connection(),
+            **self._bound(
+                {
+                    "customer_id": row.customer_id,
+                    "currency": row.currency,
+                    "credit_minor": row.credit_minor,
+                    "updated_at": row.updated_at,
+                }
+            ),
+        )
+
+
+# ---- the workers' claims (platform-wide) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row a worker claimed, and whose organization it belongs to."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    test_clock_id: uuid.UUID | None
+
+
+def _claimed(records: list[Any]) -> list[Claimed]:
+    return [Claimed(r["id"], r["organization_id"], r["test_clock_id"]) for r in records]
+
+
+_DUE_REAL = Query.of(
+    select(subscriptions.c.id, subscriptions.c.organization_id, subscriptions.c.test_clock_id)
+    .where(subscriptions.c.next_action_at.is_not(None))
+    .where(subscriptions.c.test_clock_id.is_(None))
+    .where(subscriptions.c.next_action_at <= bindparam("now"))
+    .order_by(subscriptions.c.next_action_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+_DUE_ON_CLOCKS = Query.of(
+    select(subscriptions.c.id, subscriptions.c.organization_id, subscriptions.c.test_clock_id)
+    .join(test_clocks, test_clocks.c.id == subscriptions.c.test_clock_id)
+    .where(test_clocks.c.status == "advancing")
+    .where(subscriptions.c.next_action_at.is_not(None))
+    .where(subscriptions.c.next_action_at <= test_clocks.c.frozen_time)
+    .order_by(subscriptions.c.next_action_at)
+    .limit(bindparam("limit"))
+    .with_for_update(of=subscriptions, skip_locked=True)
+)
+
+_RETRIES_REAL = Query.of(
+    select(orders.c.id, orders.c.organization_id, orders.c.test_clock_id)
+    .where(orders.c.next_charge_at.is_not(None))
+    .where(orders.c.test_clock_id.is_(None))
+    .where(orders.c.next_charge_at <= bindparam("now"))
+    .order_by(orders.c.next_charge_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+_RETRIES_ON_CLOCKS = Query.of(
+    select(orders.c.id, orders.c.organization_id, orders.c.test_clock_id)
+    .join(test_clocks, test_clocks.c.id == orders.c.test_clock_id)
+    .where(test_clocks.c.status == "advancing")
+    .where(orders.c.next_charge_at.is_not(None))
+    .where(orders.c.next_charge_at <= test_clocks.c.frozen_time)
+    .order_by(orders.c.next_charge_at)
+    .limit(bindparam("limit"))
+    .with_for_update(of=orders, skip_locked=True)
+)
+
+_DRAFTS = Query.of(
+    select(orders.c.id, orders.c.organization_id, orders.c.test_clock_id)
+    .where(orders.c.status == "draft")
+    .order_by(orders.c.created_at)
+    .limit(bindparam("limit"))
+)
+
+_TO_SEND = Query.of(
+    select(
+        payment_attempts.c.id, payment_attempts.c.organization_id, payment_attempts.c.test_clock_id
+    )
+    .where(payment_attempts.c.send_at.is_not(None))
+    .where(payment_attempts.c.send_at <= bindparam("now"))
+    .order_by(payment_attempts.c.send_at)
+    .limit(bindparam("limit"))
+)
+
+_ADVANCING = Query.of(
+    select(test_clocks.c.id, test_clocks.c.organization_id, test_clocks.c.id.label("test_clock_id"))
+    .where(test_clocks.c.status == "advancing")
+    .where(test_clocks.c.deleted_at.is_(None))
+    .order_by(test_clocks.c.id)
+)
+
+_CLOCK_BUSY = Query.of(
+    select(
+        select(subscriptions.c.id)
+        .where(subscriptions.c.test_clock_id == bindparam("clock"))
+        .where(subscriptions.c.next_action_at <= bindparam("frozen"))
+        .exists()
+        | select(orders.c.id)
+        .where(orders.c.test_clock_id == bindparam("clock"))
+        .where(
+            (orders.c.status == "draft")
+            | and_(
+                orders.c.next_charge_at.is_not(None), orders.c.next_charge_at <= bindparam("frozen")
+            )
+        )
+        .exists()
+        | select(payment_attempts.c.id)
+        .where(payment_attempts.c.test_clock_id == bindparam("clock"))
+        .where(
+            (payment_attempts.c.status == "requested")
+            | (payment_attempts.c.status == "pending")
+            | (payment_attempts.c.status == "processing")
+        )
+        .exists()
+    )
+)
+
+
+class WorkClaims(PlatformRepository[Any]):
+    """What the workers claim across organizations. The claims that change
+    state lock their rows (SKIP LOCKED), so two schedulers never take the
+    same subscription or retry; the drafts and sends are read without a
+    lock, and each is then re-checked under its own row lock."""
+
+    table = subscriptions
+    row_type = Subscription
+    resource = "subscription"
+
+    async def due_subscriptions(self, now: dt.datetime, limit: int) -> list[Claimed]:
+        connection = await self.connection()
+        found = _claimed(await _DUE_REAL.fetch(connection, now=now, limit=limit))
+        if len(found) < limit:
+            found += _claimed(await _DUE_ON_CLOCKS.fetch(connection, limit=limit - len(found)))
+        return found
+
+    async def due_retries(self, now: dt.datetime, limit: int) -> list[Claimed]:
+        connection = await self.connection()
+        found = _claimed(await _RETRIES_REAL.fetch(connection, now=now, limit=limit))
+        if len(found) < limit:
+            found += _claimed(await _RETRIES_ON_CLOCKS.fetch(connection, limit=limit - len(found)))
+        return found
+
+    async def drafts(self, limit: int) -> list[Claimed]:
+        return _claimed(await _DRAFTS.fetch(await self.connection(), limit=limit))
+
+    async def attempts_to_send(self, now: dt.datetime, limit: int) -> list[Claimed]:
+        return _claimed(await _TO_SEND.fetch(await self.connection(), now=now, limit=limit))
+
+    async def advancing_clocks(self) -> list[Claimed]:
+        return _claimed(await _ADVANCING.fetch(await self.connection()))
+
+
+async def clock_busy(connection: Connection, clock_id: uuid.UUID, frozen: dt.datetime) -> bool:
+    """Whether anything on the clock is still due by its frozen time."""
+    record = await _CLOCK_BUSY.fetch_one(connection, clock=clock_id, frozen=frozen)
+    assert record is not None
+    return bool(record[0])

@@ -1,0 +1,383 @@
+"""The scheduler (a worker): claims what is due — subscriptions whose period,
+trial or incomplete start has ended, orders whose dunning retry has come —
+with FOR UPDATE SKIP LOCKED, so two schedulers never take the same row, and
+does each in a savepoint of one transaction per batch. The order's unique
+billing key makes a second renewal order impossible even if a claim were
+lost (a crash between claim and commit rolls both back)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+import zoneinfo
+from collections.abc import Awaitable, Callable
+
+from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.db import Connection, Database
+from billingos_kit.repository import OnConnection
+from billingos_kit.tables import KitTables
+from billingos_kit.workscope import OrganizationWork
+from billingos_subscriptions import events, price_lines
+from billingos_subscriptions.billing import (
+    TRIAL_NOTICE_BEFORE,
+    FixedClock,
+    LineDraft,
+    schedule_next_action,
+)
+from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.models import Subscription
+from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
+from billingos_subscriptions.repository import Claimed, TestClockRepository, WorkClaims
+from billingos_subscriptions.subscriptions import (
+    Subscriptions,
+    first_period_line,
+    price_lines_price,
+)
+from billingos_subscriptions.vocabulary import (
+    RENEWING,
+    BillingReason,
+    CancellationReason,
+    OrderStatus,
+    SubscriptionStatus,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "subscriptions"
+RETRY_BROKEN_AFTER = dt.timedelta(minutes=5)
+INCOMPLETE_RECHECK = dt.timedelta(hours=1)
+IN_FLIGHT = frozenset({"requested", "pending", "processing", "requires_action"})
+
+
+class Scheduler:
+    def __init__(
+        self,
+        database: Database,
+        tables: KitTables,
+        clock: Clock,
+        catalog: CatalogClient,
+        directory: CustomerDirectory,
+        *,
+        batch_size: int,
+        poll_seconds: float,
+        on_work: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._database = database
+        self._tables = tables
+        self._clock = clock
+        self._catalog = catalog
+        self._directory = directory
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._on_work = on_work
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            busy = False
+            try:
+                busy = await self.run_once() > 0
+            except Exception:
+                log.exception("the scheduler's round failed; trying again later")
+            if busy:
+                self._on_work()
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, self.wake), timeout=self._poll)
+
+    async def run_once(self) -> int:
+        """One batch of due subscriptions and one of due retries; how many
+        rows were handled."""
+        done = 0
+        async with self._database.transaction() as connection:
+            claims = WorkClaims(OnConnection(connection))
+            due = await claims.due_subscriptions(self._clock.now(), self._batch)
+            frozen = await self._frozen_times(connection, due)
+            for claimed in due:
+                done += await self._in_savepoint(connection, claimed, frozen, self._subscription)
+        async with self._database.transaction() as connection:
+            claims = WorkClaims(OnConnection(connection))
+            due = await claims.due_retries(self._clock.now(), self._batch)
+            frozen = await self._frozen_times(connection, due)
+            for claimed in due:
+                done += await self._in_savepoint(connection, claimed, frozen, self._retry)
+        return done
+
+    async def _frozen_times(
+        self, connection: Connection, claims: list[Claimed]
+    ) -> dict[uuid.UUID, dt.datetime]:
+        found: dict[uuid.UUID, dt.datetime] = {}
+        for claimed in claims:
+            if claimed.test_clock_id is not None and claimed.test_clock_id not in found:
+                clock = await TestClockRepository(
+                    OnConnection(connection, claimed.organization_id)
+                ).get(claimed.test_clock_id)
+                if clock is not None:
+                    found[claimed.test_clock_id] = clock.frozen_time
+        return found
+
+    async def _in_savepoint(
+        self,
+        connection: Connection,
+        claimed: Claimed,
+        frozen: dict[uuid.UUID, dt.datetime],
+        handle: Callable[[Subscriptions, uuid.UUID, dt.datetime], Awaitable[None]],
+    ) -> int:
+        clock: Clock = self._clock
+        if claimed.test_clock_id is not None:
+            clock = FixedClock(frozen.get(claimed.test_clock_id, self._clock.now()))
+        work = OrganizationWork(connection, claimed.organization_id, clock, self._tables, SOURCE)
+        subscriptions = Subscriptions(work, self._clock, self._catalog, self._directory)
+        try:
+            async with connection.transaction():
+                await handle(subscriptions, claimed.id, clock.now())
+        except Exception:
+            log.exception(
+                "scheduled work failed; it is tried again later",
+                extra={"id": str(claimed.id), "organization_id": str(claimed.organization_id)},
+            )
+            await self._postpone(connection, claimed, handle)
+        return 1
+
+    async def _postpone(self, connection: Connection, claimed: Claimed, handle: object) -> None:
+        """A row whose work keeps failing must not hold its batch: it is put
+        off a few minutes (logged above), then tried again."""
+        later = self._clock.now() + RETRY_BROKEN_AFTER
+        scope = OnConnection(connection, claimed.organization_id)
+        with contextlib.suppress(Exception):
+            async with connection.transaction():
+                if handle == self._retry:
+                    from billingos_subscriptions.repository import OrderRepository
+
+                    orders = OrderRepository(scope)
+                    order = await orders.get(claimed.id)
+                    if order is not None and order.next_charge_at is not None:
+                        order.next_charge_at = max(order.next_charge_at, later)
+                        await orders.update(order, ["next_charge_at"])
+                else:
+                    from billingos_subscriptions.repository import SubscriptionRepository
+
+                    repo = SubscriptionRepository(scope)
+                    sub = await repo.get(claimed.id)
+                    if (
+                        sub is not None
+                        and sub.next_action_at is not None
+                        and sub.test_clock_id is None
+                    ):
+                        sub.next_action_at = max(sub.next_action_at, later)
+                        await repo.update(sub, ["next_action_at"])
+
+    # ---- one subscription -----------------------------------------------------
+
+    async def _subscription(
+        self, subs: Subscriptions, subscription_id: uuid.UUID, now: dt.datetime
+    ) -> None:
+        billing = subs.billing
+        sub = await billing.subscriptions.get(subscription_id, for_update=True)
+        if sub is None or sub.next_action_at is None or sub.next_action_at > now:
+            return
+        status = SubscriptionStatus(sub.status)
+        if status is SubscriptionStatus.TRIALING and sub.trial_end is not None:
+            if not sub.trial_will_end_sent and now >= sub.trial_end - TRIAL_NOTICE_BEFORE:
+                sub.trial_will_end_sent = True
+                await billing.subscriptions.update(sub, ["trial_will_end_sent"])
+                await billing.announce(sub, events.trial_will_end)
+            if now >= sub.trial_end:
+                await self._end_trial(subs, sub, now)
+            else:
+                schedule_next_action(sub)
+                await billing.subscriptions.update(sub, ["next_action_at"])
+            return
+        if status is SubscriptionStatus.INCOMPLETE:
+            if await self._charge_in_flight(subs, sub):
+                # Payments has not answered the first charge yet: it decides.
+                sub.next_action_at = now + INCOMPLETE_RECHECK
+                await billing.subscriptions.update(sub, ["next_action_at"])
+                return
+            await billing.end(sub, now, CancellationReason.INCOMPLETE_EXPIRED)
+            for order in await billing.orders.open_of_subscription(sub.id):
+                await billing._void(order, now)
+            return
+        if status in RENEWING:
+            while (
+                sub.next_action_at is not None
+                and sub.current_period_end <= now
+                and sub.ended_at is None
+            ):
+                await self._period_end(subs, sub, now)
+            return
+        sub.next_action_at = None
+        await billing.subscriptions.update(sub, ["next_action_at"])
+
+    async def _charge_in_flight(self, subs: Subscriptions, sub: Subscription) -> bool:
+        opened = await subs.billing.orders.open_of_subscription(sub.id)
+        attempts = await subs.billing.attempts.of_orders([o.id for o in opened])
+        return any(a.status in IN_FLIGHT for a in attempts)
+
+    async def _end_trial(self, subs: Subscriptions, sub: Subscription, now: dt.datetime) -> None:
+        """The trial ends: the first billing period begins at its end (the
+        anchor), and its order is charged."""
+        billing = subs.billing
+        assert sub.trial_end is not None
+        zone = _zone(sub.time_zone)
+        sub.status = SubscriptionStatus.ACTIVE.value
+        sub.billing_anchor_at = sub.trial_end
+        sub.period_number = 0
+        sub.current_period_start = sub.trial_end
+        sub.current_period_end = boundary(sub.trial_end, _interval(sub), 1, zone)
+        schedule_next_action(sub)
+        sub.updated_at = now
+        await billing.subscriptions.update(
+            sub,
+            [
+                "status",
+                "billing_anchor_at",
+                "period_number",
+                "current_period_start",
+                "current_period_end",
+                "next_action_at",
+                "updated_at",
+            ],
+        )
+        await billing.announce(sub, events.updated)
+        await subs.open_first_order(sub, now)
+
+    async def _period_end(self, subs: Subscriptions, sub: Subscription, now: dt.datetime) -> None:
+        billing = subs.billing
+        closing = (sub.current_period_start, sub.current_period_end)
+        items = await billing.items.of_subscriptions([sub.id])
+        metered = [
+            i for i in items if price_lines.is_metered(price_lines_price(i)) and not i.final_billed
+        ]
+        if sub.cancel_at_period_end:
+            if metered:
+                await billing.open_order(
+                    sub,
+                    BillingReason.SUBSCRIPTION_CYCLE,
+                    f"{sub.id}:{closing[1].isoformat()}:final",
+                    now,
+                    [],
+                    usage=closing,
+                    take_pending=True,
+                )
+            await billing.end(sub, closing[1], CancellationReason.REQUESTED)
+            return
+        if sub.scheduled_price_id is not None or sub.scheduled_seats is not None:
+            await self._apply_scheduled(subs, sub, closing[1])
+            items = await billing.items.of_subscriptions([sub.id])
+            metered = [
+                i
+                for i in items
+                if price_lines.is_metered(price_lines_price(i)) and not i.final_billed
+            ]
+        zone = _zone(sub.time_zone)
+        number = sub.period_number + 1
+        start = closing[1]
+        end = boundary(sub.billing_anchor_at, _interval(sub), number + 1, zone)
+        product = await subs.catalog.product(sub.product_id)
+        lines: list[LineDraft] = []
+        for item in items:
+            price = price_lines_price(item)
+            if item.ended_at is not None or price_lines.is_metered(price):
+                continue
+            assert product is not None
+            lines.append(first_period_line(price, product, sub.seats, start, end))
+        sub.period_number = number
+        sub.current_period_start = start
+        sub.current_period_end = end
+        schedule_next_action(sub)
+        sub.updated_at = now
+        await billing.subscriptions.update(
+            sub,
+            [
+                "period_number",
+                "current_period_start",
+                "current_period_end",
+                "next_action_at",
+                "updated_at",
+            ],
+        )
+        order = await billing.open_order(
+            sub,
+            BillingReason.SUBSCRIPTION_CYCLE,
+            f"{sub.id}:{start.isoformat()}:{BillingReason.SUBSCRIPTION_CYCLE.value}",
+            now,
+            lines,
+            period=(start, end),
+            usage=closing if metered else None,
+            take_pending=True,
+        )
+        if order is None:
+            raise RuntimeError(f"subscription {sub.id}: its cycle order for {start} exists already")
+        await billing.announce(sub, lambda state: events.renewed(state, str(order.id)))
+
+    async def _apply_scheduled(
+        self, subs: Subscriptions, sub: Subscription, at: dt.datetime
+    ) -> None:
+        price_id = sub.scheduled_price_id or sub.price_id
+        price = await subs.catalog.price(price_id)
+        if price is None:
+            log.warning(
+                "a scheduled change names a price the catalog no longer has",
+                extra={"id": str(sub.id)},
+            )
+            sub.scheduled_price_id = sub.scheduled_seats = None
+            await subs.billing.subscriptions.update(sub, ["scheduled_price_id", "scheduled_seats"])
+            return
+        bought = await subs._bought(
+            uuid.UUID(price.product_id),
+            price_id,
+            sub.currency,
+            sub.scheduled_seats or 0,
+            field="scheduled_change",
+        )
+        items = [
+            i for i in await subs.billing.items.of_subscriptions([sub.id]) if i.ended_at is None
+        ]
+        previous = (str(sub.price_id), sub.seats, str(sub.product_id))
+        await subs._switch(sub, bought, items, at)
+        await subs.billing.announce(
+            sub,
+            lambda state: events.updated(
+                state,
+                previous_price_id=previous[0] if previous[0] != str(sub.price_id) else "",
+                previous_seats=previous[1] if previous[1] != sub.seats else 0,
+                previous_product_id=previous[2] if previous[2] != str(sub.product_id) else "",
+            ),
+        )
+
+    # ---- one retry ------------------------------------------------------------
+
+    async def _retry(self, subs: Subscriptions, order_id: uuid.UUID, now: dt.datetime) -> None:
+        billing = subs.billing
+        order = await billing.orders.get(order_id, for_update=True)
+        if order is None or order.next_charge_at is None or order.next_charge_at > now:
+            return
+        if OrderStatus(order.status) is not OrderStatus.PENDING or order.subscription_id is None:
+            order.next_charge_at = None
+            await billing.orders.update(order, ["next_charge_at"])
+            return
+        sub = await billing.subscriptions.require(order.subscription_id, for_update=True)
+        await billing.retry_now(order, sub, now)
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name or "UTC")
+
+
+def _interval(sub: Subscription) -> BillingInterval:
+    return BillingInterval(IntervalUnit(sub.interval_unit), sub.interval_count)
+
+
+async def _first(*events_: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events_]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

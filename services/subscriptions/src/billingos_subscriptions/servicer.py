@@ -1,0 +1,244 @@
+"""gRPC adapters: request message in, domain call, response message out. No
+SQL and no rules here; the kit's pipeline has already checked the caller,
+resolved the organization and opened the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from billingos.subscriptions.v1 import (
+    orders_pb2,
+    orders_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+    test_clocks_pb2,
+    test_clocks_pb2_grpc,
+)
+from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.errors import InvalidArgument
+from billingos_kit.grpc.scope import current_scope
+from billingos_kit.ids import canonical_id, parse_id
+from billingos_kit.pagination import ListFilter, page_request
+from billingos_subscriptions.billing import Billing
+from billingos_subscriptions.billing_rules import rules_of, update_rules
+from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.messages import (
+    billing_settings_message,
+    order_message,
+    subscription_message,
+    test_clock_message,
+)
+from billingos_subscriptions.models import Subscription
+from billingos_subscriptions.repository import OrderFilter, SubscriptionFilter
+from billingos_subscriptions.subscriptions import Subscriptions
+from billingos_subscriptions.testclocks import TestClocks
+from billingos_subscriptions.vocabulary import SubscriptionStatus
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What the servicers need beyond the call: the other contexts, the
+    service's own clock, and how to wake the workers after a commit."""
+
+    catalog: CatalogClient
+    directory: CustomerDirectory
+    real_clock: Clock
+    wake: Callable[[], None]
+
+
+def _optional_id(value: str, field: str) -> Any:
+    if not value:
+        return None
+    return parse_id(value, field)
+
+
+def _status(value: int) -> str | None:
+    if value == subscriptions_pb2.SUBSCRIPTION_STATUS_UNSPECIFIED:
+        return None
+    name = subscriptions_pb2.SubscriptionStatus.Name(value).removeprefix("SUBSCRIPTION_STATUS_")  # type: ignore[arg-type]
+    return SubscriptionStatus[name].value
+
+
+class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _service(self) -> Subscriptions:
+        b = self._backends
+        return Subscriptions(current_scope(), b.real_clock, b.catalog, b.directory)
+
+    async def _message(
+        self, service: Subscriptions, row: Subscription
+    ) -> subscriptions_pb2.Subscription:
+        items = await service.items_of([row])
+        return subscription_message(row, items[row.id])
+
+    async def CreateSubscription(
+        self, request: subscriptions_pb2.CreateSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        service = self._service()
+        row = await service.create(request)
+        self._backends.wake()
+        return await self._message(service, row)
+
+    async def GetSubscription(
+        self, request: subscriptions_pb2.GetSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        service = self._service()
+        return await self._message(service, await service.get(parse_id(request.id, "id")))
+
+    async def ListSubscriptions(
+        self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Context
+    ) -> subscriptions_pb2.ListSubscriptionsResponse:
+        where = SubscriptionFilter(
+            customer_id=_optional_id(request.customer_id, "customer_id"),
+            status=_status(request.status),
+            product_id=_optional_id(request.product_id, "product_id"),
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        service = self._service()
+        result = await service.list_page(where, page)
+        items = await service.items_of(list(result.items))
+        return subscriptions_pb2.ListSubscriptionsResponse(
+            subscriptions=[subscription_message(row, items[row.id]) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def CancelSubscription(
+        self, request: subscriptions_pb2.CancelSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        service = self._service()
+        row = await service.cancel(parse_id(request.id, "id"), request.immediately, request.comment)
+        return await self._message(service, row)
+
+    async def UncancelSubscription(
+        self, request: subscriptions_pb2.UncancelSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        service = self._service()
+        return await self._message(service, await service.uncancel(parse_id(request.id, "id")))
+
+    async def ChangeSubscription(
+        self, request: subscriptions_pb2.ChangeSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        service = self._service()
+        row = await service.change(request, parse_id(request.id, "id"))
+        self._backends.wake()
+        return await self._message(service, row)
+
+    async def GetBillingSettings(
+        self, request: subscriptions_pb2.GetBillingSettingsRequest, context: Context
+    ) -> subscriptions_pb2.BillingSettings:
+        return billing_settings_message(await rules_of(current_scope()))
+
+    async def UpdateBillingSettings(
+        self, request: subscriptions_pb2.UpdateBillingSettingsRequest, context: Context
+    ) -> subscriptions_pb2.BillingSettings:
+        scope = current_scope()
+        rules = await update_rules(
+            scope, scope.clock.now(), request.billing_settings, request.update_mask
+        )
+        return billing_settings_message(rules)
+
+
+class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    async def GetOrder(
+        self, request: orders_pb2.GetOrderRequest, context: Context
+    ) -> orders_pb2.Order:
+        billing = Billing(current_scope(), self._backends.real_clock)
+        order = await billing.orders.require(parse_id(request.id, "id"))
+        message = await billing.order_state(order)
+        assert isinstance(message, orders_pb2.Order)
+        return message
+
+    async def ListOrders(
+        self, request: orders_pb2.ListOrdersRequest, context: Context
+    ) -> orders_pb2.ListOrdersResponse:
+        where = OrderFilter(
+            customer_id=_optional_id(request.customer_id, "customer_id"),
+            subscription_id=_optional_id(request.subscription_id, "subscription_id"),
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        billing = Billing(current_scope(), self._backends.real_clock)
+        result = await billing.orders.page(where, page)
+        ids = [row.id for row in result.items]
+        lines = await billing.lines.of_orders(ids)
+        attempts = await billing.attempts.of_orders(ids)
+        return orders_pb2.ListOrdersResponse(
+            orders=[
+                order_message(
+                    row,
+                    [line for line in lines if line.order_id == row.id],
+                    [attempt for attempt in attempts if attempt.order_id == row.id],
+                )
+                for row in result.items
+            ],
+            next_page_token=result.next_page_token,
+        )
+
+
+class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _service(self) -> TestClocks:
+        return TestClocks(current_scope(), self._backends.real_clock)
+
+    async def CreateTestClock(
+        self, request: test_clocks_pb2.CreateTestClockRequest, context: Context
+    ) -> test_clocks_pb2.TestClock:
+        clock = request.test_clock
+        frozen = (
+            clock.frozen_time.ToDatetime(tzinfo=_utc()) if clock.HasField("frozen_time") else None
+        )
+        return test_clock_message(await self._service().create(frozen, clock.name))
+
+    async def GetTestClock(
+        self, request: test_clocks_pb2.GetTestClockRequest, context: Context
+    ) -> test_clocks_pb2.TestClock:
+        return test_clock_message(await self._service().get(parse_id(request.id, "id")))
+
+    async def ListTestClocks(
+        self, request: test_clocks_pb2.ListTestClocksRequest, context: Context
+    ) -> test_clocks_pb2.ListTestClocksResponse:
+        page = page_request(request.page_size, request.page_token, ListFilter())
+        result = await self._service().list_page(page)
+        return test_clocks_pb2.ListTestClocksResponse(
+            test_clocks=[test_clock_message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def AdvanceTestClock(
+        self, request: test_clocks_pb2.AdvanceTestClockRequest, context: Context
+    ) -> test_clocks_pb2.TestClock:
+        frozen = (
+            request.frozen_time.ToDatetime(tzinfo=_utc())
+            if request.HasField("frozen_time")
+            else None
+        )
+        row = await self._service().advance(parse_id(request.id, "id"), frozen)
+        self._backends.wake()
+        return test_clock_message(row)
+
+    async def DeleteTestClock(
+        self, request: test_clocks_pb2.DeleteTestClockRequest, context: Context
+    ) -> test_clocks_pb2.TestClock:
+        return test_clock_message(await self._service().delete(parse_id(request.id, "id")))
+
+
+def _utc() -> Any:
+    import datetime as dt
+
+    return dt.UTC
+
+
+_ = (canonical_id, InvalidArgument)

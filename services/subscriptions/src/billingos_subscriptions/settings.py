@@ -1,0 +1,28 @@
+"""Settings of the subscriptions service
+(environment: BILLINGOS_SUBSCRIPTIONS_*)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from billingos_kit.settings import ServiceSettings
+
+
+class SubscriptionsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "subscriptions"
+
+    grpc_listen: str = "127.0.0.1:50065"
+    # The services the engine asks (BILLINGOS_CATALOG_ADDRESS and so on, set
+    # suite-wide); customers: the key check's address when unset.
+    customers_address: str = ""
+    catalog_address: str = ""
+    payments_address: str = ""
+    metering_address: str = ""
+    # Due subscriptions (and retries) a scheduler round claims at most.
+    scheduler_batch_size: int = Field(default=200, ge=1)
+    # How often the workers look for work when nothing woke them.
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # Charges asked of payments at once.
+    charge_concurrency: int = Field(default=8, ge=1)

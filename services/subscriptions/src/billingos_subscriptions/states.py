@@ -1,0 +1,52 @@
+"""The current state of every entity the subscriptions context announces,
+read from its tables: what seeds the latest-state stream for entities that
+last changed before that stream existed (billingos_kit.snapshot)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from google.protobuf.message import Message
+from sqlalchemy import select
+
+from billingos_kit.db import Connection
+from billingos_kit.repository import OnConnection
+from billingos_kit.snapshot import StateSource
+from billingos_kit.sql import Query
+from billingos_subscriptions import events
+from billingos_subscriptions.messages import order_message, subscription_message
+from billingos_subscriptions.models import Order, Subscription, orders, subscriptions
+from billingos_subscriptions.repository import (
+    AttemptRepository,
+    ItemRepository,
+    OrderLineRepository,
+)
+
+_SUBSCRIPTIONS = Query.of(select(subscriptions).order_by(subscriptions.c.id))
+_ORDERS = Query.of(select(orders).where(orders.c.status != "draft").order_by(orders.c.id))
+
+
+async def _subscription_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
+    async for record in _SUBSCRIPTIONS.cursor(connection):
+        row = Subscription(**record)
+        items = await ItemRepository(
+            OnConnection(connection, row.organization_id)
+        ).of_subscriptions([row.id])
+        yield events.updated(subscription_message(row, items)), row.organization_id
+
+
+async def _order_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
+    async for record in _ORDERS.cursor(connection):
+        row = Order(**record)
+        scope = OnConnection(connection, row.organization_id)
+        lines = await OrderLineRepository(scope).of_orders([row.id])
+        attempts = await AttemptRepository(scope).of_orders([row.id])
+        yield events.order_updated(order_message(row, lines, attempts)), row.organization_id
+
+
+def state_sources() -> list[StateSource]:
+    return [
+        StateSource("subscription", _subscription_states),
+        StateSource("order", _order_states),
+    ]

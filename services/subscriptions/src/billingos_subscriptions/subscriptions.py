@@ -1,0 +1,772 @@
+"""Subscriptions: buying a product's prices (with a trial, a discount), and
+canceling, uncanceling and changing them. Periods come from periods.py in the
+organization's billing time zone; money from billing.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from billingos.catalog.v1 import discounts_pb2, products_pb2
+from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.errors import FailedPrecondition, NotFound
+from billingos_kit.ids import canonical_id, new_id
+from billingos_kit.pagination import Page, PageRequest
+from billingos_kit.protoconv import metadata_from_proto, timestamp
+from billingos_kit.validation import Violations, check_metadata, check_text
+from billingos_pricing.currencies import UnknownCurrency, normalize_currency
+from billingos_pricing.prorations import ProrationWindow, charge_for_remaining, credit_for_unused
+from billingos_subscriptions import events, price_lines
+from billingos_subscriptions.billing import (
+    Billing,
+    LineDraft,
+    WorkScope,
+    schedule_next_action,
+)
+from billingos_subscriptions.catalog_copy import Catalog
+from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.models import PendingLine, Subscription, SubscriptionItem
+from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
+from billingos_subscriptions.repository import SubscriptionFilter
+from billingos_subscriptions.vocabulary import (
+    CANCELABLE,
+    BillingReason,
+    CancellationReason,
+    LineKind,
+    ProrationBehavior,
+    SubscriptionStatus,
+)
+
+MAX_COMMENT = 500
+MAX_SEATS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Bought:
+    """What a create or change buys: the product, the prices (static first),
+    the billing period, the seats."""
+
+    product: products_pb2.Product
+    prices: list[products_pb2.Price]
+    static: products_pb2.Price | None
+    currency: str
+    interval: BillingInterval
+    seats: int
+
+
+def _id(value: str, field: str, violations: Violations) -> uuid.UUID | None:
+    if not value:
+        return None
+    parsed = canonical_id(value)
+    if parsed is None:
+        violations.add(field, "must be an id in canonical UUID form (lower-case hex with hyphens)")
+    return parsed
+
+
+def _period_key(period: products_pb2.Period) -> tuple[int, int]:
+    return (period.interval, period.count or 1)
+
+
+def first_period_line(
+    bought_price: products_pb2.Price,
+    product: products_pb2.Product,
+    seats: int,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> LineDraft:
+    charge = price_lines.static_charge(bought_price, seats)
+    kind = LineKind.SEATS if charge.kind == "seats" else LineKind.PLAN
+    description = product.name if kind is LineKind.PLAN else f"{product.name} × {seats} seats"
+    return LineDraft(
+        kind=kind,
+        description=description,
+        amount=charge.amount_minor,
+        price_id=uuid.UUID(bought_price.id),
+        product_id=uuid.UUID(bought_price.product_id),
+        period_start=start,
+        period_end=end,
+        quantity=charge.quantity,
+        tax_behavior=price_lines.tax_behavior_of(bought_price),
+    )
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        scope: WorkScope,
+        real_clock: Clock,
+        catalog: CatalogClient,
+        directory: CustomerDirectory,
+    ) -> None:
+        self._scope = scope
+        self._catalog_client = catalog
+        self.billing = Billing(scope, real_clock)
+        self.catalog = Catalog(scope, catalog, directory)
+
+    # ---- reads ----------------------------------------------------------------
+
+    async def get(self, subscription_id: uuid.UUID) -> Subscription:
+        return await self.billing.subscriptions.require(subscription_id)
+
+    async def items_of(self, rows: list[Subscription]) -> dict[uuid.UUID, list[SubscriptionItem]]:
+        found: dict[uuid.UUID, list[SubscriptionItem]] = {row.id: [] for row in rows}
+        for item in await self.billing.items.of_subscriptions([row.id for row in rows]):
+            found[item.subscription_id].append(item)
+        return found
+
+    async def list_page(self, where: SubscriptionFilter, page: PageRequest) -> Page[Subscription]:
+        return await self.billing.subscriptions.page(where, page)
+
+    # ---- buying ---------------------------------------------------------------
+
+    async def _bought(
+        self,
+        product_id: uuid.UUID,
+        price_id: uuid.UUID | None,
+        currency: str,
+        seats: int,
+        *,
+        field: str,
+    ) -> Bought:
+        product = await self.catalog.product(product_id)
+        if product is None:
+            raise NotFound("product", str(product_id))
+        if product.archived:
+            raise FailedPrecondition(
+                f"{field}.product_id: the product is archived", reason="PRODUCT_ARCHIVED"
+            )
+        if not product.HasField("recurring"):
+            raise FailedPrecondition(
+                f"{field}.product_id: a one-time product cannot be subscribed to",
+                reason="PRODUCT_NOT_RECURRING",
+            )
+        candidates = [p for p in await self.catalog.prices_of(product_id) if not p.archived]
+        chosen: products_pb2.Price | None = None
+        if price_id is not None:
+            chosen = await self.catalog.price(price_id)
+            if chosen is None or chosen.product_id != str(product_id):
+                raise NotFound("price", str(price_id))
+            if chosen.archived:
+                raise FailedPrecondition(
+                    f"{field}.price_id: the price is archived", reason="PRICE_ARCHIVED"
+                )
+            if all(p.id != chosen.id for p in candidates):
+                candidates.append(chosen)
+            currency = chosen.currency
+
+        def period_of(price: products_pb2.Price) -> products_pb2.Period:
+            return price.recurring if price.HasField("recurring") else product.recurring
+
+        in_currency = [p for p in candidates if p.currency == currency]
+        if not in_currency:
+            raise FailedPrecondition(
+                f"{field}.currency: the product has no active price in {currency}",
+                reason="NO_PRICE_IN_CURRENCY",
+            )
+        if chosen is not None:
+            wanted = _period_key(period_of(chosen))
+        else:
+            periods = {_period_key(period_of(p)) for p in in_currency}
+            if len(periods) > 1:
+                raise FailedPrecondition(
+                    f"{field}.price_id: the product has prices for several billing periods in "
+                    f"{currency}; name the price",
+                    reason="PRICE_REQUIRED",
+                )
+            wanted = periods.pop()
+        bought = [p for p in in_currency if _period_key(period_of(p)) == wanted]
+        statics = [p for p in bought if not price_lines.is_metered(p)]
+        static = statics[0] if statics else None
+        for index, price in enumerate(bought):
+            price_lines.check_subscribable(
+                price,
+                f"{field}.price_id" if chosen and price.id == chosen.id else f"prices[{index}]",
+            )
+        if static is not None and price_lines.kind_of(static) == "seat_based":
+            minimum, maximum = price_lines.seat_limits(static)
+            if seats == 0:
+                seats = minimum
+            if seats < minimum or (maximum is not None and seats > maximum):
+                bound = f"{minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+                raise FailedPrecondition(
+                    f"{field}.seats: the price allows {bound} seats", reason="SEATS_OUT_OF_RANGE"
+                )
+        elif seats:
+            raise FailedPrecondition(
+                f"{field}.seats: only a seat-based price has seats", reason="SEATS_NOT_ALLOWED"
+            )
+        ordered = ([static] if static is not None else []) + [p for p in bought if p is not static]
+        return Bought(
+            product,
+            ordered,
+            static,
+            currency,
+            price_lines.interval_of(period_of(ordered[0])),
+            seats,
+        )
+
+    async def create(self, request: subscriptions_pb2.CreateSubscriptionRequest) -> Subscription:
+        wanted = request.subscription
+        scope = self._scope
+        violations = Violations()
+        customer_id = _id(wanted.customer_id, "subscription.customer_id", violations)
+        if not wanted.customer_id:
+            violations.add("subscription.customer_id", "is required")
+        product_id = _id(wanted.product_id, "subscription.product_id", violations)
+        if not wanted.product_id:
+            violations.add("subscription.product_id", "is required")
+        price_id = _id(wanted.price_id, "subscription.price_id", violations)
+        payment_method_id = _id(
+            wanted.payment_method_id, "subscription.payment_method_id", violations
+        )
+        discount_id = _id(wanted.discount_id, "subscription.discount_id", violations)
+        currency = ""
+        if wanted.currency:
+            try:
+                currency = normalize_currency(wanted.currency)
+            except UnknownCurrency:
+                violations.add("subscription.currency", "must be an ISO 4217 code, e.g. USD")
+        elif not wanted.price_id:
+            violations.add("subscription.price_id", "is required (or a currency)")
+        if not 0 <= wanted.seats <= MAX_SEATS:
+            violations.add("subscription.seats", f"must be 0 to {MAX_SEATS}")
+        if discount_id is not None and request.promotion_code:
+            violations.add("promotion_code", "give a promotion code or a discount id, not both")
+        check_text(violations, "promotion_code", request.promotion_code, max_length=64)
+        metadata, bad_values = metadata_from_proto(wanted.metadata, "subscription.metadata")
+        violations.extend(bad_values)
+        check_metadata(violations, "subscription.metadata", metadata)
+        if request.HasField("trial") and request.skip_trial:
+            violations.add("trial", "give a trial or skip_trial, not both")
+        violations.raise_if_any()
+        assert customer_id is not None
+        assert product_id is not None
+        customer = await self.catalog.customer(customer_id)
+        if customer is None or customer.deleted_at is not None:
+            raise NotFound("customer", str(customer_id))
+        now = scope.clock.now()
+        if customer.test_clock_id is not None:
+            clock = await self.billing.clocks.get(customer.test_clock_id)
+            if clock is None or clock.deleted_at is not None:
+                raise FailedPrecondition(
+                    "subscription.customer_id: the customer's test clock does not exist",
+                    reason="TEST_CLOCK_NOT_FOUND",
+                )
+            if clock.status != "ready":
+                raise FailedPrecondition(
+                    "subscription.customer_id: the customer's test clock is advancing; "
+                    "retry when it is ready",
+                    reason="TEST_CLOCK_ADVANCING",
+                )
+            now = clock.frozen_time
+        bought = await self._bought(
+            product_id, price_id, currency, wanted.seats, field="subscription"
+        )
+        trial: products_pb2.Period | None = None
+        if request.HasField("trial"):
+            trial = request.trial
+        elif not request.skip_trial and bought.product.HasField("trial"):
+            trial = bought.product.trial
+        rules = await self.billing.rules()
+        zone = rules.zone
+        subscription_id = new_id(scope.clock)
+        trial_end: dt.datetime | None = None
+        if trial is not None:
+            if trial.interval == products_pb2.INTERVAL_UNSPECIFIED or not 0 <= trial.count <= 365:
+                raise FailedPrecondition(
+                    "trial: needs an interval and a count of 1 to 365", reason="BAD_TRIAL"
+                )
+            trial_end = boundary(now, price_lines.interval_of(trial), 1, zone)
+        anchor = trial_end or now
+        first_end = boundary(anchor, bought.interval, 1, zone)
+        discount = await self._discount(
+            request, discount_id, bought, customer_id, subscription_id, now
+        )
+        row = Subscription(
+            id=subscription_id,
+            organization_id=scope.organization_id,
+            customer_id=customer_id,
+            product_id=product_id,
+            price_id=uuid.UUID(bought.prices[0].id),
+            currency=bought.currency,
+            status=(
+                SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.INCOMPLETE
+            ).value,
+            interval_unit=bought.interval.unit.value,
+            interval_count=bought.interval.count,
+            time_zone=rules.time_zone_name,
+            seats=bought.seats,
+            payment_method_id=payment_method_id,
+            discount_id=None if discount is None else uuid.UUID(discount[0].id),
+            promotion_code_id=None if discount is None else discount[1],
+            discount_snapshot=None if discount is None else discount[0].SerializeToString(),
+            discount_end_at=None if discount is None else discount[2],
+            discount_remaining_orders=None if discount is None else discount[3],
+            billing_anchor_at=anchor,
+            period_number=0,
+            current_period_start=anchor,
+            current_period_end=first_end,
+            trial_start=now if trial_end else None,
+            trial_end=trial_end,
+            trial_will_end_sent=False,
+            cancel_at_period_end=False,
+            canceled_at=None,
+            ended_at=None,
+            cancellation_reason=None,
+            cancellation_comment=None,
+            test_clock_id=customer.test_clock_id,
+            scheduled_price_id=None,
+            scheduled_seats=None,
+            next_action_at=None,
+            next_retry_at=None,
+            latest_order_id=None,
+            metadata=metadata,
+            created_at=now,
+            updated_at=now,
+        )
+        if trial_end is not None:
+            # The trial's period is the trial itself; the first billing period
+            # starts at its end.
+            row.current_period_start = now
+            row.current_period_end = trial_end
+        schedule_next_action(row)
+        await self.billing.subscriptions.insert(row)
+        await self.billing.items.insert(*self._items(row, bought, anchor))
+        await self._catalog_client.record_purchase(
+            scope.organization_id,
+            f"subscription:{row.id}",
+            customer_id,
+            [uuid.UUID(p.id) for p in bought.prices],
+        )
+        if trial_end is not None:
+            await self.billing.announce(row, events.created, events.activated)
+            return row
+        await self.billing.announce(row, events.created)
+        await self.open_first_order(row, now)
+        return row
+
+    def _items(
+        self, row: Subscription, bought: Bought, start: dt.datetime
+    ) -> list[SubscriptionItem]:
+        return [
+            SubscriptionItem(
+                id=new_id(self._scope.clock),
+                organization_id=row.organization_id,
+                subscription_id=row.id,
+                price_id=uuid.UUID(price.id),
+                product_id=uuid.UUID(price.product_id),
+                position=index,
+                price_snapshot=price.SerializeToString(),
+                meter_id=price_lines.meter_of(price),
+                usage_start_at=start,
+                usage_billed_to=start,
+                usage_watermark=0,
+                ended_at=None,
+                final_billed=False,
+                created_at=row.created_at,
+            )
+            for index, price in enumerate(bought.prices)
+        ]
+
+    async def open_first_order(self, row: Subscription, now: dt.datetime) -> None:
+        """The first period's order, paid in advance (metered prices are
+        billed at the period's end)."""
+        items = await self.billing.items.of_subscriptions([row.id])
+        lines = []
+        product = await self.catalog.product(row.product_id)
+        for item in items:
+            price = price_lines_price(item)
+            if price_lines.is_metered(price):
+                continue
+            assert product is not None
+            lines.append(
+                first_period_line(
+                    price, product, row.seats, row.current_period_start, row.current_period_end
+                )
+            )
+        await self.billing.open_order(
+            row,
+            BillingReason.SUBSCRIPTION_CREATE,
+            f"{row.id}:{row.current_period_start.isoformat()}:{BillingReason.SUBSCRIPTION_CREATE.value}",
+            now,
+            lines,
+            period=(row.current_period_start, row.current_period_end),
+        )
+
+    async def _discount(
+        self,
+        request: subscriptions_pb2.CreateSubscriptionRequest,
+        discount_id: uuid.UUID | None,
+        bought: Bought,
+        customer_id: uuid.UUID,
+        subscription_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> tuple[discounts_pb2.Discount, uuid.UUID | None, dt.datetime | None, int | None] | None:
+        """Validates and redeems the discount (or promotion code): the
+        discount as redeemed, its promotion code, when it stops, and how many
+        orders it has left (once-only)."""
+        if discount_id is None and not request.promotion_code:
+            return None
+        first_amount = 0
+        if bought.static is not None:
+            first_amount = price_lines.static_charge(bought.static, bought.seats).amount_minor
+        validation = discounts_pb2.ValidateDiscountRequest(
+            code=request.promotion_code,
+            discount_id="" if discount_id is None else str(discount_id),
+            product_id=bought.product.id,
+            currency=bought.currency,
+            time=timestamp(now),
+            customer_id=str(customer_id),
+            order_amount_minor=first_amount,
+        )
+        answer = await self._catalog_client.validate_discount(
+            self._scope.organization_id, validation
+        )
+        field = "promotion_code" if request.promotion_code else "subscription.discount_id"
+        if answer is None or not answer.HasField("discount"):
+            raise NotFound("discount", request.promotion_code or str(discount_id))
+        if not answer.applicable:
+            why = discounts_pb2.DiscountIneligibility.Name(answer.ineligibility).removeprefix(
+                "DISCOUNT_INELIGIBILITY_"
+            )
+            raise FailedPrecondition(
+                f"{field}: the discount does not apply ({why.lower()})",
+                reason="DISCOUNT_NOT_APPLICABLE",
+                metadata={"ineligibility": why},
+            )
+        discount = answer.discount
+        promotion_code_id = (
+            canonical_id(answer.promotion_code.id) if answer.HasField("promotion_code") else None
+        )
+        await self._catalog_client.redeem_discount(
+            self._scope.organization_id,
+            discounts_pb2.RedeemDiscountRequest(
+                id=discount.id,
+                product_id=bought.product.id,
+                currency=bought.currency,
+                reference=f"subscription:{subscription_id}",
+                customer_id=str(customer_id),
+                promotion_code_id="" if promotion_code_id is None else str(promotion_code_id),
+                order_amount_minor=first_amount,
+            ),
+        )
+        ends: dt.datetime | None = None
+        remaining: int | None = None
+        if discount.duration == discounts_pb2.DISCOUNT_DURATION_ONCE:
+            remaining = 1
+        elif discount.duration == discounts_pb2.DISCOUNT_DURATION_REPEATING:
+            months = discount.duration_in_months or 1
+            ends = boundary(now, BillingInterval(IntervalUnit.MONTH, months), 1, ZoneInfo("UTC"))
+        return discount, promotion_code_id, ends, remaining
+
+    # ---- cancel and uncancel --------------------------------------------------
+
+    async def cancel(
+        self, subscription_id: uuid.UUID, immediately: bool, comment: str
+    ) -> Subscription:
+        violations = Violations()
+        check_text(violations, "comment", comment, max_length=MAX_COMMENT)
+        violations.raise_if_any()
+        row = await self.billing.subscriptions.require(subscription_id, for_update=True)
+        status = SubscriptionStatus(row.status)
+        if status not in CANCELABLE or row.ended_at is not None:
+            raise FailedPrecondition(
+                "the subscription has already ended", reason="SUBSCRIPTION_ENDED"
+            )
+        now = await self.billing.now_for(row.test_clock_id)
+        if immediately:
+            row.cancellation_comment = comment or row.cancellation_comment
+            first = row.canceled_at is None
+            row.canceled_at = row.canceled_at or now
+            row.cancellation_reason = CancellationReason.REQUESTED.value
+            await self.billing.subscriptions.update(
+                row, ["cancellation_comment", "canceled_at", "cancellation_reason"]
+            )
+            if first:
+                await self.billing.announce(row, lambda state: events.canceled(state, comment))
+            await self.billing.end(row, now, CancellationReason.REQUESTED)
+            return row
+        if row.cancel_at_period_end:
+            raise FailedPrecondition(
+                "the subscription is already canceled at the end of its period",
+                reason="ALREADY_CANCELED",
+            )
+        if status in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.UNPAID):
+            raise FailedPrecondition(
+                "an incomplete or unpaid subscription has no period to finish: "
+                "cancel it immediately",
+                reason="CANCEL_IMMEDIATELY",
+            )
+        row.cancel_at_period_end = True
+        row.canceled_at = now
+        row.cancellation_reason = CancellationReason.REQUESTED.value
+        row.cancellation_comment = comment or None
+        row.updated_at = now
+        await self.billing.subscriptions.update(
+            row,
+            [
+                "cancel_at_period_end",
+                "canceled_at",
+                "cancellation_reason",
+                "cancellation_comment",
+                "updated_at",
+            ],
+        )
+        await self.billing.announce(row, lambda state: events.canceled(state, comment))
+        return row
+
+    async def uncancel(self, subscription_id: uuid.UUID) -> Subscription:
+        row = await self.billing.subscriptions.require(subscription_id, for_update=True)
+        if row.ended_at is not None:
+            raise FailedPrecondition(
+                "the subscription has already ended", reason="SUBSCRIPTION_ENDED"
+            )
+        if not row.cancel_at_period_end:
+            raise FailedPrecondition("the subscription is not canceled", reason="NOT_CANCELED")
+        now = await self.billing.now_for(row.test_clock_id)
+        row.cancel_at_period_end = False
+        row.canceled_at = None
+        row.cancellation_reason = None
+        row.cancellation_comment = None
+        row.updated_at = now
+        await self.billing.subscriptions.update(
+            row,
+            [
+                "cancel_at_period_end",
+                "canceled_at",
+                "cancellation_reason",
+                "cancellation_comment",
+                "updated_at",
+            ],
+        )
+        await self.billing.announce(row, events.uncanceled)
+        return row
+
+    # ---- change -------------------------------------------------------------
+
+    async def change(
+        self, request: subscriptions_pb2.ChangeSubscriptionRequest, subscription_id: uuid.UUID
+    ) -> Subscription:
+        violations = Violations()
+        new_price_id = _id(request.price_id, "price_id", violations)
+        if not 0 <= request.seats <= MAX_SEATS:
+            violations.add("seats", f"must be 0 to {MAX_SEATS}")
+        if new_price_id is None and request.seats == 0:
+            violations.add("price_id", "give a new price, new seats, or both")
+        violations.raise_if_any()
+        row = await self.billing.subscriptions.require(subscription_id, for_update=True)
+        status = SubscriptionStatus(row.status)
+        if row.ended_at is not None or status is SubscriptionStatus.CANCELED:
+            raise FailedPrecondition("the subscription has ended", reason="SUBSCRIPTION_ENDED")
+        if status not in (
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.TRIALING,
+            SubscriptionStatus.PAST_DUE,
+        ):
+            raise FailedPrecondition(
+                f"a {status.value} subscription cannot be changed",
+                reason="SUBSCRIPTION_NOT_CHANGEABLE",
+            )
+        price = await self.catalog.price(new_price_id or row.price_id)
+        if price is None:
+            raise NotFound("price", str(new_price_id))
+        if new_price_id is not None and price.currency != row.currency:
+            raise FailedPrecondition(
+                f"price_id: the price is in {price.currency}; "
+                f"the subscription is in {row.currency}",
+                reason="CURRENCY_MISMATCH",
+            )
+        if price_lines.is_metered(price):
+            raise FailedPrecondition(
+                "price_id: change to the product's static price; its metered prices come with it",
+                reason="STATIC_PRICE_REQUIRED",
+            )
+        bought = await self._bought(
+            uuid.UUID(price.product_id),
+            uuid.UUID(price.id),
+            row.currency,
+            request.seats or (row.seats if price.id == str(row.price_id) else request.seats),
+            field="change",
+        )
+        if bought.interval != BillingInterval(IntervalUnit(row.interval_unit), row.interval_count):
+            raise FailedPrecondition(
+                "price_id: the new price bills on another period; cancel and subscribe anew",
+                reason="INTERVAL_MISMATCH",
+            )
+        behavior = (
+            ProrationBehavior.from_proto(request.proration_behavior)
+            or (await self.billing.rules()).proration_behavior
+        )
+        now = await self.billing.now_for(row.test_clock_id)
+        previous_price, previous_seats, previous_product = row.price_id, row.seats, row.product_id
+        if behavior is ProrationBehavior.AT_PERIOD_END:
+            row.scheduled_price_id = uuid.UUID(bought.prices[0].id)
+            row.scheduled_seats = bought.seats
+            row.updated_at = now
+            await self.billing.subscriptions.update(
+                row, ["scheduled_price_id", "scheduled_seats", "updated_at"]
+            )
+            await self.billing.announce(row, events.updated)
+            return row
+        items = [
+            i for i in await self.billing.items.of_subscriptions([row.id]) if i.ended_at is None
+        ]
+        old_static = next(
+            (i for i in items if not price_lines.is_metered(price_lines_price(i))), None
+        )
+        old_amount = (
+            0
+            if old_static is None
+            else price_lines.static_charge(price_lines_price(old_static), row.seats).amount_minor
+        )
+        new_amount = (
+            0
+            if bought.static is None
+            else price_lines.static_charge(bought.static, bought.seats).amount_minor
+        )
+        await self._switch(row, bought, items, now)
+        if status is not SubscriptionStatus.TRIALING and behavior is not ProrationBehavior.NONE:
+            window = ProrationWindow(row.current_period_start, row.current_period_end, now)
+            drafts = []
+            if old_static is not None and old_amount:
+                drafts.append(
+                    LineDraft(
+                        kind=LineKind.PRORATION,
+                        description=f"Unused time on {old_static.price_id}",
+                        amount=credit_for_unused(old_amount, window),
+                        price_id=old_static.price_id,
+                        product_id=old_static.product_id,
+                        period_start=now,
+                        period_end=row.current_period_end,
+                        prorated_seconds=window.seconds_remaining,
+                        period_seconds=window.seconds_total,
+                        quantity=str(previous_seats or 1),
+                        tax_behavior=price_lines.tax_behavior_of(price_lines_price(old_static)),
+                    )
+                )
+            if bought.static is not None and new_amount:
+                drafts.append(
+                    LineDraft(
+                        kind=LineKind.PRORATION,
+                        description=f"Remaining time on {bought.product.name}",
+                        amount=charge_for_remaining(new_amount, window),
+                        price_id=uuid.UUID(bought.static.id),
+                        product_id=uuid.UUID(bought.static.product_id),
+                        period_start=now,
+                        period_end=row.current_period_end,
+                        prorated_seconds=window.seconds_remaining,
+                        period_seconds=window.seconds_total,
+                        quantity=str(bought.seats or 1),
+                        tax_behavior=price_lines.tax_behavior_of(bought.static),
+                    )
+                )
+            if behavior is ProrationBehavior.INVOICE_NOW and drafts:
+                await self.billing.open_order(
+                    row,
+                    BillingReason.SUBSCRIPTION_UPDATE,
+                    f"{row.id}:update:{new_id(self._scope.clock)}",
+                    now,
+                    drafts,
+                    period=(now, row.current_period_end),
+                )
+            elif drafts:
+                await self.billing.pending.insert(
+                    *[
+                        PendingLine(
+                            id=new_id(self._scope.clock),
+                            organization_id=row.organization_id,
+                            subscription_id=row.id,
+                            kind=d.kind.value,
+                            description=d.description,
+                            price_id=d.price_id,
+                            product_id=d.product_id,
+                            period_start=d.period_start,
+                            period_end=d.period_end,
+                            prorated_seconds=d.prorated_seconds,
+                            period_seconds=d.period_seconds,
+                            quantity=d.quantity,
+                            amount_minor=d.amount,
+                            tax_behavior=d.tax_behavior.value,
+                            order_id=None,
+                            created_at=now,
+                        )
+                        for d in drafts
+                    ]
+                )
+        await self.billing.announce(
+            row,
+            lambda state: events.updated(
+                state,
+                previous_price_id=str(previous_price) if previous_price != row.price_id else "",
+                previous_seats=previous_seats if previous_seats != row.seats else 0,
+                previous_product_id=str(previous_product)
+                if previous_product != row.product_id
+                else "",
+            ),
+        )
+        return row
+
+    async def _switch(
+        self, row: Subscription, bought: Bought, items: list[SubscriptionItem], now: dt.datetime
+    ) -> None:
+        """Replaces the subscription's prices with `bought`'s: the old items
+        end now (a metered one's usage until now is billed at the next
+        renewal), the new ones start now. Unchanged prices keep their item."""
+        keep = {p.id for p in bought.prices}
+        existing = {str(i.price_id): i for i in items}
+        for item in items:
+            if str(item.price_id) not in keep:
+                item.ended_at = now
+                await self.billing.items.update(item, ["ended_at"])
+        new_items = [
+            SubscriptionItem(
+                id=new_id(self._scope.clock),
+                organization_id=row.organization_id,
+                subscription_id=row.id,
+                price_id=uuid.UUID(price.id),
+                product_id=uuid.UUID(price.product_id),
+                position=len(items) + index,
+                price_snapshot=price.SerializeToString(),
+                meter_id=price_lines.meter_of(price),
+                usage_start_at=now,
+                usage_billed_to=now,
+                usage_watermark=0,
+                ended_at=None,
+                final_billed=False,
+                created_at=now,
+            )
+            for index, price in enumerate(p for p in bought.prices if p.id not in existing)
+        ]
+        await self.billing.items.insert(*new_items)
+        row.product_id = uuid.UUID(bought.product.id)
+        row.price_id = uuid.UUID(bought.prices[0].id)
+        row.seats = bought.seats
+        row.scheduled_price_id = None
+        row.scheduled_seats = None
+        row.updated_at = now
+        await self.billing.subscriptions.update(
+            row,
+            [
+                "product_id",
+                "price_id",
+                "seats",
+                "scheduled_price_id",
+                "scheduled_seats",
+                "updated_at",
+            ],
+        )
+
+
+def price_lines_price(item: SubscriptionItem) -> products_pb2.Price:
+    price = products_pb2.Price()
+    price.ParseFromString(item.price_snapshot)
+    return price
+
+
+def _unused(*_: Any) -> None:
+    return None

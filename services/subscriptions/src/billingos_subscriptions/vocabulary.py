@@ -1,0 +1,134 @@
+"""The words the subscriptions tables store (status columns hold these
+values), and their protobuf counterparts."""
+
+from __future__ import annotations
+
+import enum
+
+from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2, test_clocks_pb2
+
+
+class SubscriptionStatus(enum.StrEnum):
+    INCOMPLETE = "incomplete"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+
+    @property
+    def proto(self) -> subscriptions_pb2.SubscriptionStatus.ValueType:
+        return subscriptions_pb2.SubscriptionStatus.Value(f"SUBSCRIPTION_STATUS_{self.name}")
+
+
+# Statuses in which a subscription still renews at its period's end.
+RENEWING = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
+# Statuses from which a subscription can still be canceled.
+CANCELABLE = frozenset(
+    {
+        SubscriptionStatus.INCOMPLETE,
+        SubscriptionStatus.TRIALING,
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+        SubscriptionStatus.UNPAID,
+    }
+)
+
+
+class OrderStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOID = "void"
+
+    @property
+    def proto(self) -> orders_pb2.OrderStatus.ValueType:
+        return orders_pb2.OrderStatus.Value(f"ORDER_STATUS_{self.name}")
+
+
+class BillingReason(enum.StrEnum):
+    SUBSCRIPTION_CREATE = "subscription_create"
+    SUBSCRIPTION_CYCLE = "subscription_cycle"
+    SUBSCRIPTION_UPDATE = "subscription_update"
+    PURCHASE = "purchase"
+
+    @property
+    def proto(self) -> orders_pb2.BillingReason.ValueType:
+        return orders_pb2.BillingReason.Value(f"BILLING_REASON_{self.name}")
+
+
+class LineKind(enum.StrEnum):
+    PLAN = "plan"
+    SEATS = "seats"
+    USAGE = "usage"
+    PRORATION = "proration"
+    MINIMUM_TRUE_UP = "minimum_true_up"
+
+    @property
+    def proto(self) -> orders_pb2.OrderLineKind.ValueType:
+        return orders_pb2.OrderLineKind.Value(f"ORDER_LINE_KIND_{self.name}")
+
+
+class AttemptStatus(enum.StrEnum):
+    # Recorded; payments has not answered yet (not asked, or not reached).
+    REQUESTED = "requested"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+SETTLED_ATTEMPTS = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
+
+
+class ProrationBehavior(enum.StrEnum):
+    INVOICE_NOW = "invoice_now"
+    NEXT_INVOICE = "next_invoice"
+    NONE = "none"
+    AT_PERIOD_END = "at_period_end"
+
+    @property
+    def proto(self) -> subscriptions_pb2.ProrationBehavior.ValueType:
+        return subscriptions_pb2.ProrationBehavior.Value(f"PRORATION_BEHAVIOR_{self.name}")
+
+    @classmethod
+    def from_proto(
+        cls, value: subscriptions_pb2.ProrationBehavior.ValueType
+    ) -> ProrationBehavior | None:
+        if value == subscriptions_pb2.PRORATION_BEHAVIOR_UNSPECIFIED:
+            return None
+        name = subscriptions_pb2.ProrationBehavior.Name(value)
+        return cls[name.removeprefix("PRORATION_BEHAVIOR_")]
+
+
+class DunningFinalAction(enum.StrEnum):
+    CANCEL = "cancel"
+    MARK_UNPAID = "mark_unpaid"
+
+    @property
+    def proto(self) -> subscriptions_pb2.DunningFinalAction.ValueType:
+        return subscriptions_pb2.DunningFinalAction.Value(f"DUNNING_FINAL_ACTION_{self.name}")
+
+
+class ClockStatus(enum.StrEnum):
+    READY = "ready"
+    ADVANCING = "advancing"
+
+    @property
+    def proto(self) -> test_clocks_pb2.TestClockStatus.ValueType:
+        return test_clocks_pb2.TestClockStatus.Value(f"TEST_CLOCK_STATUS_{self.name}")
+
+
+class CancellationReason(enum.StrEnum):
+    REQUESTED = "requested"
+    PAYMENT_FAILED = "payment_failed"
+    TRIAL_ENDED_WITHOUT_PAYMENT_METHOD = "trial_ended_without_payment_method"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TEST_CLOCK_DELETED = "test_clock_deleted"
+
+
+# Payments' failure code for a customer with no card to charge.
+NO_PAYMENT_METHOD = "no_payment_method"

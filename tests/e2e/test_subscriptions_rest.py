@@ -1,0 +1,206 @@
+"""The billing engine through the real Envoy gateway, with Stripe's stand-in
+and test clocks: a subscription's first charge, renewals on calendar rules
+(Jan 31 → Feb 28 → Mar 31), a declined renewal's dunning and its recovery,
+cancellation at the period's end; every cent checked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+import stripe
+
+from billingos_kit.testing.servers import SessionServers
+
+from .conftest import Merchant
+
+pytestmark = pytest.mark.e2e
+
+GOOD_CARD = "4242424242424242"
+DECLINING_CARD = "4000000000000341"  # attaches, then every charge is declined
+
+
+async def until(check: Any, seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError("not within the time allowed")
+        await asyncio.sleep(0.2)
+
+
+async def customer_with_card(
+    merchant: Merchant, servers: SessionServers, *, card: str = GOOD_CARD, test_clock_id: str = ""
+) -> str:
+    client = merchant.client
+    body: dict[str, Any] = {"email": "ada@example.com", "name": "Ada"}
+    if test_clock_id:
+        body["test_clock_id"] = test_clock_id
+    created = await client.post("/v1/customers", json=body)
+    assert created.status_code == 200, created.text
+    customer_id = str(created.json()["id"])
+
+    async def linked() -> bool:
+        found = await client.get(f"/v1/customers/{customer_id}")
+        return bool(found.json().get("stripe_customer_id"))
+
+    await until(linked)
+    intent = (await client.post("/v1/setup-intents", json={"customer_id": customer_id})).json()
+    browser = stripe.StripeClient(
+        servers.stripe_secret_key,
+        base_addresses={"api": servers.stripe_api_base},
+        http_client=stripe.HTTPXClient(),
+    )
+    method = await browser.v1.payment_methods.create_async(
+        params={
+            "type": "card",
+            "card": {"number": card, "exp_month": 4, "exp_year": 2033, "cvc": "123"},
+        }
+    )
+    await browser.v1.setup_intents.confirm_async(
+        intent["stripe_setup_intent_id"], params={"payment_method": method.id}
+    )
+    synced = await client.post(f"/v1/setup-intents/{intent['id']}:sync", json={})
+    assert synced.json()["status"] == "SETUP_INTENT_STATUS_SUCCEEDED", synced.text
+    return customer_id
+
+
+async def monthly_product(
+    merchant: Merchant, amount_minor: int = 2000, name: str = "Pro"
+) -> dict[str, Any]:
+    created = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": name,
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": amount_minor}}],
+        },
+    )
+    assert created.status_code == 200, created.text
+    return dict(created.json())
+
+
+async def settle(merchant: Merchant, clock_id: str) -> dict[str, Any]:
+    async def ready() -> dict[str, Any] | None:
+        found = (await merchant.client.get(f"/v1/test-clocks/{clock_id}")).json()
+        return found if found["status"] == "TEST_CLOCK_STATUS_READY" else None
+
+    return dict(await until(ready, 60.0))
+
+
+async def advance(merchant: Merchant, clock_id: str, frozen_time: str) -> dict[str, Any]:
+    moved = await merchant.client.post(
+        f"/v1/test-clocks/{clock_id}/advance", json={"frozen_time": frozen_time}
+    )
+    assert moved.status_code == 200, moved.text
+    return await settle(merchant, clock_id)
+
+
+async def orders_of(merchant: Merchant, subscription_id: str) -> list[dict[str, Any]]:
+    listed = await merchant.client.get("/v1/orders", params={"subscription_id": subscription_id})
+    assert listed.status_code == 200, listed.text
+    return list(reversed(listed.json().get("orders", [])))
+
+
+async def active(merchant: Merchant, subscription_id: str) -> dict[str, Any] | None:
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription_id}")).json()
+    return dict(found) if found["status"] == "SUBSCRIPTION_STATUS_ACTIVE" else None
+
+
+async def test_a_subscription_is_charged_and_active(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    product = await monthly_product(merchant)
+    customer_id = await customer_with_card(merchant, servers)
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+    )
+    assert created.status_code == 200, created.text
+    subscription = created.json()
+    assert subscription["status"] == "SUBSCRIPTION_STATUS_INCOMPLETE"
+    assert subscription["items"][0]["price"]["fixed"]["amount_minor"] == "2000"
+
+    async def active() -> dict[str, Any] | None:
+        found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+        return found if found["status"] == "SUBSCRIPTION_STATUS_ACTIVE" else None
+
+    await until(active)
+    [order] = await orders_of(merchant, subscription["id"])
+    assert order["billing_reason"] == "BILLING_REASON_SUBSCRIPTION_CREATE"
+    assert order["status"] == "ORDER_STATUS_PAID"
+    assert (order["total_minor"], order["amount_paid_minor"]) == ("2000", "2000")
+    [attempt] = order["attempts"]
+    assert attempt["status"] == "succeeded"
+
+
+async def test_renewals_follow_the_calendar_on_a_test_clock(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-31T10:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 1500)
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+    )
+    assert created.status_code == 200, created.text
+    subscription_id = created.json()["id"]
+    assert created.json()["current_period_end"] == "2027-02-28T10:00:00Z"
+    await until(lambda: active(merchant, subscription_id))
+
+    await advance(merchant, clock["id"], "2027-02-28T10:00:01Z")
+    await advance(merchant, clock["id"], "2027-03-31T10:00:00Z")
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription_id}")).json()
+    assert found["status"] == "SUBSCRIPTION_STATUS_ACTIVE"
+    assert (found["current_period_start"], found["current_period_end"]) == (
+        "2027-03-31T10:00:00Z",
+        "2027-04-30T10:00:00Z",
+    )
+    orders = await orders_of(merchant, subscription_id)
+    assert [(o["billing_reason"], o["status"], o["total_minor"]) for o in orders] == [
+        ("BILLING_REASON_SUBSCRIPTION_CREATE", "ORDER_STATUS_PAID", "1500"),
+        ("BILLING_REASON_SUBSCRIPTION_CYCLE", "ORDER_STATUS_PAID", "1500"),
+        ("BILLING_REASON_SUBSCRIPTION_CYCLE", "ORDER_STATUS_PAID", "1500"),
+    ]
+    assert [o["period_start"] for o in orders] == [
+        "2027-01-31T10:00:00Z",
+        "2027-02-28T10:00:00Z",
+        "2027-03-31T10:00:00Z",
+    ]
+
+
+async def test_a_canceled_subscription_ends_at_its_period_end(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-05-01T00:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 900)
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+        )
+    ).json()
+    await until(lambda: active(merchant, subscription["id"]))
+    canceled = await merchant.client.post(f"/v1/subscriptions/{subscription['id']}/cancel", json={})
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["cancel_at_period_end"] is True
+    again = await merchant.client.post(f"/v1/subscriptions/{subscription['id']}/cancel", json={})
+    assert again.status_code == 400, again.text
+    await advance(merchant, clock["id"], "2027-06-02T00:00:00Z")
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert found["status"] == "SUBSCRIPTION_STATUS_CANCELED"
+    assert found["end_time"] == "2027-06-01T00:00:00Z"
+    assert len(await orders_of(merchant, subscription["id"])) == 1
+    ended = await merchant.client.post(f"/v1/subscriptions/{subscription['id']}/cancel", json={})
+    assert ended.status_code == 400
+    assert ended.json()["details"][0]["reason"] == "SUBSCRIPTION_ENDED"
