@@ -93,6 +93,7 @@ async def settle(merchant: Merchant, clock_id: str) -> dict[str, Any]:
 
 
 async def advance(merchant: Merchant, clock_id: str, frozen_time: str) -> dict[str, Any]:
+    await settle(merchant, clock_id)
     moved = await merchant.client.post(
         f"/v1/test-clocks/{clock_id}/advance", json={"frozen_time": frozen_time}
     )
@@ -118,7 +119,13 @@ async def test_a_subscription_is_charged_and_active(
     customer_id = await customer_with_card(merchant, servers)
     created = await merchant.client.post(
         "/v1/subscriptions",
-        json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
     )
     assert created.status_code == 200, created.text
     subscription = created.json()
@@ -148,7 +155,13 @@ async def test_renewals_follow_the_calendar_on_a_test_clock(
     customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
     created = await merchant.client.post(
         "/v1/subscriptions",
-        json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
     )
     assert created.status_code == 200, created.text
     subscription_id = created.json()["id"]
@@ -187,7 +200,13 @@ async def test_a_canceled_subscription_ends_at_its_period_end(
     subscription = (
         await merchant.client.post(
             "/v1/subscriptions",
-            json={"customer_id": customer_id, "product_id": product["id"], "currency": "USD"},
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product["id"],
+                    "currency": "USD",
+                }
+            },
         )
     ).json()
     await until(lambda: active(merchant, subscription["id"]))
@@ -204,3 +223,156 @@ async def test_a_canceled_subscription_ends_at_its_period_end(
     ended = await merchant.client.post(f"/v1/subscriptions/{subscription['id']}/cancel", json={})
     assert ended.status_code == 400
     assert ended.json()["details"][0]["reason"] == "SUBSCRIPTION_ENDED"
+
+
+async def add_card(merchant: Merchant, servers: SessionServers, customer_id: str, card: str) -> str:
+    """Saves another card and makes it the customer's default."""
+    client = merchant.client
+    intent = (await client.post("/v1/setup-intents", json={"customer_id": customer_id})).json()
+    browser = stripe.StripeClient(
+        servers.stripe_secret_key,
+        base_addresses={"api": servers.stripe_api_base},
+        http_client=stripe.HTTPXClient(),
+    )
+    method = await browser.v1.payment_methods.create_async(
+        params={
+            "type": "card",
+            "card": {"number": card, "exp_month": 4, "exp_year": 2033, "cvc": "123"},
+        }
+    )
+    await browser.v1.setup_intents.confirm_async(
+        intent["stripe_setup_intent_id"], params={"payment_method": method.id}
+    )
+    synced = (await client.post(f"/v1/setup-intents/{intent['id']}:sync", json={})).json()
+    method_id = str(synced["payment_method_id"])
+    made = await client.post(f"/v1/payment-methods/{method_id}:set-default", json={})
+    assert made.status_code == 200, made.text
+    return method_id
+
+
+async def test_a_declined_renewal_is_retried_and_recovers_with_a_new_card(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-10T00:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 2500)
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product["id"],
+                    "currency": "USD",
+                }
+            },
+        )
+    ).json()
+    await settle(merchant, clock["id"])
+    assert await active(merchant, subscription["id"])
+    await add_card(merchant, servers, customer_id, DECLINING_CARD)
+    await settle(merchant, clock["id"])
+
+    await advance(merchant, clock["id"], "2027-02-10T00:00:00Z")
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert found["status"] == "SUBSCRIPTION_STATUS_PAST_DUE"
+    assert found["next_retry_time"] == "2027-02-13T00:00:00Z"
+    await advance(merchant, clock["id"], "2027-02-13T00:00:00Z")
+    renewal = (await orders_of(merchant, subscription["id"]))[-1]
+    assert [a["status"] for a in renewal["attempts"]] == ["failed", "failed"]
+    assert renewal["next_retry_time"] == "2027-02-17T00:00:00Z"
+
+    await add_card(merchant, servers, customer_id, GOOD_CARD)
+    # The new default card's event retries the order at once.
+    await until(lambda: active(merchant, subscription["id"]))
+    await settle(merchant, clock["id"])
+    recovered = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert recovered["status"] == "SUBSCRIPTION_STATUS_ACTIVE"
+    assert (recovered["current_period_start"], recovered["current_period_end"]) == (
+        "2027-02-10T00:00:00Z",
+        "2027-03-10T00:00:00Z",
+    )
+    renewal = (await orders_of(merchant, subscription["id"]))[-1]
+    assert renewal["status"] == "ORDER_STATUS_PAID"
+    assert renewal["amount_paid_minor"] == "2500"
+    assert [a["status"] for a in renewal["attempts"]] == ["failed", "failed", "succeeded"]
+    payments = (
+        await merchant.client.get("/v1/payments", params={"customer_id": customer_id})
+    ).json()
+    succeeded = [p for p in payments["payments"] if p["status"] == "PAYMENT_STATUS_SUCCEEDED"]
+    assert sorted(p["amount"]["amount_minor"] for p in succeeded) == ["2500", "2500"]
+
+
+async def test_dunning_gives_up_after_three_retries_and_cancels(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-03-01T00:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 1000)
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product["id"],
+                    "currency": "USD",
+                }
+            },
+        )
+    ).json()
+    await settle(merchant, clock["id"])
+    await add_card(merchant, servers, customer_id, DECLINING_CARD)
+    await settle(merchant, clock["id"])
+    for moment in ("2027-04-01T00:00:00Z", "2027-04-04T00:00:00Z", "2027-04-08T00:00:00Z"):
+        await advance(merchant, clock["id"], moment)
+        still = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+        assert still["status"] == "SUBSCRIPTION_STATUS_PAST_DUE", moment
+    await advance(merchant, clock["id"], "2027-04-11T00:00:00Z")
+    ended = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert ended["status"] == "SUBSCRIPTION_STATUS_CANCELED"
+    assert ended["cancellation_reason"] == "payment_failed"
+    renewal = (await orders_of(merchant, subscription["id"]))[-1]
+    assert renewal["status"] == "ORDER_STATUS_VOID"
+    assert len(renewal["attempts"]) == 4
+
+
+async def test_a_trial_without_a_card_ends_canceled(merchant: Merchant) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-06-01T00:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 3000)
+    customer = (
+        await merchant.client.post(
+            "/v1/customers", json={"email": "trial@example.com", "test_clock_id": clock["id"]}
+        )
+    ).json()
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer["id"],
+                "product_id": product["id"],
+                "currency": "USD",
+            },
+            "trial": {"interval": "INTERVAL_DAY", "count": 14},
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription = created.json()
+    assert subscription["status"] == "SUBSCRIPTION_STATUS_TRIALING"
+    assert subscription["trial_end"] == "2027-06-15T00:00:00Z"
+    assert subscription["current_period_end"] == "2027-06-15T00:00:00Z"
+    await settle(merchant, clock["id"])
+    assert await orders_of(merchant, subscription["id"]) == []
+    await advance(merchant, clock["id"], "2027-06-15T00:00:00Z")
+    ended = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert ended["status"] == "SUBSCRIPTION_STATUS_CANCELED"
+    assert ended["cancellation_reason"] == "trial_ended_without_payment_method"
+    [order] = await orders_of(merchant, subscription["id"])
+    assert order["status"] == "ORDER_STATUS_VOID"
+    assert order["total_minor"] == "3000"

@@ -151,6 +151,17 @@ class Billing:
             self._rules = await rules_of(self.scope)
         return self._rules
 
+    async def wake_clock(self, test_clock_id: uuid.UUID | None) -> None:
+        """Work on a test clock began outside an advance (a subscription
+        made, a new card): the clock is ADVANCING until it has settled, so
+        READY always means nothing on it is in flight."""
+        if test_clock_id is None:
+            return
+        clock = await self.clocks.get(test_clock_id, for_update=True)
+        if clock is not None and clock.status != "advancing":
+            clock.status = "advancing"
+            await self.clocks.update(clock, ["status"])
+
     async def now_for(self, test_clock_id: uuid.UUID | None) -> dt.datetime:
         """The business time of something on `test_clock_id` (or the real one)."""
         if test_clock_id is None:

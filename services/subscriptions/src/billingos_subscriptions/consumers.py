@@ -124,6 +124,7 @@ def payment_results(
                 continue
             order.next_charge_at = await billing.now_for(order.test_clock_id)
             await billing.orders.update(order, ["next_charge_at"])
+            await billing.wake_clock(order.test_clock_id)
             retried = True
         if retried:
             on_retry()

@@ -257,12 +257,6 @@ class Subscriptions:
                     "subscription.customer_id: the customer's test clock does not exist",
                     reason="TEST_CLOCK_NOT_FOUND",
                 )
-            if clock.status != "ready":
-                raise FailedPrecondition(
-                    "subscription.customer_id: the customer's test clock is advancing; "
-                    "retry when it is ready",
-                    reason="TEST_CLOCK_ADVANCING",
-                )
             now = clock.frozen_time
         bought = await self._bought(
             product_id, price_id, currency, wanted.seats, field="subscription"
@@ -336,6 +330,7 @@ class Subscriptions:
             row.current_period_end = trial_end
         schedule_next_action(row)
         await self.billing.subscriptions.insert(row)
+        await self.billing.wake_clock(row.test_clock_id)
         await self.billing.items.insert(*self._items(row, bought, anchor))
         await self._catalog_client.record_purchase(
             scope.organization_id,

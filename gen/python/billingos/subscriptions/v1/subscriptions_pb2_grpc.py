@@ -82,7 +82,10 @@ class SubscriptionServiceServicer:
     """
 
     def CreateSubscription(self, request, context):
-        """Creates a subscription: its trial, or its first order and charge.
+        """Creates a subscription: its trial, or its first order and charge. The
+        REST body is the whole request (`{"subscription": {...},
+        "promotion_code": ..., "trial": ...}`), so what the customer typed and
+        the trial override travel with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

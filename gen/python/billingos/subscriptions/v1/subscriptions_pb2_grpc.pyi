@@ -34,7 +34,11 @@ class SubscriptionServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SubscriptionServiceAsyncStub: ...
     CreateSubscription: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.CreateSubscriptionRequest, _subscriptions_pb2.Subscription]
-    """Creates a subscription: its trial, or its first order and charge."""
+    """Creates a subscription: its trial, or its first order and charge. The
+    REST body is the whole request (`{"subscription": {...},
+    "promotion_code": ..., "trial": ...}`), so what the customer typed and
+    the trial override travel with it.
+    """
     GetSubscription: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.GetSubscriptionRequest, _subscriptions_pb2.Subscription]
     """Gets a subscription."""
     ListSubscriptions: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.ListSubscriptionsRequest, _subscriptions_pb2.ListSubscriptionsResponse]
@@ -56,7 +60,11 @@ class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateSubscription: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.CreateSubscriptionRequest, _subscriptions_pb2.Subscription]  # type: ignore[assignment]
-    """Creates a subscription: its trial, or its first order and charge."""
+    """Creates a subscription: its trial, or its first order and charge. The
+    REST body is the whole request (`{"subscription": {...},
+    "promotion_code": ..., "trial": ...}`), so what the customer typed and
+    the trial override travel with it.
+    """
     GetSubscription: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.GetSubscriptionRequest, _subscriptions_pb2.Subscription]  # type: ignore[assignment]
     """Gets a subscription."""
     ListSubscriptions: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.ListSubscriptionsRequest, _subscriptions_pb2.ListSubscriptionsResponse]  # type: ignore[assignment]
@@ -81,7 +89,11 @@ class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _subscriptions_pb2.CreateSubscriptionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_subscriptions_pb2.Subscription, _abc.Awaitable[_subscriptions_pb2.Subscription]]:
-        """Creates a subscription: its trial, or its first order and charge."""
+        """Creates a subscription: its trial, or its first order and charge. The
+        REST body is the whole request (`{"subscription": {...},
+        "promotion_code": ..., "trial": ...}`), so what the customer typed and
+        the trial override travel with it.
+        """
 
     @_abc_1.abstractmethod
     def GetSubscription(
