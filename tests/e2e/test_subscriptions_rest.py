@@ -376,3 +376,165 @@ async def test_a_trial_without_a_card_ends_canceled(merchant: Merchant) -> None:
     [order] = await orders_of(merchant, subscription["id"])
     assert order["status"] == "ORDER_STATUS_VOID"
     assert order["total_minor"] == "3000"
+
+
+def prorated(amount: int, remaining: int, total: int) -> int:
+    """amount × remaining / total, rounded half away from zero (the written rule)."""
+    numerator, sign = abs(amount) * remaining, (1 if amount >= 0 else -1)
+    whole, rest = divmod(numerator, total)
+    return sign * (whole + (1 if 2 * rest >= total else 0))
+
+
+JANUARY = 31 * 86400
+AFTER_TEN_DAYS = 21 * 86400
+
+
+async def two_plans_on_a_clock(
+    merchant: Merchant, servers: SessionServers, start_on: str
+) -> tuple[str, str, str, dict[str, Any], dict[str, Any]]:
+    """A clock, a customer with a card on it, Basic (1000) and Pro (3000)
+    monthly plans; the customer subscribed to `start_on` ("basic" or "pro")."""
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    basic = await monthly_product(merchant, 1000, "Basic")
+    pro = await monthly_product(merchant, 3000, "Pro")
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    chosen = basic if start_on == "basic" else pro
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "price_id": chosen["prices"][0]["id"],
+                    "product_id": chosen["id"],
+                }
+            },
+        )
+    ).json()
+    assert subscription.get("id"), subscription
+    await settle(merchant, clock["id"])
+    await advance(merchant, clock["id"], "2027-01-11T00:00:00Z")
+    return clock["id"], subscription["id"], customer_id, basic, pro
+
+
+async def change(
+    merchant: Merchant, subscription_id: str, price_id: str, behavior: str
+) -> dict[str, Any]:
+    changed = await merchant.client.post(
+        f"/v1/subscriptions/{subscription_id}/change",
+        json={"price_id": price_id, "proration_behavior": behavior},
+    )
+    assert changed.status_code == 200, changed.text
+    return dict(changed.json())
+
+
+async def test_an_upgrade_invoiced_now_charges_the_difference_to_the_second(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock_id, subscription_id, _, _, pro = await two_plans_on_a_clock(merchant, servers, "basic")
+    changed = await change(
+        merchant, subscription_id, pro["prices"][0]["id"], "PRORATION_BEHAVIOR_INVOICE_NOW"
+    )
+    assert changed["product_id"] == pro["id"]
+    await settle(merchant, clock_id)
+    update = (await orders_of(merchant, subscription_id))[-1]
+    assert update["billing_reason"] == "BILLING_REASON_SUBSCRIPTION_UPDATE"
+    credit = prorated(-1000, AFTER_TEN_DAYS, JANUARY)
+    charge = prorated(3000, AFTER_TEN_DAYS, JANUARY)
+    assert (credit, charge) == (-677, 2032)
+    assert [(line["kind"], line["amount_minor"]) for line in update["lines"]] == [
+        ("ORDER_LINE_KIND_PRORATION", str(credit)),
+        ("ORDER_LINE_KIND_PRORATION", str(charge)),
+    ]
+    assert all(line["prorated_seconds"] == str(AFTER_TEN_DAYS) for line in update["lines"])
+    assert all(line["period_seconds"] == str(JANUARY) for line in update["lines"])
+    assert (update["total_minor"], update["status"]) == ("1355", "ORDER_STATUS_PAID")
+    await advance(merchant, clock_id, "2027-02-01T00:00:00Z")
+    renewal = (await orders_of(merchant, subscription_id))[-1]
+    assert (renewal["billing_reason"], renewal["total_minor"]) == (
+        "BILLING_REASON_SUBSCRIPTION_CYCLE",
+        "3000",
+    )
+
+
+async def test_a_downgrade_on_the_next_invoice_becomes_credit_for_later_orders(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock_id, subscription_id, _, basic, _ = await two_plans_on_a_clock(merchant, servers, "pro")
+    await change(
+        merchant, subscription_id, basic["prices"][0]["id"], "PRORATION_BEHAVIOR_NEXT_INVOICE"
+    )
+    await settle(merchant, clock_id)
+    assert len(await orders_of(merchant, subscription_id)) == 1  # nothing billed yet
+    await advance(merchant, clock_id, "2027-02-01T00:00:00Z")
+    renewal = (await orders_of(merchant, subscription_id))[-1]
+    credit = prorated(-3000, AFTER_TEN_DAYS, JANUARY)
+    charge = prorated(1000, AFTER_TEN_DAYS, JANUARY)
+    assert sorted(int(line["amount_minor"]) for line in renewal["lines"]) == sorted(
+        [1000, credit, charge]
+    )
+    # 1000 − 2032 + 677 = −355: nothing to pay, 355 carried.
+    assert (renewal["total_minor"], renewal["credit_carried_minor"]) == ("0", "355")
+    assert renewal["status"] == "ORDER_STATUS_PAID"
+    await advance(merchant, clock_id, "2027-03-01T00:00:00Z")
+    after = (await orders_of(merchant, subscription_id))[-1]
+    assert (after["total_minor"], after["credit_applied_minor"], after["amount_due_minor"]) == (
+        "1000",
+        "355",
+        "645",
+    )
+    assert after["amount_paid_minor"] == "645"
+
+
+async def test_a_change_at_period_end_waits_for_the_renewal(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock_id, subscription_id, _, basic, pro = await two_plans_on_a_clock(
+        merchant, servers, "basic"
+    )
+    changed = await change(
+        merchant, subscription_id, pro["prices"][0]["id"], "PRORATION_BEHAVIOR_AT_PERIOD_END"
+    )
+    assert changed["product_id"] == basic["id"]
+    assert changed["scheduled_change"]["price_id"] == pro["prices"][0]["id"]
+    await advance(merchant, clock_id, "2027-02-01T00:00:00Z")
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription_id}")).json()
+    assert (found["product_id"], found.get("scheduled_change")) == (pro["id"], None)
+    renewal = (await orders_of(merchant, subscription_id))[-1]
+    assert [(line["kind"], line["amount_minor"]) for line in renewal["lines"]] == [
+        ("ORDER_LINE_KIND_PLAN", "3000")
+    ]
+
+
+async def test_a_change_without_proration_bills_nothing_until_the_renewal(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock_id, subscription_id, _, _, pro = await two_plans_on_a_clock(merchant, servers, "basic")
+    await change(merchant, subscription_id, pro["prices"][0]["id"], "PRORATION_BEHAVIOR_NONE")
+    await settle(merchant, clock_id)
+    assert len(await orders_of(merchant, subscription_id)) == 1
+    await advance(merchant, clock_id, "2027-02-01T00:00:00Z")
+    renewal = (await orders_of(merchant, subscription_id))[-1]
+    assert renewal["total_minor"] == "3000"
+
+
+async def test_a_change_to_another_currency_is_refused(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    _, subscription_id, _, _, pro = await two_plans_on_a_clock(merchant, servers, "basic")
+    euro = await merchant.client.post(
+        f"/v1/products/{pro['id']}/prices",
+        json={"currency": "EUR", "fixed": {"amount_minor": 2800}},
+    )
+    assert euro.status_code == 200, euro.text
+    refused = await merchant.client.post(
+        f"/v1/subscriptions/{subscription_id}/change",
+        json={
+            "price_id": euro.json()["id"],
+            "proration_behavior": "PRORATION_BEHAVIOR_INVOICE_NOW",
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["details"][0]["reason"] == "CURRENCY_MISMATCH"

@@ -426,3 +426,14 @@ def test_utc_months_are_plain_clamped_month_arithmetic(
     anchor = naive.replace(tzinfo=UTC)
     expected = dt.datetime.combine(clamped(naive.date(), n * count), naive.time(), UTC)
     assert boundary(anchor, BillingInterval(IntervalUnit.MONTH, count), n, UTC_ZONE) == expected
+
+
+def test_a_boundary_at_the_instant_of_a_half_hour_fall_back() -> None:
+    """Lord Howe turns 02:00 back to 01:30: 02:00 then happens once, after
+    the repeat; with fold=0 Python reads it as the instant the clocks turn
+    back (found by the property test above in CI)."""
+    zone = ZoneInfo("Australia/Lord_Howe")
+    anchor = dt.datetime(2026, 11, 4, 2, 0, tzinfo=zone)
+    found = boundary(anchor, BillingInterval(IntervalUnit.MONTH, 1), 5, zone)
+    assert found == dt.datetime(2027, 4, 3, 15, 30, tzinfo=dt.UTC)
+    assert found.astimezone(zone).replace(tzinfo=None) == dt.datetime(2027, 4, 4, 2, 0)

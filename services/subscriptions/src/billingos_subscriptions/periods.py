@@ -185,11 +185,17 @@ def _first_instant_at_or_after(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime
     earlier = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if _wall(earlier, zone) == wall:
         return earlier
+    # A wall time at the very instant of a backward change (02:00 on Lord
+    # Howe's half-hour fall-back) reads, with fold=0, as the instant the
+    # clocks turn back: its one real occurrence is fold=1's.
+    later = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if _wall(later, zone) == wall:
+        return later
     # In a gap, fold=1 reads `wall` with the offset after the change, an
     # instant before the jump; fold=0 with the offset before, one after it.
     # The jump is a whole second between them: bisect (a gap is at most a day).
-    low = _seconds(wall.replace(tzinfo=zone, fold=1).astimezone(UTC))
-    high = _seconds(earlier) + 1
+    low, high = sorted((_seconds(later), _seconds(earlier)))
+    high += 1
     while high - low > 1:
         middle = (low + high) // 2
         if _wall(_EPOCH + middle * _SECOND, zone) >= wall:

@@ -661,6 +661,7 @@ class Subscriptions:
                     )
                 )
             if behavior is ProrationBehavior.INVOICE_NOW and drafts:
+                await self.billing.wake_clock(row.test_clock_id)
                 await self.billing.open_order(
                     row,
                     BillingReason.SUBSCRIPTION_UPDATE,
