@@ -6,7 +6,9 @@ cancellation at the period's end; every cent checked."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -538,3 +540,112 @@ async def test_a_change_to_another_currency_is_refused(
     )
     assert refused.status_code == 400, refused.text
     assert refused.json()["details"][0]["reason"] == "CURRENCY_MISMATCH"
+
+
+TOKENS_METER = {
+    "name": "Tokens",
+    "filter": {
+        "clauses": [
+            {
+                "condition": {
+                    "property": "name",
+                    "operator": "FILTER_OPERATOR_EQ",
+                    "string_value": "api_call",
+                }
+            }
+        ]
+    },
+    "aggregation": {"function": "AGGREGATION_FUNCTION_SUM", "property": "metadata.tokens"},
+}
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def ingest(merchant: Merchant, customer_id: str, tokens: int, at: dt.datetime) -> None:
+    answer = await merchant.client.post(
+        "/v1/events/ingest",
+        json={
+            "events": [
+                {
+                    "name": "api_call",
+                    "customer_id": customer_id,
+                    "timestamp": rfc3339(at),
+                    "metadata": {"tokens": tokens},
+                    "external_id": f"evt-{uuid.uuid4()}",
+                }
+            ]
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["inserted"] == 1
+
+
+async def test_metered_usage_is_billed_in_arrears_and_a_late_event_once_in_the_next_order(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    # Metering takes events up to 35 days old and none from the future: the
+    # clock starts 20 days ago, so the first period's events are real ones.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now - dt.timedelta(days=20)
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": rfc3339(start)})
+    ).json()
+    meter = (await merchant.client.post("/v1/meters", json=TOKENS_METER)).json()
+    product = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "API",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [
+                {"currency": "USD", "fixed": {"amount_minor": 1000}},
+                {
+                    "currency": "USD",
+                    "metered_unit": {"unit_amount": "0.5", "meter_id": meter["id"]},
+                },
+            ],
+        },
+    )
+    assert product.status_code == 200, product.text
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product.json()["id"],
+                    "currency": "USD",
+                }
+            },
+        )
+    ).json()
+    assert len(subscription["items"]) == 2, subscription
+    await settle(merchant, clock["id"])
+    [first] = await orders_of(merchant, subscription["id"])
+    assert first["total_minor"] == "1000"  # usage is billed at the period's end
+
+    await ingest(merchant, customer_id, 100, start + dt.timedelta(days=1))
+    await ingest(merchant, customer_id, 301, now - dt.timedelta(hours=1))
+    period_end = subscription["current_period_end"]
+    await advance(merchant, clock["id"], period_end)
+    cycle = (await orders_of(merchant, subscription["id"]))[-1]
+    usage = [line for line in cycle["lines"] if line["kind"] == "ORDER_LINE_KIND_USAGE"]
+    assert [(u["quantity"], u["event_count"], u["amount_minor"]) for u in usage] == [
+        ("401", "2", "201")
+    ]
+    assert cycle["total_minor"] == "1201"  # 1000 + 401 × 0.5 = 200.5 → 201, rounded once
+
+    # A late event of the first period, stored after its order: billed once, next.
+    await ingest(merchant, customer_id, 50, start + dt.timedelta(days=2))
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    await advance(merchant, clock["id"], found["current_period_end"])
+    late = (await orders_of(merchant, subscription["id"]))[-1]
+    [line] = [line for line in late["lines"] if line["kind"] == "ORDER_LINE_KIND_USAGE"]
+    assert (line["quantity"], line["late_quantity"], line["amount_minor"]) == ("50", "50", "25")
+    assert late["total_minor"] == "1025"
+    found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    await advance(merchant, clock["id"], found["current_period_end"])
+    quiet = (await orders_of(merchant, subscription["id"]))[-1]
+    assert quiet["total_minor"] == "1000"  # the late event is not billed twice
