@@ -649,3 +649,43 @@ async def test_metered_usage_is_billed_in_arrears_and_a_late_event_once_in_the_n
     await advance(merchant, clock["id"], found["current_period_end"])
     quiet = (await orders_of(merchant, subscription["id"]))[-1]
     assert quiet["total_minor"] == "1000"  # the late event is not billed twice
+
+
+async def test_orders_are_taxed_by_the_customers_billing_address(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    rate = await merchant.client.post(
+        "/v1/tax-rates", json={"display_name": "USt", "country": "DE", "percentage": "19"}
+    )
+    assert rate.status_code == 200, rate.text
+    product = await monthly_product(merchant, 1000, "Taxed")
+    customer_id = await customer_with_card(merchant, servers)
+    moved = await merchant.client.patch(
+        f"/v1/customers/{customer_id}",
+        json={"billing_address": {"country": "DE", "city": "Berlin"}},
+        params={"update_mask": "billing_address"},
+    )
+    assert moved.status_code == 200, moved.text
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription = await until(lambda: active(merchant, created.json()["id"]))
+    [order] = await orders_of(merchant, subscription["id"])
+    # Unspecified everywhere: frozen exclusive at the first purchase, 19 % added.
+    assert (order["subtotal_minor"], order["tax_minor"], order["total_minor"]) == (
+        "1000",
+        "190",
+        "1190",
+    )
+    assert order["tax_rate_percent"] == "19"
+    assert order["amount_paid_minor"] == "1190"
+    [line] = order["lines"]
+    assert (line["tax_minor"], line["tax_inclusive"], line["total_minor"]) == ("190", False, "1190")

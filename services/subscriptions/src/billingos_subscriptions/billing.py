@@ -40,11 +40,13 @@ from billingos_subscriptions.models import (
 from billingos_subscriptions.repository import (
     AttemptRepository,
     BalanceRepository,
+    CustomerCopies,
     ItemRepository,
     OrderLineRepository,
     OrderRepository,
     PendingLineRepository,
     SubscriptionRepository,
+    TaxRateCopies,
     TestClockRepository,
 )
 from billingos_subscriptions.vocabulary import (
@@ -314,6 +316,7 @@ class Billing:
         with its first attempt, or paid when nothing is due."""
         lines = await self.lines.of_orders([order.id])
         discount = self._discount(sub, now)
+        rate = await self._tax_rate(order.customer_id)
         amounts = invoices.compute_invoice(
             order.currency,
             [
@@ -328,7 +331,9 @@ class Billing:
                 for line in lines
             ],
             discount,
+            rate.rate if rate is not None else None,
         )
+        order.tax_rate_percent = None if rate is None else rate.percentage
         for line, figures in zip(lines, amounts.lines, strict=True):
             line.amount_minor = figures.amount
             line.discount_minor = figures.discount
@@ -374,6 +379,27 @@ class Billing:
             await self._paid(order, sub, now)
         else:
             await self.request_attempt(order, sub, now)
+
+    async def _tax_rate(self, customer_id: uuid.UUID) -> _Rate | None:
+        """The rate of the customer's billing address, as the catalog would
+        resolve it: its region's, else its country's, else none."""
+        customer = await CustomerCopies(self.scope).get(customer_id)
+        if customer is None or not customer.country:
+            return None
+        rates = [
+            r
+            for r in await TaxRateCopies(self.scope).of_country(customer.country)
+            if r.deleted_at is None
+        ]
+        by_region = {r.region: r for r in rates}
+        found = (
+            by_region.get(customer.region or "")
+            if customer.region and customer.region in by_region
+            else by_region.get("")
+        )
+        if found is None:
+            return None
+        return _Rate(found.percentage, invoices.TaxRate(Decimal(found.percentage), found.inclusive))
 
     # ---- charging -------------------------------------------------------------
 
@@ -603,6 +629,12 @@ class Billing:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
 
 
+@dataclass(frozen=True)
+class _Rate:
+    percentage: str
+    rate: invoices.TaxRate
+
+
 def schedule_next_action(sub: Subscription) -> None:
     """When the scheduler next has work for the subscription."""
     status = SubscriptionStatus(sub.status)
@@ -647,6 +679,7 @@ def with_changes(row: Subscription, **changes: object) -> Subscription:
 
 
 _ORDER_AMOUNTS = [
+    "tax_rate_percent",
     "subtotal_minor",
     "discount_minor",
     "tax_minor",

@@ -6,15 +6,16 @@ answer goes into the copy as the event would."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
-from billingos.catalog.v1 import products_pb2
+from billingos.catalog.v1 import products_pb2, taxes_pb2
 from billingos.customers.v1 import customers_pb2
 from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
 from billingos_kit.ids import canonical_id
 from billingos_kit.repository import DataScope
 from billingos_subscriptions.clients import CatalogClient
-from billingos_subscriptions.models import CustomerCopy, PriceCopy, ProductCopy
+from billingos_subscriptions.models import CustomerCopy, PriceCopy, ProductCopy, TaxRateCopy
 from billingos_subscriptions.repository import CustomerCopies, PriceCopies, ProductCopies
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -66,8 +67,46 @@ def customer_copy(
             if customer.HasField("delete_time")
             else updated
         )
-    clock = canonical_id(getattr(customer, "test_clock_id", "") or "")
-    return CustomerCopy(customer_id, organization_id, clock, deleted_at, updated)
+    clock = canonical_id(customer.test_clock_id) if customer.test_clock_id else None
+    country, region = _place(customer)
+    return CustomerCopy(customer_id, organization_id, clock, deleted_at, updated, country, region)
+
+
+def _place(customer: customers_pb2.Customer) -> tuple[str | None, str | None]:
+    """The billing address's country and region codes, as the catalog reads
+    an address for its rate (a state given as "US-CA" or "ca" is "CA"). A
+    state that is no subdivision code gets the country's rate."""
+    if not customer.HasField("billing_address") or not customer.billing_address.country:
+        return None, None
+    address = customer.billing_address
+    country = address.country.strip().upper()
+    state = address.state.strip()
+    prefix = f"{country}-"
+    code = state[len(prefix) :] if state[: len(prefix)].upper() == prefix else state
+    region = code.upper() if _REGION.fullmatch(code) else ""
+    return country, region
+
+
+_REGION = re.compile(r"[A-Za-z0-9]{1,3}")
+
+
+def tax_rate_copy(
+    rate: taxes_pb2.TaxRate, organization_id: uuid.UUID, *, deleted: bool = False
+) -> TaxRateCopy | None:
+    rate_id = canonical_id(rate.id)
+    if rate_id is None or not rate.country:
+        return None
+    updated = rate.update_time.ToDatetime(tzinfo=dt.UTC) if rate.HasField("update_time") else EPOCH
+    return TaxRateCopy(
+        rate_id,
+        organization_id,
+        rate.country.upper(),
+        rate.region.upper(),
+        rate.percentage,
+        rate.inclusive,
+        updated if deleted else None,
+        updated,
+    )
 
 
 class Catalog:

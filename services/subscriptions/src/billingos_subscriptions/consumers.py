@@ -19,13 +19,19 @@ from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
 from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions.billing import Billing, FixedClock
-from billingos_subscriptions.catalog_copy import customer_copy, price_copy, product_copy
+from billingos_subscriptions.catalog_copy import (
+    customer_copy,
+    price_copy,
+    product_copy,
+    tax_rate_copy,
+)
 from billingos_subscriptions.charger import result_of
 from billingos_subscriptions.models import kit_tables
 from billingos_subscriptions.repository import (
     CustomerCopies,
     PriceCopies,
     ProductCopies,
+    TaxRateCopies,
     TestClockRepository,
 )
 from billingos_subscriptions.vocabulary import OrderStatus
@@ -79,7 +85,23 @@ def catalog_copy(database: Database, clock: Clock) -> EventConsumer:
         if copy is not None:
             await PriceCopies(scope).remember(copy)
 
+    async def tax_rate(
+        scope: EventScope,
+        data: catalog_events.TaxRateCreatedEvent | catalog_events.TaxRateUpdatedEvent,
+    ) -> None:
+        copy = tax_rate_copy(data.tax_rate, scope.organization_id)
+        if copy is not None:
+            await TaxRateCopies(scope).remember(copy)
+
+    async def tax_rate_gone(scope: EventScope, data: catalog_events.TaxRateDeletedEvent) -> None:
+        copy = tax_rate_copy(data.tax_rate, scope.organization_id, deleted=True)
+        if copy is not None:
+            await TaxRateCopies(scope).remember(copy)
+
     consumer = EventConsumer.of_state("subscriptions-catalog", database, kit_tables, clock, SOURCE)
+    consumer.on(catalog_events.TaxRateCreatedEvent, tax_rate)
+    consumer.on(catalog_events.TaxRateUpdatedEvent, tax_rate)
+    consumer.on(catalog_events.TaxRateDeletedEvent, tax_rate_gone)
     consumer.on(catalog_events.ProductCreatedEvent, product)
     consumer.on(catalog_events.ProductUpdatedEvent, product)
     consumer.on(catalog_events.ProductArchivedEvent, product)

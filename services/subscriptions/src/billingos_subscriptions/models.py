@@ -49,6 +49,26 @@ customers = Table(
     Column("deleted_at", Timestamp, nullable=True),
     # The customer's update_time in the state applied: older states lose.
     Column("source_updated_at", Timestamp, nullable=False),
+    # The billing address's place, for its tax rate: the upper-case country
+    # code and region code ("" for none); NULL without an address.
+    Column("country", Text, nullable=True),
+    Column("region", Text, nullable=True),
+)
+
+# The catalog's tax rates (its state stream): the rate an order's customer
+# gets by the place of its billing address.
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("percentage", Text, nullable=False),
+    Column("inclusive", Boolean, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+    Column("source_updated_at", Timestamp, nullable=False),
+    Index("ix_tax_rates_organization_id_country", "organization_id", "country"),
 )
 
 # The catalog's products and prices (its state stream), as the catalog
@@ -369,6 +389,20 @@ class CustomerCopy:
     id: uuid.UUID
     organization_id: uuid.UUID
     test_clock_id: uuid.UUID | None
+    deleted_at: dt.datetime | None
+    source_updated_at: dt.datetime
+    country: str | None
+    region: str | None
+
+
+@dataclass
+class TaxRateCopy:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    country: str
+    region: str
+    percentage: str
+    inclusive: bool
     deleted_at: dt.datetime | None
     source_updated_at: dt.datetime
 

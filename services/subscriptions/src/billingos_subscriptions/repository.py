@@ -40,6 +40,7 @@ from billingos_subscriptions.models import (
     ProductCopy,
     Subscription,
     SubscriptionItem,
+    TaxRateCopy,
     TestClock,
     billing_settings,
     customer_balances,
@@ -52,6 +53,7 @@ from billingos_subscriptions.models import (
     products,
     subscription_items,
     subscriptions,
+    tax_rates,
     test_clocks,
 )
 
@@ -79,10 +81,35 @@ class CustomerCopies(TenantRepository[CustomerCopy]):
     async def remember(self, row: CustomerCopy) -> bool:
         query = self.query(
             "remember",
-            lambda: _remember(customers, ("test_clock_id", "deleted_at", "source_updated_at")),
+            lambda: _remember(
+                customers,
+                ("test_clock_id", "deleted_at", "source_updated_at", "country", "region"),
+            ),
         )
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
+
+
+class TaxRateCopies(TenantRepository[TaxRateCopy]):
+    table = tax_rates
+    row_type = TaxRateCopy
+    resource = "tax_rate"
+
+    async def remember(self, row: TaxRateCopy) -> bool:
+        query = self.query(
+            "remember",
+            lambda: _remember(
+                tax_rates, ("percentage", "inclusive", "deleted_at", "source_updated_at")
+            ),
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def of_country(self, country: str) -> list[TaxRateCopy]:
+        def build() -> Any:
+            return self.live().where(tax_rates.c.country == bindparam("country"))
+
+        return await self.fetch_rows(self.query("of_country", build), country=country)
 
 
 class ProductCopies(TenantRepository[ProductCopy]):

@@ -4,6 +4,7 @@ organization's billing time zone; money from billing.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -331,19 +332,32 @@ class Subscriptions:
         schedule_next_action(row)
         await self.billing.subscriptions.insert(row)
         await self.billing.wake_clock(row.test_clock_id)
+        bought = await self._purchased(bought, f"subscription:{row.id}", customer_id)
         await self.billing.items.insert(*self._items(row, bought, anchor))
-        await self._catalog_client.record_purchase(
-            scope.organization_id,
-            f"subscription:{row.id}",
-            customer_id,
-            [uuid.UUID(p.id) for p in bought.prices],
-        )
         if trial_end is not None:
             await self.billing.announce(row, events.created, events.activated)
             return row
         await self.billing.announce(row, events.created)
         await self.open_first_order(row, now)
         return row
+
+    async def _purchased(self, bought: Bought, reference: str, customer_id: uuid.UUID) -> Bought:
+        """Records the purchase with the catalog, which freezes each price's
+        tax behaviour at its first use; the snapshot takes the frozen one, so
+        an order's lines are never read with a later default."""
+        organization_id = self._scope.organization_id
+        await self._catalog_client.record_purchase(
+            organization_id, reference, customer_id, [uuid.UUID(p.id) for p in bought.prices]
+        )
+        frozen: list[products_pb2.Price] = []
+        for price in bought.prices:
+            if price.tax_behavior == products_pb2.TAX_BEHAVIOR_UNSPECIFIED:
+                asked = await self._catalog_client.price(organization_id, uuid.UUID(price.id))
+                if asked is not None:
+                    price = asked
+            frozen.append(price)
+        static = frozen[0] if bought.static is not None else None
+        return dataclasses.replace(bought, prices=frozen, static=static)
 
     def _items(
         self, row: Subscription, bought: Bought, start: dt.datetime
@@ -713,6 +727,8 @@ class Subscriptions:
         """Replaces the subscription's prices with `bought`'s: the old items
         end now (a metered one's usage until now is billed at the next
         renewal), the new ones start now. Unchanged prices keep their item."""
+        reference = f"subscription:{row.id}:{now.isoformat()}"
+        bought = await self._purchased(bought, reference, row.customer_id)
         keep = {p.id for p in bought.prices}
         existing = {str(i.price_id): i for i in items}
         for item in items:

@@ -1,5 +1,5 @@
-"""The billing engine's tables: read copies of customers, products and
-prices; billing settings, test clocks, subscriptions and their items,
+"""The billing engine's tables: read copies of customers (with their
+billing address's place), products, prices and tax rates; billing settings, test clocks, subscriptions and their items,
 orders and their lines, pending proration lines, payment attempts and
 customer balances.
 
@@ -392,8 +392,41 @@ def upgrade() -> None:
         schema="subscriptions",
     )
 
+    op.create_table(
+        "tax_rates",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("country", sa.Text(), nullable=False),
+        sa.Column("region", sa.Text(), nullable=False),
+        sa.Column("percentage", sa.Text(), nullable=False),
+        sa.Column("inclusive", sa.Boolean(), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tax_rates")),
+        schema="subscriptions",
+    )
+    op.create_index(
+        "ix_tax_rates_organization_id_country",
+        "tax_rates",
+        ["organization_id", "country"],
+        unique=False,
+        schema="subscriptions",
+    )
+    op.add_column(
+        "customers", sa.Column("country", sa.Text(), nullable=True), schema="subscriptions"
+    )
+    op.add_column(
+        "customers", sa.Column("region", sa.Text(), nullable=True), schema="subscriptions"
+    )
+
 
 def downgrade() -> None:
+    op.drop_column("customers", "region", schema="subscriptions")
+    op.drop_column("customers", "country", schema="subscriptions")
+    op.drop_index(
+        "ix_tax_rates_organization_id_country", table_name="tax_rates", schema="subscriptions"
+    )
+    op.drop_table("tax_rates", schema="subscriptions")
     op.drop_index(
         "ix_test_clocks_organization_id_id", table_name="test_clocks", schema="subscriptions"
     )
