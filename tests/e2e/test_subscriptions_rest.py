@@ -689,3 +689,126 @@ async def test_orders_are_taxed_by_the_customers_billing_address(
     assert order["amount_paid_minor"] == "1190"
     [line] = order["lines"]
     assert (line["tax_minor"], line["tax_inclusive"], line["total_minor"]) == ("190", False, "1190")
+
+
+async def test_refunds_of_an_orders_payment_show_on_the_order(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    product = await monthly_product(merchant, 4000, "Refundable")
+    customer_id = await customer_with_card(merchant, servers)
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    subscription = await until(lambda: active(merchant, created.json()["id"]))
+    [order] = await orders_of(merchant, subscription["id"])
+    payment_id = order["attempts"][0]["payment_id"]
+    part = await merchant.client.post(
+        f"/v1/payments/{payment_id}/refunds",
+        json={"amount": {"amount_minor": 1500, "currency": "USD"}},
+        headers={"Idempotency-Key": f"part-{payment_id}"},
+    )
+    assert part.status_code == 200, part.text
+
+    async def order_in(status: str) -> dict[str, Any] | None:
+        found = (await merchant.client.get(f"/v1/orders/{order['id']}")).json()
+        return dict(found) if found["status"] == status else None
+
+    partly = await until(lambda: order_in("ORDER_STATUS_PARTIALLY_REFUNDED"))
+    assert partly["amount_refunded_minor"] == "1500"
+    rest = await merchant.client.post(
+        f"/v1/payments/{payment_id}/refunds",
+        json={},
+        headers={"Idempotency-Key": f"rest-{payment_id}"},
+    )
+    assert rest.status_code == 200, rest.text
+    whole = await until(lambda: order_in("ORDER_STATUS_REFUNDED"))
+    assert whole["amount_refunded_minor"] == "4000"
+
+
+async def test_a_year_of_billing_from_a_trial_to_a_recovered_renewal(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """Signup with a trial → first charge → 12 renewals → a declined renewal
+    → retries → recovery, every cent and every period checked."""
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-15T12:00:00Z"})
+    ).json()
+    product = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Team",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "trial": {"interval": "INTERVAL_DAY", "count": 14},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": 4900}}],
+        },
+    )
+    assert product.status_code == 200, product.text
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription = (
+        await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product.json()["id"],
+                    "currency": "USD",
+                }
+            },
+        )
+    ).json()
+    assert subscription["status"] == "SUBSCRIPTION_STATUS_TRIALING"
+    assert subscription["trial_end"] == "2027-01-29T12:00:00Z"
+    await advance(merchant, clock["id"], "2027-01-29T12:00:00Z")
+    first = await active(merchant, subscription["id"])
+    assert first is not None
+    assert (first["current_period_start"], first["current_period_end"]) == (
+        "2027-01-29T12:00:00Z",
+        "2027-02-28T12:00:00Z",
+    )
+    await advance(merchant, clock["id"], "2028-01-29T12:00:00Z")
+    orders = await orders_of(merchant, subscription["id"])
+    assert len(orders) == 13
+    assert {(o["status"], o["total_minor"], o["amount_paid_minor"]) for o in orders} == {
+        ("ORDER_STATUS_PAID", "4900", "4900")
+    }
+    starts = [o["period_start"][:10] for o in orders]
+    assert starts == [
+        "2027-01-29", "2027-02-28", "2027-03-29", "2027-04-29", "2027-05-29", "2027-06-29",
+        "2027-07-29", "2027-08-29", "2027-09-29", "2027-10-29", "2027-11-29", "2027-12-29",
+        "2028-01-29",
+    ]  # fmt: skip
+    await add_card(merchant, servers, customer_id, DECLINING_CARD)
+    await advance(merchant, clock["id"], "2028-02-29T12:00:00Z")  # a leap day
+    late = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert late["status"] == "SUBSCRIPTION_STATUS_PAST_DUE"
+    await advance(merchant, clock["id"], "2028-03-03T12:00:00Z")
+    await add_card(merchant, servers, customer_id, GOOD_CARD)
+    await until(lambda: active(merchant, subscription["id"]))
+    await settle(merchant, clock["id"])
+    recovered = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+    assert (recovered["current_period_start"], recovered["current_period_end"]) == (
+        "2028-02-29T12:00:00Z",
+        "2028-03-29T12:00:00Z",
+    )
+    orders = await orders_of(merchant, subscription["id"])
+    assert len(orders) == 14
+    assert [a["status"] for a in orders[-1]["attempts"]] == ["failed", "failed", "succeeded"]
+    payments = (
+        await merchant.client.get(
+            "/v1/payments", params={"customer_id": customer_id, "page_size": 100}
+        )
+    ).json()["payments"]
+    paid = [
+        int(p["amount"]["amount_minor"])
+        for p in payments
+        if p["status"] == "PAYMENT_STATUS_SUCCEEDED"
+    ]
+    assert sum(paid) == 14 * 4900
+    assert len(paid) == 14

@@ -32,6 +32,7 @@ from billingos_subscriptions.messages import attempt_message, order_message, sub
 from billingos_subscriptions.models import (
     Order,
     OrderLine,
+    OrderRefund,
     PaymentAttempt,
     PendingLine,
     Subscription,
@@ -45,6 +46,7 @@ from billingos_subscriptions.repository import (
     OrderLineRepository,
     OrderRepository,
     PendingLineRepository,
+    RefundCopies,
     SubscriptionRepository,
     TaxRateCopies,
     TestClockRepository,
@@ -477,6 +479,52 @@ class Billing:
             await self._failed(order, sub, attempt, now)
         return True
 
+    async def apply_refund(
+        self,
+        refund_id: uuid.UUID,
+        payment_id: uuid.UUID,
+        amount_minor: int,
+        status: str,
+        updated_at: dt.datetime,
+    ) -> bool:
+        """Records a refund of an order's payment (False: not a payment of
+        ours, or an older state than the one recorded) and sets the order's
+        refunded amount and status from all its succeeded refunds."""
+        attempt = await self.attempts.by_payment(payment_id)
+        if attempt is None:
+            return False
+        refunds = RefundCopies(self.scope)
+        changed = await refunds.remember(
+            OrderRefund(
+                refund_id,
+                self.scope.organization_id,
+                attempt.order_id,
+                amount_minor,
+                status,
+                updated_at,
+            )
+        )
+        if not changed:
+            return False
+        order = await self.orders.require(attempt.order_id, for_update=True)
+        refunded = await refunds.refunded(order.id)
+        if refunded == order.amount_refunded_minor:
+            return True
+        order.amount_refunded_minor = refunded
+        if OrderStatus(order.status) in _REFUNDABLE:
+            paid = order.amount_paid_minor
+            order.status = (
+                OrderStatus.PAID
+                if refunded == 0
+                else OrderStatus.REFUNDED
+                if refunded >= paid
+                else OrderStatus.PARTIALLY_REFUNDED
+            ).value
+        order.updated_at = await self.now_for(order.test_clock_id)
+        await self.orders.update(order, ["amount_refunded_minor", "status", "updated_at"])
+        await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+        return True
+
     async def _paid(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
         order.status = OrderStatus.PAID.value
         order.paid_at = now
@@ -627,6 +675,9 @@ class Billing:
             await self.announce(sub, events.revoked)
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
+
+
+_REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})
 
 
 @dataclass(frozen=True)

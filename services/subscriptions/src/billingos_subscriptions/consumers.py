@@ -7,6 +7,7 @@ result already applied changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -14,9 +15,11 @@ from collections.abc import Callable
 from billingos.catalog.v1 import events_pb2 as catalog_events
 from billingos.customers.v1 import events_pb2 as customer_events
 from billingos.payments.v1 import events_pb2 as payment_events
+from billingos.payments.v1 import payments_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
+from billingos_kit.ids import canonical_id
 from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions.billing import Billing, FixedClock
 from billingos_subscriptions.catalog_copy import (
@@ -39,6 +42,13 @@ from billingos_subscriptions.vocabulary import OrderStatus
 log = logging.getLogger(__name__)
 
 SOURCE = "subscriptions"
+
+_REFUND_STATUSES = {
+    payments_pb2.REFUND_STATUS_PENDING: "pending",
+    payments_pb2.REFUND_STATUS_SUCCEEDED: "succeeded",
+    payments_pb2.REFUND_STATUS_FAILED: "failed",
+    payments_pb2.REFUND_STATUS_CANCELED: "canceled",
+}
 
 
 def customers_copy(database: Database, clock: Clock) -> EventConsumer:
@@ -151,9 +161,29 @@ def payment_results(
         if retried:
             on_retry()
 
+    async def refund(
+        scope: EventScope,
+        data: payment_events.RefundCreatedEvent | payment_events.RefundUpdatedEvent,
+    ) -> None:
+        found = data.refund
+        refund_id, payment_id = canonical_id(found.id), canonical_id(found.payment_id)
+        if refund_id is None or payment_id is None:
+            return
+        status = _REFUND_STATUSES.get(found.status, "pending")
+        updated = (
+            found.update_time.ToDatetime(tzinfo=dt.UTC)
+            if found.HasField("update_time")
+            else clock.now()
+        )
+        await Billing(scope, clock).apply_refund(
+            refund_id, payment_id, found.amount.amount_minor, status, updated
+        )
+
     consumer = EventConsumer.of_events(
         "subscriptions-payments", database, kit_tables, clock, SOURCE
     )
+    consumer.on(payment_events.RefundCreatedEvent, refund)
+    consumer.on(payment_events.RefundUpdatedEvent, refund)
     consumer.on(payment_events.PaymentSucceededEvent, outcome)
     consumer.on(payment_events.PaymentFailedEvent, outcome)
     consumer.on(payment_events.PaymentRequiresActionEvent, outcome)

@@ -367,6 +367,20 @@ payment_attempts = Table(
     CheckConstraint("amount_minor > 0", name="amount_positive"),
 )
 
+# Refunds of orders' payments (payments' refund events): an order's refunded
+# amount is the sum of its succeeded ones, whatever order the events came in.
+order_refunds = Table(
+    "order_refunds",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("order_id", Uuid, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("source_updated_at", Timestamp, nullable=False),
+    Index("ix_order_refunds_organization_id_order_id", "organization_id", "order_id"),
+)
+
 # A customer's balance per currency: credit (positive) from downgrades, used
 # on the next orders, or a debt (negative) from an order too small to charge
 # (below Stripe's minimum), added to the next one.
@@ -612,6 +626,16 @@ class PaymentAttempt:
     send_tries: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+@dataclass
+class OrderRefund:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    order_id: uuid.UUID
+    amount_minor: int
+    status: str
+    source_updated_at: dt.datetime
 
 
 @dataclass

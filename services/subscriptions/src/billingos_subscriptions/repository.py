@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    func,
     select,
     update,
 )
@@ -34,6 +35,7 @@ from billingos_subscriptions.models import (
     CustomerCopy,
     Order,
     OrderLine,
+    OrderRefund,
     PaymentAttempt,
     PendingLine,
     PriceCopy,
@@ -46,6 +48,7 @@ from billingos_subscriptions.models import (
     customer_balances,
     customers,
     order_lines,
+    order_refunds,
     orders,
     payment_attempts,
     pending_lines,
@@ -346,6 +349,12 @@ class AttemptRepository(TenantRepository[PaymentAttempt]):
     row_type = PaymentAttempt
     resource = "payment_attempt"
 
+    async def by_payment(self, payment_id: uuid.UUID) -> PaymentAttempt | None:
+        def build() -> Any:
+            return self.live().where(payment_attempts.c.payment_id == bindparam("payment_id"))
+
+        return await self.fetch_row(self.query("by_payment", build), payment_id=payment_id)
+
     async def of_orders(self, order_ids: list[uuid.UUID]) -> list[PaymentAttempt]:
         def build() -> Any:
             return (
@@ -372,6 +381,35 @@ class AttemptRepository(TenantRepository[PaymentAttempt]):
             order_id=order_id,
             attempt_number=attempt_number,
         )
+
+
+class RefundCopies(TenantRepository[OrderRefund]):
+    table = order_refunds
+    row_type = OrderRefund
+    resource = "order_refund"
+
+    async def remember(self, row: OrderRefund) -> bool:
+        query = self.query(
+            "remember",
+            lambda: _remember(order_refunds, ("amount_minor", "status", "source_updated_at")),
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def refunded(self, order_id: uuid.UUID) -> int:
+        def build() -> Any:
+            return (
+                select(func.coalesce(func.sum(order_refunds.c.amount_minor), 0))
+                .where(order_refunds.c.organization_id == bindparam("organization_id"))
+                .where(order_refunds.c.order_id == bindparam("order_id"))
+                .where(order_refunds.c.status == "succeeded")
+            )
+
+        record = await self.query("refunded", build).fetch_one(
+            await self.connection(), **self._bound({"order_id": order_id})
+        )
+        assert record is not None
+        return int(record[0])
 
 
 class BalanceRepository(TenantRepository[CustomerBalance]):

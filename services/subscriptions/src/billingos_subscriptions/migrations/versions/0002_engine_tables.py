@@ -1,7 +1,8 @@
 """The billing engine's tables: read copies of customers (with their
-billing address's place), products, prices and tax rates; billing settings, test clocks, subscriptions and their items,
-orders and their lines, pending proration lines, payment attempts and
-customer balances.
+billing address's place), products, prices and tax rates; billing
+settings, test clocks, subscriptions and their items, orders and their
+lines and refunds, pending proration lines, payment attempts and customer
+balances.
 
 Revision ID: 0002
 Revises: 0001
@@ -419,8 +420,33 @@ def upgrade() -> None:
         "customers", sa.Column("region", sa.Text(), nullable=True), schema="subscriptions"
     )
 
+    op.create_table(
+        "order_refunds",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("order_id", sa.Uuid(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_refunds")),
+        schema="subscriptions",
+    )
+    op.create_index(
+        "ix_order_refunds_organization_id_order_id",
+        "order_refunds",
+        ["organization_id", "order_id"],
+        unique=False,
+        schema="subscriptions",
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_order_refunds_organization_id_order_id",
+        table_name="order_refunds",
+        schema="subscriptions",
+    )
+    op.drop_table("order_refunds", schema="subscriptions")
     op.drop_column("customers", "region", schema="subscriptions")
     op.drop_column("customers", "country", schema="subscriptions")
     op.drop_index(
