@@ -812,3 +812,110 @@ async def test_a_year_of_billing_from_a_trial_to_a_recovered_renewal(
     ]
     assert sum(paid) == 14 * 4900
     assert len(paid) == 14
+
+
+async def test_a_promotion_code_discounts_the_months_it_covers(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    product = await monthly_product(merchant, 2000, "Discounted")
+    other = await monthly_product(merchant, 2000, "Elsewhere")
+    discount = await merchant.client.post(
+        "/v1/discounts",
+        json={
+            "name": "Launch",
+            "percent_off": {"basis_points": 2500},
+            "duration": "DISCOUNT_DURATION_REPEATING",
+            "duration_in_months": 2,
+            "product_ids": [product["id"]],
+        },
+    )
+    assert discount.status_code == 200, discount.text
+    code = await merchant.client.post(
+        f"/v1/discounts/{discount.json()['id']}/promotion-codes", json={"code": "LAUNCH25"}
+    )
+    assert code.status_code == 200, code.text
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    elsewhere = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": other["id"],
+                "currency": "USD",
+            },
+            "promotion_code": "LAUNCH25",
+        },
+    )
+    assert elsewhere.status_code == 400, elsewhere.text
+    assert elsewhere.json()["details"][0]["reason"] == "DISCOUNT_NOT_APPLICABLE"
+    unknown = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            },
+            "promotion_code": "NOPE-NOPE",
+        },
+    )
+    assert unknown.status_code == 404, unknown.text
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            },
+            "promotion_code": "launch25",
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription = created.json()
+    assert subscription["discount_id"] == discount.json()["id"]
+    assert subscription["discount_end_time"] == "2027-03-01T00:00:00Z"
+    await settle(merchant, clock["id"])
+    await advance(merchant, clock["id"], "2027-02-01T00:00:00Z")
+    await advance(merchant, clock["id"], "2027-03-01T00:00:00Z")
+    orders = await orders_of(merchant, subscription["id"])
+    assert [(o["discount_minor"], o["total_minor"]) for o in orders] == [
+        ("500", "1500"),
+        ("500", "1500"),
+        ("0", "2000"),
+    ]
+    assert orders[0]["lines"][0]["discount_minor"] == "500"
+
+
+async def test_a_discount_validates_for_a_customer_made_a_moment_ago(merchant: Merchant) -> None:
+    """The catalog asks the customers service about a customer its read copy
+    has not heard of yet, instead of answering 404."""
+    product = await monthly_product(merchant, 2000, "Fresh")
+    discount = (
+        await merchant.client.post(
+            "/v1/discounts",
+            json={
+                "name": "Any",
+                "percent_off": {"basis_points": 1000},
+                "duration": "DISCOUNT_DURATION_ONCE",
+            },
+        )
+    ).json()
+    for index in range(5):
+        customer = (
+            await merchant.client.post("/v1/customers", json={"email": f"new{index}@example.com"})
+        ).json()
+        validated = await merchant.client.post(
+            "/v1/discounts:validate",
+            json={
+                "discount_id": discount["id"],
+                "product_id": product["id"],
+                "currency": "USD",
+                "customer_id": customer["id"],
+            },
+        )
+        assert validated.status_code == 200, validated.text
+        assert validated.json()["applicable"] is True

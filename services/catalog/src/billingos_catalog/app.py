@@ -35,6 +35,7 @@ from billingos_catalog.servicer import (
 )
 from billingos_catalog.settings import CatalogSettings
 from billingos_kit.clock import Clock
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 
@@ -44,6 +45,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, CatalogSettings)
     app = ServiceApp(settings, kit_tables, clock=clock)
+    directory = CustomerDirectory(
+        settings.customers_address or settings.key_check_address,
+        settings.service_token.get_secret_value(),
+    )
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             products_pb2_grpc.add_ProductServiceServicer_to_server,
@@ -57,7 +62,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         ),
         (
             discounts_pb2_grpc.add_DiscountServiceServicer_to_server,
-            DiscountServicer(),
+            DiscountServicer(directory),
             discounts_pb2.DESCRIPTOR.services_by_name["DiscountService"],
         ),
         (
@@ -88,4 +93,5 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_consumer(customer_copy(app.database, app.clock))
     for source in states.state_sources():
         app.add_state_source(source)
+    app.add_closer(directory.close)
     return app

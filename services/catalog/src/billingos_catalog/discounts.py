@@ -45,7 +45,7 @@ from billingos_catalog.discount_rules import (
     refusal,
 )
 from billingos_catalog.drafts import DiscountDraft, DiscountLookup, Order, RedemptionDraft
-from billingos_catalog.models import Discount, DiscountRedemption, PromotionCode
+from billingos_catalog.models import Discount, DiscountRedemption, KnownCustomer, PromotionCode
 from billingos_catalog.promotion_rules import code_ineligibility
 from billingos_catalog.repository import (
     DiscountFilter,
@@ -57,6 +57,7 @@ from billingos_catalog.repository import (
     RedemptionRepository,
 )
 from billingos_catalog.vocabulary import DiscountDuration, Ineligibility
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.grpc.scope import CallScope
@@ -100,8 +101,9 @@ class Validation:
 class DiscountService:
     """Discounts of the scope's organization."""
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: CallScope, directory: CustomerDirectory | None = None) -> None:
         self._scope = scope
+        self._directory = directory
         self._discounts = DiscountRepository(scope)
         self._redemptions = RedemptionRepository(scope)
         self._products = ProductRepository(scope)
@@ -301,8 +303,19 @@ class DiscountService:
         return code
 
     async def _require_customer(self, order: Order) -> None:
-        if order.customer_id is not None and await self._customers.get(order.customer_id) is None:
+        """The customer must be a live one. One the read copy has not heard
+        of yet (made a moment ago, its event still on its way) is asked of
+        the customers service once and learnt, as its event would teach it."""
+        if order.customer_id is None or await self._customers.get(order.customer_id) is not None:
+            return
+        found = None
+        if self._directory is not None:
+            found = await self._directory.find(self._scope.organization_id, order.customer_id)
+        if found is None or found.HasField("delete_time"):
             raise self._customers.not_found(str(order.customer_id))
+        await self._customers.remember(
+            KnownCustomer(order.customer_id, self._scope.organization_id, None)
+        )
 
     async def _code_ineligibility(
         self, code: PromotionCode, order: Order, currency: str, moment: dt.datetime

@@ -60,6 +60,7 @@ from billingos_catalog.repository import (
 )
 from billingos_catalog.tax_rules import country_code
 from billingos_catalog.taxes import TAX_RATE_MASK, TAX_SETTINGS_MASK, TaxService
+from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
@@ -167,24 +168,30 @@ class PriceServicer(products_pb2_grpc.PriceServiceServicer):
 
 
 class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
+    def __init__(self, directory: CustomerDirectory | None = None) -> None:
+        self._directory = directory
+
+    def _service(self) -> DiscountService:
+        return DiscountService(current_scope(), self._directory)
+
     async def CreateDiscount(
         self, request: discounts_pb2.CreateDiscountRequest, context: Context
     ) -> discounts_pb2.Discount:
-        discount = await DiscountService(current_scope()).create(discount_draft(request.discount))
+        discount = await self._service().create(discount_draft(request.discount))
         return discount_message(discount)
 
     async def GetDiscount(
         self, request: discounts_pb2.GetDiscountRequest, context: Context
     ) -> discounts_pb2.Discount:
         discount_id = parse_id(request.id, "id")
-        return discount_message(await DiscountService(current_scope()).get(discount_id))
+        return discount_message(await self._service().get(discount_id))
 
     async def ListDiscounts(
         self, request: discounts_pb2.ListDiscountsRequest, context: Context
     ) -> discounts_pb2.ListDiscountsResponse:
         where = DiscountFilter(code=request.code or None)
         page = page_request(request.page_size, request.page_token, where)
-        result = await DiscountService(current_scope()).list_page(where, page)
+        result = await self._service().list_page(where, page)
         return discounts_pb2.ListDiscountsResponse(
             discounts=[discount_message(discount) for discount in result.items],
             next_page_token=result.next_page_token,
@@ -194,7 +201,7 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
         self, request: discounts_pb2.UpdateDiscountRequest, context: Context
     ) -> discounts_pb2.Discount:
         discount_id = parse_id(request.discount.id, "discount.id")
-        service = DiscountService(current_scope())
+        service = self._service()
 
         async def current() -> discounts_pb2.Discount:
             return discount_message(await service.get(discount_id, for_update=True))
@@ -207,13 +214,13 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
         self, request: discounts_pb2.DeleteDiscountRequest, context: Context
     ) -> discounts_pb2.Discount:
         discount_id = parse_id(request.id, "id")
-        return discount_message(await DiscountService(current_scope()).delete(discount_id))
+        return discount_message(await self._service().delete(discount_id))
 
     async def ValidateDiscount(
         self, request: discounts_pb2.ValidateDiscountRequest, context: Context
     ) -> discounts_pb2.ValidateDiscountResponse:
         lookup, bought = discount_lookup(request), order(request)
-        validation = await DiscountService(current_scope()).validate(lookup, bought)
+        validation = await self._service().validate(lookup, bought)
         code = validation.promotion_code
         return discounts_pb2.ValidateDiscountResponse(
             discount=discount_message(validation.discount),
@@ -226,7 +233,7 @@ class DiscountServicer(discounts_pb2_grpc.DiscountServiceServicer):
         self, request: discounts_pb2.RedeemDiscountRequest, context: Context
     ) -> discounts_pb2.DiscountRedemption:
         discount_id = parse_id(request.id, "id")
-        service = DiscountService(current_scope())
+        service = self._service()
         redemption = await service.redeem(discount_id, redemption_draft(request))
         return redemption_message(redemption)
 
