@@ -919,3 +919,76 @@ async def test_a_discount_validates_for_a_customer_made_a_moment_ago(merchant: M
         )
         assert validated.status_code == 200, validated.text
         assert validated.json()["applicable"] is True
+
+
+async def test_seats_stay_within_the_price_and_a_seat_change_is_prorated(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    product = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Seats",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [
+                {
+                    "currency": "USD",
+                    "seat_based": {
+                        "tier_mode": "TIER_MODE_VOLUME",
+                        "tiers": [{"from_seats": 1, "amount_per_seat_minor": 500}],
+                        "minimum_seats": 2,
+                        "maximum_seats": 10,
+                    },
+                }
+            ],
+        },
+    )
+    assert product.status_code == 200, product.text
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+
+    async def subscribe(seats: int) -> Any:
+        return await merchant.client.post(
+            "/v1/subscriptions",
+            json={
+                "subscription": {
+                    "customer_id": customer_id,
+                    "product_id": product.json()["id"],
+                    "currency": "USD",
+                    "seats": seats,
+                }
+            },
+        )
+
+    for seats in (1, 11):
+        refused = await subscribe(seats)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["details"][0]["reason"] == "SEATS_OUT_OF_RANGE"
+    created = await subscribe(3)
+    assert created.status_code == 200, created.text
+    subscription_id = created.json()["id"]
+    await advance(merchant, clock["id"], "2027-01-11T00:00:00Z")
+    [first] = await orders_of(merchant, subscription_id)
+    assert [(line["kind"], line["quantity"], line["amount_minor"]) for line in first["lines"]] == [
+        ("ORDER_LINE_KIND_SEATS", "3", "1500")
+    ]
+    too_many = await merchant.client.post(
+        f"/v1/subscriptions/{subscription_id}/change", json={"seats": 12}
+    )
+    assert too_many.status_code == 400, too_many.text
+    changed = await merchant.client.post(
+        f"/v1/subscriptions/{subscription_id}/change",
+        json={"seats": 5, "proration_behavior": "PRORATION_BEHAVIOR_INVOICE_NOW"},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["seats"] == 5
+    await settle(merchant, clock["id"])
+    update = (await orders_of(merchant, subscription_id))[-1]
+    credit = prorated(-1500, AFTER_TEN_DAYS, JANUARY)
+    charge = prorated(2500, AFTER_TEN_DAYS, JANUARY)
+    assert [int(line["amount_minor"]) for line in update["lines"]] == [credit, charge]
+    assert update["total_minor"] == str(credit + charge)
+    await advance(merchant, clock["id"], "2027-02-01T00:00:00Z")
+    renewal = (await orders_of(merchant, subscription_id))[-1]
+    assert renewal["total_minor"] == "2500"
