@@ -6,7 +6,6 @@ the caller's transaction: a call's, a handler's or a worker's."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
@@ -607,7 +606,6 @@ class Billing:
             else:
                 await self.end(sub, now, CancellationReason.PAYMENT_FAILED)
             return
-        was = status
         sub.status = SubscriptionStatus.PAST_DUE.value
         sub.next_retry_at = step.retry_at
         schedule_next_action(sub)
@@ -623,7 +621,6 @@ class Billing:
                 state, order_state, attempt_message(attempt), step.retry_at, retries_left
             )
         )
-        del was
 
     async def _void(self, order: Order, now: dt.datetime) -> None:
         order.status = OrderStatus.VOID.value
@@ -723,10 +720,6 @@ def _from_pending(row: PendingLine) -> LineDraft:
         quantity=row.quantity,
         tax_behavior=invoices.TaxBehavior(row.tax_behavior),
     )
-
-
-def with_changes(row: Subscription, **changes: object) -> Subscription:
-    return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
 
 
 _ORDER_AMOUNTS = [

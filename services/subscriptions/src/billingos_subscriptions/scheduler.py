@@ -26,16 +26,22 @@ from billingos_subscriptions.billing import (
     TRIAL_NOTICE_BEFORE,
     FixedClock,
     LineDraft,
+    price_of,
     schedule_next_action,
 )
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.models import Subscription
 from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
-from billingos_subscriptions.repository import Claimed, TestClockRepository, WorkClaims
+from billingos_subscriptions.repository import (
+    Claimed,
+    OrderRepository,
+    SubscriptionRepository,
+    TestClockRepository,
+    WorkClaims,
+)
 from billingos_subscriptions.subscriptions import (
     Subscriptions,
     first_period_line,
-    price_lines_price,
 )
 from billingos_subscriptions.vocabulary import (
     RENEWING,
@@ -152,16 +158,12 @@ class Scheduler:
         with contextlib.suppress(Exception):
             async with connection.transaction():
                 if handle == self._retry:
-                    from billingos_subscriptions.repository import OrderRepository
-
                     orders = OrderRepository(scope)
                     order = await orders.get(claimed.id)
                     if order is not None and order.next_charge_at is not None:
                         order.next_charge_at = max(order.next_charge_at, later)
                         await orders.update(order, ["next_charge_at"])
                 else:
-                    from billingos_subscriptions.repository import SubscriptionRepository
-
                     repo = SubscriptionRepository(scope)
                     sub = await repo.get(claimed.id)
                     if (
@@ -251,9 +253,7 @@ class Scheduler:
         billing = subs.billing
         closing = (sub.current_period_start, sub.current_period_end)
         items = await billing.items.of_subscriptions([sub.id])
-        metered = [
-            i for i in items if price_lines.is_metered(price_lines_price(i)) and not i.final_billed
-        ]
+        metered = [i for i in items if price_lines.is_metered(price_of(i)) and not i.final_billed]
         if sub.cancel_at_period_end:
             if metered:
                 await billing.open_order(
@@ -271,9 +271,7 @@ class Scheduler:
             await self._apply_scheduled(subs, sub, closing[1])
             items = await billing.items.of_subscriptions([sub.id])
             metered = [
-                i
-                for i in items
-                if price_lines.is_metered(price_lines_price(i)) and not i.final_billed
+                i for i in items if price_lines.is_metered(price_of(i)) and not i.final_billed
             ]
         zone = _zone(sub.time_zone)
         number = sub.period_number + 1
@@ -282,7 +280,7 @@ class Scheduler:
         product = await subs.catalog.product(sub.product_id)
         lines: list[LineDraft] = []
         for item in items:
-            price = price_lines_price(item)
+            price = price_of(item)
             if item.ended_at is not None or price_lines.is_metered(price):
                 continue
             assert product is not None

@@ -4,6 +4,7 @@ resolved the organization and opened the unit of work."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +21,8 @@ from billingos.subscriptions.v1 import (
 )
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
-from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
-from billingos_kit.ids import canonical_id, parse_id
+from billingos_kit.ids import parse_id
 from billingos_kit.pagination import ListFilter, page_request
 from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.billing_rules import rules_of, update_rules
@@ -198,7 +198,7 @@ class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):
     ) -> test_clocks_pb2.TestClock:
         clock = request.test_clock
         frozen = (
-            clock.frozen_time.ToDatetime(tzinfo=_utc()) if clock.HasField("frozen_time") else None
+            clock.frozen_time.ToDatetime(tzinfo=dt.UTC) if clock.HasField("frozen_time") else None
         )
         return test_clock_message(await self._service().create(frozen, clock.name))
 
@@ -221,7 +221,7 @@ class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):
         self, request: test_clocks_pb2.AdvanceTestClockRequest, context: Context
     ) -> test_clocks_pb2.TestClock:
         frozen = (
-            request.frozen_time.ToDatetime(tzinfo=_utc())
+            request.frozen_time.ToDatetime(tzinfo=dt.UTC)
             if request.HasField("frozen_time")
             else None
         )
@@ -233,12 +233,3 @@ class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):
         self, request: test_clocks_pb2.DeleteTestClockRequest, context: Context
     ) -> test_clocks_pb2.TestClock:
         return test_clock_message(await self._service().delete(parse_id(request.id, "id")))
-
-
-def _utc() -> Any:
-    import datetime as dt
-
-    return dt.UTC
-
-
-_ = (canonical_id, InvalidArgument)

@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from billingos.catalog.v1 import discounts_pb2, products_pb2
@@ -27,6 +26,7 @@ from billingos_subscriptions.billing import (
     Billing,
     LineDraft,
     WorkScope,
+    price_of,
     schedule_next_action,
 )
 from billingos_subscriptions.catalog_copy import Catalog
@@ -389,7 +389,7 @@ class Subscriptions:
         lines = []
         product = await self.catalog.product(row.product_id)
         for item in items:
-            price = price_lines_price(item)
+            price = price_of(item)
             if price_lines.is_metered(price):
                 continue
             assert product is not None
@@ -625,13 +625,11 @@ class Subscriptions:
         items = [
             i for i in await self.billing.items.of_subscriptions([row.id]) if i.ended_at is None
         ]
-        old_static = next(
-            (i for i in items if not price_lines.is_metered(price_lines_price(i))), None
-        )
+        old_static = next((i for i in items if not price_lines.is_metered(price_of(i))), None)
         old_amount = (
             0
             if old_static is None
-            else price_lines.static_charge(price_lines_price(old_static), row.seats).amount_minor
+            else price_lines.static_charge(price_of(old_static), row.seats).amount_minor
         )
         new_amount = (
             0
@@ -655,7 +653,7 @@ class Subscriptions:
                         prorated_seconds=window.seconds_remaining,
                         period_seconds=window.seconds_total,
                         quantity=str(previous_seats or 1),
-                        tax_behavior=price_lines.tax_behavior_of(price_lines_price(old_static)),
+                        tax_behavior=price_lines.tax_behavior_of(price_of(old_static)),
                     )
                 )
             if bought.static is not None and new_amount:
@@ -772,13 +770,3 @@ class Subscriptions:
                 "updated_at",
             ],
         )
-
-
-def price_lines_price(item: SubscriptionItem) -> products_pb2.Price:
-    price = products_pb2.Price()
-    price.ParseFromString(item.price_snapshot)
-    return price
-
-
-def _unused(*_: Any) -> None:
-    return None

@@ -23,7 +23,7 @@ from billingos_kit.validation import Violations, check_text
 from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions import events
 from billingos_subscriptions.billing import Billing, FixedClock, WorkScope
-from billingos_subscriptions.models import TestClock
+from billingos_subscriptions.models import TestClock, kit_tables
 from billingos_subscriptions.repository import TestClockRepository, WorkClaims, clock_busy
 from billingos_subscriptions.vocabulary import CancellationReason, ClockStatus, SubscriptionStatus
 
@@ -104,7 +104,7 @@ class TestClocks:
             await self._scope.connection(),
             self._scope.organization_id,
             FixedClock(row.frozen_time),
-            _tables(),
+            kit_tables,
             SOURCE,
         )
         billing = Billing(work, self._real_clock)
@@ -116,12 +116,6 @@ class TestClocks:
         await self.clocks.soft_delete(row, now)
         await self.clocks.update(row, ["status"])
         return row
-
-
-def _tables() -> KitTables:
-    from billingos_subscriptions.models import kit_tables
-
-    return kit_tables
 
 
 class ClockWatcher:
