@@ -51,6 +51,7 @@ from billingos_subscriptions.repository import (
     TestClockRepository,
 )
 from billingos_subscriptions.vocabulary import (
+    IN_FLIGHT_ATTEMPTS,
     NO_PAYMENT_METHOD,
     SETTLED_ATTEMPTS,
     AttemptStatus,
@@ -63,6 +64,9 @@ from billingos_subscriptions.vocabulary import (
 )
 
 INCOMPLETE_EXPIRES_AFTER = dt.timedelta(hours=23)
+# The billing key's end for the order that bills what is left when a
+# subscription ends (its last usage, its waiting prorations).
+FINAL_KEY = ":final"
 TRIAL_NOTICE_BEFORE = dt.timedelta(days=3)
 
 
@@ -316,7 +320,8 @@ class Billing:
         arithmetic does), applies the customer's balance and makes it pending
         with its first attempt, or paid when nothing is due."""
         lines = await self.lines.of_orders([order.id])
-        discount = self._discount(sub, now)
+        # A discount covers the orders of the periods that start before it ends.
+        discount = self._discount(sub, order.period_start or now)
         rate = await self._tax_rate(order.customer_id)
         amounts = invoices.compute_invoice(
             order.currency,
@@ -436,6 +441,11 @@ class Billing:
         await self.orders.update(order, ["next_charge_at", "updated_at"])
         return attempt
 
+    async def in_flight(self, order: Order) -> bool:
+        """Whether an attempt of the order may still turn into money."""
+        attempts = await self.attempts.of_orders([order.id])
+        return any(AttemptStatus(a.status) in IN_FLIGHT_ATTEMPTS for a in attempts)
+
     async def _next_attempt_number(self, order: Order) -> int:
         attempts = await self.attempts.of_orders([order.id])
         return 1 + max((a.attempt_number for a in attempts), default=0)
@@ -491,7 +501,9 @@ class Billing:
         refunded amount and status from all its succeeded refunds."""
         attempt = await self.attempts.by_payment(payment_id)
         if attempt is None:
-            return False
+            # Not a payment of ours, or its result is not applied yet (its
+            # event can come after the refund's): the consumer retries.
+            raise LookupError(f"payment {payment_id} is not known (yet)")
         refunds = RefundCopies(self.scope)
         changed = await refunds.remember(
             OrderRefund(
@@ -592,9 +604,20 @@ class Billing:
         await self.orders.update(
             order, ["attempt_count", "first_failed_at", "next_charge_at", "updated_at"]
         )
+        if sub.ended_at is not None:
+            # The subscription has ended (its final usage order failed): the
+            # order is dunned on its own; nothing revives the subscription.
+            if step.give_up:
+                await self._void(order, now)
+            else:
+                await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+            return
         if step.give_up:
-            await self._void(order, now)
             if rules.final_action is DunningFinalAction.MARK_UNPAID:
+                # Uncollectible but kept: a new default card can still pay it.
+                order.next_charge_at = None
+                await self.orders.update(order, ["next_charge_at"])
+                await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
                 sub.status = SubscriptionStatus.UNPAID.value
                 sub.next_retry_at = None
                 sub.next_action_at = None
@@ -604,6 +627,7 @@ class Billing:
                 )
                 await self.announce(sub, events.updated)
             else:
+                await self._void(order, now)
                 await self.end(sub, now, CancellationReason.PAYMENT_FAILED)
             return
         sub.status = SubscriptionStatus.PAST_DUE.value
@@ -639,6 +663,30 @@ class Billing:
 
     # ---- ending ---------------------------------------------------------------
 
+    async def open_final_order(
+        self,
+        sub: Subscription,
+        period: tuple[dt.datetime, dt.datetime],
+        now: dt.datetime,
+        *,
+        metered: bool,
+    ) -> None:
+        """The order of what is left when a subscription ends: the usage of
+        its last (or cut-short) period and the prorations waiting for the next
+        order. None when there is nothing left."""
+        waiting = await self.pending.waiting(sub.id)
+        if not metered and not waiting:
+            return
+        await self.open_order(
+            sub,
+            BillingReason.SUBSCRIPTION_CYCLE,
+            f"{sub.id}:{period[1].isoformat()}{FINAL_KEY}",
+            now,
+            [],
+            usage=period if metered else None,
+            take_pending=True,
+        )
+
     async def end(self, sub: Subscription, now: dt.datetime, reason: CancellationReason) -> None:
         """Ends the subscription now: canceled, revoked, nothing renews; its
         open orders that never started dunning are voided."""
@@ -663,9 +711,11 @@ class Billing:
             ],
         )
         for order in await self.orders.open_of_subscription(sub.id):
+            final = order.billing_key.endswith(FINAL_KEY)
             if (
                 OrderStatus(order.status) is OrderStatus.PENDING
-                and order.next_charge_at is not None
+                and not final
+                and not await self.in_flight(order)
             ):
                 await self._void(order, now)
         if already_canceled:

@@ -154,13 +154,20 @@ class Catalog:
         message.ParseFromString(found.payload)
         return message
 
-    async def prices_of(self, product_id: uuid.UUID) -> list[products_pb2.Price]:
-        found = []
-        for row in await self.prices.of_product(product_id):
+    async def prices_of(self, product: products_pb2.Product) -> list[products_pb2.Price]:
+        """The product's prices: its own copies, and the active prices its
+        message lists (a product's event can come before its prices'), the
+        newer state of each."""
+        found: dict[str, products_pb2.Price] = {}
+        for row in await self.prices.of_product(uuid.UUID(product.id)):
             message = products_pb2.Price()
             message.ParseFromString(row.payload)
-            found.append(message)
-        return found
+            found[message.id] = message
+        for listed in product.prices:
+            known = found.get(listed.id)
+            if known is None or _time(listed) > _time(known):
+                found[listed.id] = listed
+        return sorted(found.values(), key=lambda price: price.id)
 
     async def customer(self, customer_id: uuid.UUID) -> CustomerCopy | None:
         found = await self.customers.get(customer_id)

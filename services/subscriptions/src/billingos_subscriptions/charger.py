@@ -99,8 +99,19 @@ class Charger:
             found = await WorkClaims(OnConnection(connection)).attempts_to_send(
                 self._clock.now(), self._batch
             )
-        results = await asyncio.gather(*(self._send(c.organization_id, c.id) for c in found))
-        return sum(results)
+        results = await asyncio.gather(
+            *(self._send(c.organization_id, c.id) for c in found), return_exceptions=True
+        )
+        for claimed, result in zip(found, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error(
+                    "sending a charge failed; it is asked again later",
+                    extra={"attempt_id": str(claimed.id)},
+                    exc_info=result,
+                )
+                with contextlib.suppress(Exception):
+                    await self._later(claimed.organization_id, claimed.id)
+        return sum(r for r in results if isinstance(r, int))
 
     async def _send(self, organization_id: uuid.UUID, attempt_id: uuid.UUID) -> int:
         async with self._limit:
@@ -141,8 +152,10 @@ class Charger:
                     refused.message,
                     False,
                 )
-            if result is not None:
-                await self.apply(organization_id, attempt.test_clock_id, result)
+            if result is None:
+                await self._later(organization_id, attempt_id)  # a status we do not know yet
+                return 1
+            await self.apply(organization_id, attempt.test_clock_id, result)
             return 1
 
     async def apply(

@@ -21,7 +21,7 @@ from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
 from billingos_kit.ids import canonical_id
 from billingos_kit.workscope import OrganizationWork
-from billingos_subscriptions.billing import Billing, FixedClock
+from billingos_subscriptions.billing import FINAL_KEY, Billing, FixedClock
 from billingos_subscriptions.catalog_copy import (
     customer_copy,
     price_copy,
@@ -42,6 +42,9 @@ from billingos_subscriptions.vocabulary import OrderStatus
 log = logging.getLogger(__name__)
 
 SOURCE = "subscriptions"
+# How long an answer about an unknown attempt is retried before it is taken
+# for a payment the engine never asked for.
+UNKNOWN_FOR = dt.timedelta(hours=1)
 
 _REFUND_STATUSES = {
     payments_pb2.REFUND_STATUS_PENDING: "pending",
@@ -134,9 +137,10 @@ def payment_results(
         if result is None:
             return
         billing = await _billing(scope, clock, result.order_id)
-        # Unknown attempt (LookupError): not visible yet; the event is
-        # redelivered with backoff until it is.
-        await billing.apply_payment(result)
+        try:
+            await billing.apply_payment(result)
+        except LookupError:
+            _unknown_for_now(scope, clock)
 
     async def new_default(
         scope: EventScope,
@@ -151,8 +155,12 @@ def payment_results(
         for order in await billing.orders.open_of_customer(customer_id):
             if OrderStatus(order.status) is not OrderStatus.PENDING or order.attempt_count == 0:
                 continue
-            attempts = await billing.attempts.of_orders([order.id])
-            if any(a.status in ("requested", "pending", "processing") for a in attempts):
+            if order.subscription_id is not None:
+                sub = await billing.subscriptions.get(order.subscription_id)
+                ended = sub is None or sub.ended_at is not None
+                if ended and not order.billing_key.endswith(FINAL_KEY):
+                    continue  # voided when it ended; nothing to retry
+            if await billing.in_flight(order):
                 continue
             order.next_charge_at = await billing.now_for(order.test_clock_id)
             await billing.orders.update(order, ["next_charge_at"])
@@ -175,9 +183,12 @@ def payment_results(
             if found.HasField("update_time")
             else clock.now()
         )
-        await Billing(scope, clock).apply_refund(
-            refund_id, payment_id, found.amount.amount_minor, status, updated
-        )
+        try:
+            await Billing(scope, clock).apply_refund(
+                refund_id, payment_id, found.amount.amount_minor, status, updated
+            )
+        except LookupError:
+            _unknown_for_now(scope, clock)
 
     consumer = EventConsumer.of_events(
         "subscriptions-payments", database, kit_tables, clock, SOURCE
@@ -190,6 +201,20 @@ def payment_results(
     consumer.on(payment_events.PaymentMethodAttachedEvent, new_default)
     consumer.on(payment_events.PaymentMethodUpdatedEvent, new_default)
     return consumer
+
+
+def _unknown_for_now(scope: EventScope, clock: Clock) -> None:
+    """An answer about an attempt (or payment) not known: most often its
+    transaction is not visible yet, so the event is redelivered with backoff
+    (raise). Past UNKNOWN_FOR, it is about a payment the engine never asked
+    for (payments charges for others too): logged and let go."""
+    occurred = scope.envelope.occur_time.ToDatetime(tzinfo=dt.UTC)
+    if clock.now() - occurred < UNKNOWN_FOR:
+        raise LookupError("the payment's attempt is not known yet")
+    log.warning(
+        "a payment result about no order of ours was let go",
+        extra={"event_id": scope.envelope.event_id},
+    )
 
 
 async def _billing(scope: EventScope, clock: Clock, order_id: uuid.UUID) -> Billing:

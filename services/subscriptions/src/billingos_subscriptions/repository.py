@@ -281,6 +281,21 @@ class OrderRepository(TenantRepository[Order]):
         )
         return record is not None
 
+    async def drafts_of(self, subscription_id: uuid.UUID) -> list[Order]:
+        """The subscription's draft orders, oldest first."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(orders.c.subscription_id == bindparam("subscription_id"))
+                .where(orders.c.status == "draft")
+                .order_by(orders.c.id)
+            )
+
+        return await self.fetch_rows(
+            self.query("drafts_of", build), subscription_id=subscription_id
+        )
+
     async def open_of_customer(self, customer_id: uuid.UUID) -> list[Order]:
         """Pending orders of the customer, oldest first."""
 
@@ -501,7 +516,11 @@ _DUE_REAL = Query.of(
 
 _DUE_ON_CLOCKS = Query.of(
     select(subscriptions.c.id, subscriptions.c.organization_id, subscriptions.c.test_clock_id)
-    .join(test_clocks, test_clocks.c.id == subscriptions.c.test_clock_id)
+    .join(
+        test_clocks,
+        (test_clocks.c.id == subscriptions.c.test_clock_id)
+        & (test_clocks.c.organization_id == subscriptions.c.organization_id),
+    )
     .where(test_clocks.c.status == "advancing")
     .where(subscriptions.c.next_action_at.is_not(None))
     .where(subscriptions.c.next_action_at <= test_clocks.c.frozen_time)
@@ -522,7 +541,11 @@ _RETRIES_REAL = Query.of(
 
 _RETRIES_ON_CLOCKS = Query.of(
     select(orders.c.id, orders.c.organization_id, orders.c.test_clock_id)
-    .join(test_clocks, test_clocks.c.id == orders.c.test_clock_id)
+    .join(
+        test_clocks,
+        (test_clocks.c.id == orders.c.test_clock_id)
+        & (test_clocks.c.organization_id == orders.c.organization_id),
+    )
     .where(test_clocks.c.status == "advancing")
     .where(orders.c.next_charge_at.is_not(None))
     .where(orders.c.next_charge_at <= test_clocks.c.frozen_time)

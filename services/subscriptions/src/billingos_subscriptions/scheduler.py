@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.db import Connection, Database
+from billingos_kit.errors import DomainError
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
@@ -44,7 +45,9 @@ from billingos_subscriptions.subscriptions import (
     first_period_line,
 )
 from billingos_subscriptions.vocabulary import (
+    IN_FLIGHT_ATTEMPTS,
     RENEWING,
+    AttemptStatus,
     BillingReason,
     CancellationReason,
     OrderStatus,
@@ -56,7 +59,6 @@ log = logging.getLogger(__name__)
 SOURCE = "subscriptions"
 RETRY_BROKEN_AFTER = dt.timedelta(minutes=5)
 INCOMPLETE_RECHECK = dt.timedelta(hours=1)
-IN_FLIGHT = frozenset({"requested", "pending", "processing", "requires_action"})
 
 
 class Scheduler:
@@ -189,7 +191,10 @@ class Scheduler:
                 sub.trial_will_end_sent = True
                 await billing.subscriptions.update(sub, ["trial_will_end_sent"])
                 await billing.announce(sub, events.trial_will_end)
-            if now >= sub.trial_end:
+            if now >= sub.trial_end and sub.cancel_at_period_end:
+                # Canceled during the trial: it ends with it, nothing charged.
+                await billing.end(sub, sub.trial_end, CancellationReason.REQUESTED)
+            elif now >= sub.trial_end:
                 await self._end_trial(subs, sub, now)
             else:
                 schedule_next_action(sub)
@@ -217,9 +222,16 @@ class Scheduler:
         await billing.subscriptions.update(sub, ["next_action_at"])
 
     async def _charge_in_flight(self, subs: Subscriptions, sub: Subscription) -> bool:
+        """Whether payments is still working on the first charge. One waiting
+        for the customer's confirmation (3-D Secure) does not hold the
+        expiry: as at Stripe, an incomplete start ends after a day."""
         opened = await subs.billing.orders.open_of_subscription(sub.id)
         attempts = await subs.billing.attempts.of_orders([o.id for o in opened])
-        return any(a.status in IN_FLIGHT for a in attempts)
+        return any(
+            AttemptStatus(a.status) in IN_FLIGHT_ATTEMPTS
+            and AttemptStatus(a.status) is not AttemptStatus.REQUIRES_ACTION
+            for a in attempts
+        )
 
     async def _end_trial(self, subs: Subscriptions, sub: Subscription, now: dt.datetime) -> None:
         """The trial ends: the first billing period begins at its end (the
@@ -255,20 +267,22 @@ class Scheduler:
         items = await billing.items.of_subscriptions([sub.id])
         metered = [i for i in items if price_lines.is_metered(price_of(i)) and not i.final_billed]
         if sub.cancel_at_period_end:
-            if metered:
-                await billing.open_order(
-                    sub,
-                    BillingReason.SUBSCRIPTION_CYCLE,
-                    f"{sub.id}:{closing[1].isoformat()}:final",
-                    now,
-                    [],
-                    usage=closing,
-                    take_pending=True,
-                )
+            await billing.open_final_order(sub, closing, now, metered=bool(metered))
             await billing.end(sub, closing[1], CancellationReason.REQUESTED)
             return
         if sub.scheduled_price_id is not None or sub.scheduled_seats is not None:
-            await self._apply_scheduled(subs, sub, closing[1])
+            try:
+                await self._apply_scheduled(subs, sub, closing[1])
+            except DomainError as refused:
+                # The change can no longer be bought (its price archived, its
+                # seats out of bounds): dropped, announced, the renewal goes on.
+                log.warning(
+                    "a scheduled change was dropped",
+                    extra={"id": str(sub.id), "reason": refused.reason},
+                )
+                sub.scheduled_price_id = sub.scheduled_seats = None
+                await billing.subscriptions.update(sub, ["scheduled_price_id", "scheduled_seats"])
+                await billing.announce(sub, events.updated)
             items = await billing.items.of_subscriptions([sub.id])
             metered = [
                 i for i in items if price_lines.is_metered(price_of(i)) and not i.final_billed

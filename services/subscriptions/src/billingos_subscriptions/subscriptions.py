@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from billingos.catalog.v1 import discounts_pb2, products_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2
@@ -36,6 +35,7 @@ from billingos_subscriptions.periods import BillingInterval, IntervalUnit, bound
 from billingos_subscriptions.repository import SubscriptionFilter
 from billingos_subscriptions.vocabulary import (
     CANCELABLE,
+    RENEWING,
     BillingReason,
     CancellationReason,
     LineKind,
@@ -146,7 +146,7 @@ class Subscriptions:
                 f"{field}.product_id: a one-time product cannot be subscribed to",
                 reason="PRODUCT_NOT_RECURRING",
             )
-        candidates = [p for p in await self.catalog.prices_of(product_id) if not p.archived]
+        candidates = [p for p in await self.catalog.prices_of(product) if not p.archived]
         chosen: products_pb2.Price | None = None
         if price_id is not None:
             chosen = await self.catalog.price(price_id)
@@ -336,9 +336,13 @@ class Subscriptions:
         await self.billing.items.insert(*self._items(row, bought, anchor))
         if trial_end is not None:
             await self.billing.announce(row, events.created, events.activated)
-            return row
-        await self.billing.announce(row, events.created)
-        await self.open_first_order(row, now)
+        else:
+            await self.billing.announce(row, events.created)
+            await self.open_first_order(row, now)
+        if discount is not None:
+            # The last remote step: nothing after it can fail but the commit,
+            # so a refused create never uses up a limited code.
+            await self._catalog_client.redeem_discount(scope.organization_id, discount[4])
         return row
 
     async def _purchased(self, bought: Bought, reference: str, customer_id: uuid.UUID) -> Bought:
@@ -415,10 +419,19 @@ class Subscriptions:
         customer_id: uuid.UUID,
         subscription_id: uuid.UUID,
         now: dt.datetime,
-    ) -> tuple[discounts_pb2.Discount, uuid.UUID | None, dt.datetime | None, int | None] | None:
-        """Validates and redeems the discount (or promotion code): the
-        discount as redeemed, its promotion code, when it stops, and how many
-        orders it has left (once-only)."""
+    ) -> (
+        tuple[
+            discounts_pb2.Discount,
+            uuid.UUID | None,
+            dt.datetime | None,
+            int | None,
+            discounts_pb2.RedeemDiscountRequest,
+        ]
+        | None
+    ):
+        """Validates the discount (or promotion code): the discount, its
+        promotion code, when it stops, how many orders it has left
+        (once-only), and the redemption the create makes last."""
         if discount_id is None and not request.promotion_code:
             return None
         first_amount = 0
@@ -452,26 +465,28 @@ class Subscriptions:
         promotion_code_id = (
             canonical_id(answer.promotion_code.id) if answer.HasField("promotion_code") else None
         )
-        await self._catalog_client.redeem_discount(
-            self._scope.organization_id,
-            discounts_pb2.RedeemDiscountRequest(
-                id=discount.id,
-                product_id=bought.product.id,
-                currency=bought.currency,
-                reference=f"subscription:{subscription_id}",
-                customer_id=str(customer_id),
-                promotion_code_id="" if promotion_code_id is None else str(promotion_code_id),
-                order_amount_minor=first_amount,
-            ),
-        )
         ends: dt.datetime | None = None
         remaining: int | None = None
         if discount.duration == discounts_pb2.DISCOUNT_DURATION_ONCE:
             remaining = 1
         elif discount.duration == discounts_pb2.DISCOUNT_DURATION_REPEATING:
             months = discount.duration_in_months or 1
-            ends = boundary(now, BillingInterval(IntervalUnit.MONTH, months), 1, ZoneInfo("UTC"))
-        return discount, promotion_code_id, ends, remaining
+            ends = boundary(
+                now,
+                BillingInterval(IntervalUnit.MONTH, months),
+                1,
+                (await self.billing.rules()).zone,
+            )
+        redemption = discounts_pb2.RedeemDiscountRequest(
+            id=discount.id,
+            product_id=bought.product.id,
+            currency=bought.currency,
+            reference=f"subscription:{subscription_id}",
+            customer_id=str(customer_id),
+            promotion_code_id="" if promotion_code_id is None else str(promotion_code_id),
+            order_amount_minor=first_amount,
+        )
+        return discount, promotion_code_id, ends, remaining, redemption
 
     # ---- cancel and uncancel --------------------------------------------------
 
@@ -498,6 +513,16 @@ class Subscriptions:
             )
             if first:
                 await self.billing.announce(row, lambda state: events.canceled(state, comment))
+            if status in RENEWING and now > row.current_period_start:
+                # What the cut-short period used, and prorations waiting.
+                items = await self.billing.items.of_subscriptions([row.id])
+                metered = any(
+                    price_lines.is_metered(price_of(i)) and not i.final_billed for i in items
+                )
+                await self.billing.wake_clock(row.test_clock_id)
+                await self.billing.open_final_order(
+                    row, (row.current_period_start, now), now, metered=metered
+                )
             await self.billing.end(row, now, CancellationReason.REQUESTED)
             return row
         if row.cancel_at_period_end:
@@ -599,7 +624,9 @@ class Subscriptions:
             uuid.UUID(price.product_id),
             uuid.UUID(price.id),
             row.currency,
-            request.seats or (row.seats if price.id == str(row.price_id) else request.seats),
+            # Seats carry over to another seat-based price; a price without
+            # seats takes none.
+            request.seats or (row.seats if price_lines.kind_of(price) == "seat_based" else 0),
             field="change",
         )
         if bought.interval != BillingInterval(IntervalUnit(row.interval_unit), row.interval_count):
@@ -612,6 +639,11 @@ class Subscriptions:
             or (await self.billing.rules()).proration_behavior
         )
         now = await self.billing.now_for(row.test_clock_id)
+        if now >= row.current_period_end:
+            raise FailedPrecondition(
+                "the subscription's period has ended and its renewal is running; retry in a moment",
+                reason="RENEWAL_IN_PROGRESS",
+            )
         previous_price, previous_seats, previous_product = row.price_id, row.seats, row.product_id
         if behavior is ProrationBehavior.AT_PERIOD_END:
             row.scheduled_price_id = uuid.UUID(bought.prices[0].id)

@@ -40,6 +40,7 @@ from billingos_subscriptions.vocabulary import LineKind, OrderStatus
 log = logging.getLogger(__name__)
 
 SOURCE = "subscriptions"
+_SECOND = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Reading:
 
     item_id: uuid.UUID
     billed_to_before: dt.datetime  # what the reading started from (a race check)
+    watermark_before: int
     window_end: dt.datetime
     quantity: Decimal
     late_quantity: Decimal
@@ -110,6 +112,11 @@ class UsageFinalizer:
             if order is None or OrderStatus(order.status) is not OrderStatus.DRAFT:
                 return False
             assert order.subscription_id is not None
+            waiting = await OrderRepository(scope).drafts_of(order.subscription_id)
+            if waiting and waiting[0].id != order.id:
+                # A subscription's drafts are finalized in order: a later one
+                # would read the earlier one's window.
+                return False
             items = await ItemRepository(scope).of_subscriptions([order.subscription_id])
         readings = [
             await self._read(organization_id, order, item)
@@ -135,7 +142,10 @@ class UsageFinalizer:
             drafts: list[LineDraft] = []
             for reading in readings:
                 item = by_id[reading.item_id]
-                if item.usage_billed_to != reading.billed_to_before:
+                if (item.usage_billed_to, item.usage_watermark) != (
+                    reading.billed_to_before,
+                    reading.watermark_before,
+                ):
                     return False  # another finalizer billed it: read again next round
                 drafts += _usage_lines(item, reading)
                 item.usage_billed_to = reading.window_end
@@ -154,19 +164,27 @@ class UsageFinalizer:
     ) -> Reading:
         assert order.usage_to is not None
         assert item.meter_id is not None
-        window_end = min(order.usage_to, item.ended_at or order.usage_to)
+        window_end = max(min(order.usage_to, item.ended_at or order.usage_to), item.usage_billed_to)
         start = max(item.usage_billed_to, item.usage_start_at)
         current = await self._metering.billable_usage(
             organization_id,
             usage_pb2.GetBillableUsageRequest(
                 meter_id=str(item.meter_id),
                 customer_id=str(order.customer_id),
+                # An empty window (only late events left) still needs the
+                # watermark the late read stops at; metering refuses
+                # end <= start, so it is asked for one second whose count is
+                # then discarded.
                 start=timestamp(start),
-                end=timestamp(window_end),
+                end=timestamp(window_end if window_end > start else start + _SECOND),
                 after_watermark=0,
                 until_watermark=0,
             ),
         )
+        if window_end <= start:
+            current = usage_pb2.BillableUsage(
+                quantity="0", event_count=0, watermark=current.watermark
+            )
         late_quantity = Decimal(0)
         late_count = 0
         if item.usage_billed_to > item.usage_start_at:
@@ -186,6 +204,7 @@ class UsageFinalizer:
         return Reading(
             item.id,
             item.usage_billed_to,
+            item.usage_watermark,
             window_end,
             Decimal(current.quantity or "0") + late_quantity,
             late_quantity,

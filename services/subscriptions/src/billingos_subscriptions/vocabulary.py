@@ -82,6 +82,15 @@ class AttemptStatus(enum.StrEnum):
 
 
 SETTLED_ATTEMPTS = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
+# Attempts payments may still turn into money: none is started beside them.
+IN_FLIGHT_ATTEMPTS = frozenset(
+    {
+        AttemptStatus.REQUESTED,
+        AttemptStatus.PENDING,
+        AttemptStatus.PROCESSING,
+        AttemptStatus.REQUIRES_ACTION,
+    }
+)
 
 
 class ProrationBehavior(enum.StrEnum):
