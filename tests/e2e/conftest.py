@@ -17,6 +17,10 @@ from billingos_kit.testing.servers import SessionServers
 @pytest.fixture(scope="session")
 def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     """The whole suite as `./billingos up` runs it: service processes and Envoy."""
+    # Smaller pools than production's: this session's in-process services
+    # hold theirs too, on one server (100 connections).
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("BILLINGOS_DB_POOL_SIZE", "5")
     running = Suite(
         SuiteOptions(
             state_dir=tmp_path_factory.mktemp("suite"),
@@ -36,6 +40,7 @@ def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> 
         yield running
     finally:
         running.stop()
+        monkeypatch.undo()
 
 
 @dataclass(frozen=True)

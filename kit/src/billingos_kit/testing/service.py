@@ -97,6 +97,9 @@ async def running_service(
         "service_token": TEST_SERVICE_TOKEN,
         "gateway_token": TEST_GATEWAY_TOKEN,
         "outbox_poll_seconds": 0.2,
+        # A session holds every service's pool at once (and the end-to-end
+        # suite's), on a server allowing 100 connections.
+        "db_pool_size": 4,
         **settings_overrides,
     }
     settings = settings_type(**values)

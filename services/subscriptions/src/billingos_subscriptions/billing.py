@@ -52,7 +52,7 @@ from billingos_subscriptions.repository import (
 )
 from billingos_subscriptions.vocabulary import (
     IN_FLIGHT_ATTEMPTS,
-    NO_PAYMENT_METHOD,
+    NO_CARD_FAILURES,
     SETTLED_ATTEMPTS,
     AttemptStatus,
     BillingReason,
@@ -589,7 +589,7 @@ class Billing:
         if (
             reason is BillingReason.SUBSCRIPTION_CREATE
             and sub.trial_end is not None
-            and attempt.failure_code == NO_PAYMENT_METHOD
+            and attempt.failure_code in NO_CARD_FAILURES
         ):
             # The trial ended and there is no card to charge.
             await self._void(order, now)

@@ -12,6 +12,7 @@ import uuid
 from billingos.catalog.v1 import products_pb2, taxes_pb2
 from billingos.customers.v1 import customers_pb2
 from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
+from billingos_kit.errors import Unavailable
 from billingos_kit.ids import canonical_id
 from billingos_kit.repository import DataScope
 from billingos_subscriptions.clients import CatalogClient
@@ -169,15 +170,23 @@ class Catalog:
                 found[listed.id] = listed
         return sorted(found.values(), key=lambda price: price.id)
 
-    async def customer(self, customer_id: uuid.UUID) -> CustomerCopy | None:
+    async def customer(self, customer_id: uuid.UUID, *, fresh: bool = False) -> CustomerCopy | None:
+        """The customer from the copy; asked of the customers service when
+        the copy has not heard of it, or when `fresh` (a purchase: its
+        billing address, just changed, decides the first order's tax)."""
         found = await self.customers.get(customer_id)
-        if found is None:
+        if found is not None and not fresh:
+            return found
+        try:
             asked = await self._directory.find(self._scope.organization_id, customer_id)
-            if asked is None:
-                return None
-            copy = customer_copy(asked, self._scope.organization_id)
-            if copy is None:
-                return None
-            await self.customers.remember(copy)
-            return copy
-        return found
+        except Unavailable:
+            if found is None:
+                raise
+            return found  # the copy's view, when the customers service is down
+        if asked is None:
+            return found
+        copy = customer_copy(asked, self._scope.organization_id)
+        if copy is None:
+            return found
+        await self.customers.remember(copy)
+        return await self.customers.get(customer_id) or copy

@@ -247,7 +247,7 @@ class Subscriptions:
         violations.raise_if_any()
         assert customer_id is not None
         assert product_id is not None
-        customer = await self.catalog.customer(customer_id)
+        customer = await self.catalog.customer(customer_id, fresh=True)
         if customer is None or customer.deleted_at is not None:
             raise NotFound("customer", str(customer_id))
         now = scope.clock.now()

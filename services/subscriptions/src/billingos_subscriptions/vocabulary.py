@@ -139,5 +139,7 @@ class CancellationReason(enum.StrEnum):
     TEST_CLOCK_DELETED = "test_clock_deleted"
 
 
-# Payments' failure code for a customer with no card to charge.
-NO_PAYMENT_METHOD = "no_payment_method"
+# Payments' failure codes for a customer with no card to charge: none saved,
+# or payments has not even made the customer's Stripe customer (so no card
+# can have been saved either).
+NO_CARD_FAILURES = frozenset({"no_payment_method", "customer_not_found"})
