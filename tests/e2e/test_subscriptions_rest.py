@@ -992,3 +992,99 @@ async def test_seats_stay_within_the_price_and_a_seat_change_is_prorated(
     await advance(merchant, clock["id"], "2027-02-01T00:00:00Z")
     renewal = (await orders_of(merchant, subscription_id))[-1]
     assert renewal["total_minor"] == "2500"
+
+
+async def test_bad_input_is_refused_naming_the_field(
+    merchant: Merchant, other_merchant: Merchant, servers: SessionServers
+) -> None:
+    product = await monthly_product(merchant, 1200, "Strict")
+    price_id = product["prices"][0]["id"]
+    customer_id = await customer_with_card(merchant, servers)
+    someone_else = await customer_with_card(merchant, servers)
+    their_card = (
+        await merchant.client.get(f"/v1/customers/{someone_else}/payment-methods")
+    ).json()["payment_methods"][0]["id"]
+
+    async def create(extra: dict[str, Any], **fields: Any) -> Any:
+        body = {
+            "customer_id": customer_id,
+            "product_id": product["id"],
+            "price_id": price_id,
+            **fields,
+        }
+        return await merchant.client.post("/v1/subscriptions", json={"subscription": body, **extra})
+
+    cases = [
+        ({"trial": {"interval": "INTERVAL_DAY", "count": 0}}, {}, 400, "trial.count"),
+        ({"trial": {"interval": 99, "count": 3}}, {}, 400, "trial.interval"),
+        ({"trial": {"interval": "INTERVAL_YEAR", "count": 3}}, {}, 400, "trial"),
+        ({}, {"currency": "EUR"}, 400, "subscription.currency"),
+        ({}, {"payment_method_id": their_card}, 404, ""),
+    ]
+    for extra, fields, status, field in cases:
+        refused = await create(extra, **fields)
+        assert refused.status_code == status, (extra, fields, refused.text)
+        if field:
+            assert field in refused.text, refused.text
+    made = await create({})
+    assert made.status_code == 200, made.text
+    subscription = await until(lambda: active(merchant, made.json()["id"]))
+    same = await merchant.client.post(
+        f"/v1/subscriptions/{subscription['id']}/change", json={"price_id": price_id}
+    )
+    assert same.status_code == 400 and same.json()["details"][0]["reason"] == "NO_CHANGE", same.text
+    behaviour = await merchant.client.post(
+        f"/v1/subscriptions/{subscription['id']}/change",
+        json={"seats": 2, "proration_behavior": 99},
+    )
+    assert behaviour.status_code == 400, behaviour.text
+    settings = await merchant.client.patch(
+        "/v1/billing-settings", json={"proration_behavior": 99, "dunning_final_action": 99}
+    )
+    assert settings.status_code == 400, settings.text
+    assert "billing_settings.proration_behavior" in settings.text
+    assert "billing_settings.dunning_final_action" in settings.text
+    # Another organization sees none of it.
+    assert (
+        await other_merchant.client.get(f"/v1/subscriptions/{subscription['id']}")
+    ).status_code == 404
+    listed = await other_merchant.client.get("/v1/orders", params={"customer_id": customer_id})
+    assert listed.status_code == 200 and listed.json().get("orders", []) == []
+
+
+async def test_deleting_a_customer_ends_its_subscriptions(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    product = await monthly_product(merchant, 800, "Gone")
+    customer_id = await customer_with_card(merchant, servers)
+    made = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    subscription = await until(lambda: active(merchant, made.json()["id"]))
+    deleted = await merchant.client.delete(f"/v1/customers/{customer_id}")
+    assert deleted.status_code == 200, deleted.text
+
+    async def ended() -> dict[str, Any] | None:
+        found = (await merchant.client.get(f"/v1/subscriptions/{subscription['id']}")).json()
+        return dict(found) if found["status"] == "SUBSCRIPTION_STATUS_CANCELED" else None
+
+    gone = await until(ended)
+    assert gone["cancellation_reason"] == "customer_deleted"
+    again = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert again.status_code == 404, again.text

@@ -88,7 +88,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         scheduler.wake.set()
         woke()
 
-    backends = Backends(catalog, directory, app.clock, wake_all)
+    backends = Backends(catalog, directory, payments, app.clock, wake_all)
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server,

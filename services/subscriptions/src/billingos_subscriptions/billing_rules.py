@@ -74,7 +74,7 @@ async def rules_of(scope: DataScope) -> BillingRules:
 def _zone_problem(name: str) -> str | None:
     if not name:
         return None
-    if name.startswith(("right/", "posix/")) or name in {"localtime", "Factory"}:
+    if name.startswith(("right/", "posix/")) or name in {"localtime", "Factory", "posixrules"}:
         return "must be an IANA time zone of a place, e.g. Europe/Berlin"
     try:
         zoneinfo.ZoneInfo(name)
@@ -106,10 +106,13 @@ async def update_rules(
             violations.add("billing_settings.billing_time_zone", problem)
         zone = settings.billing_time_zone
     if "proration_behavior" in paths:
-        behavior = (
-            ProrationBehavior.from_proto(settings.proration_behavior)
-            or ProrationBehavior.NEXT_INVOICE
-        )
+        try:
+            behavior = (
+                ProrationBehavior.from_proto(settings.proration_behavior)
+                or ProrationBehavior.NEXT_INVOICE
+            )
+        except ValueError:
+            violations.add("billing_settings.proration_behavior", "is not a proration behaviour")
     if "retry_schedule" in paths:
         if settings.HasField("retry_schedule"):
             retries = list(settings.retry_schedule.retry_hours)
@@ -117,6 +120,8 @@ async def update_rules(
         else:
             retries = None
     if "dunning_final_action" in paths:
+        if settings.dunning_final_action not in subscriptions_pb2.DunningFinalAction.values():
+            violations.add("billing_settings.dunning_final_action", "is not a final action")
         final = (
             DunningFinalAction.MARK_UNPAID
             if settings.dunning_final_action == subscriptions_pb2.DUNNING_FINAL_ACTION_MARK_UNPAID

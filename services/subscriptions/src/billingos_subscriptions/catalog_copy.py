@@ -122,43 +122,75 @@ class Catalog:
         self.products = ProductCopies(scope)
         self.prices = PriceCopies(scope)
         self.customers = CustomerCopies(scope)
+        # Products this call has just read from the catalog itself.
+        self._fresh: set[str] = set()
 
-    async def product(self, product_id: uuid.UUID) -> products_pb2.Product | None:
+    async def product(
+        self, product_id: uuid.UUID, *, fresh: bool = False
+    ) -> products_pb2.Product | None:
+        """The product from the copy, asked of the catalog when the copy has
+        not heard of it, or when `fresh` (a purchase: a product or price
+        archived a moment ago must not be bought; the copy when the catalog
+        is down)."""
         found = await self.products.get(product_id)
-        if found is None:
-            asked = await self._catalog.product(self._scope.organization_id, product_id)
-            if asked is None:
-                return None
-            copy = product_copy(asked, self._scope.organization_id)
-            if copy is not None:
-                await self.products.remember(copy)
-                for price in asked.prices:
-                    price_row = price_copy(price, self._scope.organization_id)
-                    if price_row is not None:
-                        await self.prices.remember(price_row)
-            return asked
+        if found is None or fresh:
+            try:
+                asked = await self._catalog.product(self._scope.organization_id, product_id)
+            except Unavailable:
+                if found is None:
+                    raise
+                asked = None
+            else:
+                if asked is None:
+                    return None
+            if asked is not None:
+                await self._learn_product(asked)
+                self._fresh.add(asked.id)
+                return asked
+        assert found is not None
         message = products_pb2.Product()
         message.ParseFromString(found.payload)
         return message
 
-    async def price(self, price_id: uuid.UUID) -> products_pb2.Price | None:
+    async def _learn_product(self, product: products_pb2.Product) -> None:
+        copy = product_copy(product, self._scope.organization_id)
+        if copy is None:
+            return
+        await self.products.remember(copy)
+        for price in product.prices:
+            price_row = price_copy(price, self._scope.organization_id)
+            if price_row is not None:
+                await self.prices.remember(price_row)
+
+    async def price(self, price_id: uuid.UUID, *, fresh: bool = False) -> products_pb2.Price | None:
         found = await self.prices.get(price_id)
-        if found is None:
-            asked = await self._catalog.price(self._scope.organization_id, price_id)
-            if asked is None:
-                return None
-            copy = price_copy(asked, self._scope.organization_id)
-            if copy is not None:
-                await self.prices.remember(copy)
-            return asked
+        if found is None or fresh:
+            try:
+                asked = await self._catalog.price(self._scope.organization_id, price_id)
+            except Unavailable:
+                if found is None:
+                    raise
+                asked = None
+            else:
+                if asked is None:
+                    return None
+            if asked is not None:
+                copy = price_copy(asked, self._scope.organization_id)
+                if copy is not None:
+                    await self.prices.remember(copy)
+                return asked
+        assert found is not None
         message = products_pb2.Price()
         message.ParseFromString(found.payload)
         return message
 
     async def prices_of(self, product: products_pb2.Product) -> list[products_pb2.Price]:
-        """The product's prices: its own copies, and the active prices its
-        message lists (a product's event can come before its prices'), the
-        newer state of each."""
+        """The product's prices: for a product just asked of the catalog,
+        the active prices its answer lists; otherwise its price copies and
+        the prices its message lists (a product's event can come before its
+        prices'), the newer state of each."""
+        if product.id in self._fresh:
+            return sorted(product.prices, key=lambda price: price.id)
         found: dict[str, products_pb2.Price] = {}
         for row in await self.prices.of_product(uuid.UUID(product.id)):
             message = products_pb2.Price()

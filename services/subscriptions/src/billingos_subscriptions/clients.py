@@ -23,7 +23,12 @@ from billingos.catalog.v1 import (
     purchases_pb2_grpc,
 )
 from billingos.metering.v1 import usage_pb2, usage_pb2_grpc
-from billingos.payments.v1 import payments_pb2, payments_pb2_grpc
+from billingos.payments.v1 import (
+    payment_methods_pb2,
+    payment_methods_pb2_grpc,
+    payments_pb2,
+    payments_pb2_grpc,
+)
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 
@@ -179,6 +184,23 @@ class PaymentsClient(_Client):
         stub = self._stub("admin", payments_pb2_grpc.PaymentAdminServiceStub)
         payment: payments_pb2.Payment = await self._call(stub.ChargeOrder, request, organization_id)
         return payment
+
+    async def payment_method(
+        self, organization_id: uuid.UUID, payment_method_id: uuid.UUID
+    ) -> payment_methods_pb2.PaymentMethod | None:
+        """The organization's card, or None if it has no such one."""
+        stub = self._stub("methods", payment_methods_pb2_grpc.PaymentMethodServiceStub)
+        try:
+            found: payment_methods_pb2.PaymentMethod = await stub.GetPaymentMethod(
+                payment_methods_pb2.GetPaymentMethodRequest(id=str(payment_method_id)),
+                metadata=self._metadata(organization_id),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise ServiceUnavailable(self.service) from None
+        return found
 
 
 class MeteringClient(_Client):

@@ -21,6 +21,7 @@ from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
 from billingos_kit.ids import canonical_id
 from billingos_kit.workscope import OrganizationWork
+from billingos_subscriptions import events
 from billingos_subscriptions.billing import FINAL_KEY, Billing, FixedClock
 from billingos_subscriptions.catalog_copy import (
     customer_copy,
@@ -37,7 +38,7 @@ from billingos_subscriptions.repository import (
     TaxRateCopies,
     TestClockRepository,
 )
-from billingos_subscriptions.vocabulary import OrderStatus
+from billingos_subscriptions.vocabulary import CancellationReason, OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,18 @@ def customers_copy(database: Database, clock: Clock) -> EventConsumer:
 
     async def forget(scope: EventScope, data: customer_events.CustomerDeletedEvent) -> None:
         copy = customer_copy(data.customer, scope.organization_id, deleted=True)
-        if copy is not None:
-            await CustomerCopies(scope).remember(copy)
+        if copy is None:
+            return
+        await CustomerCopies(scope).remember(copy)
+        # A deleted customer keeps nothing: its subscriptions end now (a
+        # redelivery finds them ended).
+        billing = Billing(scope, clock)
+        for sub in await billing.subscriptions.of_customer(copy.id):
+            if sub.ended_at is None:
+                locked = await billing.subscriptions.require(sub.id, for_update=True)
+                if locked.ended_at is None:
+                    now = await billing.now_for(locked.test_clock_id)
+                    await billing.end(locked, now, CancellationReason.CUSTOMER_DELETED)
 
     consumer = EventConsumer.of_state(
         "subscriptions-customers", database, kit_tables, clock, SOURCE
@@ -198,6 +209,25 @@ def payment_results(
     consumer.on(payment_events.PaymentSucceededEvent, outcome)
     consumer.on(payment_events.PaymentFailedEvent, outcome)
     consumer.on(payment_events.PaymentRequiresActionEvent, outcome)
+
+    async def detached(scope: EventScope, data: payment_events.PaymentMethodDetachedEvent) -> None:
+        """A removed card no longer pins a subscription: it is charged on the
+        customer's default from now on."""
+        card_id = canonical_id(data.payment_method.id)
+        customer_id = canonical_id(data.payment_method.customer_id)
+        if card_id is None or customer_id is None:
+            return
+        billing = Billing(scope, clock)
+        for sub in await billing.subscriptions.of_customer(customer_id):
+            if sub.payment_method_id == card_id:
+                locked = await billing.subscriptions.require(sub.id, for_update=True)
+                if locked.payment_method_id == card_id:
+                    locked.payment_method_id = None
+                    locked.updated_at = await billing.now_for(locked.test_clock_id)
+                    await billing.subscriptions.update(locked, ["payment_method_id", "updated_at"])
+                    await billing.announce(locked, events.updated)
+
+    consumer.on(payment_events.PaymentMethodDetachedEvent, detached)
     consumer.on(payment_events.PaymentMethodAttachedEvent, new_default)
     consumer.on(payment_events.PaymentMethodUpdatedEvent, new_default)
     return consumer

@@ -42,13 +42,19 @@ def meter_of(price: products_pb2.Price) -> uuid.UUID | None:
 
 
 def interval_of(period: products_pb2.Period) -> BillingInterval:
-    unit = {
-        products_pb2.INTERVAL_DAY: IntervalUnit.DAY,
-        products_pb2.INTERVAL_WEEK: IntervalUnit.WEEK,
-        products_pb2.INTERVAL_MONTH: IntervalUnit.MONTH,
-        products_pb2.INTERVAL_YEAR: IntervalUnit.YEAR,
-    }[period.interval]
+    """A checked period as periods.py's interval (ValueError otherwise)."""
+    unit = _UNITS.get(period.interval)
+    if unit is None:
+        raise ValueError(f"{period.interval} is not an interval")
     return BillingInterval(unit, period.count or 1)
+
+
+_UNITS = {
+    products_pb2.INTERVAL_DAY: IntervalUnit.DAY,
+    products_pb2.INTERVAL_WEEK: IntervalUnit.WEEK,
+    products_pb2.INTERVAL_MONTH: IntervalUnit.MONTH,
+    products_pb2.INTERVAL_YEAR: IntervalUnit.YEAR,
+}
 
 
 def tax_behavior_of(price: products_pb2.Price) -> TaxBehavior:

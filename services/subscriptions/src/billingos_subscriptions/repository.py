@@ -567,7 +567,9 @@ _TO_SEND = Query.of(
     )
     .where(payment_attempts.c.send_at.is_not(None))
     .where(payment_attempts.c.send_at <= bindparam("now"))
-    .order_by(payment_attempts.c.send_at)
+    # Real charges first: a test clock advanced years ahead queues thousands
+    # of attempts, which must not hold up another merchant's live charge.
+    .order_by(payment_attempts.c.test_clock_id.is_not(None), payment_attempts.c.send_at)
     .limit(bindparam("limit"))
 )
 

@@ -26,7 +26,7 @@ from billingos_kit.ids import parse_id
 from billingos_kit.pagination import ListFilter, page_request
 from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.billing_rules import rules_of, update_rules
-from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.clients import CatalogClient, PaymentsClient
 from billingos_subscriptions.messages import (
     billing_settings_message,
     order_message,
@@ -49,6 +49,7 @@ class Backends:
 
     catalog: CatalogClient
     directory: CustomerDirectory
+    payments: PaymentsClient
     real_clock: Clock
     wake: Callable[[], None]
 
@@ -72,7 +73,7 @@ class SubscriptionServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
 
     def _service(self) -> Subscriptions:
         b = self._backends
-        return Subscriptions(current_scope(), b.real_clock, b.catalog, b.directory)
+        return Subscriptions(current_scope(), b.real_clock, b.catalog, b.directory, b.payments)
 
     async def _message(
         self, service: Subscriptions, row: Subscription

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -13,11 +14,12 @@ from billingos.catalog.v1 import discounts_pb2, products_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
-from billingos_kit.errors import FailedPrecondition, NotFound
+from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.protoconv import metadata_from_proto, timestamp
 from billingos_kit.validation import Violations, check_metadata, check_text
+from billingos_pricing import amounts
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 from billingos_pricing.prorations import ProrationWindow, charge_for_remaining, credit_for_unused
 from billingos_subscriptions import events, price_lines
@@ -29,7 +31,7 @@ from billingos_subscriptions.billing import (
     schedule_next_action,
 )
 from billingos_subscriptions.catalog_copy import Catalog
-from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.clients import CatalogClient, PaymentsClient
 from billingos_subscriptions.models import PendingLine, Subscription, SubscriptionItem
 from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
 from billingos_subscriptions.repository import SubscriptionFilter
@@ -69,6 +71,24 @@ def _id(value: str, field: str, violations: Violations) -> uuid.UUID | None:
     return parsed
 
 
+MAX_TRIAL_DAYS = 730  # Stripe's bound
+
+
+def _check_trial(violations: Violations, trial: products_pb2.Period) -> None:
+    days = {
+        products_pb2.INTERVAL_DAY: 1,
+        products_pb2.INTERVAL_WEEK: 7,
+        products_pb2.INTERVAL_MONTH: 31,
+        products_pb2.INTERVAL_YEAR: 366,
+    }.get(trial.interval)
+    if days is None:
+        violations.add("trial.interval", "must be INTERVAL_DAY, _WEEK, _MONTH or _YEAR")
+    elif not 1 <= trial.count <= 365:
+        violations.add("trial.count", "must be 1 to 365")
+    elif days * trial.count > MAX_TRIAL_DAYS + (0 if days == 1 else days):
+        violations.add("trial", f"may last at most {MAX_TRIAL_DAYS} days")
+
+
 def _period_key(period: products_pb2.Period) -> tuple[int, int]:
     return (period.interval, period.count or 1)
 
@@ -103,8 +123,10 @@ class Subscriptions:
         real_clock: Clock,
         catalog: CatalogClient,
         directory: CustomerDirectory,
+        payments: PaymentsClient | None = None,
     ) -> None:
         self._scope = scope
+        self._payments = payments
         self._catalog_client = catalog
         self.billing = Billing(scope, real_clock)
         self.catalog = Catalog(scope, catalog, directory)
@@ -134,7 +156,7 @@ class Subscriptions:
         *,
         field: str,
     ) -> Bought:
-        product = await self.catalog.product(product_id)
+        product = await self.catalog.product(product_id, fresh=True)
         if product is None:
             raise NotFound("product", str(product_id))
         if product.archived:
@@ -149,7 +171,7 @@ class Subscriptions:
         candidates = [p for p in await self.catalog.prices_of(product) if not p.archived]
         chosen: products_pb2.Price | None = None
         if price_id is not None:
-            chosen = await self.catalog.price(price_id)
+            chosen = await self.catalog.price(price_id, fresh=True)
             if chosen is None or chosen.product_id != str(product_id):
                 raise NotFound("price", str(price_id))
             if chosen.archived:
@@ -158,6 +180,10 @@ class Subscriptions:
                 )
             if all(p.id != chosen.id for p in candidates):
                 candidates.append(chosen)
+            if currency and currency != chosen.currency:
+                raise InvalidArgument(
+                    f"{field}.currency", f"the price is in {chosen.currency}, not {currency}"
+                )
             currency = chosen.currency
 
         def period_of(price: products_pb2.Price) -> products_pb2.Period:
@@ -200,6 +226,13 @@ class Subscriptions:
         elif seats:
             raise FailedPrecondition(
                 f"{field}.seats: only a seat-based price has seats", reason="SEATS_NOT_ALLOWED"
+            )
+        if static is not None and (
+            price_lines.static_charge(static, seats).amount_minor > amounts.MAX_AMOUNT_MINOR
+        ):
+            raise InvalidArgument(
+                f"{field}.seats",
+                f"a period would cost more than {amounts.MAX_AMOUNT_MINOR} minor units",
             )
         ordered = ([static] if static is not None else []) + [p for p in bought if p is not static]
         return Bought(
@@ -244,12 +277,19 @@ class Subscriptions:
         check_metadata(violations, "subscription.metadata", metadata)
         if request.HasField("trial") and request.skip_trial:
             violations.add("trial", "give a trial or skip_trial, not both")
+        if request.HasField("trial"):
+            _check_trial(violations, request.trial)
         violations.raise_if_any()
         assert customer_id is not None
         assert product_id is not None
         customer = await self.catalog.customer(customer_id, fresh=True)
         if customer is None or customer.deleted_at is not None:
             raise NotFound("customer", str(customer_id))
+        if payment_method_id is not None and self._payments is not None:
+            card = await self._payments.payment_method(scope.organization_id, payment_method_id)
+            if card is None or card.customer_id != str(customer_id) or card.HasField("detach_time"):
+                # Only the customer's own attached cards: another's is not found.
+                raise NotFound("payment_method", str(payment_method_id))
         now = scope.clock.now()
         if customer.test_clock_id is not None:
             clock = await self.billing.clocks.get(customer.test_clock_id)
@@ -272,11 +312,10 @@ class Subscriptions:
         subscription_id = new_id(scope.clock)
         trial_end: dt.datetime | None = None
         if trial is not None:
-            if trial.interval == products_pb2.INTERVAL_UNSPECIFIED or not 0 <= trial.count <= 365:
-                raise FailedPrecondition(
-                    "trial: needs an interval and a count of 1 to 365", reason="BAD_TRIAL"
-                )
-            trial_end = boundary(now, price_lines.interval_of(trial), 1, zone)
+            try:
+                trial_end = boundary(now, price_lines.interval_of(trial), 1, zone)
+            except ValueError:
+                raise InvalidArgument("trial", "ends past the end of the calendar") from None
         anchor = trial_end or now
         first_end = boundary(anchor, bought.interval, 1, zone)
         discount = await self._discount(
@@ -332,7 +371,7 @@ class Subscriptions:
         schedule_next_action(row)
         await self.billing.subscriptions.insert(row)
         await self.billing.wake_clock(row.test_clock_id)
-        bought = await self._purchased(bought, f"subscription:{row.id}", customer_id)
+        bought = await self._purchased(bought, self._reference(row.id), customer_id)
         await self.billing.items.insert(*self._items(row, bought, anchor))
         if trial_end is not None:
             await self.billing.announce(row, events.created, events.activated)
@@ -344,6 +383,16 @@ class Subscriptions:
             # so a refused create never uses up a limited code.
             await self._catalog_client.redeem_discount(scope.organization_id, discount[4])
         return row
+
+    def _reference(self, subscription_id: uuid.UUID) -> str:
+        """What the catalog's redemption and purchase are recorded under. A
+        call with an Idempotency-Key uses the key: a retry after a dropped
+        connection (whose first try may have redeemed, then rolled back)
+        finds the same redemption instead of using up another."""
+        key = getattr(self._scope, "idempotency_key", None)
+        if not key:
+            return f"subscription:{subscription_id}"
+        return f"subscription-request:{hashlib.sha256(key.encode()).hexdigest()}"
 
     async def _purchased(self, bought: Bought, reference: str, customer_id: uuid.UUID) -> Bought:
         """Records the purchase with the catalog, which freezes each price's
@@ -481,7 +530,7 @@ class Subscriptions:
             id=discount.id,
             product_id=bought.product.id,
             currency=bought.currency,
-            reference=f"subscription:{subscription_id}",
+            reference=self._reference(subscription_id),
             customer_id=str(customer_id),
             promotion_code_id="" if promotion_code_id is None else str(promotion_code_id),
             order_amount_minor=first_amount,
@@ -508,8 +557,15 @@ class Subscriptions:
             first = row.canceled_at is None
             row.canceled_at = row.canceled_at or now
             row.cancellation_reason = CancellationReason.REQUESTED.value
+            row.cancel_at_period_end = False
             await self.billing.subscriptions.update(
-                row, ["cancellation_comment", "canceled_at", "cancellation_reason"]
+                row,
+                [
+                    "cancellation_comment",
+                    "canceled_at",
+                    "cancellation_reason",
+                    "cancel_at_period_end",
+                ],
             )
             if first:
                 await self.billing.announce(row, lambda state: events.canceled(state, comment))
@@ -603,7 +659,7 @@ class Subscriptions:
             SubscriptionStatus.PAST_DUE,
         ):
             raise FailedPrecondition(
-                f"a {status.value} subscription cannot be changed",
+                f"the subscription cannot be changed while {status.value}",
                 reason="SUBSCRIPTION_NOT_CHANGEABLE",
             )
         price = await self.catalog.price(new_price_id or row.price_id)
@@ -629,15 +685,20 @@ class Subscriptions:
             request.seats or (row.seats if price_lines.kind_of(price) == "seat_based" else 0),
             field="change",
         )
+        if str(row.price_id) == bought.prices[0].id and bought.seats == row.seats:
+            raise FailedPrecondition(
+                "the subscription already has this price and these seats", reason="NO_CHANGE"
+            )
         if bought.interval != BillingInterval(IntervalUnit(row.interval_unit), row.interval_count):
             raise FailedPrecondition(
                 "price_id: the new price bills on another period; cancel and subscribe anew",
                 reason="INTERVAL_MISMATCH",
             )
-        behavior = (
-            ProrationBehavior.from_proto(request.proration_behavior)
-            or (await self.billing.rules()).proration_behavior
-        )
+        try:
+            asked = ProrationBehavior.from_proto(request.proration_behavior)
+        except ValueError:
+            raise InvalidArgument("proration_behavior", "is not a proration behaviour") from None
+        behavior = asked or (await self.billing.rules()).proration_behavior
         now = await self.billing.now_for(row.test_clock_id)
         if now >= row.current_period_end:
             raise FailedPrecondition(
@@ -757,7 +818,7 @@ class Subscriptions:
         """Replaces the subscription's prices with `bought`'s: the old items
         end now (a metered one's usage until now is billed at the next
         renewal), the new ones start now. Unchanged prices keep their item."""
-        reference = f"subscription:{row.id}:{now.isoformat()}"
+        reference = f"subscription:{row.id}:change:{new_id(self._scope.clock)}"
         bought = await self._purchased(bought, reference, row.customer_id)
         keep = {p.id for p in bought.prices}
         existing = {str(i.price_id): i for i in items}

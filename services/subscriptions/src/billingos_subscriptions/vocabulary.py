@@ -107,8 +107,11 @@ class ProrationBehavior(enum.StrEnum):
     def from_proto(
         cls, value: subscriptions_pb2.ProrationBehavior.ValueType
     ) -> ProrationBehavior | None:
+        """None for UNSPECIFIED; ValueError for a number no behaviour has."""
         if value == subscriptions_pb2.PRORATION_BEHAVIOR_UNSPECIFIED:
             return None
+        if value not in subscriptions_pb2.ProrationBehavior.values():
+            raise ValueError(f"{value} is not a proration behaviour")
         name = subscriptions_pb2.ProrationBehavior.Name(value)
         return cls[name.removeprefix("PRORATION_BEHAVIOR_")]
 
@@ -137,6 +140,7 @@ class CancellationReason(enum.StrEnum):
     TRIAL_ENDED_WITHOUT_PAYMENT_METHOD = "trial_ended_without_payment_method"
     INCOMPLETE_EXPIRED = "incomplete_expired"
     TEST_CLOCK_DELETED = "test_clock_deleted"
+    CUSTOMER_DELETED = "customer_deleted"
 
 
 # Payments' failure codes for a customer with no card to charge: none saved,

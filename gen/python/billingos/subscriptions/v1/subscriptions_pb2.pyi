@@ -260,7 +260,7 @@ class Subscription(_message.Message):
     """It ends at the end of the current period."""
     cancellation_reason: _builtins.str
     """Why it was canceled: "requested", "payment_failed", "trial_ended_without_payment_method",
-    "incomplete_expired", "test_clock_deleted".
+    "incomplete_expired", "test_clock_deleted", "customer_deleted".
     """
     test_clock_id: _builtins.str
     """The test clock the customer lives on (the customers context); empty: the
