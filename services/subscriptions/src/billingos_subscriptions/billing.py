@@ -252,16 +252,22 @@ class Billing:
                 drafts.append(_from_pending(pending))
                 pending.order_id = order.id
                 await self.pending.update(pending, ["order_id"])
-        await self._write_lines(order, drafts)
+        rows = self._line_rows(order, drafts)
         sub.latest_order_id = order.id
         sub.updated_at = now
         await self.subscriptions.update(sub, ["latest_order_id", "updated_at"])
         if usage is None:
-            await self.finalize(order, sub, now)
+            # Final at once: amounts computed before the lines are written,
+            # so each line is written once.
+            await self.finalize(order, sub, now, new_lines=rows)
+        else:
+            await self.lines.insert(*rows)
         return order
 
-    async def _write_lines(self, order: Order, drafts: Sequence[LineDraft], start: int = 0) -> None:
-        rows = [
+    def _line_rows(
+        self, order: Order, drafts: Sequence[LineDraft], start: int = 0
+    ) -> list[OrderLine]:
+        return [
             OrderLine(
                 id=new_id(self.scope.clock),
                 organization_id=order.organization_id,
@@ -290,11 +296,10 @@ class Billing:
             )
             for index, draft in enumerate(drafts)
         ]
-        await self.lines.insert(*rows)
 
     async def add_usage_lines(self, order: Order, drafts: Sequence[LineDraft]) -> None:
         existing = await self.lines.of_orders([order.id])
-        await self._write_lines(order, drafts, start=len(existing))
+        await self.lines.insert(*self._line_rows(order, drafts, start=len(existing)))
 
     # ---- amounts ------------------------------------------------------------
 
@@ -315,11 +320,20 @@ class Billing:
                 return invoices.AmountOff(money.amount_minor, sub.currency, applies_to)
         return None
 
-    async def finalize(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+    async def finalize(
+        self,
+        order: Order,
+        sub: Subscription,
+        now: dt.datetime,
+        *,
+        new_lines: list[OrderLine] | None = None,
+    ) -> None:
         """Computes the order's amounts (nothing here rounds: the invoice
         arithmetic does), applies the customer's balance and makes it pending
-        with its first attempt, or paid when nothing is due."""
-        lines = await self.lines.of_orders([order.id])
+        with its first attempt, or paid when nothing is due. `new_lines`: the
+        lines of an order just opened, not written yet (written here, with
+        their amounts); otherwise the order's written lines are updated."""
+        lines = new_lines if new_lines is not None else await self.lines.of_orders([order.id])
         # A discount covers the orders of the periods that start before it ends.
         discount = self._discount(sub, order.period_start or now)
         rate = await self._tax_rate(order.customer_id)
@@ -346,10 +360,13 @@ class Billing:
             line.tax_minor = figures.tax
             line.tax_inclusive = figures.tax_inclusive
             line.total_minor = figures.total
-            await self.lines.update(
-                line,
-                ["amount_minor", "discount_minor", "tax_minor", "tax_inclusive", "total_minor"],
-            )
+            if new_lines is None:
+                await self.lines.update(
+                    line,
+                    ["amount_minor", "discount_minor", "tax_minor", "tax_inclusive", "total_minor"],
+                )
+        if new_lines is not None:
+            await self.lines.insert(*new_lines)
         if (
             discount is not None
             and sub.discount_remaining_orders is not None
@@ -365,9 +382,10 @@ class Billing:
             # Too small to charge: owed, and added to the next order.
             applied += due
             due = 0
-        balance.credit_minor = credit - applied + amounts.credit_carried
-        balance.updated_at = now
-        await self.balances.set_credit(balance)
+        if applied or amounts.credit_carried:
+            balance.credit_minor = credit - applied + amounts.credit_carried
+            balance.updated_at = now
+            await self.balances.set_credit(balance)
         order.subtotal_minor = amounts.subtotal
         order.discount_minor = amounts.discount_total
         order.tax_minor = amounts.tax_total
@@ -380,11 +398,16 @@ class Billing:
         order.updated_at = now
         order.status = OrderStatus.PENDING.value
         await self.orders.update(order, _ORDER_AMOUNTS)
-        await self.scope.outbox.add(events.order_created(await self.order_state(order)))
+        state = (
+            order_message(order, lines, [])
+            if new_lines is not None
+            else await self.order_state(order)
+        )
+        await self.scope.outbox.add(events.order_created(state))
         if due == 0:
             await self._paid(order, sub, now)
         else:
-            await self.request_attempt(order, sub, now)
+            await self.request_attempt(order, sub, now, first=new_lines is not None)
 
     async def _tax_rate(self, customer_id: uuid.UUID) -> _Rate | None:
         """The rate of the customer's billing address, as the catalog would
@@ -410,7 +433,7 @@ class Billing:
     # ---- charging -------------------------------------------------------------
 
     async def request_attempt(
-        self, order: Order, sub: Subscription, now: dt.datetime
+        self, order: Order, sub: Subscription, now: dt.datetime, *, first: bool = False
     ) -> PaymentAttempt:
         """Records the next attempt; the charger asks payments for it."""
         real_now = self.real_clock.now()
@@ -419,7 +442,7 @@ class Billing:
             organization_id=order.organization_id,
             order_id=order.id,
             customer_id=order.customer_id,
-            attempt_number=await self._next_attempt_number(order),
+            attempt_number=1 if first else await self._next_attempt_number(order),
             amount_minor=order.amount_due_minor,
             currency=order.currency,
             payment_method_id=sub.payment_method_id,

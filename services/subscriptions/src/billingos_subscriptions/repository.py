@@ -435,33 +435,26 @@ class BalanceRepository(TenantRepository[CustomerBalance]):
     async def locked(
         self, customer_id: uuid.UUID, currency: str, now: dt.datetime
     ) -> CustomerBalance:
-        """The balance, locked for this transaction (made at 0 if new)."""
+        """The balance, locked for this transaction (made at 0 if new), in
+        one statement: an upsert that changes nothing locks the row and
+        returns it."""
 
-        def make() -> Any:
-            return (
-                insert(customer_balances)
-                .values(
-                    organization_id=bindparam("organization_id"),
-                    customer_id=bindparam("customer_id"),
-                    currency=bindparam("currency"),
-                    credit_minor=0,
-                    updated_at=bindparam("now"),
-                )
-                .on_conflict_do_nothing()
+        def build() -> Any:
+            statement = insert(customer_balances).values(
+                organization_id=bindparam("organization_id"),
+                customer_id=bindparam("customer_id"),
+                currency=bindparam("currency"),
+                credit_minor=0,
+                updated_at=bindparam("now"),
             )
+            return statement.on_conflict_do_update(
+                index_elements=["organization_id", "customer_id", "currency"],
+                set_={"credit_minor": customer_balances.c.credit_minor},
+            ).returning(*customer_balances.c)
 
-        def lock() -> Any:
-            return (
-                self.live()
-                .where(customer_balances.c.customer_id == bindparam("customer_id"))
-                .where(customer_balances.c.currency == bindparam("currency"))
-                .with_for_update()
-            )
-
-        connection = await self.connection()
-        values = {"customer_id": customer_id, "currency": currency}
-        await self.query("make", make).execute(connection, **self._bound({**values, "now": now}))
-        found = await self.fetch_row(self.query("lock", lock), **values)
+        found = await self.fetch_row(
+            self.query("locked", build), customer_id=customer_id, currency=currency, now=now
+        )
         assert found is not None
         return found
 
