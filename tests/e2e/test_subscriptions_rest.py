@@ -1032,7 +1032,8 @@ async def test_bad_input_is_refused_naming_the_field(
     same = await merchant.client.post(
         f"/v1/subscriptions/{subscription['id']}/change", json={"price_id": price_id}
     )
-    assert same.status_code == 400 and same.json()["details"][0]["reason"] == "NO_CHANGE", same.text
+    assert same.status_code == 400, same.text
+    assert same.json()["details"][0]["reason"] == "NO_CHANGE"
     behaviour = await merchant.client.post(
         f"/v1/subscriptions/{subscription['id']}/change",
         json={"seats": 2, "proration_behavior": 99},
@@ -1049,7 +1050,8 @@ async def test_bad_input_is_refused_naming_the_field(
         await other_merchant.client.get(f"/v1/subscriptions/{subscription['id']}")
     ).status_code == 404
     listed = await other_merchant.client.get("/v1/orders", params={"customer_id": customer_id})
-    assert listed.status_code == 200 and listed.json().get("orders", []) == []
+    assert listed.status_code == 200
+    assert listed.json().get("orders", []) == []
 
 
 async def test_deleting_a_customer_ends_its_subscriptions(

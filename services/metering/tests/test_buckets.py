@@ -157,3 +157,14 @@ def test_only_zones_of_places_are_time_zones(name: str) -> None:
 @pytest.mark.parametrize("name", ["Europe/Berlin", "Asia/Kolkata", "UTC", "America/St_Johns", ""])
 def test_zones_of_places_are(name: str) -> None:
     assert zone(name) is not None
+
+
+def test_an_hour_after_a_quarter_past_fall_back_starts_at_its_second_occurrence() -> None:
+    """Chatham turns 03:45 back to 02:45: from 02:45 (the repeat) the next
+    local hour starts at the second 03:00, not at 04:00 (found by the
+    property test above in CI)."""
+    tz = ZoneInfo("Pacific/Chatham")
+    start = dt.datetime(2024, 4, 6, 14, 0, tzinfo=UTC)
+    bounds = bucket_bounds(start, start + dt.timedelta(hours=2), Interval.HOUR, tz)
+    assert bounds[1] - bounds[0] == dt.timedelta(minutes=15)
+    assert bounds[1].astimezone(tz).replace(tzinfo=None) == dt.datetime(2024, 4, 7, 3, 0)

@@ -24,12 +24,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from billingos.catalog.v1 import (
     discounts_pb2,
@@ -44,10 +45,6 @@ from billingos.subscriptions.v1 import (
     subscriptions_pb2_grpc,
     test_clocks_pb2_grpc,
 )
-from billingos_catalog import models as catalog_models
-from billingos_catalog.app import MIGRATIONS_DIR as CATALOG_MIGRATIONS
-from billingos_catalog.app import build_app as build_catalog
-from billingos_catalog.settings import CatalogSettings
 from billingos_kit.clock import FrozenClock
 from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.db import Database
@@ -56,6 +53,7 @@ from billingos_kit.protoconv import timestamp
 from billingos_kit.repository import OnConnection
 from billingos_kit.testing.db import execute, rows, scalar
 from billingos_kit.testing.errors import CallError, call_error
+from billingos_kit.testing.processes import service_process
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import (
     TEST_SERVICE_TOKEN,
@@ -65,9 +63,6 @@ from billingos_kit.testing.service import (
 )
 from billingos_kit.testing.waiting import eventually
 from billingos_kit.workscope import OrganizationWork
-from billingos_payments.app import MIGRATIONS_DIR as PAYMENTS_MIGRATIONS
-from billingos_payments.app import build_app as build_payments
-from billingos_payments.settings import PaymentsSettings
 from billingos_subscriptions import models
 from billingos_subscriptions.app import MIGRATIONS_DIR, build_app
 from billingos_subscriptions.billing import Billing, LineDraft, PaymentResult
@@ -101,19 +96,41 @@ SOURCE = "subscriptions"
 # ---- the services -----------------------------------------------------------
 
 
+@dataclass
+class Neighbour:
+    """Another service of the suite, running as its own process
+    (billingos_kit.testing.processes): its channel, and the shared database
+    for reading or seeding its tables by plain SQL (never its code)."""
+
+    address: str
+    channel: grpc.aio.Channel
+    database: Database
+
+
+@asynccontextmanager
+async def neighbour(
+    name: str, servers: SessionServers, log_dir: Path, **settings: str
+) -> AsyncIterator[Neighbour]:
+    with service_process(name, servers, log_dir, **settings) as address:
+        database = Database(servers.database_url, pool_size=2)
+        async with grpc.aio.insecure_channel(address) as channel:
+            try:
+                yield Neighbour(address, channel, database)
+            finally:
+                await database.dispose()
+
+
 @pytest.fixture(scope="session")
 async def catalog_service(
-    servers: SessionServers, session_clock: FrozenClock
-) -> AsyncIterator[RunningService]:
-    async with running_service(
-        CatalogSettings, build_catalog, CATALOG_MIGRATIONS, servers, session_clock
-    ) as service:
-        yield service
+    servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Neighbour]:
+    async with neighbour("catalog", servers, tmp_path_factory.mktemp("catalog")) as found:
+        yield found
 
 
 @pytest.fixture(scope="session")
 async def subscriptions_service(
-    servers: SessionServers, session_clock: FrozenClock, catalog_service: RunningService
+    servers: SessionServers, session_clock: FrozenClock, catalog_service: Neighbour
 ) -> AsyncIterator[RunningService]:
     # No payments address: the service's charger finds payments unavailable,
     # so a first charge made through the API stays requested (in flight).
@@ -130,21 +147,19 @@ async def subscriptions_service(
 
 @pytest.fixture(scope="session")
 async def payments_service(
-    servers: SessionServers, session_clock: FrozenClock
-) -> AsyncIterator[RunningService]:
+    servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Neighbour]:
     """The real payments service on the session's Stripe stand-in (only the
     charger's tests start it)."""
-    async with running_service(
-        PaymentsSettings,
-        build_payments,
-        PAYMENTS_MIGRATIONS,
+    async with neighbour(
+        "payments",
         servers,
-        session_clock,
+        tmp_path_factory.mktemp("payments"),
         stripe_api_base=servers.stripe_api_base,
         stripe_secret_key=servers.stripe_secret_key,
         stripe_webhook_secret=servers.stripe_webhook_secret,
-    ) as service:
-        yield service
+    ) as found:
+        yield found
 
 
 # ---- helpers ------------------------------------------------------------------
@@ -238,7 +253,7 @@ class Shop:
 
     organization_id: uuid.UUID
     service: RunningService
-    catalog: RunningService
+    catalog: Neighbour
     clock: FrozenClock
 
     @property
@@ -287,12 +302,12 @@ class Shop:
                 copy
             )
         if known_to_catalog:
-            await execute(
-                self.catalog.app.database,
-                insert(catalog_models.customers).values(
-                    id=customer_id, organization_id=self.organization_id
-                ),
-            )
+            async with self.catalog.database.transaction() as connection:
+                await connection.execute(
+                    "INSERT INTO catalog.customers (id, organization_id) VALUES ($1, $2)",
+                    customer_id,
+                    self.organization_id,
+                )
         return str(customer_id)
 
     async def product(
@@ -361,7 +376,7 @@ class Shop:
 @pytest.fixture
 async def shop(
     subscriptions_service: RunningService,
-    catalog_service: RunningService,
+    catalog_service: Neighbour,
     session_clock: FrozenClock,
 ) -> AsyncIterator[Shop]:
     found = Shop(uuid.uuid4(), subscriptions_service, catalog_service, session_clock)

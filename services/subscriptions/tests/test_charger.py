@@ -10,18 +10,15 @@ import socket
 import uuid
 
 import stripe
-from sqlalchemy import insert, select
 
 from billingos.payments.v1 import payment_methods_pb2, payment_methods_pb2_grpc
-from billingos_kit.testing.db import execute, rows
 from billingos_kit.testing.servers import SessionServers
-from billingos_kit.testing.service import TEST_SERVICE_TOKEN, RunningService, call_metadata
-from billingos_payments import models as payment_models
+from billingos_kit.testing.service import TEST_SERVICE_TOKEN, call_metadata
 from billingos_subscriptions.charger import Charger
 from billingos_subscriptions.clients import PaymentsClient
 from billingos_subscriptions.models import kit_tables
 
-from .conftest import Books
+from .conftest import Books, Neighbour
 
 GOOD_CARD = "4242424242424242"
 
@@ -35,24 +32,22 @@ def closed_address() -> str:
 
 
 async def customer_with_card(
-    books: Books, payments: RunningService, servers: SessionServers
+    books: Books, payments: Neighbour, servers: SessionServers
 ) -> uuid.UUID:
     """A customer payments knows (its read copy, as the customers events
     leave it) with a default card saved through a SetupIntent."""
     customer_id = uuid.uuid4()
     now = books.clock.now()
-    await execute(
-        payments.app.database,
-        insert(payment_models.customers).values(
-            id=customer_id,
-            organization_id=books.organization_id,
-            email=f"{customer_id.hex[:12]}@example.com",
-            name="Ada",
-            source_updated_at=now,
-            created_at=now,
-            updated_at=now,
-        ),
-    )
+    async with payments.database.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO payments.customers (id, organization_id, email, name,"
+            " source_updated_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5, $5)",
+            customer_id,
+            books.organization_id,
+            f"{customer_id.hex[:12]}@example.com",
+            "Ada",
+            now,
+        )
     methods = payment_methods_pb2_grpc.PaymentMethodServiceStub(payments.channel)
     metadata = call_metadata(books.organization_id)
     intent = await methods.CreateSetupIntent(
@@ -91,7 +86,7 @@ def charger(books: Books, address: str) -> tuple[Charger, PaymentsClient]:
 
 
 async def test_a_renewal_charged_while_payments_is_down_is_charged_once_when_it_is_back(
-    books: Books, payments_service: RunningService, servers: SessionServers
+    books: Books, payments_service: Neighbour, servers: SessionServers
 ) -> None:
     customer_id = await customer_with_card(books, payments_service, servers)
     start = books.clock.now() - dt.timedelta(days=40)
@@ -129,10 +124,12 @@ async def test_a_renewal_charged_while_payments_is_down_is_charged_once_when_it_
     assert (paid.status, paid.amount_paid_minor) == ("paid", 2000)
     [attempt] = await books.attempts(order.id)
     assert (attempt.attempt_number, attempt.status, attempt.send_at) == (1, "succeeded", None)
-    charges = await rows(
-        payments_service.app.database,
-        select(payment_models.payments).where(payment_models.payments.c.order_id == order.id),
-    )
+    async with payments_service.database.connection() as connection:
+        charges = await connection.fetch(
+            "SELECT id, attempt_number, status, amount_minor FROM payments.payments"
+            " WHERE order_id = $1",
+            order.id,
+        )
     assert [(c["attempt_number"], c["status"], c["amount_minor"]) for c in charges] == [
         (1, "succeeded", 2000)
     ]

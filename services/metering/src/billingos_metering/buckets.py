@@ -75,6 +75,13 @@ def _next_boundary(instant: dt.datetime, interval: Interval, tz: ZoneInfo) -> dt
         later = (instant + dt.timedelta(hours=1)).astimezone(tz)
         candidate = _hour_start(later, tz)
         if candidate <= instant:
+            # The floor read as its first occurrence, before `instant`: when
+            # the clocks went back at a quarter past (Chatham, 03:45 → 02:45)
+            # the hour's second occurrence is the boundary.
+            floored = later.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+            second = floored.replace(tzinfo=tz, fold=1).astimezone(UTC)
+            if second > instant and second.astimezone(tz).replace(tzinfo=None) == floored:
+                return second
             candidate = _hour_start((instant + dt.timedelta(hours=2)).astimezone(tz), tz)
         return candidate
     day = local.date()
