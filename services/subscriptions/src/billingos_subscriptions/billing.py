@@ -519,9 +519,9 @@ class Billing:
         status: str,
         updated_at: dt.datetime,
     ) -> bool:
-        """Records a refund of an order's payment (False: not a payment of
-        ours, or an older state than the one recorded) and sets the order's
-        refunded amount and status from all its succeeded refunds."""
+        """Records a refund of an order's payment (False: an older state
+        than the one recorded; LookupError: a payment not known) and sets the
+        order's refunded amount and status from all its succeeded refunds."""
         attempt = await self.attempts.by_payment(payment_id)
         if attempt is None:
             # Not a payment of ours, or its result is not applied yet (its
