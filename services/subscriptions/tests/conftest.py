@@ -591,10 +591,12 @@ _BOOK_DAYS = iter(range(10_000))
 BOOKS_EPOCH = dt.datetime(2031, 1, 31, 10, tzinfo=UTC)
 
 
-@pytest.fixture
-async def books(subscriptions_service: RunningService) -> AsyncIterator[Books]:
+@asynccontextmanager
+async def opened_books(service: RunningService, clock: FrozenClock) -> AsyncIterator[Books]:
+    """A new organization's books on `clock`, selling one monthly product at
+    one fixed price (in the engine's copies); its work is taken off the
+    workers when the block ends."""
     organization_id = uuid.uuid4()
-    clock = FrozenClock(BOOKS_EPOCH + dt.timedelta(days=next(_BOOK_DAYS) * 400))
     product = products_pb2.Product(
         id=str(uuid.uuid4()),
         organization_id=str(organization_id),
@@ -608,7 +610,7 @@ async def books(subscriptions_service: RunningService) -> AsyncIterator[Books]:
     price.organization_id = str(organization_id)
     price.create_time.FromDatetime(clock.now())
     product.prices.append(price)
-    database = subscriptions_service.app.database
+    database = service.app.database
     product_row = product_copy(product, organization_id)
     price_row = price_copy(price, organization_id)
     assert product_row is not None
@@ -617,10 +619,21 @@ async def books(subscriptions_service: RunningService) -> AsyncIterator[Books]:
         scope = OnConnection(connection, organization_id)
         await ProductCopies(scope).remember(product_row)
         await PriceCopies(scope).remember(price_row)
-    found = Books(organization_id, subscriptions_service, clock, product, price)
+    found = Books(organization_id, service, clock, product, price)
     try:
         yield found
     finally:
         await take_off_the_workers(database, organization_id)
         for own in found.databases:
             await own.dispose()
+
+
+def books_clock() -> FrozenClock:
+    """A clock on a day of its own, years after the session's."""
+    return FrozenClock(BOOKS_EPOCH + dt.timedelta(days=next(_BOOK_DAYS) * 400))
+
+
+@pytest.fixture
+async def books(subscriptions_service: RunningService) -> AsyncIterator[Books]:
+    async with opened_books(subscriptions_service, books_clock()) as found:
+        yield found

@@ -35,10 +35,12 @@ class Killed(BaseException):
 
 
 class Renewing(Scheduler):
-    """A scheduler that counts its renewals, and can be stopped at one."""
+    """A scheduler that renews one by one (the batch is off: its own faults
+    are in test_renewal_batch), counts its renewals, and can be stopped at
+    one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, batched=False, **kwargs)
         self.renewed: list[uuid.UUID] = []
 
     async def _period_end(self, subs: Subscriptions, sub: Subscription, now: dt.datetime) -> None:

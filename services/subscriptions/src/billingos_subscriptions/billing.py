@@ -10,21 +10,18 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 from google.protobuf.message import Message
 
-from billingos.catalog.v1 import discounts_pb2, products_pb2
+from billingos.catalog.v1 import products_pb2
 from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
 from billingos_kit.clock import Clock
-from billingos_kit.ids import new_id
+from billingos_kit.ids import new_id, new_ids
 from billingos_kit.outbox import Outbox
 from billingos_kit.repository import DataScope
 from billingos_pricing import invoices
-from billingos_pricing.currencies import normalize_currency
-from billingos_pricing.stripe_amounts import UnchargeableAmount, stripe_amount
-from billingos_subscriptions import events
+from billingos_subscriptions import events, order_amounts
 from billingos_subscriptions.billing_rules import BillingRules, rules_of
 from billingos_subscriptions.dunning import after_failure
 from billingos_subscriptions.messages import attempt_message, order_message, subscription_message
@@ -211,45 +208,13 @@ class Billing:
         exists: the one place a renewal's uniqueness is enforced. With a
         `usage` window it stays a draft until the finalizer has read the
         usage from metering; otherwise it is final at once."""
-        order = Order(
-            id=new_id(self.scope.clock),
-            organization_id=sub.organization_id,
-            customer_id=sub.customer_id,
-            subscription_id=sub.id,
-            billing_key=billing_key,
-            billing_reason=reason.value,
-            status=OrderStatus.DRAFT.value,
-            currency=sub.currency,
-            period_start=period[0] if period else None,
-            period_end=period[1] if period else None,
-            usage_from=usage[0] if usage else None,
-            usage_to=usage[1] if usage else None,
-            subtotal_minor=0,
-            discount_minor=0,
-            tax_minor=0,
-            inclusive_tax_minor=0,
-            total_minor=0,
-            credit_applied_minor=0,
-            credit_carried_minor=0,
-            amount_due_minor=0,
-            amount_paid_minor=0,
-            amount_refunded_minor=0,
-            tax_rate_percent=None,
-            test_clock_id=sub.test_clock_id,
-            attempt_count=0,
-            first_failed_at=None,
-            next_charge_at=None,
-            created_at=now,
-            finalized_at=None,
-            paid_at=None,
-            updated_at=now,
-        )
+        order = new_order(sub, reason, billing_key, self.scope.clock, now, period, usage)
         if not await self.orders.insert_once(order):
             return None
         drafts = list(lines)
         if take_pending:
             for pending in await self.pending.waiting(sub.id):
-                drafts.append(_from_pending(pending))
+                drafts.append(draft_of_pending(pending))
                 pending.order_id = order.id
                 await self.pending.update(pending, ["order_id"])
         rows = self._line_rows(order, drafts)
@@ -267,58 +232,13 @@ class Billing:
     def _line_rows(
         self, order: Order, drafts: Sequence[LineDraft], start: int = 0
     ) -> list[OrderLine]:
-        return [
-            OrderLine(
-                id=new_id(self.scope.clock),
-                organization_id=order.organization_id,
-                order_id=order.id,
-                position=start + index,
-                kind=draft.kind.value,
-                description=draft.description,
-                price_id=draft.price_id,
-                product_id=draft.product_id,
-                period_start=draft.period_start,
-                period_end=draft.period_end,
-                prorated_seconds=draft.prorated_seconds,
-                period_seconds=draft.period_seconds,
-                quantity=draft.quantity,
-                meter_id=draft.meter_id,
-                event_count=draft.event_count,
-                late_quantity=draft.late_quantity,
-                amount_given=str(draft.amount),
-                cap_minor=draft.cap_minor,
-                tax_behavior=draft.tax_behavior.value,
-                amount_minor=0,
-                discount_minor=0,
-                tax_minor=0,
-                tax_inclusive=False,
-                total_minor=0,
-            )
-            for index, draft in enumerate(drafts)
-        ]
+        return order_line_rows(order, drafts, self.scope.clock, start)
 
     async def add_usage_lines(self, order: Order, drafts: Sequence[LineDraft]) -> None:
         existing = await self.lines.of_orders([order.id])
         await self.lines.insert(*self._line_rows(order, drafts, start=len(existing)))
 
     # ---- amounts ------------------------------------------------------------
-
-    def _discount(self, sub: Subscription, now: dt.datetime) -> invoices.Discount | None:
-        if sub.discount_snapshot is None:
-            return None
-        if sub.discount_remaining_orders is not None and sub.discount_remaining_orders <= 0:
-            return None
-        if sub.discount_end_at is not None and now >= sub.discount_end_at:
-            return None
-        discount = discounts_pb2.Discount()
-        discount.ParseFromString(sub.discount_snapshot)
-        applies_to = frozenset(discount.product_ids) or None
-        if discount.HasField("percent_off"):
-            return invoices.PercentOff(discount.percent_off.basis_points, applies_to)
-        for money in discount.amount_off.amounts:
-            if normalize_currency(money.currency) == sub.currency:
-                return invoices.AmountOff(money.amount_minor, sub.currency, applies_to)
-        return None
 
     async def finalize(
         self,
@@ -334,101 +254,46 @@ class Billing:
         lines of an order just opened, not written yet (written here, with
         their amounts); otherwise the order's written lines are updated."""
         lines = new_lines if new_lines is not None else await self.lines.of_orders([order.id])
-        # A discount covers the orders of the periods that start before it ends.
-        discount = self._discount(sub, order.period_start or now)
+        discount = order_amounts.discount_for(sub, order.period_start or now)
         rate = await self._tax_rate(order.customer_id)
-        amounts = invoices.compute_invoice(
-            order.currency,
-            [
-                invoices.InvoiceLine(
-                    line_id=f"{line.position:06d}",
-                    kind=invoices.LineKind(line.kind),
-                    amount=int(Decimal(line.amount_given)),
-                    product_id=None if line.product_id is None else str(line.product_id),
-                    cap_minor=line.cap_minor,
-                    tax_behavior=invoices.TaxBehavior(line.tax_behavior),
-                )
-                for line in lines
-            ],
-            discount,
-            rate.rate if rate is not None else None,
-        )
-        order.tax_rate_percent = None if rate is None else rate.percentage
-        for line, figures in zip(lines, amounts.lines, strict=True):
-            line.amount_minor = figures.amount
-            line.discount_minor = figures.discount
-            line.tax_minor = figures.tax
-            line.tax_inclusive = figures.tax_inclusive
-            line.total_minor = figures.total
-            if new_lines is None:
+        amounts = order_amounts.invoice_of(order.currency, lines, discount, rate)
+        if new_lines is not None:
+            await self.lines.insert(*new_lines)
+        else:
+            for line in lines:
                 await self.lines.update(
                     line,
                     ["amount_minor", "discount_minor", "tax_minor", "tax_inclusive", "total_minor"],
                 )
-        if new_lines is not None:
-            await self.lines.insert(*new_lines)
-        if (
-            discount is not None
-            and sub.discount_remaining_orders is not None
-            and amounts.discount_total > 0
-        ):
+        if order_amounts.uses_up_discount(sub, discount, amounts):
+            assert sub.discount_remaining_orders is not None
             sub.discount_remaining_orders -= 1
             await self.subscriptions.update(sub, ["discount_remaining_orders"])
         balance = await self.balances.locked(order.customer_id, order.currency, now)
-        credit = balance.credit_minor
-        applied = min(credit, amounts.total) if credit > 0 else credit
-        due = amounts.total - applied
-        if due > 0 and _below_minimum(due, order.currency):
-            # Too small to charge: owed, and added to the next order.
-            applied += due
-            due = 0
-        if applied or amounts.credit_carried:
-            balance.credit_minor = credit - applied + amounts.credit_carried
+        settlement = order_amounts.settle(balance.credit_minor, amounts, order.currency)
+        if settlement.credit_after is not None:
+            balance.credit_minor = settlement.credit_after
             balance.updated_at = now
             await self.balances.set_credit(balance)
-        order.subtotal_minor = amounts.subtotal
-        order.discount_minor = amounts.discount_total
-        order.tax_minor = amounts.tax_total
-        order.inclusive_tax_minor = amounts.inclusive_tax_total
-        order.total_minor = amounts.total
-        order.credit_applied_minor = applied
-        order.credit_carried_minor = amounts.credit_carried
-        order.amount_due_minor = due
-        order.finalized_at = now
-        order.updated_at = now
-        order.status = OrderStatus.PENDING.value
-        await self.orders.update(order, _ORDER_AMOUNTS)
+        order_amounts.record_amounts(order, amounts, rate, settlement, now)
+        await self.orders.update(order, list(order_amounts.ORDER_AMOUNT_FIELDS))
         state = (
             order_message(order, lines, [])
             if new_lines is not None
             else await self.order_state(order)
         )
         await self.scope.outbox.add(events.order_created(state))
-        if due == 0:
+        if settlement.due == 0:
             await self._paid(order, sub, now)
         else:
             await self.request_attempt(order, sub, now, first=new_lines is not None)
 
-    async def _tax_rate(self, customer_id: uuid.UUID) -> _Rate | None:
-        """The rate of the customer's billing address, as the catalog would
-        resolve it: its region's, else its country's, else none."""
+    async def _tax_rate(self, customer_id: uuid.UUID) -> order_amounts.Rate | None:
         customer = await CustomerCopies(self.scope).get(customer_id)
         if customer is None or not customer.country:
             return None
-        rates = [
-            r
-            for r in await TaxRateCopies(self.scope).of_country(customer.country)
-            if r.deleted_at is None
-        ]
-        by_region = {r.region: r for r in rates}
-        found = (
-            by_region.get(customer.region or "")
-            if customer.region and customer.region in by_region
-            else by_region.get("")
-        )
-        if found is None:
-            return None
-        return _Rate(found.percentage, invoices.TaxRate(Decimal(found.percentage), found.inclusive))
+        rates = await TaxRateCopies(self.scope).of_country(customer.country)
+        return order_amounts.rate_for(customer, rates)
 
     # ---- charging -------------------------------------------------------------
 
@@ -436,28 +301,8 @@ class Billing:
         self, order: Order, sub: Subscription, now: dt.datetime, *, first: bool = False
     ) -> PaymentAttempt:
         """Records the next attempt; the charger asks payments for it."""
-        real_now = self.real_clock.now()
-        attempt = PaymentAttempt(
-            id=new_id(self.scope.clock),
-            organization_id=order.organization_id,
-            order_id=order.id,
-            customer_id=order.customer_id,
-            attempt_number=1 if first else await self._next_attempt_number(order),
-            amount_minor=order.amount_due_minor,
-            currency=order.currency,
-            payment_method_id=sub.payment_method_id,
-            test_clock_id=order.test_clock_id,
-            status=AttemptStatus.REQUESTED.value,
-            payment_id=None,
-            failure_code=None,
-            decline_code=None,
-            failure_message=None,
-            retryable=True,
-            send_at=real_now,
-            send_tries=0,
-            created_at=now,
-            updated_at=now,
-        )
+        number = 1 if first else await self._next_attempt_number(order)
+        attempt = new_attempt(order, sub, number, self.scope.clock, now, self.real_clock.now())
         await self.attempts.insert(attempt)
         order.next_charge_at = None
         order.updated_at = now
@@ -750,12 +595,6 @@ class Billing:
 _REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})
 
 
-@dataclass(frozen=True)
-class _Rate:
-    percentage: str
-    rate: invoices.TaxRate
-
-
 def schedule_next_action(sub: Subscription) -> None:
     """When the scheduler next has work for the subscription."""
     status = SubscriptionStatus(sub.status)
@@ -771,15 +610,123 @@ def schedule_next_action(sub: Subscription) -> None:
     sub.next_action_at = min(times) if times else None
 
 
-def _below_minimum(amount_minor: int, currency: str) -> bool:
-    try:
-        stripe_amount(amount_minor, currency)
-    except UnchargeableAmount as problem:
-        return problem.reason == "AMOUNT_BELOW_MINIMUM"
-    return False
+def new_order(
+    sub: Subscription,
+    reason: BillingReason,
+    billing_key: str,
+    clock: Clock,
+    now: dt.datetime,
+    period: tuple[dt.datetime, dt.datetime] | None = None,
+    usage: tuple[dt.datetime, dt.datetime] | None = None,
+) -> Order:
+    """A new order of the subscription, a draft with nothing on it yet."""
+    return Order(
+        id=new_id(clock),
+        organization_id=sub.organization_id,
+        customer_id=sub.customer_id,
+        subscription_id=sub.id,
+        billing_key=billing_key,
+        billing_reason=reason.value,
+        status=OrderStatus.DRAFT.value,
+        currency=sub.currency,
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
+        usage_from=usage[0] if usage else None,
+        usage_to=usage[1] if usage else None,
+        subtotal_minor=0,
+        discount_minor=0,
+        tax_minor=0,
+        inclusive_tax_minor=0,
+        total_minor=0,
+        credit_applied_minor=0,
+        credit_carried_minor=0,
+        amount_due_minor=0,
+        amount_paid_minor=0,
+        amount_refunded_minor=0,
+        tax_rate_percent=None,
+        test_clock_id=sub.test_clock_id,
+        attempt_count=0,
+        first_failed_at=None,
+        next_charge_at=None,
+        created_at=now,
+        finalized_at=None,
+        paid_at=None,
+        updated_at=now,
+    )
 
 
-def _from_pending(row: PendingLine) -> LineDraft:
+def new_attempt(
+    order: Order,
+    sub: Subscription,
+    number: int,
+    clock: Clock,
+    now: dt.datetime,
+    send_at: dt.datetime,
+) -> PaymentAttempt:
+    """Attempt `number` at the order's amount due, for the charger to send
+    at `send_at` (the service's own time, even on a test clock)."""
+    return PaymentAttempt(
+        id=new_id(clock),
+        organization_id=order.organization_id,
+        order_id=order.id,
+        customer_id=order.customer_id,
+        attempt_number=number,
+        amount_minor=order.amount_due_minor,
+        currency=order.currency,
+        payment_method_id=sub.payment_method_id,
+        test_clock_id=order.test_clock_id,
+        status=AttemptStatus.REQUESTED.value,
+        payment_id=None,
+        failure_code=None,
+        decline_code=None,
+        failure_message=None,
+        retryable=True,
+        send_at=send_at,
+        send_tries=0,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def order_line_rows(
+    order: Order, drafts: Sequence[LineDraft], clock: Clock, start: int = 0
+) -> list[OrderLine]:
+    """The order's line rows for `drafts` (positions from `start`), their
+    amounts still to be computed."""
+    return [
+        OrderLine(
+            id=line_id,
+            organization_id=order.organization_id,
+            order_id=order.id,
+            position=start + index,
+            kind=draft.kind.value,
+            description=draft.description,
+            price_id=draft.price_id,
+            product_id=draft.product_id,
+            period_start=draft.period_start,
+            period_end=draft.period_end,
+            prorated_seconds=draft.prorated_seconds,
+            period_seconds=draft.period_seconds,
+            quantity=draft.quantity,
+            meter_id=draft.meter_id,
+            event_count=draft.event_count,
+            late_quantity=draft.late_quantity,
+            amount_given=str(draft.amount),
+            cap_minor=draft.cap_minor,
+            tax_behavior=draft.tax_behavior.value,
+            amount_minor=0,
+            discount_minor=0,
+            tax_minor=0,
+            tax_inclusive=False,
+            total_minor=0,
+        )
+        for index, (draft, line_id) in enumerate(
+            zip(drafts, new_ids(clock, len(drafts)), strict=True)
+        )
+    ]
+
+
+def draft_of_pending(row: PendingLine) -> LineDraft:
     return LineDraft(
         kind=LineKind(row.kind),
         description=row.description,
@@ -795,20 +742,6 @@ def _from_pending(row: PendingLine) -> LineDraft:
     )
 
 
-_ORDER_AMOUNTS = [
-    "tax_rate_percent",
-    "subtotal_minor",
-    "discount_minor",
-    "tax_minor",
-    "inclusive_tax_minor",
-    "total_minor",
-    "credit_applied_minor",
-    "credit_carried_minor",
-    "amount_due_minor",
-    "finalized_at",
-    "updated_at",
-    "status",
-]
 _ATTEMPT_RESULT = [
     "status",
     "payment_id",

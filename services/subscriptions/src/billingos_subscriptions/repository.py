@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Table,
     Text,
@@ -19,12 +20,16 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    cast,
     func,
+    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from billingos_kit.bulk import bulk_insert, bulk_update, columns_of
 from billingos_kit.db import Connection
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository
@@ -497,8 +502,29 @@ def _claimed(records: list[Any]) -> list[Claimed]:
     return [Claimed(r["id"], r["organization_id"], r["test_clock_id"]) for r in records]
 
 
+@dataclass(frozen=True)
+class DueSubscription(Claimed):
+    """A due subscription, claimed: its row as locked, and the frozen time
+    of its test clock (None on the real clock)."""
+
+    row: Subscription
+    frozen_time: dt.datetime | None
+
+
+_SUBSCRIPTION_COLUMNS = tuple(column.name for column in subscriptions.c)
+
+
+def _due(records: list[Any]) -> list[DueSubscription]:
+    found: list[DueSubscription] = []
+    for record in records:
+        row = Subscription(**{name: record[name] for name in _SUBSCRIPTION_COLUMNS})
+        frozen = record.get("clock_frozen_time")
+        found.append(DueSubscription(row.id, row.organization_id, row.test_clock_id, row, frozen))
+    return found
+
+
 _DUE_REAL = Query.of(
-    select(subscriptions.c.id, subscriptions.c.organization_id, subscriptions.c.test_clock_id)
+    select(subscriptions)
     .where(subscriptions.c.next_action_at.is_not(None))
     .where(subscriptions.c.test_clock_id.is_(None))
     .where(subscriptions.c.next_action_at <= bindparam("now"))
@@ -508,7 +534,7 @@ _DUE_REAL = Query.of(
 )
 
 _DUE_ON_CLOCKS = Query.of(
-    select(subscriptions.c.id, subscriptions.c.organization_id, subscriptions.c.test_clock_id)
+    select(subscriptions, test_clocks.c.frozen_time.label("clock_frozen_time"))
     .join(
         test_clocks,
         (test_clocks.c.id == subscriptions.c.test_clock_id)
@@ -610,11 +636,13 @@ class WorkClaims(PlatformRepository[Any]):
     row_type = Subscription
     resource = "subscription"
 
-    async def due_subscriptions(self, now: dt.datetime, limit: int) -> list[Claimed]:
+    async def due_subscriptions(self, now: dt.datetime, limit: int) -> list[DueSubscription]:
+        """Due subscriptions, locked (SKIP LOCKED), as rows: the lock is the
+        row's read, so the work on it needs no second one."""
         connection = await self.connection()
-        found = _claimed(await _DUE_REAL.fetch(connection, now=now, limit=limit))
+        found = _due(await _DUE_REAL.fetch(connection, now=now, limit=limit))
         if len(found) < limit:
-            found += _claimed(await _DUE_ON_CLOCKS.fetch(connection, limit=limit - len(found)))
+            found += _due(await _DUE_ON_CLOCKS.fetch(connection, limit=limit - len(found)))
         return found
 
     async def due_retries(self, now: dt.datetime, limit: int) -> list[Claimed]:
@@ -639,3 +667,184 @@ async def clock_busy(connection: Connection, clock_id: uuid.UUID, frozen: dt.dat
     record = await _CLOCK_BUSY.fetch_one(connection, clock=clock_id, frozen=frozen)
     assert record is not None
     return bool(record[0])
+
+
+# ---- the batched renewals (platform-wide, keyed by organization) ------------
+
+
+def _of_pairs(first: Any, second: Any) -> Any:
+    """`(organization_id, x) IN` the pairs given as two arrays: a batch spans
+    organizations, and each row is matched within its own."""
+    return tuple_(first, second).in_(
+        select(
+            func.unnest(cast(bindparam("organization_ids"), _IDS)),
+            func.unnest(cast(bindparam("keys"), ARRAY(second.type))),
+        )
+    )
+
+
+def _rows_of(row_type: Any, records: list[Any]) -> list[Any]:
+    return [row_type(**dict(record)) for record in records]
+
+
+_ITEMS_OF = Query.of(
+    select(subscription_items)
+    .where(_of_pairs(subscription_items.c.organization_id, subscription_items.c.subscription_id))
+    .order_by(subscription_items.c.subscription_id, subscription_items.c.position)
+)
+_PRODUCTS_OF = Query.of(
+    select(products).where(_of_pairs(products.c.organization_id, products.c.id))
+)
+_CUSTOMERS_OF = Query.of(
+    select(customers).where(_of_pairs(customers.c.organization_id, customers.c.id))
+)
+_RATES_OF = Query.of(
+    select(tax_rates)
+    .where(_of_pairs(tax_rates.c.organization_id, tax_rates.c.country))
+    .where(tax_rates.c.deleted_at.is_(None))
+)
+_WAITING_OF = Query.of(
+    select(pending_lines)
+    .where(_of_pairs(pending_lines.c.organization_id, pending_lines.c.subscription_id))
+    .where(pending_lines.c.order_id.is_(None))
+    .order_by(pending_lines.c.subscription_id, pending_lines.c.id)
+    .with_for_update()
+)
+
+
+def _lock_balances() -> Query:
+    given = select(
+        func.unnest(cast(bindparam("organization_id"), _IDS)),
+        func.unnest(cast(bindparam("customer_id"), _IDS)),
+        func.unnest(cast(bindparam("currency"), ARRAY(Text))),
+        literal(0, BigInteger),
+        func.unnest(cast(bindparam("updated_at"), ARRAY(customer_balances.c.updated_at.type))),
+    )
+    statement = insert(customer_balances).from_select(
+        ["organization_id", "customer_id", "currency", "credit_minor", "updated_at"], given
+    )
+    return Query.of(
+        statement.on_conflict_do_update(
+            index_elements=["organization_id", "customer_id", "currency"],
+            set_={"credit_minor": customer_balances.c.credit_minor},
+        ).returning(*customer_balances.c)
+    )
+
+
+_LOCK_BALANCES = _lock_balances()
+_INSERT_ORDERS = bulk_insert(
+    orders, on_conflict_do_nothing=["organization_id", "billing_key"], returning=["id"]
+)
+_INSERT_LINES = bulk_insert(order_lines)
+_INSERT_ATTEMPTS = bulk_insert(payment_attempts)
+_TAKE_PENDING = bulk_update(pending_lines, ["organization_id", "id"], ["order_id"])
+_SET_BALANCES = bulk_update(
+    customer_balances,
+    ["organization_id", "customer_id", "currency"],
+    ["credit_minor", "updated_at"],
+)
+RENEWED_FIELDS = (
+    "period_number",
+    "current_period_start",
+    "current_period_end",
+    "next_action_at",
+    "latest_order_id",
+    "discount_remaining_orders",
+    "updated_at",
+)
+_RENEW_SUBSCRIPTIONS = bulk_update(subscriptions, ["organization_id", "id"], RENEWED_FIELDS)
+
+BalanceKey = tuple[uuid.UUID, uuid.UUID, str]
+
+
+class RenewalRows(PlatformRepository[Any]):
+    """A batch of renewals' reads and writes, one statement each for the
+    whole batch. Every read is keyed by (organization, id) pairs and every
+    row written carries its own organization: the batch spans merchants,
+    a row never crosses from one to another."""
+
+    table = subscriptions
+    row_type = Subscription
+    resource = "subscription"
+
+    async def _pairs(
+        self, query: Query, row_type: Any, pairs: list[tuple[uuid.UUID, Any]]
+    ) -> list[Any]:
+        if not pairs:
+            return []
+        records = await query.fetch(
+            await self.connection(),
+            organization_ids=[pair[0] for pair in pairs],
+            keys=[pair[1] for pair in pairs],
+        )
+        return _rows_of(row_type, records)
+
+    async def items_of(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[SubscriptionItem]:
+        return await self._pairs(_ITEMS_OF, SubscriptionItem, pairs)
+
+    async def products_of(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[ProductCopy]:
+        return await self._pairs(_PRODUCTS_OF, ProductCopy, pairs)
+
+    async def customers_of(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[CustomerCopy]:
+        return await self._pairs(_CUSTOMERS_OF, CustomerCopy, pairs)
+
+    async def tax_rates_of(self, pairs: list[tuple[uuid.UUID, str]]) -> list[TaxRateCopy]:
+        return await self._pairs(_RATES_OF, TaxRateCopy, pairs)
+
+    async def waiting_lines_of(self, pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> list[PendingLine]:
+        """The prorations waiting for the subscriptions' next orders, locked."""
+        return await self._pairs(_WAITING_OF, PendingLine, pairs)
+
+    async def lock_balances(
+        self, keys: dict[BalanceKey, dt.datetime]
+    ) -> dict[BalanceKey, CustomerBalance]:
+        """The balances, locked (made at 0 if new, stamped with the given
+        time), in key order: two batches lock shared balances in the same
+        order and cannot deadlock on them."""
+        if not keys:
+            return {}
+        ordered = sorted(keys, key=lambda key: (str(key[0]), str(key[1]), key[2]))
+        records = await _LOCK_BALANCES.fetch(
+            await self.connection(),
+            organization_id=[key[0] for key in ordered],
+            customer_id=[key[1] for key in ordered],
+            currency=[key[2] for key in ordered],
+            updated_at=[keys[key] for key in ordered],
+        )
+        found = _rows_of(CustomerBalance, records)
+        return {(row.organization_id, row.customer_id, row.currency): row for row in found}
+
+    async def insert_orders(self, rows: list[Order]) -> set[uuid.UUID]:
+        """Inserts the orders whose billing keys have none yet; the ids of
+        those written."""
+        records = await _INSERT_ORDERS.fetch(
+            await self.connection(), **columns_of(map(vars, rows), orders)
+        )
+        return {record["id"] for record in records}
+
+    async def insert_lines(self, rows: list[OrderLine]) -> None:
+        await self._write(_INSERT_LINES, columns_of(map(vars, rows), order_lines), rows)
+
+    async def insert_attempts(self, rows: list[PaymentAttempt]) -> None:
+        await self._write(_INSERT_ATTEMPTS, columns_of(map(vars, rows), payment_attempts), rows)
+
+    async def take_pending(self, rows: list[PendingLine]) -> None:
+        await self._write(
+            _TAKE_PENDING, columns_of(map(vars, rows), ("organization_id", "id", "order_id")), rows
+        )
+
+    async def set_balances(self, rows: list[CustomerBalance]) -> None:
+        names = ("organization_id", "customer_id", "currency", "credit_minor", "updated_at")
+        await self._write(_SET_BALANCES, columns_of(map(vars, rows), names), rows)
+
+    async def renew_subscriptions(self, rows: list[Subscription]) -> None:
+        names = ("organization_id", "id", *RENEWED_FIELDS)
+        status = await _RENEW_SUBSCRIPTIONS.execute(
+            await self.connection(), **columns_of(map(vars, rows), names)
+        )
+        if affected_rows(status) != len(rows):
+            raise RuntimeError(f"{len(rows)} renewed subscriptions, {status} written")
+
+    async def _write(self, query: Query, arrays: dict[str, list[Any]], rows: list[Any]) -> None:
+        if rows:
+            await query.execute(await self.connection(), **arrays)

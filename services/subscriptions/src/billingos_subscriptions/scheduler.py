@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import uuid
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
@@ -33,8 +33,10 @@ from billingos_subscriptions.billing import (
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.models import Subscription
 from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
+from billingos_subscriptions.renewal_batch import RenewalBatch, may_batch
 from billingos_subscriptions.repository import (
     Claimed,
+    DueSubscription,
     OrderRepository,
     SubscriptionRepository,
     TestClockRepository,
@@ -59,6 +61,8 @@ log = logging.getLogger(__name__)
 SOURCE = "subscriptions"
 RETRY_BROKEN_AFTER = dt.timedelta(minutes=5)
 INCOMPLETE_RECHECK = dt.timedelta(hours=1)
+# Test clocks' frozen times whose clock objects are kept (the oldest dropped).
+FROZEN_CLOCKS_KEPT = 256
 
 
 class Scheduler:
@@ -73,7 +77,10 @@ class Scheduler:
         batch_size: int,
         poll_seconds: float,
         on_work: Callable[[], None] = lambda: None,
+        batched: bool = True,
     ) -> None:
+        """`batched`: plain renewals renewed together (the service's way);
+        False renews every row one by one (for comparing the two)."""
         self._database = database
         self._tables = tables
         self._clock = clock
@@ -82,6 +89,8 @@ class Scheduler:
         self._batch = batch_size
         self._poll = poll_seconds
         self._on_work = on_work
+        self._batched = batched
+        self._frozen_clocks: dict[dt.datetime, FixedClock] = {}
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,19 +114,60 @@ class Scheduler:
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
             due = await claims.due_subscriptions(self._clock.now(), self._batch)
-            frozen = await self._frozen_times(connection, due)
-            for claimed in due:
+            frozen = {
+                d.test_clock_id: d.frozen_time
+                for d in due
+                if d.test_clock_id is not None and d.frozen_time is not None
+            }
+            one_by_one: Sequence[Claimed] = (
+                await self._in_bulk(connection, due) if self._batched else due
+            )
+            done += len(due) - len(one_by_one)
+            for claimed in one_by_one:
                 done += await self._in_savepoint(connection, claimed, frozen, self._subscription)
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
-            due = await claims.due_retries(self._clock.now(), self._batch)
-            frozen = await self._frozen_times(connection, due)
-            for claimed in due:
-                done += await self._in_savepoint(connection, claimed, frozen, self._retry)
+            retries = await claims.due_retries(self._clock.now(), self._batch)
+            frozen_retries = await self._frozen_times(connection, retries)
+            for claimed in retries:
+                done += await self._in_savepoint(connection, claimed, frozen_retries, self._retry)
         return done
 
+    async def _in_bulk(
+        self, connection: Connection, due: list[DueSubscription]
+    ) -> list[DueSubscription]:
+        """Renews the batch's plain renewals together (renewal_batch), in a
+        savepoint; what is left goes one by one: the rows that are not plain,
+        or all of them if the batch failed."""
+        plain: list[tuple[DueSubscription, Clock]] = []
+        left: list[DueSubscription] = []
+        for claimed in due:
+            clock = (
+                self._clock
+                if claimed.test_clock_id is None or claimed.frozen_time is None
+                else self._frozen_clock(claimed.frozen_time)
+            )
+            if may_batch(claimed, clock.now()):
+                plain.append((claimed, clock))
+            else:
+                left.append(claimed)
+        if not plain:
+            return due
+        try:
+            async with connection.transaction():
+                batch = RenewalBatch(connection, self._tables, self._clock, SOURCE)
+                left += await batch.renew(plain)
+        except Exception:
+            log.warning(
+                "a batch of renewals failed; its rows are renewed one by one",
+                exc_info=True,
+                extra={"renewals": len(plain)},
+            )
+            return due
+        return left
+
     async def _frozen_times(
-        self, connection: Connection, claims: list[Claimed]
+        self, connection: Connection, claims: Sequence[Claimed]
     ) -> dict[uuid.UUID, dt.datetime]:
         found: dict[uuid.UUID, dt.datetime] = {}
         for claimed in claims:
@@ -138,7 +188,7 @@ class Scheduler:
     ) -> int:
         clock: Clock = self._clock
         if claimed.test_clock_id is not None:
-            clock = FixedClock(frozen.get(claimed.test_clock_id, self._clock.now()))
+            clock = self._frozen_clock(frozen.get(claimed.test_clock_id, self._clock.now()))
         work = OrganizationWork(connection, claimed.organization_id, clock, self._tables, SOURCE)
         subscriptions = Subscriptions(work, self._clock, self._catalog, self._directory)
         try:
@@ -151,6 +201,17 @@ class Scheduler:
             )
             await self._postpone(connection, claimed, handle)
         return 1
+
+    def _frozen_clock(self, moment: dt.datetime) -> FixedClock:
+        """One clock object per frozen time, kept across batches: ids made on
+        it (orders, events) stay in creation order even within one frozen
+        millisecond, as they would on one test clock's own sequence."""
+        clock = self._frozen_clocks.get(moment)
+        if clock is None:
+            if len(self._frozen_clocks) >= FROZEN_CLOCKS_KEPT:
+                self._frozen_clocks.pop(next(iter(self._frozen_clocks)))
+            clock = self._frozen_clocks[moment] = FixedClock(moment)
+        return clock
 
     async def _postpone(self, connection: Connection, claimed: Claimed, handle: object) -> None:
         """A row whose work keeps failing must not hold its batch: it is put
