@@ -42,7 +42,9 @@ def bulk_insert(
     """INSERT of many rows from column arrays (every column of the table
     unless `names`), skipping those whose `on_conflict_do_nothing` key
     exists; `returning` the given columns of the rows written."""
-    columns = list(names or [column.name for column in table.c])
+    columns = [column.name for column in table.c] if names is None else list(names)
+    if not columns:
+        raise ValueError(f"bulk_insert({table.name}): no columns to insert")
     statement: Any = insert(table).from_select(columns, _arrays(table, columns))
     if on_conflict_do_nothing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(on_conflict_do_nothing))

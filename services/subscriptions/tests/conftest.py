@@ -65,7 +65,7 @@ from billingos_kit.testing.waiting import eventually
 from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions import models
 from billingos_subscriptions.app import MIGRATIONS_DIR, build_app
-from billingos_subscriptions.billing import Billing, LineDraft, PaymentResult
+from billingos_subscriptions.billing import Billing, LineDraft, PaymentResult, period_billing_key
 from billingos_subscriptions.catalog_copy import customer_copy, price_copy, product_copy
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.models import (
@@ -524,7 +524,7 @@ class Books:
 
     @staticmethod
     def billing_key(row: Subscription, reason: BillingReason) -> str:
-        return f"{row.id}:{row.current_period_start.isoformat()}:{reason.value}"
+        return period_billing_key(row.id, row.current_period_start, reason)
 
     def lines(self, row: Subscription) -> list[LineDraft]:
         return [

@@ -25,7 +25,7 @@ from billingos_kit.ids import new_id
 from billingos_kit.repository import OnConnection
 from billingos_kit.testing.db import execute, rows
 from billingos_subscriptions import models
-from billingos_subscriptions.billing import new_order
+from billingos_subscriptions.billing import new_order, period_billing_key
 from billingos_subscriptions.models import (
     CustomerCopy,
     PendingLine,
@@ -83,9 +83,13 @@ class Seeded:
 async def seed(books: Books) -> Seeded:
     """Every kind of renewal the batch takes, and two it leaves alone, all
     due once by a month from the books' time (the `behind` ones three and
-    two times)."""
+    two times); and a plain renewal sharing its customer's credit with a
+    past-due one due first, which must find the credit used already."""
     now = books.clock.now()
-    customers = {name: uuid.uuid4() for name in ("plain", "taxed", "credit", "debt", "tiny")}
+    customers = {
+        name: uuid.uuid4()
+        for name in ("plain", "taxed", "credit", "debt", "tiny", "apart", "shared", "gone")
+    }
     subs: dict[str, uuid.UUID] = {}
 
     async def subscribe(
@@ -114,6 +118,7 @@ async def seed(books: Books) -> Seeded:
     await subscribe("plain", "plain")
     await subscribe("behind", "plain", start=now - 2 * MONTH)
     await subscribe("taxed", "taxed")
+    await subscribe("gone", "gone")
     await subscribe(
         "percent_once",
         "plain",
@@ -127,18 +132,29 @@ async def seed(books: Books) -> Seeded:
     await subscribe("credit_second", "credit", start=now + dt.timedelta(minutes=1))
     await subscribe("debt", "debt")
     await subscribe("tiny", "tiny")
-    await subscribe("past_due", "plain", status="past_due")
-    await subscribe("canceling", "plain", cancel_at_period_end=True)
+    await subscribe("past_due", "apart", status="past_due")
+    await subscribe("canceling", "apart", cancel_at_period_end=True)
+    await subscribe("shared_past_due", "shared", status="past_due")
+    await subscribe("shared_plain", "shared", start=now + dt.timedelta(minutes=1))
     async with books.database.transaction() as connection:
         scope = OnConnection(connection, books.organization_id)
         await CustomerCopies(scope).remember(
             CustomerCopy(customers["taxed"], books.organization_id, None, None, now, "DE", "")
         )
+        # A deleted customer's copy is not read: its address taxes nothing.
+        await CustomerCopies(scope).remember(
+            CustomerCopy(customers["gone"], books.organization_id, None, now, now, "DE", "")
+        )
         await TaxRateCopies(scope).remember(
             TaxRateCopy(uuid.uuid4(), books.organization_id, "DE", "", "19", False, None, now)
         )
         balances = BalanceRepository(scope)
-        for customer, credit in (("credit", 3000), ("debt", -500), ("tiny", 1990)):
+        for customer, credit in (
+            ("credit", 3000),
+            ("debt", -500),
+            ("tiny", 1990),
+            ("shared", 1500),
+        ):
             row = await balances.locked(customers[customer], "USD", now)
             await balances.set_credit(dataclasses.replace(row, credit_minor=credit))
         for amount, text in ((700, "Seats added"), (-300, "Unused time")):
@@ -300,9 +316,11 @@ async def test_the_batch_renews_exactly_as_one_by_one(subscriptions_service: Any
             assert found[part] == expected[part], part
         # Not a comparison of two empty books: every kind of renewal happened.
         orders = expected["orders"]
-        assert len(orders) == 14
+        assert len(orders) == 17
         taxed = orders[next(k for k in orders if "sub:taxed" in k)]
         assert (taxed["tax_minor"], taxed["total_minor"]) == (380, 2380)
+        gone = orders[next(k for k in orders if "sub:gone" in k)]
+        assert (gone["tax_minor"], gone["total_minor"]) == (0, 2000)
         first, second = (
             orders[next(k for k in orders if f"sub:{label}" in k)]
             for label in ("credit_first", "credit_second")
@@ -319,11 +337,20 @@ async def test_the_batch_renews_exactly_as_one_by_one(subscriptions_service: Any
             if "percent_once" in k
         )
         assert [d for _, d in percent] == [500, 0]
-        # The batch took every plain renewal; the past-due and canceling
-        # subscriptions went one by one in both.
-        apart = {seeds[1].subscriptions[label] for label in ("past_due", "canceling")}
+        # The past-due renewal, due first, took the shared credit.
+        shared = {
+            label: orders[next(k for k in orders if f"sub:{label}:" in k)]["amount_due_minor"]
+            for label in ("shared_past_due", "shared_plain")
+        }
+        assert shared == {"shared_past_due": 500, "shared_plain": 2000}
+        # The batch took every plain renewal but the one sharing a balance;
+        # the past-due and canceling subscriptions went one by one in both.
+        apart = {
+            seeds[1].subscriptions[label]
+            for label in ("past_due", "canceling", "shared_past_due", "shared_plain")
+        }
         assert set(bulk.one_by_one) == apart
-        assert len(plain.one_by_one) == 12
+        assert len(plain.one_by_one) == 15
 
 
 async def test_a_batch_that_finds_an_order_made_already_goes_one_by_one(books: Books) -> None:
@@ -334,7 +361,9 @@ async def test_a_batch_that_finds_an_order_made_already_goes_one_by_one(books: B
         made = new_order(
             taken,
             BillingReason.SUBSCRIPTION_CYCLE,
-            f"{taken.id}:{taken.current_period_end.isoformat()}:subscription_cycle",
+            period_billing_key(
+                taken.id, taken.current_period_end, BillingReason.SUBSCRIPTION_CYCLE
+            ),
             books.clock,
             books.clock.now(),
         )

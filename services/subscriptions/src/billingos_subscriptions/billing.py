@@ -610,6 +610,16 @@ def schedule_next_action(sub: Subscription) -> None:
     sub.next_action_at = min(times) if times else None
 
 
+def period_billing_key(
+    subscription_id: uuid.UUID, start: dt.datetime, reason: BillingReason
+) -> str:
+    """The unique key of a subscription's order for the period starting at
+    `start`: the one thing that makes a second such order impossible, so
+    every path that opens one (first order, renewal alone or in a batch)
+    spells it here."""
+    return f"{subscription_id}:{start.isoformat()}:{reason.value}"
+
+
 def new_order(
     sub: Subscription,
     reason: BillingReason,

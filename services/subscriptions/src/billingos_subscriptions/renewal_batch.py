@@ -36,6 +36,7 @@ from billingos_subscriptions.billing import (
     new_attempt,
     new_order,
     order_line_rows,
+    period_billing_key,
     schedule_next_action,
 )
 from billingos_subscriptions.messages import order_message, subscription_message
@@ -67,6 +68,11 @@ class BatchConflict(RuntimeError):
     back and its rows go one by one (where that renewal is refused alone)."""
 
 
+def balance_key(sub: Subscription) -> BalanceKey:
+    """The credit balance a subscription's orders settle against."""
+    return (sub.organization_id, sub.customer_id, sub.currency)
+
+
 def may_batch(due: DueSubscription, now: dt.datetime) -> bool:
     """Whether the claimed row is a plain renewal by its own fields (its
     items and product are checked once read)."""
@@ -89,8 +95,6 @@ class _Renewal:
 
     sub: Subscription
     clock: Clock
-    now: dt.datetime
-    items: list[SubscriptionItem]
     order: Order
     lines: list[OrderLine]
     taken: list[PendingLine]
@@ -113,33 +117,41 @@ class RenewalBatch:
         self._rows = RenewalRows(OnConnection(connection))
         self._prices: dict[bytes, products_pb2.Price] = {}
 
-    async def renew(self, due: Sequence[tuple[DueSubscription, Clock]]) -> list[DueSubscription]:
+    async def renew(
+        self, due: Sequence[tuple[DueSubscription, Clock]], held: Iterable[BalanceKey] = ()
+    ) -> list[DueSubscription]:
         """Renews each row by one period on its business clock (the real
         one, or its test clock's); returns the rows that are not plain after
-        all (to go one by one). Raises (the caller rolls the batch back) if
-        any order exists already."""
+        all (to go one by one), with every row whose credit balance one of
+        them or `held` shares: a balance is settled in claim order, and so
+        only on one path. Raises (the caller rolls the batch back) if any
+        order exists already."""
         subs = [claimed.row for claimed, _ in due]
         items = await self._items_of(subs)
         products = await self._products_of(subs)
-        left: list[DueSubscription] = []
-        plain: list[tuple[Subscription, Clock, dt.datetime]] = []
-        for claimed, clock in due:
-            sub = claimed.row
+        held_keys = set(held)
+        for sub in subs:
             if sub.product_id not in products.get(sub.organization_id, {}) or any(
                 price_lines.is_metered(self._price(item)) and not item.final_billed
                 for item in items[sub.id]
             ):
+                held_keys.add(balance_key(sub))
+        left: list[DueSubscription] = []
+        plain: list[tuple[Subscription, Clock, dt.datetime]] = []
+        for claimed, clock in due:
+            if balance_key(claimed.row) in held_keys:
                 left.append(claimed)
             else:
-                plain.append((sub, clock, clock.now()))
+                plain.append((claimed.row, clock, clock.now()))
         if not plain:
             return left
         customers = await self._customers_of([sub for sub, _, _ in plain])
         rates = await self._rates_of(customers.values())
         waiting = await self._waiting_of([sub for sub, _, _ in plain])
-        balances = await self._rows.lock_balances(
-            {(sub.organization_id, sub.customer_id, sub.currency): now for sub, _, now in plain}
-        )
+        first_seen: dict[BalanceKey, dt.datetime] = {}
+        for sub, _, now in plain:
+            first_seen.setdefault(balance_key(sub), now)
+        balances = await self._rows.lock_balances(first_seen)
         changed: dict[BalanceKey, CustomerBalance] = {}
         renewals: list[_Renewal] = []
         for sub, clock, now in plain:
@@ -250,7 +262,7 @@ class RenewalBatch:
         sub.current_period_end = end
         schedule_next_action(sub)
         order = new_order(
-            sub, CYCLE, f"{sub.id}:{start.isoformat()}:{CYCLE.value}", clock, now, (start, end)
+            sub, CYCLE, period_billing_key(sub.id, start, CYCLE), clock, now, (start, end)
         )
         for line in waiting:
             line.order_id = order.id
@@ -268,7 +280,7 @@ class RenewalBatch:
         if order_amounts.uses_up_discount(sub, discount, amounts):
             assert sub.discount_remaining_orders is not None
             sub.discount_remaining_orders -= 1
-        key = (sub.organization_id, sub.customer_id, sub.currency)
+        key = balance_key(sub)
         balance = balances[key]
         settlement = order_amounts.settle(balance.credit_minor, amounts, order.currency)
         if settlement.credit_after is not None:
@@ -276,7 +288,7 @@ class RenewalBatch:
             balance.updated_at = now
             changed[key] = balance
         order_amounts.record_amounts(order, amounts, rate, settlement, now)
-        renewal = _Renewal(sub, clock, now, items, order, lines, waiting, None)
+        renewal = _Renewal(sub, clock, order, lines, waiting, None)
         renewal.events.append(events.order_created(order_message(order, lines, [])))
         if settlement.due == 0:
             order.status = OrderStatus.PAID.value

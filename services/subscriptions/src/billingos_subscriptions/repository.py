@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -637,8 +637,9 @@ class WorkClaims(PlatformRepository[Any]):
     resource = "subscription"
 
     async def due_subscriptions(self, now: dt.datetime, limit: int) -> list[DueSubscription]:
-        """Due subscriptions, locked (SKIP LOCKED), as rows: the lock is the
-        row's read, so the work on it needs no second one."""
+        """Due subscriptions, locked (SKIP LOCKED), with their rows: a batched
+        renewal works on (and changes) these rows without reading them again;
+        the one-by-one path reads each row again under its lock."""
         connection = await self.connection()
         found = _due(await _DUE_REAL.fetch(connection, now=now, limit=limit))
         if len(found) < limit:
@@ -672,6 +673,9 @@ async def clock_busy(connection: Connection, clock_id: uuid.UUID, frozen: dt.dat
 # ---- the batched renewals (platform-wide, keyed by organization) ------------
 
 
+T = TypeVar("T")
+
+
 def _of_pairs(first: Any, second: Any) -> Any:
     """`(organization_id, x) IN` the pairs given as two arrays: a batch spans
     organizations, and each row is matched within its own."""
@@ -683,7 +687,7 @@ def _of_pairs(first: Any, second: Any) -> Any:
     )
 
 
-def _rows_of(row_type: Any, records: list[Any]) -> list[Any]:
+def _rows_of(row_type: Callable[..., T], records: list[Any]) -> list[T]:
     return [row_type(**dict(record)) for record in records]
 
 
@@ -696,7 +700,9 @@ _PRODUCTS_OF = Query.of(
     select(products).where(_of_pairs(products.c.organization_id, products.c.id))
 )
 _CUSTOMERS_OF = Query.of(
-    select(customers).where(_of_pairs(customers.c.organization_id, customers.c.id))
+    select(customers)
+    .where(_of_pairs(customers.c.organization_id, customers.c.id))
+    .where(customers.c.deleted_at.is_(None))
 )
 _RATES_OF = Query.of(
     select(tax_rates)
@@ -768,8 +774,8 @@ class RenewalRows(PlatformRepository[Any]):
     resource = "subscription"
 
     async def _pairs(
-        self, query: Query, row_type: Any, pairs: list[tuple[uuid.UUID, Any]]
-    ) -> list[Any]:
+        self, query: Query, row_type: Callable[..., T], pairs: Sequence[tuple[uuid.UUID, Any]]
+    ) -> list[T]:
         if not pairs:
             return []
         records = await query.fetch(
@@ -800,7 +806,8 @@ class RenewalRows(PlatformRepository[Any]):
     ) -> dict[BalanceKey, CustomerBalance]:
         """The balances, locked (made at 0 if new, stamped with the given
         time), in key order: two batches lock shared balances in the same
-        order and cannot deadlock on them."""
+        order and cannot deadlock on each other. (A one-by-one renewal locks
+        one balance at a time, so it cannot close a cycle with a batch.)"""
         if not keys:
             return {}
         ordered = sorted(keys, key=lambda key: (str(key[0]), str(key[1]), key[2]))

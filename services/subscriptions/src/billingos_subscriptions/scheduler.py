@@ -27,14 +27,21 @@ from billingos_subscriptions.billing import (
     TRIAL_NOTICE_BEFORE,
     FixedClock,
     LineDraft,
+    period_billing_key,
     price_of,
     schedule_next_action,
 )
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.models import Subscription
 from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
-from billingos_subscriptions.renewal_batch import RenewalBatch, may_batch
+from billingos_subscriptions.renewal_batch import (
+    BatchConflict,
+    RenewalBatch,
+    balance_key,
+    may_batch,
+)
 from billingos_subscriptions.repository import (
+    BalanceKey,
     Claimed,
     DueSubscription,
     OrderRepository,
@@ -61,7 +68,8 @@ log = logging.getLogger(__name__)
 SOURCE = "subscriptions"
 RETRY_BROKEN_AFTER = dt.timedelta(minutes=5)
 INCOMPLETE_RECHECK = dt.timedelta(hours=1)
-# Test clocks' frozen times whose clock objects are kept (the oldest dropped).
+# Test clocks' frozen times whose clock objects are kept (least recently used
+# dropped first).
 FROZEN_CLOCKS_KEPT = 256
 
 
@@ -137,10 +145,11 @@ class Scheduler:
         self, connection: Connection, due: list[DueSubscription]
     ) -> list[DueSubscription]:
         """Renews the batch's plain renewals together (renewal_batch), in a
-        savepoint; what is left goes one by one: the rows that are not plain,
-        or all of them if the batch failed."""
+        savepoint; returns what is left to go one by one, in claim order: the
+        rows that are not plain (and those sharing a credit balance with
+        one), or all of them if the batch failed."""
         plain: list[tuple[DueSubscription, Clock]] = []
-        left: list[DueSubscription] = []
+        held: set[BalanceKey] = set()
         for claimed in due:
             clock = (
                 self._clock
@@ -150,21 +159,29 @@ class Scheduler:
             if may_batch(claimed, clock.now()):
                 plain.append((claimed, clock))
             else:
-                left.append(claimed)
+                held.add(balance_key(claimed.row))
         if not plain:
             return due
         try:
             async with connection.transaction():
                 batch = RenewalBatch(connection, self._tables, self._clock, SOURCE)
-                left += await batch.renew(plain)
-        except Exception:
+                left = {claimed.id for claimed in await batch.renew(plain, held)}
+        except BatchConflict:
             log.warning(
-                "a batch of renewals failed; its rows are renewed one by one",
-                exc_info=True,
+                "a batch of renewals found an order made already; its rows go one by one",
                 extra={"renewals": len(plain)},
             )
             return due
-        return left
+        except Exception:
+            # Correct but slow: a row that keeps failing sends its whole batch
+            # one by one each round, where it alone fails (and is postponed).
+            log.exception(
+                "a batch of renewals failed; its rows are renewed one by one",
+                extra={"renewals": len(plain)},
+            )
+            return due
+        renewed = {claimed.id for claimed, _ in plain} - left
+        return [claimed for claimed in due if claimed.id not in renewed]
 
     async def _frozen_times(
         self, connection: Connection, claims: Sequence[Claimed]
@@ -205,12 +222,15 @@ class Scheduler:
     def _frozen_clock(self, moment: dt.datetime) -> FixedClock:
         """One clock object per frozen time, kept across batches: ids made on
         it (orders, events) stay in creation order even within one frozen
-        millisecond, as they would on one test clock's own sequence."""
-        clock = self._frozen_clocks.get(moment)
+        millisecond, as they would on one test clock's own sequence. (Within
+        this process: two schedulers renewing on the same frozen time each
+        keep their own.) The least recently used is dropped first."""
+        clock = self._frozen_clocks.pop(moment, None)
         if clock is None:
             if len(self._frozen_clocks) >= FROZEN_CLOCKS_KEPT:
                 self._frozen_clocks.pop(next(iter(self._frozen_clocks)))
-            clock = self._frozen_clocks[moment] = FixedClock(moment)
+            clock = FixedClock(moment)
+        self._frozen_clocks[moment] = clock
         return clock
 
     async def _postpone(self, connection: Connection, claimed: Claimed, handle: object) -> None:
@@ -378,7 +398,7 @@ class Scheduler:
         order = await billing.open_order(
             sub,
             BillingReason.SUBSCRIPTION_CYCLE,
-            f"{sub.id}:{start.isoformat()}:{BillingReason.SUBSCRIPTION_CYCLE.value}",
+            period_billing_key(sub.id, start, BillingReason.SUBSCRIPTION_CYCLE),
             now,
             lines,
             period=(start, end),

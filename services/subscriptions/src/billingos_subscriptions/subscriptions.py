@@ -27,6 +27,7 @@ from billingos_subscriptions.billing import (
     Billing,
     LineDraft,
     WorkScope,
+    period_billing_key,
     price_of,
     schedule_next_action,
 )
@@ -454,7 +455,7 @@ class Subscriptions:
         await self.billing.open_order(
             row,
             BillingReason.SUBSCRIPTION_CREATE,
-            f"{row.id}:{row.current_period_start.isoformat()}:{BillingReason.SUBSCRIPTION_CREATE.value}",
+            period_billing_key(row.id, row.current_period_start, BillingReason.SUBSCRIPTION_CREATE),
             now,
             lines,
             period=(row.current_period_start, row.current_period_end),
