@@ -701,7 +701,7 @@ class WorkerFigures:
 class Renewer:
     """One scheduler on its own pool, looping `run_once` until it finds no work."""
 
-    def __init__(self, url: str, batch: int, pool_size: int) -> None:
+    def __init__(self, url: str, batch: int, pool_size: int, at_once: int = 1) -> None:
         self.database = Database(url, pool_size=pool_size, application_name=APPLICATION_NAME)
         self.catalog = CountingCatalog()
         self.directory = CountingDirectory()
@@ -714,6 +714,7 @@ class Renewer:
             self.directory,
             batch_size=batch,
             poll_seconds=1.0,
+            rounds_at_once=at_once,
         )
 
     async def warm(self) -> int:
@@ -763,12 +764,12 @@ class Renewer:
         await self.database.dispose()
 
 
-async def worker_main(url: str, batch: int, pool_size: int) -> None:
+async def worker_main(url: str, batch: int, pool_size: int, at_once: int) -> None:
     """`renewals.py worker`: one scheduler process. Says ready (with its
     backend's pid) on stdout, waits for "go" on stdin, renews until no work
     is left, prints its figures as one JSON line, and stays (its CPU time
     still readable) until told "exit"."""
-    renewer = Renewer(url, batch, pool_size)
+    renewer = Renewer(url, batch, pool_size, at_once)
     try:
         backend = await renewer.warm()
         print(json.dumps({"ready": True, "pid": os.getpid(), "backend": backend}), flush=True)
@@ -974,11 +975,15 @@ async def profiled(
 class Config:
     batch_size: int
     schedulers: int
+    at_once: int = 1
 
     @property
     def name(self) -> str:
-        return f"batch {self.batch_size}, {self.schedulers} scheduler" + (
-            "s" if self.schedulers > 1 else ""
+        return (
+            f"batch {self.batch_size}"
+            + (f" ×{self.at_once} at once" if self.at_once > 1 else "")
+            + f", {self.schedulers} scheduler"
+            + ("s" if self.schedulers > 1 else "")
         )
 
 
@@ -987,6 +992,7 @@ class RunFigures:
     round: int
     batch_size: int
     schedulers: int
+    at_once: int
     subscriptions: int
     seconds: float
     renewals_per_second: float
@@ -1126,7 +1132,7 @@ async def run_schedulers(
 ) -> tuple[float, list[WorkerFigures], dict[str, float], list[Path]]:
     """Wall time from the start until every scheduler found no more work."""
     if config.schedulers == 1:
-        renewer = Renewer(url, config.batch_size, options.pool_size)
+        renewer = Renewer(url, config.batch_size, options.pool_size, config.at_once)
         try:
             backend = await renewer.warm()
             meter = CpuMeter([os.getpid()], backend, database_of(url))
@@ -1152,6 +1158,8 @@ async def run_schedulers(
                     url,
                     "--batch-size",
                     str(config.batch_size),
+                    "--rounds-at-once",
+                    str(config.at_once),
                     "--pool-size",
                     str(options.pool_size),
                     stdin=asyncio.subprocess.PIPE,
@@ -1216,7 +1224,7 @@ async def measured_run(
         await admin(url, "CHECKPOINT")
         log.info("  baseline %.2f s; renewing", baseline_seconds)
         stem = RESULTS_DIR / (
-            f"renewals-pyspy-{options.stamp}-r{number}-b{config.batch_size}-s{config.schedulers}"
+            f"renewals-pyspy-{options.stamp}-r{number}-b{config.batch_size}-k{config.at_once}-s{config.schedulers}"
         )
         load = os.getloadavg()[0]
         wall, workers, cpu, files = await run_schedulers(url, config, options, stem)
@@ -1240,6 +1248,7 @@ async def measured_run(
         round=number,
         batch_size=config.batch_size,
         schedulers=config.schedulers,
+        at_once=config.at_once,
         subscriptions=options.subscriptions,
         seconds=wall,
         renewals_per_second=renewals / wall,
@@ -1323,7 +1332,9 @@ def summarize(runs: list[RunFigures], configs: list[Config]) -> list[dict[str, A
         mine = [
             r
             for r in runs
-            if r.batch_size == config.batch_size and r.schedulers == config.schedulers
+            if r.batch_size == config.batch_size
+            and r.schedulers == config.schedulers
+            and r.at_once == config.at_once
         ]
         if not mine:
             continue
@@ -1333,6 +1344,7 @@ def summarize(runs: list[RunFigures], configs: list[Config]) -> list[dict[str, A
                 "config": config.name,
                 "batch_size": config.batch_size,
                 "schedulers": config.schedulers,
+                "at_once": config.at_once,
                 "runs": len(mine),
                 "seconds": statistics.median(r.seconds for r in mine),
                 "seconds_range": [min(r.seconds for r in mine), max(r.seconds for r in mine)],
@@ -1378,7 +1390,9 @@ def render(runs: list[RunFigures], medians: list[dict[str, Any]]) -> str:
             + c["orders_without_exactly_one_attempt"]
         )
         lines.append(
-            f"| {r.round} | batch {r.batch_size}, {r.schedulers}× | {r.seconds:.1f} |"
+            f"| {r.round} | batch {r.batch_size}"
+            + (f" ×{r.at_once} at once" if r.at_once > 1 else "")
+            + f", {r.schedulers}× | {r.seconds:.1f} |"
             f" {r.renewals_per_second:,.0f} | {r.baseline_seconds:.2f} |"
             f" {r.baseline_rows_per_second:,.0f} | {r.ratio_to_baseline:.4f} | {c['orders']:,} |"
             f" {duplicates} | {r.errors}/{r.round_failures} |"
@@ -1444,7 +1458,12 @@ async def bench(
         py_spy_rate=arguments.py_spy_rate,
         stamp=stamp,
     )
-    configs = [Config(b, s) for b in arguments.batch_size for s in arguments.schedulers]
+    configs = [
+        Config(b, s, k)
+        for b in arguments.batch_size
+        for k in arguments.rounds_at_once
+        for s in arguments.schedulers
+    ]
     await admin(server_url, f'CREATE DATABASE "{template}"')
     try:
         template_url = with_database(server_url, template)
@@ -1529,6 +1548,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "that many processes at once (default 1)",
     )
     parser.add_argument(
+        "--rounds-at-once",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="batches each scheduler claims and works at once (default 1; the service's "
+        "setting scheduler_rounds_at_once)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="measured runs of every configuration (default 1)"
     )
     parser.add_argument(
@@ -1568,8 +1595,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in ("subscriptions", "organizations", "products", "rounds", "pool_size"):
         if getattr(arguments, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if min(arguments.batch_size) < 1 or min(arguments.schedulers) < 1:
-        parser.error("--batch-size and --schedulers must be at least 1")
+    if min(arguments.batch_size + arguments.schedulers + arguments.rounds_at_once) < 1:
+        parser.error("--batch-size, --schedulers and --rounds-at-once must be at least 1")
     return arguments
 
 
@@ -1585,6 +1612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     plain_postgres_url(arguments.database_url),
                     arguments.batch_size[0],
                     arguments.pool_size,
+                    arguments.rounds_at_once[0],
                 )
             )
         return 0

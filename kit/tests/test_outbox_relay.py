@@ -308,6 +308,27 @@ async def test_relay_publishes_in_batches_without_reordering(
     assert message_ids(await stream_messages(jetstream, source)) == event_ids(committed)
 
 
+async def test_events_added_together_are_published_in_the_order_given(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+) -> None:
+    # add_many writes them in one statement; its numbering must follow the list.
+    types = [f"widget.step{index}" for index in range(40)]
+    async with kit_database.transaction() as connection:
+        added = await outbox_on(connection, kit_tables, clock, source).add_many(
+            [event_message(source, event_type)(value=event_type) for event_type in types]
+        )
+    await ensure_streams(jetstream, source)
+    relay = OutboxRelay(kit_database, kit_tables, jetstream, clock, source, batch_size=7)
+    await drain(relay)
+    messages = await stream_messages(jetstream, source)
+    assert message_ids(messages) == event_ids(added)
+    assert [event_pb2.EventEnvelope.FromString(m.data or b"").type for m in messages] == types
+
+
 async def test_events_the_stream_does_not_take_stay_in_the_outbox(
     kit_database: Database,
     kit_tables: KitTables,

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -118,3 +118,13 @@ def test_timestamp_keeps_the_instant_and_leaves_none_unset() -> None:
     assert converted is not None
     assert converted.ToDatetime(tzinfo=dt.UTC) == moment
     assert timestamp(None) is None
+
+
+@given(
+    st.datetimes(timezones=st.none() | st.timezones()),
+)
+def test_timestamp_is_what_protobufs_own_conversion_gives(moment: dt.datetime) -> None:
+    # Naive is UTC, aware keeps its instant, before 1970 has positive nanos.
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(moment)
+    assert timestamp(moment) == expected

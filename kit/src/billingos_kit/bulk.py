@@ -70,8 +70,5 @@ def columns_of(
 ) -> dict[str, list[Any]]:
     """Rows turned into the column arrays a bulk statement takes."""
     wanted = [column.name for column in names.c] if isinstance(names, Table) else list(names)
-    arrays: dict[str, list[Any]] = {name: [] for name in wanted}
-    for row in rows:
-        for name in wanted:
-            arrays[name].append(row[name])
-    return arrays
+    listed = rows if isinstance(rows, list) else list(rows)
+    return {name: [row[name] for row in listed] for name in wanted}

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from billingos.common.v1 import event_pb2
+from billingos_kit.bulk import bulk_insert, columns_of
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection
 from billingos_kit.ids import new_ids
@@ -37,19 +38,27 @@ class PendingEvent:
     envelope: event_pb2.EventEnvelope
 
 
+_COLUMNS = (
+    "id",
+    "subject",
+    "state_subject",
+    "event_type",
+    "organization_id",
+    "envelope",
+    "created_at",
+)
+
+
 @cache
 def _insert(tables: KitTables) -> Query:
-    table = tables.outbox
-    names = (
-        "id",
-        "subject",
-        "state_subject",
-        "event_type",
-        "organization_id",
-        "envelope",
-        "created_at",
-    )
-    return Query.of(insert(table).values({name: bindparam(name) for name in names}))
+    return Query.of(insert(tables.outbox).values({name: bindparam(name) for name in _COLUMNS}))
+
+
+@cache
+def _insert_many(tables: KitTables) -> Query:
+    """Many events in one statement (column arrays), numbered by `sequence`
+    in the arrays' order: the relay publishes them in the order given."""
+    return bulk_insert(tables.outbox, names=_COLUMNS)
 
 
 class Outbox:
@@ -129,7 +138,7 @@ class Outbox:
         if len(rows) == 1:
             await _insert(self._tables).execute(connection, **rows[0])
         else:
-            await _insert(self._tables).execute_many(connection, rows)
+            await _insert_many(self._tables).execute(connection, **columns_of(rows, _COLUMNS))
         return pending
 
 

@@ -15,13 +15,19 @@ from billingos_kit.errors import FieldViolation, ValidationFailed
 MetadataValue = str | float | bool
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def timestamp(moment: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     """A Timestamp for an aware datetime (None stays unset)."""
     if moment is None:
         return None
-    value = timestamp_pb2.Timestamp()
-    value.FromDatetime(moment)
-    return value
+    # As Timestamp.FromDatetime (a naive time is UTC), in a third of its
+    # time: an event or a response of a list carries dozens of these.
+    since = (moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)) - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000
+    )
 
 
 def optional_bool(message: Message, field: str) -> bool | None:

@@ -41,6 +41,7 @@ from billingos_subscriptions.repository import (
     RenewalRows,
     SubscriptionRepository,
     TaxRateCopies,
+    WorkClaims,
 )
 from billingos_subscriptions.scheduler import Scheduler
 from billingos_subscriptions.subscriptions import Subscriptions
@@ -523,3 +524,70 @@ async def test_batching_schedulers_racing_renew_each_once(books: Books) -> None:
         [order] = await books.orders(sub.id)
         assert len(await books.attempts(order.id)) == 1
         assert (await books.current(sub.id)).latest_order_id == order.id
+
+
+async def test_a_scheduler_works_its_batches_at_once(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round's writes wait for another round's: rounds worked one after
+    the other would never finish."""
+    start = books.clock.now()
+    subs = [await books.subscription(start=start + dt.timedelta(minutes=n)) for n in range(7)]
+    books.clock.advance(MONTH + dt.timedelta(days=1))
+    original = RenewalRows.insert_attempts
+    arrived = 0
+    all_arrived = asyncio.Event()
+
+    async def waits_for_the_others(self: RenewalRows, rows_: list[Any]) -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 3:
+            all_arrived.set()
+        await all_arrived.wait()
+        await original(self, rows_)
+
+    monkeypatch.setattr(RenewalRows, "insert_attempts", waits_for_the_others)
+    scheduler = books.scheduler(database=books.own_database(), batch_size=3, rounds_at_once=3)
+    assert await asyncio.wait_for(scheduler.run_once(), BOUND) == 7
+    monkeypatch.undo()
+    for sub in subs:
+        [order] = await books.orders(sub.id)
+        assert len(await books.attempts(order.id)) == 1
+    assert await scheduler.run_once() == 0
+
+
+async def test_a_round_failing_beside_another_rolls_both_back(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = books.clock.now()
+    subs = [await books.subscription(start=start + dt.timedelta(minutes=n)) for n in range(4)]
+    books.clock.advance(MONTH + dt.timedelta(days=1))
+    claim, write = WorkClaims.due_subscriptions, RenewalRows.insert_attempts
+    claims = 0
+    written, failed = asyncio.Event(), asyncio.Event()
+
+    async def second_claim_fails(self: WorkClaims, *args: Any) -> Any:
+        nonlocal claims
+        claims += 1
+        if claims == 2:
+            await written.wait()
+            failed.set()
+            raise RuntimeError("the second round's claim failed")
+        return await claim(self, *args)
+
+    async def holds_until_the_other_fails(self: RenewalRows, rows_: list[Any]) -> None:
+        await write(self, rows_)
+        written.set()
+        await failed.wait()
+        await asyncio.sleep(BOUND)  # cancelled by the other's failure
+
+    monkeypatch.setattr(WorkClaims, "due_subscriptions", second_claim_fails)
+    monkeypatch.setattr(RenewalRows, "insert_attempts", holds_until_the_other_fails)
+    scheduler = books.scheduler(database=books.own_database(), batch_size=2, rounds_at_once=2)
+    with pytest.raises(RuntimeError, match="second round's claim failed"):
+        await asyncio.wait_for(scheduler.run_once(), BOUND)
+    monkeypatch.undo()
+    assert await books.orders() == []
+    assert await scheduler.run_once() == 4
+    for sub in subs:
+        assert len(await books.orders(sub.id)) == 1

@@ -82,6 +82,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         batch_size=settings.scheduler_batch_size,
         poll_seconds=poll,
         on_work=woke,
+        rounds_at_once=settings.scheduler_rounds_at_once,
     )
 
     def wake_all() -> None:

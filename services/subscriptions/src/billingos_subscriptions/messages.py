@@ -76,11 +76,8 @@ def subscription_message(
     for item in items:
         if item.ended_at is not None:
             continue
-        price = products_pb2.Price()
-        price.ParseFromString(item.price_snapshot)
-        message.items.append(
-            subscriptions_pb2.SubscriptionItem(price_id=str(item.price_id), price=price)
-        )
+        # Parsed in place: no Price built and then copied in.
+        message.items.add(price_id=str(item.price_id)).price.ParseFromString(item.price_snapshot)
     if row.scheduled_price_id is not None or row.scheduled_seats is not None:
         message.scheduled_change.CopyFrom(
             subscriptions_pb2.ScheduledChange(

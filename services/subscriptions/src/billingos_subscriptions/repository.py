@@ -5,6 +5,7 @@ organization. No commits, no rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -514,11 +515,19 @@ class DueSubscription(Claimed):
 _SUBSCRIPTION_COLUMNS = tuple(column.name for column in subscriptions.c)
 
 
+# The row's fields are the table's columns in its order (checked here), so a
+# claimed record (the table's columns first) builds its row by position.
+if tuple(f.name for f in dataclasses.fields(Subscription)) != _SUBSCRIPTION_COLUMNS:
+    raise TypeError("models.Subscription's fields must follow the subscriptions table's columns")
+_SUBSCRIPTION_WIDTH = len(_SUBSCRIPTION_COLUMNS)
+
+
 def _due(records: list[Any]) -> list[DueSubscription]:
     found: list[DueSubscription] = []
     for record in records:
-        row = Subscription(**{name: record[name] for name in _SUBSCRIPTION_COLUMNS})
-        frozen = record.get("clock_frozen_time")
+        values = tuple(record.values())
+        row = Subscription(*values[:_SUBSCRIPTION_WIDTH])
+        frozen = values[_SUBSCRIPTION_WIDTH] if len(values) > _SUBSCRIPTION_WIDTH else None
         found.append(DueSubscription(row.id, row.organization_id, row.test_clock_id, row, frozen))
     return found
 

@@ -86,9 +86,13 @@ class Scheduler:
         poll_seconds: float,
         on_work: Callable[[], None] = lambda: None,
         batched: bool = True,
+        rounds_at_once: int = 1,
     ) -> None:
         """`batched`: plain renewals renewed together (the service's way);
-        False renews every row one by one (for comparing the two)."""
+        False renews every row one by one (for comparing the two).
+        `rounds_at_once`: batches of renewals claimed and worked at once, on
+        their own connections (SKIP LOCKED keeps them apart), so one is
+        computed while another's statements run."""
         self._database = database
         self._tables = tables
         self._clock = clock
@@ -98,6 +102,7 @@ class Scheduler:
         self._poll = poll_seconds
         self._on_work = on_work
         self._batched = batched
+        self._rounds_at_once = rounds_at_once
         self._frozen_clocks: dict[dt.datetime, FixedClock] = {}
         self.wake = asyncio.Event()
 
@@ -116,9 +121,25 @@ class Scheduler:
                 await asyncio.wait_for(_first(stop, self.wake), timeout=self._poll)
 
     async def run_once(self) -> int:
-        """One batch of due subscriptions and one of due retries; how many
-        rows were handled."""
-        done = 0
+        """Due subscriptions (in `rounds_at_once` batches at once) and one
+        batch of due retries; how many rows were handled."""
+        if self._rounds_at_once == 1:
+            done = await self._renewals()
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    rounds = [
+                        group.create_task(self._renewals()) for _ in range(self._rounds_at_once)
+                    ]
+            except ExceptionGroup as failed:
+                # The others were cancelled, their transactions rolled back.
+                raise failed.exceptions[0] from failed
+            done = sum(task.result() for task in rounds)
+        return done + await self._retries()
+
+    async def _renewals(self) -> int:
+        """One batch of due subscriptions, claimed and renewed in one
+        transaction."""
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
             due = await claims.due_subscriptions(self._clock.now(), self._batch)
@@ -130,9 +151,13 @@ class Scheduler:
             one_by_one: Sequence[Claimed] = (
                 await self._in_bulk(connection, due) if self._batched else due
             )
-            done += len(due) - len(one_by_one)
+            done = len(due) - len(one_by_one)
             for claimed in one_by_one:
                 done += await self._in_savepoint(connection, claimed, frozen, self._subscription)
+        return done
+
+    async def _retries(self) -> int:
+        done = 0
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
             retries = await claims.due_retries(self._clock.now(), self._batch)

@@ -22,6 +22,9 @@ class SubscriptionsSettings(ServiceSettings):
     metering_address: str = ""
     # Due subscriptions (and retries) a scheduler round claims at most.
     scheduler_batch_size: int = Field(default=200, ge=1)
+    # Batches of due subscriptions a scheduler works at once, each on its own
+    # connection: one is computed while another's statements run.
+    scheduler_rounds_at_once: int = Field(default=2, ge=1, le=8)
     # How often the workers look for work when nothing woke them.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     # Charges asked of payments at once.

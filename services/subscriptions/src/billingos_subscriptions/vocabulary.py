@@ -4,6 +4,7 @@ values), and their protobuf counterparts."""
 from __future__ import annotations
 
 import enum
+import functools
 
 from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2, test_clocks_pb2
 
@@ -16,7 +17,7 @@ class SubscriptionStatus(enum.StrEnum):
     CANCELED = "canceled"
     UNPAID = "unpaid"
 
-    @property
+    @functools.cached_property
     def proto(self) -> subscriptions_pb2.SubscriptionStatus.ValueType:
         return subscriptions_pb2.SubscriptionStatus.Value(f"SUBSCRIPTION_STATUS_{self.name}")
 
@@ -43,7 +44,7 @@ class OrderStatus(enum.StrEnum):
     REFUNDED = "refunded"
     VOID = "void"
 
-    @property
+    @functools.cached_property
     def proto(self) -> orders_pb2.OrderStatus.ValueType:
         return orders_pb2.OrderStatus.Value(f"ORDER_STATUS_{self.name}")
 
@@ -54,7 +55,7 @@ class BillingReason(enum.StrEnum):
     SUBSCRIPTION_UPDATE = "subscription_update"
     PURCHASE = "purchase"
 
-    @property
+    @functools.cached_property
     def proto(self) -> orders_pb2.BillingReason.ValueType:
         return orders_pb2.BillingReason.Value(f"BILLING_REASON_{self.name}")
 
@@ -66,7 +67,7 @@ class LineKind(enum.StrEnum):
     PRORATION = "proration"
     MINIMUM_TRUE_UP = "minimum_true_up"
 
-    @property
+    @functools.cached_property
     def proto(self) -> orders_pb2.OrderLineKind.ValueType:
         return orders_pb2.OrderLineKind.Value(f"ORDER_LINE_KIND_{self.name}")
 
@@ -99,7 +100,7 @@ class ProrationBehavior(enum.StrEnum):
     NONE = "none"
     AT_PERIOD_END = "at_period_end"
 
-    @property
+    @functools.cached_property
     def proto(self) -> subscriptions_pb2.ProrationBehavior.ValueType:
         return subscriptions_pb2.ProrationBehavior.Value(f"PRORATION_BEHAVIOR_{self.name}")
 
@@ -120,7 +121,7 @@ class DunningFinalAction(enum.StrEnum):
     CANCEL = "cancel"
     MARK_UNPAID = "mark_unpaid"
 
-    @property
+    @functools.cached_property
     def proto(self) -> subscriptions_pb2.DunningFinalAction.ValueType:
         return subscriptions_pb2.DunningFinalAction.Value(f"DUNNING_FINAL_ACTION_{self.name}")
 
@@ -129,7 +130,7 @@ class ClockStatus(enum.StrEnum):
     READY = "ready"
     ADVANCING = "advancing"
 
-    @property
+    @functools.cached_property
     def proto(self) -> test_clocks_pb2.TestClockStatus.ValueType:
         return test_clocks_pb2.TestClockStatus.Value(f"TEST_CLOCK_STATUS_{self.name}")
 
