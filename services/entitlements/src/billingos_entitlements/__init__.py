@@ -1,0 +1,1 @@
+"""The entitlements context."""

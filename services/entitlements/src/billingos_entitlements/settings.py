@@ -1,0 +1,14 @@
+"""Settings of the entitlements service
+(environment: BILLINGOS_ENTITLEMENTS_*)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from billingos_kit.settings import ServiceSettings
+
+
+class EntitlementsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "entitlements"
+
+    grpc_listen: str = "127.0.0.1:50066"
