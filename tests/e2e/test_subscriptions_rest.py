@@ -890,6 +890,57 @@ async def test_a_promotion_code_discounts_the_months_it_covers(
     assert orders[0]["lines"][0]["discount_minor"] == "500"
 
 
+async def test_a_downgrade_credits_only_what_the_discounted_plan_cost(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """Unused time is credited at what was paid for it (the period's plan
+    line less its discount), never at the list price."""
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    business = await monthly_product(merchant, 9900, "Business")
+    pro = await monthly_product(merchant, 2900, "Starter")
+    discount = await merchant.client.post(
+        "/v1/discounts",
+        json={
+            "name": "Half off",
+            "percent_off": {"basis_points": 5000},
+            "duration": "DISCOUNT_DURATION_FOREVER",
+            "product_ids": [business["id"]],
+        },
+    )
+    assert discount.status_code == 200, discount.text
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": business["id"],
+                "currency": "USD",
+                "discount_id": discount.json()["id"],
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription_id = created.json()["id"]
+    await settle(merchant, clock["id"])
+    await advance(merchant, clock["id"], "2027-01-11T00:00:00Z")
+    await change(
+        merchant, subscription_id, pro["prices"][0]["id"], "PRORATION_BEHAVIOR_INVOICE_NOW"
+    )
+    await settle(merchant, clock["id"])
+    first, update = await orders_of(merchant, subscription_id)
+    assert first["total_minor"] == "4950"
+    credit = prorated(-4950, AFTER_TEN_DAYS, JANUARY)
+    charge = prorated(2900, AFTER_TEN_DAYS, JANUARY)
+    assert [(line["description"], line["amount_minor"]) for line in update["lines"]] == [
+        ("Unused time on Business", str(credit)),
+        ("Remaining time on Starter", str(charge)),
+    ]
+    assert int(update["credit_carried_minor"]) == -(credit + charge)
+
+
 async def test_a_discount_validates_for_a_customer_made_a_moment_ago(merchant: Merchant) -> None:
     """The catalog asks the customers service about a customer its read copy
     has not heard of yet, instead of answering 404."""

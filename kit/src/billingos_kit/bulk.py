@@ -21,14 +21,22 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from billingos_kit.sql import Query
 
+# The arrays' position, under a name no table of ours has.
+_ORDINAL = "bulk_ordinal"
 
-def _arrays(table: Table, names: Sequence[str]) -> Any:
-    """One row per array position: `SELECT unnest($1::t1[]) AS a, …`."""
-    return select(
-        *[
-            func.unnest(cast(bindparam(name), ARRAY(table.c[name].type))).label(name)
-            for name in names
-        ]
+
+def _rows(table: Table, names: Sequence[str]) -> Any:
+    """One row per array position, in array order:
+    `unnest($1::t1[], $2::t2[], …) WITH ORDINALITY AS given(a, b, …, bulk_ordinal)`.
+    An ARRAY column is refused: unnest would flatten its values into rows."""
+    for name in names:
+        if isinstance(table.c[name].type, ARRAY):
+            raise TypeError(f"{table.name}.{name}: an array column cannot be written in bulk")
+    arrays = [cast(bindparam(name), ARRAY(table.c[name].type)) for name in names]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*names, with_ordinality=_ORDINAL)
+        .render_derived(name="given", with_types=False)
     )
 
 
@@ -40,12 +48,16 @@ def bulk_insert(
     names: Sequence[str] | None = None,
 ) -> Query:
     """INSERT of many rows from column arrays (every column of the table
-    unless `names`), skipping those whose `on_conflict_do_nothing` key
-    exists; `returning` the given columns of the rows written."""
+    unless `names`), in the arrays' order (an identity column numbers them
+    so: the outbox's `sequence`), skipping those whose
+    `on_conflict_do_nothing` key exists; `returning` the given columns of
+    the rows written."""
     columns = [column.name for column in table.c] if names is None else list(names)
     if not columns:
         raise ValueError(f"bulk_insert({table.name}): no columns to insert")
-    statement: Any = insert(table).from_select(columns, _arrays(table, columns))
+    given = _rows(table, columns)
+    ordered = select(*[given.c[name] for name in columns]).order_by(given.c[_ORDINAL])
+    statement: Any = insert(table).from_select(columns, ordered)
     if on_conflict_do_nothing is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(on_conflict_do_nothing))
     if returning:
@@ -56,7 +68,7 @@ def bulk_insert(
 def bulk_update(table: Table, keys: Sequence[str], values: Sequence[str]) -> Query:
     """UPDATE of many rows, each matched by its `keys` and given its own
     `values`, from column arrays named after the columns."""
-    given = _arrays(table, [*keys, *values]).subquery("given")
+    given = _rows(table, [*keys, *values])
     statement = (
         update(table)
         .where(and_(*[table.c[key] == given.c[key] for key in keys]))

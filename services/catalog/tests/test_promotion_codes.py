@@ -510,6 +510,70 @@ async def test_a_code_for_a_first_purchase_only_refuses_a_returning_customer(
     await redeem(discounts, tenant, discount.id, code.id, product.id, customer_id=newcomer)
 
 
+async def test_a_first_purchase_code_redeemed_for_the_purchase_just_recorded_applies(
+    discounts: DiscountStub,
+    promotion_codes: CodeStub,
+    products,
+    purchases,
+    new_customer,
+    tenant,
+) -> None:
+    """The billing engine records a subscription's purchase (freezing its
+    prices' tax behaviour), then redeems the code last, both under one
+    reference: that purchase is the first one, not a second."""
+    product = await products.CreateProduct(
+        products_pb2.CreateProductRequest(
+            product=products_pb2.Product(
+                name="Plan",
+                prices=[
+                    products_pb2.Price(
+                        currency="USD", fixed=products_pb2.FixedAmount(amount_minor=2900)
+                    )
+                ],
+            )
+        ),
+        metadata=tenant.metadata(),
+    )
+    discount = await new_discount(discounts, tenant)
+    code = await new_code(promotion_codes, tenant, discount.id, "FIRST", first_purchase_only=True)
+    customer = await new_customer(tenant)
+
+    async def purchase(reference: str) -> None:
+        await purchases.RecordPurchase(
+            purchases_pb2.RecordPurchaseRequest(
+                purchase=purchases_pb2.Purchase(
+                    reference=reference, customer_id=customer, price_ids=[product.prices[0].id]
+                )
+            ),
+            metadata=tenant.metadata(),
+        )
+
+    await purchase("subscription:one")
+    await redeem(
+        discounts,
+        tenant,
+        discount.id,
+        code.id,
+        product.id,
+        customer_id=customer,
+        reference="subscription:one",
+    )
+    # A second purchase is not a first one, whatever its reference.
+    await purchase("subscription:two")
+    error = await refusal(
+        redeem(
+            discounts,
+            tenant,
+            discount.id,
+            code.id,
+            product.id,
+            customer_id=customer,
+            reference="subscription:two",
+        )
+    )
+    assert error.reason == "DISCOUNT_FIRST_PURCHASE_ONLY"
+
+
 @pytest.mark.parametrize(
     ("order", "applicable"),
     [

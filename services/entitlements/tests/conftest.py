@@ -1,14 +1,30 @@
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from google.protobuf import timestamp_pb2
 
+from billingos.catalog.v1 import events_pb2 as catalog_events
+from billingos.catalog.v1 import products_pb2
+from billingos.entitlements.v1 import (
+    benefit_grants_pb2,
+    benefit_grants_pb2_grpc,
+    benefits_pb2,
+    benefits_pb2_grpc,
+)
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_entitlements.app import MIGRATIONS_DIR, build_app
 from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import FrozenClock
+from billingos_kit.testing.events import publish_event
 from billingos_kit.testing.servers import SessionServers
-from billingos_kit.testing.service import RunningService, running_service
+from billingos_kit.testing.service import RunningService, call_metadata, running_service
+from billingos_kit.testing.waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +35,102 @@ async def entitlements_service(
         EntitlementsSettings, build_app, MIGRATIONS_DIR, servers, session_clock
     ) as service:
         yield service
+
+
+def at(moment: dt.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+class Merchant:
+    """One organization's view of the service, and the other contexts'
+    events it would hear (published as their relays would)."""
+
+    def __init__(self, service: RunningService, nats_url: str) -> None:
+        self.organization_id = uuid.uuid4()
+        self.benefits = benefits_pb2_grpc.BenefitServiceStub(service.channel)
+        self.grants = benefit_grants_pb2_grpc.BenefitGrantServiceStub(service.channel)
+        self._nats_url = nats_url
+        self._time = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+
+    def metadata(self, idempotency_key: str | None = None) -> Any:
+        return call_metadata(self.organization_id, idempotency_key=idempotency_key)
+
+    def later(self) -> dt.datetime:
+        """A time after every one handed out before: states are ordered by it."""
+        self._time += dt.timedelta(seconds=1)
+        return self._time
+
+    async def benefit(self, key: str, **fields: Any) -> benefits_pb2.Benefit:
+        fields.setdefault("type", benefits_pb2.BENEFIT_TYPE_FEATURE_FLAG)
+        fields.setdefault("description", f"The {key} feature")
+        if fields["type"] == benefits_pb2.BENEFIT_TYPE_FEATURE_FLAG:
+            fields.setdefault("feature_flag", benefits_pb2.FeatureFlagProperties())
+        request = benefits_pb2.CreateBenefitRequest(benefit=benefits_pb2.Benefit(key=key, **fields))
+        return await self.benefits.CreateBenefit(request, metadata=self.metadata())
+
+    async def product(self, product_id: uuid.UUID, *benefit_ids: str) -> None:
+        product = products_pb2.Product(
+            id=str(product_id),
+            organization_id=str(self.organization_id),
+            name="Pro",
+            benefit_ids=list(benefit_ids),
+            update_time=at(self.later()),
+        )
+        await publish_event(
+            self._nats_url,
+            catalog_events.ProductUpdatedEvent(product=product),
+            self.organization_id,
+        )
+
+    def subscription(
+        self,
+        subscription_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        product_id: uuid.UUID,
+        status: int = subscriptions_pb2.SUBSCRIPTION_STATUS_ACTIVE,
+        *,
+        ended: bool = False,
+        moment: dt.datetime | None = None,
+    ) -> subscriptions_pb2.Subscription:
+        when = moment or self.later()
+        message = subscriptions_pb2.Subscription(
+            id=str(subscription_id),
+            organization_id=str(self.organization_id),
+            customer_id=str(customer_id),
+            product_id=str(product_id),
+            price_id=str(uuid.uuid4()),
+            currency="USD",
+            status=subscriptions_pb2.SubscriptionStatus.ValueType(status),
+            current_period_start=at(when),
+            current_period_end=at(when + dt.timedelta(days=31)),
+            update_time=at(when),
+        )
+        if ended:
+            message.end_time.CopyFrom(at(when))
+        return message
+
+    async def hear(self, subscription: subscriptions_pb2.Subscription, event: Any = None) -> None:
+        kind = event or subscription_events.SubscriptionActivatedEvent
+        await publish_event(self._nats_url, kind(subscription=subscription), self.organization_id)
+
+    async def granted(
+        self, customer_id: uuid.UUID, count: int, *, is_granted: bool | None = True
+    ) -> list[benefit_grants_pb2.BenefitGrant]:
+        """The customer's grants once there are `count` of them (granted, or
+        revoked with is_granted False; None: all)."""
+
+        async def check() -> list[benefit_grants_pb2.BenefitGrant] | None:
+            request = benefit_grants_pb2.ListBenefitGrantsRequest(customer_id=str(customer_id))
+            if is_granted is not None:
+                request.is_granted.value = is_granted
+            found = await self.grants.ListBenefitGrants(request, metadata=self.metadata())
+            return list(found.benefit_grants) if len(found.benefit_grants) == count else None
+
+        return await eventually(check)
+
+
+@pytest.fixture
+def merchant(entitlements_service: RunningService, servers: SessionServers) -> Merchant:
+    return Merchant(entitlements_service, servers.nats_url)

@@ -455,6 +455,7 @@ class Books:
         start: dt.datetime | None = None,
         status: str = "active",
         customer_id: uuid.UUID | None = None,
+        test_clock_id: uuid.UUID | None = None,
     ) -> Subscription:
         """A subscription to the books' product, in its first monthly period
         from `start` (the clock's time by default), due at its end."""
@@ -490,7 +491,7 @@ class Books:
             ended_at=None,
             cancellation_reason=None,
             cancellation_comment=None,
-            test_clock_id=None,
+            test_clock_id=test_clock_id,
             scheduled_price_id=None,
             scheduled_seats=None,
             next_action_at=end if status in ("active", "past_due") else None,

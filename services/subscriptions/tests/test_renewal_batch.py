@@ -33,6 +33,7 @@ from billingos_subscriptions.models import (
     TaxRateCopy,
     kit_tables,
 )
+from billingos_subscriptions.renewal_batch import RenewalBatch
 from billingos_subscriptions.repository import (
     BalanceRepository,
     CustomerCopies,
@@ -43,6 +44,7 @@ from billingos_subscriptions.repository import (
     TaxRateCopies,
     WorkClaims,
 )
+from billingos_subscriptions.repository import TestClockRepository as ClockRepository
 from billingos_subscriptions.scheduler import Scheduler
 from billingos_subscriptions.subscriptions import Subscriptions
 from billingos_subscriptions.vocabulary import BillingReason
@@ -81,7 +83,7 @@ class Seeded:
         return found
 
 
-async def seed(books: Books) -> Seeded:
+async def seed(books: Books, tax_percentage: str = "19") -> Seeded:
     """Every kind of renewal the batch takes, and two it leaves alone, all
     due once by a month from the books' time (the `behind` ones three and
     two times); and a plain renewal sharing its customer's credit with a
@@ -147,7 +149,9 @@ async def seed(books: Books) -> Seeded:
             CustomerCopy(customers["gone"], books.organization_id, None, now, now, "DE", "")
         )
         await TaxRateCopies(scope).remember(
-            TaxRateCopy(uuid.uuid4(), books.organization_id, "DE", "", "19", False, None, now)
+            TaxRateCopy(
+                uuid.uuid4(), books.organization_id, "DE", "", tax_percentage, False, None, now
+            )
         )
         balances = BalanceRepository(scope)
         for customer, credit in (
@@ -293,24 +297,38 @@ async def books_state(books: Books, seeded: Seeded) -> dict[str, Any]:
 
 
 async def test_the_batch_renews_exactly_as_one_by_one(subscriptions_service: Any) -> None:
+    """Two organizations' books (taxed differently) renewed together one by
+    one, and two more seeded alike renewed together in batches: each
+    organization's rows and events come out the same both ways, and no
+    batch mixes one organization's figures into another's."""
     clock = books_clock()
     async with (
         opened_books(subscriptions_service, clock) as one_by_one,
+        opened_books(subscriptions_service, clock) as other_one_by_one,
         opened_books(subscriptions_service, clock) as batched,
+        opened_books(subscriptions_service, clock) as other_batched,
     ):
         seeds = [await seed(one_by_one), await seed(batched)]
+        others = [await seed(other_one_by_one, "7"), await seed(other_batched, "7")]
         clock.advance(MONTH + dt.timedelta(days=1))
         plain = one_by_one.scheduler(OneByOneSeen, batched=False)
         bulk = batched.scheduler(OneByOneSeen)
-        # A scheduler claims across organizations: each books is renewed
-        # while the other's subscriptions are parked (due at no time).
-        parked = await park(batched)
+        # A scheduler claims across organizations: each pair is renewed
+        # while the other pair's subscriptions are parked (due at no time).
+        parked = {**await park(batched), **await park(other_batched)}
         await renew_all(one_by_one, plain)
         await unpark(batched, parked)
-        parked = await park(one_by_one)
+        parked = {**await park(one_by_one), **await park(other_one_by_one)}
         await renew_all(batched, bulk)
         await unpark(one_by_one, parked)
 
+        other_expected = await books_state(other_one_by_one, others[0])
+        other_found = await books_state(other_batched, others[1])
+        for part in other_expected:
+            assert other_found[part] == other_expected[part], part
+        other_orders = other_expected["orders"]
+        taxed_other = other_orders[next(k for k in other_orders if "sub:taxed" in k)]
+        assert (taxed_other["tax_minor"], taxed_other["total_minor"]) == (140, 2140)
         expected = await books_state(one_by_one, seeds[0])
         found = await books_state(batched, seeds[1])
         for part in expected:
@@ -350,13 +368,27 @@ async def test_the_batch_renews_exactly_as_one_by_one(subscriptions_service: Any
             seeds[1].subscriptions[label]
             for label in ("past_due", "canceling", "shared_past_due", "shared_plain")
         }
+        apart |= {
+            others[1].subscriptions[label]
+            for label in ("past_due", "canceling", "shared_past_due", "shared_plain")
+        }
         assert set(bulk.one_by_one) == apart
-        assert len(plain.one_by_one) == 15
+        assert len(plain.one_by_one) == 30
 
 
-async def test_a_batch_that_finds_an_order_made_already_goes_one_by_one(books: Books) -> None:
+@pytest.mark.parametrize("shared_customer", [False, True])
+async def test_a_batch_that_finds_an_order_made_already_tries_again_without_it(
+    books: Books, shared_customer: bool
+) -> None:
     start = books.clock.now()
-    subs = [await books.subscription(start=start + dt.timedelta(minutes=n)) for n in range(3)]
+    customer = uuid.uuid4()
+    subs = [
+        await books.subscription(
+            start=start + dt.timedelta(minutes=n),
+            customer_id=customer if shared_customer else uuid.uuid4(),
+        )
+        for n in range(3)
+    ]
     taken = subs[1]
     async with books.billing() as billing:
         made = new_order(
@@ -373,13 +405,16 @@ async def test_a_batch_that_finds_an_order_made_already_goes_one_by_one(books: B
     scheduler = books.scheduler(OneByOneSeen)
     await scheduler.run_once()
 
-    # The batch rolled back whole; one by one, the other two renewed and the
-    # one whose order exists was refused and put off, its order the only one.
-    assert set(scheduler.one_by_one) == {sub.id for sub in subs}
+    # The first try rolled back whole; the second left out the renewal whose
+    # order exists (and, sharing its customer's balance, the others too),
+    # which one by one was refused and put off, its order the only one.
+    apart = {sub.id for sub in subs} if shared_customer else {taken.id}
+    assert set(scheduler.one_by_one) == apart
     for sub in (subs[0], subs[2]):
         [order] = await books.orders(sub.id)
         assert order.period_start == sub.current_period_end
         assert (await books.current(sub.id)).period_number == 1
+        assert len(await books.attempts(order.id)) == 1
     assert [o.id for o in await books.orders(taken.id)] == [made.id]
     now = await books.current(taken.id)
     assert now.period_number == 0
@@ -591,3 +626,55 @@ async def test_a_round_failing_beside_another_rolls_both_back(
     assert await scheduler.run_once() == 4
     for sub in subs:
         assert len(await books.orders(sub.id)) == 1
+
+
+async def test_a_test_clock_row_that_keeps_failing_rests_instead_of_spinning(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its clock's time cannot be put off, so the scheduler leaves it alone
+    a while (one failure, not one per round); real-clock work goes on."""
+    now = books.clock.now()
+    clock = models.TestClock(
+        id=new_id(books.clock),
+        organization_id=books.organization_id,
+        name="far",
+        frozen_time=now + 2 * MONTH,
+        status="advancing",
+        created_at=now,
+        updated_at=now,
+        deleted_at=None,
+    )
+    async with books.database.transaction() as connection:
+        await ClockRepository(OnConnection(connection, books.organization_id)).insert(clock)
+    broken = await books.subscription(start=now, test_clock_id=clock.id)
+    fine = await books.subscription(start=now)
+    books.clock.advance(MONTH + dt.timedelta(days=1))
+    tried: list[uuid.UUID] = []
+    original = Scheduler._subscription
+
+    async def fails_for_broken(
+        self: Scheduler, subs: Subscriptions, subscription_id: uuid.UUID, at: dt.datetime
+    ) -> None:
+        if subscription_id == broken.id:
+            tried.append(subscription_id)
+            raise RuntimeError("this renewal cannot be made")
+        await original(self, subs, subscription_id, at)
+
+    monkeypatch.setattr(Scheduler, "_subscription", fails_for_broken)
+    monkeypatch.setattr(RenewalBatch, "_renewal", _fails_for(broken.id, RenewalBatch._renewal))
+    scheduler = books.scheduler()
+    for _ in range(4):
+        await scheduler.run_once()
+    assert tried == [broken.id]
+    assert len(await books.orders(fine.id)) == 1
+    assert (await books.current(broken.id)).period_number == 0
+    assert await books.orders(broken.id) == []
+
+
+def _fails_for(subscription_id: uuid.UUID, renewal: Any) -> Any:
+    def fails(self: RenewalBatch, sub: Subscription, *args: Any) -> Any:
+        if sub.id == subscription_id:
+            raise RuntimeError("this renewal cannot be made")
+        return renewal(self, sub, *args)
+
+    return fails

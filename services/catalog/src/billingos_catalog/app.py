@@ -22,7 +22,7 @@ from billingos.catalog.v1 import (
     taxes_pb2_grpc,
 )
 from billingos_catalog import states
-from billingos_catalog.consumers import customer_copy, organization_copy
+from billingos_catalog.consumers import benefit_copy, customer_copy, organization_copy
 from billingos_catalog.models import kit_tables
 from billingos_catalog.servicer import (
     DiscountServicer,
@@ -91,6 +91,8 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     # Read copies of the customers context, from its latest-state stream.
     app.add_consumer(organization_copy(app.database, app.clock))
     app.add_consumer(customer_copy(app.database, app.clock))
+    # Read copy of the entitlements context's benefits, from its state stream.
+    app.add_consumer(benefit_copy(app.database, app.clock))
     for source in states.state_sources():
         app.add_state_source(source)
     app.add_closer(directory.close)

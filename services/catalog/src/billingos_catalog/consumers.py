@@ -1,14 +1,20 @@
-"""Read copies of the customers context, built from its latest-state stream:
-organizations (id, slug, name), so the public catalog can be found by slug,
-and customers (who exists, in which organization, whether deleted), so a
-redemption names a live customer, without calling the customers service.
+"""Read copies of other contexts, built from their latest-state streams. Of
+the customers context: organizations (id, slug, name), so the public catalog
+can be found by slug, and customers (who exists, in which organization,
+whether deleted), so a redemption names a live customer, without calling the
+customers service. Of the entitlements context: benefits (which
+organization's, whether deleted), so a product only lists a live benefit of
+its own, and a deleted benefit is detached from every product listing it
+(product_benefits.py), in the handler's transaction.
 
 The state stream holds the latest event of every organization and customer
 however old, so a catalog that starts late (or a new consumer) still learns
 all of them. Handlers are idempotent under redelivery, replay and
 reordering: an organization's announced state never changes (a known one is
-kept), and a customer's deletion is final (an older state arriving later
-never brings it back). The organization is always the envelope's.
+kept), a customer's or a benefit's deletion is final (an older state
+arriving later never brings it back), and a benefit's older state never
+overwrites a newer one (update times compared). The organization is always
+the envelope's.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ import logging
 
 from billingos.customers.v1 import customers_pb2
 from billingos.customers.v1 import events_pb2 as customer_events
-from billingos_catalog.models import KnownCustomer, KnownOrganization, kit_tables
-from billingos_catalog.repository import KnownCustomers, KnownOrganizations
+from billingos.entitlements.v1 import benefits_pb2
+from billingos.entitlements.v1 import events_pb2 as entitlement_events
+from billingos_catalog.models import KnownBenefit, KnownCustomer, KnownOrganization, kit_tables
+from billingos_catalog.product_benefits import ProductBenefits
+from billingos_catalog.repository import KnownBenefits, KnownCustomers, KnownOrganizations
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
@@ -30,6 +39,7 @@ log = logging.getLogger(__name__)
 SOURCE = "catalog"
 ORGANIZATIONS_CONSUMER = "catalog-organizations"
 CUSTOMERS_CONSUMER = "catalog-customers"
+BENEFITS_CONSUMER = "catalog-benefits"
 
 
 async def remember_organization(
@@ -79,6 +89,65 @@ async def _remember(scope: EventScope, customer: customers_pb2.Customer, *, dele
     )
 
 
+async def remember_benefit(
+    scope: EventScope,
+    data: entitlement_events.BenefitCreatedEvent | entitlement_events.BenefitUpdatedEvent,
+) -> None:
+    """A benefit that exists (or, if its state says so, was deleted)."""
+    await _remember_benefit(scope, data.benefit, deleted=False)
+
+
+async def forget_benefit(scope: EventScope, data: entitlement_events.BenefitDeletedEvent) -> None:
+    """A deleted benefit: no product may list it any more."""
+    await _remember_benefit(scope, data.benefit, deleted=True)
+
+
+async def _remember_benefit(
+    scope: EventScope, benefit: benefits_pb2.Benefit, *, deleted: bool
+) -> None:
+    benefit_id = canonical_id(benefit.id)
+    if benefit_id is None:
+        log.warning(
+            "ignoring a benefit event without a benefit id",
+            extra={"event_id": scope.envelope.event_id},
+        )
+        return
+    deleted_at: dt.datetime | None = None
+    if benefit.HasField("delete_time"):
+        deleted_at = benefit.delete_time.ToDatetime(tzinfo=dt.UTC)
+    elif deleted:
+        deleted_at = scope.clock.now()
+    await KnownBenefits(scope).remember(
+        KnownBenefit(
+            id=benefit_id,
+            organization_id=scope.organization_id,
+            key=benefit.key,
+            updated_at=_state_time(scope, benefit, deleted_at),
+            deleted_at=deleted_at,
+        )
+    )
+    if deleted_at is not None:
+        # After the copy's row is written (and so held): see product_benefits.py.
+        await ProductBenefits(scope).benefit_deleted(benefit_id)
+
+
+def _state_time(
+    scope: EventScope, benefit: benefits_pb2.Benefit, deleted_at: dt.datetime | None
+) -> dt.datetime:
+    """When the state was the benefit's: its update time; failing that, its
+    deletion or creation time, then when the event occurred (a state without
+    times is taken as of its event)."""
+    for name in ("update_time", "delete_time", "create_time"):
+        if benefit.HasField(name):
+            moment: dt.datetime = getattr(benefit, name).ToDatetime(tzinfo=dt.UTC)
+            return moment
+    if deleted_at is not None:
+        return deleted_at
+    if scope.envelope.HasField("occur_time"):
+        return scope.envelope.occur_time.ToDatetime(tzinfo=dt.UTC)
+    return scope.clock.now()
+
+
 def organization_copy(
     database: Database, clock: Clock, name: str = ORGANIZATIONS_CONSUMER
 ) -> EventConsumer:
@@ -96,4 +165,15 @@ def customer_copy(
     consumer.on(customer_events.CustomerCreatedEvent, remember_customer)
     consumer.on(customer_events.CustomerUpdatedEvent, remember_customer)
     consumer.on(customer_events.CustomerDeletedEvent, forget_customer)
+    return consumer
+
+
+def benefit_copy(database: Database, clock: Clock, name: str = BENEFITS_CONSUMER) -> EventConsumer:
+    """The consumer that keeps the benefits read copy and detaches deleted
+    benefits from products (each `product.updated` through this service's
+    outbox, in the handler's transaction)."""
+    consumer = EventConsumer.of_state(name, database, kit_tables, clock, SOURCE)
+    consumer.on(entitlement_events.BenefitCreatedEvent, remember_benefit)
+    consumer.on(entitlement_events.BenefitUpdatedEvent, remember_benefit)
+    consumer.on(entitlement_events.BenefitDeletedEvent, forget_benefit)
     return consumer

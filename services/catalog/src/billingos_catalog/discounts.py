@@ -264,7 +264,7 @@ class DiscountService:
         now = self._scope.clock.now()
         reason = ineligibility(discount, order.product_id, currency, now)
         if reason is None and code is not None:
-            reason = await self._code_ineligibility(code, order, currency, now)
+            reason = await self._code_ineligibility(code, order, currency, now, reference)
         if reason is not None:
             raise refusal(reason)
         discount.redemption_count += 1
@@ -318,14 +318,19 @@ class DiscountService:
         )
 
     async def _code_ineligibility(
-        self, code: PromotionCode, order: Order, currency: str, moment: dt.datetime
+        self,
+        code: PromotionCode,
+        order: Order,
+        currency: str,
+        moment: dt.datetime,
+        reference: str = "",
     ) -> Ineligibility | None:
         purchased = False
         if code.first_purchase_only and order.customer_id is not None:
             # A checkout redeems first, the billing engine records the purchase
             # after: an earlier first-purchase redemption is a first purchase too.
             purchased = await self._purchases.has_purchased(
-                order.customer_id
+                order.customer_id, reference
             ) or await self._redemptions.has_first_purchase_redemption(order.customer_id)
         return code_ineligibility(
             code,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billingos_kit.errors import AlreadyExists, FailedPrecondition, FieldViolation
+from billingos_kit.errors import AlreadyExists, FailedPrecondition, FieldViolation, NotFound
 
 
 class CodeTaken(AlreadyExists):
@@ -51,4 +51,28 @@ class PriceUsed(FailedPrecondition):
             f"{field}: {description}",
             reason="PRICE_USED",
             violations=[FieldViolation(field, description)],
+        )
+
+
+class BenefitNotFound(NotFound):
+    """A benefit a product cannot name: not one the catalog knows of this
+    organization (unknown, another organization's, deleted), or, detaching,
+    not attached. One error for all, naming the request's field, so another
+    organization's benefit looks exactly like a missing one."""
+
+    def __init__(self, benefit_id: str, description: str) -> None:
+        super().__init__("benefit", benefit_id)
+        self.message = f"benefit_id: {self.message}: {description}"
+        self.violations = (FieldViolation("benefit_id", description),)
+
+
+class BenefitLimitReached(FailedPrecondition):
+    """A product already lists as many benefits as it may."""
+
+    def __init__(self, limit: int) -> None:
+        description = f"a product lists at most {limit} benefits; detach one first"
+        super().__init__(
+            f"benefit_id: {description}",
+            reason="PRODUCT_BENEFIT_LIMIT",
+            violations=[FieldViolation("benefit_id", description)],
         )

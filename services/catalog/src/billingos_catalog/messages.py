@@ -471,6 +471,7 @@ def product_message(view: ProductView) -> products_pb2.Product:
         prices=[price_message(price) for price in view.prices],
         create_time=timestamp(product.created_at),
         update_time=timestamp(product.updated_at),
+        benefit_ids=[str(benefit_id) for benefit_id in product.benefit_ids],
     )
 
 

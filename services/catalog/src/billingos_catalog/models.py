@@ -57,6 +57,20 @@ customers = Table(
     Column("deleted_at", Timestamp, nullable=True),
 )
 
+# Read copy of the entitlements context's benefits (who owns each, whether
+# deleted), so a product only lists a live benefit of its own organization.
+# `updated_at` is the benefit's update time: an older state arriving late
+# never overwrites a newer one.
+benefits = Table(
+    "benefits",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+)
+
 products = Table(
     "products",
     metadata,
@@ -74,6 +88,9 @@ products = Table(
     Column("archived_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # The entitlements context's benefits, in attach order (products.py
+    # keeps at most MAX_BENEFITS_PER_PRODUCT, each once).
+    Column("benefit_ids", ARRAY(Uuid), nullable=False),
     Index("ix_products_organization_id_id", "organization_id", "id"),
     CheckConstraint(
         "(recurring_interval IS NULL) = (recurring_count IS NULL)", name="recurring_complete"
@@ -389,6 +406,18 @@ class KnownCustomer:
 
 
 @dataclass
+class KnownBenefit:
+    """A benefit as the entitlements context last announced it; `deleted_at`
+    set once it is deleted (and never cleared: a deletion is final)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    key: str
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+
+@dataclass
 class Product:
     """What a merchant sells; `recurring_interval` None for a one-time product."""
 
@@ -405,6 +434,7 @@ class Product:
     archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    benefit_ids: list[uuid.UUID]
 
 
 @dataclass

@@ -50,6 +50,8 @@ PRODUCT_MASK = UpdateMask(
     immutable={
         "recurring": "the billing period cannot change; create a new product",
         "prices": "prices are managed with the price API",
+        "benefit_ids": "benefits are attached with POST /v1/products/{product_id}/benefits "
+        "and detached with DELETE /v1/products/{product_id}/benefits/{benefit_id}",
     },
 )
 # What a create takes besides the billing period and the prices.
@@ -141,6 +143,7 @@ class ProductService:
             archived_at=now if draft.archived else None,
             created_at=now,
             updated_at=now,
+            benefit_ids=[],  # attached after creation (product_benefits.py)
         )
         rows = [new_price_row(clock, product, price) for price in draft.prices]
         check_price_mix((), [(f"product.prices[{i}]", row) for i, row in enumerate(rows)])

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    case,
     cast,
     exists,
     func,
@@ -38,6 +39,7 @@ from billingos_catalog.models import (
     TAX_RATE_PLACE_INDEX,
     Discount,
     DiscountRedemption,
+    KnownBenefit,
     KnownCustomer,
     KnownOrganization,
     Price,
@@ -46,6 +48,7 @@ from billingos_catalog.models import (
     Purchase,
     TaxRate,
     TaxSettings,
+    benefits,
     customers,
     discount_redemptions,
     discounts,
@@ -131,6 +134,22 @@ class ProductRepository(TenantRepository[Product]):
             self.query("lock_in_order", build), ids=sorted(set(product_ids))
         )
         return {product.id: product for product in found}
+
+    async def lock_listing_benefit(self, benefit_id: uuid.UUID) -> list[Product]:
+        """Locks, in id order (as lock_in_order does), this organization's
+        products whose `benefit_ids` hold the benefit, and returns them."""
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(bindparam("benefit_id", type_=Uuid) == any_(products.c.benefit_ids))
+                .order_by(products.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(
+            self.query("lock_listing_benefit", build), benefit_id=benefit_id
+        )
 
 
 # ---- prices -----------------------------------------------------------------
@@ -451,19 +470,26 @@ class PurchaseRepository(TenantRepository[Purchase]):
         )
         return inserted is not None
 
-    async def has_purchased(self, customer_id: uuid.UUID) -> bool:
-        """Whether any purchase of this organization's is the customer's."""
+    async def has_purchased(self, customer_id: uuid.UUID, other_than: str = "") -> bool:
+        """Whether any purchase of this organization's is the customer's,
+        other than the one recorded under `other_than` (the purchase a
+        redemption is part of: the engine records its purchase, then redeems
+        the code last, so its own purchase must not make it a second one)."""
 
         def build() -> ClauseElement:
             return select(
                 exists().where(
                     purchases.c.organization_id == bindparam("organization_id"),
                     purchases.c.customer_id == bindparam("customer_id"),
+                    purchases.c.reference != bindparam("other_than"),
                 )
             )
 
         found = await self.query("has_purchased", build).fetch_one(
-            await self.connection(), organization_id=self.organization_id, customer_id=customer_id
+            await self.connection(),
+            organization_id=self.organization_id,
+            customer_id=customer_id,
+            other_than=other_than,
         )
         return bool(found is not None and found[0])
 
@@ -607,4 +633,49 @@ class KnownCustomers(TenantRepository[KnownCustomer]):
             id=customer.id,
             organization_id=self.organization_id,
             deleted_at=customer.deleted_at,
+        )
+
+
+class KnownBenefits(TenantRepository[KnownBenefit]):
+    """The benefits read copy of one organization; `get` finds live ones only."""
+
+    table = benefits
+    row_type = KnownBenefit
+    resource = "benefit"
+
+    async def share_live(self, benefit_id: uuid.UUID) -> KnownBenefit | None:
+        """The live benefit, its row held (FOR SHARE) until the transaction
+        ends: a deletion reaching the copy meanwhile waits, then finds the
+        product that now lists the benefit and detaches it; without the
+        lock it could miss a product attached while it ran."""
+
+        def build() -> ClauseElement:
+            return self.live().where(benefits.c.id == bindparam("id")).with_for_update(read=True)
+
+        return await self.fetch_row(self.query("share_live", build), id=benefit_id)
+
+    async def remember(self, benefit: KnownBenefit) -> None:
+        """Adds the benefit, or takes a newer state of it: its key only when
+        this state is newer than the one kept (an older state arriving late,
+        replayed or redelivered never overwrites a newer one), and a deletion
+        whenever one arrives (a deletion is final: the first deletion time
+        stays). The row of a benefit known in another organization is never
+        changed."""
+
+        def build() -> ClauseElement:
+            statement = insert(benefits).values({c.name: bindparam(c.name) for c in benefits.c})
+            excluded = statement.excluded
+            newer = excluded.updated_at > benefits.c.updated_at
+            return statement.on_conflict_do_update(
+                index_elements=[benefits.c.id],
+                set_={
+                    "key": case((newer, excluded.key), else_=benefits.c.key),
+                    "updated_at": func.greatest(benefits.c.updated_at, excluded.updated_at),
+                    "deleted_at": func.coalesce(benefits.c.deleted_at, excluded.deleted_at),
+                },
+                where=benefits.c.organization_id == excluded.organization_id,
+            )
+
+        await self.query("remember", build).execute(
+            await self.connection(), **self._values(benefit)
         )

@@ -47,6 +47,7 @@ from billingos_catalog.messages import (
     tax_rate_message,
     tax_settings_message,
 )
+from billingos_catalog.product_benefits import ProductBenefits
 from billingos_catalog.products import PRICE_MASK, PRODUCT_MASK, PriceService, ProductService
 from billingos_catalog.promotion_codes import PROMOTION_CODE_MASK, PromotionCodeService
 from billingos_catalog.public import PublicCatalog
@@ -109,6 +110,22 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
 
         paths = await PRODUCT_MASK.resolve(request.update_mask, request.product, current)
         view = await service.update(product_id, product_draft(request.product), paths)
+        return product_message(view)
+
+    async def AttachProductBenefit(
+        self, request: products_pb2.AttachProductBenefitRequest, context: Context
+    ) -> products_pb2.Product:
+        product_id = parse_id(request.product_id, "product_id")
+        benefit_id = parse_id(request.benefit_id, "benefit_id")
+        view = await ProductBenefits(current_scope()).attach(product_id, benefit_id)
+        return product_message(view)
+
+    async def DetachProductBenefit(
+        self, request: products_pb2.DetachProductBenefitRequest, context: Context
+    ) -> products_pb2.Product:
+        product_id = parse_id(request.product_id, "product_id")
+        benefit_id = parse_id(request.benefit_id, "benefit_id")
+        view = await ProductBenefits(current_scope()).detach(product_id, benefit_id)
         return product_message(view)
 
 

@@ -1,14 +1,27 @@
-"""Assembles the entitlements service from the kit's parts:
-its servicers (app.add_service), its consumers (app.add_consumer)."""
+"""Assembles the entitlements service from the kit's parts: its servicers;
+the read copies of customers and the catalog's products and the consumer of
+the engine's subscriptions and orders, which grant and revoke."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from google.protobuf.descriptor import ServiceDescriptor
+
+from billingos.entitlements.v1 import (
+    benefit_grants_pb2,
+    benefit_grants_pb2_grpc,
+    benefits_pb2,
+    benefits_pb2_grpc,
+)
+from billingos_entitlements import states
+from billingos_entitlements.consumers import customers_copy, grant_sources, products_copy
 from billingos_entitlements.models import kit_tables
+from billingos_entitlements.servicer import BenefitGrantServicer, BenefitServicer
 from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import Clock
-from billingos_kit.server import ServiceApp
+from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -16,4 +29,24 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, EntitlementsSettings)
-    return ServiceApp(settings, kit_tables, clock=clock)
+    app = ServiceApp(settings, kit_tables, clock=clock)
+    services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
+        (
+            benefits_pb2_grpc.add_BenefitServiceServicer_to_server,
+            BenefitServicer(),
+            benefits_pb2.DESCRIPTOR.services_by_name["BenefitService"],
+        ),
+        (
+            benefit_grants_pb2_grpc.add_BenefitGrantServiceServicer_to_server,
+            BenefitGrantServicer(),
+            benefit_grants_pb2.DESCRIPTOR.services_by_name["BenefitGrantService"],
+        ),
+    ]
+    for add_to_server, servicer, descriptor in services:
+        app.add_service(add_to_server, servicer, descriptor)
+    app.add_consumer(customers_copy(app.database, app.clock))
+    app.add_consumer(products_copy(app.database, app.clock))
+    app.add_consumer(grant_sources(app.database, app.clock))
+    for source in states.state_sources():
+        app.add_state_source(source)
+    return app

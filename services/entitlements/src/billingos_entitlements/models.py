@@ -1,12 +1,228 @@
-"""The `entitlements` schema: its tables, and the rows its
-repositories read and write."""
+"""The `entitlements` schema: its tables (what migrations build and the drift
+test checks) and, for each, the row a repository reads and writes (a
+dataclass whose fields are the table's columns, in order). Vocabulary
+columns hold the values of the StrEnums in vocabulary.py.
+
+Its own tables are benefits and benefit grants; the rest are read copies of
+what other contexts announce (products' benefit lists, customers,
+subscriptions and one-time orders, customer meter balances), each keeping
+the newest state it has heard (`source_updated_at`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
 from billingos_kit.db import service_metadata
-from billingos_kit.tables import define_kit_tables
+from billingos_kit.tables import Timestamp, define_kit_tables
 
 SCHEMA = "entitlements"
 
 metadata = service_metadata(SCHEMA)
 kit_tables = define_kit_tables(metadata)
+
+# A benefit's key is unique among the organization's live benefits.
+BENEFIT_KEY_INDEX = "ux_benefits_organization_id_key"
+
+benefits = Table(
+    "benefits",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    # The type's properties, as benefit_rules.py reads and writes them.
+    Column("properties", JSONB, nullable=False),
+    Column("metadata", JSONB, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+    Index("ix_benefits_organization_id_id", "organization_id", "id"),
+    Index(
+        BENEFIT_KEY_INDEX,
+        "organization_id",
+        "key",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    CheckConstraint(
+        "type IN ('feature_flag', 'meter_credits', 'license_keys', 'custom')",
+        name="known_benefit_type",
+    ),
+)
+
+# One row per (source, member, benefit): granted, or revoked and kept. The
+# source is a subscription or a one-time order; "no member" is the nil UUID
+# so the unique index needs no NULL handling.
+NO_MEMBER = uuid.UUID(int=0)
+GRANT_INDEX = "ux_benefit_grants_source_member_benefit"
+
+benefit_grants = Table(
+    "benefit_grants",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("customer_id", Uuid, nullable=False),
+    Column("member_id", Uuid, nullable=False),
+    Column("benefit_id", Uuid, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("source_id", Uuid, nullable=False),
+    Column("product_id", Uuid, nullable=False),
+    # When it was last granted; revoked while `revoked_at` is set.
+    Column("granted_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+    # What the grant carries by its benefit's type (a license key's id, the
+    # last period credited, a custom benefit's properties).
+    Column("properties", JSONB, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index(GRANT_INDEX, "source_id", "member_id", "benefit_id", unique=True),
+    Index("ix_benefit_grants_organization_id_id", "organization_id", "id"),
+    Index("ix_benefit_grants_customer", "organization_id", "customer_id"),
+    Index("ix_benefit_grants_benefit", "organization_id", "benefit_id"),
+    CheckConstraint("source IN ('subscription', 'order')", name="known_grant_source"),
+)
+
+# Read copy of the catalog's products: which benefits each one grants.
+products = Table(
+    "products",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("benefit_ids", ARRAY(Uuid), nullable=False),
+    Column("source_updated_at", Timestamp, nullable=False),
+)
+
+# Read copy of the customers context's customers (the external id a check
+# may name, whether deleted).
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("external_id", Text, nullable=True),
+    Column("deleted_at", Timestamp, nullable=True),
+    Column("source_updated_at", Timestamp, nullable=False),
+    Index(
+        "ux_customers_organization_id_external_id",
+        "organization_id",
+        "external_id",
+        unique=True,
+        postgresql_where=text("external_id IS NOT NULL AND deleted_at IS NULL"),
+    ),
+)
+
+# Read copy of the billing engine's subscriptions and one-time orders: what
+# grants. `live` is the engine's word turned into ours: whether the source
+# grants its product's benefits now; `ended` is final (a later event naming
+# an earlier state never brings it back).
+grant_sources = Table(
+    "grant_sources",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("customer_id", Uuid, nullable=False),
+    Column("product_id", Uuid, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("ended", Boolean, nullable=False),
+    Column("price_id", Uuid, nullable=True),
+    Column("seats", Integer, nullable=False),
+    Column("current_period_start", Timestamp, nullable=True),
+    Column("current_period_end", Timestamp, nullable=True),
+    Column("cancel_at_period_end", Boolean, nullable=False),
+    Column("source_updated_at", Timestamp, nullable=False),
+    Index("ix_grant_sources_product", "organization_id", "product_id"),
+    Index("ix_grant_sources_customer", "organization_id", "customer_id"),
+    CheckConstraint("kind IN ('subscription', 'order')", name="known_source_kind"),
+)
+
+
+@dataclass
+class Benefit:
+    """A benefit; deleting sets `deleted_at` (its grants are revoked, the row
+    stays for them)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    type: str
+    key: str
+    description: str
+    properties: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+
+@dataclass
+class BenefitGrant:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    customer_id: uuid.UUID
+    member_id: uuid.UUID
+    benefit_id: uuid.UUID
+    source: str
+    source_id: uuid.UUID
+    product_id: uuid.UUID
+    granted_at: dt.datetime
+    revoked_at: dt.datetime | None
+    properties: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def is_granted(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass
+class ProductCopy:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    benefit_ids: list[uuid.UUID]
+    source_updated_at: dt.datetime
+
+
+@dataclass
+class CustomerCopy:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    external_id: str | None
+    deleted_at: dt.datetime | None
+    source_updated_at: dt.datetime
+
+
+@dataclass
+class GrantSourceCopy:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    kind: str
+    customer_id: uuid.UUID
+    product_id: uuid.UUID
+    status: str
+    live: bool
+    ended: bool
+    price_id: uuid.UUID | None
+    seats: int
+    current_period_start: dt.datetime | None
+    current_period_end: dt.datetime | None
+    cancel_at_period_end: bool
+    source_updated_at: dt.datetime

@@ -14,6 +14,7 @@ renews the same books both ways and compares every row and event."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 import zoneinfo
@@ -64,8 +65,13 @@ CYCLE = BillingReason.SUBSCRIPTION_CYCLE
 
 
 class BatchConflict(RuntimeError):
-    """A renewal of the batch found its order made already: the batch rolls
-    back and its rows go one by one (where that renewal is refused alone)."""
+    """Renewals of the batch found their orders made already: the batch
+    rolls back, and is tried again without them (they go one by one, where
+    each is refused alone)."""
+
+    def __init__(self, subscription_ids: set[uuid.UUID]) -> None:
+        super().__init__(f"{len(subscription_ids)} of the batch's orders exist")
+        self.subscription_ids = subscription_ids
 
 
 def balance_key(sub: Subscription) -> BalanceKey:
@@ -126,7 +132,10 @@ class RenewalBatch:
         them or `held` shares: a balance is settled in claim order, and so
         only on one path. Raises (the caller rolls the batch back) if any
         order exists already."""
-        subs = [claimed.row for claimed, _ in due]
+        # Worked on copies: the claimed rows stay as locked, for the one-by-one
+        # path or another try if this one fails.
+        rows = {claimed.id: dataclasses.replace(claimed.row) for claimed, _ in due}
+        subs = list(rows.values())
         items = await self._items_of(subs)
         products = await self._products_of(subs)
         held_keys = set(held)
@@ -142,7 +151,7 @@ class RenewalBatch:
             if balance_key(claimed.row) in held_keys:
                 left.append(claimed)
             else:
-                plain.append((claimed.row, clock, clock.now()))
+                plain.append((rows[claimed.id], clock, clock.now()))
         if not plain:
             return left
         customers = await self._customers_of([sub for sub, _, _ in plain])
@@ -305,7 +314,7 @@ class RenewalBatch:
     async def _write(self, renewals: list[_Renewal], balances: list[CustomerBalance]) -> None:
         written = await self._rows.insert_orders([r.order for r in renewals])
         if len(written) != len(renewals):
-            raise BatchConflict(f"{len(renewals) - len(written)} of the batch's orders exist")
+            raise BatchConflict({r.sub.id for r in renewals if r.order.id not in written})
         await self._rows.insert_lines([line for r in renewals for line in r.lines])
         await self._rows.take_pending([line for r in renewals for line in r.taken])
         await self._rows.set_balances(balances)

@@ -116,7 +116,11 @@ class TaxRateCopies(TenantRepository[TaxRateCopy]):
 
     async def of_country(self, country: str) -> list[TaxRateCopy]:
         def build() -> Any:
-            return self.live().where(tax_rates.c.country == bindparam("country"))
+            return (
+                self.live()
+                .where(tax_rates.c.country == bindparam("country"))
+                .order_by(tax_rates.c.source_updated_at, tax_rates.c.id)
+            )
 
         return await self.fetch_rows(self.query("of_country", build), country=country)
 
@@ -286,6 +290,12 @@ class OrderRepository(TenantRepository[Order]):
             await self.connection(), **self._values(row)
         )
         return record is not None
+
+    async def by_billing_key(self, billing_key: str) -> Order | None:
+        def build() -> Any:
+            return self.live().where(orders.c.billing_key == bindparam("billing_key"))
+
+        return await self.fetch_row(self.query("by_billing_key", build), billing_key=billing_key)
 
     async def drafts_of(self, subscription_id: uuid.UUID) -> list[Order]:
         """The subscription's draft orders, oldest first."""
@@ -717,6 +727,9 @@ _RATES_OF = Query.of(
     select(tax_rates)
     .where(_of_pairs(tax_rates.c.organization_id, tax_rates.c.country))
     .where(tax_rates.c.deleted_at.is_(None))
+    # As TaxRateCopies.of_country: the rule that picks among a region's
+    # copies then sees them in the same order on both paths.
+    .order_by(tax_rates.c.source_updated_at, tax_rates.c.id)
 )
 _WAITING_OF = Query.of(
     select(pending_lines)
@@ -747,6 +760,29 @@ def _lock_balances() -> Query:
 
 
 _LOCK_BALANCES = _lock_balances()
+_HOLD_BALANCES = Query.of(
+    select(customer_balances.c.organization_id)
+    .where(
+        tuple_(
+            customer_balances.c.organization_id,
+            customer_balances.c.customer_id,
+            customer_balances.c.currency,
+        ).in_(
+            select(
+                func.unnest(cast(bindparam("organization_id"), _IDS)),
+                func.unnest(cast(bindparam("customer_id"), _IDS)),
+                func.unnest(cast(bindparam("currency"), ARRAY(Text))),
+            )
+        )
+    )
+    # Locked in this order (the lock is taken above the sort).
+    .order_by(
+        customer_balances.c.organization_id,
+        customer_balances.c.customer_id,
+        customer_balances.c.currency,
+    )
+    .with_for_update()
+)
 _INSERT_ORDERS = bulk_insert(
     orders, on_conflict_do_nothing=["organization_id", "billing_key"], returning=["id"]
 )
@@ -810,13 +846,32 @@ class RenewalRows(PlatformRepository[Any]):
         """The prorations waiting for the subscriptions' next orders, locked."""
         return await self._pairs(_WAITING_OF, PendingLine, pairs)
 
+    async def hold_balances(self, keys: set[BalanceKey]) -> None:
+        """Locks the existing balances of a whole claim, in key order, before
+        any of its work: a round's one-by-one renewals lock theirs one at a
+        time in claim order and keep them (a released savepoint keeps its
+        locks), so two rounds sharing customers could otherwise lock two
+        balances in opposite orders. A balance made new during the round is
+        the one lock left out of order (two rounds making the same new
+        balance at once): Postgres then ends one of them, whose rows are
+        tried again; nothing is written twice."""
+        if not keys:
+            return
+        ordered = sorted(keys, key=lambda key: (str(key[0]), str(key[1]), key[2]))
+        await _HOLD_BALANCES.fetch(
+            await self.connection(),
+            organization_id=[key[0] for key in ordered],
+            customer_id=[key[1] for key in ordered],
+            currency=[key[2] for key in ordered],
+        )
+
     async def lock_balances(
         self, keys: dict[BalanceKey, dt.datetime]
     ) -> dict[BalanceKey, CustomerBalance]:
         """The balances, locked (made at 0 if new, stamped with the given
         time), in key order: two batches lock shared balances in the same
-        order and cannot deadlock on each other. (A one-by-one renewal locks
-        one balance at a time, so it cannot close a cycle with a batch.)"""
+        order; the scheduler has held the existing ones already
+        (`hold_balances`), so this takes only new ones."""
         if not keys:
             return {}
         ordered = sorted(keys, key=lambda key: (str(key[0]), str(key[1]), key[2]))
@@ -862,5 +917,11 @@ class RenewalRows(PlatformRepository[Any]):
             raise RuntimeError(f"{len(rows)} renewed subscriptions, {status} written")
 
     async def _write(self, query: Query, arrays: dict[str, list[Any]], rows: list[Any]) -> None:
-        if rows:
-            await query.execute(await self.connection(), **arrays)
+        """Writes the rows; a row that matched nothing (an update of a row
+        gone, a proration taken already) fails the batch, which then goes
+        one by one, rather than leaving a proration to be billed again."""
+        if not rows:
+            return
+        status = await query.execute(await self.connection(), **arrays)
+        if affected_rows(status) != len(rows):
+            raise RuntimeError(f"{len(rows)} rows to write, {status} written")

@@ -14,6 +14,7 @@ import logging
 import uuid
 import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
@@ -45,6 +46,7 @@ from billingos_subscriptions.repository import (
     Claimed,
     DueSubscription,
     OrderRepository,
+    RenewalRows,
     SubscriptionRepository,
     TestClockRepository,
     WorkClaims,
@@ -65,12 +67,19 @@ from billingos_subscriptions.vocabulary import (
 
 log = logging.getLogger(__name__)
 
+ClaimedT = TypeVar("ClaimedT", bound=Claimed)
+
 SOURCE = "subscriptions"
 RETRY_BROKEN_AFTER = dt.timedelta(minutes=5)
 INCOMPLETE_RECHECK = dt.timedelta(hours=1)
 # Test clocks' frozen times whose clock objects are kept (least recently used
 # dropped first).
 FROZEN_CLOCKS_KEPT = 256
+# Test-clock rows a scheduler leaves resting after a failure, at most.
+RESTING_KEPT = 10_000
+# Tries of a batch whose renewals find their orders made already (each try
+# leaves those out).
+BATCH_TRIES = 3
 
 
 class Scheduler:
@@ -104,6 +113,8 @@ class Scheduler:
         self._batched = batched
         self._rounds_at_once = rounds_at_once
         self._frozen_clocks: dict[dt.datetime, FixedClock] = {}
+        # Test-clock rows whose work failed, left alone until then (real time).
+        self._resting: dict[uuid.UUID, dt.datetime] = {}
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -142,7 +153,10 @@ class Scheduler:
         transaction."""
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
-            due = await claims.due_subscriptions(self._clock.now(), self._batch)
+            due = self._awake(await claims.due_subscriptions(self._clock.now(), self._batch))
+            await RenewalRows(OnConnection(connection)).hold_balances(
+                {balance_key(claimed.row) for claimed in due}
+            )
             frozen = {
                 d.test_clock_id: d.frozen_time
                 for d in due
@@ -160,7 +174,7 @@ class Scheduler:
         done = 0
         async with self._database.transaction() as connection:
             claims = WorkClaims(OnConnection(connection))
-            retries = await claims.due_retries(self._clock.now(), self._batch)
+            retries = self._awake(await claims.due_retries(self._clock.now(), self._batch))
             frozen_retries = await self._frozen_times(connection, retries)
             for claimed in retries:
                 done += await self._in_savepoint(connection, claimed, frozen_retries, self._retry)
@@ -187,23 +201,37 @@ class Scheduler:
                 held.add(balance_key(claimed.row))
         if not plain:
             return due
-        try:
-            async with connection.transaction():
-                batch = RenewalBatch(connection, self._tables, self._clock, SOURCE)
-                left = {claimed.id for claimed in await batch.renew(plain, held)}
-        except BatchConflict:
-            log.warning(
-                "a batch of renewals found an order made already; its rows go one by one",
-                extra={"renewals": len(plain)},
-            )
-            return due
-        except Exception:
-            # Correct but slow: a row that keeps failing sends its whole batch
-            # one by one each round, where it alone fails (and is postponed).
-            log.exception(
-                "a batch of renewals failed; its rows are renewed one by one",
-                extra={"renewals": len(plain)},
-            )
+        for _ in range(BATCH_TRIES):
+            try:
+                async with connection.transaction():
+                    batch = RenewalBatch(connection, self._tables, self._clock, SOURCE)
+                    left = {claimed.id for claimed in await batch.renew(plain, held)}
+                break
+            except BatchConflict as conflict:
+                # Each made already goes one by one (refused there alone),
+                # with every row sharing its balance; the rest try again.
+                log.warning(
+                    "renewals of a batch found their orders made already",
+                    extra={"subscription_ids": sorted(map(str, conflict.subscription_ids))},
+                )
+                held |= {
+                    balance_key(claimed.row)
+                    for claimed, _ in plain
+                    if claimed.id in conflict.subscription_ids
+                }
+                plain = [(row, on) for row, on in plain if balance_key(row.row) not in held]
+                if not plain:
+                    return due
+            except Exception:
+                # Correct but slow: a row that keeps failing sends its whole
+                # batch one by one each round, where it alone fails (a real-
+                # clock row is then put off; a test clock's is not).
+                log.exception(
+                    "a batch of renewals failed; its rows are renewed one by one",
+                    extra={"subscription_ids": [str(claimed.id) for claimed, _ in plain[:20]]},
+                )
+                return due
+        else:
             return due
         renewed = {claimed.id for claimed, _ in plain} - left
         return [claimed for claimed in due if claimed.id not in renewed]
@@ -244,6 +272,16 @@ class Scheduler:
             await self._postpone(connection, claimed, handle)
         return 1
 
+    def _awake(self, claimed: list[ClaimedT]) -> list[ClaimedT]:
+        """The claimed rows not resting after a failure (see _postpone)."""
+        if not self._resting:
+            return claimed
+        now = self._clock.now()
+        for row_id, until in list(self._resting.items()):
+            if until <= now:
+                del self._resting[row_id]
+        return [row for row in claimed if row.id not in self._resting]
+
     def _frozen_clock(self, moment: dt.datetime) -> FixedClock:
         """One clock object per frozen time, kept across batches: ids made on
         it (orders, events) stay in creation order even within one frozen
@@ -260,8 +298,16 @@ class Scheduler:
 
     async def _postpone(self, connection: Connection, claimed: Claimed, handle: object) -> None:
         """A row whose work keeps failing must not hold its batch: it is put
-        off a few minutes (logged above), then tried again."""
+        off a few minutes (logged above), then tried again. A real-clock row
+        is put off in its table; a test clock's row is due by its clock's
+        time, which a real delay cannot move, so this scheduler leaves it
+        resting for as long instead (its clock stays advancing meanwhile:
+        the merchant sees it has not settled)."""
         later = self._clock.now() + RETRY_BROKEN_AFTER
+        if claimed.test_clock_id is not None:
+            if len(self._resting) < RESTING_KEPT:
+                self._resting[claimed.id] = later
+            return
         scope = OnConnection(connection, claimed.organization_id)
         with contextlib.suppress(Exception):
             async with connection.transaction():
@@ -274,11 +320,7 @@ class Scheduler:
                 else:
                     repo = SubscriptionRepository(scope)
                     sub = await repo.get(claimed.id)
-                    if (
-                        sub is not None
-                        and sub.next_action_at is not None
-                        and sub.test_clock_id is None
-                    ):
+                    if sub is not None and sub.next_action_at is not None:
                         sub.next_action_at = max(sub.next_action_at, later)
                         await repo.update(sub, ["next_action_at"])
 

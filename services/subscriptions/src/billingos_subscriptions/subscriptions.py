@@ -42,6 +42,7 @@ from billingos_subscriptions.vocabulary import (
     BillingReason,
     CancellationReason,
     LineKind,
+    OrderStatus,
     ProrationBehavior,
     SubscriptionStatus,
 )
@@ -318,7 +319,12 @@ class Subscriptions:
             except ValueError:
                 raise InvalidArgument("trial", "ends past the end of the calendar") from None
         anchor = trial_end or now
-        first_end = boundary(anchor, bought.interval, 1, zone)
+        try:
+            first_end = boundary(anchor, bought.interval, 1, zone)
+        except ValueError:
+            raise InvalidArgument(
+                "subscription.price_id", "its first period ends past the end of the calendar"
+            ) from None
         discount = await self._discount(
             request, discount_id, bought, customer_id, subscription_id, now
         )
@@ -384,6 +390,30 @@ class Subscriptions:
             # so a refused create never uses up a limited code.
             await self._catalog_client.redeem_discount(scope.organization_id, discount[4])
         return row
+
+    async def _paid_for_period(
+        self, row: Subscription, price_id: uuid.UUID, list_charge: price_lines.StaticCharge
+    ) -> int:
+        """What the current period's plan cost the customer: the plan line of
+        the period's own order, less its share of the discount (a credit for
+        unused time never gives back more than was paid for it); the list
+        amount where that order billed another price (an earlier change in
+        the period, charged at list: prorations are not discountable) or
+        none exists."""
+        reason = (
+            BillingReason.SUBSCRIPTION_CREATE
+            if row.period_number == 0
+            else BillingReason.SUBSCRIPTION_CYCLE
+        )
+        order = await self.billing.orders.by_billing_key(
+            period_billing_key(row.id, row.current_period_start, reason)
+        )
+        if order is None or OrderStatus(order.status) is OrderStatus.VOID:
+            return list_charge.amount_minor
+        for line in await self.billing.lines.of_orders([order.id]):
+            if line.kind == list_charge.kind and line.price_id == price_id:
+                return min(list_charge.amount_minor, line.amount_minor - line.discount_minor)
+        return list_charge.amount_minor
 
     def _reference(self, subscription_id: uuid.UUID) -> str:
         """What the catalog's redemption and purchase are recorded under. A
@@ -521,12 +551,17 @@ class Subscriptions:
             remaining = 1
         elif discount.duration == discounts_pb2.DISCOUNT_DURATION_REPEATING:
             months = discount.duration_in_months or 1
-            ends = boundary(
-                now,
-                BillingInterval(IntervalUnit.MONTH, months),
-                1,
-                (await self.billing.rules()).zone,
-            )
+            try:
+                ends = boundary(
+                    now,
+                    BillingInterval(IntervalUnit.MONTH, months),
+                    1,
+                    (await self.billing.rules()).zone,
+                )
+            except ValueError:
+                raise InvalidArgument(
+                    "discount_id", "the discount would end past the end of the calendar"
+                ) from None
         redemption = discounts_pb2.RedeemDiscountRequest(
             id=discount.id,
             product_id=bought.product.id,
@@ -723,7 +758,9 @@ class Subscriptions:
         old_amount = (
             0
             if old_static is None
-            else price_lines.static_charge(price_of(old_static), row.seats).amount_minor
+            else await self._paid_for_period(
+                row, old_static.price_id, price_lines.static_charge(price_of(old_static), row.seats)
+            )
         )
         new_amount = (
             0
@@ -735,10 +772,12 @@ class Subscriptions:
             window = ProrationWindow(row.current_period_start, row.current_period_end, now)
             drafts = []
             if old_static is not None and old_amount:
+                old_product = await self.catalog.product(old_static.product_id)
+                old_name = old_product.name if old_product is not None else "the previous plan"
                 drafts.append(
                     LineDraft(
                         kind=LineKind.PRORATION,
-                        description=f"Unused time on {old_static.price_id}",
+                        description=f"Unused time on {old_name}",
                         amount=credit_for_unused(old_amount, window),
                         price_id=old_static.price_id,
                         product_id=old_static.product_id,

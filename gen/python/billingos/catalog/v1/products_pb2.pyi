@@ -219,6 +219,7 @@ class Product(_message.Message):
     PRICES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    BENEFIT_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -261,6 +262,14 @@ class Product(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the product was last changed."""
 
+    @_builtins.property
+    def benefit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The entitlements context's benefits its customers are granted, in the
+        order they were attached (at most 50); changed only by
+        AttachProductBenefit and DetachProductBenefit. A deleted benefit is
+        detached by the catalog itself.
+        """
+
     def __init__(
         self,
         *,
@@ -276,10 +285,11 @@ class Product(_message.Message):
         prices: _abc.Iterable[Global___Price] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        benefit_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "recurring", b"recurring", "trial", b"trial", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "create_time", b"create_time", "description", b"description", "id", b"id", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "prices", b"prices", "public_metadata", b"public_metadata", "recurring", b"recurring", "trial", b"trial", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "benefit_ids", b"benefit_ids", "create_time", b"create_time", "description", b"description", "id", b"id", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "prices", b"prices", "public_metadata", b"public_metadata", "recurring", b"recurring", "trial", b"trial", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1077,6 +1087,58 @@ class UpdateProductRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateProductRequest: _TypeAlias = UpdateProductRequest  # noqa: Y015
+
+@_typing.final
+class AttachProductBenefitRequest(_message.Message):
+    """Request for AttachProductBenefit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_ID_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    """The product's id."""
+    benefit_id: _builtins.str
+    """The benefit's id, of the same organization."""
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        benefit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benefit_id", b"benefit_id", "product_id", b"product_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachProductBenefitRequest: _TypeAlias = AttachProductBenefitRequest  # noqa: Y015
+
+@_typing.final
+class DetachProductBenefitRequest(_message.Message):
+    """Request for DetachProductBenefit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_ID_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    """The product's id."""
+    benefit_id: _builtins.str
+    """The id of a benefit the product lists."""
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        benefit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benefit_id", b"benefit_id", "product_id", b"product_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachProductBenefitRequest: _TypeAlias = DetachProductBenefitRequest  # noqa: Y015
 
 @_typing.final
 class CreatePriceRequest(_message.Message):

@@ -55,6 +55,16 @@ class ProductServiceStub:
                 request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.UpdateProductRequest.SerializeToString,
                 response_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
                 _registered_method=True)
+        self.AttachProductBenefit = channel.unary_unary(
+                '/billingos.catalog.v1.ProductService/AttachProductBenefit',
+                request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.AttachProductBenefitRequest.SerializeToString,
+                response_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
+                _registered_method=True)
+        self.DetachProductBenefit = channel.unary_unary(
+                '/billingos.catalog.v1.ProductService/DetachProductBenefit',
+                request_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.DetachProductBenefitRequest.SerializeToString,
+                response_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
+                _registered_method=True)
 
 
 class ProductServiceServicer:
@@ -89,6 +99,28 @@ class ProductServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachProductBenefit(self, request, context):
+        """Attaches a benefit (billingos.entitlements.v1.Benefit) to a product, an
+        archived one too (a merchant may prepare it before unarchiving), at the
+        end of its `benefit_ids`; at most 50 per product. Attaching a benefit
+        already attached returns the product unchanged. A benefit that is
+        unknown, deleted or another organization's is NOT_FOUND on `benefit_id`.
+        The catalog learns benefits from the entitlements context's events, so a
+        benefit created a moment ago may take up to a second to be attachable
+        (NOT_FOUND until then; retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachProductBenefit(self, request, context):
+        """Detaches a benefit from a product; NOT_FOUND on `benefit_id` if the
+        product does not list it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +142,16 @@ def add_ProductServiceServicer_to_server(servicer, server):
             'UpdateProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProduct,
                     request_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.UpdateProductRequest.FromString,
+                    response_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.SerializeToString,
+            ),
+            'AttachProductBenefit': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachProductBenefit,
+                    request_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.AttachProductBenefitRequest.FromString,
+                    response_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.SerializeToString,
+            ),
+            'DetachProductBenefit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachProductBenefit,
+                    request_deserializer=billingos_dot_catalog_dot_v1_dot_products__pb2.DetachProductBenefitRequest.FromString,
                     response_serializer=billingos_dot_catalog_dot_v1_dot_products__pb2.Product.SerializeToString,
             ),
     }
@@ -221,6 +263,60 @@ class ProductService:
             target,
             '/billingos.catalog.v1.ProductService/UpdateProduct',
             billingos_dot_catalog_dot_v1_dot_products__pb2.UpdateProductRequest.SerializeToString,
+            billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachProductBenefit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.catalog.v1.ProductService/AttachProductBenefit',
+            billingos_dot_catalog_dot_v1_dot_products__pb2.AttachProductBenefitRequest.SerializeToString,
+            billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachProductBenefit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.catalog.v1.ProductService/DetachProductBenefit',
+            billingos_dot_catalog_dot_v1_dot_products__pb2.DetachProductBenefitRequest.SerializeToString,
             billingos_dot_catalog_dot_v1_dot_products__pb2.Product.FromString,
             options,
             channel_credentials,

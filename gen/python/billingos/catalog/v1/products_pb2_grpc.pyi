@@ -41,6 +41,20 @@ class ProductServiceStub:
     """Lists products, newest first."""
     UpdateProduct: _grpc.UnaryUnaryMultiCallable[_products_pb2.UpdateProductRequest, _products_pb2.Product]
     """Updates name, description, trial, metadata, public_metadata or archived."""
+    AttachProductBenefit: _grpc.UnaryUnaryMultiCallable[_products_pb2.AttachProductBenefitRequest, _products_pb2.Product]
+    """Attaches a benefit (billingos.entitlements.v1.Benefit) to a product, an
+    archived one too (a merchant may prepare it before unarchiving), at the
+    end of its `benefit_ids`; at most 50 per product. Attaching a benefit
+    already attached returns the product unchanged. A benefit that is
+    unknown, deleted or another organization's is NOT_FOUND on `benefit_id`.
+    The catalog learns benefits from the entitlements context's events, so a
+    benefit created a moment ago may take up to a second to be attachable
+    (NOT_FOUND until then; retry).
+    """
+    DetachProductBenefit: _grpc.UnaryUnaryMultiCallable[_products_pb2.DetachProductBenefitRequest, _products_pb2.Product]
+    """Detaches a benefit from a product; NOT_FOUND on `benefit_id` if the
+    product does not list it.
+    """
 
 @_typing.type_check_only
 class ProductServiceAsyncStub(ProductServiceStub):
@@ -55,6 +69,20 @@ class ProductServiceAsyncStub(ProductServiceStub):
     """Lists products, newest first."""
     UpdateProduct: _aio.UnaryUnaryMultiCallable[_products_pb2.UpdateProductRequest, _products_pb2.Product]  # type: ignore[assignment]
     """Updates name, description, trial, metadata, public_metadata or archived."""
+    AttachProductBenefit: _aio.UnaryUnaryMultiCallable[_products_pb2.AttachProductBenefitRequest, _products_pb2.Product]  # type: ignore[assignment]
+    """Attaches a benefit (billingos.entitlements.v1.Benefit) to a product, an
+    archived one too (a merchant may prepare it before unarchiving), at the
+    end of its `benefit_ids`; at most 50 per product. Attaching a benefit
+    already attached returns the product unchanged. A benefit that is
+    unknown, deleted or another organization's is NOT_FOUND on `benefit_id`.
+    The catalog learns benefits from the entitlements context's events, so a
+    benefit created a moment ago may take up to a second to be attachable
+    (NOT_FOUND until then; retry).
+    """
+    DetachProductBenefit: _aio.UnaryUnaryMultiCallable[_products_pb2.DetachProductBenefitRequest, _products_pb2.Product]  # type: ignore[assignment]
+    """Detaches a benefit from a product; NOT_FOUND on `benefit_id` if the
+    product does not list it.
+    """
 
 class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
     """Manages an organization's products."""
@@ -90,6 +118,32 @@ class ProductServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_products_pb2.Product, _abc.Awaitable[_products_pb2.Product]]:
         """Updates name, description, trial, metadata, public_metadata or archived."""
+
+    @_abc_1.abstractmethod
+    def AttachProductBenefit(
+        self,
+        request: _products_pb2.AttachProductBenefitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_products_pb2.Product, _abc.Awaitable[_products_pb2.Product]]:
+        """Attaches a benefit (billingos.entitlements.v1.Benefit) to a product, an
+        archived one too (a merchant may prepare it before unarchiving), at the
+        end of its `benefit_ids`; at most 50 per product. Attaching a benefit
+        already attached returns the product unchanged. A benefit that is
+        unknown, deleted or another organization's is NOT_FOUND on `benefit_id`.
+        The catalog learns benefits from the entitlements context's events, so a
+        benefit created a moment ago may take up to a second to be attachable
+        (NOT_FOUND until then; retry).
+        """
+
+    @_abc_1.abstractmethod
+    def DetachProductBenefit(
+        self,
+        request: _products_pb2.DetachProductBenefitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_products_pb2.Product, _abc.Awaitable[_products_pb2.Product]]:
+        """Detaches a benefit from a product; NOT_FOUND on `benefit_id` if the
+        product does not list it.
+        """
 
 def add_ProductServiceServicer_to_server(servicer: ProductServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

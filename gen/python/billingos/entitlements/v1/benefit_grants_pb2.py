@@ -30,13 +30,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.billingos/entitlements/v1/benefit_grants.proto\x12\x19\x62illingos.entitlements.v1\x1a(billingos/entitlements/v1/benefits.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"o\n\x11MeterCreditsGrant\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\t\x12\x39\n\x15\x63redited_period_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x0fLicenseKeyGrant\x12\x16\n\x0elicense_key_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64isplay_key\x18\x02 \x01(\t\"H\n\x0b\x43ustomGrant\x12+\n\nproperties\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04note\x18\x02 \x01(\t\"\x84\x06\n\x0c\x42\x65nefitGrant\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tmember_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nbenefit_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x42\n\x0c\x62\x65nefit_type\x18\x06 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitTypeB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x62\x65nefit_key\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsubscription_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nis_granted\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x34\n\ngrant_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x45\n\rmeter_credits\x18\x0e \x01(\x0b\x32,.billingos.entitlements.v1.MeterCreditsGrantH\x00\x12\x41\n\x0blicense_key\x18\x0f \x01(\x0b\x32*.billingos.entitlements.v1.LicenseKeyGrantH\x00\x12\x38\n\x06\x63ustom\x18\x10 \x01(\x0b\x32&.billingos.entitlements.v1.CustomGrantH\x00\x12\x35\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x0c\n\nproperties\"*\n\x16GetBenefitGrantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xd1\x01\n\x18ListBenefitGrantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x1c\n\x14\x65xternal_customer_id\x18\x04 \x01(\t\x12\x12\n\nbenefit_id\x18\x05 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x06 \x01(\t\x12.\n\nis_granted\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"u\n\x19ListBenefitGrantsResponse\x12?\n\x0e\x62\x65nefit_grants\x18\x01 \x03(\x0b\x32\'.billingos.entitlements.v1.BenefitGrant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc3\x02\n\x13\x42\x65nefitGrantService\x12\x8e\x01\n\x0fGetBenefitGrant\x12\x31.billingos.entitlements.v1.GetBenefitGrantRequest\x1a\'.billingos.entitlements.v1.BenefitGrant\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/benefit-grants/{id}\x12\x9a\x01\n\x11ListBenefitGrants\x12\x33.billingos.entitlements.v1.ListBenefitGrantsRequest\x1a\x34.billingos.entitlements.v1.ListBenefitGrantsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/benefit-grantsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.billingos/entitlements/v1/benefit_grants.proto\x12\x19\x62illingos.entitlements.v1\x1a(billingos/entitlements/v1/benefits.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"o\n\x11MeterCreditsGrant\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\t\x12\x39\n\x15\x63redited_period_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x0fLicenseKeyGrant\x12\x16\n\x0elicense_key_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64isplay_key\x18\x02 \x01(\t\"\xb2\x01\n\x0b\x43ustomGrant\x12J\n\nproperties\x18\x01 \x03(\x0b\x32\x36.billingos.entitlements.v1.CustomGrant.PropertiesEntry\x12\x0c\n\x04note\x18\x02 \x01(\t\x1aI\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"\x84\x06\n\x0c\x42\x65nefitGrant\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x63ustomer_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\tmember_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nbenefit_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x42\n\x0c\x62\x65nefit_type\x18\x06 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitTypeB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x62\x65nefit_key\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsubscription_id\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08order_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nproduct_id\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nis_granted\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x34\n\ngrant_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x45\n\rmeter_credits\x18\x0e \x01(\x0b\x32,.billingos.entitlements.v1.MeterCreditsGrantH\x00\x12\x41\n\x0blicense_key\x18\x0f \x01(\x0b\x32*.billingos.entitlements.v1.LicenseKeyGrantH\x00\x12\x38\n\x06\x63ustom\x18\x10 \x01(\x0b\x32&.billingos.entitlements.v1.CustomGrantH\x00\x12\x35\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x0c\n\nproperties\"*\n\x16GetBenefitGrantRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xd1\x01\n\x18ListBenefitGrantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x1c\n\x14\x65xternal_customer_id\x18\x04 \x01(\t\x12\x12\n\nbenefit_id\x18\x05 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x06 \x01(\t\x12.\n\nis_granted\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"u\n\x19ListBenefitGrantsResponse\x12?\n\x0e\x62\x65nefit_grants\x18\x01 \x03(\x0b\x32\'.billingos.entitlements.v1.BenefitGrant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc3\x02\n\x13\x42\x65nefitGrantService\x12\x8e\x01\n\x0fGetBenefitGrant\x12\x31.billingos.entitlements.v1.GetBenefitGrantRequest\x1a\'.billingos.entitlements.v1.BenefitGrant\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/benefit-grants/{id}\x12\x9a\x01\n\x11ListBenefitGrants\x12\x33.billingos.entitlements.v1.ListBenefitGrantsRequest\x1a\x34.billingos.entitlements.v1.ListBenefitGrantsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/benefit-grantsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billingos.entitlements.v1.benefit_grants_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CUSTOMGRANT_PROPERTIESENTRY']._loaded_options = None
+  _globals['_CUSTOMGRANT_PROPERTIESENTRY']._serialized_options = b'8\001'
   _globals['_BENEFITGRANT'].fields_by_name['id']._loaded_options = None
   _globals['_BENEFITGRANT'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_BENEFITGRANT'].fields_by_name['organization_id']._loaded_options = None
@@ -77,16 +79,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METERCREDITSGRANT']._serialized_end=388
   _globals['_LICENSEKEYGRANT']._serialized_start=390
   _globals['_LICENSEKEYGRANT']._serialized_end=452
-  _globals['_CUSTOMGRANT']._serialized_start=454
-  _globals['_CUSTOMGRANT']._serialized_end=526
-  _globals['_BENEFITGRANT']._serialized_start=529
-  _globals['_BENEFITGRANT']._serialized_end=1301
-  _globals['_GETBENEFITGRANTREQUEST']._serialized_start=1303
-  _globals['_GETBENEFITGRANTREQUEST']._serialized_end=1345
-  _globals['_LISTBENEFITGRANTSREQUEST']._serialized_start=1348
-  _globals['_LISTBENEFITGRANTSREQUEST']._serialized_end=1557
-  _globals['_LISTBENEFITGRANTSRESPONSE']._serialized_start=1559
-  _globals['_LISTBENEFITGRANTSRESPONSE']._serialized_end=1676
-  _globals['_BENEFITGRANTSERVICE']._serialized_start=1679
-  _globals['_BENEFITGRANTSERVICE']._serialized_end=2002
+  _globals['_CUSTOMGRANT']._serialized_start=455
+  _globals['_CUSTOMGRANT']._serialized_end=633
+  _globals['_CUSTOMGRANT_PROPERTIESENTRY']._serialized_start=560
+  _globals['_CUSTOMGRANT_PROPERTIESENTRY']._serialized_end=633
+  _globals['_BENEFITGRANT']._serialized_start=636
+  _globals['_BENEFITGRANT']._serialized_end=1408
+  _globals['_GETBENEFITGRANTREQUEST']._serialized_start=1410
+  _globals['_GETBENEFITGRANTREQUEST']._serialized_end=1452
+  _globals['_LISTBENEFITGRANTSREQUEST']._serialized_start=1455
+  _globals['_LISTBENEFITGRANTSREQUEST']._serialized_end=1664
+  _globals['_LISTBENEFITGRANTSRESPONSE']._serialized_start=1666
+  _globals['_LISTBENEFITGRANTSRESPONSE']._serialized_end=1783
+  _globals['_BENEFITGRANTSERVICE']._serialized_start=1786
+  _globals['_BENEFITGRANTSERVICE']._serialized_end=2109
 # @@protoc_insertion_point(module_scope)

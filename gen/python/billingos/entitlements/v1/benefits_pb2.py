@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(billingos/entitlements/v1/benefits.proto\x12\x19\x62illingos.entitlements.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n\x15\x46\x65\x61tureFlagProperties\"\x80\x01\n\x16MeterCreditsProperties\x12\x16\n\x08meter_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x07renewal\x18\x03 \x01(\x0e\x32(.billingos.entitlements.v1.CreditRenewal\"]\n\x15LicenseKeysProperties\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x18\n\x10\x61\x63tivation_limit\x18\x02 \x01(\x05\x12\x1a\n\x12\x65xpires_after_days\x18\x03 \x01(\x05\"M\n\x10\x43ustomProperties\x12+\n\nproperties\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04note\x18\x02 \x01(\t\"\xa3\x05\n\x07\x42\x65nefit\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x04type\x18\x03 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitTypeB\x05\xe2\x41\x02\x02\x05\x12\x12\n\x03key\x18\x04 \x01(\tB\x05\xe2\x41\x02\x02\x05\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12H\n\x0c\x66\x65\x61ture_flag\x18\x06 \x01(\x0b\x32\x30.billingos.entitlements.v1.FeatureFlagPropertiesH\x00\x12J\n\rmeter_credits\x18\x07 \x01(\x0b\x32\x31.billingos.entitlements.v1.MeterCreditsPropertiesH\x00\x12H\n\x0clicense_keys\x18\x08 \x01(\x0b\x32\x30.billingos.entitlements.v1.LicenseKeysPropertiesH\x00\x12=\n\x06\x63ustom\x18\t \x01(\x0b\x32+.billingos.entitlements.v1.CustomPropertiesH\x00\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x0c\n\nproperties\"Q\n\x14\x43reateBenefitRequest\x12\x39\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\".billingos.entitlements.v1.BenefitB\x04\xe2\x41\x01\x02\"%\n\x11GetBenefitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x7f\n\x13ListBenefitsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x04type\x18\x03 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitType\x12\x0b\n\x03key\x18\x04 \x01(\t\"e\n\x14ListBenefitsResponse\x12\x34\n\x08\x62\x65nefits\x18\x01 \x03(\x0b\x32\".billingos.entitlements.v1.Benefit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x14UpdateBenefitRequest\x12\x39\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\".billingos.entitlements.v1.BenefitB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"(\n\x14\x44\x65leteBenefitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02*\xa2\x01\n\x0b\x42\x65nefitType\x12\x1c\n\x18\x42\x45NEFIT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x42\x45NEFIT_TYPE_FEATURE_FLAG\x10\x01\x12\x1e\n\x1a\x42\x45NEFIT_TYPE_METER_CREDITS\x10\x02\x12\x1d\n\x19\x42\x45NEFIT_TYPE_LICENSE_KEYS\x10\x03\x12\x17\n\x13\x42\x45NEFIT_TYPE_CUSTOM\x10\x04*f\n\rCreditRenewal\x12\x1e\n\x1a\x43REDIT_RENEWAL_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43REDIT_RENEWAL_RESET\x10\x01\x12\x1b\n\x17\x43REDIT_RENEWAL_ROLLOVER\x10\x02\x32\xad\x05\n\x0e\x42\x65nefitService\x12\x83\x01\n\rCreateBenefit\x12/.billingos.entitlements.v1.CreateBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/benefits:\x07\x62\x65nefit\x12y\n\nGetBenefit\x12,.billingos.entitlements.v1.GetBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/benefits/{id}\x12\x85\x01\n\x0cListBenefits\x12..billingos.entitlements.v1.ListBenefitsRequest\x1a/.billingos.entitlements.v1.ListBenefitsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/benefits\x12\x90\x01\n\rUpdateBenefit\x12/.billingos.entitlements.v1.UpdateBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"*\x82\xd3\xe4\x93\x02$2\x19/v1/benefits/{benefit.id}:\x07\x62\x65nefit\x12\x7f\n\rDeleteBenefit\x12/.billingos.entitlements.v1.DeleteBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/benefits/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(billingos/entitlements/v1/benefits.proto\x12\x19\x62illingos.entitlements.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x17\n\x15\x46\x65\x61tureFlagProperties\"\x80\x01\n\x16MeterCreditsProperties\x12\x16\n\x08meter_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05units\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\x07renewal\x18\x03 \x01(\x0e\x32(.billingos.entitlements.v1.CreditRenewal\"]\n\x15LicenseKeysProperties\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x18\n\x10\x61\x63tivation_limit\x18\x02 \x01(\x05\x12\x1a\n\x12\x65xpires_after_days\x18\x03 \x01(\x05\"\xbc\x01\n\x10\x43ustomProperties\x12O\n\nproperties\x18\x01 \x03(\x0b\x32;.billingos.entitlements.v1.CustomProperties.PropertiesEntry\x12\x0c\n\x04note\x18\x02 \x01(\t\x1aI\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\"\x85\x06\n\x07\x42\x65nefit\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x04type\x18\x03 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitTypeB\x05\xe2\x41\x02\x02\x05\x12\x12\n\x03key\x18\x04 \x01(\tB\x05\xe2\x41\x02\x02\x05\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12H\n\x0c\x66\x65\x61ture_flag\x18\x06 \x01(\x0b\x32\x30.billingos.entitlements.v1.FeatureFlagPropertiesH\x00\x12J\n\rmeter_credits\x18\x07 \x01(\x0b\x32\x31.billingos.entitlements.v1.MeterCreditsPropertiesH\x00\x12H\n\x0clicense_keys\x18\x08 \x01(\x0b\x32\x30.billingos.entitlements.v1.LicenseKeysPropertiesH\x00\x12=\n\x06\x63ustom\x18\t \x01(\x0b\x32+.billingos.entitlements.v1.CustomPropertiesH\x00\x12\x42\n\x08metadata\x18\n \x03(\x0b\x32\x30.billingos.entitlements.v1.Benefit.MetadataEntry\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x64\x65lete_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1aG\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x38\x01\x42\x0c\n\nproperties\"Q\n\x14\x43reateBenefitRequest\x12\x39\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\".billingos.entitlements.v1.BenefitB\x04\xe2\x41\x01\x02\"%\n\x11GetBenefitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x7f\n\x13ListBenefitsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x04type\x18\x03 \x01(\x0e\x32&.billingos.entitlements.v1.BenefitType\x12\x0b\n\x03key\x18\x04 \x01(\t\"e\n\x14ListBenefitsResponse\x12\x34\n\x08\x62\x65nefits\x18\x01 \x03(\x0b\x32\".billingos.entitlements.v1.Benefit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x14UpdateBenefitRequest\x12\x39\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\".billingos.entitlements.v1.BenefitB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"(\n\x14\x44\x65leteBenefitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02*\xa2\x01\n\x0b\x42\x65nefitType\x12\x1c\n\x18\x42\x45NEFIT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x42\x45NEFIT_TYPE_FEATURE_FLAG\x10\x01\x12\x1e\n\x1a\x42\x45NEFIT_TYPE_METER_CREDITS\x10\x02\x12\x1d\n\x19\x42\x45NEFIT_TYPE_LICENSE_KEYS\x10\x03\x12\x17\n\x13\x42\x45NEFIT_TYPE_CUSTOM\x10\x04*f\n\rCreditRenewal\x12\x1e\n\x1a\x43REDIT_RENEWAL_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43REDIT_RENEWAL_RESET\x10\x01\x12\x1b\n\x17\x43REDIT_RENEWAL_ROLLOVER\x10\x02\x32\xad\x05\n\x0e\x42\x65nefitService\x12\x83\x01\n\rCreateBenefit\x12/.billingos.entitlements.v1.CreateBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/benefits:\x07\x62\x65nefit\x12y\n\nGetBenefit\x12,.billingos.entitlements.v1.GetBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/benefits/{id}\x12\x85\x01\n\x0cListBenefits\x12..billingos.entitlements.v1.ListBenefitsRequest\x1a/.billingos.entitlements.v1.ListBenefitsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/benefits\x12\x90\x01\n\rUpdateBenefit\x12/.billingos.entitlements.v1.UpdateBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"*\x82\xd3\xe4\x93\x02$2\x19/v1/benefits/{benefit.id}:\x07\x62\x65nefit\x12\x7f\n\rDeleteBenefit\x12/.billingos.entitlements.v1.DeleteBenefitRequest\x1a\".billingos.entitlements.v1.Benefit\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/benefits/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METERCREDITSPROPERTIES'].fields_by_name['meter_id']._serialized_options = b'\342A\001\002'
   _globals['_METERCREDITSPROPERTIES'].fields_by_name['units']._loaded_options = None
   _globals['_METERCREDITSPROPERTIES'].fields_by_name['units']._serialized_options = b'\342A\001\002'
+  _globals['_CUSTOMPROPERTIES_PROPERTIESENTRY']._loaded_options = None
+  _globals['_CUSTOMPROPERTIES_PROPERTIESENTRY']._serialized_options = b'8\001'
+  _globals['_BENEFIT_METADATAENTRY']._loaded_options = None
+  _globals['_BENEFIT_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_BENEFIT'].fields_by_name['id']._loaded_options = None
   _globals['_BENEFIT'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_BENEFIT'].fields_by_name['organization_id']._loaded_options = None
@@ -74,32 +78,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BENEFITSERVICE'].methods_by_name['UpdateBenefit']._serialized_options = b'\202\323\344\223\002$2\031/v1/benefits/{benefit.id}:\007benefit'
   _globals['_BENEFITSERVICE'].methods_by_name['DeleteBenefit']._loaded_options = None
   _globals['_BENEFITSERVICE'].methods_by_name['DeleteBenefit']._serialized_options = b'\202\323\344\223\002\023*\021/v1/benefits/{id}'
-  _globals['_BENEFITTYPE']._serialized_start=1769
-  _globals['_BENEFITTYPE']._serialized_end=1931
-  _globals['_CREDITRENEWAL']._serialized_start=1933
-  _globals['_CREDITRENEWAL']._serialized_end=2035
+  _globals['_BENEFITTYPE']._serialized_start=1979
+  _globals['_BENEFITTYPE']._serialized_end=2141
+  _globals['_CREDITRENEWAL']._serialized_start=2143
+  _globals['_CREDITRENEWAL']._serialized_end=2245
   _globals['_FEATUREFLAGPROPERTIES']._serialized_start=231
   _globals['_FEATUREFLAGPROPERTIES']._serialized_end=254
   _globals['_METERCREDITSPROPERTIES']._serialized_start=257
   _globals['_METERCREDITSPROPERTIES']._serialized_end=385
   _globals['_LICENSEKEYSPROPERTIES']._serialized_start=387
   _globals['_LICENSEKEYSPROPERTIES']._serialized_end=480
-  _globals['_CUSTOMPROPERTIES']._serialized_start=482
-  _globals['_CUSTOMPROPERTIES']._serialized_end=559
-  _globals['_BENEFIT']._serialized_start=562
-  _globals['_BENEFIT']._serialized_end=1237
-  _globals['_CREATEBENEFITREQUEST']._serialized_start=1239
-  _globals['_CREATEBENEFITREQUEST']._serialized_end=1320
-  _globals['_GETBENEFITREQUEST']._serialized_start=1322
-  _globals['_GETBENEFITREQUEST']._serialized_end=1359
-  _globals['_LISTBENEFITSREQUEST']._serialized_start=1361
-  _globals['_LISTBENEFITSREQUEST']._serialized_end=1488
-  _globals['_LISTBENEFITSRESPONSE']._serialized_start=1490
-  _globals['_LISTBENEFITSRESPONSE']._serialized_end=1591
-  _globals['_UPDATEBENEFITREQUEST']._serialized_start=1594
-  _globals['_UPDATEBENEFITREQUEST']._serialized_end=1724
-  _globals['_DELETEBENEFITREQUEST']._serialized_start=1726
-  _globals['_DELETEBENEFITREQUEST']._serialized_end=1766
-  _globals['_BENEFITSERVICE']._serialized_start=2038
-  _globals['_BENEFITSERVICE']._serialized_end=2723
+  _globals['_CUSTOMPROPERTIES']._serialized_start=483
+  _globals['_CUSTOMPROPERTIES']._serialized_end=671
+  _globals['_CUSTOMPROPERTIES_PROPERTIESENTRY']._serialized_start=598
+  _globals['_CUSTOMPROPERTIES_PROPERTIESENTRY']._serialized_end=671
+  _globals['_BENEFIT']._serialized_start=674
+  _globals['_BENEFIT']._serialized_end=1447
+  _globals['_BENEFIT_METADATAENTRY']._serialized_start=1362
+  _globals['_BENEFIT_METADATAENTRY']._serialized_end=1433
+  _globals['_CREATEBENEFITREQUEST']._serialized_start=1449
+  _globals['_CREATEBENEFITREQUEST']._serialized_end=1530
+  _globals['_GETBENEFITREQUEST']._serialized_start=1532
+  _globals['_GETBENEFITREQUEST']._serialized_end=1569
+  _globals['_LISTBENEFITSREQUEST']._serialized_start=1571
+  _globals['_LISTBENEFITSREQUEST']._serialized_end=1698
+  _globals['_LISTBENEFITSRESPONSE']._serialized_start=1700
+  _globals['_LISTBENEFITSRESPONSE']._serialized_end=1801
+  _globals['_UPDATEBENEFITREQUEST']._serialized_start=1804
+  _globals['_UPDATEBENEFITREQUEST']._serialized_end=1934
+  _globals['_DELETEBENEFITREQUEST']._serialized_start=1936
+  _globals['_DELETEBENEFITREQUEST']._serialized_end=1976
+  _globals['_BENEFITSERVICE']._serialized_start=2248
+  _globals['_BENEFITSERVICE']._serialized_end=2933
 # @@protoc_insertion_point(module_scope)

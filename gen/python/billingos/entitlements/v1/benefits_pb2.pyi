@@ -173,21 +173,42 @@ class CustomProperties(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class PropertiesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _struct_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _struct_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PROPERTIES_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     note: _builtins.str
     """A note for the customer (at most 2,000 characters)."""
     @_builtins.property
-    def properties(self) -> _struct_pb2.Struct:
+    def properties(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
         """Keys and values of the merchant's own (at most 50 keys, 4 KB as JSON)."""
 
     def __init__(
         self,
         *,
-        properties: _struct_pb2.Struct | None = ...,
+        properties: _abc.Mapping[_builtins.str, _struct_pb2.Value] | None = ...,
         note: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["properties", b"properties"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "properties", b"properties"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -200,6 +221,27 @@ class Benefit(_message.Message):
     """A benefit: what customers of the products it is attached to are granted."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _struct_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _struct_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     ID_FIELD_NUMBER: _builtins.int
     ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
@@ -245,7 +287,7 @@ class Benefit(_message.Message):
         """For BENEFIT_TYPE_CUSTOM."""
 
     @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct:
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _struct_pb2.Value]:
         """The merchant's own keys and values (at most 50)."""
 
     @_builtins.property
@@ -272,12 +314,12 @@ class Benefit(_message.Message):
         meter_credits: Global___MeterCreditsProperties | None = ...,
         license_keys: Global___LicenseKeysProperties | None = ...,
         custom: Global___CustomProperties | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _struct_pb2.Value] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         delete_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "custom", b"custom", "delete_time", b"delete_time", "feature_flag", b"feature_flag", "license_keys", b"license_keys", "metadata", b"metadata", "meter_credits", b"meter_credits", "properties", b"properties", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "custom", b"custom", "delete_time", b"delete_time", "feature_flag", b"feature_flag", "license_keys", b"license_keys", "meter_credits", b"meter_credits", "properties", b"properties", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "custom", b"custom", "delete_time", b"delete_time", "description", b"description", "feature_flag", b"feature_flag", "id", b"id", "key", b"key", "license_keys", b"license_keys", "metadata", b"metadata", "meter_credits", b"meter_credits", "organization_id", b"organization_id", "properties", b"properties", "type", b"type", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

@@ -1,0 +1,108 @@
+"""What entitlements hears: the customers' and the catalog's latest states
+(read copies: who a customer is, which benefits a product grants) and the
+engine's subscriptions and one-time orders (what grants). Each state that
+changes a copy is followed by granting or revoking what it changes
+(grants.py), in the same transaction; a redelivered or older state changes
+no copy and so nothing else."""
+
+from __future__ import annotations
+
+from billingos.catalog.v1 import events_pb2 as catalog_events
+from billingos.customers.v1 import events_pb2 as customer_events
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos_entitlements.copies import (
+    customer_copy,
+    product_copy,
+    purchase_source,
+    subscription_source,
+)
+from billingos_entitlements.grants import Grants
+from billingos_entitlements.models import GrantSourceCopy, kit_tables
+from billingos_entitlements.repository import CustomerCopies, GrantSourceCopies, ProductCopies
+from billingos_kit.clock import Clock
+from billingos_kit.consumer import EventConsumer, EventScope
+from billingos_kit.db import Database
+
+SOURCE = "entitlements"
+
+
+def customers_copy(database: Database, clock: Clock) -> EventConsumer:
+    async def learn(
+        scope: EventScope,
+        data: customer_events.CustomerCreatedEvent | customer_events.CustomerUpdatedEvent,
+    ) -> None:
+        copy = customer_copy(data.customer, scope.organization_id)
+        if copy is not None:
+            await CustomerCopies(scope).remember(copy)
+
+    async def forget(scope: EventScope, data: customer_events.CustomerDeletedEvent) -> None:
+        copy = customer_copy(data.customer, scope.organization_id, deleted=True)
+        if copy is not None:
+            await CustomerCopies(scope).remember(copy)
+
+    consumer = EventConsumer.of_state("entitlements-customers", database, kit_tables, clock, SOURCE)
+    consumer.on(customer_events.CustomerCreatedEvent, learn)
+    consumer.on(customer_events.CustomerUpdatedEvent, learn)
+    consumer.on(customer_events.CustomerDeletedEvent, forget)
+    return consumer
+
+
+def products_copy(database: Database, clock: Clock) -> EventConsumer:
+    async def product(
+        scope: EventScope,
+        data: catalog_events.ProductCreatedEvent
+        | catalog_events.ProductUpdatedEvent
+        | catalog_events.ProductArchivedEvent,
+    ) -> None:
+        copy = product_copy(data.product, scope.organization_id)
+        if copy is not None and await ProductCopies(scope).remember(copy):
+            await Grants(scope).product_changed(copy.id, scope.clock.now())
+
+    consumer = EventConsumer.of_state("entitlements-catalog", database, kit_tables, clock, SOURCE)
+    consumer.on(catalog_events.ProductCreatedEvent, product)
+    consumer.on(catalog_events.ProductUpdatedEvent, product)
+    consumer.on(catalog_events.ProductArchivedEvent, product)
+    return consumer
+
+
+_SUBSCRIPTION_EVENTS = (
+    subscription_events.SubscriptionCreatedEvent,
+    subscription_events.SubscriptionActivatedEvent,
+    subscription_events.SubscriptionRenewedEvent,
+    subscription_events.SubscriptionUpdatedEvent,
+    subscription_events.SubscriptionCanceledEvent,
+    subscription_events.SubscriptionUncanceledEvent,
+    subscription_events.SubscriptionPastDueEvent,
+    subscription_events.SubscriptionRevokedEvent,
+)
+_ORDER_EVENTS = (
+    subscription_events.OrderCreatedEvent,
+    subscription_events.OrderPaidEvent,
+    subscription_events.OrderUpdatedEvent,
+)
+
+
+def grant_sources(database: Database, clock: Clock) -> EventConsumer:
+    """The engine's latest states: each subscription and one-time order, as
+    it is now, decides its grants."""
+
+    async def follow(scope: EventScope, source: GrantSourceCopy | None) -> None:
+        if source is not None and await GrantSourceCopies(scope).remember(source):
+            await Grants(scope).reconcile(source, source.source_updated_at)
+
+    async def subscription(scope: EventScope, data: object) -> None:
+        message = getattr(data, "subscription")  # noqa: B009 - every subscription event has it
+        await follow(scope, subscription_source(message, scope.organization_id))
+
+    async def order(scope: EventScope, data: object) -> None:
+        message = getattr(data, "order")  # noqa: B009 - every order event has it
+        await follow(scope, purchase_source(message, scope.organization_id))
+
+    consumer = EventConsumer.of_state(
+        "entitlements-subscriptions", database, kit_tables, clock, SOURCE
+    )
+    for subscription_event in _SUBSCRIPTION_EVENTS:
+        consumer.on(subscription_event, subscription)
+    for order_event in _ORDER_EVENTS:
+        consumer.on(order_event, order)
+    return consumer

@@ -1,0 +1,165 @@
+"""Grants: what each subscription or one-time order grants, kept equal to
+what it should grant now. A source (the read copy of a subscription or
+order) grants every live benefit of its product while it is live, and
+nothing once it is not; `reconcile` makes the grants so, whatever order the
+events that changed the source, its product or a benefit arrived in, and
+however often: each step compares with what is there and changes only the
+difference, so a redelivery changes nothing. A grant exists once per
+(source, member, benefit); revoked, it stays, and is granted again if the
+source grants the benefit again (a product regains it, an ended-then-bought
+purchase cannot: an ended source is final, grant_sources' rule).
+
+Every change is announced (`benefit_grant.granted/revoked/updated`) in the
+transaction that makes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Protocol
+
+from billingos_entitlements import events
+from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant, GrantSourceCopy
+from billingos_entitlements.repository import (
+    BenefitRepository,
+    GrantRepository,
+    GrantSourceCopies,
+    ProductCopies,
+)
+from billingos_entitlements.vocabulary import BenefitType
+from billingos_kit.clock import Clock
+from billingos_kit.db import Connection
+from billingos_kit.ids import new_id
+from billingos_kit.outbox import Outbox
+
+
+class GrantScope(Protocol):
+    """What granting needs: a call's scope or an event handler's."""
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    async def connection(self) -> Connection: ...
+
+
+def grant_properties(benefit: Benefit) -> dict[str, Any]:
+    """What a grant of the benefit carries, from the benefit as it is now."""
+    kind = BenefitType(benefit.type)
+    if kind is BenefitType.CUSTOM:
+        return {
+            "properties": dict(benefit.properties.get("properties", {})),
+            "note": benefit.properties.get("note", ""),
+        }
+    if kind is BenefitType.METER_CREDITS:
+        return {
+            "meter_id": benefit.properties["meter_id"],
+            "units": benefit.properties["units"],
+        }
+    return {}
+
+
+class Grants:
+    """Grants of the scope's organization."""
+
+    def __init__(self, scope: GrantScope) -> None:
+        self._scope = scope
+        self._grants = GrantRepository(scope)
+        self._benefits = BenefitRepository(scope)
+        self._products = ProductCopies(scope)
+        self._sources = GrantSourceCopies(scope)
+
+    async def reconcile(self, source: GrantSourceCopy, at: dt.datetime) -> None:
+        """Makes the source's own grants (not its seats' members') what it
+        grants now; `at` is when the change happened (the source's own time,
+        a test clock's on one)."""
+        wanted: list[uuid.UUID] = []
+        if source.live:
+            product = await self._products.get(source.product_id)
+            if product is not None:
+                wanted = list(dict.fromkeys(product.benefit_ids))
+        existing = {
+            grant.benefit_id: grant
+            for grant in await self._grants.of_source(source.id)
+            if grant.member_id == NO_MEMBER
+        }
+        named = set(wanted) | set(existing)
+        benefits = {b.id: b for b in await self._benefits.of_ids(sorted(named), deleted_too=True)}
+        for benefit_id in wanted:
+            benefit = benefits.get(benefit_id)
+            if benefit is None or benefit.deleted_at is not None:
+                continue  # not (or no longer) a benefit: nothing to grant
+            grant = existing.get(benefit_id)
+            if grant is None:
+                await self._grant_new(source, benefit, at)
+            elif not grant.is_granted:
+                await self._regrant(grant, benefit, at)
+        for benefit_id, grant in existing.items():
+            benefit = benefits.get(benefit_id)
+            keep = benefit is not None and benefit.deleted_at is None and benefit_id in wanted
+            if grant.is_granted and not keep and benefit is not None:
+                await self._revoke(grant, benefit, at)
+
+    async def product_changed(self, product_id: uuid.UUID, at: dt.datetime) -> None:
+        """The product's benefit list changed: every source that grants it now
+        follows."""
+        for source in await self._sources.live_of_product(product_id):
+            await self.reconcile(source, at)
+
+    async def benefit_changed(self, benefit: Benefit) -> None:
+        """What granted grants carry follows the benefit (a custom benefit's
+        properties and note); a meter credit's new units apply from the next
+        period credited."""
+        carried = grant_properties(benefit)
+        now = self._scope.clock.now()
+        for grant in await self._grants.granted_of_benefit(benefit.id):
+            merged = {**grant.properties, **carried}
+            if merged == grant.properties:
+                continue
+            grant.properties = merged
+            grant.updated_at = now
+            await self._grants.update(grant, ["properties", "updated_at"])
+            await self._scope.outbox.add(events.grant_updated(grant, benefit))
+
+    async def benefit_deleted(self, benefit: Benefit, at: dt.datetime) -> None:
+        """Revokes every grant of the deleted benefit."""
+        for grant in await self._grants.granted_of_benefit(benefit.id):
+            await self._revoke(grant, benefit, at)
+
+    async def _grant_new(self, source: GrantSourceCopy, benefit: Benefit, at: dt.datetime) -> None:
+        now = self._scope.clock.now()
+        grant = BenefitGrant(
+            id=new_id(self._scope.clock),
+            organization_id=self._scope.organization_id,
+            customer_id=source.customer_id,
+            member_id=NO_MEMBER,
+            benefit_id=benefit.id,
+            source=source.kind,
+            source_id=source.id,
+            product_id=source.product_id,
+            granted_at=at,
+            revoked_at=None,
+            properties=grant_properties(benefit),
+            created_at=now,
+            updated_at=now,
+        )
+        await self._grants.insert(grant)
+        await self._scope.outbox.add(events.grant_granted(grant, benefit))
+
+    async def _regrant(self, grant: BenefitGrant, benefit: Benefit, at: dt.datetime) -> None:
+        grant.granted_at, grant.revoked_at = at, None
+        grant.properties = {**grant.properties, **grant_properties(benefit)}
+        grant.updated_at = self._scope.clock.now()
+        await self._grants.update(grant, ["granted_at", "revoked_at", "properties", "updated_at"])
+        await self._scope.outbox.add(events.grant_granted(grant, benefit))
+
+    async def _revoke(self, grant: BenefitGrant, benefit: Benefit, at: dt.datetime) -> None:
+        grant.revoked_at = at
+        grant.updated_at = self._scope.clock.now()
+        await self._grants.update(grant, ["revoked_at", "updated_at"])
+        await self._scope.outbox.add(events.grant_revoked(grant, benefit))

@@ -1,0 +1,133 @@
+"""Both directions: request messages → drafts, rows → messages. Nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billingos.entitlements.v1 import benefit_grants_pb2, benefits_pb2
+from billingos_entitlements.drafts import BenefitDraft
+from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant
+from billingos_entitlements.vocabulary import (
+    BENEFIT_TYPES,
+    CREDIT_RENEWALS,
+    BenefitType,
+    CreditRenewal,
+    GrantSource,
+)
+from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
+
+
+def benefit_draft(message: benefits_pb2.Benefit) -> BenefitDraft:
+    reader = MetadataReader()
+    chosen = message.WhichOneof("properties")
+    properties: dict[str, Any] = {}
+    if chosen == "meter_credits":
+        credits = message.meter_credits
+        renewal = CREDIT_RENEWALS.from_proto(credits.renewal) or CreditRenewal.RESET
+        properties = {"meter_id": credits.meter_id, "units": credits.units, "renewal": renewal}
+    elif chosen == "license_keys":
+        keys = message.license_keys
+        properties = {
+            "prefix": keys.prefix,
+            "activation_limit": keys.activation_limit,
+            "expires_after_days": keys.expires_after_days,
+        }
+    elif chosen == "custom":
+        properties = {
+            "properties": reader.read(message.custom.properties, "benefit.custom.properties"),
+            "note": message.custom.note,
+        }
+    draft = BenefitDraft(
+        type=BENEFIT_TYPES.from_proto(message.type),
+        key=message.key,
+        description=message.description,
+        properties_type=BenefitType(chosen) if chosen is not None else None,
+        properties=properties,
+        metadata=reader.read(message.metadata, "benefit.metadata"),
+    )
+    reader.raise_if_any()
+    return draft
+
+
+def benefit_message(benefit: Benefit) -> benefits_pb2.Benefit:
+    kind = BenefitType(benefit.type)
+    message = benefits_pb2.Benefit(
+        id=str(benefit.id),
+        organization_id=str(benefit.organization_id),
+        type=benefits_pb2.BenefitType.ValueType(BENEFIT_TYPES.to_proto(kind)),
+        key=benefit.key,
+        description=benefit.description,
+        metadata=metadata_to_proto(benefit.metadata),
+        create_time=timestamp(benefit.created_at),
+        update_time=timestamp(benefit.updated_at),
+        delete_time=timestamp(benefit.deleted_at),
+    )
+    props = benefit.properties
+    if kind is BenefitType.FEATURE_FLAG:
+        message.feature_flag.SetInParent()
+    elif kind is BenefitType.METER_CREDITS:
+        renewal = CREDIT_RENEWALS.to_proto(CreditRenewal(props["renewal"]))
+        message.meter_credits.CopyFrom(
+            benefits_pb2.MeterCreditsProperties(
+                meter_id=props["meter_id"],
+                units=props["units"],
+                renewal=benefits_pb2.CreditRenewal.ValueType(renewal),
+            )
+        )
+    elif kind is BenefitType.LICENSE_KEYS:
+        message.license_keys.CopyFrom(
+            benefits_pb2.LicenseKeysProperties(
+                prefix=props["prefix"],
+                activation_limit=props["activation_limit"],
+                expires_after_days=props["expires_after_days"],
+            )
+        )
+    else:
+        message.custom.CopyFrom(
+            benefits_pb2.CustomProperties(
+                properties=metadata_to_proto(props.get("properties", {})),
+                note=props.get("note", ""),
+            )
+        )
+    return message
+
+
+def grant_message(grant: BenefitGrant, benefit: Benefit) -> benefit_grants_pb2.BenefitGrant:
+    """A grant with what it carries; `benefit` is the grant's (for its type
+    and key)."""
+    kind = BenefitType(benefit.type)
+    source = GrantSource(grant.source)
+    message = benefit_grants_pb2.BenefitGrant(
+        id=str(grant.id),
+        organization_id=str(grant.organization_id),
+        customer_id=str(grant.customer_id),
+        member_id="" if grant.member_id == NO_MEMBER else str(grant.member_id),
+        benefit_id=str(grant.benefit_id),
+        benefit_type=benefits_pb2.BenefitType.ValueType(BENEFIT_TYPES.to_proto(kind)),
+        benefit_key=benefit.key,
+        subscription_id=str(grant.source_id) if source is GrantSource.SUBSCRIPTION else "",
+        order_id=str(grant.source_id) if source is GrantSource.ORDER else "",
+        product_id=str(grant.product_id),
+        is_granted=grant.is_granted,
+        grant_time=timestamp(grant.granted_at),
+        revoke_time=timestamp(grant.revoked_at),
+        create_time=timestamp(grant.created_at),
+        update_time=timestamp(grant.updated_at),
+    )
+    props = grant.properties
+    if kind is BenefitType.METER_CREDITS:
+        message.meter_credits.CopyFrom(
+            benefit_grants_pb2.MeterCreditsGrant(
+                meter_id=str(props.get("meter_id", "")),
+                units=str(props.get("units", "")),
+                credited_period_start=timestamp(None),
+            )
+        )
+    elif kind is BenefitType.CUSTOM:
+        message.custom.CopyFrom(
+            benefit_grants_pb2.CustomGrant(
+                properties=metadata_to_proto(props.get("properties", {})),
+                note=str(props.get("note", "")),
+            )
+        )
+    return message

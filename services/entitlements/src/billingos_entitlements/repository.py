@@ -1,0 +1,252 @@
+"""Every query of the entitlements schema, on the kit's repositories: bound
+to the call's (or the event's) organization, so none can forget the tenant.
+The read copies keep the newest state they have heard (`remember`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, Uuid, bindparam, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.sql.elements import ClauseElement
+
+from billingos_entitlements.errors import KeyTaken
+from billingos_entitlements.models import (
+    BENEFIT_KEY_INDEX,
+    Benefit,
+    BenefitGrant,
+    CustomerCopy,
+    GrantSourceCopy,
+    ProductCopy,
+    benefit_grants,
+    benefits,
+    customers,
+    grant_sources,
+    products,
+)
+from billingos_kit.pagination import ListFilter
+from billingos_kit.repository import TenantRepository, UniqueRule
+from billingos_kit.sql import affected_rows
+
+_IDS = ARRAY(Uuid)
+
+
+# ---- benefits ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenefitFilter(ListFilter):
+    type: str | None = None
+    key: str | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "type": table.c.type == bindparam("type"),
+            "key": table.c.key == bindparam("key"),
+        }
+
+
+class BenefitRepository(TenantRepository[Benefit]):
+    """Live benefits (a deleted one is read with `get_any`); a key is unique
+    among them (the index decides, so concurrent creates cannot both win)."""
+
+    table = benefits
+    row_type = Benefit
+    resource = "benefit"
+    unique = (UniqueRule(BENEFIT_KEY_INDEX, KeyTaken),)
+
+    async def get_any(self, benefit_id: uuid.UUID) -> Benefit | None:
+        """The benefit, deleted or not (a deleted one answers with its delete
+        time; its grants point at it)."""
+
+        def build() -> ClauseElement:
+            return select(benefits).where(
+                benefits.c.organization_id == bindparam("organization_id"),
+                benefits.c.id == bindparam("id"),
+            )
+
+        return await self.fetch_row(self.query("get_any", build), id=benefit_id)
+
+    async def of_ids(
+        self, benefit_ids: Sequence[uuid.UUID], *, deleted_too: bool = False
+    ) -> list[Benefit]:
+        """The live benefits among `benefit_ids` (and the deleted ones too:
+        a revoked grant's event names its benefit)."""
+        if not benefit_ids:
+            return []
+
+        def build() -> ClauseElement:
+            statement = select(benefits) if deleted_too else self.live()
+            return statement.where(
+                benefits.c.organization_id == bindparam("organization_id"),
+                benefits.c.id == bindparam("ids", type_=_IDS).any_(),
+            )
+
+        return await self.fetch_rows(
+            self.query(("of_ids", deleted_too), build), ids=list(benefit_ids)
+        )
+
+
+# ---- grants -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrantFilter(ListFilter):
+    customer_id: uuid.UUID | None = None
+    benefit_id: uuid.UUID | None = None
+    source_id: uuid.UUID | None = None
+    is_granted: bool | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
+            "benefit_id": table.c.benefit_id == bindparam("benefit_id", type_=Uuid),
+            "source_id": table.c.source_id == bindparam("source_id", type_=Uuid),
+            "is_granted": table.c.revoked_at.is_(None) == bindparam("is_granted"),
+        }
+
+
+class GrantRepository(TenantRepository[BenefitGrant]):
+    table = benefit_grants
+    row_type = BenefitGrant
+    resource = "benefit_grant"
+
+    async def of_source(self, source_id: uuid.UUID) -> list[BenefitGrant]:
+        """Every grant a subscription or order has made, granted or not, locked."""
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(benefit_grants.c.source_id == bindparam("source_id"))
+                .order_by(benefit_grants.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(self.query("of_source", build), source_id=source_id)
+
+    async def granted_of_benefit(self, benefit_id: uuid.UUID) -> list[BenefitGrant]:
+        """The benefit's grants still granted, locked."""
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(benefit_grants.c.benefit_id == bindparam("benefit_id"))
+                .where(benefit_grants.c.revoked_at.is_(None))
+                .order_by(benefit_grants.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(self.query("granted_of_benefit", build), benefit_id=benefit_id)
+
+    async def granted_of_customer(self, customer_id: uuid.UUID) -> list[BenefitGrant]:
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(benefit_grants.c.customer_id == bindparam("customer_id"))
+                .where(benefit_grants.c.revoked_at.is_(None))
+                .order_by(benefit_grants.c.id)
+            )
+
+        return await self.fetch_rows(
+            self.query("granted_of_customer", build), customer_id=customer_id
+        )
+
+
+# ---- read copies ------------------------------------------------------------
+
+
+def _remember(table: Table, where_also: Any = None) -> Any:
+    """An upsert that applies a state only when it is newer than the copy's."""
+    statement = insert(table).values({column.name: bindparam(column.name) for column in table.c})
+    newer = (table.c.organization_id == bindparam("organization_id")) & (
+        table.c.source_updated_at < statement.excluded.source_updated_at
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c.name: getattr(statement.excluded, c.name) for c in table.c if c.name != "id"},
+        where=newer if where_also is None else where_also(statement, newer),
+    )
+
+
+class ProductCopies(TenantRepository[ProductCopy]):
+    table = products
+    row_type = ProductCopy
+    resource = "product"
+
+    async def remember(self, row: ProductCopy) -> bool:
+        """True if the copy took the state (it was newer)."""
+        query = self.query("remember", lambda: _remember(products))
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+
+class CustomerCopies(TenantRepository[CustomerCopy]):
+    table = customers
+    row_type = CustomerCopy
+    resource = "customer"
+
+    async def remember(self, row: CustomerCopy) -> bool:
+        query = self.query("remember", lambda: _remember(customers))
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def by_external_id(self, external_id: str) -> CustomerCopy | None:
+        """The live customer with the external id."""
+
+        def build() -> ClauseElement:
+            return self.live().where(
+                customers.c.external_id == bindparam("external_id"),
+                customers.c.deleted_at.is_(None),
+            )
+
+        return await self.fetch_row(self.query("by_external_id", build), external_id=external_id)
+
+
+def _ended_is_final(statement: Any, newer: Any) -> Any:
+    """An ended source stays ended; an ended state wins over a live one
+    whatever their times (a revoke heard before its grant still wins)."""
+    table = grant_sources
+    return (
+        (table.c.organization_id == bindparam("organization_id"))
+        & ~table.c.ended
+        & (newer | statement.excluded.ended)
+    )
+
+
+class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
+    table = grant_sources
+    row_type = GrantSourceCopy
+    resource = "grant_source"
+
+    async def remember(self, row: GrantSourceCopy) -> bool:
+        """True if the copy took the state."""
+        query = self.query("remember", lambda: _remember(grant_sources, _ended_is_final))
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def live_of_product(self, product_id: uuid.UUID) -> list[GrantSourceCopy]:
+        """The sources that grant the product's benefits now."""
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(grant_sources.c.product_id == bindparam("product_id"))
+                .where(grant_sources.c.live == true())
+                .order_by(grant_sources.c.id)
+            )
+
+        return await self.fetch_rows(self.query("live_of_product", build), product_id=product_id)
+
+    async def live_of_customer(self, customer_id: uuid.UUID) -> list[GrantSourceCopy]:
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(grant_sources.c.customer_id == bindparam("customer_id"))
+                .where(grant_sources.c.live == true())
+                .order_by(grant_sources.c.id)
+            )
+
+        return await self.fetch_rows(self.query("live_of_customer", build), customer_id=customer_id)

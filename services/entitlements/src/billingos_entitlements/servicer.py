@@ -1,0 +1,110 @@
+"""gRPC adapters: request message in, domain call, response message out. No
+SQL and no rules here; the kit's pipeline has already checked the caller,
+resolved the organization and opened the unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billingos.entitlements.v1 import (
+    benefit_grants_pb2,
+    benefit_grants_pb2_grpc,
+    benefits_pb2,
+    benefits_pb2_grpc,
+)
+from billingos_entitlements.benefit_grants import BenefitGrantService
+from billingos_entitlements.benefits import BENEFIT_MASK, BenefitService
+from billingos_entitlements.messages import benefit_draft, benefit_message, grant_message
+from billingos_entitlements.repository import BenefitFilter, GrantFilter
+from billingos_entitlements.vocabulary import BENEFIT_TYPES
+from billingos_kit.grpc.scope import current_scope
+from billingos_kit.ids import parse_id
+from billingos_kit.pagination import page_request
+from billingos_kit.protoconv import optional_bool
+
+Context = Any
+
+
+class BenefitServicer(benefits_pb2_grpc.BenefitServiceServicer):
+    def _service(self) -> BenefitService:
+        return BenefitService(current_scope())
+
+    async def CreateBenefit(
+        self, request: benefits_pb2.CreateBenefitRequest, context: Context
+    ) -> benefits_pb2.Benefit:
+        return benefit_message(await self._service().create(benefit_draft(request.benefit)))
+
+    async def GetBenefit(
+        self, request: benefits_pb2.GetBenefitRequest, context: Context
+    ) -> benefits_pb2.Benefit:
+        benefit_id = parse_id(request.id, "id")
+        return benefit_message(await self._service().get_any(benefit_id))
+
+    async def ListBenefits(
+        self, request: benefits_pb2.ListBenefitsRequest, context: Context
+    ) -> benefits_pb2.ListBenefitsResponse:
+        kind = BENEFIT_TYPES.from_proto(request.type)
+        where = BenefitFilter(type=kind.value if kind else None, key=request.key or None)
+        page = page_request(request.page_size, request.page_token, where)
+        result = await self._service().list_page(where, page)
+        return benefits_pb2.ListBenefitsResponse(
+            benefits=[benefit_message(b) for b in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdateBenefit(
+        self, request: benefits_pb2.UpdateBenefitRequest, context: Context
+    ) -> benefits_pb2.Benefit:
+        benefit_id = parse_id(request.benefit.id, "benefit.id")
+        service = self._service()
+
+        async def current() -> benefits_pb2.Benefit:
+            return benefit_message(await service.get(benefit_id, for_update=True))
+
+        paths = await BENEFIT_MASK.resolve(request.update_mask, request.benefit, current)
+        draft = benefit_draft(request.benefit)
+        return benefit_message(await service.update(benefit_id, draft, paths))
+
+    async def DeleteBenefit(
+        self, request: benefits_pb2.DeleteBenefitRequest, context: Context
+    ) -> benefits_pb2.Benefit:
+        benefit_id = parse_id(request.id, "id")
+        return benefit_message(await self._service().delete(benefit_id))
+
+
+class BenefitGrantServicer(benefit_grants_pb2_grpc.BenefitGrantServiceServicer):
+    def _service(self) -> BenefitGrantService:
+        return BenefitGrantService(current_scope())
+
+    async def GetBenefitGrant(
+        self, request: benefit_grants_pb2.GetBenefitGrantRequest, context: Context
+    ) -> benefit_grants_pb2.BenefitGrant:
+        view = await self._service().get(parse_id(request.id, "id"))
+        return grant_message(view.grant, view.benefit)
+
+    async def ListBenefitGrants(
+        self, request: benefit_grants_pb2.ListBenefitGrantsRequest, context: Context
+    ) -> benefit_grants_pb2.ListBenefitGrantsResponse:
+        service = self._service()
+        customer_id = parse_id(request.customer_id, "customer_id") if request.customer_id else None
+        if request.external_customer_id:
+            known = await service.customer_of_external_id(request.external_customer_id)
+            if known is None or (customer_id is not None and known != customer_id):
+                return benefit_grants_pb2.ListBenefitGrantsResponse()
+            customer_id = known
+        where = GrantFilter(
+            customer_id=customer_id,
+            benefit_id=parse_id(request.benefit_id, "benefit_id") if request.benefit_id else None,
+            source_id=(
+                parse_id(request.subscription_id, "subscription_id")
+                if request.subscription_id
+                else None
+            ),
+            is_granted=optional_bool(request, "is_granted"),
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        result = await service.list_page(where, page)
+        return benefit_grants_pb2.ListBenefitGrantsResponse(
+            benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
+            next_page_token=result.next_page_token,
+        )

@@ -1,0 +1,239 @@
+"""Grants follow the engine's subscriptions and one-time orders and the
+catalog's benefit lists, exactly once whatever the order and however often
+the states arrive; deleting a benefit revokes its grants."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, struct_pb2
+
+from billingos.entitlements.v1 import benefit_grants_pb2, benefits_pb2
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
+from billingos_kit.testing.events import publish_event, published_events
+from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.service import RunningService
+from billingos_kit.testing.waiting import eventually
+
+from .conftest import Merchant, at
+
+ACTIVE = subscriptions_pb2.SUBSCRIPTION_STATUS_ACTIVE
+CANCELED = subscriptions_pb2.SUBSCRIPTION_STATUS_CANCELED
+
+
+async def test_an_active_subscription_grants_its_products_benefits_and_an_end_revokes_them(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    flag = await merchant.benefit("api")
+    extra = await merchant.benefit("exports")
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id, extra.id)
+    await merchant.hear(merchant.subscription(subscription, customer, product))
+    granted = await merchant.granted(customer, 2)
+    assert {g.benefit_key for g in granted} == {"api", "exports"}
+    assert {g.subscription_id for g in granted} == {str(subscription)}
+    ended = merchant.subscription(subscription, customer, product, CANCELED, ended=True)
+    await merchant.hear(ended, subscription_events.SubscriptionRevokedEvent)
+    revoked = await merchant.granted(customer, 2, is_granted=False)
+    assert all(g.HasField("revoke_time") and not g.is_granted for g in revoked)
+    await merchant.granted(customer, 0)
+    events = await published_events(
+        servers.nats_url,
+        "billingos.entitlements.benefit_grant.>",
+        merchant.organization_id,
+        at_least=4,
+    )
+    assert (
+        sorted(e.type for e in events)
+        == ["benefit_grant.granted"] * 2 + ["benefit_grant.revoked"] * 2
+    )
+
+
+async def test_a_revoke_heard_before_its_grant_still_wins(merchant: Merchant) -> None:
+    flag = await merchant.benefit("api")
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+    activated = merchant.subscription(subscription, customer, product)
+    ended = merchant.subscription(subscription, customer, product, CANCELED, ended=True)
+    await merchant.hear(ended, subscription_events.SubscriptionRevokedEvent)
+    await merchant.hear(activated)
+    # A later, live-looking state of an ended subscription does not bring it back either.
+    again = merchant.subscription(subscription, customer, product)
+    await merchant.hear(again, subscription_events.SubscriptionUpdatedEvent)
+    marker_customer, marker = uuid.uuid4(), uuid.uuid4()
+    await merchant.hear(merchant.subscription(marker, marker_customer, product))
+    await merchant.granted(marker_customer, 1)  # everything before it was handled
+    await merchant.granted(customer, 0, is_granted=None)
+
+
+async def test_a_state_heard_twice_grants_once(merchant: Merchant) -> None:
+    flag = await merchant.benefit("api")
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+    state = merchant.subscription(subscription, customer, product)
+    for _ in range(3):
+        await merchant.hear(state)
+    await merchant.hear(state, subscription_events.SubscriptionRenewedEvent)
+    marker_customer = uuid.uuid4()
+    await merchant.hear(merchant.subscription(uuid.uuid4(), marker_customer, product))
+    await merchant.granted(marker_customer, 1)
+    [grant] = await merchant.granted(customer, 1, is_granted=None)
+    assert grant.is_granted
+
+
+async def test_a_product_that_gains_and_loses_benefits_changes_its_live_grants(
+    merchant: Merchant,
+) -> None:
+    first = await merchant.benefit("api")
+    second = await merchant.benefit("exports")
+    product, customer = uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, first.id)
+    await merchant.hear(merchant.subscription(uuid.uuid4(), customer, product))
+    await merchant.granted(customer, 1)
+    await merchant.product(product, first.id, second.id)
+    assert {g.benefit_key for g in await merchant.granted(customer, 2)} == {"api", "exports"}
+    await merchant.product(product, second.id)
+    [left] = await merchant.granted(customer, 1)
+    assert left.benefit_key == "exports"
+    [gone] = await merchant.granted(customer, 1, is_granted=False)
+    assert gone.benefit_key == "api"
+    # Regained: the same grant, granted again.
+    await merchant.product(product, first.id, second.id)
+    regained = await merchant.granted(customer, 2)
+    assert gone.id in {g.id for g in regained}
+
+
+async def test_a_plan_change_grants_the_new_products_and_revokes_the_olds(
+    merchant: Merchant,
+) -> None:
+    basic, pro = await merchant.benefit("basic"), await merchant.benefit("pro")
+    basic_product, pro_product, customer, sub = (uuid.uuid4() for _ in range(4))
+    await merchant.product(basic_product, basic.id)
+    await merchant.product(pro_product, pro.id)
+    await merchant.hear(merchant.subscription(sub, customer, basic_product))
+    await merchant.granted(customer, 1)
+    await merchant.hear(
+        merchant.subscription(sub, customer, pro_product),
+        subscription_events.SubscriptionUpdatedEvent,
+    )
+
+    async def only_pro() -> object:
+        found = await merchant.granted(customer, 1)
+        return found if found[0].benefit_key == "pro" else None
+
+    await eventually(only_pro)
+
+
+async def test_deleting_a_benefit_revokes_its_grants(merchant: Merchant) -> None:
+    flag = await merchant.benefit("api")
+    keep = await merchant.benefit("support")
+    product, customer = uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id, keep.id)
+    await merchant.hear(merchant.subscription(uuid.uuid4(), customer, product))
+    await merchant.granted(customer, 2)
+    await merchant.benefits.DeleteBenefit(
+        benefits_pb2.DeleteBenefitRequest(id=flag.id), metadata=merchant.metadata()
+    )
+    [left] = await merchant.granted(customer, 1)
+    assert left.benefit_key == "support"
+    [revoked] = await merchant.granted(customer, 1, is_granted=False)
+    assert revoked.benefit_key == "api"
+    deleted = await merchant.benefits.GetBenefit(
+        benefits_pb2.GetBenefitRequest(id=flag.id), metadata=merchant.metadata()
+    )
+    assert deleted.HasField("delete_time")
+
+
+async def test_a_custom_benefits_grant_carries_its_properties_and_follows_changes(
+    merchant: Merchant,
+) -> None:
+    custom = await merchant.benefit(
+        "discord",
+        type=benefits_pb2.BENEFIT_TYPE_CUSTOM,
+        custom=benefits_pb2.CustomProperties(
+            properties={"invite": struct_pb2.Value(string_value="one")}, note="hi"
+        ),
+    )
+    product, customer = uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, custom.id)
+    await merchant.hear(merchant.subscription(uuid.uuid4(), customer, product))
+    [grant] = await merchant.granted(customer, 1)
+    assert grant.custom.properties["invite"].string_value == "one"
+    await merchant.benefits.UpdateBenefit(
+        benefits_pb2.UpdateBenefitRequest(
+            benefit=benefits_pb2.Benefit(
+                id=custom.id,
+                custom=benefits_pb2.CustomProperties(
+                    properties={"invite": struct_pb2.Value(string_value="two")}, note="hi"
+                ),
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["custom"]),
+        ),
+        metadata=merchant.metadata(),
+    )
+    [updated] = await merchant.granted(customer, 1)
+    assert updated.custom.properties["invite"].string_value == "two"
+
+
+async def test_a_one_time_purchase_grants_while_paid_and_a_full_refund_revokes(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    flag = await merchant.benefit("lifetime")
+    product, customer, order_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+
+    def order(status: int) -> orders_pb2.Order:
+        return orders_pb2.Order(
+            id=str(order_id),
+            organization_id=str(merchant.organization_id),
+            customer_id=str(customer),
+            billing_reason=orders_pb2.BILLING_REASON_PURCHASE,
+            status=orders_pb2.OrderStatus.ValueType(status),
+            currency="USD",
+            lines=[orders_pb2.OrderLine(product_id=str(product), amount_minor=5000)],
+            update_time=at(merchant.later()),
+        )
+
+    async def hear(status: int, kind: type) -> None:
+        await publish_event(servers.nats_url, kind(order=order(status)), merchant.organization_id)
+
+    await hear(orders_pb2.ORDER_STATUS_PENDING, subscription_events.OrderCreatedEvent)
+    await hear(orders_pb2.ORDER_STATUS_PAID, subscription_events.OrderPaidEvent)
+    [grant] = await merchant.granted(customer, 1)
+    assert grant.order_id == str(order_id)
+    assert grant.subscription_id == ""
+    await hear(orders_pb2.ORDER_STATUS_REFUNDED, subscription_events.OrderUpdatedEvent)
+    await merchant.granted(customer, 1, is_granted=False)
+
+
+async def test_grants_are_listed_by_filter_and_never_another_organizations(
+    merchant: Merchant, entitlements_service: RunningService, servers: SessionServers
+) -> None:
+    flag = await merchant.benefit("api")
+    product, customer, sub = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, customer, product))
+    [grant] = await merchant.granted(customer, 1)
+    got = await merchant.grants.GetBenefitGrant(
+        benefit_grants_pb2.GetBenefitGrantRequest(id=grant.id), metadata=merchant.metadata()
+    )
+    assert got == grant
+    by_sub = await merchant.grants.ListBenefitGrants(
+        benefit_grants_pb2.ListBenefitGrantsRequest(subscription_id=str(sub)),
+        metadata=merchant.metadata(),
+    )
+    assert [g.id for g in by_sub.benefit_grants] == [grant.id]
+    other = Merchant(entitlements_service, servers.nats_url)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await other.grants.GetBenefitGrant(
+            benefit_grants_pb2.GetBenefitGrantRequest(id=grant.id), metadata=other.metadata()
+        )
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+    listed = await other.grants.ListBenefitGrants(
+        benefit_grants_pb2.ListBenefitGrantsRequest(customer_id=str(customer)),
+        metadata=other.metadata(),
+    )
+    assert list(listed.benefit_grants) == []
