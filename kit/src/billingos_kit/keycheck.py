@@ -15,6 +15,10 @@ every call from the address to this process is refused, valid key or not
 (each process counts for itself; behind a load balancer, the gateway must be
 told how many proxies to look past, or every client shares one address).
 
+A customer session token (credentials.CUSTOMER_SESSION_PREFIX) is no key:
+it is refused here at once, with a reason of its own, and nobody is asked;
+only customer portal methods take one (sessioncheck.py).
+
 Why in every service rather than once in the gateway (Envoy's ext_authz): an
 ext_authz check is a second RPC into a Python process on every REST call;
 with it REST calls ran at 0.46 of gRPC's rate, without it 0.79
@@ -23,30 +27,32 @@ with it REST calls ran at 0.46 of gRPC's rate, without it 0.79
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import grpc
 
 from billingos.customers.v1 import api_keys_pb2, api_keys_pb2_grpc
 from billingos_kit.clock import Clock
-from billingos_kit.errors import TooManyRequests, Unauthenticated, Unavailable
+from billingos_kit.credentials import (
+    API_KEY_PREFIX,
+    CHALLENGE,
+    CUSTOMER_SESSION_PREFIX,
+    MAX_CACHED_SECRETS,
+    OwnerAnswers,
+    bearer,
+    throttled,
+)
+from billingos_kit.errors import Unauthenticated, Unavailable
 from billingos_kit.headers import SERVICE_TOKEN_HEADER
 from billingos_kit.scopes import SCOPE_CODEC, Scope
 from billingos_kit.throttle import FailedCheckThrottle
 
-MAX_CACHED_KEYS = 10_000
-# How every API key secret starts; anything else is no key, known without asking.
-API_KEY_PREFIX = "bos_"
+MAX_CACHED_KEYS = MAX_CACHED_SECRETS
 LOOKUP_TIMEOUT_SECONDS = 2.0
-_CHALLENGE = {"www-authenticate": "Bearer"}
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,117 +85,48 @@ class KeyCheck:
         max_entries: int = MAX_CACHED_KEYS,
     ) -> None:
         self.lookup = lookup
-        self._verified: _Expiring[VerifiedKey] = _Expiring(clock, cache_time, max_entries)
-        self._rejected: _Expiring[bool] = _Expiring(clock, cache_time, max_entries)
-        self._throttle = FailedCheckThrottle(clock, failed_checks_per_minute)
-        self._clock = clock
-        self._asking: dict[bytes, asyncio.Future[VerifiedKey | None]] = {}
+        # Shared with the customer-session check (sessioncheck.py): one
+        # allowance of failures per address, whatever it presents.
+        self.throttle = FailedCheckThrottle(clock, failed_checks_per_minute)
+        self._answers: OwnerAnswers[VerifiedKey] = OwnerAnswers(
+            clock, self.throttle, cache_time, max_entries
+        )
+        self._verified = self._answers.verified
 
     async def verify(self, authorization: str, client_address: str) -> VerifiedKey:
-        wait = self._throttle.retry_after(client_address)
+        wait = self.throttle.retry_after(client_address)
         if wait is not None:
-            raise TooManyRequests(
-                "too many requests with a missing or invalid API key from this address; "
-                "retry after the Retry-After delay",
-                wait,
-            )
-        secret = _bearer(authorization)
+            raise throttled(wait)
+        secret = bearer(authorization)
         if secret is None:
-            self._throttle.record_failure(client_address)
+            self.throttle.record_failure(client_address)
             raise Unauthenticated(
                 "API key missing: send 'Authorization: Bearer <api key>'",
                 reason="API_KEY_MISSING",
-                response_headers=_CHALLENGE,
+                response_headers=CHALLENGE,
             )
-        digest = hashlib.sha256(secret.encode()).digest()
+        digest = hashlib.sha256(secret.encode()).digest()  # inline: the per-call path
         verified = self._verified.get(digest)
         if verified is not None:
             return verified
-        if secret.startswith(API_KEY_PREFIX) and self._rejected.get(digest) is None:
-            verified = await self._ask_once(digest, secret, client_address)
+        if secret.startswith(API_KEY_PREFIX):
+            verified = await self._answers.ask(
+                digest, client_address, lambda: self.lookup.find(secret)
+            )
             if verified is not None:
                 return verified
         else:
-            self._throttle.record_failure(client_address)
+            self.throttle.record_failure(client_address)
+            if secret.startswith(CUSTOMER_SESSION_PREFIX):
+                raise Unauthenticated(
+                    "a customer session token is accepted only by the customer portal "
+                    "routes (/v1/customer-portal/...); this call needs an API key",
+                    reason="CUSTOMER_SESSION_NOT_ACCEPTED",
+                    response_headers=CHALLENGE,
+                )
         raise Unauthenticated(
-            "API key invalid or revoked", reason="API_KEY_INVALID", response_headers=_CHALLENGE
+            "API key invalid or revoked", reason="API_KEY_INVALID", response_headers=CHALLENGE
         )
-
-    async def _ask_once(
-        self, digest: bytes, secret: str, client_address: str
-    ) -> VerifiedKey | None:
-        """One lookup per secret at a time, in a task of its own: the calls
-        that come meanwhile share its answer (or its failure, which is not
-        remembered), and a call that goes away cancels only its own wait.
-
-        The call that starts a lookup spends its address's token first and
-        gets it back if the key is good: checked and spent in one step, so
-        many guesses at once cannot all pass the throttle while they wait.
-        """
-        lookup = self._asking.get(digest)
-        if lookup is None:
-            self._throttle.record_failure(client_address)
-            # The answer is as old as the question: timed from before asking,
-            # a revoked key is never trusted past `cache_time` of the read.
-            asked_at = self._clock.now()
-            lookup = asyncio.ensure_future(self.lookup.find(secret))
-            self._asking[digest] = lookup
-            lookup.add_done_callback(
-                lambda done: self._remember(digest, asked_at, client_address, done)
-            )
-        return await asyncio.shield(lookup)
-
-    def _remember(
-        self,
-        digest: bytes,
-        asked_at: dt.datetime,
-        client_address: str,
-        done: asyncio.Future[VerifiedKey | None],
-    ) -> None:
-        del self._asking[digest]
-        if done.cancelled() or done.exception() is not None:
-            self._throttle.refund(client_address)  # the owner failed, not the caller
-            return
-        found = done.result()
-        if found is None:
-            self._rejected.put(digest, True, at=asked_at)
-        else:
-            self._throttle.refund(client_address)
-            self._verified.put(digest, found, at=asked_at)
-
-
-def _bearer(authorization: str) -> str | None:
-    scheme, _, secret = authorization.strip().partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        return None
-    return secret
-
-
-class _Expiring(Generic[T]):
-    """Values by key for a while (by the injected clock), the oldest dropped
-    past `max_entries`."""
-
-    def __init__(self, clock: Clock, ttl: dt.timedelta, max_entries: int) -> None:
-        self._clock = clock
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[dt.datetime, T]] = OrderedDict()
-
-    def get(self, key: bytes) -> T | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        if self._clock.now() - found[0] >= self._ttl:
-            del self._entries[key]
-            return None
-        return found[1]
-
-    def put(self, key: bytes, value: T, *, at: dt.datetime | None = None) -> None:
-        self._entries[key] = (at or self._clock.now(), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
 
 
 class RemoteKeyLookup:

@@ -32,6 +32,12 @@ from billingos_kit.housekeeping import run_housekeeping
 from billingos_kit.idempotency import IdempotencyStore
 from billingos_kit.keycheck import KeyCheck, KeyLookup, NoKeyLookup, RemoteKeyLookup
 from billingos_kit.relay import OutboxRelay, ensure_streams
+from billingos_kit.sessioncheck import (
+    NoSessionLookup,
+    RemoteSessionLookup,
+    SessionCheck,
+    SessionLookup,
+)
 from billingos_kit.settings import ServiceSettings
 from billingos_kit.snapshot import StateSource, seed_state_stream
 from billingos_kit.tables import KitTables
@@ -71,6 +77,13 @@ class ServiceApp:
             pool_size=settings.db_pool_size,
             application_name=f"billingos-{settings.service_name}",
         )
+        cache_time = dt.timedelta(seconds=settings.api_key_cache_seconds)
+        key_check = KeyCheck(
+            _key_lookup(settings),
+            self.clock,
+            cache_time=cache_time,
+            failed_checks_per_minute=settings.failed_key_checks_per_minute,
+        )
         self.pipeline = CallPipeline(
             database=self.database,
             tables=tables,
@@ -81,11 +94,12 @@ class ServiceApp:
             idempotency=IdempotencyStore(
                 tables, self.clock, dt.timedelta(hours=settings.idempotency_ttl_hours)
             ),
-            key_check=KeyCheck(
-                _key_lookup(settings),
+            key_check=key_check,
+            session_check=SessionCheck(
+                _session_lookup(settings),
                 self.clock,
-                cache_time=dt.timedelta(seconds=settings.api_key_cache_seconds),
-                failed_checks_per_minute=settings.failed_key_checks_per_minute,
+                cache_time=cache_time,
+                throttle=key_check.throttle,
             ),
         )
         self._registrations: list[_Registration] = []
@@ -113,6 +127,12 @@ class ServiceApp:
         service (`key_check_address`); the customers service reads its own
         table."""
         self.pipeline.key_check.lookup = lookup
+
+    def use_session_lookup(self, lookup: SessionLookup) -> None:
+        """Where this process finds customer sessions: by default it asks the
+        customers service (`key_check_address`); the customers service reads
+        its own table."""
+        self.pipeline.session_check.lookup = lookup
 
     def add_consumer(self, consumer: EventConsumer) -> None:
         self._consumers.append(consumer)
@@ -249,6 +269,7 @@ class ServiceApp:
             with contextlib.suppress(Exception):
                 await self._nats.drain()
         await self.pipeline.key_check.lookup.close()
+        await self.pipeline.session_check.lookup.close()
         for close in self._closers:
             await close()
         await self.database.dispose()
@@ -270,3 +291,11 @@ def _key_lookup(settings: ServiceSettings) -> KeyLookup:
     if not settings.key_check_address:
         return NoKeyLookup()
     return RemoteKeyLookup(settings.key_check_address, settings.service_token.get_secret_value())
+
+
+def _session_lookup(settings: ServiceSettings) -> SessionLookup:
+    if not settings.key_check_address:
+        return NoSessionLookup()
+    return RemoteSessionLookup(
+        settings.key_check_address, settings.service_token.get_secret_value()
+    )

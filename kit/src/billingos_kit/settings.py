@@ -49,11 +49,12 @@ class ServiceSettings(BaseSettings):
     # gRPC server reflection (for grpcurl and the like): off unless a
     # developer turns it on; even then it needs the service credential.
     grpc_reflection: bool = False
-    # host:port of the customers service, which verifies the API keys of calls
-    # from outside (keycheck.py). Unset, such calls are refused as unavailable.
+    # host:port of the customers service, which verifies the API keys and
+    # customer session tokens of calls from outside (keycheck.py,
+    # sessioncheck.py). Unset, such calls are refused as unavailable.
     key_check_address: str = ""
-    # How long a verified API key is trusted without asking again: the longest
-    # a revoked key keeps working.
+    # How long a verified API key (or customer session) is trusted without
+    # asking again: the longest a revoked key or session keeps working.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     # Failed API-key checks allowed per client address and minute; past that
     # every request from the address is a 429 until its allowance refills.

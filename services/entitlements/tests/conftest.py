@@ -10,17 +10,25 @@ from google.protobuf import timestamp_pb2
 
 from billingos.catalog.v1 import events_pb2 as catalog_events
 from billingos.catalog.v1 import products_pb2
+from billingos.customers.v1 import customers_pb2
+from billingos.customers.v1 import events_pb2 as customer_events
 from billingos.entitlements.v1 import (
     benefit_grants_pb2,
     benefit_grants_pb2_grpc,
     benefits_pb2,
     benefits_pb2_grpc,
+    customer_portal_pb2_grpc,
+    customer_state_pb2_grpc,
+    entitlements_pb2_grpc,
 )
+from billingos.metering.v1 import customer_meters_pb2
+from billingos.metering.v1 import events_pb2 as metering_events
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_entitlements.app import MIGRATIONS_DIR, build_app
 from billingos_entitlements.settings import EntitlementsSettings
-from billingos_kit.clock import FrozenClock
+from billingos_kit.clock import FrozenClock, SystemClock
+from billingos_kit.ids import new_id
 from billingos_kit.testing.events import publish_event
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
@@ -51,6 +59,9 @@ class Merchant:
         self.organization_id = uuid.uuid4()
         self.benefits = benefits_pb2_grpc.BenefitServiceStub(service.channel)
         self.grants = benefit_grants_pb2_grpc.BenefitGrantServiceStub(service.channel)
+        self.checks = entitlements_pb2_grpc.EntitlementServiceStub(service.channel)
+        self.states = customer_state_pb2_grpc.CustomerStateServiceStub(service.channel)
+        self.portal = customer_portal_pb2_grpc.CustomerPortalServiceStub(service.channel)
         self._nats_url = nats_url
         self._time = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 
@@ -111,9 +122,52 @@ class Merchant:
             message.end_time.CopyFrom(at(when))
         return message
 
+    async def customer(
+        self, customer_id: uuid.UUID, external_id: str = "", *, deleted: bool = False
+    ) -> None:
+        """The customers context's state of a customer, as its relay publishes it."""
+        when = self.later()
+        message = customers_pb2.Customer(
+            id=str(customer_id),
+            organization_id=str(self.organization_id),
+            email=f"{customer_id.hex[:8]}@example.test",
+            external_id=external_id,
+            create_time=at(when),
+            update_time=at(when),
+        )
+        event: Any = customer_events.CustomerCreatedEvent(customer=message)
+        if deleted:
+            message.delete_time.CopyFrom(at(when))
+            event = customer_events.CustomerDeletedEvent(customer=message)
+        await publish_event(self._nats_url, event, self.organization_id)
+
+    async def meter(self, customer_id: uuid.UUID, meter_id: str, balance: str) -> None:
+        """Metering's latest balance of the customer on the meter."""
+        state = customer_meters_pb2.CustomerMeter(
+            id=str(uuid.uuid5(customer_id, meter_id)),
+            customer_id=str(customer_id),
+            meter_id=meter_id,
+            consumed_units="0",
+            credited_units=balance,
+            balance=balance,
+            update_time=at(self.later()),
+        )
+        await publish_event(
+            self._nats_url,
+            metering_events.CustomerMeterUpdatedEvent(customer_meter=state),
+            self.organization_id,
+        )
+
     async def hear(self, subscription: subscriptions_pb2.Subscription, event: Any = None) -> None:
+        """The engine's state of a subscription, with an event id in the order
+        the engine makes them (UUIDv7s)."""
         kind = event or subscription_events.SubscriptionActivatedEvent
-        await publish_event(self._nats_url, kind(subscription=subscription), self.organization_id)
+        await publish_event(
+            self._nats_url,
+            kind(subscription=subscription),
+            self.organization_id,
+            event_id=str(new_id(SystemClock())),
+        )
 
     async def granted(
         self, customer_id: uuid.UUID, count: int, *, is_granted: bool | None = True

@@ -69,6 +69,26 @@ async def test_a_revoke_heard_before_its_grant_still_wins(merchant: Merchant) ->
     await merchant.granted(customer, 0, is_granted=None)
 
 
+async def test_of_two_states_of_one_time_the_later_event_wins(merchant: Merchant) -> None:
+    """On a test clock every change of a moment carries its frozen time: an
+    incomplete start, then its activation, both at 2027-01-01."""
+    flag = await merchant.benefit("api")
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+    moment = merchant.later()
+    incomplete = merchant.subscription(
+        subscription,
+        customer,
+        product,
+        subscriptions_pb2.SUBSCRIPTION_STATUS_INCOMPLETE,
+        moment=moment,
+    )
+    await merchant.hear(incomplete, subscription_events.SubscriptionCreatedEvent)
+    await merchant.hear(merchant.subscription(subscription, customer, product, moment=moment))
+    [grant] = await merchant.granted(customer, 1)
+    assert grant.subscription_id == str(subscription)
+
+
 async def test_a_state_heard_twice_grants_once(merchant: Merchant) -> None:
     flag = await merchant.benefit("api")
     product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

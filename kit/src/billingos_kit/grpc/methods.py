@@ -1,7 +1,8 @@
 """What the kit must know about each RPC, read once from the proto descriptors:
 whether it needs an organization, whether it mutates (and so honours
-idempotency keys), which API-key scope it needs through the gateway, its REST
-paths, and how to decode its request and a stored response.
+idempotency keys), which API-key scope it needs through the gateway (or that it
+is a customer portal method, which takes a customer session token instead),
+its REST paths, and how to decode its request and a stored response.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from billingos_kit.grpc.bindings import HttpBinding, http_bindings
 from billingos_kit.scopes import SCOPE_CODEC, Scope
 
 _READ_VERBS = {"get"}
+# Where every customer portal route lives, and nothing else: the URL says
+# which credential a route takes.
+PORTAL_PATH_PREFIX = "/v1/customer-portal/"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class MethodPolicy:
     # Never served to a call from outside, whatever its key: the methods of a
     # service named *AdminService (the gateway does not route them either).
     internal_only: bool = False
+    # Callable through the gateway only with a customer session token (and
+    # no API key): `(billingos.common.v1.customer_portal)`.
+    customer_portal: bool = False
 
 
 def policies_for(
@@ -59,6 +66,16 @@ def policies_for(
                 f"{service.full_name}.{method.name}: an anonymous method must be TENANCY_NONE "
                 "and have a REST binding"
             )
+        internal_only = service.name.endswith("AdminService")
+        customer_portal = options.Extensions[options_pb2.customer_portal]
+        _check_portal_shape(
+            f"{service.full_name}.{method.name}",
+            options,
+            bindings,
+            customer_portal=customer_portal,
+            needs_organization=needs_organization,
+            internal_only=internal_only,
+        )
         policies.append(
             MethodPolicy(
                 full_name=f"/{service.full_name}/{method.name}",
@@ -69,10 +86,48 @@ def policies_for(
                 scope=_scope(options, mutating=mutating),
                 anonymous=declared_anonymous,
                 rest_bindings=bindings,
-                internal_only=service.name.endswith("AdminService"),
+                internal_only=internal_only,
+                customer_portal=customer_portal,
             )
         )
     return policies
+
+
+def _check_portal_shape(
+    name: str,
+    options: descriptor_pb2.MethodOptions,
+    bindings: tuple[HttpBinding, ...],
+    *,
+    customer_portal: bool,
+    needs_organization: bool,
+    internal_only: bool,
+) -> None:
+    """A portal method acts for a session's customer in its organization, is
+    reached through its REST routes only under PORTAL_PATH_PREFIX, and no
+    other method has a route there: refused at startup otherwise, so a
+    credential mistake cannot ship."""
+    paths = [binding.path.template for binding in bindings]
+    under_portal = [path for path in paths if path.startswith(PORTAL_PATH_PREFIX)]
+    if not customer_portal:
+        if under_portal:
+            raise TypeError(
+                f"{name}: a route under {PORTAL_PATH_PREFIX} needs "
+                "(billingos.common.v1.customer_portal) = true"
+            )
+        return
+    problems = []
+    if internal_only:
+        problems.append("is in an *AdminService (internal)")
+    if not needs_organization:
+        problems.append("is TENANCY_NONE (a session acts inside its organization)")
+    if options.Extensions[options_pb2.anonymous]:
+        problems.append("is anonymous")
+    if options.HasExtension(options_pb2.scope):
+        problems.append("names an API-key scope (it takes no API key)")
+    if not paths or len(under_portal) != len(paths):
+        problems.append(f"has a REST route outside {PORTAL_PATH_PREFIX} (or none)")
+    if problems:
+        raise TypeError(f"{name}: a customer portal method " + "; ".join(problems))
 
 
 def _scope(options: descriptor_pb2.MethodOptions, *, mutating: bool) -> Scope:

@@ -6,7 +6,9 @@ registered method it, in order:
    an internal caller, or the gateway's token, in which case the call came
    from outside and its API key (`authorization`) is checked (keycheck.py):
    the key's organization is the call's, and its scopes must include the
-   method's (unless the method is open to anonymous callers);
+   method's (unless the method is open to anonymous callers); a customer
+   portal method takes a customer session token instead (sessioncheck.py),
+   whose organization is the call's and whose customer the call scope names;
 3. decodes the request itself, so bytes that do not parse are an
    INVALID_ARGUMENT naming the field, not grpc's UNKNOWN and a traceback;
 4. resolves the organization (an internal caller names it in
@@ -77,6 +79,7 @@ from billingos_kit.keycheck import KeyCheck, VerifiedKey
 from billingos_kit.logging import request_id_var
 from billingos_kit.outbox import Outbox
 from billingos_kit.scopes import ALL_SCOPES, SCOPE_CODEC
+from billingos_kit.sessioncheck import PortalSession, SessionCheck
 from billingos_kit.tables import KitTables
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         gateway_token: str,
         idempotency: IdempotencyStore,
         key_check: KeyCheck,
+        session_check: SessionCheck,
     ) -> None:
         self._database = database
         self._tables = tables
@@ -110,6 +114,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
         self._gateway_token = gateway_token.encode()
         self._idempotency = idempotency
         self.key_check = key_check
+        self.session_check = session_check
         self._policies: dict[str, MethodPolicy] = {}
 
     def register(self, policies: list[MethodPolicy]) -> None:
@@ -202,9 +207,16 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 "missing or wrong service credential", reason="SERVICE_CREDENTIAL_INVALID"
             )
         caller_key: VerifiedKey | None = None
+        portal_session: PortalSession | None = None
         if caller is _Caller.INTERNAL:
             caller_scopes = ALL_SCOPES
             organization_id = _organization(metadata, policy)
+        elif policy.customer_portal:
+            portal_session = await self.session_check.verify(
+                metadata.get(AUTHORIZATION_HEADER, ""), metadata.get(CLIENT_ADDRESS_HEADER, "")
+            )
+            caller_scopes = frozenset()  # a session carries no API-key scope
+            organization_id = portal_session.organization_id
         else:
             caller_key = await self._outside_caller(metadata, policy)
             caller_scopes = caller_key.scopes if caller_key else frozenset()
@@ -241,8 +253,13 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 caller_scopes=caller_scopes,
                 caller_key_id=caller_key.key_id if caller_key else None,
                 idempotency_key=idempotency_key,
+                portal_session=portal_session,
             )
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
+            if portal_session is not None:
+                # Customers of one organization pick their keys apart: one
+                # must never replay another's stored response.
+                key_scope = f"{key_scope}/customer/{portal_session.customer_id}"
             fingerprint = b""
             if idempotency_key is not None:
                 fingerprint = request_fingerprint(policy.full_name, request, caller_scopes)

@@ -1,7 +1,8 @@
 """The call scope: what one RPC works with, set up by the kit's pipeline before
 the servicer runs: the unit of work (its connection, taken on first use), the
-verified organization, the caller's scopes, the clock, the outbox. Services
-receive it as an argument; only servicers fetch it.
+verified organization, the caller's scopes, the clock, the outbox, and for a
+customer portal call the session's customer. Services receive it as an
+argument; only servicers fetch it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, UnitOfWork
-from billingos_kit.errors import Unauthenticated
+from billingos_kit.errors import PermissionDenied, Unauthenticated
 from billingos_kit.outbox import Outbox
 from billingos_kit.scopes import Scope
+from billingos_kit.sessioncheck import PortalSession
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class CallScope:
     # The call's Idempotency-Key, for a domain that must find an effect of an
     # earlier, interrupted run of the same call (payments' refunds).
     idempotency_key: str | None = None
+    # The customer session a customer portal call came with (None otherwise).
+    portal_session: PortalSession | None = None
 
     async def connection(self) -> Connection:
         """The call's connection (in its transaction, when the call mutates)."""
@@ -51,6 +55,19 @@ class CallScope:
         if self.organization_id_or_none is None:
             raise Unauthenticated("this call needs an organization", reason="ORGANIZATION_REQUIRED")
         return self.organization_id_or_none
+
+    @property
+    def portal_customer_id(self) -> uuid.UUID:
+        """The customer a customer portal call acts for: its session's. A
+        portal method bounds every read by it (and by the organization, as
+        every tenant query is); no request field names the customer."""
+        if self.portal_session is None:
+            raise PermissionDenied(
+                "this method acts for a customer session's customer; call it through the "
+                "gateway with a customer session token",
+                reason="CUSTOMER_SESSION_REQUIRED",
+            )
+        return self.portal_session.customer_id
 
 
 _current: contextvars.ContextVar[CallScope] = contextvars.ContextVar("billingos_call_scope")

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from billingos_customers.models import ApiKey
 from billingos_customers.repository import ApiKeyRepository, PresentedKeys
+from billingos_kit.credentials import API_KEY_PREFIX
 from billingos_kit.db import Connection, Database
 from billingos_kit.errors import FieldViolation, NotFound, PermissionDenied, Unauthenticated
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
-from billingos_kit.keycheck import API_KEY_PREFIX, VerifiedKey
+from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.pagination import ListFilter, Page, PageRequest
 from billingos_kit.repository import OnConnection
 from billingos_kit.scopes import SCOPE_CODEC, Scope, with_implied

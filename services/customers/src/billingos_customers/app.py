@@ -7,6 +7,10 @@ from pathlib import Path
 from billingos.customers.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
+    customer_sessions_pb2,
+    customer_sessions_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
     organizations_pb2,
@@ -15,11 +19,15 @@ from billingos.customers.v1 import (
 from billingos_customers import states
 from billingos_customers.api_keys import StoredKeys
 from billingos_customers.consumers import stripe_customer_links
+from billingos_customers.customer_sessions import StoredSessions
 from billingos_customers.models import kit_tables
 from billingos_customers.servicer import (
     ApiKeyAdminServicer,
     ApiKeyServicer,
+    CustomerPortalServicer,
     CustomerServicer,
+    CustomerSessionAdminServicer,
+    CustomerSessionServicer,
     OrganizationAdminServicer,
     OrganizationServicer,
 )
@@ -59,8 +67,25 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         ApiKeyAdminServicer(),
         api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyAdminService"],
     )
-    # The keys are ours: this process reads them itself; the others ask us.
+    app.add_service(
+        customer_sessions_pb2_grpc.add_CustomerSessionServiceServicer_to_server,
+        CustomerSessionServicer(),
+        customer_sessions_pb2.DESCRIPTOR.services_by_name["CustomerSessionService"],
+    )
+    app.add_service(
+        customer_sessions_pb2_grpc.add_CustomerSessionAdminServiceServicer_to_server,
+        CustomerSessionAdminServicer(),
+        customer_sessions_pb2.DESCRIPTOR.services_by_name["CustomerSessionAdminService"],
+    )
+    app.add_service(
+        customer_portal_pb2_grpc.add_CustomerPortalServiceServicer_to_server,
+        CustomerPortalServicer(),
+        customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
+    )
+    # The keys and sessions are ours: this process reads them itself; the
+    # others ask us.
     app.use_key_lookup(StoredKeys(app.database))
+    app.use_session_lookup(StoredSessions(app.database, app.clock))
     # The Stripe customer payments made for each customer.
     app.add_consumer(stripe_customer_links(app.database, app.clock))
     for source in states.state_sources():

@@ -46,6 +46,16 @@ class CustomerFields:
         return {path: values[path] for path in paths}
 
 
+@dataclass(frozen=True)
+class SessionRequest:
+    """What CreateCustomerSession asks for: the customer by id or by the
+    merchant's external id (exactly one), and a lifetime (0: the default)."""
+
+    customer_id: str = ""
+    external_customer_id: str = ""
+    ttl_seconds: int = 0
+
+
 def _address_json(address: Address | None) -> dict[str, str] | None:
     if address is None:
         return None

@@ -7,8 +7,12 @@ from __future__ import annotations
 from google.protobuf import field_mask_pb2
 
 from billingos.customers.v1 import events_pb2
-from billingos_customers.messages import customer_message, organization_message
-from billingos_customers.models import Customer, Organization
+from billingos_customers.messages import (
+    customer_message,
+    customer_session_message,
+    organization_message,
+)
+from billingos_customers.models import Customer, CustomerSession, Organization
 
 
 def customer_created(customer: Customer) -> events_pb2.CustomerCreatedEvent:
@@ -28,3 +32,20 @@ def customer_deleted(customer: Customer) -> events_pb2.CustomerDeletedEvent:
 
 def organization_created(organization: Organization) -> events_pb2.OrganizationCreatedEvent:
     return events_pb2.OrganizationCreatedEvent(organization=organization_message(organization))
+
+
+def customer_session_created(
+    session: CustomerSession,
+) -> events_pb2.CustomerSessionCreatedEvent:
+    # Built from the row, which holds no token: an event can never carry one.
+    return events_pb2.CustomerSessionCreatedEvent(
+        customer_session=customer_session_message(session)
+    )
+
+
+def customer_session_revoked(
+    session: CustomerSession,
+) -> events_pb2.CustomerSessionRevokedEvent:
+    return events_pb2.CustomerSessionRevokedEvent(
+        customer_session=customer_session_message(session)
+    )

@@ -7,12 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billingos.common.v1 import address_pb2, options_pb2
-from billingos.customers.v1 import api_keys_pb2, customers_pb2, organizations_pb2
-from billingos_customers.drafts import Address, CustomerFields
-from billingos_customers.models import ApiKey, Customer, Organization
+from billingos.customers.v1 import (
+    api_keys_pb2,
+    customer_portal_pb2,
+    customer_sessions_pb2,
+    customers_pb2,
+    organizations_pb2,
+)
+from billingos_customers.drafts import Address, CustomerFields, SessionRequest
+from billingos_customers.models import ApiKey, Customer, CustomerSession, Organization
 from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
 from billingos_kit.scopes import SCOPE_CODEC, Scope
+from billingos_kit.sessioncheck import PortalSession
 
 # ---- requests to domain inputs ----------------------------------------------
 
@@ -39,6 +46,16 @@ def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
         metadata=metadata,
         billing_address=address,
         test_clock_id=message.test_clock_id,
+    )
+
+
+def session_request(
+    message: customer_sessions_pb2.CreateCustomerSessionRequest,
+) -> SessionRequest:
+    return SessionRequest(
+        customer_id=message.customer_id,
+        external_customer_id=message.external_customer_id,
+        ttl_seconds=message.ttl_seconds,
     )
 
 
@@ -96,3 +113,42 @@ def verified_key_message(key: VerifiedKey) -> api_keys_pb2.VerifyApiKeyResponse:
         organization_id=str(key.organization_id),
         scopes=[options_pb2.Scope.ValueType(SCOPE_CODEC.to_proto(s)) for s in sorted(key.scopes)],
     )
+
+
+def customer_session_message(
+    session: CustomerSession, token: str = ""
+) -> customer_sessions_pb2.CustomerSession:
+    """The session; `token` only in CreateCustomerSession's response."""
+    return customer_sessions_pb2.CustomerSession(
+        id=str(session.id),
+        organization_id=str(session.organization_id),
+        customer_id=str(session.customer_id),
+        token=token,
+        expire_time=timestamp(session.expires_at),
+        create_time=timestamp(session.created_at),
+        revoke_time=timestamp(session.revoked_at),
+    )
+
+
+def verified_session_message(
+    session: PortalSession,
+) -> customer_sessions_pb2.VerifyCustomerSessionResponse:
+    return customer_sessions_pb2.VerifyCustomerSessionResponse(
+        customer_session_id=str(session.session_id),
+        organization_id=str(session.organization_id),
+        customer_id=str(session.customer_id),
+        expire_time=timestamp(session.expire_time),
+    )
+
+
+def portal_customer_message(customer: Customer) -> customer_portal_pb2.PortalCustomer:
+    """What the customer sees of itself: none of the merchant's own fields."""
+    message = customer_portal_pb2.PortalCustomer(
+        id=str(customer.id),
+        email=customer.email,
+        name=customer.name,
+        create_time=timestamp(customer.created_at),
+    )
+    if customer.billing_address:
+        message.billing_address.CopyFrom(address_pb2.Address(**customer.billing_address))
+    return message

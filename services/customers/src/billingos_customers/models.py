@@ -93,6 +93,21 @@ customers = Table(
 )
 
 
+customer_sessions = Table(
+    "customer_sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    # A customer of that organization (the domain checks it on create).
+    Column("customer_id", Uuid, ForeignKey("customers.id"), nullable=False, index=True),
+    # The token itself is never stored, only its SHA-256.
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+
 @dataclass
 class Organization:
     """A merchant; every other row names one."""
@@ -134,3 +149,16 @@ class Customer:
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
     test_clock_id: uuid.UUID | None
+
+
+@dataclass
+class CustomerSession:
+    """A customer portal credential, as stored: a hash, an expiry, a revocation."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    customer_id: uuid.UUID
+    token_hash: bytes
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None

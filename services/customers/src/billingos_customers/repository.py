@@ -4,6 +4,7 @@ once, unique rules mapped to the field errors below. No commits, no rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,10 @@ from billingos_customers.errors import ExternalIdTaken, SlugTaken
 from billingos_customers.models import (
     ApiKey,
     Customer,
+    CustomerSession,
     Organization,
     api_keys,
+    customer_sessions,
     customers,
     organizations,
 )
@@ -96,3 +99,41 @@ class CustomerRepository(TenantRepository[Customer]):
             lambda: self.live().where(customers.c.external_id == bindparam("external_id")),
         )
         return await self.fetch_row(query, external_id=external_id)
+
+
+class CustomerSessionRepository(TenantRepository[CustomerSession]):
+    table = customer_sessions
+    row_type = CustomerSession
+    resource = "customer_session"
+
+
+class PresentedSessions(PlatformRepository[CustomerSession]):
+    """The session a portal request presents, across organizations (it names
+    its own)."""
+
+    table = customer_sessions
+    row_type = CustomerSession
+    resource = "customer_session"
+
+    async def find_working(self, token_hash: bytes, now: dt.datetime) -> CustomerSession | None:
+        """The session with this hash if it still works at `now`: not
+        revoked, not expired, and its customer not deleted (deleting a
+        customer ends its sessions without touching them)."""
+        query = self.query(
+            "working_by_hash",
+            lambda: (
+                select(customer_sessions)
+                .join(
+                    customers,
+                    (customers.c.id == customer_sessions.c.customer_id)
+                    & (customers.c.organization_id == customer_sessions.c.organization_id),
+                )
+                .where(
+                    customer_sessions.c.token_hash == bindparam("token_hash"),
+                    customer_sessions.c.revoked_at.is_(None),
+                    customer_sessions.c.expires_at > bindparam("now"),
+                    customers.c.deleted_at.is_(None),
+                )
+            ),
+        )
+        return await self.fetch_row(query, token_hash=token_hash, now=now)

@@ -11,20 +11,31 @@ import grpc
 from billingos.customers.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
+    customer_sessions_pb2,
+    customer_sessions_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
     organizations_pb2,
     organizations_pb2_grpc,
 )
 from billingos_customers.api_keys import ApiKeyService, verify_presented
+from billingos_customers.customer_portal import CustomerPortal
+from billingos_customers.customer_sessions import CustomerSessionService
+from billingos_customers.customer_sessions import verify_presented as verify_presented_session
 from billingos_customers.customers import CUSTOMER_MASK, CustomerService
 from billingos_customers.messages import (
     api_key_message,
     customer_fields,
     customer_message,
+    customer_session_message,
     organization_message,
+    portal_customer_message,
     scopes_of,
+    session_request,
     verified_key_message,
+    verified_session_message,
 )
 from billingos_customers.organizations import OrganizationService
 from billingos_customers.repository import CustomerFilter
@@ -153,3 +164,34 @@ class ApiKeyAdminServicer(api_keys_pb2_grpc.ApiKeyAdminServiceServicer):
         self, request: api_keys_pb2.VerifyApiKeyRequest, context: Context
     ) -> api_keys_pb2.VerifyApiKeyResponse:
         return verified_key_message(await verify_presented(current_scope(), request.secret))
+
+
+class CustomerSessionServicer(customer_sessions_pb2_grpc.CustomerSessionServiceServicer):
+    async def CreateCustomerSession(
+        self, request: customer_sessions_pb2.CreateCustomerSessionRequest, context: Context
+    ) -> customer_sessions_pb2.CustomerSession:
+        created = await CustomerSessionService(current_scope()).create(session_request(request))
+        return customer_session_message(created.session, created.token)
+
+    async def DeleteCustomerSession(
+        self, request: customer_sessions_pb2.DeleteCustomerSessionRequest, context: Context
+    ) -> customer_sessions_pb2.CustomerSession:
+        session_id = parse_id(request.id, "id")
+        return customer_session_message(
+            await CustomerSessionService(current_scope()).revoke(session_id)
+        )
+
+
+class CustomerSessionAdminServicer(customer_sessions_pb2_grpc.CustomerSessionAdminServiceServicer):
+    async def VerifyCustomerSession(
+        self, request: customer_sessions_pb2.VerifyCustomerSessionRequest, context: Context
+    ) -> customer_sessions_pb2.VerifyCustomerSessionResponse:
+        found = await verify_presented_session(current_scope(), request.token)
+        return verified_session_message(found)
+
+
+class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
+    async def GetPortalCustomer(
+        self, request: customer_portal_pb2.GetPortalCustomerRequest, context: Context
+    ) -> customer_portal_pb2.PortalCustomer:
+        return portal_customer_message(await CustomerPortal(current_scope()).own_customer())

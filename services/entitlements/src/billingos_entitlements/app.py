@@ -14,11 +14,24 @@ from billingos.entitlements.v1 import (
     benefit_grants_pb2_grpc,
     benefits_pb2,
     benefits_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
+    customer_state_pb2,
+    customer_state_pb2_grpc,
+    entitlements_pb2,
+    entitlements_pb2_grpc,
 )
 from billingos_entitlements import states
 from billingos_entitlements.consumers import customers_copy, grant_sources, products_copy
+from billingos_entitlements.entitlement_view import EntitlementView
 from billingos_entitlements.models import kit_tables
-from billingos_entitlements.servicer import BenefitGrantServicer, BenefitServicer
+from billingos_entitlements.servicer import (
+    BenefitGrantServicer,
+    BenefitServicer,
+    CustomerPortalServicer,
+    CustomerStateServicer,
+    EntitlementServicer,
+)
 from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import Clock
 from billingos_kit.server import AddServicer, ServiceApp
@@ -30,6 +43,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, EntitlementsSettings)
     app = ServiceApp(settings, kit_tables, clock=clock)
+    view = EntitlementView()
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             benefits_pb2_grpc.add_BenefitServiceServicer_to_server,
@@ -41,12 +55,28 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             BenefitGrantServicer(),
             benefit_grants_pb2.DESCRIPTOR.services_by_name["BenefitGrantService"],
         ),
+        (
+            entitlements_pb2_grpc.add_EntitlementServiceServicer_to_server,
+            EntitlementServicer(view),
+            entitlements_pb2.DESCRIPTOR.services_by_name["EntitlementService"],
+        ),
+        (
+            customer_state_pb2_grpc.add_CustomerStateServiceServicer_to_server,
+            CustomerStateServicer(view),
+            customer_state_pb2.DESCRIPTOR.services_by_name["CustomerStateService"],
+        ),
+        (
+            customer_portal_pb2_grpc.add_CustomerPortalServiceServicer_to_server,
+            CustomerPortalServicer(),
+            customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
+        ),
     ]
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
     app.add_consumer(customers_copy(app.database, app.clock))
     app.add_consumer(products_copy(app.database, app.clock))
     app.add_consumer(grant_sources(app.database, app.clock))
+    app.add_worker("entitlement-view", lambda stop: view.run(app.jetstream, stop))
     for source in states.state_sources():
         app.add_state_source(source)
     return app

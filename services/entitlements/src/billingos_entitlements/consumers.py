@@ -7,6 +7,8 @@ no copy and so nothing else."""
 
 from __future__ import annotations
 
+import uuid
+
 from billingos.catalog.v1 import events_pb2 as catalog_events
 from billingos.customers.v1 import events_pb2 as customer_events
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
@@ -24,6 +26,10 @@ from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
 
 SOURCE = "entitlements"
+
+
+def _event_id(scope: EventScope) -> uuid.UUID:
+    return uuid.UUID(scope.envelope.event_id)
 
 
 def customers_copy(database: Database, clock: Clock) -> EventConsumer:
@@ -55,7 +61,11 @@ def products_copy(database: Database, clock: Clock) -> EventConsumer:
         | catalog_events.ProductArchivedEvent,
     ) -> None:
         copy = product_copy(data.product, scope.organization_id)
-        if copy is not None and await ProductCopies(scope).remember(copy):
+        if copy is None:
+            return
+        copies = ProductCopies(scope)
+        await copies.lock(copy.id)  # before the copy changes: see Grants.reconcile
+        if await copies.remember(copy):
             await Grants(scope).product_changed(copy.id, scope.clock.now())
 
     consumer = EventConsumer.of_state("entitlements-catalog", database, kit_tables, clock, SOURCE)
@@ -87,16 +97,21 @@ def grant_sources(database: Database, clock: Clock) -> EventConsumer:
     it is now, decides its grants."""
 
     async def follow(scope: EventScope, source: GrantSourceCopy | None) -> None:
-        if source is not None and await GrantSourceCopies(scope).remember(source):
+        if source is None:
+            return
+        # The product's lock before the source's row: the order a product's
+        # change takes them in (its lock, then its sources' rows).
+        await ProductCopies(scope).lock(source.product_id)
+        if await GrantSourceCopies(scope).remember(source):
             await Grants(scope).reconcile(source, source.source_updated_at)
 
     async def subscription(scope: EventScope, data: object) -> None:
         message = getattr(data, "subscription")  # noqa: B009 - every subscription event has it
-        await follow(scope, subscription_source(message, scope.organization_id))
+        await follow(scope, subscription_source(message, scope.organization_id, _event_id(scope)))
 
     async def order(scope: EventScope, data: object) -> None:
         message = getattr(data, "order")  # noqa: B009 - every order event has it
-        await follow(scope, purchase_source(message, scope.organization_id))
+        await follow(scope, purchase_source(message, scope.organization_id, _event_id(scope)))
 
     consumer = EventConsumer.of_state(
         "entitlements-subscriptions", database, kit_tables, clock, SOURCE

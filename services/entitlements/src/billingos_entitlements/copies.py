@@ -81,7 +81,7 @@ def customer_copy(
 
 
 def subscription_source(
-    message: subscriptions_pb2.Subscription, organization_id: uuid.UUID
+    message: subscriptions_pb2.Subscription, organization_id: uuid.UUID, event_id: uuid.UUID
 ) -> GrantSourceCopy | None:
     ids = [canonical_id(v) for v in (message.id, message.customer_id, message.product_id)]
     if None in ids or not message.HasField("update_time"):
@@ -110,11 +110,12 @@ def subscription_source(
         ),
         cancel_at_period_end=message.cancel_at_period_end,
         source_updated_at=_time(message.update_time),
+        source_event_id=event_id,
     )
 
 
 def purchase_source(
-    message: orders_pb2.Order, organization_id: uuid.UUID
+    message: orders_pb2.Order, organization_id: uuid.UUID, event_id: uuid.UUID
 ) -> GrantSourceCopy | None:
     """A one-time purchase's order as a source; None for any other order (a
     subscription's orders grant nothing: the subscription does)."""
@@ -143,4 +144,5 @@ def purchase_source(
         current_period_end=None,
         cancel_at_period_end=False,
         source_updated_at=_time(message.update_time),
+        source_event_id=event_id,
     )

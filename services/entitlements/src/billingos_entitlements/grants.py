@@ -77,19 +77,32 @@ class Grants:
     async def reconcile(self, source: GrantSourceCopy, at: dt.datetime) -> None:
         """Makes the source's own grants (not its seats' members') what it
         grants now; `at` is when the change happened (the source's own time,
-        a test clock's on one)."""
+        a test clock's on one). The caller holds the product's lock and then
+        the source's row lock (its upsert, or live_of_product): one source is
+        reconciled by one transaction at a time, and never while its
+        product's benefit list changes. Its benefits are held shared, so a
+        deletion waits for the grants made from them and then revokes them."""
+        await self._products.lock(source.product_id)
         wanted: list[uuid.UUID] = []
         if source.live:
             product = await self._products.get(source.product_id)
             if product is not None:
                 wanted = list(dict.fromkeys(product.benefit_ids))
+        # Benefits first, then grants: the order a deletion takes them in
+        # (benefit, then its grants), so the two cannot wait on each other.
+        # The grants' benefits cannot change meanwhile: the source's lock
+        # keeps other reconciles out, and a deletion only revokes.
+        unlocked = await self._grants.of_source(source.id, locked=False)
+        named = set(wanted) | {grant.benefit_id for grant in unlocked}
+        benefits = {
+            b.id: b
+            for b in await self._benefits.of_ids(sorted(named), deleted_too=True, shared=True)
+        }
         existing = {
             grant.benefit_id: grant
-            for grant in await self._grants.of_source(source.id)
+            for grant in await self._grants.of_source(source.id, locked=True)
             if grant.member_id == NO_MEMBER
         }
-        named = set(wanted) | set(existing)
-        benefits = {b.id: b for b in await self._benefits.of_ids(sorted(named), deleted_too=True)}
         for benefit_id in wanted:
             benefit = benefits.get(benefit_id)
             if benefit is None or benefit.deleted_at is not None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingos.entitlements.v1 import benefit_grants_pb2, benefits_pb2
+from billingos.entitlements.v1 import (
+    benefit_grants_pb2,
+    benefits_pb2,
+    customer_state_pb2,
+    entitlements_pb2,
+)
+from billingos_entitlements.customer_state import CustomerState
 from billingos_entitlements.drafts import BenefitDraft
+from billingos_entitlements.entitlements import Answer
 from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant
 from billingos_entitlements.vocabulary import (
     BENEFIT_TYPES,
     CREDIT_RENEWALS,
+    REASONS,
     BenefitType,
     CreditRenewal,
     GrantSource,
@@ -131,3 +139,51 @@ def grant_message(grant: BenefitGrant, benefit: Benefit) -> benefit_grants_pb2.B
             )
         )
     return message
+
+
+def entitlement_message(answer: Answer) -> entitlements_pb2.Entitlement:
+    return entitlements_pb2.Entitlement(
+        feature=answer.feature,
+        allowed=answer.allowed,
+        reason=entitlements_pb2.EntitlementReason.ValueType(REASONS.to_proto(answer.reason)),
+        benefit_id=str(answer.benefit_id) if answer.benefit_id else "",
+        benefit_type=benefits_pb2.BenefitType.ValueType(
+            BENEFIT_TYPES.to_proto(answer.benefit_type) if answer.benefit_type else 0
+        ),
+        meter_id=str(answer.meter_id) if answer.meter_id else "",
+        balance=answer.balance,
+        credited_units=answer.credited,
+        consumed_units=answer.consumed,
+        as_of_time=timestamp(answer.as_of),
+    )
+
+
+def customer_state_message(state: CustomerState) -> customer_state_pb2.CustomerState:
+    return customer_state_pb2.CustomerState(
+        customer_id=str(state.customer.id),
+        external_customer_id=state.customer.external_id or "",
+        subscriptions=[
+            customer_state_pb2.CustomerStateSubscription(
+                id=str(source.id),
+                product_id=str(source.product_id),
+                price_id=str(source.price_id) if source.price_id else "",
+                status=source.status,
+                current_period_start=timestamp(source.current_period_start),
+                current_period_end=timestamp(source.current_period_end),
+                cancel_at_period_end=source.cancel_at_period_end,
+                seats=source.seats,
+            )
+            for source in state.subscriptions
+        ],
+        granted_benefits=[grant_message(v.grant, v.benefit) for v in state.grants],
+        meters=[
+            customer_state_pb2.CustomerStateMeter(
+                meter_id=str(meter_id),
+                consumed_units=entry.consumed,
+                credited_units=entry.credited,
+                balance=entry.balance,
+                update_time=timestamp(entry.updated),
+            )
+            for meter_id, entry in state.meters
+        ],
+    )

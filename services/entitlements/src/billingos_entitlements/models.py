@@ -149,6 +149,10 @@ grant_sources = Table(
     Column("current_period_end", Timestamp, nullable=True),
     Column("cancel_at_period_end", Boolean, nullable=False),
     Column("source_updated_at", Timestamp, nullable=False),
+    # The event that carried the state: of two states of one time (a test
+    # clock's frozen time stamps them all alike) the later event wins (ids
+    # are UUIDv7s, in the order the engine made them).
+    Column("source_event_id", Uuid, nullable=False),
     Index("ix_grant_sources_product", "organization_id", "product_id"),
     Index("ix_grant_sources_customer", "organization_id", "customer_id"),
     CheckConstraint("kind IN ('subscription', 'order')", name="known_source_kind"),
@@ -226,3 +230,4 @@ class GrantSourceCopy:
     current_period_end: dt.datetime | None
     cancel_at_period_end: bool
     source_updated_at: dt.datetime
+    source_event_id: uuid.UUID

@@ -9,7 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Uuid, bindparam, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -71,22 +82,24 @@ class BenefitRepository(TenantRepository[Benefit]):
         return await self.fetch_row(self.query("get_any", build), id=benefit_id)
 
     async def of_ids(
-        self, benefit_ids: Sequence[uuid.UUID], *, deleted_too: bool = False
+        self, benefit_ids: Sequence[uuid.UUID], *, deleted_too: bool = False, shared: bool = False
     ) -> list[Benefit]:
         """The live benefits among `benefit_ids` (and the deleted ones too:
-        a revoked grant's event names its benefit)."""
+        a revoked grant's event names its benefit); `shared` holds them
+        (FOR SHARE) so a deletion waits for the grants made from them."""
         if not benefit_ids:
             return []
 
         def build() -> ClauseElement:
             statement = select(benefits) if deleted_too else self.live()
-            return statement.where(
+            statement = statement.where(
                 benefits.c.organization_id == bindparam("organization_id"),
                 benefits.c.id == bindparam("ids", type_=_IDS).any_(),
-            )
+            ).order_by(benefits.c.id)
+            return statement.with_for_update(read=True) if shared else statement
 
         return await self.fetch_rows(
-            self.query(("of_ids", deleted_too), build), ids=list(benefit_ids)
+            self.query(("of_ids", deleted_too, shared), build), ids=list(benefit_ids)
         )
 
 
@@ -114,18 +127,18 @@ class GrantRepository(TenantRepository[BenefitGrant]):
     row_type = BenefitGrant
     resource = "benefit_grant"
 
-    async def of_source(self, source_id: uuid.UUID) -> list[BenefitGrant]:
-        """Every grant a subscription or order has made, granted or not, locked."""
+    async def of_source(self, source_id: uuid.UUID, *, locked: bool) -> list[BenefitGrant]:
+        """Every grant a subscription or order has made, granted or not."""
 
         def build() -> ClauseElement:
-            return (
+            statement = (
                 self.live()
                 .where(benefit_grants.c.source_id == bindparam("source_id"))
                 .order_by(benefit_grants.c.id)
-                .with_for_update()
             )
+            return statement.with_for_update() if locked else statement
 
-        return await self.fetch_rows(self.query("of_source", build), source_id=source_id)
+        return await self.fetch_rows(self.query(("of_source", locked), build), source_id=source_id)
 
     async def granted_of_benefit(self, benefit_id: uuid.UUID) -> list[BenefitGrant]:
         """The benefit's grants still granted, locked."""
@@ -176,6 +189,25 @@ class ProductCopies(TenantRepository[ProductCopy]):
     row_type = ProductCopy
     resource = "product"
 
+    async def lock(self, product_id: uuid.UUID) -> None:
+        """Holds, until the transaction ends, the product's lock: a change of
+        its benefit list and a source of it being reconciled take turns, so
+        neither misses the other (a new subscription read the old list while
+        the list changed, the change not seeing the uncommitted subscription)."""
+
+        def build() -> ClauseElement:
+            key = (
+                literal_column("'entitlements-product:'", Text)
+                + cast(bindparam("organization_id", type_=Uuid), Text)
+                + literal_column("':'", Text)
+                + cast(bindparam("product_id", type_=Uuid), Text)
+            )
+            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+        await self.query("lock", build).execute(
+            await self.connection(), organization_id=self.organization_id, product_id=product_id
+        )
+
     async def remember(self, row: ProductCopy) -> bool:
         """True if the copy took the state (it was newer)."""
         query = self.query("remember", lambda: _remember(products))
@@ -207,12 +239,17 @@ class CustomerCopies(TenantRepository[CustomerCopy]):
 
 def _ended_is_final(statement: Any, newer: Any) -> Any:
     """An ended source stays ended; an ended state wins over a live one
-    whatever their times (a revoke heard before its grant still wins)."""
-    table = grant_sources
+    whatever their times (a revoke heard before its grant still wins); of
+    two states of one time, the later event's."""
+    table, given = grant_sources, statement.excluded
+    later = newer | (
+        (table.c.source_updated_at == given.source_updated_at)
+        & (table.c.source_event_id < given.source_event_id)
+    )
     return (
         (table.c.organization_id == bindparam("organization_id"))
         & ~table.c.ended
-        & (newer | statement.excluded.ended)
+        & (later | given.ended)
     )
 
 
@@ -228,7 +265,8 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
         return affected_rows(status) > 0
 
     async def live_of_product(self, product_id: uuid.UUID) -> list[GrantSourceCopy]:
-        """The sources that grant the product's benefits now."""
+        """The sources that grant the product's benefits now, locked in id
+        order: a source is reconciled by one transaction at a time."""
 
         def build() -> ClauseElement:
             return (
@@ -236,6 +274,7 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
                 .where(grant_sources.c.product_id == bindparam("product_id"))
                 .where(grant_sources.c.live == true())
                 .order_by(grant_sources.c.id)
+                .with_for_update()
             )
 
         return await self.fetch_rows(self.query("live_of_product", build), product_id=product_id)

@@ -11,10 +11,25 @@ from billingos.entitlements.v1 import (
     benefit_grants_pb2_grpc,
     benefits_pb2,
     benefits_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
+    customer_state_pb2,
+    customer_state_pb2_grpc,
+    entitlements_pb2,
+    entitlements_pb2_grpc,
 )
 from billingos_entitlements.benefit_grants import BenefitGrantService
 from billingos_entitlements.benefits import BENEFIT_MASK, BenefitService
-from billingos_entitlements.messages import benefit_draft, benefit_message, grant_message
+from billingos_entitlements.customer_state import CustomerStates
+from billingos_entitlements.entitlement_view import EntitlementView
+from billingos_entitlements.entitlements import EntitlementChecks
+from billingos_entitlements.messages import (
+    benefit_draft,
+    benefit_message,
+    customer_state_message,
+    entitlement_message,
+    grant_message,
+)
 from billingos_entitlements.repository import BenefitFilter, GrantFilter
 from billingos_entitlements.vocabulary import BENEFIT_TYPES
 from billingos_kit.grpc.scope import current_scope
@@ -105,6 +120,65 @@ class BenefitGrantServicer(benefit_grants_pb2_grpc.BenefitGrantServiceServicer):
         page = page_request(request.page_size, request.page_token, where)
         result = await service.list_page(where, page)
         return benefit_grants_pb2.ListBenefitGrantsResponse(
+            benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+
+class EntitlementServicer(entitlements_pb2_grpc.EntitlementServiceServicer):
+    """Answered from the view in memory: no database, no transaction."""
+
+    def __init__(self, view: EntitlementView) -> None:
+        self._view = view
+
+    def _checks(self) -> EntitlementChecks:
+        return EntitlementChecks(self._view, current_scope().organization_id)
+
+    async def CheckEntitlement(
+        self, request: entitlements_pb2.CheckEntitlementRequest, context: Context
+    ) -> entitlements_pb2.Entitlement:
+        [answer] = await self._checks().check(
+            request.customer_id, request.external_customer_id, [request.feature]
+        )
+        return entitlement_message(answer)
+
+    async def BatchCheckEntitlements(
+        self, request: entitlements_pb2.BatchCheckEntitlementsRequest, context: Context
+    ) -> entitlements_pb2.BatchCheckEntitlementsResponse:
+        answers = await self._checks().check(
+            request.customer_id, request.external_customer_id, list(request.features)
+        )
+        return entitlements_pb2.BatchCheckEntitlementsResponse(
+            entitlements=[entitlement_message(answer) for answer in answers]
+        )
+
+
+class CustomerStateServicer(customer_state_pb2_grpc.CustomerStateServiceServicer):
+    def __init__(self, view: EntitlementView) -> None:
+        self._view = view
+
+    async def GetCustomerState(
+        self, request: customer_state_pb2.GetCustomerStateRequest, context: Context
+    ) -> customer_state_pb2.CustomerState:
+        customer_id = parse_id(request.customer_id, "customer_id")
+        state = await CustomerStates(current_scope(), self._view).of(customer_id)
+        return customer_state_message(state)
+
+
+class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
+    """Reads scoped to the customer session's customer (the kit puts it in
+    the call's scope; the request cannot name another)."""
+
+    async def ListPortalBenefitGrants(
+        self, request: customer_portal_pb2.ListPortalBenefitGrantsRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalBenefitGrantsResponse:
+        scope = current_scope()
+        where = GrantFilter(
+            customer_id=scope.portal_customer_id, is_granted=optional_bool(request, "is_granted")
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        result = await BenefitGrantService(scope).list_page(where, page)
+        return customer_portal_pb2.ListPortalBenefitGrantsResponse(
             benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
             next_page_token=result.next_page_token,
         )

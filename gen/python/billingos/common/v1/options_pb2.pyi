@@ -132,6 +132,7 @@ TENANCY_FIELD_NUMBER: _builtins.int
 READ_ONLY_FIELD_NUMBER: _builtins.int
 SCOPE_FIELD_NUMBER: _builtins.int
 ANONYMOUS_FIELD_NUMBER: _builtins.int
+CUSTOMER_PORTAL_FIELD_NUMBER: _builtins.int
 EVENT_FIELD_NUMBER: _builtins.int
 SENSITIVE_FIELD_NUMBER: _builtins.int
 tenancy: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Tenancy.ValueType]
@@ -151,6 +152,19 @@ anonymous: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptio
 pricing table): the service's key check passes over exactly this method
 (which then acts for no organization), and refuses every other method
 that arrives through the gateway without a valid key.
+"""
+customer_portal: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""A customer portal method: callable through the gateway only with a
+customer session token (`Authorization: Bearer bcs_...`, which the
+merchant gets from `POST /v1/customer-sessions`), never with an API key;
+a session token is refused (401) on every method without this option.
+The call acts for the session's organization, and the servicer gets the
+session's customer from the call scope (`CallScope.portal_customer_id`):
+every read it makes must be bounded by that customer. Such a method is
+tenant-scoped, takes no `scope` and no `anonymous`, and its REST paths
+start with `/v1/customer-portal/` (the kit refuses it at startup
+otherwise, and refuses a route there without this option). Internal
+callers name no customer, so they get PERMISSION_DENIED from it.
 """
 event: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, Global___EventOptions]
 """Marks a message as an event's data."""

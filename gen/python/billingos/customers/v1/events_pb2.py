@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
+from billingos.customers.v1 import customer_sessions_pb2 as billingos_dot_customers_dot_v1_dot_customer__sessions__pb2
 from billingos.customers.v1 import customers_pb2 as billingos_dot_customers_dot_v1_dot_customers__pb2
 from billingos.customers.v1 import organizations_pb2 as billingos_dot_customers_dot_v1_dot_organizations__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganizationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revokedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,12 +44,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020customer.deleted\022\010customer'
   _globals['_ORGANIZATIONCREATEDEVENT']._loaded_options = None
   _globals['_ORGANIZATIONCREATEDEVENT']._serialized_options = b'\362\273\030$\n\024organization.created\022\014organization'
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=216
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=324
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=327
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=484
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=486
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=594
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=597
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=725
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.created'
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.revoked'
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=264
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=372
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=375
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=532
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=534
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=642
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=645
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=773
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=776
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=904
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=907
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from billingos.customers.v1 import customer_sessions_pb2 as _customer_sessions_pb2
 from billingos.customers.v1 import customers_pb2 as _customers_pb2
 from billingos.customers.v1 import organizations_pb2 as _organizations_pb2
 from google.protobuf import descriptor as _descriptor
@@ -120,3 +121,57 @@ class OrganizationCreatedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrganizationCreatedEvent: _TypeAlias = OrganizationCreatedEvent  # noqa: Y015
+
+@_typing.final
+class CustomerSessionCreatedEvent(_message.Message):
+    """Data of `customer_session.created` (subject
+    billingos.customers.customer_session.created). Never carries the token.
+    Sessions are short-lived, so their events keep no latest state (no
+    `state_field`): the state stream keeps one message per entity for ever.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_session(self) -> _customer_sessions_pb2.CustomerSession:
+        """The session as created, without its token."""
+
+    def __init__(
+        self,
+        *,
+        customer_session: _customer_sessions_pb2.CustomerSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer_session", b"customer_session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_session", b"customer_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerSessionCreatedEvent: _TypeAlias = CustomerSessionCreatedEvent  # noqa: Y015
+
+@_typing.final
+class CustomerSessionRevokedEvent(_message.Message):
+    """Data of `customer_session.revoked` (subject
+    billingos.customers.customer_session.revoked). Never carries the token.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_session(self) -> _customer_sessions_pb2.CustomerSession:
+        """The session as revoked, `revoke_time` set."""
+
+    def __init__(
+        self,
+        *,
+        customer_session: _customer_sessions_pb2.CustomerSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer_session", b"customer_session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_session", b"customer_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerSessionRevokedEvent: _TypeAlias = CustomerSessionRevokedEvent  # noqa: Y015

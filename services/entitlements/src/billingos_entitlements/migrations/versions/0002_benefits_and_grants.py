@@ -126,6 +126,7 @@ def upgrade() -> None:
         _timestamp("current_period_end", True),
         sa.Column("cancel_at_period_end", sa.Boolean(), nullable=False),
         _timestamp("source_updated_at", False),
+        sa.Column("source_event_id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("kind IN ('subscription', 'order')", name="known_source_kind"),
         schema=SCHEMA,
     )

@@ -1,0 +1,146 @@
+"""Following latest states in memory: a process's own view of entities of
+other contexts (or its own), built from their latest-state streams and kept
+current as they change — for reads that must not touch the database (the
+entitlement check).
+
+A `StateFollower` makes an ephemeral JetStream consumer of one context's
+state stream, delivering the latest state of every entity of the kinds it
+follows (`DeliverPolicy.LAST_PER_SUBJECT`), then every change, and calls the
+handler registered for each message type, in stream order per entity. It is
+`ready` once it has applied everything the stream held when it started: a
+view read before then could answer from a partial picture. Nothing is
+acknowledged or recorded: each process follows on its own, every time it
+starts, and a handler must keep the newest state per entity (compare
+`update_time`), since a state can arrive twice (after a reconnect the
+follower starts over from every latest state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from billingos.common.v1 import event_pb2
+from billingos_kit.relay import ensure_streams
+from billingos_kit.streams import event_kind, state_stream
+
+log = logging.getLogger(__name__)
+
+Event = TypeVar("Event", bound=Message)
+StateHandler = Callable[[event_pb2.EventEnvelope, Any], None]
+
+# An ephemeral consumer nobody reads from for this long is removed by the
+# server (a process that died leaves nothing behind).
+INACTIVE_SECONDS = 60.0
+FETCH_BATCH = 512
+FETCH_TIMEOUT_SECONDS = 1.0
+
+
+class StateFollower:
+    """Follows one context's latest states of the kinds registered with `on`."""
+
+    def __init__(self, context: str, name: str) -> None:
+        self.context = context
+        self.name = name
+        self.ready = asyncio.Event()
+        self._handlers: dict[str, tuple[type[Message], StateHandler]] = {}
+        self._subjects: set[str] = set()
+
+    def on(
+        self, data_type: type[Event], handler: Callable[[event_pb2.EventEnvelope, Event], None]
+    ) -> None:
+        """Calls `handler(envelope, data)` for each state of this event type
+        (an event that carries its entity's whole state)."""
+        kind = event_kind(data_type.DESCRIPTOR)
+        if kind.context != self.context or not kind.state_field:
+            raise TypeError(f"{kind.type} is no state of {self.context}'s")
+        self._handlers[kind.type] = (data_type, handler)
+        self._subjects.add(kind.states)
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        """Follows until `stop` is set, starting over from every latest state
+        after any interruption (NATS restarted, the consumer removed)."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._follow(js, stop)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.warning(
+                    "state follower interrupted; starting over",
+                    extra={"follower": self.name, "attempt": failures},
+                    exc_info=True,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(30.0, 0.5 * 2**failures))
+
+    async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        await ensure_streams(js, self.context)
+        stream = state_stream(self.context)
+        name = f"{self.name}-{uuid.uuid4().hex[:12]}"
+        await js.add_consumer(
+            stream,
+            ConsumerConfig(
+                name=name,
+                ack_policy=AckPolicy.NONE,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                filter_subjects=sorted(self._subjects),
+                inactive_threshold=INACTIVE_SECONDS,
+                mem_storage=True,
+            ),
+        )
+        subscription = await js.pull_subscribe_bind(name, stream=stream)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
+                except (TimeoutError, NatsTimeoutError):
+                    # Nothing (more) to read: whatever the stream held is applied.
+                    self.ready.set()
+                    continue
+                for message in messages:
+                    self._apply(message.data)
+                if messages and messages[-1].metadata.num_pending == 0:
+                    self.ready.set()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(stream, name)
+
+    def _apply(self, raw: bytes) -> None:
+        try:
+            envelope = event_pb2.EventEnvelope.FromString(raw)
+        except DecodeError:
+            log.error("dropping a malformed state", extra={"follower": self.name})
+            return
+        registered = self._handlers.get(envelope.type)
+        if registered is None:
+            return
+        data_type, handler = registered
+        data = data_type()
+        if not envelope.data.Unpack(data):
+            log.error(
+                "dropping a state of the wrong type",
+                extra={"follower": self.name, "type": envelope.type},
+            )
+            return
+        try:
+            handler(envelope, data)
+        except Exception:
+            # One bad state must not stop the view; the next state of the
+            # entity replaces it.
+            log.exception(
+                "a state handler failed",
+                extra={"follower": self.name, "event_id": envelope.event_id},
+            )

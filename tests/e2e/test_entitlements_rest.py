@@ -1,0 +1,144 @@
+"""Entitlements through the real Envoy gateway, the whole suite running: a
+merchant defines a benefit, attaches it to a product, a customer on a test
+clock subscribes, the check answers allowed; the subscription is canceled at
+its period's end and, once the clock passes it, the check answers not
+granted. Another organization sees none of it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from billingos_kit.testing.servers import SessionServers
+
+from .conftest import Merchant
+from .test_subscriptions_rest import advance, customer_with_card, monthly_product, settle
+
+pytestmark = pytest.mark.e2e
+
+
+async def eventually_json(merchant: Merchant, path: str, wanted: Any, **params: Any) -> Any:
+    """GET `path` until `wanted(body)` holds (events take a moment to reach
+    the view); the last body otherwise, for the assertion to show."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = await merchant.client.get(path, params=params)
+        body = response.json()
+        if (response.status_code == 200 and wanted(body)) or time.monotonic() > deadline:
+            return response.status_code, body
+        await asyncio.sleep(0.2)
+
+
+async def test_a_subscription_grants_the_feature_until_its_canceled_period_ends(
+    merchant: Merchant, other_merchant: Merchant, servers: SessionServers
+) -> None:
+    benefit = await merchant.client.post(
+        "/v1/benefits",
+        json={
+            "type": "BENEFIT_TYPE_FEATURE_FLAG",
+            "key": "api-access",
+            "description": "API access",
+            "feature_flag": {},
+        },
+    )
+    assert benefit.status_code == 200, benefit.text
+    benefit_id = benefit.json()["id"]
+    product = await monthly_product(merchant, 2000, "Pro")
+    deadline = time.monotonic() + 20
+    while True:  # the catalog learns the benefit from its event
+        attached = await merchant.client.post(
+            f"/v1/products/{product['id']}/benefits", json={"benefit_id": benefit_id}
+        )
+        if attached.status_code != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert attached.status_code == 200, attached.text
+
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription_id = created.json()["id"]
+    await settle(merchant, clock["id"])
+
+    check = {"customer_id": customer_id, "feature": "api-access"}
+    status, allowed = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("allowed") is True, **check
+    )
+    assert status == 200, allowed
+    assert allowed["reason"] == "ENTITLEMENT_REASON_GRANTED"
+    assert allowed["benefit_id"] == benefit_id
+    unknown = await merchant.client.get(
+        "/v1/entitlements/check", params={"customer_id": customer_id, "feature": "nope"}
+    )
+    assert unknown.status_code == 200, unknown.text
+    assert unknown.json()["reason"] == "ENTITLEMENT_REASON_UNKNOWN_FEATURE"
+    status, grants = await eventually_json(
+        merchant,
+        "/v1/benefit-grants",
+        lambda body: len(body.get("benefit_grants", [])) == 1,
+        customer_id=customer_id,
+        is_granted="true",
+    )
+    assert grants["benefit_grants"][0]["subscription_id"] == subscription_id
+    status, state = await eventually_json(
+        merchant,
+        f"/v1/customers/{customer_id}/state",
+        lambda body: len(body.get("granted_benefits", [])) == 1,
+    )
+    assert [s["id"] for s in state["subscriptions"]] == [subscription_id]
+
+    # Another organization: the customer does not exist there.
+    foreign = await other_merchant.client.get("/v1/entitlements/check", params=check)
+    assert foreign.status_code == 404, foreign.text
+    foreign_state = await other_merchant.client.get(f"/v1/customers/{customer_id}/state")
+    assert foreign_state.status_code == 404, foreign_state.text
+    foreign_grants = await other_merchant.client.get(
+        "/v1/benefit-grants", params={"customer_id": customer_id}
+    )
+    assert foreign_grants.json().get("benefit_grants", []) == []
+
+    canceled = await merchant.client.post(f"/v1/subscriptions/{subscription_id}/cancel", json={})
+    assert canceled.status_code == 200, canceled.text
+    # Still granted until the period ends.
+    still = await merchant.client.get("/v1/entitlements/check", params=check)
+    assert still.json()["allowed"] is True
+    await advance(merchant, clock["id"], "2027-02-01T00:00:01Z")
+    status, revoked = await eventually_json(
+        merchant,
+        "/v1/entitlements/check",
+        lambda body: body.get("reason") == "ENTITLEMENT_REASON_NOT_GRANTED",
+        **check,
+    )
+    assert revoked.get("allowed", False) is False, revoked
+
+
+async def test_bad_checks_are_refused_naming_the_field(merchant: Merchant) -> None:
+    for params, field in (
+        ({"feature": "api"}, "customer_id"),
+        ({"customer_id": "x", "feature": "api"}, "customer_id"),
+        ({"customer_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"}, "feature"),
+    ):
+        response = await merchant.client.get("/v1/entitlements/check", params=params)
+        assert response.status_code == 400, response.text
+        fields = [
+            v["field"]
+            for d in response.json()["details"]
+            if d["@type"].endswith("BadRequest")
+            for v in d["field_violations"]
+        ]
+        assert field in fields, response.text
