@@ -88,7 +88,10 @@ class StateFollower:
         await ensure_streams(js, self.context)
         stream = state_stream(self.context)
         name = f"{self.name}-{uuid.uuid4().hex[:12]}"
-        await js.add_consumer(
+        # Starting over: the view is rebuilt, and not ready until it has
+        # applied what the stream holds now.
+        self.ready.clear()
+        created = await js.add_consumer(
             stream,
             ConsumerConfig(
                 name=name,
@@ -100,17 +103,25 @@ class StateFollower:
             ),
         )
         subscription = await js.pull_subscribe_bind(name, stream=stream)
+        # What the stream held when the consumer was made: ready once that
+        # many are applied (a quiet second alone proves nothing: the first
+        # delivery of a large stream may be slow).
+        to_catch_up = created.num_pending or 0
+        applied = 0
+        if to_catch_up == 0:
+            self.ready.set()
         try:
             while not stop.is_set():
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
                 except (TimeoutError, NatsTimeoutError):
-                    # Nothing (more) to read: whatever the stream held is applied.
-                    self.ready.set()
                     continue
                 for message in messages:
                     self._apply(message.data)
-                if messages and messages[-1].metadata.num_pending == 0:
+                applied += len(messages)
+                if not self.ready.is_set() and (
+                    applied >= to_catch_up or messages[-1].metadata.num_pending == 0
+                ):
                     self.ready.set()
         finally:
             with contextlib.suppress(Exception):

@@ -160,8 +160,14 @@ async def test_another_organizations_customer_is_not_found(
     await until(merchant, customer, "api", Reason.ENTITLEMENT_REASON_GRANTED)
     other = Merchant(entitlements_service, servers.nats_url)
     await other.benefit("api")
+    # Even a customer of the other organization with the same id (its own
+    # state, its own benefit of the same key) holds none of the first's grants.
+    await other.customer(customer)
+    not_theirs = await until(other, customer, "api", Reason.ENTITLEMENT_REASON_NOT_GRANTED)
+    assert not not_theirs.allowed
+    twin = uuid.uuid4()
     for request in (
-        entitlements_pb2.CheckEntitlementRequest(customer_id=str(customer), feature="api"),
+        entitlements_pb2.CheckEntitlementRequest(customer_id=str(twin), feature="api"),
         entitlements_pb2.CheckEntitlementRequest(
             external_customer_id="shared-external-id", feature="api"
         ),
@@ -169,9 +175,10 @@ async def test_another_organizations_customer_is_not_found(
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await other.checks.CheckEntitlement(request, metadata=other.metadata())
         assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+    await merchant.customer(twin)
     with pytest.raises(grpc.aio.AioRpcError) as state:
         await other.states.GetCustomerState(
-            customer_state_pb2.GetCustomerStateRequest(customer_id=str(customer)),
+            customer_state_pb2.GetCustomerStateRequest(customer_id=str(twin)),
             metadata=other.metadata(),
         )
     assert state.value.code() is grpc.StatusCode.NOT_FOUND
@@ -235,6 +242,7 @@ async def test_the_portal_lists_only_the_sessions_customers_grants(
         await merchant.granted(customer, 1)
     sessions = KnownSessions()
     entitlements_service.app.use_session_lookup(sessions)
+    # (Left in place: every test's tokens are its own, and API keys are checked apart.)
     token = sessions.issue(
         merchant.organization_id, mine, entitlements_service.app.clock.now() + dt.timedelta(hours=1)
     )

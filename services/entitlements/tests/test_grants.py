@@ -13,12 +13,13 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from billingos.entitlements.v1 import benefit_grants_pb2, benefits_pb2
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
+from billingos_kit.ids import new_id
 from billingos_kit.testing.events import publish_event, published_events
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService
 from billingos_kit.testing.waiting import eventually
 
-from .conftest import Merchant, at
+from .conftest import EVENT_CLOCK, Merchant, at
 
 ACTIVE = subscriptions_pb2.SUBSCRIPTION_STATUS_ACTIVE
 CANCELED = subscriptions_pb2.SUBSCRIPTION_STATUS_CANCELED
@@ -87,6 +88,36 @@ async def test_of_two_states_of_one_time_the_later_event_wins(merchant: Merchant
     await merchant.hear(merchant.subscription(subscription, customer, product, moment=moment))
     [grant] = await merchant.granted(customer, 1)
     assert grant.subscription_id == str(subscription)
+
+
+async def test_of_two_states_of_one_time_an_earlier_event_heard_later_loses(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    flag = await merchant.benefit("api")
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, flag.id)
+    moment = merchant.later()
+    first_id, second_id = new_id(EVENT_CLOCK), new_id(EVENT_CLOCK)
+    incomplete = merchant.subscription(
+        subscription,
+        customer,
+        product,
+        subscriptions_pb2.SUBSCRIPTION_STATUS_INCOMPLETE,
+        moment=moment,
+    )
+    active = merchant.subscription(subscription, customer, product, moment=moment)
+    for state, event_id in ((active, second_id), (incomplete, first_id)):
+        await publish_event(
+            servers.nats_url,
+            subscription_events.SubscriptionUpdatedEvent(subscription=state),
+            merchant.organization_id,
+            event_id=str(event_id),
+        )
+    marker_customer = uuid.uuid4()
+    await merchant.hear(merchant.subscription(uuid.uuid4(), marker_customer, product))
+    await merchant.granted(marker_customer, 1)
+    [grant] = await merchant.granted(customer, 1)
+    assert grant.is_granted
 
 
 async def test_a_state_heard_twice_grants_once(merchant: Merchant) -> None:

@@ -30,6 +30,8 @@ _SUBSCRIPTION_STATUS = {
     **_SUBSCRIPTION_GRANTS,
     _S.SUBSCRIPTION_STATUS_INCOMPLETE: "incomplete",
     _S.SUBSCRIPTION_STATUS_CANCELED: "canceled",
+    # Dunning gave up but kept it: it grants nothing until it is paid.
+    _S.SUBSCRIPTION_STATUS_UNPAID: "unpaid",
 }
 _O = orders_pb2
 # A one-time purchase grants while it stays paid; refunded in full or void,

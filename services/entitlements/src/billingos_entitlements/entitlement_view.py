@@ -9,15 +9,14 @@ is published (the relay is woken by the commit) and delivered (a pull that
 returns as soon as a message is there): bench/README.md ("Entitlements")
 measures the lag. On a cold start or a restart the view is rebuilt from
 every latest state, and answers only once it has applied all of them
-(`ready`). Each entity keeps its newest state (update_time): a state heard
-twice, or an older one heard late, changes nothing."""
+(`ready`). States are applied in stream order: one entity's states are on
+one subject, in commit order; a state heard twice changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +72,8 @@ class CustomerEntry:
     updated: dt.datetime
 
 
-def _time(envelope_or_message: object) -> dt.datetime:
-    stamp = getattr(envelope_or_message, "update_time")  # noqa: B009 - every state has one
+def _updated(message: object) -> dt.datetime:
+    stamp = getattr(message, "update_time")  # noqa: B009 - every state has one
     moment: dt.datetime = stamp.ToDatetime(tzinfo=dt.UTC)
     return moment
 
@@ -88,9 +87,7 @@ class EntitlementView:
         self._keys: dict[tuple[Organization, str], uuid.UUID] = {}
         self._grants: dict[uuid.UUID, GrantEntry] = {}
         # (organization, customer) → benefit → ids of its granted grants
-        self._granted: dict[tuple[Organization, uuid.UUID], dict[uuid.UUID, set[uuid.UUID]]] = (
-            defaultdict(dict)
-        )
+        self._granted: dict[tuple[Organization, uuid.UUID], dict[uuid.UUID, set[uuid.UUID]]] = {}
         self._meters: dict[tuple[Organization, uuid.UUID, uuid.UUID], MeterEntry] = {}
         self._customers: dict[tuple[Organization, uuid.UUID], CustomerEntry] = {}
         self._external: dict[tuple[Organization, str], uuid.UUID] = {}
@@ -130,7 +127,8 @@ class EntitlementView:
     def benefit(self, organization_id: Organization, key: str) -> BenefitEntry | None:
         """The organization's live benefit with this key."""
         benefit_id = self._keys.get((organization_id, key))
-        return self._benefits.get(benefit_id) if benefit_id is not None else None
+        found = self._benefits.get(benefit_id) if benefit_id is not None else None
+        return found if found is not None and found.organization_id == organization_id else None
 
     def is_granted(
         self, organization_id: Organization, customer_id: uuid.UUID, benefit_id: uuid.UUID
@@ -188,23 +186,20 @@ class EntitlementView:
         return follower
 
     def _benefit_state(self, envelope: event_pb2.EventEnvelope, data: Any) -> None:
-        self._benefit(data.benefit)
+        self._benefit(envelope, data.benefit)
 
     def _grant_state(self, envelope: event_pb2.EventEnvelope, data: Any) -> None:
         self._grant(envelope, data.benefit_grant)
 
-    def _benefit(self, message: benefits_pb2.Benefit) -> None:
-        benefit_id, organization_id = (
-            canonical_id(message.id),
-            canonical_id(message.organization_id),
-        )
+    def _benefit(self, envelope: event_pb2.EventEnvelope, message: benefits_pb2.Benefit) -> None:
+        benefit_id = canonical_id(message.id)
+        organization_id = canonical_id(envelope.organization_id)
         kind = BENEFIT_TYPES.from_proto(message.type)
         if benefit_id is None or organization_id is None or kind is None:
             return
-        updated = _time(message)
         known = self._benefits.get(benefit_id)
-        if known is not None and (known.updated > updated or known.deleted):
-            return
+        if known is not None and (known.deleted or known.organization_id != organization_id):
+            return  # a deletion is final; an id stays its first organization's
         meter = (
             canonical_id(message.meter_credits.meter_id)
             if kind is BenefitType.METER_CREDITS
@@ -217,7 +212,7 @@ class EntitlementView:
             kind,
             meter,
             message.HasField("delete_time"),
-            updated,
+            _updated(message),
         )
         self._benefits[benefit_id] = entry
         if entry.deleted:
@@ -229,26 +224,29 @@ class EntitlementView:
     def _grant(
         self, envelope: event_pb2.EventEnvelope, message: benefit_grants_pb2.BenefitGrant
     ) -> None:
-        ids = [canonical_id(v) for v in (message.id, message.customer_id, message.benefit_id)]
+        grant_id, customer_id, benefit_id = (
+            canonical_id(v) for v in (message.id, message.customer_id, message.benefit_id)
+        )
         organization_id = canonical_id(envelope.organization_id)
-        grant_id, customer_id, benefit_id = ids
         if grant_id is None or customer_id is None or benefit_id is None or organization_id is None:
             return
-        updated = _time(message)
-        known = self._grants.get(grant_id)
-        if known is not None and known.updated > updated:
-            return
-        self._grants[grant_id] = GrantEntry(
-            grant_id, customer_id, benefit_id, message.is_granted, updated
-        )
-        granted = self._granted[(organization_id, customer_id)]
-        holders = granted.setdefault(benefit_id, set())
+        # Applied in stream order (one entity's states are on one subject, in
+        # commit order), not by update_time: replicas' clocks may differ.
+        key = (organization_id, customer_id)
         if message.is_granted:
-            holders.add(grant_id)
-        else:
-            holders.discard(grant_id)
-            if not holders:
-                del granted[benefit_id]
+            self._grants[grant_id] = GrantEntry(
+                grant_id, customer_id, benefit_id, True, _updated(message)
+            )
+            self._granted.setdefault(key, {}).setdefault(benefit_id, set()).add(grant_id)
+            return
+        self._grants.pop(grant_id, None)
+        granted = self._granted.get(key, {})
+        holders = granted.get(benefit_id, set())
+        holders.discard(grant_id)
+        if not holders:
+            granted.pop(benefit_id, None)
+        if not granted:
+            self._granted.pop(key, None)
 
     def _customer(
         self,
@@ -262,10 +260,8 @@ class EntitlementView:
         )
         if customer_id is None or organization_id is None:
             return
-        updated = _time(message)
+        updated = _updated(message)
         known = self._customers.get((organization_id, customer_id))
-        if known is not None and known.updated > updated:
-            return
         deleted = message.HasField("delete_time") or isinstance(
             data, customer_events.CustomerDeletedEvent
         )
@@ -286,11 +282,8 @@ class EntitlementView:
         organization_id = canonical_id(envelope.organization_id)
         if customer_id is None or meter_id is None or organization_id is None:
             return
-        updated = _time(message)
+        updated = _updated(message)
         key = (organization_id, customer_id, meter_id)
-        known = self._meters.get(key)
-        if known is not None and known.updated > updated:
-            return
         self._meters[key] = MeterEntry(
             message.consumed_units, message.credited_units, message.balance, updated
         )

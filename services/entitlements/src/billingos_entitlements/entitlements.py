@@ -92,6 +92,11 @@ class EntitlementChecks:
                 benefit.meter_id,
                 as_of=benefit.updated,
             )
+        if benefit.type is BenefitType.METER_CREDITS and benefit.meter_id is None:
+            # Never open by default: a credits benefit without its meter has none.
+            return Answer(
+                feature, False, EntitlementReason.NO_CREDITS_LEFT, benefit.id, benefit.type
+            )
         if benefit.type is not BenefitType.METER_CREDITS or benefit.meter_id is None:
             return Answer(
                 feature,
@@ -118,7 +123,9 @@ class EntitlementChecks:
 
 
 def _decimal(value: str) -> Decimal:
+    """A balance as metering wrote it; anything else (NaN too) is none."""
     try:
-        return Decimal(value or "0")
+        found = Decimal(value or "0")
     except InvalidOperation:
         return Decimal(0)
+    return found if found.is_finite() else Decimal(0)

@@ -82,7 +82,6 @@ class Grants:
         reconciled by one transaction at a time, and never while its
         product's benefit list changes. Its benefits are held shared, so a
         deletion waits for the grants made from them and then revokes them."""
-        await self._products.lock(source.product_id)
         wanted: list[uuid.UUID] = []
         if source.live:
             product = await self._products.get(source.product_id)

@@ -20,6 +20,7 @@ from billingos.entitlements.v1 import (
 )
 from billingos_entitlements.benefit_grants import BenefitGrantService
 from billingos_entitlements.benefits import BENEFIT_MASK, BenefitService
+from billingos_entitlements.customer_portal import PortalGrants
 from billingos_entitlements.customer_state import CustomerStates
 from billingos_entitlements.entitlement_view import EntitlementView
 from billingos_entitlements.entitlements import EntitlementChecks
@@ -172,12 +173,9 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
     async def ListPortalBenefitGrants(
         self, request: customer_portal_pb2.ListPortalBenefitGrantsRequest, context: Context
     ) -> customer_portal_pb2.ListPortalBenefitGrantsResponse:
-        scope = current_scope()
-        where = GrantFilter(
-            customer_id=scope.portal_customer_id, is_granted=optional_bool(request, "is_granted")
+        result = await PortalGrants(current_scope()).list_page(
+            optional_bool(request, "is_granted"), request.page_size, request.page_token
         )
-        page = page_request(request.page_size, request.page_token, where)
-        result = await BenefitGrantService(scope).list_page(where, page)
         return customer_portal_pb2.ListPortalBenefitGrantsResponse(
             benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
             next_page_token=result.next_page_token,
