@@ -142,3 +142,78 @@ async def test_bad_checks_are_refused_naming_the_field(merchant: Merchant) -> No
             for v in d["field_violations"]
         ]
         assert field in fields, response.text
+
+
+async def test_meter_credits_are_credited_and_usage_consumes_them(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """A meter-credits benefit: its units are credited to the customer's
+    meter when granted, and each usage event is taken from the balance the
+    check answers with."""
+    meter = await merchant.client.post(
+        "/v1/meters",
+        json={
+            "name": "API calls",
+            "filter": {
+                "clauses": [
+                    {
+                        "condition": {
+                            "property": "name",
+                            "operator": "FILTER_OPERATOR_EQ",
+                            "string_value": "api_call",
+                        }
+                    }
+                ]
+            },
+            "aggregation": {"function": "AGGREGATION_FUNCTION_COUNT"},
+        },
+    )
+    assert meter.status_code == 200, meter.text
+    benefit = await merchant.client.post(
+        "/v1/benefits",
+        json={
+            "type": "BENEFIT_TYPE_METER_CREDITS",
+            "key": "api-calls",
+            "description": "1,000 API calls a month",
+            "meter_credits": {"meter_id": meter.json()["id"], "units": "1000"},
+        },
+    )
+    assert benefit.status_code == 200, benefit.text
+    product = await monthly_product(merchant, 2000, "Metered")
+    deadline = time.monotonic() + 20
+    while True:
+        attached = await merchant.client.post(
+            f"/v1/products/{product['id']}/benefits", json={"benefit_id": benefit.json()["id"]}
+        )
+        if attached.status_code != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert attached.status_code == 200, attached.text
+    customer_id = await customer_with_card(merchant, servers)
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    check = {"customer_id": customer_id, "feature": "api-calls"}
+    status, credited = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "1000", **check
+    )
+    assert (status, credited.get("allowed"), credited.get("balance")) == (200, True, "1000"), (
+        credited
+    )
+    ingested = await merchant.client.post(
+        "/v1/events/ingest",
+        json={"events": [{"name": "api_call", "customer_id": customer_id} for _ in range(3)]},
+    )
+    assert ingested.status_code == 200, ingested.text
+    status, used = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "997", **check
+    )
+    assert (used.get("balance"), used.get("consumed_units")) == ("997", "3"), used

@@ -4,16 +4,21 @@ the states arrive; deleting a benefit revokes its grants."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
+from sqlalchemy import select
 
 from billingos.entitlements.v1 import benefit_grants_pb2, benefits_pb2
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
+from billingos_entitlements import models
 from billingos_kit.ids import new_id
+from billingos_kit.testing.db import rows
 from billingos_kit.testing.events import publish_event, published_events
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService
@@ -288,3 +293,44 @@ async def test_grants_are_listed_by_filter_and_never_another_organizations(
         metadata=other.metadata(),
     )
     assert list(listed.benefit_grants) == []
+
+
+async def test_a_meter_credits_grant_records_one_credit_per_period(
+    merchant: Merchant, entitlements_service: RunningService
+) -> None:
+    credits = await merchant.benefit(
+        "api_calls",
+        type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
+        meter_credits=benefits_pb2.MeterCreditsProperties(
+            meter_id="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            units="500",
+            renewal=benefits_pb2.CREDIT_RENEWAL_ROLLOVER,
+        ),
+    )
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, credits.id)
+    first = merchant.subscription(subscription, customer, product)
+    await merchant.hear(first)
+    [grant] = await merchant.granted(customer, 1)
+    await merchant.hear(first, subscription_events.SubscriptionUpdatedEvent)  # same period
+    renewed = merchant.subscription(subscription, customer, product)  # a later period start
+    await merchant.hear(renewed, subscription_events.SubscriptionRenewedEvent)
+    table = models.meter_credits
+
+    async def both() -> list[Any] | None:
+        found = await rows(
+            entitlements_service.app.database,
+            select(table)
+            .where(table.c.grant_id == uuid.UUID(grant.id))
+            .order_by(table.c.period_start),
+        )
+        return found if len(found) == 2 else None
+
+    found = await eventually(both)
+    assert [r["period_start"] for r in found] == [
+        first.current_period_start.ToDatetime(tzinfo=dt.UTC),
+        renewed.current_period_start.ToDatetime(tzinfo=dt.UTC),
+    ]
+    assert {(r["units"], r["renewal"], str(r["customer_id"])) for r in found} == {
+        ("500", "rollover", str(customer))
+    }

@@ -4,6 +4,7 @@ the engine's subscriptions and orders, which grant and revoke."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from billingos.entitlements.v1 import (
 )
 from billingos_entitlements import states
 from billingos_entitlements.consumers import customers_copy, grant_sources, products_copy
+from billingos_entitlements.credits import Crediter
 from billingos_entitlements.entitlement_view import EntitlementView
 from billingos_entitlements.models import kit_tables
 from billingos_entitlements.servicer import (
@@ -38,6 +40,7 @@ from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
@@ -77,6 +80,17 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_consumer(products_copy(app.database, app.clock))
     app.add_consumer(grant_sources(app.database, app.clock))
     app.add_worker("entitlement-view", lambda stop: view.run(app.jetstream, stop))
+    if settings.metering_address:
+        crediter = Crediter(
+            app.database,
+            app.clock,
+            settings.metering_address,
+            settings.service_token.get_secret_value(),
+        )
+        app.add_worker("crediter", crediter.run)
+    else:
+        # Credits are still recorded, and sent once a process knows metering.
+        log.warning("metering_address is not set: meter credits are recorded, not sent")
     for source in states.state_sources():
         app.add_state_source(source)
     return app

@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from typing import Any, Protocol
 
-from billingos_entitlements import events
+from billingos_entitlements import credits, events
 from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant, GrantSourceCopy
 from billingos_entitlements.repository import (
     BenefitRepository,
@@ -116,6 +116,22 @@ class Grants:
             keep = benefit is not None and benefit.deleted_at is None and benefit_id in wanted
             if grant.is_granted and not keep and benefit is not None:
                 await self._revoke(grant, benefit, at)
+        await self._credit(source, benefits)
+
+    async def _credit(self, source: GrantSourceCopy, benefits: dict[uuid.UUID, Benefit]) -> None:
+        """Each granted meter-credits grant's credit for the source's current
+        period (a new grant's first, a renewal's next), recorded once."""
+        if not source.live:
+            return
+        for grant in await self._grants.of_source(source.id, locked=False):
+            benefit = benefits.get(grant.benefit_id)
+            if (
+                grant.is_granted
+                and benefit is not None
+                and BenefitType(benefit.type) is BenefitType.METER_CREDITS
+            ):
+                renewal = str(benefit.properties.get("renewal", "reset"))
+                await credits.request(self._scope, self._scope.clock, grant, source, renewal)
 
     async def product_changed(self, product_id: uuid.UUID, at: dt.datetime) -> None:
         """The product's benefit list changed: every source that grants it now

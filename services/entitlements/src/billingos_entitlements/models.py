@@ -159,6 +159,33 @@ grant_sources = Table(
 )
 
 
+# The credits each meter-credits grant asks metering for: one row per
+# (grant, period), sent by the crediter (credits.py) with the row's id as the
+# idempotency key, so a retry after a lost answer credits once.
+CREDIT_INDEX = "ux_meter_credits_grant_period"
+
+meter_credits = Table(
+    "meter_credits",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("grant_id", Uuid, nullable=False),
+    Column("customer_id", Uuid, nullable=False),
+    Column("meter_id", Uuid, nullable=False),
+    Column("units", Text, nullable=False),
+    Column("renewal", Text, nullable=False),
+    Column("period_start", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_try_at", Timestamp, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index(CREDIT_INDEX, "grant_id", "period_start", unique=True),
+    Index("ix_meter_credits_due", "next_try_at", postgresql_where=text("sent_at IS NULL")),
+    CheckConstraint("renewal IN ('reset', 'rollover')", name="known_renewal"),
+)
+
+
 @dataclass
 class Benefit:
     """A benefit; deleting sets `deleted_at` (its grants are revoked, the row
@@ -231,3 +258,20 @@ class GrantSourceCopy:
     cancel_at_period_end: bool
     source_updated_at: dt.datetime
     source_event_id: uuid.UUID
+
+
+@dataclass
+class MeterCredit:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    grant_id: uuid.UUID
+    customer_id: uuid.UUID
+    meter_id: uuid.UUID
+    units: str
+    renewal: str
+    period_start: dt.datetime
+    sent_at: dt.datetime | None
+    attempts: int
+    next_try_at: dt.datetime
+    last_error: str | None
+    created_at: dt.datetime

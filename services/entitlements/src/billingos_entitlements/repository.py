@@ -4,6 +4,7 @@ The read copies keep the newest state they have heard (`remember`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.sql.elements import ClauseElement
@@ -31,15 +33,17 @@ from billingos_entitlements.models import (
     BenefitGrant,
     CustomerCopy,
     GrantSourceCopy,
+    MeterCredit,
     ProductCopy,
     benefit_grants,
     benefits,
     customers,
     grant_sources,
+    meter_credits,
     products,
 )
 from billingos_kit.pagination import ListFilter
-from billingos_kit.repository import TenantRepository, UniqueRule
+from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.sql import affected_rows
 
 _IDS = ARRAY(Uuid)
@@ -289,3 +293,81 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
             )
 
         return await self.fetch_rows(self.query("live_of_customer", build), customer_id=customer_id)
+
+
+# ---- meter credits ----------------------------------------------------------
+
+
+class MeterCreditRequests(TenantRepository[MeterCredit]):
+    table = meter_credits
+    row_type = MeterCredit
+    resource = "meter_credit"
+
+    async def request_once(self, row: MeterCredit) -> bool:
+        """Records the credit unless its (grant, period) has one already."""
+
+        def build() -> ClauseElement:
+            statement = insert(meter_credits).values(
+                {column.name: bindparam(column.name) for column in meter_credits.c}
+            )
+            return statement.on_conflict_do_nothing(
+                index_elements=["grant_id", "period_start"]
+            ).returning(meter_credits.c.id)
+
+        record = await self.query("request_once", build).fetch_one(
+            await self.connection(), **self._values(row)
+        )
+        return record is not None
+
+
+class DueCredits(PlatformRepository[MeterCredit]):
+    """The credits to send, across organizations (the crediter's claim)."""
+
+    table = meter_credits
+    row_type = MeterCredit
+    resource = "meter_credit"
+
+    async def claim(self, now: dt.datetime, lease: dt.datetime, limit: int) -> list[MeterCredit]:
+        """Up to `limit` unsent credits due by `now`, each leased until
+        `lease` (another crediter skips them; a crediter that dies leaves
+        them to be sent again after it, under the same idempotency key)."""
+
+        def build() -> ClauseElement:
+            due = (
+                select(meter_credits.c.id)
+                .where(meter_credits.c.sent_at.is_(None))
+                .where(meter_credits.c.next_try_at <= bindparam("now"))
+                .order_by(meter_credits.c.next_try_at)
+                .limit(bindparam("limit"))
+                .with_for_update(skip_locked=True)
+            )
+            return (
+                update(meter_credits)
+                .where(meter_credits.c.id.in_(due.scalar_subquery()))
+                .values(next_try_at=bindparam("lease"), attempts=meter_credits.c.attempts + 1)
+                .returning(*meter_credits.c)
+            )
+
+        return await self.fetch_rows(self.query("claim", build), now=now, lease=lease, limit=limit)
+
+    async def sent(self, credit_id: uuid.UUID, at: dt.datetime) -> None:
+        def build() -> ClauseElement:
+            return (
+                update(meter_credits)
+                .where(meter_credits.c.id == bindparam("credit_id"))
+                .values(sent_at=bindparam("at"), last_error=None)
+            )
+
+        await self.query("sent", build).execute(await self.connection(), credit_id=credit_id, at=at)
+
+    async def failed(self, credit_id: uuid.UUID, retry_at: dt.datetime, error: str) -> None:
+        def build() -> ClauseElement:
+            return (
+                update(meter_credits)
+                .where(meter_credits.c.id == bindparam("credit_id"))
+                .values(next_try_at=bindparam("retry_at"), last_error=bindparam("error"))
+            )
+
+        await self.query("failed", build).execute(
+            await self.connection(), credit_id=credit_id, retry_at=retry_at, error=error[:500]
+        )

@@ -143,7 +143,47 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
 
+    op.create_table(
+        "meter_credits",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("grant_id", sa.Uuid(), nullable=False),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("meter_id", sa.Uuid(), nullable=False),
+        sa.Column("units", sa.Text(), nullable=False),
+        sa.Column("renewal", sa.Text(), nullable=False),
+        _timestamp("period_start", False),
+        _timestamp("sent_at", True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        _timestamp("next_try_at", False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        _timestamp("created_at", False),
+        sa.CheckConstraint("renewal IN ('reset', 'rollover')", name="known_renewal"),
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ux_meter_credits_grant_period",
+        "meter_credits",
+        ["grant_id", "period_start"],
+        unique=True,
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ix_meter_credits_due",
+        "meter_credits",
+        ["next_try_at"],
+        postgresql_where=sa.text("sent_at IS NULL"),
+        schema=SCHEMA,
+    )
+
 
 def downgrade() -> None:
-    for table in ("grant_sources", "customers", "products", "benefit_grants", "benefits"):
+    for table in (
+        "meter_credits",
+        "grant_sources",
+        "customers",
+        "products",
+        "benefit_grants",
+        "benefits",
+    ):
         op.drop_table(table, schema=SCHEMA)
