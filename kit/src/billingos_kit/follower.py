@@ -86,30 +86,50 @@ class StateFollower:
 
     async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         await ensure_streams(js, self.context)
+        # Starting over: the view is rebuilt, and not ready until it has
+        # applied what the stream holds now, on every subject it follows.
+        self.ready.clear()
+        subjects = sorted(self._subjects)
+        caught_up: set[str] = set()
+
+        def arrived(subject: str) -> None:
+            caught_up.add(subject)
+            if len(caught_up) == len(subjects):
+                self.ready.set()
+
+        await asyncio.gather(*(self._subject(js, stop, s, arrived) for s in subjects))
+
+    async def _subject(
+        self,
+        js: JetStreamContext,
+        stop: asyncio.Event,
+        subject: str,
+        arrived: Callable[[str], None],
+    ) -> None:
+        """One consumer per subject (`filter_subject`): several filter
+        subjects on one consumer need nats-server 2.10, and a 2.9 server
+        refuses them with last-per-subject delivery."""
         stream = state_stream(self.context)
         name = f"{self.name}-{uuid.uuid4().hex[:12]}"
-        # Starting over: the view is rebuilt, and not ready until it has
-        # applied what the stream holds now.
-        self.ready.clear()
         created = await js.add_consumer(
             stream,
             ConsumerConfig(
                 name=name,
                 ack_policy=AckPolicy.NONE,
                 deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                filter_subjects=sorted(self._subjects),
+                filter_subject=subject,
                 inactive_threshold=INACTIVE_SECONDS,
                 mem_storage=True,
             ),
         )
         subscription = await js.pull_subscribe_bind(name, stream=stream)
-        # What the stream held when the consumer was made: ready once that
+        # What the stream held when the consumer was made: caught up once that
         # many are applied (a quiet second alone proves nothing: the first
         # delivery of a large stream may be slow).
         to_catch_up = created.num_pending or 0
         applied = 0
         if to_catch_up == 0:
-            self.ready.set()
+            arrived(subject)
         try:
             while not stop.is_set():
                 try:
@@ -119,10 +139,8 @@ class StateFollower:
                 for message in messages:
                     self._apply(message.data)
                 applied += len(messages)
-                if not self.ready.is_set() and (
-                    applied >= to_catch_up or messages[-1].metadata.num_pending == 0
-                ):
-                    self.ready.set()
+                if applied >= to_catch_up or messages[-1].metadata.num_pending == 0:
+                    arrived(subject)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()

@@ -187,7 +187,9 @@ class Grants:
         await self._scope.outbox.add(events.grant_granted(grant, benefit))
 
     async def _revoke(self, grant: BenefitGrant, benefit: Benefit, at: dt.datetime) -> None:
-        grant.revoked_at = at
+        # Never before it was granted (a deletion on the real clock of a grant
+        # made on a test clock's later time).
+        grant.revoked_at = max(at, grant.granted_at)
         grant.updated_at = self._scope.clock.now()
         await self._grants.update(grant, ["revoked_at", "updated_at"])
         await self._scope.outbox.add(events.grant_revoked(grant, benefit))
