@@ -141,3 +141,41 @@ def test_json_logs_carry_the_request_id_and_extras() -> None:
     assert line["level"] == "info"
     assert line["method"].endswith("GetCustomer")
     assert line["time"].endswith("Z")
+
+
+async def test_health_waits_for_what_the_service_must_load_first(servers: SessionServers) -> None:
+    await upgrade_to_head_async(MIGRATIONS_DIR, servers.database_url)
+    settings = LifecycleSettings(
+        database_url=servers.database_url,
+        nats_url=servers.nats_url,
+        grpc_listen="127.0.0.1:0",
+        service_token=TEST_SERVICE_TOKEN,
+        gateway_token=TEST_GATEWAY_TOKEN,
+    )
+    app = ServiceApp(settings, customers_tables)
+    app.add_service(
+        customers_pb2_grpc.add_CustomerServiceServicer_to_server,
+        SlowCustomers(delay=0),
+        customers_pb2.DESCRIPTOR.services_by_name["CustomerService"],
+    )
+    loaded = asyncio.Event()
+
+    async def until_loaded() -> None:
+        await loaded.wait()
+
+    app.add_readiness(until_loaded)
+    await app.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            before = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            assert before.status != health_pb2.HealthCheckResponse.SERVING
+            loaded.set()
+            for _ in range(100):
+                after = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if after.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+                await asyncio.sleep(0.02)
+            assert after.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await app.stop(grace=0)

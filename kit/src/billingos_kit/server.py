@@ -106,6 +106,8 @@ class ServiceApp:
         self._consumers: list[EventConsumer] = []
         self._state_sources: list[StateSource] = []
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._readiness: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._ready_task: asyncio.Task[None] | None = None
         self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,6 +147,12 @@ class ServiceApp:
         beside the relay and the consumers; if it dies, the process reports
         NOT_SERVING, as for them."""
         self._workers.append((name, work))
+
+    def add_readiness(self, ready: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Health reports SERVING only once `ready()` has returned (it waits
+        for what the service must load before its first answer); until then
+        the port is open but health says NOT_SERVING."""
+        self._readiness.append(ready)
 
     def add_closer(self, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Runs at stop, after background work ended (a client's channel)."""
@@ -205,6 +213,8 @@ class ServiceApp:
             registration.add_to_server(registration.servicer, server)
             names.append(registration.service.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        # grpc's health servicer answers SERVING for "" until told otherwise.
+        await self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.settings.grpc_reflection:
             reflection.enable_server_reflection([reflection.SERVICE_NAME, *names], server)
         self.port = server.add_insecure_port(self.settings.grpc_listen)
@@ -227,13 +237,26 @@ class ServiceApp:
             self._spawn(f"consumer-{consumer.name}", consumer.run(js, self._stop))
         for name, work in self._workers:
             self._spawn(name, work(self._stop))
+        if self._readiness:
+            # Not serving until what the service answers from is loaded (the
+            # entitlement view): an orchestrator sends it no call before.
+            self._ready_task = asyncio.create_task(self._serve_when_ready(names))
+        else:
+            await self._serve(names)
+        return self.port
+
+    async def _serve_when_ready(self, names: list[str]) -> None:
+        for ready in self._readiness:
+            await ready()
+        await self._serve(names)
+
+    async def _serve(self, names: list[str]) -> None:
         for registration in self._registrations:
             await self._health.set(
                 registration.service.full_name, health_pb2.HealthCheckResponse.SERVING
             )
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"port": self.port, "services": names})
-        return self.port
 
     def _spawn(self, name: str, work: Any) -> None:
         task = asyncio.create_task(work, name=f"{self.name}-{name}")
@@ -256,6 +279,10 @@ class ServiceApp:
         """Graceful stop: refuse new calls, finish in-flight ones, then background work."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self._health.enter_graceful_shutdown()
+        if self._ready_task is not None:
+            self._ready_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ready_task
         if self._server is not None:
             await self._server.stop(grace)
         self._stop.set()

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
@@ -21,7 +22,7 @@ from billingos.entitlements.v1 import (
     customer_state_pb2_grpc,
     entitlements_pb2_grpc,
 )
-from billingos.metering.v1 import customer_meters_pb2
+from billingos.metering.v1 import customer_meters_pb2, meters_pb2, meters_pb2_grpc
 from billingos.metering.v1 import events_pb2 as metering_events
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import subscriptions_pb2
@@ -30,6 +31,7 @@ from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import FrozenClock, SystemClock
 from billingos_kit.ids import new_id
 from billingos_kit.testing.events import publish_event
+from billingos_kit.testing.processes import service_process
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
 from billingos_kit.testing.waiting import eventually
@@ -40,11 +42,26 @@ EVENT_CLOCK = SystemClock()
 
 
 @pytest.fixture(scope="session")
+def metering_address(
+    servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The real metering service as a process of its own (benefits of meter
+    credits name its meters; the crediter sends it their credits)."""
+    with service_process("metering", servers, tmp_path_factory.mktemp("metering")) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
 async def entitlements_service(
-    servers: SessionServers, session_clock: FrozenClock
+    servers: SessionServers, session_clock: FrozenClock, metering_address: str
 ) -> AsyncIterator[RunningService]:
     async with running_service(
-        EntitlementsSettings, build_app, MIGRATIONS_DIR, servers, session_clock
+        EntitlementsSettings,
+        build_app,
+        MIGRATIONS_DIR,
+        servers,
+        session_clock,
+        metering_address=metering_address,
     ) as service:
         yield service
 
@@ -59,8 +76,9 @@ class Merchant:
     """One organization's view of the service, and the other contexts'
     events it would hear (published as their relays would)."""
 
-    def __init__(self, service: RunningService, nats_url: str) -> None:
+    def __init__(self, service: RunningService, nats_url: str, metering: str = "") -> None:
         self.organization_id = uuid.uuid4()
+        self._metering = metering
         self.benefits = benefits_pb2_grpc.BenefitServiceStub(service.channel)
         self.grants = benefit_grants_pb2_grpc.BenefitGrantServiceStub(service.channel)
         self.checks = entitlements_pb2_grpc.EntitlementServiceStub(service.channel)
@@ -126,6 +144,23 @@ class Merchant:
             message.end_time.CopyFrom(at(when))
         return message
 
+    async def new_meter(self) -> str:
+        """A meter of this organization's in metering; its id."""
+        async with grpc.aio.insecure_channel(self._metering) as channel:
+            meter = await meters_pb2_grpc.MeterServiceStub(channel).CreateMeter(
+                meters_pb2.CreateMeterRequest(
+                    meter=meters_pb2.Meter(
+                        name="API calls",
+                        filter=meters_pb2.MeterFilter(),
+                        aggregation=meters_pb2.MeterAggregation(
+                            function=meters_pb2.AGGREGATION_FUNCTION_COUNT
+                        ),
+                    )
+                ),
+                metadata=self.metadata(),
+            )
+        return str(meter.id)
+
     async def customer(
         self, customer_id: uuid.UUID, external_id: str = "", *, deleted: bool = False
     ) -> None:
@@ -190,5 +225,7 @@ class Merchant:
 
 
 @pytest.fixture
-def merchant(entitlements_service: RunningService, servers: SessionServers) -> Merchant:
-    return Merchant(entitlements_service, servers.nats_url)
+def merchant(
+    entitlements_service: RunningService, servers: SessionServers, metering_address: str
+) -> Merchant:
+    return Merchant(entitlements_service, servers.nats_url, metering_address)

@@ -20,12 +20,13 @@ METER = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 
 
 async def test_a_benefit_of_each_type_comes_back_as_created(merchant: Merchant) -> None:
+    meter = await merchant.new_meter()
     flag = await merchant.benefit("api-access")
     credits = await merchant.benefit(
         "api_calls",
         type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
         meter_credits=benefits_pb2.MeterCreditsProperties(
-            meter_id=METER, units="1000.50", renewal=benefits_pb2.CREDIT_RENEWAL_ROLLOVER
+            meter_id=meter, units="1000.50", renewal=benefits_pb2.CREDIT_RENEWAL_ROLLOVER
         ),
     )
     keys = await merchant.benefit(
@@ -158,17 +159,18 @@ async def test_a_key_is_unique_among_live_benefits_even_when_created_at_once(
 
 
 async def test_an_update_changes_what_it_may_and_refuses_the_rest(merchant: Merchant) -> None:
+    meter = await merchant.new_meter()
     credits = await merchant.benefit(
         "api_calls",
         type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
-        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=METER, units="100"),
+        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter, units="100"),
     )
     changed = await merchant.benefits.UpdateBenefit(
         benefits_pb2.UpdateBenefitRequest(
             benefit=benefits_pb2.Benefit(
                 id=credits.id,
                 description="More calls",
-                meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=METER, units="250"),
+                meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter, units="250"),
             ),
             update_mask=field_mask_pb2.FieldMask(paths=["description", "meter_credits"]),
         ),
@@ -213,10 +215,13 @@ async def test_an_update_changes_what_it_may_and_refuses_the_rest(merchant: Merc
 
 
 async def test_another_organizations_benefit_is_not_found(
-    merchant: Merchant, entitlements_service: RunningService, servers: SessionServers
+    merchant: Merchant,
+    entitlements_service: RunningService,
+    servers: SessionServers,
+    metering_address: str,
 ) -> None:
     benefit = await merchant.benefit("private")
-    other = Merchant(entitlements_service, servers.nats_url)
+    other = Merchant(entitlements_service, servers.nats_url, metering_address)
     for call, request in (
         (other.benefits.GetBenefit, benefits_pb2.GetBenefitRequest(id=benefit.id)),
         (other.benefits.DeleteBenefit, benefits_pb2.DeleteBenefitRequest(id=benefit.id)),
@@ -239,3 +244,22 @@ async def test_another_organizations_benefit_is_not_found(
         benefits_pb2.GetBenefitRequest(id=benefit.id), metadata=merchant.metadata()
     )
     assert still == benefit
+
+
+async def test_a_meter_credits_benefit_must_name_a_meter_of_its_organization(
+    merchant: Merchant,
+    entitlements_service: RunningService,
+    servers: SessionServers,
+    metering_address: str,
+) -> None:
+    other = Merchant(entitlements_service, servers.nats_url, metering_address)
+    theirs = await other.new_meter()
+    for meter_id in (theirs, METER):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await merchant.benefit(
+                "api_calls",
+                type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
+                meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter_id, units="5"),
+            )
+        assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+        assert call_error(raised.value).reason == "METER_NOT_FOUND"

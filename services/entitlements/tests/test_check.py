@@ -29,7 +29,6 @@ from billingos_kit.testing.waiting import eventually
 from .conftest import Merchant
 
 Reason = entitlements_pb2.EntitlementReason
-METER = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 
 
 async def answer(
@@ -81,10 +80,11 @@ async def test_a_granted_feature_is_allowed_and_a_revoked_one_not(merchant: Merc
 
 
 async def test_meter_credits_are_allowed_while_the_balance_lasts(merchant: Merchant) -> None:
+    meter = await merchant.new_meter()
     credits = await merchant.benefit(
         "api_calls",
         type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
-        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=METER, units="100"),
+        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter, units="100"),
     )
     product, customer = uuid.uuid4(), uuid.uuid4()
     await merchant.customer(customer)
@@ -94,10 +94,10 @@ async def test_meter_credits_are_allowed_while_the_balance_lasts(merchant: Merch
         merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_NO_CREDITS_LEFT
     )
     assert (none_yet.allowed, none_yet.balance) == (False, "0")
-    await merchant.meter(customer, METER, "42.5")
+    await merchant.meter(customer, meter, "42.5")
     left = await until(merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_GRANTED)
-    assert (left.allowed, left.balance, left.meter_id) == (True, "42.5", METER)
-    await merchant.meter(customer, METER, "0")
+    assert (left.allowed, left.balance, left.meter_id) == (True, "42.5", meter)
+    await merchant.meter(customer, meter, "0")
     used_up = await until(
         merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_NO_CREDITS_LEFT
     )
@@ -204,16 +204,17 @@ async def test_a_deleted_customer_is_not_found(merchant: Merchant) -> None:
 async def test_the_customer_state_holds_its_subscriptions_grants_and_meters(
     merchant: Merchant,
 ) -> None:
+    meter = await merchant.new_meter()
     credits = await merchant.benefit(
         "api_calls",
         type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
-        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=METER, units="100"),
+        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter, units="100"),
     )
     product, customer, sub = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await merchant.customer(customer, "user-9")
     await merchant.product(product, credits.id)
     await merchant.hear(merchant.subscription(sub, customer, product))
-    await merchant.meter(customer, METER, "7")
+    await merchant.meter(customer, meter, "7")
     await until(merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_GRANTED)
 
     async def state() -> customer_state_pb2.CustomerState | None:
@@ -228,7 +229,7 @@ async def test_the_customer_state_holds_its_subscriptions_grants_and_meters(
     assert [s.id for s in found.subscriptions] == [str(sub)]
     assert found.subscriptions[0].status == "active"
     assert [g.benefit_key for g in found.granted_benefits] == ["api_calls"]
-    assert [(m.meter_id, m.balance) for m in found.meters] == [(METER, "7")]
+    assert [(m.meter_id, m.balance) for m in found.meters] == [(meter, "7")]
 
 
 async def test_the_portal_lists_only_the_sessions_customers_grants(

@@ -298,11 +298,12 @@ async def test_grants_are_listed_by_filter_and_never_another_organizations(
 async def test_a_meter_credits_grant_records_one_credit_per_period(
     merchant: Merchant, entitlements_service: RunningService
 ) -> None:
+    meter = await merchant.new_meter()
     credits = await merchant.benefit(
         "api_calls",
         type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
         meter_credits=benefits_pb2.MeterCreditsProperties(
-            meter_id="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            meter_id=meter,
             units="500",
             renewal=benefits_pb2.CREDIT_RENEWAL_ROLLOVER,
         ),

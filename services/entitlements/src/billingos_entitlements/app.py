@@ -21,8 +21,11 @@ from billingos.entitlements.v1 import (
     customer_state_pb2_grpc,
     entitlements_pb2,
     entitlements_pb2_grpc,
+    license_keys_pb2,
+    license_keys_pb2_grpc,
 )
 from billingos_entitlements import states
+from billingos_entitlements.clients import MeteringClient
 from billingos_entitlements.consumers import customers_copy, grant_sources, products_copy
 from billingos_entitlements.credits import Crediter
 from billingos_entitlements.entitlement_view import EntitlementView
@@ -33,6 +36,7 @@ from billingos_entitlements.servicer import (
     CustomerPortalServicer,
     CustomerStateServicer,
     EntitlementServicer,
+    LicenseKeyServicer,
 )
 from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import Clock
@@ -47,10 +51,12 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     assert isinstance(settings, EntitlementsSettings)
     app = ServiceApp(settings, kit_tables, clock=clock)
     view = EntitlementView()
+    metering = MeteringClient(settings.metering_address, settings.service_token.get_secret_value())
+    app.add_closer(metering.close)
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             benefits_pb2_grpc.add_BenefitServiceServicer_to_server,
-            BenefitServicer(),
+            BenefitServicer(metering),
             benefits_pb2.DESCRIPTOR.services_by_name["BenefitService"],
         ),
         (
@@ -73,6 +79,11 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             CustomerPortalServicer(),
             customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
         ),
+        (
+            license_keys_pb2_grpc.add_LicenseKeyServiceServicer_to_server,
+            LicenseKeyServicer(),
+            license_keys_pb2.DESCRIPTOR.services_by_name["LicenseKeyService"],
+        ),
     ]
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
@@ -80,6 +91,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_consumer(products_copy(app.database, app.clock))
     app.add_consumer(grant_sources(app.database, app.clock))
     app.add_worker("entitlement-view", lambda stop: view.run(app.jetstream, stop))
+    app.add_readiness(view.until_ready)
     if settings.metering_address:
         crediter = Crediter(
             app.database,

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Sequence
 
 from billingos_entitlements import benefit_rules, events
+from billingos_entitlements.clients import MeteringClient
 from billingos_entitlements.drafts import BenefitDraft
+from billingos_entitlements.errors import MeterNotFound
 from billingos_entitlements.grants import Grants
 from billingos_entitlements.models import Benefit
 from billingos_entitlements.repository import BenefitFilter, BenefitRepository
@@ -46,8 +48,9 @@ _PROPERTIES = {kind.value for kind in BenefitType}
 class BenefitService:
     """Benefits of the scope's organization."""
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: CallScope, metering: MeteringClient) -> None:
         self._scope = scope
+        self._metering = metering
         self._benefits = BenefitRepository(scope)
 
     async def create(self, draft: BenefitDraft) -> Benefit:
@@ -56,6 +59,9 @@ class BenefitService:
         benefit_rules.check_new(violations, draft)
         violations.raise_if_any()
         assert draft.type is not None  # check_new refuses a draft without
+        properties = benefit_rules.stored_properties(draft.type, draft.properties)
+        if draft.type is BenefitType.METER_CREDITS:
+            await self._require_meter(uuid.UUID(properties["meter_id"]))
         now = self._scope.clock.now()
         benefit = Benefit(
             id=new_id(self._scope.clock),
@@ -63,7 +69,7 @@ class BenefitService:
             type=draft.type.value,
             key=draft.key,
             description=draft.description.strip(),
-            properties=benefit_rules.stored_properties(draft.type, draft.properties),
+            properties=properties,
             metadata=dict(draft.metadata),
             created_at=now,
             updated_at=now,
@@ -72,6 +78,11 @@ class BenefitService:
         await self._benefits.insert(benefit)
         await self._scope.outbox.add(events.benefit_created(benefit))
         return benefit
+
+    async def _require_meter(self, meter_id: uuid.UUID) -> None:
+        """A meter of this organization's (another's looks like none)."""
+        if not await self._metering.has_meter(self._scope.organization_id, meter_id):
+            raise MeterNotFound(str(meter_id))
 
     async def get(self, benefit_id: uuid.UUID, *, for_update: bool = False) -> Benefit:
         """A live benefit (`for_update` locks it for the update that follows)."""

@@ -109,6 +109,11 @@ class EntitlementView:
                 wait.cancel()
         return self.ready
 
+    async def until_ready(self) -> None:
+        """Returns once every follower has applied what its stream held."""
+        for follower in self.followers:
+            await follower.ready.wait()
+
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         await asyncio.gather(*(follower.run(js, stop) for follower in self.followers))
 

@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from typing import Any, Protocol
 
-from billingos_entitlements import credits, events
+from billingos_entitlements import credits, events, license_keys
 from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant, GrantSourceCopy
 from billingos_entitlements.repository import (
     BenefitRepository,
@@ -176,12 +176,24 @@ class Grants:
             created_at=now,
             updated_at=now,
         )
+        await self._with_key(grant, benefit)
         await self._grants.insert(grant)
         await self._scope.outbox.add(events.grant_granted(grant, benefit))
+
+    async def _with_key(self, grant: BenefitGrant, benefit: Benefit) -> None:
+        """A license-keys grant carries its key (made now, or valid again)."""
+        if BenefitType(benefit.type) is BenefitType.LICENSE_KEYS:
+            key = await license_keys.issue(self._scope, grant, benefit)
+            grant.properties = {
+                **grant.properties,
+                "license_key_id": str(key.id),
+                "key": key.key,
+            }
 
     async def _regrant(self, grant: BenefitGrant, benefit: Benefit, at: dt.datetime) -> None:
         grant.granted_at, grant.revoked_at = at, None
         grant.properties = {**grant.properties, **grant_properties(benefit)}
+        await self._with_key(grant, benefit)
         grant.updated_at = self._scope.clock.now()
         await self._grants.update(grant, ["granted_at", "revoked_at", "properties", "updated_at"])
         await self._scope.outbox.add(events.grant_granted(grant, benefit))
@@ -190,6 +202,8 @@ class Grants:
         # Never before it was granted (a deletion on the real clock of a grant
         # made on a test clock's later time).
         grant.revoked_at = max(at, grant.granted_at)
+        if BenefitType(benefit.type) is BenefitType.LICENSE_KEYS:
+            await license_keys.revoke(self._scope, grant)
         grant.updated_at = self._scope.clock.now()
         await self._grants.update(grant, ["revoked_at", "updated_at"])
         await self._scope.outbox.add(events.grant_revoked(grant, benefit))

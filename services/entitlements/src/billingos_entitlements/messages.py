@@ -9,11 +9,13 @@ from billingos.entitlements.v1 import (
     benefits_pb2,
     customer_state_pb2,
     entitlements_pb2,
+    license_keys_pb2,
 )
 from billingos_entitlements.customer_state import CustomerState
 from billingos_entitlements.drafts import BenefitDraft
 from billingos_entitlements.entitlements import Answer
-from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant
+from billingos_entitlements.license_keys import KeyView
+from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant, LicenseKeyActivation
 from billingos_entitlements.vocabulary import (
     BENEFIT_TYPES,
     CREDIT_RENEWALS,
@@ -131,6 +133,13 @@ def grant_message(grant: BenefitGrant, benefit: Benefit) -> benefit_grants_pb2.B
                 credited_period_start=timestamp(None),
             )
         )
+    elif kind is BenefitType.LICENSE_KEYS:
+        message.license_key.CopyFrom(
+            benefit_grants_pb2.LicenseKeyGrant(
+                license_key_id=str(props.get("license_key_id", "")),
+                display_key=str(props.get("key", "")),
+            )
+        )
     elif kind is BenefitType.CUSTOM:
         message.custom.CopyFrom(
             benefit_grants_pb2.CustomGrant(
@@ -186,4 +195,31 @@ def customer_state_message(state: CustomerState) -> customer_state_pb2.CustomerS
             )
             for meter_id, entry in state.meters
         ],
+    )
+
+
+def license_key_message(view: KeyView) -> license_keys_pb2.LicenseKey:
+    key = view.key
+    return license_keys_pb2.LicenseKey(
+        id=str(key.id),
+        organization_id=str(key.organization_id),
+        customer_id=str(key.customer_id),
+        benefit_id=str(key.benefit_id),
+        benefit_grant_id=str(key.grant_id),
+        key=key.key,
+        is_granted=view.granted,
+        activation_limit=key.activation_limit,
+        activations=view.activations,
+        expire_time=timestamp(key.expires_at),
+        create_time=timestamp(key.created_at),
+        update_time=timestamp(key.updated_at),
+    )
+
+
+def activation_message(row: LicenseKeyActivation) -> license_keys_pb2.LicenseKeyActivation:
+    return license_keys_pb2.LicenseKeyActivation(
+        id=str(row.id),
+        license_key_id=str(row.license_key_id),
+        label=row.label,
+        create_time=timestamp(row.created_at),
     )

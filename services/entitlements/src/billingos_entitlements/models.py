@@ -186,6 +186,41 @@ meter_credits = Table(
 )
 
 
+# A license key per grant of a license-keys benefit; its key unique in the
+# organization (what the merchant's app looks it up by).
+LICENSE_KEY_INDEX = "ux_license_keys_organization_id_key"
+
+license_keys = Table(
+    "license_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("grant_id", Uuid, nullable=False, unique=True),
+    Column("customer_id", Uuid, nullable=False),
+    Column("benefit_id", Uuid, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("activation_limit", Integer, nullable=False),
+    Column("expires_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index(LICENSE_KEY_INDEX, "organization_id", "key", unique=True),
+    Index("ix_license_keys_organization_id_id", "organization_id", "id"),
+)
+
+license_key_activations = Table(
+    "license_key_activations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("license_key_id", Uuid, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("deactivated_at", Timestamp, nullable=True),
+    Index("ix_license_key_activations_key", "organization_id", "license_key_id"),
+)
+
+
 @dataclass
 class Benefit:
     """A benefit; deleting sets `deleted_at` (its grants are revoked, the row
@@ -275,3 +310,28 @@ class MeterCredit:
     next_try_at: dt.datetime
     last_error: str | None
     created_at: dt.datetime
+
+
+@dataclass
+class LicenseKey:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    grant_id: uuid.UUID
+    customer_id: uuid.UUID
+    benefit_id: uuid.UUID
+    key: str
+    activation_limit: int
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class LicenseKeyActivation:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    license_key_id: uuid.UUID
+    label: str
+    created_at: dt.datetime
+    deactivated_at: dt.datetime | None

@@ -33,12 +33,16 @@ from billingos_entitlements.models import (
     BenefitGrant,
     CustomerCopy,
     GrantSourceCopy,
+    LicenseKey,
+    LicenseKeyActivation,
     MeterCredit,
     ProductCopy,
     benefit_grants,
     benefits,
     customers,
     grant_sources,
+    license_key_activations,
+    license_keys,
     meter_credits,
     products,
 )
@@ -371,3 +375,59 @@ class DueCredits(PlatformRepository[MeterCredit]):
         await self.query("failed", build).execute(
             await self.connection(), credit_id=credit_id, retry_at=retry_at, error=error[:500]
         )
+
+
+# ---- license keys -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LicenseKeyFilter(ListFilter):
+    customer_id: uuid.UUID | None = None
+    benefit_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
+            "benefit_id": table.c.benefit_id == bindparam("benefit_id", type_=Uuid),
+        }
+
+
+class LicenseKeys(TenantRepository[LicenseKey]):
+    table = license_keys
+    row_type = LicenseKey
+    resource = "license_key"
+
+    async def of_grant(self, grant_id: uuid.UUID) -> LicenseKey | None:
+        def build() -> ClauseElement:
+            return self.live().where(license_keys.c.grant_id == bindparam("grant_id"))
+
+        return await self.fetch_row(self.query("of_grant", build), grant_id=grant_id)
+
+    async def by_key(self, key: str, *, for_update: bool = False) -> LicenseKey | None:
+        def build() -> ClauseElement:
+            statement = self.live().where(license_keys.c.key == bindparam("key"))
+            return statement.with_for_update() if for_update else statement
+
+        return await self.fetch_row(self.query(("by_key", for_update), build), key=key)
+
+
+class LicenseKeyActivations(TenantRepository[LicenseKeyActivation]):
+    table = license_key_activations
+    row_type = LicenseKeyActivation
+    resource = "license_key_activation"
+
+    async def active_of(self, license_key_ids: Sequence[uuid.UUID]) -> list[LicenseKeyActivation]:
+        if not license_key_ids:
+            return []
+
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(
+                    license_key_activations.c.license_key_id == bindparam("ids", type_=_IDS).any_()
+                )
+                .where(license_key_activations.c.deactivated_at.is_(None))
+                .order_by(license_key_activations.c.id)
+            )
+
+        return await self.fetch_rows(self.query("active_of", build), ids=list(license_key_ids))

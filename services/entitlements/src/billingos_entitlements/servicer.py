@@ -17,21 +17,27 @@ from billingos.entitlements.v1 import (
     customer_state_pb2_grpc,
     entitlements_pb2,
     entitlements_pb2_grpc,
+    license_keys_pb2,
+    license_keys_pb2_grpc,
 )
 from billingos_entitlements.benefit_grants import BenefitGrantService
 from billingos_entitlements.benefits import BENEFIT_MASK, BenefitService
+from billingos_entitlements.clients import MeteringClient
 from billingos_entitlements.customer_portal import PortalGrants
 from billingos_entitlements.customer_state import CustomerStates
 from billingos_entitlements.entitlement_view import EntitlementView
 from billingos_entitlements.entitlements import EntitlementChecks
+from billingos_entitlements.license_keys import LicenseKeyService
 from billingos_entitlements.messages import (
+    activation_message,
     benefit_draft,
     benefit_message,
     customer_state_message,
     entitlement_message,
     grant_message,
+    license_key_message,
 )
-from billingos_entitlements.repository import BenefitFilter, GrantFilter
+from billingos_entitlements.repository import BenefitFilter, GrantFilter, LicenseKeyFilter
 from billingos_entitlements.vocabulary import BENEFIT_TYPES
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
@@ -42,8 +48,11 @@ Context = Any
 
 
 class BenefitServicer(benefits_pb2_grpc.BenefitServiceServicer):
+    def __init__(self, metering: MeteringClient) -> None:
+        self._metering = metering
+
     def _service(self) -> BenefitService:
-        return BenefitService(current_scope())
+        return BenefitService(current_scope(), self._metering)
 
     async def CreateBenefit(
         self, request: benefits_pb2.CreateBenefitRequest, context: Context
@@ -180,3 +189,61 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
             benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
             next_page_token=result.next_page_token,
         )
+
+
+_VALIDITY = {
+    "valid": license_keys_pb2.LICENSE_KEY_VALIDITY_VALID,
+    "not_found": license_keys_pb2.LICENSE_KEY_VALIDITY_NOT_FOUND,
+    "revoked": license_keys_pb2.LICENSE_KEY_VALIDITY_REVOKED,
+    "expired": license_keys_pb2.LICENSE_KEY_VALIDITY_EXPIRED,
+    "not_activated": license_keys_pb2.LICENSE_KEY_VALIDITY_NOT_ACTIVATED,
+}
+
+
+class LicenseKeyServicer(license_keys_pb2_grpc.LicenseKeyServiceServicer):
+    def _service(self) -> LicenseKeyService:
+        return LicenseKeyService(current_scope())
+
+    async def GetLicenseKey(
+        self, request: license_keys_pb2.GetLicenseKeyRequest, context: Context
+    ) -> license_keys_pb2.LicenseKey:
+        return license_key_message(await self._service().get(parse_id(request.id, "id")))
+
+    async def ListLicenseKeys(
+        self, request: license_keys_pb2.ListLicenseKeysRequest, context: Context
+    ) -> license_keys_pb2.ListLicenseKeysResponse:
+        where = LicenseKeyFilter(
+            customer_id=parse_id(request.customer_id, "customer_id")
+            if request.customer_id
+            else None,
+            benefit_id=parse_id(request.benefit_id, "benefit_id") if request.benefit_id else None,
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        result = await self._service().list_page(where, page)
+        return license_keys_pb2.ListLicenseKeysResponse(
+            license_keys=[license_key_message(v) for v in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def ValidateLicenseKey(
+        self, request: license_keys_pb2.ValidateLicenseKeyRequest, context: Context
+    ) -> license_keys_pb2.ValidateLicenseKeyResponse:
+        validity, view = await self._service().validate(request.key, request.activation_id)
+        answer = license_keys_pb2.ValidateLicenseKeyResponse(
+            valid=validity == "valid",
+            validity=license_keys_pb2.LicenseKeyValidity.ValueType(_VALIDITY[validity]),
+        )
+        if view is not None:
+            answer.license_key.CopyFrom(license_key_message(view))
+        return answer
+
+    async def ActivateLicenseKey(
+        self, request: license_keys_pb2.ActivateLicenseKeyRequest, context: Context
+    ) -> license_keys_pb2.LicenseKeyActivation:
+        return activation_message(await self._service().activate(request.key, request.label))
+
+    async def DeactivateLicenseKey(
+        self, request: license_keys_pb2.DeactivateLicenseKeyRequest, context: Context
+    ) -> license_keys_pb2.LicenseKey:
+        activation_id = parse_id(request.activation_id, "activation_id")
+        return license_key_message(await self._service().deactivate(request.key, activation_id))

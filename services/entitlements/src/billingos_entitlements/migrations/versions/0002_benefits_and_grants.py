@@ -175,10 +175,56 @@ def upgrade() -> None:
         postgresql_where=sa.text("sent_at IS NULL"),
         schema=SCHEMA,
     )
+    op.create_table(
+        "license_keys",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("grant_id", sa.Uuid(), nullable=False, unique=True),
+        sa.Column("customer_id", sa.Uuid(), nullable=False),
+        sa.Column("benefit_id", sa.Uuid(), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("activation_limit", sa.Integer(), nullable=False),
+        _timestamp("expires_at", True),
+        _timestamp("revoked_at", True),
+        _timestamp("created_at", False),
+        _timestamp("updated_at", False),
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ux_license_keys_organization_id_key",
+        "license_keys",
+        ["organization_id", "key"],
+        unique=True,
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ix_license_keys_organization_id_id",
+        "license_keys",
+        ["organization_id", "id"],
+        schema=SCHEMA,
+    )
+    op.create_table(
+        "license_key_activations",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("license_key_id", sa.Uuid(), nullable=False),
+        sa.Column("label", sa.Text(), nullable=False),
+        _timestamp("created_at", False),
+        _timestamp("deactivated_at", True),
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ix_license_key_activations_key",
+        "license_key_activations",
+        ["organization_id", "license_key_id"],
+        schema=SCHEMA,
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "license_key_activations",
+        "license_keys",
         "meter_credits",
         "grant_sources",
         "customers",
