@@ -217,3 +217,62 @@ async def test_meter_credits_are_credited_and_usage_consumes_them(
         merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "997", **check
     )
     assert (used.get("balance"), used.get("consumed_units")) == ("997", "3"), used
+
+
+async def test_a_license_key_is_granted_validated_and_activated(
+    merchant: Merchant, other_merchant: Merchant, servers: SessionServers
+) -> None:
+    benefit = await merchant.client.post(
+        "/v1/benefits",
+        json={
+            "type": "BENEFIT_TYPE_LICENSE_KEYS",
+            "key": "desktop-app",
+            "description": "The desktop app",
+            "license_keys": {"prefix": "ACME", "activation_limit": 1},
+        },
+    )
+    assert benefit.status_code == 200, benefit.text
+    product = await monthly_product(merchant, 2000, "Desktop")
+    deadline = time.monotonic() + 20
+    while True:
+        attached = await merchant.client.post(
+            f"/v1/products/{product['id']}/benefits", json={"benefit_id": benefit.json()["id"]}
+        )
+        if attached.status_code != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert attached.status_code == 200, attached.text
+    customer_id = await customer_with_card(merchant, servers)
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    status, listed = await eventually_json(
+        merchant,
+        "/v1/license-keys",
+        lambda body: len(body.get("license_keys", [])) == 1,
+        customer_id=customer_id,
+    )
+    assert status == 200, listed
+    key = listed["license_keys"][0]["key"]
+    assert key.startswith("ACME-")
+    valid = await merchant.client.post("/v1/license-keys/validate", json={"key": key})
+    assert (valid.status_code, valid.json()["valid"]) == (200, True), valid.text
+    activated = await merchant.client.post(
+        "/v1/license-keys/activate", json={"key": key, "label": "laptop"}
+    )
+    assert activated.status_code == 200, activated.text
+    second = await merchant.client.post(
+        "/v1/license-keys/activate", json={"key": key, "label": "desktop"}
+    )
+    assert second.status_code == 400, second.text
+    assert "LICENSE_KEY_ACTIVATION_LIMIT" in second.text
+    foreign = await other_merchant.client.post("/v1/license-keys/validate", json={"key": key})
+    assert foreign.json()["validity"] == "LICENSE_KEY_VALIDITY_NOT_FOUND", foreign.text
