@@ -22,8 +22,12 @@ from billingos.entitlements.v1 import (
     customer_state_pb2_grpc,
     entitlements_pb2_grpc,
 )
-from billingos.metering.v1 import customer_meters_pb2, meters_pb2, meters_pb2_grpc
-from billingos.metering.v1 import events_pb2 as metering_events
+from billingos.metering.v1 import (
+    meters_pb2,
+    meters_pb2_grpc,
+    usage_events_pb2,
+    usage_events_pb2_grpc,
+)
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_entitlements.app import MIGRATIONS_DIR, build_app
@@ -180,22 +184,21 @@ class Merchant:
             event = customer_events.CustomerDeletedEvent(customer=message)
         await publish_event(self._nats_url, event, self.organization_id)
 
-    async def meter(self, customer_id: uuid.UUID, meter_id: str, balance: str) -> None:
-        """Metering's latest balance of the customer on the meter."""
-        state = customer_meters_pb2.CustomerMeter(
-            id=str(uuid.uuid5(customer_id, meter_id)),
-            customer_id=str(customer_id),
-            meter_id=meter_id,
-            consumed_units="0",
-            credited_units=balance,
-            balance=balance,
-            update_time=at(self.later()),
-        )
-        await publish_event(
-            self._nats_url,
-            metering_events.CustomerMeterUpdatedEvent(customer_meter=state),
-            self.organization_id,
-        )
+    async def use(self, customer_id: uuid.UUID, events: int) -> None:
+        """Usage events of the customer ingested into metering (every meter
+        of the tests' counts every event)."""
+        async with grpc.aio.insecure_channel(self._metering) as channel:
+            await usage_events_pb2_grpc.UsageEventServiceStub(channel).IngestEvents(
+                usage_events_pb2.IngestEventsRequest(
+                    events=[
+                        usage_events_pb2.UsageEventInput(
+                            name="api_call", customer_id=str(customer_id)
+                        )
+                        for _ in range(events)
+                    ]
+                ),
+                metadata=self.metadata(),
+            )
 
     async def hear(self, subscription: subscriptions_pb2.Subscription, event: Any = None) -> None:
         """The engine's state of a subscription, with an event id in the order

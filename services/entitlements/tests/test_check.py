@@ -80,6 +80,9 @@ async def test_a_granted_feature_is_allowed_and_a_revoked_one_not(merchant: Merc
 
 
 async def test_meter_credits_are_allowed_while_the_balance_lasts(merchant: Merchant) -> None:
+    """The real path: the grant's credit goes to metering (the crediter), its
+    balance comes back on metering's state stream, usage ingested into
+    metering uses it up."""
     meter = await merchant.new_meter()
     credits = await merchant.benefit(
         "api_calls",
@@ -90,18 +93,18 @@ async def test_meter_credits_are_allowed_while_the_balance_lasts(merchant: Merch
     await merchant.customer(customer)
     await merchant.product(product, credits.id)
     await merchant.hear(merchant.subscription(uuid.uuid4(), customer, product))
-    none_yet = await until(
-        merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_NO_CREDITS_LEFT
-    )
-    assert (none_yet.allowed, none_yet.balance) == (False, "0")
-    await merchant.meter(customer, meter, "42.5")
     left = await until(merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_GRANTED)
-    assert (left.allowed, left.balance, left.meter_id) == (True, "42.5", meter)
-    await merchant.meter(customer, meter, "0")
+    assert (left.allowed, left.balance, left.credited_units, left.meter_id) == (
+        True,
+        "100",
+        "100",
+        meter,
+    )
+    await merchant.use(customer, 100)
     used_up = await until(
         merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_NO_CREDITS_LEFT
     )
-    assert not used_up.allowed
+    assert (used_up.allowed, used_up.balance, used_up.consumed_units) == (False, "0", "100")
 
 
 async def test_a_batch_answers_each_feature_in_order(merchant: Merchant) -> None:
@@ -214,7 +217,6 @@ async def test_the_customer_state_holds_its_subscriptions_grants_and_meters(
     await merchant.customer(customer, "user-9")
     await merchant.product(product, credits.id)
     await merchant.hear(merchant.subscription(sub, customer, product))
-    await merchant.meter(customer, meter, "7")
     await until(merchant, customer, "api_calls", Reason.ENTITLEMENT_REASON_GRANTED)
 
     async def state() -> customer_state_pb2.CustomerState | None:
@@ -229,7 +231,7 @@ async def test_the_customer_state_holds_its_subscriptions_grants_and_meters(
     assert [s.id for s in found.subscriptions] == [str(sub)]
     assert found.subscriptions[0].status == "active"
     assert [g.benefit_key for g in found.granted_benefits] == ["api_calls"]
-    assert [(m.meter_id, m.balance) for m in found.meters] == [(meter, "7")]
+    assert [(m.meter_id, m.balance) for m in found.meters] == [(meter, "100")]
 
 
 async def test_the_portal_lists_only_the_sessions_customers_grants(

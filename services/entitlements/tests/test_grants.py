@@ -183,7 +183,9 @@ async def test_a_plan_change_grants_the_new_products_and_revokes_the_olds(
     await eventually(only_pro)
 
 
-async def test_deleting_a_benefit_revokes_its_grants(merchant: Merchant) -> None:
+async def test_deleting_a_benefit_revokes_its_grants(
+    merchant: Merchant, servers: SessionServers
+) -> None:
     flag = await merchant.benefit("api")
     keep = await merchant.benefit("support")
     product, customer = uuid.uuid4(), uuid.uuid4()
@@ -201,6 +203,15 @@ async def test_deleting_a_benefit_revokes_its_grants(merchant: Merchant) -> None
         benefits_pb2.GetBenefitRequest(id=flag.id), metadata=merchant.metadata()
     )
     assert deleted.HasField("delete_time")
+    announced = await published_events(
+        servers.nats_url,
+        "billingos.entitlements.>",
+        merchant.organization_id,
+        at_least=6,  # two benefits created, two granted, one deleted, one revoked
+    )
+    kinds = [(e.type, e.data.type_url.rpartition(".")[2]) for e in announced]
+    assert ("benefit.deleted", "BenefitDeletedEvent") in kinds
+    assert [t for t, _ in kinds].count("benefit_grant.revoked") == 1
 
 
 async def test_a_custom_benefits_grant_carries_its_properties_and_follows_changes(
@@ -335,3 +346,19 @@ async def test_a_meter_credits_grant_records_one_credit_per_period(
     assert {(r["units"], r["renewal"], str(r["customer_id"])) for r in found} == {
         ("500", "rollover", str(customer))
     }
+
+
+async def test_a_subscription_heard_before_its_product_grants_once_the_product_arrives(
+    merchant: Merchant,
+) -> None:
+    flag = await merchant.benefit("api")
+    product, customer = uuid.uuid4(), uuid.uuid4()
+    await merchant.hear(merchant.subscription(uuid.uuid4(), customer, product))
+    marker_customer, other_product = uuid.uuid4(), uuid.uuid4()
+    await merchant.product(other_product, flag.id)
+    await merchant.hear(merchant.subscription(uuid.uuid4(), marker_customer, other_product))
+    await merchant.granted(marker_customer, 1)  # everything before it was handled
+    await merchant.granted(customer, 0, is_granted=None)  # an unknown product grants nothing
+    await merchant.product(product, flag.id)
+    [grant] = await merchant.granted(customer, 1)
+    assert grant.product_id == str(product)
