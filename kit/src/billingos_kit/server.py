@@ -246,8 +246,13 @@ class ServiceApp:
         return self.port
 
     async def _serve_when_ready(self, names: list[str]) -> None:
-        for ready in self._readiness:
-            await ready()
+        try:
+            for ready in self._readiness:
+                await ready()
+        except Exception:
+            # Never serving is the safe answer: the orchestrator replaces it.
+            log.exception("a readiness wait failed; the service stays NOT_SERVING")
+            return
         await self._serve(names)
 
     async def _serve(self, names: list[str]) -> None:

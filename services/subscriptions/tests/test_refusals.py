@@ -334,9 +334,12 @@ async def test_canceling_a_canceled_subscription_is_refused(shop: Shop) -> None:
     assert (again.cancel_at_period_end, again.cancel_time) == (True, first.cancel_time)
 
     # The refusals announced nothing: only the second subscription's own
-    # creation and cancellation came after.
+    # creation and cancellation came after. (Its orders' events are the
+    # workers', whose timing is theirs: the charger's run of the first
+    # subscription's voided order may land in between, so orders are not
+    # counted here.)
     events = await outbox_types(shop.database, shop.organization_id)
-    assert events[len(events_before) :] == [
+    assert [e for e in events[len(events_before) :] if e.startswith("subscription.")] == [
         "subscription.created",
         "subscription.activated",
         "subscription.canceled",

@@ -656,7 +656,10 @@ async def test_a_test_clock_row_that_keeps_failing_rests_instead_of_spinning(
         self: Scheduler, subs: Subscriptions, subscription_id: uuid.UUID, at: dt.datetime
     ) -> None:
         if subscription_id == broken.id:
-            tried.append(subscription_id)
+            # The session's own service runs a scheduler too (test clocks'
+            # rows are due to any): count this test's.
+            if self is scheduler:
+                tried.append(subscription_id)
             raise RuntimeError("this renewal cannot be made")
         await original(self, subs, subscription_id, at)
 
