@@ -92,14 +92,8 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_consumer(grant_sources(app.database, app.clock))
     app.add_worker("entitlement-view", lambda stop: view.run(app.jetstream, stop))
     app.add_readiness(view.until_ready)
-    if settings.metering_address:
-        crediter = Crediter(
-            app.database,
-            app.clock,
-            settings.metering_address,
-            settings.service_token.get_secret_value(),
-        )
-        app.add_worker("crediter", crediter.run)
+    if metering.configured:
+        app.add_worker("crediter", Crediter(app.database, app.clock, metering).run)
     else:
         # Credits are still recorded, and sent once a process knows metering.
         log.warning("metering_address is not set: meter credits are recorded, not sent")

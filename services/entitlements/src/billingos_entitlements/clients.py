@@ -1,6 +1,5 @@
-"""The other services entitlements asks, over gRPC with the service
-credential and the organization in metadata: metering, for the meter a
-meter-credits benefit names."""
+"""The other service entitlements asks: metering, for the meter a
+meter-credits benefit names and to credit a grant's units."""
 
 from __future__ import annotations
 
@@ -8,35 +7,35 @@ import uuid
 
 import grpc
 
-from billingos.metering.v1 import meters_pb2, meters_pb2_grpc
+from billingos.metering.v1 import (
+    customer_meters_pb2,
+    customer_meters_pb2_grpc,
+    meters_pb2,
+    meters_pb2_grpc,
+)
 from billingos_kit.errors import Unavailable
-from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.internal_client import InternalChannel
 
 TIMEOUT_SECONDS = 5.0
 
 
 class MeteringClient:
-    """One lazily made channel (a grpc.aio channel belongs to a running loop)."""
-
     def __init__(self, address: str, service_token: str) -> None:
-        self._address = address
-        self._token = service_token
-        self._channel: grpc.aio.Channel | None = None
+        self._link = InternalChannel(address, service_token)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._link.address)
 
     async def has_meter(self, organization_id: uuid.UUID, meter_id: uuid.UUID) -> bool:
         """Whether the organization has the meter (archived or not)."""
-        if not self._address:
+        if not self.configured:
             raise Unavailable("metering: its address is not set, so meters cannot be checked")
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
-        stub = meters_pb2_grpc.MeterServiceStub(self._channel)
+        stub = meters_pb2_grpc.MeterServiceStub(self._link.channel())
         try:
             await stub.GetMeter(
                 meters_pb2.GetMeterRequest(id=str(meter_id)),
-                metadata=(
-                    (SERVICE_TOKEN_HEADER, self._token),
-                    (ORGANIZATION_HEADER, str(organization_id)),
-                ),
+                metadata=self._link.metadata(organization_id),
                 timeout=TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as error:
@@ -45,6 +44,20 @@ class MeteringClient:
             raise Unavailable("metering is unavailable; retry in a moment") from None
         return True
 
+    async def credit(
+        self,
+        organization_id: uuid.UUID,
+        request: customer_meters_pb2.CreditCustomerMeterRequest,
+        idempotency_key: str,
+    ) -> None:
+        """Credits a customer meter; the same key again is answered from
+        metering's stored reply (credited once). Raises grpc's error."""
+        stub = customer_meters_pb2_grpc.CustomerMeterAdminServiceStub(self._link.channel())
+        await stub.CreditCustomerMeter(
+            request,
+            metadata=self._link.metadata(organization_id, idempotency_key=idempotency_key),
+            timeout=TIMEOUT_SECONDS,
+        )
+
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._link.close()

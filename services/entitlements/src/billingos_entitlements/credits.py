@@ -19,13 +19,13 @@ import uuid
 
 import grpc
 
-from billingos.metering.v1 import customer_meters_pb2, customer_meters_pb2_grpc
+from billingos.metering.v1 import customer_meters_pb2
+from billingos_entitlements.clients import MeteringClient
 from billingos_entitlements.models import BenefitGrant, GrantSourceCopy, MeterCredit
 from billingos_entitlements.repository import DueCredits, MeterCreditRequests
 from billingos_entitlements.vocabulary import CreditRenewal, GrantSource
 from billingos_kit.clock import Clock
 from billingos_kit.db import Database
-from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 from billingos_kit.ids import new_id
 from billingos_kit.repository import DataScope, OnConnection
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 ONCE = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LEASE = dt.timedelta(minutes=2)
 BACKOFF = (5, 30, 120, 600, 1800)  # seconds after each failed send
-TIMEOUT_SECONDS = 10.0
 _MODES = {
     CreditRenewal.RESET: customer_meters_pb2.CREDIT_MODE_RESET,
     CreditRenewal.ROLLOVER: customer_meters_pb2.CREDIT_MODE_ROLLOVER,
@@ -78,19 +77,16 @@ class Crediter:
         self,
         database: Database,
         clock: Clock,
-        metering_address: str,
-        service_token: str,
+        metering: MeteringClient,
         *,
         batch_size: int = 50,
         poll_seconds: float = 0.5,
     ) -> None:
         self._database = database
         self._clock = clock
-        self._address = metering_address
-        self._token = service_token
+        self._metering = metering
         self._batch = batch_size
         self._poll = poll_seconds
-        self._channel: grpc.aio.Channel | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -102,8 +98,6 @@ class Crediter:
             if sent == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._poll)
-        if self._channel is not None:
-            await self._channel.close()
 
     async def run_once(self) -> int:
         """One batch of due credits; how many were sent."""
@@ -138,20 +132,13 @@ class Crediter:
         return sent
 
     async def _send(self, credit: MeterCredit) -> None:
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
-        stub = customer_meters_pb2_grpc.CustomerMeterAdminServiceStub(self._channel)
-        await stub.CreditCustomerMeter(
+        await self._metering.credit(
+            credit.organization_id,
             customer_meters_pb2.CreditCustomerMeterRequest(
                 customer_id=str(credit.customer_id),
                 meter_id=str(credit.meter_id),
                 units=credit.units,
                 mode=_MODES[CreditRenewal(credit.renewal)],
             ),
-            metadata=(
-                (SERVICE_TOKEN_HEADER, self._token),
-                (ORGANIZATION_HEADER, str(credit.organization_id)),
-                (IDEMPOTENCY_HEADER, f"entitlements-credit:{credit.id}"),
-            ),
-            timeout=TIMEOUT_SECONDS,
+            f"entitlements-credit:{credit.id}",
         )

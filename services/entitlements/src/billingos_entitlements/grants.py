@@ -108,7 +108,7 @@ class Grants:
                 continue  # not (or no longer) a benefit: nothing to grant
             grant = existing.get(benefit_id)
             if grant is None:
-                await self._grant_new(source, benefit, at)
+                existing[benefit_id] = await self._grant_new(source, benefit, at)
             elif not grant.is_granted:
                 await self._regrant(grant, benefit, at)
         for benefit_id, grant in existing.items():
@@ -116,14 +116,19 @@ class Grants:
             keep = benefit is not None and benefit.deleted_at is None and benefit_id in wanted
             if grant.is_granted and not keep and benefit is not None:
                 await self._revoke(grant, benefit, at)
-        await self._credit(source, benefits)
+        await self._credit(source, list(existing.values()), benefits)
 
-    async def _credit(self, source: GrantSourceCopy, benefits: dict[uuid.UUID, Benefit]) -> None:
+    async def _credit(
+        self,
+        source: GrantSourceCopy,
+        grants: list[BenefitGrant],
+        benefits: dict[uuid.UUID, Benefit],
+    ) -> None:
         """Each granted meter-credits grant's credit for the source's current
         period (a new grant's first, a renewal's next), recorded once."""
         if not source.live:
             return
-        for grant in await self._grants.of_source(source.id, locked=False):
+        for grant in grants:
             benefit = benefits.get(grant.benefit_id)
             if (
                 grant.is_granted
@@ -159,7 +164,9 @@ class Grants:
         for grant in await self._grants.granted_of_benefit(benefit.id):
             await self._revoke(grant, benefit, at)
 
-    async def _grant_new(self, source: GrantSourceCopy, benefit: Benefit, at: dt.datetime) -> None:
+    async def _grant_new(
+        self, source: GrantSourceCopy, benefit: Benefit, at: dt.datetime
+    ) -> BenefitGrant:
         now = self._scope.clock.now()
         grant = BenefitGrant(
             id=new_id(self._scope.clock),
@@ -179,6 +186,7 @@ class Grants:
         await self._with_key(grant, benefit)
         await self._grants.insert(grant)
         await self._scope.outbox.add(events.grant_granted(grant, benefit))
+        return grant
 
     async def _with_key(self, grant: BenefitGrant, benefit: Benefit) -> None:
         """A license-keys grant carries its key (made now, or valid again)."""

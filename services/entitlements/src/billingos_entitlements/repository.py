@@ -47,6 +47,7 @@ from billingos_entitlements.models import (
     products,
 )
 from billingos_kit.pagination import ListFilter
+from billingos_kit.read_copies import newer_state_upsert
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.sql import affected_rows
 
@@ -179,19 +180,6 @@ class GrantRepository(TenantRepository[BenefitGrant]):
 # ---- read copies ------------------------------------------------------------
 
 
-def _remember(table: Table, where_also: Any = None) -> Any:
-    """An upsert that applies a state only when it is newer than the copy's."""
-    statement = insert(table).values({column.name: bindparam(column.name) for column in table.c})
-    newer = (table.c.organization_id == bindparam("organization_id")) & (
-        table.c.source_updated_at < statement.excluded.source_updated_at
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={c.name: getattr(statement.excluded, c.name) for c in table.c if c.name != "id"},
-        where=newer if where_also is None else where_also(statement, newer),
-    )
-
-
 class ProductCopies(TenantRepository[ProductCopy]):
     table = products
     row_type = ProductCopy
@@ -218,7 +206,7 @@ class ProductCopies(TenantRepository[ProductCopy]):
 
     async def remember(self, row: ProductCopy) -> bool:
         """True if the copy took the state (it was newer)."""
-        query = self.query("remember", lambda: _remember(products))
+        query = self.query("remember", lambda: newer_state_upsert(products))
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
 
@@ -229,7 +217,7 @@ class CustomerCopies(TenantRepository[CustomerCopy]):
     resource = "customer"
 
     async def remember(self, row: CustomerCopy) -> bool:
-        query = self.query("remember", lambda: _remember(customers))
+        query = self.query("remember", lambda: newer_state_upsert(customers))
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
 
@@ -268,7 +256,9 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
 
     async def remember(self, row: GrantSourceCopy) -> bool:
         """True if the copy took the state."""
-        query = self.query("remember", lambda: _remember(grant_sources, _ended_is_final))
+        query = self.query(
+            "remember", lambda: newer_state_upsert(grant_sources, also=_ended_is_final)
+        )
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
 

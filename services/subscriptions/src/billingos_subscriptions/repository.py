@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from billingos_kit.bulk import bulk_insert, bulk_update, columns_of
 from billingos_kit.db import Connection
 from billingos_kit.pagination import ListFilter
+from billingos_kit.read_copies import newer_state_upsert
 from billingos_kit.repository import PlatformRepository, TenantRepository
 from billingos_kit.sql import Query, affected_rows
 from billingos_subscriptions.models import (
@@ -71,17 +72,6 @@ _IDS = ARRAY(Uuid)
 # ---- read copies ------------------------------------------------------------
 
 
-def _remember(table: Table, keep: tuple[str, ...]) -> Any:
-    """An upsert that applies a state only when it is newer than the copy's."""
-    statement = insert(table).values({column.name: bindparam(column.name) for column in table.c})
-    return statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={name: getattr(statement.excluded, name) for name in keep},
-        where=(table.c.organization_id == bindparam("organization_id"))
-        & (table.c.source_updated_at < statement.excluded.source_updated_at),
-    )
-
-
 class CustomerCopies(TenantRepository[CustomerCopy]):
     table = customers
     row_type = CustomerCopy
@@ -90,7 +80,7 @@ class CustomerCopies(TenantRepository[CustomerCopy]):
     async def remember(self, row: CustomerCopy) -> bool:
         query = self.query(
             "remember",
-            lambda: _remember(
+            lambda: newer_state_upsert(
                 customers,
                 ("test_clock_id", "deleted_at", "source_updated_at", "country", "region"),
             ),
@@ -107,7 +97,7 @@ class TaxRateCopies(TenantRepository[TaxRateCopy]):
     async def remember(self, row: TaxRateCopy) -> bool:
         query = self.query(
             "remember",
-            lambda: _remember(
+            lambda: newer_state_upsert(
                 tax_rates, ("percentage", "inclusive", "deleted_at", "source_updated_at")
             ),
         )
@@ -132,7 +122,8 @@ class ProductCopies(TenantRepository[ProductCopy]):
 
     async def remember(self, row: ProductCopy) -> bool:
         query = self.query(
-            "remember", lambda: _remember(products, ("archived", "payload", "source_updated_at"))
+            "remember",
+            lambda: newer_state_upsert(products, ("archived", "payload", "source_updated_at")),
         )
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
@@ -146,7 +137,7 @@ class PriceCopies(TenantRepository[PriceCopy]):
     async def remember(self, row: PriceCopy) -> bool:
         query = self.query(
             "remember",
-            lambda: _remember(prices, ("archived", "payload", "source_updated_at")),
+            lambda: newer_state_upsert(prices, ("archived", "payload", "source_updated_at")),
         )
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
@@ -422,7 +413,9 @@ class RefundCopies(TenantRepository[OrderRefund]):
     async def remember(self, row: OrderRefund) -> bool:
         query = self.query(
             "remember",
-            lambda: _remember(order_refunds, ("amount_minor", "status", "source_updated_at")),
+            lambda: newer_state_upsert(
+                order_refunds, ("amount_minor", "status", "source_updated_at")
+            ),
         )
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
