@@ -29,7 +29,7 @@ from billingos.metering.v1 import (
     usage_events_pb2_grpc,
 )
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
-from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos.subscriptions.v1 import seats_pb2, subscriptions_pb2
 from billingos_entitlements.app import MIGRATIONS_DIR, build_app
 from billingos_entitlements.settings import EntitlementsSettings
 from billingos_kit.clock import FrozenClock, SystemClock
@@ -207,6 +207,43 @@ class Merchant:
         await publish_event(
             self._nats_url,
             kind(subscription=subscription),
+            self.organization_id,
+            event_id=str(new_id(EVENT_CLOCK)),
+        )
+
+    def seat(
+        self,
+        seat_id: uuid.UUID,
+        subscription_id: uuid.UUID,
+        member_id: uuid.UUID,
+        *,
+        freed: bool = False,
+        moment: dt.datetime | None = None,
+    ) -> seats_pb2.SubscriptionSeat:
+        when = moment or self.later()
+        message = seats_pb2.SubscriptionSeat(
+            id=str(seat_id),
+            organization_id=str(self.organization_id),
+            subscription_id=str(subscription_id),
+            member_customer_id=str(member_id),
+            status=seats_pb2.SEAT_STATUS_REVOKED if freed else seats_pb2.SEAT_STATUS_ASSIGNED,
+            assign_time=at(when),
+            update_time=at(when),
+        )
+        if freed:
+            message.revoke_time.CopyFrom(at(when))
+        return message
+
+    async def hear_seat(self, seat: seats_pb2.SubscriptionSeat) -> None:
+        """The engine's state of a seat (assigned or freed, by its status)."""
+        kind: Any = (
+            subscription_events.SubscriptionSeatRevokedEvent
+            if seat.status == seats_pb2.SEAT_STATUS_REVOKED
+            else subscription_events.SubscriptionSeatAssignedEvent
+        )
+        await publish_event(
+            self._nats_url,
+            kind(seat=seat),
             self.organization_id,
             event_id=str(new_id(EVENT_CLOCK)),
         )

@@ -41,6 +41,7 @@ from billingos.catalog.v1 import (
 from billingos.customers.v1 import customers_pb2
 from billingos.subscriptions.v1 import (
     orders_pb2_grpc,
+    seats_pb2_grpc,
     subscriptions_pb2,
     subscriptions_pb2_grpc,
     test_clocks_pb2_grpc,
@@ -129,8 +130,20 @@ async def catalog_service(
 
 
 @pytest.fixture(scope="session")
+async def customers_service(
+    servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Neighbour]:
+    """The real customers service: where a seat's member is found or made."""
+    async with neighbour("customers", servers, tmp_path_factory.mktemp("customers")) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
 async def subscriptions_service(
-    servers: SessionServers, session_clock: FrozenClock, catalog_service: Neighbour
+    servers: SessionServers,
+    session_clock: FrozenClock,
+    catalog_service: Neighbour,
+    customers_service: Neighbour,
 ) -> AsyncIterator[RunningService]:
     # No payments address: the service's charger finds payments unavailable,
     # so a first charge made through the API stays requested (in flight).
@@ -141,6 +154,7 @@ async def subscriptions_service(
         servers,
         session_clock,
         catalog_address=catalog_service.address,
+        customers_address=customers_service.address,
     ) as service:
         yield service
 
@@ -281,6 +295,9 @@ class Shop:
 
     def discounts(self) -> Any:
         return discounts_pb2_grpc.DiscountServiceStub(self.catalog.channel)
+
+    def seats(self) -> Any:
+        return seats_pb2_grpc.SubscriptionSeatServiceStub(self.service.channel)
 
     async def customer(self, *, test_clock_id: str = "", known_to_catalog: bool = True) -> str:
         """A live customer, in the engine's read copy (and the catalog's) as

@@ -1,6 +1,7 @@
 """What entitlements hears: the customers' and the catalog's latest states
 (read copies: who a customer is, which benefits a product grants) and the
-engine's subscriptions and one-time orders (what grants). Each state that
+engine's subscriptions and one-time orders (what grants) and subscriptions'
+seats (who else a subscription grants to). Each state that
 changes a copy is followed by granting or revoking what it changes
 (grants.py), in the same transaction; a redelivered or older state changes
 no copy and so nothing else."""
@@ -16,11 +17,17 @@ from billingos_entitlements.copies import (
     customer_copy,
     product_copy,
     purchase_source,
+    seat_copy,
     subscription_source,
 )
 from billingos_entitlements.grants import Grants
 from billingos_entitlements.models import GrantSourceCopy, kit_tables
-from billingos_entitlements.repository import CustomerCopies, GrantSourceCopies, ProductCopies
+from billingos_entitlements.repository import (
+    CustomerCopies,
+    GrantSourceCopies,
+    ProductCopies,
+    SeatCopies,
+)
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
@@ -85,6 +92,10 @@ _SUBSCRIPTION_EVENTS = (
     subscription_events.SubscriptionPastDueEvent,
     subscription_events.SubscriptionRevokedEvent,
 )
+_SEAT_EVENTS = (
+    subscription_events.SubscriptionSeatAssignedEvent,
+    subscription_events.SubscriptionSeatRevokedEvent,
+)
 _ORDER_EVENTS = (
     subscription_events.OrderCreatedEvent,
     subscription_events.OrderPaidEvent,
@@ -100,9 +111,12 @@ def grant_sources(database: Database, clock: Clock) -> EventConsumer:
         if source is None:
             return
         # The product's lock before the source's row: the order a product's
-        # change takes them in (its lock, then its sources' rows).
+        # change takes them in (its lock, then its sources' rows); the
+        # source's own lock between them, as a seat's change takes it.
         await ProductCopies(scope).lock(source.product_id)
-        if await GrantSourceCopies(scope).remember(source):
+        sources = GrantSourceCopies(scope)
+        await sources.lock(source.id)
+        if await sources.remember(source):
             await Grants(scope).reconcile(source, source.source_updated_at)
 
     async def subscription(scope: EventScope, data: object) -> None:
@@ -113,6 +127,22 @@ def grant_sources(database: Database, clock: Clock) -> EventConsumer:
         message = getattr(data, "order")  # noqa: B009 - every order event has it
         await follow(scope, purchase_source(message, scope.organization_id, _event_id(scope)))
 
+    async def seat(scope: EventScope, data: object) -> None:
+        copy = seat_copy(getattr(data, "seat"), scope.organization_id)  # noqa: B009
+        if copy is None:
+            return
+        # The source's lock before the seat's copy and the source's row: a
+        # subscription heard meanwhile reconciles after this commits (and
+        # sees the seat), or before (and this sees it). No product lock: the
+        # source's row lock keeps a product change's reconcile out.
+        sources = GrantSourceCopies(scope)
+        await sources.lock(copy.subscription_id)
+        if not await SeatCopies(scope).remember(copy):
+            return
+        source = await sources.get(copy.subscription_id, for_update=True)
+        if source is not None:
+            await Grants(scope).reconcile(source, copy.source_updated_at)
+
     consumer = EventConsumer.of_state(
         "entitlements-subscriptions", database, kit_tables, clock, SOURCE
     )
@@ -120,4 +150,6 @@ def grant_sources(database: Database, clock: Clock) -> EventConsumer:
         consumer.on(subscription_event, subscription)
     for order_event in _ORDER_EVENTS:
         consumer.on(order_event, order)
+    for seat_event in _SEAT_EVENTS:
+        consumer.on(seat_event, seat)
     return consumer

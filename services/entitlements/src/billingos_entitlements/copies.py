@@ -1,6 +1,6 @@
 """Other contexts' messages turned into this context's read copies: a
-product's benefit list, a customer, and the engine's subscriptions and
-one-time orders as sources of grants. A message without a usable id or
+product's benefit list, a customer, the engine's subscriptions and
+one-time orders as sources of grants, and subscriptions' seats. A message without a usable id or
 time teaches nothing (None)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from google.protobuf import timestamp_pb2
 
 from billingos.catalog.v1 import products_pb2
 from billingos.customers.v1 import customers_pb2
-from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
-from billingos_entitlements.models import CustomerCopy, GrantSourceCopy, ProductCopy
+from billingos.subscriptions.v1 import orders_pb2, seats_pb2, subscriptions_pb2
+from billingos_entitlements.models import CustomerCopy, GrantSourceCopy, ProductCopy, SeatCopy
 from billingos_entitlements.vocabulary import GrantSource
 from billingos_kit.ids import canonical_id
 
@@ -147,4 +147,24 @@ def purchase_source(
         cancel_at_period_end=False,
         source_updated_at=_time(message.update_time),
         source_event_id=event_id,
+    )
+
+
+def seat_copy(message: seats_pb2.SubscriptionSeat, organization_id: uuid.UUID) -> SeatCopy | None:
+    ids = [
+        canonical_id(v) for v in (message.id, message.subscription_id, message.member_customer_id)
+    ]
+    if None in ids or not message.HasField("update_time"):
+        return None
+    seat_id, subscription_id, member_id = ids
+    assert seat_id is not None
+    assert subscription_id is not None
+    assert member_id is not None
+    return SeatCopy(
+        id=seat_id,
+        organization_id=organization_id,
+        subscription_id=subscription_id,
+        member_customer_id=member_id,
+        live=message.status == seats_pb2.SEAT_STATUS_ASSIGNED,
+        source_updated_at=_time(message.update_time),
     )

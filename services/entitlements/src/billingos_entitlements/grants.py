@@ -4,7 +4,9 @@ order) grants every live benefit of its product while it is live, and
 nothing once it is not; `reconcile` makes the grants so, whatever order the
 events that changed the source, its product or a benefit arrived in, and
 however often: each step compares with what is there and changes only the
-difference, so a redelivery changes nothing. A grant exists once per
+difference, so a redelivery changes nothing. A seat of a subscription
+(its member, a customer of the organization) is granted what the
+subscription grants while the member holds it. A grant exists once per
 (source, member, benefit); revoked, it stays, and is granted again if the
 source grants the benefit again (a product regains it, an ended-then-bought
 purchase cannot: an ended source is final, grant_sources' rule).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from billingos_entitlements import credits, events, license_keys
@@ -25,8 +28,9 @@ from billingos_entitlements.repository import (
     GrantRepository,
     GrantSourceCopies,
     ProductCopies,
+    SeatCopies,
 )
-from billingos_entitlements.vocabulary import BenefitType
+from billingos_entitlements.vocabulary import BenefitType, GrantSource
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection
 from billingos_kit.ids import new_id
@@ -64,6 +68,15 @@ def grant_properties(benefit: Benefit) -> dict[str, Any]:
     return {}
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who a grant is for: the source's customer (no member), or a seat's
+    member, a customer of the organization in their own right."""
+
+    customer_id: uuid.UUID
+    member_id: uuid.UUID
+
+
 class Grants:
     """Grants of the scope's organization."""
 
@@ -73,20 +86,23 @@ class Grants:
         self._benefits = BenefitRepository(scope)
         self._products = ProductCopies(scope)
         self._sources = GrantSourceCopies(scope)
+        self._seats = SeatCopies(scope)
 
     async def reconcile(self, source: GrantSourceCopy, at: dt.datetime) -> None:
-        """Makes the source's own grants (not its seats' members') what it
-        grants now; `at` is when the change happened (the source's own time,
-        a test clock's on one). The caller holds the product's lock and then
-        the source's row lock (its upsert, or live_of_product): one source is
-        reconciled by one transaction at a time, and never while its
-        product's benefit list changes. Its benefits are held shared, so a
-        deletion waits for the grants made from them and then revokes them."""
+        """Makes the source's grants — its customer's own, and each seat
+        member's — what it grants now; `at` is when the change happened (the
+        source's or the seat's own time, a test clock's on one). The caller
+        holds the product's lock, or the source's (a seat's change), and
+        then the source's row lock (its upsert, or live_of_product): one
+        source is reconciled by one transaction at a time, and never while
+        its product's benefit list changes. Its benefits are held shared, so
+        a deletion waits for the grants made from them and then revokes them."""
         wanted: list[uuid.UUID] = []
         if source.live:
             product = await self._products.get(source.product_id)
             if product is not None:
                 wanted = list(dict.fromkeys(product.benefit_ids))
+        members = await self._members_of(source)
         # Benefits first, then grants: the order a deletion takes them in
         # (benefit, then its grants), so the two cannot wait on each other.
         # The grants' benefits cannot change meanwhile: the source's lock
@@ -97,18 +113,52 @@ class Grants:
             b.id: b
             for b in await self._benefits.of_ids(sorted(named), deleted_too=True, shared=True)
         }
-        existing = {
-            grant.benefit_id: grant
-            for grant in await self._grants.of_source(source.id, locked=True)
-            if grant.member_id == NO_MEMBER
-        }
+        held: dict[uuid.UUID, dict[uuid.UUID, BenefitGrant]] = {}
+        for grant in await self._grants.of_source(source.id, locked=True):
+            held.setdefault(grant.member_id, {})[grant.benefit_id] = grant
+        holders = {NO_MEMBER: source.customer_id}
+        for member_id in sorted(set(members) | (held.keys() - {NO_MEMBER})):
+            holders[member_id] = member_id
+        for member_id, customer_id in holders.items():
+            holding = member_id == NO_MEMBER or members.get(member_id, False)
+            existing = held.setdefault(member_id, {})
+            await self._follow(
+                source,
+                Holder(customer_id, member_id),
+                wanted if holding else [],
+                existing,
+                benefits,
+                at,
+            )
+            await self._credit(source, list(existing.values()), benefits)
+
+    async def _members_of(self, source: GrantSourceCopy) -> dict[uuid.UUID, bool]:
+        """Each member with a seat of the source (ever): whether they hold
+        one now."""
+        if source.kind != GrantSource.SUBSCRIPTION.value:
+            return {}
+        found: dict[uuid.UUID, bool] = {}
+        for seat in await self._seats.of_subscription(source.id):
+            found[seat.member_customer_id] = found.get(seat.member_customer_id, False) or seat.live
+        return found
+
+    async def _follow(
+        self,
+        source: GrantSourceCopy,
+        holder: Holder,
+        wanted: list[uuid.UUID],
+        existing: dict[uuid.UUID, BenefitGrant],
+        benefits: dict[uuid.UUID, Benefit],
+        at: dt.datetime,
+    ) -> None:
+        """Makes one holder's grants of the source the wanted benefits."""
         for benefit_id in wanted:
             benefit = benefits.get(benefit_id)
             if benefit is None or benefit.deleted_at is not None:
                 continue  # not (or no longer) a benefit: nothing to grant
             grant = existing.get(benefit_id)
             if grant is None:
-                existing[benefit_id] = await self._grant_new(source, benefit, at)
+                existing[benefit_id] = await self._grant_new(source, holder, benefit, at)
             elif not grant.is_granted:
                 await self._regrant(grant, benefit, at)
         for benefit_id, grant in existing.items():
@@ -116,7 +166,6 @@ class Grants:
             keep = benefit is not None and benefit.deleted_at is None and benefit_id in wanted
             if grant.is_granted and not keep and benefit is not None:
                 await self._revoke(grant, benefit, at)
-        await self._credit(source, list(existing.values()), benefits)
 
     async def _credit(
         self,
@@ -165,14 +214,14 @@ class Grants:
             await self._revoke(grant, benefit, at)
 
     async def _grant_new(
-        self, source: GrantSourceCopy, benefit: Benefit, at: dt.datetime
+        self, source: GrantSourceCopy, holder: Holder, benefit: Benefit, at: dt.datetime
     ) -> BenefitGrant:
         now = self._scope.clock.now()
         grant = BenefitGrant(
             id=new_id(self._scope.clock),
             organization_id=self._scope.organization_id,
-            customer_id=source.customer_id,
-            member_id=NO_MEMBER,
+            customer_id=holder.customer_id,
+            member_id=holder.member_id,
             benefit_id=benefit.id,
             source=source.kind,
             source_id=source.id,

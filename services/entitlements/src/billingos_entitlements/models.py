@@ -159,6 +159,22 @@ grant_sources = Table(
 )
 
 
+# The engine's subscription seats (its state stream): who holds a seat of
+# which subscription. A seat is assigned, then freed for good (assigning
+# the member again makes another seat), so a freed copy never goes back.
+seat_copies = Table(
+    "seat_copies",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("subscription_id", Uuid, nullable=False),
+    Column("member_customer_id", Uuid, nullable=False),
+    Column("live", Boolean, nullable=False),
+    # When it was assigned, or freed: when the member's grants change.
+    Column("source_updated_at", Timestamp, nullable=False),
+    Index("ix_seat_copies_subscription", "organization_id", "subscription_id"),
+)
+
 # The credits each meter-credits grant asks metering for: one row per
 # (grant, period), sent by the crediter (credits.py) with the row's id as the
 # idempotency key, so a retry after a lost answer credits once.
@@ -273,6 +289,16 @@ class CustomerCopy:
     organization_id: uuid.UUID
     external_id: str | None
     deleted_at: dt.datetime | None
+    source_updated_at: dt.datetime
+
+
+@dataclass
+class SeatCopy:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    subscription_id: uuid.UUID
+    member_customer_id: uuid.UUID
+    live: bool
     source_updated_at: dt.datetime
 
 

@@ -37,6 +37,7 @@ from billingos_entitlements.models import (
     LicenseKeyActivation,
     MeterCredit,
     ProductCopy,
+    SeatCopy,
     benefit_grants,
     benefits,
     customers,
@@ -45,6 +46,7 @@ from billingos_entitlements.models import (
     license_keys,
     meter_credits,
     products,
+    seat_copies,
 )
 from billingos_kit.pagination import ListFilter
 from billingos_kit.read_copies import newer_state_upsert
@@ -262,6 +264,25 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
         status = await query.execute(await self.connection(), **self._values(row))
         return affected_rows(status) > 0
 
+    async def lock(self, source_id: uuid.UUID) -> None:
+        """Holds, until the transaction ends, the source's lock, whether its
+        copy exists yet or not: a seat's change and its subscription's take
+        turns, so neither misses the other (a seat heard before its
+        subscription, while the subscription's first state arrives)."""
+
+        def build() -> ClauseElement:
+            key = (
+                literal_column("'entitlements-source:'", Text)
+                + cast(bindparam("organization_id", type_=Uuid), Text)
+                + literal_column("':'", Text)
+                + cast(bindparam("source_id", type_=Uuid), Text)
+            )
+            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+        await self.query("lock", build).execute(
+            await self.connection(), organization_id=self.organization_id, source_id=source_id
+        )
+
     async def live_of_product(self, product_id: uuid.UUID) -> list[GrantSourceCopy]:
         """The sources that grant the product's benefits now, locked in id
         order: a source is reconciled by one transaction at a time."""
@@ -287,6 +308,39 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
             )
 
         return await self.fetch_rows(self.query("live_of_customer", build), customer_id=customer_id)
+
+
+def _freed_is_final(statement: Any, newer: Any) -> Any:
+    """A seat is assigned once and freed once: only a freed state changes a
+    held copy, whatever order the two arrive in."""
+    table, given = seat_copies, statement.excluded
+    return (table.c.organization_id == bindparam("organization_id")) & table.c.live & ~given.live
+
+
+class SeatCopies(TenantRepository[SeatCopy]):
+    table = seat_copies
+    row_type = SeatCopy
+    resource = "seat"
+
+    async def remember(self, row: SeatCopy) -> bool:
+        """True if the copy took the state."""
+        query = self.query(
+            "remember", lambda: newer_state_upsert(seat_copies, also=_freed_is_final)
+        )
+        status = await query.execute(await self.connection(), **self._values(row))
+        return affected_rows(status) > 0
+
+    async def of_subscription(self, subscription_id: uuid.UUID) -> list[SeatCopy]:
+        def build() -> ClauseElement:
+            return (
+                self.live()
+                .where(seat_copies.c.subscription_id == bindparam("subscription_id"))
+                .order_by(seat_copies.c.id)
+            )
+
+        return await self.fetch_rows(
+            self.query("of_subscription", build), subscription_id=subscription_id
+        )
 
 
 # ---- meter credits ----------------------------------------------------------

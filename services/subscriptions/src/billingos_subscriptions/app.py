@@ -14,6 +14,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from billingos.subscriptions.v1 import (
     orders_pb2,
     orders_pb2_grpc,
+    seats_pb2,
+    seats_pb2_grpc,
     subscriptions_pb2,
     subscriptions_pb2_grpc,
     test_clocks_pb2,
@@ -25,13 +27,19 @@ from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_subscriptions import states
 from billingos_subscriptions.charger import Charger
-from billingos_subscriptions.clients import CatalogClient, MeteringClient, PaymentsClient
+from billingos_subscriptions.clients import (
+    CatalogClient,
+    MembersClient,
+    MeteringClient,
+    PaymentsClient,
+)
 from billingos_subscriptions.consumers import catalog_copy, customers_copy, payment_results
 from billingos_subscriptions.models import kit_tables
 from billingos_subscriptions.scheduler import Scheduler
 from billingos_subscriptions.servicer import (
     Backends,
     OrderServicer,
+    SeatServicer,
     SubscriptionServicer,
     TestClockServicer,
 )
@@ -49,7 +57,9 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     catalog = CatalogClient(settings.catalog_address, token)
     payments = PaymentsClient(settings.payments_address, token)
     metering = MeteringClient(settings.metering_address, token)
-    directory = CustomerDirectory(settings.customers_address or settings.key_check_address, token)
+    customers_address = settings.customers_address or settings.key_check_address
+    directory = CustomerDirectory(customers_address, token)
+    members = MembersClient(customers_address, token)
     poll = settings.worker_poll_seconds
     charger = Charger(
         app.database,
@@ -89,7 +99,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         scheduler.wake.set()
         woke()
 
-    backends = Backends(catalog, directory, payments, app.clock, wake_all)
+    backends = Backends(catalog, directory, members, payments, app.clock, wake_all)
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server,
@@ -100,6 +110,11 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             orders_pb2_grpc.add_OrderServiceServicer_to_server,
             OrderServicer(backends),
             orders_pb2.DESCRIPTOR.services_by_name["OrderService"],
+        ),
+        (
+            seats_pb2_grpc.add_SubscriptionSeatServiceServicer_to_server,
+            SeatServicer(backends),
+            seats_pb2.DESCRIPTOR.services_by_name["SubscriptionSeatService"],
         ),
         (
             test_clocks_pb2_grpc.add_TestClockServiceServicer_to_server,
@@ -118,7 +133,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_worker(
         "test-clocks", ClockWatcher(app.database, kit_tables, app.clock, poll_seconds=poll).run
     )
-    for client in (catalog, payments, metering, directory):
+    for client in (catalog, payments, metering, directory, members):
         app.add_closer(client.close)
     for source in states.state_sources():
         app.add_state_source(source)

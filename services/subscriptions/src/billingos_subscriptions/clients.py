@@ -1,7 +1,8 @@
 """The engine's doors to the other contexts, as an internal caller (the
 service credential, the organization in metadata): the catalog (a price or
-product not in the read copy yet, discounts, purchases), payments (charges)
-and metering (a period's billable usage). Each answers or raises a domain
+product not in the read copy yet, discounts, purchases), payments (charges),
+metering (a period's billable usage) and customers (a seat's member, found
+or made). Each answers or raises a domain
 error: NOT_FOUND and INVALID_ARGUMENT pass through as the caller's problem;
 anything else means the other service is unavailable, and asking again is
 safe (every call here is idempotent or read-only)."""
@@ -22,6 +23,7 @@ from billingos.catalog.v1 import (
     purchases_pb2,
     purchases_pb2_grpc,
 )
+from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
 from billingos.metering.v1 import usage_pb2, usage_pb2_grpc
 from billingos.payments.v1 import (
     payment_methods_pb2,
@@ -30,7 +32,7 @@ from billingos.payments.v1 import (
     payments_pb2_grpc,
 )
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 
 TIMEOUT_SECONDS = 10.0
 
@@ -214,3 +216,65 @@ class MeteringClient(_Client):
             stub.GetBillableUsage, request, organization_id
         )
         return usage
+
+
+class MembersClient(_Client):
+    """Finds the customer a seat is assigned to, or makes it."""
+
+    service = "customers"
+
+    def _customers(self) -> Any:
+        return self._stub("customers", customers_pb2_grpc.CustomerServiceStub)
+
+    async def by_external_id(
+        self, organization_id: uuid.UUID, external_id: str
+    ) -> customers_pb2.Customer | None:
+        try:
+            found: customers_pb2.Customer = await self._customers().GetCustomerByExternalId(
+                customers_pb2.GetCustomerByExternalIdRequest(external_id=external_id),
+                metadata=self._metadata(organization_id),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise ServiceUnavailable(self.service) from None
+        return found
+
+    async def by_email(
+        self, organization_id: uuid.UUID, email: str
+    ) -> list[customers_pb2.Customer]:
+        """Up to two customers with the email (two: it names no one member)."""
+        try:
+            found: customers_pb2.ListCustomersResponse = await self._customers().ListCustomers(
+                customers_pb2.ListCustomersRequest(email=email, page_size=2),
+                metadata=self._metadata(organization_id),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidArgument("seat.email", "must be a valid email address") from None
+            raise ServiceUnavailable(self.service) from None
+        return list(found.customers)
+
+    async def create(
+        self, organization_id: uuid.UUID, customer: customers_pb2.Customer, idempotency_key: str
+    ) -> customers_pb2.Customer | None:
+        """The new customer (the same one again for the same key), or None
+        when another was made with its external id meanwhile."""
+        metadata = (*self._metadata(organization_id), (IDEMPOTENCY_HEADER, idempotency_key))
+        try:
+            made: customers_pb2.Customer = await self._customers().CreateCustomer(
+                customers_pb2.CreateCustomerRequest(customer=customer),
+                metadata=metadata,
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+                return None
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                detail = error.details() or "is not valid"
+                field = "seat.email" if "email" in detail else "seat.external_id"
+                raise InvalidArgument(field, detail) from None
+            raise ServiceUnavailable(self.service) from None
+        return made

@@ -38,6 +38,7 @@ from billingos_subscriptions.repository import (
     TaxRateCopies,
     TestClockRepository,
 )
+from billingos_subscriptions.seats import free_member_seats
 from billingos_subscriptions.vocabulary import CancellationReason, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ def customers_copy(database: Database, clock: Clock) -> EventConsumer:
                 if locked.ended_at is None:
                     now = await billing.now_for(locked.test_clock_id)
                     await billing.end(locked, now, CancellationReason.CUSTOMER_DELETED)
+        # Nor does it hold seats of others' subscriptions: freed, their
+        # benefits revoked.
+        await free_member_seats(billing, copy.id)
 
     consumer = EventConsumer.of_state(
         "subscriptions-customers", database, kit_tables, clock, SOURCE

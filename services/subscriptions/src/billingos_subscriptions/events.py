@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from billingos.subscriptions.v1 import events_pb2, orders_pb2, subscriptions_pb2
+from billingos.subscriptions.v1 import events_pb2, orders_pb2, seats_pb2, subscriptions_pb2
 from billingos_kit.protoconv import timestamp
 from billingos_subscriptions.messages import test_clock_message
 from billingos_subscriptions.models import TestClock
@@ -83,3 +83,11 @@ def order_updated(order: orders_pb2.Order) -> events_pb2.OrderUpdatedEvent:
 
 def test_clock_ready(row: TestClock) -> events_pb2.TestClockReadyEvent:
     return events_pb2.TestClockReadyEvent(test_clock=test_clock_message(row))
+
+
+def seat_assigned(seat: seats_pb2.SubscriptionSeat) -> events_pb2.SubscriptionSeatAssignedEvent:
+    return events_pb2.SubscriptionSeatAssignedEvent(seat=seat)
+
+
+def seat_revoked(seat: seats_pb2.SubscriptionSeat) -> events_pb2.SubscriptionSeatRevokedEvent:
+    return events_pb2.SubscriptionSeatRevokedEvent(seat=seat)

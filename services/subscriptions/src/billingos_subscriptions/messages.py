@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from billingos.catalog.v1 import products_pb2
 from billingos.common.v1 import money_pb2
-from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2, test_clocks_pb2
+from billingos.subscriptions.v1 import orders_pb2, seats_pb2, subscriptions_pb2, test_clocks_pb2
 from billingos_kit.protoconv import metadata_to_proto, timestamp
 from billingos_subscriptions.billing_rules import BillingRules
 from billingos_subscriptions.models import (
@@ -15,6 +15,7 @@ from billingos_subscriptions.models import (
     PaymentAttempt,
     Subscription,
     SubscriptionItem,
+    SubscriptionSeat,
     TestClock,
 )
 from billingos_subscriptions.vocabulary import (
@@ -186,3 +187,20 @@ def billing_settings_message(rules: BillingRules) -> subscriptions_pb2.BillingSe
             )
         )
     return message
+
+
+def seat_message(row: SubscriptionSeat) -> seats_pb2.SubscriptionSeat:
+    return seats_pb2.SubscriptionSeat(
+        id=str(row.id),
+        organization_id=str(row.organization_id),
+        subscription_id=str(row.subscription_id),
+        member_customer_id=str(row.member_customer_id),
+        email=row.email,
+        external_id=row.external_id,
+        status=seats_pb2.SEAT_STATUS_ASSIGNED
+        if row.revoked_at is None
+        else seats_pb2.SEAT_STATUS_REVOKED,
+        assign_time=timestamp(row.assigned_at),
+        revoke_time=timestamp(row.revoked_at),
+        update_time=timestamp(row.updated_at),
+    )

@@ -188,6 +188,43 @@ subscriptions = Table(
     CheckConstraint("interval_count > 0", name="interval_positive"),
 )
 
+# The seats of seat-based subscriptions, each held by a member (a customer
+# of the same organization). A member holds at most one live seat of a
+# subscription; a freed seat stays (revoked_at set).
+subscription_seats = Table(
+    "subscription_seats",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("subscription_id", Uuid, nullable=False),
+    Column("member_customer_id", Uuid, nullable=False),
+    # What the seat was assigned by ("" for none): shown back on reads.
+    Column("email", Text, nullable=False),
+    Column("external_id", Text, nullable=False),
+    Column("assigned_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index(
+        "ix_subscription_seats_organization_id_subscription_id_id",
+        "organization_id",
+        "subscription_id",
+        "id",
+    ),
+    Index(
+        "ix_subscription_seats_organization_id_member",
+        "organization_id",
+        "member_customer_id",
+    ),
+    Index(
+        "ux_subscription_seats_live_member",
+        "subscription_id",
+        "member_customer_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
 # Each price a subscription bought, with the snapshot and, for a metered one,
 # how far its usage has been billed.
 subscription_items = Table(
@@ -500,6 +537,20 @@ class Subscription:
     next_retry_at: dt.datetime | None
     latest_order_id: uuid.UUID | None
     metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class SubscriptionSeat:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    subscription_id: uuid.UUID
+    member_customer_id: uuid.UUID
+    email: str
+    external_id: str
+    assigned_at: dt.datetime
+    revoked_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

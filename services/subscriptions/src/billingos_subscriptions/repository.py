@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Table,
     Text,
@@ -32,9 +33,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from billingos_kit.bulk import bulk_insert, bulk_update, columns_of
 from billingos_kit.db import Connection
+from billingos_kit.errors import AlreadyExists
 from billingos_kit.pagination import ListFilter
 from billingos_kit.read_copies import newer_state_upsert
-from billingos_kit.repository import PlatformRepository, TenantRepository
+from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.sql import Query, affected_rows
 from billingos_subscriptions.models import (
     BillingSettingsRow,
@@ -49,6 +51,7 @@ from billingos_subscriptions.models import (
     ProductCopy,
     Subscription,
     SubscriptionItem,
+    SubscriptionSeat,
     TaxRateCopy,
     TestClock,
     billing_settings,
@@ -62,6 +65,7 @@ from billingos_subscriptions.models import (
     prices,
     products,
     subscription_items,
+    subscription_seats,
     subscriptions,
     tax_rates,
     test_clocks,
@@ -243,6 +247,89 @@ class ItemRepository(TenantRepository[SubscriptionItem]):
             )
 
         return await self.fetch_rows(self.query("of_subscriptions", build), ids=subscription_ids)
+
+
+# ---- seats ------------------------------------------------------------------
+
+SEAT_MEMBER_INDEX = "ux_subscription_seats_live_member"
+
+
+@dataclass(frozen=True)
+class SeatFilter(ListFilter):
+    subscription_id: uuid.UUID | None = None
+    # True: only seats still held.
+    assigned: bool | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "subscription_id": table.c.subscription_id == bindparam("subscription_id", type_=Uuid),
+            "assigned": table.c.revoked_at.is_(None) == bindparam("assigned", type_=Boolean),
+        }
+
+
+class SeatRepository(TenantRepository[SubscriptionSeat]):
+    table = subscription_seats
+    row_type = SubscriptionSeat
+    resource = "subscription_seat"
+    unique = (
+        UniqueRule(
+            SEAT_MEMBER_INDEX,
+            lambda: AlreadyExists(
+                "seat.member_customer_id",
+                "the member holds a seat of this subscription already",
+                reason="MEMBER_HAS_SEAT",
+            ),
+        ),
+    )
+
+    async def assigned_count(self, subscription_id: uuid.UUID) -> int:
+        """Seats of the subscription still held (the caller holds the
+        subscription's row lock, so the count stays true until it commits)."""
+
+        def build() -> Any:
+            return select(func.count()).where(
+                subscription_seats.c.organization_id == bindparam("organization_id"),
+                subscription_seats.c.subscription_id == bindparam("subscription_id"),
+                subscription_seats.c.revoked_at.is_(None),
+            )
+
+        query = self.query("assigned_count", build)
+        values = self._bound({"subscription_id": subscription_id})
+        record = await query.fetch_one(await self.connection(), **values)
+        return int(record[0]) if record is not None else 0
+
+    async def held_by(self, member_customer_id: uuid.UUID) -> list[SubscriptionSeat]:
+        """The member's seats still held, of any subscription."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(
+                    subscription_seats.c.member_customer_id == bindparam("member_customer_id"),
+                    subscription_seats.c.revoked_at.is_(None),
+                )
+                .order_by(subscription_seats.c.subscription_id)
+            )
+
+        return await self.fetch_rows(
+            self.query("held_by", build), member_customer_id=member_customer_id
+        )
+
+    async def of_subscription(
+        self, subscription_id: uuid.UUID, seat_id: uuid.UUID, *, for_update: bool = False
+    ) -> SubscriptionSeat | None:
+        def build() -> Any:
+            statement = self.live().where(
+                subscription_seats.c.id == bindparam("id"),
+                subscription_seats.c.subscription_id == bindparam("subscription_id"),
+            )
+            return statement.with_for_update() if for_update else statement
+
+        return await self.fetch_row(
+            self.query(("of_subscription", for_update), build),
+            id=seat_id,
+            subscription_id=subscription_id,
+        )
 
 
 # ---- orders -----------------------------------------------------------------

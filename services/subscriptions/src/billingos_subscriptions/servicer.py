@@ -14,6 +14,8 @@ import grpc
 from billingos.subscriptions.v1 import (
     orders_pb2,
     orders_pb2_grpc,
+    seats_pb2,
+    seats_pb2_grpc,
     subscriptions_pb2,
     subscriptions_pb2_grpc,
     test_clocks_pb2,
@@ -26,15 +28,18 @@ from billingos_kit.ids import parse_id
 from billingos_kit.pagination import ListFilter, page_request
 from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.billing_rules import rules_of, update_rules
-from billingos_subscriptions.clients import CatalogClient, PaymentsClient
+from billingos_subscriptions.catalog_copy import Catalog
+from billingos_subscriptions.clients import CatalogClient, MembersClient, PaymentsClient
 from billingos_subscriptions.messages import (
     billing_settings_message,
     order_message,
+    seat_message,
     subscription_message,
     test_clock_message,
 )
 from billingos_subscriptions.models import Subscription
-from billingos_subscriptions.repository import OrderFilter, SubscriptionFilter
+from billingos_subscriptions.repository import OrderFilter, SeatFilter, SubscriptionFilter
+from billingos_subscriptions.seats import Seats
 from billingos_subscriptions.subscriptions import Subscriptions
 from billingos_subscriptions.testclocks import TestClocks
 from billingos_subscriptions.vocabulary import SubscriptionStatus
@@ -49,6 +54,7 @@ class Backends:
 
     catalog: CatalogClient
     directory: CustomerDirectory
+    members: MembersClient
     payments: PaymentsClient
     real_clock: Clock
     wake: Callable[[], None]
@@ -185,6 +191,44 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             ],
             next_page_token=result.next_page_token,
         )
+
+
+class SeatServicer(seats_pb2_grpc.SubscriptionSeatServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _service(self) -> Seats:
+        b = self._backends
+        scope = current_scope()
+        catalog = Catalog(scope, b.catalog, b.directory)
+        return Seats(Billing(scope, b.real_clock), b.members, catalog)
+
+    async def AssignSeat(
+        self, request: seats_pb2.AssignSeatRequest, context: Context
+    ) -> seats_pb2.SubscriptionSeat:
+        subscription_id = parse_id(request.subscription_id, "subscription_id")
+        return seat_message(await self._service().assign(subscription_id, request.seat))
+
+    async def ListSeats(
+        self, request: seats_pb2.ListSeatsRequest, context: Context
+    ) -> seats_pb2.ListSeatsResponse:
+        where = SeatFilter(
+            subscription_id=parse_id(request.subscription_id, "subscription_id"),
+            assigned=None if request.show_revoked else True,
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        result = await self._service().list_page(where, page)
+        return seats_pb2.ListSeatsResponse(
+            seats=[seat_message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def RevokeSeat(
+        self, request: seats_pb2.RevokeSeatRequest, context: Context
+    ) -> seats_pb2.SubscriptionSeat:
+        subscription_id = parse_id(request.subscription_id, "subscription_id")
+        row = await self._service().revoke(subscription_id, parse_id(request.id, "id"))
+        return seat_message(row)
 
 
 class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):

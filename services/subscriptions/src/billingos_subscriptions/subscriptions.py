@@ -36,6 +36,7 @@ from billingos_subscriptions.clients import CatalogClient, PaymentsClient
 from billingos_subscriptions.models import PendingLine, Subscription, SubscriptionItem
 from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
 from billingos_subscriptions.repository import SubscriptionFilter
+from billingos_subscriptions.seats import refuse_fewer_than_assigned
 from billingos_subscriptions.vocabulary import (
     CANCELABLE,
     RENEWING,
@@ -725,6 +726,7 @@ class Subscriptions:
             raise FailedPrecondition(
                 "the subscription already has this price and these seats", reason="NO_CHANGE"
             )
+        await refuse_fewer_than_assigned(self.billing.scope, row, bought.seats)
         if bought.interval != BillingInterval(IntervalUnit(row.interval_unit), row.interval_count):
             raise FailedPrecondition(
                 "price_id: the new price bills on another period; cancel and subscribe anew",

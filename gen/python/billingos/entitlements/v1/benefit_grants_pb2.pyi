@@ -164,7 +164,10 @@ class BenefitGrant(_message.Message):
     customer_id: _builtins.str
     """The customer it is granted to."""
     member_id: _builtins.str
-    """The seat's member it is granted to; empty for the customer itself."""
+    """For a seat's grant: the member holding the seat, a customer of the
+    organization (the same as `customer_id`); empty for the grants of the
+    subscription's (or order's) own customer.
+    """
     benefit_id: _builtins.str
     """The benefit."""
     benefit_type: _benefits_pb2.BenefitType.ValueType

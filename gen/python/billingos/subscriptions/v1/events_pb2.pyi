@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from billingos.subscriptions.v1 import orders_pb2 as _orders_pb2
+from billingos.subscriptions.v1 import seats_pb2 as _seats_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2 as _subscriptions_pb2
 from billingos.subscriptions.v1 import test_clocks_pb2 as _test_clocks_pb2
 from google.protobuf import descriptor as _descriptor
@@ -379,3 +380,51 @@ class TestClockReadyEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TestClockReadyEvent: _TypeAlias = TestClockReadyEvent  # noqa: Y015
+
+@_typing.final
+class SubscriptionSeatAssignedEvent(_message.Message):
+    """Data of `subscription_seat.assigned`: a member holds a seat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEAT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def seat(self) -> _seats_pb2.SubscriptionSeat:
+        """The seat."""
+
+    def __init__(
+        self,
+        *,
+        seat: _seats_pb2.SubscriptionSeat | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["seat", b"seat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seat", b"seat"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionSeatAssignedEvent: _TypeAlias = SubscriptionSeatAssignedEvent  # noqa: Y015
+
+@_typing.final
+class SubscriptionSeatRevokedEvent(_message.Message):
+    """Data of `subscription_seat.revoked`: a seat was freed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEAT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def seat(self) -> _seats_pb2.SubscriptionSeat:
+        """The seat."""
+
+    def __init__(
+        self,
+        *,
+        seat: _seats_pb2.SubscriptionSeat | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["seat", b"seat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seat", b"seat"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionSeatRevokedEvent: _TypeAlias = SubscriptionSeatRevokedEvent  # noqa: Y015

@@ -1,0 +1,167 @@
+"""A seat's member gets what the seat's subscription grants as their own
+grants (under their own customer id), while they hold the seat and the
+subscription grants; exactly once whatever order seats, subscriptions and
+products are heard in."""
+
+from __future__ import annotations
+
+import uuid
+
+from billingos.common.v1 import event_pb2
+from billingos.entitlements.v1 import entitlements_pb2
+from billingos.entitlements.v1 import events_pb2 as entitlement_events
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos_kit.testing.events import published_events
+from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.waiting import eventually
+
+from .conftest import Merchant
+from .test_check import until
+
+CANCELED = subscriptions_pb2.SUBSCRIPTION_STATUS_CANCELED
+Reason = entitlements_pb2.EntitlementReason
+
+
+def member_of(envelope: event_pb2.EventEnvelope) -> str:
+    """The member of a granted or revoked grant's event ("" for others)."""
+    for kind in (
+        entitlement_events.BenefitGrantGrantedEvent,
+        entitlement_events.BenefitGrantRevokedEvent,
+    ):
+        if envelope.data.Is(kind.DESCRIPTOR):
+            data = kind()
+            envelope.data.Unpack(data)
+            return data.benefit_grant.member_id
+    return ""
+
+
+async def settled(merchant: Merchant, product: uuid.UUID) -> None:
+    """Every state heard before this is handled (states of one consumer are
+    handled in order)."""
+    marker_customer, marker = uuid.uuid4(), uuid.uuid4()
+    await merchant.hear(merchant.subscription(marker, marker_customer, product))
+    await merchant.granted(marker_customer, 1)
+
+
+async def test_a_members_seat_grants_the_products_benefits_and_freeing_it_revokes_them(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    flag = await merchant.benefit("api")
+    product, owner, sub, member, seat = (uuid.uuid4() for _ in range(5))
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    await merchant.granted(owner, 1)
+    await merchant.hear_seat(merchant.seat(seat, sub, member))
+    [granted] = await merchant.granted(member, 1)
+    assert (granted.customer_id, granted.member_id) == (str(member), str(member))
+    assert granted.subscription_id == str(sub)
+    [own] = await merchant.granted(owner, 1)
+    assert own.member_id == ""
+
+    await merchant.hear_seat(merchant.seat(seat, sub, member, freed=True))
+    [revoked] = await merchant.granted(member, 1, is_granted=False)
+    assert revoked.id == granted.id
+    assert revoked.HasField("revoke_time")
+    await merchant.granted(owner, 1)  # the subscriber keeps its own
+    events = await published_events(
+        servers.nats_url,
+        "billingos.entitlements.benefit_grant.>",
+        merchant.organization_id,
+        at_least=3,
+    )
+    member_events = [e for e in events if member_of(e) == str(member)]
+    assert sorted(e.type for e in member_events) == [
+        "benefit_grant.granted",
+        "benefit_grant.revoked",
+    ]
+
+
+async def test_a_seat_heard_before_its_subscription_grants_once_the_subscription_arrives(
+    merchant: Merchant,
+) -> None:
+    flag = await merchant.benefit("api")
+    product, owner, sub, member = (uuid.uuid4() for _ in range(4))
+    await merchant.product(product, flag.id)
+    await merchant.hear_seat(merchant.seat(uuid.uuid4(), sub, member))
+    await settled(merchant, product)
+    await merchant.granted(member, 0, is_granted=None)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    await merchant.granted(member, 1)
+
+
+async def test_a_freed_seat_heard_before_its_assignment_stays_freed(merchant: Merchant) -> None:
+    flag = await merchant.benefit("api")
+    product, owner, sub, member, seat = (uuid.uuid4() for _ in range(5))
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    assigned = merchant.seat(seat, sub, member)
+    freed = merchant.seat(seat, sub, member, freed=True)
+    await merchant.hear_seat(freed)
+    await merchant.hear_seat(assigned)
+    await merchant.hear_seat(assigned)
+    await settled(merchant, product)
+    await merchant.granted(member, 0, is_granted=None)
+
+
+async def test_a_seat_heard_twice_grants_once_and_a_new_seat_regrants_the_same_grant(
+    merchant: Merchant,
+) -> None:
+    flag = await merchant.benefit("api")
+    product, owner, sub, member, first = (uuid.uuid4() for _ in range(5))
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    seat = merchant.seat(first, sub, member)
+    await merchant.hear_seat(seat)
+    await merchant.hear_seat(seat)
+    [granted] = await merchant.granted(member, 1)
+    await merchant.hear_seat(merchant.seat(first, sub, member, freed=True))
+    await merchant.granted(member, 1, is_granted=False)
+    # Assigned again: another seat, the same (source, member, benefit) grant.
+    await merchant.hear_seat(merchant.seat(uuid.uuid4(), sub, member))
+    [again] = await merchant.granted(member, 1)
+    assert again.id == granted.id
+    await merchant.granted(member, 1, is_granted=None)
+
+
+async def test_members_follow_the_subscriptions_end_and_its_products_benefit_list(
+    merchant: Merchant,
+) -> None:
+    api, exports = await merchant.benefit("api"), await merchant.benefit("exports")
+    product, owner, sub, member = (uuid.uuid4() for _ in range(4))
+    await merchant.product(product, api.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    await merchant.hear_seat(merchant.seat(uuid.uuid4(), sub, member))
+    await merchant.granted(member, 1)
+    await merchant.product(product, api.id, exports.id)
+    found = await merchant.granted(member, 2)
+    assert {g.benefit_key for g in found} == {"api", "exports"}
+    ended = merchant.subscription(sub, owner, product, CANCELED, ended=True)
+    await merchant.hear(ended, subscription_events.SubscriptionRevokedEvent)
+    await merchant.granted(member, 2, is_granted=False)
+    await merchant.granted(owner, 2, is_granted=False)
+
+
+async def test_a_member_is_checked_under_their_own_customer_id(merchant: Merchant) -> None:
+    flag = await merchant.benefit("api")
+    product, owner, sub, member, seat = (uuid.uuid4() for _ in range(5))
+    await merchant.customer(member, "member-1")
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    await until(merchant, member, "api", Reason.ENTITLEMENT_REASON_NOT_GRANTED)
+    await merchant.hear_seat(merchant.seat(seat, sub, member))
+    allowed = await until(merchant, member, "api", Reason.ENTITLEMENT_REASON_GRANTED)
+    assert allowed.allowed
+    await merchant.hear_seat(merchant.seat(seat, sub, member, freed=True))
+    await until(merchant, member, "api", Reason.ENTITLEMENT_REASON_NOT_GRANTED)
+
+    async def by_external_id() -> entitlements_pb2.Entitlement | None:
+        found = await merchant.checks.CheckEntitlement(
+            entitlements_pb2.CheckEntitlementRequest(
+                external_customer_id="member-1", feature="api"
+            ),
+            metadata=merchant.metadata(),
+        )
+        return found if not found.allowed else None
+
+    await eventually(by_external_id)
