@@ -5,12 +5,15 @@ from the latest states after an interruption."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
+import nats
 from nats.js import JetStreamContext
 
 from billingos.common.v1 import event_pb2
-from billingos_kit.follower import StateFollower
+from billingos_kit.follower import FETCH_TIMEOUT_SECONDS, StateFollower
+from billingos_kit.streams import state_stream
 from billingos_kit.testing.events import publish_event
 from billingos_kit.testing.eventtypes import event_message
 from billingos_kit.testing.servers import SessionServers
@@ -68,6 +71,57 @@ async def test_an_empty_stream_is_ready_at_once(jetstream: JetStreamContext, sou
     try:
         await asyncio.wait_for(follower.ready.wait(), BOUND)
         assert seen == {}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, BOUND)
+
+
+async def test_an_idle_follower_stays_confirmed_and_a_cut_off_one_ages(
+    servers: SessionServers, source: str
+) -> None:
+    client = await nats.connect(servers.nats_url)
+    await publish(servers, source, "w1", "first")
+    follower, _ = following(source)
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(client.jetstream(), stop))
+    try:
+        await asyncio.wait_for(follower.ready.wait(), BOUND)
+        first = follower.confirmed_at()
+        assert first is not None
+        # Nothing arrives, and the server keeps saying nothing is pending.
+        await asyncio.sleep(3 * FETCH_TIMEOUT_SECONDS)
+        later = follower.confirmed_at()
+        assert later is not None
+        assert later > first
+        assert time.monotonic() - later < 2.5 * FETCH_TIMEOUT_SECONDS
+        # Cut off from NATS: nothing confirms the view any more; it ages.
+        await client.close()
+        await asyncio.sleep(3 * FETCH_TIMEOUT_SECONDS)
+        cut_off = follower.confirmed_at()
+        assert cut_off is not None
+        assert time.monotonic() - cut_off >= 2.5 * FETCH_TIMEOUT_SECONDS
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, BOUND)
+        await client.close()
+
+
+async def test_a_consumer_the_server_lost_is_made_again_and_following_goes_on(
+    jetstream: JetStreamContext, servers: SessionServers, source: str
+) -> None:
+    """As after a NATS restart, which forgets ephemeral consumers: the
+    follower makes another and follows on."""
+    await publish(servers, source, "w1", "first")
+    follower, seen = following(source)
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(jetstream, stop))
+    try:
+        await asyncio.wait_for(follower.ready.wait(), BOUND)
+        stream = state_stream(source)
+        for consumer in await jetstream.consumers_info(stream):
+            await jetstream.delete_consumer(stream, consumer.name)
+        await publish(servers, source, "w1", "second")
+        await eventually(lambda: _is(seen, "w1", "second"), BOUND)
     finally:
         stop.set()
         await asyncio.wait_for(task, BOUND)

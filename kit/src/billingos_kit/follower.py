@@ -13,6 +13,13 @@ acknowledged or recorded: each process follows on its own, every time it
 starts, and a handler must keep the newest state per entity (compare
 `update_time`), since a state can arrive twice (after a reconnect the
 follower starts over from every latest state).
+
+How current it is, is known too (`confirmed_at`): the last moment the server
+confirmed, for every subject, that the follower had everything its stream
+held — a delivery that left nothing pending, or, while nothing arrives, a
+look at the consumer once per idle fetch. A follower cut off from NATS
+stops being confirmed, so a reader can refuse to answer from a view older
+than it can stand.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,6 +36,7 @@ from google.protobuf.message import DecodeError, Message
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from billingos.common.v1 import event_pb2
 from billingos_kit.relay import ensure_streams
@@ -54,6 +63,18 @@ class StateFollower:
         self.ready = asyncio.Event()
         self._handlers: dict[str, tuple[type[Message], StateHandler]] = {}
         self._subjects: set[str] = set()
+        # Per subject: the monotonic time of the server's last confirmation
+        # that nothing more was pending.
+        self._confirmed: dict[str, float] = {}
+
+    def confirmed_at(self) -> float | None:
+        """When (time.monotonic) the view was last known to hold everything
+        on every subject; None until it first caught up. An interruption
+        keeps the last confirmation: the view it left is that old, and no
+        older, while the follower starts over."""
+        if len(self._confirmed) < len(self._subjects):
+            return None
+        return min(self._confirmed.values())
 
     def on(
         self, data_type: type[Event], handler: Callable[[event_pb2.EventEnvelope, Event], None]
@@ -129,16 +150,21 @@ class StateFollower:
         to_catch_up = created.num_pending or 0
         applied = 0
         if to_catch_up == 0:
+            self._confirmed[subject] = time.monotonic()
             arrived(subject)
         try:
             while not stop.is_set():
+                asked = time.monotonic()
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
                 except (TimeoutError, NatsTimeoutError):
+                    await self._confirm(js, stream, name, subject, asked)
                     continue
                 for message in messages:
                     self._apply(message.data)
                 applied += len(messages)
+                if messages[-1].metadata.num_pending == 0:
+                    self._confirmed[subject] = asked
                 if applied >= to_catch_up or messages[-1].metadata.num_pending == 0:
                     arrived(subject)
         finally:
@@ -146,6 +172,21 @@ class StateFollower:
                 await subscription.unsubscribe()
             with contextlib.suppress(Exception):
                 await js.delete_consumer(stream, name)
+
+    async def _confirm(
+        self, js: JetStreamContext, stream: str, name: str, subject: str, asked: float
+    ) -> None:
+        """Nothing arrived: current as of `asked` if the server says nothing
+        is pending. A lost connection confirms nothing (the view ages); a
+        consumer the server no longer has (NATS restarted) means starting over."""
+        try:
+            info = await js.consumer_info(stream, name)
+        except NotFoundError:
+            raise
+        except Exception:
+            return
+        if not info.num_pending:
+            self._confirmed[subject] = asked
 
     def _apply(self, raw: bytes) -> None:
         try:

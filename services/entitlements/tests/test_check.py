@@ -5,10 +5,12 @@ state and the portal's grants read only their customer's."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import grpc
+import nats
 import pytest
 
 from billingos.entitlements.v1 import (
@@ -20,6 +22,9 @@ from billingos.entitlements.v1 import (
 )
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos_entitlements.entitlement_view import EntitlementView
+from billingos_entitlements.entitlements import current_view
+from billingos_kit.errors import Unavailable
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, gateway_metadata
@@ -259,3 +264,25 @@ async def test_the_portal_lists_only_the_sessions_customers_grants(
             benefit_grants_pb2.ListBenefitGrantsRequest(), metadata=gateway_metadata(token)
         )
     assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_view_cut_off_from_nats_answers_until_its_bound_then_refuses(
+    servers: SessionServers,
+) -> None:
+    client = await nats.connect(servers.nats_url)
+    view = EntitlementView(max_staleness_seconds=1.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(view.run(client.jetstream(), stop))
+    try:
+        await asyncio.wait_for(view.until_ready(), 30)
+        await current_view(view)  # current: answers
+        await client.close()
+        await current_view(view)  # just cut off: still within its bound
+        await asyncio.sleep(3.0)
+        with pytest.raises(Unavailable) as refused:
+            await current_view(view)
+        assert refused.value.reason == "VIEW_STALE"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await client.close()

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, EntitlementsSettings)
     app = ServiceApp(settings, kit_tables, clock=clock)
-    view = EntitlementView()
+    view = EntitlementView(settings.max_view_staleness_seconds)
     metering = MeteringClient(settings.metering_address, settings.service_token.get_secret_value())
     app.add_closer(metering.close)
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from billingos_entitlements.benefit_grants import GrantView
 from billingos_entitlements.entitlement_view import EntitlementView, MeterEntry
-from billingos_entitlements.entitlements import READY_WAIT_SECONDS
+from billingos_entitlements.entitlements import current_view
 from billingos_entitlements.models import CustomerCopy, GrantSourceCopy
 from billingos_entitlements.repository import (
     BenefitRepository,
@@ -18,7 +18,6 @@ from billingos_entitlements.repository import (
     GrantSourceCopies,
 )
 from billingos_entitlements.vocabulary import GrantSource
-from billingos_kit.errors import Unavailable
 from billingos_kit.grpc.scope import CallScope
 
 
@@ -42,8 +41,7 @@ class CustomerStates:
     async def of(self, customer_id: uuid.UUID) -> CustomerState:
         """The state of a live customer of the organization (NotFound else,
         also for one heard of a moment ago whose event is still on its way)."""
-        if not await self._view.wait_ready(READY_WAIT_SECONDS):
-            raise Unavailable("the entitlement view is still loading; retry in a moment")
+        await current_view(self._view)
         customer = await self._customers.require(customer_id)
         subscriptions = [
             source

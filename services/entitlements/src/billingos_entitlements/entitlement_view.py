@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,8 @@ class EntitlementView:
     """Benefits by key, granted benefits by customer, balances by customer
     and meter, customers by id and external id — per organization."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_staleness_seconds: float = 15.0) -> None:
+        self.max_staleness_seconds = max_staleness_seconds
         self._benefits: dict[uuid.UUID, BenefitEntry] = {}
         self._keys: dict[tuple[Organization, str], uuid.UUID] = {}
         self._grants: dict[uuid.UUID, GrantEntry] = {}
@@ -108,6 +110,15 @@ class EntitlementView:
             for wait in waits:
                 wait.cancel()
         return self.ready
+
+    def staleness(self) -> float | None:
+        """Seconds since every follower was last confirmed current; None
+        until each first caught up."""
+        confirmed = [follower.confirmed_at() for follower in self.followers]
+        known = [moment for moment in confirmed if moment is not None]
+        if len(known) < len(confirmed):
+            return None
+        return time.monotonic() - min(known)
 
     async def until_ready(self) -> None:
         """Returns once every follower has applied what its stream held."""

@@ -37,6 +37,23 @@ class Answer:
     as_of: dt.datetime | None = None
 
 
+async def current_view(view: EntitlementView) -> None:
+    """Refuses to answer from a view still loading (a process just
+    started: waits a moment for it) or older than its bound (NATS has not
+    confirmed it lately): an answer is never staler than the bound."""
+    staleness = view.staleness()
+    if staleness is None:
+        if not await view.wait_ready(READY_WAIT_SECONDS):
+            raise Unavailable("the entitlement view is still loading; retry in a moment")
+        return
+    if staleness > view.max_staleness_seconds:
+        raise Unavailable(
+            f"the entitlement view has not been confirmed current for {staleness:.0f} s "
+            "(events are not reaching this process); retry in a moment",
+            reason="VIEW_STALE",
+        )
+
+
 class EntitlementChecks:
     """Checks for one organization."""
 
@@ -55,8 +72,7 @@ class EntitlementChecks:
             if not feature or len(feature) > MAX_FEATURE_LENGTH:
                 field = "feature" if len(features) == 1 else f"features[{index}]"
                 raise InvalidArgument(field, f"must be 1 to {MAX_FEATURE_LENGTH} characters")
-        if not await self._view.wait_ready(READY_WAIT_SECONDS):
-            raise Unavailable("the entitlement view is still loading; retry in a moment")
+        await current_view(self._view)
         customer = self._customer(customer_id, external_customer_id)
         return [self._answer(customer, feature) for feature in features]
 
