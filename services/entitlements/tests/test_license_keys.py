@@ -6,6 +6,7 @@ when it is granted again; another organization's key is not there."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import grpc
@@ -124,6 +125,48 @@ async def test_a_revoked_grants_key_stops_validating_and_a_regrant_revives_it(
         license_keys_pb2.ValidateLicenseKeyRequest(key=key), metadata=merchant.metadata()
     )
     assert again.valid
+
+
+async def test_a_key_expires_its_days_after_the_grant(
+    merchant: Merchant, entitlements_service: RunningService
+) -> None:
+    """Days from the grant's own time (a test clock's, here long past):
+    expired, it neither validates nor activates; a key without expiry does."""
+    lasting = await merchant.benefit(
+        "lasting",
+        type=benefits_pb2.BENEFIT_TYPE_LICENSE_KEYS,
+        license_keys=benefits_pb2.LicenseKeysProperties(prefix="keep"),
+    )
+    dated = await merchant.benefit(
+        "dated",
+        type=benefits_pb2.BENEFIT_TYPE_LICENSE_KEYS,
+        license_keys=benefits_pb2.LicenseKeysProperties(prefix="old", expires_after_days=30),
+    )
+    product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await merchant.product(product, lasting.id, dated.id)
+    long_ago = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    await merchant.hear(merchant.subscription(subscription, customer, product, moment=long_ago))
+    grants = {g.benefit_key: g for g in await merchant.granted(customer, 2)}
+    keys = keys_of(merchant, entitlements_service)
+    expired_key = grants["dated"].license_key
+    expired = await keys.ValidateLicenseKey(
+        license_keys_pb2.ValidateLicenseKeyRequest(key=expired_key.display_key),
+        metadata=merchant.metadata(),
+    )
+    assert (expired.valid, expired.validity) == (False, Validity.LICENSE_KEY_VALIDITY_EXPIRED)
+    ends = expired.license_key.expire_time.ToDatetime(tzinfo=dt.UTC)
+    assert ends == long_ago + dt.timedelta(days=30)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await keys.ActivateLicenseKey(
+            license_keys_pb2.ActivateLicenseKeyRequest(key=expired_key.display_key, label="x"),
+            metadata=merchant.metadata(),
+        )
+    assert call_error(raised.value).reason == "LICENSE_KEY_EXPIRED"
+    kept = await keys.ValidateLicenseKey(
+        license_keys_pb2.ValidateLicenseKeyRequest(key=grants["lasting"].license_key.display_key),
+        metadata=merchant.metadata(),
+    )
+    assert kept.valid
 
 
 async def test_another_organizations_key_is_not_found(
