@@ -6,14 +6,20 @@ products are heard in."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+from sqlalchemy import select
 
 from billingos.common.v1 import event_pb2
-from billingos.entitlements.v1 import entitlements_pb2
+from billingos.entitlements.v1 import benefits_pb2, entitlements_pb2
 from billingos.entitlements.v1 import events_pb2 as entitlement_events
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
 from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos_entitlements import models
+from billingos_kit.testing.db import rows
 from billingos_kit.testing.events import published_events
 from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.service import RunningService
 from billingos_kit.testing.waiting import eventually
 
 from .conftest import Merchant
@@ -165,3 +171,43 @@ async def test_a_member_is_checked_under_their_own_customer_id(merchant: Merchan
         return found if not found.allowed else None
 
     await eventually(by_external_id)
+
+
+async def test_a_member_gets_their_own_credits_and_license_key(
+    merchant: Merchant, entitlements_service: RunningService
+) -> None:
+    meter = await merchant.new_meter()
+    credits = await merchant.benefit(
+        "api_calls",
+        type=benefits_pb2.BENEFIT_TYPE_METER_CREDITS,
+        meter_credits=benefits_pb2.MeterCreditsProperties(meter_id=meter, units="100"),
+    )
+    keyed = await merchant.benefit(
+        "desktop",
+        type=benefits_pb2.BENEFIT_TYPE_LICENSE_KEYS,
+        license_keys=benefits_pb2.LicenseKeysProperties(prefix="team"),
+    )
+    product, owner, sub, member = (uuid.uuid4() for _ in range(4))
+    await merchant.product(product, credits.id, keyed.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    await merchant.hear_seat(merchant.seat(uuid.uuid4(), sub, member))
+    owners = {g.benefit_key: g for g in await merchant.granted(owner, 2)}
+    members = {g.benefit_key: g for g in await merchant.granted(member, 2)}
+    assert members["desktop"].license_key.display_key.startswith("TEAM-")
+    assert members["desktop"].license_key.display_key != owners["desktop"].license_key.display_key
+    table = models.meter_credits
+
+    async def credited() -> list[Any] | None:
+        found = await rows(
+            entitlements_service.app.database,
+            select(table.c.customer_id, table.c.units).where(
+                (table.c.grant_id == uuid.UUID(owners["api_calls"].id))
+                | (table.c.grant_id == uuid.UUID(members["api_calls"].id))
+            ),
+        )
+        return found if len(found) == 2 else None
+
+    found = await eventually(credited)
+    assert sorted((str(r[0]), r[1]) for r in found) == sorted(
+        [(str(owner), "100"), (str(member), "100")]
+    )
