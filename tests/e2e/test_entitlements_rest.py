@@ -144,12 +144,9 @@ async def test_bad_checks_are_refused_naming_the_field(merchant: Merchant) -> No
         assert field in fields, response.text
 
 
-async def test_meter_credits_are_credited_and_usage_consumes_them(
-    merchant: Merchant, servers: SessionServers
-) -> None:
-    """A meter-credits benefit: its units are credited to the customer's
-    meter when granted, and each usage event is taken from the balance the
-    check answers with."""
+async def meter_credits_product(merchant: Merchant, units: str) -> dict[str, Any]:
+    """A monthly product granting `units` API calls a period (a count meter
+    of `api_call` events, its benefit `api-calls`)."""
     meter = await merchant.client.post(
         "/v1/meters",
         json={
@@ -174,8 +171,8 @@ async def test_meter_credits_are_credited_and_usage_consumes_them(
         json={
             "type": "BENEFIT_TYPE_METER_CREDITS",
             "key": "api-calls",
-            "description": "1,000 API calls a month",
-            "meter_credits": {"meter_id": meter.json()["id"], "units": "1000"},
+            "description": f"{units} API calls a month",
+            "meter_credits": {"meter_id": meter.json()["id"], "units": units},
         },
     )
     assert benefit.status_code == 200, benefit.text
@@ -189,7 +186,10 @@ async def test_meter_credits_are_credited_and_usage_consumes_them(
             break
         await asyncio.sleep(0.2)
     assert attached.status_code == 200, attached.text
-    customer_id = await customer_with_card(merchant, servers)
+    return dict(attached.json())
+
+
+async def subscribed(merchant: Merchant, customer_id: str, product: dict[str, Any]) -> str:
     created = await merchant.client.post(
         "/v1/subscriptions",
         json={
@@ -201,6 +201,26 @@ async def test_meter_credits_are_credited_and_usage_consumes_them(
         },
     )
     assert created.status_code == 200, created.text
+    return str(created.json()["id"])
+
+
+async def use(merchant: Merchant, customer_id: str, events: int) -> None:
+    ingested = await merchant.client.post(
+        "/v1/events/ingest",
+        json={"events": [{"name": "api_call", "customer_id": customer_id} for _ in range(events)]},
+    )
+    assert ingested.status_code == 200, ingested.text
+
+
+async def test_meter_credits_are_credited_and_usage_consumes_them(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """A meter-credits benefit: its units are credited to the customer's
+    meter when granted, and each usage event is taken from the balance the
+    check answers with."""
+    product = await meter_credits_product(merchant, "1000")
+    customer_id = await customer_with_card(merchant, servers)
+    await subscribed(merchant, customer_id, product)
     check = {"customer_id": customer_id, "feature": "api-calls"}
     status, credited = await eventually_json(
         merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "1000", **check
@@ -208,15 +228,60 @@ async def test_meter_credits_are_credited_and_usage_consumes_them(
     assert (status, credited.get("allowed"), credited.get("balance")) == (200, True, "1000"), (
         credited
     )
-    ingested = await merchant.client.post(
-        "/v1/events/ingest",
-        json={"events": [{"name": "api_call", "customer_id": customer_id} for _ in range(3)]},
-    )
-    assert ingested.status_code == 200, ingested.text
+    await use(merchant, customer_id, 3)
     status, used = await eventually_json(
         merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "997", **check
     )
     assert (used.get("balance"), used.get("consumed_units")) == ("997", "3"), used
+
+
+async def test_credits_reset_at_each_renewal_and_end_with_the_canceled_period(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """The issue's whole path on a test clock: subscribe, granted, usage
+    consumes credits, the renewal resets them, cancel, revoked at the
+    period's end."""
+    product = await meter_credits_product(merchant, "100")
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"})
+    ).json()
+    customer_id = await customer_with_card(merchant, servers, test_clock_id=clock["id"])
+    subscription_id = await subscribed(merchant, customer_id, product)
+    await settle(merchant, clock["id"])
+    check = {"customer_id": customer_id, "feature": "api-calls"}
+    status, credited = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "100", **check
+    )
+    assert (status, credited.get("allowed")) == (200, True), credited
+    await use(merchant, customer_id, 40)
+    status, used = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "60", **check
+    )
+    assert used.get("consumed_units") == "40", used
+
+    await advance(merchant, clock["id"], "2027-02-01T00:00:01Z")  # renewed, charged
+    status, reset = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "100", **check
+    )
+    assert (reset.get("balance"), reset.get("allowed")) == ("100", True), reset
+    await use(merchant, customer_id, 5)
+    status, used = await eventually_json(
+        merchant, "/v1/entitlements/check", lambda body: body.get("balance") == "95", **check
+    )
+    assert used.get("balance") == "95", used
+
+    canceled = await merchant.client.post(f"/v1/subscriptions/{subscription_id}/cancel", json={})
+    assert canceled.status_code == 200, canceled.text
+    still = await merchant.client.get("/v1/entitlements/check", params=check)
+    assert still.json()["allowed"] is True, still.text
+    await advance(merchant, clock["id"], "2027-03-01T00:00:01Z")
+    status, ended = await eventually_json(
+        merchant,
+        "/v1/entitlements/check",
+        lambda body: body.get("reason") == "ENTITLEMENT_REASON_NOT_GRANTED",
+        **check,
+    )
+    assert ended.get("allowed", False) is False, ended
 
 
 async def test_a_license_key_is_granted_validated_and_activated(
