@@ -96,18 +96,48 @@ async def test_a_seat_heard_before_its_subscription_grants_once_the_subscription
     await merchant.granted(member, 1)
 
 
-async def test_a_freed_seat_heard_before_its_assignment_stays_freed(merchant: Merchant) -> None:
+async def test_a_freed_seat_heard_before_its_assignment_stays_freed(
+    merchant: Merchant, entitlements_service: RunningService
+) -> None:
     flag = await merchant.benefit("api")
     product, owner, sub, member, seat = (uuid.uuid4() for _ in range(5))
     await merchant.product(product, flag.id)
     await merchant.hear(merchant.subscription(sub, owner, product))
-    assigned = merchant.seat(seat, sub, member)
-    freed = merchant.seat(seat, sub, member, freed=True)
+    # One moment for both (a test clock's, or a free at the assign's
+    # second): newest-state order alone could not tell them apart.
+    moment = merchant.later()
+    assigned = merchant.seat(seat, sub, member, moment=moment)
+    freed = merchant.seat(seat, sub, member, freed=True, moment=moment)
     await merchant.hear_seat(freed)
+
+    async def copied() -> bool | None:
+        found = await rows(
+            entitlements_service.app.database,
+            select(models.seat_copies.c.live).where(models.seat_copies.c.id == seat),
+        )
+        return True if found else None
+
+    # Heard before the assignment is published: the state stream keeps one
+    # state per seat, so a later one published at once could replace it.
+    await eventually(copied)
     await merchant.hear_seat(assigned)
     await merchant.hear_seat(assigned)
     await settled(merchant, product)
     await merchant.granted(member, 0, is_granted=None)
+
+
+async def test_a_seat_freed_at_the_moment_it_was_assigned_is_freed(merchant: Merchant) -> None:
+    """On a test clock an assign and its free can share one time: the free
+    still wins (newest-state order alone would keep the assignment)."""
+    flag = await merchant.benefit("api")
+    product, owner, sub, member, seat = (uuid.uuid4() for _ in range(5))
+    await merchant.product(product, flag.id)
+    await merchant.hear(merchant.subscription(sub, owner, product))
+    moment = merchant.later()
+    await merchant.hear_seat(merchant.seat(seat, sub, member, moment=moment))
+    await merchant.granted(member, 1)
+    await merchant.hear_seat(merchant.seat(seat, sub, member, freed=True, moment=moment))
+    await merchant.granted(member, 1, is_granted=False)
 
 
 async def test_a_seat_heard_twice_grants_once_and_a_new_seat_regrants_the_same_grant(

@@ -4,6 +4,7 @@ seats paid for, and the seats never lowered below the members holding one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -254,3 +255,115 @@ async def test_seats_refused_for_what_cannot_hold_them(shop: Shop, other_shop: S
         error = await refused(assign(shop, sub, **member))
         assert (error.code, error.fields) == (INVALID_ARGUMENT, [field]), (member, error)
     assert len(await listed(shop, sub)) == 1
+
+
+async def emails_known(shop: Shop, customers_service: Neighbour, email: str) -> int:
+    found = await customers(shop, customers_service).ListCustomers(
+        customers_pb2.ListCustomersRequest(email=email),
+        metadata=call_metadata(shop.organization_id),
+    )
+    return len(found.customers)
+
+
+async def test_a_refused_assign_makes_no_customer(shop: Shop, customers_service: Neighbour) -> None:
+    sub = await seated(shop, seats=2)
+    results = await asyncio.gather(
+        *(assign(shop, sub, email=f"racer{n}@example.com") for n in range(6)),
+        return_exceptions=True,
+    )
+    made = [r for r in results if isinstance(r, seats_pb2.SubscriptionSeat)]
+    assert len(made) == 2
+    for n in range(6):
+        expected = 1 if f"racer{n}@example.com" in {s.email for s in made} else 0
+        assert await emails_known(shop, customers_service, f"racer{n}@example.com") == expected
+    flat = await shop.product(fixed_price(2000), name="Flat")
+    plain = await trialing(shop, flat)
+    await refused(assign(shop, plain, email="flat@example.com"))
+    assert await emails_known(shop, customers_service, "flat@example.com") == 0
+
+
+async def test_one_new_member_assigned_at_once_on_several_subscriptions_is_one_customer(
+    shop: Shop, customers_service: Neighbour
+) -> None:
+    subs = [await seated(shop) for _ in range(4)]
+    seats = await asyncio.gather(*(assign(shop, sub, email="Shared@example.com") for sub in subs))
+    assert len({seat.member_customer_id for seat in seats}) == 1
+    assert await emails_known(shop, customers_service, "shared@example.com") == 1
+
+
+async def test_a_new_member_may_have_any_text_in_email_and_external_id(shop: Shop) -> None:
+    sub = await seated(shop)
+    seat = await assign(shop, sub, email="Ünïcødé@exämple.com")
+    assert seat.email == "Ünïcødé@exämple.com"
+    long_id = "ü" + "x" * 255
+    seat = await assign(shop, sub, email="long@example.com", external_id=long_id)
+    assert seat.external_id == long_id
+
+
+async def test_a_deleted_member_assigned_again_is_a_new_customer(
+    shop: Shop, customers_service: Neighbour
+) -> None:
+    sub = await seated(shop)
+    first = await assign(shop, sub, email="again@example.com")
+    await customers(shop, customers_service).DeleteCustomer(
+        customers_pb2.DeleteCustomerRequest(id=first.member_customer_id),
+        metadata=call_metadata(shop.organization_id),
+    )
+
+    async def freed() -> bool | None:
+        return True if await listed(shop, sub) == [] else None
+
+    await eventually(freed)
+    second = await assign(shop, sub, email="again@example.com")
+    assert second.member_customer_id != first.member_customer_id
+    # The deleted one cannot be named either.
+    error = await refused(assign(shop, sub, member_customer_id=first.member_customer_id))
+    assert error.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_assigns_racing_the_members_deletion_leave_no_seat_held(
+    shop: Shop, customers_service: Neighbour
+) -> None:
+    subs = [await seated(shop) for _ in range(6)]
+    member = await customers(shop, customers_service).CreateCustomer(
+        customers_pb2.CreateCustomerRequest(
+            customer=customers_pb2.Customer(email="racing@example.com")
+        ),
+        metadata=call_metadata(shop.organization_id),
+    )
+    deletion = customers(shop, customers_service).DeleteCustomer(
+        customers_pb2.DeleteCustomerRequest(id=member.id),
+        metadata=call_metadata(shop.organization_id),
+    )
+    await asyncio.gather(
+        deletion,
+        *(assign(shop, sub, member_customer_id=member.id) for sub in subs),
+        return_exceptions=True,
+    )
+    held = models.subscription_seats
+
+    async def none_held() -> bool | None:
+        found = await rows(
+            shop.database,
+            select(held.c.id).where(
+                held.c.member_customer_id == uuid.UUID(member.id), held.c.revoked_at.is_(None)
+            ),
+        )
+        return True if not found else None
+
+    await eventually(none_held)
+
+
+async def test_an_ended_subscriptions_seats_are_freed(shop: Shop) -> None:
+    sub = await seated(shop)
+    await assign(shop, sub, email="a@example.com")
+    await assign(shop, sub, email="b@example.com")
+    await shop.subscriptions().CancelSubscription(
+        subscriptions_pb2.CancelSubscriptionRequest(id=sub, immediately=True),
+        metadata=shop.metadata,
+    )
+    assert await listed(shop, sub) == []
+    everyone = await listed(shop, sub, show_revoked=True)
+    assert {s.status for s in everyone} == {REVOKED}
+    types = await outbox_types(shop.database, shop.organization_id)
+    assert types.count("subscription_seat.revoked") == 2

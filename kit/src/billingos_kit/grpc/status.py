@@ -10,7 +10,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from billingos_kit.errors import ERROR_DOMAIN, DomainError, ErrorKind
+from billingos_kit.errors import ERROR_DOMAIN, DomainError, ErrorKind, FieldViolation
 
 _CODES: dict[ErrorKind, int] = {
     ErrorKind.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
@@ -80,3 +80,20 @@ def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
+
+
+def field_violations_of(error: grpc.aio.AioRpcError) -> list[FieldViolation]:
+    """The BadRequest field violations another service of the suite sent
+    with a failed call (none when it sent no details)."""
+    found: list[FieldViolation] = []
+    for key, value in error.trailing_metadata() or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad_request = error_details_pb2.BadRequest()
+                detail.Unpack(bad_request)
+                found += [
+                    FieldViolation(v.field, v.description) for v in bad_request.field_violations
+                ]
+    return found

@@ -24,7 +24,12 @@ from billingos_pricing import invoices
 from billingos_subscriptions import events, order_amounts
 from billingos_subscriptions.billing_rules import BillingRules, rules_of
 from billingos_subscriptions.dunning import after_failure
-from billingos_subscriptions.messages import attempt_message, order_message, subscription_message
+from billingos_subscriptions.messages import (
+    attempt_message,
+    order_message,
+    seat_message,
+    subscription_message,
+)
 from billingos_subscriptions.models import (
     Order,
     OrderLine,
@@ -33,6 +38,7 @@ from billingos_subscriptions.models import (
     PendingLine,
     Subscription,
     SubscriptionItem,
+    SubscriptionSeat,
 )
 from billingos_subscriptions.repository import (
     AttemptRepository,
@@ -43,6 +49,7 @@ from billingos_subscriptions.repository import (
     OrderRepository,
     PendingLineRepository,
     RefundCopies,
+    SeatRepository,
     SubscriptionRepository,
     TaxRateCopies,
     TestClockRepository,
@@ -586,10 +593,20 @@ class Billing:
                 and not await self.in_flight(order)
             ):
                 await self._void(order, now)
+        # Its seats end with it: an ended subscription is never live again.
+        for seat in await SeatRepository(self.scope).held_of_subscription(sub.id):
+            await self.free_seat(sub, seat, now)
         if already_canceled:
             await self.announce(sub, events.revoked)
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
+
+    async def free_seat(self, sub: Subscription, seat: SubscriptionSeat, now: dt.datetime) -> None:
+        """Frees a held seat (the caller holds the subscription's row lock,
+        then the seat's): its member's grants are revoked."""
+        seat.revoked_at = seat.updated_at = max(now, seat.assigned_at)
+        await SeatRepository(self.scope).update(seat, ["revoked_at", "updated_at"])
+        await self.scope.outbox.add(events.seat_revoked(seat_message(seat)))
 
 
 _REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})

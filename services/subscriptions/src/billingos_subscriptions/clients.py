@@ -31,8 +31,16 @@ from billingos.payments.v1 import (
     payments_pb2,
     payments_pb2_grpc,
 )
-from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+from billingos_kit.grpc.status import field_violations_of
+from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 
 TIMEOUT_SECONDS = 10.0
 
@@ -258,23 +266,31 @@ class MembersClient(_Client):
         return list(found.customers)
 
     async def create(
-        self, organization_id: uuid.UUID, customer: customers_pb2.Customer, idempotency_key: str
+        self, organization_id: uuid.UUID, customer: customers_pb2.Customer
     ) -> customers_pb2.Customer | None:
-        """The new customer (the same one again for the same key), or None
-        when another was made with its external id meanwhile."""
-        metadata = (*self._metadata(organization_id), (IDEMPOTENCY_HEADER, idempotency_key))
+        """The new customer, or None when one with its external id exists.
+        No idempotency key: the caller holds the member identity's lock and
+        looks first, so a retry after a lost answer finds the customer."""
         try:
             made: customers_pb2.Customer = await self._customers().CreateCustomer(
                 customers_pb2.CreateCustomerRequest(customer=customer),
-                metadata=metadata,
+                metadata=self._metadata(organization_id),
                 timeout=TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.ALREADY_EXISTS:
                 return None
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                detail = error.details() or "is not valid"
-                field = "seat.email" if "email" in detail else "seat.external_id"
-                raise InvalidArgument(field, detail) from None
+                raise _as_seat_violations(error) from None
             raise ServiceUnavailable(self.service) from None
         return made
+
+
+def _as_seat_violations(error: grpc.aio.AioRpcError) -> ValidationFailed:
+    """The customer's field violations as the seat's (`customer.email` is
+    the seat's `seat.email`)."""
+    violations = [
+        FieldViolation(v.field.replace("customer.", "seat.", 1), v.description)
+        for v in field_violations_of(error)
+    ] or [FieldViolation("seat", error.details() or "is not a valid member")]
+    return ValidationFailed(violations)

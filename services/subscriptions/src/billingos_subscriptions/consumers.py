@@ -35,6 +35,7 @@ from billingos_subscriptions.repository import (
     CustomerCopies,
     PriceCopies,
     ProductCopies,
+    SeatRepository,
     TaxRateCopies,
     TestClockRepository,
 )
@@ -69,6 +70,9 @@ def customers_copy(database: Database, clock: Clock) -> EventConsumer:
         copy = customer_copy(data.customer, scope.organization_id, deleted=True)
         if copy is None:
             return
+        # The member's lock before the copy says deleted: an assign of the
+        # customer's seat either committed before (freed below) or sees it.
+        await SeatRepository(scope).lock("member", str(copy.id))
         await CustomerCopies(scope).remember(copy)
         # A deleted customer keeps nothing: its subscriptions end now (a
         # redelivery finds them ended).

@@ -275,7 +275,7 @@ class SeatRepository(TenantRepository[SubscriptionSeat]):
         UniqueRule(
             SEAT_MEMBER_INDEX,
             lambda: AlreadyExists(
-                "seat.member_customer_id",
+                "seat",
                 "the member holds a seat of this subscription already",
                 reason="MEMBER_HAS_SEAT",
             ),
@@ -297,6 +297,45 @@ class SeatRepository(TenantRepository[SubscriptionSeat]):
         values = self._bound({"subscription_id": subscription_id})
         record = await query.fetch_one(await self.connection(), **values)
         return int(record[0]) if record is not None else 0
+
+    async def lock(self, purpose: str, subject: str) -> None:
+        """Holds, until the transaction ends, the organization's lock on one
+        thing seats are decided by: a subscription being assigned to, a
+        member's identity being found or made, a member."""
+
+        def build() -> Any:
+            key = (
+                literal("subscription-seats:", Text)
+                + cast(bindparam("organization_id", type_=Uuid), Text)
+                + literal(":", Text)
+                + bindparam("subject", type_=Text)
+            )
+            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+        await self.query("lock", build).execute(
+            await self.connection(),
+            organization_id=self.organization_id,
+            subject=f"{purpose}:{subject}",
+        )
+
+    async def held_of_subscription(self, subscription_id: uuid.UUID) -> list[SubscriptionSeat]:
+        """The subscription's seats still held, locked (the caller holds the
+        subscription's row lock)."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(
+                    subscription_seats.c.subscription_id == bindparam("subscription_id"),
+                    subscription_seats.c.revoked_at.is_(None),
+                )
+                .order_by(subscription_seats.c.id)
+                .with_for_update()
+            )
+
+        return await self.fetch_rows(
+            self.query("held_of_subscription", build), subscription_id=subscription_id
+        )
 
     async def held_by(self, member_customer_id: uuid.UUID) -> list[SubscriptionSeat]:
         """The member's seats still held, of any subscription."""

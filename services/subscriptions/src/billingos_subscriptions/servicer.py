@@ -209,6 +209,12 @@ class SeatServicer(seats_pb2_grpc.SubscriptionSeatServiceServicer):
         subscription_id = parse_id(request.subscription_id, "subscription_id")
         return seat_message(await self._service().assign(subscription_id, request.seat))
 
+    async def GetSeat(
+        self, request: seats_pb2.GetSeatRequest, context: Context
+    ) -> seats_pb2.SubscriptionSeat:
+        subscription_id = parse_id(request.subscription_id, "subscription_id")
+        return seat_message(await self._service().get(subscription_id, parse_id(request.id, "id")))
+
     async def ListSeats(
         self, request: seats_pb2.ListSeatsRequest, context: Context
     ) -> seats_pb2.ListSeatsResponse:

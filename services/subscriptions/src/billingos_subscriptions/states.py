@@ -15,8 +15,15 @@ from billingos_kit.repository import OnConnection
 from billingos_kit.snapshot import StateSource
 from billingos_kit.sql import Query
 from billingos_subscriptions import events
-from billingos_subscriptions.messages import order_message, subscription_message
-from billingos_subscriptions.models import Order, Subscription, orders, subscriptions
+from billingos_subscriptions.messages import order_message, seat_message, subscription_message
+from billingos_subscriptions.models import (
+    Order,
+    Subscription,
+    SubscriptionSeat,
+    orders,
+    subscription_seats,
+    subscriptions,
+)
 from billingos_subscriptions.repository import (
     AttemptRepository,
     ItemRepository,
@@ -24,6 +31,7 @@ from billingos_subscriptions.repository import (
 )
 
 _SUBSCRIPTIONS = Query.of(select(subscriptions).order_by(subscriptions.c.id))
+_SEATS = Query.of(select(subscription_seats).order_by(subscription_seats.c.id))
 _ORDERS = Query.of(select(orders).where(orders.c.status != "draft").order_by(orders.c.id))
 
 
@@ -45,8 +53,21 @@ async def _order_states(connection: Connection) -> AsyncIterator[tuple[Message, 
         yield events.order_updated(order_message(row, lines, attempts)), row.organization_id
 
 
+async def _seat_states(connection: Connection) -> AsyncIterator[tuple[Message, uuid.UUID]]:
+    async for record in _SEATS.cursor(connection):
+        row = SubscriptionSeat(**record)
+        message = seat_message(row)
+        state = (
+            events.seat_assigned(message)
+            if row.revoked_at is None
+            else events.seat_revoked(message)
+        )
+        yield state, row.organization_id
+
+
 def state_sources() -> list[StateSource]:
     return [
         StateSource("subscription", _subscription_states),
         StateSource("order", _order_states),
+        StateSource("subscription_seat", _seat_states),
     ]

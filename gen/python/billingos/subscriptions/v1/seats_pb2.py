@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&billingos/subscriptions/v1/seats.proto\x12\x1a\x62illingos.subscriptions.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x03\n\x10SubscriptionSeat\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsubscription_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x12member_customer_id\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\x12<\n\x06status\x18\x07 \x01(\x0e\x32&.billingos.subscriptions.v1.SeatStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x61ssign_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"t\n\x11\x41ssignSeatRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\x04seat\x18\x02 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeatB\x04\xe2\x41\x01\x02\"n\n\x10ListSeatsRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cshow_revoked\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"i\n\x11ListSeatsResponse\x12;\n\x05seats\x18\x01 \x03(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"D\n\x11RevokeSeatRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02*\\\n\nSeatStatus\x12\x1b\n\x17SEAT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SEAT_STATUS_ASSIGNED\x10\x01\x12\x17\n\x13SEAT_STATUS_REVOKED\x10\x02\x32\x8a\x04\n\x17SubscriptionSeatService\x12\xa2\x01\n\nAssignSeat\x12-.billingos.subscriptions.v1.AssignSeatRequest\x1a,.billingos.subscriptions.v1.SubscriptionSeat\"7\x82\xd3\xe4\x93\x02\x31\")/v1/subscriptions/{subscription_id}/seats:\x04seat\x12\x9b\x01\n\tListSeats\x12,.billingos.subscriptions.v1.ListSeatsRequest\x1a-.billingos.subscriptions.v1.ListSeatsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/subscriptions/{subscription_id}/seats\x12\xab\x01\n\nRevokeSeat\x12-.billingos.subscriptions.v1.RevokeSeatRequest\x1a,.billingos.subscriptions.v1.SubscriptionSeat\"@\x82\xd3\xe4\x93\x02:\"5/v1/subscriptions/{subscription_id}/seats/{id}/revoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&billingos/subscriptions/v1/seats.proto\x12\x1a\x62illingos.subscriptions.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x03\n\x10SubscriptionSeat\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsubscription_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12 \n\x12member_customer_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x05\x65mail\x18\x05 \x01(\tB\x04\xe2\x41\x01\x05\x12\x19\n\x0b\x65xternal_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x05\x12<\n\x06status\x18\x07 \x01(\x0e\x32&.billingos.subscriptions.v1.SeatStatusB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x61ssign_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"t\n\x11\x41ssignSeatRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12@\n\x04seat\x18\x02 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeatB\x04\xe2\x41\x01\x02\"A\n\x0eGetSeatRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"n\n\x10ListSeatsRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cshow_revoked\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"i\n\x11ListSeatsResponse\x12;\n\x05seats\x18\x01 \x03(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"D\n\x11RevokeSeatRequest\x12\x1d\n\x0fsubscription_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02*\\\n\nSeatStatus\x12\x1b\n\x17SEAT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SEAT_STATUS_ASSIGNED\x10\x01\x12\x17\n\x13SEAT_STATUS_REVOKED\x10\x02\x32\xa8\x05\n\x17SubscriptionSeatService\x12\xa2\x01\n\nAssignSeat\x12-.billingos.subscriptions.v1.AssignSeatRequest\x1a,.billingos.subscriptions.v1.SubscriptionSeat\"7\x82\xd3\xe4\x93\x02\x31\")/v1/subscriptions/{subscription_id}/seats:\x04seat\x12\x9b\x01\n\x07GetSeat\x12*.billingos.subscriptions.v1.GetSeatRequest\x1a,.billingos.subscriptions.v1.SubscriptionSeat\"6\x82\xd3\xe4\x93\x02\x30\x12./v1/subscriptions/{subscription_id}/seats/{id}\x12\x9b\x01\n\tListSeats\x12,.billingos.subscriptions.v1.ListSeatsRequest\x1a-.billingos.subscriptions.v1.ListSeatsResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/subscriptions/{subscription_id}/seats\x12\xab\x01\n\nRevokeSeat\x12-.billingos.subscriptions.v1.RevokeSeatRequest\x1a,.billingos.subscriptions.v1.SubscriptionSeat\"@\x82\xd3\xe4\x93\x02:\"5/v1/subscriptions/{subscription_id}/seats/{id}/revoke:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['organization_id']._serialized_options = b'\342A\001\003'
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['subscription_id']._loaded_options = None
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\003'
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['member_customer_id']._loaded_options = None
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['member_customer_id']._serialized_options = b'\342A\001\005'
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['email']._loaded_options = None
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['email']._serialized_options = b'\342A\001\005'
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['external_id']._loaded_options = None
+  _globals['_SUBSCRIPTIONSEAT'].fields_by_name['external_id']._serialized_options = b'\342A\001\005'
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['status']._loaded_options = None
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_SUBSCRIPTIONSEAT'].fields_by_name['assign_time']._loaded_options = None
@@ -52,6 +58,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNSEATREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
   _globals['_ASSIGNSEATREQUEST'].fields_by_name['seat']._loaded_options = None
   _globals['_ASSIGNSEATREQUEST'].fields_by_name['seat']._serialized_options = b'\342A\001\002'
+  _globals['_GETSEATREQUEST'].fields_by_name['subscription_id']._loaded_options = None
+  _globals['_GETSEATREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETSEATREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETSEATREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_LISTSEATSREQUEST'].fields_by_name['subscription_id']._loaded_options = None
   _globals['_LISTSEATSREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\342A\001\002'
   _globals['_REVOKESEATREQUEST'].fields_by_name['subscription_id']._loaded_options = None
@@ -60,22 +70,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKESEATREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['AssignSeat']._loaded_options = None
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['AssignSeat']._serialized_options = b'\202\323\344\223\0021\")/v1/subscriptions/{subscription_id}/seats:\004seat'
+  _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['GetSeat']._loaded_options = None
+  _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['GetSeat']._serialized_options = b'\202\323\344\223\0020\022./v1/subscriptions/{subscription_id}/seats/{id}'
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['ListSeats']._loaded_options = None
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['ListSeats']._serialized_options = b'\202\323\344\223\002+\022)/v1/subscriptions/{subscription_id}/seats'
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['RevokeSeat']._loaded_options = None
   _globals['_SUBSCRIPTIONSEATSERVICE'].methods_by_name['RevokeSeat']._serialized_options = b'\202\323\344\223\002:\"5/v1/subscriptions/{subscription_id}/seats/{id}/revoke:\001*'
-  _globals['_SEATSTATUS']._serialized_start=965
-  _globals['_SEATSTATUS']._serialized_end=1057
+  _globals['_SEATSTATUS']._serialized_start=1050
+  _globals['_SEATSTATUS']._serialized_end=1142
   _globals['_SUBSCRIPTIONSEAT']._serialized_start=167
-  _globals['_SUBSCRIPTIONSEAT']._serialized_end=556
-  _globals['_ASSIGNSEATREQUEST']._serialized_start=558
-  _globals['_ASSIGNSEATREQUEST']._serialized_end=674
-  _globals['_LISTSEATSREQUEST']._serialized_start=676
-  _globals['_LISTSEATSREQUEST']._serialized_end=786
-  _globals['_LISTSEATSRESPONSE']._serialized_start=788
-  _globals['_LISTSEATSRESPONSE']._serialized_end=893
-  _globals['_REVOKESEATREQUEST']._serialized_start=895
-  _globals['_REVOKESEATREQUEST']._serialized_end=963
-  _globals['_SUBSCRIPTIONSEATSERVICE']._serialized_start=1060
-  _globals['_SUBSCRIPTIONSEATSERVICE']._serialized_end=1582
+  _globals['_SUBSCRIPTIONSEAT']._serialized_end=574
+  _globals['_ASSIGNSEATREQUEST']._serialized_start=576
+  _globals['_ASSIGNSEATREQUEST']._serialized_end=692
+  _globals['_GETSEATREQUEST']._serialized_start=694
+  _globals['_GETSEATREQUEST']._serialized_end=759
+  _globals['_LISTSEATSREQUEST']._serialized_start=761
+  _globals['_LISTSEATSREQUEST']._serialized_end=871
+  _globals['_LISTSEATSRESPONSE']._serialized_start=873
+  _globals['_LISTSEATSRESPONSE']._serialized_end=978
+  _globals['_REVOKESEATREQUEST']._serialized_start=980
+  _globals['_REVOKESEATREQUEST']._serialized_end=1048
+  _globals['_SUBSCRIPTIONSEATSERVICE']._serialized_start=1145
+  _globals['_SUBSCRIPTIONSEATSERVICE']._serialized_end=1825
 # @@protoc_insertion_point(module_scope)

@@ -83,12 +83,14 @@ class SubscriptionSeat(_message.Message):
     `member_customer_id`, `email` or `external_id` names them.
     """
     email: _builtins.str
-    """The member's email: on assign, the customer with this email (made with
-    it when there is none). On read: the email it was assigned by, if any.
+    """On assign: the customer with this email (made with it when there is
+    none; several with it are refused as ambiguous). On read: the member's
+    email when the seat was assigned ("" when named by customer id).
     """
     external_id: _builtins.str
-    """The member's external id (the merchant's user id): on assign, the
-    customer with it (made with it and `email` when there is none).
+    """On assign: the customer with this external id (the merchant's user
+    id), made with it and `email` when there is none. On read: the member's
+    external id when the seat was assigned.
     """
     status: Global___SeatStatus.ValueType
     """Where it stands."""
@@ -138,7 +140,9 @@ class AssignSeatRequest(_message.Message):
     """The subscription's id."""
     @_builtins.property
     def seat(self) -> Global___SubscriptionSeat:
-        """The member: `member_customer_id`, or `email` and/or `external_id`."""
+        """The member: `member_customer_id`, or `email` and/or `external_id`. A
+        new member is made on the subscription's test clock, if it has one.
+        """
 
     def __init__(
         self,
@@ -153,6 +157,32 @@ class AssignSeatRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssignSeatRequest: _TypeAlias = AssignSeatRequest  # noqa: Y015
+
+@_typing.final
+class GetSeatRequest(_message.Message):
+    """Request for GetSeat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    subscription_id: _builtins.str
+    """The subscription's id."""
+    id: _builtins.str
+    """The seat's id."""
+    def __init__(
+        self,
+        *,
+        subscription_id: _builtins.str = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSeatRequest: _TypeAlias = GetSeatRequest  # noqa: Y015
 
 @_typing.final
 class ListSeatsRequest(_message.Message):

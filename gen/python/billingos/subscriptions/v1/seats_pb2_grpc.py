@@ -40,6 +40,11 @@ class SubscriptionSeatServiceStub:
                 request_serializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.AssignSeatRequest.SerializeToString,
                 response_deserializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.FromString,
                 _registered_method=True)
+        self.GetSeat = channel.unary_unary(
+                '/billingos.subscriptions.v1.SubscriptionSeatService/GetSeat',
+                request_serializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.GetSeatRequest.SerializeToString,
+                response_deserializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.FromString,
+                _registered_method=True)
         self.ListSeats = channel.unary_unary(
                 '/billingos.subscriptions.v1.SubscriptionSeatService/ListSeats',
                 request_serializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.ListSeatsRequest.SerializeToString,
@@ -66,6 +71,13 @@ class SubscriptionSeatServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSeat(self, request, context):
+        """Gets one of a subscription's seats.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSeats(self, request, context):
         """Lists a subscription's seats, newest first.
         """
@@ -87,6 +99,11 @@ def add_SubscriptionSeatServiceServicer_to_server(servicer, server):
             'AssignSeat': grpc.unary_unary_rpc_method_handler(
                     servicer.AssignSeat,
                     request_deserializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.AssignSeatRequest.FromString,
+                    response_serializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.SerializeToString,
+            ),
+            'GetSeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSeat,
+                    request_deserializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.GetSeatRequest.FromString,
                     response_serializer=billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.SerializeToString,
             ),
             'ListSeats': grpc.unary_unary_rpc_method_handler(
@@ -127,6 +144,33 @@ class SubscriptionSeatService:
             target,
             '/billingos.subscriptions.v1.SubscriptionSeatService/AssignSeat',
             billingos_dot_subscriptions_dot_v1_dot_seats__pb2.AssignSeatRequest.SerializeToString,
+            billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.subscriptions.v1.SubscriptionSeatService/GetSeat',
+            billingos_dot_subscriptions_dot_v1_dot_seats__pb2.GetSeatRequest.SerializeToString,
             billingos_dot_subscriptions_dot_v1_dot_seats__pb2.SubscriptionSeat.FromString,
             options,
             channel_credentials,

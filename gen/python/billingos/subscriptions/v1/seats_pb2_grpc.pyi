@@ -39,6 +39,8 @@ class SubscriptionSeatServiceStub:
     taken), when the member holds a seat already, and for the
     subscription's own customer (it has the benefits already).
     """
+    GetSeat: _grpc.UnaryUnaryMultiCallable[_seats_pb2.GetSeatRequest, _seats_pb2.SubscriptionSeat]
+    """Gets one of a subscription's seats."""
     ListSeats: _grpc.UnaryUnaryMultiCallable[_seats_pb2.ListSeatsRequest, _seats_pb2.ListSeatsResponse]
     """Lists a subscription's seats, newest first."""
     RevokeSeat: _grpc.UnaryUnaryMultiCallable[_seats_pb2.RevokeSeatRequest, _seats_pb2.SubscriptionSeat]
@@ -57,6 +59,8 @@ class SubscriptionSeatServiceAsyncStub(SubscriptionSeatServiceStub):
     taken), when the member holds a seat already, and for the
     subscription's own customer (it has the benefits already).
     """
+    GetSeat: _aio.UnaryUnaryMultiCallable[_seats_pb2.GetSeatRequest, _seats_pb2.SubscriptionSeat]  # type: ignore[assignment]
+    """Gets one of a subscription's seats."""
     ListSeats: _aio.UnaryUnaryMultiCallable[_seats_pb2.ListSeatsRequest, _seats_pb2.ListSeatsResponse]  # type: ignore[assignment]
     """Lists a subscription's seats, newest first."""
     RevokeSeat: _aio.UnaryUnaryMultiCallable[_seats_pb2.RevokeSeatRequest, _seats_pb2.SubscriptionSeat]  # type: ignore[assignment]
@@ -78,6 +82,14 @@ class SubscriptionSeatServiceServicer(metaclass=_abc_1.ABCMeta):
         taken), when the member holds a seat already, and for the
         subscription's own customer (it has the benefits already).
         """
+
+    @_abc_1.abstractmethod
+    def GetSeat(
+        self,
+        request: _seats_pb2.GetSeatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_seats_pb2.SubscriptionSeat, _abc.Awaitable[_seats_pb2.SubscriptionSeat]]:
+        """Gets one of a subscription's seats."""
 
     @_abc_1.abstractmethod
     def ListSeats(
