@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import asyncpg
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import Select, Table, Text, Uuid, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql import ClauseElement
 
@@ -263,6 +263,29 @@ class TenantRepository(_Base[RowT]):
                 "bindparam('organization_id') (build it on self.live())"
             )
         return found
+
+    async def hold_lock(self, namespace: str, subject: object) -> None:
+        """Holds, until the transaction ends, the organization's advisory
+        lock `namespace:<organization>:<subject>`: for what has no row to
+        lock yet (a copy still on its way, a customer not made yet) or
+        should not wait on one. One statement for every namespace."""
+
+        def build() -> ClauseElement:
+            key = (
+                bindparam("namespace", type_=Text)
+                + ":"
+                + cast(bindparam("organization_id", type_=Uuid), Text)
+                + ":"
+                + bindparam("subject", type_=Text)
+            )
+            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+
+        await self.query("hold_lock", build).execute(
+            await self.connection(),
+            namespace=namespace,
+            organization_id=self.organization_id,
+            subject=str(subject),
+        )
 
     def _where_tenant(self, statement: Any) -> Any:
         return statement.where(self.table.c.organization_id == bindparam("organization_id"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from billingos_kit.grpc.status import STATUS_DETAILS_KEY
+from billingos_kit.grpc.status import STATUS_DETAILS_KEY, field_violations_of
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,6 @@ class CallError:
 def call_error(error: grpc.aio.AioRpcError) -> CallError:
     """The status code, ErrorInfo reason and BadRequest fields of a failed call."""
     reason = ""
-    fields: list[str] = []
     for key, value in error.trailing_metadata() or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -31,8 +30,5 @@ def call_error(error: grpc.aio.AioRpcError) -> CallError:
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad_request = error_details_pb2.BadRequest()
-                detail.Unpack(bad_request)
-                fields += [v.field for v in bad_request.field_violations]
+    fields = [violation.field for violation in field_violations_of(error)]
     return CallError(error.code(), error.details() or "", reason, fields)

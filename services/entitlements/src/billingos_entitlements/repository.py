@@ -13,12 +13,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Table,
-    Text,
     Uuid,
     bindparam,
-    cast,
-    func,
-    literal_column,
     select,
     true,
     update,
@@ -193,18 +189,7 @@ class ProductCopies(TenantRepository[ProductCopy]):
         neither misses the other (a new subscription read the old list while
         the list changed, the change not seeing the uncommitted subscription)."""
 
-        def build() -> ClauseElement:
-            key = (
-                literal_column("'entitlements-product:'", Text)
-                + cast(bindparam("organization_id", type_=Uuid), Text)
-                + literal_column("':'", Text)
-                + cast(bindparam("product_id", type_=Uuid), Text)
-            )
-            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-
-        await self.query("lock", build).execute(
-            await self.connection(), organization_id=self.organization_id, product_id=product_id
-        )
+        await self.hold_lock("entitlements-product", product_id)
 
     async def remember(self, row: ProductCopy) -> bool:
         """True if the copy took the state (it was newer)."""
@@ -270,18 +255,7 @@ class GrantSourceCopies(TenantRepository[GrantSourceCopy]):
         turns, so neither misses the other (a seat heard before its
         subscription, while the subscription's first state arrives)."""
 
-        def build() -> ClauseElement:
-            key = (
-                literal_column("'entitlements-source:'", Text)
-                + cast(bindparam("organization_id", type_=Uuid), Text)
-                + literal_column("':'", Text)
-                + cast(bindparam("source_id", type_=Uuid), Text)
-            )
-            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-
-        await self.query("lock", build).execute(
-            await self.connection(), organization_id=self.organization_id, source_id=source_id
-        )
+        await self.hold_lock("entitlements-source", source_id)
 
     async def live_of_product(self, product_id: uuid.UUID) -> list[GrantSourceCopy]:
         """The sources that grant the product's benefits now, locked in id

@@ -89,6 +89,18 @@ class _Client:
         except grpc.aio.AioRpcError as error:
             raise self._translated(error) from None
 
+    async def _found(self, method: Any, request: Any, organization_id: uuid.UUID) -> Any:
+        """The answer of a Get, or None when the organization has no such
+        thing (NOT_FOUND, or an id the other service refuses)."""
+        try:
+            return await method(
+                request, metadata=self._metadata(organization_id), timeout=TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise ServiceUnavailable(self.service) from None
+
     def _translated(self, error: grpc.aio.AioRpcError) -> Exception:
         code = error.code()
         if code == grpc.StatusCode.FAILED_PRECONDITION:
@@ -111,32 +123,18 @@ class CatalogClient(_Client):
         self, organization_id: uuid.UUID, product_id: uuid.UUID
     ) -> products_pb2.Product | None:
         stub = self._stub("products", products_pb2_grpc.ProductServiceStub)
-        try:
-            found: products_pb2.Product = await stub.GetProduct(
-                products_pb2.GetProductRequest(id=str(product_id)),
-                metadata=self._metadata(organization_id),
-                timeout=TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return None
-            raise ServiceUnavailable(self.service) from None
+        found: products_pb2.Product | None = await self._found(
+            stub.GetProduct, products_pb2.GetProductRequest(id=str(product_id)), organization_id
+        )
         return found
 
     async def price(
         self, organization_id: uuid.UUID, price_id: uuid.UUID
     ) -> products_pb2.Price | None:
         stub = self._stub("prices", products_pb2_grpc.PriceServiceStub)
-        try:
-            found: products_pb2.Price = await stub.GetPrice(
-                products_pb2.GetPriceRequest(id=str(price_id)),
-                metadata=self._metadata(organization_id),
-                timeout=TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return None
-            raise ServiceUnavailable(self.service) from None
+        found: products_pb2.Price | None = await self._found(
+            stub.GetPrice, products_pb2.GetPriceRequest(id=str(price_id)), organization_id
+        )
         return found
 
     async def validate_discount(
@@ -200,16 +198,11 @@ class PaymentsClient(_Client):
     ) -> payment_methods_pb2.PaymentMethod | None:
         """The organization's card, or None if it has no such one."""
         stub = self._stub("methods", payment_methods_pb2_grpc.PaymentMethodServiceStub)
-        try:
-            found: payment_methods_pb2.PaymentMethod = await stub.GetPaymentMethod(
-                payment_methods_pb2.GetPaymentMethodRequest(id=str(payment_method_id)),
-                metadata=self._metadata(organization_id),
-                timeout=TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return None
-            raise ServiceUnavailable(self.service) from None
+        found: payment_methods_pb2.PaymentMethod | None = await self._found(
+            stub.GetPaymentMethod,
+            payment_methods_pb2.GetPaymentMethodRequest(id=str(payment_method_id)),
+            organization_id,
+        )
         return found
 
 
@@ -237,16 +230,11 @@ class MembersClient(_Client):
     async def by_external_id(
         self, organization_id: uuid.UUID, external_id: str
     ) -> customers_pb2.Customer | None:
-        try:
-            found: customers_pb2.Customer = await self._customers().GetCustomerByExternalId(
-                customers_pb2.GetCustomerByExternalIdRequest(external_id=external_id),
-                metadata=self._metadata(organization_id),
-                timeout=TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return None
-            raise ServiceUnavailable(self.service) from None
+        found: customers_pb2.Customer | None = await self._found(
+            self._customers().GetCustomerByExternalId,
+            customers_pb2.GetCustomerByExternalIdRequest(external_id=external_id),
+            organization_id,
+        )
         return found
 
     async def by_email(

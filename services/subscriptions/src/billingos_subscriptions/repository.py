@@ -303,20 +303,7 @@ class SeatRepository(TenantRepository[SubscriptionSeat]):
         thing seats are decided by: a subscription being assigned to, a
         member's identity being found or made, a member."""
 
-        def build() -> Any:
-            key = (
-                literal("subscription-seats:", Text)
-                + cast(bindparam("organization_id", type_=Uuid), Text)
-                + literal(":", Text)
-                + bindparam("subject", type_=Text)
-            )
-            return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-
-        await self.query("lock", build).execute(
-            await self.connection(),
-            organization_id=self.organization_id,
-            subject=f"{purpose}:{subject}",
-        )
+        await self.hold_lock("subscription-seats", f"{purpose}:{subject}")
 
     async def held_of_subscription(self, subscription_id: uuid.UUID) -> list[SubscriptionSeat]:
         """The subscription's seats still held, locked (the caller holds the
