@@ -158,6 +158,8 @@ class StateFollower:
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
                 except (TimeoutError, NatsTimeoutError):
+                    messages = []
+                if not messages:  # nothing arrived (a fetch may also return none)
                     await self._confirm(js, stream, name, subject, asked)
                     continue
                 for message in messages:
