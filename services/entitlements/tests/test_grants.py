@@ -58,13 +58,29 @@ async def test_an_active_subscription_grants_its_products_benefits_and_an_end_re
     )
 
 
-async def test_a_revoke_heard_before_its_grant_still_wins(merchant: Merchant) -> None:
+async def source_copied(service: RunningService, source_id: uuid.UUID) -> None:
+    """Waits until the source's copy holds a state: one heard before the next
+    is published (the state stream keeps one state per subscription, so a
+    later one published at once could replace it undelivered)."""
+    table = models.grant_sources
+
+    async def copied() -> bool | None:
+        found = await rows(service.app.database, select(table.c.id).where(table.c.id == source_id))
+        return True if found else None
+
+    await eventually(copied)
+
+
+async def test_a_revoke_heard_before_its_grant_still_wins(
+    merchant: Merchant, entitlements_service: RunningService
+) -> None:
     flag = await merchant.benefit("api")
     product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await merchant.product(product, flag.id)
     activated = merchant.subscription(subscription, customer, product)
     ended = merchant.subscription(subscription, customer, product, CANCELED, ended=True)
     await merchant.hear(ended, subscription_events.SubscriptionRevokedEvent)
+    await source_copied(entitlements_service, subscription)
     await merchant.hear(activated)
     # A later, live-looking state of an ended subscription does not bring it back either.
     again = merchant.subscription(subscription, customer, product)
@@ -96,7 +112,7 @@ async def test_of_two_states_of_one_time_the_later_event_wins(merchant: Merchant
 
 
 async def test_of_two_states_of_one_time_an_earlier_event_heard_later_loses(
-    merchant: Merchant, servers: SessionServers
+    merchant: Merchant, servers: SessionServers, entitlements_service: RunningService
 ) -> None:
     flag = await merchant.benefit("api")
     product, customer, subscription = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -118,6 +134,7 @@ async def test_of_two_states_of_one_time_an_earlier_event_heard_later_loses(
             merchant.organization_id,
             event_id=str(event_id),
         )
+        await source_copied(entitlements_service, subscription)
     marker_customer = uuid.uuid4()
     await merchant.hear(merchant.subscription(uuid.uuid4(), marker_customer, product))
     await merchant.granted(marker_customer, 1)
