@@ -12,8 +12,10 @@ import grpc
 import pytest
 from sqlalchemy import select
 
+from billingos.catalog.v1 import products_pb2
 from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
-from billingos.subscriptions.v1 import seats_pb2, subscriptions_pb2
+from billingos.subscriptions.v1 import seats_pb2, subscriptions_pb2, test_clocks_pb2
+from billingos_kit.protoconv import timestamp
 from billingos_kit.testing.db import rows
 from billingos_kit.testing.service import call_metadata
 from billingos_kit.testing.waiting import eventually
@@ -26,9 +28,8 @@ from .conftest import (
     outbox_types,
     refused,
     seat_price,
-    take_off_the_workers,
 )
-from .test_refusals import trialing
+from .test_refusals import WEEK_TRIAL
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
@@ -81,14 +82,33 @@ def customers(shop: Shop, customers_service: Neighbour) -> Any:
     return customers_pb2_grpc.CustomerServiceStub(customers_service.channel)
 
 
+async def on_a_clock(shop: Shop, product: products_pb2.Product, **fields: Any) -> str:
+    """A subscription in its trial, for a customer on a test clock of its
+    own: no scheduler touches it (on the real clock, the end-to-end suite's
+    scheduler, which shares the database and runs far ahead of the
+    session's clock, would end the trial mid-test)."""
+    clock = await shop.test_clocks().CreateTestClock(
+        test_clocks_pb2.CreateTestClockRequest(
+            test_clock=test_clocks_pb2.TestClock(frozen_time=timestamp(shop.clock.now()))
+        ),
+        metadata=shop.metadata,
+    )
+    customer_id = await shop.customer(test_clock_id=clock.id)
+    made = await shop.create(
+        subscriptions_pb2.CreateSubscriptionRequest(
+            subscription=subscriptions_pb2.Subscription(
+                customer_id=customer_id, product_id=product.id, currency="USD", **fields
+            ),
+            trial=WEEK_TRIAL,
+        )
+    )
+    assert made.status == subscriptions_pb2.SUBSCRIPTION_STATUS_TRIALING
+    return str(made.id)
+
+
 async def seated(shop: Shop, seats: int = 3) -> str:
-    """A trialing seat-based subscription no scheduler will touch: the
-    session's clock is far behind the real one the end-to-end suite's
-    scheduler (same database) runs on, which would end the trial."""
     product = await shop.product(seat_price(minimum=1, maximum=10))
-    made = await trialing(shop, product, seats=seats)
-    await take_off_the_workers(shop.database, shop.organization_id)
-    return made
+    return await on_a_clock(shop, product, seats=seats)
 
 
 async def test_a_seat_assigned_by_email_makes_the_member_a_customer_once(
@@ -231,8 +251,7 @@ async def test_a_deleted_members_seats_are_freed(shop: Shop, customers_service: 
 
 async def test_seats_refused_for_what_cannot_hold_them(shop: Shop, other_shop: Shop) -> None:
     flat = await shop.product(fixed_price(2000), name="Flat")
-    plain = await trialing(shop, flat)
-    await take_off_the_workers(shop.database, shop.organization_id)
+    plain = await on_a_clock(shop, flat)
     error = await refused(assign(shop, plain, email="a@example.com"))
     assert (error.code, error.reason) == (FAILED_PRECONDITION, "SUBSCRIPTION_NOT_SEAT_BASED")
 
@@ -291,8 +310,7 @@ async def test_a_refused_assign_makes_no_customer(shop: Shop, customers_service:
         expected = 1 if f"racer{n}@example.com" in {s.email for s in made} else 0
         assert await emails_known(shop, customers_service, f"racer{n}@example.com") == expected
     flat = await shop.product(fixed_price(2000), name="Flat")
-    plain = await trialing(shop, flat)
-    await take_off_the_workers(shop.database, shop.organization_id)
+    plain = await on_a_clock(shop, flat)
     await refused(assign(shop, plain, email="flat@example.com"))
     assert await emails_known(shop, customers_service, "flat@example.com") == 0
 
