@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import native_load
 from benchkit import machine, percentiles_ms, unlimited_gateway
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -71,6 +72,8 @@ TIMEOUT = 30.0
 FLAG = "api"
 CREDITS = "api_calls"
 USAGE_EVENT = "api_call"
+# wrk's connections: enough that one is free whenever a request falls due.
+NATIVE_CONNECTIONS = 4
 
 
 @dataclass
@@ -446,6 +449,45 @@ async def bench(suite: Suite, arguments: argparse.Namespace) -> dict[str, Any]:
                 "rest_check", f"GET /v1/entitlements/check via Envoy at {arguments.rate:.0f}/s"
             ),
         }
+        native = native_load.available()
+        if native:
+            scenarios["gateway_floor_wrk"] = Scenario(
+                "gateway_floor_wrk", f"Envoy's own 404 from wrk, paced at {arguments.rate:.0f}/s"
+            )
+            scenarios["rest_check_wrk"] = Scenario(
+                "rest_check_wrk",
+                f"GET /v1/entitlements/check from wrk, paced at {arguments.rate:.0f}/s",
+            )
+        else:
+            log.warning("wrk is not on PATH (Debian: apt-get install wrk): no native-client rounds")
+        check_paths = [
+            f"/v1/entitlements/check?customer_id={customer}&feature={FLAG}"
+            for customer in customers
+        ]
+
+        async def native_round(paths: list[str], *, floor: bool) -> Figures:
+            cpu = _cpu_seconds(workload.pid)
+            found = await native_load.closed_loop(
+                suite.rest_url,
+                paths,
+                headers={} if floor else {"Authorization": f"Bearer {workload.api_key}"},
+                seconds=arguments.seconds,
+                connections=NATIVE_CONNECTIONS,
+                rate=arguments.rate,
+                expected_status_errors=floor,
+            )
+            return Figures(
+                requests=found.requests,
+                errors=found.errors,
+                seconds=found.seconds,
+                per_second=found.per_second,
+                p50_ms=found.p50_ms,
+                p99_ms=found.p99_ms,
+                max_ms=found.max_ms,
+                # Envoy answers the floor by itself: no check to count CPU for.
+                cpu_seconds=0.0 if floor else _cpu_seconds(workload.pid) - cpu,
+            )
+
         # Warm-up, then interleaved rounds: the machine's drift hits all alike.
         await workload.closed_loop(grpc_check, 1000)
         await workload.open_loop(rest_check, arguments.rate, 1.0)
@@ -463,6 +505,13 @@ async def bench(suite: Suite, arguments: argparse.Namespace) -> dict[str, Any]:
             scenarios["rest_check"].rounds.append(
                 await workload.open_loop(rest_check, arguments.rate, arguments.seconds)
             )
+            if native:
+                scenarios["gateway_floor_wrk"].rounds.append(
+                    await native_round(["/v1/no-such-route"], floor=True)
+                )
+                scenarios["rest_check_wrk"].rounds.append(
+                    await native_round(check_paths, floor=False)
+                )
     log.info("measuring visibility lag (%d samples)", arguments.lag_samples)
     lags = await workload.visibility_lags(arguments.lag_samples)
     p50, _, p99, _ = percentiles_ms(lags)

@@ -108,6 +108,9 @@ class ServiceApp:
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._readiness: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._ready_task: asyncio.Task[None] | None = None
+        # Called once the process answers SERVING (the runner freezes the
+        # heap there: see runner.freeze_startup_heap).
+        self.when_serving: list[Callable[[], None]] = []
         self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -262,6 +265,8 @@ class ServiceApp:
             )
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"port": self.port, "services": names})
+        for hook in self.when_serving:
+            hook()
 
     def _spawn(self, name: str, work: Any) -> None:
         task = asyncio.create_task(work, name=f"{self.name}-{name}")
