@@ -105,7 +105,7 @@ def test_customer_collection_routes(doc: Document) -> None:
 def test_list_customers_takes_filters_as_query_parameters(doc: Document) -> None:
     listing = doc["paths"]["/v1/customers"]["get"]
     query = _parameters(listing, "query")
-    assert list(query) == ["page_size", "page_token", "email", "external_id"]
+    assert list(query) == ["page_size", "page_token", "email", "external_id", "organization_id"]
     assert query["page_size"]["schema"] == {"type": "integer", "format": "int32"}
     assert query["email"]["schema"] == {"type": "string"}
     assert not any(p["required"] for p in query.values())
@@ -201,7 +201,9 @@ def test_customer_schema(doc: Document) -> None:
     assert properties["metadata"]["type"] == "object"
     assert properties["metadata"]["additionalProperties"] == {}  # google.protobuf.Value: any
     assert properties["billing_address"]["$ref"] == SCHEMAS + "billingos.common.v1.Address"
-    assert properties["organization_id"]["readOnly"] is True
+    # Immutable, not output-only: a create may name the key's own organization.
+    assert "readOnly" not in properties["organization_id"]
+    assert properties["stripe_customer_id"]["readOnly"] is True
     assert "readOnly" not in properties["email"]
     assert "readOnly" not in properties["id"]
     assert customer["required"] == ["email"]

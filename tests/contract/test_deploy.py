@@ -30,9 +30,10 @@ from billingos_cli.kubernetes import (
     DESCRIPTOR_MOUNT,
     GATEWAY_TOKEN_PLACEHOLDER,
     GRPC_PORT,
+    OPENAPI_MOUNT,
     kubernetes_gateway_target,
 )
-from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET
+from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, OPENAPI_FILE
 from billingos_cli.services import SERVICES
 from billingos_kit.headers import SERVICE_TOKEN_HEADER
 from billingos_kit.local import venv_binary
@@ -50,6 +51,7 @@ KUSTOMIZATIONS = {"base": BASE, "dev": DEV}
 GATEWAY = BASE / "gateway"
 ENVOY_TEMPLATE = GATEWAY / "envoy.yaml"
 DESCRIPTOR_COPY = GATEWAY / "billingos.binpb"
+OPENAPI_COPY = GATEWAY / "billingos.openapi.json"
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 LONG_RUNNING_KINDS = ("Deployment", "StatefulSet")
@@ -75,6 +77,13 @@ def test_descriptor_copy_is_the_generated_descriptor_set() -> None:
     assert DESCRIPTOR_COPY.read_bytes() == DESCRIPTOR_SET.read_bytes(), (
         "deploy/base/gateway/billingos.binpb differs from gen/descriptors/billingos.binpb: "
         "copy it again"
+    )
+
+
+def test_openapi_copy_is_the_generated_document() -> None:
+    assert OPENAPI_COPY.read_bytes() == OPENAPI_FILE.read_bytes(), (
+        "deploy/base/gateway/billingos.openapi.json differs from "
+        "gen/openapi/billingos.openapi.json: run ./billingos gen"
     )
 
 
@@ -302,6 +311,8 @@ def test_gateway_pod_mounts_the_generated_config_and_descriptor_set(
     descriptors = mounted_config_map(envoy, os.path.dirname(DESCRIPTOR_MOUNT))
     binary = descriptors["binaryData"][os.path.basename(DESCRIPTOR_MOUNT)]
     assert base64.b64decode(binary) == DESCRIPTOR_SET.read_bytes()
+    openapi = mounted_config_map(envoy, os.path.dirname(OPENAPI_MOUNT))
+    assert openapi["data"][os.path.basename(OPENAPI_MOUNT)] == OPENAPI_FILE.read_text()
 
     (init,) = pod["initContainers"]
     template_dir, output = _start_script_paths(init)
@@ -352,10 +363,15 @@ def test_gateway_start_script_fills_in_the_token_and_envoy_accepts_the_result(
     assert GATEWAY_TOKEN_PLACEHOLDER not in written
     assert set(_service_token_values(yaml.safe_load(written))) == {token}
 
-    # The pod mounts the descriptor set at DESCRIPTOR_MOUNT; here it is the
-    # repository's copy. Then Envoy checks the config as the pod runs it.
+    # The pod mounts the descriptor set at DESCRIPTOR_MOUNT and the OpenAPI
+    # document at OPENAPI_MOUNT; here they are the repository's copies. Then
+    # Envoy checks the config as the pod runs it.
     local = tmp_path / "envoy-local.yaml"
-    local.write_text(written.replace(DESCRIPTOR_MOUNT, str(DESCRIPTOR_COPY)))
+    local.write_text(
+        written.replace(DESCRIPTOR_MOUNT, str(DESCRIPTOR_COPY)).replace(
+            OPENAPI_MOUNT, str(OPENAPI_COPY)
+        )
+    )
     (envoy,) = pod["containers"]
     args = list(envoy["args"])
     args[args.index("--config-path") + 1] = str(local)

@@ -57,6 +57,9 @@ from billingos_kit.headers import (
 
 GATEWAY_SOURCE = GATEWAY_DIR / "gateway.toml"
 EDGE_SCRIPT = GATEWAY_DIR / "edge.lua"
+OPENAPI_ROUTE = "/openapi.json"
+TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
+MAX_OPENAPI_BYTES = 8 * 1024 * 1024
 BODY_SCRIPT = GATEWAY_DIR / "body.lua"
 
 # The only request headers that cross the gateway's first filter. Everything
@@ -166,6 +169,9 @@ class GatewayTarget:
     # The gateway's own credential towards the services (never their token).
     gateway_token: str
     dns_upstreams: bool = False  # STRICT_DNS (Kubernetes) instead of STATIC IPs
+    # The OpenAPI document served at OPENAPI_ROUTE (read by Envoy at start);
+    # empty: not served (a gateway rendered for a test of something else).
+    openapi_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,13 +320,15 @@ def _address(endpoint: Endpoint) -> dict[str, Any]:
     return {"socket_address": {"address": endpoint.host, "port_value": endpoint.port}}
 
 
-def _routes(source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
+def _routes(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
     timeout = f"{source.limits.route_timeout_seconds}s"
     routes: list[dict[str, Any]] = [
         {"match": {"prefix": f"/{service}/"}, "route": {"cluster": upstream, "timeout": timeout}}
         for upstream, services in sorted(api.services_by_upstream.items())
         for service in services
     ]
+    if target.openapi_path:
+        routes.append(_openapi_route(target.openapi_path))
     # A REST path the transcoder does not know stays unrewritten and ends
     # here: a cluster without endpoints, which the transcoder never lets a
     # known path reach (it rewrites it to one of the gRPC routes above).
@@ -359,8 +367,11 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
         "route_config": {
             "name": "billingos",
             "virtual_hosts": [
-                {"name": "billingos", "domains": ["*"], "routes": _routes(source, api)}
+                {"name": "billingos", "domains": ["*"], "routes": _routes(target, source, api)}
             ],
+            # The OpenAPI document is a direct response (~350 KB; Envoy's
+            # default bound is 4 KB).
+            "max_direct_response_body_size_bytes": MAX_OPENAPI_BYTES,
             "request_headers_to_remove": list(REMOVED_BEFORE_FORWARDING),
             "request_headers_to_add": [
                 _set_header(SERVICE_TOKEN_HEADER, target.gateway_token),
@@ -409,6 +420,36 @@ def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> 
                     }
                 ]
             }
+        ],
+    }
+
+
+def _openapi_route(openapi_path: str) -> dict[str, Any]:
+    """`GET /openapi.json`: the document `./billingos gen` derives from the
+    same descriptor set the transcoder loads, so it describes exactly the
+    routes this gateway serves. Anonymous (it is public documentation). The
+    transcoder, which refuses every path it does not know, is off on this
+    route only."""
+    return {
+        "match": {
+            "path": OPENAPI_ROUTE,
+            "headers": [
+                {
+                    "name": ":method",
+                    "string_match": {"safe_regex": {"regex": "GET|HEAD"}},
+                }
+            ],
+        },
+        "direct_response": {"status": 200, "body": {"filename": openapi_path}},
+        "typed_per_filter_config": {
+            TRANSCODER_FILTER: {
+                "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                "disabled": True,
+            }
+        },
+        "response_headers_to_add": [
+            _set_header("content-type", "application/json"),
+            _set_header("cache-control", "public, max-age=300"),
         ],
     }
 
@@ -517,7 +558,7 @@ def _lua(name: str, code: str) -> dict[str, Any]:
 
 def _transcoder(descriptor_path: str, services: list[str], limits: GatewayLimits) -> dict[str, Any]:
     return {
-        "name": "envoy.filters.http.grpc_json_transcoder",
+        "name": TRANSCODER_FILTER,
         "typed_config": {
             "@type": _EXT + "filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
             "proto_descriptor": descriptor_path,

@@ -162,7 +162,16 @@ def build_document(files: list[descriptor_pb2.FileDescriptorProto]) -> Schema:
                     "scheme": "bearer",
                     "bearerFormat": "API key",
                     "description": "An API key, sent as `Authorization: Bearer <api key>`.",
-                }
+                },
+                "customerSession": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "customer session token",
+                    "description": "A customer session token (`bcs_...`), which the merchant "
+                    "gets from `POST /v1/customer-sessions` for one of its customers, sent as "
+                    "`Authorization: Bearer <token>`. Accepted by the `/v1/customer-portal/` "
+                    "routes only, and only there: every read is bounded by that customer.",
+                },
             },
         },
         "security": [{"bearer": []}],
@@ -418,6 +427,8 @@ def _operation(
         operation["parameters"] = parameters
     if method.options.Extensions[options_pb2.anonymous]:
         operation["security"] = []  # public: no API key (e.g. the public catalog)
+    elif method.options.Extensions[options_pb2.customer_portal]:
+        operation["security"] = [{"customerSession": []}]  # never an API key
     else:
         operation["x-billingos-scope"] = _required_scope(method, binding.verb)
     return path, operation

@@ -133,8 +133,8 @@ def generate() -> None:
 
 def deploy_files() -> dict[Path, bytes]:
     """What `deploy/` holds that is derived from protos, gateway/ and the
-    service registry: the descriptor set copy (kustomize cannot read outside
-    its folder), the Kubernetes gateway config and every service's manifests."""
+    service registry: the descriptor set and OpenAPI copies (kustomize cannot
+    read outside its folder), the Kubernetes gateway config and every service's manifests."""
     import yaml
 
     from billingos_cli.gateway import render
@@ -145,6 +145,7 @@ def deploy_files() -> dict[Path, bytes]:
     config = yaml.safe_dump(render(kubernetes_gateway_target()), sort_keys=False)
     return {
         gateway / "billingos.binpb": DESCRIPTOR_SET.read_bytes(),
+        gateway / "billingos.openapi.json": OPENAPI_FILE.read_bytes(),
         gateway / "envoy.yaml": config.encode(),
         **service_manifests(),
     }

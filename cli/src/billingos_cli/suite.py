@@ -22,7 +22,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billingos_cli.gateway import Endpoint, GatewaySource, GatewayTarget, render
-from billingos_cli.paths import DESCRIPTOR_SET
+from billingos_cli.paths import DESCRIPTOR_SET, OPENAPI_FILE
 from billingos_cli.services import KEY_OWNER, SERVICES, ServiceSpec
 from billingos_kit.local import (
     LocalNats,
@@ -213,6 +213,7 @@ class Suite:
             listen=Endpoint("127.0.0.1", http_port),
             admin=Endpoint("127.0.0.1", admin_port),
             descriptor_path=str(DESCRIPTOR_SET),
+            openapi_path=str(OPENAPI_FILE),
             upstreams={
                 name: Endpoint(*_split(address)) for name, address in self.grpc_addresses.items()
             },

@@ -65,6 +65,7 @@ from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
+from billingos_kit.own_organization import check_own_organization
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import optional_bool
 
@@ -87,6 +88,7 @@ class ProductServicer(products_pb2_grpc.ProductServiceServicer):
     async def ListProducts(
         self, request: products_pb2.ListProductsRequest, context: Context
     ) -> products_pb2.ListProductsResponse:
+        check_own_organization(request.organization_id, current_scope().organization_id)
         where = ProductFilter(
             archived=optional_bool(request, "archived"),
             recurring=optional_bool(request, "recurring"),

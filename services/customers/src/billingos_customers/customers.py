@@ -32,7 +32,8 @@ CUSTOMER_MASK = UpdateMask(
     updatable=("email", "external_id", "name", "metadata", "billing_address"),
     immutable={
         "test_clock_id": "a customer stays on the test clock it was created on; "
-        "create another customer"
+        "create another customer",
+        "organization_id": "a customer belongs to the organization that created it",
     },
 )
 

@@ -41,6 +41,7 @@ from billingos_customers.organizations import OrganizationService
 from billingos_customers.repository import CustomerFilter
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
+from billingos_kit.own_organization import check_own_organization
 from billingos_kit.pagination import page_request
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -50,7 +51,11 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, context: Context
     ) -> customers_pb2.Customer:
-        customer = await CustomerService(current_scope()).create(customer_fields(request.customer))
+        scope = current_scope()
+        check_own_organization(
+            request.customer.organization_id, scope.organization_id, "customer.organization_id"
+        )
+        customer = await CustomerService(scope).create(customer_fields(request.customer))
         return customer_message(customer)
 
     async def GetCustomer(
@@ -68,6 +73,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, context: Context
     ) -> customers_pb2.ListCustomersResponse:
+        check_own_organization(request.organization_id, current_scope().organization_id)
         where = CustomerFilter(email=request.email or None, external_id=request.external_id or None)
         page = page_request(request.page_size, request.page_token, where)
         result = await CustomerService(current_scope()).list_page(page, where)

@@ -997,12 +997,18 @@ class ListProductsRequest(_message.Message):
     ARCHIVED_FIELD_NUMBER: _builtins.int
     RECURRING_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many products (default 50, at most 100)."""
     page_token: _builtins.str
     """The `next_page_token` of a previous call with the same filters."""
     query: _builtins.str
     """Only products whose name contains this text (case-insensitive)."""
+    organization_id: _builtins.str
+    """The organization whose products to list: optional, and when given it
+    must be the API key's own (a key acts for one organization; anything else
+    is refused with reason ORGANIZATION_NOT_OWN).
+    """
     @_builtins.property
     def archived(self) -> _wrappers_pb2.BoolValue:
         """Only archived (true) or only active (false) products; both when unset."""
@@ -1019,10 +1025,11 @@ class ListProductsRequest(_message.Message):
         archived: _wrappers_pb2.BoolValue | None = ...,
         recurring: _wrappers_pb2.BoolValue | None = ...,
         query: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "recurring", b"recurring"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "recurring", b"recurring"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "recurring", b"recurring"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -64,7 +64,11 @@ class Customer(_message.Message):
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
-    """The organization (merchant) that owns this customer."""
+    """The organization (merchant) that owns this customer: the API key's. On
+    create it may be given, and must then name the key's own organization
+    (anything else is refused with reason ORGANIZATION_NOT_OWN); it never
+    changes.
+    """
     email: _builtins.str
     """Email address; receipts and dunning mails go here."""
     external_id: _builtins.str
@@ -209,6 +213,7 @@ class ListCustomersRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many customers (default 50, at most 100)."""
     page_token: _builtins.str
@@ -217,6 +222,11 @@ class ListCustomersRequest(_message.Message):
     """Only customers with this email (case-insensitive)."""
     external_id: _builtins.str
     """Only the customer with this external id."""
+    organization_id: _builtins.str
+    """The organization whose customers to list: optional, and when given it
+    must be the API key's own (a key acts for one organization; anything else
+    is refused with reason ORGANIZATION_NOT_OWN).
+    """
     def __init__(
         self,
         *,
@@ -224,10 +234,11 @@ class ListCustomersRequest(_message.Message):
         page_token: _builtins.str = ...,
         email: _builtins.str = ...,
         external_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "external_id", b"external_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "external_id", b"external_id", "organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
