@@ -7,6 +7,7 @@ small sample proto that exercises mapping rules our protos do not use yet.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +117,15 @@ def test_list_customers_takes_filters_as_query_parameters(doc: Document) -> None
 
 
 def test_update_customer_binds_nested_id_and_mask(doc: Document) -> None:
-    route = doc["paths"]["/v1/customers/{customer.id}"]
-    assert set(route) == {"patch"}
-    update = route["patch"]
+    # `{customer.id}` and a get's `{id}` are one URL shape: one path key, whose
+    # variable is the plain name; the parameter says which field it sets.
+    assert "/v1/customers/{customer.id}" not in doc["paths"]
+    update = doc["paths"]["/v1/customers/{id}"]["patch"]
     path = _parameters(update, "path")
-    assert list(path) == ["customer.id"]
-    assert path["customer.id"]["required"] is True
-    assert path["customer.id"]["schema"]["type"] == "string"
+    assert list(path) == ["id"]
+    assert path["id"]["x-billingos-field"] == "customer.id"
+    assert path["id"]["required"] is True
+    assert path["id"]["schema"]["type"] == "string"
     query = _parameters(update, "query")
     assert list(query) == ["update_mask"]  # `customer` is the body, not a query parameter
     assert query["update_mask"]["schema"]["type"] == "string"
@@ -131,8 +134,9 @@ def test_update_customer_binds_nested_id_and_mask(doc: Document) -> None:
 
 def test_item_routes(doc: Document) -> None:
     route = doc["paths"]["/v1/customers/{id}"]
-    assert set(route) == {"get", "delete"}
+    assert set(route) == {"get", "patch", "delete"}
     assert list(_parameters(route["get"], "path")) == ["id"]
+    assert "x-billingos-field" not in _parameters(route["get"], "path")["id"]
     assert _parameters(route["get"], "query") == {}
     assert "/v1/customers/external/{external_id}" in doc["paths"]
     assert "get" in doc["paths"]["/v1/organizations/{id}"]
@@ -485,3 +489,10 @@ def test_operations_say_which_api_key_scope_they_need(doc: Document) -> None:
     assert doc["paths"]["/v1/discounts:validate"]["post"]["x-billingos-scope"] == "SCOPE_READ"
     public = doc["paths"]["/v1/public/organizations/{organization}/products"]["get"]
     assert "x-billingos-scope" not in public
+
+
+def test_no_two_paths_differ_only_in_variable_names(doc: Document) -> None:
+    shapes = [re.sub(r"\{[^}]*\}", "{}", path) for path in doc["paths"]]
+    assert len(shapes) == len(set(shapes))
+    refunds = doc["paths"]["/v1/payments/{payment_id}/refunds"]
+    assert {"get", "post"} <= set(refunds)

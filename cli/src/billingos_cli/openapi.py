@@ -149,6 +149,7 @@ def build_document(files: list[descriptor_pb2.FileDescriptorProto]) -> Schema:
             for method in service.method:
                 _add_method(builder, service.name, f"{service_name}.{method.name}", method, paths)
     builder.reference(_STATUS_TYPE)
+    paths = _merge_equivalent_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "BillingOS API", "version": "v1"},
@@ -381,6 +382,51 @@ def _add_method(
         if binding.verb in route:
             raise ValueError(f"two operations for {binding.verb.upper()} {path}")
         route[binding.verb] = operation
+
+
+def _merge_equivalent_paths(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """One path key per URL shape.
+
+    Why: an update binds `{customer.id}` where a get binds `{id}`, which
+    gives `/v1/customers/{customer.id}` and `/v1/customers/{id}`: the same
+    URLs, and OpenAPI forbids two templated paths that differ only in their
+    variables' names (tools then mismatch operations to paths). The variables
+    are renamed to one name per position (a plain field name over a nested
+    one, then the shortest); a renamed parameter keeps the request field it
+    sets in `x-billingos-field`."""
+    shapes: dict[str, list[str]] = {}
+    for path in paths:
+        shapes.setdefault(_TEMPLATE_VARIABLE.sub("{}", path), []).append(path)
+    merged: dict[str, Schema] = {}
+    for members in shapes.values():
+        if len(members) == 1:
+            merged[members[0]] = paths[members[0]]
+            continue
+        variables = [_path_variables(member)[1] for member in members]
+        canonical = [
+            min(names, key=lambda name: ("." in name, len(name), name))
+            for names in zip(*variables, strict=True)
+        ]
+        target = _fill_template(members[0], canonical)
+        route: Schema = {}
+        for member, names in zip(members, variables, strict=True):
+            renames = dict(zip(names, canonical, strict=True))
+            for verb, operation in paths[member].items():
+                if verb in route:
+                    raise ValueError(f"two operations for {verb.upper()} {target}")
+                for parameter in operation.get("parameters", []):
+                    new_name = renames.get(parameter["name"])
+                    if parameter["in"] == "path" and new_name and new_name != parameter["name"]:
+                        parameter["x-billingos-field"] = parameter["name"]
+                        parameter["name"] = new_name
+                route[verb] = operation
+        merged[target] = route
+    return merged
+
+
+def _fill_template(path: str, names: list[str]) -> str:
+    given = iter(names)
+    return _TEMPLATE_VARIABLE.sub(lambda _match: "{" + next(given) + "}", path)
 
 
 def _binding(rule: Any) -> _Binding:
