@@ -1,4 +1,5 @@
-"""Generates everything derived from `protos/`: Python stubs with type stubs, the
+"""Generates everything derived from `protos/`: Python stubs with type stubs (and
+TypeScript and Go stubs: stubgen.py), the
 descriptor set Envoy's transcoder loads, and the OpenAPI document; and the
 deploy/ files derived from them, gateway/ and the service registry
 (services.toml): the gateway's config and every service's manifests.
@@ -18,7 +19,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2
+
 from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
+from billingos_cli.stubgen import LANGUAGES
 
 # Not imported by any of our protos, but the transcoder needs them in the
 # descriptor set to render `google.rpc.Status` details as JSON.
@@ -62,8 +66,10 @@ def our_proto_files() -> list[str]:
     return sorted(str(p.relative_to(PROTOS_DIR)) for p in PROTOS_DIR.rglob("*.proto"))
 
 
-def generate_into(out_root: Path) -> None:
-    """Writes the full generated tree (python/, descriptors/, openapi/) under `out_root`."""
+def generate_into(out_root: Path) -> dict[str, str]:
+    """Writes the full generated tree (python/, descriptors/, openapi/, and the
+    other languages' stubs whose generators are here) under `out_root`;
+    returns, by language, why each one it could not generate was left out."""
     toolchain = ProtoToolchain.discover()
     files = our_proto_files()
     python_out = out_root / "python"
@@ -99,6 +105,28 @@ def generate_into(out_root: Path) -> None:
 
     write_openapi(descriptor, openapi)
 
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
+    skipped: dict[str, str] = {}
+    for language in LANGUAGES:
+        why = language.unavailable()
+        if why is not None:
+            skipped[language.name] = why
+            continue
+        language.write(toolchain, out_root, files, descriptor_set)
+    return skipped
+
+
+def _generated_subdirs(skipped: dict[str, str]) -> list[str]:
+    """The subdirectories of gen/ this generation wrote."""
+    return [*_GENERATED_SUBDIRS] + [
+        language.subdir for language in LANGUAGES if language.name not in skipped
+    ]
+
+
+def _warn(skipped: dict[str, str]) -> None:
+    for why in skipped.values():
+        print(f"billingos gen: left as committed, not checked: {why}", file=sys.stderr)
+
 
 def _add_package_markers(package_root: Path) -> None:
     for folder in [package_root, *(p for p in package_root.rglob("*") if p.is_dir())]:
@@ -116,8 +144,9 @@ def generate() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "gen"
-        generate_into(fresh)
-        for sub in _GENERATED_SUBDIRS:
+        skipped = generate_into(fresh)
+        _warn(skipped)
+        for sub in _generated_subdirs(skipped):
             target = GEN_DIR / sub
             if target.exists():
                 shutil.rmtree(target)
@@ -170,9 +199,10 @@ def stale_files() -> list[str]:
     when current)."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "gen"
-        generate_into(fresh)
+        skipped = generate_into(fresh)
+        _warn(skipped)
         differences: list[str] = []
-        for sub in _GENERATED_SUBDIRS:
+        for sub in _generated_subdirs(skipped):
             differences += _compare(fresh / sub, GEN_DIR / sub, sub)
     return differences + stale_deploy_files()
 
