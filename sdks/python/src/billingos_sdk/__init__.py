@@ -1,0 +1,64 @@
+"""BillingOS for Python: ``BillingOS`` (sync) and ``AsyncBillingOS``.
+
+The import name is ``billingos_sdk`` because ``billingos`` is the namespace
+of the generated protobuf stubs; the distribution is ``billingos-sdk``,
+mirroring the TypeScript ``@billingos/sdk``.
+"""
+
+from ._version import __version__
+from .client import AsyncBillingOS, BillingOS
+from .errors import (
+    AuthenticationError,
+    BillingOSError,
+    ConflictError,
+    FieldViolation,
+    InvalidRequestError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from .models import (
+    BenefitGrant,
+    Customer,
+    CustomerSession,
+    Entitlement,
+    IngestResult,
+    Price,
+    Product,
+    Subscription,
+)
+from .pagination import AsyncPager, Page, SyncPager
+from .retry import RetryPolicy
+from .servers import PRODUCTION_URL, SANDBOX_URL
+
+__all__ = [
+    "PRODUCTION_URL",
+    "SANDBOX_URL",
+    "AsyncBillingOS",
+    "AsyncPager",
+    "AuthenticationError",
+    "BenefitGrant",
+    "BillingOS",
+    "BillingOSError",
+    "ConflictError",
+    "Customer",
+    "CustomerSession",
+    "Entitlement",
+    "FieldViolation",
+    "IngestResult",
+    "InvalidRequestError",
+    "NetworkError",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "Price",
+    "Product",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "Subscription",
+    "SyncPager",
+    "__version__",
+]

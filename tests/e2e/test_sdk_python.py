@@ -1,0 +1,261 @@
+"""The Python SDK (`billingos_sdk`) against the whole running suite through
+the real Envoy gateway: typed results, typed errors with the server's real
+reasons and fields, pagination, both clients.
+
+The blocking client runs in a worker thread so the session's event loop
+(which serves the async fixtures) is never blocked by it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from billingos_sdk import (
+    AsyncBillingOS,
+    AuthenticationError,
+    BenefitGrant,
+    BillingOS,
+    ConflictError,
+    Customer,
+    InvalidRequestError,
+    NotFoundError,
+)
+
+from .conftest import Merchant
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+
+METER = {
+    "name": "SDK calls",
+    "filter": {
+        "conjunction": "FILTER_CONJUNCTION_AND",
+        "clauses": [
+            {
+                "condition": {
+                    "property": "name",
+                    "operator": "FILTER_OPERATOR_EQ",
+                    "string_value": "api_call",
+                }
+            }
+        ],
+    },
+    "aggregation": {"function": "AGGREGATION_FUNCTION_SUM", "property": "metadata.tokens"},
+}
+
+
+def sync_customers_round(rest_url: str, merchant: Merchant, other: Merchant) -> None:
+    with BillingOS(access_token=merchant.api_key, server_url=rest_url) as billingos:
+        customer = billingos.customers.create(
+            organization_id=merchant.organization_id,
+            email="ada@example.com",
+            external_id="user_1",
+            name="Ada",
+            metadata={"plan": "pro", "seats": 3},
+            billing_address={"line1": "1 Main St", "country": "FR"},
+        )
+        assert isinstance(customer, Customer)
+        assert customer.organization_id == merchant.organization_id
+        assert customer.metadata == {"plan": "pro", "seats": 3}
+        assert customer.billing_address is not None
+        assert customer.billing_address.country == "FR"
+        assert customer.create_time is not None
+
+        assert billingos.customers.get(customer.id) == customer
+        assert billingos.customers.get_by_external_id("user_1").id == customer.id
+        renamed = billingos.customers.update(customer.id, name="Countess")
+        assert (renamed.name, renamed.email) == ("Countess", "ada@example.com")
+
+        with pytest.raises(InvalidRequestError) as not_own:
+            billingos.customers.create(
+                organization_id=other.organization_id, email="elsewhere@example.com"
+            )
+        assert not_own.value.status_code == 400
+        assert not_own.value.code == 3
+        assert not_own.value.reason == "ORGANIZATION_NOT_OWN"
+        assert not_own.value.fields == ["customer.organization_id"]
+        assert not_own.value.request_id
+
+        with pytest.raises(ConflictError) as duplicate:
+            billingos.customers.create(email="again@example.com", external_id="user_1")
+        assert duplicate.value.status_code == 409
+        assert duplicate.value.reason == "EXTERNAL_ID_ALREADY_EXISTS"
+        assert duplicate.value.fields == ["customer.external_id"]
+
+        deleted = billingos.customers.delete(customer.id)
+        assert deleted.delete_time is not None
+        with pytest.raises(NotFoundError) as gone:
+            billingos.customers.get(customer.id)
+        assert gone.value.reason == "CUSTOMER_NOT_FOUND"
+        assert gone.value.code == 5
+
+        made = {billingos.customers.create(email=f"page{i}@example.com").id for i in range(5)}
+        first = billingos.customers.list(page_size=2).page()
+        assert len(first.items) == 2
+        assert first.has_next
+        pages = list(billingos.customers.list(page_size=2).pages())
+        assert [len(p.items) for p in pages] == [2, 2, 1]
+        listed = [c.id for c in billingos.customers.list(page_size=2)]
+        assert set(listed) == made
+        assert len(listed) == 5
+
+    with BillingOS(access_token="bos_made_up_key", server_url=rest_url) as stranger:
+        with pytest.raises(AuthenticationError) as unauthenticated:
+            stranger.customers.get(customer.id)
+        assert unauthenticated.value.status_code == 401
+        assert unauthenticated.value.reason == "API_KEY_INVALID"
+
+
+async def in_thread(work: Callable[..., T], *args: object) -> T:
+    return await asyncio.to_thread(work, *args)
+
+
+async def test_sync_client_customers_errors_and_pages(
+    suite, merchant: Merchant, other_merchant: Merchant
+) -> None:
+    await in_thread(sync_customers_round, suite.rest_url, merchant, other_merchant)
+
+
+def sync_usage_round(rest_url: str, merchant: Merchant, customer_id: str) -> None:
+    with BillingOS(access_token=merchant.api_key, server_url=rest_url) as billingos:
+        ingested = billingos.events.ingest(
+            events=[
+                {
+                    "name": "api_call",
+                    "external_customer_id": "user_sync",
+                    "external_id": f"evt-{uuid.uuid4()}",
+                    "metadata": {"tokens": 10},
+                }
+            ]
+        )
+        assert (ingested.inserted, ingested.duplicates) == (1, 0)
+        grants = list(billingos.benefit_grants.list(customer_id=customer_id, is_granted=True))
+        assert grants == []
+        check = billingos.entitlements.check("nothing-here", customer_id=customer_id)
+        assert not check.allowed
+        assert check.reason == "ENTITLEMENT_REASON_UNKNOWN_FEATURE"
+
+
+async def test_sync_client_usage(suite, merchant: Merchant) -> None:
+    created = await merchant.client.post(
+        "/v1/customers", json={"email": "sync@example.com", "external_id": "user_sync"}
+    )
+    assert created.status_code == 200, created.text
+    await in_thread(sync_usage_round, suite.rest_url, merchant, created.json()["id"])
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], seconds: float = 20.0) -> T:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError("not within the time allowed")
+        await asyncio.sleep(0.2)
+
+
+async def test_async_client_end_to_end(suite, merchant: Merchant, other_merchant: Merchant) -> None:
+    meter = await merchant.client.post("/v1/meters", json=METER)
+    assert meter.status_code == 200, meter.text
+    product_made = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "SDK Pro",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": 2900}}],
+        },
+    )
+    assert product_made.status_code == 200, product_made.text
+    clock = await merchant.client.post(
+        "/v1/test-clocks", json={"frozen_time": "2027-06-01T00:00:00Z"}
+    )
+    assert clock.status_code == 200, clock.text
+
+    async with AsyncBillingOS(access_token=merchant.api_key, server_url=suite.rest_url) as client:
+        customer = await client.customers.create(
+            email="async@example.com", external_id="user_async", test_clock_id=clock.json()["id"]
+        )
+        assert customer.test_clock_id == clock.json()["id"]
+        with pytest.raises(InvalidRequestError) as not_own:
+            await client.customers.create(
+                organization_id=other_merchant.organization_id, email="x@example.com"
+            )
+        assert (not_own.value.reason, not_own.value.fields) == (
+            "ORGANIZATION_NOT_OWN",
+            ["customer.organization_id"],
+        )
+        with pytest.raises(NotFoundError):
+            await client.customers.get(str(uuid.uuid4()))
+        for i in range(4):
+            await client.customers.create(email=f"async{i}@example.com")
+        ids = [c.id async for c in client.customers.list(page_size=2)]
+        assert len(ids) == 5
+        assert customer.id in ids
+
+        ingested = await client.events.ingest(
+            events=[
+                {
+                    "name": "api_call",
+                    "external_customer_id": "user_async",
+                    "metadata": {"tokens": 1500},
+                },
+                {"name": "api_call", "customer_id": customer.id, "metadata": {"tokens": 0.5}},
+            ]
+        )
+        assert ingested.inserted == 2
+
+        async def consumed() -> str | None:
+            found = await merchant.client.get(
+                "/v1/customer-meters", params={"customer_id": customer.id}
+            )
+            meters = found.json().get("customer_meters", [])
+            return (
+                meters[0]["consumed_units"]
+                if meters and meters[0]["consumed_units"] == "1500.5"
+                else None
+            )
+
+        assert await eventually(consumed) == "1500.5"
+
+        products = [p async for p in client.products.list(recurring=True)]
+        assert [p.id for p in products] == [product_made.json()["id"]]
+        product = await client.products.get(product_made.json()["id"])
+        (price,) = product.prices
+        assert price.fixed is not None
+        assert price.fixed.amount_minor == 2900
+        assert product.recurring is not None
+        assert product.recurring.interval == "INTERVAL_MONTH"
+
+        subscription = await client.subscriptions.create(
+            customer_id=customer.id,
+            product_id=product.id,
+            currency="USD",
+            trial={"interval": "INTERVAL_DAY", "count": 14},
+        )
+        assert subscription.status == "SUBSCRIPTION_STATUS_TRIALING"
+        assert subscription.trial_end is not None
+        assert (await client.subscriptions.get(subscription.id)).id == subscription.id
+        listed = [s.id async for s in client.subscriptions.list(customer_id=customer.id)]
+        assert listed == [subscription.id]
+        canceled = await client.subscriptions.cancel(subscription.id, comment="testing the SDK")
+        assert canceled.cancel_at_period_end is True
+
+        grants = [g async for g in client.benefit_grants.list(customer_id=customer.id)]
+        assert all(isinstance(g, BenefitGrant) for g in grants)
+        page = await client.benefit_grants.list(external_customer_id="user_async").page()
+        assert isinstance(page.items, tuple)
+
+        check = await client.entitlements.check("api-access", external_customer_id="user_async")
+        assert check.allowed is False
+
+        session = await client.customer_sessions.create(customer_id=customer.id, ttl_seconds=600)
+        assert session.customer_id == customer.id
+        assert session.token
+        assert session.expire_time is not None
