@@ -41,9 +41,13 @@ class SuiteState:
         temporary.replace(path)
 
 
-def write_env_file(state_dir: Path, rest_url: str, api_key: str) -> Path:
-    """`.billingos/env`: shell lines a user can `source`."""
+def write_env_file(state_dir: Path, rest_url: str, api_key: str, organization_id: str) -> Path:
+    """`.billingos/env`: shell lines a user can `source` (the SDKs read the
+    first two; the organization id is what the owner's SDK examples name)."""
     path = state_dir / "env"
-    path.write_text(f"BILLINGOS_URL={rest_url}\nBILLINGOS_API_KEY={api_key}\n")
+    path.write_text(
+        f"BILLINGOS_URL={rest_url}\nBILLINGOS_API_KEY={api_key}\n"
+        f"BILLINGOS_ORGANIZATION_ID={organization_id}\n"
+    )
     os.chmod(path, 0o600)
     return path

@@ -51,7 +51,9 @@ def run_up() -> int:
         state.grpc_addresses = dict(suite.grpc_addresses)
         state.supervisor_pid = os.getpid()
         state.save(STATE_DIR)
-        env_file = write_env_file(STATE_DIR, suite.rest_url, state.demo_api_key)
+        env_file = write_env_file(
+            STATE_DIR, suite.rest_url, state.demo_api_key, state.demo_organization_id
+        )
         _print_banner(suite, state, str(env_file))
         while not stop_requested.wait(0.5):
             dead = suite.dead_child()
@@ -79,7 +81,8 @@ BillingOS is up ({database}, {broker}).
 
   REST URL:  {suite.rest_url}
   API key:   {state.demo_api_key}
-  (both in {env_file}; `set -a; . {env_file}; set +a` to load them)
+  Organization: {state.demo_organization_id}
+  (all in {env_file}; `set -a; . {env_file}; set +a` to load them)
   Stripe:    {stripe}
 
   Try:  curl -H "Authorization: Bearer $BILLINGOS_API_KEY" $BILLINGOS_URL/v1/customers
