@@ -467,7 +467,7 @@ async def bench(suite: Suite, arguments: argparse.Namespace) -> dict[str, Any]:
 
         async def native_round(paths: list[str], *, floor: bool) -> Figures:
             cpu = _cpu_seconds(workload.pid)
-            found = await native_load.closed_loop(
+            found = await native_load.run_wrk(
                 suite.rest_url,
                 paths,
                 headers={} if floor else {"Authorization": f"Bearer {workload.api_key}"},

@@ -69,7 +69,7 @@ end
 
 @dataclass(frozen=True)
 class NativeRound:
-    """One wrk run: closed loop over `connections` connections."""
+    """One wrk run over `connections` connections, paced or as fast as answers come."""
 
     requests: int
     errors: int
@@ -88,7 +88,7 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string of ASCII is a valid Lua string
 
 
-async def closed_loop(
+async def run_wrk(
     base_url: str,
     paths: Sequence[str],
     *,
@@ -118,7 +118,7 @@ async def closed_loop(
             WRK,
             "-t1",
             f"-c{connections}",
-            f"-d{seconds:.0f}s",
+            f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
             "--timeout",
             "30s",
             "-s",

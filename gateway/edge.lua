@@ -3,7 +3,8 @@
 -- fills in the __PLACEHOLDERS__ (the reply table comes from LOCAL_REPLIES there).
 --
 -- On the way in:
---   * a path (with its query) longer than the limit is a 414;
+--   * a path (with its query) longer than the limit is a 414, and a path that
+--     ends with "/" (no route does) a 404;
 --   * gRPC sent to the REST port is refused (Envoy answers a gRPC caller in
 --     gRPC: UNIMPLEMENTED);
 --   * every header not on the allow-list is dropped: client-sent grpc-*,
@@ -76,7 +77,15 @@ function envoy_on_request(request)
     headers:remove(name)
   end
   local query_at = string.find(path, "?", 1, true)
-  headers:replace(REST_PATH_HEADER, query_at and string.sub(path, 1, query_at - 1) or path)
+  local bare_path = query_at and string.sub(path, 1, query_at - 1) or path
+  if #bare_path > 1 and string.sub(bare_path, -1) == "/" then
+    -- No route ends in "/"; the transcoder would match `/v1/customers/` (or
+    -- `/v1/customers/.`, which normalizes to it) to the list route, so an id
+    -- of "." or ".." would read the whole list where one item was asked for.
+    request:respond({[":status"] = "404"}, "no route ends with /")
+    return
+  end
+  headers:replace(REST_PATH_HEADER, bare_path)
   if query_at and query_at < #path then
     -- The query string itself: the service refuses parameters that would
     -- set what the route takes from the body (bindings.check_query).

@@ -9,12 +9,14 @@ from google.protobuf.message import Message
 
 from billingos.catalog.v1 import public_pb2
 from billingos.customers.v1 import api_keys_pb2, customers_pb2
+from billingos.entitlements.v1 import entitlements_pb2
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.bindings import (
     HttpBinding,
     PathTemplate,
     check_path_wins,
     check_query,
+    check_single_values,
     http_bindings,
 )
 
@@ -145,3 +147,34 @@ def test_json_names_of_the_body_field_are_refused_too() -> None:
 def test_any_query_on_a_whole_body_route_is_refused(query: str) -> None:
     with pytest.raises(InvalidArgument):
         check_query(WHOLE_BODY, "/v1/events/ingest", query)
+
+
+LIST_CUSTOMERS = customers_pb2.ListCustomersRequest()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "organization_id=A&organization_id=B",
+        "organizationId=A&organization_id=B",  # one field, by its JSON name and its own
+        "email=a@example.com&page_size=2&email=b@example.com",
+        "page_size=1&page_size=1",  # the same value twice is still two
+    ],
+)
+def test_a_single_valued_query_parameter_given_twice_is_refused(query: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check_single_values(LIST_CUSTOMERS, query)
+    assert refused.value.reason == "QUERY_PARAMETER_REPEATED"
+    (violation,) = refused.value.violations
+    assert violation.field in query.split("&")[-1]
+
+
+def test_distinct_parameters_repeated_fields_and_unknown_names_pass() -> None:
+    check_single_values(LIST_CUSTOMERS, "email=a@example.com&organization_id=A&page_size=2")
+    check_single_values(LIST_CUSTOMERS, "nope=1&nope=2")  # the transcoder refuses these
+    check_single_values(LIST_CUSTOMERS, "")
+    # A repeated field takes each value.
+    check_single_values(
+        entitlements_pb2.BatchCheckEntitlementsRequest(),
+        "features=a&features=b&customer_id=c",
+    )

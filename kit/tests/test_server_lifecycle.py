@@ -164,6 +164,8 @@ async def test_health_waits_for_what_the_service_must_load_first(servers: Sessio
         await loaded.wait()
 
     app.add_readiness(until_loaded)
+    hooked: list[str] = []
+    app.add_before_serving(lambda: hooked.append("loaded" if loaded.is_set() else "early"))
     await app.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
@@ -177,5 +179,7 @@ async def test_health_waits_for_what_the_service_must_load_first(servers: Sessio
                     break
                 await asyncio.sleep(0.02)
             assert after.status == health_pb2.HealthCheckResponse.SERVING
+            # Once, after the readiness wait and before the first SERVING.
+            assert hooked == ["loaded"]
     finally:
         await app.stop(grace=0)

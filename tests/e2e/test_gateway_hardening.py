@@ -273,15 +273,17 @@ async def test_a_trailing_slash_or_an_undecodable_path_does_not_skip_the_path_ch
 ) -> None:
     first = await new_customer(merchant.client, "one@example.com")
     second = await new_customer(merchant.client, "two@example.com")
-    attempts = [
+    # The gateway answers a trailing slash itself (no route ends in one).
+    for trailing in (
         merchant.client.delete(f"/v1/customers/{first}/?id={second}"),
         merchant.client.patch(f"/v1/customers/{first}/", json={"id": second, "name": "M"}),
-        merchant.client.patch("/v1/customers/%FF", json={"id": second, "name": "M"}),
-    ]
-    for attempt in attempts:
-        response = await attempt
-        assert response.status_code == 400, response.text
-        assert error_of(response)[2] in (["id"], ["customer.id"])
+    ):
+        response = await trailing
+        assert response.status_code == 404, response.text
+        assert error_of(response)[0] == 5
+    undecodable = await merchant.client.patch("/v1/customers/%FF", json={"id": second, "name": "M"})
+    assert undecodable.status_code == 400, undecodable.text
+    assert error_of(undecodable)[2] in (["id"], ["customer.id"])
     still = await merchant.client.get(f"/v1/customers/{second}")
     assert still.status_code == 200
     assert still.json()["name"] == ""
@@ -588,3 +590,33 @@ async def test_a_slash_before_a_custom_verb_does_not_skip_the_path_check(merchan
     assert response.status_code in (400, 404), response.text
     second = await merchant.client.get(f"/v1/discounts/{discounts[1]}")
     assert second.json()["redemption_count"] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/customers/",
+        "/v1/customers/%2e",
+        "/v1/customers/.",
+        "/v1/customers/external/%2e%2e",
+        "/v1/customers/external/..",
+        "/v1/products/%2E",
+        "/v1/subscriptions/",
+    ],
+)
+async def test_a_dot_id_or_a_trailing_slash_never_reads_the_list(
+    suite: Suite, merchant, path: str
+) -> None:
+    # Sent as written (httpx would fold the dots itself): Envoy normalizes
+    # `/v1/customers/.` to `/v1/customers/`, which the transcoder would serve
+    # as the list, so a "get one" by a caller's id of "." read them all.
+    created = await merchant.client.post("/v1/customers", json={"email": "dot@example.com"})
+    assert created.status_code == 200, created.text
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: Bearer {merchant.api_key}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    status, _, body = await asyncio.to_thread(raw_exchange, suite, request)
+    assert status == 404, body
+    assert b"dot@example.com" not in body
+    assert json.loads(body)["code"] == 5

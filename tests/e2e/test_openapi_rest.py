@@ -114,3 +114,20 @@ async def test_list_products_takes_the_keys_own_organization(merchant, other_mer
     )
     assert unknown.status_code == 400
     assert error_of(unknown)[1] == NOT_OWN
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "organization_id={other}&organization_id={own}",
+        "organizationId={other}&organization_id={own}",
+    ],
+)
+async def test_an_organization_id_given_twice_is_refused(
+    merchant, other_merchant, query: str
+) -> None:
+    filled = query.format(own=merchant.organization_id, other=other_merchant.organization_id)
+    for path in ("/v1/customers", "/v1/products"):
+        answer = await merchant.client.get(f"{path}?{filled}")
+        assert answer.status_code == 400, (path, answer.text)
+        assert error_of(answer)[1] == "QUERY_PARAMETER_REPEATED"

@@ -45,6 +45,20 @@ def _environment(suite: Suite, merchant: Merchant) -> dict[str, str]:
     }
 
 
+def test_readme_sdk_section_names_no_hosted_server() -> None:
+    """BillingOS is self-hosted: the examples point at the merchant's own
+    suite (BILLINGOS_URL), never at a host the project does not control."""
+    text = README.read_text()
+    section = text[text.index(SECTION) : text.index("\n## ", text.index(SECTION) + len(SECTION))]
+    assert "billingos.dev" not in section.replace("@billingos", "")
+    assert "BILLINGOS_SANDBOX_URL" in section
+    # `server: 'sandbox'` would need BILLINGOS_SANDBOX_URL, which `./billingos up`
+    # does not write: the example uses BILLINGOS_URL, as the suite's env file has it.
+    constructed = re.search(r"new BillingOS\(\{(.*?)\}\)", _example("ts"), flags=re.DOTALL)
+    assert constructed is not None
+    assert "server" not in constructed.group(1)
+
+
 async def _made_user_123(merchant: Merchant) -> None:
     found = await merchant.client.get("/v1/customers/external/user_123")
     assert found.status_code == 200, found.text

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
 import pytest
 
 from billingos_sdk import (
@@ -259,3 +260,90 @@ async def test_async_client_end_to_end(suite, merchant: Merchant, other_merchant
         assert session.customer_id == customer.id
         assert session.token
         assert session.expire_time is not None
+
+
+class LoseTheFirstAnswer(httpx.BaseTransport):
+    """Forwards every request to the real suite, but throws the first
+    mutation's answer away once the server has handled it, raising the
+    `httpx.ReadError` a connection reset mid-answer gives: the SDK cannot know
+    whether the call acted."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.sent: list[httpx.Request] = []
+        self.lost: list[httpx.Response] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        response = self._inner.handle_request(request)
+        if request.method == "POST" and not self.lost:
+            response.read()
+            response.close()
+            self.lost.append(response)
+            raise httpx.ReadError("connection reset while reading the answer", request=request)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def lost_answer_round(rest_url: str, merchant: Merchant) -> None:
+    transport = LoseTheFirstAnswer()
+    email = f"once-{uuid.uuid4().hex[:8]}@example.com"
+    with (
+        httpx.Client(transport=transport, timeout=30) as http,
+        BillingOS(
+            access_token=merchant.api_key,
+            server_url=rest_url,
+            http_client=http,
+            sleep=lambda _: None,
+        ) as billingos,
+    ):
+        customer = billingos.customers.create(email=email, name="Once")
+        # The server did handle the first try: its answer came, and was lost.
+        (lost,) = transport.lost
+        assert lost.status_code == 200, lost.text
+        assert lost.json()["id"] == customer.id
+        first, retry = (r for r in transport.sent if r.method == "POST")
+        assert first.headers["idempotency-key"] == retry.headers["idempotency-key"]
+        assert first.content == retry.content
+        # The retry got the first answer back instead of making a second customer.
+        assert [c.id for c in billingos.customers.list(email=email)] == [customer.id]
+
+
+async def test_a_retried_create_whose_answer_was_lost_acts_once(suite, merchant: Merchant) -> None:
+    await in_thread(lost_answer_round, suite.rest_url, merchant)
+
+
+def null_metadata_round(rest_url: str, merchant: Merchant) -> InvalidRequestError:
+    with (
+        BillingOS(access_token=merchant.api_key, server_url=rest_url) as billingos,
+        pytest.raises(InvalidRequestError) as refused,
+    ):
+        billingos.customers.create(
+            email="null-metadata@example.com",
+            metadata={"plan": "pro", "a": None},  # type: ignore[dict-item]
+        )
+    return refused.value
+
+
+async def test_a_null_in_metadata_is_sent_and_refused_naming_the_key(
+    suite, merchant: Merchant
+) -> None:
+    """What the server does with ``"metadata": {"a": null}`` (a proto3 Struct
+    takes a null): it refuses it, naming the key. So the SDK sends a None in
+    metadata as null rather than dropping it in silence, and the caller gets
+    that typed error instead of a customer without the key."""
+    raw = await merchant.client.post(
+        "/v1/customers", json={"email": "null-metadata@example.com", "metadata": {"a": None}}
+    )
+    assert raw.status_code == 400, raw.text
+    violations = [v["field"] for d in raw.json()["details"] for v in d.get("field_violations", [])]
+    assert violations == ["customer.metadata.a"], raw.text
+    refused = await in_thread(null_metadata_round, suite.rest_url, merchant)
+    assert refused.fields == ["customer.metadata.a"]
+    assert refused.status_code == 400
+    listed = await merchant.client.get(
+        "/v1/customers", params={"email": "null-metadata@example.com"}
+    )
+    assert listed.json().get("customers", []) == []

@@ -10,7 +10,7 @@ is missing or package-lock.json changed since it last ran."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from billingos_cli.node import ensure_installed
 from billingos_cli.suite import Suite
 
 from .conftest import Merchant
@@ -34,7 +35,6 @@ pytestmark = [
 ]
 
 SDK = Path(__file__).resolve().parents[2] / "sdks" / "typescript"
-LOCK_STAMP = SDK / "node_modules" / ".billingos-lock.sha256"
 
 
 def _env() -> dict[str, str]:
@@ -58,11 +58,9 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
 
 
 def _prepare(npm: str, env: dict[str, str]) -> None:
-    lock = hashlib.sha256((SDK / "package-lock.json").read_bytes()).hexdigest()
-    stamp = LOCK_STAMP.read_text().strip() if LOCK_STAMP.exists() else ""
-    if stamp != lock:
-        _run([npm, "ci", "--no-audit", "--no-fund"], env, timeout=300)
-        LOCK_STAMP.write_text(lock + "\n")
+    why = ensure_installed(SDK)  # the locked tree, no install scripts; once per lock
+    if why is not None:
+        pytest.fail(f"the TypeScript SDK's dependencies: {why}")
     _run([npm, "run", "--silent", "check-generated"], env)
     _run([npm, "run", "--silent", "build"], env)
     # Type-checks the tests (strict; no output on an error) and compiles them.
@@ -77,16 +75,72 @@ async def test_typescript_sdk(suite: Suite, merchant: Merchant, other_merchant: 
     await asyncio.to_thread(_prepare, npm, env)
     env.update(
         BILLINGOS_URL=suite.rest_url,
-        BILLINGOS_ACCESS_TOKEN=merchant.api_key,
+        BILLINGOS_API_KEY=merchant.api_key,
         BILLINGOS_ORGANIZATION_ID=merchant.organization_id,
         BILLINGOS_OTHER_ORGANIZATION_ID=other_merchant.organization_id,
     )
+    # An explicit file list (scripts/test.mjs makes it from test/**/*.test.ts):
+    # Node 21+ would take a bare directory as a glob and find nothing.
     output = await asyncio.to_thread(
         _run,
-        [node, "--test", "--test-reporter=spec", "build/test/unit/", "build/test/integration/"],
+        [node, "scripts/test.mjs", "--test-reporter=spec", "test/unit", "test/integration"],
         env,
     )
     print(output)
     # node reports a skipped suite as neither passed nor skipped: look for its reason.
     assert "integration tests need a running suite" not in output, output[-3000:]
     assert "ℹ fail 0" in output, output[-3000:]
+
+
+def _package() -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((SDK / "package.json").read_text())
+    return loaded
+
+
+def test_test_scripts_name_files_not_directories() -> None:
+    """`node --test some/dir/` runs the directory's tests on Node 20 but fails
+    on Node 21+ (each argument is a glob there), and `**` globs fail on Node
+    20: the scripts go through scripts/test.mjs, which passes files."""
+    scripts = _package()["scripts"]
+    assert isinstance(scripts, dict)
+    for name, command in scripts.items():
+        for part in str(command).split("&&"):
+            words = part.split()
+            if words[:2] == ["node", "--test"]:
+                for word in words[2:]:
+                    if not word.startswith("-"):
+                        assert (SDK / word).is_file(), f"`{name}` passes {word!r} to node --test"
+    assert "node scripts/test.mjs test/unit test/integration" in str(scripts["test"])
+    assert NODE is not None
+    listed = subprocess.run(
+        [NODE, "scripts/test.mjs", "--list", "test/unit", "test/integration"],
+        cwd=SDK,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    sources = sorted((SDK / "test").rglob("*.test.ts"))
+    if listed.returncode != 0:  # not compiled yet
+        assert "npm run build-tests" in listed.stderr, listed.stderr
+        return
+    files = listed.stdout.split()
+    assert len(files) == len(sources) >= 6
+    assert all(f.startswith("build/test/") and f.endswith(".test.js") for f in files), files
+    assert all((SDK / f).is_file() for f in files)
+
+
+def test_engines_and_license() -> None:
+    """AbortSignal.any (the timeout joined with the caller's signal) is in Node
+    20.3 and later; the published package carries the Apache-2.0 text."""
+    package = _package()
+    assert package["engines"] == {"node": ">=20.3"}
+    lock = json.loads((SDK / "package-lock.json").read_text())
+    assert lock["packages"][""]["engines"] == {"node": ">=20.3"}
+    files = package["files"]
+    assert isinstance(files, list)
+    assert "LICENSE" in files
+    assert package["license"] == "Apache-2.0"
+    root_license = (SDK.parents[1] / "LICENSE").read_text()
+    assert (SDK / "LICENSE").read_text() == root_license
+    assert "Apache License" in root_license

@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     org_commands = org.add_subparsers(dest="org_command", required=True)
     org_create = org_commands.add_parser("create", help="create an organization and its API key")
     org_create.add_argument("--name", required=True)
+    org_create.add_argument(
+        "--development",
+        action="store_true",
+        help="in development mode: webhooks may go to http and local addresses",
+    )
     org_key = org_commands.add_parser("key", help="issue a new API key to an organization")
     org_key.add_argument("--organization-id", required=True)
     org_key.add_argument("--name", default="Issued key")
@@ -123,7 +128,9 @@ def run_org(args: argparse.Namespace) -> int:
         return 1
     try:
         if args.org_command == "create":
-            created = create_organization(address, state.service_token, args.name)
+            created = create_organization(
+                address, state.service_token, args.name, development=args.development
+            )
         else:
             created = issue_api_key(address, state.service_token, args.organization_id, args.name)
     except grpc.RpcError as error:

@@ -28,12 +28,16 @@ class NewOrganization:
         )
 
 
-def create_organization(customers_address: str, service_token: str, name: str) -> NewOrganization:
+def create_organization(
+    customers_address: str, service_token: str, name: str, *, development: bool = False
+) -> NewOrganization:
+    """A new organization and its first key; `development`: in development
+    mode (its webhooks may go to http and local addresses)."""
     with grpc.insecure_channel(customers_address) as channel:
         admin = organizations_pb2_grpc.OrganizationAdminServiceStub(channel)
         created = admin.CreateOrganization(
             organizations_pb2.CreateOrganizationRequest(
-                organization=organizations_pb2.Organization(name=name)
+                organization=organizations_pb2.Organization(name=name, development_mode=development)
             ),
             metadata=((SERVICE_TOKEN_HEADER, service_token),),
             timeout=10,

@@ -22,7 +22,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
-from billingos_cli.stubgen import LANGUAGES
+from billingos_cli.stubgen import LANGUAGES, REQUIRE_TOOLCHAINS_ENV, toolchains_required
 
 # Not imported by any of our protos, but the transcoder needs them in the
 # descriptor set to render `google.rpc.Status` details as JSON.
@@ -124,6 +124,11 @@ def _generated_subdirs(skipped: dict[str, str]) -> list[str]:
 
 
 def _warn(skipped: dict[str, str]) -> None:
+    if skipped and toolchains_required():
+        raise SystemExit(
+            f"billingos gen: {REQUIRE_TOOLCHAINS_ENV} is set and a stub generator is missing: "
+            + "; ".join(skipped.values())
+        )
     for why in skipped.values():
         print(f"billingos gen: left as committed, not checked: {why}", file=sys.stderr)
 

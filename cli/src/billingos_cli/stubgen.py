@@ -14,6 +14,7 @@ checked, with a message that says what to install; CI installs both
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -23,11 +24,19 @@ from typing import Protocol
 
 from google.protobuf import descriptor_pb2
 
+from billingos_cli.node import ensure_installed
 from billingos_cli.paths import GEN_DIR
 
 TYPESCRIPT_PACKAGE = GEN_DIR / "typescript"
 GO_MODULE = "github.com/billingos/billingos/gen/go"
-NPM_INSTALL_TIMEOUT_SECONDS = 300
+# What each Go plugin prints for --version (Debian 12's packages).
+GO_PLUGINS = {
+    "protoc-gen-go": "protoc-gen-go v1.28.1",
+    "protoc-gen-go-grpc": "protoc-gen-go-grpc 1.0",
+}
+# Set by CI: a language that cannot be generated or compiled is a failure
+# there, not a skip.
+REQUIRE_TOOLCHAINS_ENV = "BILLINGOS_REQUIRE_STUB_TOOLCHAINS"
 
 
 class Protoc(Protocol):
@@ -49,21 +58,11 @@ def _typescript_plugin() -> Path:
 
 
 def _typescript_unavailable() -> str | None:
-    if _typescript_plugin().exists():
-        return None
-    npm = shutil.which("npm")
-    if npm is None:
-        return "TypeScript stubs: npm is not on PATH (install Node.js 20+)"
-    installed = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=TYPESCRIPT_PACKAGE,
-        capture_output=True,
-        text=True,
-        timeout=NPM_INSTALL_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if installed.returncode != 0 or not _typescript_plugin().exists():
-        return f"TypeScript stubs: `npm ci` in gen/typescript failed: {installed.stderr[-500:]}"
+    why = ensure_installed(TYPESCRIPT_PACKAGE)
+    if why is not None:
+        return f"TypeScript stubs: {why}"
+    if not _typescript_plugin().exists():
+        return "TypeScript stubs: gen/typescript's lock installs no protoc-gen-es"
     return None
 
 
@@ -101,12 +100,21 @@ def _write_typescript(
 
 
 def _go_unavailable() -> str | None:
-    missing = [name for name in ("protoc-gen-go", "protoc-gen-go-grpc") if not shutil.which(name)]
-    if missing:
-        return (
-            f"Go stubs: {', '.join(missing)} not on PATH "
-            "(Debian: apt-get install protoc-gen-go protoc-gen-go-grpc)"
-        )
+    """None when the pinned Go plugins are on PATH: another version writes
+    other code (a version header at least), which `gen --check` would then
+    call stale on one machine and current on the next."""
+    for name, version in GO_PLUGINS.items():
+        found = shutil.which(name)
+        if found is None:
+            return (
+                f"Go stubs: {name} is not on PATH "
+                "(Debian 12: apt-get install protoc-gen-go protoc-gen-go-grpc)"
+            )
+        printed = subprocess.run(
+            [found, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
+        if printed != version:
+            return f"Go stubs: {name} is {printed!r}; the committed stubs come from {version!r}"
     return None
 
 
@@ -146,3 +154,7 @@ LANGUAGES = (
     StubLanguage("typescript", "typescript/src", _typescript_unavailable, _write_typescript),
     StubLanguage("go", "go", _go_unavailable, _write_go),
 )
+
+
+def toolchains_required() -> bool:
+    return os.environ.get(REQUIRE_TOOLCHAINS_ENV, "") not in ("", "0")

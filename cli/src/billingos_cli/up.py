@@ -43,8 +43,13 @@ def run_up() -> int:
             state.postgres_port = suite.postgres.port
         state.http_port = int(suite.rest_url.rsplit(":", 1)[1])
         if not api_key_works(suite.rest_url, state.demo_organization_id, state.demo_api_key):
+            # In development mode: its webhooks can reach a receiver on
+            # this machine (http, loopback).
             demo = create_organization(
-                suite.grpc_addresses["customers"], state.service_token, DEMO_ORGANIZATION_NAME
+                suite.grpc_addresses["customers"],
+                state.service_token,
+                DEMO_ORGANIZATION_NAME,
+                development=True,
             )
             state.demo_organization_id, state.demo_api_key = demo.organization_id, demo.api_key
         state.rest_url = suite.rest_url

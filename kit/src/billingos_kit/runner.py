@@ -45,12 +45,12 @@ def run_service(
             log.info("state stream reseeded", extra={"states": count})
             return
         app = build_app(settings)
-        app.when_serving.append(freeze_startup_heap)
+        app.add_before_serving(freeze_startup_heap)
         runner.run(app.serve_until_signalled())
 
 
 def freeze_startup_heap() -> None:
-    """Moves every object alive once the process serves (modules, protobuf
+    """Moves every object alive when the process starts serving (modules, protobuf
     descriptors, table metadata, the first load of what it answers from) out
     of the collector's reach.
 

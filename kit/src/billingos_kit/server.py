@@ -108,9 +108,7 @@ class ServiceApp:
         self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._readiness: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._ready_task: asyncio.Task[None] | None = None
-        # Called once the process answers SERVING (the runner freezes the
-        # heap there: see runner.freeze_startup_heap).
-        self.when_serving: list[Callable[[], None]] = []
+        self._before_serving: list[Callable[[], None]] = []
         self._workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -156,6 +154,12 @@ class ServiceApp:
         for what the service must load before its first answer); until then
         the port is open but health says NOT_SERVING."""
         self._readiness.append(ready)
+
+    def add_before_serving(self, hook: Callable[[], None]) -> None:
+        """`hook()` runs once everything is loaded (after every readiness
+        wait), just before health reports SERVING: no call has been answered
+        yet (the runner freezes the startup heap there)."""
+        self._before_serving.append(hook)
 
     def add_closer(self, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Runs at stop, after background work ended (a client's channel)."""
@@ -259,14 +263,14 @@ class ServiceApp:
         await self._serve(names)
 
     async def _serve(self, names: list[str]) -> None:
+        for hook in self._before_serving:
+            hook()
         for registration in self._registrations:
             await self._health.set(
                 registration.service.full_name, health_pb2.HealthCheckResponse.SERVING
             )
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"port": self.port, "services": names})
-        for hook in self.when_serving:
-            hook()
 
     def _spawn(self, name: str, work: Any) -> None:
         task = asyncio.create_task(work, name=f"{self.name}-{name}")

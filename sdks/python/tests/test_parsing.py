@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from billingos_sdk import BillingOS
+import pytest
+
+from billingos_sdk import BillingOS, BillingOSError
 
 from .conftest import Reply, ScriptedServer
 
@@ -104,3 +106,48 @@ def test_request_shapes(server: ScriptedServer) -> None:
     }
     assert grants.query == {"customer_id": "c1", "is_granted": "true"}
     assert external.path == "/v1/customers/external/team%2Fa%3A1"
+
+
+def test_a_2xx_that_is_not_json_is_a_billingos_error(server: ScriptedServer) -> None:
+    server.script(Reply(200, raw=b"<html>captive portal</html>", headers={"x-request-id": "r-9"}))
+    with (
+        BillingOS("bos_test", server_url=server.url, max_retries=0) as billingos,
+        pytest.raises(BillingOSError) as raised,
+    ):
+        billingos.customers.get("c1")
+    assert type(raised.value) is BillingOSError
+    assert raised.value.status_code == 200
+    assert raised.value.request_id == "r-9"
+    assert "captive portal" in raised.value.message
+    assert isinstance(raised.value.__cause__, ValueError)  # the JSONDecodeError
+    server.script(Reply(200, [1, 2]))
+    with (
+        BillingOS("bos_test", server_url=server.url) as billingos,
+        pytest.raises(BillingOSError, match="JSON object"),
+    ):
+        billingos.customers.get("c1")
+
+
+def test_none_in_metadata_is_sent_as_null_not_dropped(server: ScriptedServer) -> None:
+    """A None inside a free-form map is the caller's value: sent as null (the
+    server then refuses it, naming the key), not dropped in silence. A None
+    elsewhere means "not given"."""
+    server.script(Reply(200, {"id": "c1"}))
+    with BillingOS("bos_test", server_url=server.url) as billingos:
+        billingos.customers.create(
+            email="ada@example.com",
+            metadata={"plan": "pro", "gone": None},  # type: ignore[dict-item]
+            billing_address={"country": "FR", "line2": None},  # type: ignore[typeddict-item]
+        )
+        billingos.events.ingest(
+            [{"name": "api_call", "customer_id": "c1", "metadata": {"model": None}}]  # type: ignore[dict-item]
+        )
+    create, ingest = server.received
+    assert create.body == {
+        "email": "ada@example.com",
+        "metadata": {"plan": "pro", "gone": None},
+        "billing_address": {"country": "FR"},
+    }
+    assert ingest.body == {
+        "events": [{"name": "api_call", "customer_id": "c1", "metadata": {"model": None}}]
+    }

@@ -9,8 +9,14 @@ import pytest
 
 from billingos_sdk import (
     AsyncBillingOS,
+    AuthenticationError,
     BillingOS,
+    BillingOSError,
+    ConflictError,
+    InvalidRequestError,
     NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -144,14 +150,79 @@ def test_no_server_at_all_is_a_network_error_after_the_retries() -> None:
     assert raised.value.__cause__ is not None
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501])
-def test_client_errors_and_501_are_not_retried(server: ScriptedServer, status: int) -> None:
-    server.script(Reply(status, status_body(3, "NOPE", "no")))
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, 3, InvalidRequestError),
+        (401, 16, AuthenticationError),
+        (403, 7, PermissionDeniedError),
+        (404, 5, NotFoundError),
+        (409, 6, ConflictError),  # ALREADY_EXISTS: a duplicate, not transient
+        (409, 9, ConflictError),  # FAILED_PRECONDITION
+        (422, 3, InvalidRequestError),
+        (418, 2, BillingOSError),
+        (501, 12, ServerError),
+    ],
+)
+def test_client_errors_and_501_are_not_retried(
+    server: ScriptedServer, status: int, code: int, kind: type[BillingOSError]
+) -> None:
+    server.script(Reply(status, status_body(code, "NOPE", "no")))
     delays: list[float] = []
-    with client(server, delays) as billingos, pytest.raises(Exception):  # noqa: B017, PT011
+    with client(server, delays) as billingos, pytest.raises(BillingOSError) as raised:
         billingos.customers.create(email="x@example.com")
+    assert type(raised.value) is kind
+    assert (raised.value.status_code, raised.value.code) == (status, code)
     assert len(server.received) == 1
     assert delays == []
+
+
+@pytest.mark.parametrize("reason", ["CONCURRENT_CHANGE", "METER_CATCHING_UP"])
+def test_a_409_aborted_is_retried_with_the_same_key(server: ScriptedServer, reason: str) -> None:
+    aborted = Reply(409, status_body(10, reason, "a concurrent change won; retry the call"))
+    server.script(aborted, aborted, Reply(200, CUSTOMER))
+    delays: list[float] = []
+    with client(server, delays) as billingos:
+        assert billingos.customers.create(email="ada@example.com").id == "c1"
+    assert len(server.received) == 3
+    assert len({r.headers["idempotency-key"] for r in server.received}) == 1
+    assert delays == [0.5, 1.0]
+
+
+def test_a_409_aborted_after_the_retries_is_a_conflict_error(server: ScriptedServer) -> None:
+    server.script(Reply(409, status_body(10, "CONCURRENT_CHANGE", "retry the call")))
+    delays: list[float] = []
+    with (
+        client(server, delays, max_retries=1) as billingos,
+        pytest.raises(ConflictError) as raised,
+    ):
+        billingos.customers.get("c1")
+    assert len(server.received) == 2
+    assert (raised.value.code, raised.value.reason) == (10, "CONCURRENT_CHANGE")
+
+
+@pytest.mark.parametrize(
+    "reply", [Reply(409, {}), Reply(409, raw=b"<html>conflict</html>"), Reply(409, {"code": "10"})]
+)
+def test_a_409_without_code_10_is_not_retried(server: ScriptedServer, reply: Reply) -> None:
+    server.script(reply, Reply(200, CUSTOMER))
+    with client(server, []) as billingos, pytest.raises(ConflictError):
+        billingos.customers.create(email="x@example.com")
+    assert len(server.received) == 1
+
+
+async def test_the_async_client_retries_a_409_aborted(server: ScriptedServer) -> None:
+    server.script(Reply(409, status_body(10, "CONCURRENT_CHANGE", "retry")), Reply(200, CUSTOMER))
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    async with AsyncBillingOS(
+        access_token="bos_test", server_url=server.url, sleep=sleep
+    ) as billingos:
+        assert (await billingos.customers.update("c1", name="Ada")).id == "c1"
+    first, second = server.received
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
 
 
 def test_server_error_after_the_retries_with_a_non_json_body(server: ScriptedServer) -> None:

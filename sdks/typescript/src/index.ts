@@ -1,4 +1,11 @@
-export { BillingOS, SERVERS, SDK_VERSION, resolveServerURL } from './client.js';
+export {
+  BillingOS,
+  DEFAULT_TIMEOUT_MS,
+  SDK_VERSION,
+  SERVER_URL_ENV,
+  isLoopbackHost,
+  resolveServerURL,
+} from './client.js';
 export type { BillingOSOptions, ServerName } from './client.js';
 export {
   BillingOSError,

@@ -1,6 +1,9 @@
 // List methods return a PagePromise: `await` it for one page, or iterate it
 // with `for await` for every item of every page (following `next_page_token`
 // into `page_token`). Nothing is requested until it is awaited or iterated.
+// A page whose next_page_token is its own token is the last one (a server
+// repeating a token would otherwise loop for ever), and a first page that
+// failed is not kept: awaiting or iterating again asks again.
 
 /** One page of a list. */
 export interface Page<T> {
@@ -22,29 +25,45 @@ export type PageFetcher<T> = (pageToken: string | undefined) => Promise<{
 function makePage<T>(
   fetcher: PageFetcher<T>,
   found: { data: T[]; nextPageToken: string | undefined },
+  pageToken: string | undefined,
 ): Page<T> {
-  const nextPageToken = found.nextPageToken || undefined;
+  // The same token again would fetch this very page again: stop instead.
+  const next = found.nextPageToken || undefined;
+  const nextPageToken = next === pageToken ? undefined : next;
   return {
     data: found.data,
     nextPageToken,
     hasNextPage: () => nextPageToken !== undefined,
     getNextPage: async () => {
       if (nextPageToken === undefined) throw new Error('this is the last page');
-      return makePage(fetcher, await fetcher(nextPageToken));
+      return makePage(fetcher, await fetcher(nextPageToken), nextPageToken);
     },
   };
 }
 
 export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
   readonly #fetcher: PageFetcher<T>;
+  readonly #startToken: string | undefined;
   #first: Promise<Page<T>> | undefined;
 
-  constructor(fetcher: PageFetcher<T>) {
+  /** `startToken`: the caller's own `pageToken`, the first page's token. */
+  constructor(fetcher: PageFetcher<T>, startToken?: string) {
     this.#fetcher = fetcher;
+    this.#startToken = startToken || undefined;
   }
 
   #firstPage(): Promise<Page<T>> {
-    this.#first ??= this.#fetcher(undefined).then((found) => makePage(this.#fetcher, found));
+    if (this.#first === undefined) {
+      const first = this.#fetcher(undefined).then(
+        (found) => makePage(this.#fetcher, found, this.#startToken),
+        (error: unknown) => {
+          // Not kept: the next await or iteration asks again.
+          if (this.#first === first) this.#first = undefined;
+          throw error;
+        },
+      );
+      this.#first = first;
+    }
     return this.#first;
   }
 

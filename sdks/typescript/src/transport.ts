@@ -1,6 +1,8 @@
 // The fetch the openapi-fetch client calls: one logical call, with retries.
-// Retried: 429, 5xx other than 501, and network errors (no answer, timeout),
-// with exponential backoff and jitter, or exactly the server's Retry-After.
+// Retried: 429, 5xx other than 501, a 409 whose google.rpc.Status code is 10
+// (ABORTED: a transient conflict, e.g. CONCURRENT_CHANGE or
+// METER_CATCHING_UP), and network errors (no answer, timeout), with
+// exponential backoff and jitter, or exactly the server's Retry-After.
 // Every attempt sends the same request, so a mutation's Idempotency-Key (set
 // once per logical call, before this runs) is the same on every attempt.
 import { NetworkError, parseRetryAfter } from './errors.js';
@@ -20,7 +22,7 @@ export interface TransportOptions extends RetryOptions {
   fetch: typeof globalThis.fetch;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
-  /** Per attempt (default 60000 ms). */
+  /** Per attempt, in milliseconds. */
   timeoutMs: number;
 }
 
@@ -36,6 +38,28 @@ export const defaultSleep = (ms: number): Promise<void> =>
 
 export const isRetryableStatus = (status: number): boolean =>
   status === 429 || (status >= 500 && status !== 501);
+
+/** `google.rpc.Code` ABORTED: the server answers a transient conflict (a
+ * serialization failure or deadlock, reason CONCURRENT_CHANGE; metering's
+ * METER_CATCHING_UP) with HTTP 409 and this code. A 409 with any other code
+ * (6 ALREADY_EXISTS: a duplicate externalId) is never retried. */
+export const ABORTED = 10;
+
+/** Whether a 409 answer is a transient conflict (its body's code is ABORTED).
+ * Reads a clone, so the answer itself stays unread. */
+async function isAborted(response: Response): Promise<boolean> {
+  try {
+    const body: unknown = await response.clone().json();
+    return typeof body === 'object' && body !== null && (body as { code?: unknown }).code === ABORTED;
+  } catch {
+    return false;
+  }
+}
+
+async function isRetryable(response: Response): Promise<boolean> {
+  if (response.status === 409) return isAborted(response);
+  return isRetryableStatus(response.status);
+}
 
 /** The wait before retry number `retry` (0-based): half fixed, half random. */
 export function backoffMs(retry: number, options: TransportOptions): number {
@@ -90,7 +114,7 @@ export function retryingFetch(options: TransportOptions): (request: Request) => 
         await options.sleep(backoffMs(retry, options));
         continue;
       }
-      if (!isRetryableStatus(response.status) || retry >= maxRetries) return response;
+      if (retry >= maxRetries || !(await isRetryable(response))) return response;
       const header = response.headers.get('retry-after');
       const retryAfter = header == null ? undefined : parseRetryAfter(header);
       if (retryAfter !== undefined && retryAfter > maxRetryAfterMs) return response;

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 import pytest
+from aiohttp import web
 
 from billingos.customers.v1 import (
     customers_pb2_grpc,
@@ -22,8 +24,15 @@ from billingos_kit.testing.service import RunningService, call_metadata, running
 async def customers_service(
     servers: SessionServers, session_clock: FrozenClock
 ) -> AsyncIterator[RunningService]:
+    # The webhook sender is driven by the tests that need it, on a clock of
+    # their own (test_webhook_delivery.py); the dispatchers run as in production.
     async with running_service(
-        CustomersSettings, build_app, MIGRATIONS_DIR, servers, session_clock
+        CustomersSettings,
+        build_app,
+        MIGRATIONS_DIR,
+        servers,
+        session_clock,
+        webhook_sender_enabled=False,
     ) as service:
         yield service
 
@@ -38,11 +47,15 @@ class Tenant:
         return call_metadata(self.organization_id, idempotency_key=idempotency_key)
 
 
-async def _new_tenant(service: RunningService, name: str) -> Tenant:
+async def _new_tenant(
+    service: RunningService, name: str, *, development_mode: bool = False
+) -> Tenant:
     admin = organizations_pb2_grpc.OrganizationAdminServiceStub(service.channel)
     created = await admin.CreateOrganization(
         organizations_pb2.CreateOrganizationRequest(
-            organization=organizations_pb2.Organization(name=name)
+            organization=organizations_pb2.Organization(
+                name=name, development_mode=development_mode
+            )
         ),
         metadata=call_metadata(),
     )
@@ -58,6 +71,12 @@ async def tenant(customers_service: RunningService) -> Tenant:
 
 
 @pytest.fixture
+async def dev_tenant(customers_service: RunningService) -> Tenant:
+    """A fresh organization in development mode (webhooks to loopback allowed)."""
+    return await _new_tenant(customers_service, "Devshop", development_mode=True)
+
+
+@pytest.fixture
 async def other_tenant(customers_service: RunningService) -> Tenant:
     return await _new_tenant(customers_service, "Globex")
 
@@ -65,3 +84,71 @@ async def other_tenant(customers_service: RunningService) -> Tenant:
 @pytest.fixture
 def customers(customers_service: RunningService) -> customers_pb2_grpc.CustomerServiceStub:
     return customers_pb2_grpc.CustomerServiceStub(customers_service.channel)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request a receiver got, as it came."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+# What a receiver answers a request: a status, "hang" (no answer for a
+# minute), or ("redirect", location) for a 302.
+Answer = int | str | tuple[str, str]
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on loopback that records what it is sent and
+    answers as scripted (then 200 once the script runs out)."""
+
+    answers: list[Answer] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/hooks"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(Received(dict(request.headers), await request.read()))
+        answer: Answer = self.answers.pop(0) if self.answers else 200
+        if answer == "hang":
+            await asyncio.sleep(60)
+            return web.Response(status=200)
+        if isinstance(answer, tuple):
+            return web.Response(status=302, headers={"Location": answer[1]})
+        assert isinstance(answer, int)
+        return web.Response(status=answer, text="ok")
+
+
+Receivers = Callable[..., Awaitable[Receiver]]
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Receivers]:
+    """Starts receivers (`await receivers(500, 200)`), stopped after the test."""
+    started: list[Receiver] = []
+
+    async def start(*answers: Answer) -> Receiver:
+        receiver = Receiver(list(answers))
+        await receiver.start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        await receiver.stop()

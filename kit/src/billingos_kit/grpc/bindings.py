@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from dataclasses import dataclass
+from typing import cast
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor
@@ -158,6 +159,52 @@ def check_query(bindings: tuple[HttpBinding, ...], rest_path: str, query: str) -
                     reason="QUERY_NOT_ALLOWED",
                 )
         return
+
+
+def check_single_values(request: Message, query: str) -> None:
+    """Refuses a query that gives one single-valued field twice
+    (`?organization_id=A&organization_id=B`, or `organizationId=A&
+    organization_id=B`, the same field by its JSON name): the transcoder
+    keeps the last value, so whatever read the first (a log, a proxy's
+    filter, a reader of the URL) saw another request than the service
+    served. A repeated field takes many values, as the transcoder means it
+    to. A name that is no field is the transcoder's to refuse."""
+    seen: set[str] = set()
+    request_type = cast(descriptor.Descriptor, request.DESCRIPTOR)
+    for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        resolved = _query_field(request_type, name)
+        if resolved is None:
+            continue
+        path, field = resolved
+        if field.is_repeated:
+            continue
+        if path in seen:
+            raise InvalidArgument(
+                name,
+                "is given more than once; it takes one value",
+                reason="QUERY_PARAMETER_REPEATED",
+            )
+        seen.add(path)
+
+
+def _query_field(
+    message: descriptor.Descriptor, name: str
+) -> tuple[str, descriptor.FieldDescriptor] | None:
+    """The field a query name sets (its proto path), by proto or JSON names."""
+    field: descriptor.FieldDescriptor | None = None
+    path: list[str] = []
+    current: descriptor.Descriptor | None = message
+    for part in name.split("."):
+        if current is None:
+            return None
+        field = current.fields_by_name.get(part) or next(
+            (f for f in current.fields if f.json_name == part), None
+        )
+        if field is None:
+            return None
+        path.append(field.name)
+        current = field.message_type
+    return (".".join(path), field) if field is not None else None
 
 
 def _json_name(field: str) -> str:

@@ -52,7 +52,7 @@ from billingos_kit.errors import (
     Unauthenticated,
     Unavailable,
 )
-from billingos_kit.grpc.bindings import check_path_wins, check_query
+from billingos_kit.grpc.bindings import check_path_wins, check_query, check_single_values
 from billingos_kit.grpc.decoding import decode_request
 from billingos_kit.grpc.inputs import check_request
 from billingos_kit.grpc.methods import MethodPolicy, without_sensitive_fields
@@ -228,6 +228,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):
             query = metadata.get(REST_QUERY_HEADER)
             if query:
                 check_query(policy.rest_bindings, rest_path, query)
+                check_single_values(request, query)
         check_request(request)
         idempotency_key = metadata.get(IDEMPOTENCY_HEADER) if policy.mutating else None
         if idempotency_key is not None:

@@ -31,11 +31,10 @@ from .models import (
 )
 from .pagination import AsyncPager, Page, SyncPager
 from .retry import RetryPolicy
-from .servers import PRODUCTION_URL, SANDBOX_URL
+from .servers import SERVER_URL_ENV
 
 __all__ = [
-    "PRODUCTION_URL",
-    "SANDBOX_URL",
+    "SERVER_URL_ENV",
     "AsyncBillingOS",
     "AsyncPager",
     "AuthenticationError",

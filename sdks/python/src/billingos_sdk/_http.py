@@ -8,6 +8,7 @@ request building, error mapping and retries exist once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,9 +50,18 @@ def path(template: str, *segments: str) -> str:
     return template.format(*(quote(s, safe="") for s in segments))
 
 
-def jsonable(value: Any) -> Any:
+FREE_FORM_FIELDS = frozenset({"metadata", "public_metadata", "properties"})
+"""Maps whose keys and values are the caller's own (proto3 ``Struct``s)."""
+
+
+def jsonable(value: Any, *, free_form: bool = False) -> Any:
     """`value` as JSON takes it: datetimes as RFC 3339 in UTC, Decimals as
-    strings (proto3 JSON's exact form for decimals and int64)."""
+    strings (proto3 JSON's exact form for decimals and int64).
+
+    A None in a structured object means "not given" and is left out; inside
+    a free-form map (`FREE_FORM_FIELDS`: ``metadata``...) it is the caller's
+    value and is sent as ``null``, never dropped in silence (the server then
+    refuses it, naming the key: ``customer.metadata.a``)."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ValueError("datetimes sent to BillingOS must be timezone-aware")
@@ -59,10 +69,27 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items() if v is not None}
+        return {
+            str(k): jsonable(v, free_form=free_form or str(k) in FREE_FORM_FIELDS)
+            for k, v in value.items()
+            if v is not None or free_form
+        }
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, free_form=free_form) for v in value]
     return value
+
+
+def _rpc_code(response: httpx.Response) -> int | None:
+    """The ``google.rpc.Status`` code of an error answer that has one: read
+    only for a 409, whose retry depends on it (10, ABORTED, is transient)."""
+    if response.status_code != 409:
+        return None
+    try:
+        body: Any = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    code = body.get("code") if isinstance(body, Mapping) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def _query(params: Mapping[str, QueryValue]) -> tuple[tuple[str, str], ...]:
@@ -149,7 +176,7 @@ class Attempts(Generic[T]):
     def after_response(self, response: httpx.Response) -> float | None:
         """Seconds to wait before trying again, or None when `response` is
         the answer (then call `result`)."""
-        if not self._settings.retry.retries_status(response.status_code):
+        if not self._settings.retry.retries_status(response.status_code, _rpc_code(response)):
             return None
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return self._next_delay(retry_after)
@@ -167,7 +194,16 @@ class Attempts(Generic[T]):
     def result(self, response: httpx.Response) -> T:
         """The parsed answer, or the typed error it carries."""
         if response.is_success:
-            data: Any = response.json() if response.content else {}
+            try:
+                data: Any = response.json() if response.content else {}
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                text = response.text.strip()[:200] if response.content else ""
+                raise BillingOSError(
+                    f"expected a JSON object in the answer, got {text!r}",
+                    status_code=response.status_code,
+                    request_id=response.headers.get("x-request-id"),
+                    body=text,
+                ) from error
             if not isinstance(data, Mapping):
                 raise BillingOSError(
                     "expected a JSON object in the answer",

@@ -13,11 +13,20 @@ from dataclasses import dataclass, field
 # 501 means the route does not exist in this suite: waiting will not add it.
 _NOT_IMPLEMENTED = 501
 _TOO_MANY_REQUESTS = 429
+_CONFLICT = 409
+# google.rpc.Code ABORTED: a transient conflict (a serialization failure or
+# deadlock, reason CONCURRENT_CHANGE; metering's METER_CATCHING_UP), which the
+# server answers as 409. A 409 with another code (6, ALREADY_EXISTS: a
+# duplicate external_id) is the caller's to handle and never retried.
+ABORTED = 10
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter, bounded, honouring ``Retry-After``.
+
+    Retried: 429, 5xx other than 501, a 409 whose body has ``code`` 10
+    (ABORTED, a transient conflict), and network errors.
 
     ``max_retries`` counts retries, not attempts (3 means up to 4 requests).
     The n-th retry waits ``min(max_delay, initial_delay * 2**n)``, of which a
@@ -39,10 +48,13 @@ class RetryPolicy:
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
 
-    def retries_status(self, status_code: int) -> bool:
-        """Whether an answer with this status is worth another try."""
+    def retries_status(self, status_code: int, rpc_code: int | None = None) -> bool:
+        """Whether an answer with this status (and `google.rpc.Code`, the
+        body's ``code``) is worth another try."""
         if status_code == _TOO_MANY_REQUESTS:
             return True
+        if status_code == _CONFLICT:
+            return rpc_code == ABORTED
         return status_code >= 500 and status_code != _NOT_IMPLEMENTED
 
     def delay(self, retry_number: int, retry_after: float | None = None) -> float | None:

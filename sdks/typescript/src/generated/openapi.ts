@@ -1639,6 +1639,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists endpoints, newest first.
+         * @description Lists endpoints, newest first.
+         */
+        get: operations["WebhookEndpointService_ListWebhookEndpoints"];
+        put?: never;
+        /**
+         * Creates an endpoint; the response carries its signing secret, this once.
+         * @description Creates an endpoint; the response carries its signing secret, this once.
+         *     Announces `webhook_endpoint.created`.
+         */
+        post: operations["WebhookEndpointService_CreateWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists an endpoint's deliveries, newest first.
+         * @description Lists an endpoint's deliveries, newest first.
+         */
+        get: operations["WebhookEndpointService_ListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{id}:redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Posts a delivery again, whatever its status: a new series of attempts
+         * @description Posts a delivery again, whatever its status: a new series of attempts
+         *     (with the retry schedule), the same `webhook-id` and body.
+         */
+        post: operations["WebhookEndpointService_RedeliverWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets an endpoint (without its secret).
+         * @description Gets an endpoint (without its secret).
+         */
+        get: operations["WebhookEndpointService_GetWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes an endpoint: nothing more is posted to it. Announces
+         * @description Deletes an endpoint: nothing more is posted to it. Announces
+         *     `webhook_endpoint.deleted`.
+         */
+        delete: operations["WebhookEndpointService_DeleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields named in `update_mask` (url, description,
+         * @description Changes the fields named in `update_mask` (url, description,
+         *     event_types, disabled). Announces `webhook_endpoint.updated` if any
+         *     changed.
+         */
+        patch: operations["WebhookEndpointService_UpdateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}:rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replaces the signing secret; the response carries the new one, this
+         * @description Replaces the signing secret; the response carries the new one, this
+         *     once. The old one keeps signing beside it (two `v1,` signatures) for
+         *     `grace_seconds`, so receivers can switch without losing a delivery.
+         */
+        post: operations["WebhookEndpointService_RotateWebhookEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2614,6 +2733,20 @@ export interface components {
             /** @description Token for the next page; empty on the last page. */
             next_page_token?: string;
         };
+        /** @description Response for ListWebhookDeliveries. */
+        "billingos.customers.v1.ListWebhookDeliveriesResponse": {
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+            /** @description One page of deliveries, newest first. */
+            webhook_deliveries?: components["schemas"]["billingos.customers.v1.WebhookDelivery"][];
+        };
+        /** @description Response for ListWebhookEndpoints. */
+        "billingos.customers.v1.ListWebhookEndpointsResponse": {
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+            /** @description One page of endpoints, without secrets. */
+            webhook_endpoints?: components["schemas"]["billingos.customers.v1.WebhookEndpoint"][];
+        };
         /** @description A merchant: the tenant every other resource belongs to. */
         "billingos.customers.v1.Organization": {
             /**
@@ -2621,6 +2754,13 @@ export interface components {
              * @description When the organization was created.
              */
             readonly create_time?: string;
+            /**
+             * @description Whether the organization is in development mode: its webhook endpoints
+             *     may then use http and private or loopback addresses (a receiver on the
+             *     developer's machine). Set by platform administration when the
+             *     organization is created; fixed after.
+             */
+            development_mode?: boolean;
             /** @description Server-assigned id (UUIDv7). */
             id?: string;
             /** @description Display name. */
@@ -2655,6 +2795,120 @@ export interface components {
             readonly id?: string;
             /** @description Display name (person or company). */
             readonly name?: string;
+        };
+        /** @description One event posted (or to be posted) to one endpoint, with its attempts. */
+        "billingos.customers.v1.WebhookDelivery": {
+            /**
+             * Format: int32
+             * @description Attempts made in all its series.
+             */
+            readonly attempts?: number;
+            /**
+             * Format: date-time
+             * @description When the delivery was enqueued.
+             */
+            readonly create_time?: string;
+            /** @description The endpoint it goes to. */
+            readonly endpoint_id?: string;
+            /**
+             * @description The event's id: the `webhook-id` header and the envelope's `id`, the
+             *     same on every attempt and redelivery (receivers deduplicate on it).
+             */
+            readonly event_id?: string;
+            /** @description The event's type, e.g. "customer.created". */
+            readonly event_type?: string;
+            /** @description Server-assigned id (UUIDv7). */
+            id?: string;
+            /** @description What went wrong in the last attempt; empty after a success. */
+            readonly last_error?: string;
+            /**
+             * Format: int32
+             * @description The HTTP status of the last answer; 0 when there was none (a timeout,
+             *     a refused connection, a refused address).
+             */
+            readonly last_response_status?: number;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due; unset once succeeded or failed.
+             */
+            readonly next_attempt_time?: string;
+            /**
+             * Format: int64
+             * @description The endpoint's ordering number: 1 for its first delivery, then one more
+             *     for each (the envelope's `sequence`).
+             */
+            readonly sequence?: string;
+            /** @description Where it stands. */
+            readonly status?: components["schemas"]["billingos.customers.v1.WebhookDeliveryStatus"];
+        };
+        /**
+         * @description The status of one event's delivery to one endpoint.
+         *     - `WEBHOOK_DELIVERY_STATUS_UNSPECIFIED`: Never used.
+         *     - `WEBHOOK_DELIVERY_STATUS_PENDING`: Not attempted yet in its current series.
+         *     - `WEBHOOK_DELIVERY_STATUS_SUCCEEDED`: The endpoint answered 2xx.
+         *     - `WEBHOOK_DELIVERY_STATUS_RETRYING`: An attempt failed; another is scheduled (`next_attempt_time`).
+         *     - `WEBHOOK_DELIVERY_STATUS_FAILED`: Given up: 3 days of failed attempts, or the endpoint answered 410 Gone.
+         * @enum {string}
+         */
+        "billingos.customers.v1.WebhookDeliveryStatus": "WEBHOOK_DELIVERY_STATUS_UNSPECIFIED" | "WEBHOOK_DELIVERY_STATUS_PENDING" | "WEBHOOK_DELIVERY_STATUS_SUCCEEDED" | "WEBHOOK_DELIVERY_STATUS_RETRYING" | "WEBHOOK_DELIVERY_STATUS_FAILED";
+        /**
+         * @description A URL of the merchant's that receives the organization's events as signed
+         *     HTTP POSTs (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
+         *     `webhook-signature`). See docs/webhooks.md for the envelope and how to
+         *     verify it.
+         */
+        "billingos.customers.v1.WebhookEndpoint": {
+            /**
+             * Format: date-time
+             * @description When the endpoint was created.
+             */
+            readonly create_time?: string;
+            /** @description A label for people ("order fulfilment"). */
+            description?: string;
+            /**
+             * @description Set, nothing is posted to the endpoint (its deliveries wait). BillingOS
+             *     sets it when the endpoint answers 410 Gone or keeps failing; clearing it
+             *     resumes delivery.
+             */
+            disabled?: boolean;
+            /**
+             * @description Why the endpoint was disabled ("gone", "failing" or "by_request");
+             *     empty while enabled.
+             */
+            readonly disabled_reason?: string;
+            /**
+             * @description The event types posted (e.g. "subscription.created"); empty means every
+             *     type BillingOS posts. Each must be one of those types.
+             */
+            event_types?: string[];
+            /** @description Server-assigned id (UUIDv7). */
+            id?: string;
+            /** @description The organization the endpoint belongs to. */
+            readonly organization_id?: string;
+            /**
+             * Format: date-time
+             * @description Until when the secret replaced by the last rotation still signs beside
+             *     the new one; unset when only one secret signs.
+             */
+            readonly previous_secret_expire_time?: string;
+            /**
+             * @description The signing secret ("whsec_" + base64 of 32 bytes), set only in the
+             *     responses of CreateWebhookEndpoint and RotateWebhookEndpointSecret. A
+             *     replay of those calls (same Idempotency-Key) returns the endpoint
+             *     without it.
+             */
+            readonly secret?: string;
+            /**
+             * Format: date-time
+             * @description When the endpoint was last changed.
+             */
+            readonly update_time?: string;
+            /**
+             * @description Where events are posted: https (http too, and private addresses, only
+             *     for an organization in development mode), no user info, no fragment;
+             *     at most 2048 characters. Its host must resolve to public addresses only.
+             */
+            url: string;
         };
         /** @description Request for ActivateLicenseKey. */
         "billingos.entitlements.v1.ActivateLicenseKeyRequest": {
@@ -8145,6 +8399,312 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["billingos.subscriptions.v1.TestClock"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_ListWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /** @description At most this many endpoints (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.ListWebhookEndpointsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_CreateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_ListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description At most this many deliveries (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.ListWebhookDeliveriesResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_RedeliverWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The endpoint the delivery belongs to. */
+                endpoint_id: string;
+                /** @description The delivery's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookDelivery"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_GetWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_DeleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_UpdateWebhookEndpoint: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The fields to change: url, description, event_types, disabled. Unset:
+                 *     every one of them that differs from the endpoint's.
+                 */
+                update_mask?: string;
+            };
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Server-assigned id (UUIDv7). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    WebhookEndpointService_RotateWebhookEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int32
+                     * @description How long the replaced secret keeps signing: 0 means 24 hours; at most
+                     *     7 days (604800).
+                     */
+                    grace_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.WebhookEndpoint"];
                 };
             };
             /** @description An error: the gRPC status, with its details. */

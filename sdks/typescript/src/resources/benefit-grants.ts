@@ -18,6 +18,6 @@ export class BenefitGrants {
       });
       const page = this.#core.unwrap(result);
       return { data: (page.benefitGrants ?? []) as BenefitGrant[], nextPageToken: page.nextPageToken };
-    });
+    }, params.pageToken);
   }
 }

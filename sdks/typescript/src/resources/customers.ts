@@ -59,7 +59,7 @@ export class Customers {
       });
       const page = this.#core.unwrap(result);
       return { data: (page.customers ?? []) as Customer[], nextPageToken: page.nextPageToken };
-    });
+    }, params.pageToken);
   }
 
   /** `PATCH /v1/customers/{id}`: changes the fields given (or those named in

@@ -18,7 +18,7 @@ export class Products {
       });
       const page = this.#core.unwrap(result);
       return { data: (page.products ?? []) as Product[], nextPageToken: page.nextPageToken };
-    });
+    }, params.pageToken);
   }
 
   /** `GET /v1/products/{id}`, with its prices. */

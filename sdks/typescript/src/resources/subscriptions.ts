@@ -48,7 +48,7 @@ export class Subscriptions {
       });
       const page = this.#core.unwrap(result);
       return { data: (page.subscriptions ?? []) as Subscription[], nextPageToken: page.nextPageToken };
-    });
+    }, params.pageToken);
   }
 
   /** `POST /v1/subscriptions/{id}/cancel`: at the period's end, or `{ immediately: true }`. */

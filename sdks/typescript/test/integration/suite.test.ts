@@ -1,4 +1,4 @@
-// Against a running suite: BILLINGOS_URL, BILLINGOS_ACCESS_TOKEN,
+// Against a running suite: BILLINGOS_URL, BILLINGOS_API_KEY,
 // BILLINGOS_ORGANIZATION_ID and BILLINGOS_OTHER_ORGANIZATION_ID (another
 // organization, not the key's). tests/e2e/test_sdk_typescript.py sets them.
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import {
 
 const NEEDED = [
   'BILLINGOS_URL',
-  'BILLINGOS_ACCESS_TOKEN',
+  'BILLINGOS_API_KEY',
   'BILLINGOS_ORGANIZATION_ID',
   'BILLINGOS_OTHER_ORGANIZATION_ID',
 ] as const;
@@ -28,7 +28,7 @@ const skip = missing.length
 
 const env = (name: (typeof NEEDED)[number]): string => process.env[name] ?? '';
 const run = randomUUID().slice(0, 8);
-const client = (accessToken = env('BILLINGOS_ACCESS_TOKEN')) =>
+const client = (accessToken = env('BILLINGOS_API_KEY')) =>
   new BillingOS({ accessToken, serverURL: env('BILLINGOS_URL'), maxRetries: 2 });
 
 async function failure(call: Promise<unknown>): Promise<unknown> {
@@ -43,7 +43,7 @@ async function rawPost(path: string, body: unknown): Promise<Record<string, unkn
   const response = await fetch(env('BILLINGOS_URL') + path, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${env('BILLINGOS_ACCESS_TOKEN')}`,
+      authorization: `Bearer ${env('BILLINGOS_API_KEY')}`,
       'content-type': 'application/json',
     },
     body: JSON.stringify(body),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
+import { NotFoundError } from '@billingos/sdk';
+
 import { clientOf, CUSTOMER, startServer, type TestServer } from '../helpers.js';
 
 const servers: TestServer[] = [];
@@ -69,5 +71,44 @@ describe('pagination', () => {
     for await (const page of list.pages()) sizes.push(page.data.length);
     assert.deepEqual(sizes, [3, 2]);
     assert.equal((await billingos.customers.list({ pageSize: 3 }).toArray()).length, 5);
+  });
+
+  test('a repeated token ends the iteration', async () => {
+    // Mirrors the Python SDK's test_a_repeated_token_ends_the_iteration.
+    const server = await startServer(
+      { json: { customers: [{ ...CUSTOMER, id: 'c1' }], next_page_token: 't1' } },
+      { json: { customers: [{ ...CUSTOMER, id: 'c2' }], next_page_token: 't1' } },
+    );
+    servers.push(server);
+    const { billingos } = clientOf(server);
+    const ids: string[] = [];
+    for await (const customer of billingos.customers.list()) ids.push(customer.id);
+    assert.deepEqual(ids, ['c1', 'c2']);
+    assert.equal(server.requests.length, 2);
+    const again = await startServer({ json: { customers: [CUSTOMER], next_page_token: 'same' } });
+    servers.push(again);
+    const page = await clientOf(again).billingos.customers.list({ pageToken: 'same' });
+    assert.equal(page.hasNextPage(), false);
+    assert.equal((await clientOf(again).billingos.customers.list({ pageToken: 'same' }).toArray()).length, 1);
+  });
+
+  test('a rejected first page is not kept: awaiting or iterating again retries', async () => {
+    const server = await startServer(
+      { status: 404, json: { code: 5, message: 'gone for now', details: [] } },
+      { status: 404, json: { code: 5, message: 'gone for now', details: [] } },
+      { json: { customers: [{ ...CUSTOMER, id: 'c1' }], next_page_token: '' } },
+    );
+    servers.push(server);
+    const { billingos } = clientOf(server);
+    const list = billingos.customers.list();
+    await assert.rejects(list, NotFoundError);
+    await assert.rejects(async () => {
+      for await (const customer of list) void customer;
+    }, NotFoundError);
+    const page = await list;
+    assert.deepEqual(page.data.map((c) => c.id), ['c1']);
+    assert.equal(server.requests.length, 3);
+    assert.equal(await list, page); // a page that came is kept
+    assert.equal(server.requests.length, 3);
   });
 });

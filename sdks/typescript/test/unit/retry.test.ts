@@ -172,6 +172,46 @@ describe('retries', () => {
     });
   }
 
+  for (const reason of ['CONCURRENT_CHANGE', 'METER_CATCHING_UP']) {
+    test(`a 409 with code 10 (ABORTED, ${reason}) is retried with the same key`, async () => {
+      const aborted = { status: 409, json: statusBody(10, reason, 'a concurrent change won; retry the call') };
+      const server = await serve(aborted, aborted, { json: CUSTOMER });
+      const { billingos, sleeps } = clientOf(server);
+      const customer = await billingos.customers.create({ email: 'a@example.com' });
+      assert.equal(customer.id, CUSTOMER.id);
+      assert.equal(server.requests.length, 3);
+      const keys = server.requests.map((r) => r.headers['idempotency-key']);
+      assert.deepEqual(keys, [keys[0], keys[0], keys[0]]);
+      assert.equal(sleeps.length, 2);
+    });
+  }
+
+  test('a 409 ABORTED after every retry is a ConflictError with its code', async () => {
+    const server = await serve({ status: 409, json: statusBody(10, 'CONCURRENT_CHANGE', 'retry the call') });
+    const { billingos } = clientOf(server, { maxRetries: 1 });
+    await assert.rejects(
+      billingos.customers.get('c1'),
+      (e) => e instanceof ConflictError && e.code === 10 && e.reason === 'CONCURRENT_CHANGE',
+    );
+    assert.equal(server.requests.length, 2);
+  });
+
+  for (const [name, reply] of [
+    ['code 6 (ALREADY_EXISTS)', { status: 409, json: statusBody(6, 'EXTERNAL_ID_ALREADY_EXISTS', 'taken') }],
+    ['code 9 (FAILED_PRECONDITION)', { status: 409, json: statusBody(9, 'NOPE', 'no') }],
+    ['no code', { status: 409, json: {} }],
+    ['code "10" as a string', { status: 409, json: { code: '10' } }],
+    ['a body that is not JSON', { status: 409, text: 'conflict' }],
+  ] as const) {
+    test(`a 409 with ${name} is not retried`, async () => {
+      const server = await serve(reply, { json: CUSTOMER });
+      const { billingos, sleeps } = clientOf(server);
+      await assert.rejects(billingos.customers.create({ email: 'a@example.com' }), ConflictError);
+      assert.equal(server.requests.length, 1);
+      assert.deepEqual(sleeps, []);
+    });
+  }
+
   test('501 is not retried', async () => {
     const server = await serve({ status: 501, json: statusBody(12, 'METHOD_NOT_FOUND', 'no such method') });
     const { billingos } = clientOf(server);

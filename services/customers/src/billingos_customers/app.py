@@ -15,6 +15,8 @@ from billingos.customers.v1 import (
     customers_pb2_grpc,
     organizations_pb2,
     organizations_pb2_grpc,
+    webhook_endpoints_pb2,
+    webhook_endpoints_pb2_grpc,
 )
 from billingos_customers import states
 from billingos_customers.api_keys import StoredKeys
@@ -30,8 +32,11 @@ from billingos_customers.servicer import (
     CustomerSessionServicer,
     OrganizationAdminServicer,
     OrganizationServicer,
+    WebhookEndpointServicer,
 )
 from billingos_customers.settings import CustomersSettings
+from billingos_customers.webhook_dispatch import webhook_dispatchers
+from billingos_customers.webhook_sender import WebhookSender
 from billingos_kit.clock import Clock
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
@@ -82,12 +87,31 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         CustomerPortalServicer(),
         customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
     )
+    app.add_service(
+        webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
+        WebhookEndpointServicer(),
+        webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
+    )
     # The keys and sessions are ours: this process reads them itself; the
     # others ask us.
     app.use_key_lookup(StoredKeys(app.database))
     app.use_session_lookup(StoredSessions(app.database, app.clock))
     # The Stripe customer payments made for each customer.
     app.add_consumer(stripe_customer_links(app.database, app.clock))
+    # Outbound webhooks: events become deliveries, deliveries are posted.
+    if settings.webhook_dispatch_enabled:
+        for dispatcher in webhook_dispatchers(app.database, app.clock):
+            app.add_consumer(dispatcher)
+    if settings.webhook_sender_enabled:
+        sender = WebhookSender(
+            app.database,
+            kit_tables,
+            app.clock,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            batch_size=settings.webhook_batch_size,
+            poll_seconds=settings.webhook_poll_seconds,
+        )
+        app.add_worker("webhook-sender", sender.run)
     for source in states.state_sources():
         app.add_state_source(source)
     return app

@@ -60,3 +60,13 @@ def _address_json(address: Address | None) -> dict[str, str] | None:
     if address is None:
         return None
     return {k: v for k, v in dataclasses.asdict(address).items() if v}
+
+
+@dataclass(frozen=True)
+class WebhookEndpointFields:
+    """A webhook endpoint's merchant-writable fields, as a request gives them."""
+
+    url: str = ""
+    description: str = ""
+    event_types: tuple[str, ...] = ()
+    disabled: bool = False

@@ -11,8 +11,9 @@ from billingos_customers.messages import (
     customer_message,
     customer_session_message,
     organization_message,
+    webhook_endpoint_message,
 )
-from billingos_customers.models import Customer, CustomerSession, Organization
+from billingos_customers.models import Customer, CustomerSession, Organization, WebhookEndpoint
 
 
 def customer_created(customer: Customer) -> events_pb2.CustomerCreatedEvent:
@@ -48,4 +49,36 @@ def customer_session_revoked(
 ) -> events_pb2.CustomerSessionRevokedEvent:
     return events_pb2.CustomerSessionRevokedEvent(
         customer_session=customer_session_message(session)
+    )
+
+
+# Built from the row with no secret: an event never carries one.
+
+
+def webhook_endpoint_created(endpoint: WebhookEndpoint) -> events_pb2.WebhookEndpointCreatedEvent:
+    return events_pb2.WebhookEndpointCreatedEvent(
+        webhook_endpoint=webhook_endpoint_message(endpoint)
+    )
+
+
+def webhook_endpoint_updated(
+    endpoint: WebhookEndpoint, changed: list[str]
+) -> events_pb2.WebhookEndpointUpdatedEvent:
+    return events_pb2.WebhookEndpointUpdatedEvent(
+        webhook_endpoint=webhook_endpoint_message(endpoint),
+        update_mask=field_mask_pb2.FieldMask(paths=changed),
+    )
+
+
+def webhook_endpoint_deleted(endpoint: WebhookEndpoint) -> events_pb2.WebhookEndpointDeletedEvent:
+    return events_pb2.WebhookEndpointDeletedEvent(
+        webhook_endpoint=webhook_endpoint_message(endpoint)
+    )
+
+
+def webhook_endpoint_disabled(
+    endpoint: WebhookEndpoint,
+) -> events_pb2.WebhookEndpointDisabledEvent:
+    return events_pb2.WebhookEndpointDisabledEvent(
+        webhook_endpoint=webhook_endpoint_message(endpoint)
     )

@@ -13,9 +13,23 @@ from billingos.customers.v1 import (
     customer_sessions_pb2,
     customers_pb2,
     organizations_pb2,
+    webhook_endpoints_pb2,
 )
-from billingos_customers.drafts import Address, CustomerFields, SessionRequest
-from billingos_customers.models import ApiKey, Customer, CustomerSession, Organization
+from billingos_customers.drafts import (
+    Address,
+    CustomerFields,
+    SessionRequest,
+    WebhookEndpointFields,
+)
+from billingos_customers.models import (
+    ApiKey,
+    Customer,
+    CustomerSession,
+    Organization,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from billingos_customers.webhook_vocabulary import DELIVERY_STATUS_CODEC, DeliveryStatus
 from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
 from billingos_kit.scopes import SCOPE_CODEC, Scope
@@ -59,6 +73,17 @@ def session_request(
     )
 
 
+def webhook_endpoint_fields(
+    message: webhook_endpoints_pb2.WebhookEndpoint,
+) -> WebhookEndpointFields:
+    return WebhookEndpointFields(
+        url=message.url,
+        description=message.description,
+        event_types=tuple(message.event_types),
+        disabled=message.disabled,
+    )
+
+
 def scopes_of(values: Sequence[int], field: str) -> frozenset[Scope]:
     return SCOPE_CODEC.parse_repeated(values, field)
 
@@ -92,6 +117,7 @@ def organization_message(organization: Organization) -> organizations_pb2.Organi
         slug=organization.slug,
         create_time=timestamp(organization.created_at),
         update_time=timestamp(organization.updated_at),
+        development_mode=organization.development_mode,
     )
 
 
@@ -152,3 +178,42 @@ def portal_customer_message(customer: Customer) -> customer_portal_pb2.PortalCus
     if customer.billing_address:
         message.billing_address.CopyFrom(address_pb2.Address(**customer.billing_address))
     return message
+
+
+def webhook_endpoint_message(
+    endpoint: WebhookEndpoint, secret: str = ""
+) -> webhook_endpoints_pb2.WebhookEndpoint:
+    """The endpoint; `secret` only in the responses of create and rotate."""
+    return webhook_endpoints_pb2.WebhookEndpoint(
+        id=str(endpoint.id),
+        organization_id=str(endpoint.organization_id),
+        url=endpoint.url,
+        description=endpoint.description,
+        event_types=endpoint.event_types,
+        disabled=endpoint.disabled_at is not None,
+        disabled_reason=endpoint.disabled_reason or "",
+        secret=secret,
+        previous_secret_expire_time=timestamp(
+            endpoint.previous_secret_expires_at if endpoint.previous_secret else None
+        ),
+        create_time=timestamp(endpoint.created_at),
+        update_time=timestamp(endpoint.updated_at),
+    )
+
+
+def webhook_delivery_message(delivery: WebhookDelivery) -> webhook_endpoints_pb2.WebhookDelivery:
+    return webhook_endpoints_pb2.WebhookDelivery(
+        id=str(delivery.id),
+        endpoint_id=str(delivery.endpoint_id),
+        event_id=str(delivery.event_id),
+        event_type=delivery.event_type,
+        status=webhook_endpoints_pb2.WebhookDeliveryStatus.ValueType(
+            DELIVERY_STATUS_CODEC.to_proto(DeliveryStatus(delivery.status))
+        ),
+        attempts=delivery.attempts,
+        last_response_status=delivery.last_response_status or 0,
+        last_error=delivery.last_error or "",
+        next_attempt_time=timestamp(delivery.next_attempt_at),
+        sequence=delivery.sequence,
+        create_time=timestamp(delivery.created_at),
+    )

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     Table,
     Text,
@@ -37,6 +40,9 @@ organizations = Table(
     Column("slug", Text, nullable=False, unique=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Webhook endpoints may use http and private addresses (webhook_urls.py).
+    # Set at creation by platform administration only.
+    Column("development_mode", Boolean, nullable=False, server_default=text("false")),
 )
 
 api_keys = Table(
@@ -108,6 +114,91 @@ customer_sessions = Table(
 )
 
 
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    # Empty: every type webhook_dispatch.py posts.
+    Column("event_types", ARRAY(Text), nullable=False),
+    # Stored as given: an HMAC key must be at hand to sign with (unlike an
+    # API key, which is only ever compared).
+    Column("secret", Text, nullable=False),
+    # The secret a rotation replaced, signing beside `secret` until then.
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_expires_at", Timestamp, nullable=True),
+    # The last `sequence` given to a delivery (webhook_dispatch.py takes the
+    # next under this row's lock).
+    Column("last_sequence", BigInteger, nullable=False),
+    # The first failed attempt since the endpoint last succeeded; NULL while
+    # it answers (webhook_sender.py disables it after 3 days of failing).
+    Column("failing_since", Timestamp, nullable=True),
+    Column("disabled_at", Timestamp, nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, nullable=True),
+    Index("ix_webhook_endpoints_organization_id_id", "organization_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    Column("endpoint_id", Uuid, ForeignKey("webhook_endpoints.id"), nullable=False),
+    # The event's id: the `webhook-id` of every attempt.
+    Column("event_id", Uuid, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    # The JSON envelope exactly as posted and signed (webhook_envelope.py).
+    Column("body", Text, nullable=False),
+    # webhook_sender.DeliveryStatus values.
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # The current series (a manual redelivery starts a new one): its
+    # attempts and the time of its first, for the retry schedule.
+    Column("series_attempts", Integer, nullable=False),
+    Column("series_started_at", Timestamp, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("last_response_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    # A redelivered event (or one read again after processed_events was
+    # purged) enqueues once.
+    Index("uq_webhook_deliveries_endpoint_id_event_id", "endpoint_id", "event_id", unique=True),
+    Index("ix_webhook_deliveries_endpoint_id_sequence", "endpoint_id", "sequence"),
+    Index(
+        "ix_webhook_deliveries_organization_id_endpoint_id_id",
+        "organization_id",
+        "endpoint_id",
+        "id",
+    ),
+    # What the sender polls: only the deliveries still to be made.
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status IN ('pending', 'retrying')"),
+    ),
+)
+
+webhook_delivery_attempts = Table(
+    "webhook_delivery_attempts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    Column("delivery_id", Uuid, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("attempted_at", Timestamp, nullable=False),
+    # NULL when no answer came (timeout, refused connection or address).
+    Column("response_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+
 @dataclass
 class Organization:
     """A merchant; every other row names one."""
@@ -117,6 +208,7 @@ class Organization:
     slug: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    development_mode: bool
 
 
 @dataclass
@@ -162,3 +254,59 @@ class CustomerSession:
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
+
+
+@dataclass
+class WebhookEndpoint:
+    """Where the organization's events are posted, and how they are signed."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    url: str
+    description: str
+    event_types: list[str]
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: dt.datetime | None
+    last_sequence: int
+    failing_since: dt.datetime | None
+    disabled_at: dt.datetime | None
+    disabled_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+
+@dataclass
+class WebhookDelivery:
+    """One event for one endpoint: its body as signed, and where it stands."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    sequence: int
+    body: str
+    status: str
+    attempts: int
+    series_attempts: int
+    series_started_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    last_response_status: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class WebhookDeliveryAttempt:
+    """One POST of a delivery and what came of it."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    delivery_id: uuid.UUID
+    attempted_at: dt.datetime
+    response_status: int | None
+    error: str | None
+    duration_ms: int

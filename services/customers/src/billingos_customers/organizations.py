@@ -41,10 +41,14 @@ class OrganizationService:
         self._scope = scope
         self._organizations = OrganizationRepository(scope)
 
-    async def create(self, name: str, slug: str) -> CreatedOrganization:
+    async def create(
+        self, name: str, slug: str, *, development_mode: bool = False
+    ) -> CreatedOrganization:
         """Creates an organization with a first API key (every scope);
         announces `organization.created`. A slug given must be free (the
-        unique constraint decides); none given, one is made from the name."""
+        unique constraint decides); none given, one is made from the name.
+        `development_mode` (fixed after) lets its webhooks reach http and
+        private addresses: for a developer's own machine."""
         violations = Violations()
         check_text(violations, "organization.name", name, max_length=MAX_NAME_LENGTH, required=True)
         if slug:
@@ -57,6 +61,7 @@ class OrganizationService:
             slug=slug or await self._free_slug(slugify(name)),
             created_at=now,
             updated_at=now,
+            development_mode=development_mode,
         )
         await self._organizations.insert(organization)
         await self._scope.outbox.add(

@@ -5,10 +5,23 @@ once, unique rules mapped to the field errors below. No commits, no rules."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql import ClauseElement
 
 from billingos_customers.errors import ExternalIdTaken, SlugTaken
 from billingos_customers.models import (
@@ -16,10 +29,16 @@ from billingos_customers.models import (
     Customer,
     CustomerSession,
     Organization,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
     api_keys,
     customer_sessions,
     customers,
     organizations,
+    webhook_deliveries,
+    webhook_delivery_attempts,
+    webhook_endpoints,
 )
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
@@ -137,3 +156,136 @@ class PresentedSessions(PlatformRepository[CustomerSession]):
             ),
         )
         return await self.fetch_row(query, token_hash=token_hash, now=now)
+
+
+# Statuses of a delivery still to be made (webhook_sender.DeliveryStatus).
+OPEN_STATUSES = ("pending", "retrying")
+
+
+def _is_open(status: ColumnElement[str]) -> ColumnElement[bool]:
+    """`status IN ('pending', 'retrying')` with the values written into the
+    statement: one text whatever is bound, and the planner sees it matches
+    the partial index of due deliveries."""
+    return status.in_([literal_column(f"'{value}'") for value in OPEN_STATUSES])
+
+
+class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
+    table = webhook_endpoints
+    row_type = WebhookEndpoint
+    resource = "webhook_endpoint"
+
+    async def matching(self, event_type: str, occurred_at: dt.datetime) -> list[WebhookEndpoint]:
+        """The enabled, live endpoints that take `event_type` (an empty filter
+        takes every type) and existed when the event happened (a consumer
+        catching up never posts an older event to a new endpoint); locked,
+        in id order, so concurrent dispatchers take sequence numbers one
+        after the other and never deadlock."""
+        query = self.query(
+            "matching",
+            lambda: (
+                self.live()
+                .where(
+                    webhook_endpoints.c.disabled_at.is_(None),
+                    webhook_endpoints.c.created_at <= bindparam("occurred_at"),
+                    or_(
+                        func.cardinality(webhook_endpoints.c.event_types) == 0,
+                        bindparam("event_type") == func.any(webhook_endpoints.c.event_types),
+                    ),
+                )
+                .order_by(webhook_endpoints.c.id)
+                .with_for_update()
+            ),
+        )
+        return await self.fetch_rows(query, event_type=event_type, occurred_at=occurred_at)
+
+    async def get_any(
+        self, endpoint_id: uuid.UUID, *, for_update: bool = False
+    ) -> WebhookEndpoint | None:
+        """The endpoint by id, deleted or not (what a delivery names)."""
+
+        def build() -> ClauseElement:
+            statement = select(webhook_endpoints).where(
+                webhook_endpoints.c.id == bindparam("id"),
+                webhook_endpoints.c.organization_id == bindparam("organization_id"),
+            )
+            return statement.with_for_update() if for_update else statement
+
+        return await self.fetch_row(self.query(("get_any", for_update), build), id=endpoint_id)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter(ListFilter):
+    """ListWebhookDeliveries' endpoint (always set: deliveries are listed per
+    endpoint)."""
+
+    endpoint_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> dict[str, ColumnElement[bool]]:
+        return {"endpoint_id": table.c.endpoint_id == bindparam("endpoint_id")}
+
+
+class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
+    table = webhook_deliveries
+    row_type = WebhookDelivery
+    resource = "webhook_delivery"
+
+    async def insert_once(self, delivery: WebhookDelivery) -> bool:
+        """Inserts unless the endpoint already has a delivery of the event
+        (the unique index decides); whether it did."""
+        query = self.query(
+            "insert_once",
+            lambda: (
+                insert(webhook_deliveries)
+                .values({c.name: bindparam(c.name) for c in webhook_deliveries.c})
+                .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+                .returning(webhook_deliveries.c.id)
+            ),
+        )
+        record = await query.fetch_one(await self.connection(), **self._values(delivery))
+        return record is not None
+
+
+class WebhookAttemptRepository(TenantRepository[WebhookDeliveryAttempt]):
+    table = webhook_delivery_attempts
+    row_type = WebhookDeliveryAttempt
+    resource = "webhook_delivery_attempt"
+
+
+class DueDeliveries(PlatformRepository[WebhookDelivery]):
+    """The sender's view, across organizations: what is due."""
+
+    table = webhook_deliveries
+    row_type = WebhookDelivery
+    resource = "webhook_delivery"
+
+    async def claim(self, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
+        """Up to `limit` due deliveries, locked (`SKIP LOCKED`: replicas share
+        the work, never post one twice at once), each the earliest open one
+        of its endpoint: an endpoint's later delivery waits while an earlier
+        one is pending or retrying, so each endpoint gets them in order. Of
+        enabled, live endpoints only: a disabled one's deliveries wait."""
+
+        def build() -> ClauseElement:
+            earlier = webhook_deliveries.alias("earlier")
+            return (
+                select(webhook_deliveries)
+                .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+                .where(
+                    _is_open(webhook_deliveries.c.status),
+                    webhook_deliveries.c.next_attempt_at <= bindparam("now"),
+                    webhook_endpoints.c.disabled_at.is_(None),
+                    webhook_endpoints.c.deleted_at.is_(None),
+                    ~exists().where(
+                        and_(
+                            earlier.c.endpoint_id == webhook_deliveries.c.endpoint_id,
+                            earlier.c.sequence < webhook_deliveries.c.sequence,
+                            _is_open(earlier.c.status),
+                        )
+                    ),
+                )
+                .order_by(webhook_deliveries.c.next_attempt_at)
+                .limit(bindparam("limit"))
+                .with_for_update(of=webhook_deliveries, skip_locked=True)
+            )
+
+        return await self.fetch_rows(self.query("claim", build), now=now, limit=limit)

@@ -19,6 +19,8 @@ from billingos.customers.v1 import (
     customers_pb2_grpc,
     organizations_pb2,
     organizations_pb2_grpc,
+    webhook_endpoints_pb2,
+    webhook_endpoints_pb2_grpc,
 )
 from billingos_customers.api_keys import ApiKeyService, verify_presented
 from billingos_customers.customer_portal import CustomerPortal
@@ -36,9 +38,13 @@ from billingos_customers.messages import (
     session_request,
     verified_key_message,
     verified_session_message,
+    webhook_delivery_message,
+    webhook_endpoint_fields,
+    webhook_endpoint_message,
 )
 from billingos_customers.organizations import OrganizationService
-from billingos_customers.repository import CustomerFilter
+from billingos_customers.repository import CustomerFilter, DeliveryFilter
+from billingos_customers.webhook_endpoints import WEBHOOK_ENDPOINT_MASK, WebhookEndpointService
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.own_organization import check_own_organization
@@ -118,7 +124,9 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
         self, request: organizations_pb2.CreateOrganizationRequest, context: Context
     ) -> organizations_pb2.CreateOrganizationResponse:
         given = request.organization
-        created = await OrganizationService(current_scope()).create(given.name, given.slug)
+        created = await OrganizationService(current_scope()).create(
+            given.name, given.slug, development_mode=given.development_mode
+        )
         return organizations_pb2.CreateOrganizationResponse(
             organization=organization_message(created.organization),
             api_key=api_key_message(created.first_key.key),
@@ -201,3 +209,81 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
         self, request: customer_portal_pb2.GetPortalCustomerRequest, context: Context
     ) -> customer_portal_pb2.PortalCustomer:
         return portal_customer_message(await CustomerPortal(current_scope()).own_customer())
+
+
+class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceServicer):
+    async def CreateWebhookEndpoint(
+        self, request: webhook_endpoints_pb2.CreateWebhookEndpointRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        fields = webhook_endpoint_fields(request.webhook_endpoint)
+        created = await WebhookEndpointService(current_scope()).create(fields)
+        return webhook_endpoint_message(created.endpoint, created.secret)
+
+    async def GetWebhookEndpoint(
+        self, request: webhook_endpoints_pb2.GetWebhookEndpointRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        endpoint_id = parse_id(request.id, "id")
+        return webhook_endpoint_message(
+            await WebhookEndpointService(current_scope()).get(endpoint_id)
+        )
+
+    async def ListWebhookEndpoints(
+        self, request: webhook_endpoints_pb2.ListWebhookEndpointsRequest, context: Context
+    ) -> webhook_endpoints_pb2.ListWebhookEndpointsResponse:
+        page = page_request(request.page_size, request.page_token, {})
+        result = await WebhookEndpointService(current_scope()).list_page(page)
+        return webhook_endpoints_pb2.ListWebhookEndpointsResponse(
+            webhook_endpoints=[webhook_endpoint_message(e) for e in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdateWebhookEndpoint(
+        self, request: webhook_endpoints_pb2.UpdateWebhookEndpointRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        endpoint_id = parse_id(request.webhook_endpoint.id, "webhook_endpoint.id")
+        service = WebhookEndpointService(current_scope())
+
+        async def current() -> webhook_endpoints_pb2.WebhookEndpoint:
+            return webhook_endpoint_message(await service.get(endpoint_id, for_update=True))
+
+        paths = await WEBHOOK_ENDPOINT_MASK.resolve(
+            request.update_mask, request.webhook_endpoint, current
+        )
+        fields = webhook_endpoint_fields(request.webhook_endpoint)
+        return webhook_endpoint_message(await service.update(endpoint_id, fields, paths))
+
+    async def DeleteWebhookEndpoint(
+        self, request: webhook_endpoints_pb2.DeleteWebhookEndpointRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        endpoint_id = parse_id(request.id, "id")
+        service = WebhookEndpointService(current_scope())
+        return webhook_endpoint_message(await service.delete(endpoint_id))
+
+    async def RotateWebhookEndpointSecret(
+        self, request: webhook_endpoints_pb2.RotateWebhookEndpointSecretRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        endpoint_id = parse_id(request.id, "id")
+        service = WebhookEndpointService(current_scope())
+        rotated = await service.rotate_secret(endpoint_id, request.grace_seconds)
+        return webhook_endpoint_message(rotated.endpoint, rotated.secret)
+
+    async def ListWebhookDeliveries(
+        self, request: webhook_endpoints_pb2.ListWebhookDeliveriesRequest, context: Context
+    ) -> webhook_endpoints_pb2.ListWebhookDeliveriesResponse:
+        endpoint_id = parse_id(request.endpoint_id, "endpoint_id")
+        where = DeliveryFilter(endpoint_id=endpoint_id)
+        page = page_request(request.page_size, request.page_token, where)
+        service = WebhookEndpointService(current_scope())
+        result = await service.list_deliveries(endpoint_id, page, where)
+        return webhook_endpoints_pb2.ListWebhookDeliveriesResponse(
+            webhook_deliveries=[webhook_delivery_message(d) for d in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def RedeliverWebhookDelivery(
+        self, request: webhook_endpoints_pb2.RedeliverWebhookDeliveryRequest, context: Context
+    ) -> webhook_endpoints_pb2.WebhookDelivery:
+        endpoint_id = parse_id(request.endpoint_id, "endpoint_id")
+        delivery_id = parse_id(request.id, "id")
+        service = WebhookEndpointService(current_scope())
+        return webhook_delivery_message(await service.redeliver(endpoint_id, delivery_id))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from billingos_kit.settings import ServiceSettings
 
 
@@ -11,3 +13,14 @@ class CustomersSettings(ServiceSettings):
     service_name: ClassVar[str] = "customers"
 
     grpc_listen: str = "127.0.0.1:50061"
+    # Outbound webhooks: the consumers that enqueue deliveries and the worker
+    # that posts them run in this process unless turned off (a deployment of
+    # their own runs them instead; tests drive the sender themselves).
+    webhook_dispatch_enabled: bool = True
+    webhook_sender_enabled: bool = True
+    # How long one POST may take in all (connect, send, answer).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Deliveries posted at once per round (at most one per endpoint).
+    webhook_batch_size: int = Field(default=20, ge=1)
+    # How often the sender looks for due deliveries when idle.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)

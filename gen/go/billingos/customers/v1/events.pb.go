@@ -329,6 +329,219 @@ func (x *CustomerSessionRevokedEvent) GetCustomerSession() *CustomerSession {
 	return nil
 }
 
+// Data of `webhook_endpoint.created` (subject
+// billingos.customers.webhook_endpoint.created). Never carries the secret.
+// Endpoints are settings, read by nobody else: no latest state.
+type WebhookEndpointCreatedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The endpoint as created, without its secret.
+	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
+}
+
+func (x *WebhookEndpointCreatedEvent) Reset() {
+	*x = WebhookEndpointCreatedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *WebhookEndpointCreatedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointCreatedEvent) ProtoMessage() {}
+
+func (x *WebhookEndpointCreatedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointCreatedEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointCreatedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WebhookEndpointCreatedEvent) GetWebhookEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.WebhookEndpoint
+	}
+	return nil
+}
+
+// Data of `webhook_endpoint.updated` (subject
+// billingos.customers.webhook_endpoint.updated): a change by the merchant,
+// or a rotation of its secret (mask `secret`). Never carries the secret.
+type WebhookEndpointUpdatedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The endpoint after the change, without its secret.
+	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
+	// The fields that changed.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+}
+
+func (x *WebhookEndpointUpdatedEvent) Reset() {
+	*x = WebhookEndpointUpdatedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *WebhookEndpointUpdatedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointUpdatedEvent) ProtoMessage() {}
+
+func (x *WebhookEndpointUpdatedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointUpdatedEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointUpdatedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WebhookEndpointUpdatedEvent) GetWebhookEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.WebhookEndpoint
+	}
+	return nil
+}
+
+func (x *WebhookEndpointUpdatedEvent) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Data of `webhook_endpoint.deleted` (subject
+// billingos.customers.webhook_endpoint.deleted).
+type WebhookEndpointDeletedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The endpoint as it was deleted, without its secret.
+	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
+}
+
+func (x *WebhookEndpointDeletedEvent) Reset() {
+	*x = WebhookEndpointDeletedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *WebhookEndpointDeletedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointDeletedEvent) ProtoMessage() {}
+
+func (x *WebhookEndpointDeletedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointDeletedEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointDeletedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WebhookEndpointDeletedEvent) GetWebhookEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.WebhookEndpoint
+	}
+	return nil
+}
+
+// Data of `webhook_endpoint.disabled` (subject
+// billingos.customers.webhook_endpoint.disabled): BillingOS stopped posting
+// to the endpoint, because it answered 410 Gone or kept failing
+// (`disabled_reason`).
+type WebhookEndpointDisabledEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The endpoint as disabled, without its secret.
+	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
+}
+
+func (x *WebhookEndpointDisabledEvent) Reset() {
+	*x = WebhookEndpointDisabledEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *WebhookEndpointDisabledEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointDisabledEvent) ProtoMessage() {}
+
+func (x *WebhookEndpointDisabledEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointDisabledEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointDisabledEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *WebhookEndpointDisabledEvent) GetWebhookEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.WebhookEndpoint
+	}
+	return nil
+}
+
 var File_billingos_customers_v1_events_proto protoreflect.FileDescriptor
 
 var file_billingos_customers_v1_events_proto_rawDesc = []byte{
@@ -346,6 +559,9 @@ var file_billingos_customers_v1_events_proto_rawDesc = []byte{
 	0x72, 0x73, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x1a, 0x2a, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e,
 	0x67, 0x6f, 0x73, 0x2f, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2f, 0x76, 0x31,
 	0x2f, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x2e, 0x70,
+	0x72, 0x6f, 0x74, 0x6f, 0x1a, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2f,
+	0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2f, 0x76, 0x31, 0x2f, 0x77, 0x65, 0x62,
+	0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x73, 0x2e, 0x70,
 	0x72, 0x6f, 0x74, 0x6f, 0x1a, 0x20, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2f, 0x70, 0x72, 0x6f,
 	0x74, 0x6f, 0x62, 0x75, 0x66, 0x2f, 0x66, 0x69, 0x65, 0x6c, 0x64, 0x5f, 0x6d, 0x61, 0x73, 0x6b,
 	0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x22, 0x76, 0x0a, 0x14, 0x43, 0x75, 0x73, 0x74, 0x6f, 0x6d,
@@ -402,7 +618,48 @@ var file_billingos_customers_v1_events_proto_rawDesc = []byte{
 	0x73, 0x69, 0x6f, 0x6e, 0x52, 0x0f, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x53, 0x65,
 	0x73, 0x73, 0x69, 0x6f, 0x6e, 0x3a, 0x1e, 0xf2, 0xbb, 0x18, 0x1a, 0x0a, 0x18, 0x63, 0x75, 0x73,
 	0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x2e, 0x72, 0x65,
-	0x76, 0x6f, 0x6b, 0x65, 0x64, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x76, 0x6f, 0x6b, 0x65, 0x64, 0x22, 0x91, 0x01, 0x0a, 0x1b, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f,
+	0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x43, 0x72, 0x65, 0x61, 0x74, 0x65, 0x64,
+	0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x52, 0x0a, 0x10, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b,
+	0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32,
+	0x27, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x63, 0x75, 0x73, 0x74,
+	0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b,
+	0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x52, 0x0f, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f,
+	0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x3a, 0x1e, 0xf2, 0xbb, 0x18, 0x1a, 0x0a,
+	0x18, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e,
+	0x74, 0x2e, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65, 0x64, 0x22, 0xce, 0x01, 0x0a, 0x1b, 0x57, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x55, 0x70, 0x64,
+	0x61, 0x74, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x52, 0x0a, 0x10, 0x77, 0x65, 0x62,
+	0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x18, 0x01, 0x20,
+	0x01, 0x28, 0x0b, 0x32, 0x27, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e,
+	0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x57, 0x65, 0x62,
+	0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x52, 0x0f, 0x77, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x12, 0x3b, 0x0a,
+	0x0b, 0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x5f, 0x6d, 0x61, 0x73, 0x6b, 0x18, 0x02, 0x20, 0x01,
+	0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74,
+	0x6f, 0x62, 0x75, 0x66, 0x2e, 0x46, 0x69, 0x65, 0x6c, 0x64, 0x4d, 0x61, 0x73, 0x6b, 0x52, 0x0a,
+	0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x4d, 0x61, 0x73, 0x6b, 0x3a, 0x1e, 0xf2, 0xbb, 0x18, 0x1a,
+	0x0a, 0x18, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69,
+	0x6e, 0x74, 0x2e, 0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x64, 0x22, 0x91, 0x01, 0x0a, 0x1b, 0x57,
+	0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x44, 0x65,
+	0x6c, 0x65, 0x74, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x52, 0x0a, 0x10, 0x77, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x0b, 0x32, 0x27, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73,
+	0x2e, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x57, 0x65,
+	0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x52, 0x0f, 0x77,
+	0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x3a, 0x1e,
+	0xf2, 0xbb, 0x18, 0x1a, 0x0a, 0x18, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e,
+	0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x2e, 0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x22, 0x93,
+	0x01, 0x0a, 0x1c, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69,
+	0x6e, 0x74, 0x44, 0x69, 0x73, 0x61, 0x62, 0x6c, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12,
+	0x52, 0x0a, 0x10, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f,
+	0x69, 0x6e, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x27, 0x2e, 0x62, 0x69, 0x6c, 0x6c,
+	0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2e,
+	0x76, 0x31, 0x2e, 0x57, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f, 0x69,
+	0x6e, 0x74, 0x52, 0x0f, 0x77, 0x65, 0x62, 0x68, 0x6f, 0x6f, 0x6b, 0x45, 0x6e, 0x64, 0x70, 0x6f,
+	0x69, 0x6e, 0x74, 0x3a, 0x1f, 0xf2, 0xbb, 0x18, 0x1b, 0x0a, 0x19, 0x77, 0x65, 0x62, 0x68, 0x6f,
+	0x6f, 0x6b, 0x5f, 0x65, 0x6e, 0x64, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x2e, 0x64, 0x69, 0x73, 0x61,
+	0x62, 0x6c, 0x65, 0x64, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -417,32 +674,42 @@ func file_billingos_customers_v1_events_proto_rawDescGZIP() []byte {
 	return file_billingos_customers_v1_events_proto_rawDescData
 }
 
-var file_billingos_customers_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_billingos_customers_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_billingos_customers_v1_events_proto_goTypes = []interface{}{
-	(*CustomerCreatedEvent)(nil),        // 0: billingos.customers.v1.CustomerCreatedEvent
-	(*CustomerUpdatedEvent)(nil),        // 1: billingos.customers.v1.CustomerUpdatedEvent
-	(*CustomerDeletedEvent)(nil),        // 2: billingos.customers.v1.CustomerDeletedEvent
-	(*OrganizationCreatedEvent)(nil),    // 3: billingos.customers.v1.OrganizationCreatedEvent
-	(*CustomerSessionCreatedEvent)(nil), // 4: billingos.customers.v1.CustomerSessionCreatedEvent
-	(*CustomerSessionRevokedEvent)(nil), // 5: billingos.customers.v1.CustomerSessionRevokedEvent
-	(*Customer)(nil),                    // 6: billingos.customers.v1.Customer
-	(*fieldmaskpb.FieldMask)(nil),       // 7: google.protobuf.FieldMask
-	(*Organization)(nil),                // 8: billingos.customers.v1.Organization
-	(*CustomerSession)(nil),             // 9: billingos.customers.v1.CustomerSession
+	(*CustomerCreatedEvent)(nil),         // 0: billingos.customers.v1.CustomerCreatedEvent
+	(*CustomerUpdatedEvent)(nil),         // 1: billingos.customers.v1.CustomerUpdatedEvent
+	(*CustomerDeletedEvent)(nil),         // 2: billingos.customers.v1.CustomerDeletedEvent
+	(*OrganizationCreatedEvent)(nil),     // 3: billingos.customers.v1.OrganizationCreatedEvent
+	(*CustomerSessionCreatedEvent)(nil),  // 4: billingos.customers.v1.CustomerSessionCreatedEvent
+	(*CustomerSessionRevokedEvent)(nil),  // 5: billingos.customers.v1.CustomerSessionRevokedEvent
+	(*WebhookEndpointCreatedEvent)(nil),  // 6: billingos.customers.v1.WebhookEndpointCreatedEvent
+	(*WebhookEndpointUpdatedEvent)(nil),  // 7: billingos.customers.v1.WebhookEndpointUpdatedEvent
+	(*WebhookEndpointDeletedEvent)(nil),  // 8: billingos.customers.v1.WebhookEndpointDeletedEvent
+	(*WebhookEndpointDisabledEvent)(nil), // 9: billingos.customers.v1.WebhookEndpointDisabledEvent
+	(*Customer)(nil),                     // 10: billingos.customers.v1.Customer
+	(*fieldmaskpb.FieldMask)(nil),        // 11: google.protobuf.FieldMask
+	(*Organization)(nil),                 // 12: billingos.customers.v1.Organization
+	(*CustomerSession)(nil),              // 13: billingos.customers.v1.CustomerSession
+	(*WebhookEndpoint)(nil),              // 14: billingos.customers.v1.WebhookEndpoint
 }
 var file_billingos_customers_v1_events_proto_depIdxs = []int32{
-	6, // 0: billingos.customers.v1.CustomerCreatedEvent.customer:type_name -> billingos.customers.v1.Customer
-	6, // 1: billingos.customers.v1.CustomerUpdatedEvent.customer:type_name -> billingos.customers.v1.Customer
-	7, // 2: billingos.customers.v1.CustomerUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
-	6, // 3: billingos.customers.v1.CustomerDeletedEvent.customer:type_name -> billingos.customers.v1.Customer
-	8, // 4: billingos.customers.v1.OrganizationCreatedEvent.organization:type_name -> billingos.customers.v1.Organization
-	9, // 5: billingos.customers.v1.CustomerSessionCreatedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
-	9, // 6: billingos.customers.v1.CustomerSessionRevokedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	10, // 0: billingos.customers.v1.CustomerCreatedEvent.customer:type_name -> billingos.customers.v1.Customer
+	10, // 1: billingos.customers.v1.CustomerUpdatedEvent.customer:type_name -> billingos.customers.v1.Customer
+	11, // 2: billingos.customers.v1.CustomerUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	10, // 3: billingos.customers.v1.CustomerDeletedEvent.customer:type_name -> billingos.customers.v1.Customer
+	12, // 4: billingos.customers.v1.OrganizationCreatedEvent.organization:type_name -> billingos.customers.v1.Organization
+	13, // 5: billingos.customers.v1.CustomerSessionCreatedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
+	13, // 6: billingos.customers.v1.CustomerSessionRevokedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
+	14, // 7: billingos.customers.v1.WebhookEndpointCreatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	14, // 8: billingos.customers.v1.WebhookEndpointUpdatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	11, // 9: billingos.customers.v1.WebhookEndpointUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 10: billingos.customers.v1.WebhookEndpointDeletedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	14, // 11: billingos.customers.v1.WebhookEndpointDisabledEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_billingos_customers_v1_events_proto_init() }
@@ -453,6 +720,7 @@ func file_billingos_customers_v1_events_proto_init() {
 	file_billingos_customers_v1_customer_sessions_proto_init()
 	file_billingos_customers_v1_customers_proto_init()
 	file_billingos_customers_v1_organizations_proto_init()
+	file_billingos_customers_v1_webhook_endpoints_proto_init()
 	if !protoimpl.UnsafeEnabled {
 		file_billingos_customers_v1_events_proto_msgTypes[0].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*CustomerCreatedEvent); i {
@@ -526,6 +794,54 @@ func file_billingos_customers_v1_events_proto_init() {
 				return nil
 			}
 		}
+		file_billingos_customers_v1_events_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*WebhookEndpointCreatedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_billingos_customers_v1_events_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*WebhookEndpointUpdatedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_billingos_customers_v1_events_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*WebhookEndpointDeletedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_billingos_customers_v1_events_proto_msgTypes[9].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*WebhookEndpointDisabledEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -533,7 +849,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_billingos_customers_v1_events_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

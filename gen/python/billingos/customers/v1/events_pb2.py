@@ -26,10 +26,11 @@ from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_o
 from billingos.customers.v1 import customer_sessions_pb2 as billingos_dot_customers_dot_v1_dot_customer__sessions__pb2
 from billingos.customers.v1 import customers_pb2 as billingos_dot_customers_dot_v1_dot_customers__pb2
 from billingos.customers.v1 import organizations_pb2 as billingos_dot_customers_dot_v1_dot_organizations__pb2
+from billingos.customers.v1 import webhook_endpoints_pb2 as billingos_dot_customers_dot_v1_dot_webhook__endpoints__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revokedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a.billingos/customers/v1/webhook_endpoints.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revoked\"\x80\x01\n\x1bWebhookEndpointCreatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.created\"\xb1\x01\n\x1bWebhookEndpointUpdatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.updated\"\x80\x01\n\x1bWebhookEndpointDeletedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.deleted\"\x82\x01\n\x1cWebhookEndpointDisabledEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1f\xf2\xbb\x18\x1b\n\x19webhook_endpoint.disabledb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,16 +49,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.created'
   _globals['_CUSTOMERSESSIONREVOKEDEVENT']._loaded_options = None
   _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.revoked'
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=264
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=372
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=375
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=532
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=534
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=642
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=645
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=773
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=776
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=904
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=907
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1035
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._loaded_options = None
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\030webhook_endpoint.created'
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._loaded_options = None
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_options = b'\362\273\030\032\n\030webhook_endpoint.updated'
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._loaded_options = None
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_options = b'\362\273\030\032\n\030webhook_endpoint.deleted'
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._loaded_options = None
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_options = b'\362\273\030\033\n\031webhook_endpoint.disabled'
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=312
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=420
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=423
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=580
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=582
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=690
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=693
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=821
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=824
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=952
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=955
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1083
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_start=1086
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_end=1214
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_start=1217
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_end=1394
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_start=1397
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_end=1525
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_start=1528
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_end=1658
 # @@protoc_insertion_point(module_scope)

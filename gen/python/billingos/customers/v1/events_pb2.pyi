@@ -6,6 +6,7 @@ isort:skip_file
 from billingos.customers.v1 import customer_sessions_pb2 as _customer_sessions_pb2
 from billingos.customers.v1 import customers_pb2 as _customers_pb2
 from billingos.customers.v1 import organizations_pb2 as _organizations_pb2
+from billingos.customers.v1 import webhook_endpoints_pb2 as _webhook_endpoints_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -175,3 +176,117 @@ class CustomerSessionRevokedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerSessionRevokedEvent: _TypeAlias = CustomerSessionRevokedEvent  # noqa: Y015
+
+@_typing.final
+class WebhookEndpointCreatedEvent(_message.Message):
+    """Data of `webhook_endpoint.created` (subject
+    billingos.customers.webhook_endpoint.created). Never carries the secret.
+    Endpoints are settings, read by nobody else: no latest state.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def webhook_endpoint(self) -> _webhook_endpoints_pb2.WebhookEndpoint:
+        """The endpoint as created, without its secret."""
+
+    def __init__(
+        self,
+        *,
+        webhook_endpoint: _webhook_endpoints_pb2.WebhookEndpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpointCreatedEvent: _TypeAlias = WebhookEndpointCreatedEvent  # noqa: Y015
+
+@_typing.final
+class WebhookEndpointUpdatedEvent(_message.Message):
+    """Data of `webhook_endpoint.updated` (subject
+    billingos.customers.webhook_endpoint.updated): a change by the merchant,
+    or a rotation of its secret (mask `secret`). Never carries the secret.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def webhook_endpoint(self) -> _webhook_endpoints_pb2.WebhookEndpoint:
+        """The endpoint after the change, without its secret."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        webhook_endpoint: _webhook_endpoints_pb2.WebhookEndpoint | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpointUpdatedEvent: _TypeAlias = WebhookEndpointUpdatedEvent  # noqa: Y015
+
+@_typing.final
+class WebhookEndpointDeletedEvent(_message.Message):
+    """Data of `webhook_endpoint.deleted` (subject
+    billingos.customers.webhook_endpoint.deleted).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def webhook_endpoint(self) -> _webhook_endpoints_pb2.WebhookEndpoint:
+        """The endpoint as it was deleted, without its secret."""
+
+    def __init__(
+        self,
+        *,
+        webhook_endpoint: _webhook_endpoints_pb2.WebhookEndpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpointDeletedEvent: _TypeAlias = WebhookEndpointDeletedEvent  # noqa: Y015
+
+@_typing.final
+class WebhookEndpointDisabledEvent(_message.Message):
+    """Data of `webhook_endpoint.disabled` (subject
+    billingos.customers.webhook_endpoint.disabled): BillingOS stopped posting
+    to the endpoint, because it answered 410 Gone or kept failing
+    (`disabled_reason`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def webhook_endpoint(self) -> _webhook_endpoints_pb2.WebhookEndpoint:
+        """The endpoint as disabled, without its secret."""
+
+    def __init__(
+        self,
+        *,
+        webhook_endpoint: _webhook_endpoints_pb2.WebhookEndpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["webhook_endpoint", b"webhook_endpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEndpointDisabledEvent: _TypeAlias = WebhookEndpointDisabledEvent  # noqa: Y015

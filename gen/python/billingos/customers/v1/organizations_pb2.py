@@ -29,7 +29,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*billingos/customers/v1/organizations.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a%billingos/customers/v1/api_keys.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"m\n\x12IssueApiKeyRequest\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06scopes\x18\x03 \x03(\x0e\x32\x1a.billingos.common.v1.Scope\"*\n\x16GetOrganizationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"]\n\x19\x43reateOrganizationRequest\x12@\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.OrganizationB\x04\xe2\x41\x01\x02\"\xa7\x01\n\x1a\x43reateOrganizationResponse\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x1c\n\x0e\x61pi_key_secret\x18\x03 \x01(\tB\x04\xb8\xbb\x18\x01\x32\x9f\x01\n\x13OrganizationService\x12\x87\x01\n\x0fGetOrganization\x12..billingos.customers.v1.GetOrganizationRequest\x1a$.billingos.customers.v1.Organization\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/organizations/{id}2\xed\x02\n\x18OrganizationAdminService\x12\xa3\x01\n\x12\x43reateOrganization\x12\x31.billingos.customers.v1.CreateOrganizationRequest\x1a\x32.billingos.customers.v1.CreateOrganizationResponse\"&\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/admin/organizations:\x01*\x12\xaa\x01\n\x0bIssueApiKey\x12*.billingos.customers.v1.IssueApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"A\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x37\"2/v1/admin/organizations/{organization_id}/api-keys:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*billingos/customers/v1/organizations.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a%billingos/customers/v1/api_keys.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x01\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x64\x65velopment_mode\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x05\"m\n\x12IssueApiKeyRequest\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06scopes\x18\x03 \x03(\x0e\x32\x1a.billingos.common.v1.Scope\"*\n\x16GetOrganizationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"]\n\x19\x43reateOrganizationRequest\x12@\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.OrganizationB\x04\xe2\x41\x01\x02\"\xa7\x01\n\x1a\x43reateOrganizationResponse\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x1c\n\x0e\x61pi_key_secret\x18\x03 \x01(\tB\x04\xb8\xbb\x18\x01\x32\x9f\x01\n\x13OrganizationService\x12\x87\x01\n\x0fGetOrganization\x12..billingos.customers.v1.GetOrganizationRequest\x1a$.billingos.customers.v1.Organization\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/organizations/{id}2\xed\x02\n\x18OrganizationAdminService\x12\xa3\x01\n\x12\x43reateOrganization\x12\x31.billingos.customers.v1.CreateOrganizationRequest\x1a\x32.billingos.customers.v1.CreateOrganizationResponse\"&\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/admin/organizations:\x01*\x12\xaa\x01\n\x0bIssueApiKey\x12*.billingos.customers.v1.IssueApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"A\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x37\"2/v1/admin/organizations/{organization_id}/api-keys:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_ORGANIZATION'].fields_by_name['update_time']._loaded_options = None
   _globals['_ORGANIZATION'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORGANIZATION'].fields_by_name['development_mode']._loaded_options = None
+  _globals['_ORGANIZATION'].fields_by_name['development_mode']._serialized_options = b'\342A\001\005'
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['organization_id']._loaded_options = None
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['organization_id']._serialized_options = b'\342A\001\002'
   _globals['_GETORGANIZATIONREQUEST'].fields_by_name['id']._loaded_options = None
@@ -59,17 +61,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['IssueApiKey']._loaded_options = None
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['IssueApiKey']._serialized_options = b'\250\273\030\002\202\323\344\223\0027\"2/v1/admin/organizations/{organization_id}/api-keys:\001*'
   _globals['_ORGANIZATION']._serialized_start=241
-  _globals['_ORGANIZATION']._serialized_end=417
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=419
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=528
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=530
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=572
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=574
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=667
-  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_start=670
-  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_end=837
-  _globals['_ORGANIZATIONSERVICE']._serialized_start=840
-  _globals['_ORGANIZATIONSERVICE']._serialized_end=999
-  _globals['_ORGANIZATIONADMINSERVICE']._serialized_start=1002
-  _globals['_ORGANIZATIONADMINSERVICE']._serialized_end=1367
+  _globals['_ORGANIZATION']._serialized_end=449
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=451
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=560
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=562
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=604
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=606
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=699
+  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_start=702
+  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_end=869
+  _globals['_ORGANIZATIONSERVICE']._serialized_start=872
+  _globals['_ORGANIZATIONSERVICE']._serialized_end=1031
+  _globals['_ORGANIZATIONADMINSERVICE']._serialized_start=1034
+  _globals['_ORGANIZATIONADMINSERVICE']._serialized_end=1399
 # @@protoc_insertion_point(module_scope)

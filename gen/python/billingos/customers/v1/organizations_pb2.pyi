@@ -32,6 +32,7 @@ class Organization(_message.Message):
     SLUG_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_MODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     name: _builtins.str
@@ -39,6 +40,12 @@ class Organization(_message.Message):
     slug: _builtins.str
     """URL-safe handle, unique across BillingOS: 3-48 of a-z, 0-9 and '-'.
     Derived from the name when not given. Public pages use it.
+    """
+    development_mode: _builtins.bool
+    """Whether the organization is in development mode: its webhook endpoints
+    may then use http and private or loopback addresses (a receiver on the
+    developer's machine). Set by platform administration when the
+    organization is created; fixed after.
     """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -56,10 +63,11 @@ class Organization(_message.Message):
         slug: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        development_mode: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "id", b"id", "name", b"name", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "development_mode", b"development_mode", "id", b"id", "name", b"name", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,6 +11,8 @@ import type { Customer } from "./customers_pb.js";
 import { file_billingos_customers_v1_customers } from "./customers_pb.js";
 import type { Organization } from "./organizations_pb.js";
 import { file_billingos_customers_v1_organizations } from "./organizations_pb.js";
+import type { WebhookEndpoint } from "./webhook_endpoints_pb.js";
+import { file_billingos_customers_v1_webhook_endpoints } from "./webhook_endpoints_pb.js";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -19,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billingos/customers/v1/events.proto.
  */
 export const file_billingos_customers_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24igAEKG0N1c3RvbWVyU2Vzc2lvbkNyZWF0ZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24uY3JlYXRlZCKAAQobQ3VzdG9tZXJTZXNzaW9uUmV2b2tlZEV2ZW50EkEKEGN1c3RvbWVyX3Nlc3Npb24YASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkN1c3RvbWVyU2Vzc2lvbjoe8rsYGgoYY3VzdG9tZXJfc2Vzc2lvbi5yZXZva2VkYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_google_protobuf_field_mask]);
+  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24igAEKG0N1c3RvbWVyU2Vzc2lvbkNyZWF0ZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24uY3JlYXRlZCKAAQobQ3VzdG9tZXJTZXNzaW9uUmV2b2tlZEV2ZW50EkEKEGN1c3RvbWVyX3Nlc3Npb24YASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkN1c3RvbWVyU2Vzc2lvbjoe8rsYGgoYY3VzdG9tZXJfc2Vzc2lvbi5yZXZva2VkIoABChtXZWJob29rRW5kcG9pbnRDcmVhdGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh7yuxgaChh3ZWJob29rX2VuZHBvaW50LmNyZWF0ZWQisQEKG1dlYmhvb2tFbmRwb2ludFVwZGF0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOh7yuxgaChh3ZWJob29rX2VuZHBvaW50LnVwZGF0ZWQigAEKG1dlYmhvb2tFbmRwb2ludERlbGV0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6HvK7GBoKGHdlYmhvb2tfZW5kcG9pbnQuZGVsZXRlZCKCAQocV2ViaG9va0VuZHBvaW50RGlzYWJsZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6H/K7GBsKGXdlYmhvb2tfZW5kcG9pbnQuZGlzYWJsZWRiBnByb3RvMw", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_billingos_customers_v1_webhook_endpoints, file_google_protobuf_field_mask]);
 
 /**
  * Data of `customer.created` (subject billingos.customers.customer.created).
@@ -157,4 +159,103 @@ export type CustomerSessionRevokedEvent = Message<"billingos.customers.v1.Custom
  */
 export const CustomerSessionRevokedEventSchema: GenMessage<CustomerSessionRevokedEvent> = /*@__PURE__*/
   messageDesc(file_billingos_customers_v1_events, 5);
+
+/**
+ * Data of `webhook_endpoint.created` (subject
+ * billingos.customers.webhook_endpoint.created). Never carries the secret.
+ * Endpoints are settings, read by nobody else: no latest state.
+ *
+ * @generated from message billingos.customers.v1.WebhookEndpointCreatedEvent
+ */
+export type WebhookEndpointCreatedEvent = Message<"billingos.customers.v1.WebhookEndpointCreatedEvent"> & {
+  /**
+   * The endpoint as created, without its secret.
+   *
+   * @generated from field: billingos.customers.v1.WebhookEndpoint webhook_endpoint = 1;
+   */
+  webhookEndpoint?: WebhookEndpoint | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.WebhookEndpointCreatedEvent.
+ * Use `create(WebhookEndpointCreatedEventSchema)` to create a new message.
+ */
+export const WebhookEndpointCreatedEventSchema: GenMessage<WebhookEndpointCreatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 6);
+
+/**
+ * Data of `webhook_endpoint.updated` (subject
+ * billingos.customers.webhook_endpoint.updated): a change by the merchant,
+ * or a rotation of its secret (mask `secret`). Never carries the secret.
+ *
+ * @generated from message billingos.customers.v1.WebhookEndpointUpdatedEvent
+ */
+export type WebhookEndpointUpdatedEvent = Message<"billingos.customers.v1.WebhookEndpointUpdatedEvent"> & {
+  /**
+   * The endpoint after the change, without its secret.
+   *
+   * @generated from field: billingos.customers.v1.WebhookEndpoint webhook_endpoint = 1;
+   */
+  webhookEndpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * The fields that changed.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.WebhookEndpointUpdatedEvent.
+ * Use `create(WebhookEndpointUpdatedEventSchema)` to create a new message.
+ */
+export const WebhookEndpointUpdatedEventSchema: GenMessage<WebhookEndpointUpdatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 7);
+
+/**
+ * Data of `webhook_endpoint.deleted` (subject
+ * billingos.customers.webhook_endpoint.deleted).
+ *
+ * @generated from message billingos.customers.v1.WebhookEndpointDeletedEvent
+ */
+export type WebhookEndpointDeletedEvent = Message<"billingos.customers.v1.WebhookEndpointDeletedEvent"> & {
+  /**
+   * The endpoint as it was deleted, without its secret.
+   *
+   * @generated from field: billingos.customers.v1.WebhookEndpoint webhook_endpoint = 1;
+   */
+  webhookEndpoint?: WebhookEndpoint | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.WebhookEndpointDeletedEvent.
+ * Use `create(WebhookEndpointDeletedEventSchema)` to create a new message.
+ */
+export const WebhookEndpointDeletedEventSchema: GenMessage<WebhookEndpointDeletedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 8);
+
+/**
+ * Data of `webhook_endpoint.disabled` (subject
+ * billingos.customers.webhook_endpoint.disabled): BillingOS stopped posting
+ * to the endpoint, because it answered 410 Gone or kept failing
+ * (`disabled_reason`).
+ *
+ * @generated from message billingos.customers.v1.WebhookEndpointDisabledEvent
+ */
+export type WebhookEndpointDisabledEvent = Message<"billingos.customers.v1.WebhookEndpointDisabledEvent"> & {
+  /**
+   * The endpoint as disabled, without its secret.
+   *
+   * @generated from field: billingos.customers.v1.WebhookEndpoint webhook_endpoint = 1;
+   */
+  webhookEndpoint?: WebhookEndpoint | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.WebhookEndpointDisabledEvent.
+ * Use `create(WebhookEndpointDisabledEventSchema)` to create a new message.
+ */
+export const WebhookEndpointDisabledEventSchema: GenMessage<WebhookEndpointDisabledEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 9);
 

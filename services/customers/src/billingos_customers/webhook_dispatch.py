@@ -1,0 +1,82 @@
+"""From events to webhook deliveries: one durable consumer per context whose
+events are posted (webhook_vocabulary.POSTED_EVENTS), each enqueueing, in
+the consumer's transaction, one delivery per enabled endpoint of the
+event's organization that takes its type. `webhook_sender.py` posts them.
+
+Each delivery takes its endpoint's next `sequence` from the counter on the
+endpoint's row, under that row's lock, so an endpoint's numbers have no
+gaps or repeats however many dispatchers run. A delivery is unique per
+endpoint and event: the kit drops a redelivered event already handled, and
+the unique index covers what it cannot (an event read again after its
+record was purged), so an event is enqueued once per endpoint.
+
+Nothing here depends on the rest of the process but the database and
+NATS: these consumers (and the sender) can run as a deployment of their own.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from google.protobuf.message import Message
+
+from billingos_customers.models import WebhookDelivery, kit_tables
+from billingos_customers.repository import WebhookDeliveryRepository, WebhookEndpointRepository
+from billingos_customers.webhook_envelope import envelope_body
+from billingos_customers.webhook_vocabulary import POSTED_EVENTS, DeliveryStatus
+from billingos_kit.clock import UTC, Clock
+from billingos_kit.consumer import EventConsumer, EventScope
+from billingos_kit.db import Database
+from billingos_kit.ids import new_id
+
+SOURCE = "customers"
+CONSUMER_PREFIX = "customers-webhooks-"
+
+
+async def enqueue_deliveries(scope: EventScope, data: Message) -> None:
+    """One delivery of this event per endpoint that takes it. Endpoints made
+    after the event happened get nothing (a consumer catching up never
+    posts an old event to a new endpoint)."""
+    envelope = scope.envelope
+    if not envelope.organization_id:
+        return  # nobody's event: no endpoint can take it
+    endpoints = WebhookEndpointRepository(scope)
+    deliveries = WebhookDeliveryRepository(scope)
+    occurred = envelope.occur_time.ToDatetime(tzinfo=UTC)
+    now = scope.clock.now()
+    for endpoint in await endpoints.matching(envelope.type, occurred):
+        sequence = endpoint.last_sequence + 1
+        delivery = WebhookDelivery(
+            id=new_id(scope.clock),
+            organization_id=endpoint.organization_id,
+            endpoint_id=endpoint.id,
+            event_id=uuid.UUID(envelope.event_id),
+            event_type=envelope.type,
+            sequence=sequence,
+            body=envelope_body(envelope, data, sequence),
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            series_attempts=0,
+            series_started_at=None,
+            next_attempt_at=now,
+            last_response_status=None,
+            last_error=None,
+            created_at=now,
+            updated_at=now,
+        )
+        if await deliveries.insert_once(delivery):
+            endpoint.last_sequence = sequence
+            await endpoints.update(endpoint, ["last_sequence"])
+
+
+def webhook_dispatchers(database: Database, clock: Clock) -> list[EventConsumer]:
+    """The consumers, one per context (a consumer reads one context's stream)."""
+    consumers = []
+    for context, messages in POSTED_EVENTS.items():
+        consumer = EventConsumer.of_events(
+            CONSUMER_PREFIX + context, database, kit_tables, clock, SOURCE
+        )
+        for message in messages:
+            consumer.on(message, enqueue_deliveries)
+        consumers.append(consumer)
+    return consumers

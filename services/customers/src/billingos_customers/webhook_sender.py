@@ -1,0 +1,358 @@
+"""Posting webhook deliveries (a worker of the customers process, which can
+later run as a deployment of its own: it needs only the database).
+
+Each round claims a bounded batch of due deliveries (`FOR UPDATE SKIP
+LOCKED`, so replicas share the work), at most one per endpoint and only the
+earliest open one of each (`DueDeliveries.claim`): an endpoint gets its
+deliveries in `sequence` order, a later one waiting while an earlier one is
+pending or retrying. The batch is posted concurrently, each attempt
+recorded (`webhook_delivery_attempts`: status, error, duration).
+
+An attempt succeeds on a 2xx answer. Anything else (another status, a 3xx:
+redirects are never followed, a timeout, a refused connection or address)
+schedules the next attempt (`retry_delay`: exponential from 5 s, capped at
+an hour, with jitter) until the series has been failing for 3 days; then
+the delivery is failed. A 410 Gone fails it at once and disables the
+endpoint. An endpoint that has had no 2xx answer since a delivery's series
+began (`failing_since`, the first failure since its last success) is
+disabled when that delivery is given up: it failed everything for 3 days.
+Each disabling announces `webhook_endpoint.disabled` and logs a notice.
+Every time comes from the injected clock.
+
+The connection goes to the address `webhook_urls` vetted, resolved at each
+attempt (no kept-alive connection is reused), through `VettedBackend`; TLS
+still verifies the URL's host name (SNI and certificate). At most 64 KiB
+of an answer is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpcore
+
+from billingos_customers import events
+from billingos_customers.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from billingos_customers.repository import (
+    DueDeliveries,
+    OrganizationRepository,
+    WebhookAttemptRepository,
+    WebhookDeliveryRepository,
+    WebhookEndpointRepository,
+)
+from billingos_customers.webhook_envelope import signed_headers
+from billingos_customers.webhook_urls import WebhookUrlRefused, parse_target, vetted_addresses
+from billingos_customers.webhook_vocabulary import DeliveryStatus, DisabledReason
+from billingos_kit.clock import Clock
+from billingos_kit.db import Connection, Database
+from billingos_kit.ids import new_id
+from billingos_kit.repository import OnConnection
+from billingos_kit.tables import KitTables
+from billingos_kit.workscope import OrganizationWork
+
+log = logging.getLogger(__name__)
+
+SOURCE = "customers"
+RETRY_BASE = dt.timedelta(seconds=5)
+RETRY_CAP = dt.timedelta(hours=1)
+# A series of attempts is given up once it has been failing this long.
+RETRY_FOR = dt.timedelta(days=3)
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_ERROR_LENGTH = 500
+
+SocketOption = typing.Union[  # noqa: UP007 - httpcore's own alias, spelt as it is
+    tuple[int, int, int], tuple[int, int, bytes | bytearray], tuple[int, int, None, int]
+]
+
+
+def retry_delay(series_attempts: int, rng: random.Random | None = None) -> dt.timedelta:
+    """The wait after the `series_attempts`-th failed attempt: 5 s doubling
+    to an hour, each between half and the whole of it (jitter spreads the
+    retries of many deliveries that failed together)."""
+    exponent = min(series_attempts - 1, 20)
+    full: dt.timedelta = min(RETRY_BASE * 2**exponent, RETRY_CAP)
+    # Jitter, not a secret: the module's generator is fine.
+    return full * (rng or random).uniform(0.5, 1.0)
+
+
+class RefusedAddress(httpcore.ConnectError):
+    """The host resolved to an address BillingOS does not post to."""
+
+
+class VettedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, vets every address, and connects to a vetted
+    one: the address used is the address checked (no second lookup for a
+    rebinding name to answer). httpcore starts TLS on the stream afterwards
+    with the URL's host name, so certificates are checked as usual."""
+
+    def __init__(self, *, development_mode: bool, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._development_mode = development_mode
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await vetted_addresses(host, port, development_mode=self._development_mode)
+        except WebhookUrlRefused as refused:
+            raise RefusedAddress(refused.violations[0].description) from None
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        assert failure is not None  # vetted_addresses never answers none
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise RefusedAddress("webhooks are never posted to a local socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST came to."""
+
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery: WebhookDelivery
+    endpoint: WebhookEndpoint
+    development_mode: bool
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        database: Database,
+        tables: KitTables,
+        clock: Clock,
+        *,
+        timeout_seconds: float = 10.0,
+        batch_size: int = 20,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._tables = tables
+        self._clock = clock
+        self._timeout = timeout_seconds
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        # One pool per mode, each never keeping a connection: every attempt
+        # resolves and vets again.
+        self._pools = {
+            mode: httpcore.AsyncConnectionPool(
+                max_connections=batch_size,
+                max_keepalive_connections=0,
+                network_backend=VettedBackend(development_mode=mode, inner=httpcore.AnyIOBackend()),
+            )
+            for mode in (False, True)
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self.send_due()
+                except Exception:
+                    log.exception("sending webhooks failed; retrying")
+                    sent = 0
+                if sent < self._batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self._poll_seconds)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
+
+    async def send_due(self) -> int:
+        """Posts one batch of due deliveries; how many it posted."""
+        async with self._database.transaction() as connection:
+            now = self._clock.now()
+            due = await DueDeliveries(OnConnection(connection)).claim(now, self._batch_size)
+            claimed = [await self._context(connection, delivery) for delivery in due]
+            outcomes = await asyncio.gather(*(self._post(item, now) for item in claimed))
+            for item, outcome in zip(claimed, outcomes, strict=True):
+                await self._record(connection, item, outcome, now)
+        return len(due)
+
+    async def _context(self, connection: Connection, delivery: WebhookDelivery) -> _Claimed:
+        scope = OnConnection(connection, delivery.organization_id)
+        endpoint = await WebhookEndpointRepository(scope).get_any(delivery.endpoint_id)
+        organization = await OrganizationRepository(scope).require(delivery.organization_id)
+        assert endpoint is not None  # a foreign key
+        return _Claimed(delivery, endpoint, organization.development_mode)
+
+    async def _post(self, item: _Claimed, now: dt.datetime) -> Outcome:
+        delivery, endpoint = item.delivery, item.endpoint
+        started = asyncio.get_running_loop().time()
+
+        def outcome(status: int | None, error: str | None) -> Outcome:
+            elapsed = asyncio.get_running_loop().time() - started
+            return Outcome(status, error and error[:MAX_ERROR_LENGTH], int(elapsed * 1000))
+
+        try:
+            parse_target(endpoint.url, development_mode=item.development_mode)
+        except WebhookUrlRefused as refused:
+            return outcome(None, f"refused URL: {refused.violations[0].description}")
+        headers = signed_headers(
+            str(delivery.event_id), delivery.body, _signing_secrets(endpoint, now), now
+        )
+        phase_timeouts = dict.fromkeys(("connect", "read", "write", "pool"), self._timeout)
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._pools[item.development_mode].stream(
+                    "POST",
+                    endpoint.url,
+                    headers=list(headers.items()),
+                    content=delivery.body.encode(),
+                    extensions={"timeout": phase_timeouts},
+                ) as response:
+                    await _read_at_most(response, MAX_ANSWER_BYTES)
+                    status = response.status
+        except TimeoutError:
+            return outcome(None, f"no answer within {self._timeout:g} s")
+        except RefusedAddress as refused:
+            return outcome(None, f"refused address: {refused}")
+        except httpcore.TimeoutException as error:
+            return outcome(None, f"timed out: {type(error).__name__}")
+        except (
+            httpcore.NetworkError,
+            httpcore.ProtocolError,
+            httpcore.UnsupportedProtocol,
+        ) as error:
+            return outcome(None, f"{type(error).__name__}: {error}")
+        if 300 <= status < 400:
+            return outcome(status, f"answered {status}: redirects are not followed")
+        if not 200 <= status < 300:
+            return outcome(status, f"answered {status}")
+        return outcome(status, None)
+
+    async def _record(
+        self, connection: Connection, item: _Claimed, outcome: Outcome, now: dt.datetime
+    ) -> None:
+        delivery = item.delivery
+        work = OrganizationWork(
+            connection, delivery.organization_id, self._clock, self._tables, SOURCE
+        )
+        await WebhookAttemptRepository(work).insert(
+            WebhookDeliveryAttempt(
+                id=new_id(self._clock),
+                organization_id=delivery.organization_id,
+                delivery_id=delivery.id,
+                attempted_at=now,
+                response_status=outcome.status,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+        endpoints = WebhookEndpointRepository(work)
+        endpoint = await endpoints.get_any(delivery.endpoint_id, for_update=True)
+        assert endpoint is not None  # a foreign key
+        delivery.attempts += 1
+        delivery.series_attempts += 1
+        delivery.series_started_at = delivery.series_started_at or now
+        delivery.last_response_status = outcome.status
+        delivery.last_error = outcome.error
+        delivery.updated_at = now
+        disable: DisabledReason | None = None
+        if outcome.succeeded:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+            if endpoint.failing_since is not None:
+                endpoint.failing_since = None
+                await endpoints.update(endpoint, ["failing_since"])
+        else:
+            if endpoint.failing_since is None:
+                endpoint.failing_since = now
+                await endpoints.update(endpoint, ["failing_since"])
+            next_at = now + retry_delay(delivery.series_attempts)
+            if outcome.status == 410:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+                disable = DisabledReason.GONE
+            elif next_at - delivery.series_started_at > RETRY_FOR:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+                # No success of the endpoint since this series began: it has
+                # failed everything for the whole retry window.
+                if endpoint.failing_since <= delivery.series_started_at:
+                    disable = DisabledReason.FAILING
+            else:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.RETRYING, next_at
+        await WebhookDeliveryRepository(work).update(
+            delivery,
+            [
+                "attempts",
+                "series_attempts",
+                "series_started_at",
+                "last_response_status",
+                "last_error",
+                "status",
+                "next_attempt_at",
+                "updated_at",
+            ],
+        )
+        if disable is not None and endpoint.disabled_at is None:
+            endpoint.disabled_at, endpoint.disabled_reason = now, disable
+            endpoint.updated_at = now
+            await endpoints.update(endpoint, ["disabled_at", "disabled_reason", "updated_at"])
+            await work.outbox.add(events.webhook_endpoint_disabled(endpoint))
+            log.warning(
+                "webhook endpoint disabled",
+                extra={
+                    "organization_id": str(endpoint.organization_id),
+                    "endpoint_id": str(endpoint.id),
+                    "reason": str(disable),
+                },
+            )
+
+
+def _signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+    """The current secret, and the one a rotation replaced while its grace
+    lasts."""
+    found = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and now < expires:
+        found.append(endpoint.previous_secret)
+    return found
+
+
+async def _read_at_most(response: httpcore.Response, limit: int) -> None:
+    """Reads (and drops) at most `limit` bytes of the answer: a receiver
+    streaming without end cannot hold the attempt or fill memory."""
+    read = 0
+    stream = typing.cast(typing.AsyncIterable[bytes], response.stream)
+    async for chunk in stream:
+        read += len(chunk)
+        if read >= limit:
+            break

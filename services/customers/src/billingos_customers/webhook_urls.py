@@ -1,0 +1,161 @@
+"""Where a webhook may be posted (server-side request forgery rules).
+
+A merchant names a URL and BillingOS posts to it from inside its network,
+so the URL must not reach what only that network can: loopback, private,
+link-local (cloud metadata at 169.254.169.254), CGNAT, multicast, reserved
+or unspecified addresses, nor any of those written as IPv4-mapped IPv6. The
+host is resolved and every address it resolves to is vetted, when the
+endpoint is created or changed (a clear error for the merchant) and again
+at every delivery (a name can be pointed elsewhere later). The sender then
+connects to the address it vetted itself (`webhook_sender.VettedBackend`),
+so a second lookup answering differently (DNS rebinding) is never used.
+
+An organization in development mode may use http and any address: its
+receiver runs on the developer's machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+from billingos_kit.errors import InvalidArgument
+
+MAX_URL_LENGTH = 2048
+URL_FIELD = "webhook_endpoint.url"
+# Shared address space (RFC 6598): carriers' NAT, and some clouds' internal
+# networks; `ipaddress` does not count it as private.
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class WebhookUrlRefused(InvalidArgument):
+    """A URL BillingOS will not post to, with a reason a client can branch on."""
+
+    def __init__(self, description: str, reason: str) -> None:
+        super().__init__(URL_FIELD, description, reason=reason)
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A URL that passed the syntax rules: where to connect."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_target(url: str, *, development_mode: bool) -> WebhookTarget:
+    """The URL's scheme, host and port, or WebhookUrlRefused."""
+    if not url.strip():
+        raise WebhookUrlRefused("is required", "WEBHOOK_URL_INVALID")
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookUrlRefused(
+            f"must be at most {MAX_URL_LENGTH} characters", "WEBHOOK_URL_INVALID"
+        )
+    if url != url.strip() or any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+        raise WebhookUrlRefused("must not contain whitespace", "WEBHOOK_URL_INVALID")
+    try:
+        parts: SplitResult = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        raise WebhookUrlRefused("must be an absolute http(s) URL", "WEBHOOK_URL_INVALID") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not host:
+        raise WebhookUrlRefused("must be an absolute https URL", "WEBHOOK_URL_INVALID")
+    if scheme == "http" and not development_mode:
+        raise WebhookUrlRefused(
+            "must use https (http only for an organization in development mode)",
+            "WEBHOOK_URL_NOT_HTTPS",
+        )
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise WebhookUrlRefused(
+            "must not contain a user name or password", "WEBHOOK_URL_HAS_USERINFO"
+        )
+    if parts.fragment or "#" in url:
+        raise WebhookUrlRefused("must not contain a fragment (#...)", "WEBHOOK_URL_HAS_FRAGMENT")
+    return WebhookTarget(url, scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def refused_address(address: IPAddress) -> str | None:
+    """Why BillingOS never posts to `address` from production; None: public."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return refused_address(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
+        return "shared (CGNAT)"
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("not globally reachable", not address.is_global),
+    )
+    for name, applies in checks:
+        if applies:
+            return name
+    return None
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to (an IP literal: itself). Uses the
+    system resolver, so legacy spellings like `0x7f000001` or `10.1` are
+    resolved as a connection would, and vetted as what they are."""
+    literal = _ip_literal(host)
+    if literal is not None:
+        return [literal]
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except (socket.gaierror, UnicodeError):
+        return []
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+async def vetted_addresses(host: str, port: int, *, development_mode: bool) -> list[IPAddress]:
+    """The addresses to connect to for `host`: all of them public (every one,
+    not only the first: a name answering one public and one private address
+    is refused), or any in development mode. WebhookUrlRefused otherwise."""
+    addresses = await resolve(host, port)
+    if not addresses:
+        raise WebhookUrlRefused(f"its host {host!r} does not resolve", "WEBHOOK_URL_UNRESOLVABLE")
+    if not development_mode:
+        for address in addresses:
+            why = refused_address(address)
+            if why is not None:
+                # The kind of address, never the address: an answer must not
+                # map the network's own names for the caller.
+                raise WebhookUrlRefused(
+                    f"its host resolves to a {why} address; only public addresses "
+                    "are allowed (any in development mode)",
+                    "WEBHOOK_URL_PRIVATE_ADDRESS",
+                )
+    return addresses
+
+
+async def check_url(url: str, *, development_mode: bool) -> WebhookTarget:
+    """The whole check of a URL a merchant gives: syntax, then its host's
+    addresses. Raises WebhookUrlRefused naming `webhook_endpoint.url`."""
+    target = parse_target(url, development_mode=development_mode)
+    await vetted_addresses(target.host, target.port, development_mode=development_mode)
+    return target
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None

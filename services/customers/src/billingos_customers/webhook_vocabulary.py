@@ -1,0 +1,87 @@
+"""The words of outbound webhooks: which events are posted (what an
+endpoint's `event_types` may name), a delivery's statuses and why an
+endpoint was disabled."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from google.protobuf.message import Message
+
+from billingos.customers.v1 import events_pb2 as customer_events
+from billingos.customers.v1 import webhook_endpoints_pb2
+from billingos.entitlements.v1 import events_pb2 as entitlement_events
+from billingos.metering.v1 import events_pb2 as metering_events
+from billingos.payments.v1 import events_pb2 as payment_events
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos_kit.streams import event_kind
+from billingos_kit.vocabulary import EnumCodec
+
+# What merchants are told about, per context. Left out: what only moves
+# state between our services (stripe_customer.created, customer_meter.updated,
+# test_clock.ready, account.updated), what carries a credential or is too
+# short-lived to matter outside (customer sessions), payment methods and
+# seats (not in this first slice), and endpoints' own events (an endpoint
+# is never told it was disabled).
+POSTED_EVENTS: dict[str, tuple[type[Message], ...]] = {
+    "customers": (
+        customer_events.CustomerCreatedEvent,
+        customer_events.CustomerUpdatedEvent,
+        customer_events.CustomerDeletedEvent,
+    ),
+    "subscriptions": (
+        subscription_events.SubscriptionCreatedEvent,
+        subscription_events.SubscriptionActivatedEvent,
+        subscription_events.SubscriptionRenewedEvent,
+        subscription_events.SubscriptionUpdatedEvent,
+        subscription_events.SubscriptionCanceledEvent,
+        subscription_events.SubscriptionUncanceledEvent,
+        subscription_events.SubscriptionPastDueEvent,
+        subscription_events.SubscriptionRevokedEvent,
+        subscription_events.SubscriptionTrialWillEndEvent,
+        subscription_events.OrderCreatedEvent,
+        subscription_events.OrderPaidEvent,
+        subscription_events.OrderUpdatedEvent,
+    ),
+    "payments": (
+        payment_events.PaymentSucceededEvent,
+        payment_events.PaymentFailedEvent,
+        payment_events.PaymentRequiresActionEvent,
+        payment_events.RefundCreatedEvent,
+        payment_events.RefundUpdatedEvent,
+    ),
+    "entitlements": (
+        entitlement_events.BenefitGrantGrantedEvent,
+        entitlement_events.BenefitGrantRevokedEvent,
+        entitlement_events.BenefitGrantUpdatedEvent,
+    ),
+    "metering": (
+        metering_events.MeterCreatedEvent,
+        metering_events.MeterUpdatedEvent,
+        metering_events.MeterArchivedEvent,
+    ),
+}
+
+POSTED_TYPES: frozenset[str] = frozenset(
+    event_kind(message.DESCRIPTOR).type
+    for messages in POSTED_EVENTS.values()
+    for message in messages
+)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+DELIVERY_STATUS_CODEC = EnumCodec(
+    DeliveryStatus, webhook_endpoints_pb2.WebhookDeliveryStatus, "WEBHOOK_DELIVERY_STATUS_"
+)
+
+
+class DisabledReason(StrEnum):
+    GONE = "gone"  # the endpoint answered 410 Gone
+    FAILING = "failing"  # every attempt failed for 3 days (webhook_sender.py)
+    BY_REQUEST = "by_request"  # the merchant set `disabled`

@@ -1,0 +1,559 @@
+"""Webhooks from event to receiver: the dispatchers (running in the service,
+on real JetStream) enqueue deliveries; a WebhookSender on a test clock of
+its own posts them to real HTTP receivers on loopback. The clock starts at
+the wall clock's time because `standardwebhooks`' verify checks the
+signed timestamp against it (5 minutes of tolerance)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from sqlalchemy import delete, select, update
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from billingos.customers.v1 import (
+    customers_pb2,
+    webhook_endpoints_pb2,
+    webhook_endpoints_pb2_grpc,
+)
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos_customers.models import (
+    kit_tables,
+    webhook_deliveries,
+    webhook_delivery_attempts,
+    webhook_endpoints,
+)
+from billingos_customers.webhook_dispatch import CONSUMER_PREFIX
+from billingos_customers.webhook_sender import RETRY_FOR, WebhookSender, retry_delay
+from billingos_kit.clock import FrozenClock
+from billingos_kit.testing.db import execute, rows, scalar
+from billingos_kit.testing.events import publish_event, published_events
+from billingos_kit.testing.servers import SessionServers
+from billingos_kit.testing.service import RunningService
+from billingos_kit.testing.waiting import eventually
+
+pb = webhook_endpoints_pb2
+Stub = webhook_endpoints_pb2_grpc.WebhookEndpointServiceStub
+Status = pb.WebhookDeliveryStatus
+
+
+@pytest.fixture
+def endpoints(customers_service: RunningService) -> Stub:
+    return Stub(customers_service.channel)
+
+
+@pytest.fixture
+def sender_clock() -> FrozenClock:
+    return FrozenClock(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+async def sender(
+    customers_service: RunningService, sender_clock: FrozenClock
+) -> AsyncIterator[WebhookSender]:
+    made = WebhookSender(
+        customers_service.app.database, kit_tables, sender_clock, timeout_seconds=1.0
+    )
+    yield made
+    await made.close()
+
+
+async def new_endpoint(
+    endpoints: Stub, tenant, url: str, event_types: tuple[str, ...] = ()
+) -> pb.WebhookEndpoint:
+    return await endpoints.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(
+            webhook_endpoint=pb.WebhookEndpoint(url=url, event_types=event_types)
+        ),
+        metadata=tenant.metadata(),
+    )
+
+
+async def new_customer(customers, tenant, email: str = "ada@example.com") -> customers_pb2.Customer:
+    return await customers.CreateCustomer(
+        customers_pb2.CreateCustomerRequest(customer=customers_pb2.Customer(email=email)),
+        metadata=tenant.metadata(),
+    )
+
+
+async def deliveries(
+    endpoints: Stub, tenant, endpoint_id: str, count: int = 1
+) -> list[pb.WebhookDelivery]:
+    """The endpoint's deliveries, newest first, once there are `count`."""
+
+    async def check() -> list[pb.WebhookDelivery] | None:
+        found = await endpoints.ListWebhookDeliveries(
+            pb.ListWebhookDeliveriesRequest(endpoint_id=endpoint_id), metadata=tenant.metadata()
+        )
+        return list(found.webhook_deliveries) if len(found.webhook_deliveries) >= count else None
+
+    return await eventually(check)
+
+
+async def delivery(
+    endpoints: Stub, tenant, endpoint_id: str, delivery_id: str
+) -> pb.WebhookDelivery:
+    for found in await deliveries(endpoints, tenant, endpoint_id):
+        if found.id == delivery_id:
+            return found
+    raise AssertionError(f"no delivery {delivery_id}")
+
+
+def verified(secret: str, received) -> dict:
+    payload = Webhook(secret).verify(received.body, received.headers)
+    assert isinstance(payload, dict)
+    return payload
+
+
+async def test_an_event_is_posted_signed_with_the_envelope_and_increasing_sequence(
+    endpoints: Stub, customers, dev_tenant, receivers, sender: WebhookSender
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    first = await new_customer(customers, dev_tenant, "one@example.com")
+    second = await new_customer(customers, dev_tenant, "two@example.com")
+    await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    await sender.send_due()  # one per endpoint per round: in sequence order
+    await sender.send_due()
+    assert len(receiver.received) == 2
+    bodies = [verified(endpoint.secret, r) for r in receiver.received]
+    assert [b["sequence"] for b in bodies] == [1, 2]
+    assert [b["data"]["customer"]["id"] for b in bodies] == [first.id, second.id]
+    envelope = bodies[0]
+    assert set(envelope) == {"id", "type", "timestamp", "organization_id", "sequence", "data"}
+    assert envelope["type"] == "customer.created"
+    assert envelope["organization_id"] == str(dev_tenant.organization_id)
+    assert envelope["data"]["customer"]["email"] == "one@example.com"
+    assert envelope["data"]["customer"]["create_time"].endswith("Z")
+    dt.datetime.fromisoformat(envelope["timestamp"])
+    headers = receiver.received[0].headers
+    assert headers["webhook-id"] == envelope["id"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"] == "BillingOS-Webhooks/1"
+    assert headers["webhook-signature"].startswith("v1,")
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 43 + "=").verify(receiver.received[0].body, headers)
+
+    listed = await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    assert [d.sequence for d in listed] == [2, 1]  # newest first
+    assert all(d.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED for d in listed)
+    assert all((d.attempts, d.last_response_status) == (1, 200) for d in listed)
+    assert listed[1].event_id == envelope["id"]
+    assert listed[1].event_type == "customer.created"
+    assert not listed[1].HasField("next_attempt_time")
+    page = await endpoints.ListWebhookDeliveries(
+        pb.ListWebhookDeliveriesRequest(endpoint_id=endpoint.id, page_size=1),
+        metadata=dev_tenant.metadata(),
+    )
+    rest = await endpoints.ListWebhookDeliveries(
+        pb.ListWebhookDeliveriesRequest(
+            endpoint_id=endpoint.id, page_size=1, page_token=page.next_page_token
+        ),
+        metadata=dev_tenant.metadata(),
+    )
+    assert [d.sequence for d in [*page.webhook_deliveries, *rest.webhook_deliveries]] == [2, 1]
+    assert rest.next_page_token == ""
+
+
+async def test_an_endpoint_gets_only_the_types_it_asked_for_and_other_contexts_events(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url, ("subscription.created",))
+    await new_customer(customers, dev_tenant)
+    subscription_id = str(uuid.uuid4())
+    await publish_event(
+        servers.nats_url,
+        subscription_events.SubscriptionCreatedEvent(
+            subscription=subscriptions_pb2.Subscription(
+                id=subscription_id, organization_id=str(dev_tenant.organization_id)
+            )
+        ),
+        dev_tenant.organization_id,
+        occur_time=session_clock.now(),
+    )
+    (only,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    assert only.event_type == "subscription.created"
+    await sender.send_due()
+    (received,) = receiver.received
+    body = verified(endpoint.secret, received)
+    assert body["data"]["subscription"]["id"] == subscription_id
+
+
+async def test_an_event_read_again_enqueues_once(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    customers_service: RunningService,
+    servers: SessionServers,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (first,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    (envelope,) = await published_events(
+        servers.nats_url, "billingos.customers.customer.created", dev_tenant.organization_id
+    )
+    database = customers_service.app.database
+    processed = kit_tables.processed_events
+    # As after the 30-day purge of processed_events: the kit no longer knows
+    # the event, so only the delivery's unique index stands in the way.
+    await execute(
+        database,
+        delete(processed).where(
+            processed.c.consumer == CONSUMER_PREFIX + "customers",
+            processed.c.event_id == uuid.UUID(envelope.event_id),
+        ),
+    )
+    client = await nats.connect(servers.nats_url)
+    try:
+        await client.jetstream().publish(
+            "billingos.customers.customer.created",
+            envelope.SerializeToString(),
+            headers={"Nats-Msg-Id": envelope.event_id + ".again"},
+        )
+    finally:
+        await client.close()
+
+    async def handled_again() -> bool | None:
+        found = await scalar(
+            database,
+            select(processed.c.event_id).where(
+                processed.c.consumer == CONSUMER_PREFIX + "customers",
+                processed.c.event_id == uuid.UUID(envelope.event_id),
+            ),
+        )
+        return True if found is not None else None
+
+    await eventually(handled_again)
+    listed = await deliveries(endpoints, dev_tenant, endpoint.id)
+    assert [d.id for d in listed] == [first.id]
+    sequence = await scalar(
+        database,
+        select(webhook_endpoints.c.last_sequence).where(
+            webhook_endpoints.c.id == uuid.UUID(endpoint.id)
+        ),
+    )
+    assert sequence == 1
+
+
+async def test_a_receiver_that_hangs_times_out_and_the_delivery_is_retried_later(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    receiver = await receivers("hang")
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert (after.attempts, after.last_response_status) == (1, 0)
+    assert "no answer within 1 s" in after.last_error
+    next_at = after.next_attempt_time.ToDatetime(tzinfo=dt.UTC)
+    assert sender_clock.now() + dt.timedelta(seconds=2.5) <= next_at
+    assert next_at <= sender_clock.now() + dt.timedelta(seconds=5)
+    (attempt,) = await rows(
+        customers_service.app.database,
+        select(webhook_delivery_attempts).where(
+            webhook_delivery_attempts.c.delivery_id == uuid.UUID(queued.id)
+        ),
+    )
+    assert attempt["response_status"] is None
+    assert attempt["duration_ms"] >= 900
+    await sender.send_due()  # not due yet
+    assert len(receiver.received) == 1
+
+
+async def test_a_failed_attempt_is_retried_and_later_deliveries_wait_for_it(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+) -> None:
+    receiver = await receivers(500)
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant, "first@example.com")
+    await new_customer(customers, dev_tenant, "second@example.com")
+    later, earlier = await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    await sender.send_due()
+    await sender.send_due()  # the second waits behind the first, retrying
+    assert len(receiver.received) == 1
+    failed = await delivery(endpoints, dev_tenant, endpoint.id, earlier.id)
+    assert failed.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert (failed.last_response_status, failed.last_error) == (500, "answered 500")
+    assert (await delivery(endpoints, dev_tenant, endpoint.id, later.id)).attempts == 0
+
+    sender_clock.advance(dt.timedelta(seconds=5))
+    await sender.send_due()
+    await sender.send_due()
+    assert [verified(endpoint.secret, r)["sequence"] for r in receiver.received] == [1, 1, 2]
+    done = await delivery(endpoints, dev_tenant, endpoint.id, earlier.id)
+    assert done.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED
+    assert (done.attempts, done.last_response_status, done.last_error) == (2, 200, "")
+    # The same event id on every attempt: receivers deduplicate on it.
+    assert receiver.received[0].headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
+
+
+async def test_gone_disables_the_endpoint_at_once_and_announces_it(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    servers: SessionServers,
+) -> None:
+    receiver = await receivers(410)
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant, "a@example.com")
+    await new_customer(customers, dev_tenant, "b@example.com")
+    await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    await sender.send_due()
+    await sender.send_due()
+    assert len(receiver.received) == 1  # nothing more once disabled
+    got = await endpoints.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(id=endpoint.id), metadata=dev_tenant.metadata()
+    )
+    assert (got.disabled, got.disabled_reason) == (True, "gone")
+    later, first = await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    assert first.status == Status.WEBHOOK_DELIVERY_STATUS_FAILED
+    assert later.status == Status.WEBHOOK_DELIVERY_STATUS_PENDING
+    (disabled,) = await published_events(
+        servers.nats_url,
+        "billingos.customers.webhook_endpoint.disabled",
+        dev_tenant.organization_id,
+    )
+    assert endpoint.id in str(disabled)
+
+    # Enabled again, the waiting delivery goes out.
+    await endpoints.UpdateWebhookEndpoint(
+        pb.UpdateWebhookEndpointRequest(
+            webhook_endpoint=pb.WebhookEndpoint(id=endpoint.id, disabled=False),
+            update_mask={"paths": ["disabled"]},
+        ),
+        metadata=dev_tenant.metadata(),
+    )
+    await sender.send_due()
+    assert [verified(endpoint.secret, r)["sequence"] for r in receiver.received] == [1, 2]
+
+
+async def test_a_redirect_is_a_failed_attempt_and_never_followed(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+) -> None:
+    inside = await receivers()  # stands for a private service
+    receiver = await receivers(("redirect", inside.url))
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    assert len(receiver.received) == 1
+    assert inside.received == []
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert after.last_response_status == 302
+    assert "redirects are not followed" in after.last_error
+
+
+async def test_an_address_turned_private_after_the_check_is_refused_at_delivery(
+    endpoints: Stub,
+    customers,
+    tenant,
+    sender: WebhookSender,
+    customers_service: RunningService,
+    receivers,
+) -> None:
+    """Outside development mode the sender resolves and vets at every
+    attempt: a host that now answers a loopback address (as a rebinding
+    name would) is not connected to."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, tenant, "https://93.184.215.14/hooks")
+    port = receiver.url.split(":")[2].split("/")[0]
+    await execute(
+        customers_service.app.database,
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == uuid.UUID(endpoint.id))
+        .values(url=f"https://localhost:{port}/hooks"),
+    )
+    await new_customer(customers, tenant)
+    (queued,) = await deliveries(endpoints, tenant, endpoint.id)
+    await sender.send_due()
+    after = await delivery(endpoints, tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert after.last_response_status == 0
+    assert "refused address" in after.last_error
+    assert "loopback" in after.last_error
+    assert receiver.received == []
+
+
+async def test_during_a_rotation_both_secrets_verify_and_after_the_grace_only_the_new(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant, "before@example.com")
+    await deliveries(endpoints, dev_tenant, endpoint.id)  # enqueued, not yet sent
+    rotated = await endpoints.RotateWebhookEndpointSecret(
+        pb.RotateWebhookEndpointSecretRequest(id=endpoint.id, grace_seconds=120),
+        metadata=dev_tenant.metadata(),
+    )
+    # The service's API runs on the session clock, the sender on one near
+    # the wall clock's time: the same 120 s of grace, on the sender's clock.
+    await execute(
+        customers_service.app.database,
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == uuid.UUID(endpoint.id))
+        .values(previous_secret_expires_at=sender_clock.now() + dt.timedelta(seconds=120)),
+    )
+    await sender.send_due()
+    (during,) = receiver.received
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    assert verified(endpoint.secret, during) == verified(rotated.secret, during)
+
+    sender_clock.advance(dt.timedelta(seconds=121))
+    await new_customer(customers, dev_tenant, "after@example.com")
+    await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    await sender.send_due()
+    after = receiver.received[1]
+    assert len(after.headers["webhook-signature"].split(" ")) == 1
+    assert verified(rotated.secret, after)["data"]["customer"]["email"] == "after@example.com"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint.secret).verify(after.body, after.headers)
+
+
+async def test_a_manual_redelivery_posts_the_same_delivery_again(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    again = await endpoints.RedeliverWebhookDelivery(
+        pb.RedeliverWebhookDeliveryRequest(endpoint_id=endpoint.id, id=queued.id),
+        metadata=dev_tenant.metadata("redeliver-1"),
+    )
+    assert again.status == Status.WEBHOOK_DELIVERY_STATUS_PENDING
+    await sender.send_due()
+    first, second = receiver.received
+    assert first.body == second.body
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    done = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert (done.status, done.attempts) == (Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED, 2)
+
+
+async def test_three_days_of_failures_fail_the_delivery_and_disable_the_endpoint(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+    servers: SessionServers,
+) -> None:
+    receiver = await receivers(*([503] * 500))
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    started = sender_clock.now()
+    for _ in range(400):
+        await sender.send_due()
+        current = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+        if current.status != Status.WEBHOOK_DELIVERY_STATUS_RETRYING:
+            break
+        due = current.next_attempt_time.ToDatetime(tzinfo=dt.UTC)
+        sender_clock.set(max(due, sender_clock.now()))
+    assert current.status == Status.WEBHOOK_DELIVERY_STATUS_FAILED
+    given_up_after = sender_clock.now() - started
+    assert RETRY_FOR - dt.timedelta(hours=1) <= given_up_after <= RETRY_FOR
+    assert current.attempts == len(receiver.received)
+    assert current.attempts > 20
+    got = await endpoints.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(id=endpoint.id), metadata=dev_tenant.metadata()
+    )
+    # No success since the series began: disabled, and announced.
+    assert (got.disabled, got.disabled_reason) == (True, "failing")
+    (event,) = await published_events(
+        servers.nats_url,
+        "billingos.customers.webhook_endpoint.disabled",
+        dev_tenant.organization_id,
+    )
+    assert endpoint.id in str(event)
+
+
+async def test_a_delivery_given_up_does_not_disable_an_endpoint_that_answers_others(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    # As if the series had been failing for three days while the endpoint
+    # kept answering: its last attempt is the one given up.
+    await execute(
+        customers_service.app.database,
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == uuid.UUID(queued.id))
+        .values(
+            status="retrying",
+            series_attempts=90,
+            series_started_at=sender_clock.now() - RETRY_FOR,
+        ),
+    )
+    receiver.answers.append(500)
+    await sender.send_due()
+    current = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert current.status == Status.WEBHOOK_DELIVERY_STATUS_FAILED
+    got = await endpoints.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(id=endpoint.id), metadata=dev_tenant.metadata()
+    )
+    # Its failing streak began with this attempt, after the series began.
+    assert not got.disabled
+
+
+def test_the_retry_schedule_doubles_from_five_seconds_to_an_hour_with_jitter() -> None:
+    import random
+
+    rng = random.Random(7)
+    for attempt, full in [(1, 5), (2, 10), (3, 20), (10, 2560), (11, 3600), (50, 3600)]:
+        delay = retry_delay(attempt, rng).total_seconds()
+        assert full / 2 <= delay <= full, (attempt, delay)
