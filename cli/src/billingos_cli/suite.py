@@ -42,6 +42,7 @@ DEFAULT_HTTP_PORT = 8080
 STRIPE_API_BASE = "https://api.stripe.com"
 # The one service that talks to Stripe, and what it is told of it.
 STRIPE_SERVICE = "payments"
+WEBHOOK_SERVICE = "customers"  # the service that posts webhooks
 STRIPE_ENVIRONMENT = ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")
 # Where the gateway takes Stripe's webhooks (the payments service's route).
 STRIPE_WEBHOOK_PATH = "/v1/stripe/webhook"
@@ -195,6 +196,10 @@ class Suite:
             env["STRIPE_SECRET_KEY"] = self.stripe_secret_key
             env["STRIPE_API_BASE"] = self.stripe_api_base
             env["STRIPE_WEBHOOK_SECRET"] = self.stripe_webhook_secret
+        if spec.name == WEBHOOK_SERVICE:
+            # A suite on one machine is a development suite: an organization
+            # in development mode may have webhooks posted to it (loopback, http).
+            env[prefix + "WEBHOOK_DEVELOPMENT_MODE_ALLOWED"] = "true"
         log_file = self.log_dir / f"{spec.name}.log"
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)

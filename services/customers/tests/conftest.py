@@ -33,6 +33,7 @@ async def customers_service(
         servers,
         session_clock,
         webhook_sender_enabled=False,
+        webhook_development_mode_allowed=True,
     ) as service:
         yield service
 

@@ -40,6 +40,7 @@ from billingos_kit.testing.waiting import eventually
 pb = webhook_endpoints_pb2
 Stub = webhook_endpoints_pb2_grpc.WebhookEndpointServiceStub
 Status = pb.WebhookDeliveryStatus
+SENDER_BATCH = 10_000
 
 
 @pytest.fixture
@@ -57,7 +58,15 @@ async def sender(
     customers_service: RunningService, sender_clock: FrozenClock
 ) -> AsyncIterator[WebhookSender]:
     made = WebhookSender(
-        customers_service.app.database, kit_tables, sender_clock, timeout_seconds=1.0
+        customers_service.app.database,
+        kit_tables,
+        sender_clock,
+        timeout_seconds=1.0,
+        development_mode_allowed=True,
+        # Every endpoint's due head in one round: the session's database holds
+        # other tests' endpoints (with deliveries older than this test's), and
+        # a round of the default 20 could leave this test's for later.
+        batch_size=SENDER_BATCH,
     )
     yield made
     await made.close()
@@ -557,3 +566,117 @@ def test_the_retry_schedule_doubles_from_five_seconds_to_an_hour_with_jitter() -
     for attempt, full in [(1, 5), (2, 10), (3, 20), (10, 2560), (11, 3600), (50, 3600)]:
         delay = retry_delay(attempt, rng).total_seconds()
         assert full / 2 <= delay <= full, (attempt, delay)
+
+
+async def test_an_attempt_that_fails_unforeseen_is_recorded_and_spares_the_others(
+    endpoints: Stub, customers, dev_tenant, receivers, sender: WebhookSender, customers_service
+) -> None:
+    """One endpoint whose attempt raises what the sender did not foresee (a
+    stored secret that is no key: signing fails) fails its own attempt;
+    another endpoint's delivery in the same round is posted and recorded."""
+    good_receiver = await receivers()
+    good = await new_endpoint(endpoints, dev_tenant, good_receiver.url)
+    odd = await new_endpoint(endpoints, dev_tenant, good_receiver.url)
+    await execute(
+        customers_service.app.database,
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == uuid.UUID(odd.id))
+        .values(secret="whsec_not*base64"),
+    )
+    await new_customer(customers, dev_tenant)
+    (good_queued,) = await deliveries(endpoints, dev_tenant, good.id)
+    (odd_queued,) = await deliveries(endpoints, dev_tenant, odd.id)
+    await sender.send_due()
+    posted = await delivery(endpoints, dev_tenant, good.id, good_queued.id)
+    assert posted.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED
+    failed = await delivery(endpoints, dev_tenant, odd.id, odd_queued.id)
+    assert failed.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert failed.last_error.startswith("internal error")
+    assert len(good_receiver.received) == 1
+
+
+async def test_a_claimed_delivery_is_leased_until_its_attempt_could_have_ended(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service,
+) -> None:
+    """A sender that claimed a delivery and died before recording it (here:
+    the lease set, nothing posted) keeps it from every other sender until
+    the lease lapses; then it is posted again, once."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    lease_until = sender_clock.now() + dt.timedelta(minutes=1)
+    await execute(
+        customers_service.app.database,
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == uuid.UUID(queued.id))
+        .values(next_attempt_at=lease_until),
+    )
+    await sender.send_due()  # other tests' due deliveries may go; not this one
+    assert receiver.received == []
+    sender_clock.advance(dt.timedelta(minutes=1, seconds=1))
+    await sender.send_due()
+    assert len(receiver.received) == 1
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED
+    assert after.attempts == 1
+
+
+async def test_a_stored_url_that_is_not_ascii_is_refused_at_delivery_too(
+    endpoints: Stub, customers, dev_tenant, receivers, sender: WebhookSender, customers_service
+) -> None:
+    """What is posted to is what was checked: a URL httpcore would have to
+    encode (or refuse with an error of its own) is a refused attempt."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await execute(
+        customers_service.app.database,
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == uuid.UUID(endpoint.id))
+        .values(url=receiver.url + "/caf\u00e9"),
+    )
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert "printable ASCII" in after.last_error
+    assert receiver.received == []
+
+
+async def test_a_deployment_that_does_not_allow_development_mode_vets_everyone(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    """An organization's development mode counts only where the deployment
+    allows it (`webhook_development_mode_allowed`, off by default): a
+    production sender refuses its loopback receiver at every attempt."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    production = WebhookSender(
+        customers_service.app.database,
+        kit_tables,
+        sender_clock,
+        timeout_seconds=1.0,
+        batch_size=SENDER_BATCH,
+    )
+    try:
+        await production.send_due()
+    finally:
+        await production.close()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert after.last_error.startswith("refused URL: must use https")
+    assert receiver.received == []

@@ -205,6 +205,8 @@ async def test_another_organizations_endpoint_is_not_found(
         ("https://93.184.215.14/hooks#part", "WEBHOOK_URL_HAS_FRAGMENT"),
         ("ftp://93.184.215.14/hooks", "WEBHOOK_URL_INVALID"),
         ("/hooks", "WEBHOOK_URL_INVALID"),
+        ("https://93.184.215.14/caf\u00e9", "WEBHOOK_URL_INVALID"),
+        ("https://b\u00fccher.example/hooks", "WEBHOOK_URL_INVALID"),
     ],
 )
 async def test_urls_that_could_reach_private_networks_are_refused(
@@ -247,6 +249,27 @@ async def test_development_mode_allows_http_and_loopback(endpoints: Stub, dev_te
         )
     )
     assert reason == "WEBHOOK_URL_HAS_USERINFO"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://[::ffff:169.254.1.1]/",
+    ],
+)
+async def test_link_local_addresses_are_refused_even_in_development_mode(
+    endpoints: Stub, dev_tenant, url: str
+) -> None:
+    code, reason, fields = await refusal(
+        endpoints.CreateWebhookEndpoint(create_request(url), metadata=dev_tenant.metadata())
+    )
+    assert (code, reason, fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "WEBHOOK_URL_PRIVATE_ADDRESS",
+        ["webhook_endpoint.url"],
+    )
 
 
 async def test_event_types_must_be_types_webhooks_post(endpoints: Stub, tenant) -> None:

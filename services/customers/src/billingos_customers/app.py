@@ -89,7 +89,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     )
     app.add_service(
         webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
-        WebhookEndpointServicer(),
+        WebhookEndpointServicer(development_mode_allowed=settings.webhook_development_mode_allowed),
         webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
     )
     # The keys and sessions are ours: this process reads them itself; the
@@ -110,6 +110,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             timeout_seconds=settings.webhook_timeout_seconds,
             batch_size=settings.webhook_batch_size,
             poll_seconds=settings.webhook_poll_seconds,
+            development_mode_allowed=settings.webhook_development_mode_allowed,
         )
         app.add_worker("webhook-sender", sender.run)
     for source in states.state_sources():

@@ -212,26 +212,32 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
 
 
 class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceServicer):
+    def __init__(self, *, development_mode_allowed: bool = False) -> None:
+        self._development_mode_allowed = development_mode_allowed
+
+    def _service(self) -> WebhookEndpointService:
+        return WebhookEndpointService(
+            current_scope(), development_mode_allowed=self._development_mode_allowed
+        )
+
     async def CreateWebhookEndpoint(
         self, request: webhook_endpoints_pb2.CreateWebhookEndpointRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
         fields = webhook_endpoint_fields(request.webhook_endpoint)
-        created = await WebhookEndpointService(current_scope()).create(fields)
+        created = await self._service().create(fields)
         return webhook_endpoint_message(created.endpoint, created.secret)
 
     async def GetWebhookEndpoint(
         self, request: webhook_endpoints_pb2.GetWebhookEndpointRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
         endpoint_id = parse_id(request.id, "id")
-        return webhook_endpoint_message(
-            await WebhookEndpointService(current_scope()).get(endpoint_id)
-        )
+        return webhook_endpoint_message(await self._service().get(endpoint_id))
 
     async def ListWebhookEndpoints(
         self, request: webhook_endpoints_pb2.ListWebhookEndpointsRequest, context: Context
     ) -> webhook_endpoints_pb2.ListWebhookEndpointsResponse:
         page = page_request(request.page_size, request.page_token, {})
-        result = await WebhookEndpointService(current_scope()).list_page(page)
+        result = await self._service().list_page(page)
         return webhook_endpoints_pb2.ListWebhookEndpointsResponse(
             webhook_endpoints=[webhook_endpoint_message(e) for e in result.items],
             next_page_token=result.next_page_token,
@@ -241,7 +247,7 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
         self, request: webhook_endpoints_pb2.UpdateWebhookEndpointRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
         endpoint_id = parse_id(request.webhook_endpoint.id, "webhook_endpoint.id")
-        service = WebhookEndpointService(current_scope())
+        service = self._service()
 
         async def current() -> webhook_endpoints_pb2.WebhookEndpoint:
             return webhook_endpoint_message(await service.get(endpoint_id, for_update=True))
@@ -256,14 +262,14 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
         self, request: webhook_endpoints_pb2.DeleteWebhookEndpointRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
         endpoint_id = parse_id(request.id, "id")
-        service = WebhookEndpointService(current_scope())
+        service = self._service()
         return webhook_endpoint_message(await service.delete(endpoint_id))
 
     async def RotateWebhookEndpointSecret(
         self, request: webhook_endpoints_pb2.RotateWebhookEndpointSecretRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
         endpoint_id = parse_id(request.id, "id")
-        service = WebhookEndpointService(current_scope())
+        service = self._service()
         rotated = await service.rotate_secret(endpoint_id, request.grace_seconds)
         return webhook_endpoint_message(rotated.endpoint, rotated.secret)
 
@@ -273,7 +279,7 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
         endpoint_id = parse_id(request.endpoint_id, "endpoint_id")
         where = DeliveryFilter(endpoint_id=endpoint_id)
         page = page_request(request.page_size, request.page_token, where)
-        service = WebhookEndpointService(current_scope())
+        service = self._service()
         result = await service.list_deliveries(endpoint_id, page, where)
         return webhook_endpoints_pb2.ListWebhookDeliveriesResponse(
             webhook_deliveries=[webhook_delivery_message(d) for d in result.items],
@@ -285,5 +291,5 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
     ) -> webhook_endpoints_pb2.WebhookDelivery:
         endpoint_id = parse_id(request.endpoint_id, "endpoint_id")
         delivery_id = parse_id(request.id, "id")
-        service = WebhookEndpointService(current_scope())
+        service = self._service()
         return webhook_delivery_message(await service.redeliver(endpoint_id, delivery_id))

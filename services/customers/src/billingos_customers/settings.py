@@ -17,6 +17,11 @@ class CustomersSettings(ServiceSettings):
     # that posts them run in this process unless turned off (a deployment of
     # their own runs them instead; tests drive the sender themselves).
     webhook_dispatch_enabled: bool = True
+    # Whether an organization's development mode (webhooks to http and to
+    # local and private addresses) is honoured by this deployment: off unless
+    # set, so a production suite never posts inside its own network whatever
+    # an organization says; `./billingos up` and the tests turn it on.
+    webhook_development_mode_allowed: bool = False
     webhook_sender_enabled: bool = True
     # How long one POST may take in all (connect, send, answer).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

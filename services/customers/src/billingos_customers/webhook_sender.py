@@ -66,6 +66,9 @@ RETRY_CAP = dt.timedelta(hours=1)
 RETRY_FOR = dt.timedelta(days=3)
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_ERROR_LENGTH = 500
+# A claimed delivery is hidden from other senders this long past the POST's
+# timeout (recording its outcome must fit in it).
+LEASE_MARGIN_SECONDS = 30
 
 SocketOption = typing.Union[  # noqa: UP007 - httpcore's own alias, spelt as it is
     tuple[int, int, int], tuple[int, int, bytes | bytearray], tuple[int, int, None, int]
@@ -161,8 +164,10 @@ class WebhookSender:
         timeout_seconds: float = 10.0,
         batch_size: int = 20,
         poll_seconds: float = 1.0,
+        development_mode_allowed: bool = False,
     ) -> None:
         self._database = database
+        self._development_mode_allowed = development_mode_allowed
         self._tables = tables
         self._clock = clock
         self._timeout = timeout_seconds
@@ -198,22 +203,66 @@ class WebhookSender:
             await pool.aclose()
 
     async def send_due(self) -> int:
-        """Posts one batch of due deliveries; how many it posted."""
+        """Posts one batch of due deliveries; how many it claimed.
+
+        Three steps, so that no POST runs inside a transaction: the claim
+        (one short transaction) leases each delivery by moving its next
+        attempt past the POST's timeout, which hides it from other senders
+        while this one posts; the POSTs, concurrently, each on its own; then
+        each outcome in a transaction of its own, only if the lease still
+        holds. A sender that dies mid-POST leaves its deliveries to be posted
+        again once the lease lapses (at least once: receivers dedupe on
+        `webhook-id`); one failing outcome costs no other delivery's record.
+        """
+        now = self._clock.now()
+        lease_until = now + dt.timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
         async with self._database.transaction() as connection:
-            now = self._clock.now()
             due = await DueDeliveries(OnConnection(connection)).claim(now, self._batch_size)
             claimed = [await self._context(connection, delivery) for delivery in due]
-            outcomes = await asyncio.gather(*(self._post(item, now) for item in claimed))
-            for item, outcome in zip(claimed, outcomes, strict=True):
-                await self._record(connection, item, outcome, now)
+            for item in claimed:
+                await self._lease(connection, item.delivery, lease_until)
+        outcomes = await asyncio.gather(*(self._post_safely(item, now) for item in claimed))
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            try:
+                async with self._database.transaction() as connection:
+                    await self._record(connection, item, outcome, now, lease_until)
+            except Exception:
+                # Its lease lapses and it is posted again: never a stuck batch.
+                log.exception(
+                    "recording a webhook attempt failed",
+                    extra={"delivery_id": str(item.delivery.id)},
+                )
         return len(due)
+
+    async def _lease(
+        self, connection: Connection, delivery: WebhookDelivery, lease_until: dt.datetime
+    ) -> None:
+        work = OrganizationWork(
+            connection, delivery.organization_id, self._clock, self._tables, SOURCE
+        )
+        delivery.next_attempt_at = lease_until
+        await WebhookDeliveryRepository(work).update(delivery, ["next_attempt_at"])
+
+    async def _post_safely(self, item: _Claimed, now: dt.datetime) -> Outcome:
+        """`_post`, with anything it did not foresee recorded as a failed
+        attempt: one odd endpoint must not stop every other's deliveries."""
+        try:
+            return await self._post(item, now)
+        except Exception as error:
+            log.exception(
+                "webhook attempt failed unexpectedly",
+                extra={"delivery_id": str(item.delivery.id)},
+            )
+            return Outcome(None, f"internal error: {type(error).__name__}", 0)
 
     async def _context(self, connection: Connection, delivery: WebhookDelivery) -> _Claimed:
         scope = OnConnection(connection, delivery.organization_id)
         endpoint = await WebhookEndpointRepository(scope).get_any(delivery.endpoint_id)
         organization = await OrganizationRepository(scope).require(delivery.organization_id)
         assert endpoint is not None  # a foreign key
-        return _Claimed(delivery, endpoint, organization.development_mode)
+        return _Claimed(
+            delivery, endpoint, organization.development_mode and self._development_mode_allowed
+        )
 
     async def _post(self, item: _Claimed, now: dt.datetime) -> Outcome:
         delivery, endpoint = item.delivery, item.endpoint
@@ -261,12 +310,21 @@ class WebhookSender:
         return outcome(status, None)
 
     async def _record(
-        self, connection: Connection, item: _Claimed, outcome: Outcome, now: dt.datetime
+        self,
+        connection: Connection,
+        item: _Claimed,
+        outcome: Outcome,
+        now: dt.datetime,
+        lease_until: dt.datetime,
     ) -> None:
-        delivery = item.delivery
         work = OrganizationWork(
-            connection, delivery.organization_id, self._clock, self._tables, SOURCE
+            connection, item.delivery.organization_id, self._clock, self._tables, SOURCE
         )
+        delivery = await WebhookDeliveryRepository(work).get(item.delivery.id, for_update=True)
+        if delivery is None or delivery.next_attempt_at != lease_until:
+            # The lease lapsed and another sender took it, or a redelivery
+            # restarted it: that series records its own attempts.
+            return
         await WebhookAttemptRepository(work).insert(
             WebhookDeliveryAttempt(
                 id=new_id(self._clock),

@@ -10,8 +10,11 @@ at every delivery (a name can be pointed elsewhere later). The sender then
 connects to the address it vetted itself (`webhook_sender.VettedBackend`),
 so a second lookup answering differently (DNS rebinding) is never used.
 
-An organization in development mode may use http and any address: its
-receiver runs on the developer's machine.
+An organization in development mode may use http and any address but a
+link-local one (cloud metadata): its receiver runs on the developer's
+machine. Only where the deployment allows it
+(`BILLINGOS_CUSTOMERS_WEBHOOK_DEVELOPMENT_MODE_ALLOWED`, which `./billingos up`
+sets): a production suite applies the public-address rules to everyone.
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ def parse_target(url: str, *, development_mode: bool) -> WebhookTarget:
     if len(url) > MAX_URL_LENGTH:
         raise WebhookUrlRefused(
             f"must be at most {MAX_URL_LENGTH} characters", "WEBHOOK_URL_INVALID"
+        )
+    if not url.isascii() or any(not character.isprintable() for character in url):
+        # What is posted to is what was checked: no client-side encoding step
+        # between the two (an international host goes in its xn-- form).
+        raise WebhookUrlRefused(
+            "must be printable ASCII: percent-encode the path and write an "
+            "international host name in its punycode (xn--) form",
+            "WEBHOOK_URL_INVALID",
         )
     if url != url.strip() or any(ch.isspace() or ord(ch) < 0x20 for ch in url):
         raise WebhookUrlRefused("must not contain whitespace", "WEBHOOK_URL_INVALID")
@@ -132,6 +143,12 @@ async def vetted_addresses(host: str, port: int, *, development_mode: bool) -> l
     addresses = await resolve(host, port)
     if not addresses:
         raise WebhookUrlRefused(f"its host {host!r} does not resolve", "WEBHOOK_URL_UNRESOLVABLE")
+    if any(_link_local(address) for address in addresses):
+        # Cloud metadata (169.254.169.254) and its IPv6 kin: never, in any mode.
+        raise WebhookUrlRefused(
+            "its host resolves to a link-local address, which is never allowed",
+            "WEBHOOK_URL_PRIVATE_ADDRESS",
+        )
     if not development_mode:
         for address in addresses:
             why = refused_address(address)
@@ -152,6 +169,12 @@ async def check_url(url: str, *, development_mode: bool) -> WebhookTarget:
     target = parse_target(url, development_mode=development_mode)
     await vetted_addresses(target.host, target.port, development_mode=development_mode)
     return target
+
+
+def _link_local(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_link_local
+    return address.is_link_local
 
 
 def _ip_literal(host: str) -> IPAddress | None:
