@@ -112,3 +112,13 @@ def test_bad_configuration_fails_at_construction(monkeypatch: pytest.MonkeyPatch
 def test_the_default_timeout_is_30_seconds() -> None:
     with BillingOS("bos_x", server_url="https://billing.example.com") as billingos:
         assert billingos._http.timeout == httpx.Timeout(30.0)
+
+
+@pytest.mark.parametrize(
+    "token", ["bos_abc\r\nX-Injected: 1", "bos_abc def", "bos_caf\u00e9", "bos_tab\there"]
+)
+def test_a_token_that_is_no_api_key_is_refused_without_quoting_it(token: str) -> None:
+    with pytest.raises(ValueError, match="not an API key") as refused:
+        BillingOS(access_token=token, server_url="https://billing.example.com")
+    assert token not in str(refused.value)
+    assert "bos_" not in str(refused.value)

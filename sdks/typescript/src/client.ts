@@ -141,6 +141,13 @@ export class BillingOS {
     if (!accessToken) {
       throw new TypeError('BillingOS needs an API key: pass { accessToken } or set BILLINGOS_API_KEY');
     }
+    if (!/^[\x21-\x7e]+$/.test(accessToken)) {
+      // Never quoted: the message must not carry a secret into a log.
+      throw new TypeError(
+        'the accessToken is not an API key: it must be printable ASCII without spaces or ' +
+          'line breaks (check how it was read or pasted)',
+      );
+    }
     this.serverURL = resolveServerURL(options);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const core = new Core({

@@ -6,6 +6,8 @@ signed timestamp against it (5 minutes of tolerance)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -680,3 +682,50 @@ async def test_a_deployment_that_does_not_allow_development_mode_vets_everyone(
     assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
     assert after.last_error.startswith("refused URL: must use https")
     assert receiver.received == []
+
+
+async def test_a_hanging_receiver_holds_one_slot_not_the_other_endpoints(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    """The running sender keeps a pool of attempts, not rounds: while one
+    receiver hangs for the whole timeout, another endpoint's delivery is
+    posted and recorded."""
+    hanging = await receivers("hang")
+    healthy = await receivers()
+    slow = await new_endpoint(endpoints, dev_tenant, hanging.url)
+    fine = await new_endpoint(endpoints, dev_tenant, healthy.url)
+    await new_customer(customers, dev_tenant)
+    (slow_queued,) = await deliveries(endpoints, dev_tenant, slow.id)
+    (fine_queued,) = await deliveries(endpoints, dev_tenant, fine.id)
+    running = WebhookSender(
+        customers_service.app.database,
+        kit_tables,
+        sender_clock,
+        timeout_seconds=3.0,
+        poll_seconds=0.05,
+        development_mode_allowed=True,
+        batch_size=SENDER_BATCH,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    try:
+
+        async def fine_posted() -> pb.WebhookDelivery | None:
+            found = await delivery(endpoints, dev_tenant, fine.id, fine_queued.id)
+            return found if found.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED else None
+
+        await eventually(fine_posted)
+        still = await delivery(endpoints, dev_tenant, slow.id, slow_queued.id)
+        assert still.attempts == 0  # its POST has not ended: it holds its slot alone
+        assert len(healthy.received) == 1
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await running.close()

@@ -207,6 +207,9 @@ async def test_another_organizations_endpoint_is_not_found(
         ("/hooks", "WEBHOOK_URL_INVALID"),
         ("https://93.184.215.14/caf\u00e9", "WEBHOOK_URL_INVALID"),
         ("https://b\u00fccher.example/hooks", "WEBHOOK_URL_INVALID"),
+        ("https://[2002:a00:1::]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        ("https://[2002:7f00:1::]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        ("https://[fec0::1]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
     ],
 )
 async def test_urls_that_could_reach_private_networks_are_refused(

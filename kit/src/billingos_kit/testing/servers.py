@@ -37,6 +37,14 @@ STRIPE_ENVIRONMENT = (
 class SessionServers:
     database_url: str  # a database of this session's own
     nats_url: str
+    # A second database and broker, for a whole suite started by the tests
+    # (the end-to-end tests' `Suite`): its background workers (the
+    # scheduler, the webhook sender) act on every row they find, and its
+    # durable consumers share names with the service tests' own; apart, the
+    # suite neither acts on the service tests' rows nor takes their events.
+    # With an external NATS (BILLINGOS_TEST_NATS_URL) both are shared.
+    suite_database_url: str = ""
+    suite_nats_url: str = ""
     stripe_api_base: str = ""  # where the payments service calls Stripe
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""  # what signs the webhooks Stripe sends
@@ -63,6 +71,7 @@ def test_servers(scratch: Path) -> Iterator[SessionServers]:
         server_url = postgres.start()
         started.append(postgres)
     nats_url = os.environ.get("BILLINGOS_TEST_NATS_URL")
+    suite_nats_url = nats_url
     if not nats_url:
         nats_server = LocalNats(scratch / "nats" / "store")
         nats_url = nats_server.start()
@@ -76,7 +85,14 @@ def test_servers(scratch: Path) -> Iterator[SessionServers]:
             api_base = local_stripe.start()
             secret_key, webhook_secret = local_stripe.secret_key, local_stripe.webhook_secret
         database = f"billingos_test_{secrets.token_hex(4)}"
+        suite_database = database
         asyncio.run(_admin(server_url, f'CREATE DATABASE "{database}"'))
+        if not suite_nats_url:
+            suite_nats = LocalNats(scratch / "nats-suite" / "store")
+            suite_nats_url = suite_nats.start()
+            started.append(suite_nats)
+            suite_database = f"{database}_suite"
+            asyncio.run(_admin(server_url, f'CREATE DATABASE "{suite_database}"'))
     except BaseException:
         for server in reversed(started):
             server.stop()
@@ -85,19 +101,22 @@ def test_servers(scratch: Path) -> Iterator[SessionServers]:
         yield SessionServers(
             _with_database(server_url, database),
             nats_url,
+            suite_database_url=_with_database(server_url, suite_database),
+            suite_nats_url=suite_nats_url,
             stripe_api_base=api_base,
             stripe_secret_key=secret_key,
             stripe_webhook_secret=webhook_secret,
             local_stripe=local_stripe,
         )
     finally:
-        drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
-        try:
-            asyncio.run(_admin(server_url, drop))
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            # The server closed the admin connection mid-drop (seen on a
-            # loaded shared machine); dropping again is harmless.
-            asyncio.run(_admin(server_url, drop))
+        for name in sorted({database, suite_database}):
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            try:
+                asyncio.run(_admin(server_url, drop))
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+                # The server closed the admin connection mid-drop (seen on a
+                # loaded shared machine); dropping again is harmless.
+                asyncio.run(_admin(server_url, drop))
         for server in reversed(started):
             server.stop()
 

@@ -108,4 +108,10 @@ def resolve_access_token(access_token: str | None) -> str:
     token = access_token or os.environ.get(TOKEN_ENV)
     if not token:
         raise ValueError(f"an access_token is required (or set {TOKEN_ENV})")
+    if not all("!" <= character <= "~" for character in token):
+        # Never quoted: the message must not carry a secret into a log.
+        raise ValueError(
+            "the access_token is not an API key: it must be printable ASCII "
+            "without spaces or line breaks (check how it was read or pasted)"
+        )
     return token

@@ -182,3 +182,19 @@ describe("the owner's surface", () => {
     }
   });
 });
+
+describe('access token', () => {
+  test('a token that is no API key is refused without quoting it', () => {
+    for (const token of ['bos_abc\r\nX-Injected: 1', 'bos_abc def', 'bos_caf\u00e9']) {
+      withEnv(NO_ENV, () => {
+        assert.throws(
+          () => new BillingOS({ accessToken: token, serverURL: 'https://billing.example.com' }),
+          (error: unknown) =>
+            error instanceof TypeError &&
+            /not an API key/.test(error.message) &&
+            !error.message.includes('bos_'),
+        );
+      });
+    }
+  });
+});

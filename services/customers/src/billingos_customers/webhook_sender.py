@@ -28,7 +28,6 @@ of an answer is read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -185,17 +184,34 @@ class WebhookSender:
         }
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keeps up to `batch_size` attempts in flight, claiming more as each
+        one ends: a receiver that hangs for the whole timeout holds one slot,
+        never the attempts of other endpoints (of other organizations)."""
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                try:
-                    sent = await self.send_due()
-                except Exception:
-                    log.exception("sending webhooks failed; retrying")
-                    sent = 0
-                if sent < self._batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self._poll_seconds)
+                free = self._batch_size - len(in_flight)
+                claimed: list[_Claimed] = []
+                now = lease_until = self._clock.now()
+                if free > 0:
+                    try:
+                        claimed, now, lease_until = await self._claim(free)
+                    except Exception:
+                        log.exception("claiming webhook deliveries failed; retrying")
+                for item in claimed:
+                    task = asyncio.create_task(self._attempt(item, now, lease_until))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if not claimed or len(in_flight) >= self._batch_size:
+                    # Wait for the poll interval, a free slot, or the stop.
+                    waiters = [asyncio.ensure_future(stop.wait()), *in_flight]
+                    await asyncio.wait(
+                        waiters, timeout=self._poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waiters[0].cancel()
         finally:
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=self._timeout)
             await self.close()
 
     async def close(self) -> None:
@@ -203,36 +219,42 @@ class WebhookSender:
             await pool.aclose()
 
     async def send_due(self) -> int:
-        """Posts one batch of due deliveries; how many it claimed.
+        """One round: claims up to `batch_size` due deliveries, posts them
+        concurrently and records each; how many it claimed (the tests' way
+        of driving the sender a step at a time; `run` keeps a pool instead).
 
-        Three steps, so that no POST runs inside a transaction: the claim
-        (one short transaction) leases each delivery by moving its next
-        attempt past the POST's timeout, which hides it from other senders
-        while this one posts; the POSTs, concurrently, each on its own; then
-        each outcome in a transaction of its own, only if the lease still
-        holds. A sender that dies mid-POST leaves its deliveries to be posted
-        again once the lease lapses (at least once: receivers dedupe on
-        `webhook-id`); one failing outcome costs no other delivery's record.
+        No POST runs inside a transaction: the claim (one short transaction)
+        leases each delivery by moving its next attempt past the POST's
+        timeout, which hides it from other senders while this one posts;
+        each outcome is then recorded in a transaction of its own, only if the
+        lease still holds. A sender that dies mid-POST leaves its deliveries
+        to be posted again once the lease lapses (at least once: receivers
+        dedupe on `webhook-id`).
         """
+        claimed, now, lease_until = await self._claim(self._batch_size)
+        await asyncio.gather(*(self._attempt(item, now, lease_until) for item in claimed))
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> tuple[list[_Claimed], dt.datetime, dt.datetime]:
         now = self._clock.now()
         lease_until = now + dt.timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
         async with self._database.transaction() as connection:
-            due = await DueDeliveries(OnConnection(connection)).claim(now, self._batch_size)
+            due = await DueDeliveries(OnConnection(connection)).claim(now, limit)
             claimed = [await self._context(connection, delivery) for delivery in due]
             for item in claimed:
                 await self._lease(connection, item.delivery, lease_until)
-        outcomes = await asyncio.gather(*(self._post_safely(item, now) for item in claimed))
-        for item, outcome in zip(claimed, outcomes, strict=True):
-            try:
-                async with self._database.transaction() as connection:
-                    await self._record(connection, item, outcome, now, lease_until)
-            except Exception:
-                # Its lease lapses and it is posted again: never a stuck batch.
-                log.exception(
-                    "recording a webhook attempt failed",
-                    extra={"delivery_id": str(item.delivery.id)},
-                )
-        return len(due)
+        return claimed, now, lease_until
+
+    async def _attempt(self, item: _Claimed, now: dt.datetime, lease_until: dt.datetime) -> None:
+        outcome = await self._post_safely(item, now)
+        try:
+            async with self._database.transaction() as connection:
+                await self._record(connection, item, outcome, now, lease_until)
+        except Exception:
+            # Its lease lapses and it is posted again: never a stuck sender.
+            log.exception(
+                "recording a webhook attempt failed", extra={"delivery_id": str(item.delivery.id)}
+            )
 
     async def _lease(
         self, connection: Connection, delivery: WebhookDelivery, lease_until: dt.datetime

@@ -96,8 +96,14 @@ def parse_target(url: str, *, development_mode: bool) -> WebhookTarget:
 
 def refused_address(address: IPAddress) -> str | None:
     """Why BillingOS never posts to `address` from production; None: public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refused_address(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return refused_address(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            # 2002::/16 carries an IPv4 address that a 6to4 relay reaches.
+            return refused_address(address.sixtofour)
+        if address.is_site_local:
+            return "site-local"
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
         return "shared (CGNAT)"
     checks = (
