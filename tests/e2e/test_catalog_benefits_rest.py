@@ -47,7 +47,9 @@ async def publish_benefit(servers: SessionServers, organization_id: str) -> str:
         update_time=now,
     )
     await publish_event(
-        servers.nats_url, entitlement_events.BenefitCreatedEvent(benefit=benefit), organization_id
+        servers.suite_nats_url,
+        entitlement_events.BenefitCreatedEvent(benefit=benefit),
+        organization_id,
     )
     return benefit.id
 
