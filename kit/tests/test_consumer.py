@@ -555,3 +555,36 @@ async def publish_state(
         envelope.SerializeToString(deterministic=True),
         headers={"Nats-Msg-Id": envelope.event_id},
     )
+
+
+async def test_a_handler_sees_when_the_stream_stored_the_event_not_only_its_clock_time(
+    kit_database: Database,
+    kit_tables: KitTables,
+    jetstream: JetStreamContext,
+    clock: FrozenClock,
+    source: str,
+    stream: str,
+    effects: Table,
+) -> None:
+    """`published_at` is JetStream's timestamp on the real clock: an event of
+    a frozen clock (its envelope says June 2026) was stored just now, and a
+    consumer reading it a second later still sees when it was stored."""
+    before = dt.datetime.now(UTC)
+    published = await publish(jetstream, source, envelope_for(clock, source, HANDLED, "when"))
+    after = dt.datetime.now(UTC)
+    await asyncio.sleep(1.0)
+    seen: list[dt.datetime | None] = []
+    recorder = Recorder(effects)
+
+    async def handler(scope: EventScope, data: Message) -> None:
+        seen.append(scope.published_at)
+        await recorder(scope, data)
+
+    consumer = new_consumer("when", source, kit_database, kit_tables, clock, handler)
+    async with running(consumer, jetstream):
+        await settled(jetstream, stream, "when", published.seq)
+    (stored,) = seen
+    assert stored is not None
+    slack = dt.timedelta(milliseconds=50)  # the NATS server's clock against ours
+    assert before - slack <= stored <= after + slack
+    assert published.envelope.occur_time.ToDatetime(tzinfo=UTC) < before - dt.timedelta(days=30)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from billingos_kit.clock import UTC, FrozenClock, SystemClock
 from billingos_kit.errors import InvalidArgument
-from billingos_kit.ids import new_id, new_ids, parse_id
+from billingos_kit.ids import first_id_at, new_id, new_ids, parse_id
 
 START = dt.datetime(2026, 5, 17, 8, 30, 15, 123000, tzinfo=UTC)
 
@@ -172,3 +172,13 @@ def _steps_by_the_rule(ids: list[uuid.UUID]) -> bool:
             continue
         return False
     return True
+
+
+def test_first_id_at_bounds_every_id_made_before_its_millisecond() -> None:
+    moment = dt.datetime(2026, 3, 1, 12, 0, 0, 123_000, tzinfo=UTC)
+    bound = first_id_at(moment)
+    assert (bound.version, bound.variant) == (7, uuid.RFC_4122)
+    earlier = FrozenClock(moment - dt.timedelta(milliseconds=1))
+    same = FrozenClock(moment)
+    assert max(new_ids(earlier, 100)) < bound
+    assert min(new_ids(same, 5)) >= bound

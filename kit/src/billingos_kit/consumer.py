@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -69,6 +71,10 @@ class EventScope:
     clock: Clock
     outbox: Outbox
     envelope: event_pb2.EventEnvelope
+    # When JetStream stored the event, on the real clock (the envelope's
+    # occur_time is the emitter's clock: a test clock's, maybe days away).
+    # None for a message that did not come from a stream.
+    published_at: dt.datetime | None = None
 
     @property
     def organization_id(self) -> uuid.UUID:
@@ -215,7 +221,7 @@ class EventConsumer:
             return
         data_type, handler = registered
         try:
-            await self._apply(envelope, event_id, data_type, handler)
+            await self._apply(envelope, event_id, data_type, handler, _stored_at(message))
         except Exception:
             attempt = message.metadata.num_delivered if message.metadata else 1
             delay = REDELIVERY_BACKOFF[min(attempt, len(REDELIVERY_BACKOFF)) - 1]
@@ -233,6 +239,7 @@ class EventConsumer:
         event_id: uuid.UUID,
         data_type: type[Message],
         handler: Handler,
+        published_at: dt.datetime | None = None,
     ) -> None:
         async with self.database.transaction() as connection:
             claimed = await _claim(self.tables).fetch_one(
@@ -253,7 +260,17 @@ class EventConsumer:
                 uuid.UUID(envelope.organization_id) if envelope.organization_id else None
             )
             outbox = Outbox(current, self.tables, self.clock, self.own_source, organization_id)
-            await handler(EventScope(connection, self.clock, outbox, envelope), data)
+            scope = EventScope(connection, self.clock, outbox, envelope, published_at)
+            await handler(scope, data)
+
+
+def _stored_at(message: Msg) -> dt.datetime | None:
+    """The stream's timestamp of the message, from its reply subject."""
+    try:
+        stored: dt.datetime = message.metadata.timestamp
+    except NotJSMessageError:  # a core NATS message: no stream, no timestamp
+        return None
+    return stored
 
 
 @cache

@@ -5,6 +5,7 @@ field rather than a database error.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import uuid
@@ -95,3 +96,11 @@ def parse_id(value: str, field: str) -> uuid.UUID:
             field, "must be an id in canonical UUID form (lower-case hex with hyphens)"
         )
     return parsed
+
+
+def first_id_at(when: dt.datetime) -> uuid.UUID:
+    """The smallest UUIDv7 of `when`'s millisecond: every id made earlier
+    sorts below it, so `id < first_id_at(t)` is a range scan of the primary
+    key for "made before t" (a purge needs no index on a time column)."""
+    milliseconds = int(when.timestamp() * 1000)
+    return uuid.UUID(int=(milliseconds << 80) | (0x7 << 76) | (0b10 << 62))

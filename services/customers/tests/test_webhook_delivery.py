@@ -2,7 +2,8 @@
 on real JetStream) enqueue deliveries; a WebhookSender on a test clock of
 its own posts them to real HTTP receivers on loopback. The clock starts at
 the wall clock's time because `standardwebhooks`' verify checks the
-signed timestamp against it (5 minutes of tolerance)."""
+signed timestamp against it (5 minutes of tolerance). Retention (the purge of
+old deliveries and replaced secrets) is tested last, on the rows they made."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
-from sqlalchemy import delete, select, update
+from google.protobuf import field_mask_pb2
+from sqlalchemy import delete, func, select, update
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from billingos.customers.v1 import (
@@ -31,6 +33,7 @@ from billingos_customers.models import (
     webhook_endpoints,
 )
 from billingos_customers.webhook_dispatch import CONSUMER_PREFIX
+from billingos_customers.webhook_retention import WebhookRetention
 from billingos_customers.webhook_sender import RETRY_FOR, WebhookSender, retry_delay
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.db import execute, rows, scalar
@@ -113,6 +116,16 @@ async def delivery(
         if found.id == delivery_id:
             return found
     raise AssertionError(f"no delivery {delivery_id}")
+
+
+async def lease(service: RunningService, delivery_id: str, until: dt.datetime) -> None:
+    """As if another sender had claimed the delivery and were posting it."""
+    await execute(
+        service.app.database,
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == uuid.UUID(delivery_id))
+        .values(claimed_until=until),
+    )
 
 
 def verified(secret: str, received) -> dict:
@@ -613,13 +626,7 @@ async def test_a_claimed_delivery_is_leased_until_its_attempt_could_have_ended(
     endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
     await new_customer(customers, dev_tenant)
     (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
-    lease_until = sender_clock.now() + dt.timedelta(minutes=1)
-    await execute(
-        customers_service.app.database,
-        update(webhook_deliveries)
-        .where(webhook_deliveries.c.id == uuid.UUID(queued.id))
-        .values(next_attempt_at=lease_until),
-    )
+    await lease(customers_service, queued.id, sender_clock.now() + dt.timedelta(minutes=1))
     await sender.send_due()  # other tests' due deliveries may go; not this one
     assert receiver.received == []
     sender_clock.advance(dt.timedelta(minutes=1, seconds=1))
@@ -729,3 +736,206 @@ async def test_a_hanging_receiver_holds_one_slot_not_the_other_endpoints(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await running.close()
+
+
+async def test_a_redelivery_waits_while_a_delivery_of_its_endpoint_is_being_posted(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    """One at a time per endpoint, whatever is redelivered: while the second
+    delivery is being posted (claimed by another sender), neither a
+    redelivery of the first nor one of the second itself is posted beside
+    it; once its lease ends they go one per round, the older first."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant, "one@example.com")
+    (first,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    await new_customer(customers, dev_tenant, "two@example.com")
+    second, _ = await deliveries(endpoints, dev_tenant, endpoint.id, 2)
+    await lease(customers_service, second.id, sender_clock.now() + dt.timedelta(minutes=1))
+    for queued in (first, second):
+        await endpoints.RedeliverWebhookDelivery(
+            pb.RedeliverWebhookDeliveryRequest(endpoint_id=endpoint.id, id=queued.id),
+            metadata=dev_tenant.metadata(f"redeliver-{queued.id}"),
+        )
+    await sender.send_due()
+    assert len(receiver.received) == 1  # only the first's first delivery
+    sender_clock.advance(dt.timedelta(minutes=1, seconds=1))
+    await sender.send_due()
+    assert len(receiver.received) == 2
+    await sender.send_due()
+    sequences = [verified(endpoint.secret, r)["sequence"] for r in receiver.received]
+    assert sequences == [1, 1, 2]
+
+
+async def test_an_endpoint_enabled_again_gets_its_waiting_deliveries_on_a_new_series(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+) -> None:
+    """A delivery that was retrying when its endpoint was disabled is due at
+    once when it is enabled again, with a whole new retry window: not the
+    hour-long wait, nor the end of a series that began days ago."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+
+    async def set_disabled(disabled: bool) -> None:
+        await endpoints.UpdateWebhookEndpoint(
+            pb.UpdateWebhookEndpointRequest(
+                webhook_endpoint=pb.WebhookEndpoint(id=endpoint.id, disabled=disabled),
+                update_mask=field_mask_pb2.FieldMask(paths=["disabled"]),
+            ),
+            metadata=dev_tenant.metadata(),
+        )
+
+    await set_disabled(True)
+    await execute(
+        customers_service.app.database,
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == uuid.UUID(queued.id))
+        .values(
+            status="retrying",
+            series_attempts=40,
+            series_started_at=sender_clock.now() - RETRY_FOR + dt.timedelta(minutes=30),
+            next_attempt_at=sender_clock.now() + dt.timedelta(hours=1),
+        ),
+    )
+    await set_disabled(False)
+    restarted = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert restarted.status == Status.WEBHOOK_DELIVERY_STATUS_PENDING
+    receiver.answers.append(500)
+    sender_clock.set(max(sender_clock.now(), restarted.next_attempt_time.ToDatetime(tzinfo=dt.UTC)))
+    await sender.send_due()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    # One failure of a new series: retrying, not given up at the old window's end.
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert len(receiver.received) == 1
+
+
+async def test_an_event_of_a_test_clock_reaches_an_endpoint_made_after_its_clock_time(
+    endpoints: Stub,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    """Whether an endpoint takes an event is decided by when the event was
+    published, on the real clock: a test clock's event occurs at the test
+    clock's time (here a month before the endpoint was made)."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url, ("subscription.created",))
+    await publish_event(
+        servers.nats_url,
+        subscription_events.SubscriptionCreatedEvent(
+            subscription=subscriptions_pb2.Subscription(
+                id=str(uuid.uuid4()), organization_id=str(dev_tenant.organization_id)
+            )
+        ),
+        dev_tenant.organization_id,
+        occur_time=session_clock.now() - dt.timedelta(days=30),
+    )
+    (only,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    assert only.event_type == "subscription.created"
+
+
+# ---- retention (webhook_retention.py) ----------------------------------------
+
+KEEP_FOR = dt.timedelta(days=30)
+
+
+async def count_rows(service: RunningService, table, delivery_id: str) -> int:
+    column = table.c.id if table is webhook_deliveries else table.c.delivery_id
+    found = await scalar(
+        service.app.database,
+        select(func.count()).select_from(table).where(column == uuid.UUID(delivery_id)),
+    )
+    return int(found)
+
+
+async def test_finished_deliveries_past_the_retention_are_purged_open_ones_stay(
+    endpoints, customers, dev_tenant, receivers, sender, sender_clock, customers_service
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    other = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (done,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    (waiting,) = await deliveries(endpoints, dev_tenant, other.id)
+    await execute(  # the other endpoint is disabled: its delivery stays open
+        customers_service.app.database,
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == uuid.UUID(other.id))
+        .values(disabled_at=sender_clock.now(), disabled_reason="by_request"),
+    )
+    await sender.send_due()
+    assert await count_rows(customers_service, webhook_delivery_attempts, done.id) == 1
+
+    recent = WebhookRetention(
+        customers_service.app.database,
+        FrozenClock(sender_clock.now() + KEEP_FOR - dt.timedelta(minutes=1)),
+        keep_for=KEEP_FOR,
+    )
+    await recent.purge()
+    assert await count_rows(customers_service, webhook_deliveries, done.id) == 1
+
+    later = WebhookRetention(
+        customers_service.app.database,
+        FrozenClock(sender_clock.now() + KEEP_FOR + dt.timedelta(minutes=1)),
+        keep_for=KEEP_FOR,
+    )
+    purged = await later.purge()
+    assert purged.deliveries >= 1
+    assert await count_rows(customers_service, webhook_deliveries, done.id) == 0
+    assert await count_rows(customers_service, webhook_delivery_attempts, done.id) == 0
+    assert await count_rows(customers_service, webhook_deliveries, waiting.id) == 1
+
+
+async def test_a_replaced_secret_is_dropped_once_its_grace_is_over(
+    endpoints, dev_tenant, customers_service, sender_clock
+) -> None:
+    endpoint = await new_endpoint(endpoints, dev_tenant, "http://127.0.0.1:9/hooks")
+    await endpoints.RotateWebhookEndpointSecret(
+        pb.RotateWebhookEndpointSecretRequest(id=endpoint.id, grace_seconds=60),
+        metadata=dev_tenant.metadata(),
+    )
+
+    async def previous() -> str | None:
+        found: str | None = await scalar(
+            customers_service.app.database,
+            select(webhook_endpoints.c.previous_secret).where(
+                webhook_endpoints.c.id == uuid.UUID(endpoint.id)
+            ),
+        )
+        return found
+
+    expires = await scalar(
+        customers_service.app.database,
+        select(webhook_endpoints.c.previous_secret_expires_at).where(
+            webhook_endpoints.c.id == uuid.UUID(endpoint.id)
+        ),
+    )
+    during = WebhookRetention(
+        customers_service.app.database,
+        FrozenClock(expires - dt.timedelta(seconds=1)),
+        keep_for=KEEP_FOR,
+    )
+    await during.purge()
+    assert await previous() == endpoint.secret
+    after = WebhookRetention(
+        customers_service.app.database, FrozenClock(expires), keep_for=KEEP_FOR
+    )
+    assert (await after.purge()).secrets >= 1
+    assert await previous() is None

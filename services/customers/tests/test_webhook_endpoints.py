@@ -17,7 +17,9 @@ from billingos.customers.v1 import (
     webhook_endpoints_pb2,
     webhook_endpoints_pb2_grpc,
 )
+from billingos_customers import webhook_urls
 from billingos_customers.models import webhook_endpoints
+from billingos_customers.webhook_endpoints import DEFAULT_MAX_ENDPOINTS
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.db import scalar
 from billingos_kit.testing.errors import call_error
@@ -325,3 +327,32 @@ async def test_a_redelivery_of_an_unknown_delivery_is_not_found(endpoints: Stub,
         )
     )
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "WEBHOOK_DELIVERY_NOT_FOUND")
+
+
+async def test_an_organization_has_at_most_the_endpoint_limit(endpoints: Stub, tenant) -> None:
+    """Each event is posted once per endpoint: the limit (50 by default)
+    bounds what one event costs. A deleted endpoint frees its place."""
+    made = [
+        await endpoints.CreateWebhookEndpoint(create_request(), metadata=tenant.metadata())
+        for _ in range(DEFAULT_MAX_ENDPOINTS)
+    ]
+    code, reason, _ = await refusal(
+        endpoints.CreateWebhookEndpoint(create_request(), metadata=tenant.metadata())
+    )
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "WEBHOOK_ENDPOINT_LIMIT_REACHED")
+    await endpoints.DeleteWebhookEndpoint(
+        pb.DeleteWebhookEndpointRequest(id=made[0].id), metadata=tenant.metadata()
+    )
+    await endpoints.CreateWebhookEndpoint(create_request(), metadata=tenant.metadata())
+
+
+async def test_a_host_that_does_not_resolve_in_time_is_unresolvable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow resolver answers nothing rather than holding the request: with
+    no time at all, even a name the resolver knows is refused."""
+    monkeypatch.setattr(webhook_urls, "RESOLVE_TIMEOUT_SECONDS", 0.0)
+    assert await webhook_urls.resolve("localhost", 443) == []
+    with pytest.raises(webhook_urls.WebhookUrlRefused) as refused:
+        await webhook_urls.vetted_addresses("localhost", 443, development_mode=True)
+    assert refused.value.reason == "WEBHOOK_URL_UNRESOLVABLE"

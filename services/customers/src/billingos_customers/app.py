@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from pathlib import Path
 
 from billingos.customers.v1 import (
@@ -36,12 +38,17 @@ from billingos_customers.servicer import (
 )
 from billingos_customers.settings import CustomersSettings
 from billingos_customers.webhook_dispatch import webhook_dispatchers
+from billingos_customers.webhook_retention import WebhookRetention
 from billingos_customers.webhook_sender import WebhookSender
 from billingos_kit.clock import Clock
+from billingos_kit.db import Database
+from billingos_kit.own_loop import Work, on_own_loop
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The webhook workers' connections, as Postgres names them (pg_stat_activity).
+WEBHOOKS_APPLICATION = "billingos-customers-webhooks"
 
 
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
@@ -89,7 +96,10 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     )
     app.add_service(
         webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
-        WebhookEndpointServicer(development_mode_allowed=settings.webhook_development_mode_allowed),
+        WebhookEndpointServicer(
+            development_mode_allowed=settings.webhook_development_mode_allowed,
+            max_endpoints=settings.webhook_max_endpoints_per_organization,
+        ),
         webhook_endpoints_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"],
     )
     # The keys and sessions are ours: this process reads them itself; the
@@ -103,8 +113,27 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         for dispatcher in webhook_dispatchers(app.database, app.clock):
             app.add_consumer(dispatcher)
     if settings.webhook_sender_enabled:
+        webhooks = on_own_loop("customers-webhooks", _webhooks(settings, app))
+        app.add_worker("webhook-sender", webhooks)
+    for source in states.state_sources():
+        app.add_state_source(source)
+    return app
+
+
+def _webhooks(settings: CustomersSettings, app: ServiceApp) -> Work:
+    """The sender and the retention job, for a loop of their own: a receiver
+    that answers slowly, or a batch of signatures, never delays the API's
+    key checks on the main loop. Their own pool too (a pool is bound to the
+    loop that made it)."""
+
+    async def run(stop: asyncio.Event) -> None:
+        database = Database(
+            settings.database_url,
+            pool_size=settings.webhook_pool_size,
+            application_name=WEBHOOKS_APPLICATION,
+        )
         sender = WebhookSender(
-            app.database,
+            database,
             kit_tables,
             app.clock,
             timeout_seconds=settings.webhook_timeout_seconds,
@@ -112,7 +141,14 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             poll_seconds=settings.webhook_poll_seconds,
             development_mode_allowed=settings.webhook_development_mode_allowed,
         )
-        app.add_worker("webhook-sender", sender.run)
-    for source in states.state_sources():
-        app.add_state_source(source)
-    return app
+        retention = WebhookRetention(
+            database,
+            app.clock,
+            keep_for=dt.timedelta(days=settings.webhook_delivery_retention_days),
+        )
+        try:
+            await asyncio.gather(sender.run(stop), retention.run(stop))
+        finally:
+            await database.dispose()
+
+    return run

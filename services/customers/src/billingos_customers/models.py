@@ -167,6 +167,10 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Set while a sender posts it (its lease): no other sender takes it, nor
+    # another delivery of its endpoint, until it is recorded or this passes.
+    # Apart from `next_attempt_at`, so a redelivery never frees it mid-POST.
+    Column("claimed_until", Timestamp, nullable=True),
     # A redelivered event (or one read again after processed_events was
     # purged) enqueues once.
     Index("uq_webhook_deliveries_endpoint_id_event_id", "endpoint_id", "event_id", unique=True),
@@ -297,6 +301,7 @@ class WebhookDelivery:
     last_error: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    claimed_until: dt.datetime | None = None
 
 
 @dataclass

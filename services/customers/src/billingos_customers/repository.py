@@ -10,15 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Table,
+    Uuid,
     and_,
+    any_,
     bindparam,
+    delete,
     exists,
     func,
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.sql import ClauseElement
@@ -40,6 +45,8 @@ from billingos_customers.models import (
     webhook_delivery_attempts,
     webhook_endpoints,
 )
+from billingos_customers.webhook_vocabulary import DeliveryStatus
+from billingos_kit.ids import first_id_at
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.validation import ascii_lower
@@ -160,6 +167,7 @@ class PresentedSessions(PlatformRepository[CustomerSession]):
 
 # Statuses of a delivery still to be made (webhook_sender.DeliveryStatus).
 OPEN_STATUSES = ("pending", "retrying")
+FINISHED_STATUSES = ("succeeded", "failed")
 
 
 def _is_open(status: ColumnElement[str]) -> ColumnElement[bool]:
@@ -174,9 +182,9 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
     row_type = WebhookEndpoint
     resource = "webhook_endpoint"
 
-    async def matching(self, event_type: str, occurred_at: dt.datetime) -> list[WebhookEndpoint]:
+    async def matching(self, event_type: str, published_at: dt.datetime) -> list[WebhookEndpoint]:
         """The enabled, live endpoints that take `event_type` (an empty filter
-        takes every type) and existed when the event happened (a consumer
+        takes every type) and existed when the event was published (a consumer
         catching up never posts an older event to a new endpoint); locked,
         in id order, so concurrent dispatchers take sequence numbers one
         after the other and never deadlock."""
@@ -186,7 +194,7 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
                 self.live()
                 .where(
                     webhook_endpoints.c.disabled_at.is_(None),
-                    webhook_endpoints.c.created_at <= bindparam("occurred_at"),
+                    webhook_endpoints.c.created_at <= bindparam("published_at"),
                     or_(
                         func.cardinality(webhook_endpoints.c.event_types) == 0,
                         bindparam("event_type") == func.any(webhook_endpoints.c.event_types),
@@ -196,7 +204,19 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
                 .with_for_update()
             ),
         )
-        return await self.fetch_rows(query, event_type=event_type, occurred_at=occurred_at)
+        return await self.fetch_rows(query, event_type=event_type, published_at=published_at)
+
+    async def count_live(self) -> int:
+        """How many endpoints the organization has (deleted ones aside)."""
+        query = self.query(
+            "count_live",
+            lambda: self.live().with_only_columns(func.count()).order_by(None),
+        )
+        record = await query.fetch_one(
+            await self.connection(), organization_id=self.organization_id
+        )
+        assert record is not None
+        return int(record[0])
 
     async def get_any(
         self, endpoint_id: uuid.UUID, *, for_update: bool = False
@@ -244,6 +264,37 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
         record = await query.fetch_one(await self.connection(), **self._values(delivery))
         return record is not None
 
+    async def restart_open(self, endpoint_id: uuid.UUID, now: dt.datetime) -> None:
+        """Every open delivery of the endpoint due now, on a new series of
+        attempts: an endpoint enabled again gets its waiting deliveries at
+        once, each with its three days of retries from now (not the rest of
+        a series that began before it was disabled). One being posted keeps
+        its lease."""
+        query = self.query(
+            "restart_open",
+            lambda: (
+                update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.organization_id == bindparam("organization_id"),
+                    webhook_deliveries.c.endpoint_id == bindparam("endpoint_id"),
+                    _is_open(webhook_deliveries.c.status),
+                )
+                .values(
+                    status=DeliveryStatus.PENDING.value,
+                    series_attempts=0,
+                    series_started_at=None,
+                    next_attempt_at=bindparam("now"),
+                    updated_at=bindparam("now"),
+                )
+            ),
+        )
+        await query.execute(
+            await self.connection(),
+            organization_id=self.organization_id,
+            endpoint_id=endpoint_id,
+            now=now,
+        )
+
 
 class WebhookAttemptRepository(TenantRepository[WebhookDeliveryAttempt]):
     table = webhook_delivery_attempts
@@ -261,25 +312,36 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
     async def claim(self, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
         """Up to `limit` due deliveries, locked (`SKIP LOCKED`: replicas share
         the work, never post one twice at once), each the earliest open one
-        of its endpoint: an endpoint's later delivery waits while an earlier
-        one is pending or retrying, so each endpoint gets them in order. Of
-        enabled, live endpoints only: a disabled one's deliveries wait."""
+        of its endpoint and only while no other of its endpoint is claimed:
+        an endpoint's later delivery waits while an earlier one is pending,
+        retrying or being posted, so each endpoint gets them in order and
+        one at a time (a manual redelivery of an older one included). Of
+        enabled, live endpoints only: a disabled one's deliveries wait. The
+        caller leases what it gets (`claimed_until`)."""
 
         def build() -> ClauseElement:
-            earlier = webhook_deliveries.alias("earlier")
+            other = webhook_deliveries.alias("other")
+            delivery = webhook_deliveries.c
             return (
                 select(webhook_deliveries)
-                .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+                .join(webhook_endpoints, webhook_endpoints.c.id == delivery.endpoint_id)
                 .where(
-                    _is_open(webhook_deliveries.c.status),
-                    webhook_deliveries.c.next_attempt_at <= bindparam("now"),
+                    _is_open(delivery.status),
+                    delivery.next_attempt_at <= bindparam("now"),
+                    or_(
+                        delivery.claimed_until.is_(None), delivery.claimed_until <= bindparam("now")
+                    ),
                     webhook_endpoints.c.disabled_at.is_(None),
                     webhook_endpoints.c.deleted_at.is_(None),
                     ~exists().where(
                         and_(
-                            earlier.c.endpoint_id == webhook_deliveries.c.endpoint_id,
-                            earlier.c.sequence < webhook_deliveries.c.sequence,
-                            _is_open(earlier.c.status),
+                            other.c.endpoint_id == delivery.endpoint_id,
+                            other.c.id != delivery.id,
+                            _is_open(other.c.status),
+                            or_(
+                                other.c.sequence < delivery.sequence,
+                                other.c.claimed_until > bindparam("now"),
+                            ),
                         )
                     ),
                 )
@@ -289,3 +351,66 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
             )
 
         return await self.fetch_rows(self.query("claim", build), now=now, limit=limit)
+
+
+class ExpiredWebhookRows(PlatformRepository[WebhookDelivery]):
+    """The retention job's view, across organizations: finished deliveries
+    past their keeping, and secrets past their grace."""
+
+    table = webhook_deliveries
+    row_type = WebhookDelivery
+    resource = "webhook_delivery"
+
+    async def purge_deliveries(self, before: dt.datetime, limit: int) -> int:
+        """Deletes up to `limit` finished deliveries last changed before
+        `before`, and their attempts; how many. Open ones are never purged.
+        Bounded by id (a range of the primary key) and locked `SKIP LOCKED`,
+        so a purge never waits on the sender, nor it on the purge."""
+        connection = await self.connection()
+        doomed = await self.query("doomed", self._doomed).fetch(
+            connection, before=before, first_kept_id=first_id_at(before), limit=limit
+        )
+        ids = [record["id"] for record in doomed]
+        if not ids:
+            return 0
+        await self.query(
+            "drop_attempts",
+            lambda: delete(webhook_delivery_attempts).where(
+                webhook_delivery_attempts.c.delivery_id == any_(bindparam("ids", type_=ARRAY(Uuid)))
+            ),
+        ).execute(connection, ids=ids)
+        await self.query(
+            "drop_deliveries",
+            lambda: delete(webhook_deliveries).where(
+                webhook_deliveries.c.id == any_(bindparam("ids", type_=ARRAY(Uuid)))
+            ),
+        ).execute(connection, ids=ids)
+        return len(ids)
+
+    @staticmethod
+    def _doomed() -> ClauseElement:
+        delivery = webhook_deliveries.c
+        return (
+            select(delivery.id)
+            .where(
+                delivery.id < bindparam("first_kept_id"),
+                delivery.status.in_([literal_column(f"'{value}'") for value in FINISHED_STATUSES]),
+                delivery.updated_at < bindparam("before"),
+            )
+            .order_by(delivery.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+
+    async def forget_replaced_secrets(self, now: dt.datetime) -> int:
+        """Drops each secret a rotation replaced once its grace is over (it
+        signs nothing more); how many."""
+        status = await self.query(
+            "forget_replaced_secrets",
+            lambda: (
+                update(webhook_endpoints)
+                .where(webhook_endpoints.c.previous_secret_expires_at <= bindparam("now"))
+                .values(previous_secret=None, previous_secret_expires_at=None)
+            ),
+        ).execute(await self.connection(), now=now)
+        return int(status.rsplit(" ", 1)[-1])

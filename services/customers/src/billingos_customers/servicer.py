@@ -212,12 +212,15 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
 
 
 class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceServicer):
-    def __init__(self, *, development_mode_allowed: bool = False) -> None:
+    def __init__(self, *, development_mode_allowed: bool = False, max_endpoints: int) -> None:
         self._development_mode_allowed = development_mode_allowed
+        self._max_endpoints = max_endpoints
 
     def _service(self) -> WebhookEndpointService:
         return WebhookEndpointService(
-            current_scope(), development_mode_allowed=self._development_mode_allowed
+            current_scope(),
+            development_mode_allowed=self._development_mode_allowed,
+            max_endpoints=self._max_endpoints,
         )
 
     async def CreateWebhookEndpoint(

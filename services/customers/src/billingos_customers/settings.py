@@ -14,8 +14,10 @@ class CustomersSettings(ServiceSettings):
 
     grpc_listen: str = "127.0.0.1:50061"
     # Outbound webhooks: the consumers that enqueue deliveries and the worker
-    # that posts them run in this process unless turned off (a deployment of
-    # their own runs them instead; tests drive the sender themselves).
+    # that posts them run in this process unless turned off. Replicas share
+    # the work; to keep it off the API's replicas, run one deployment of this
+    # service with them on and the API's with them off (tests drive the
+    # sender themselves). The sender has an event loop and a pool of its own.
     webhook_dispatch_enabled: bool = True
     # Whether an organization's development mode (webhooks to http and to
     # local and private addresses) is honoured by this deployment: off unless
@@ -29,3 +31,9 @@ class CustomersSettings(ServiceSettings):
     webhook_batch_size: int = Field(default=20, ge=1)
     # How often the sender looks for due deliveries when idle.
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # Database connections of the sender (it records each attempt).
+    webhook_pool_size: int = Field(default=4, ge=1)
+    # Live endpoints per organization (each event is posted once per endpoint).
+    webhook_max_endpoints_per_organization: int = Field(default=50, ge=1)
+    # Finished deliveries (and their attempts) are kept this long, then purged.
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)

@@ -35,16 +35,18 @@ CONSUMER_PREFIX = "customers-webhooks-"
 
 async def enqueue_deliveries(scope: EventScope, data: Message) -> None:
     """One delivery of this event per endpoint that takes it. Endpoints made
-    after the event happened get nothing (a consumer catching up never
-    posts an old event to a new endpoint)."""
+    after the event was published get nothing (a consumer catching up never
+    posts an old event to a new endpoint). Published, not occurred: an
+    event of a test clock occurs at the clock's time, which may be long
+    before or after the endpoint was made on the real one."""
     envelope = scope.envelope
     if not envelope.organization_id:
         return  # nobody's event: no endpoint can take it
     endpoints = WebhookEndpointRepository(scope)
     deliveries = WebhookDeliveryRepository(scope)
-    occurred = envelope.occur_time.ToDatetime(tzinfo=UTC)
+    published = scope.published_at or envelope.occur_time.ToDatetime(tzinfo=UTC)
     now = scope.clock.now()
-    for endpoint in await endpoints.matching(envelope.type, occurred):
+    for endpoint in await endpoints.matching(envelope.type, published):
         sequence = endpoint.last_sequence + 1
         delivery = WebhookDelivery(
             id=new_id(scope.clock),

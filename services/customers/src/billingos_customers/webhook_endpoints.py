@@ -25,7 +25,7 @@ from billingos_customers.repository import (
 from billingos_customers.webhook_envelope import new_secret
 from billingos_customers.webhook_urls import check_url
 from billingos_customers.webhook_vocabulary import POSTED_TYPES, DeliveryStatus, DisabledReason
-from billingos_kit.errors import InvalidArgument
+from billingos_kit.errors import FailedPrecondition, InvalidArgument
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id
@@ -37,6 +37,7 @@ PREFIX = "webhook_endpoint"
 MAX_DESCRIPTION_LENGTH = 256
 DEFAULT_GRACE = dt.timedelta(hours=24)
 MAX_GRACE = dt.timedelta(days=7)
+DEFAULT_MAX_ENDPOINTS = 50
 NO_FILTERS = ListFilter()
 WEBHOOK_ENDPOINT_MASK = UpdateMask(
     PREFIX,
@@ -56,9 +57,16 @@ class EndpointWithSecret:
 class WebhookEndpointService:
     """Webhook endpoints of the scope's organization, and their deliveries."""
 
-    def __init__(self, scope: CallScope, *, development_mode_allowed: bool = False) -> None:
+    def __init__(
+        self,
+        scope: CallScope,
+        *,
+        development_mode_allowed: bool = False,
+        max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
+    ) -> None:
         self._scope = scope
         self._development_mode_allowed = development_mode_allowed
+        self._max_endpoints = max_endpoints
         self._endpoints = WebhookEndpointRepository(scope)
         self._deliveries = WebhookDeliveryRepository(scope)
 
@@ -67,6 +75,7 @@ class WebhookEndpointService:
         `webhook_endpoint.created`. Its URL must pass the SSRF rules for the
         organization's mode (webhook_urls.py)."""
         await self._check(fields, WEBHOOK_ENDPOINT_MASK.updatable)
+        await self._check_room()
         now = self._scope.clock.now()
         secret = new_secret()
         endpoint = WebhookEndpoint(
@@ -119,6 +128,7 @@ class WebhookEndpointService:
                 endpoint.disabled_at, endpoint.disabled_reason = now, DisabledReason.BY_REQUEST
             else:
                 endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
+                await self._deliveries.restart_open(endpoint.id, now)
             changed.append("disabled")
             columns += ["disabled_at", "disabled_reason", "failing_since"]
         if not changed:
@@ -168,7 +178,10 @@ class WebhookEndpointService:
 
     async def redeliver(self, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
         """Starts a new series of attempts for the delivery, due now, with
-        the same body and `webhook-id`; of a live endpoint's delivery only."""
+        the same body and `webhook-id`; of a live endpoint's delivery only.
+        It waits its turn: while another delivery of the endpoint is being
+        posted, or one is being posted right now, nothing is posted twice at
+        once (an attempt in flight counts as the new series' first)."""
         await self._endpoints.require(endpoint_id)
         delivery = await self._deliveries.require(delivery_id, for_update=True)
         if delivery.endpoint_id != endpoint_id:
@@ -184,6 +197,20 @@ class WebhookEndpointService:
             ["status", "series_attempts", "series_started_at", "next_attempt_at", "updated_at"],
         )
         return delivery
+
+    async def _check_room(self) -> None:
+        """At most `max_endpoints` live endpoints: each event is posted once
+        per endpoint, so the count bounds what one event costs the sender.
+        One create of the organization at a time, so two cannot both take
+        the last place."""
+        await self._endpoints.hold_lock("customers.webhook_endpoints.create", "room")
+        count = await self._endpoints.count_live()
+        if count >= self._max_endpoints:
+            raise FailedPrecondition(
+                f"the organization has {count} webhook endpoints; at most "
+                f"{self._max_endpoints} may exist (delete one first)",
+                reason="WEBHOOK_ENDPOINT_LIMIT_REACHED",
+            )
 
     async def _check(self, fields: WebhookEndpointFields, paths: Sequence[str]) -> None:
         violations = Violations()

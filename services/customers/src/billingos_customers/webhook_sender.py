@@ -224,8 +224,9 @@ class WebhookSender:
         of driving the sender a step at a time; `run` keeps a pool instead).
 
         No POST runs inside a transaction: the claim (one short transaction)
-        leases each delivery by moving its next attempt past the POST's
-        timeout, which hides it from other senders while this one posts;
+        leases each delivery (`claimed_until`, past the POST's timeout),
+        which hides it and its endpoint's others from other senders while
+        this one posts;
         each outcome is then recorded in a transaction of its own, only if the
         lease still holds. A sender that dies mid-POST leaves its deliveries
         to be posted again once the lease lapses (at least once: receivers
@@ -262,8 +263,8 @@ class WebhookSender:
         work = OrganizationWork(
             connection, delivery.organization_id, self._clock, self._tables, SOURCE
         )
-        delivery.next_attempt_at = lease_until
-        await WebhookDeliveryRepository(work).update(delivery, ["next_attempt_at"])
+        delivery.claimed_until = lease_until
+        await WebhookDeliveryRepository(work).update(delivery, ["claimed_until"])
 
     async def _post_safely(self, item: _Claimed, now: dt.datetime) -> Outcome:
         """`_post`, with anything it did not foresee recorded as a failed
@@ -343,9 +344,10 @@ class WebhookSender:
             connection, item.delivery.organization_id, self._clock, self._tables, SOURCE
         )
         delivery = await WebhookDeliveryRepository(work).get(item.delivery.id, for_update=True)
-        if delivery is None or delivery.next_attempt_at != lease_until:
-            # The lease lapsed and another sender took it, or a redelivery
-            # restarted it: that series records its own attempts.
+        if delivery is None or delivery.claimed_until != lease_until:
+            # The lease lapsed and another sender took it: that one records.
+            # (A redelivery during the POST keeps the lease: this attempt
+            # counts as the new series' first.)
             return
         await WebhookAttemptRepository(work).insert(
             WebhookDeliveryAttempt(
@@ -366,6 +368,7 @@ class WebhookSender:
         delivery.series_started_at = delivery.series_started_at or now
         delivery.last_response_status = outcome.status
         delivery.last_error = outcome.error
+        delivery.claimed_until = None
         delivery.updated_at = now
         disable: DisabledReason | None = None
         if outcome.succeeded:
@@ -399,6 +402,7 @@ class WebhookSender:
                 "last_error",
                 "status",
                 "next_attempt_at",
+                "claimed_until",
                 "updated_at",
             ],
         )

@@ -28,6 +28,7 @@ from urllib.parse import SplitResult, urlsplit
 from billingos_kit.errors import InvalidArgument
 
 MAX_URL_LENGTH = 2048
+RESOLVE_TIMEOUT_SECONDS = 5.0
 URL_FIELD = "webhook_endpoint.url"
 # Shared address space (RFC 6598): carriers' NAT, and some clouds' internal
 # networks; `ipaddress` does not count it as private.
@@ -124,15 +125,18 @@ def refused_address(address: IPAddress) -> str | None:
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to (an IP literal: itself). Uses the
     system resolver, so legacy spellings like `0x7f000001` or `10.1` are
-    resolved as a connection would, and vetted as what they are."""
+    resolved as a connection would, and vetted as what they are. A name
+    that takes longer than RESOLVE_TIMEOUT_SECONDS resolves to nothing: a
+    merchant's slow DNS must not hold a request (or its transaction) open."""
     literal = _ip_literal(host)
     if literal is not None:
         return [literal]
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except (socket.gaierror, UnicodeError):
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+    except (socket.gaierror, UnicodeError, TimeoutError):
         return []
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in found:
@@ -148,7 +152,10 @@ async def vetted_addresses(host: str, port: int, *, development_mode: bool) -> l
     is refused), or any in development mode. WebhookUrlRefused otherwise."""
     addresses = await resolve(host, port)
     if not addresses:
-        raise WebhookUrlRefused(f"its host {host!r} does not resolve", "WEBHOOK_URL_UNRESOLVABLE")
+        raise WebhookUrlRefused(
+            f"its host {host!r} does not resolve (within {RESOLVE_TIMEOUT_SECONDS:g} s)",
+            "WEBHOOK_URL_UNRESOLVABLE",
+        )
     if any(_link_local(address) for address in addresses):
         # Cloud metadata (169.254.169.254) and its IPv6 kin: never, in any mode.
         raise WebhookUrlRefused(
