@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -95,6 +97,19 @@ class Received:
     body: bytes
 
 
+# A self-signed certificate for `localhost` (100 years), made for these tests
+# only (`openssl req -x509 -newkey rsa:2048 -nodes -days 36500 -subj
+# /CN=localhost -addext subjectAltName=DNS:localhost`): its key guards nothing.
+TLS_DIR = Path(__file__).parent / "tls"
+TEST_CA = TLS_DIR / "localhost.crt"
+
+
+@pytest.fixture
+def test_ca() -> Path:
+    """The certificate TLS receivers present, for a sender that trusts it."""
+    return TEST_CA
+
+
 # What a receiver answers a request: a status, "hang" (no answer for a
 # minute), or ("redirect", location) for a 302.
 Answer = int | str | tuple[str, str]
@@ -108,6 +123,8 @@ class Receiver:
     answers: list[Answer] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    # Serves https with the test certificate for `localhost` (TEST_CA) when set.
+    tls: bool = False
     _runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -115,10 +132,16 @@ class Receiver:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        server_context = None
+        if self.tls:
+            server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_context.load_cert_chain(TEST_CA, TLS_DIR / "localhost.key")
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=server_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/hooks"
+        self.url = (
+            f"https://localhost:{port}/hooks" if self.tls else f"http://127.0.0.1:{port}/hooks"
+        )
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -144,8 +167,8 @@ async def receivers() -> AsyncIterator[Receivers]:
     """Starts receivers (`await receivers(500, 200)`), stopped after the test."""
     started: list[Receiver] = []
 
-    async def start(*answers: Answer) -> Receiver:
-        receiver = Receiver(list(answers))
+    async def start(*answers: Answer, tls: bool = False) -> Receiver:
+        receiver = Receiver(list(answers), tls=tls)
         await receiver.start()
         started.append(receiver)
         return receiver

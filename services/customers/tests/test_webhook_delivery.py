@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ssl
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -939,3 +941,71 @@ async def test_a_replaced_secret_is_dropped_once_its_grace_is_over(
     )
     assert (await after.purge()).secrets >= 1
     assert await previous() is None
+
+
+# ---- TLS through the vetted connection ------------------------------------------
+
+
+@pytest.fixture
+async def trusting_sender(
+    customers_service: RunningService, sender_clock: FrozenClock, test_ca: Path
+) -> AsyncIterator[WebhookSender]:
+    """A sender that trusts the tests' certificate for `localhost`."""
+    made = WebhookSender(
+        customers_service.app.database,
+        kit_tables,
+        sender_clock,
+        timeout_seconds=2.0,
+        development_mode_allowed=True,
+        batch_size=SENDER_BATCH,
+        ssl_context=ssl.create_default_context(cafile=test_ca),
+    )
+    yield made
+    await made.close()
+
+
+async def test_https_goes_to_the_vetted_address_and_checks_the_urls_host_name(
+    endpoints: Stub, customers, dev_tenant, receivers, trusting_sender: WebhookSender
+) -> None:
+    """The sender connects to the address it vetted (127.0.0.1 for
+    `localhost`) and TLS still verifies the certificate for the URL's host:
+    the delivery arrives, signed, over https."""
+    receiver = await receivers(tls=True)
+    assert receiver.url.startswith("https://localhost:")
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await trusting_sender.send_due()
+    (received,) = receiver.received
+    assert verified(endpoint.secret, received)["type"] == "customer.created"
+    done = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert done.status == Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED
+
+
+@pytest.mark.parametrize("wrong", ["untrusted certificate", "another host name"])
+async def test_a_certificate_that_does_not_verify_fails_the_attempt(
+    wrong: str,
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    trusting_sender: WebhookSender,
+) -> None:
+    """Nothing is posted to a receiver whose certificate the sender does not
+    trust (the system's CAs do not know the test one), nor to one whose
+    certificate names another host (the test one is for `localhost`, the
+    URL names 127.0.0.1)."""
+    receiver = await receivers(tls=True)
+    if wrong == "untrusted certificate":
+        url, chosen = receiver.url, sender
+    else:
+        url, chosen = receiver.url.replace("//localhost:", "//127.0.0.1:"), trusting_sender
+    endpoint = await new_endpoint(endpoints, dev_tenant, url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await chosen.send_due()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert "CERTIFICATE_VERIFY_FAILED" in after.last_error, after.last_error
+    assert receiver.received == []

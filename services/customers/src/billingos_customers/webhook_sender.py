@@ -31,6 +31,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import ssl
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -164,7 +165,10 @@ class WebhookSender:
         batch_size: int = 20,
         poll_seconds: float = 1.0,
         development_mode_allowed: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: what receivers' certificates are verified against
+        (None: the system's trusted CAs, with host name checks)."""
         self._database = database
         self._development_mode_allowed = development_mode_allowed
         self._tables = tables
@@ -176,6 +180,7 @@ class WebhookSender:
         # resolves and vets again.
         self._pools = {
             mode: httpcore.AsyncConnectionPool(
+                ssl_context=ssl_context or ssl.create_default_context(),
                 max_connections=batch_size,
                 max_keepalive_connections=0,
                 network_backend=VettedBackend(development_mode=mode, inner=httpcore.AnyIOBackend()),
