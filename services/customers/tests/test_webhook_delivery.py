@@ -1009,3 +1009,40 @@ async def test_a_certificate_that_does_not_verify_fails_the_attempt(
     assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
     assert "CERTIFICATE_VERIFY_FAILED" in after.last_error, after.last_error
     assert receiver.received == []
+
+
+async def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_the_attempt(
+    endpoints: Stub,
+    customers,
+    dev_tenant,
+    receivers,
+    sender_clock: FrozenClock,
+    customers_service: RunningService,
+    test_ca: Path,
+) -> None:
+    """A host vetted public when the endpoint was made can be pointed inside
+    the network later (DNS rebinding): every attempt resolves and vets again,
+    and connects only to what it vetted. Here the stored URL's host
+    (`localhost`) resolves to loopback, and a production sender (that would
+    trust the receiver's certificate) refuses it without connecting."""
+    receiver = await receivers(tls=True)
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant)
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    production = WebhookSender(
+        customers_service.app.database,
+        kit_tables,
+        sender_clock,
+        timeout_seconds=1.0,
+        batch_size=SENDER_BATCH,
+        ssl_context=ssl.create_default_context(cafile=test_ca),
+    )
+    try:
+        await production.send_due()
+    finally:
+        await production.close()
+    after = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
+    assert after.status == Status.WEBHOOK_DELIVERY_STATUS_RETRYING
+    assert after.last_error.startswith("refused address:"), after.last_error
+    assert "loopback" in after.last_error
+    assert receiver.received == []
