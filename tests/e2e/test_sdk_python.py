@@ -8,14 +8,20 @@ The blocking client runs in a worker thread so the session's event loop
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
+from billingos_cli.admin import create_organization
+from billingos_cli.suite import Suite
 from billingos_sdk import (
     AsyncBillingOS,
     AuthenticationError,
@@ -25,6 +31,8 @@ from billingos_sdk import (
     Customer,
     InvalidRequestError,
     NotFoundError,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 from .conftest import Merchant
@@ -347,3 +355,246 @@ async def test_a_null_in_metadata_is_sent_and_refused_naming_the_key(
         "/v1/customers", params={"email": "null-metadata@example.com"}
     )
     assert listed.json().get("customers", []) == []
+
+
+# ---- webhook endpoints ---------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on loopback (its own thread, so the blocking client's
+    worker thread and the session's event loop both leave it be) that
+    records what it is posted and answers 200."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._changed:
+                    receiver.received.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    receiver._changed.notify_all()
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/hooks"
+
+    def wait_for(self, count: int, seconds: float = 30.0) -> list[tuple[dict[str, str], bytes]]:
+        with self._changed:
+            arrived = self._changed.wait_for(lambda: len(self.received) >= count, seconds)
+            assert arrived, f"{len(self.received)} of {count} posts within {seconds} s"
+            return list(self.received)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+async def dev_merchant(suite: Suite) -> AsyncIterator[Merchant]:
+    """An organization in development mode (`./billingos org create
+    --development`): its endpoints may be http URLs on this machine."""
+    created = create_organization(
+        suite.grpc_addresses["customers"],
+        suite.options.service_token,
+        "SDK Devshop",
+        development=True,
+    )
+    headers = {"Authorization": f"Bearer {created.api_key}"}
+    async with httpx.AsyncClient(base_url=suite.rest_url, headers=headers, timeout=10) as client:
+        yield Merchant(created.organization_id, created.api_key, client)
+
+
+def wait_for_delivery(
+    billingos: BillingOS, endpoint_id: str, attempts: int, seconds: float = 30.0
+) -> WebhookDelivery:
+    """The endpoint's one delivery once `attempts` attempts are recorded and
+    the last succeeded (the outcome is recorded after the receiver answers)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        (delivery,) = billingos.webhook_endpoints.list_deliveries(endpoint_id)
+        done = delivery.status == "WEBHOOK_DELIVERY_STATUS_SUCCEEDED"
+        if done and delivery.attempts >= attempts:
+            return delivery
+        assert time.monotonic() < deadline, delivery
+        time.sleep(0.1)
+
+
+def sync_webhook_endpoints_round(rest_url: str, dev: Merchant, receiver: Receiver) -> None:
+    with BillingOS(access_token=dev.api_key, server_url=rest_url) as billingos:
+        hooks = billingos.webhook_endpoints
+        endpoint = hooks.create(
+            url=receiver.url, description="local", event_types=["customer.created"]
+        )
+        assert isinstance(endpoint, WebhookEndpoint)
+        assert endpoint.secret.startswith("whsec_")
+        assert endpoint.secret not in repr(endpoint)
+        assert (endpoint.organization_id, endpoint.url) == (dev.organization_id, receiver.url)
+        assert endpoint.event_types == ("customer.created",)
+        assert (endpoint.disabled, endpoint.disabled_reason) == (False, "")
+        assert endpoint.previous_secret_expire_time is None
+        assert endpoint.create_time is not None
+        first_secret = endpoint.secret
+
+        got = hooks.get(endpoint.id)
+        assert got.secret == ""  # shown on create and rotation only
+        assert (got.id, got.url, got.description) == (endpoint.id, receiver.url, "local")
+
+        # Two more, posted nothing (no order is paid here), to page through.
+        others = [
+            hooks.create(url=f"{receiver.url}/{n}", event_types=["order.paid"]).id for n in range(2)
+        ]
+        first = hooks.list(page_size=2).page()
+        assert len(first.items) == 2
+        assert first.has_next
+        assert [len(p.items) for p in hooks.list(page_size=2).pages()] == [2, 1]
+        listed = list(hooks.list(page_size=2))
+        assert [e.id for e in listed] == [*reversed(others), endpoint.id]  # newest first
+        assert all(e.secret == "" for e in listed)
+
+        updated = hooks.update(endpoint.id, description="receives customer.created")
+        assert updated.description == "receives customer.created"
+        assert updated.event_types == ("customer.created",)  # not in the mask: kept
+        assert updated.update_time is not None
+        assert endpoint.update_time is not None
+        assert updated.update_time > endpoint.update_time
+
+        rotated = hooks.rotate_secret(endpoint.id, grace_seconds=3600)
+        assert rotated.secret.startswith("whsec_")
+        assert rotated.secret != first_secret
+        assert rotated.previous_secret_expire_time is not None
+        grace = rotated.previous_secret_expire_time - dt.datetime.now(dt.UTC)
+        assert dt.timedelta(minutes=55) < grace <= dt.timedelta(hours=1)
+
+        assert list(hooks.list_deliveries(endpoint.id)) == []
+
+        # An event: the suite's sender posts it, signed by both secrets
+        # during the rotation's grace.
+        customer = billingos.customers.create(email="hooked@example.com")
+        ((headers, body),) = receiver.wait_for(1)
+        event = Webhook(rotated.secret).verify(body, headers)
+        assert Webhook(first_secret).verify(body, headers) == event
+        assert event["type"] == "customer.created"
+        assert event["organization_id"] == dev.organization_id
+        assert event["data"]["customer"]["id"] == customer.id
+        assert len(headers["webhook-signature"].split()) == 2
+
+        delivery = wait_for_delivery(billingos, endpoint.id, attempts=1)
+        assert isinstance(delivery, WebhookDelivery)
+        assert (delivery.event_id, delivery.event_type) == (event["id"], "customer.created")
+        assert (delivery.endpoint_id, delivery.sequence) == (endpoint.id, 1)
+        assert (delivery.attempts, delivery.last_response_status) == (1, 200)
+        assert (delivery.last_error, delivery.next_attempt_time) == ("", None)
+
+        again = hooks.redeliver(endpoint.id, delivery.id)
+        assert again.id == delivery.id
+        assert again.status == "WEBHOOK_DELIVERY_STATUS_PENDING"
+        _, (headers_again, body_again) = receiver.wait_for(2)
+        assert body_again == body
+        assert headers_again["webhook-id"] == headers["webhook-id"] == event["id"]
+        assert wait_for_delivery(billingos, endpoint.id, attempts=2).sequence == 1
+
+        deleted = hooks.delete(endpoint.id)
+        assert deleted.id == endpoint.id
+        with pytest.raises(NotFoundError) as gone:
+            hooks.get(endpoint.id)
+        assert (gone.value.status_code, gone.value.code) == (404, 5)
+        assert gone.value.reason == "WEBHOOK_ENDPOINT_NOT_FOUND"
+        with pytest.raises(NotFoundError):
+            hooks.redeliver(endpoint.id, delivery.id)
+        assert [d.id for d in hooks.list_deliveries(endpoint.id)] == [delivery.id]  # history
+        assert [e.id for e in hooks.list()] == list(reversed(others))
+
+        with pytest.raises(NotFoundError) as unknown:
+            hooks.get(str(uuid.uuid4()))
+        assert unknown.value.reason == "WEBHOOK_ENDPOINT_NOT_FOUND"
+        with pytest.raises(InvalidRequestError) as refused:
+            hooks.create(url="ftp://example.com/hooks")
+        assert (refused.value.status_code, refused.value.code) == (400, 3)
+        assert refused.value.reason == "WEBHOOK_URL_INVALID"
+        assert refused.value.fields == ["webhook_endpoint.url"]
+        assert refused.value.request_id
+
+
+async def test_sync_client_webhook_endpoints_and_a_delivery(
+    suite, dev_merchant: Merchant, receiver: Receiver
+) -> None:
+    await in_thread(sync_webhook_endpoints_round, suite.rest_url, dev_merchant, receiver)
+
+
+async def test_async_client_webhook_endpoints(
+    suite, dev_merchant: Merchant, merchant: Merchant
+) -> None:
+    async with AsyncBillingOS(access_token=dev_merchant.api_key, server_url=suite.rest_url) as c:
+        hooks = c.webhook_endpoints
+        key = f"hook-{uuid.uuid4()}"
+        url = "http://127.0.0.1:9/never-posted"  # nothing happens in this organization
+        made = await hooks.create(url=url, event_types=["order.paid"], idempotency_key=key)
+        assert made.secret.startswith("whsec_")
+        replayed = await hooks.create(url=url, event_types=["order.paid"], idempotency_key=key)
+        assert (replayed.id, replayed.secret) == (made.id, "")  # a replay shows no secret
+        assert (await hooks.get(made.id)).url == url
+        assert [e.id async for e in hooks.list(page_size=1)] == [made.id]
+
+        disabled = await hooks.update(made.id, disabled=True)
+        assert (disabled.disabled, disabled.disabled_reason) == (True, "by_request")
+        enabled = await hooks.update(made.id, disabled=False, event_types=[])
+        assert (enabled.disabled, enabled.disabled_reason, enabled.event_types) == (False, "", ())
+
+        rotated = await hooks.rotate_secret(made.id)
+        assert rotated.secret.startswith("whsec_")
+        assert rotated.secret != made.secret
+        assert rotated.previous_secret_expire_time is not None
+        grace = rotated.previous_secret_expire_time - dt.datetime.now(dt.UTC)
+        assert dt.timedelta(hours=23) < grace <= dt.timedelta(hours=24)
+        with pytest.raises(InvalidRequestError) as too_long:
+            await hooks.rotate_secret(made.id, grace_seconds=8 * 24 * 3600)
+        assert too_long.value.fields == ["grace_seconds"]
+
+        page = await hooks.list_deliveries(made.id).page()
+        assert (page.items, page.has_next) == ((), False)
+        assert (await hooks.delete(made.id)).id == made.id
+        with pytest.raises(NotFoundError):
+            await hooks.get(made.id)
+        with pytest.raises(NotFoundError):
+            await hooks.delete(made.id)
+        with pytest.raises(NotFoundError) as unknown:
+            await hooks.list_deliveries(str(uuid.uuid4())).page()
+        assert unknown.value.reason == "WEBHOOK_ENDPOINT_NOT_FOUND"
+        with pytest.raises(InvalidRequestError) as refused:
+            await hooks.create(url="ftp://example.com/hooks")
+        assert (refused.value.reason, refused.value.fields) == (
+            "WEBHOOK_URL_INVALID",
+            ["webhook_endpoint.url"],
+        )
+
+    # Outside development mode the same local URL is refused, naming the field.
+    async with AsyncBillingOS(access_token=merchant.api_key, server_url=suite.rest_url) as c:
+        with pytest.raises(InvalidRequestError) as not_https:
+            await c.webhook_endpoints.create(url=url)
+        assert (not_https.value.reason, not_https.value.fields) == (
+            "WEBHOOK_URL_NOT_HTTPS",
+            ["webhook_endpoint.url"],
+        )

@@ -6,6 +6,7 @@ import { Entitlements } from './resources/entitlements.js';
 import { Events } from './resources/events.js';
 import { Products } from './resources/products.js';
 import { Subscriptions } from './resources/subscriptions.js';
+import { WebhookEndpoints } from './resources/webhook-endpoints.js';
 import { defaultSleep, type RetryOptions } from './transport.js';
 
 /** BillingOS is self-hosted: there is no BillingOS-run server and no built-in
@@ -134,6 +135,7 @@ export class BillingOS {
   readonly subscriptions: Subscriptions;
   readonly entitlements: Entitlements;
   readonly customerSessions: CustomerSessions;
+  readonly webhookEndpoints: WebhookEndpoints;
 
   constructor(options: BillingOSOptions = {}) {
     const accessToken =
@@ -171,5 +173,6 @@ export class BillingOS {
     this.subscriptions = new Subscriptions(core);
     this.entitlements = new Entitlements(core);
     this.customerSessions = new CustomerSessions(core);
+    this.webhookEndpoints = new WebhookEndpoints(core);
   }
 }

@@ -33,3 +33,4 @@ export type { Products } from './resources/products.js';
 export type { Subscriptions } from './resources/subscriptions.js';
 export type { Entitlements } from './resources/entitlements.js';
 export type { CustomerSessions } from './resources/customer-sessions.js';
+export type { WebhookEndpoints } from './resources/webhook-endpoints.js';

@@ -59,6 +59,23 @@ export type CustomerSessionCreateParams = Camelize<
   Schemas['billingos.customers.v1.CreateCustomerSessionRequest']
 >;
 
+export type WebhookEndpoint = Stored<Camelize<Schemas['billingos.customers.v1.WebhookEndpoint']>>;
+/** `url` (required), `description`, `eventTypes` (empty: every type). */
+export type WebhookEndpointCreateParams = Pick<
+  Camelize<Schemas['billingos.customers.v1.WebhookEndpoint']>,
+  'url' | 'description' | 'eventTypes'
+>;
+export type WebhookEndpointUpdateParams = Partial<
+  Pick<WebhookEndpoint, 'url' | 'description' | 'eventTypes' | 'disabled'>
+>;
+export type WebhookEndpointListParams = Camelize<WireQuery<'WebhookEndpointService_ListWebhookEndpoints'>>;
+export type WebhookEndpointRotateSecretParams = Camelize<
+  WireBody<'WebhookEndpointService_RotateWebhookEndpointSecret'>
+>;
+export type WebhookDelivery = Stored<Camelize<Schemas['billingos.customers.v1.WebhookDelivery']>>;
+export type WebhookDeliveryStatus = Schemas['billingos.customers.v1.WebhookDeliveryStatus'];
+export type WebhookDeliveryListParams = Camelize<WireQuery<'WebhookEndpointService_ListWebhookDeliveries'>>;
+
 /** Options of any call. */
 export interface RequestOptions {
   /** Aborts the call (and its retries). */
@@ -84,3 +101,9 @@ export interface CustomerUpdateOptions extends MutationOptions {
   updateMask?: string[];
 }
 
+export interface WebhookEndpointUpdateOptions extends MutationOptions {
+  /** The fields to change (camelCase: `url`, `description`, `eventTypes`,
+   * `disabled`); by default the keys given in the update. A field named here
+   * and left out of the update is cleared (`eventTypes`: every type again). */
+  updateMask?: string[];
+}

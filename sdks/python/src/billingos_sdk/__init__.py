@@ -28,6 +28,8 @@ from .models import (
     Price,
     Product,
     Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from .pagination import AsyncPager, Page, SyncPager
 from .retry import RetryPolicy
@@ -59,5 +61,7 @@ __all__ = [
     "ServerError",
     "Subscription",
     "SyncPager",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "__version__",
 ]

@@ -27,6 +27,7 @@ from .resources import (
     AsyncEvents,
     AsyncProducts,
     AsyncSubscriptions,
+    AsyncWebhookEndpoints,
     BenefitGrants,
     Customers,
     CustomerSessions,
@@ -34,6 +35,7 @@ from .resources import (
     Events,
     Products,
     Subscriptions,
+    WebhookEndpoints,
 )
 from .retry import RetryPolicy
 from .servers import resolve_access_token, resolve_base_url
@@ -95,6 +97,7 @@ class BillingOS:
         self.subscriptions = Subscriptions(self._execute)
         self.entitlements = Entitlements(self._execute)
         self.customer_sessions = CustomerSessions(self._execute)
+        self.webhook_endpoints = WebhookEndpoints(self._execute)
 
     @property
     def base_url(self) -> str:
@@ -157,6 +160,7 @@ class AsyncBillingOS:
         self.subscriptions = AsyncSubscriptions(self._execute)
         self.entitlements = AsyncEntitlements(self._execute)
         self.customer_sessions = AsyncCustomerSessions(self._execute)
+        self.webhook_endpoints = AsyncWebhookEndpoints(self._execute)
 
     @property
     def base_url(self) -> str:

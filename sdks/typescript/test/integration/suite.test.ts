@@ -1,8 +1,13 @@
 // Against a running suite: BILLINGOS_URL, BILLINGOS_API_KEY,
 // BILLINGOS_ORGANIZATION_ID and BILLINGOS_OTHER_ORGANIZATION_ID (another
-// organization, not the key's). tests/e2e/test_sdk_typescript.py sets them.
+// organization, not the key's); for the webhook endpoints,
+// BILLINGOS_DEVELOPMENT_API_KEY and BILLINGOS_DEVELOPMENT_ORGANIZATION_ID (an
+// organization in development mode, whose endpoints may be http URLs on this
+// machine). tests/e2e/test_sdk_typescript.py sets them.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 
 import {
@@ -13,6 +18,8 @@ import {
   NotFoundError,
   type BenefitGrant,
   type Page,
+  type WebhookDelivery,
+  type WebhookEndpoint,
 } from '@billingos/sdk';
 
 const NEEDED = [
@@ -217,5 +224,184 @@ describe('against the running suite', { skip }, () => {
     const session = await billingos.customerSessions.create({ customerId: customer.id, ttlSeconds: 600 });
     assert.match(session.token ?? '', /^bcs_/);
     assert.equal(session.customerId, customer.id);
+  });
+});
+
+const DEVELOPMENT = ['BILLINGOS_DEVELOPMENT_API_KEY', 'BILLINGOS_DEVELOPMENT_ORGANIZATION_ID'] as const;
+const missingDevelopment = DEVELOPMENT.filter((name) => !process.env[name]);
+const webhookSkip =
+  skip ||
+  (missingDevelopment.length
+    ? `webhook endpoint tests need an organization in development mode: set ${missingDevelopment.join(', ')}`
+    : false);
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A receiver on this machine: records each POST, answers 200. */
+async function startReceiver() {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    received,
+    async waitFor(count: number, ms = 30_000): Promise<Received[]> {
+      const deadline = Date.now() + ms;
+      while (received.length < count) {
+        assert.ok(Date.now() < deadline, `${received.length} of ${count} posts within ${ms} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return received;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Whether one of the `webhook-signature` header's signatures is this
+ * secret's (the Standard Webhooks scheme, which the `standardwebhooks`
+ * package checks the same way). */
+function signedWith(secret: string, { headers, body }: Received): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const signed = `${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`;
+  const expected = createHmac('sha256', key).update(signed).digest();
+  return String(headers['webhook-signature'])
+    .split(' ')
+    .some((signature) => {
+      const [version, value] = signature.split(',');
+      const given = Buffer.from(value ?? '', 'base64');
+      return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+    });
+}
+
+describe('webhook endpoints, as an organization in development mode', { skip: webhookSkip }, () => {
+  const billingos = () => client(process.env['BILLINGOS_DEVELOPMENT_API_KEY'] ?? '');
+
+  async function delivered(endpointId: string, attempts: number): Promise<WebhookDelivery> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const page = await billingos().webhookEndpoints.listDeliveries(endpointId);
+      const delivery = page.data[0];
+      assert.equal(page.data.length, 1);
+      if (delivery?.status === 'WEBHOOK_DELIVERY_STATUS_SUCCEEDED' && (delivery.attempts ?? 0) >= attempts) {
+        return delivery;
+      }
+      assert.ok(Date.now() < deadline, JSON.stringify(delivery));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  test('create, get, list, update, rotateSecret, a delivery, redeliver, delete', async () => {
+    const receiver = await startReceiver();
+    try {
+      const hooks = billingos().webhookEndpoints;
+      const endpoint: WebhookEndpoint = await hooks.create({
+        url: receiver.url,
+        description: 'local',
+        eventTypes: ['customer.created'],
+      });
+      assert.match(endpoint.secret ?? '', /^whsec_/);
+      assert.equal(endpoint.organizationId, process.env['BILLINGOS_DEVELOPMENT_ORGANIZATION_ID']);
+      assert.deepEqual(endpoint.eventTypes, ['customer.created']);
+      assert.ok(endpoint.createTime);
+      const firstSecret = endpoint.secret ?? '';
+
+      const got = await hooks.get(endpoint.id);
+      assert.equal(got.secret ?? '', '', 'shown on create and rotation only');
+      assert.equal(got.url, receiver.url);
+
+      const others: string[] = [];
+      for (const n of [1, 2]) {
+        others.push((await hooks.create({ url: `${receiver.url}/${n}`, eventTypes: ['order.paid'] })).id);
+      }
+      const first = await hooks.list({ pageSize: 2 });
+      assert.equal(first.data.length, 2);
+      assert.ok(first.hasNextPage());
+      const sizes: number[] = [];
+      for await (const page of hooks.list({ pageSize: 2 }).pages()) sizes.push(page.data.length);
+      assert.deepEqual(sizes, [2, 1]);
+      const listed: string[] = [];
+      for await (const e of hooks.list({ pageSize: 2 })) listed.push(e.id);
+      assert.deepEqual(listed, [...others].reverse().concat(endpoint.id), 'newest first');
+
+      const updated = await hooks.update(endpoint.id, { description: 'receives customer.created' });
+      assert.equal(updated.description, 'receives customer.created');
+      assert.deepEqual(updated.eventTypes, ['customer.created'], 'not in the mask: kept');
+
+      const rotated = await hooks.rotateSecret(endpoint.id, { graceSeconds: 3600 });
+      assert.match(rotated.secret ?? '', /^whsec_/);
+      assert.notEqual(rotated.secret, firstSecret);
+      const grace = Date.parse(rotated.previousSecretExpireTime ?? '') - Date.now();
+      assert.ok(grace > 55 * 60_000 && grace <= 3600_000, `grace ${grace} ms`);
+
+      assert.deepEqual((await hooks.listDeliveries(endpoint.id)).data, []);
+
+      const customer = await billingos().customers.create({ email: `hooked-${run}@example.com` });
+      const [post] = await receiver.waitFor(1);
+      assert.ok(post);
+      assert.ok(signedWith(rotated.secret ?? '', post), 'signed with the new secret');
+      assert.ok(signedWith(firstSecret, post), 'and, during the grace, with the old one');
+      const event = JSON.parse(post.body) as { id: string; type: string; data: { customer: { id: string } } };
+      assert.equal(event.type, 'customer.created');
+      assert.equal(event.data.customer.id, customer.id);
+      assert.equal(post.headers['webhook-id'], event.id);
+
+      const delivery = await delivered(endpoint.id, 1);
+      assert.equal(delivery.eventId, event.id);
+      assert.equal(delivery.eventType, 'customer.created');
+      assert.equal(delivery.sequence, '1');
+      assert.equal(delivery.lastResponseStatus, 200);
+
+      const again = await hooks.redeliver(endpoint.id, delivery.id);
+      assert.equal(again.id, delivery.id);
+      assert.equal(again.status, 'WEBHOOK_DELIVERY_STATUS_PENDING');
+      const [, repost] = await receiver.waitFor(2);
+      assert.equal(repost?.body, post.body);
+      assert.equal(repost?.headers['webhook-id'], event.id);
+      await delivered(endpoint.id, 2);
+
+      assert.equal((await hooks.delete(endpoint.id)).id, endpoint.id);
+      const gone = await failure(hooks.get(endpoint.id));
+      assert.ok(gone instanceof NotFoundError, String(gone));
+      assert.equal(gone.status, 404);
+      assert.equal(gone.reason, 'WEBHOOK_ENDPOINT_NOT_FOUND');
+      const history = await hooks.listDeliveries(endpoint.id);
+      assert.deepEqual(history.data.map((d) => d.id), [delivery.id], 'its history stays readable');
+      assert.ok((await failure(hooks.redeliver(endpoint.id, delivery.id))) instanceof NotFoundError);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('typed errors: an unknown id, a URL that is not http(s), a local URL outside development mode', async () => {
+    const unknown = await failure(billingos().webhookEndpoints.get(randomUUID()));
+    assert.ok(unknown instanceof NotFoundError, String(unknown));
+    assert.equal(unknown.reason, 'WEBHOOK_ENDPOINT_NOT_FOUND');
+
+    const refused = await failure(billingos().webhookEndpoints.create({ url: 'ftp://example.com/hooks' }));
+    assert.ok(refused instanceof InvalidRequestError, String(refused));
+    assert.equal(refused.status, 400);
+    assert.equal(refused.code, 3);
+    assert.equal(refused.reason, 'WEBHOOK_URL_INVALID');
+    assert.deepEqual(refused.fieldViolations.map((v) => v.field), ['webhook_endpoint.url']);
+
+    const notHttps = await failure(client().webhookEndpoints.create({ url: 'http://127.0.0.1:9/hooks' }));
+    assert.ok(notHttps instanceof InvalidRequestError, String(notHttps));
+    assert.equal(notHttps.reason, 'WEBHOOK_URL_NOT_HTTPS');
+    assert.deepEqual(notHttps.fieldViolations.map((v) => v.field), ['webhook_endpoint.url']);
   });
 });

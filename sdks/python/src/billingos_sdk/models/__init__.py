@@ -20,9 +20,11 @@ from .entitlements import (
 )
 from .metering import IngestResult
 from .subscriptions import SUBSCRIPTION_STATUSES, ScheduledChange, Subscription, SubscriptionItem
+from .webhooks import WEBHOOK_DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "SUBSCRIPTION_STATUSES",
+    "WEBHOOK_DELIVERY_STATUSES",
     "Address",
     "BenefitGrant",
     "CustomAmount",
@@ -40,4 +42,6 @@ __all__ = [
     "ScheduledChange",
     "Subscription",
     "SubscriptionItem",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

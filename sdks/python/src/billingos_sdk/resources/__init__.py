@@ -25,6 +25,14 @@ from .subscriptions import (
     SubscriptionListParams,
     Subscriptions,
 )
+from .webhook_endpoints import (
+    AsyncWebhookEndpoints,
+    WebhookDeliveryListParams,
+    WebhookEndpointCreateParams,
+    WebhookEndpointFields,
+    WebhookEndpointListParams,
+    WebhookEndpoints,
+)
 
 __all__ = [
     "AddressInput",
@@ -35,6 +43,7 @@ __all__ = [
     "AsyncEvents",
     "AsyncProducts",
     "AsyncSubscriptions",
+    "AsyncWebhookEndpoints",
     "BenefitGrantListParams",
     "BenefitGrants",
     "CustomerCreateParams",
@@ -52,4 +61,9 @@ __all__ = [
     "SubscriptionCreateParams",
     "SubscriptionListParams",
     "Subscriptions",
+    "WebhookDeliveryListParams",
+    "WebhookEndpointCreateParams",
+    "WebhookEndpointFields",
+    "WebhookEndpointListParams",
+    "WebhookEndpoints",
 ]
