@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import nats
 import pytest
 from google.protobuf import field_mask_pb2
@@ -39,6 +40,7 @@ from billingos_customers.webhook_retention import WebhookRetention
 from billingos_customers.webhook_sender import RETRY_FOR, WebhookSender, retry_delay
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.db import execute, rows, scalar
+from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.events import publish_event, published_events
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService
@@ -1046,3 +1048,32 @@ async def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_the_a
     assert after.last_error.startswith("refused address:"), after.last_error
     assert "loopback" in after.last_error
     assert receiver.received == []
+
+
+async def test_deliveries_are_listed_by_status_and_event_type(
+    endpoints: Stub, customers, dev_tenant, receivers, sender: WebhookSender
+) -> None:
+    """A merchant finds what failed (to redeliver it) or what one event type
+    did; a filter that names no status or type webhooks post is refused."""
+    receiver = await receivers(500)
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url)
+    await new_customer(customers, dev_tenant, "one@example.com")
+    (first,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()  # the first fails: retrying
+
+    async def listed(**filters: object) -> list[str]:
+        found = await endpoints.ListWebhookDeliveries(
+            pb.ListWebhookDeliveriesRequest(endpoint_id=endpoint.id, **filters),
+            metadata=dev_tenant.metadata(),
+        )
+        return [d.id for d in found.webhook_deliveries]
+
+    assert await listed(status=Status.WEBHOOK_DELIVERY_STATUS_RETRYING) == [first.id]
+    assert await listed(status=Status.WEBHOOK_DELIVERY_STATUS_SUCCEEDED) == []
+    assert await listed(event_type="customer.created") == [first.id]
+    assert await listed(event_type="order.paid") == []
+    for bad, field in [({"status": 99}, "status"), ({"event_type": "nope"}, "event_type")]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await listed(**bad)
+        error = call_error(refused.value)
+        assert (error.code, error.fields) == (grpc.StatusCode.INVALID_ARGUMENT, [field])

@@ -8487,8 +8487,15 @@ export interface operations {
             query?: {
                 /** @description At most this many deliveries (default 50, at most 100). */
                 page_size?: number;
-                /** @description The `next_page_token` of a previous call. */
+                /** @description The `next_page_token` of a previous call, with the same filters. */
                 page_token?: string;
+                /**
+                 * @description Only deliveries in this status (unspecified: all), e.g. FAILED to find
+                 *     what to redeliver.
+                 */
+                status?: components["schemas"]["billingos.customers.v1.WebhookDeliveryStatus"];
+                /** @description Only deliveries of this event type (`customer.created`, ...). */
+                event_type?: string;
             };
             header?: never;
             path: {

@@ -29,7 +29,12 @@ from billingos_customers.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from billingos_customers.webhook_vocabulary import DELIVERY_STATUS_CODEC, DeliveryStatus
+from billingos_customers.webhook_vocabulary import (
+    DELIVERY_STATUS_CODEC,
+    POSTED_TYPES,
+    DeliveryStatus,
+)
+from billingos_kit.errors import InvalidArgument
 from billingos_kit.keycheck import VerifiedKey
 from billingos_kit.protoconv import MetadataReader, metadata_to_proto, timestamp
 from billingos_kit.scopes import SCOPE_CODEC, Scope
@@ -82,6 +87,29 @@ def webhook_endpoint_fields(
         event_types=tuple(message.event_types),
         disabled=message.disabled,
     )
+
+
+def delivery_status_filter(number: int) -> DeliveryStatus | None:
+    """ListWebhookDeliveries' `status`: None when unspecified (every status)."""
+    if number == webhook_endpoints_pb2.WEBHOOK_DELIVERY_STATUS_UNSPECIFIED:
+        return None
+    found = DELIVERY_STATUS_CODEC.from_proto(number)
+    if found is None:
+        raise InvalidArgument(
+            "status", f"must be one of {', '.join(DELIVERY_STATUS_CODEC.proto_names())}"
+        )
+    return DeliveryStatus(found)
+
+
+def event_type_filter(value: str) -> str | None:
+    """ListWebhookDeliveries' `event_type`: None when empty (every type)."""
+    if not value:
+        return None
+    if value not in POSTED_TYPES:
+        raise InvalidArgument(
+            "event_type", "is not an event type webhooks post; see docs/webhooks.md"
+        )
+    return value
 
 
 def scopes_of(values: Sequence[int], field: str) -> frozenset[Scope]:

@@ -235,13 +235,22 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
 
 @dataclass(frozen=True)
 class DeliveryFilter(ListFilter):
-    """ListWebhookDeliveries' endpoint (always set: deliveries are listed per
-    endpoint)."""
+    """ListWebhookDeliveries' filters: the endpoint (always set: deliveries
+    are listed per endpoint), a status, an event type."""
 
     endpoint_id: uuid.UUID | None = None
+    status: DeliveryStatus | None = None
+    event_type: str | None = None
 
     def where(self, table: Table) -> dict[str, ColumnElement[bool]]:
-        return {"endpoint_id": table.c.endpoint_id == bindparam("endpoint_id")}
+        return {
+            "endpoint_id": table.c.endpoint_id == bindparam("endpoint_id"),
+            "status": table.c.status == bindparam("status"),
+            "event_type": table.c.event_type == bindparam("event_type"),
+        }
+
+    def bound(self, name: str, value: Any) -> Any:
+        return str(value) if name == "status" else value
 
 
 class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):

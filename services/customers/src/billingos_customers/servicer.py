@@ -32,6 +32,8 @@ from billingos_customers.messages import (
     customer_fields,
     customer_message,
     customer_session_message,
+    delivery_status_filter,
+    event_type_filter,
     organization_message,
     portal_customer_message,
     scopes_of,
@@ -280,7 +282,11 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
         self, request: webhook_endpoints_pb2.ListWebhookDeliveriesRequest, context: Context
     ) -> webhook_endpoints_pb2.ListWebhookDeliveriesResponse:
         endpoint_id = parse_id(request.endpoint_id, "endpoint_id")
-        where = DeliveryFilter(endpoint_id=endpoint_id)
+        where = DeliveryFilter(
+            endpoint_id=endpoint_id,
+            status=delivery_status_filter(request.status),
+            event_type=event_type_filter(request.event_type),
+        )
         page = page_request(request.page_size, request.page_token, where)
         service = self._service()
         result = await service.list_deliveries(endpoint_id, page, where)

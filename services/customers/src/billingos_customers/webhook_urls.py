@@ -80,7 +80,8 @@ def parse_target(url: str, *, development_mode: bool) -> WebhookTarget:
         raise WebhookUrlRefused("must be an absolute http(s) URL", "WEBHOOK_URL_INVALID") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host:
-        raise WebhookUrlRefused("must be an absolute https URL", "WEBHOOK_URL_INVALID")
+        wanted = "http(s)" if development_mode else "https"
+        raise WebhookUrlRefused(f"must be an absolute {wanted} URL", "WEBHOOK_URL_INVALID")
     if scheme == "http" and not development_mode:
         raise WebhookUrlRefused(
             "must use https (http only for an organization in development mode)",

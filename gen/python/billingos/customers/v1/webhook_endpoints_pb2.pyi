@@ -224,7 +224,9 @@ class CreateWebhookEndpointRequest(_message.Message):
     WEBHOOK_ENDPOINT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def webhook_endpoint(self) -> Global___WebhookEndpoint:
-        """The endpoint to create; `url`, `description` and `event_types` are read."""
+        """The endpoint to create; `url`, `description`, `event_types` and
+        `disabled` (to create it disabled) are read.
+        """
 
     def __init__(
         self,
@@ -406,22 +408,32 @@ class ListWebhookDeliveriesRequest(_message.Message):
     ENDPOINT_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
     endpoint_id: _builtins.str
     """The endpoint's id."""
     page_size: _builtins.int
     """At most this many deliveries (default 50, at most 100)."""
     page_token: _builtins.str
-    """The `next_page_token` of a previous call."""
+    """The `next_page_token` of a previous call, with the same filters."""
+    status: Global___WebhookDeliveryStatus.ValueType
+    """Only deliveries in this status (unspecified: all), e.g. FAILED to find
+    what to redeliver.
+    """
+    event_type: _builtins.str
+    """Only deliveries of this event type (`customer.created`, ...)."""
     def __init__(
         self,
         *,
         endpoint_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        status: Global___WebhookDeliveryStatus.ValueType = ...,
+        event_type: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "event_type", b"event_type", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -42,6 +42,11 @@ class WebhookEndpointListParams(TypedDict, total=False):
 
 class WebhookDeliveryListParams(TypedDict, total=False):
     page_size: int
+    status: str
+    """Only deliveries in this status (one of `WEBHOOK_DELIVERY_STATUSES`,
+    e.g. ``"WEBHOOK_DELIVERY_STATUS_FAILED"`` to find what to redeliver)."""
+    event_type: str
+    """Only deliveries of this event type (``"customer.created"``, ...)."""
 
 
 _list_page = page_of("webhook_endpoints", WebhookEndpoint.from_json)
