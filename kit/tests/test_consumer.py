@@ -585,6 +585,6 @@ async def test_a_handler_sees_when_the_stream_stored_the_event_not_only_its_cloc
         await settled(jetstream, stream, "when", published.seq)
     (stored,) = seen
     assert stored is not None
-    slack = dt.timedelta(milliseconds=50)  # the NATS server's clock against ours
+    slack = dt.timedelta(seconds=2)  # the NATS server's clock against ours
     assert before - slack <= stored <= after + slack
     assert published.envelope.occur_time.ToDatetime(tzinfo=UTC) < before - dt.timedelta(days=30)

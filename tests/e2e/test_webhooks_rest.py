@@ -110,7 +110,7 @@ async def test_a_customer_created_is_posted_signed_to_the_merchants_receiver(
         found: list[dict[str, Any]] = answer.json()["webhook_deliveries"]
         return found
 
-    for _ in range(50):  # the attempt is recorded as the answer comes back
+    for _ in range(300):  # the attempt is recorded as the answer comes back
         (delivery,) = await listed()
         if delivery["status"] == "WEBHOOK_DELIVERY_STATUS_SUCCEEDED":
             break

@@ -80,6 +80,11 @@ async def dev_tenant(customers_service: RunningService) -> Tenant:
 
 
 @pytest.fixture
+async def other_dev_tenant(customers_service: RunningService) -> Tenant:
+    return await _new_tenant(customers_service, "Otherdev", development_mode=True)
+
+
+@pytest.fixture
 async def other_tenant(customers_service: RunningService) -> Tenant:
     return await _new_tenant(customers_service, "Globex")
 
@@ -95,6 +100,7 @@ class Received:
 
     headers: dict[str, str]
     body: bytes
+    path: str = ""  # with the query
 
 
 # A self-signed certificate for `localhost` (100 years), made for these tests
@@ -111,7 +117,8 @@ def test_ca() -> Path:
 
 
 # What a receiver answers a request: a status, "hang" (no answer for a
-# minute), or ("redirect", location) for a 302.
+# minute), "slow" (200 after 0.3 s), "endless" (200, then a body that never
+# ends), or ("redirect", location) for a 302.
 Answer = int | str | tuple[str, str]
 
 
@@ -148,11 +155,20 @@ class Receiver:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(Received(dict(request.headers), await request.read()))
+        self.received.append(Received(dict(request.headers), await request.read(), request.path_qs))
         answer: Answer = self.answers.pop(0) if self.answers else 200
         if answer == "hang":
             await asyncio.sleep(60)
             return web.Response(status=200)
+        if answer == "slow":
+            await asyncio.sleep(0.3)
+            return web.Response(status=200, text="ok")
+        if answer == "endless":
+            streamed = web.StreamResponse(status=200)
+            await streamed.prepare(request)
+            await streamed.write(b"accepted")
+            await asyncio.sleep(60)
+            return streamed
         if isinstance(answer, tuple):
             return web.Response(status=302, headers={"Location": answer[1]})
         assert isinstance(answer, int)

@@ -212,6 +212,12 @@ async def test_another_organizations_endpoint_is_not_found(
         ("https://[2002:a00:1::]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
         ("https://[2002:7f00:1::]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
         ("https://[fec0::1]/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        # Names only a private network resolves: refused before any lookup,
+        # so the answer never tells which internal names exist.
+        ("https://vm/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        ("https://db.svc.cluster.local/hooks", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        ("https://metadata.google.internal/computeMetadata/v1/", "WEBHOOK_URL_PRIVATE_ADDRESS"),
+        ("https://93.184.215.14:0/hooks", "WEBHOOK_URL_INVALID"),
     ],
 )
 async def test_urls_that_could_reach_private_networks_are_refused(
@@ -262,6 +268,15 @@ async def test_development_mode_allows_http_and_loopback(endpoints: Stub, dev_te
         "http://169.254.169.254/latest/meta-data/",
         "http://[fe80::1]/",
         "http://[::ffff:169.254.1.1]/",
+        # The same, inside IPv6 forms that carry an IPv4 address.
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://[::169.254.169.254]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        # A Teredo tunnel; cloud metadata services off link-local addresses.
+        "http://[2001:0:4136:e378:8000:63bf:567f:5601]/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/",
     ],
 )
 async def test_link_local_addresses_are_refused_even_in_development_mode(
@@ -356,3 +371,24 @@ async def test_a_host_that_does_not_resolve_in_time_is_unresolvable(
     with pytest.raises(webhook_urls.WebhookUrlRefused) as refused:
         await webhook_urls.vetted_addresses("localhost", 443, development_mode=True)
     assert refused.value.reason == "WEBHOOK_URL_UNRESOLVABLE"
+
+
+async def test_an_endpoint_of_another_organization_cannot_be_created(
+    endpoints: Stub, tenant, other_tenant
+) -> None:
+    """An `organization_id` in the body must be the key's own (or empty)."""
+    code, reason, fields = await refusal(
+        endpoints.CreateWebhookEndpoint(
+            create_request(organization_id=str(other_tenant.organization_id)),
+            metadata=tenant.metadata(),
+        )
+    )
+    assert (code, reason, fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ORGANIZATION_NOT_OWN",
+        ["webhook_endpoint.organization_id"],
+    )
+    mine = await endpoints.CreateWebhookEndpoint(
+        create_request(organization_id=str(tenant.organization_id)), metadata=tenant.metadata()
+    )
+    assert mine.organization_id == str(tenant.organization_id)

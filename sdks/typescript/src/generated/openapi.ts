@@ -8639,7 +8639,8 @@ export interface operations {
             query?: {
                 /**
                  * @description The fields to change: url, description, event_types, disabled. Unset:
-                 *     every one of them that differs from the endpoint's.
+                 *     those the request sets to a value other than their default (AIP-134), so
+                 *     enabling an endpoint (`disabled: false`) or clearing a field takes a mask.
                  */
                 update_mask?: string;
             };

@@ -174,7 +174,15 @@ webhook_deliveries = Table(
     # A redelivered event (or one read again after processed_events was
     # purged) enqueues once.
     Index("uq_webhook_deliveries_endpoint_id_event_id", "endpoint_id", "event_id", unique=True),
-    Index("ix_webhook_deliveries_endpoint_id_sequence", "endpoint_id", "sequence"),
+    # An endpoint's numbers have no repeats.
+    Index("uq_webhook_deliveries_endpoint_id_sequence", "endpoint_id", "sequence", unique=True),
+    # Is an earlier delivery of the endpoint still open? (the sender's claim)
+    Index(
+        "ix_webhook_deliveries_open_endpoint_id_sequence",
+        "endpoint_id",
+        "sequence",
+        postgresql_where=text("status IN ('pending', 'retrying')"),
+    ),
     Index(
         "ix_webhook_deliveries_organization_id_endpoint_id_id",
         "organization_id",

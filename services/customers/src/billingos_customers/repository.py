@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ from billingos_customers.webhook_vocabulary import DeliveryStatus
 from billingos_kit.ids import first_id_at
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
+from billingos_kit.sql import affected_rows
 from billingos_kit.validation import ascii_lower
 
 # The unique index behind "one live customer per external id" (models.py).
@@ -166,8 +168,13 @@ class PresentedSessions(PlatformRepository[CustomerSession]):
 
 
 # Statuses of a delivery still to be made (webhook_sender.DeliveryStatus).
-OPEN_STATUSES = ("pending", "retrying")
-FINISHED_STATUSES = ("succeeded", "failed")
+OPEN_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+FINISHED_STATUSES = (DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value)
+
+
+def _is_finished(status: ColumnElement[str]) -> ColumnElement[bool]:
+    """`status IN ('succeeded', 'failed')`, written as `_is_open` is."""
+    return status.in_([literal_column(f"'{value}'") for value in FINISHED_STATUSES])
 
 
 def _is_open(status: ColumnElement[str]) -> ColumnElement[bool]:
@@ -273,6 +280,36 @@ class WebhookDeliveryRepository(TenantRepository[WebhookDelivery]):
         record = await query.fetch_one(await self.connection(), **self._values(delivery))
         return record is not None
 
+    async def close_open(self, endpoint_id: uuid.UUID, now: dt.datetime, why: str) -> None:
+        """Fails every open delivery of the endpoint (it was deleted): none
+        waits for ever, and retention purges them in time. One being posted
+        loses its lease, so that attempt's outcome is not recorded."""
+        query = self.query(
+            "close_open",
+            lambda: (
+                update(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.organization_id == bindparam("organization_id"),
+                    webhook_deliveries.c.endpoint_id == bindparam("endpoint_id"),
+                    _is_open(webhook_deliveries.c.status),
+                )
+                .values(
+                    status=DeliveryStatus.FAILED.value,
+                    next_attempt_at=None,
+                    claimed_until=None,
+                    last_error=bindparam("why"),
+                    updated_at=bindparam("now"),
+                )
+            ),
+        )
+        await query.execute(
+            await self.connection(),
+            organization_id=self.organization_id,
+            endpoint_id=endpoint_id,
+            now=now,
+            why=why,
+        )
+
     async def restart_open(self, endpoint_id: uuid.UUID, now: dt.datetime) -> None:
         """Every open delivery of the endpoint due now, on a new series of
         attempts: an endpoint enabled again gets its waiting deliveries at
@@ -318,7 +355,9 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
     row_type = WebhookDelivery
     resource = "webhook_delivery"
 
-    async def claim(self, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
+    async def claim(
+        self, now: dt.datetime, limit: int, excluded: Sequence[uuid.UUID] = ()
+    ) -> list[WebhookDelivery]:
         """Up to `limit` due deliveries, locked (`SKIP LOCKED`: replicas share
         the work, never post one twice at once), each the earliest open one
         of its endpoint and only while no other of its endpoint is claimed:
@@ -326,7 +365,8 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
         retrying or being posted, so each endpoint gets them in order and
         one at a time (a manual redelivery of an older one included). Of
         enabled, live endpoints only: a disabled one's deliveries wait. The
-        caller leases what it gets (`claimed_until`)."""
+        caller leases what it gets (`claimed_until`). None of the `excluded`
+        organizations' (those with as many attempts in flight as they may)."""
 
         def build() -> ClauseElement:
             other = webhook_deliveries.alias("other")
@@ -342,6 +382,7 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
                     ),
                     webhook_endpoints.c.disabled_at.is_(None),
                     webhook_endpoints.c.deleted_at.is_(None),
+                    ~(delivery.organization_id == any_(bindparam("excluded", type_=ARRAY(Uuid)))),
                     ~exists().where(
                         and_(
                             other.c.endpoint_id == delivery.endpoint_id,
@@ -359,7 +400,9 @@ class DueDeliveries(PlatformRepository[WebhookDelivery]):
                 .with_for_update(of=webhook_deliveries, skip_locked=True)
             )
 
-        return await self.fetch_rows(self.query("claim", build), now=now, limit=limit)
+        return await self.fetch_rows(
+            self.query("claim", build), now=now, limit=limit, excluded=list(excluded)
+        )
 
 
 class ExpiredWebhookRows(PlatformRepository[WebhookDelivery]):
@@ -403,7 +446,7 @@ class ExpiredWebhookRows(PlatformRepository[WebhookDelivery]):
             select(delivery.id)
             .where(
                 delivery.id < bindparam("first_kept_id"),
-                delivery.status.in_([literal_column(f"'{value}'") for value in FINISHED_STATUSES]),
+                _is_finished(delivery.status),
                 delivery.updated_at < bindparam("before"),
             )
             .order_by(delivery.id)
@@ -411,15 +454,50 @@ class ExpiredWebhookRows(PlatformRepository[WebhookDelivery]):
             .with_for_update(skip_locked=True)
         )
 
-    async def forget_replaced_secrets(self, now: dt.datetime) -> int:
+    async def close_abandoned(self, disabled_before: dt.datetime, now: dt.datetime) -> int:
+        """Fails the open deliveries of endpoints disabled since before
+        `disabled_before` (nobody enabled them in a whole retention period),
+        so they are purged in turn; how many."""
+        status = await self.query(
+            "close_abandoned",
+            lambda: (
+                update(webhook_deliveries)
+                .where(
+                    _is_open(webhook_deliveries.c.status),
+                    webhook_deliveries.c.endpoint_id.in_(
+                        select(webhook_endpoints.c.id).where(
+                            webhook_endpoints.c.disabled_at < bindparam("disabled_before")
+                        )
+                    ),
+                )
+                .values(
+                    status=DeliveryStatus.FAILED.value,
+                    next_attempt_at=None,
+                    claimed_until=None,
+                    last_error="its endpoint stayed disabled for the whole retention period",
+                    updated_at=bindparam("now"),
+                )
+            ),
+        ).execute(await self.connection(), disabled_before=disabled_before, now=now)
+        return affected_rows(status)
+
+
+class ReplacedSecrets(PlatformRepository[WebhookEndpoint]):
+    """The retention job's view of endpoints, across organizations."""
+
+    table = webhook_endpoints
+    row_type = WebhookEndpoint
+    resource = "webhook_endpoint"
+
+    async def forget_expired(self, now: dt.datetime) -> int:
         """Drops each secret a rotation replaced once its grace is over (it
         signs nothing more); how many."""
         status = await self.query(
-            "forget_replaced_secrets",
+            "forget_expired",
             lambda: (
                 update(webhook_endpoints)
                 .where(webhook_endpoints.c.previous_secret_expires_at <= bindparam("now"))
                 .values(previous_secret=None, previous_secret_expires_at=None)
             ),
         ).execute(await self.connection(), now=now)
-        return int(status.rsplit(" ", 1)[-1])
+        return affected_rows(status)

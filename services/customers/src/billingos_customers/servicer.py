@@ -228,6 +228,11 @@ class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceS
     async def CreateWebhookEndpoint(
         self, request: webhook_endpoints_pb2.CreateWebhookEndpointRequest, context: Context
     ) -> webhook_endpoints_pb2.WebhookEndpoint:
+        check_own_organization(
+            request.webhook_endpoint.organization_id,
+            current_scope().organization_id,
+            "webhook_endpoint.organization_id",
+        )
         fields = webhook_endpoint_fields(request.webhook_endpoint)
         created = await self._service().create(fields)
         return webhook_endpoint_message(created.endpoint, created.secret)

@@ -27,13 +27,14 @@ class CustomersSettings(ServiceSettings):
     webhook_sender_enabled: bool = True
     # How long one POST may take in all (connect, send, answer).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Deliveries posted at once per round (at most one per endpoint).
+    # Attempts in flight at once (at most one per endpoint, a quarter of them
+    # per organization).
     webhook_batch_size: int = Field(default=20, ge=1)
     # How often the sender looks for due deliveries when idle.
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # Database connections of the sender (it records each attempt).
     webhook_pool_size: int = Field(default=4, ge=1)
     # Live endpoints per organization (each event is posted once per endpoint).
-    webhook_max_endpoints_per_organization: int = Field(default=50, ge=1)
+    webhook_max_endpoints_per_organization: int = Field(default=50, ge=1, le=1000)
     # Finished deliveries (and their attempts) are kept this long, then purged.
     webhook_delivery_retention_days: int = Field(default=30, ge=1)

@@ -16,6 +16,7 @@ NATS: these consumers (and the sender) can run as a deployment of their own.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from google.protobuf.message import Message
@@ -31,6 +32,7 @@ from billingos_kit.ids import new_id
 
 SOURCE = "customers"
 CONSUMER_PREFIX = "customers-webhooks-"
+CLOCK_SKEW_ALLOWANCE = dt.timedelta(seconds=60)
 
 
 async def enqueue_deliveries(scope: EventScope, data: Message) -> None:
@@ -46,7 +48,11 @@ async def enqueue_deliveries(scope: EventScope, data: Message) -> None:
     deliveries = WebhookDeliveryRepository(scope)
     published = scope.published_at or envelope.occur_time.ToDatetime(tzinfo=UTC)
     now = scope.clock.now()
-    for endpoint in await endpoints.matching(envelope.type, published):
+    # The stream's clock against ours: an endpoint made up to a minute after
+    # the event was published gets it too (rather than miss one published
+    # just after it was made on a host whose clock runs behind).
+    made_by = published + CLOCK_SKEW_ALLOWANCE
+    for endpoint in await endpoints.matching(envelope.type, made_by):
         sequence = endpoint.last_sequence + 1
         delivery = WebhookDelivery(
             id=new_id(scope.clock),

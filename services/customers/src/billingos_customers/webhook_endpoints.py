@@ -140,9 +140,11 @@ class WebhookEndpointService:
 
     async def delete(self, endpoint_id: uuid.UUID) -> WebhookEndpoint:
         """Deletes the endpoint (the row stays, with its deliveries, for
-        history); nothing more is posted to it."""
+        history); nothing more is posted to it: its open deliveries fail."""
         endpoint = await self._endpoints.require(endpoint_id, for_update=True)
-        await self._endpoints.soft_delete(endpoint, self._scope.clock.now())
+        now = self._scope.clock.now()
+        await self._endpoints.soft_delete(endpoint, now)
+        await self._deliveries.close_open(endpoint.id, now, "its endpoint was deleted")
         await self._scope.outbox.add(events.webhook_endpoint_deleted(endpoint))
         return endpoint
 

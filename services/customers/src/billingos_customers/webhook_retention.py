@@ -3,8 +3,10 @@ hold customers' data) and their attempts are purged once older than the
 retention (30 days by default), and a secret a rotation replaced is
 dropped once its grace is over. Runs beside the sender, on its loop.
 
-Open deliveries are never purged: a retrying one is at most 3 days old,
-and a disabled endpoint's waiting ones stay until it is enabled or deleted.
+Open deliveries are never purged: a deleted endpoint's are failed when it
+is deleted, and a disabled endpoint's wait for it to be enabled again, for
+a whole retention period at most (then they are failed, and purged in
+turn).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from billingos_customers.repository import ExpiredWebhookRows
+from billingos_customers.repository import ExpiredWebhookRows, ReplacedSecrets
 from billingos_kit.clock import Clock
 from billingos_kit.db import Database
 from billingos_kit.repository import OnConnection
@@ -69,6 +71,8 @@ class WebhookRetention:
         and every replaced secret past its grace."""
         now = self._clock.now()
         before = now - self._keep_for
+        async with self._database.transaction() as connection:
+            await ExpiredWebhookRows(OnConnection(connection)).close_abandoned(before, now)
         deliveries = 0
         while True:
             async with self._database.transaction() as connection:
@@ -79,7 +83,5 @@ class WebhookRetention:
             if batch < PURGE_BATCH:
                 break
         async with self._database.transaction() as connection:
-            secrets = await ExpiredWebhookRows(OnConnection(connection)).forget_replaced_secrets(
-                now
-            )
+            secrets = await ReplacedSecrets(OnConnection(connection)).forget_expired(now)
         return Purged(deliveries, secrets)

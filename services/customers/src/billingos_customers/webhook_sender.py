@@ -28,13 +28,18 @@ of an answer is read.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import datetime as dt
+import functools
 import logging
 import random
 import ssl
 import typing
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpcore
 
@@ -48,7 +53,12 @@ from billingos_customers.repository import (
     WebhookEndpointRepository,
 )
 from billingos_customers.webhook_envelope import signed_headers
-from billingos_customers.webhook_urls import WebhookUrlRefused, parse_target, vetted_addresses
+from billingos_customers.webhook_urls import (
+    WebhookTarget,
+    WebhookUrlRefused,
+    parse_target,
+    vetted_addresses,
+)
 from billingos_customers.webhook_vocabulary import DeliveryStatus, DisabledReason
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection, Database
@@ -95,9 +105,16 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
     rebinding name to answer). httpcore starts TLS on the stream afterwards
     with the URL's host name, so certificates are checked as usual."""
 
-    def __init__(self, *, development_mode: bool, inner: httpcore.AsyncNetworkBackend) -> None:
+    def __init__(
+        self,
+        *,
+        development_mode: bool,
+        inner: httpcore.AsyncNetworkBackend,
+        resolver: concurrent.futures.Executor | None = None,
+    ) -> None:
         self._development_mode = development_mode
         self._inner = inner
+        self._resolver = resolver
 
     async def connect_tcp(
         self,
@@ -108,7 +125,9 @@ class VettedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await vetted_addresses(host, port, development_mode=self._development_mode)
+            addresses = await vetted_addresses(
+                host, port, development_mode=self._development_mode, executor=self._resolver
+            )
         except WebhookUrlRefused as refused:
             raise RefusedAddress(refused.violations[0].description) from None
         failure: Exception | None = None
@@ -166,10 +185,21 @@ class WebhookSender:
         poll_seconds: float = 1.0,
         development_mode_allowed: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        per_organization: int | None = None,
     ) -> None:
         """`ssl_context`: what receivers' certificates are verified against
-        (None: the system's trusted CAs, with host name checks)."""
+        (None: the system's trusted CAs, with host name checks).
+        `per_organization`: attempts of one organization in flight at once
+        (default a quarter of `batch_size`): one merchant's slow or hanging
+        receivers never take every slot."""
         self._database = database
+        self._per_organization = per_organization or max(1, batch_size // 4)
+        # Lookups run here, not in the loop's default executor: a name that
+        # hangs in the system resolver holds one of these threads (for the
+        # resolver's own timeout), never one the loop needs for anything else.
+        self._resolver = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(16, 2 * batch_size), thread_name_prefix="webhook-dns"
+        )
         self._development_mode_allowed = development_mode_allowed
         self._tables = tables
         self._clock = clock
@@ -183,7 +213,9 @@ class WebhookSender:
                 ssl_context=ssl_context or ssl.create_default_context(),
                 max_connections=batch_size,
                 max_keepalive_connections=0,
-                network_backend=VettedBackend(development_mode=mode, inner=httpcore.AnyIOBackend()),
+                network_backend=VettedBackend(
+                    development_mode=mode, inner=httpcore.AnyIOBackend(), resolver=self._resolver
+                ),
             )
             for mode in (False, True)
         }
@@ -193,6 +225,12 @@ class WebhookSender:
         one ends: a receiver that hangs for the whole timeout holds one slot,
         never the attempts of other endpoints (of other organizations)."""
         in_flight: set[asyncio.Task[None]] = set()
+        busy: collections.Counter[uuid.UUID] = collections.Counter()
+
+        def ended(task: asyncio.Task[None], organization_id: uuid.UUID) -> None:
+            in_flight.discard(task)
+            busy[organization_id] -= 1
+
         try:
             while not stop.is_set():
                 free = self._batch_size - len(in_flight)
@@ -200,13 +238,16 @@ class WebhookSender:
                 now = lease_until = self._clock.now()
                 if free > 0:
                     try:
-                        claimed, now, lease_until = await self._claim(free)
+                        claimed, now, lease_until = await self._claim(free, busy)
                     except Exception:
                         log.exception("claiming webhook deliveries failed; retrying")
                 for item in claimed:
+                    organization_id = item.delivery.organization_id
                     task = asyncio.create_task(self._attempt(item, now, lease_until))
                     in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                    busy[organization_id] += 1
+                    done = functools.partial(ended, organization_id=organization_id)
+                    task.add_done_callback(done)
                 if not claimed or len(in_flight) >= self._batch_size:
                     # Wait for the poll interval, a free slot, or the stop.
                     waiters = [asyncio.ensure_future(stop.wait()), *in_flight]
@@ -222,6 +263,7 @@ class WebhookSender:
     async def close(self) -> None:
         for pool in self._pools.values():
             await pool.aclose()
+        self._resolver.shutdown(wait=False, cancel_futures=True)
 
     async def send_due(self) -> int:
         """One round: claims up to `batch_size` due deliveries, posts them
@@ -237,16 +279,33 @@ class WebhookSender:
         to be posted again once the lease lapses (at least once: receivers
         dedupe on `webhook-id`).
         """
-        claimed, now, lease_until = await self._claim(self._batch_size)
+        claimed, now, lease_until = await self._claim(self._batch_size, collections.Counter())
         await asyncio.gather(*(self._attempt(item, now, lease_until) for item in claimed))
         return len(claimed)
 
-    async def _claim(self, limit: int) -> tuple[list[_Claimed], dt.datetime, dt.datetime]:
+    async def _claim(
+        self, limit: int, busy: collections.Counter[uuid.UUID]
+    ) -> tuple[list[_Claimed], dt.datetime, dt.datetime]:
+        """Up to `limit` due deliveries, leased; none of an organization that
+        already has `per_organization` attempts in flight (`busy`), and no
+        more of one than would take it there (the rest stay unleased, for
+        the next claim)."""
         now = self._clock.now()
-        lease_until = now + dt.timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
+        full = [org for org, count in busy.items() if count >= self._per_organization]
         async with self._database.transaction() as connection:
-            due = await DueDeliveries(OnConnection(connection)).claim(now, limit)
-            claimed = [await self._context(connection, delivery) for delivery in due]
+            due = await DueDeliveries(OnConnection(connection)).claim(now, limit, full)
+            taken = collections.Counter(busy)
+            kept = []
+            for delivery in due:
+                if taken[delivery.organization_id] < self._per_organization:
+                    taken[delivery.organization_id] += 1
+                    kept.append(delivery)
+            # From the clock read after the query: however long it took, each
+            # lease covers a whole attempt.
+            lease_until = self._clock.now() + dt.timedelta(
+                seconds=self._timeout + LEASE_MARGIN_SECONDS
+            )
+            claimed = [await self._context(connection, delivery) for delivery in kept]
             for item in claimed:
                 await self._lease(connection, item.delivery, lease_until)
         return claimed, now, lease_until
@@ -301,36 +360,44 @@ class WebhookSender:
             return Outcome(status, error and error[:MAX_ERROR_LENGTH], int(elapsed * 1000))
 
         try:
-            parse_target(endpoint.url, development_mode=item.development_mode)
+            target = parse_target(endpoint.url, development_mode=item.development_mode)
         except WebhookUrlRefused as refused:
             return outcome(None, f"refused URL: {refused.violations[0].description}")
         headers = signed_headers(
             str(delivery.event_id), delivery.body, _signing_secrets(endpoint, now), now
         )
         phase_timeouts = dict.fromkeys(("connect", "read", "write", "pool"), self._timeout)
+        # The status counts once it has come, whatever then happens to the
+        # body (a receiver that answers 200 and never ends its body has
+        # taken the delivery: posting it again would only repeat it).
+        status: int | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._pools[item.development_mode].stream(
                     "POST",
-                    endpoint.url,
-                    headers=list(headers.items()),
+                    _request_url(target),
+                    headers=[("Host", _host_header(target)), *headers.items()],
                     content=delivery.body.encode(),
                     extensions={"timeout": phase_timeouts},
                 ) as response:
-                    await _read_at_most(response, MAX_ANSWER_BYTES)
                     status = response.status
+                    await _read_at_most(response, MAX_ANSWER_BYTES)
         except TimeoutError:
-            return outcome(None, f"no answer within {self._timeout:g} s")
+            if status is None:
+                return outcome(None, f"no answer within {self._timeout:g} s")
         except RefusedAddress as refused:
             return outcome(None, f"refused address: {refused}")
         except httpcore.TimeoutException as error:
-            return outcome(None, f"timed out: {type(error).__name__}")
+            if status is None:
+                return outcome(None, f"timed out: {type(error).__name__}")
         except (
             httpcore.NetworkError,
             httpcore.ProtocolError,
             httpcore.UnsupportedProtocol,
         ) as error:
-            return outcome(None, f"{type(error).__name__}: {error}")
+            if status is None:
+                return outcome(None, f"{type(error).__name__}: {error}")
+        assert status is not None
         if 300 <= status < 400:
             return outcome(status, f"answered {status}: redirects are not followed")
         if not 200 <= status < 300:
@@ -348,11 +415,20 @@ class WebhookSender:
         work = OrganizationWork(
             connection, item.delivery.organization_id, self._clock, self._tables, SOURCE
         )
+        # The endpoint first, then the delivery: the order the dispatcher and
+        # an endpoint's update take them in (never a deadlock between them).
+        endpoints = WebhookEndpointRepository(work)
+        endpoint = await endpoints.get_any(item.delivery.endpoint_id, for_update=True)
+        assert endpoint is not None  # a foreign key
         delivery = await WebhookDeliveryRepository(work).get(item.delivery.id, for_update=True)
         if delivery is None or delivery.claimed_until != lease_until:
             # The lease lapsed and another sender took it: that one records.
             # (A redelivery during the POST keeps the lease: this attempt
-            # counts as the new series' first.)
+            # counts as the new series' first.) The receiver may get it twice.
+            log.warning(
+                "a webhook attempt outlived its lease; its outcome is not recorded",
+                extra={"delivery_id": str(item.delivery.id), "status": outcome.status},
+            )
             return
         await WebhookAttemptRepository(work).insert(
             WebhookDeliveryAttempt(
@@ -365,9 +441,6 @@ class WebhookSender:
                 duration_ms=outcome.duration_ms,
             )
         )
-        endpoints = WebhookEndpointRepository(work)
-        endpoint = await endpoints.get_any(delivery.endpoint_id, for_update=True)
-        assert endpoint is not None  # a foreign key
         delivery.attempts += 1
         delivery.series_attempts += 1
         delivery.series_started_at = delivery.series_started_at or now
@@ -385,7 +458,9 @@ class WebhookSender:
             if endpoint.failing_since is None:
                 endpoint.failing_since = now
                 await endpoints.update(endpoint, ["failing_since"])
-            next_at = now + retry_delay(delivery.series_attempts)
+            # From the attempt's end: a receiver that took the whole timeout
+            # still gets the whole wait before it is asked again.
+            next_at = self._clock.now() + retry_delay(delivery.series_attempts)
             if outcome.status == 410:
                 delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
                 disable = DisabledReason.GONE
@@ -424,6 +499,28 @@ class WebhookSender:
                     "reason": str(disable),
                 },
             )
+
+
+def _request_url(target: WebhookTarget) -> httpcore.URL:
+    """The URL to post to, from the parts `parse_target` checked: the path
+    exactly as stored (`;params` included, which httpcore's own parsing
+    would drop) and the query."""
+    parts = urlsplit(target.url)
+    request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return httpcore.URL(
+        scheme=target.scheme.encode(),
+        host=target.host.encode(),
+        port=target.port,
+        target=request_target.encode(),
+    )
+
+
+def _host_header(target: WebhookTarget) -> str:
+    """`Host` as the URL wrote it: an IPv6 literal in brackets, the port
+    when it is not the scheme's."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default_port = 443 if target.scheme == "https" else 80
+    return host if target.port == default_port else f"{host}:{target.port}"
 
 
 def _signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:

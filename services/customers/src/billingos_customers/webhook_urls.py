@@ -20,6 +20,8 @@ sets): a production suite applies the public-address rules to everyone.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -33,6 +35,30 @@ URL_FIELD = "webhook_endpoint.url"
 # Shared address space (RFC 6598): carriers' NAT, and some clouds' internal
 # networks; `ipaddress` does not count it as private.
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Metadata services not on a link-local address: AWS's IPv6 one, Alibaba's,
+# Azure's wire server, Oracle's (besides 169.254.169.254 everywhere).
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
+)
+# Host names that only a private network resolves: refused outside
+# development mode before any lookup, so an answer never tells a merchant
+# which internal names exist (`vm`, `db.svc.cluster.local`).
+INTERNAL_SUFFIXES = (
+    ".local",
+    ".localhost",
+    ".internal",
+    ".intranet",
+    ".lan",
+    ".home",
+    ".corp",
+    ".home.arpa",
+    ".svc",
+    ".cluster.local",
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,19 +119,52 @@ def parse_target(url: str, *, development_mode: bool) -> WebhookTarget:
         )
     if parts.fragment or "#" in url:
         raise WebhookUrlRefused("must not contain a fragment (#...)", "WEBHOOK_URL_HAS_FRAGMENT")
+    if port == 0:
+        raise WebhookUrlRefused("must not name port 0", "WEBHOOK_URL_INVALID")
     return WebhookTarget(url, scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches: mapped and
+    translated (`::ffff:a.b.c.d`, `::ffff:0:a.b.c.d`), compatible
+    (`::a.b.c.d`), 6to4 (2002::/16), NAT64 (64:ff9b::/96).
+    A network may route each of them to that IPv4 address."""
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or address in IPV4_TRANSLATED:
+        return low32
+    if address in IPV4_COMPATIBLE and int(address) > 1:
+        return low32
+    return None
+
+
+def never_allowed(address: IPAddress) -> bool:
+    """Addresses refused in every mode, development included: link-local
+    (cloud metadata at 169.254.169.254, fe80::/10) and the metadata services
+    clouds put elsewhere, written directly or inside an IPv6 address, and
+    Teredo tunnels."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.teredo is not None:
+            return True  # a tunnel to wherever its relay forwards
+        carried = embedded_ipv4(address)
+        if carried is not None and never_allowed(carried):
+            return True
+    return address.is_link_local or address in METADATA_ADDRESSES
 
 
 def refused_address(address: IPAddress) -> str | None:
     """Why BillingOS never posts to `address` from production; None: public."""
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return refused_address(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            # 2002::/16 carries an IPv4 address that a 6to4 relay reaches.
-            return refused_address(address.sixtofour)
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            return refused_address(carried)
         if address.is_site_local:
             return "site-local"
+    if address in METADATA_ADDRESSES:
+        return "cloud metadata"
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
         return "shared (CGNAT)"
     checks = (
@@ -123,7 +182,9 @@ def refused_address(address: IPAddress) -> str | None:
     return None
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
+async def resolve(
+    host: str, port: int, executor: concurrent.futures.Executor | None = None
+) -> list[IPAddress]:
     """Every address `host` resolves to (an IP literal: itself). Uses the
     system resolver, so legacy spellings like `0x7f000001` or `10.1` are
     resolved as a connection would, and vetted as what they are. A name
@@ -134,8 +195,15 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         return [literal]
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
-            found = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            found = await asyncio.get_running_loop().run_in_executor(
+                executor,
+                functools.partial(
+                    socket.getaddrinfo,
+                    host,
+                    port,
+                    type=socket.SOCK_STREAM,
+                    proto=socket.IPPROTO_TCP,
+                ),
             )
     except (socket.gaierror, UnicodeError, TimeoutError):
         return []
@@ -147,20 +215,32 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def vetted_addresses(host: str, port: int, *, development_mode: bool) -> list[IPAddress]:
+async def vetted_addresses(
+    host: str,
+    port: int,
+    *,
+    development_mode: bool,
+    executor: concurrent.futures.Executor | None = None,
+) -> list[IPAddress]:
     """The addresses to connect to for `host`: all of them public (every one,
     not only the first: a name answering one public and one private address
     is refused), or any in development mode. WebhookUrlRefused otherwise."""
-    addresses = await resolve(host, port)
+    if not development_mode and _internal_name(host):
+        raise WebhookUrlRefused(
+            "must name a public host: a name without a dot, or under a private "
+            "network's suffix (.local, .internal, .svc, ...), is not one",
+            "WEBHOOK_URL_PRIVATE_ADDRESS",
+        )
+    addresses = await resolve(host, port, executor)
     if not addresses:
         raise WebhookUrlRefused(
             f"its host {host!r} does not resolve (within {RESOLVE_TIMEOUT_SECONDS:g} s)",
             "WEBHOOK_URL_UNRESOLVABLE",
         )
-    if any(_link_local(address) for address in addresses):
-        # Cloud metadata (169.254.169.254) and its IPv6 kin: never, in any mode.
+    if any(never_allowed(address) for address in addresses):
+        # Cloud metadata (169.254.169.254) and its kin: never, in any mode.
         raise WebhookUrlRefused(
-            "its host resolves to a link-local address, which is never allowed",
+            "its host resolves to a link-local or cloud metadata address, which is never allowed",
             "WEBHOOK_URL_PRIVATE_ADDRESS",
         )
     if not development_mode:
@@ -179,16 +259,27 @@ async def vetted_addresses(host: str, port: int, *, development_mode: bool) -> l
 
 async def check_url(url: str, *, development_mode: bool) -> WebhookTarget:
     """The whole check of a URL a merchant gives: syntax, then its host's
-    addresses. Raises WebhookUrlRefused naming `webhook_endpoint.url`."""
+    addresses. Raises WebhookUrlRefused naming `webhook_endpoint.url`.
+    Looks up in a pool of its own (URL_CHECKS), never the loop's default one."""
     target = parse_target(url, development_mode=development_mode)
-    await vetted_addresses(target.host, target.port, development_mode=development_mode)
+    await vetted_addresses(
+        target.host, target.port, development_mode=development_mode, executor=URL_CHECKS
+    )
     return target
 
 
-def _link_local(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_link_local
-    return address.is_link_local
+# The API's lookups: a host whose name server never answers holds one of these
+# threads for the system resolver's own timeout, not one the loop needs.
+URL_CHECKS = concurrent.futures.ThreadPoolExecutor(
+    max_workers=16, thread_name_prefix="webhook-url-check"
+)
+
+
+def _internal_name(host: str) -> bool:
+    if _ip_literal(host) is not None:
+        return False
+    name = host.rstrip(".").lower()
+    return "." not in name or name.endswith(INTERNAL_SUFFIXES)
 
 
 def _ip_literal(host: str) -> IPAddress | None:

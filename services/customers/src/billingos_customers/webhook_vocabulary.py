@@ -21,13 +21,15 @@ from billingos_kit.vocabulary import EnumCodec
 # state between our services (stripe_customer.created, customer_meter.updated,
 # test_clock.ready, account.updated), what carries a credential or is too
 # short-lived to matter outside (customer sessions), payment methods and
-# seats (not in this first slice), and endpoints' own events (an endpoint
-# is never told it was disabled).
+# seats (not in this first slice), and endpoints' own events but one:
+# `webhook_endpoint.disabled` is posted to the organization's other enabled
+# endpoints, the merchant's notice that one stopped receiving.
 POSTED_EVENTS: dict[str, tuple[type[Message], ...]] = {
     "customers": (
         customer_events.CustomerCreatedEvent,
         customer_events.CustomerUpdatedEvent,
         customer_events.CustomerDeletedEvent,
+        customer_events.WebhookEndpointDisabledEvent,
     ),
     "subscriptions": (
         subscription_events.SubscriptionCreatedEvent,

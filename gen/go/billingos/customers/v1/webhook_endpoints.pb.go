@@ -603,7 +603,8 @@ type UpdateWebhookEndpointRequest struct {
 	// The endpoint, by `id`, with the new values of the fields in the mask.
 	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
 	// The fields to change: url, description, event_types, disabled. Unset:
-	// every one of them that differs from the endpoint's.
+	// those the request sets to a value other than their default (AIP-134), so
+	// enabling an endpoint (`disabled: false`) or clearing a field takes a mask.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 }
 

@@ -332,7 +332,8 @@ class UpdateWebhookEndpointRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """The fields to change: url, description, event_types, disabled. Unset:
-        every one of them that differs from the endpoint's.
+        those the request sets to a value other than their default (AIP-134), so
+        enabling an endpoint (`disabled: false`) or clearing a field takes a mask.
         """
 
     def __init__(

@@ -329,7 +329,8 @@ export type UpdateWebhookEndpointRequest = Message<"billingos.customers.v1.Updat
 
   /**
    * The fields to change: url, description, event_types, disabled. Unset:
-   * every one of them that differs from the endpoint's.
+   * those the request sets to a value other than their default (AIP-134), so
+   * enabling an endpoint (`disabled: false`) or clearing a field takes a mask.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
