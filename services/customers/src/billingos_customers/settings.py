@@ -27,8 +27,8 @@ class CustomersSettings(ServiceSettings):
     webhook_sender_enabled: bool = True
     # How long one POST may take in all (connect, send, answer).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Attempts in flight at once (at most one per endpoint, a quarter of them
-    # per organization).
+    # Attempts in flight at once (at most one per endpoint, three quarters of
+    # them per organization).
     webhook_batch_size: int = Field(default=20, ge=1)
     # How often the sender looks for due deliveries when idle.
     webhook_poll_seconds: float = Field(default=1.0, gt=0)

@@ -190,10 +190,11 @@ class WebhookSender:
         """`ssl_context`: what receivers' certificates are verified against
         (None: the system's trusted CAs, with host name checks).
         `per_organization`: attempts of one organization in flight at once
-        (default a quarter of `batch_size`): one merchant's slow or hanging
-        receivers never take every slot."""
+        (default three quarters of `batch_size`): one merchant's slow or
+        hanging receivers never take every slot, a quarter stays for the
+        others, and a deployment with one busy merchant still uses most."""
         self._database = database
-        self._per_organization = per_organization or max(1, batch_size // 4)
+        self._per_organization = per_organization or max(1, batch_size - batch_size // 4)
         # Lookups run here, not in the loop's default executor: a name that
         # hangs in the system resolver holds one of these threads (for the
         # resolver's own timeout), never one the loop needs for anything else.
