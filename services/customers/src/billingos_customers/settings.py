@@ -31,7 +31,7 @@ class CustomersSettings(ServiceSettings):
     # them per organization).
     webhook_batch_size: int = Field(default=20, ge=1)
     # How often the sender looks for due deliveries when idle.
-    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_poll_seconds: float = Field(default=0.25, gt=0)
     # Database connections of the sender (it records each attempt).
     webhook_pool_size: int = Field(default=4, ge=1)
     # Live endpoints per organization (each event is posted once per endpoint).

@@ -182,7 +182,7 @@ class WebhookSender:
         *,
         timeout_seconds: float = 10.0,
         batch_size: int = 20,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.25,
         development_mode_allowed: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         per_organization: int | None = None,
@@ -227,10 +227,15 @@ class WebhookSender:
         never the attempts of other endpoints (of other organizations)."""
         in_flight: set[asyncio.Task[None]] = set()
         busy: collections.Counter[uuid.UUID] = collections.Counter()
+        # Set when an attempt ends (its outcome recorded): a slot is free, and
+        # its endpoint's next delivery may now be claimed. An event, not the
+        # tasks themselves: one that ends while a claim runs is not missed.
+        ended_one = asyncio.Event()
 
         def ended(task: asyncio.Task[None], organization_id: uuid.UUID) -> None:
             in_flight.discard(task)
             busy[organization_id] -= 1
+            ended_one.set()
 
         try:
             while not stop.is_set():
@@ -250,12 +255,17 @@ class WebhookSender:
                     done = functools.partial(ended, organization_id=organization_id)
                     task.add_done_callback(done)
                 if not claimed or len(in_flight) >= self._batch_size:
-                    # Wait for the poll interval, a free slot, or the stop.
-                    waiters = [asyncio.ensure_future(stop.wait()), *in_flight]
+                    # Wait for the poll interval, an attempt's end, or the stop.
+                    waiters = [
+                        asyncio.ensure_future(stop.wait()),
+                        asyncio.ensure_future(ended_one.wait()),
+                    ]
                     await asyncio.wait(
                         waiters, timeout=self._poll_seconds, return_when=asyncio.FIRST_COMPLETED
                     )
-                    waiters[0].cancel()
+                    for waiter in waiters:
+                        waiter.cancel()
+                    ended_one.clear()
         finally:
             if in_flight:
                 await asyncio.wait(in_flight, timeout=self._timeout)
