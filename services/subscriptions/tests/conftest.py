@@ -92,6 +92,8 @@ from billingos_subscriptions.vocabulary import AttemptStatus, BillingReason
 UTC = dt.UTC
 MONTH = products_pb2.Period(interval=products_pb2.INTERVAL_MONTH)
 SOURCE = "subscriptions"
+# Where the service under test says its checkout pages are.
+PUBLIC_BASE_URL = "https://pay.example.test"
 
 
 # ---- the services -----------------------------------------------------------
@@ -155,6 +157,7 @@ async def subscriptions_service(
         session_clock,
         catalog_address=catalog_service.address,
         customers_address=customers_service.address,
+        public_base_url=PUBLIC_BASE_URL,
     ) as service:
         yield service
 

@@ -165,6 +165,121 @@ export interface paths {
         patch: operations["SubscriptionService_UpdateBillingSettings"];
         trace?: never;
     };
+    "/v1/checkout-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists checkout links (archived ones too), newest first.
+         * @description Lists checkout links (archived ones too), newest first.
+         */
+        get: operations["CheckoutLinkService_ListCheckoutLinks"];
+        put?: never;
+        /**
+         * Creates a checkout link.
+         * @description Creates a checkout link.
+         */
+        post: operations["CheckoutLinkService_CreateCheckoutLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkout-links/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets a checkout link.
+         * @description Gets a checkout link.
+         */
+        get: operations["CheckoutLinkService_GetCheckoutLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Updates a checkout link: products, allowed discounts, success URL,
+         * @description Updates a checkout link: products, allowed discounts, success URL,
+         *     trial, archived, metadata. Sessions opened before keep what they offer.
+         */
+        patch: operations["CheckoutLinkService_UpdateCheckoutLink"];
+        trace?: never;
+    };
+    "/v1/checkout-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists checkout sessions, newest first.
+         * @description Lists checkout sessions, newest first.
+         */
+        get: operations["CheckoutSessionService_ListCheckoutSessions"];
+        put?: never;
+        /**
+         * Opens a checkout session, from a checkout link or from products; its
+         * @description Opens a checkout session, from a checkout link or from products; its
+         *     answer holds the client secret and the hosted page's URL, once.
+         */
+        post: operations["CheckoutSessionService_CreateCheckoutSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkout-sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets a checkout session (without its client secret).
+         * @description Gets a checkout session (without its client secret).
+         */
+        get: operations["CheckoutSessionService_GetCheckoutSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkout-sessions/{id}:expire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Expires an open session at once; expiring an expired one changes
+         * @description Expires an open session at once; expiring an expired one changes
+         *     nothing; a confirmed one is refused.
+         */
+        post: operations["CheckoutSessionService_ExpireCheckoutSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/connect-account": {
         parameters: {
             query?: never;
@@ -1171,6 +1286,79 @@ export interface paths {
          * @description Updates archived, max_redemptions, expire_time or metadata.
          */
         patch: operations["PromotionCodeService_UpdatePromotionCode"];
+        trace?: never;
+    };
+    "/v1/public/checkout-sessions/{client_secret}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets a checkout session by its client secret.
+         * @description Gets a checkout session by its client secret.
+         */
+        get: operations["PublicCheckoutService_GetPublicCheckoutSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes an open session's choices and details (`price_id`, `seats`,
+         * @description Changes an open session's choices and details (`price_id`, `seats`,
+         *     `customer_email`, `customer_name`, `billing_address`, `discount_code`)
+         *     and answers with the new totals. A code no allowed discount has is
+         *     FAILED_PRECONDITION `DISCOUNT_NOT_ALLOWED`; one that does not apply,
+         *     `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
+         *     `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
+         */
+        patch: operations["PublicCheckoutService_UpdatePublicCheckoutSession"];
+        trace?: never;
+    };
+    "/v1/public/organizations/{organization}/checkout-links/{checkout_link_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Opens a checkout session from a link; the answer holds its client
+         * @description Opens a checkout session from a link; the answer holds its client
+         *     secret, once (a replay of the call with its Idempotency-Key answers
+         *     without it). An archived link is FAILED_PRECONDITION
+         *     `CHECKOUT_LINK_ARCHIVED`.
+         */
+        post: operations["PublicCheckoutService_CreatePublicCheckoutSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/organizations/{organization}/checkout-links/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets a checkout link's offer. An archived link is FAILED_PRECONDITION
+         * @description Gets a checkout link's offer. An archived link is FAILED_PRECONDITION
+         *     `CHECKOUT_LINK_ARCHIVED`; a link of another organization is not found.
+         */
+        get: operations["PublicCheckoutService_GetPublicCheckoutLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/public/organizations/{organization}/products": {
@@ -3906,6 +4094,234 @@ export interface components {
              */
             readonly update_time?: string;
         };
+        /**
+         * @description A shareable offer: a page where a customer picks one of its products'
+         *     prices and checks out. Each visit opens a checkout session of its own.
+         */
+        "billingos.subscriptions.v1.CheckoutLink": {
+            /**
+             * @description The discounts of the organization whose codes (or promotion codes) a
+             *     customer may type, at most 20; empty: no code is accepted.
+             */
+            allowed_discount_ids?: string[];
+            /**
+             * @description An archived link opens no session (its page says it is unavailable);
+             *     sessions opened before go on.
+             */
+            archived?: boolean;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            readonly create_time?: string;
+            /** @description Server-assigned id (UUIDv7). */
+            id?: string;
+            /** @description The merchant's own key/values; never shown publicly. */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The owning organization. */
+            readonly organization_id?: string;
+            /**
+             * @description 1 to 10 recurring products of the organization, none archived, in the
+             *     order the page shows them; the page offers their active prices.
+             */
+            product_ids: string[];
+            /** @description No trial, whatever the products'. */
+            skip_trial?: boolean;
+            /**
+             * @description Where the customer goes after paying: an https URL, up to 2048
+             *     characters (plain http to a loopback host where the deployment allows
+             *     it, for development). `{CHECKOUT_SESSION_ID}` is replaced by the
+             *     session's id.
+             */
+            success_url: string;
+            /** @description A trial instead of each product's own. */
+            trial?: components["schemas"]["billingos.catalog.v1.Period"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            readonly update_time?: string;
+            /** @description The page to share: `{public base URL}/checkout/{organization id}/{id}`. */
+            readonly url?: string;
+        };
+        /**
+         * @description One customer's checkout: what they buy (a price of the offered products,
+         *     seats, a discount code) and who they are (email, name, billing address),
+         *     until it is confirmed or expires.
+         */
+        "billingos.subscriptions.v1.CheckoutSession": {
+            /**
+             * @description The discounts whose codes the customer may type: the link's, or given
+             *     on create (without a link); empty: no code is accepted.
+             */
+            allowed_discount_ids?: string[];
+            /** @description The billing address; its country and state decide the tax rate. */
+            billing_address?: components["schemas"]["billingos.common.v1.Address"];
+            /** @description The link it was opened from; empty for a session made from products. */
+            checkout_link_id?: string;
+            /**
+             * @description The key the customer's page uses (`bcx_...`): in the create call's
+             *     answer only (only its hash is kept; a replay of the create answers
+             *     without it).
+             */
+            readonly client_secret?: string;
+            /**
+             * Format: date-time
+             * @description When it was completed.
+             */
+            readonly complete_time?: string;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            readonly create_time?: string;
+            /** @description The customer's email, up to 320 characters. */
+            customer_email?: string;
+            /**
+             * @description The customer who buys, when the merchant names one of the
+             *     organization's customers; empty: found or made from the email given at
+             *     confirmation.
+             */
+            customer_id?: string;
+            /** @description The customer's name, up to 256 characters. */
+            customer_name?: string;
+            /**
+             * @description A code the customer typed: one of an allowed discount's codes or
+             *     promotion codes (3 to 64 letters, digits, '-' or '_'; any case).
+             */
+            discount_code?: string;
+            /** @description The discount the code names. */
+            readonly discount_id?: string;
+            /**
+             * Format: date-time
+             * @description When it expires if still open: 30 minutes to 24 hours after its
+             *     creation; unset on create: 24 hours.
+             */
+            expire_time?: string;
+            /** @description Server-assigned id (UUIDv7). */
+            id?: string;
+            /** @description The merchant's own key/values; never shown publicly. */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** @description The first order its confirmation made. */
+            readonly order_id?: string;
+            /** @description The owning organization. */
+            readonly organization_id?: string;
+            /**
+             * @description The price chosen, one of the products' active prices; on create, empty:
+             *     the first product's first active price.
+             */
+            price_id?: string;
+            /**
+             * @description The products offered: the link's, or 1 to 10 recurring products named
+             *     on create (without a link).
+             */
+            product_ids?: string[];
+            /**
+             * Format: int32
+             * @description Seats, for a seat-based price (0 on create: its minimum); 0 otherwise.
+             */
+            seats?: number;
+            /** @description No trial, whatever the product's. */
+            skip_trial?: boolean;
+            /** @description Where it stands. */
+            readonly status?: components["schemas"]["billingos.subscriptions.v1.CheckoutSessionStatus"];
+            /** @description The subscription its confirmation made. */
+            readonly subscription_id?: string;
+            /**
+             * @description Where the customer goes after paying (as CheckoutLink.success_url); on
+             *     create, empty: the link's.
+             */
+            success_url?: string;
+            /** @description The first order's figures for the current choices. */
+            readonly totals?: components["schemas"]["billingos.subscriptions.v1.CheckoutTotals"];
+            /**
+             * @description A trial instead of the product's (the link's, without a link given on
+             *     create).
+             */
+            trial?: components["schemas"]["billingos.catalog.v1.Period"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            readonly update_time?: string;
+            /**
+             * @description The hosted page for the customer, `{public base URL}/checkout/session/
+             *     {client_secret}`: in the create call's answer only, as the secret.
+             */
+            readonly url?: string;
+        };
+        /**
+         * @description Where a checkout session stands.
+         *     - `CHECKOUT_SESSION_STATUS_UNSPECIFIED`: Not set.
+         *     - `CHECKOUT_SESSION_STATUS_OPEN`: Collecting the customer's choices and details; its totals follow them.
+         *     - `CHECKOUT_SESSION_STATUS_PROCESSING`: Confirmed: its subscription exists and the first payment is on its way.
+         *     - `CHECKOUT_SESSION_STATUS_COMPLETED`: Done: the first payment succeeded, or nothing was due (a trial).
+         *     - `CHECKOUT_SESSION_STATUS_EXPIRED`: Past its `expire_time` while open, or expired by the merchant; it can no
+         *     longer be changed or confirmed.
+         * @enum {string}
+         */
+        "billingos.subscriptions.v1.CheckoutSessionStatus": "CHECKOUT_SESSION_STATUS_UNSPECIFIED" | "CHECKOUT_SESSION_STATUS_OPEN" | "CHECKOUT_SESSION_STATUS_PROCESSING" | "CHECKOUT_SESSION_STATUS_COMPLETED" | "CHECKOUT_SESSION_STATUS_EXPIRED";
+        /**
+         * @description What the session's first order comes to, computed by the invoice
+         *     arithmetic the order itself will use: for the same price, seats, discount
+         *     and billing address, the first order's `total_minor` is this one's.
+         */
+        "billingos.subscriptions.v1.CheckoutTotals": {
+            /**
+             * Format: int64
+             * @description What is charged at confirmation: 0 during a trial (the first order
+             *     comes at its end) or below the smallest amount Stripe charges (owed to
+             *     the next order); otherwise `total_minor`. A customer's credit from
+             *     earlier purchases may lower it further.
+             */
+            amount_due_now_minor?: string;
+            /** @description ISO 4217 code of every amount. */
+            currency?: string;
+            /**
+             * Format: int64
+             * @description The discount, on the discountable lines.
+             */
+            discount_minor?: string;
+            /**
+             * Format: int64
+             * @description The part of `tax_minor` already inside the amounts (inclusive prices).
+             */
+            inclusive_tax_minor?: string;
+            /**
+             * @description The first order's lines (the first period's plan or seats; metered
+             *     prices are billed at the period's end), each with its discount and tax.
+             */
+            lines?: components["schemas"]["billingos.subscriptions.v1.OrderLine"][];
+            /**
+             * Format: int64
+             * @description Sum of the line amounts.
+             */
+            subtotal_minor?: string;
+            /**
+             * Format: int64
+             * @description Tax on every line.
+             */
+            tax_minor?: string;
+            /**
+             * @description The tax rate applied, as a decimal string (e.g. "19"); empty: no tax
+             *     (no billing address, or no rate for its place).
+             */
+            tax_rate_percent?: string;
+            /**
+             * Format: int64
+             * @description What the first order comes to.
+             */
+            total_minor?: string;
+            /**
+             * Format: date-time
+             * @description When the trial would end (the first charge); unset: no trial.
+             */
+            trial_end_time?: string;
+        };
         /** @description Request for CreateSubscription. */
         "billingos.subscriptions.v1.CreateSubscriptionRequest": {
             /** @description A promotion code the customer typed (instead of `discount_id`). */
@@ -3928,6 +4344,20 @@ export interface components {
          * @enum {string}
          */
         "billingos.subscriptions.v1.DunningFinalAction": "DUNNING_FINAL_ACTION_UNSPECIFIED" | "DUNNING_FINAL_ACTION_CANCEL" | "DUNNING_FINAL_ACTION_MARK_UNPAID";
+        /** @description Response for ListCheckoutLinks. */
+        "billingos.subscriptions.v1.ListCheckoutLinksResponse": {
+            /** @description One page. */
+            checkout_links?: components["schemas"]["billingos.subscriptions.v1.CheckoutLink"][];
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+        };
+        /** @description Response for ListCheckoutSessions. */
+        "billingos.subscriptions.v1.ListCheckoutSessionsResponse": {
+            /** @description One page. */
+            checkout_sessions?: components["schemas"]["billingos.subscriptions.v1.CheckoutSession"][];
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+        };
         /** @description Response for ListOrders. */
         "billingos.subscriptions.v1.ListOrdersResponse": {
             /** @description Empty on the last page. */
@@ -4194,6 +4624,84 @@ export interface components {
          * @enum {string}
          */
         "billingos.subscriptions.v1.ProrationBehavior": "PRORATION_BEHAVIOR_UNSPECIFIED" | "PRORATION_BEHAVIOR_INVOICE_NOW" | "PRORATION_BEHAVIOR_NEXT_INVOICE" | "PRORATION_BEHAVIOR_NONE" | "PRORATION_BEHAVIOR_AT_PERIOD_END";
+        /**
+         * @description A checkout link as its page shows it: the offer, nothing the merchant
+         *     keeps to itself (no metadata, no discount ids).
+         */
+        "billingos.subscriptions.v1.PublicCheckoutLink": {
+            /** @description Whether the page should offer a field for a discount code. */
+            accepts_discount_codes?: boolean;
+            /** @description The link's id. */
+            id?: string;
+            /** @description The organization selling. */
+            organization_id?: string;
+            /**
+             * @description The products offered, in the link's order, with their active prices as
+             *     the public catalog shows them.
+             */
+            products?: components["schemas"]["billingos.catalog.v1.PublicProduct"][];
+            /** @description No trial, whatever the products'. */
+            skip_trial?: boolean;
+            /** @description A trial instead of each product's own. */
+            trial?: components["schemas"]["billingos.catalog.v1.Period"];
+        };
+        /**
+         * @description A checkout session as the customer's page sees it: what they chose and
+         *     typed, the totals, and nothing of the merchant's (no metadata, no
+         *     customer id).
+         */
+        "billingos.subscriptions.v1.PublicCheckoutSession": {
+            /** @description Whether a discount code is accepted at all. */
+            readonly accepts_discount_codes?: boolean;
+            /** @description The billing address; its country and state decide the tax. */
+            billing_address?: components["schemas"]["billingos.common.v1.Address"];
+            /**
+             * @description The link it was opened from; empty for a session made by the merchant
+             *     from products.
+             */
+            readonly checkout_link_id?: string;
+            /**
+             * @description The session's key (`bcx_...`): in the answer that opened it only; every
+             *     later call names the session by it.
+             */
+            readonly client_secret?: string;
+            /** @description The customer's email, up to 320 characters. */
+            customer_email?: string;
+            /** @description The customer's name, up to 256 characters. */
+            customer_name?: string;
+            /** @description A discount code the customer typed (empty: none). */
+            discount_code?: string;
+            /**
+             * Format: date-time
+             * @description When it expires if still open.
+             */
+            readonly expire_time?: string;
+            /** @description The session's id. */
+            readonly id?: string;
+            /** @description The organization selling. */
+            readonly organization_id?: string;
+            /** @description The price chosen: one of the products' active prices. */
+            price_id?: string;
+            /**
+             * @description The products offered, with their active prices as the public catalog
+             *     shows them.
+             */
+            readonly products?: components["schemas"]["billingos.catalog.v1.PublicProduct"][];
+            /**
+             * Format: int32
+             * @description Seats, for a seat-based price (within its minimum and maximum).
+             */
+            seats?: number;
+            /** @description Where it stands. */
+            readonly status?: components["schemas"]["billingos.subscriptions.v1.CheckoutSessionStatus"];
+            /**
+             * @description Where the page sends the customer after paying (the session's id
+             *     filled in).
+             */
+            readonly success_url?: string;
+            /** @description The first order's figures for the current choices. */
+            readonly totals?: components["schemas"]["billingos.subscriptions.v1.CheckoutTotals"];
+        };
         /** @description When a failed renewal is charged again. */
         "billingos.subscriptions.v1.RetrySchedule": {
             /**
@@ -4997,6 +5505,301 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["billingos.subscriptions.v1.BillingSettings"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutLinkService_ListCheckoutLinks: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description From ListCheckoutLinksResponse.next_page_token. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.ListCheckoutLinksResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutLinkService_CreateCheckoutLink: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutLink"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutLink"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutLinkService_GetCheckoutLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The link's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutLink"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutLinkService_UpdateCheckoutLink: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `product_ids`, `allowed_discount_ids`, `success_url`, `trial` (unset in
+                 *     the body: none), `skip_trial`, `archived`, `metadata`; without a mask,
+                 *     the fields set (so `archived: false` and emptying a list need the mask).
+                 */
+                update_mask?: string;
+            };
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Server-assigned id (UUIDv7). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutLink"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutLink"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutSessionService_ListCheckoutSessions: {
+        parameters: {
+            query?: {
+                /** @description Only the sessions of this link. */
+                checkout_link_id?: string;
+                /** @description Only these. */
+                status?: components["schemas"]["billingos.subscriptions.v1.CheckoutSessionStatus"];
+                /** @description Only this customer's (as the merchant named it on create). */
+                customer_id?: string;
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description From ListCheckoutSessionsResponse.next_page_token, with the same filters. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.ListCheckoutSessionsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutSessionService_CreateCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutSession"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutSessionService_GetCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CheckoutSessionService_ExpireCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The session's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.CheckoutSession"];
                 };
             };
             /** @description An error: the gRPC status, with its details. */
@@ -7321,6 +8124,159 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["billingos.catalog.v1.PromotionCode"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_GetPublicCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's client secret. */
+                client_secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_UpdatePublicCheckoutSession: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `price_id`, `seats`, `customer_email`, `customer_name`,
+                 *     `billing_address` (unset in the body: none), `discount_code` (empty:
+                 *     none); without a mask, the fields set.
+                 */
+                update_mask?: string;
+            };
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The session's client secret. */
+                client_secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_CreatePublicCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The organization's id. */
+                organization: string;
+                /** @description The link's id. */
+                checkout_link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_GetPublicCheckoutLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                organization: string;
+                /** @description The link's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutLink"];
                 };
             };
             /** @description An error: the gRPC status, with its details. */

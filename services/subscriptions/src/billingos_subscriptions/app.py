@@ -1,8 +1,8 @@
 """Assembles the subscriptions service (the billing engine) from the kit's
-parts: its servicers; the read copies of customers and the catalog and the
-consumer of payment results; and its workers — the scheduler (renewals,
-trial ends, dunning retries), the usage finalizer, the charger and the test
-clock watcher."""
+parts: its servicers (checkout's among them); the read copies of customers
+and the catalog and the consumer of payment results; and its workers — the
+scheduler (renewals, trial ends, dunning retries), the usage finalizer, the
+charger, the test clock watcher and the checkout expiry sweep."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from typing import Any
 from google.protobuf.descriptor import ServiceDescriptor
 
 from billingos.subscriptions.v1 import (
+    checkout_pb2,
+    checkout_pb2_grpc,
     orders_pb2,
     orders_pb2_grpc,
+    public_checkout_pb2,
+    public_checkout_pb2_grpc,
     seats_pb2,
     seats_pb2_grpc,
     subscriptions_pb2,
@@ -27,6 +31,8 @@ from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_subscriptions import states
 from billingos_subscriptions.charger import Charger
+from billingos_subscriptions.checkout import CheckoutSettings
+from billingos_subscriptions.checkout_expiry import CheckoutExpiry
 from billingos_subscriptions.clients import (
     CatalogClient,
     MembersClient,
@@ -38,7 +44,10 @@ from billingos_subscriptions.models import kit_tables
 from billingos_subscriptions.scheduler import Scheduler
 from billingos_subscriptions.servicer import (
     Backends,
+    CheckoutLinkServicer,
+    CheckoutSessionServicer,
     OrderServicer,
+    PublicCheckoutServicer,
     SeatServicer,
     SubscriptionServicer,
     TestClockServicer,
@@ -99,7 +108,11 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         scheduler.wake.set()
         woke()
 
-    backends = Backends(catalog, directory, members, payments, app.clock, wake_all)
+    checkout = CheckoutSettings(
+        public_base_url=settings.public_base_url,
+        loopback_http_allowed=settings.checkout_loopback_http_allowed,
+    )
+    backends = Backends(catalog, directory, members, payments, app.clock, wake_all, checkout)
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server,
@@ -121,6 +134,21 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             TestClockServicer(backends),
             test_clocks_pb2.DESCRIPTOR.services_by_name["TestClockService"],
         ),
+        (
+            checkout_pb2_grpc.add_CheckoutLinkServiceServicer_to_server,
+            CheckoutLinkServicer(backends),
+            checkout_pb2.DESCRIPTOR.services_by_name["CheckoutLinkService"],
+        ),
+        (
+            checkout_pb2_grpc.add_CheckoutSessionServiceServicer_to_server,
+            CheckoutSessionServicer(backends),
+            checkout_pb2.DESCRIPTOR.services_by_name["CheckoutSessionService"],
+        ),
+        (
+            public_checkout_pb2_grpc.add_PublicCheckoutServiceServicer_to_server,
+            PublicCheckoutServicer(backends),
+            public_checkout_pb2.DESCRIPTOR.services_by_name["PublicCheckoutService"],
+        ),
     ]
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
@@ -133,8 +161,16 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_worker(
         "test-clocks", ClockWatcher(app.database, kit_tables, app.clock, poll_seconds=poll).run
     )
+    expiry = CheckoutExpiry(
+        app.database,
+        kit_tables,
+        app.clock,
+        batch_size=settings.scheduler_batch_size,
+        poll_seconds=settings.checkout_expiry_poll_seconds,
+    )
+    app.add_worker("checkout-expiry", expiry.run)
     for client in (catalog, payments, metering, directory, members):
         app.add_closer(client.close)
-    for source in states.state_sources():
+    for source in states.state_sources(checkout):
         app.add_state_source(source)
     return app

@@ -715,8 +715,18 @@ def new_attempt(
     )
 
 
+class OrderKey(Protocol):
+    """What an order's lines name of it: an order, or a quote of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+
 def order_line_rows(
-    order: Order, drafts: Sequence[LineDraft], clock: Clock, start: int = 0
+    order: OrderKey, drafts: Sequence[LineDraft], clock: Clock, start: int = 0
 ) -> list[OrderLine]:
     """The order's line rows for `drafts` (positions from `start`), their
     amounts still to be computed."""

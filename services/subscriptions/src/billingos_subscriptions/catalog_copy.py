@@ -10,6 +10,7 @@ import re
 import uuid
 
 from billingos.catalog.v1 import products_pb2, taxes_pb2
+from billingos.common.v1 import address_pb2
 from billingos.customers.v1 import customers_pb2
 from billingos_kit.customer_directory import CustomerDirectory, updated_at_of
 from billingos_kit.errors import Unavailable
@@ -74,12 +75,17 @@ def customer_copy(
 
 
 def _place(customer: customers_pb2.Customer) -> tuple[str | None, str | None]:
+    if not customer.HasField("billing_address"):
+        return None, None
+    return place_of(customer.billing_address)
+
+
+def place_of(address: address_pb2.Address) -> tuple[str | None, str | None]:
     """The billing address's country and region codes, as the catalog reads
     an address for its rate (a state given as "US-CA" or "ca" is "CA"). A
     state that is no subdivision code gets the country's rate."""
-    if not customer.HasField("billing_address") or not customer.billing_address.country:
+    if not address.country:
         return None, None
-    address = customer.billing_address
     country = address.country.strip().upper()
     state = address.state.strip()
     prefix = f"{country}-"

@@ -137,6 +137,16 @@ class CatalogClient(_Client):
         )
         return found
 
+    async def discount(
+        self, organization_id: uuid.UUID, discount_id: uuid.UUID
+    ) -> discounts_pb2.Discount | None:
+        """The organization's discount, or None if it has no such one."""
+        stub = self._stub("discounts", discounts_pb2_grpc.DiscountServiceStub)
+        found: discounts_pb2.Discount | None = await self._found(
+            stub.GetDiscount, discounts_pb2.GetDiscountRequest(id=str(discount_id)), organization_id
+        )
+        return found
+
     async def validate_discount(
         self, organization_id: uuid.UUID, request: discounts_pb2.ValidateDiscountRequest
     ) -> discounts_pb2.ValidateDiscountResponse | None:

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from billingos.subscriptions.v1 import events_pb2, orders_pb2, seats_pb2, subscriptions_pb2
+from google.protobuf import field_mask_pb2
+
+from billingos.subscriptions.v1 import (
+    checkout_pb2,
+    events_pb2,
+    orders_pb2,
+    seats_pb2,
+    subscriptions_pb2,
+)
 from billingos_kit.protoconv import timestamp
 from billingos_subscriptions.messages import test_clock_message
 from billingos_subscriptions.models import TestClock
@@ -91,3 +99,35 @@ def seat_assigned(seat: seats_pb2.SubscriptionSeat) -> events_pb2.SubscriptionSe
 
 def seat_revoked(seat: seats_pb2.SubscriptionSeat) -> events_pb2.SubscriptionSeatRevokedEvent:
     return events_pb2.SubscriptionSeatRevokedEvent(seat=seat)
+
+
+def checkout_link_created(link: checkout_pb2.CheckoutLink) -> events_pb2.CheckoutLinkCreatedEvent:
+    return events_pb2.CheckoutLinkCreatedEvent(checkout_link=link)
+
+
+def checkout_link_updated(
+    link: checkout_pb2.CheckoutLink, changed: list[str]
+) -> events_pb2.CheckoutLinkUpdatedEvent:
+    return events_pb2.CheckoutLinkUpdatedEvent(
+        checkout_link=link, update_mask=field_mask_pb2.FieldMask(paths=changed)
+    )
+
+
+def _without_secret(session: checkout_pb2.CheckoutSession) -> checkout_pb2.CheckoutSession:
+    """A session's state as events carry it: never its client secret or the
+    URL holding it (the outbox keeps what it is given)."""
+    if session.client_secret or session.url:
+        copy = checkout_pb2.CheckoutSession()
+        copy.CopyFrom(session)
+        copy.ClearField("client_secret")
+        copy.ClearField("url")
+        return copy
+    return session
+
+
+def checkout_created(session: checkout_pb2.CheckoutSession) -> events_pb2.CheckoutCreatedEvent:
+    return events_pb2.CheckoutCreatedEvent(checkout_session=_without_secret(session))
+
+
+def checkout_expired(session: checkout_pb2.CheckoutSession) -> events_pb2.CheckoutExpiredEvent:
+    return events_pb2.CheckoutExpiredEvent(checkout_session=_without_secret(session))

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from billingos.catalog.v1 import products_pb2
-from billingos.common.v1 import money_pb2
-from billingos.subscriptions.v1 import orders_pb2, seats_pb2, subscriptions_pb2, test_clocks_pb2
+from billingos.catalog.v1 import products_pb2, public_pb2
+from billingos.common.v1 import address_pb2, money_pb2
+from billingos.subscriptions.v1 import (
+    checkout_pb2,
+    orders_pb2,
+    public_checkout_pb2,
+    seats_pb2,
+    subscriptions_pb2,
+    test_clocks_pb2,
+)
 from billingos_kit.protoconv import metadata_to_proto, timestamp
 from billingos_subscriptions.billing_rules import BillingRules
 from billingos_subscriptions.models import (
+    CheckoutLink,
+    CheckoutSession,
     Order,
     OrderLine,
     PaymentAttempt,
@@ -20,11 +30,15 @@ from billingos_subscriptions.models import (
 )
 from billingos_subscriptions.vocabulary import (
     BillingReason,
+    CheckoutSessionStatus,
     ClockStatus,
     LineKind,
     OrderStatus,
     SubscriptionStatus,
 )
+
+if TYPE_CHECKING:
+    from billingos_subscriptions.checkout_quote import Quote
 
 _INTERVALS = {
     "day": products_pb2.INTERVAL_DAY,
@@ -203,4 +217,163 @@ def seat_message(row: SubscriptionSeat) -> seats_pb2.SubscriptionSeat:
         assign_time=timestamp(row.assigned_at),
         revoke_time=timestamp(row.revoked_at),
         update_time=timestamp(row.updated_at),
+    )
+
+
+# ---- checkout ---------------------------------------------------------------
+
+ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state", "country")
+
+
+def trial_message(interval: str | None, count: int | None) -> products_pb2.Period | None:
+    if interval is None:
+        return None
+    return products_pb2.Period(interval=_INTERVALS[interval], count=count or 1)
+
+
+def address_values(address: address_pb2.Address) -> dict[str, str]:
+    """An address as its row keeps it (only the parts given)."""
+    return {name: getattr(address, name) for name in ADDRESS_FIELDS if getattr(address, name)}
+
+
+def address_message(values: dict[str, str] | None) -> address_pb2.Address | None:
+    if values is None:
+        return None
+    return address_pb2.Address(**{k: v for k, v in values.items() if k in ADDRESS_FIELDS})
+
+
+def totals_message(quote: Quote) -> checkout_pb2.CheckoutTotals:
+    amounts = quote.amounts
+    return checkout_pb2.CheckoutTotals(
+        currency=quote.currency,
+        lines=[line_message(line) for line in quote.lines],
+        subtotal_minor=amounts.subtotal,
+        discount_minor=amounts.discount_total,
+        tax_minor=amounts.tax_total,
+        inclusive_tax_minor=amounts.inclusive_tax_total,
+        total_minor=amounts.total,
+        amount_due_now_minor=quote.due_now_minor,
+        tax_rate_percent="" if quote.rate is None else quote.rate.percentage,
+        trial_end_time=timestamp(quote.trial_end),
+    )
+
+
+def _totals(row: CheckoutSession) -> checkout_pb2.CheckoutTotals:
+    totals = checkout_pb2.CheckoutTotals()
+    totals.ParseFromString(row.totals)
+    return totals
+
+
+def checkout_link_message(row: CheckoutLink, url: str) -> checkout_pb2.CheckoutLink:
+    return checkout_pb2.CheckoutLink(
+        id=str(row.id),
+        organization_id=str(row.organization_id),
+        product_ids=[str(p) for p in row.product_ids],
+        allowed_discount_ids=[str(d) for d in row.allowed_discount_ids],
+        success_url=row.success_url,
+        trial=trial_message(row.trial_interval, row.trial_count),
+        skip_trial=row.skip_trial,
+        archived=row.archived_at is not None,
+        url=url,
+        metadata=metadata_to_proto(row.metadata),
+        create_time=timestamp(row.created_at),
+        update_time=timestamp(row.updated_at),
+    )
+
+
+def checkout_session_message(row: CheckoutSession) -> checkout_pb2.CheckoutSession:
+    """The session as its merchant sees it, without its client secret (never
+    kept) and so without its page's URL."""
+    return checkout_pb2.CheckoutSession(
+        id=str(row.id),
+        organization_id=str(row.organization_id),
+        checkout_link_id=_id(row.checkout_link_id),
+        status=CheckoutSessionStatus(row.status).proto,
+        product_ids=[str(p) for p in row.product_ids],
+        allowed_discount_ids=[str(d) for d in row.allowed_discount_ids],
+        price_id=str(row.price_id),
+        seats=row.seats,
+        customer_id=_id(row.customer_id),
+        customer_email=row.customer_email,
+        customer_name=row.customer_name,
+        billing_address=address_message(row.billing_address),
+        discount_code=row.discount_code,
+        discount_id=_id(row.discount_id),
+        totals=_totals(row),
+        success_url=row.success_url,
+        trial=trial_message(row.trial_interval, row.trial_count),
+        skip_trial=row.skip_trial,
+        subscription_id=_id(row.subscription_id),
+        order_id=_id(row.order_id),
+        expire_time=timestamp(row.expire_at),
+        complete_time=timestamp(row.completed_at),
+        metadata=metadata_to_proto(row.metadata),
+        create_time=timestamp(row.created_at),
+        update_time=timestamp(row.updated_at),
+    )
+
+
+def public_price(price: products_pb2.Price) -> products_pb2.Price:
+    """A price as public pages show it (as the public catalog does): without
+    what the merchant keeps to itself (nickname, metadata, first use)."""
+    shown = products_pb2.Price()
+    shown.CopyFrom(price)
+    shown.ClearField("nickname")
+    shown.ClearField("metadata")
+    shown.ClearField("first_use_time")
+    return shown
+
+
+def public_product_message(
+    product: products_pb2.Product, prices: Sequence[products_pb2.Price]
+) -> public_pb2.PublicProduct:
+    message = public_pb2.PublicProduct(
+        id=product.id,
+        name=product.name,
+        description=product.description,
+        prices=[public_price(price) for price in prices],
+    )
+    if product.HasField("recurring"):
+        message.recurring.CopyFrom(product.recurring)
+    if product.HasField("trial"):
+        message.trial.CopyFrom(product.trial)
+    for key, value in product.public_metadata.items():
+        message.public_metadata[key].CopyFrom(value)
+    return message
+
+
+def public_link_message(
+    row: CheckoutLink, products: Sequence[public_pb2.PublicProduct]
+) -> public_checkout_pb2.PublicCheckoutLink:
+    return public_checkout_pb2.PublicCheckoutLink(
+        id=str(row.id),
+        organization_id=str(row.organization_id),
+        products=products,
+        accepts_discount_codes=bool(row.allowed_discount_ids),
+        trial=trial_message(row.trial_interval, row.trial_count),
+        skip_trial=row.skip_trial,
+    )
+
+
+def public_session_message(
+    row: CheckoutSession, products: Sequence[public_pb2.PublicProduct], success_url: str
+) -> public_checkout_pb2.PublicCheckoutSession:
+    """The session as the customer's page sees it: no metadata, no customer
+    id, no discount ids, no client secret (the caller adds it once)."""
+    return public_checkout_pb2.PublicCheckoutSession(
+        id=str(row.id),
+        organization_id=str(row.organization_id),
+        checkout_link_id=_id(row.checkout_link_id),
+        status=CheckoutSessionStatus(row.status).proto,
+        products=products,
+        price_id=str(row.price_id),
+        seats=row.seats,
+        customer_email=row.customer_email,
+        customer_name=row.customer_name,
+        billing_address=address_message(row.billing_address),
+        discount_code=row.discount_code,
+        accepts_discount_codes=bool(row.allowed_discount_ids),
+        totals=_totals(row),
+        success_url=success_url,
+        expire_time=timestamp(row.expire_at),
     )

@@ -171,7 +171,17 @@ subscriptions = Table(
     Column("metadata", JSONB, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # The checkout session whose confirmation made it (NULL: made by API).
+    Column("checkout_session_id", Uuid, nullable=True),
     Index("ix_subscriptions_organization_id_customer_id", "organization_id", "customer_id"),
+    # One subscription per checkout session, whoever confirms it twice.
+    Index(
+        "ux_subscriptions_checkout_session",
+        "organization_id",
+        "checkout_session_id",
+        unique=True,
+        postgresql_where=text("checkout_session_id IS NOT NULL"),
+    ),
     # What the scheduler claims: real-clock subscriptions with work due.
     Index(
         "ix_subscriptions_due",
@@ -432,6 +442,89 @@ customer_balances = Table(
 )
 
 
+# ---- checkout ---------------------------------------------------------------
+
+# Shareable offers: the products a page shows, the discounts a customer may
+# type a code of, where the customer goes after paying, a trial override.
+checkout_links = Table(
+    "checkout_links",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("product_ids", ARRAY(Uuid), nullable=False),
+    Column("allowed_discount_ids", ARRAY(Uuid), nullable=False),
+    Column("success_url", Text, nullable=False),
+    # The trial instead of the products' (NULL: theirs); skip_trial: none.
+    Column("trial_interval", Text, nullable=True),
+    Column("trial_count", Integer, nullable=True),
+    Column("skip_trial", Boolean, nullable=False),
+    Column("archived_at", Timestamp, nullable=True),
+    Column("metadata", JSONB, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_checkout_links_organization_id_id", "organization_id", "id"),
+)
+
+# One customer's checkout: open (collecting choices and details), then
+# processing and completed (its confirmation: the subscription and first
+# order it made), or expired. Found by the client secret's hash (unique
+# across organizations: the public calls name no organization).
+checkout_sessions = Table(
+    "checkout_sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("checkout_link_id", Uuid, nullable=True),
+    # sha256 of the client secret (the secret itself is never stored).
+    Column("client_secret_hash", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("product_ids", ARRAY(Uuid), nullable=False),
+    Column("allowed_discount_ids", ARRAY(Uuid), nullable=False),
+    Column("price_id", Uuid, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("seats", Integer, nullable=False),
+    # The merchant's customer (NULL: found or made at confirmation).
+    Column("customer_id", Uuid, nullable=True),
+    Column("customer_email", Text, nullable=False),
+    Column("customer_name", Text, nullable=False),
+    # The Address message's fields (NULL: none given).
+    Column("billing_address", JSONB, nullable=True),
+    Column("discount_code", Text, nullable=False),
+    Column("discount_id", Uuid, nullable=True),
+    Column("promotion_code_id", Uuid, nullable=True),
+    Column("trial_interval", Text, nullable=True),
+    Column("trial_count", Integer, nullable=True),
+    Column("skip_trial", Boolean, nullable=False),
+    Column("success_url", Text, nullable=False),
+    # The CheckoutTotals message of the current choices.
+    Column("totals", LargeBinary, nullable=False),
+    # What its confirmation made.
+    Column("subscription_id", Uuid, nullable=True),
+    Column("order_id", Uuid, nullable=True),
+    Column("metadata", JSONB, nullable=False),
+    Column("expire_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp, nullable=True),
+    Column("expired_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("client_secret_hash"),
+    Index("ix_checkout_sessions_organization_id_id", "organization_id", "id"),
+    Index(
+        "ix_checkout_sessions_organization_id_link",
+        "organization_id",
+        "checkout_link_id",
+    ),
+    # What the expiry sweep claims.
+    Index(
+        "ix_checkout_sessions_open_expiry", "expire_at", postgresql_where=text("status = 'open'")
+    ),
+    CheckConstraint(
+        "status IN ('open', 'processing', 'completed', 'expired')", name="status_known"
+    ),
+    CheckConstraint("seats >= 0", name="seats_not_negative"),
+)
+
+
 # ---- rows -------------------------------------------------------------------
 
 
@@ -539,6 +632,7 @@ class Subscription:
     metadata: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    checkout_session_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -695,4 +789,54 @@ class CustomerBalance:
     customer_id: uuid.UUID
     currency: str
     credit_minor: int
+    updated_at: dt.datetime
+
+
+@dataclass
+class CheckoutLink:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    product_ids: list[uuid.UUID]
+    allowed_discount_ids: list[uuid.UUID]
+    success_url: str
+    trial_interval: str | None
+    trial_count: int | None
+    skip_trial: bool
+    archived_at: dt.datetime | None
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass
+class CheckoutSession:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    checkout_link_id: uuid.UUID | None
+    client_secret_hash: bytes
+    status: str
+    product_ids: list[uuid.UUID]
+    allowed_discount_ids: list[uuid.UUID]
+    price_id: uuid.UUID
+    currency: str
+    seats: int
+    customer_id: uuid.UUID | None
+    customer_email: str
+    customer_name: str
+    billing_address: dict[str, str] | None
+    discount_code: str
+    discount_id: uuid.UUID | None
+    promotion_code_id: uuid.UUID | None
+    trial_interval: str | None
+    trial_count: int | None
+    skip_trial: bool
+    success_url: str
+    totals: bytes
+    subscription_id: uuid.UUID | None
+    order_id: uuid.UUID | None
+    metadata: dict[str, Any]
+    expire_at: dt.datetime
+    completed_at: dt.datetime | None
+    expired_at: dt.datetime | None
+    created_at: dt.datetime
     updated_at: dt.datetime

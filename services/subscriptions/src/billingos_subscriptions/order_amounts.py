@@ -48,18 +48,33 @@ def discount_for(sub: Subscription, at: dt.datetime) -> invoices.Discount | None
     (a discount covers the periods that start before it ends), if any left."""
     if sub.discount_snapshot is None:
         return None
-    if sub.discount_remaining_orders is not None and sub.discount_remaining_orders <= 0:
-        return None
-    if sub.discount_end_at is not None and at >= sub.discount_end_at:
+    if not discount_live(sub.discount_remaining_orders, sub.discount_end_at, at):
         return None
     discount = discounts_pb2.Discount()
     discount.ParseFromString(sub.discount_snapshot)
+    return invoice_discount(discount, sub.currency)
+
+
+def discount_live(
+    remaining_orders: int | None, end_at: dt.datetime | None, at: dt.datetime
+) -> bool:
+    """Whether a discount redeemed with these limits (orders left for a
+    once-only one, the end of a repeating one) covers an order of a period
+    starting `at`."""
+    if remaining_orders is not None and remaining_orders <= 0:
+        return False
+    return end_at is None or at < end_at
+
+
+def invoice_discount(discount: discounts_pb2.Discount, currency: str) -> invoices.Discount | None:
+    """The catalog's discount as the invoice arithmetic takes it (None: a
+    fixed discount without an amount in `currency`)."""
     applies_to = frozenset(discount.product_ids) or None
     if discount.HasField("percent_off"):
         return invoices.PercentOff(discount.percent_off.basis_points, applies_to)
     for money in discount.amount_off.amounts:
-        if normalize_currency(money.currency) == sub.currency:
-            return invoices.AmountOff(money.amount_minor, sub.currency, applies_to)
+        if normalize_currency(money.currency) == currency:
+            return invoices.AmountOff(money.amount_minor, currency, applies_to)
     return None
 
 
@@ -67,16 +82,20 @@ def rate_for(customer: CustomerCopy | None, rates: Sequence[TaxRateCopy]) -> Rat
     """The rate of the customer's billing address, as the catalog resolves
     it: its region's, else its country's, else none. `rates`: the
     organization's rates of the customer's country (deleted ones skipped)."""
-    if customer is None or not customer.country:
+    if customer is None:
         return None
-    by_region = {
-        r.region: r for r in rates if r.deleted_at is None and r.country == customer.country
-    }
-    found = (
-        by_region.get(customer.region or "")
-        if customer.region and customer.region in by_region
-        else by_region.get("")
-    )
+    return rate_of_place(customer.country, customer.region, rates)
+
+
+def rate_of_place(
+    country: str | None, region: str | None, rates: Sequence[TaxRateCopy]
+) -> Rate | None:
+    """The rate of a place (an address's upper-case country and region
+    codes, as `catalog_copy.place_of` reads them), as `rate_for`."""
+    if not country:
+        return None
+    by_region = {r.region: r for r in rates if r.deleted_at is None and r.country == country}
+    found = by_region.get(region or "") if region and region in by_region else by_region.get("")
     if found is None:
         return None
     return Rate(found.percentage, invoices.TaxRate(Decimal(found.percentage), found.inclusive))

@@ -40,6 +40,8 @@ from billingos_kit.repository import PlatformRepository, TenantRepository, Uniqu
 from billingos_kit.sql import Query, affected_rows
 from billingos_subscriptions.models import (
     BillingSettingsRow,
+    CheckoutLink,
+    CheckoutSession,
     CustomerBalance,
     CustomerCopy,
     Order,
@@ -55,6 +57,8 @@ from billingos_subscriptions.models import (
     TaxRateCopy,
     TestClock,
     billing_settings,
+    checkout_links,
+    checkout_sessions,
     customer_balances,
     customers,
     order_lines,
@@ -601,6 +605,83 @@ class BalanceRepository(TenantRepository[CustomerBalance]):
                 }
             ),
         )
+
+
+# ---- checkout ---------------------------------------------------------------
+
+
+class CheckoutLinkRepository(TenantRepository[CheckoutLink]):
+    table = checkout_links
+    row_type = CheckoutLink
+    resource = "checkout_link"
+
+
+@dataclass(frozen=True)
+class CheckoutSessionFilter(ListFilter):
+    checkout_link_id: uuid.UUID | None = None
+    status: str | None = None
+    customer_id: uuid.UUID | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "checkout_link_id": table.c.checkout_link_id
+            == bindparam("checkout_link_id", type_=Uuid),
+            "status": table.c.status == bindparam("status", type_=Text),
+            "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
+        }
+
+
+class CheckoutSessionRepository(TenantRepository[CheckoutSession]):
+    table = checkout_sessions
+    row_type = CheckoutSession
+    resource = "checkout_session"
+
+
+@dataclass(frozen=True)
+class SessionKey:
+    """A checkout session found by its client secret: its id and the
+    organization it belongs to."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+
+
+_BY_SECRET = Query.of(
+    select(checkout_sessions.c.id, checkout_sessions.c.organization_id).where(
+        checkout_sessions.c.client_secret_hash == bindparam("client_secret_hash")
+    )
+)
+
+_OPEN_PAST_EXPIRY = Query.of(
+    select(checkout_sessions)
+    .where(checkout_sessions.c.status == "open")
+    .where(checkout_sessions.c.expire_at <= bindparam("now"))
+    .order_by(checkout_sessions.c.expire_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+class CheckoutSecrets(PlatformRepository[CheckoutSession]):
+    """Checkout sessions across organizations: the public calls name none,
+    only a session's client secret (its hash is unique across them all)."""
+
+    table = checkout_sessions
+    row_type = CheckoutSession
+    resource = "checkout_session"
+
+    async def find(self, client_secret_hash: bytes) -> SessionKey | None:
+        record = await _BY_SECRET.fetch_one(
+            await self.connection(), client_secret_hash=client_secret_hash
+        )
+        return None if record is None else SessionKey(record["id"], record["organization_id"])
+
+    async def open_past_expiry(self, now: dt.datetime, limit: int) -> list[CheckoutSession]:
+        """Open sessions whose expire time has passed, oldest first, locked
+        (SKIP LOCKED: two sweeps never take the same one, and one a call is
+        changing waits for the next round)."""
+        records = await _OPEN_PAST_EXPIRY.fetch(await self.connection(), now=now, limit=limit)
+        return [CheckoutSession(**dict(record)) for record in records]
 
 
 # ---- the workers' claims (platform-wide) ------------------------------------

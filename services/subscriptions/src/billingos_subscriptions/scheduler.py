@@ -489,7 +489,7 @@ class Scheduler:
             sub.scheduled_price_id = sub.scheduled_seats = None
             await subs.billing.subscriptions.update(sub, ["scheduled_price_id", "scheduled_seats"])
             return
-        bought = await subs._bought(
+        bought = await subs.bought(
             uuid.UUID(price.product_id),
             price_id,
             sub.currency,

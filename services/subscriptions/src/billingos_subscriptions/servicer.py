@@ -5,6 +5,7 @@ resolved the organization and opened the unit of work."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +13,12 @@ from typing import Any
 import grpc
 
 from billingos.subscriptions.v1 import (
+    checkout_pb2,
+    checkout_pb2_grpc,
     orders_pb2,
     orders_pb2_grpc,
+    public_checkout_pb2,
+    public_checkout_pb2_grpc,
     seats_pb2,
     seats_pb2_grpc,
     subscriptions_pb2,
@@ -23,34 +28,56 @@ from billingos.subscriptions.v1 import (
 )
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
+from billingos_kit.errors import InvalidArgument
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.pagination import ListFilter, page_request
+from billingos_kit.repository import OnConnection
+from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.billing_rules import rules_of, update_rules
 from billingos_subscriptions.catalog_copy import Catalog
+from billingos_subscriptions.checkout import (
+    CheckoutLinks,
+    CheckoutSessions,
+    CheckoutSettings,
+    PublicCheckout,
+    organization_of,
+    public_success_url,
+)
 from billingos_subscriptions.clients import CatalogClient, MembersClient, PaymentsClient
 from billingos_subscriptions.messages import (
     billing_settings_message,
+    checkout_session_message,
     order_message,
+    public_link_message,
+    public_session_message,
     seat_message,
     subscription_message,
     test_clock_message,
 )
-from billingos_subscriptions.models import Subscription
-from billingos_subscriptions.repository import OrderFilter, SeatFilter, SubscriptionFilter
+from billingos_subscriptions.models import CheckoutSession, Subscription, kit_tables
+from billingos_subscriptions.repository import (
+    CheckoutSecrets,
+    CheckoutSessionFilter,
+    OrderFilter,
+    SeatFilter,
+    SubscriptionFilter,
+)
 from billingos_subscriptions.seats import Seats
 from billingos_subscriptions.subscriptions import Subscriptions
 from billingos_subscriptions.testclocks import TestClocks
-from billingos_subscriptions.vocabulary import SubscriptionStatus
+from billingos_subscriptions.vocabulary import CheckoutSessionStatus, SubscriptionStatus
 
 Context = grpc.aio.ServicerContext[Any, Any]
+SOURCE = "subscriptions"
 
 
 @dataclass(frozen=True)
 class Backends:
     """What the servicers need beyond the call: the other contexts, the
-    service's own clock, and how to wake the workers after a commit."""
+    service's own clock, how to wake the workers after a commit, and the
+    deployment's checkout settings."""
 
     catalog: CatalogClient
     directory: CustomerDirectory
@@ -58,6 +85,7 @@ class Backends:
     payments: PaymentsClient
     real_clock: Clock
     wake: Callable[[], None]
+    checkout: CheckoutSettings
 
 
 def _optional_id(value: str, field: str) -> Any:
@@ -284,3 +312,164 @@ class TestClockServicer(test_clocks_pb2_grpc.TestClockServiceServicer):
         self, request: test_clocks_pb2.DeleteTestClockRequest, context: Context
     ) -> test_clocks_pb2.TestClock:
         return test_clock_message(await self._service().delete(parse_id(request.id, "id")))
+
+
+def _subscriptions(backends: Backends, scope: Any) -> Subscriptions:
+    b = backends
+    return Subscriptions(scope, b.real_clock, b.catalog, b.directory, b.payments)
+
+
+class CheckoutLinkServicer(checkout_pb2_grpc.CheckoutLinkServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _links(self) -> CheckoutLinks:
+        b = self._backends
+        return CheckoutLinks(_subscriptions(b, current_scope()), b.catalog, b.checkout)
+
+    async def CreateCheckoutLink(
+        self, request: checkout_pb2.CreateCheckoutLinkRequest, context: Context
+    ) -> checkout_pb2.CheckoutLink:
+        links = self._links()
+        return links.message(await links.create(request.checkout_link))
+
+    async def GetCheckoutLink(
+        self, request: checkout_pb2.GetCheckoutLinkRequest, context: Context
+    ) -> checkout_pb2.CheckoutLink:
+        links = self._links()
+        return links.message(await links.get(parse_id(request.id, "id")))
+
+    async def ListCheckoutLinks(
+        self, request: checkout_pb2.ListCheckoutLinksRequest, context: Context
+    ) -> checkout_pb2.ListCheckoutLinksResponse:
+        page = page_request(request.page_size, request.page_token, ListFilter())
+        links = self._links()
+        result = await links.list_page(page)
+        return checkout_pb2.ListCheckoutLinksResponse(
+            checkout_links=[links.message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def UpdateCheckoutLink(
+        self, request: checkout_pb2.UpdateCheckoutLinkRequest, context: Context
+    ) -> checkout_pb2.CheckoutLink:
+        links = self._links()
+        return links.message(await links.update(request.checkout_link, request.update_mask))
+
+
+def _session_status(value: int) -> str | None:
+    try:
+        status = CheckoutSessionStatus.from_proto(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise InvalidArgument("status", "is not a checkout session status") from None
+    return None if status is None else status.value
+
+
+class CheckoutSessionServicer(checkout_pb2_grpc.CheckoutSessionServiceServicer):
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _sessions(self) -> CheckoutSessions:
+        b = self._backends
+        return CheckoutSessions(_subscriptions(b, current_scope()), b.catalog, b.checkout)
+
+    async def CreateCheckoutSession(
+        self, request: checkout_pb2.CreateCheckoutSessionRequest, context: Context
+    ) -> checkout_pb2.CheckoutSession:
+        row, client_secret = await self._sessions().create(request.checkout_session)
+        message = checkout_session_message(row)
+        # Shown here only: the pipeline stores this answer without them.
+        message.client_secret = client_secret
+        message.url = self._backends.checkout.session_url(client_secret)
+        return message
+
+    async def GetCheckoutSession(
+        self, request: checkout_pb2.GetCheckoutSessionRequest, context: Context
+    ) -> checkout_pb2.CheckoutSession:
+        row = await self._sessions().get(parse_id(request.id, "id"))
+        return checkout_session_message(row)
+
+    async def ListCheckoutSessions(
+        self, request: checkout_pb2.ListCheckoutSessionsRequest, context: Context
+    ) -> checkout_pb2.ListCheckoutSessionsResponse:
+        where = CheckoutSessionFilter(
+            checkout_link_id=_optional_id(request.checkout_link_id, "checkout_link_id"),
+            status=_session_status(request.status),
+            customer_id=_optional_id(request.customer_id, "customer_id"),
+        )
+        page = page_request(request.page_size, request.page_token, where)
+        result = await self._sessions().list_page(where, page)
+        return checkout_pb2.ListCheckoutSessionsResponse(
+            checkout_sessions=[checkout_session_message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def ExpireCheckoutSession(
+        self, request: checkout_pb2.ExpireCheckoutSessionRequest, context: Context
+    ) -> checkout_pb2.CheckoutSession:
+        row = await self._sessions().expire(parse_id(request.id, "id"))
+        return checkout_session_message(row)
+
+
+class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServicer):
+    """Anonymous calls: each acts in the organization its link id or client
+    secret belongs to, on the call's own connection (and transaction)."""
+
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    async def _sessions(self, organization_id: uuid.UUID) -> CheckoutSessions:
+        scope = current_scope()
+        work = OrganizationWork(
+            await scope.connection(), organization_id, scope.clock, kit_tables, SOURCE
+        )
+        b = self._backends
+        return CheckoutSessions(_subscriptions(b, work), b.catalog, b.checkout)
+
+    async def _by_secret(self, client_secret: str) -> tuple[CheckoutSessions, uuid.UUID]:
+        connection = await current_scope().connection()
+        key = await PublicCheckout(CheckoutSecrets(OnConnection(connection))).session_key(
+            client_secret
+        )
+        return await self._sessions(key.organization_id), key.id
+
+    @staticmethod
+    async def _message(
+        sessions: CheckoutSessions, row: CheckoutSession
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        products = await sessions.public_products(list(row.product_ids))
+        return public_session_message(row, products, public_success_url(row))
+
+    async def GetPublicCheckoutLink(
+        self, request: public_checkout_pb2.GetPublicCheckoutLinkRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutLink:
+        sessions = await self._sessions(organization_of(request.organization))
+        link = await sessions.public_link(parse_id(request.id, "id"))
+        return public_link_message(link, await sessions.public_products(list(link.product_ids)))
+
+    async def CreatePublicCheckoutSession(
+        self, request: public_checkout_pb2.CreatePublicCheckoutSessionRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        sessions = await self._sessions(organization_of(request.organization))
+        row, client_secret = await sessions.open_from_link(
+            parse_id(request.checkout_link_id, "checkout_link_id"), request.checkout_session
+        )
+        message = await self._message(sessions, row)
+        # Shown here only: the pipeline stores this answer without it.
+        message.client_secret = client_secret
+        return message
+
+    async def GetPublicCheckoutSession(
+        self, request: public_checkout_pb2.GetPublicCheckoutSessionRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        sessions, session_id = await self._by_secret(request.client_secret)
+        return await self._message(sessions, await sessions.get(session_id))
+
+    async def UpdatePublicCheckoutSession(
+        self, request: public_checkout_pb2.UpdatePublicCheckoutSessionRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        sessions, session_id = await self._by_secret(request.client_secret)
+        row = await sessions.update_public(
+            session_id, request.checkout_session, request.update_mask
+        )
+        return await self._message(sessions, row)

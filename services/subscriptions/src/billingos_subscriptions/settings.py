@@ -29,3 +29,13 @@ class SubscriptionsSettings(ServiceSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     # Charges asked of payments at once.
     charge_concurrency: int = Field(default=8, ge=1)
+    # Where customers reach the suite's REST surface and pages (e.g.
+    # "https://billing.example.com"): checkout links' and sessions' URLs
+    # start with it. Empty: the URLs are paths ("/checkout/...").
+    public_base_url: str = ""
+    # A checkout's success URL may be plain http to a loopback host (a
+    # developer's machine); off in production, where only https is taken.
+    checkout_loopback_http_allowed: bool = False
+    # How often the checkout expiry sweep looks for open sessions past their
+    # expire time (a refused update does not wait for it).
+    checkout_expiry_poll_seconds: float = Field(default=15.0, gt=0)

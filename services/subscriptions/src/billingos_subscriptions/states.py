@@ -12,14 +12,25 @@ from sqlalchemy import select
 
 from billingos_kit.db import Connection
 from billingos_kit.repository import OnConnection
-from billingos_kit.snapshot import StateSource
+from billingos_kit.snapshot import StateSource, rows_as_states
 from billingos_kit.sql import Query
 from billingos_subscriptions import events
-from billingos_subscriptions.messages import order_message, seat_message, subscription_message
+from billingos_subscriptions.checkout import CheckoutSettings
+from billingos_subscriptions.messages import (
+    checkout_link_message,
+    checkout_session_message,
+    order_message,
+    seat_message,
+    subscription_message,
+)
 from billingos_subscriptions.models import (
+    CheckoutLink,
+    CheckoutSession,
     Order,
     Subscription,
     SubscriptionSeat,
+    checkout_links,
+    checkout_sessions,
     orders,
     subscription_seats,
     subscriptions,
@@ -65,9 +76,21 @@ async def _seat_states(connection: Connection) -> AsyncIterator[tuple[Message, u
         yield state, row.organization_id
 
 
-def state_sources() -> list[StateSource]:
+def _session_state(row: CheckoutSession) -> Message:
+    message = checkout_session_message(row)
+    if row.status == "expired":
+        return events.checkout_expired(message)
+    return events.checkout_created(message)
+
+
+def state_sources(checkout: CheckoutSettings) -> list[StateSource]:
+    def link_state(row: CheckoutLink) -> Message:
+        return events.checkout_link_updated(checkout_link_message(row, checkout.link_url(row)), [])
+
     return [
         StateSource("subscription", _subscription_states),
         StateSource("order", _order_states),
         StateSource("subscription_seat", _seat_states),
+        rows_as_states("checkout_link", checkout_links, CheckoutLink, link_state),
+        rows_as_states("checkout", checkout_sessions, CheckoutSession, _session_state),
     ]

@@ -14,7 +14,7 @@ from billingos.catalog.v1 import discounts_pb2, products_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.customer_directory import CustomerDirectory
-from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from billingos_kit.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.protoconv import metadata_from_proto, timestamp
@@ -65,6 +65,29 @@ class Bought:
     seats: int
 
 
+@dataclass(frozen=True)
+class ChosenDiscount:
+    """A discount that applies to a purchase, as validated: the catalog's
+    discount, the promotion code named (if one was), when it stops applying
+    (a repeating one), the orders it has left (a once-only one: 1), and the
+    redemption the purchase makes once everything else has succeeded."""
+
+    discount: discounts_pb2.Discount
+    promotion_code_id: uuid.UUID | None
+    ends_at: dt.datetime | None
+    remaining_orders: int | None
+    redemption: discounts_pb2.RedeemDiscountRequest
+
+
+def _not_allowed(field: str) -> FailedPrecondition:
+    description = "this code is not accepted here"
+    return FailedPrecondition(
+        f"{field}: {description}",
+        reason="DISCOUNT_NOT_ALLOWED",
+        violations=[FieldViolation(field, description)],
+    )
+
+
 def _id(value: str, field: str, violations: Violations) -> uuid.UUID | None:
     if not value:
         return None
@@ -77,7 +100,7 @@ def _id(value: str, field: str, violations: Violations) -> uuid.UUID | None:
 MAX_TRIAL_DAYS = 730  # Stripe's bound
 
 
-def _check_trial(violations: Violations, trial: products_pb2.Period) -> None:
+def check_trial(violations: Violations, trial: products_pb2.Period, field: str = "trial") -> None:
     days = {
         products_pb2.INTERVAL_DAY: 1,
         products_pb2.INTERVAL_WEEK: 7,
@@ -85,11 +108,11 @@ def _check_trial(violations: Violations, trial: products_pb2.Period) -> None:
         products_pb2.INTERVAL_YEAR: 366,
     }.get(trial.interval)
     if days is None:
-        violations.add("trial.interval", "must be INTERVAL_DAY, _WEEK, _MONTH or _YEAR")
+        violations.add(f"{field}.interval", "must be INTERVAL_DAY, _WEEK, _MONTH or _YEAR")
     elif not 1 <= trial.count <= 365:
-        violations.add("trial.count", "must be 1 to 365")
+        violations.add(f"{field}.count", "must be 1 to 365")
     elif days * trial.count > MAX_TRIAL_DAYS + (0 if days == 1 else days):
-        violations.add("trial", f"may last at most {MAX_TRIAL_DAYS} days")
+        violations.add(field, f"may last at most {MAX_TRIAL_DAYS} days")
 
 
 def _period_key(period: products_pb2.Period) -> tuple[int, int]:
@@ -150,7 +173,7 @@ class Subscriptions:
 
     # ---- buying ---------------------------------------------------------------
 
-    async def _bought(
+    async def bought(
         self,
         product_id: uuid.UUID,
         price_id: uuid.UUID | None,
@@ -281,7 +304,7 @@ class Subscriptions:
         if request.HasField("trial") and request.skip_trial:
             violations.add("trial", "give a trial or skip_trial, not both")
         if request.HasField("trial"):
-            _check_trial(violations, request.trial)
+            check_trial(violations, request.trial)
         violations.raise_if_any()
         assert customer_id is not None
         assert product_id is not None
@@ -302,7 +325,7 @@ class Subscriptions:
                     reason="TEST_CLOCK_NOT_FOUND",
                 )
             now = clock.frozen_time
-        bought = await self._bought(
+        bought = await self.bought(
             product_id, price_id, currency, wanted.seats, field="subscription"
         )
         trial: products_pb2.Period | None = None
@@ -326,8 +349,14 @@ class Subscriptions:
             raise InvalidArgument(
                 "subscription.price_id", "its first period ends past the end of the calendar"
             ) from None
-        discount = await self._discount(
-            request, discount_id, bought, customer_id, subscription_id, now
+        discount = await self.discount(
+            request.promotion_code,
+            discount_id,
+            bought,
+            customer_id,
+            self._reference(subscription_id),
+            now,
+            field="promotion_code" if request.promotion_code else "subscription.discount_id",
         )
         row = Subscription(
             id=subscription_id,
@@ -344,11 +373,11 @@ class Subscriptions:
             time_zone=rules.time_zone_name,
             seats=bought.seats,
             payment_method_id=payment_method_id,
-            discount_id=None if discount is None else uuid.UUID(discount[0].id),
-            promotion_code_id=None if discount is None else discount[1],
-            discount_snapshot=None if discount is None else discount[0].SerializeToString(),
-            discount_end_at=None if discount is None else discount[2],
-            discount_remaining_orders=None if discount is None else discount[3],
+            discount_id=None if discount is None else uuid.UUID(discount.discount.id),
+            promotion_code_id=None if discount is None else discount.promotion_code_id,
+            discount_snapshot=None if discount is None else discount.discount.SerializeToString(),
+            discount_end_at=None if discount is None else discount.ends_at,
+            discount_remaining_orders=None if discount is None else discount.remaining_orders,
             billing_anchor_at=anchor,
             period_number=0,
             current_period_start=anchor,
@@ -389,7 +418,7 @@ class Subscriptions:
         if discount is not None:
             # The last remote step: nothing after it can fail but the commit,
             # so a refused create never uses up a limited code.
-            await self._catalog_client.redeem_discount(scope.organization_id, discount[4])
+            await self._catalog_client.redeem_discount(scope.organization_id, discount.redemption)
         return row
 
     async def _paid_for_period(
@@ -492,47 +521,50 @@ class Subscriptions:
             period=(row.current_period_start, row.current_period_end),
         )
 
-    async def _discount(
+    async def discount(
         self,
-        request: subscriptions_pb2.CreateSubscriptionRequest,
+        code: str,
         discount_id: uuid.UUID | None,
         bought: Bought,
-        customer_id: uuid.UUID,
-        subscription_id: uuid.UUID,
+        customer_id: uuid.UUID | None,
+        reference: str,
         now: dt.datetime,
-    ) -> (
-        tuple[
-            discounts_pb2.Discount,
-            uuid.UUID | None,
-            dt.datetime | None,
-            int | None,
-            discounts_pb2.RedeemDiscountRequest,
-        ]
-        | None
-    ):
-        """Validates the discount (or promotion code): the discount, its
-        promotion code, when it stops, how many orders it has left
-        (once-only), and the redemption the create makes last."""
-        if discount_id is None and not request.promotion_code:
+        *,
+        field: str,
+        allowed: frozenset[str] | None = None,
+    ) -> ChosenDiscount | None:
+        """Validates the discount (by id, or by a code: its own or a
+        promotion code's) with the catalog for buying `bought` at `now`: the
+        discount, its promotion code, when it stops, how many orders it has
+        left (once-only), and the redemption a purchase makes last under
+        `reference`. `allowed`: the discount ids a checkout accepts (any
+        other, or a code no discount has, is DISCOUNT_NOT_ALLOWED, before
+        whether it applies is told); None: any of the organization's."""
+        if discount_id is None and not code:
             return None
+        if allowed is not None and not allowed:
+            raise _not_allowed(field)
         first_amount = 0
         if bought.static is not None:
             first_amount = price_lines.static_charge(bought.static, bought.seats).amount_minor
         validation = discounts_pb2.ValidateDiscountRequest(
-            code=request.promotion_code,
+            code=code,
             discount_id="" if discount_id is None else str(discount_id),
             product_id=bought.product.id,
             currency=bought.currency,
             time=timestamp(now),
-            customer_id=str(customer_id),
+            customer_id="" if customer_id is None else str(customer_id),
             order_amount_minor=first_amount,
         )
         answer = await self._catalog_client.validate_discount(
             self._scope.organization_id, validation
         )
-        field = "promotion_code" if request.promotion_code else "subscription.discount_id"
         if answer is None or not answer.HasField("discount"):
-            raise NotFound("discount", request.promotion_code or str(discount_id))
+            if allowed is not None:
+                raise _not_allowed(field)
+            raise NotFound("discount", code or str(discount_id))
+        if allowed is not None and answer.discount.id not in allowed:
+            raise _not_allowed(field)
         if not answer.applicable:
             why = discounts_pb2.DiscountIneligibility.Name(answer.ineligibility).removeprefix(
                 "DISCOUNT_INELIGIBILITY_"
@@ -567,12 +599,12 @@ class Subscriptions:
             id=discount.id,
             product_id=bought.product.id,
             currency=bought.currency,
-            reference=self._reference(subscription_id),
-            customer_id=str(customer_id),
+            reference=reference,
+            customer_id="" if customer_id is None else str(customer_id),
             promotion_code_id="" if promotion_code_id is None else str(promotion_code_id),
             order_amount_minor=first_amount,
         )
-        return discount, promotion_code_id, ends, remaining, redemption
+        return ChosenDiscount(discount, promotion_code_id, ends, remaining, redemption)
 
     # ---- cancel and uncancel --------------------------------------------------
 
@@ -713,7 +745,7 @@ class Subscriptions:
                 "price_id: change to the product's static price; its metered prices come with it",
                 reason="STATIC_PRICE_REQUIRED",
             )
-        bought = await self._bought(
+        bought = await self.bought(
             uuid.UUID(price.product_id),
             uuid.UUID(price.id),
             row.currency,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import functools
 
-from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2, test_clocks_pb2
+from billingos.subscriptions.v1 import checkout_pb2, orders_pb2, subscriptions_pb2, test_clocks_pb2
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -148,3 +148,31 @@ class CancellationReason(enum.StrEnum):
 # or payments has not even made the customer's Stripe customer (so no card
 # can have been saved either).
 NO_CARD_FAILURES = frozenset({"no_payment_method", "customer_not_found"})
+
+
+class CheckoutSessionStatus(enum.StrEnum):
+    """open → processing (confirmed: its subscription exists, the first
+    payment is on its way) → completed; open → expired (its time passed, or
+    the merchant expired it). Processing and completed come with the
+    confirmation; expired and completed are final."""
+
+    OPEN = "open"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+    @functools.cached_property
+    def proto(self) -> checkout_pb2.CheckoutSessionStatus.ValueType:
+        return checkout_pb2.CheckoutSessionStatus.Value(f"CHECKOUT_SESSION_STATUS_{self.name}")
+
+    @classmethod
+    def from_proto(
+        cls, value: checkout_pb2.CheckoutSessionStatus.ValueType
+    ) -> CheckoutSessionStatus | None:
+        """None for UNSPECIFIED; ValueError for a number no status has."""
+        if value == checkout_pb2.CHECKOUT_SESSION_STATUS_UNSPECIFIED:
+            return None
+        if value not in checkout_pb2.CheckoutSessionStatus.values():
+            raise ValueError(f"{value} is not a checkout session status")
+        name = checkout_pb2.CheckoutSessionStatus.Name(value)
+        return cls[name.removeprefix("CHECKOUT_SESSION_STATUS_")]

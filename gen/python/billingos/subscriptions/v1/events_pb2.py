@@ -23,14 +23,16 @@ _sym_db = _symbol_database.Default()
 
 
 from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
+from billingos.subscriptions.v1 import checkout_pb2 as billingos_dot_subscriptions_dot_v1_dot_checkout__pb2
 from billingos.subscriptions.v1 import orders_pb2 as billingos_dot_subscriptions_dot_v1_dot_orders__pb2
 from billingos.subscriptions.v1 import seats_pb2 as billingos_dot_subscriptions_dot_v1_dot_seats__pb2
 from billingos.subscriptions.v1 import subscriptions_pb2 as billingos_dot_subscriptions_dot_v1_dot_subscriptions__pb2
 from billingos.subscriptions.v1 import test_clocks_pb2 as billingos_dot_subscriptions_dot_v1_dot_test__clocks__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'billingos/subscriptions/v1/events.proto\x12\x1a\x62illingos.subscriptions.v1\x1a!billingos/common/v1/options.proto\x1a\'billingos/subscriptions/v1/orders.proto\x1a&billingos/subscriptions/v1/seats.proto\x1a.billingos/subscriptions/v1/subscriptions.proto\x1a,billingos/subscriptions/v1/test_clocks.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\x18SubscriptionCreatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:(\xf2\xbb\x18$\n\x14subscription.created\x12\x0csubscription\"\x88\x01\n\x1aSubscriptionActivatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:*\xf2\xbb\x18&\n\x16subscription.activated\x12\x0csubscription\"\x96\x01\n\x18SubscriptionRenewedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x10\n\x08order_id\x18\x02 \x01(\t:(\xf2\xbb\x18$\n\x14subscription.renewed\x12\x0csubscription\"\xd4\x01\n\x18SubscriptionUpdatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x19\n\x11previous_price_id\x18\x02 \x01(\t\x12\x16\n\x0eprevious_seats\x18\x03 \x01(\x05\x12\x1b\n\x13previous_product_id\x18\x04 \x01(\t:(\xf2\xbb\x18$\n\x14subscription.updated\x12\x0csubscription\"\x97\x01\n\x19SubscriptionCanceledEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t:)\xf2\xbb\x18%\n\x15subscription.canceled\x12\x0csubscription\"\x8a\x01\n\x1bSubscriptionUncanceledEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:+\xf2\xbb\x18\'\n\x17subscription.uncanceled\x12\x0csubscription\"\xc4\x02\n\x18SubscriptionPastDueEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x30\n\x05order\x18\x02 \x01(\x0b\x32!.billingos.subscriptions.v1.Order\x12;\n\x07\x61ttempt\x18\x03 \x01(\x0b\x32*.billingos.subscriptions.v1.PaymentAttempt\x12\x33\n\x0fnext_retry_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11retries_remaining\x18\x05 \x01(\x05:)\xf2\xbb\x18%\n\x15subscription.past_due\x12\x0csubscription\"\x84\x01\n\x18SubscriptionRevokedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:(\xf2\xbb\x18$\n\x14subscription.revoked\x12\x0csubscription\"\x82\x01\n\x1dSubscriptionTrialWillEndEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:!\xf2\xbb\x18\x1d\n\x1bsubscription.trial_will_end\"a\n\x11OrderCreatedEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x1a\xf2\xbb\x18\x16\n\rorder.created\x12\x05order\"[\n\x0eOrderPaidEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x17\xf2\xbb\x18\x13\n\norder.paid\x12\x05order\"a\n\x11OrderUpdatedEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x1a\xf2\xbb\x18\x16\n\rorder.updated\x12\x05order\"t\n\x13TestClockReadyEvent\x12\x39\n\ntest_clock\x18\x01 \x01(\x0b\x32%.billingos.subscriptions.v1.TestClock:\"\xf2\xbb\x18\x1e\n\x10test_clock.ready\x12\ntest_clock\"\x83\x01\n\x1dSubscriptionSeatAssignedEvent\x12:\n\x04seat\x18\x01 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat:&\xf2\xbb\x18\"\n\x1asubscription_seat.assigned\x12\x04seat\"\x81\x01\n\x1cSubscriptionSeatRevokedEvent\x12:\n\x04seat\x18\x01 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat:%\xf2\xbb\x18!\n\x19subscription_seat.revoked\x12\x04seatb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'billingos/subscriptions/v1/events.proto\x12\x1a\x62illingos.subscriptions.v1\x1a!billingos/common/v1/options.proto\x1a)billingos/subscriptions/v1/checkout.proto\x1a\'billingos/subscriptions/v1/orders.proto\x1a&billingos/subscriptions/v1/seats.proto\x1a.billingos/subscriptions/v1/subscriptions.proto\x1a,billingos/subscriptions/v1/test_clocks.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\x18SubscriptionCreatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:(\xf2\xbb\x18$\n\x14subscription.created\x12\x0csubscription\"\x88\x01\n\x1aSubscriptionActivatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:*\xf2\xbb\x18&\n\x16subscription.activated\x12\x0csubscription\"\x96\x01\n\x18SubscriptionRenewedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x10\n\x08order_id\x18\x02 \x01(\t:(\xf2\xbb\x18$\n\x14subscription.renewed\x12\x0csubscription\"\xd4\x01\n\x18SubscriptionUpdatedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x19\n\x11previous_price_id\x18\x02 \x01(\t\x12\x16\n\x0eprevious_seats\x18\x03 \x01(\x05\x12\x1b\n\x13previous_product_id\x18\x04 \x01(\t:(\xf2\xbb\x18$\n\x14subscription.updated\x12\x0csubscription\"\x97\x01\n\x19SubscriptionCanceledEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t:)\xf2\xbb\x18%\n\x15subscription.canceled\x12\x0csubscription\"\x8a\x01\n\x1bSubscriptionUncanceledEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:+\xf2\xbb\x18\'\n\x17subscription.uncanceled\x12\x0csubscription\"\xc4\x02\n\x18SubscriptionPastDueEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription\x12\x30\n\x05order\x18\x02 \x01(\x0b\x32!.billingos.subscriptions.v1.Order\x12;\n\x07\x61ttempt\x18\x03 \x01(\x0b\x32*.billingos.subscriptions.v1.PaymentAttempt\x12\x33\n\x0fnext_retry_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11retries_remaining\x18\x05 \x01(\x05:)\xf2\xbb\x18%\n\x15subscription.past_due\x12\x0csubscription\"\x84\x01\n\x18SubscriptionRevokedEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:(\xf2\xbb\x18$\n\x14subscription.revoked\x12\x0csubscription\"\x82\x01\n\x1dSubscriptionTrialWillEndEvent\x12>\n\x0csubscription\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.Subscription:!\xf2\xbb\x18\x1d\n\x1bsubscription.trial_will_end\"a\n\x11OrderCreatedEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x1a\xf2\xbb\x18\x16\n\rorder.created\x12\x05order\"[\n\x0eOrderPaidEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x17\xf2\xbb\x18\x13\n\norder.paid\x12\x05order\"a\n\x11OrderUpdatedEvent\x12\x30\n\x05order\x18\x01 \x01(\x0b\x32!.billingos.subscriptions.v1.Order:\x1a\xf2\xbb\x18\x16\n\rorder.updated\x12\x05order\"t\n\x13TestClockReadyEvent\x12\x39\n\ntest_clock\x18\x01 \x01(\x0b\x32%.billingos.subscriptions.v1.TestClock:\"\xf2\xbb\x18\x1e\n\x10test_clock.ready\x12\ntest_clock\"\x83\x01\n\x1dSubscriptionSeatAssignedEvent\x12:\n\x04seat\x18\x01 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat:&\xf2\xbb\x18\"\n\x1asubscription_seat.assigned\x12\x04seat\"\x81\x01\n\x1cSubscriptionSeatRevokedEvent\x12:\n\x04seat\x18\x01 \x01(\x0b\x32,.billingos.subscriptions.v1.SubscriptionSeat:%\xf2\xbb\x18!\n\x19subscription_seat.revoked\x12\x04seat\"\x87\x01\n\x18\x43heckoutLinkCreatedEvent\x12?\n\rcheckout_link\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.CheckoutLink:*\xf2\xbb\x18&\n\x15\x63heckout_link.created\x12\rcheckout_link\"\xb8\x01\n\x18\x43heckoutLinkUpdatedEvent\x12?\n\rcheckout_link\x18\x01 \x01(\x0b\x32(.billingos.subscriptions.v1.CheckoutLink\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:*\xf2\xbb\x18&\n\x15\x63heckout_link.updated\x12\rcheckout_link\"\x87\x01\n\x14\x43heckoutCreatedEvent\x12\x45\n\x10\x63heckout_session\x18\x01 \x01(\x0b\x32+.billingos.subscriptions.v1.CheckoutSession:(\xf2\xbb\x18$\n\x10\x63heckout.created\x12\x10\x63heckout_session\"\x87\x01\n\x14\x43heckoutExpiredEvent\x12\x45\n\x10\x63heckout_session\x18\x01 \x01(\x0b\x32+.billingos.subscriptions.v1.CheckoutSession:(\xf2\xbb\x18$\n\x10\x63heckout.expired\x12\x10\x63heckout_sessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -67,34 +69,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTIONSEATASSIGNEDEVENT']._serialized_options = b'\362\273\030\"\n\032subscription_seat.assigned\022\004seat'
   _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._loaded_options = None
   _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._serialized_options = b'\362\273\030!\n\031subscription_seat.revoked\022\004seat'
-  _globals['_SUBSCRIPTIONCREATEDEVENT']._serialized_start=315
-  _globals['_SUBSCRIPTIONCREATEDEVENT']._serialized_end=447
-  _globals['_SUBSCRIPTIONACTIVATEDEVENT']._serialized_start=450
-  _globals['_SUBSCRIPTIONACTIVATEDEVENT']._serialized_end=586
-  _globals['_SUBSCRIPTIONRENEWEDEVENT']._serialized_start=589
-  _globals['_SUBSCRIPTIONRENEWEDEVENT']._serialized_end=739
-  _globals['_SUBSCRIPTIONUPDATEDEVENT']._serialized_start=742
-  _globals['_SUBSCRIPTIONUPDATEDEVENT']._serialized_end=954
-  _globals['_SUBSCRIPTIONCANCELEDEVENT']._serialized_start=957
-  _globals['_SUBSCRIPTIONCANCELEDEVENT']._serialized_end=1108
-  _globals['_SUBSCRIPTIONUNCANCELEDEVENT']._serialized_start=1111
-  _globals['_SUBSCRIPTIONUNCANCELEDEVENT']._serialized_end=1249
-  _globals['_SUBSCRIPTIONPASTDUEEVENT']._serialized_start=1252
-  _globals['_SUBSCRIPTIONPASTDUEEVENT']._serialized_end=1576
-  _globals['_SUBSCRIPTIONREVOKEDEVENT']._serialized_start=1579
-  _globals['_SUBSCRIPTIONREVOKEDEVENT']._serialized_end=1711
-  _globals['_SUBSCRIPTIONTRIALWILLENDEVENT']._serialized_start=1714
-  _globals['_SUBSCRIPTIONTRIALWILLENDEVENT']._serialized_end=1844
-  _globals['_ORDERCREATEDEVENT']._serialized_start=1846
-  _globals['_ORDERCREATEDEVENT']._serialized_end=1943
-  _globals['_ORDERPAIDEVENT']._serialized_start=1945
-  _globals['_ORDERPAIDEVENT']._serialized_end=2036
-  _globals['_ORDERUPDATEDEVENT']._serialized_start=2038
-  _globals['_ORDERUPDATEDEVENT']._serialized_end=2135
-  _globals['_TESTCLOCKREADYEVENT']._serialized_start=2137
-  _globals['_TESTCLOCKREADYEVENT']._serialized_end=2253
-  _globals['_SUBSCRIPTIONSEATASSIGNEDEVENT']._serialized_start=2256
-  _globals['_SUBSCRIPTIONSEATASSIGNEDEVENT']._serialized_end=2387
-  _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._serialized_start=2390
-  _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._serialized_end=2519
+  _globals['_CHECKOUTLINKCREATEDEVENT']._loaded_options = None
+  _globals['_CHECKOUTLINKCREATEDEVENT']._serialized_options = b'\362\273\030&\n\025checkout_link.created\022\rcheckout_link'
+  _globals['_CHECKOUTLINKUPDATEDEVENT']._loaded_options = None
+  _globals['_CHECKOUTLINKUPDATEDEVENT']._serialized_options = b'\362\273\030&\n\025checkout_link.updated\022\rcheckout_link'
+  _globals['_CHECKOUTCREATEDEVENT']._loaded_options = None
+  _globals['_CHECKOUTCREATEDEVENT']._serialized_options = b'\362\273\030$\n\020checkout.created\022\020checkout_session'
+  _globals['_CHECKOUTEXPIREDEVENT']._loaded_options = None
+  _globals['_CHECKOUTEXPIREDEVENT']._serialized_options = b'\362\273\030$\n\020checkout.expired\022\020checkout_session'
+  _globals['_SUBSCRIPTIONCREATEDEVENT']._serialized_start=392
+  _globals['_SUBSCRIPTIONCREATEDEVENT']._serialized_end=524
+  _globals['_SUBSCRIPTIONACTIVATEDEVENT']._serialized_start=527
+  _globals['_SUBSCRIPTIONACTIVATEDEVENT']._serialized_end=663
+  _globals['_SUBSCRIPTIONRENEWEDEVENT']._serialized_start=666
+  _globals['_SUBSCRIPTIONRENEWEDEVENT']._serialized_end=816
+  _globals['_SUBSCRIPTIONUPDATEDEVENT']._serialized_start=819
+  _globals['_SUBSCRIPTIONUPDATEDEVENT']._serialized_end=1031
+  _globals['_SUBSCRIPTIONCANCELEDEVENT']._serialized_start=1034
+  _globals['_SUBSCRIPTIONCANCELEDEVENT']._serialized_end=1185
+  _globals['_SUBSCRIPTIONUNCANCELEDEVENT']._serialized_start=1188
+  _globals['_SUBSCRIPTIONUNCANCELEDEVENT']._serialized_end=1326
+  _globals['_SUBSCRIPTIONPASTDUEEVENT']._serialized_start=1329
+  _globals['_SUBSCRIPTIONPASTDUEEVENT']._serialized_end=1653
+  _globals['_SUBSCRIPTIONREVOKEDEVENT']._serialized_start=1656
+  _globals['_SUBSCRIPTIONREVOKEDEVENT']._serialized_end=1788
+  _globals['_SUBSCRIPTIONTRIALWILLENDEVENT']._serialized_start=1791
+  _globals['_SUBSCRIPTIONTRIALWILLENDEVENT']._serialized_end=1921
+  _globals['_ORDERCREATEDEVENT']._serialized_start=1923
+  _globals['_ORDERCREATEDEVENT']._serialized_end=2020
+  _globals['_ORDERPAIDEVENT']._serialized_start=2022
+  _globals['_ORDERPAIDEVENT']._serialized_end=2113
+  _globals['_ORDERUPDATEDEVENT']._serialized_start=2115
+  _globals['_ORDERUPDATEDEVENT']._serialized_end=2212
+  _globals['_TESTCLOCKREADYEVENT']._serialized_start=2214
+  _globals['_TESTCLOCKREADYEVENT']._serialized_end=2330
+  _globals['_SUBSCRIPTIONSEATASSIGNEDEVENT']._serialized_start=2333
+  _globals['_SUBSCRIPTIONSEATASSIGNEDEVENT']._serialized_end=2464
+  _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._serialized_start=2467
+  _globals['_SUBSCRIPTIONSEATREVOKEDEVENT']._serialized_end=2596
+  _globals['_CHECKOUTLINKCREATEDEVENT']._serialized_start=2599
+  _globals['_CHECKOUTLINKCREATEDEVENT']._serialized_end=2734
+  _globals['_CHECKOUTLINKUPDATEDEVENT']._serialized_start=2737
+  _globals['_CHECKOUTLINKUPDATEDEVENT']._serialized_end=2921
+  _globals['_CHECKOUTCREATEDEVENT']._serialized_start=2924
+  _globals['_CHECKOUTCREATEDEVENT']._serialized_end=3059
+  _globals['_CHECKOUTEXPIREDEVENT']._serialized_start=3062
+  _globals['_CHECKOUTEXPIREDEVENT']._serialized_end=3197
 # @@protoc_insertion_point(module_scope)

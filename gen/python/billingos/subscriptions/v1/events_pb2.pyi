@@ -3,11 +3,13 @@
 isort:skip_file
 """
 
+from billingos.subscriptions.v1 import checkout_pb2 as _checkout_pb2
 from billingos.subscriptions.v1 import orders_pb2 as _orders_pb2
 from billingos.subscriptions.v1 import seats_pb2 as _seats_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2 as _subscriptions_pb2
 from billingos.subscriptions.v1 import test_clocks_pb2 as _test_clocks_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
@@ -428,3 +430,111 @@ class SubscriptionSeatRevokedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscriptionSeatRevokedEvent: _TypeAlias = SubscriptionSeatRevokedEvent  # noqa: Y015
+
+@_typing.final
+class CheckoutLinkCreatedEvent(_message.Message):
+    """Data of `checkout_link.created`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_LINK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkout_link(self) -> _checkout_pb2.CheckoutLink:
+        """The new link."""
+
+    def __init__(
+        self,
+        *,
+        checkout_link: _checkout_pb2.CheckoutLink | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkout_link", b"checkout_link"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_link", b"checkout_link"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutLinkCreatedEvent: _TypeAlias = CheckoutLinkCreatedEvent  # noqa: Y015
+
+@_typing.final
+class CheckoutLinkUpdatedEvent(_message.Message):
+    """Data of `checkout_link.updated`: its offer, success URL, trial, metadata
+    changed, or it was archived or unarchived.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_LINK_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkout_link(self) -> _checkout_pb2.CheckoutLink:
+        """The link after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed."""
+
+    def __init__(
+        self,
+        *,
+        checkout_link: _checkout_pb2.CheckoutLink | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkout_link", b"checkout_link", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_link", b"checkout_link", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutLinkUpdatedEvent: _TypeAlias = CheckoutLinkUpdatedEvent  # noqa: Y015
+
+@_typing.final
+class CheckoutCreatedEvent(_message.Message):
+    """Data of `checkout.created`: a checkout session was opened (never with
+    its client secret).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkout_session(self) -> _checkout_pb2.CheckoutSession:
+        """The new session."""
+
+    def __init__(
+        self,
+        *,
+        checkout_session: _checkout_pb2.CheckoutSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutCreatedEvent: _TypeAlias = CheckoutCreatedEvent  # noqa: Y015
+
+@_typing.final
+class CheckoutExpiredEvent(_message.Message):
+    """Data of `checkout.expired`: an open session passed its expire time, or
+    the merchant expired it. Announced once per session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkout_session(self) -> _checkout_pb2.CheckoutSession:
+        """The session, expired."""
+
+    def __init__(
+        self,
+        *,
+        checkout_session: _checkout_pb2.CheckoutSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutExpiredEvent: _TypeAlias = CheckoutExpiredEvent  # noqa: Y015

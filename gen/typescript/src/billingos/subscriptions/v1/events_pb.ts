@@ -5,6 +5,8 @@
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_billingos_common_v1_options } from "../../common/v1/options_pb.js";
+import type { CheckoutLink, CheckoutSession } from "./checkout_pb.js";
+import { file_billingos_subscriptions_v1_checkout } from "./checkout_pb.js";
 import type { Order, PaymentAttempt } from "./orders_pb.js";
 import { file_billingos_subscriptions_v1_orders } from "./orders_pb.js";
 import type { SubscriptionSeat } from "./seats_pb.js";
@@ -13,15 +15,15 @@ import type { Subscription } from "./subscriptions_pb.js";
 import { file_billingos_subscriptions_v1_subscriptions } from "./subscriptions_pb.js";
 import type { TestClock } from "./test_clocks_pb.js";
 import { file_billingos_subscriptions_v1_test_clocks } from "./test_clocks_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file billingos/subscriptions/v1/events.proto.
  */
 export const file_billingos_subscriptions_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CidiaWxsaW5nb3Mvc3Vic2NyaXB0aW9ucy92MS9ldmVudHMucHJvdG8SGmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxIoQBChhTdWJzY3JpcHRpb25DcmVhdGVkRXZlbnQSPgoMc3Vic2NyaXB0aW9uGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uOijyuxgkChRzdWJzY3JpcHRpb24uY3JlYXRlZBIMc3Vic2NyaXB0aW9uIogBChpTdWJzY3JpcHRpb25BY3RpdmF0ZWRFdmVudBI+CgxzdWJzY3JpcHRpb24YASABKAsyKC5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5TdWJzY3JpcHRpb246KvK7GCYKFnN1YnNjcmlwdGlvbi5hY3RpdmF0ZWQSDHN1YnNjcmlwdGlvbiKWAQoYU3Vic2NyaXB0aW9uUmVuZXdlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIQCghvcmRlcl9pZBgCIAEoCToo8rsYJAoUc3Vic2NyaXB0aW9uLnJlbmV3ZWQSDHN1YnNjcmlwdGlvbiLUAQoYU3Vic2NyaXB0aW9uVXBkYXRlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIZChFwcmV2aW91c19wcmljZV9pZBgCIAEoCRIWCg5wcmV2aW91c19zZWF0cxgDIAEoBRIbChNwcmV2aW91c19wcm9kdWN0X2lkGAQgASgJOijyuxgkChRzdWJzY3JpcHRpb24udXBkYXRlZBIMc3Vic2NyaXB0aW9uIpcBChlTdWJzY3JpcHRpb25DYW5jZWxlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIPCgdjb21tZW50GAIgASgJOinyuxglChVzdWJzY3JpcHRpb24uY2FuY2VsZWQSDHN1YnNjcmlwdGlvbiKKAQobU3Vic2NyaXB0aW9uVW5jYW5jZWxlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbjor8rsYJwoXc3Vic2NyaXB0aW9uLnVuY2FuY2VsZWQSDHN1YnNjcmlwdGlvbiLEAgoYU3Vic2NyaXB0aW9uUGFzdER1ZUV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIwCgVvcmRlchgCIAEoCzIhLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLk9yZGVyEjsKB2F0dGVtcHQYAyABKAsyKi5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QYXltZW50QXR0ZW1wdBIzCg9uZXh0X3JldHJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXJldHJpZXNfcmVtYWluaW5nGAUgASgFOinyuxglChVzdWJzY3JpcHRpb24ucGFzdF9kdWUSDHN1YnNjcmlwdGlvbiKEAQoYU3Vic2NyaXB0aW9uUmV2b2tlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbjoo8rsYJAoUc3Vic2NyaXB0aW9uLnJldm9rZWQSDHN1YnNjcmlwdGlvbiKCAQodU3Vic2NyaXB0aW9uVHJpYWxXaWxsRW5kRXZlbnQSPgoMc3Vic2NyaXB0aW9uGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uOiHyuxgdChtzdWJzY3JpcHRpb24udHJpYWxfd2lsbF9lbmQiYQoRT3JkZXJDcmVhdGVkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoa8rsYFgoNb3JkZXIuY3JlYXRlZBIFb3JkZXIiWwoOT3JkZXJQYWlkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoX8rsYEwoKb3JkZXIucGFpZBIFb3JkZXIiYQoRT3JkZXJVcGRhdGVkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoa8rsYFgoNb3JkZXIudXBkYXRlZBIFb3JkZXIidAoTVGVzdENsb2NrUmVhZHlFdmVudBI5Cgp0ZXN0X2Nsb2NrGAEgASgLMiUuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuVGVzdENsb2NrOiLyuxgeChB0ZXN0X2Nsb2NrLnJlYWR5Egp0ZXN0X2Nsb2NrIoMBCh1TdWJzY3JpcHRpb25TZWF0QXNzaWduZWRFdmVudBI6CgRzZWF0GAEgASgLMiwuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uU2VhdDom8rsYIgoac3Vic2NyaXB0aW9uX3NlYXQuYXNzaWduZWQSBHNlYXQigQEKHFN1YnNjcmlwdGlvblNlYXRSZXZva2VkRXZlbnQSOgoEc2VhdBgBIAEoCzIsLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvblNlYXQ6JfK7GCEKGXN1YnNjcmlwdGlvbl9zZWF0LnJldm9rZWQSBHNlYXRiBnByb3RvMw", [file_billingos_common_v1_options, file_billingos_subscriptions_v1_orders, file_billingos_subscriptions_v1_seats, file_billingos_subscriptions_v1_subscriptions, file_billingos_subscriptions_v1_test_clocks, file_google_protobuf_timestamp]);
+  fileDesc("CidiaWxsaW5nb3Mvc3Vic2NyaXB0aW9ucy92MS9ldmVudHMucHJvdG8SGmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxIoQBChhTdWJzY3JpcHRpb25DcmVhdGVkRXZlbnQSPgoMc3Vic2NyaXB0aW9uGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uOijyuxgkChRzdWJzY3JpcHRpb24uY3JlYXRlZBIMc3Vic2NyaXB0aW9uIogBChpTdWJzY3JpcHRpb25BY3RpdmF0ZWRFdmVudBI+CgxzdWJzY3JpcHRpb24YASABKAsyKC5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5TdWJzY3JpcHRpb246KvK7GCYKFnN1YnNjcmlwdGlvbi5hY3RpdmF0ZWQSDHN1YnNjcmlwdGlvbiKWAQoYU3Vic2NyaXB0aW9uUmVuZXdlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIQCghvcmRlcl9pZBgCIAEoCToo8rsYJAoUc3Vic2NyaXB0aW9uLnJlbmV3ZWQSDHN1YnNjcmlwdGlvbiLUAQoYU3Vic2NyaXB0aW9uVXBkYXRlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIZChFwcmV2aW91c19wcmljZV9pZBgCIAEoCRIWCg5wcmV2aW91c19zZWF0cxgDIAEoBRIbChNwcmV2aW91c19wcm9kdWN0X2lkGAQgASgJOijyuxgkChRzdWJzY3JpcHRpb24udXBkYXRlZBIMc3Vic2NyaXB0aW9uIpcBChlTdWJzY3JpcHRpb25DYW5jZWxlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIPCgdjb21tZW50GAIgASgJOinyuxglChVzdWJzY3JpcHRpb24uY2FuY2VsZWQSDHN1YnNjcmlwdGlvbiKKAQobU3Vic2NyaXB0aW9uVW5jYW5jZWxlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbjor8rsYJwoXc3Vic2NyaXB0aW9uLnVuY2FuY2VsZWQSDHN1YnNjcmlwdGlvbiLEAgoYU3Vic2NyaXB0aW9uUGFzdER1ZUV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbhIwCgVvcmRlchgCIAEoCzIhLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLk9yZGVyEjsKB2F0dGVtcHQYAyABKAsyKi5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QYXltZW50QXR0ZW1wdBIzCg9uZXh0X3JldHJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXJldHJpZXNfcmVtYWluaW5nGAUgASgFOinyuxglChVzdWJzY3JpcHRpb24ucGFzdF9kdWUSDHN1YnNjcmlwdGlvbiKEAQoYU3Vic2NyaXB0aW9uUmV2b2tlZEV2ZW50Ej4KDHN1YnNjcmlwdGlvbhgBIAEoCzIoLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvbjoo8rsYJAoUc3Vic2NyaXB0aW9uLnJldm9rZWQSDHN1YnNjcmlwdGlvbiKCAQodU3Vic2NyaXB0aW9uVHJpYWxXaWxsRW5kRXZlbnQSPgoMc3Vic2NyaXB0aW9uGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uOiHyuxgdChtzdWJzY3JpcHRpb24udHJpYWxfd2lsbF9lbmQiYQoRT3JkZXJDcmVhdGVkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoa8rsYFgoNb3JkZXIuY3JlYXRlZBIFb3JkZXIiWwoOT3JkZXJQYWlkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoX8rsYEwoKb3JkZXIucGFpZBIFb3JkZXIiYQoRT3JkZXJVcGRhdGVkRXZlbnQSMAoFb3JkZXIYASABKAsyIS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5PcmRlcjoa8rsYFgoNb3JkZXIudXBkYXRlZBIFb3JkZXIidAoTVGVzdENsb2NrUmVhZHlFdmVudBI5Cgp0ZXN0X2Nsb2NrGAEgASgLMiUuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuVGVzdENsb2NrOiLyuxgeChB0ZXN0X2Nsb2NrLnJlYWR5Egp0ZXN0X2Nsb2NrIoMBCh1TdWJzY3JpcHRpb25TZWF0QXNzaWduZWRFdmVudBI6CgRzZWF0GAEgASgLMiwuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuU3Vic2NyaXB0aW9uU2VhdDom8rsYIgoac3Vic2NyaXB0aW9uX3NlYXQuYXNzaWduZWQSBHNlYXQigQEKHFN1YnNjcmlwdGlvblNlYXRSZXZva2VkRXZlbnQSOgoEc2VhdBgBIAEoCzIsLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlN1YnNjcmlwdGlvblNlYXQ6JfK7GCEKGXN1YnNjcmlwdGlvbl9zZWF0LnJldm9rZWQSBHNlYXQihwEKGENoZWNrb3V0TGlua0NyZWF0ZWRFdmVudBI/Cg1jaGVja291dF9saW5rGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRMaW5rOiryuxgmChVjaGVja291dF9saW5rLmNyZWF0ZWQSDWNoZWNrb3V0X2xpbmsiuAEKGENoZWNrb3V0TGlua1VwZGF0ZWRFdmVudBI/Cg1jaGVja291dF9saW5rGAEgASgLMiguYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRMaW5rEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzazoq8rsYJgoVY2hlY2tvdXRfbGluay51cGRhdGVkEg1jaGVja291dF9saW5rIocBChRDaGVja291dENyZWF0ZWRFdmVudBJFChBjaGVja291dF9zZXNzaW9uGAEgASgLMisuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRTZXNzaW9uOijyuxgkChBjaGVja291dC5jcmVhdGVkEhBjaGVja291dF9zZXNzaW9uIocBChRDaGVja291dEV4cGlyZWRFdmVudBJFChBjaGVja291dF9zZXNzaW9uGAEgASgLMisuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRTZXNzaW9uOijyuxgkChBjaGVja291dC5leHBpcmVkEhBjaGVja291dF9zZXNzaW9uYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_subscriptions_v1_checkout, file_billingos_subscriptions_v1_orders, file_billingos_subscriptions_v1_seats, file_billingos_subscriptions_v1_subscriptions, file_billingos_subscriptions_v1_test_clocks, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Data of `subscription.created`.
@@ -403,4 +405,98 @@ export type SubscriptionSeatRevokedEvent = Message<"billingos.subscriptions.v1.S
  */
 export const SubscriptionSeatRevokedEventSchema: GenMessage<SubscriptionSeatRevokedEvent> = /*@__PURE__*/
   messageDesc(file_billingos_subscriptions_v1_events, 14);
+
+/**
+ * Data of `checkout_link.created`.
+ *
+ * @generated from message billingos.subscriptions.v1.CheckoutLinkCreatedEvent
+ */
+export type CheckoutLinkCreatedEvent = Message<"billingos.subscriptions.v1.CheckoutLinkCreatedEvent"> & {
+  /**
+   * The new link.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutLink checkout_link = 1;
+   */
+  checkoutLink?: CheckoutLink | undefined;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.CheckoutLinkCreatedEvent.
+ * Use `create(CheckoutLinkCreatedEventSchema)` to create a new message.
+ */
+export const CheckoutLinkCreatedEventSchema: GenMessage<CheckoutLinkCreatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_events, 15);
+
+/**
+ * Data of `checkout_link.updated`: its offer, success URL, trial, metadata
+ * changed, or it was archived or unarchived.
+ *
+ * @generated from message billingos.subscriptions.v1.CheckoutLinkUpdatedEvent
+ */
+export type CheckoutLinkUpdatedEvent = Message<"billingos.subscriptions.v1.CheckoutLinkUpdatedEvent"> & {
+  /**
+   * The link after the change.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutLink checkout_link = 1;
+   */
+  checkoutLink?: CheckoutLink | undefined;
+
+  /**
+   * The fields that changed.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.
+ * Use `create(CheckoutLinkUpdatedEventSchema)` to create a new message.
+ */
+export const CheckoutLinkUpdatedEventSchema: GenMessage<CheckoutLinkUpdatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_events, 16);
+
+/**
+ * Data of `checkout.created`: a checkout session was opened (never with
+ * its client secret).
+ *
+ * @generated from message billingos.subscriptions.v1.CheckoutCreatedEvent
+ */
+export type CheckoutCreatedEvent = Message<"billingos.subscriptions.v1.CheckoutCreatedEvent"> & {
+  /**
+   * The new session.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutSession checkout_session = 1;
+   */
+  checkoutSession?: CheckoutSession | undefined;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.CheckoutCreatedEvent.
+ * Use `create(CheckoutCreatedEventSchema)` to create a new message.
+ */
+export const CheckoutCreatedEventSchema: GenMessage<CheckoutCreatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_events, 17);
+
+/**
+ * Data of `checkout.expired`: an open session passed its expire time, or
+ * the merchant expired it. Announced once per session.
+ *
+ * @generated from message billingos.subscriptions.v1.CheckoutExpiredEvent
+ */
+export type CheckoutExpiredEvent = Message<"billingos.subscriptions.v1.CheckoutExpiredEvent"> & {
+  /**
+   * The session, expired.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutSession checkout_session = 1;
+   */
+  checkoutSession?: CheckoutSession | undefined;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.CheckoutExpiredEvent.
+ * Use `create(CheckoutExpiredEventSchema)` to create a new message.
+ */
+export const CheckoutExpiredEventSchema: GenMessage<CheckoutExpiredEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_events, 18);
 
