@@ -31,7 +31,11 @@ from billingos_cli.kubernetes import (
     GATEWAY_TOKEN_PLACEHOLDER,
     GRPC_PORT,
     OPENAPI_MOUNT,
+    WEB_COPY,
+    WEB_COPY_FILES,
+    WEB_MOUNT,
     kubernetes_gateway_target,
+    web_kustomization,
 )
 from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, OPENAPI_FILE
 from billingos_cli.services import SERVICES
@@ -327,6 +331,37 @@ def test_gateway_pod_mounts_the_generated_config_and_descriptor_set(
     assert "emptyDir" in volumes[next(iter(read_from))]
 
 
+def test_gateway_pod_mounts_the_front_end_it_serves(
+    rendered: tuple[dict[str, Any], ...],
+) -> None:
+    """The front end (/pricing-table.js, /assets/…) is the gateway-web
+    ConfigMap, made from deploy's copy of web/dist (`./billingos gen`), and
+    every file the config serves is in it, under WEB_MOUNT."""
+    copied = sorted(p for p in WEB_COPY_FILES.rglob("*") if p.is_file())
+    assert copied, "deploy/base/gateway/web/files/ is empty: run ./billingos gen"
+    relative = [p.relative_to(WEB_COPY_FILES).as_posix() for p in copied]
+    assert (WEB_COPY / "kustomization.yaml").read_text() == web_kustomization(relative)
+
+    (gateway,) = [d for d in _of_kind(rendered, "Deployment") if _name(d) == "Deployment/gateway"]
+    pod = _pod_spec(gateway)
+    (envoy,) = [c for c in pod["containers"] if c["name"] == "envoy"]
+    (mount,) = [m for m in envoy["volumeMounts"] if m["mountPath"] == WEB_MOUNT]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_maps = {c["metadata"]["name"]: c for c in _of_kind(rendered, "ConfigMap")}
+    web = config_maps[volume["configMap"]["name"]]
+    contents = {
+        **{k: v.encode() for k, v in web.get("data", {}).items()},
+        **{k: base64.b64decode(v) for k, v in web.get("binaryData", {}).items()},
+    }
+    assert contents == {p.name: p.read_bytes() for p in copied}
+
+    served = kubernetes_gateway_target().static_files
+    assert "/pricing-table.js" in [f.route for f in served]
+    assert sorted(os.path.basename(f.filename) for f in served) == sorted(contents)
+    assert {os.path.dirname(f.filename) for f in served} == {WEB_MOUNT}
+
+
 def test_the_gateway_token_reaches_the_gateway_only_through_the_secret() -> None:
     docs = _kustomize("dev")
     (secret,) = _of_kind(docs, "Secret")
@@ -363,14 +398,20 @@ def test_gateway_start_script_fills_in_the_token_and_envoy_accepts_the_result(
     assert GATEWAY_TOKEN_PLACEHOLDER not in written
     assert set(_service_token_values(yaml.safe_load(written))) == {token}
 
-    # The pod mounts the descriptor set at DESCRIPTOR_MOUNT and the OpenAPI
-    # document at OPENAPI_MOUNT; here they are the repository's copies. Then
-    # Envoy checks the config as the pod runs it.
+    # The pod mounts the descriptor set at DESCRIPTOR_MOUNT, the OpenAPI
+    # document at OPENAPI_MOUNT and the front end's files, flat, at
+    # WEB_MOUNT; here they are the repository's copies. Then Envoy checks the
+    # config as the pod runs it (a direct response's file must exist).
+    web = tmp_path / "web"
+    web.mkdir()
+    for path in WEB_COPY_FILES.rglob("*"):
+        if path.is_file():
+            shutil.copy(path, web / path.name)
     local = tmp_path / "envoy-local.yaml"
     local.write_text(
-        written.replace(DESCRIPTOR_MOUNT, str(DESCRIPTOR_COPY)).replace(
-            OPENAPI_MOUNT, str(OPENAPI_COPY)
-        )
+        written.replace(DESCRIPTOR_MOUNT, str(DESCRIPTOR_COPY))
+        .replace(OPENAPI_MOUNT, str(OPENAPI_COPY))
+        .replace(WEB_MOUNT + "/", f"{web}/")
     )
     (envoy,) = pod["containers"]
     args = list(envoy["args"])

@@ -1,4 +1,4 @@
-"""`./billingos <command>`: up, test, gen, org create, gateway render."""
+"""`./billingos <command>`: up, test, gen, org create, gateway render, web build."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
     render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
     render.add_argument("--out", type=Path, required=True)
+    web = commands.add_parser("web", help="the front end the gateway serves (web/)")
+    web_commands = web.add_subparsers(dest="web_command", required=True)
+    web_build = web_commands.add_parser(
+        "build", help="build web/ into web/dist/ (npm ci, then vite); `up` does it when needed"
+    )
+    web_build.add_argument(
+        "--force", action="store_true", help="build even if sources and lock are unchanged"
+    )
     scaffold = commands.add_parser(
         "new-service",
         help="a new context: services/NAME, its protos, registry and workspace entries",
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_org(args)
     if args.command == "new-service":
         return run_new_service(args.name)
+    if args.command == "web":
+        return run_web_build(force=args.force)
     if args.command == "gateway":
         from billingos_cli.gateway import render as render_gateway
         from billingos_cli.kubernetes import kubernetes_gateway_target
@@ -87,6 +97,21 @@ def run_new_service(name: str) -> int:
         f"services/{name} is registered and wired in; `./billingos test services/{name}` "
         "checks it. Its API goes in protos/billingos/" + name + "/v1/ (then ./billingos gen)."
     )
+    return 0
+
+
+def run_web_build(*, force: bool) -> int:
+    from billingos_cli.paths import WEB_DIST
+    from billingos_cli.web import ensure_built, served_files
+
+    why = ensure_built(force=force)
+    if why is not None:
+        print(f"billingos web build: {why}", file=sys.stderr)
+        return 1
+    for static in served_files():
+        size = Path(static.filename).stat().st_size
+        print(f"{static.route}  ({size} bytes, {static.cache_control})")
+    print(f"built into {WEB_DIST.relative_to(REPO_ROOT)}/; the gateway serves it on its next start")
     return 0
 
 

@@ -19,6 +19,13 @@ The gateway is a security boundary. Filters, in order:
    client address it trusts, and sets the gRPC deadline to the route's
    timeout.
 
+A few routes answer from files, without any service: `GET /openapi.json`
+and the built front end (web/dist: `/pricing-table.js` and `/assets/…`),
+each an exact path served as a direct response read when Envoy starts,
+GET and HEAD only (`StaticFile`, docs/frontend.md). The public catalog's
+routes (`*.Public*Service`) carry `Access-Control-Allow-Origin: *`, so a
+merchant's page on any origin can read them; no other route has CORS.
+
 The API key (`Authorization: Bearer …`) goes on to the service that serves
 the call, whose pipeline checks it (billingos_kit.keycheck: 401, or 429 for an
 address with too many failed checks). The gateway does not ask a key check
@@ -36,7 +43,7 @@ import json
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -93,6 +100,35 @@ LOCAL_REPLY_MARK = "x-billingos-local-reply"
 
 _EXT = "type.googleapis.com/envoy.extensions."
 UNROUTED_CLUSTER = "unrouted"
+
+# Services whose methods are anonymous, for merchants' public pages
+# (PublicCatalogService): their responses may be read by a page on any origin.
+PUBLIC_SERVICE_PREFIX = "Public"
+# A CORS "simple" GET (no custom header, no credentials) needs only this.
+PUBLIC_CORS_HEADER = ("access-control-allow-origin", "*")
+
+# Content types of the files the gateway serves, by suffix; a file of any
+# other kind is refused when the config is rendered (never served as a guess).
+STATIC_CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+# A name that changes whenever its bytes do (web/dist/assets/): cached for a
+# year and never revalidated.
+IMMUTABLE_PREFIX = "/assets/"
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+# A stable name (/pricing-table.js): a merchant's pages pick up a new build
+# within five minutes.
+STABLE_CACHE = "public, max-age=300"
+STATIC_METHODS = ("GET", "HEAD")
 
 
 @dataclass(frozen=True)
@@ -159,6 +195,31 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class StaticFile:
+    """A file the gateway serves itself at an exact path (GET and HEAD; any
+    other method is a 405). Nothing but the listed paths reaches a file, so
+    no request path can name another one (`..`, `%2e%2e`, an encoded slash:
+    each is simply a path with no route)."""
+
+    route: str  # "/pricing-table.js", "/assets/pricing-table-1a2b3c4d5e6f7a8b.js"
+    filename: str  # where Envoy reads it, when it starts
+
+    @property
+    def content_type(self) -> str:
+        suffix = PurePosixPath(self.route).suffix
+        if suffix not in STATIC_CONTENT_TYPES:
+            raise ValueError(
+                f"{self.route}: the gateway serves no {suffix or 'suffix-less'} files "
+                f"(known: {', '.join(sorted(STATIC_CONTENT_TYPES))})"
+            )
+        return STATIC_CONTENT_TYPES[suffix]
+
+    @property
+    def cache_control(self) -> str:
+        return IMMUTABLE_CACHE if self.route.startswith(IMMUTABLE_PREFIX) else STABLE_CACHE
+
+
+@dataclass(frozen=True)
 class GatewayTarget:
     """Where this rendering of the gateway runs and what it talks to."""
 
@@ -172,6 +233,9 @@ class GatewayTarget:
     # The OpenAPI document served at OPENAPI_ROUTE (read by Envoy at start);
     # empty: not served (a gateway rendered for a test of something else).
     openapi_path: str = ""
+    # The built front end (billingos_cli.web.served_files: web/dist on this
+    # machine, the gateway-web ConfigMap in Kubernetes); empty: none served.
+    static_files: tuple[StaticFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -323,17 +387,36 @@ def _address(endpoint: Endpoint) -> dict[str, Any]:
 def _routes(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> list[dict[str, Any]]:
     timeout = f"{source.limits.route_timeout_seconds}s"
     routes: list[dict[str, Any]] = [
-        {"match": {"prefix": f"/{service}/"}, "route": {"cluster": upstream, "timeout": timeout}}
+        _service_route(service, upstream, timeout)
         for upstream, services in sorted(api.services_by_upstream.items())
         for service in services
     ]
     if target.openapi_path:
         routes.append(_openapi_route(target.openapi_path))
+    for static in _checked_static_files(target.static_files):
+        routes.extend(_static_routes(static))
     # A REST path the transcoder does not know stays unrewritten and ends
     # here: a cluster without endpoints, which the transcoder never lets a
     # known path reach (it rewrites it to one of the gRPC routes above).
     routes.append({"match": {"prefix": "/"}, "route": {"cluster": UNROUTED_CLUSTER}})
     return routes
+
+
+def _service_route(service: str, upstream: str, timeout: str) -> dict[str, Any]:
+    """The route of one gRPC service (REST calls reach it transcoded). A public
+    service's responses are readable from any origin: its methods are
+    anonymous (no key, no cookie: nothing a page could borrow from its
+    visitor, and nothing curl could not read), made for merchants' own pages.
+    A route matches after transcoding, so this covers exactly the REST paths
+    of that service. No preflight is answered: only "simple" requests (a GET,
+    a form-encoded or text POST) can use it."""
+    route: dict[str, Any] = {
+        "match": {"prefix": f"/{service}/"},
+        "route": {"cluster": upstream, "timeout": timeout},
+    }
+    if service.rsplit(".", 1)[-1].startswith(PUBLIC_SERVICE_PREFIX):
+        route["response_headers_to_add"] = [_set_header(*PUBLIC_CORS_HEADER)]
+    return route
 
 
 def _listener(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> dict[str, Any]:
@@ -451,6 +534,62 @@ def _openapi_route(openapi_path: str) -> dict[str, Any]:
             _set_header("content-type", "application/json"),
             _set_header("cache-control", "public, max-age=300"),
         ],
+    }
+
+
+def _checked_static_files(files: Sequence[StaticFile]) -> list[StaticFile]:
+    """The files in route order, refused when two share a route or a route is
+    not a plain absolute path (Envoy would never match it as written)."""
+    seen: set[str] = set()
+    for static in files:
+        route = static.route
+        parts = route.split("/")[1:]
+        if not route.startswith("/") or any(p in ("", ".", "..") for p in parts) or "%" in route:
+            raise ValueError(f"{route!r}: a static route is a plain absolute path")
+        if route in seen or route == OPENAPI_ROUTE:
+            raise ValueError(f"{route}: served twice")
+        seen.add(route)
+        static.content_type  # noqa: B018 - refuses an unknown kind of file now
+    return sorted(files, key=lambda static: static.route)
+
+
+def _static_routes(static: StaticFile) -> list[dict[str, Any]]:
+    """A file as a direct response (its bytes read once, when Envoy starts):
+    GET and HEAD get it, any other method a 405 in the gateway's JSON error
+    shape (a local reply, so the reply mappers shape it). `nosniff` makes a
+    browser use the file only as what its content type says."""
+    disabled = {
+        TRANSCODER_FILTER: {
+            "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+            "disabled": True,
+        }
+    }
+    served = {
+        "match": {"path": static.route, "headers": [_method_matcher(STATIC_METHODS)]},
+        "direct_response": {"status": 200, "body": {"filename": static.filename}},
+        "typed_per_filter_config": disabled,
+        "response_headers_to_add": [
+            _set_header("content-type", static.content_type),
+            _set_header("cache-control", static.cache_control),
+            _set_header("x-content-type-options", "nosniff"),
+            # Scripts load on merchants' pages: allowed on cross-origin
+            # isolated ones too (no CORS: a classic script needs none).
+            _set_header("cross-origin-resource-policy", "cross-origin"),
+        ],
+    }
+    refused = {
+        "match": {"path": static.route},
+        "direct_response": {"status": 405},
+        "typed_per_filter_config": disabled,
+        "response_headers_to_add": [_set_header("allow", ", ".join(STATIC_METHODS))],
+    }
+    return [served, refused]
+
+
+def _method_matcher(methods: Sequence[str]) -> dict[str, Any]:
+    return {
+        "name": ":method",
+        "string_match": {"safe_regex": {"regex": "|".join(methods)}},
     }
 
 

@@ -14,5 +14,8 @@ STATE_DIR = REPO_ROOT / ".billingos"
 GATEWAY_DIR = REPO_ROOT / "gateway"
 DEPLOY_DIR = REPO_ROOT / "deploy"
 SERVICES_DIR = REPO_ROOT / "services"
+# The front end the gateway serves (npm package, Vite + Preact) and its build.
+WEB_DIR = REPO_ROOT / "web"
+WEB_DIST = WEB_DIR / "dist"
 # The service registry: one [[service]] entry per service (billingos_cli.services).
 REGISTRY_FILE = REPO_ROOT / "services.toml"

@@ -1,8 +1,9 @@
 """Generates everything derived from `protos/`: Python stubs with type stubs (and
 TypeScript and Go stubs: stubgen.py), the
 descriptor set Envoy's transcoder loads, and the OpenAPI document; and the
-deploy/ files derived from them, gateway/ and the service registry
-(services.toml): the gateway's config and every service's manifests.
+deploy/ files derived from them, gateway/, the front end's build (web/) and
+the service registry (services.toml): the gateway's config, the copy of the
+front end it serves and every service's manifests.
 
 One command (`./billingos gen`) writes them; `./billingos gen --check` regenerates
 into a scratch folder and fails on any difference, which the test suite runs so
@@ -21,8 +22,16 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from billingos_cli.paths import DEPLOY_DIR, DESCRIPTOR_SET, GEN_DIR, OPENAPI_FILE, PROTOS_DIR
+from billingos_cli.paths import (
+    DEPLOY_DIR,
+    DESCRIPTOR_SET,
+    GEN_DIR,
+    OPENAPI_FILE,
+    PROTOS_DIR,
+    WEB_DIST,
+)
 from billingos_cli.stubgen import LANGUAGES, REQUIRE_TOOLCHAINS_ENV, toolchains_required
+from billingos_cli.web import built_files, ensure_built, reading_build
 
 # Not imported by any of our protos, but the transcoder needs them in the
 # descriptor set to render `google.rpc.Status` details as JSON.
@@ -144,7 +153,8 @@ _GENERATED_SUBDIRS = ("python/billingos", "descriptors", "openapi")
 
 def generate() -> None:
     """Regenerates `gen/` in place, then the deploy files derived from it;
-    removes service manifests the registry no longer produces."""
+    removes service manifests the registry no longer produces and front-end
+    files the build no longer has."""
     from billingos_cli.manifests import leftover_manifests
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -156,33 +166,76 @@ def generate() -> None:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(fresh / sub, target)
-    for path, content in deploy_files().items():
+    files = deploy_files()
+    for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
-    for path in leftover_manifests():
+    for path in leftover_manifests() + leftover_web_files(files):
         path.unlink()
         if not any(path.parent.iterdir()):
             path.parent.rmdir()
 
 
 def deploy_files() -> dict[Path, bytes]:
-    """What `deploy/` holds that is derived from protos, gateway/ and the
-    service registry: the descriptor set and OpenAPI copies (kustomize cannot
-    read outside its folder), the Kubernetes gateway config and every service's manifests."""
+    """What `deploy/` holds that is derived from protos, gateway/, web/ and
+    the service registry: the descriptor set, OpenAPI and front-end copies
+    (kustomize cannot read outside its folder), the Kubernetes gateway config
+    and every service's manifests. Where the front end cannot be built (no
+    npm), its copy is left as committed and the config serves that copy."""
     import yaml
 
     from billingos_cli.gateway import render
-    from billingos_cli.kubernetes import kubernetes_gateway_target
+    from billingos_cli.kubernetes import WEB_COPY_FILES, kubernetes_gateway_target
     from billingos_cli.manifests import service_manifests
 
     gateway = DEPLOY_DIR / "base" / "gateway"
-    config = yaml.safe_dump(render(kubernetes_gateway_target()), sort_keys=False)
+    built = _build_web()
+    # The copy and the config that names its files, from one state of the build.
+    with reading_build():
+        web_copy = _web_copy() if built else None
+        build = WEB_DIST if web_copy is not None else WEB_COPY_FILES
+        config = yaml.safe_dump(render(kubernetes_gateway_target(build)), sort_keys=False)
     return {
         gateway / "billingos.binpb": DESCRIPTOR_SET.read_bytes(),
         gateway / "billingos.openapi.json": OPENAPI_FILE.read_bytes(),
         gateway / "envoy.yaml": config.encode(),
+        **(web_copy or {}),
         **service_manifests(),
     }
+
+
+def _build_web() -> bool:
+    """Builds web/ if it is stale; False (with a message) where it cannot be
+    built here, which CI's BILLINGOS_REQUIRE_STUB_TOOLCHAINS makes an error."""
+    why = ensure_built()
+    if why is None:
+        return True
+    if toolchains_required():
+        raise SystemExit(f"billingos gen: {REQUIRE_TOOLCHAINS_ENV} is set: {why}")
+    print(f"billingos gen: left as committed, not checked: {why}", file=sys.stderr)
+    return False
+
+
+def _web_copy() -> dict[Path, bytes]:
+    """web/dist as deploy/base/gateway/web/ holds it: its files and their
+    kustomization."""
+    from billingos_cli.kubernetes import WEB_COPY, WEB_COPY_FILES, web_kustomization
+
+    built = [path for _, path in built_files(WEB_DIST)]
+    files = {WEB_COPY_FILES / path.relative_to(WEB_DIST): path.read_bytes() for path in built}
+    names = [path.relative_to(WEB_DIST).as_posix() for path in built]
+    files[WEB_COPY / "kustomization.yaml"] = web_kustomization(names).encode()
+    return files
+
+
+def leftover_web_files(generated: dict[Path, bytes]) -> list[Path]:
+    """Files of the front-end copy that a fresh build no longer has (an
+    asset's old hashed name); none known where the copy was not generated."""
+    from billingos_cli.kubernetes import WEB_COPY
+
+    if not any(path.is_relative_to(WEB_COPY) for path in generated) or not WEB_COPY.is_dir():
+        return []
+    return sorted(p for p in WEB_COPY.rglob("*") if p.is_file() and p not in generated)
 
 
 def stale_deploy_files() -> list[str]:
@@ -191,12 +244,14 @@ def stale_deploy_files() -> list[str]:
     from billingos_cli.manifests import leftover_manifests
 
     root = DEPLOY_DIR.parent
+    files = deploy_files()
     found = [
         f"{path.relative_to(root)} ({'changed' if path.exists() else 'missing'})"
-        for path, content in deploy_files().items()
+        for path, content in files.items()
         if not path.exists() or path.read_bytes() != content
     ]
-    return found + [f"{path.relative_to(root)} (not generated)" for path in leftover_manifests()]
+    leftovers = leftover_manifests() + leftover_web_files(files)
+    return found + [f"{path.relative_to(root)} (not generated)" for path in leftovers]
 
 
 def stale_files() -> list[str]:

@@ -1,7 +1,8 @@
 """Starts and stops the whole suite as child processes: Postgres and NATS
 (embedded, unless URLs are given), the Stripe stand-in (unless a Stripe key is
-given), migrations, every service, then Envoy. Used by `./billingos up` and by
-the end-to-end tests, so both run the same thing.
+given), migrations, every service, then Envoy, which also serves the front
+end built from web/ (built first when its sources or lock changed). Used by
+`./billingos up` and by the end-to-end tests, so both run the same thing.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from billingos_cli import web
 from billingos_cli.gateway import Endpoint, GatewaySource, GatewayTarget, render
-from billingos_cli.paths import DESCRIPTOR_SET, OPENAPI_FILE
+from billingos_cli.paths import DESCRIPTOR_SET, OPENAPI_FILE, WEB_DIR, WEB_DIST
 from billingos_cli.services import KEY_OWNER, SERVICES, ServiceSpec
 from billingos_kit.local import (
     LocalNats,
@@ -43,6 +45,7 @@ STRIPE_API_BASE = "https://api.stripe.com"
 # The one service that talks to Stripe, and what it is told of it.
 STRIPE_SERVICE = "payments"
 WEBHOOK_SERVICE = "customers"  # the service that posts webhooks
+CHECKOUT_SERVICE = "subscriptions"  # the service whose links carry the public URL
 STRIPE_ENVIRONMENT = ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET")
 # Where the gateway takes Stripe's webhooks (the payments service's route).
 STRIPE_WEBHOOK_PATH = "/v1/stripe/webhook"
@@ -72,6 +75,9 @@ class SuiteOptions:
     stripe_api_base: str | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Build web/ when needed and serve it (/pricing-table.js, /assets/…).
+    # Where npm is missing the suite runs without it (`web_unavailable` says why).
+    serve_web: bool = True
 
 
 @dataclass
@@ -88,6 +94,7 @@ class Suite:
     database_url: str = ""
     nats_url: str = ""
     rest_url: str = ""
+    _http_port: int = 0
     grpc_addresses: dict[str, str] = field(default_factory=dict)
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
@@ -97,6 +104,8 @@ class Suite:
     stripe: LocalStripe | None = None  # the stand-in, when the suite started it
     stripe_webhook_url: str = ""  # the URL registered with the stand-in
     children: list[RunningChild] = field(default_factory=list)
+    # Why the gateway serves no front end ("" when it does).
+    web_unavailable: str = ""
 
     @property
     def log_dir(self) -> Path:
@@ -105,7 +114,17 @@ class Suite:
     def start(self) -> None:
         """Starts everything and returns once every part answers."""
         try:
+            if self.options.serve_web:
+                self.web_unavailable = web.ensure_built(WEB_DIR) or ""
+                if self.web_unavailable:
+                    log.warning("serving no front end: %s", self.web_unavailable)
+            else:
+                self.web_unavailable = "not asked for (SuiteOptions.serve_web)"
             self._start_servers()
+            # The gateway's port is chosen first: services put the public URL
+            # into what they answer (checkout links).
+            self._http_port = self._choose_http_port()
+            self.rest_url = f"http://127.0.0.1:{self._http_port}"
             for spec in SERVICES:
                 upgrade_to_head(spec.migrations_dir, self.database_url)
             for spec in SERVICES:
@@ -200,6 +219,10 @@ class Suite:
             # A suite on one machine is a development suite: an organization
             # in development mode may have webhooks posted to it (loopback, http).
             env[prefix + "WEBHOOK_DEVELOPMENT_MODE_ALLOWED"] = "true"
+        if spec.name == CHECKOUT_SERVICE:
+            env[prefix + "PUBLIC_BASE_URL"] = self.rest_url
+            # A development suite: a checkout may return to a local shop.
+            env[prefix + "CHECKOUT_LOOPBACK_HTTP_ALLOWED"] = "true"
         log_file = self.log_dir / f"{spec.name}.log"
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)
@@ -208,42 +231,50 @@ class Suite:
         _wait_until_serving(address, child)
         self.grpc_addresses[spec.name] = address
 
+    def _choose_http_port(self) -> int:
+        wanted = self.options.http_port
+        if wanted and port_is_free(wanted):
+            return wanted
+        return DEFAULT_HTTP_PORT if port_is_free(DEFAULT_HTTP_PORT) else free_port()
+
     def _start_gateway(self) -> None:
         options = self.options
-        http_port = options.http_port
-        if not http_port or not port_is_free(http_port):
-            http_port = DEFAULT_HTTP_PORT if port_is_free(DEFAULT_HTTP_PORT) else free_port()
+        http_port = self._http_port
         admin_port = free_port()
-        target = GatewayTarget(
-            listen=Endpoint("127.0.0.1", http_port),
-            admin=Endpoint("127.0.0.1", admin_port),
-            descriptor_path=str(DESCRIPTOR_SET),
-            openapi_path=str(OPENAPI_FILE),
-            upstreams={
-                name: Endpoint(*_split(address)) for name, address in self.grpc_addresses.items()
-            },
-            gateway_token=options.gateway_token,
-        )
-        config_file = options.state_dir / "run" / "envoy.yaml"
-        config_file.parent.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(
-            yaml.safe_dump(render(target, options.gateway_source), sort_keys=False)
-        )
-        config_file.chmod(0o600)
-        log_file = self.log_dir / "envoy.log"
-        command = [
-            str(venv_binary("envoy")),
-            "-c",
-            str(config_file),
-            "--use-dynamic-base-id",
-            "--log-level",
-            "warn",
-        ]
-        process = spawn(command, log_file=log_file)
-        child = RunningChild("envoy", process, signal.SIGTERM, log_file)
-        self.children.append(child)
-        _wait_for_envoy(admin_port, child)
-        self.rest_url = f"http://127.0.0.1:{http_port}"
+        # From listing the build until Envoy has read it, no build may run.
+        with web.reading_build(WEB_DIR):
+            static_files = () if self.web_unavailable else web.served_files(WEB_DIST)
+            target = GatewayTarget(
+                listen=Endpoint("127.0.0.1", http_port),
+                admin=Endpoint("127.0.0.1", admin_port),
+                descriptor_path=str(DESCRIPTOR_SET),
+                openapi_path=str(OPENAPI_FILE),
+                static_files=static_files,
+                upstreams={
+                    name: Endpoint(*_split(address))
+                    for name, address in self.grpc_addresses.items()
+                },
+                gateway_token=options.gateway_token,
+            )
+            config_file = options.state_dir / "run" / "envoy.yaml"
+            config_file.parent.mkdir(parents=True, exist_ok=True)
+            config_file.write_text(
+                yaml.safe_dump(render(target, options.gateway_source), sort_keys=False)
+            )
+            config_file.chmod(0o600)
+            log_file = self.log_dir / "envoy.log"
+            command = [
+                str(venv_binary("envoy")),
+                "-c",
+                str(config_file),
+                "--use-dynamic-base-id",
+                "--log-level",
+                "warn",
+            ]
+            process = spawn(command, log_file=log_file)
+            child = RunningChild("envoy", process, signal.SIGTERM, log_file)
+            self.children.append(child)
+            _wait_for_envoy(admin_port, child)
 
 
 def _split(address: str) -> tuple[str, int]:

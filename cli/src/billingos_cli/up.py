@@ -80,6 +80,10 @@ def _print_banner(suite: Suite, state: SuiteState, env_file: str) -> None:
         stripe = f"local stand-in (localstripe) at {suite.stripe_api_base}, webhook registered"
     else:
         stripe = f"STRIPE_SECRET_KEY ({suite.stripe_api_base})"
+    if suite.web_unavailable:
+        pricing_table = f"not served: {suite.web_unavailable}"
+    else:
+        pricing_table = f"{suite.rest_url}/pricing-table.js (see README.md, Pricing table)"
     print(
         f"""
 BillingOS is up ({database}, {broker}).
@@ -89,6 +93,7 @@ BillingOS is up ({database}, {broker}).
   Organization: {state.demo_organization_id}
   (all in {env_file}; `set -a; . {env_file}; set +a` to load them)
   Stripe:    {stripe}
+  Pricing table: {pricing_table}
 
   Try:  curl -H "Authorization: Bearer $BILLINGOS_API_KEY" $BILLINGOS_URL/v1/customers
   Logs: {suite.log_dir}/

@@ -1,0 +1,114 @@
+"""The front end's npm packages: `web/` (the element the gateway serves at
+/pricing-table.js) type-checks strictly, builds and passes its unit tests
+(amounts, the monthly/yearly rules, checkout URLs); `sdks/pricing-table-react`
+(`@billingos/pricing-table`) builds with tsc and passes its server-rendering
+tests; and the element scales amounts by the same minor units as the
+catalog. Each npm test is skipped where npm is missing, unless CI's
+BILLINGOS_REQUIRE_STUB_TOOLCHAINS makes that a failure; the browser test is
+tests/e2e/test_pricing_table_browser.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from billingos_cli.node import ensure_installed
+from billingos_cli.paths import REPO_ROOT, WEB_DIR, WEB_DIST
+from billingos_cli.stubgen import REQUIRE_TOOLCHAINS_ENV, toolchains_required
+from billingos_cli.web import built_files, ensure_built, source_digest
+from billingos_pricing.currencies import MINOR_UNIT_EXPONENTS
+
+pytestmark = pytest.mark.contract
+
+REACT_PACKAGE = REPO_ROOT / "sdks" / "pricing-table-react"
+CURRENCIES_TS = WEB_DIR / "src" / "pricing-table" / "currencies.ts"
+TIMEOUT_SECONDS = 300
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        why = "npm is not on PATH (install Node.js 20.19 or later)"
+        if toolchains_required():
+            pytest.fail(f"{REQUIRE_TOOLCHAINS_ENV} is set, and {why}")
+        pytest.skip(why)
+    return npm
+
+
+def _run(npm: str, package: Path, script: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLINGOS_")}
+    env.update(NO_COLOR="1", NPM_CONFIG_UPDATE_NOTIFIER="false", NPM_CONFIG_FUND="false")
+    done = subprocess.run(
+        [npm, "run", "--silent", script],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"`npm run {script}` in {package.name}:\n{output[-6000:]}"
+    return output
+
+
+def _codes(name: str) -> set[str]:
+    found = re.search(rf"const {name} = '([A-Z ]+)';", CURRENCIES_TS.read_text())
+    assert found is not None, f"{CURRENCIES_TS}: no {name}"
+    return set(found.group(1).split())
+
+
+def test_the_element_scales_amounts_as_the_catalog_does() -> None:
+    """web/'s table is a copy of billingos_pricing's (a browser has no
+    Python); every code not in it is 2 there, as in the catalog."""
+    zero = {code for code, exponent in MINOR_UNIT_EXPONENTS.items() if exponent == 0}
+    three = {code for code, exponent in MINOR_UNIT_EXPONENTS.items() if exponent == 3}
+    assert _codes("ZERO_DECIMAL") == zero
+    assert _codes("THREE_DECIMAL") == three
+    assert set(MINOR_UNIT_EXPONENTS.values()) == {0, 2, 3}
+
+
+def test_web_builds_and_its_unit_tests_pass() -> None:
+    npm = _npm()
+    why = ensure_built(WEB_DIR)
+    assert why is None, why
+    routes = [route for route, _ in built_files(WEB_DIST)]
+    assert "/pricing-table.js" in routes
+    assert [r for r in routes if re.fullmatch(r"/assets/pricing-table-[0-9a-f]{16}\.js", r)]
+    script = (WEB_DIST / "pricing-table.js").read_text()
+    # A classic script: no module syntax, nothing fetched from elsewhere.
+    assert not re.search(r"^\s*(import|export)\s", script, re.MULTILINE)
+    assert not re.search(r"https?://(?!www\.w3\.org/)", script), "the element names a host"
+    _run(npm, WEB_DIR, "test")
+
+
+def test_the_build_stamp_follows_the_sources(tmp_path: Path) -> None:
+    """`./billingos up` rebuilds when a source or the lock changes, and only then."""
+    copy = tmp_path / "web"
+    shutil.copytree(WEB_DIR, copy, ignore=shutil.ignore_patterns("node_modules", "dist", "build"))
+    before = source_digest(copy)
+    assert source_digest(copy) == before
+    (copy / "src" / "pricing-table" / "view.tsx").write_text("// changed\n", encoding="utf-8")
+    assert source_digest(copy) != before
+    changed = source_digest(copy)
+    (copy / "package-lock.json").write_text("{}", encoding="utf-8")
+    locked = source_digest(copy)
+    assert locked != changed
+    (copy / "notes.md").write_text("not a build input", encoding="utf-8")
+    assert source_digest(copy) == locked
+
+
+def test_the_react_wrapper_builds_and_renders() -> None:
+    npm = _npm()
+    why = ensure_installed(REACT_PACKAGE)
+    assert why is None, why
+    output = _run(npm, REACT_PACKAGE, "test")
+    assert re.search(r"^# fail 0$", output, re.MULTILINE), output[-3000:]
+    declarations = (REACT_PACKAGE / "dist" / "index.d.ts").read_text()
+    for name in ("PricingTableProps", "CheckoutDetail", "loadPricingTable", "PricingTable"):
+        assert name in declarations, name

@@ -1,0 +1,87 @@
+"""Checkout links and sessions through the real Envoy gateway: a merchant
+makes a link whose URL is on the suite's public address; a browser (no
+credentials) reads the link's offer, opens a session from it, and changes
+its price, with the totals quoted anew each time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from billingos_cli.suite import Suite
+
+from .conftest import Merchant
+
+pytestmark = pytest.mark.e2e
+
+
+async def plan(merchant: Merchant) -> dict[str, Any]:
+    created = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Team",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [
+                {"currency": "USD", "fixed": {"amount_minor": 1500}},
+                {
+                    "currency": "USD",
+                    "fixed": {"amount_minor": 15000},
+                    "recurring": {"interval": "INTERVAL_YEAR"},
+                },
+            ],
+        },
+    )
+    assert created.status_code == 200, created.text
+    return dict(created.json())
+
+
+async def test_a_link_opens_a_session_that_a_browser_quotes_without_a_key(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    product = await plan(merchant)
+    made = await merchant.client.post(
+        "/v1/checkout-links",
+        headers={"Idempotency-Key": "link-e2e-1"},
+        json={"product_ids": [product["id"]], "success_url": "http://127.0.0.1:9/thanks"},
+    )
+    assert made.status_code == 200, made.text
+    link = made.json()
+    assert link["url"] == (f"{suite.rest_url}/checkout/{merchant.organization_id}/{link['id']}")
+
+    offer = await http.get(
+        f"/v1/public/organizations/{merchant.organization_id}/checkout-links/{link['id']}"
+    )
+    assert offer.status_code == 200, offer.text
+    assert offer.headers["access-control-allow-origin"] == "*"
+    yearly = next(
+        p
+        for p in offer.json()["products"][0]["prices"]
+        if p.get("recurring", {}).get("interval") == "INTERVAL_YEAR"
+    )
+
+    opened = await http.post(
+        f"/v1/public/organizations/{merchant.organization_id}/checkout-links/{link['id']}/sessions",
+        json={"checkout_session": {"customer_email": "ada@example.com"}},
+    )
+    assert opened.status_code == 200, opened.text
+    session = opened.json()
+    secret = session["client_secret"]
+    assert secret.startswith("bcx_")
+    assert session["totals"]["total_minor"] == "1500"
+
+    changed = await http.patch(
+        f"/v1/public/checkout-sessions/{secret}",
+        params={"update_mask": "price_id"},
+        json={"price_id": yearly["id"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["totals"]["total_minor"] == "15000"
+    assert changed.json()["client_secret"] == ""  # shown when opened only
+
+    read = await http.get(f"/v1/public/checkout-sessions/{secret}")
+    assert (read.status_code, read.json()["price_id"]) == (200, yearly["id"])
+    unknown = await http.get("/v1/public/checkout-sessions/bcx_" + "x" * 40)
+    assert unknown.status_code == 404
+    assert "x" * 40 not in unknown.text

@@ -1,0 +1,192 @@
+"""What the gateway serves without any service: the front end built from
+web/ (`/pricing-table.js`, the hashed files under `/assets/`), each an exact
+path, GET and HEAD only, with its content type and caching; no other path
+reaches a file, however it is spelt. And CORS: the public catalog's
+responses are readable from any origin, and no other route's are."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from billingos_cli.gateway import IMMUTABLE_CACHE, STABLE_CACHE
+from billingos_cli.paths import WEB_DIST
+from billingos_cli.suite import Suite
+from billingos_cli.web import served_files
+from billingos_kit.testing.http import error_of, status_body
+
+from .conftest import Merchant
+
+pytestmark = pytest.mark.e2e
+
+SCRIPT = "/pricing-table.js"
+ORIGIN = {"Origin": "https://shop.example"}
+CORS = "access-control-allow-origin"
+
+
+@pytest.fixture
+def built(suite: Suite) -> dict[str, Path]:
+    """The files the suite's gateway serves, by route."""
+    if suite.web_unavailable:
+        pytest.skip(f"the suite serves no front end here: {suite.web_unavailable}")
+    return {static.route: Path(static.filename) for static in served_files(WEB_DIST)}
+
+
+async def raw(http: httpx.AsyncClient, method: str, path: str) -> httpx.Response:
+    """A request with the path exactly as written (no client-side cleaning of
+    `..` or percent-escapes)."""
+    request = http.build_request(method, path)
+    request.url = request.url.copy_with(raw_path=path.encode())
+    return await http.send(request)
+
+
+async def test_the_pricing_table_script_is_served_with_a_short_cache(
+    http: httpx.AsyncClient, built: dict[str, Path]
+) -> None:
+    served = await http.get(SCRIPT, headers=ORIGIN)
+    assert served.status_code == 200, served.text[:300]
+    assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert served.headers["cache-control"] == STABLE_CACHE
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.content == built[SCRIPT].read_bytes()
+    assert b"billingos-pricing-table" in served.content
+    # A classic <script src> needs no CORS, and gets none.
+    assert CORS not in served.headers
+
+    head = await http.head(SCRIPT)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(served.content))
+    assert head.headers["content-type"] == "text/javascript; charset=utf-8"
+
+    # A query (a merchant's cache-buster) is the same file.
+    busted = await http.get(SCRIPT, params={"v": "2"})
+    assert busted.status_code == 200
+    assert busted.content == served.content
+
+
+async def test_hashed_assets_are_immutable_and_named_by_their_bytes(
+    http: httpx.AsyncClient, built: dict[str, Path]
+) -> None:
+    assets = {route: path for route, path in built.items() if route.startswith("/assets/")}
+    assert assets, "the build has no assets"
+    for route, path in assets.items():
+        served = await http.get(route)
+        assert served.status_code == 200, route
+        assert served.headers["cache-control"] == IMMUTABLE_CACHE
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert CORS not in served.headers
+        assert served.content == path.read_bytes()
+        digest = hashlib.sha256(served.content).hexdigest()[:16]
+        assert route.endswith(f"-{digest}.js"), route
+    # The stable script's current bytes are one of them (same build).
+    script = built[SCRIPT].read_bytes()
+    assert script in [path.read_bytes() for path in assets.values()]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/no-such-file.js",
+        "/assets/pricing-table-0000000000000000.js",
+        "/assets",
+        "/assets/",
+        "/pricing-table.js/",
+        "/pricing-table.jsx",
+        "/PRICING-TABLE.JS",
+        "/pricing-table.js.map",
+        "/.billingos-build.sha256",
+        "/index.html",
+        "/v1/pricing-table.js",
+    ],
+)
+async def test_an_unknown_asset_is_a_json_404(
+    http: httpx.AsyncClient, built: dict[str, Path], path: str
+) -> None:
+    answer = await http.get(path)
+    assert answer.status_code == 404, (path, answer.text[:200])
+    assert error_of(answer)[0] == 5
+    assert CORS not in answer.headers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/../services.toml",
+        "/assets/../../services.toml",
+        "/assets/%2e%2e/services.toml",
+        "/assets/%2E%2E/%2E%2E/services.toml",
+        "/assets/..%2fservices.toml",
+        "/assets/..%2F..%2Fservices.toml",
+        "/assets/%252e%252e/services.toml",
+        "/assets/..\\services.toml",
+        "/assets/....//services.toml",
+        "/assets/./../web/package.json",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/%00.js",
+        "/pricing-table.js/../services.toml",
+        "/pricing-table.js%00",
+    ],
+)
+async def test_no_path_reaches_another_file(
+    http: httpx.AsyncClient, built: dict[str, Path], path: str
+) -> None:
+    answer = await raw(http, "GET", path)
+    assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    status_body(answer)
+    for secret in (b"[[service]]", b"root:", b'"name": "@billingos/web"'):
+        assert secret not in answer.content, path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_other_methods_are_a_json_405(
+    http: httpx.AsyncClient, built: dict[str, Path], method: str
+) -> None:
+    # (A DELETE with a body is refused before routing, 400, as on every route.)
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+    for route in built:
+        answer = await http.request(method, route, content=body)
+        assert answer.status_code == 405, (method, route, answer.status_code)
+        assert error_of(answer)[:2] == (12, "METHOD_NOT_ALLOWED")
+        assert answer.headers["allow"] == "GET, HEAD"
+        assert CORS not in answer.headers
+        assert answer.content != built[route].read_bytes()
+
+
+async def test_the_public_catalog_is_readable_from_any_origin(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    organization = await merchant.client.get(f"/v1/organizations/{merchant.organization_id}")
+    slug = organization.json()["slug"]
+    for name in (slug, merchant.organization_id):
+        listed = await http.get(f"/v1/public/organizations/{name}/products", headers=ORIGIN)
+        # The catalog may not have heard of the organization yet: then its
+        # 404, which a pricing table must read as well, to say so.
+        assert listed.status_code in (200, 404), listed.text
+        assert listed.headers[CORS] == "*"
+    unknown = await http.get("/v1/public/organizations/no-such-shop/products", headers=ORIGIN)
+    assert unknown.status_code == 404
+    assert unknown.headers[CORS] == "*"
+    # A simple GET needs no preflight, and none is answered with permissions.
+    preflight = await http.options(
+        f"/v1/public/organizations/{slug}/products",
+        headers={**ORIGIN, "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-methods" not in preflight.headers
+    assert "access-control-allow-credentials" not in preflight.headers
+
+
+async def test_no_other_route_has_cors(merchant: Merchant, http: httpx.AsyncClient) -> None:
+    own = await merchant.client.get("/v1/customers", headers=ORIGIN)
+    assert own.status_code == 200
+    assert CORS not in own.headers
+    products = await merchant.client.get("/v1/products", headers=ORIGIN)
+    assert products.status_code == 200
+    assert CORS not in products.headers
+    for path in ("/v1/customers", "/openapi.json", "/no/such/route"):
+        answer = await http.get(path, headers=ORIGIN)
+        assert CORS not in answer.headers, path
