@@ -28,8 +28,8 @@ from billingos.customers.v1 import (
     webhook_endpoints_pb2,
     webhook_endpoints_pb2_grpc,
 )
+from billingos.subscriptions.v1 import checkout_pb2, subscriptions_pb2
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
-from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_customers.models import (
     kit_tables,
     webhook_deliveries,
@@ -1344,3 +1344,37 @@ async def test_a_disabled_endpoints_waiting_deliveries_fail_after_the_retention(
     await abandoned.purge()
     closed = await delivery(endpoints, dev_tenant, endpoint.id, queued.id)
     assert closed.status == Status.WEBHOOK_DELIVERY_STATUS_FAILED
+
+
+async def test_a_checkout_event_is_posted_without_any_sensitive_field(
+    endpoints: Stub,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    """Whatever an emitting context left in its event, a field marked
+    sensitive (a checkout session's client secret) never leaves BillingOS."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url, ("checkout.created",))
+    await publish_event(
+        servers.nats_url,
+        subscription_events.CheckoutCreatedEvent(
+            checkout_session=checkout_pb2.CheckoutSession(
+                id=str(uuid.uuid4()),
+                organization_id=str(dev_tenant.organization_id),
+                client_secret="bcx_must_never_be_posted",
+                customer_email="ada@example.com",
+            )
+        ),
+        dev_tenant.organization_id,
+        occur_time=session_clock.now(),
+    )
+    await deliveries(endpoints, dev_tenant, endpoint.id)
+    await sender.send_due()
+    (received,) = receiver.received
+    payload = verified(endpoint.secret, received)
+    assert payload["type"] == "checkout.created"
+    assert payload["data"]["checkout_session"]["customer_email"] == "ada@example.com"
+    assert "bcx_must_never_be_posted" not in received.body.decode()

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from standardwebhooks import Webhook
 
 from billingos.common.v1 import event_pb2
+from billingos_kit.grpc.methods import without_sensitive_fields
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -31,7 +32,9 @@ def new_secret() -> str:
 def envelope_body(envelope: event_pb2.EventEnvelope, data: Message, sequence: int) -> str:
     """The envelope: the event's id, type, time and organization, the
     endpoint's `sequence`, and the event message as proto3 JSON with proto
-    field names (the names the protos and events.proto document)."""
+    field names (the names the protos and events.proto document). Fields
+    marked sensitive (a checkout's client secret, ...) are never posted,
+    whatever the emitting context put in its event."""
     occurred = envelope.occur_time.ToDatetime(tzinfo=dt.UTC)
     body = {
         "id": envelope.event_id,
@@ -39,7 +42,9 @@ def envelope_body(envelope: event_pb2.EventEnvelope, data: Message, sequence: in
         "timestamp": occurred.isoformat().replace("+00:00", "Z"),
         "organization_id": envelope.organization_id,
         "sequence": sequence,
-        "data": json_format.MessageToDict(data, preserving_proto_field_name=True),
+        "data": json_format.MessageToDict(
+            without_sensitive_fields(data), preserving_proto_field_name=True
+        ),
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 

@@ -44,6 +44,8 @@ POSTED_EVENTS: dict[str, tuple[type[Message], ...]] = {
         subscription_events.OrderCreatedEvent,
         subscription_events.OrderPaidEvent,
         subscription_events.OrderUpdatedEvent,
+        subscription_events.CheckoutCreatedEvent,
+        subscription_events.CheckoutExpiredEvent,
     ),
     "payments": (
         payment_events.PaymentSucceededEvent,
