@@ -26,7 +26,6 @@ States: open → processing → completed (the confirmation, a later slice, fill
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import re
 import secrets
@@ -42,6 +41,7 @@ from billingos.catalog.v1 import products_pb2, public_pb2
 from billingos.common.v1 import address_pb2
 from billingos.subscriptions.v1 import checkout_pb2, public_checkout_pb2
 from billingos_kit.countries import is_country_code
+from billingos_kit.credentials import digest_of
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.ids import canonical_id, new_id, parse_id
@@ -152,10 +152,6 @@ class CheckoutSettings:
 
     def session_url(self, client_secret: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/checkout/session/{client_secret}"
-
-
-def secret_hash(client_secret: str) -> bytes:
-    return hashlib.sha256(client_secret.encode()).digest()
 
 
 def check_success_url(
@@ -748,7 +744,7 @@ class CheckoutSessions:
             id=new_id(self._scope.clock),
             organization_id=self._scope.organization_id,
             checkout_link_id=offer.checkout_link_id,
-            client_secret_hash=secret_hash(client_secret),
+            client_secret_hash=digest_of(client_secret),
             status=CheckoutSessionStatus.OPEN.value,
             product_ids=offer.product_ids,
             allowed_discount_ids=offer.allowed_discount_ids,
@@ -989,7 +985,7 @@ class PublicCheckout:
         (the secret is never echoed: errors are logged)."""
         if not client_secret.startswith(SECRET_PREFIX) or len(client_secret) > MAX_SECRET_LENGTH:
             raise NotFound("checkout_session", "(by client secret)")
-        found = await self._secrets.find(secret_hash(client_secret))
+        found = await self._secrets.find(digest_of(client_secret))
         if found is None:
             raise NotFound("checkout_session", "(by client secret)")
         return found
