@@ -1317,6 +1317,61 @@ export interface paths {
         patch: operations["PublicCheckoutService_UpdatePublicCheckoutSession"];
         trace?: never;
     };
+    "/v1/public/checkout-sessions/{client_secret}:confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirms the session once its card is saved (the page has confirmed the
+         * @description Confirms the session once its card is saved (the page has confirmed the
+         *     SetupIntent with Stripe.js): makes the subscription with that card and
+         *     its first order, exactly once. The session is then `PROCESSING` until
+         *     the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+         *     (`OPEN` again with `payment_error`; another card may be confirmed, and
+         *     retries the same order); with nothing due now (a trial) it is
+         *     `COMPLETED` at once. Confirming a processing or completed session again
+         *     changes nothing and answers with it. A card not saved yet is
+         *     FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+         *     `CHECKOUT_PAYMENT_NOT_STARTED`.
+         */
+        post: operations["PublicCheckoutService_ConfirmPublicCheckoutSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/checkout-sessions/{client_secret}:start-payment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gets an open session ready to take a card: its customer (the one the
+         * @description Gets an open session ready to take a card: its customer (the one the
+         *     merchant named, else a new customer made from the email, name and
+         *     billing address given; `customer_email` is required) and a SetupIntent
+         *     for the customer's card. Answers with `payment`, what the page gives
+         *     Stripe.js. Calling it again gives the same SetupIntent while it is
+         *     unconfirmed (a new one after a failed payment). Changing the email or
+         *     name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+         */
+        post: operations["PublicCheckoutService_StartPublicCheckoutPayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/public/organizations/{organization}/checkout-links/{checkout_link_id}/sessions": {
         parameters: {
             query?: never;
@@ -4147,6 +4202,34 @@ export interface components {
             readonly url?: string;
         };
         /**
+         * @description How the customer's page collects the card: Stripe.js, loaded from
+         *     `stripe_js_url` and made with `publishable_key`, confirms the SetupIntent
+         *     (`confirmCardSetup`); the card never passes through BillingOS.
+         */
+        "billingos.subscriptions.v1.CheckoutPayment": {
+            /** @description Stripe's publishable key (`pk_...`) the page gives Stripe.js. */
+            publishable_key?: string;
+            /** @description The SetupIntent's client secret the page confirms with Stripe.js. */
+            setup_intent_client_secret?: string;
+            /**
+             * @description Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
+             *     stand-in in development.
+             */
+            stripe_js_url?: string;
+        };
+        /**
+         * @description Why the last payment of a checkout session failed. The session is open
+         *     again: the customer may enter another card and confirm anew.
+         */
+        "billingos.subscriptions.v1.CheckoutPaymentError": {
+            /** @description Stripe's failure code, e.g. `card_declined`, `expired_card`. */
+            code?: string;
+            /** @description The bank's decline code, when Stripe gives one, e.g. `insufficient_funds`. */
+            decline_code?: string;
+            /** @description A message for the customer. */
+            message?: string;
+        };
+        /**
          * @description One customer's checkout: what they buy (a price of the offered products,
          *     seats, a discount code) and who they are (email, name, billing address),
          *     until it is confirmed or expires.
@@ -4210,6 +4293,11 @@ export interface components {
             readonly order_id?: string;
             /** @description The owning organization. */
             readonly organization_id?: string;
+            /**
+             * @description Why the last payment failed, while the session is open again after it;
+             *     unset otherwise.
+             */
+            readonly payment_error?: components["schemas"]["billingos.subscriptions.v1.CheckoutPaymentError"];
             /**
              * @description The price chosen, one of the products' active prices; on create, empty:
              *     the first product's first active price.
@@ -4680,6 +4768,13 @@ export interface components {
             readonly id?: string;
             /** @description The organization selling. */
             readonly organization_id?: string;
+            /** @description How to collect the card: in StartPublicCheckoutPayment's answer only. */
+            readonly payment?: components["schemas"]["billingos.subscriptions.v1.CheckoutPayment"];
+            /**
+             * @description Why the last payment failed (the session is open again: another card
+             *     may be tried); unset otherwise.
+             */
+            readonly payment_error?: components["schemas"]["billingos.subscriptions.v1.CheckoutPaymentError"];
             /** @description The price chosen: one of the products' active prices. */
             price_id?: string;
             /**
@@ -8192,6 +8287,84 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_ConfirmPublicCheckoutSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The session's client secret. */
+                client_secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PublicCheckoutSession"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicCheckoutService_StartPublicCheckoutPayment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The session's client secret. */
+                client_secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
             };
         };
         responses: {

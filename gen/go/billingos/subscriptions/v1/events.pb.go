@@ -1000,6 +1000,57 @@ func (x *CheckoutCreatedEvent) GetCheckoutSession() *CheckoutSession {
 	return nil
 }
 
+// Data of `checkout.completed`: the session's first payment succeeded, or
+// nothing was due (a trial); its subscription and first order are set.
+// Announced once per session.
+type CheckoutCompletedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The session, completed.
+	CheckoutSession *CheckoutSession `protobuf:"bytes,1,opt,name=checkout_session,json=checkoutSession,proto3" json:"checkout_session,omitempty"`
+}
+
+func (x *CheckoutCompletedEvent) Reset() {
+	*x = CheckoutCompletedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[18]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *CheckoutCompletedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckoutCompletedEvent) ProtoMessage() {}
+
+func (x *CheckoutCompletedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[18]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckoutCompletedEvent.ProtoReflect.Descriptor instead.
+func (*CheckoutCompletedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_subscriptions_v1_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CheckoutCompletedEvent) GetCheckoutSession() *CheckoutSession {
+	if x != nil {
+		return x.CheckoutSession
+	}
+	return nil
+}
+
 // Data of `checkout.expired`: an open session passed its expire time, or
 // the merchant expired it. Announced once per session.
 type CheckoutExpiredEvent struct {
@@ -1014,7 +1065,7 @@ type CheckoutExpiredEvent struct {
 func (x *CheckoutExpiredEvent) Reset() {
 	*x = CheckoutExpiredEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[18]
+		mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[19]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1027,7 +1078,7 @@ func (x *CheckoutExpiredEvent) String() string {
 func (*CheckoutExpiredEvent) ProtoMessage() {}
 
 func (x *CheckoutExpiredEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[18]
+	mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[19]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1091,7 @@ func (x *CheckoutExpiredEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutExpiredEvent.ProtoReflect.Descriptor instead.
 func (*CheckoutExpiredEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_subscriptions_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_billingos_subscriptions_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckoutExpiredEvent) GetCheckoutSession() *CheckoutSession {
@@ -1265,17 +1316,27 @@ var file_billingos_subscriptions_v1_events_proto_rawDesc = []byte{
 	0x6e, 0x52, 0x0f, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69,
 	0x6f, 0x6e, 0x3a, 0x28, 0xf2, 0xbb, 0x18, 0x24, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f,
 	0x75, 0x74, 0x2e, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65, 0x64, 0x12, 0x10, 0x63, 0x68, 0x65, 0x63,
-	0x6b, 0x6f, 0x75, 0x74, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x22, 0x98, 0x01, 0x0a,
-	0x14, 0x43, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x45, 0x78, 0x70, 0x69, 0x72, 0x65, 0x64,
-	0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x56, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75,
-	0x74, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32,
-	0x2b, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x73, 0x75, 0x62, 0x73,
-	0x63, 0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x43, 0x68, 0x65,
-	0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x52, 0x0f, 0x63, 0x68,
-	0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x3a, 0x28, 0xf2,
-	0xbb, 0x18, 0x24, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x2e, 0x65, 0x78,
-	0x70, 0x69, 0x72, 0x65, 0x64, 0x12, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x5f,
-	0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x6b, 0x6f, 0x75, 0x74, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x22, 0x9c, 0x01, 0x0a,
+	0x16, 0x43, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x43, 0x6f, 0x6d, 0x70, 0x6c, 0x65, 0x74,
+	0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x56, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b,
+	0x6f, 0x75, 0x74, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x18, 0x01, 0x20, 0x01, 0x28,
+	0x0b, 0x32, 0x2b, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x73, 0x75,
+	0x62, 0x73, 0x63, 0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x43,
+	0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x52, 0x0f,
+	0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x3a,
+	0x2a, 0xf2, 0xbb, 0x18, 0x26, 0x0a, 0x12, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x2e,
+	0x63, 0x6f, 0x6d, 0x70, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x12, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b,
+	0x6f, 0x75, 0x74, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x22, 0x98, 0x01, 0x0a, 0x14,
+	0x43, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x45, 0x78, 0x70, 0x69, 0x72, 0x65, 0x64, 0x45,
+	0x76, 0x65, 0x6e, 0x74, 0x12, 0x56, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74,
+	0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x2b,
+	0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x73, 0x75, 0x62, 0x73, 0x63,
+	0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x43, 0x68, 0x65, 0x63,
+	0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x52, 0x0f, 0x63, 0x68, 0x65,
+	0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x3a, 0x28, 0xf2, 0xbb,
+	0x18, 0x24, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x2e, 0x65, 0x78, 0x70,
+	0x69, 0x72, 0x65, 0x64, 0x12, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x5f, 0x73,
+	0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -1290,7 +1351,7 @@ func file_billingos_subscriptions_v1_events_proto_rawDescGZIP() []byte {
 	return file_billingos_subscriptions_v1_events_proto_rawDescData
 }
 
-var file_billingos_subscriptions_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_billingos_subscriptions_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_billingos_subscriptions_v1_events_proto_goTypes = []interface{}{
 	(*SubscriptionCreatedEvent)(nil),      // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent
 	(*SubscriptionActivatedEvent)(nil),    // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent
@@ -1310,46 +1371,48 @@ var file_billingos_subscriptions_v1_events_proto_goTypes = []interface{}{
 	(*CheckoutLinkCreatedEvent)(nil),      // 15: billingos.subscriptions.v1.CheckoutLinkCreatedEvent
 	(*CheckoutLinkUpdatedEvent)(nil),      // 16: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent
 	(*CheckoutCreatedEvent)(nil),          // 17: billingos.subscriptions.v1.CheckoutCreatedEvent
-	(*CheckoutExpiredEvent)(nil),          // 18: billingos.subscriptions.v1.CheckoutExpiredEvent
-	(*Subscription)(nil),                  // 19: billingos.subscriptions.v1.Subscription
-	(*Order)(nil),                         // 20: billingos.subscriptions.v1.Order
-	(*PaymentAttempt)(nil),                // 21: billingos.subscriptions.v1.PaymentAttempt
-	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
-	(*TestClock)(nil),                     // 23: billingos.subscriptions.v1.TestClock
-	(*SubscriptionSeat)(nil),              // 24: billingos.subscriptions.v1.SubscriptionSeat
-	(*CheckoutLink)(nil),                  // 25: billingos.subscriptions.v1.CheckoutLink
-	(*fieldmaskpb.FieldMask)(nil),         // 26: google.protobuf.FieldMask
-	(*CheckoutSession)(nil),               // 27: billingos.subscriptions.v1.CheckoutSession
+	(*CheckoutCompletedEvent)(nil),        // 18: billingos.subscriptions.v1.CheckoutCompletedEvent
+	(*CheckoutExpiredEvent)(nil),          // 19: billingos.subscriptions.v1.CheckoutExpiredEvent
+	(*Subscription)(nil),                  // 20: billingos.subscriptions.v1.Subscription
+	(*Order)(nil),                         // 21: billingos.subscriptions.v1.Order
+	(*PaymentAttempt)(nil),                // 22: billingos.subscriptions.v1.PaymentAttempt
+	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
+	(*TestClock)(nil),                     // 24: billingos.subscriptions.v1.TestClock
+	(*SubscriptionSeat)(nil),              // 25: billingos.subscriptions.v1.SubscriptionSeat
+	(*CheckoutLink)(nil),                  // 26: billingos.subscriptions.v1.CheckoutLink
+	(*fieldmaskpb.FieldMask)(nil),         // 27: google.protobuf.FieldMask
+	(*CheckoutSession)(nil),               // 28: billingos.subscriptions.v1.CheckoutSession
 }
 var file_billingos_subscriptions_v1_events_proto_depIdxs = []int32{
-	19, // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 2: billingos.subscriptions.v1.SubscriptionRenewedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 3: billingos.subscriptions.v1.SubscriptionUpdatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 4: billingos.subscriptions.v1.SubscriptionCanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 5: billingos.subscriptions.v1.SubscriptionUncanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 6: billingos.subscriptions.v1.SubscriptionPastDueEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 7: billingos.subscriptions.v1.SubscriptionPastDueEvent.order:type_name -> billingos.subscriptions.v1.Order
-	21, // 8: billingos.subscriptions.v1.SubscriptionPastDueEvent.attempt:type_name -> billingos.subscriptions.v1.PaymentAttempt
-	22, // 9: billingos.subscriptions.v1.SubscriptionPastDueEvent.next_retry_time:type_name -> google.protobuf.Timestamp
-	19, // 10: billingos.subscriptions.v1.SubscriptionRevokedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	19, // 11: billingos.subscriptions.v1.SubscriptionTrialWillEndEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 12: billingos.subscriptions.v1.OrderCreatedEvent.order:type_name -> billingos.subscriptions.v1.Order
-	20, // 13: billingos.subscriptions.v1.OrderPaidEvent.order:type_name -> billingos.subscriptions.v1.Order
-	20, // 14: billingos.subscriptions.v1.OrderUpdatedEvent.order:type_name -> billingos.subscriptions.v1.Order
-	23, // 15: billingos.subscriptions.v1.TestClockReadyEvent.test_clock:type_name -> billingos.subscriptions.v1.TestClock
-	24, // 16: billingos.subscriptions.v1.SubscriptionSeatAssignedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
-	24, // 17: billingos.subscriptions.v1.SubscriptionSeatRevokedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
-	25, // 18: billingos.subscriptions.v1.CheckoutLinkCreatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
-	25, // 19: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
-	26, // 20: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 21: billingos.subscriptions.v1.CheckoutCreatedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
-	27, // 22: billingos.subscriptions.v1.CheckoutExpiredEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	20, // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 2: billingos.subscriptions.v1.SubscriptionRenewedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 3: billingos.subscriptions.v1.SubscriptionUpdatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 4: billingos.subscriptions.v1.SubscriptionCanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 5: billingos.subscriptions.v1.SubscriptionUncanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 6: billingos.subscriptions.v1.SubscriptionPastDueEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 7: billingos.subscriptions.v1.SubscriptionPastDueEvent.order:type_name -> billingos.subscriptions.v1.Order
+	22, // 8: billingos.subscriptions.v1.SubscriptionPastDueEvent.attempt:type_name -> billingos.subscriptions.v1.PaymentAttempt
+	23, // 9: billingos.subscriptions.v1.SubscriptionPastDueEvent.next_retry_time:type_name -> google.protobuf.Timestamp
+	20, // 10: billingos.subscriptions.v1.SubscriptionRevokedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	20, // 11: billingos.subscriptions.v1.SubscriptionTrialWillEndEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 12: billingos.subscriptions.v1.OrderCreatedEvent.order:type_name -> billingos.subscriptions.v1.Order
+	21, // 13: billingos.subscriptions.v1.OrderPaidEvent.order:type_name -> billingos.subscriptions.v1.Order
+	21, // 14: billingos.subscriptions.v1.OrderUpdatedEvent.order:type_name -> billingos.subscriptions.v1.Order
+	24, // 15: billingos.subscriptions.v1.TestClockReadyEvent.test_clock:type_name -> billingos.subscriptions.v1.TestClock
+	25, // 16: billingos.subscriptions.v1.SubscriptionSeatAssignedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
+	25, // 17: billingos.subscriptions.v1.SubscriptionSeatRevokedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
+	26, // 18: billingos.subscriptions.v1.CheckoutLinkCreatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
+	26, // 19: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
+	27, // 20: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 21: billingos.subscriptions.v1.CheckoutCreatedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	28, // 22: billingos.subscriptions.v1.CheckoutCompletedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	28, // 23: billingos.subscriptions.v1.CheckoutExpiredEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_billingos_subscriptions_v1_events_proto_init() }
@@ -1580,6 +1643,18 @@ func file_billingos_subscriptions_v1_events_proto_init() {
 			}
 		}
 		file_billingos_subscriptions_v1_events_proto_msgTypes[18].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*CheckoutCompletedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_billingos_subscriptions_v1_events_proto_msgTypes[19].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*CheckoutExpiredEvent); i {
 			case 0:
 				return &v.state
@@ -1598,7 +1673,7 @@ func file_billingos_subscriptions_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_billingos_subscriptions_v1_events_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

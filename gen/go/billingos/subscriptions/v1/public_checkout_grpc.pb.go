@@ -34,6 +34,25 @@ type PublicCheckoutServiceClient interface {
 	// `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
 	// `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
 	UpdatePublicCheckoutSession(ctx context.Context, in *UpdatePublicCheckoutSessionRequest, opts ...grpc.CallOption) (*PublicCheckoutSession, error)
+	// Gets an open session ready to take a card: its customer (the one the
+	// merchant named, else a new customer made from the email, name and
+	// billing address given; `customer_email` is required) and a SetupIntent
+	// for the customer's card. Answers with `payment`, what the page gives
+	// Stripe.js. Calling it again gives the same SetupIntent while it is
+	// unconfirmed (a new one after a failed payment). Changing the email or
+	// name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+	StartPublicCheckoutPayment(ctx context.Context, in *StartPublicCheckoutPaymentRequest, opts ...grpc.CallOption) (*PublicCheckoutSession, error)
+	// Confirms the session once its card is saved (the page has confirmed the
+	// SetupIntent with Stripe.js): makes the subscription with that card and
+	// its first order, exactly once. The session is then `PROCESSING` until
+	// the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+	// (`OPEN` again with `payment_error`; another card may be confirmed, and
+	// retries the same order); with nothing due now (a trial) it is
+	// `COMPLETED` at once. Confirming a processing or completed session again
+	// changes nothing and answers with it. A card not saved yet is
+	// FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+	// `CHECKOUT_PAYMENT_NOT_STARTED`.
+	ConfirmPublicCheckoutSession(ctx context.Context, in *ConfirmPublicCheckoutSessionRequest, opts ...grpc.CallOption) (*PublicCheckoutSession, error)
 }
 
 type publicCheckoutServiceClient struct {
@@ -80,6 +99,24 @@ func (c *publicCheckoutServiceClient) UpdatePublicCheckoutSession(ctx context.Co
 	return out, nil
 }
 
+func (c *publicCheckoutServiceClient) StartPublicCheckoutPayment(ctx context.Context, in *StartPublicCheckoutPaymentRequest, opts ...grpc.CallOption) (*PublicCheckoutSession, error) {
+	out := new(PublicCheckoutSession)
+	err := c.cc.Invoke(ctx, "/billingos.subscriptions.v1.PublicCheckoutService/StartPublicCheckoutPayment", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *publicCheckoutServiceClient) ConfirmPublicCheckoutSession(ctx context.Context, in *ConfirmPublicCheckoutSessionRequest, opts ...grpc.CallOption) (*PublicCheckoutSession, error) {
+	out := new(PublicCheckoutSession)
+	err := c.cc.Invoke(ctx, "/billingos.subscriptions.v1.PublicCheckoutService/ConfirmPublicCheckoutSession", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PublicCheckoutServiceServer is the server API for PublicCheckoutService service.
 // All implementations must embed UnimplementedPublicCheckoutServiceServer
 // for forward compatibility
@@ -101,6 +138,25 @@ type PublicCheckoutServiceServer interface {
 	// `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
 	// `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
 	UpdatePublicCheckoutSession(context.Context, *UpdatePublicCheckoutSessionRequest) (*PublicCheckoutSession, error)
+	// Gets an open session ready to take a card: its customer (the one the
+	// merchant named, else a new customer made from the email, name and
+	// billing address given; `customer_email` is required) and a SetupIntent
+	// for the customer's card. Answers with `payment`, what the page gives
+	// Stripe.js. Calling it again gives the same SetupIntent while it is
+	// unconfirmed (a new one after a failed payment). Changing the email or
+	// name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+	StartPublicCheckoutPayment(context.Context, *StartPublicCheckoutPaymentRequest) (*PublicCheckoutSession, error)
+	// Confirms the session once its card is saved (the page has confirmed the
+	// SetupIntent with Stripe.js): makes the subscription with that card and
+	// its first order, exactly once. The session is then `PROCESSING` until
+	// the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+	// (`OPEN` again with `payment_error`; another card may be confirmed, and
+	// retries the same order); with nothing due now (a trial) it is
+	// `COMPLETED` at once. Confirming a processing or completed session again
+	// changes nothing and answers with it. A card not saved yet is
+	// FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+	// `CHECKOUT_PAYMENT_NOT_STARTED`.
+	ConfirmPublicCheckoutSession(context.Context, *ConfirmPublicCheckoutSessionRequest) (*PublicCheckoutSession, error)
 	mustEmbedUnimplementedPublicCheckoutServiceServer()
 }
 
@@ -119,6 +175,12 @@ func (UnimplementedPublicCheckoutServiceServer) GetPublicCheckoutSession(context
 }
 func (UnimplementedPublicCheckoutServiceServer) UpdatePublicCheckoutSession(context.Context, *UpdatePublicCheckoutSessionRequest) (*PublicCheckoutSession, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UpdatePublicCheckoutSession not implemented")
+}
+func (UnimplementedPublicCheckoutServiceServer) StartPublicCheckoutPayment(context.Context, *StartPublicCheckoutPaymentRequest) (*PublicCheckoutSession, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartPublicCheckoutPayment not implemented")
+}
+func (UnimplementedPublicCheckoutServiceServer) ConfirmPublicCheckoutSession(context.Context, *ConfirmPublicCheckoutSessionRequest) (*PublicCheckoutSession, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ConfirmPublicCheckoutSession not implemented")
 }
 func (UnimplementedPublicCheckoutServiceServer) mustEmbedUnimplementedPublicCheckoutServiceServer() {}
 
@@ -205,6 +267,42 @@ func _PublicCheckoutService_UpdatePublicCheckoutSession_Handler(srv interface{},
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PublicCheckoutService_StartPublicCheckoutPayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartPublicCheckoutPaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PublicCheckoutServiceServer).StartPublicCheckoutPayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.subscriptions.v1.PublicCheckoutService/StartPublicCheckoutPayment",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PublicCheckoutServiceServer).StartPublicCheckoutPayment(ctx, req.(*StartPublicCheckoutPaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PublicCheckoutService_ConfirmPublicCheckoutSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmPublicCheckoutSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PublicCheckoutServiceServer).ConfirmPublicCheckoutSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.subscriptions.v1.PublicCheckoutService/ConfirmPublicCheckoutSession",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PublicCheckoutServiceServer).ConfirmPublicCheckoutSession(ctx, req.(*ConfirmPublicCheckoutSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _PublicCheckoutService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "billingos.subscriptions.v1.PublicCheckoutService",
 	HandlerType: (*PublicCheckoutServiceServer)(nil),
@@ -224,6 +322,14 @@ var _PublicCheckoutService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdatePublicCheckoutSession",
 			Handler:    _PublicCheckoutService_UpdatePublicCheckoutSession_Handler,
+		},
+		{
+			MethodName: "StartPublicCheckoutPayment",
+			Handler:    _PublicCheckoutService_StartPublicCheckoutPayment_Handler,
+		},
+		{
+			MethodName: "ConfirmPublicCheckoutSession",
+			Handler:    _PublicCheckoutService_ConfirmPublicCheckoutSession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

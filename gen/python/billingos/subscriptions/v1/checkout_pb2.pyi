@@ -246,6 +246,38 @@ class CheckoutTotals(_message.Message):
 Global___CheckoutTotals: _TypeAlias = CheckoutTotals  # noqa: Y015
 
 @_typing.final
+class CheckoutPaymentError(_message.Message):
+    """Why the last payment of a checkout session failed. The session is open
+    again: the customer may enter another card and confirm anew.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    DECLINE_CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """Stripe's failure code, e.g. `card_declined`, `expired_card`."""
+    decline_code: _builtins.str
+    """The bank's decline code, when Stripe gives one, e.g. `insufficient_funds`."""
+    message: _builtins.str
+    """A message for the customer."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        decline_code: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "decline_code", b"decline_code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutPaymentError: _TypeAlias = CheckoutPaymentError  # noqa: Y015
+
+@_typing.final
 class CheckoutSession(_message.Message):
     """One customer's checkout: what they buy (a price of the offered products,
     seats, a discount code) and who they are (email, name, billing address),
@@ -302,6 +334,7 @@ class CheckoutSession(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    PAYMENT_ERROR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -398,6 +431,12 @@ class CheckoutSession(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When it last changed."""
 
+    @_builtins.property
+    def payment_error(self) -> Global___CheckoutPaymentError:
+        """Why the last payment failed, while the session is open again after it;
+        unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -428,10 +467,11 @@ class CheckoutSession(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _struct_pb2.Value] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        payment_error: Global___CheckoutPaymentError | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "complete_time", b"complete_time", "create_time", b"create_time", "expire_time", b"expire_time", "totals", b"totals", "trial", b"trial", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "complete_time", b"complete_time", "create_time", b"create_time", "expire_time", b"expire_time", "payment_error", b"payment_error", "totals", b"totals", "trial", b"trial", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_discount_ids", b"allowed_discount_ids", "billing_address", b"billing_address", "checkout_link_id", b"checkout_link_id", "client_secret", b"client_secret", "complete_time", b"complete_time", "create_time", b"create_time", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "discount_code", b"discount_code", "discount_id", b"discount_id", "expire_time", b"expire_time", "id", b"id", "metadata", b"metadata", "order_id", b"order_id", "organization_id", b"organization_id", "price_id", b"price_id", "product_ids", b"product_ids", "seats", b"seats", "skip_trial", b"skip_trial", "status", b"status", "subscription_id", b"subscription_id", "success_url", b"success_url", "totals", b"totals", "trial", b"trial", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_discount_ids", b"allowed_discount_ids", "billing_address", b"billing_address", "checkout_link_id", b"checkout_link_id", "client_secret", b"client_secret", "complete_time", b"complete_time", "create_time", b"create_time", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "discount_code", b"discount_code", "discount_id", b"discount_id", "expire_time", b"expire_time", "id", b"id", "metadata", b"metadata", "order_id", b"order_id", "organization_id", b"organization_id", "payment_error", b"payment_error", "price_id", b"price_id", "product_ids", b"product_ids", "seats", b"seats", "skip_trial", b"skip_trial", "status", b"status", "subscription_id", b"subscription_id", "success_url", b"success_url", "totals", b"totals", "trial", b"trial", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

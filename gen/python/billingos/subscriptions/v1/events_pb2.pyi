@@ -514,6 +514,33 @@ class CheckoutCreatedEvent(_message.Message):
 Global___CheckoutCreatedEvent: _TypeAlias = CheckoutCreatedEvent  # noqa: Y015
 
 @_typing.final
+class CheckoutCompletedEvent(_message.Message):
+    """Data of `checkout.completed`: the session's first payment succeeded, or
+    nothing was due (a trial); its subscription and first order are set.
+    Announced once per session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKOUT_SESSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkout_session(self) -> _checkout_pb2.CheckoutSession:
+        """The session, completed."""
+
+    def __init__(
+        self,
+        *,
+        checkout_session: _checkout_pb2.CheckoutSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_session", b"checkout_session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutCompletedEvent: _TypeAlias = CheckoutCompletedEvent  # noqa: Y015
+
+@_typing.final
 class CheckoutExpiredEvent(_message.Message):
     """Data of `checkout.expired`: an open session passed its expire time, or
     the merchant expired it. Announced once per session.

@@ -75,6 +75,41 @@ class PublicCheckoutLink(_message.Message):
 Global___PublicCheckoutLink: _TypeAlias = PublicCheckoutLink  # noqa: Y015
 
 @_typing.final
+class CheckoutPayment(_message.Message):
+    """How the customer's page collects the card: Stripe.js, loaded from
+    `stripe_js_url` and made with `publishable_key`, confirms the SetupIntent
+    (`confirmCardSetup`); the card never passes through BillingOS.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PUBLISHABLE_KEY_FIELD_NUMBER: _builtins.int
+    STRIPE_JS_URL_FIELD_NUMBER: _builtins.int
+    SETUP_INTENT_CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    publishable_key: _builtins.str
+    """Stripe's publishable key (`pk_...`) the page gives Stripe.js."""
+    stripe_js_url: _builtins.str
+    """Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
+    stand-in in development.
+    """
+    setup_intent_client_secret: _builtins.str
+    """The SetupIntent's client secret the page confirms with Stripe.js."""
+    def __init__(
+        self,
+        *,
+        publishable_key: _builtins.str = ...,
+        stripe_js_url: _builtins.str = ...,
+        setup_intent_client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["publishable_key", b"publishable_key", "setup_intent_client_secret", b"setup_intent_client_secret", "stripe_js_url", b"stripe_js_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutPayment: _TypeAlias = CheckoutPayment  # noqa: Y015
+
+@_typing.final
 class PublicCheckoutSession(_message.Message):
     """A checkout session as the customer's page sees it: what they chose and
     typed, the totals, and nothing of the merchant's (no metadata, no
@@ -99,6 +134,8 @@ class PublicCheckoutSession(_message.Message):
     SUCCESS_URL_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    PAYMENT_ERROR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The session's id."""
     organization_id: _builtins.str
@@ -147,6 +184,16 @@ class PublicCheckoutSession(_message.Message):
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When it expires if still open."""
 
+    @_builtins.property
+    def payment(self) -> Global___CheckoutPayment:
+        """How to collect the card: in StartPublicCheckoutPayment's answer only."""
+
+    @_builtins.property
+    def payment_error(self) -> _checkout_pb2.CheckoutPaymentError:
+        """Why the last payment failed (the session is open again: another card
+        may be tried); unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -166,14 +213,60 @@ class PublicCheckoutSession(_message.Message):
         success_url: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         client_secret: _builtins.str = ...,
+        payment: Global___CheckoutPayment | None = ...,
+        payment_error: _checkout_pb2.CheckoutPaymentError | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "expire_time", b"expire_time", "totals", b"totals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_address", b"billing_address", "expire_time", b"expire_time", "payment", b"payment", "payment_error", b"payment_error", "totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_discount_codes", b"accepts_discount_codes", "billing_address", b"billing_address", "checkout_link_id", b"checkout_link_id", "client_secret", b"client_secret", "customer_email", b"customer_email", "customer_name", b"customer_name", "discount_code", b"discount_code", "expire_time", b"expire_time", "id", b"id", "organization_id", b"organization_id", "price_id", b"price_id", "products", b"products", "seats", b"seats", "status", b"status", "success_url", b"success_url", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_discount_codes", b"accepts_discount_codes", "billing_address", b"billing_address", "checkout_link_id", b"checkout_link_id", "client_secret", b"client_secret", "customer_email", b"customer_email", "customer_name", b"customer_name", "discount_code", b"discount_code", "expire_time", b"expire_time", "id", b"id", "organization_id", b"organization_id", "payment", b"payment", "payment_error", b"payment_error", "price_id", b"price_id", "products", b"products", "seats", b"seats", "status", b"status", "success_url", b"success_url", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PublicCheckoutSession: _TypeAlias = PublicCheckoutSession  # noqa: Y015
+
+@_typing.final
+class StartPublicCheckoutPaymentRequest(_message.Message):
+    """Request for StartPublicCheckoutPayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    client_secret: _builtins.str
+    """The session's client secret."""
+    def __init__(
+        self,
+        *,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartPublicCheckoutPaymentRequest: _TypeAlias = StartPublicCheckoutPaymentRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmPublicCheckoutSessionRequest(_message.Message):
+    """Request for ConfirmPublicCheckoutSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    client_secret: _builtins.str
+    """The session's client secret."""
+    def __init__(
+        self,
+        *,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_secret", b"client_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmPublicCheckoutSessionRequest: _TypeAlias = ConfirmPublicCheckoutSessionRequest  # noqa: Y015
 
 @_typing.final
 class GetPublicCheckoutLinkRequest(_message.Message):

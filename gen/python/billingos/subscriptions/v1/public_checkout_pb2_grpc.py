@@ -56,6 +56,16 @@ class PublicCheckoutServiceStub:
                 request_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.UpdatePublicCheckoutSessionRequest.SerializeToString,
                 response_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
                 _registered_method=True)
+        self.StartPublicCheckoutPayment = channel.unary_unary(
+                '/billingos.subscriptions.v1.PublicCheckoutService/StartPublicCheckoutPayment',
+                request_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.StartPublicCheckoutPaymentRequest.SerializeToString,
+                response_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
+                _registered_method=True)
+        self.ConfirmPublicCheckoutSession = channel.unary_unary(
+                '/billingos.subscriptions.v1.PublicCheckoutService/ConfirmPublicCheckoutSession',
+                request_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.ConfirmPublicCheckoutSessionRequest.SerializeToString,
+                response_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
+                _registered_method=True)
 
 
 class PublicCheckoutServiceServicer:
@@ -100,6 +110,35 @@ class PublicCheckoutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartPublicCheckoutPayment(self, request, context):
+        """Gets an open session ready to take a card: its customer (the one the
+        merchant named, else a new customer made from the email, name and
+        billing address given; `customer_email` is required) and a SetupIntent
+        for the customer's card. Answers with `payment`, what the page gives
+        Stripe.js. Calling it again gives the same SetupIntent while it is
+        unconfirmed (a new one after a failed payment). Changing the email or
+        name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmPublicCheckoutSession(self, request, context):
+        """Confirms the session once its card is saved (the page has confirmed the
+        SetupIntent with Stripe.js): makes the subscription with that card and
+        its first order, exactly once. The session is then `PROCESSING` until
+        the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+        (`OPEN` again with `payment_error`; another card may be confirmed, and
+        retries the same order); with nothing due now (a trial) it is
+        `COMPLETED` at once. Confirming a processing or completed session again
+        changes nothing and answers with it. A card not saved yet is
+        FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+        `CHECKOUT_PAYMENT_NOT_STARTED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PublicCheckoutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +160,16 @@ def add_PublicCheckoutServiceServicer_to_server(servicer, server):
             'UpdatePublicCheckoutSession': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdatePublicCheckoutSession,
                     request_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.UpdatePublicCheckoutSessionRequest.FromString,
+                    response_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.SerializeToString,
+            ),
+            'StartPublicCheckoutPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartPublicCheckoutPayment,
+                    request_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.StartPublicCheckoutPaymentRequest.FromString,
+                    response_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.SerializeToString,
+            ),
+            'ConfirmPublicCheckoutSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPublicCheckoutSession,
+                    request_deserializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.ConfirmPublicCheckoutSessionRequest.FromString,
                     response_serializer=billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.SerializeToString,
             ),
     }
@@ -233,6 +282,60 @@ class PublicCheckoutService:
             target,
             '/billingos.subscriptions.v1.PublicCheckoutService/UpdatePublicCheckoutSession',
             billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.UpdatePublicCheckoutSessionRequest.SerializeToString,
+            billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartPublicCheckoutPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.subscriptions.v1.PublicCheckoutService/StartPublicCheckoutPayment',
+            billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.StartPublicCheckoutPaymentRequest.SerializeToString,
+            billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPublicCheckoutSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.subscriptions.v1.PublicCheckoutService/ConfirmPublicCheckoutSession',
+            billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.ConfirmPublicCheckoutSessionRequest.SerializeToString,
             billingos_dot_subscriptions_dot_v1_dot_public__checkout__pb2.PublicCheckoutSession.FromString,
             options,
             channel_credentials,

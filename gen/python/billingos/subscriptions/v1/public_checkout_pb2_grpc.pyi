@@ -55,6 +55,27 @@ class PublicCheckoutServiceStub:
     `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
     `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
     """
+    StartPublicCheckoutPayment: _grpc.UnaryUnaryMultiCallable[_public_checkout_pb2.StartPublicCheckoutPaymentRequest, _public_checkout_pb2.PublicCheckoutSession]
+    """Gets an open session ready to take a card: its customer (the one the
+    merchant named, else a new customer made from the email, name and
+    billing address given; `customer_email` is required) and a SetupIntent
+    for the customer's card. Answers with `payment`, what the page gives
+    Stripe.js. Calling it again gives the same SetupIntent while it is
+    unconfirmed (a new one after a failed payment). Changing the email or
+    name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+    """
+    ConfirmPublicCheckoutSession: _grpc.UnaryUnaryMultiCallable[_public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, _public_checkout_pb2.PublicCheckoutSession]
+    """Confirms the session once its card is saved (the page has confirmed the
+    SetupIntent with Stripe.js): makes the subscription with that card and
+    its first order, exactly once. The session is then `PROCESSING` until
+    the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+    (`OPEN` again with `payment_error`; another card may be confirmed, and
+    retries the same order); with nothing due now (a trial) it is
+    `COMPLETED` at once. Confirming a processing or completed session again
+    changes nothing and answers with it. A card not saved yet is
+    FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+    `CHECKOUT_PAYMENT_NOT_STARTED`.
+    """
 
 @_typing.type_check_only
 class PublicCheckoutServiceAsyncStub(PublicCheckoutServiceStub):
@@ -82,6 +103,27 @@ class PublicCheckoutServiceAsyncStub(PublicCheckoutServiceStub):
     FAILED_PRECONDITION `DISCOUNT_NOT_ALLOWED`; one that does not apply,
     `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
     `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
+    """
+    StartPublicCheckoutPayment: _aio.UnaryUnaryMultiCallable[_public_checkout_pb2.StartPublicCheckoutPaymentRequest, _public_checkout_pb2.PublicCheckoutSession]  # type: ignore[assignment]
+    """Gets an open session ready to take a card: its customer (the one the
+    merchant named, else a new customer made from the email, name and
+    billing address given; `customer_email` is required) and a SetupIntent
+    for the customer's card. Answers with `payment`, what the page gives
+    Stripe.js. Calling it again gives the same SetupIntent while it is
+    unconfirmed (a new one after a failed payment). Changing the email or
+    name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+    """
+    ConfirmPublicCheckoutSession: _aio.UnaryUnaryMultiCallable[_public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, _public_checkout_pb2.PublicCheckoutSession]  # type: ignore[assignment]
+    """Confirms the session once its card is saved (the page has confirmed the
+    SetupIntent with Stripe.js): makes the subscription with that card and
+    its first order, exactly once. The session is then `PROCESSING` until
+    the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+    (`OPEN` again with `payment_error`; another card may be confirmed, and
+    retries the same order); with nothing due now (a trial) it is
+    `COMPLETED` at once. Confirming a processing or completed session again
+    changes nothing and answers with it. A card not saved yet is
+    FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+    `CHECKOUT_PAYMENT_NOT_STARTED`.
     """
 
 class PublicCheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -131,6 +173,39 @@ class PublicCheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
         FAILED_PRECONDITION `DISCOUNT_NOT_ALLOWED`; one that does not apply,
         `DISCOUNT_NOT_APPLICABLE`; an expired or completed session,
         `CHECKOUT_SESSION_EXPIRED` or `CHECKOUT_SESSION_COMPLETED`.
+        """
+
+    @_abc_1.abstractmethod
+    def StartPublicCheckoutPayment(
+        self,
+        request: _public_checkout_pb2.StartPublicCheckoutPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_public_checkout_pb2.PublicCheckoutSession, _abc.Awaitable[_public_checkout_pb2.PublicCheckoutSession]]:
+        """Gets an open session ready to take a card: its customer (the one the
+        merchant named, else a new customer made from the email, name and
+        billing address given; `customer_email` is required) and a SetupIntent
+        for the customer's card. Answers with `payment`, what the page gives
+        Stripe.js. Calling it again gives the same SetupIntent while it is
+        unconfirmed (a new one after a failed payment). Changing the email or
+        name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmPublicCheckoutSession(
+        self,
+        request: _public_checkout_pb2.ConfirmPublicCheckoutSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_public_checkout_pb2.PublicCheckoutSession, _abc.Awaitable[_public_checkout_pb2.PublicCheckoutSession]]:
+        """Confirms the session once its card is saved (the page has confirmed the
+        SetupIntent with Stripe.js): makes the subscription with that card and
+        its first order, exactly once. The session is then `PROCESSING` until
+        the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+        (`OPEN` again with `payment_error`; another card may be confirmed, and
+        retries the same order); with nothing due now (a trial) it is
+        `COMPLETED` at once. Confirming a processing or completed session again
+        changes nothing and answers with it. A card not saved yet is
+        FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+        `CHECKOUT_PAYMENT_NOT_STARTED`.
         """
 
 def add_PublicCheckoutServiceServicer_to_server(servicer: PublicCheckoutServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

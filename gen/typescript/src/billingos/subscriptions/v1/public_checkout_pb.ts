@@ -11,7 +11,7 @@ import { file_billingos_catalog_v1_public } from "../../catalog/v1/public_pb.js"
 import type { Address } from "../../common/v1/address_pb.js";
 import { file_billingos_common_v1_address } from "../../common/v1/address_pb.js";
 import { file_billingos_common_v1_options } from "../../common/v1/options_pb.js";
-import type { CheckoutSessionStatus, CheckoutTotals } from "./checkout_pb.js";
+import type { CheckoutPaymentError, CheckoutSessionStatus, CheckoutTotals } from "./checkout_pb.js";
 import { file_billingos_subscriptions_v1_checkout } from "./checkout_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.js";
@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billingos/subscriptions/v1/public_checkout.proto.
  */
 export const file_billingos_subscriptions_v1_public_checkout: GenFile = /*@__PURE__*/
-  fileDesc("CjBiaWxsaW5nb3Mvc3Vic2NyaXB0aW9ucy92MS9wdWJsaWNfY2hlY2tvdXQucHJvdG8SGmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxItEBChJQdWJsaWNDaGVja291dExpbmsSCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEjUKCHByb2R1Y3RzGAMgAygLMiMuYmlsbGluZ29zLmNhdGFsb2cudjEuUHVibGljUHJvZHVjdBIeChZhY2NlcHRzX2Rpc2NvdW50X2NvZGVzGAQgASgIEisKBXRyaWFsGAUgASgLMhwuYmlsbGluZ29zLmNhdGFsb2cudjEuUGVyaW9kEhIKCnNraXBfdHJpYWwYBiABKAgi5wQKFVB1YmxpY0NoZWNrb3V0U2Vzc2lvbhIQCgJpZBgBIAEoCUIE4kEBAxIdCg9vcmdhbml6YXRpb25faWQYAiABKAlCBOJBAQMSHgoQY2hlY2tvdXRfbGlua19pZBgDIAEoCUIE4kEBAxJHCgZzdGF0dXMYBCABKA4yMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5DaGVja291dFNlc3Npb25TdGF0dXNCBOJBAQMSOwoIcHJvZHVjdHMYBSADKAsyIy5iaWxsaW5nb3MuY2F0YWxvZy52MS5QdWJsaWNQcm9kdWN0QgTiQQEDEhAKCHByaWNlX2lkGAYgASgJEg0KBXNlYXRzGAcgASgFEhYKDmN1c3RvbWVyX2VtYWlsGAggASgJEhUKDWN1c3RvbWVyX25hbWUYCSABKAkSNQoPYmlsbGluZ19hZGRyZXNzGAogASgLMhwuYmlsbGluZ29zLmNvbW1vbi52MS5BZGRyZXNzEhUKDWRpc2NvdW50X2NvZGUYCyABKAkSJAoWYWNjZXB0c19kaXNjb3VudF9jb2RlcxgMIAEoCEIE4kEBAxJACgZ0b3RhbHMYDSABKAsyKi5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5DaGVja291dFRvdGFsc0IE4kEBAxIZCgtzdWNjZXNzX3VybBgOIAEoCUIE4kEBAxI1CgtleHBpcmVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSHwoNY2xpZW50X3NlY3JldBgQIAEoCUII4kEBA7i7GAEiTAocR2V0UHVibGljQ2hlY2tvdXRMaW5rUmVxdWVzdBIaCgxvcmdhbml6YXRpb24YASABKAlCBOJBAQISEAoCaWQYAiABKAlCBOJBAQIirQEKIkNyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QSGgoMb3JnYW5pemF0aW9uGAEgASgJQgTiQQECEh4KEGNoZWNrb3V0X2xpbmtfaWQYAiABKAlCBOJBAQISSwoQY2hlY2tvdXRfc2Vzc2lvbhgDIAEoCzIxLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlB1YmxpY0NoZWNrb3V0U2Vzc2lvbiI+Ch9HZXRQdWJsaWNDaGVja291dFNlc3Npb25SZXF1ZXN0EhsKDWNsaWVudF9zZWNyZXQYASABKAlCBOJBAQIixQEKIlVwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QSGwoNY2xpZW50X3NlY3JldBgBIAEoCUIE4kEBAhJRChBjaGVja291dF9zZXNzaW9uGAIgASgLMjEuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRTZXNzaW9uQgTiQQECEi8KC3VwZGF0ZV9tYXNrGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzazKfBwoVUHVibGljQ2hlY2tvdXRTZXJ2aWNlEs4BChVHZXRQdWJsaWNDaGVja291dExpbmsSOC5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5HZXRQdWJsaWNDaGVja291dExpbmtSZXF1ZXN0Gi4uYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRMaW5rIkuouxgCyLsYAYLT5JMCPRI7L3YxL3B1YmxpYy9vcmdhbml6YXRpb25zL3tvcmdhbml6YXRpb259L2NoZWNrb3V0LWxpbmtzL3tpZH0ShgIKG0NyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvbhI+LmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLkNyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24idKi7GALIuxgBgtPkkwJmIlIvdjEvcHVibGljL29yZ2FuaXphdGlvbnMve29yZ2FuaXphdGlvbn0vY2hlY2tvdXQtbGlua3Mve2NoZWNrb3V0X2xpbmtfaWR9L3Nlc3Npb25zOhBjaGVja291dF9zZXNzaW9uEsgBChhHZXRQdWJsaWNDaGVja291dFNlc3Npb24SOy5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5HZXRQdWJsaWNDaGVja291dFNlc3Npb25SZXF1ZXN0GjEuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRTZXNzaW9uIjyouxgCyLsYAYLT5JMCLhIsL3YxL3B1YmxpYy9jaGVja291dC1zZXNzaW9ucy97Y2xpZW50X3NlY3JldH0S4AEKG1VwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvbhI+LmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlVwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24iTqi7GALIuxgBgtPkkwJAMiwvdjEvcHVibGljL2NoZWNrb3V0LXNlc3Npb25zL3tjbGllbnRfc2VjcmV0fToQY2hlY2tvdXRfc2Vzc2lvbmIGcHJvdG8z", [file_billingos_catalog_v1_products, file_billingos_catalog_v1_public, file_billingos_common_v1_address, file_billingos_common_v1_options, file_billingos_subscriptions_v1_checkout, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CjBiaWxsaW5nb3Mvc3Vic2NyaXB0aW9ucy92MS9wdWJsaWNfY2hlY2tvdXQucHJvdG8SGmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxItEBChJQdWJsaWNDaGVja291dExpbmsSCgoCaWQYASABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAIgASgJEjUKCHByb2R1Y3RzGAMgAygLMiMuYmlsbGluZ29zLmNhdGFsb2cudjEuUHVibGljUHJvZHVjdBIeChZhY2NlcHRzX2Rpc2NvdW50X2NvZGVzGAQgASgIEisKBXRyaWFsGAUgASgLMhwuYmlsbGluZ29zLmNhdGFsb2cudjEuUGVyaW9kEhIKCnNraXBfdHJpYWwYBiABKAgiawoPQ2hlY2tvdXRQYXltZW50EhcKD3B1Ymxpc2hhYmxlX2tleRgBIAEoCRIVCg1zdHJpcGVfanNfdXJsGAIgASgJEigKGnNldHVwX2ludGVudF9jbGllbnRfc2VjcmV0GAMgASgJQgS4uxgBIvoFChVQdWJsaWNDaGVja291dFNlc3Npb24SEAoCaWQYASABKAlCBOJBAQMSHQoPb3JnYW5pemF0aW9uX2lkGAIgASgJQgTiQQEDEh4KEGNoZWNrb3V0X2xpbmtfaWQYAyABKAlCBOJBAQMSRwoGc3RhdHVzGAQgASgOMjEuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRTZXNzaW9uU3RhdHVzQgTiQQEDEjsKCHByb2R1Y3RzGAUgAygLMiMuYmlsbGluZ29zLmNhdGFsb2cudjEuUHVibGljUHJvZHVjdEIE4kEBAxIQCghwcmljZV9pZBgGIAEoCRINCgVzZWF0cxgHIAEoBRIWCg5jdXN0b21lcl9lbWFpbBgIIAEoCRIVCg1jdXN0b21lcl9uYW1lGAkgASgJEjUKD2JpbGxpbmdfYWRkcmVzcxgKIAEoCzIcLmJpbGxpbmdvcy5jb21tb24udjEuQWRkcmVzcxIVCg1kaXNjb3VudF9jb2RlGAsgASgJEiQKFmFjY2VwdHNfZGlzY291bnRfY29kZXMYDCABKAhCBOJBAQMSQAoGdG90YWxzGA0gASgLMiouYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ2hlY2tvdXRUb3RhbHNCBOJBAQMSGQoLc3VjY2Vzc191cmwYDiABKAlCBOJBAQMSNQoLZXhwaXJlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEh8KDWNsaWVudF9zZWNyZXQYECABKAlCCOJBAQO4uxgBEkIKB3BheW1lbnQYESABKAsyKy5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5DaGVja291dFBheW1lbnRCBOJBAQMSTQoNcGF5bWVudF9lcnJvchgSIAEoCzIwLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLkNoZWNrb3V0UGF5bWVudEVycm9yQgTiQQEDIkAKIVN0YXJ0UHVibGljQ2hlY2tvdXRQYXltZW50UmVxdWVzdBIbCg1jbGllbnRfc2VjcmV0GAEgASgJQgTiQQECIkIKI0NvbmZpcm1QdWJsaWNDaGVja291dFNlc3Npb25SZXF1ZXN0EhsKDWNsaWVudF9zZWNyZXQYASABKAlCBOJBAQIiTAocR2V0UHVibGljQ2hlY2tvdXRMaW5rUmVxdWVzdBIaCgxvcmdhbml6YXRpb24YASABKAlCBOJBAQISEAoCaWQYAiABKAlCBOJBAQIirQEKIkNyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QSGgoMb3JnYW5pemF0aW9uGAEgASgJQgTiQQECEh4KEGNoZWNrb3V0X2xpbmtfaWQYAiABKAlCBOJBAQISSwoQY2hlY2tvdXRfc2Vzc2lvbhgDIAEoCzIxLmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlB1YmxpY0NoZWNrb3V0U2Vzc2lvbiI+Ch9HZXRQdWJsaWNDaGVja291dFNlc3Npb25SZXF1ZXN0EhsKDWNsaWVudF9zZWNyZXQYASABKAlCBOJBAQIixQEKIlVwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QSGwoNY2xpZW50X3NlY3JldBgBIAEoCUIE4kEBAhJRChBjaGVja291dF9zZXNzaW9uGAIgASgLMjEuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRTZXNzaW9uQgTiQQECEi8KC3VwZGF0ZV9tYXNrGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzazLdCgoVUHVibGljQ2hlY2tvdXRTZXJ2aWNlEs4BChVHZXRQdWJsaWNDaGVja291dExpbmsSOC5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5HZXRQdWJsaWNDaGVja291dExpbmtSZXF1ZXN0Gi4uYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRMaW5rIkuouxgCyLsYAYLT5JMCPRI7L3YxL3B1YmxpYy9vcmdhbml6YXRpb25zL3tvcmdhbml6YXRpb259L2NoZWNrb3V0LWxpbmtzL3tpZH0ShgIKG0NyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvbhI+LmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLkNyZWF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24idKi7GALIuxgBgtPkkwJmIlIvdjEvcHVibGljL29yZ2FuaXphdGlvbnMve29yZ2FuaXphdGlvbn0vY2hlY2tvdXQtbGlua3Mve2NoZWNrb3V0X2xpbmtfaWR9L3Nlc3Npb25zOhBjaGVja291dF9zZXNzaW9uEsgBChhHZXRQdWJsaWNDaGVja291dFNlc3Npb24SOy5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5HZXRQdWJsaWNDaGVja291dFNlc3Npb25SZXF1ZXN0GjEuYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuUHVibGljQ2hlY2tvdXRTZXNzaW9uIjyouxgCyLsYAYLT5JMCLhIsL3YxL3B1YmxpYy9jaGVja291dC1zZXNzaW9ucy97Y2xpZW50X3NlY3JldH0S4AEKG1VwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvbhI+LmJpbGxpbmdvcy5zdWJzY3JpcHRpb25zLnYxLlVwZGF0ZVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24iTqi7GALIuxgBgtPkkwJAMiwvdjEvcHVibGljL2NoZWNrb3V0LXNlc3Npb25zL3tjbGllbnRfc2VjcmV0fToQY2hlY2tvdXRfc2Vzc2lvbhLdAQoaU3RhcnRQdWJsaWNDaGVja291dFBheW1lbnQSPS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5TdGFydFB1YmxpY0NoZWNrb3V0UGF5bWVudFJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24iTai7GALIuxgBgtPkkwI/IjovdjEvcHVibGljL2NoZWNrb3V0LXNlc3Npb25zL3tjbGllbnRfc2VjcmV0fTpzdGFydC1wYXltZW50OgEqEtsBChxDb25maXJtUHVibGljQ2hlY2tvdXRTZXNzaW9uEj8uYmlsbGluZ29zLnN1YnNjcmlwdGlvbnMudjEuQ29uZmlybVB1YmxpY0NoZWNrb3V0U2Vzc2lvblJlcXVlc3QaMS5iaWxsaW5nb3Muc3Vic2NyaXB0aW9ucy52MS5QdWJsaWNDaGVja291dFNlc3Npb24iR6i7GALIuxgBgtPkkwI5IjQvdjEvcHVibGljL2NoZWNrb3V0LXNlc3Npb25zL3tjbGllbnRfc2VjcmV0fTpjb25maXJtOgEqYgZwcm90bzM", [file_billingos_catalog_v1_products, file_billingos_catalog_v1_public, file_billingos_common_v1_address, file_billingos_common_v1_options, file_billingos_subscriptions_v1_checkout, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A checkout link as its page shows it: the offer, nothing the merchant
@@ -82,6 +82,44 @@ export type PublicCheckoutLink = Message<"billingos.subscriptions.v1.PublicCheck
  */
 export const PublicCheckoutLinkSchema: GenMessage<PublicCheckoutLink> = /*@__PURE__*/
   messageDesc(file_billingos_subscriptions_v1_public_checkout, 0);
+
+/**
+ * How the customer's page collects the card: Stripe.js, loaded from
+ * `stripe_js_url` and made with `publishable_key`, confirms the SetupIntent
+ * (`confirmCardSetup`); the card never passes through BillingOS.
+ *
+ * @generated from message billingos.subscriptions.v1.CheckoutPayment
+ */
+export type CheckoutPayment = Message<"billingos.subscriptions.v1.CheckoutPayment"> & {
+  /**
+   * Stripe's publishable key (`pk_...`) the page gives Stripe.js.
+   *
+   * @generated from field: string publishable_key = 1;
+   */
+  publishableKey: string;
+
+  /**
+   * Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
+   * stand-in in development.
+   *
+   * @generated from field: string stripe_js_url = 2;
+   */
+  stripeJsUrl: string;
+
+  /**
+   * The SetupIntent's client secret the page confirms with Stripe.js.
+   *
+   * @generated from field: string setup_intent_client_secret = 3;
+   */
+  setupIntentClientSecret: string;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.CheckoutPayment.
+ * Use `create(CheckoutPaymentSchema)` to create a new message.
+ */
+export const CheckoutPaymentSchema: GenMessage<CheckoutPayment> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 1);
 
 /**
  * A checkout session as the customer's page sees it: what they chose and
@@ -206,6 +244,21 @@ export type PublicCheckoutSession = Message<"billingos.subscriptions.v1.PublicCh
    * @generated from field: string client_secret = 16;
    */
   clientSecret: string;
+
+  /**
+   * How to collect the card: in StartPublicCheckoutPayment's answer only.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutPayment payment = 17;
+   */
+  payment?: CheckoutPayment | undefined;
+
+  /**
+   * Why the last payment failed (the session is open again: another card
+   * may be tried); unset otherwise.
+   *
+   * @generated from field: billingos.subscriptions.v1.CheckoutPaymentError payment_error = 18;
+   */
+  paymentError?: CheckoutPaymentError | undefined;
 };
 
 /**
@@ -213,7 +266,49 @@ export type PublicCheckoutSession = Message<"billingos.subscriptions.v1.PublicCh
  * Use `create(PublicCheckoutSessionSchema)` to create a new message.
  */
 export const PublicCheckoutSessionSchema: GenMessage<PublicCheckoutSession> = /*@__PURE__*/
-  messageDesc(file_billingos_subscriptions_v1_public_checkout, 1);
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 2);
+
+/**
+ * Request for StartPublicCheckoutPayment.
+ *
+ * @generated from message billingos.subscriptions.v1.StartPublicCheckoutPaymentRequest
+ */
+export type StartPublicCheckoutPaymentRequest = Message<"billingos.subscriptions.v1.StartPublicCheckoutPaymentRequest"> & {
+  /**
+   * The session's client secret.
+   *
+   * @generated from field: string client_secret = 1;
+   */
+  clientSecret: string;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.StartPublicCheckoutPaymentRequest.
+ * Use `create(StartPublicCheckoutPaymentRequestSchema)` to create a new message.
+ */
+export const StartPublicCheckoutPaymentRequestSchema: GenMessage<StartPublicCheckoutPaymentRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 3);
+
+/**
+ * Request for ConfirmPublicCheckoutSession.
+ *
+ * @generated from message billingos.subscriptions.v1.ConfirmPublicCheckoutSessionRequest
+ */
+export type ConfirmPublicCheckoutSessionRequest = Message<"billingos.subscriptions.v1.ConfirmPublicCheckoutSessionRequest"> & {
+  /**
+   * The session's client secret.
+   *
+   * @generated from field: string client_secret = 1;
+   */
+  clientSecret: string;
+};
+
+/**
+ * Describes the message billingos.subscriptions.v1.ConfirmPublicCheckoutSessionRequest.
+ * Use `create(ConfirmPublicCheckoutSessionRequestSchema)` to create a new message.
+ */
+export const ConfirmPublicCheckoutSessionRequestSchema: GenMessage<ConfirmPublicCheckoutSessionRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 4);
 
 /**
  * Request for GetPublicCheckoutLink.
@@ -241,7 +336,7 @@ export type GetPublicCheckoutLinkRequest = Message<"billingos.subscriptions.v1.G
  * Use `create(GetPublicCheckoutLinkRequestSchema)` to create a new message.
  */
 export const GetPublicCheckoutLinkRequestSchema: GenMessage<GetPublicCheckoutLinkRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_subscriptions_v1_public_checkout, 2);
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 5);
 
 /**
  * Request for CreatePublicCheckoutSession.
@@ -279,7 +374,7 @@ export type CreatePublicCheckoutSessionRequest = Message<"billingos.subscription
  * Use `create(CreatePublicCheckoutSessionRequestSchema)` to create a new message.
  */
 export const CreatePublicCheckoutSessionRequestSchema: GenMessage<CreatePublicCheckoutSessionRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_subscriptions_v1_public_checkout, 3);
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 6);
 
 /**
  * Request for GetPublicCheckoutSession.
@@ -300,7 +395,7 @@ export type GetPublicCheckoutSessionRequest = Message<"billingos.subscriptions.v
  * Use `create(GetPublicCheckoutSessionRequestSchema)` to create a new message.
  */
 export const GetPublicCheckoutSessionRequestSchema: GenMessage<GetPublicCheckoutSessionRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_subscriptions_v1_public_checkout, 4);
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 7);
 
 /**
  * Request for UpdatePublicCheckoutSession.
@@ -337,7 +432,7 @@ export type UpdatePublicCheckoutSessionRequest = Message<"billingos.subscription
  * Use `create(UpdatePublicCheckoutSessionRequestSchema)` to create a new message.
  */
 export const UpdatePublicCheckoutSessionRequestSchema: GenMessage<UpdatePublicCheckoutSessionRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_subscriptions_v1_public_checkout, 5);
+  messageDesc(file_billingos_subscriptions_v1_public_checkout, 8);
 
 /**
  * Checkout for customers' browsers: no API key, no organization of the call
@@ -393,6 +488,41 @@ export const PublicCheckoutService: GenService<{
   updatePublicCheckoutSession: {
     methodKind: "unary";
     input: typeof UpdatePublicCheckoutSessionRequestSchema;
+    output: typeof PublicCheckoutSessionSchema;
+  },
+  /**
+   * Gets an open session ready to take a card: its customer (the one the
+   * merchant named, else a new customer made from the email, name and
+   * billing address given; `customer_email` is required) and a SetupIntent
+   * for the customer's card. Answers with `payment`, what the page gives
+   * Stripe.js. Calling it again gives the same SetupIntent while it is
+   * unconfirmed (a new one after a failed payment). Changing the email or
+   * name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+   *
+   * @generated from rpc billingos.subscriptions.v1.PublicCheckoutService.StartPublicCheckoutPayment
+   */
+  startPublicCheckoutPayment: {
+    methodKind: "unary";
+    input: typeof StartPublicCheckoutPaymentRequestSchema;
+    output: typeof PublicCheckoutSessionSchema;
+  },
+  /**
+   * Confirms the session once its card is saved (the page has confirmed the
+   * SetupIntent with Stripe.js): makes the subscription with that card and
+   * its first order, exactly once. The session is then `PROCESSING` until
+   * the first payment succeeds (`COMPLETED`, `checkout.completed`) or fails
+   * (`OPEN` again with `payment_error`; another card may be confirmed, and
+   * retries the same order); with nothing due now (a trial) it is
+   * `COMPLETED` at once. Confirming a processing or completed session again
+   * changes nothing and answers with it. A card not saved yet is
+   * FAILED_PRECONDITION `PAYMENT_METHOD_REQUIRED`; a payment not started,
+   * `CHECKOUT_PAYMENT_NOT_STARTED`.
+   *
+   * @generated from rpc billingos.subscriptions.v1.PublicCheckoutService.ConfirmPublicCheckoutSession
+   */
+  confirmPublicCheckoutSession: {
+    methodKind: "unary";
+    input: typeof ConfirmPublicCheckoutSessionRequestSchema;
     output: typeof PublicCheckoutSessionSchema;
   },
 }> = /*@__PURE__*/
