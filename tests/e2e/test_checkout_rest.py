@@ -63,12 +63,13 @@ async def test_a_link_opens_a_session_that_a_browser_quotes_without_a_key(
 
     opened = await http.post(
         f"/v1/public/organizations/{merchant.organization_id}/checkout-links/{link['id']}/sessions",
-        json={"checkout_session": {"customer_email": "ada@example.com"}},
+        json={"customer_email": "ada@example.com"},
     )
     assert opened.status_code == 200, opened.text
     session = opened.json()
     secret = session["client_secret"]
     assert secret.startswith("bcx_")
+    assert session["customer_email"] == "ada@example.com"
     assert session["totals"]["total_minor"] == "1500"
 
     changed = await http.patch(

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 8080
 STRIPE_API_BASE = "https://api.stripe.com"
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+# The stand-in takes any publishable key.
+STAND_IN_KEY = "pk_test_localstripe"
 # The one service that talks to Stripe, and what it is told of it.
 STRIPE_SERVICE = "payments"
 WEBHOOK_SERVICE = "customers"  # the service that posts webhooks
@@ -75,6 +78,9 @@ class SuiteOptions:
     stripe_api_base: str | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # The key the checkout page gives Stripe.js with a real Stripe (None:
+    # STRIPE_PUBLISHABLE_KEY from the environment).
+    stripe_publishable_key: str | None = None
     # Build web/ when needed and serve it (/pricing-table.js, /assets/…).
     # Where npm is missing the suite runs without it (`web_unavailable` says why).
     serve_web: bool = True
@@ -99,6 +105,10 @@ class Suite:
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
+    # What the checkout page gives Stripe.js: the publishable key and where
+    # Stripe.js is loaded from (the stand-in serves one of its own).
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = ""
     postgres: LocalPostgres | None = None
     nats: LocalNats | None = None
     stripe: LocalStripe | None = None  # the stand-in, when the suite started it
@@ -178,11 +188,24 @@ class Suite:
             self.stripe_api_base = options.stripe_api_base or STRIPE_API_BASE
             self.stripe_secret_key = options.stripe_secret_key
             self.stripe_webhook_secret = options.stripe_webhook_secret or ""
+            if self.stripe_api_base == STRIPE_API_BASE:
+                self.stripe_publishable_key = options.stripe_publishable_key or os.environ.get(
+                    "STRIPE_PUBLISHABLE_KEY", ""
+                )
+                self.stripe_js_url = STRIPE_JS_URL
+            else:
+                # A stand-in started elsewhere (a test session's localstripe).
+                self.stripe_publishable_key = options.stripe_publishable_key or STAND_IN_KEY
+                self.stripe_js_url = f"{self.stripe_api_base}/js.stripe.com/v3/"
         else:
             self.stripe = LocalStripe(self.log_dir)
             self.stripe_api_base = self.stripe.start()
             self.stripe_secret_key = self.stripe.secret_key
             self.stripe_webhook_secret = self.stripe.webhook_secret
+            # The stand-in takes any publishable key and serves its own
+            # Stripe.js (which talks to it, not to Stripe).
+            self.stripe_publishable_key = STAND_IN_KEY
+            self.stripe_js_url = f"{self.stripe_api_base}/js.stripe.com/v3/"
 
     def _start_service(self, spec: ServiceSpec) -> None:
         port = spec.port if self.options.registry_ports and port_is_free(spec.port) else free_port()
@@ -223,6 +246,8 @@ class Suite:
             env[prefix + "PUBLIC_BASE_URL"] = self.rest_url
             # A development suite: a checkout may return to a local shop.
             env[prefix + "CHECKOUT_LOOPBACK_HTTP_ALLOWED"] = "true"
+            env[prefix + "STRIPE_PUBLISHABLE_KEY"] = self.stripe_publishable_key
+            env[prefix + "STRIPE_JS_URL"] = self.stripe_js_url
         log_file = self.log_dir / f"{spec.name}.log"
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)

@@ -34,6 +34,7 @@ from billingos_subscriptions.charger import Charger
 from billingos_subscriptions.checkout import CheckoutSettings
 from billingos_subscriptions.checkout_expiry import CheckoutExpiry
 from billingos_subscriptions.clients import (
+    BuyersClient,
     CatalogClient,
     MembersClient,
     MeteringClient,
@@ -69,6 +70,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     customers_address = settings.customers_address or settings.key_check_address
     directory = CustomerDirectory(customers_address, token)
     members = MembersClient(customers_address, token)
+    buyers = BuyersClient(customers_address, token)
     poll = settings.worker_poll_seconds
     charger = Charger(
         app.database,
@@ -111,8 +113,12 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     checkout = CheckoutSettings(
         public_base_url=settings.public_base_url,
         loopback_http_allowed=settings.checkout_loopback_http_allowed,
+        stripe_publishable_key=settings.stripe_publishable_key,
+        stripe_js_url=settings.stripe_js_url,
     )
-    backends = Backends(catalog, directory, members, payments, app.clock, wake_all, checkout)
+    backends = Backends(
+        catalog, directory, members, buyers, payments, app.clock, wake_all, checkout
+    )
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
             subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server,
@@ -169,7 +175,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         poll_seconds=settings.checkout_expiry_poll_seconds,
     )
     app.add_worker("checkout-expiry", expiry.run)
-    for client in (catalog, payments, metering, directory, members):
+    for client in (catalog, payments, metering, directory, members, buyers):
         app.add_closer(client.close)
     for source in states.state_sources(checkout):
         app.add_state_source(source)

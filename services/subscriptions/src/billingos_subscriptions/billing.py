@@ -21,7 +21,7 @@ from billingos_kit.ids import new_id, new_ids
 from billingos_kit.outbox import Outbox
 from billingos_kit.repository import DataScope
 from billingos_pricing import invoices
-from billingos_subscriptions import events, order_amounts
+from billingos_subscriptions import checkout_outcome, events, order_amounts
 from billingos_subscriptions.billing_rules import BillingRules, rules_of
 from billingos_subscriptions.dunning import after_failure
 from billingos_subscriptions.messages import (
@@ -427,6 +427,7 @@ class Billing:
             sub.updated_at = now
             await self.subscriptions.update(sub, ["status", "next_action_at", "updated_at"])
             await self.announce(sub, events.activated)
+            await checkout_outcome.first_payment_paid(self.scope, sub, now)
         elif status in (
             SubscriptionStatus.PAST_DUE,
             SubscriptionStatus.UNPAID,
@@ -460,6 +461,7 @@ class Billing:
             # expires a day later. No dunning for what never started.
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
             await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+            await checkout_outcome.first_payment_failed(self.scope, sub, attempt, now)
             return
         if (
             reason is BillingReason.SUBSCRIPTION_CREATE

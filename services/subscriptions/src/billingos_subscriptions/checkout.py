@@ -6,7 +6,7 @@ customer's checkout, opened from a link (by the customer's page, or the
 merchant) or from products (by the merchant): the price chosen, seats, the
 customer's email, name and billing address, a discount code, and the
 totals of the first order those choices make, computed as that order will
-be (`_requote`: the subscription's own `bought` and `discount`, the first
+be (`requote`: the subscription's own `bought` and `discount`, the first
 period's lines, the tax rate of the address, checkout_quote.py).
 
 A session is found by its client secret (`bcx_...`, shown once; only its
@@ -18,10 +18,11 @@ calls are safe without them: an update locks the session's row and sets
 absolute values (a repeat changes nothing more), opening a session makes
 a new one each time (an open session is cheap and expires).
 
-States: open → processing → completed (the confirmation, a later slice, fills
-`subscription_id`/`order_id`; the subscriptions table's unique
-`checkout_session_id` holds one subscription per session); open → expired
-(the sweep, checkout_expiry.py, or the merchant), announced once."""
+States: open → processing → completed, or open → completed when nothing is
+due now (the confirmation, checkout_confirmation.py, fills `subscription_id`
+and `order_id`); processing → open with a payment error (the first payment
+failed: checkout_outcome.py); open → expired (the sweep, checkout_expiry.py,
+or the merchant), announced once."""
 
 from __future__ import annotations
 
@@ -141,11 +142,22 @@ _LINK_FIELD_OF_COLUMN = {
 
 @dataclass(frozen=True)
 class CheckoutSettings:
-    """The deployment's checkout rules: where its pages are reached, and
-    whether a success URL may be plain http to a loopback host."""
+    """The deployment's checkout rules: where its pages are reached, whether
+    a success URL may be plain http to a loopback host, and what the page
+    gives Stripe.js."""
 
     public_base_url: str = ""
     loopback_http_allowed: bool = False
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = ""
+
+    def payment(self, setup_intent_client_secret: str = "") -> public_checkout_pb2.CheckoutPayment:
+        """What the page gives Stripe.js."""
+        return public_checkout_pb2.CheckoutPayment(
+            publishable_key=self.stripe_publishable_key,
+            stripe_js_url=self.stripe_js_url,
+            setup_intent_client_secret=setup_intent_client_secret,
+        )
 
     def link_url(self, row: CheckoutLink) -> str:
         return f"{self.public_base_url.rstrip('/')}/checkout/{row.organization_id}/{row.id}"
@@ -358,7 +370,7 @@ class Offer:
         )
 
 
-def _refuse_unless_open(row: CheckoutSession, now: dt.datetime) -> None:
+def refuse_unless_open(row: CheckoutSession, now: dt.datetime) -> None:
     """A session takes changes (and, later, its confirmation) only while open
     and before its expire time, whether or not the sweep has marked it."""
     status = CheckoutSessionStatus(row.status)
@@ -748,7 +760,7 @@ class CheckoutSessions:
             status=CheckoutSessionStatus.OPEN.value,
             product_ids=offer.product_ids,
             allowed_discount_ids=offer.allowed_discount_ids,
-            price_id=uuid.UUID(int=0),  # chosen by _requote
+            price_id=uuid.UUID(int=0),  # chosen by requote
             currency="",
             seats=seats,
             customer_id=customer_id,
@@ -772,7 +784,7 @@ class CheckoutSessions:
             created_at=now,
             updated_at=now,
         )
-        await self._requote(row, price_id, seats)
+        await self.requote(row, price_id, seats)
         await self.sessions.insert(row)
         await self._scope.outbox.add(events.checkout_created(checkout_session_message(row)))
         return row, client_secret
@@ -790,7 +802,14 @@ class CheckoutSessions:
         paths = PUBLIC_SESSION_MASK.paths(mask, wanted)
         row = await self.sessions.require(session_id, for_update=True)
         now = self._scope.clock.now()
-        _refuse_unless_open(row, now)
+        refuse_unless_open(row, now)
+        if row.subscription_id is not None:
+            raise FailedPrecondition(
+                "the checkout session is confirmed: its choices and details are fixed "
+                "(after a failed payment, only another card can be tried)",
+                reason="CHECKOUT_SESSION_CONFIRMED",
+            )
+        before = (row.customer_email, row.customer_name, row.billing_address)
         violations = Violations()
         price_id: uuid.UUID | None = row.price_id
         if "price_id" in paths:
@@ -816,11 +835,24 @@ class CheckoutSessions:
         if seats is None:
             # A new price keeps the seats only if it has seats too.
             seats = row.seats if price_id == row.price_id else await self._seats_for(price_id, row)
-        await self._requote(row, price_id, seats)
+        await self.requote(row, price_id, seats)
         row.updated_at = now
+        if row.customer_made and before != (
+            row.customer_email,
+            row.customer_name,
+            row.billing_address,
+        ):
+            # The customer made from the old details is left as it is (it
+            # bought nothing); the next start of the payment makes another.
+            row.customer_id = None
+            row.customer_made = False
+            row.setup_intent_id = None
         await self.sessions.update(
             row,
             [
+                "customer_id",
+                "customer_made",
+                "setup_intent_id",
                 "price_id",
                 "currency",
                 "seats",
@@ -851,13 +883,13 @@ class CheckoutSessions:
         if status is CheckoutSessionStatus.EXPIRED:
             return row
         if status is not CheckoutSessionStatus.OPEN:
-            _refuse_unless_open(row, self._scope.clock.now())
+            refuse_unless_open(row, self._scope.clock.now())
         await expire_session(self._scope, row, self._scope.clock.now())
         return row
 
     # ---- the quote --------------------------------------------------------------
 
-    async def _requote(self, row: CheckoutSession, price_id: uuid.UUID | None, seats: int) -> None:
+    async def requote(self, row: CheckoutSession, price_id: uuid.UUID | None, seats: int) -> None:
         """Chooses the session's price (the one named, else the first
         product's first active one), seats and discount, and computes its
         totals as the first order of a subscription made with them will be:

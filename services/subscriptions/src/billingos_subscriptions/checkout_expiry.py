@@ -5,7 +5,7 @@ batch. A claimed row is open and unlocked by anyone else, and the claim
 holds its lock until the commit: two sweeps, or a sweep and the merchant's
 expire, never expire one session twice, so it is announced once. A session
 past its time that the sweep has not reached yet is refused all the same
-(checkout._refuse_unless_open)."""
+(checkout.refuse_unless_open)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from billingos_kit.errors import (
     ValidationFailed,
 )
 from billingos_kit.grpc.status import field_violations_of
-from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.headers import IDEMPOTENCY_HEADER, ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
 
 TIMEOUT_SECONDS = 10.0
 
@@ -81,11 +81,19 @@ class _Client:
             (ORGANIZATION_HEADER, str(organization_id)),
         )
 
-    async def _call(self, method: Any, request: Any, organization_id: uuid.UUID) -> Any:
+    async def _call(
+        self,
+        method: Any,
+        request: Any,
+        organization_id: uuid.UUID,
+        *,
+        idempotency_key: str = "",
+    ) -> Any:
+        metadata = self._metadata(organization_id)
+        if idempotency_key:
+            metadata = (*metadata, (IDEMPOTENCY_HEADER, idempotency_key))
         try:
-            return await method(
-                request, metadata=self._metadata(organization_id), timeout=TIMEOUT_SECONDS
-            )
+            return await method(request, metadata=metadata, timeout=TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as error:
             raise self._translated(error) from None
 
@@ -215,6 +223,45 @@ class PaymentsClient(_Client):
         )
         return found
 
+    def _intents(self) -> Any:
+        return self._stub("methods", payment_methods_pb2_grpc.PaymentMethodServiceStub)
+
+    async def create_setup_intent(
+        self, organization_id: uuid.UUID, customer_id: uuid.UUID, idempotency_key: str
+    ) -> payment_methods_pb2.SetupIntent:
+        """A SetupIntent for the customer's card; the same one for a repeat
+        of `idempotency_key` (a retry after a lost answer or a rollback)."""
+        request = payment_methods_pb2.CreateSetupIntentRequest(
+            setup_intent=payment_methods_pb2.SetupIntent(customer_id=str(customer_id))
+        )
+        intent: payment_methods_pb2.SetupIntent = await self._call(
+            self._intents().CreateSetupIntent,
+            request,
+            organization_id,
+            idempotency_key=idempotency_key,
+        )
+        return intent
+
+    async def setup_intent(
+        self, organization_id: uuid.UUID, intent_id: uuid.UUID, *, sync: bool = False
+    ) -> payment_methods_pb2.SetupIntent | None:
+        """The SetupIntent as payments knows it, or (`sync`) as Stripe has it
+        now, its card recorded once it succeeded; None if unknown."""
+        stub = self._intents()
+        if sync:
+            synced: payment_methods_pb2.SetupIntent | None = await self._found(
+                stub.SyncSetupIntent,
+                payment_methods_pb2.SyncSetupIntentRequest(id=str(intent_id)),
+                organization_id,
+            )
+            return synced
+        found: payment_methods_pb2.SetupIntent | None = await self._found(
+            stub.GetSetupIntent,
+            payment_methods_pb2.GetSetupIntentRequest(id=str(intent_id)),
+            organization_id,
+        )
+        return found
+
 
 class MeteringClient(_Client):
     service = "metering"
@@ -282,6 +329,55 @@ class MembersClient(_Client):
                 raise _as_seat_violations(error) from None
             raise ServiceUnavailable(self.service) from None
         return made
+
+
+class BuyersClient(_Client):
+    """Makes the customer a checkout session buys for."""
+
+    service = "customers"
+
+    async def create(
+        self, organization_id: uuid.UUID, customer: customers_pb2.Customer, idempotency_key: str
+    ) -> customers_pb2.Customer:
+        """The new customer; the same one for a repeat of `idempotency_key`
+        (the customers service keeps the answer), so a session that made its
+        customer and then rolled back makes no second one. The customer's
+        field violations come back as the session's."""
+        try:
+            made: customers_pb2.Customer = await self._stub(
+                "customers", customers_pb2_grpc.CustomerServiceStub
+            ).CreateCustomer(
+                customers_pb2.CreateCustomerRequest(customer=customer),
+                metadata=(*self._metadata(organization_id), (IDEMPOTENCY_HEADER, idempotency_key)),
+                timeout=TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise _as_session_violations(error) from None
+            raise ServiceUnavailable(self.service) from None
+        return made
+
+
+_SESSION_FIELD_OF_CUSTOMER = {
+    "customer.email": "checkout_session.customer_email",
+    "customer.name": "checkout_session.customer_name",
+    "customer.billing_address": "checkout_session.billing_address",
+}
+
+
+def _as_session_violations(error: grpc.aio.AioRpcError) -> ValidationFailed:
+    """The customer's field violations as the checkout session's."""
+
+    def field_of(name: str) -> str:
+        for prefix, session_field in _SESSION_FIELD_OF_CUSTOMER.items():
+            if name == prefix or name.startswith(prefix + "."):
+                return session_field + name[len(prefix) :]
+        return "checkout_session"
+
+    violations = [
+        FieldViolation(field_of(v.field), v.description) for v in field_violations_of(error)
+    ] or [FieldViolation("checkout_session", error.details() or "is not a valid customer")]
+    return ValidationFailed(violations)
 
 
 def _as_seat_violations(error: grpc.aio.AioRpcError) -> ValidationFailed:

@@ -129,5 +129,11 @@ def checkout_created(session: checkout_pb2.CheckoutSession) -> events_pb2.Checko
     return events_pb2.CheckoutCreatedEvent(checkout_session=_without_secret(session))
 
 
+def checkout_completed(
+    session: checkout_pb2.CheckoutSession,
+) -> events_pb2.CheckoutCompletedEvent:
+    return events_pb2.CheckoutCompletedEvent(checkout_session=_without_secret(session))
+
+
 def checkout_expired(session: checkout_pb2.CheckoutSession) -> events_pb2.CheckoutExpiredEvent:
     return events_pb2.CheckoutExpiredEvent(checkout_session=_without_secret(session))

@@ -310,6 +310,17 @@ def checkout_session_message(row: CheckoutSession) -> checkout_pb2.CheckoutSessi
         metadata=metadata_to_proto(row.metadata),
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
+        payment_error=payment_error_message(row),
+    )
+
+
+def payment_error_message(row: CheckoutSession) -> checkout_pb2.CheckoutPaymentError | None:
+    if row.payment_error is None:
+        return None
+    return checkout_pb2.CheckoutPaymentError(
+        code=row.payment_error.get("code", ""),
+        decline_code=row.payment_error.get("decline_code", ""),
+        message=row.payment_error.get("message", ""),
     )
 
 
@@ -356,10 +367,15 @@ def public_link_message(
 
 
 def public_session_message(
-    row: CheckoutSession, products: Sequence[public_pb2.PublicProduct], success_url: str
+    row: CheckoutSession,
+    products: Sequence[public_pb2.PublicProduct],
+    success_url: str,
+    payment: public_checkout_pb2.CheckoutPayment,
 ) -> public_checkout_pb2.PublicCheckoutSession:
     """The session as the customer's page sees it: no metadata, no customer
-    id, no discount ids, no client secret (the caller adds it once)."""
+    id, no discount ids, no client secret (the caller adds it once); how to
+    collect the card while it is open."""
+    is_open = CheckoutSessionStatus(row.status) is CheckoutSessionStatus.OPEN
     return public_checkout_pb2.PublicCheckoutSession(
         id=str(row.id),
         organization_id=str(row.organization_id),
@@ -376,4 +392,6 @@ def public_session_message(
         totals=_totals(row),
         success_url=success_url,
         expire_time=timestamp(row.expire_at),
+        payment=payment if is_open else None,
+        payment_error=payment_error_message(row),
     )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -507,6 +508,16 @@ checkout_sessions = Table(
     Column("expired_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Whether `customer_id` is the customer this session made (from the
+    # email, name and address typed) rather than the merchant's.
+    Column("customer_made", Boolean, nullable=False, server_default=false()),
+    # The payments service's SetupIntent the page confirms (NULL: none yet,
+    # or a new one is due after a failed payment), and how many were asked
+    # for (each request's idempotency key).
+    Column("setup_intent_id", Uuid, nullable=True),
+    Column("payment_starts", Integer, nullable=False, server_default="0"),
+    # Why the last first payment failed: {code, decline_code, message}.
+    Column("payment_error", JSONB, nullable=True),
     UniqueConstraint("client_secret_hash"),
     Index("ix_checkout_sessions_organization_id_id", "organization_id", "id"),
     Index(
@@ -840,3 +851,7 @@ class CheckoutSession:
     expired_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    customer_made: bool = False
+    setup_intent_id: uuid.UUID | None = None
+    payment_starts: int = 0
+    payment_error: dict[str, str] | None = None

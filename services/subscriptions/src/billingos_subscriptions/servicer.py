@@ -45,7 +45,13 @@ from billingos_subscriptions.checkout import (
     organization_of,
     public_success_url,
 )
-from billingos_subscriptions.clients import CatalogClient, MembersClient, PaymentsClient
+from billingos_subscriptions.checkout_confirmation import CheckoutConfirmation
+from billingos_subscriptions.clients import (
+    BuyersClient,
+    CatalogClient,
+    MembersClient,
+    PaymentsClient,
+)
 from billingos_subscriptions.messages import (
     billing_settings_message,
     checkout_session_message,
@@ -62,6 +68,7 @@ from billingos_subscriptions.repository import (
     CheckoutSessionFilter,
     OrderFilter,
     SeatFilter,
+    SessionKey,
     SubscriptionFilter,
 )
 from billingos_subscriptions.seats import Seats
@@ -82,6 +89,7 @@ class Backends:
     catalog: CatalogClient
     directory: CustomerDirectory
     members: MembersClient
+    buyers: BuyersClient
     payments: PaymentsClient
     real_clock: Clock
     wake: Callable[[], None]
@@ -418,27 +426,47 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
 
-    async def _sessions(self, organization_id: uuid.UUID) -> CheckoutSessions:
+    async def _work(self, organization_id: uuid.UUID) -> OrganizationWork:
         scope = current_scope()
-        work = OrganizationWork(
+        return OrganizationWork(
             await scope.connection(), organization_id, scope.clock, kit_tables, SOURCE
         )
-        b = self._backends
-        return CheckoutSessions(_subscriptions(b, work), b.catalog, b.checkout)
 
-    async def _by_secret(self, client_secret: str) -> tuple[CheckoutSessions, uuid.UUID]:
+    async def _sessions(self, organization_id: uuid.UUID) -> CheckoutSessions:
+        b = self._backends
+        return CheckoutSessions(
+            _subscriptions(b, await self._work(organization_id)), b.catalog, b.checkout
+        )
+
+    async def _key(self, client_secret: str) -> SessionKey:
         connection = await current_scope().connection()
-        key = await PublicCheckout(CheckoutSecrets(OnConnection(connection))).session_key(
+        return await PublicCheckout(CheckoutSecrets(OnConnection(connection))).session_key(
             client_secret
         )
+
+    async def _by_secret(self, client_secret: str) -> tuple[CheckoutSessions, uuid.UUID]:
+        key = await self._key(client_secret)
         return await self._sessions(key.organization_id), key.id
 
-    @staticmethod
+    async def _confirmation(
+        self, client_secret: str
+    ) -> tuple[CheckoutConfirmation, CheckoutSessions, uuid.UUID]:
+        key = await self._key(client_secret)
+        b = self._backends
+        subscriptions = _subscriptions(b, await self._work(key.organization_id))
+        sessions = CheckoutSessions(subscriptions, b.catalog, b.checkout)
+        confirmation = CheckoutConfirmation(sessions, subscriptions, b.payments, b.buyers)
+        return confirmation, sessions, key.id
+
     async def _message(
-        sessions: CheckoutSessions, row: CheckoutSession
+        self,
+        sessions: CheckoutSessions,
+        row: CheckoutSession,
+        setup_intent_client_secret: str = "",
     ) -> public_checkout_pb2.PublicCheckoutSession:
         products = await sessions.public_products(list(row.product_ids))
-        return public_session_message(row, products, public_success_url(row))
+        payment = self._backends.checkout.payment(setup_intent_client_secret)
+        return public_session_message(row, products, public_success_url(row), payment)
 
     async def GetPublicCheckoutLink(
         self, request: public_checkout_pb2.GetPublicCheckoutLinkRequest, context: Context
@@ -472,4 +500,19 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
         row = await sessions.update_public(
             session_id, request.checkout_session, request.update_mask
         )
+        return await self._message(sessions, row)
+
+    async def StartPublicCheckoutPayment(
+        self, request: public_checkout_pb2.StartPublicCheckoutPaymentRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        confirmation, sessions, session_id = await self._confirmation(request.client_secret)
+        row, intent_secret = await confirmation.start_payment(session_id)
+        return await self._message(sessions, row, intent_secret)
+
+    async def ConfirmPublicCheckoutSession(
+        self, request: public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, context: Context
+    ) -> public_checkout_pb2.PublicCheckoutSession:
+        confirmation, sessions, session_id = await self._confirmation(request.client_secret)
+        row = await confirmation.confirm(session_id)
+        self._backends.wake()
         return await self._message(sessions, row)

@@ -12,6 +12,7 @@ from billingos_kit.settings import ServiceSettings
 
 class SubscriptionsSettings(ServiceSettings):
     service_name: ClassVar[str] = "subscriptions"
+    bare_names: ClassVar[dict[str, str]] = {"stripe_publishable_key": "STRIPE_PUBLISHABLE_KEY"}
 
     grpc_listen: str = "127.0.0.1:50065"
     # The services the engine asks (BILLINGOS_CATALOG_ADDRESS and so on, set
@@ -39,3 +40,9 @@ class SubscriptionsSettings(ServiceSettings):
     # How often the checkout expiry sweep looks for open sessions past their
     # expire time (a refused update does not wait for it).
     checkout_expiry_poll_seconds: float = Field(default=15.0, gt=0)
+    # What the hosted checkout page gives Stripe.js: the platform's
+    # publishable key (pk_live_... or pk_test_...; also read from
+    # STRIPE_PUBLISHABLE_KEY) and where Stripe.js is loaded from (Stripe's
+    # own, or a stand-in's in development).
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"

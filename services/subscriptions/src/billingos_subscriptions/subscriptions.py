@@ -270,7 +270,18 @@ class Subscriptions:
             seats,
         )
 
-    async def create(self, request: subscriptions_pb2.CreateSubscriptionRequest) -> Subscription:
+    async def create(
+        self,
+        request: subscriptions_pb2.CreateSubscriptionRequest,
+        *,
+        checkout_session_id: uuid.UUID | None = None,
+        reference: str | None = None,
+        allowed_discounts: frozenset[str] | None = None,
+    ) -> Subscription:
+        """Makes the subscription (and its first order, unless it trials).
+        A checkout's confirmation names its session (one subscription per
+        session), the reference its discount redemption and purchase are
+        recorded under (a retry finds them), and the discounts it accepts."""
         wanted = request.subscription
         scope = self._scope
         violations = Violations()
@@ -349,14 +360,16 @@ class Subscriptions:
             raise InvalidArgument(
                 "subscription.price_id", "its first period ends past the end of the calendar"
             ) from None
+        reference = reference or self._reference(subscription_id)
         discount = await self.discount(
             request.promotion_code,
             discount_id,
             bought,
             customer_id,
-            self._reference(subscription_id),
+            reference,
             now,
             field="promotion_code" if request.promotion_code else "subscription.discount_id",
+            allowed=allowed_discounts,
         )
         row = Subscription(
             id=subscription_id,
@@ -399,6 +412,7 @@ class Subscriptions:
             metadata=metadata,
             created_at=now,
             updated_at=now,
+            checkout_session_id=checkout_session_id,
         )
         if trial_end is not None:
             # The trial's period is the trial itself; the first billing period
@@ -408,7 +422,7 @@ class Subscriptions:
         schedule_next_action(row)
         await self.billing.subscriptions.insert(row)
         await self.billing.wake_clock(row.test_clock_id)
-        bought = await self._purchased(bought, self._reference(row.id), customer_id)
+        bought = await self._purchased(bought, reference, customer_id)
         await self.billing.items.insert(*self._items(row, bought, anchor))
         if trial_end is not None:
             await self.billing.announce(row, events.created, events.activated)

@@ -1,0 +1,74 @@
+"""What a checkout session becomes as its subscription's first payment
+settles (the engine calls these as it applies the payment, in the same
+transaction): completed and announced once when paid; open again with the
+payment's error when it failed, so the customer may try another card.
+
+Only a session still processing moves: one open (confirming, before the
+answer) or already completed is left to its confirmation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from billingos_subscriptions import events
+from billingos_subscriptions.messages import checkout_session_message
+from billingos_subscriptions.models import CheckoutSession, PaymentAttempt, Subscription
+from billingos_subscriptions.repository import CheckoutSessionRepository
+from billingos_subscriptions.vocabulary import CheckoutSessionStatus
+
+if TYPE_CHECKING:
+    from billingos_subscriptions.billing import WorkScope
+
+# What a customer is told when the payment's own message is empty.
+_DECLINED = "The payment was declined. Try another card."
+
+
+async def complete(scope: WorkScope, row: CheckoutSession, now: dt.datetime) -> None:
+    """Marks the (locked) session completed and announces
+    `checkout.completed`: the one place either happens, so once per session."""
+    assert CheckoutSessionStatus(row.status) is not CheckoutSessionStatus.COMPLETED
+    row.status = CheckoutSessionStatus.COMPLETED.value
+    row.completed_at = now
+    row.payment_error = None
+    row.updated_at = now
+    await CheckoutSessionRepository(scope).update(
+        row, ["status", "completed_at", "payment_error", "updated_at"]
+    )
+    await scope.outbox.add(events.checkout_completed(checkout_session_message(row)))
+
+
+async def _processing(scope: WorkScope, sub: Subscription) -> CheckoutSession | None:
+    if sub.checkout_session_id is None:
+        return None
+    row = await CheckoutSessionRepository(scope).get(sub.checkout_session_id, for_update=True)
+    if row is None or CheckoutSessionStatus(row.status) is not CheckoutSessionStatus.PROCESSING:
+        return None
+    return row
+
+
+async def first_payment_paid(scope: WorkScope, sub: Subscription, now: dt.datetime) -> None:
+    row = await _processing(scope, sub)
+    if row is not None:
+        await complete(scope, row, now)
+
+
+async def first_payment_failed(
+    scope: WorkScope, sub: Subscription, attempt: PaymentAttempt, now: dt.datetime
+) -> None:
+    """Opens the session again with the failure; its SetupIntent is used up,
+    so the next start of the payment asks for a new card."""
+    row = await _processing(scope, sub)
+    if row is None:
+        return
+    row.status = CheckoutSessionStatus.OPEN.value
+    row.payment_error = {
+        "code": attempt.failure_code or "",
+        "decline_code": attempt.decline_code or "",
+        "message": attempt.failure_message or _DECLINED,
+    }
+    row.setup_intent_id = None
+    row.updated_at = now
+    await CheckoutSessionRepository(scope).update(
+        row, ["status", "payment_error", "setup_intent_id", "updated_at"]
+    )
