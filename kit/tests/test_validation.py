@@ -89,3 +89,40 @@ def test_raise_if_any_raises_every_violation_at_once() -> None:
         violations.raise_if_any()
     assert [v.field for v in raised.value.violations] == ["customer.email", "customer.name"]
     assert raised.value.message == "customer.email: is required; customer.name: too long"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ada\x00",
+        "Ada\x1b[31m",
+        "Ada\x7f",
+        "Ada\x9b",
+        "evil\u202egpj.exe",
+        "\u2066Ada\u2069",
+        "\u202aAda\u202c",
+    ],
+)
+def test_control_and_bidirectional_formatting_characters_are_refused(value: str) -> None:
+    violations = Violations()
+    check_text(violations, "customer.name", value, max_length=100)
+    assert [v.field for v in violations.found] == ["customer.name"]
+    assert "control characters" in violations.found[0].description
+
+
+def test_line_breaks_are_text_but_not_a_single_line() -> None:
+    for value in ("two\nlines", "tab\there", "line\u2028separator"):
+        multi, single = Violations(), Violations()
+        check_text(multi, "product.description", value, max_length=100)
+        check_text(single, "customer.name", value, max_length=100, single_line=True)
+        assert multi.found == []
+        assert [v.description for v in single.found] == [
+            "must be a single line (no tabs or line breaks)"
+        ]
+
+
+def test_letters_of_every_script_and_marks_are_text() -> None:
+    violations = Violations()
+    for value in ("Ada Lovelace", "محمد", "שלום\u200f", "Zoë", "李雷", "emoji 🎉"):
+        check_text(violations, "customer.name", value, max_length=100, single_line=True)
+    assert violations.found == []

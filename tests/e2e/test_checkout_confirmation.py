@@ -217,10 +217,13 @@ async def test_a_customer_checks_out_with_a_code_and_a_card_exactly_once(
     assert done["status"] == COMPLETED, done
     assert "payment" not in done
     replay = await confirm(http, secret)
-    assert replay.status_code == 200 and replay.json()["status"] == COMPLETED
+    assert replay.status_code == 200
+    assert replay.json()["status"] == COMPLETED
 
     kept = (await merchant.client.get(f"/v1/checkout-sessions/{session['id']}")).json()
-    assert kept["status"] == COMPLETED and kept["subscription_id"] and kept["order_id"]
+    assert kept["status"] == COMPLETED
+    assert kept["subscription_id"]
+    assert kept["order_id"]
     subscription = (
         await merchant.client.get(f"/v1/subscriptions/{kept['subscription_id']}")
     ).json()
@@ -242,7 +245,8 @@ async def test_a_customer_checks_out_with_a_code_and_a_card_exactly_once(
     assert await outbox_count(suite, merchant.organization_id, "checkout.completed") == 1
 
     fixed = await patch(http, secret, customer_name="Someone Else")
-    assert fixed.status_code == 400 and reason_of(fixed) == "CHECKOUT_SESSION_COMPLETED"
+    assert fixed.status_code == 400
+    assert reason_of(fixed) == "CHECKOUT_SESSION_COMPLETED"
 
 
 async def test_a_declined_card_opens_the_session_again_and_another_pays_the_same_order(
@@ -274,7 +278,8 @@ async def test_a_declined_card_opens_the_session_again_and_another_pays_the_same
 
     # Once confirmed, only another card can be tried.
     refused = await patch(http, secret, seats=0, customer_name="Grace")
-    assert refused.status_code == 400 and reason_of(refused) == "CHECKOUT_SESSION_CONFIRMED"
+    assert refused.status_code == 400
+    assert reason_of(refused) == "CHECKOUT_SESSION_CONFIRMED"
 
     retried = await start_payment(http, secret)
     assert (
@@ -334,7 +339,8 @@ async def test_details_changed_after_the_payment_started_make_a_new_customer(
     assert (await patch(http, secret, customer_email="right@example.com")).status_code == 200
     started = await start_payment(http, secret)
     second = (await merchant.client.get(f"/v1/checkout-sessions/{session['id']}")).json()
-    assert first["customer_id"] and second["customer_id"] != first["customer_id"]
+    assert first["customer_id"]
+    assert second["customer_id"] != first["customer_id"]
     await save_card(suite, started["payment"], GOOD_CARD)
     assert (await confirm(http, secret)).status_code == 200
     done = await settled(http, secret)

@@ -12,7 +12,7 @@ import pytest
 
 from billingos_cli.suite import Suite
 
-from .conftest import Merchant
+from .conftest import ClientFrom, Merchant
 
 pytestmark = pytest.mark.e2e
 
@@ -86,3 +86,32 @@ async def test_a_link_opens_a_session_that_a_browser_quotes_without_a_key(
     unknown = await http.get("/v1/public/checkout-sessions/bcx_" + "x" * 40)
     assert unknown.status_code == 404
     assert "x" * 40 not in unknown.text
+
+
+async def test_one_address_opening_sessions_without_end_gets_429_with_retry_after(
+    merchant: Merchant, http: httpx.AsyncClient, client_from: ClientFrom
+) -> None:
+    """Anyone may open a session from a link, so each client address has an
+    allowance (60 a minute): past it, 429 with Retry-After, before any work;
+    other addresses (the merchant's other customers) go on."""
+    product = await plan(merchant)
+    made = await merchant.client.post(
+        "/v1/checkout-links",
+        json={"product_ids": [product["id"]], "success_url": "http://127.0.0.1:9/thanks"},
+    )
+    link = made.json()
+    organization = merchant.organization_id
+    path = f"/v1/public/organizations/{organization}/checkout-links/{link['id']}/sessions"
+    statuses = []
+    async with client_from("127.0.0.23") as flooder:
+        # 60 at once, and one more a second as the allowance refills.
+        for _ in range(200):
+            answer = await flooder.post(path, json={})
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert int(answer.headers["retry-after"]) >= 1
+                assert "CHECKOUT_SESSIONS_RATE_LIMITED" in answer.text
+                break
+    assert statuses[-1] == 429
+    assert 60 <= statuses.count(200) < 199
+    assert (await http.post(path, json={})).status_code == 200

@@ -12,6 +12,7 @@ the limit holds per process; the gateway passes the client address it trusts
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +28,11 @@ class _Bucket:
     at: float  # clock seconds when `tokens` was computed
 
 
-class FailedCheckThrottle:
+class TokenBuckets:
+    """A token bucket per key (a client address, an organization), each of
+    `per_minute` tokens refilling at that rate; full buckets are forgotten
+    and the oldest dropped past `max_addresses`, so memory stays bounded."""
+
     def __init__(
         self, clock: Clock, per_minute: int, max_addresses: int = MAX_TRACKED_ADDRESSES
     ) -> None:
@@ -44,7 +49,15 @@ class FailedCheckThrottle:
             return None
         return max(1, math.ceil((1.0 - bucket.tokens) / self._refill_per_second))
 
-    def record_failure(self, address: str) -> None:
+    def take(self, address: str) -> int | None:
+        """Spends a token of `address`'s if it has one (None); else the
+        seconds until it will, spending nothing."""
+        wait = self.retry_after(address)
+        if wait is None:
+            self.spend(address)
+        return wait
+
+    def spend(self, address: str) -> None:
         bucket = self._current(address) or _Bucket(self._capacity, self._now())
         bucket.tokens = max(0.0, bucket.tokens - 1.0)
         self._buckets[address] = bucket
@@ -75,3 +88,25 @@ class FailedCheckThrottle:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+class FailedCheckThrottle(TokenBuckets):
+    """Failed credential checks per client address (see the module's doc)."""
+
+    def record_failure(self, address: str) -> None:
+        self.spend(address)
+
+
+def client_network(address: str) -> str:
+    """What a per-client limit counts by: an IPv4 address as it is, an IPv6
+    one by its /64 (one subscriber's network: a host picks any address in
+    it at will); anything else as given."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)

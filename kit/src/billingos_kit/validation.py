@@ -73,13 +73,36 @@ def ascii_lower(value: str) -> str:
     return value.translate(_ASCII_UPPER)
 
 
+# Characters no text field takes: control characters (C0 but tab and line
+# breaks, DEL, C1) and the explicit bidirectional embeddings, overrides and
+# isolates, which make a name or an address read differently than it is
+# (an invoice, an email, a dashboard would show the reordered text).
+_NEVER_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# And what a single-line field (a name, an address line) never takes either.
+_LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029\x85]")
+
+
 def check_text(
-    violations: Violations, field: str, value: str, *, max_length: int, required: bool = False
+    violations: Violations,
+    field: str,
+    value: str,
+    *,
+    max_length: int,
+    required: bool = False,
+    single_line: bool = False,
 ) -> None:
+    """Required-ness, the length bound, and no control or bidirectional
+    formatting characters (nor line breaks where `single_line`)."""
     if required and not value.strip():
         violations.add(field, "is required")
     elif len(value) > max_length:
         violations.add(field, f"must be at most {max_length} characters")
+    elif _NEVER_IN_TEXT.search(value):
+        violations.add(
+            field, "must not contain control characters or bidirectional formatting characters"
+        )
+    elif single_line and _LINE_BREAKS.search(value):
+        violations.add(field, "must be a single line (no tabs or line breaks)")
 
 
 def check_metadata(

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 from sqlalchemy import select, update
 
@@ -30,15 +31,18 @@ from billingos.subscriptions.v1 import (
     subscriptions_pb2,
 )
 from billingos_kit.clock import FrozenClock
+from billingos_kit.errors import TooManyRequests
 from billingos_kit.protoconv import timestamp
 from billingos_kit.repository import OnConnection
 from billingos_kit.testing.db import execute, rows, scalar
+from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.service import call_metadata, gateway_metadata
 from billingos_kit.testing.waiting import eventually
 from billingos_kit.validation import Violations
 from billingos_subscriptions import models
 from billingos_subscriptions.checkout import check_success_url
 from billingos_subscriptions.checkout_expiry import CheckoutExpiry
+from billingos_subscriptions.checkout_limits import CheckoutOpenLimits
 from billingos_subscriptions.models import TaxRateCopy, kit_tables
 from billingos_subscriptions.repository import TaxRateCopies
 
@@ -984,3 +988,123 @@ async def test_the_client_secret_is_shown_on_create_only_and_never_in_events(sho
     assert replies
     for record in replies:
         assert first.client_secret.encode() not in bytes(record[0])
+
+
+# ---- hostile pages ------------------------------------------------------------
+
+
+async def test_control_and_bidirectional_characters_are_refused_in_the_details(
+    shop: Shop,
+) -> None:
+    product = await shop.product()
+    link = await make_link(shop, product.id)
+    error = await refused(
+        open_public(
+            shop,
+            link,
+            customer_email="ada@example.com\r\nBcc: all@example.com",
+            customer_name="Ada \u202eecilA",
+            billing_address=address_pb2.Address(line1="1 Main\x1b[2J St", country="US"),
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
+    assert sorted(error.fields) == [
+        "checkout_session.billing_address.line1",
+        "checkout_session.customer_email",
+        "checkout_session.customer_name",
+    ]
+    session = await open_public(shop, link)
+    error = await refused(
+        patch(shop, session.client_secret, "customer_name", customer_name="two\nlines")
+    )
+    assert error.fields == ["checkout_session.customer_name"]
+
+
+async def test_one_address_opens_a_bounded_number_of_sessions(shop: Shop) -> None:
+    """The service's default allowance (60 a minute from one client network,
+    an IPv6 /64 counted as one, each call from another address in it) is
+    spent, then 429-style refusals carry a Retry-After; another network
+    still opens sessions."""
+    product = await shop.product()
+    link = await make_link(shop, product.id)
+    request = public_checkout_pb2.CreatePublicCheckoutSessionRequest(
+        organization=str(shop.organization_id), checkout_link_id=link.id
+    )
+    prefix = f"2001:db8:{uuid.uuid4().int % 0xFFFF:x}:1:"
+    opened = 0
+    refused_after = None
+    for index in range(200):
+        metadata = gateway_metadata(None, client_address=f"{prefix}:{index + 1:x}")
+        try:
+            await public(shop).CreatePublicCheckoutSession(request, metadata=metadata)
+            opened += 1
+        except grpc.aio.AioRpcError as failure:
+            error = call_error(failure)
+            assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error.reason == "CHECKOUT_SESSIONS_RATE_LIMITED"
+            trailing = dict(failure.trailing_metadata() or ())
+            assert int(trailing["retry-after"]) >= 1
+            refused_after = opened
+            break
+    # 60 at once, and one more a second as the allowance refills.
+    assert refused_after is not None
+    assert 60 <= refused_after < 100
+    elsewhere = gateway_metadata(None, client_address="198.51.100.77")
+    assert (await public(shop).CreatePublicCheckoutSession(request, metadata=elsewhere)).id
+
+
+def test_an_organization_has_an_allowance_of_its_own() -> None:
+    clock = FrozenClock(dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    limits = CheckoutOpenLimits(clock, per_address_per_minute=5, per_organization_per_minute=3)
+    shop_id, other = uuid.uuid4(), uuid.uuid4()
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        limits.admit(address, shop_id)
+    with pytest.raises(TooManyRequests) as refusal:
+        limits.admit("192.0.2.4", shop_id)
+    assert refusal.value.retry_after_seconds == 20
+    limits.admit("192.0.2.4", other)  # its refused try cost the address nothing
+    for _ in range(4):
+        limits.admit("192.0.2.4", uuid.uuid4())
+    with pytest.raises(TooManyRequests) as refusal:
+        limits.admit("192.0.2.4", uuid.uuid4())
+    assert refusal.value.reason == "CHECKOUT_SESSIONS_RATE_LIMITED"
+
+
+async def test_expired_sessions_that_bought_nothing_are_deleted_after_the_retention(
+    shop: Shop,
+) -> None:
+    product = await shop.product()
+    link = await make_link(shop, product.id)
+    old, recent, kept_open = [await make_session(shop, checkout_link_id=link.id) for _ in "abc"]
+    bought = await make_session(shop, checkout_link_id=link.id)
+    sessions = models.checkout_sessions
+    now = shop.clock.now()
+    for made, expired_at in ((old, now - dt.timedelta(days=31)), (recent, now)):
+        await session_service(shop).ExpireCheckoutSession(
+            checkout_pb2.ExpireCheckoutSessionRequest(id=made.id), metadata=shop.metadata
+        )
+        await execute(
+            shop.database,
+            update(sessions)
+            .where(sessions.c.id == uuid.UUID(made.id))
+            .values(expired_at=expired_at),
+        )
+    # Expired long ago too, but it made a subscription (its payment failed):
+    # the subscription still names it.
+    await execute(
+        shop.database,
+        update(sessions)
+        .where(sessions.c.id == uuid.UUID(bought.id))
+        .values(
+            status="expired",
+            expired_at=now - dt.timedelta(days=40),
+            subscription_id=uuid.uuid4(),
+        ),
+    )
+    sweep = CheckoutExpiry(shop.database, kit_tables, shop.clock, batch_size=1, poll_seconds=1)
+    assert await sweep.purge_once() >= 1
+    left = await rows(
+        shop.database,
+        select(sessions.c.id).where(sessions.c.organization_id == shop.organization_id),
+    )
+    assert {str(r[0]) for r in left} == {recent.id, kept_open.id, bought.id}

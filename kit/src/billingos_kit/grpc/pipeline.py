@@ -255,6 +255,9 @@ class CallPipeline(grpc.aio.ServerInterceptor):
                 caller_key_id=caller_key.key_id if caller_key else None,
                 idempotency_key=idempotency_key,
                 portal_session=portal_session,
+                client_address=(
+                    "" if caller is _Caller.INTERNAL else metadata.get(CLIENT_ADDRESS_HEADER, "")
+                ),
             )
             key_scope = str(organization_id) if organization_id else PLATFORM_SCOPE
             if portal_session is not None:

@@ -39,6 +39,9 @@ class CallScope:
     idempotency_key: str | None = None
     # The customer session a customer portal call came with (None otherwise).
     portal_session: PortalSession | None = None
+    # The client's address as the gateway saw it (after its trusted proxies),
+    # for per-client limits of anonymous calls; "" for internal callers.
+    client_address: str = ""
 
     async def connection(self) -> Connection:
         """The call's connection (in its transaction, when the call mutates)."""

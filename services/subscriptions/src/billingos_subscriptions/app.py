@@ -6,6 +6,7 @@ charger, the test clock watcher and the checkout expiry sweep."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from billingos_subscriptions import states
 from billingos_subscriptions.charger import Charger
 from billingos_subscriptions.checkout import CheckoutSettings
 from billingos_subscriptions.checkout_expiry import CheckoutExpiry
+from billingos_subscriptions.checkout_limits import CheckoutOpenLimits
 from billingos_subscriptions.clients import (
     BuyersClient,
     CatalogClient,
@@ -117,7 +119,19 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         stripe_js_url=settings.stripe_js_url,
     )
     backends = Backends(
-        catalog, directory, members, buyers, payments, app.clock, wake_all, checkout
+        catalog,
+        directory,
+        members,
+        buyers,
+        payments,
+        app.clock,
+        wake_all,
+        checkout,
+        CheckoutOpenLimits(
+            app.clock,
+            per_address_per_minute=settings.checkout_opens_per_minute_per_address,
+            per_organization_per_minute=settings.checkout_opens_per_minute_per_organization,
+        ),
     )
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
@@ -173,6 +187,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         app.clock,
         batch_size=settings.scheduler_batch_size,
         poll_seconds=settings.checkout_expiry_poll_seconds,
+        retention=dt.timedelta(days=settings.checkout_retention_days),
     )
     app.add_worker("checkout-expiry", expiry.run)
     for client in (catalog, payments, metering, directory, members, buyers):

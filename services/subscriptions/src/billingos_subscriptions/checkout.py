@@ -286,16 +286,16 @@ CustomerDetails = checkout_pb2.CheckoutSession | public_checkout_pb2.PublicCheck
 
 def _email(violations: Violations, field: str, value: str) -> str:
     email = value.strip()
-    if len(email) > MAX_EMAIL_LENGTH:
-        violations.add(field, f"must be at most {MAX_EMAIL_LENGTH} characters")
-    elif email and not _EMAIL.fullmatch(email):
+    before = len(violations.found)
+    check_text(violations, field, email, max_length=MAX_EMAIL_LENGTH, single_line=True)
+    if len(violations.found) == before and email and not _EMAIL.fullmatch(email):
         violations.add(field, "must be a valid email address")
     return email
 
 
 def _name(violations: Violations, field: str, value: str) -> str:
     name = value.strip()
-    check_text(violations, field, name, max_length=MAX_NAME_LENGTH)
+    check_text(violations, field, name, max_length=MAX_NAME_LENGTH, single_line=True)
     return name
 
 
@@ -319,6 +319,7 @@ def _address(violations: Violations, field: str, given: CustomerDetails) -> dict
             f"{field}.{part}",
             getattr(address, part),
             max_length=MAX_ADDRESS_LINE_LENGTH,
+            single_line=True,
         )
     address.country = address.country.strip().upper()
     if not address.country:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 from billingos_kit.clock import Clock
@@ -24,6 +25,7 @@ from billingos_subscriptions.repository import CheckoutSecrets
 log = logging.getLogger(__name__)
 
 SOURCE = "subscriptions"
+DEFAULT_RETENTION = dt.timedelta(days=30)
 
 
 class CheckoutExpiry:
@@ -35,17 +37,20 @@ class CheckoutExpiry:
         *,
         batch_size: int,
         poll_seconds: float,
+        retention: dt.timedelta = DEFAULT_RETENTION,
     ) -> None:
         self._database = database
         self._tables = tables
         self._clock = clock
         self._batch = batch_size
         self._poll = poll_seconds
+        self._retention = retention
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.run_once()
+                await self.purge_once()
             except Exception:
                 log.exception("expiring checkout sessions failed; trying again later")
             with contextlib.suppress(TimeoutError):
@@ -68,3 +73,18 @@ class CheckoutExpiry:
             expired += len(due)
             if len(due) < self._batch:
                 return expired
+
+    async def purge_once(self) -> int:
+        """Deletes the sessions that expired longer than the retention ago
+        without buying anything, in batches (each its own transaction);
+        how many."""
+        cutoff = self._clock.now() - self._retention
+        purged = 0
+        while True:
+            async with self._database.transaction() as connection:
+                deleted = await CheckoutSecrets(OnConnection(connection)).purge_expired(
+                    cutoff, self._batch
+                )
+            purged += deleted
+            if deleted < self._batch:
+                return purged

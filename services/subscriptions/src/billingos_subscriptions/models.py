@@ -529,6 +529,12 @@ checkout_sessions = Table(
     Index(
         "ix_checkout_sessions_open_expiry", "expire_at", postgresql_where=text("status = 'open'")
     ),
+    # What the retention deletes: expired sessions that bought nothing.
+    Index(
+        "ix_checkout_sessions_expired_unbought",
+        "expired_at",
+        postgresql_where=text("status = 'expired' AND subscription_id IS NULL"),
+    ),
     CheckConstraint(
         "status IN ('open', 'processing', 'completed', 'expired')", name="status_known"
     ),

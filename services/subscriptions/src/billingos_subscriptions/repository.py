@@ -23,6 +23,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -662,6 +663,21 @@ _OPEN_PAST_EXPIRY = Query.of(
 )
 
 
+_PURGE_EXPIRED = Query.of(
+    delete(checkout_sessions).where(
+        checkout_sessions.c.id.in_(
+            select(checkout_sessions.c.id)
+            .where(checkout_sessions.c.status == "expired")
+            .where(checkout_sessions.c.subscription_id.is_(None))
+            .where(checkout_sessions.c.expired_at < bindparam("cutoff"))
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+)
+
+
 class CheckoutSecrets(PlatformRepository[CheckoutSession]):
     """Checkout sessions across organizations: the public calls name none,
     only a session's client secret (its hash is unique across them all)."""
@@ -682,6 +698,12 @@ class CheckoutSecrets(PlatformRepository[CheckoutSession]):
         changing waits for the next round)."""
         records = await _OPEN_PAST_EXPIRY.fetch(await self.connection(), now=now, limit=limit)
         return [CheckoutSession(**dict(record)) for record in records]
+
+    async def purge_expired(self, cutoff: dt.datetime, limit: int) -> int:
+        """Deletes up to `limit` sessions that expired before `cutoff`
+        having bought nothing; how many."""
+        status = await _PURGE_EXPIRED.execute(await self.connection(), cutoff=cutoff, limit=limit)
+        return affected_rows(status)
 
 
 # ---- the workers' claims (platform-wide) ------------------------------------

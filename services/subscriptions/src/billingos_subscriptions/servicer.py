@@ -46,6 +46,7 @@ from billingos_subscriptions.checkout import (
     public_success_url,
 )
 from billingos_subscriptions.checkout_confirmation import CheckoutConfirmation
+from billingos_subscriptions.checkout_limits import CheckoutOpenLimits
 from billingos_subscriptions.clients import (
     BuyersClient,
     CatalogClient,
@@ -94,6 +95,7 @@ class Backends:
     real_clock: Clock
     wake: Callable[[], None]
     checkout: CheckoutSettings
+    open_limits: CheckoutOpenLimits
 
 
 def _optional_id(value: str, field: str) -> Any:
@@ -478,7 +480,9 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     async def CreatePublicCheckoutSession(
         self, request: public_checkout_pb2.CreatePublicCheckoutSessionRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
-        sessions = await self._sessions(organization_of(request.organization))
+        organization_id = organization_of(request.organization)
+        self._backends.open_limits.admit(current_scope().client_address, organization_id)
+        sessions = await self._sessions(organization_id)
         row, client_secret = await sessions.open_from_link(
             parse_id(request.checkout_link_id, "checkout_link_id"), request.checkout_session
         )

@@ -40,6 +40,14 @@ class SubscriptionsSettings(ServiceSettings):
     # How often the checkout expiry sweep looks for open sessions past their
     # expire time (a refused update does not wait for it).
     checkout_expiry_poll_seconds: float = Field(default=15.0, gt=0)
+    # Checkout sessions anonymous pages may open per minute, from one client
+    # network (an IPv4 address, an IPv6 /64) and for one organization, in
+    # each process; past either: 429 with Retry-After.
+    checkout_opens_per_minute_per_address: int = Field(default=60, ge=1)
+    checkout_opens_per_minute_per_organization: int = Field(default=1200, ge=1)
+    # Expired sessions that bought nothing are deleted this many days after
+    # they expired (completed ones are kept: they are the merchant's record).
+    checkout_retention_days: int = Field(default=30, ge=1)
     # What the hosted checkout page gives Stripe.js: the platform's
     # publishable key (pk_live_... or pk_test_...; also read from
     # STRIPE_PUBLISHABLE_KEY) and where Stripe.js is loaded from (Stripe's

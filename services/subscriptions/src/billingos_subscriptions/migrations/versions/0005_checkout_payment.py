@@ -1,6 +1,6 @@
 """Checkout payment: the customer a session made, the SetupIntent its page
 confirms (and how many it has asked for), and why its last first payment
-failed.
+failed; an index for the retention of expired sessions that bought nothing.
 
 Revision ID: 0005
 Revises: 0004
@@ -39,8 +39,16 @@ def upgrade() -> None:
         sa.Column("payment_error", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         schema=SCHEMA,
     )
+    op.create_index(
+        "ix_checkout_sessions_expired_unbought",
+        "checkout_sessions",
+        ["expired_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'expired' AND subscription_id IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_checkout_sessions_expired_unbought", "checkout_sessions", schema=SCHEMA)
     for column in ("payment_error", "payment_starts", "setup_intent_id", "customer_made"):
         op.drop_column("checkout_sessions", column, schema=SCHEMA)
