@@ -65,8 +65,13 @@ def spec_of(meter: MeterRow) -> MeterSpec:
 
 def _check(violations: Violations, draft: MeterDraft, paths: Sequence[str]) -> None:
     if "name" in paths:
+        before = len(violations.found)
         check_text(violations, "meter.name", draft.name, max_length=MAX_NAME_LENGTH, required=True)
-        if any(unicodedata.category(char) in ("Cc", "Cf") for char in draft.name):
+        # Stricter than the kit's rule (every formatting character: a meter's
+        # name is an identifier in reports), said once.
+        if len(violations.found) == before and any(
+            unicodedata.category(char) in ("Cc", "Cf") for char in draft.name
+        ):
             violations.add("meter.name", "must not contain control or formatting characters")
     if "filter" in paths:
         if draft.filter is None:
