@@ -34,9 +34,11 @@ from billingos_customers.servicer import (
     CustomerSessionServicer,
     OrganizationAdminServicer,
     OrganizationServicer,
+    PublicOrganizationServicer,
     WebhookEndpointServicer,
 )
 from billingos_customers.settings import CustomersSettings
+from billingos_customers.test_clocks import TestClockDirectory
 from billingos_customers.webhook_dispatch import webhook_dispatchers
 from billingos_customers.webhook_retention import WebhookRetention
 from billingos_customers.webhook_sender import WebhookSender
@@ -54,15 +56,26 @@ WEBHOOKS_APPLICATION = "billingos-customers-webhooks"
 def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceApp:
     assert isinstance(settings, CustomersSettings)
     app = ServiceApp(settings, kit_tables, clock=clock)
+    test_clocks = None
+    if settings.subscriptions_address:
+        test_clocks = TestClockDirectory(
+            settings.subscriptions_address, settings.service_token.get_secret_value()
+        )
+        app.add_closer(test_clocks.close)
     app.add_service(
         customers_pb2_grpc.add_CustomerServiceServicer_to_server,
-        CustomerServicer(),
+        CustomerServicer(test_clocks),
         customers_pb2.DESCRIPTOR.services_by_name["CustomerService"],
     )
     app.add_service(
         organizations_pb2_grpc.add_OrganizationServiceServicer_to_server,
         OrganizationServicer(),
         organizations_pb2.DESCRIPTOR.services_by_name["OrganizationService"],
+    )
+    app.add_service(
+        organizations_pb2_grpc.add_PublicOrganizationServiceServicer_to_server,
+        PublicOrganizationServicer(),
+        organizations_pb2.DESCRIPTOR.services_by_name["PublicOrganizationService"],
     )
     app.add_service(
         organizations_pb2_grpc.add_OrganizationAdminServiceServicer_to_server,

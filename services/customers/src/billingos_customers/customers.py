@@ -13,7 +13,9 @@ from billingos_customers import events
 from billingos_customers.drafts import Address, CustomerFields
 from billingos_customers.models import Customer
 from billingos_customers.repository import CustomerFilter, CustomerRepository
+from billingos_customers.test_clocks import TestClockDirectory
 from billingos_kit.countries import is_country_code
+from billingos_kit.errors import NotFound
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id, new_id
@@ -41,15 +43,18 @@ CUSTOMER_MASK = UpdateMask(
 class CustomerService:
     """Customers of the scope's organization."""
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: CallScope, test_clocks: TestClockDirectory | None = None) -> None:
         self._scope = scope
         self._customers = CustomerRepository(scope)
+        self._test_clocks = test_clocks
 
     async def create(self, fields: CustomerFields) -> Customer:
         """Creates a customer and announces `customer.created`. Its external id
         is unique among live customers (the database's unique index decides,
-        so concurrent creates cannot both win). A test clock id is only
-        checked for its form: the clocks are the subscriptions context's."""
+        so concurrent creates cannot both win). A test clock must be one of
+        the organization's, as the subscriptions context knows them (only its
+        form is checked where this deployment names no subscriptions
+        service)."""
         violations = Violations()
         _check_fields(violations, fields, CUSTOMER_MASK.updatable)
         test_clock_id = canonical_id(fields.test_clock_id) if fields.test_clock_id else None
@@ -59,6 +64,13 @@ class CustomerService:
                 "must be a test clock id in canonical UUID form (lower-case hex with hyphens)",
             )
         violations.raise_if_any()
+        clocks = self._test_clocks
+        if (
+            test_clock_id is not None
+            and clocks is not None
+            and not await clocks.exists(self._scope.organization_id, test_clock_id)
+        ):
+            raise NotFound("test_clock", str(test_clock_id))
         now = self._scope.clock.now()
         customer = Customer(
             id=new_id(self._scope.clock),

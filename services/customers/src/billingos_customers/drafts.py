@@ -70,3 +70,20 @@ class WebhookEndpointFields:
     description: str = ""
     event_types: tuple[str, ...] = ()
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Branding:
+    """An organization's branding, as a request gives it."""
+
+    logo_url: str = ""
+    brand_color: str = ""
+    support_email: str = ""
+
+
+@dataclass(frozen=True)
+class OrganizationFields:
+    """An organization's merchant-writable fields, as a request gives them."""
+
+    name: str = ""
+    branding: Branding = field(default_factory=Branding)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billingos_kit.errors import AlreadyExists
+from billingos_kit.errors import AlreadyExists, DomainError, ErrorKind
 
 
 class ExternalIdTaken(AlreadyExists):
@@ -17,3 +17,14 @@ class SlugTaken(AlreadyExists):
         super().__init__(
             field, "is already used by another organization", reason="SLUG_ALREADY_EXISTS"
         )
+
+
+class OrganizationNotFound(DomainError):
+    """A public lookup that found nothing: one answer for an unknown id, an
+    unknown slug and anything that is neither, echoing none of them."""
+
+    kind = ErrorKind.NOT_FOUND
+    reason = "ORGANIZATION_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("organization not found", metadata={"resource": "organization"})

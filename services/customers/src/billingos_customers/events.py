@@ -35,6 +35,15 @@ def organization_created(organization: Organization) -> events_pb2.OrganizationC
     return events_pb2.OrganizationCreatedEvent(organization=organization_message(organization))
 
 
+def organization_updated(
+    organization: Organization, changed: list[str]
+) -> events_pb2.OrganizationUpdatedEvent:
+    return events_pb2.OrganizationUpdatedEvent(
+        organization=organization_message(organization),
+        update_mask=field_mask_pb2.FieldMask(paths=changed),
+    )
+
+
 def customer_session_created(
     session: CustomerSession,
 ) -> events_pb2.CustomerSessionCreatedEvent:

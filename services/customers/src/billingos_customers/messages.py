@@ -17,7 +17,9 @@ from billingos.customers.v1 import (
 )
 from billingos_customers.drafts import (
     Address,
+    Branding,
     CustomerFields,
+    OrganizationFields,
     SessionRequest,
     WebhookEndpointFields,
 )
@@ -66,6 +68,31 @@ def customer_fields(message: customers_pb2.Customer) -> CustomerFields:
         billing_address=address,
         test_clock_id=message.test_clock_id,
     )
+
+
+def organization_fields(message: organizations_pb2.Organization) -> OrganizationFields:
+    given = message.branding
+    return OrganizationFields(
+        name=message.name,
+        branding=Branding(
+            logo_url=given.logo_url,
+            brand_color=given.brand_color,
+            support_email=given.support_email,
+        ),
+    )
+
+
+def organization_update_paths(
+    resolved: list[str], request: organizations_pb2.UpdateOrganizationRequest
+) -> list[str]:
+    """UpdateOrganization's paths. With a mask, as resolved. Without one
+    (AIP-134's implied mask), `branding` is only the branding fields the
+    request sets, so `{"branding": {"brand_color": "#1a2b3c"}}` leaves the
+    logo and the email as they are."""
+    if request.update_mask.paths or "branding" not in resolved:
+        return resolved
+    given = [f"branding.{field.name}" for field, _ in request.organization.branding.ListFields()]
+    return [path for path in resolved if path != "branding"] + given
 
 
 def session_request(
@@ -146,6 +173,27 @@ def organization_message(organization: Organization) -> organizations_pb2.Organi
         create_time=timestamp(organization.created_at),
         update_time=timestamp(organization.updated_at),
         development_mode=organization.development_mode,
+        branding=branding_message(organization),
+    )
+
+
+def branding_message(organization: Organization) -> organizations_pb2.OrganizationBranding:
+    return organizations_pb2.OrganizationBranding(
+        logo_url=organization.logo_url,
+        brand_color=organization.brand_color,
+        support_email=organization.support_email,
+    )
+
+
+def public_organization_message(
+    organization: Organization,
+) -> organizations_pb2.PublicOrganization:
+    """What anyone may read: no development mode, no times."""
+    return organizations_pb2.PublicOrganization(
+        id=str(organization.id),
+        name=organization.name,
+        slug=organization.slug,
+        branding=branding_message(organization),
     )
 
 

@@ -43,6 +43,11 @@ organizations = Table(
     # Webhook endpoints may use http and private addresses (webhook_urls.py).
     # Set at creation by platform administration only.
     Column("development_mode", Boolean, nullable=False, server_default=text("false")),
+    # Branding (OrganizationBranding), each '' when unset: shown on the pages
+    # customers see, never fetched by BillingOS (organizations.py checks them).
+    Column("logo_url", Text, nullable=False, server_default=text("''")),
+    Column("brand_color", Text, nullable=False, server_default=text("''")),
+    Column("support_email", Text, nullable=False, server_default=text("''")),
 )
 
 api_keys = Table(
@@ -221,6 +226,9 @@ class Organization:
     created_at: dt.datetime
     updated_at: dt.datetime
     development_mode: bool
+    logo_url: str = ""
+    brand_color: str = ""  # "#rrggbb", lower case
+    support_email: str = ""
 
 
 @dataclass

@@ -72,6 +72,13 @@ class OrganizationRepository(PlatformRepository[Organization]):
         )
         return await query.fetch_one(await self.connection(), slug=slug) is not None
 
+    async def get_by_slug(self, slug: str) -> Organization | None:
+        query = self.query(
+            "by_slug",
+            lambda: select(organizations).where(organizations.c.slug == bindparam("slug")),
+        )
+        return await self.fetch_row(query, slug=slug)
+
 
 class ApiKeyRepository(TenantRepository[ApiKey]):
     table = api_keys

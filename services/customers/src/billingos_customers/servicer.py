@@ -34,8 +34,11 @@ from billingos_customers.messages import (
     customer_session_message,
     delivery_status_filter,
     event_type_filter,
+    organization_fields,
     organization_message,
+    organization_update_paths,
     portal_customer_message,
+    public_organization_message,
     scopes_of,
     session_request,
     verified_key_message,
@@ -44,8 +47,9 @@ from billingos_customers.messages import (
     webhook_endpoint_fields,
     webhook_endpoint_message,
 )
-from billingos_customers.organizations import OrganizationService
+from billingos_customers.organizations import ORGANIZATION_MASK, OrganizationService
 from billingos_customers.repository import CustomerFilter, DeliveryFilter
+from billingos_customers.test_clocks import TestClockDirectory
 from billingos_customers.webhook_endpoints import WEBHOOK_ENDPOINT_MASK, WebhookEndpointService
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
@@ -56,6 +60,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
+    def __init__(self, test_clocks: TestClockDirectory | None = None) -> None:
+        self._test_clocks = test_clocks
+
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, context: Context
     ) -> customers_pb2.Customer:
@@ -63,7 +70,9 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
         check_own_organization(
             request.customer.organization_id, scope.organization_id, "customer.organization_id"
         )
-        customer = await CustomerService(scope).create(customer_fields(request.customer))
+        customer = await CustomerService(scope, self._test_clocks).create(
+            customer_fields(request.customer)
+        )
         return customer_message(customer)
 
     async def GetCustomer(
@@ -120,6 +129,31 @@ class OrganizationServicer(organizations_pb2_grpc.OrganizationServiceServicer):
         organization = await OrganizationService(current_scope()).get_own(organization_id)
         return organization_message(organization)
 
+    async def UpdateOrganization(
+        self, request: organizations_pb2.UpdateOrganizationRequest, context: Context
+    ) -> organizations_pb2.Organization:
+        organization_id = parse_id(request.organization.id, "organization.id")
+        service = OrganizationService(current_scope())
+
+        async def current() -> organizations_pb2.Organization:
+            return organization_message(await service.get_own(organization_id, for_update=True))
+
+        # Refuses a changed slug or development mode (immutable), never ignores it.
+        resolved = await ORGANIZATION_MASK.resolve(
+            request.update_mask, request.organization, current
+        )
+        paths = organization_update_paths(resolved, request)
+        fields = organization_fields(request.organization)
+        return organization_message(await service.update(organization_id, fields, paths))
+
+
+class PublicOrganizationServicer(organizations_pb2_grpc.PublicOrganizationServiceServicer):
+    async def GetPublicOrganization(
+        self, request: organizations_pb2.GetPublicOrganizationRequest, context: Context
+    ) -> organizations_pb2.PublicOrganization:
+        service = OrganizationService(current_scope())
+        return public_organization_message(await service.get_public(request.organization))
+
 
 class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceServicer):
     async def CreateOrganization(
@@ -127,7 +161,10 @@ class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceS
     ) -> organizations_pb2.CreateOrganizationResponse:
         given = request.organization
         created = await OrganizationService(current_scope()).create(
-            given.name, given.slug, development_mode=given.development_mode
+            given.name,
+            given.slug,
+            development_mode=given.development_mode,
+            branding=organization_fields(given).branding,
         )
         return organizations_pb2.CreateOrganizationResponse(
             organization=organization_message(created.organization),

@@ -13,6 +13,10 @@ class CustomersSettings(ServiceSettings):
     service_name: ClassVar[str] = "customers"
 
     grpc_listen: str = "127.0.0.1:50061"
+    # The subscriptions service (BILLINGOS_SUBSCRIPTIONS_ADDRESS, suite-wide),
+    # asked whether a new customer's test clock is the organization's. Unset:
+    # only the id's form is checked.
+    subscriptions_address: str = ""
     # Outbound webhooks: the consumers that enqueue deliveries and the worker
     # that posts them run in this process unless turned off. Replicas share
     # the work; to keep it off the API's replicas, run one deployment of this

@@ -227,6 +227,72 @@ func (x *OrganizationCreatedEvent) GetOrganization() *Organization {
 	return nil
 }
 
+// Data of `organization.updated` (subject
+// billingos.customers.organization.updated): the organization's name or
+// branding changed (UpdateOrganization). No latest state yet (no
+// `state_field`): the latest-state stream keeps each organization as
+// created, because the read copies built from it (the catalog's) learn an
+// organization from `organization.created` alone, and a state that replaced
+// it would leave a copy started later without the organization. Id and slug
+// never change, so the state kept still names it rightly.
+type OrganizationUpdatedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// The organization after the change.
+	Organization *Organization `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	// The fields that changed (`name`, `branding.logo_url`,
+	// `branding.brand_color`, `branding.support_email`).
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+}
+
+func (x *OrganizationUpdatedEvent) Reset() {
+	*x = OrganizationUpdatedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[4]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *OrganizationUpdatedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationUpdatedEvent) ProtoMessage() {}
+
+func (x *OrganizationUpdatedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[4]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationUpdatedEvent.ProtoReflect.Descriptor instead.
+func (*OrganizationUpdatedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OrganizationUpdatedEvent) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *OrganizationUpdatedEvent) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
 // Data of `customer_session.created` (subject
 // billingos.customers.customer_session.created). Never carries the token.
 // Sessions are short-lived, so their events keep no latest state (no
@@ -243,7 +309,7 @@ type CustomerSessionCreatedEvent struct {
 func (x *CustomerSessionCreatedEvent) Reset() {
 	*x = CustomerSessionCreatedEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[4]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[5]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -256,7 +322,7 @@ func (x *CustomerSessionCreatedEvent) String() string {
 func (*CustomerSessionCreatedEvent) ProtoMessage() {}
 
 func (x *CustomerSessionCreatedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[4]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[5]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +335,7 @@ func (x *CustomerSessionCreatedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerSessionCreatedEvent.ProtoReflect.Descriptor instead.
 func (*CustomerSessionCreatedEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CustomerSessionCreatedEvent) GetCustomerSession() *CustomerSession {
@@ -293,7 +359,7 @@ type CustomerSessionRevokedEvent struct {
 func (x *CustomerSessionRevokedEvent) Reset() {
 	*x = CustomerSessionRevokedEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[5]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -306,7 +372,7 @@ func (x *CustomerSessionRevokedEvent) String() string {
 func (*CustomerSessionRevokedEvent) ProtoMessage() {}
 
 func (x *CustomerSessionRevokedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[5]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +385,7 @@ func (x *CustomerSessionRevokedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerSessionRevokedEvent.ProtoReflect.Descriptor instead.
 func (*CustomerSessionRevokedEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CustomerSessionRevokedEvent) GetCustomerSession() *CustomerSession {
@@ -344,7 +410,7 @@ type WebhookEndpointCreatedEvent struct {
 func (x *WebhookEndpointCreatedEvent) Reset() {
 	*x = WebhookEndpointCreatedEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -357,7 +423,7 @@ func (x *WebhookEndpointCreatedEvent) String() string {
 func (*WebhookEndpointCreatedEvent) ProtoMessage() {}
 
 func (x *WebhookEndpointCreatedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[6]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +436,7 @@ func (x *WebhookEndpointCreatedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpointCreatedEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEndpointCreatedEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WebhookEndpointCreatedEvent) GetWebhookEndpoint() *WebhookEndpoint {
@@ -397,7 +463,7 @@ type WebhookEndpointUpdatedEvent struct {
 func (x *WebhookEndpointUpdatedEvent) Reset() {
 	*x = WebhookEndpointUpdatedEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -410,7 +476,7 @@ func (x *WebhookEndpointUpdatedEvent) String() string {
 func (*WebhookEndpointUpdatedEvent) ProtoMessage() {}
 
 func (x *WebhookEndpointUpdatedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[7]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +489,7 @@ func (x *WebhookEndpointUpdatedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpointUpdatedEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEndpointUpdatedEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WebhookEndpointUpdatedEvent) GetWebhookEndpoint() *WebhookEndpoint {
@@ -454,7 +520,7 @@ type WebhookEndpointDeletedEvent struct {
 func (x *WebhookEndpointDeletedEvent) Reset() {
 	*x = WebhookEndpointDeletedEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -467,7 +533,7 @@ func (x *WebhookEndpointDeletedEvent) String() string {
 func (*WebhookEndpointDeletedEvent) ProtoMessage() {}
 
 func (x *WebhookEndpointDeletedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[8]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +546,7 @@ func (x *WebhookEndpointDeletedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpointDeletedEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEndpointDeletedEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WebhookEndpointDeletedEvent) GetWebhookEndpoint() *WebhookEndpoint {
@@ -506,7 +572,7 @@ type WebhookEndpointDisabledEvent struct {
 func (x *WebhookEndpointDisabledEvent) Reset() {
 	*x = WebhookEndpointDisabledEvent{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
+		mi := &file_billingos_customers_v1_events_proto_msgTypes[10]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -519,7 +585,7 @@ func (x *WebhookEndpointDisabledEvent) String() string {
 func (*WebhookEndpointDisabledEvent) ProtoMessage() {}
 
 func (x *WebhookEndpointDisabledEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billingos_customers_v1_events_proto_msgTypes[9]
+	mi := &file_billingos_customers_v1_events_proto_msgTypes[10]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +598,7 @@ func (x *WebhookEndpointDisabledEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpointDisabledEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEndpointDisabledEvent) Descriptor() ([]byte, []int) {
-	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_billingos_customers_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WebhookEndpointDisabledEvent) GetWebhookEndpoint() *WebhookEndpoint {
@@ -599,7 +665,19 @@ var file_billingos_customers_v1_events_proto_rawDesc = []byte{
 	0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x0c, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74,
 	0x69, 0x6f, 0x6e, 0x3a, 0x28, 0xf2, 0xbb, 0x18, 0x24, 0x0a, 0x14, 0x6f, 0x72, 0x67, 0x61, 0x6e,
 	0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2e, 0x63, 0x72, 0x65, 0x61, 0x74, 0x65, 0x64, 0x12,
-	0x0c, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x22, 0x91, 0x01,
+	0x0c, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x22, 0xbd, 0x01,
+	0x0a, 0x18, 0x4f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x55, 0x70,
+	0x64, 0x61, 0x74, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x48, 0x0a, 0x0c, 0x6f, 0x72,
+	0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b,
+	0x32, 0x24, 0x2e, 0x62, 0x69, 0x6c, 0x6c, 0x69, 0x6e, 0x67, 0x6f, 0x73, 0x2e, 0x63, 0x75, 0x73,
+	0x74, 0x6f, 0x6d, 0x65, 0x72, 0x73, 0x2e, 0x76, 0x31, 0x2e, 0x4f, 0x72, 0x67, 0x61, 0x6e, 0x69,
+	0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x0c, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a, 0x61,
+	0x74, 0x69, 0x6f, 0x6e, 0x12, 0x3b, 0x0a, 0x0b, 0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x5f, 0x6d,
+	0x61, 0x73, 0x6b, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67,
+	0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x46, 0x69, 0x65, 0x6c,
+	0x64, 0x4d, 0x61, 0x73, 0x6b, 0x52, 0x0a, 0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x4d, 0x61, 0x73,
+	0x6b, 0x3a, 0x1a, 0xf2, 0xbb, 0x18, 0x16, 0x0a, 0x14, 0x6f, 0x72, 0x67, 0x61, 0x6e, 0x69, 0x7a,
+	0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2e, 0x75, 0x70, 0x64, 0x61, 0x74, 0x65, 0x64, 0x22, 0x91, 0x01,
 	0x0a, 0x1b, 0x43, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f,
 	0x6e, 0x43, 0x72, 0x65, 0x61, 0x74, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x52, 0x0a,
 	0x10, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x73, 0x65, 0x73, 0x73, 0x69, 0x6f,
@@ -674,42 +752,45 @@ func file_billingos_customers_v1_events_proto_rawDescGZIP() []byte {
 	return file_billingos_customers_v1_events_proto_rawDescData
 }
 
-var file_billingos_customers_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_billingos_customers_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_billingos_customers_v1_events_proto_goTypes = []interface{}{
 	(*CustomerCreatedEvent)(nil),         // 0: billingos.customers.v1.CustomerCreatedEvent
 	(*CustomerUpdatedEvent)(nil),         // 1: billingos.customers.v1.CustomerUpdatedEvent
 	(*CustomerDeletedEvent)(nil),         // 2: billingos.customers.v1.CustomerDeletedEvent
 	(*OrganizationCreatedEvent)(nil),     // 3: billingos.customers.v1.OrganizationCreatedEvent
-	(*CustomerSessionCreatedEvent)(nil),  // 4: billingos.customers.v1.CustomerSessionCreatedEvent
-	(*CustomerSessionRevokedEvent)(nil),  // 5: billingos.customers.v1.CustomerSessionRevokedEvent
-	(*WebhookEndpointCreatedEvent)(nil),  // 6: billingos.customers.v1.WebhookEndpointCreatedEvent
-	(*WebhookEndpointUpdatedEvent)(nil),  // 7: billingos.customers.v1.WebhookEndpointUpdatedEvent
-	(*WebhookEndpointDeletedEvent)(nil),  // 8: billingos.customers.v1.WebhookEndpointDeletedEvent
-	(*WebhookEndpointDisabledEvent)(nil), // 9: billingos.customers.v1.WebhookEndpointDisabledEvent
-	(*Customer)(nil),                     // 10: billingos.customers.v1.Customer
-	(*fieldmaskpb.FieldMask)(nil),        // 11: google.protobuf.FieldMask
-	(*Organization)(nil),                 // 12: billingos.customers.v1.Organization
-	(*CustomerSession)(nil),              // 13: billingos.customers.v1.CustomerSession
-	(*WebhookEndpoint)(nil),              // 14: billingos.customers.v1.WebhookEndpoint
+	(*OrganizationUpdatedEvent)(nil),     // 4: billingos.customers.v1.OrganizationUpdatedEvent
+	(*CustomerSessionCreatedEvent)(nil),  // 5: billingos.customers.v1.CustomerSessionCreatedEvent
+	(*CustomerSessionRevokedEvent)(nil),  // 6: billingos.customers.v1.CustomerSessionRevokedEvent
+	(*WebhookEndpointCreatedEvent)(nil),  // 7: billingos.customers.v1.WebhookEndpointCreatedEvent
+	(*WebhookEndpointUpdatedEvent)(nil),  // 8: billingos.customers.v1.WebhookEndpointUpdatedEvent
+	(*WebhookEndpointDeletedEvent)(nil),  // 9: billingos.customers.v1.WebhookEndpointDeletedEvent
+	(*WebhookEndpointDisabledEvent)(nil), // 10: billingos.customers.v1.WebhookEndpointDisabledEvent
+	(*Customer)(nil),                     // 11: billingos.customers.v1.Customer
+	(*fieldmaskpb.FieldMask)(nil),        // 12: google.protobuf.FieldMask
+	(*Organization)(nil),                 // 13: billingos.customers.v1.Organization
+	(*CustomerSession)(nil),              // 14: billingos.customers.v1.CustomerSession
+	(*WebhookEndpoint)(nil),              // 15: billingos.customers.v1.WebhookEndpoint
 }
 var file_billingos_customers_v1_events_proto_depIdxs = []int32{
-	10, // 0: billingos.customers.v1.CustomerCreatedEvent.customer:type_name -> billingos.customers.v1.Customer
-	10, // 1: billingos.customers.v1.CustomerUpdatedEvent.customer:type_name -> billingos.customers.v1.Customer
-	11, // 2: billingos.customers.v1.CustomerUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 3: billingos.customers.v1.CustomerDeletedEvent.customer:type_name -> billingos.customers.v1.Customer
-	12, // 4: billingos.customers.v1.OrganizationCreatedEvent.organization:type_name -> billingos.customers.v1.Organization
-	13, // 5: billingos.customers.v1.CustomerSessionCreatedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
-	13, // 6: billingos.customers.v1.CustomerSessionRevokedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
-	14, // 7: billingos.customers.v1.WebhookEndpointCreatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
-	14, // 8: billingos.customers.v1.WebhookEndpointUpdatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
-	11, // 9: billingos.customers.v1.WebhookEndpointUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 10: billingos.customers.v1.WebhookEndpointDeletedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
-	14, // 11: billingos.customers.v1.WebhookEndpointDisabledEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 0: billingos.customers.v1.CustomerCreatedEvent.customer:type_name -> billingos.customers.v1.Customer
+	11, // 1: billingos.customers.v1.CustomerUpdatedEvent.customer:type_name -> billingos.customers.v1.Customer
+	12, // 2: billingos.customers.v1.CustomerUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	11, // 3: billingos.customers.v1.CustomerDeletedEvent.customer:type_name -> billingos.customers.v1.Customer
+	13, // 4: billingos.customers.v1.OrganizationCreatedEvent.organization:type_name -> billingos.customers.v1.Organization
+	13, // 5: billingos.customers.v1.OrganizationUpdatedEvent.organization:type_name -> billingos.customers.v1.Organization
+	12, // 6: billingos.customers.v1.OrganizationUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 7: billingos.customers.v1.CustomerSessionCreatedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
+	14, // 8: billingos.customers.v1.CustomerSessionRevokedEvent.customer_session:type_name -> billingos.customers.v1.CustomerSession
+	15, // 9: billingos.customers.v1.WebhookEndpointCreatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	15, // 10: billingos.customers.v1.WebhookEndpointUpdatedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	12, // 11: billingos.customers.v1.WebhookEndpointUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	15, // 12: billingos.customers.v1.WebhookEndpointDeletedEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	15, // 13: billingos.customers.v1.WebhookEndpointDisabledEvent.webhook_endpoint:type_name -> billingos.customers.v1.WebhookEndpoint
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_billingos_customers_v1_events_proto_init() }
@@ -771,7 +852,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[4].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*CustomerSessionCreatedEvent); i {
+			switch v := v.(*OrganizationUpdatedEvent); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -783,7 +864,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[5].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*CustomerSessionRevokedEvent); i {
+			switch v := v.(*CustomerSessionCreatedEvent); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -795,7 +876,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*WebhookEndpointCreatedEvent); i {
+			switch v := v.(*CustomerSessionRevokedEvent); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -807,7 +888,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*WebhookEndpointUpdatedEvent); i {
+			switch v := v.(*WebhookEndpointCreatedEvent); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -819,7 +900,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*WebhookEndpointDeletedEvent); i {
+			switch v := v.(*WebhookEndpointUpdatedEvent); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -831,6 +912,18 @@ func file_billingos_customers_v1_events_proto_init() {
 			}
 		}
 		file_billingos_customers_v1_events_proto_msgTypes[9].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*WebhookEndpointDeletedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_billingos_customers_v1_events_proto_msgTypes[10].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*WebhookEndpointDisabledEvent); i {
 			case 0:
 				return &v.state
@@ -849,7 +942,7 @@ func file_billingos_customers_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_billingos_customers_v1_events_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,6 +19,11 @@ const _ = grpc.SupportPackageIsVersion7
 type OrganizationServiceClient interface {
 	// Gets the caller's organization. Any other id is NOT_FOUND.
 	GetOrganization(ctx context.Context, in *GetOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
+	// Updates the caller's organization: its name and branding, the fields
+	// named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+	// change here: public pages, pricing tables and checkout links name the
+	// organization by it, and changing it would break every such URL.
+	UpdateOrganization(ctx context.Context, in *UpdateOrganizationRequest, opts ...grpc.CallOption) (*Organization, error)
 }
 
 type organizationServiceClient struct {
@@ -38,12 +43,26 @@ func (c *organizationServiceClient) GetOrganization(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *organizationServiceClient) UpdateOrganization(ctx context.Context, in *UpdateOrganizationRequest, opts ...grpc.CallOption) (*Organization, error) {
+	out := new(Organization)
+	err := c.cc.Invoke(ctx, "/billingos.customers.v1.OrganizationService/UpdateOrganization", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganizationServiceServer is the server API for OrganizationService service.
 // All implementations must embed UnimplementedOrganizationServiceServer
 // for forward compatibility
 type OrganizationServiceServer interface {
 	// Gets the caller's organization. Any other id is NOT_FOUND.
 	GetOrganization(context.Context, *GetOrganizationRequest) (*Organization, error)
+	// Updates the caller's organization: its name and branding, the fields
+	// named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+	// change here: public pages, pricing tables and checkout links name the
+	// organization by it, and changing it would break every such URL.
+	UpdateOrganization(context.Context, *UpdateOrganizationRequest) (*Organization, error)
 	mustEmbedUnimplementedOrganizationServiceServer()
 }
 
@@ -53,6 +72,9 @@ type UnimplementedOrganizationServiceServer struct {
 
 func (UnimplementedOrganizationServiceServer) GetOrganization(context.Context, *GetOrganizationRequest) (*Organization, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetOrganization not implemented")
+}
+func (UnimplementedOrganizationServiceServer) UpdateOrganization(context.Context, *UpdateOrganizationRequest) (*Organization, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateOrganization not implemented")
 }
 func (UnimplementedOrganizationServiceServer) mustEmbedUnimplementedOrganizationServiceServer() {}
 
@@ -85,6 +107,24 @@ func _OrganizationService_GetOrganization_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrganizationService_UpdateOrganization_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOrganizationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationServiceServer).UpdateOrganization(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.customers.v1.OrganizationService/UpdateOrganization",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationServiceServer).UpdateOrganization(ctx, req.(*UpdateOrganizationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _OrganizationService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "billingos.customers.v1.OrganizationService",
 	HandlerType: (*OrganizationServiceServer)(nil),
@@ -92,6 +132,100 @@ var _OrganizationService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOrganization",
 			Handler:    _OrganizationService_GetOrganization_Handler,
+		},
+		{
+			MethodName: "UpdateOrganization",
+			Handler:    _OrganizationService_UpdateOrganization_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "billingos/customers/v1/organizations.proto",
+}
+
+// PublicOrganizationServiceClient is the client API for PublicOrganizationService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type PublicOrganizationServiceClient interface {
+	// Gets an organization by its id or its slug: its name, slug and branding,
+	// nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+	// both).
+	GetPublicOrganization(ctx context.Context, in *GetPublicOrganizationRequest, opts ...grpc.CallOption) (*PublicOrganization, error)
+}
+
+type publicOrganizationServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPublicOrganizationServiceClient(cc grpc.ClientConnInterface) PublicOrganizationServiceClient {
+	return &publicOrganizationServiceClient{cc}
+}
+
+func (c *publicOrganizationServiceClient) GetPublicOrganization(ctx context.Context, in *GetPublicOrganizationRequest, opts ...grpc.CallOption) (*PublicOrganization, error) {
+	out := new(PublicOrganization)
+	err := c.cc.Invoke(ctx, "/billingos.customers.v1.PublicOrganizationService/GetPublicOrganization", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PublicOrganizationServiceServer is the server API for PublicOrganizationService service.
+// All implementations must embed UnimplementedPublicOrganizationServiceServer
+// for forward compatibility
+type PublicOrganizationServiceServer interface {
+	// Gets an organization by its id or its slug: its name, slug and branding,
+	// nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+	// both).
+	GetPublicOrganization(context.Context, *GetPublicOrganizationRequest) (*PublicOrganization, error)
+	mustEmbedUnimplementedPublicOrganizationServiceServer()
+}
+
+// UnimplementedPublicOrganizationServiceServer must be embedded to have forward compatible implementations.
+type UnimplementedPublicOrganizationServiceServer struct {
+}
+
+func (UnimplementedPublicOrganizationServiceServer) GetPublicOrganization(context.Context, *GetPublicOrganizationRequest) (*PublicOrganization, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPublicOrganization not implemented")
+}
+func (UnimplementedPublicOrganizationServiceServer) mustEmbedUnimplementedPublicOrganizationServiceServer() {
+}
+
+// UnsafePublicOrganizationServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PublicOrganizationServiceServer will
+// result in compilation errors.
+type UnsafePublicOrganizationServiceServer interface {
+	mustEmbedUnimplementedPublicOrganizationServiceServer()
+}
+
+func RegisterPublicOrganizationServiceServer(s *grpc.Server, srv PublicOrganizationServiceServer) {
+	s.RegisterService(&_PublicOrganizationService_serviceDesc, srv)
+}
+
+func _PublicOrganizationService_GetPublicOrganization_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPublicOrganizationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PublicOrganizationServiceServer).GetPublicOrganization(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.customers.v1.PublicOrganizationService/GetPublicOrganization",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PublicOrganizationServiceServer).GetPublicOrganization(ctx, req.(*GetPublicOrganizationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+var _PublicOrganizationService_serviceDesc = grpc.ServiceDesc{
+	ServiceName: "billingos.customers.v1.PublicOrganizationService",
+	HandlerType: (*PublicOrganizationServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetPublicOrganization",
+			Handler:    _PublicOrganizationService_GetPublicOrganization_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

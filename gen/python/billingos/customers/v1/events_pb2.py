@@ -30,7 +30,7 @@ from billingos.customers.v1 import webhook_endpoints_pb2 as billingos_dot_custom
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a.billingos/customers/v1/webhook_endpoints.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revoked\"\x80\x01\n\x1bWebhookEndpointCreatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.created\"\xb1\x01\n\x1bWebhookEndpointUpdatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.updated\"\x80\x01\n\x1bWebhookEndpointDeletedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.deleted\"\x82\x01\n\x1cWebhookEndpointDisabledEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1f\xf2\xbb\x18\x1b\n\x19webhook_endpoint.disabledb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a.billingos/customers/v1/webhook_endpoints.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\xa3\x01\n\x18OrganizationUpdatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1a\xf2\xbb\x18\x16\n\x14organization.updated\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revoked\"\x80\x01\n\x1bWebhookEndpointCreatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.created\"\xb1\x01\n\x1bWebhookEndpointUpdatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.updated\"\x80\x01\n\x1bWebhookEndpointDeletedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.deleted\"\x82\x01\n\x1cWebhookEndpointDisabledEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1f\xf2\xbb\x18\x1b\n\x19webhook_endpoint.disabledb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERDELETEDEVENT']._serialized_options = b'\362\273\030\034\n\020customer.deleted\022\010customer'
   _globals['_ORGANIZATIONCREATEDEVENT']._loaded_options = None
   _globals['_ORGANIZATIONCREATEDEVENT']._serialized_options = b'\362\273\030$\n\024organization.created\022\014organization'
+  _globals['_ORGANIZATIONUPDATEDEVENT']._loaded_options = None
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_options = b'\362\273\030\026\n\024organization.updated'
   _globals['_CUSTOMERSESSIONCREATEDEVENT']._loaded_options = None
   _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.created'
   _globals['_CUSTOMERSESSIONREVOKEDEVENT']._loaded_options = None
@@ -65,16 +67,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CUSTOMERDELETEDEVENT']._serialized_end=690
   _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=693
   _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=821
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=824
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=952
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=955
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1083
-  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_start=1086
-  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_end=1214
-  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_start=1217
-  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_end=1394
-  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_start=1397
-  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_end=1525
-  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_start=1528
-  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_end=1658
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_start=824
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_end=987
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=990
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=1118
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=1121
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1249
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_start=1252
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_end=1380
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_start=1383
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_end=1560
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_start=1563
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_end=1691
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_start=1694
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_end=1824
 # @@protoc_insertion_point(module_scope)

@@ -124,6 +124,46 @@ class OrganizationCreatedEvent(_message.Message):
 Global___OrganizationCreatedEvent: _TypeAlias = OrganizationCreatedEvent  # noqa: Y015
 
 @_typing.final
+class OrganizationUpdatedEvent(_message.Message):
+    """Data of `organization.updated` (subject
+    billingos.customers.organization.updated): the organization's name or
+    branding changed (UpdateOrganization). No latest state yet (no
+    `state_field`): the latest-state stream keeps each organization as
+    created, because the read copies built from it (the catalog's) learn an
+    organization from `organization.created` alone, and a state that replaced
+    it would leave a copy started later without the organization. Id and slug
+    never change, so the state kept still names it rightly.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def organization(self) -> _organizations_pb2.Organization:
+        """The organization after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed (`name`, `branding.logo_url`,
+        `branding.brand_color`, `branding.support_email`).
+        """
+
+    def __init__(
+        self,
+        *,
+        organization: _organizations_pb2.Organization | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrganizationUpdatedEvent: _TypeAlias = OrganizationUpdatedEvent  # noqa: Y015
+
+@_typing.final
 class CustomerSessionCreatedEvent(_message.Message):
     """Data of `customer_session.created` (subject
     billingos.customers.customer_session.created). Never carries the token.

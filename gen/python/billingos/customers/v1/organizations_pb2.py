@@ -26,10 +26,11 @@ from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_o
 from billingos.customers.v1 import api_keys_pb2 as billingos_dot_customers_dot_v1_dot_api__keys__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*billingos/customers/v1/organizations.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a%billingos/customers/v1/api_keys.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x01\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x64\x65velopment_mode\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x05\"m\n\x12IssueApiKeyRequest\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06scopes\x18\x03 \x03(\x0e\x32\x1a.billingos.common.v1.Scope\"*\n\x16GetOrganizationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"]\n\x19\x43reateOrganizationRequest\x12@\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.OrganizationB\x04\xe2\x41\x01\x02\"\xa7\x01\n\x1a\x43reateOrganizationResponse\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x1c\n\x0e\x61pi_key_secret\x18\x03 \x01(\tB\x04\xb8\xbb\x18\x01\x32\x9f\x01\n\x13OrganizationService\x12\x87\x01\n\x0fGetOrganization\x12..billingos.customers.v1.GetOrganizationRequest\x1a$.billingos.customers.v1.Organization\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/organizations/{id}2\xed\x02\n\x18OrganizationAdminService\x12\xa3\x01\n\x12\x43reateOrganization\x12\x31.billingos.customers.v1.CreateOrganizationRequest\x1a\x32.billingos.customers.v1.CreateOrganizationResponse\"&\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/admin/organizations:\x01*\x12\xaa\x01\n\x0bIssueApiKey\x12*.billingos.customers.v1.IssueApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"A\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x37\"2/v1/admin/organizations/{organization_id}/api-keys:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*billingos/customers/v1/organizations.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a%billingos/customers/v1/api_keys.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x02\n\x0cOrganization\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04slug\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x64\x65velopment_mode\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x05\x12>\n\x08\x62randing\x18\x07 \x01(\x0b\x32,.billingos.customers.v1.OrganizationBranding\"T\n\x14OrganizationBranding\x12\x10\n\x08logo_url\x18\x01 \x01(\t\x12\x13\n\x0b\x62rand_color\x18\x02 \x01(\t\x12\x15\n\rsupport_email\x18\x03 \x01(\t\"|\n\x12PublicOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12>\n\x08\x62randing\x18\x04 \x01(\x0b\x32,.billingos.customers.v1.OrganizationBranding\"m\n\x12IssueApiKeyRequest\x12\x1d\n\x0forganization_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06scopes\x18\x03 \x03(\x0e\x32\x1a.billingos.common.v1.Scope\"*\n\x16GetOrganizationRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x8e\x01\n\x19UpdateOrganizationRequest\x12@\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.OrganizationB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x1cGetPublicOrganizationRequest\x12\x1a\n\x0corganization\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"]\n\x19\x43reateOrganizationRequest\x12@\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.OrganizationB\x04\xe2\x41\x01\x02\"\xa7\x01\n\x1a\x43reateOrganizationResponse\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1e.billingos.customers.v1.ApiKey\x12\x1c\n\x0e\x61pi_key_secret\x18\x03 \x01(\tB\x04\xb8\xbb\x18\x01\x32\xca\x02\n\x13OrganizationService\x12\x87\x01\n\x0fGetOrganization\x12..billingos.customers.v1.GetOrganizationRequest\x1a$.billingos.customers.v1.Organization\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/organizations/{id}\x12\xa8\x01\n\x12UpdateOrganization\x12\x31.billingos.customers.v1.UpdateOrganizationRequest\x1a$.billingos.customers.v1.Organization\"9\x82\xd3\xe4\x93\x02\x33\x32#/v1/organizations/{organization.id}:\x0corganization2\xd0\x01\n\x19PublicOrganizationService\x12\xb2\x01\n\x15GetPublicOrganization\x12\x34.billingos.customers.v1.GetPublicOrganizationRequest\x1a*.billingos.customers.v1.PublicOrganization\"7\xa8\xbb\x18\x02\xc8\xbb\x18\x01\x82\xd3\xe4\x93\x02)\x12\'/v1/public/organizations/{organization}2\xed\x02\n\x18OrganizationAdminService\x12\xa3\x01\n\x12\x43reateOrganization\x12\x31.billingos.customers.v1.CreateOrganizationRequest\x1a\x32.billingos.customers.v1.CreateOrganizationResponse\"&\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/admin/organizations:\x01*\x12\xaa\x01\n\x0bIssueApiKey\x12*.billingos.customers.v1.IssueApiKeyRequest\x1a,.billingos.customers.v1.CreateApiKeyResponse\"A\xa8\xbb\x18\x02\x82\xd3\xe4\x93\x02\x37\"2/v1/admin/organizations/{organization_id}/api-keys:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION'].fields_by_name['id']._serialized_options = b'\342A\001\010'
   _globals['_ORGANIZATION'].fields_by_name['name']._loaded_options = None
   _globals['_ORGANIZATION'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_ORGANIZATION'].fields_by_name['slug']._loaded_options = None
+  _globals['_ORGANIZATION'].fields_by_name['slug']._serialized_options = b'\342A\001\005'
   _globals['_ORGANIZATION'].fields_by_name['create_time']._loaded_options = None
   _globals['_ORGANIZATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_ORGANIZATION'].fields_by_name['update_time']._loaded_options = None
@@ -50,28 +53,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUEAPIKEYREQUEST'].fields_by_name['organization_id']._serialized_options = b'\342A\001\002'
   _globals['_GETORGANIZATIONREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETORGANIZATIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEORGANIZATIONREQUEST'].fields_by_name['organization']._loaded_options = None
+  _globals['_UPDATEORGANIZATIONREQUEST'].fields_by_name['organization']._serialized_options = b'\342A\001\002'
+  _globals['_GETPUBLICORGANIZATIONREQUEST'].fields_by_name['organization']._loaded_options = None
+  _globals['_GETPUBLICORGANIZATIONREQUEST'].fields_by_name['organization']._serialized_options = b'\342A\001\002'
   _globals['_CREATEORGANIZATIONREQUEST'].fields_by_name['organization']._loaded_options = None
   _globals['_CREATEORGANIZATIONREQUEST'].fields_by_name['organization']._serialized_options = b'\342A\001\002'
   _globals['_CREATEORGANIZATIONRESPONSE'].fields_by_name['api_key_secret']._loaded_options = None
   _globals['_CREATEORGANIZATIONRESPONSE'].fields_by_name['api_key_secret']._serialized_options = b'\270\273\030\001'
   _globals['_ORGANIZATIONSERVICE'].methods_by_name['GetOrganization']._loaded_options = None
   _globals['_ORGANIZATIONSERVICE'].methods_by_name['GetOrganization']._serialized_options = b'\202\323\344\223\002\030\022\026/v1/organizations/{id}'
+  _globals['_ORGANIZATIONSERVICE'].methods_by_name['UpdateOrganization']._loaded_options = None
+  _globals['_ORGANIZATIONSERVICE'].methods_by_name['UpdateOrganization']._serialized_options = b'\202\323\344\223\00232#/v1/organizations/{organization.id}:\014organization'
+  _globals['_PUBLICORGANIZATIONSERVICE'].methods_by_name['GetPublicOrganization']._loaded_options = None
+  _globals['_PUBLICORGANIZATIONSERVICE'].methods_by_name['GetPublicOrganization']._serialized_options = b'\250\273\030\002\310\273\030\001\202\323\344\223\002)\022\'/v1/public/organizations/{organization}'
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['CreateOrganization']._loaded_options = None
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['CreateOrganization']._serialized_options = b'\250\273\030\002\202\323\344\223\002\034\"\027/v1/admin/organizations:\001*'
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['IssueApiKey']._loaded_options = None
   _globals['_ORGANIZATIONADMINSERVICE'].methods_by_name['IssueApiKey']._serialized_options = b'\250\273\030\002\202\323\344\223\0027\"2/v1/admin/organizations/{organization_id}/api-keys:\001*'
-  _globals['_ORGANIZATION']._serialized_start=241
-  _globals['_ORGANIZATION']._serialized_end=449
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=451
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=560
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=562
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=604
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=606
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=699
-  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_start=702
-  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_end=869
-  _globals['_ORGANIZATIONSERVICE']._serialized_start=872
-  _globals['_ORGANIZATIONSERVICE']._serialized_end=1031
-  _globals['_ORGANIZATIONADMINSERVICE']._serialized_start=1034
-  _globals['_ORGANIZATIONADMINSERVICE']._serialized_end=1399
+  _globals['_ORGANIZATION']._serialized_start=275
+  _globals['_ORGANIZATION']._serialized_end=553
+  _globals['_ORGANIZATIONBRANDING']._serialized_start=555
+  _globals['_ORGANIZATIONBRANDING']._serialized_end=639
+  _globals['_PUBLICORGANIZATION']._serialized_start=641
+  _globals['_PUBLICORGANIZATION']._serialized_end=765
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=767
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=876
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=878
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=920
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=923
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1065
+  _globals['_GETPUBLICORGANIZATIONREQUEST']._serialized_start=1067
+  _globals['_GETPUBLICORGANIZATIONREQUEST']._serialized_end=1125
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=1127
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=1220
+  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_start=1223
+  _globals['_CREATEORGANIZATIONRESPONSE']._serialized_end=1390
+  _globals['_ORGANIZATIONSERVICE']._serialized_start=1393
+  _globals['_ORGANIZATIONSERVICE']._serialized_end=1723
+  _globals['_PUBLICORGANIZATIONSERVICE']._serialized_start=1726
+  _globals['_PUBLICORGANIZATIONSERVICE']._serialized_end=1934
+  _globals['_ORGANIZATIONADMINSERVICE']._serialized_start=1937
+  _globals['_ORGANIZATIONADMINSERVICE']._serialized_end=2302
 # @@protoc_insertion_point(module_scope)

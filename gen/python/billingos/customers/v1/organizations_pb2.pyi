@@ -7,6 +7,7 @@ from billingos.common.v1 import options_pb2 as _options_pb2
 from billingos.customers.v1 import api_keys_pb2 as _api_keys_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -33,13 +34,15 @@ class Organization(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     DEVELOPMENT_MODE_FIELD_NUMBER: _builtins.int
+    BRANDING_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     name: _builtins.str
     """Display name."""
     slug: _builtins.str
     """URL-safe handle, unique across BillingOS: 3-48 of a-z, 0-9 and '-'.
-    Derived from the name when not given. Public pages use it.
+    Derived from the name when not given. Public pages use it, so it never
+    changes once made (UpdateOrganization refuses to change it).
     """
     development_mode: _builtins.bool
     """Whether the organization is in development mode: its webhook endpoints
@@ -55,6 +58,10 @@ class Organization(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the organization was last changed."""
 
+    @_builtins.property
+    def branding(self) -> Global___OrganizationBranding:
+        """How the organization presents itself on the pages customers see."""
+
     def __init__(
         self,
         *,
@@ -64,14 +71,96 @@ class Organization(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         development_mode: _builtins.bool = ...,
+        branding: Global___OrganizationBranding | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "development_mode", b"development_mode", "id", b"id", "name", b"name", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "create_time", b"create_time", "development_mode", b"development_mode", "id", b"id", "name", b"name", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Organization: _TypeAlias = Organization  # noqa: Y015
+
+@_typing.final
+class OrganizationBranding(_message.Message):
+    """How an organization presents itself on the pages its customers see (the
+    hosted checkout page, the customer portal, pricing tables). Every field is
+    optional: empty means the page's own default. Public: anyone can read it
+    (PublicOrganizationService).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGO_URL_FIELD_NUMBER: _builtins.int
+    BRAND_COLOR_FIELD_NUMBER: _builtins.int
+    SUPPORT_EMAIL_FIELD_NUMBER: _builtins.int
+    logo_url: _builtins.str
+    """The logo, shown by customers' browsers as an image; BillingOS itself never
+    fetches it. Empty, or an absolute `https` URL of at most 2048 characters:
+    ASCII, only the characters RFC 3986 allows in a URL (anything else
+    percent-encoded), a host, and no user name or password.
+    """
+    brand_color: _builtins.str
+    """The brand colour as `#RRGGBB` (hexadecimal; stored and returned in lower
+    case, e.g. `#1a2b3c`). Empty: the page's default.
+    """
+    support_email: _builtins.str
+    """Where customers write for help: empty, or an email address (at most 320
+    characters; the address rules allow at most 254), without control
+    characters. Surrounding spaces are removed.
+    """
+    def __init__(
+        self,
+        *,
+        logo_url: _builtins.str = ...,
+        brand_color: _builtins.str = ...,
+        support_email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand_color", b"brand_color", "logo_url", b"logo_url", "support_email", b"support_email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrganizationBranding: _TypeAlias = OrganizationBranding  # noqa: Y015
+
+@_typing.final
+class PublicOrganization(_message.Message):
+    """What anyone may read about an organization, without an API key: enough for
+    a public page (pricing table, checkout, portal) to show whose it is.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    BRANDING_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The organization's id."""
+    name: _builtins.str
+    """Display name."""
+    slug: _builtins.str
+    """Its URL-safe handle."""
+    @_builtins.property
+    def branding(self) -> Global___OrganizationBranding:
+        """How it presents itself."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        branding: Global___OrganizationBranding | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "id", b"id", "name", b"name", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublicOrganization: _TypeAlias = PublicOrganization  # noqa: Y015
 
 @_typing.final
 class IssueApiKeyRequest(_message.Message):
@@ -128,6 +217,65 @@ class GetOrganizationRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOrganizationRequest: _TypeAlias = GetOrganizationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateOrganizationRequest(_message.Message):
+    """Request for UpdateOrganization."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def organization(self) -> Global___Organization:
+        """The organization, with `id` set and the new values of the masked fields."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to update: `name`, `branding` (all of it: a field left empty is
+        cleared), `branding.logo_url`, `branding.brand_color`,
+        `branding.support_email`. Without a mask, every field set to a non-empty
+        value is updated (inside `branding` too, so an empty one is kept; clear
+        one with a mask). `slug` and `development_mode` cannot change: a mask
+        naming one, or (without a mask) a value other than the organization's,
+        is refused.
+        """
+
+    def __init__(
+        self,
+        *,
+        organization: Global___Organization | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateOrganizationRequest: _TypeAlias = UpdateOrganizationRequest  # noqa: Y015
+
+@_typing.final
+class GetPublicOrganizationRequest(_message.Message):
+    """Request for GetPublicOrganization."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    organization: _builtins.str
+    """The organization's id (canonical UUID) or slug."""
+    def __init__(
+        self,
+        *,
+        organization: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPublicOrganizationRequest: _TypeAlias = GetPublicOrganizationRequest  # noqa: Y015
 
 @_typing.final
 class CreateOrganizationRequest(_message.Message):

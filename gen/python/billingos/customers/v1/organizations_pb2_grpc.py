@@ -41,6 +41,11 @@ class OrganizationServiceStub:
                 request_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.GetOrganizationRequest.SerializeToString,
                 response_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.FromString,
                 _registered_method=True)
+        self.UpdateOrganization = channel.unary_unary(
+                '/billingos.customers.v1.OrganizationService/UpdateOrganization',
+                request_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.UpdateOrganizationRequest.SerializeToString,
+                response_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.FromString,
+                _registered_method=True)
 
 
 class OrganizationServiceServicer:
@@ -54,12 +59,27 @@ class OrganizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateOrganization(self, request, context):
+        """Updates the caller's organization: its name and branding, the fields
+        named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+        change here: public pages, pricing tables and checkout links name the
+        organization by it, and changing it would break every such URL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrganizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetOrganization': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrganization,
                     request_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.GetOrganizationRequest.FromString,
+                    response_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
+            ),
+            'UpdateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrganization,
+                    request_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.UpdateOrganizationRequest.FromString,
                     response_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.SerializeToString,
             ),
     }
@@ -91,6 +111,111 @@ class OrganizationService:
             '/billingos.customers.v1.OrganizationService/GetOrganization',
             billingos_dot_customers_dot_v1_dot_organizations__pb2.GetOrganizationRequest.SerializeToString,
             billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.customers.v1.OrganizationService/UpdateOrganization',
+            billingos_dot_customers_dot_v1_dot_organizations__pb2.UpdateOrganizationRequest.SerializeToString,
+            billingos_dot_customers_dot_v1_dot_organizations__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PublicOrganizationServiceStub:
+    """An organization as public pages show it, readable without an API key.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetPublicOrganization = channel.unary_unary(
+                '/billingos.customers.v1.PublicOrganizationService/GetPublicOrganization',
+                request_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.GetPublicOrganizationRequest.SerializeToString,
+                response_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.PublicOrganization.FromString,
+                _registered_method=True)
+
+
+class PublicOrganizationServiceServicer:
+    """An organization as public pages show it, readable without an API key.
+    """
+
+    def GetPublicOrganization(self, request, context):
+        """Gets an organization by its id or its slug: its name, slug and branding,
+        nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+        both).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PublicOrganizationServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetPublicOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPublicOrganization,
+                    request_deserializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.GetPublicOrganizationRequest.FromString,
+                    response_serializer=billingos_dot_customers_dot_v1_dot_organizations__pb2.PublicOrganization.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'billingos.customers.v1.PublicOrganizationService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('billingos.customers.v1.PublicOrganizationService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PublicOrganizationService:
+    """An organization as public pages show it, readable without an API key.
+    """
+
+    @staticmethod
+    def GetPublicOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.customers.v1.PublicOrganizationService/GetPublicOrganization',
+            billingos_dot_customers_dot_v1_dot_organizations__pb2.GetPublicOrganizationRequest.SerializeToString,
+            billingos_dot_customers_dot_v1_dot_organizations__pb2.PublicOrganization.FromString,
             options,
             channel_credentials,
             insecure,

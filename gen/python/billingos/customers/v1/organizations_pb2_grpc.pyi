@@ -36,6 +36,12 @@ class OrganizationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrganizationServiceAsyncStub: ...
     GetOrganization: _grpc.UnaryUnaryMultiCallable[_organizations_pb2.GetOrganizationRequest, _organizations_pb2.Organization]
     """Gets the caller's organization. Any other id is NOT_FOUND."""
+    UpdateOrganization: _grpc.UnaryUnaryMultiCallable[_organizations_pb2.UpdateOrganizationRequest, _organizations_pb2.Organization]
+    """Updates the caller's organization: its name and branding, the fields
+    named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+    change here: public pages, pricing tables and checkout links name the
+    organization by it, and changing it would break every such URL.
+    """
 
 @_typing.type_check_only
 class OrganizationServiceAsyncStub(OrganizationServiceStub):
@@ -44,6 +50,12 @@ class OrganizationServiceAsyncStub(OrganizationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetOrganization: _aio.UnaryUnaryMultiCallable[_organizations_pb2.GetOrganizationRequest, _organizations_pb2.Organization]  # type: ignore[assignment]
     """Gets the caller's organization. Any other id is NOT_FOUND."""
+    UpdateOrganization: _aio.UnaryUnaryMultiCallable[_organizations_pb2.UpdateOrganizationRequest, _organizations_pb2.Organization]  # type: ignore[assignment]
+    """Updates the caller's organization: its name and branding, the fields
+    named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+    change here: public pages, pricing tables and checkout links name the
+    organization by it, and changing it would break every such URL.
+    """
 
 class OrganizationServiceServicer(metaclass=_abc_1.ABCMeta):
     """What an API key's holder may read about its own organization."""
@@ -56,7 +68,59 @@ class OrganizationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_organizations_pb2.Organization, _abc.Awaitable[_organizations_pb2.Organization]]:
         """Gets the caller's organization. Any other id is NOT_FOUND."""
 
+    @_abc_1.abstractmethod
+    def UpdateOrganization(
+        self,
+        request: _organizations_pb2.UpdateOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_organizations_pb2.Organization, _abc.Awaitable[_organizations_pb2.Organization]]:
+        """Updates the caller's organization: its name and branding, the fields
+        named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+        change here: public pages, pricing tables and checkout links name the
+        organization by it, and changing it would break every such URL.
+        """
+
 def add_OrganizationServiceServicer_to_server(servicer: OrganizationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class PublicOrganizationServiceStub:
+    """An organization as public pages show it, readable without an API key."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> PublicOrganizationServiceAsyncStub: ...
+    GetPublicOrganization: _grpc.UnaryUnaryMultiCallable[_organizations_pb2.GetPublicOrganizationRequest, _organizations_pb2.PublicOrganization]
+    """Gets an organization by its id or its slug: its name, slug and branding,
+    nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+    both).
+    """
+
+@_typing.type_check_only
+class PublicOrganizationServiceAsyncStub(PublicOrganizationServiceStub):
+    """An organization as public pages show it, readable without an API key."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetPublicOrganization: _aio.UnaryUnaryMultiCallable[_organizations_pb2.GetPublicOrganizationRequest, _organizations_pb2.PublicOrganization]  # type: ignore[assignment]
+    """Gets an organization by its id or its slug: its name, slug and branding,
+    nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+    both).
+    """
+
+class PublicOrganizationServiceServicer(metaclass=_abc_1.ABCMeta):
+    """An organization as public pages show it, readable without an API key."""
+
+    @_abc_1.abstractmethod
+    def GetPublicOrganization(
+        self,
+        request: _organizations_pb2.GetPublicOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_organizations_pb2.PublicOrganization, _abc.Awaitable[_organizations_pb2.PublicOrganization]]:
+        """Gets an organization by its id or its slug: its name, slug and branding,
+        nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+        both).
+        """
+
+def add_PublicOrganizationServiceServicer_to_server(servicer: PublicOrganizationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class OrganizationAdminServiceStub:
     """Platform administration; internal, never routed by the public gateway."""

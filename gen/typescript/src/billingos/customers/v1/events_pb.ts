@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billingos/customers/v1/events.proto.
  */
 export const file_billingos_customers_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24igAEKG0N1c3RvbWVyU2Vzc2lvbkNyZWF0ZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24uY3JlYXRlZCKAAQobQ3VzdG9tZXJTZXNzaW9uUmV2b2tlZEV2ZW50EkEKEGN1c3RvbWVyX3Nlc3Npb24YASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkN1c3RvbWVyU2Vzc2lvbjoe8rsYGgoYY3VzdG9tZXJfc2Vzc2lvbi5yZXZva2VkIoABChtXZWJob29rRW5kcG9pbnRDcmVhdGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh7yuxgaChh3ZWJob29rX2VuZHBvaW50LmNyZWF0ZWQisQEKG1dlYmhvb2tFbmRwb2ludFVwZGF0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOh7yuxgaChh3ZWJob29rX2VuZHBvaW50LnVwZGF0ZWQigAEKG1dlYmhvb2tFbmRwb2ludERlbGV0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6HvK7GBoKGHdlYmhvb2tfZW5kcG9pbnQuZGVsZXRlZCKCAQocV2ViaG9va0VuZHBvaW50RGlzYWJsZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6H/K7GBsKGXdlYmhvb2tfZW5kcG9pbnQuZGlzYWJsZWRiBnByb3RvMw", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_billingos_customers_v1_webhook_endpoints, file_google_protobuf_field_mask]);
+  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24iowEKGE9yZ2FuaXphdGlvblVwZGF0ZWRFdmVudBI6Cgxvcmdhbml6YXRpb24YASABKAsyJC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2s6GvK7GBYKFG9yZ2FuaXphdGlvbi51cGRhdGVkIoABChtDdXN0b21lclNlc3Npb25DcmVhdGVkRXZlbnQSQQoQY3VzdG9tZXJfc2Vzc2lvbhgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXJTZXNzaW9uOh7yuxgaChhjdXN0b21lcl9zZXNzaW9uLmNyZWF0ZWQigAEKG0N1c3RvbWVyU2Vzc2lvblJldm9rZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24ucmV2b2tlZCKAAQobV2ViaG9va0VuZHBvaW50Q3JlYXRlZEV2ZW50EkEKEHdlYmhvb2tfZW5kcG9pbnQYASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLldlYmhvb2tFbmRwb2ludDoe8rsYGgoYd2ViaG9va19lbmRwb2ludC5jcmVhdGVkIrEBChtXZWJob29rRW5kcG9pbnRVcGRhdGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzazoe8rsYGgoYd2ViaG9va19lbmRwb2ludC51cGRhdGVkIoABChtXZWJob29rRW5kcG9pbnREZWxldGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh7yuxgaChh3ZWJob29rX2VuZHBvaW50LmRlbGV0ZWQiggEKHFdlYmhvb2tFbmRwb2ludERpc2FibGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh/yuxgbChl3ZWJob29rX2VuZHBvaW50LmRpc2FibGVkYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_billingos_customers_v1_webhook_endpoints, file_google_protobuf_field_mask]);
 
 /**
  * Data of `customer.created` (subject billingos.customers.customer.created).
@@ -115,6 +115,42 @@ export const OrganizationCreatedEventSchema: GenMessage<OrganizationCreatedEvent
   messageDesc(file_billingos_customers_v1_events, 3);
 
 /**
+ * Data of `organization.updated` (subject
+ * billingos.customers.organization.updated): the organization's name or
+ * branding changed (UpdateOrganization). No latest state yet (no
+ * `state_field`): the latest-state stream keeps each organization as
+ * created, because the read copies built from it (the catalog's) learn an
+ * organization from `organization.created` alone, and a state that replaced
+ * it would leave a copy started later without the organization. Id and slug
+ * never change, so the state kept still names it rightly.
+ *
+ * @generated from message billingos.customers.v1.OrganizationUpdatedEvent
+ */
+export type OrganizationUpdatedEvent = Message<"billingos.customers.v1.OrganizationUpdatedEvent"> & {
+  /**
+   * The organization after the change.
+   *
+   * @generated from field: billingos.customers.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * The fields that changed (`name`, `branding.logo_url`,
+   * `branding.brand_color`, `branding.support_email`).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.OrganizationUpdatedEvent.
+ * Use `create(OrganizationUpdatedEventSchema)` to create a new message.
+ */
+export const OrganizationUpdatedEventSchema: GenMessage<OrganizationUpdatedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 4);
+
+/**
  * Data of `customer_session.created` (subject
  * billingos.customers.customer_session.created). Never carries the token.
  * Sessions are short-lived, so their events keep no latest state (no
@@ -136,7 +172,7 @@ export type CustomerSessionCreatedEvent = Message<"billingos.customers.v1.Custom
  * Use `create(CustomerSessionCreatedEventSchema)` to create a new message.
  */
 export const CustomerSessionCreatedEventSchema: GenMessage<CustomerSessionCreatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 4);
+  messageDesc(file_billingos_customers_v1_events, 5);
 
 /**
  * Data of `customer_session.revoked` (subject
@@ -158,7 +194,7 @@ export type CustomerSessionRevokedEvent = Message<"billingos.customers.v1.Custom
  * Use `create(CustomerSessionRevokedEventSchema)` to create a new message.
  */
 export const CustomerSessionRevokedEventSchema: GenMessage<CustomerSessionRevokedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 5);
+  messageDesc(file_billingos_customers_v1_events, 6);
 
 /**
  * Data of `webhook_endpoint.created` (subject
@@ -181,7 +217,7 @@ export type WebhookEndpointCreatedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointCreatedEventSchema)` to create a new message.
  */
 export const WebhookEndpointCreatedEventSchema: GenMessage<WebhookEndpointCreatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 6);
+  messageDesc(file_billingos_customers_v1_events, 7);
 
 /**
  * Data of `webhook_endpoint.updated` (subject
@@ -211,7 +247,7 @@ export type WebhookEndpointUpdatedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointUpdatedEventSchema)` to create a new message.
  */
 export const WebhookEndpointUpdatedEventSchema: GenMessage<WebhookEndpointUpdatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 7);
+  messageDesc(file_billingos_customers_v1_events, 8);
 
 /**
  * Data of `webhook_endpoint.deleted` (subject
@@ -233,7 +269,7 @@ export type WebhookEndpointDeletedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointDeletedEventSchema)` to create a new message.
  */
 export const WebhookEndpointDeletedEventSchema: GenMessage<WebhookEndpointDeletedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 8);
+  messageDesc(file_billingos_customers_v1_events, 9);
 
 /**
  * Data of `webhook_endpoint.disabled` (subject
@@ -257,5 +293,5 @@ export type WebhookEndpointDisabledEvent = Message<"billingos.customers.v1.Webho
  * Use `create(WebhookEndpointDisabledEventSchema)` to create a new message.
  */
 export const WebhookEndpointDisabledEventSchema: GenMessage<WebhookEndpointDisabledEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 9);
+  messageDesc(file_billingos_customers_v1_events, 10);
 

@@ -10,15 +10,15 @@ import type { ApiKey, CreateApiKeyResponseSchema } from "./api_keys_pb.js";
 import { file_billingos_customers_v1_api_keys } from "./api_keys_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file billingos/customers/v1/organizations.proto.
  */
 export const file_billingos_customers_v1_organizations: GenFile = /*@__PURE__*/
-  fileDesc("CipiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL29yZ2FuaXphdGlvbnMucHJvdG8SFmJpbGxpbmdvcy5jdXN0b21lcnMudjEi0AEKDE9yZ2FuaXphdGlvbhIQCgJpZBgBIAEoCUIE4kEBCBISCgRuYW1lGAIgASgJQgTiQQECEgwKBHNsdWcYAyABKAkSNQoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIeChBkZXZlbG9wbWVudF9tb2RlGAYgASgIQgTiQQEFIm0KEklzc3VlQXBpS2V5UmVxdWVzdBIdCg9vcmdhbml6YXRpb25faWQYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRIqCgZzY29wZXMYAyADKA4yGi5iaWxsaW5nb3MuY29tbW9uLnYxLlNjb3BlIioKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiXQoZQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBJACgxvcmdhbml6YXRpb24YASABKAsyJC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbkIE4kEBAiKnAQoaQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2USOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb24SLwoHYXBpX2tleRgCIAEoCzIeLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQXBpS2V5EhwKDmFwaV9rZXlfc2VjcmV0GAMgASgJQgS4uxgBMp8BChNPcmdhbml6YXRpb25TZXJ2aWNlEocBCg9HZXRPcmdhbml6YXRpb24SLi5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkdldE9yZ2FuaXphdGlvblJlcXVlc3QaJC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbiIegtPkkwIYEhYvdjEvb3JnYW5pemF0aW9ucy97aWR9Mu0CChhPcmdhbml6YXRpb25BZG1pblNlcnZpY2USowEKEkNyZWF0ZU9yZ2FuaXphdGlvbhIxLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVxdWVzdBoyLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3JlYXRlT3JnYW5pemF0aW9uUmVzcG9uc2UiJqi7GAKC0+STAhwiFy92MS9hZG1pbi9vcmdhbml6YXRpb25zOgEqEqoBCgtJc3N1ZUFwaUtleRIqLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuSXNzdWVBcGlLZXlSZXF1ZXN0GiwuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSJBqLsYAoLT5JMCNyIyL3YxL2FkbWluL29yZ2FuaXphdGlvbnMve29yZ2FuaXphdGlvbl9pZH0vYXBpLWtleXM6ASpiBnByb3RvMw", [file_billingos_common_v1_options, file_billingos_customers_v1_api_keys, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("CipiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL29yZ2FuaXphdGlvbnMucHJvdG8SFmJpbGxpbmdvcy5jdXN0b21lcnMudjEilgIKDE9yZ2FuaXphdGlvbhIQCgJpZBgBIAEoCUIE4kEBCBISCgRuYW1lGAIgASgJQgTiQQECEhIKBHNsdWcYAyABKAlCBOJBAQUSNQoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIeChBkZXZlbG9wbWVudF9tb2RlGAYgASgIQgTiQQEFEj4KCGJyYW5kaW5nGAcgASgLMiwuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb25CcmFuZGluZyJUChRPcmdhbml6YXRpb25CcmFuZGluZxIQCghsb2dvX3VybBgBIAEoCRITCgticmFuZF9jb2xvchgCIAEoCRIVCg1zdXBwb3J0X2VtYWlsGAMgASgJInwKElB1YmxpY09yZ2FuaXphdGlvbhIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBHNsdWcYAyABKAkSPgoIYnJhbmRpbmcYBCABKAsyLC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbkJyYW5kaW5nIm0KEklzc3VlQXBpS2V5UmVxdWVzdBIdCg9vcmdhbml6YXRpb25faWQYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRIqCgZzY29wZXMYAyADKA4yGi5iaWxsaW5nb3MuY29tbW9uLnYxLlNjb3BlIioKFkdldE9yZ2FuaXphdGlvblJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIijgEKGVVwZGF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSQAoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb25CBOJBAQISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKHEdldFB1YmxpY09yZ2FuaXphdGlvblJlcXVlc3QSGgoMb3JnYW5pemF0aW9uGAEgASgJQgTiQQECIl0KGUNyZWF0ZU9yZ2FuaXphdGlvblJlcXVlc3QSQAoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb25CBOJBAQIipwEKGkNyZWF0ZU9yZ2FuaXphdGlvblJlc3BvbnNlEjoKDG9yZ2FuaXphdGlvbhgBIAEoCzIkLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuT3JnYW5pemF0aW9uEi8KB2FwaV9rZXkYAiABKAsyHi5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkFwaUtleRIcCg5hcGlfa2V5X3NlY3JldBgDIAEoCUIEuLsYATLKAgoTT3JnYW5pemF0aW9uU2VydmljZRKHAQoPR2V0T3JnYW5pemF0aW9uEi4uYmlsbGluZ29zLmN1c3RvbWVycy52MS5HZXRPcmdhbml6YXRpb25SZXF1ZXN0GiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb24iHoLT5JMCGBIWL3YxL29yZ2FuaXphdGlvbnMve2lkfRKoAQoSVXBkYXRlT3JnYW5pemF0aW9uEjEuYmlsbGluZ29zLmN1c3RvbWVycy52MS5VcGRhdGVPcmdhbml6YXRpb25SZXF1ZXN0GiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb24iOYLT5JMCMzIjL3YxL29yZ2FuaXphdGlvbnMve29yZ2FuaXphdGlvbi5pZH06DG9yZ2FuaXphdGlvbjLQAQoZUHVibGljT3JnYW5pemF0aW9uU2VydmljZRKyAQoVR2V0UHVibGljT3JnYW5pemF0aW9uEjQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5HZXRQdWJsaWNPcmdhbml6YXRpb25SZXF1ZXN0GiouYmlsbGluZ29zLmN1c3RvbWVycy52MS5QdWJsaWNPcmdhbml6YXRpb24iN6i7GALIuxgBgtPkkwIpEicvdjEvcHVibGljL29yZ2FuaXphdGlvbnMve29yZ2FuaXphdGlvbn0y7QIKGE9yZ2FuaXphdGlvbkFkbWluU2VydmljZRKjAQoSQ3JlYXRlT3JnYW5pemF0aW9uEjEuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DcmVhdGVPcmdhbml6YXRpb25SZXF1ZXN0GjIuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DcmVhdGVPcmdhbml6YXRpb25SZXNwb25zZSImqLsYAoLT5JMCHCIXL3YxL2FkbWluL29yZ2FuaXphdGlvbnM6ASoSqgEKC0lzc3VlQXBpS2V5EiouYmlsbGluZ29zLmN1c3RvbWVycy52MS5Jc3N1ZUFwaUtleVJlcXVlc3QaLC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIkGouxgCgtPkkwI3IjIvdjEvYWRtaW4vb3JnYW5pemF0aW9ucy97b3JnYW5pemF0aW9uX2lkfS9hcGkta2V5czoBKmIGcHJvdG8z", [file_billingos_common_v1_options, file_billingos_customers_v1_api_keys, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A merchant: the tenant every other resource belongs to.
@@ -42,7 +42,8 @@ export type Organization = Message<"billingos.customers.v1.Organization"> & {
 
   /**
    * URL-safe handle, unique across BillingOS: 3-48 of a-z, 0-9 and '-'.
-   * Derived from the name when not given. Public pages use it.
+   * Derived from the name when not given. Public pages use it, so it never
+   * changes once made (UpdateOrganization refuses to change it).
    *
    * @generated from field: string slug = 3;
    */
@@ -71,6 +72,13 @@ export type Organization = Message<"billingos.customers.v1.Organization"> & {
    * @generated from field: bool development_mode = 6;
    */
   developmentMode: boolean;
+
+  /**
+   * How the organization presents itself on the pages customers see.
+   *
+   * @generated from field: billingos.customers.v1.OrganizationBranding branding = 7;
+   */
+  branding?: OrganizationBranding | undefined;
 };
 
 /**
@@ -79,6 +87,93 @@ export type Organization = Message<"billingos.customers.v1.Organization"> & {
  */
 export const OrganizationSchema: GenMessage<Organization> = /*@__PURE__*/
   messageDesc(file_billingos_customers_v1_organizations, 0);
+
+/**
+ * How an organization presents itself on the pages its customers see (the
+ * hosted checkout page, the customer portal, pricing tables). Every field is
+ * optional: empty means the page's own default. Public: anyone can read it
+ * (PublicOrganizationService).
+ *
+ * @generated from message billingos.customers.v1.OrganizationBranding
+ */
+export type OrganizationBranding = Message<"billingos.customers.v1.OrganizationBranding"> & {
+  /**
+   * The logo, shown by customers' browsers as an image; BillingOS itself never
+   * fetches it. Empty, or an absolute `https` URL of at most 2048 characters:
+   * ASCII, only the characters RFC 3986 allows in a URL (anything else
+   * percent-encoded), a host, and no user name or password.
+   *
+   * @generated from field: string logo_url = 1;
+   */
+  logoUrl: string;
+
+  /**
+   * The brand colour as `#RRGGBB` (hexadecimal; stored and returned in lower
+   * case, e.g. `#1a2b3c`). Empty: the page's default.
+   *
+   * @generated from field: string brand_color = 2;
+   */
+  brandColor: string;
+
+  /**
+   * Where customers write for help: empty, or an email address (at most 320
+   * characters; the address rules allow at most 254), without control
+   * characters. Surrounding spaces are removed.
+   *
+   * @generated from field: string support_email = 3;
+   */
+  supportEmail: string;
+};
+
+/**
+ * Describes the message billingos.customers.v1.OrganizationBranding.
+ * Use `create(OrganizationBrandingSchema)` to create a new message.
+ */
+export const OrganizationBrandingSchema: GenMessage<OrganizationBranding> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_organizations, 1);
+
+/**
+ * What anyone may read about an organization, without an API key: enough for
+ * a public page (pricing table, checkout, portal) to show whose it is.
+ *
+ * @generated from message billingos.customers.v1.PublicOrganization
+ */
+export type PublicOrganization = Message<"billingos.customers.v1.PublicOrganization"> & {
+  /**
+   * The organization's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Display name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Its URL-safe handle.
+   *
+   * @generated from field: string slug = 3;
+   */
+  slug: string;
+
+  /**
+   * How it presents itself.
+   *
+   * @generated from field: billingos.customers.v1.OrganizationBranding branding = 4;
+   */
+  branding?: OrganizationBranding | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.PublicOrganization.
+ * Use `create(PublicOrganizationSchema)` to create a new message.
+ */
+export const PublicOrganizationSchema: GenMessage<PublicOrganization> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_organizations, 2);
 
 /**
  * Request for IssueApiKey.
@@ -114,7 +209,7 @@ export type IssueApiKeyRequest = Message<"billingos.customers.v1.IssueApiKeyRequ
  * Use `create(IssueApiKeyRequestSchema)` to create a new message.
  */
 export const IssueApiKeyRequestSchema: GenMessage<IssueApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_organizations, 1);
+  messageDesc(file_billingos_customers_v1_organizations, 3);
 
 /**
  * Request for GetOrganization.
@@ -135,7 +230,62 @@ export type GetOrganizationRequest = Message<"billingos.customers.v1.GetOrganiza
  * Use `create(GetOrganizationRequestSchema)` to create a new message.
  */
 export const GetOrganizationRequestSchema: GenMessage<GetOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_organizations, 2);
+  messageDesc(file_billingos_customers_v1_organizations, 4);
+
+/**
+ * Request for UpdateOrganization.
+ *
+ * @generated from message billingos.customers.v1.UpdateOrganizationRequest
+ */
+export type UpdateOrganizationRequest = Message<"billingos.customers.v1.UpdateOrganizationRequest"> & {
+  /**
+   * The organization, with `id` set and the new values of the masked fields.
+   *
+   * @generated from field: billingos.customers.v1.Organization organization = 1;
+   */
+  organization?: Organization | undefined;
+
+  /**
+   * Fields to update: `name`, `branding` (all of it: a field left empty is
+   * cleared), `branding.logo_url`, `branding.brand_color`,
+   * `branding.support_email`. Without a mask, every field set to a non-empty
+   * value is updated (inside `branding` too, so an empty one is kept; clear
+   * one with a mask). `slug` and `development_mode` cannot change: a mask
+   * naming one, or (without a mask) a value other than the organization's,
+   * is refused.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.UpdateOrganizationRequest.
+ * Use `create(UpdateOrganizationRequestSchema)` to create a new message.
+ */
+export const UpdateOrganizationRequestSchema: GenMessage<UpdateOrganizationRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_organizations, 5);
+
+/**
+ * Request for GetPublicOrganization.
+ *
+ * @generated from message billingos.customers.v1.GetPublicOrganizationRequest
+ */
+export type GetPublicOrganizationRequest = Message<"billingos.customers.v1.GetPublicOrganizationRequest"> & {
+  /**
+   * The organization's id (canonical UUID) or slug.
+   *
+   * @generated from field: string organization = 1;
+   */
+  organization: string;
+};
+
+/**
+ * Describes the message billingos.customers.v1.GetPublicOrganizationRequest.
+ * Use `create(GetPublicOrganizationRequestSchema)` to create a new message.
+ */
+export const GetPublicOrganizationRequestSchema: GenMessage<GetPublicOrganizationRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_organizations, 6);
 
 /**
  * Request for CreateOrganization.
@@ -156,7 +306,7 @@ export type CreateOrganizationRequest = Message<"billingos.customers.v1.CreateOr
  * Use `create(CreateOrganizationRequestSchema)` to create a new message.
  */
 export const CreateOrganizationRequestSchema: GenMessage<CreateOrganizationRequest> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_organizations, 3);
+  messageDesc(file_billingos_customers_v1_organizations, 7);
 
 /**
  * Response for CreateOrganization.
@@ -192,7 +342,7 @@ export type CreateOrganizationResponse = Message<"billingos.customers.v1.CreateO
  * Use `create(CreateOrganizationResponseSchema)` to create a new message.
  */
 export const CreateOrganizationResponseSchema: GenMessage<CreateOrganizationResponse> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_organizations, 4);
+  messageDesc(file_billingos_customers_v1_organizations, 8);
 
 /**
  * What an API key's holder may read about its own organization.
@@ -210,8 +360,42 @@ export const OrganizationService: GenService<{
     input: typeof GetOrganizationRequestSchema;
     output: typeof OrganizationSchema;
   },
+  /**
+   * Updates the caller's organization: its name and branding, the fields
+   * named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+   * change here: public pages, pricing tables and checkout links name the
+   * organization by it, and changing it would break every such URL.
+   *
+   * @generated from rpc billingos.customers.v1.OrganizationService.UpdateOrganization
+   */
+  updateOrganization: {
+    methodKind: "unary";
+    input: typeof UpdateOrganizationRequestSchema;
+    output: typeof OrganizationSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_billingos_customers_v1_organizations, 0);
+
+/**
+ * An organization as public pages show it, readable without an API key.
+ *
+ * @generated from service billingos.customers.v1.PublicOrganizationService
+ */
+export const PublicOrganizationService: GenService<{
+  /**
+   * Gets an organization by its id or its slug: its name, slug and branding,
+   * nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+   * both).
+   *
+   * @generated from rpc billingos.customers.v1.PublicOrganizationService.GetPublicOrganization
+   */
+  getPublicOrganization: {
+    methodKind: "unary";
+    input: typeof GetPublicOrganizationRequestSchema;
+    output: typeof PublicOrganizationSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_billingos_customers_v1_organizations, 1);
 
 /**
  * Platform administration; internal, never routed by the public gateway.
@@ -241,5 +425,5 @@ export const OrganizationAdminService: GenService<{
     output: typeof CreateApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_billingos_customers_v1_organizations, 1);
+  serviceDesc(file_billingos_customers_v1_organizations, 2);
 
