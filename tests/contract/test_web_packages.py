@@ -1,11 +1,13 @@
 """The front end's npm packages: `web/` (the element the gateway serves at
-/pricing-table.js) type-checks strictly, builds and passes its unit tests
-(amounts, the monthly/yearly rules, checkout URLs); `sdks/pricing-table-react`
+/pricing-table.js, and the hosted checkout page) type-checks strictly,
+builds and passes its unit tests (amounts, the monthly/yearly rules,
+checkout URLs, the checkout page's logic); `sdks/pricing-table-react`
 (`@billingos/pricing-table`) builds with tsc and passes its server-rendering
-tests; and the element scales amounts by the same minor units as the
-catalog. Each npm test is skipped where npm is missing, unless CI's
-BILLINGOS_REQUIRE_STUB_TOOLCHAINS makes that a failure; the browser test is
-tests/e2e/test_pricing_table_browser.py."""
+tests; the element scales amounts by the same minor units as the catalog,
+and the checkout page offers the countries the services accept. Each npm
+test is skipped where npm is missing, unless CI's
+BILLINGOS_REQUIRE_STUB_TOOLCHAINS makes that a failure; the browser tests
+are tests/e2e/test_pricing_table_browser.py and test_checkout_browser.py."""
 
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from billingos_cli.node import ensure_installed
 from billingos_cli.paths import REPO_ROOT, WEB_DIR, WEB_DIST
 from billingos_cli.stubgen import REQUIRE_TOOLCHAINS_ENV, toolchains_required
 from billingos_cli.web import built_files, ensure_built, source_digest
+from billingos_kit.countries import COUNTRY_CODES
 from billingos_pricing.currencies import MINOR_UNIT_EXPONENTS
 
 pytestmark = pytest.mark.contract
 
 REACT_PACKAGE = REPO_ROOT / "sdks" / "pricing-table-react"
-CURRENCIES_TS = WEB_DIR / "src" / "pricing-table" / "currencies.ts"
+CURRENCIES_TS = WEB_DIR / "src" / "shared" / "currencies.ts"
+COUNTRIES_TS = WEB_DIR / "src" / "checkout" / "countries.ts"
 TIMEOUT_SECONDS = 300
 
 
@@ -73,6 +77,16 @@ def test_the_element_scales_amounts_as_the_catalog_does() -> None:
     assert set(MINOR_UNIT_EXPONENTS.values()) == {0, 2, 3}
 
 
+def test_the_checkout_page_offers_the_countries_the_services_accept() -> None:
+    """web/'s list is a copy of billingos_kit.countries (what an address's
+    country is checked against)."""
+    found = re.search(r"const CODES = `([A-Z\s]+)`;", COUNTRIES_TS.read_text())
+    assert found is not None, f"{COUNTRIES_TS}: no CODES"
+    codes = found.group(1).split()
+    assert len(codes) == len(set(codes))
+    assert set(codes) == COUNTRY_CODES
+
+
 def test_web_builds_and_its_unit_tests_pass() -> None:
     npm = _npm()
     why = ensure_built(WEB_DIR)
@@ -84,6 +98,22 @@ def test_web_builds_and_its_unit_tests_pass() -> None:
     # A classic script: no module syntax, nothing fetched from elsewhere.
     assert not re.search(r"^\s*(import|export)\s", script, re.MULTILINE)
     assert not re.search(r"https?://(?!www\.w3\.org/)", script), "the element names a host"
+    # The checkout page: its shell (served at the page's paths, not its
+    # own) loads a hashed script and stylesheet, relatively, nothing inline.
+    pages = [(route, path) for route, path in built_files(WEB_DIST) if path.parent.name == "pages"]
+    assert [path.name for _, path in pages] == ["checkout.html"]
+    shell = pages[0][1].read_text()
+    (script_name,) = re.findall(r'<script defer src="\.\./\.\./assets/([^"]+)"></script>', shell)
+    (style_name,) = re.findall(r'<link rel="stylesheet" href="\.\./\.\./assets/([^"]+)">', shell)
+    assert re.fullmatch(r"checkout-[0-9a-f]{16}\.js", script_name), script_name
+    assert re.fullmatch(r"checkout-[0-9a-f]{16}\.css", style_name), style_name
+    assert f"/assets/{script_name}" in routes
+    assert f"/assets/{style_name}" in routes
+    assert shell.count("<script") == 1
+    assert "<style" not in shell
+    assert " style=" not in shell
+    page_script = (WEB_DIST / "assets" / script_name).read_text()
+    assert not re.search(r"https?://(?!www\.w3\.org/)", page_script), "the page names a host"
     _run(npm, WEB_DIR, "test")
 
 

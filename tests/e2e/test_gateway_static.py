@@ -1,18 +1,24 @@
 """What the gateway serves without any service: the front end built from
 web/ (`/pricing-table.js`, the hashed files under `/assets/`), each an exact
 path, GET and HEAD only, with its content type and caching; no other path
-reaches a file, however it is spelt. And CORS: the public catalog's
+reaches a file, however it is spelt. The hosted checkout page's HTML at its
+two kinds of path only (a link's, a session's), with its security headers
+(CSP allowing the suite's Stripe, no referrer, no framing, no caching), and
+not at paths that only look like them. And CORS: the public catalog's
 responses are readable from any origin, and no other route's are."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from billingos_cli.gateway import IMMUTABLE_CACHE, STABLE_CACHE
+from billingos_cli.gateway import IMMUTABLE_CACHE, STABLE_CACHE, STATIC_CONTENT_TYPES
+from billingos_cli.pages import CHECKOUT_PAGE, PAGE_CACHE
 from billingos_cli.paths import WEB_DIST
 from billingos_cli.suite import Suite
 from billingos_cli.web import served_files
@@ -29,10 +35,23 @@ CORS = "access-control-allow-origin"
 
 @pytest.fixture
 def built(suite: Suite) -> dict[str, Path]:
-    """The files the suite's gateway serves, by route."""
+    """The files the suite's gateway serves at exact paths, by route."""
     if suite.web_unavailable:
         pytest.skip(f"the suite serves no front end here: {suite.web_unavailable}")
-    return {static.route: Path(static.filename) for static in served_files(WEB_DIST)}
+    return {
+        static.route: Path(static.filename)
+        for static in served_files(WEB_DIST)
+        if static.page is None
+    }
+
+
+@pytest.fixture
+def checkout_page(suite: Suite) -> bytes:
+    """The checkout page's HTML shell, as built."""
+    if suite.web_unavailable:
+        pytest.skip(f"the suite serves no front end here: {suite.web_unavailable}")
+    (page,) = [s for s in served_files(WEB_DIST) if s.page is CHECKOUT_PAGE]
+    return Path(page.filename).read_bytes()
 
 
 async def raw(http: httpx.AsyncClient, method: str, path: str) -> httpx.Response:
@@ -78,11 +97,11 @@ async def test_hashed_assets_are_immutable_and_named_by_their_bytes(
         assert served.status_code == 200, route
         assert served.headers["cache-control"] == IMMUTABLE_CACHE
         assert served.headers["x-content-type-options"] == "nosniff"
-        assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert served.headers["content-type"] == STATIC_CONTENT_TYPES[path.suffix]
         assert CORS not in served.headers
         assert served.content == path.read_bytes()
         digest = hashlib.sha256(served.content).hexdigest()[:16]
-        assert route.endswith(f"-{digest}.js"), route
+        assert route.endswith(f"-{digest}{path.suffix}"), route
     # The stable script's current bytes are one of them (same build).
     script = built[SCRIPT].read_bytes()
     assert script in [path.read_bytes() for path in assets.values()]
@@ -155,6 +174,132 @@ async def test_other_methods_are_a_json_405(
         assert answer.headers["allow"] == "GET, HEAD"
         assert CORS not in answer.headers
         assert answer.content != built[route].read_bytes()
+
+
+ORG = "019b1c2d-3e4f-7a8b-9c0d-1e2f3a4b5c6d"
+LINK = "019b1c2d-3e4f-7a8b-9c0d-1e2f3a4b5c6e"
+SECRET = "bcx_" + "Ab-_9" * 8 + "xyz"  # 43 characters of url-safe base64
+PAGE_PATHS = [
+    f"/checkout/{ORG}/{LINK}",
+    f"/checkout/{ORG}/{LINK}?price_id={uuid.uuid4()}",
+    f"/checkout/session/{SECRET}",
+]
+
+
+def csp_of(response: httpx.Response) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for directive in response.headers["content-security-policy"].split(";"):
+        name, *sources = directive.split()
+        assert name not in directives, name
+        directives[name] = sources
+    return directives
+
+
+@pytest.mark.parametrize("path", PAGE_PATHS)
+async def test_the_checkout_page_is_served_with_its_security_headers(
+    http: httpx.AsyncClient, suite: Suite, checkout_page: bytes, path: str
+) -> None:
+    assert len(SECRET) == 47
+    page = await http.get(path)
+    assert page.status_code == 200, page.text[:300]
+    assert page.content == checkout_page
+    headers = page.headers
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["cache-control"] == PAGE_CACHE
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"  # the URL holds a secret
+    assert headers["x-frame-options"] == "DENY"
+    assert CORS not in headers
+    # Its own files and API, and the suite's Stripe (the local stand-in):
+    # Stripe.js, its API calls and its frames; no inline script, no framing.
+    stripe = suite.stripe_api_base.rstrip("/")
+    csp = csp_of(page)
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == ["'self'", stripe]
+    assert csp["connect-src"] == ["'self'", stripe]
+    assert csp["frame-src"] == [stripe]
+    assert csp["style-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["base-uri"] == ["'none'"]
+    assert csp["object-src"] == ["'none'"]
+    assert not [d for d, sources in csp.items() if "'unsafe-eval'" in sources]
+
+    head = await http.head(path)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-security-policy"] == headers["content-security-policy"]
+
+
+async def test_the_checkout_page_loads_its_hashed_files_relatively(
+    http: httpx.AsyncClient, checkout_page: bytes
+) -> None:
+    """The shell names its script and stylesheet as ../../assets/…: from
+    either kind of page path (three segments deep) that is the gateway's
+    /assets/, immutable; nothing inline."""
+    html = checkout_page.decode()
+    names = re.findall(r'(?:src|href)="\.\./\.\./assets/([^"]+)"', html)
+    assert sorted(n.rsplit(".", 1)[1] for n in names) == ["css", "js"], html
+    assert html.count("<script") == 1
+    assert "<style" not in html
+    for path in PAGE_PATHS[::2]:
+        for name in names:
+            url = httpx.URL(str(http.base_url)).join(path).join(f"../../assets/{name}")
+            assert url.path == f"/assets/{name}"
+            asset = await http.get(url)
+            assert asset.status_code == 200, url
+            assert asset.headers["cache-control"] == IMMUTABLE_CACHE
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_the_checkout_page_refuses_other_methods(
+    http: httpx.AsyncClient, checkout_page: bytes, method: str
+) -> None:
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+    for path in PAGE_PATHS:
+        answer = await http.request(method, path, content=body)
+        assert answer.status_code == 405, (method, path, answer.status_code)
+        assert error_of(answer)[:2] == (12, "METHOD_NOT_ALLOWED")
+        assert answer.headers["allow"] == "GET, HEAD"
+        assert answer.content != checkout_page
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/checkout",
+        "/checkout/",
+        f"/checkout/{ORG}",
+        f"/checkout/{ORG}/{LINK}/",
+        f"/checkout/{ORG}/{LINK}/extra",
+        f"/checkout/{ORG}/{LINK}/../../{ORG}",
+        f"/checkout/{ORG}/../{LINK}",
+        f"/checkout/{ORG}%2F{LINK}",
+        f"/checkout/{ORG}/..%2F{LINK}",
+        f"/checkout/{ORG}/{LINK}%2F",
+        f"/checkout/{ORG}/{LINK}%00",
+        f"/checkout/{ORG.upper()}/{LINK}",
+        f"/checkout/{ORG}/{LINK}.html",
+        f"/CHECKOUT/{ORG}/{LINK}",
+        f"/checkout/session/{SECRET[:-1]}",
+        f"/checkout/session/{SECRET}A",
+        f"/checkout/session/{SECRET}/x",
+        f"/checkout/session/{SECRET[:-1]}%2F",
+        "/checkout/session/sk_live_" + "A" * 39,
+        "/checkout/session/" + "A" * 10240,
+        f"/checkout/{'a' * 10240}/{LINK}",
+        "/pages/checkout.html",
+        "/checkout.html",
+        "/assets/../pages/checkout.html",
+    ],
+)
+async def test_paths_that_only_look_like_the_checkout_page_do_not_serve_it(
+    http: httpx.AsyncClient, checkout_page: bytes, path: str
+) -> None:
+    answer = await raw(http, "GET", path)
+    assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    assert answer.content != checkout_page
+    assert "content-security-policy" not in answer.headers
+    status_body(answer)
 
 
 async def test_the_public_catalog_is_readable_from_any_origin(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { minorUnitExponent } from '../src/pricing-table/currencies.js';
-import { formatMinor, minorToMajor } from '../src/pricing-table/money.js';
+import { minorUnitExponent } from '../src/shared/currencies.js';
+import { formatMinor, minorToMajor } from '../src/shared/money.js';
 
 test('minor units scale by the currency exponent, as text', () => {
   assert.equal(minorToMajor('2900', 2), '29.00');

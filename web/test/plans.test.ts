@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PublicProduct } from '../src/pricing-table/catalog.js';
-import { availableCycles, plansFor } from '../src/pricing-table/plans.js';
+import type { PublicProduct } from '../src/shared/catalog.js';
+import { availableCycles, plansFor } from '../src/shared/plans.js';
 
 const MONTH = { interval: 'INTERVAL_MONTH', count: 1 } as const;
 const YEAR = { interval: 'INTERVAL_YEAR', count: 1 } as const;

@@ -22,7 +22,10 @@ The gateway is a security boundary. Filters, in order:
 A few routes answer from files, without any service: `GET /openapi.json`
 and the built front end (web/dist: `/pricing-table.js` and `/assets/…`),
 each an exact path served as a direct response read when Envoy starts,
-GET and HEAD only (`StaticFile`, docs/frontend.md). The public catalog's
+GET and HEAD only (`StaticFile`, docs/frontend.md); and its HTML pages (the
+hosted checkout page), each at the paths of its `PageRoute` (strict
+regular expressions, `billingos_cli.pages`) with a Content-Security-Policy
+that allows Stripe.js from the origins configured. The public catalog's
 routes (`*.Public*Service`) carry `Access-Control-Allow-Origin: *`, so a
 merchant's page on any origin can read them; no other route has CORS.
 
@@ -49,6 +52,13 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from billingos.common.v1 import options_pb2
+from billingos_cli.pages import (
+    PAGE_CACHE,
+    PAGE_CONTENT_TYPE,
+    PageRoute,
+    StripeOrigins,
+    page_headers,
+)
 from billingos_cli.paths import DESCRIPTOR_SET, GATEWAY_DIR
 from billingos_cli.services import SERVICES, ServiceSpec
 from billingos_kit.errors import ERROR_DOMAIN
@@ -129,6 +139,10 @@ IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 # within five minutes.
 STABLE_CACHE = "public, max-age=300"
 STATIC_METHODS = ("GET", "HEAD")
+# RE2 refuses a regex whose compiled program is larger than this (Envoy's
+# default is 100); the checkout page's path, two ids spelt out exactly, is
+# 151. Every regex here is the gateway's own, none a client's.
+MAX_REGEX_PROGRAM_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -199,13 +213,18 @@ class StaticFile:
     """A file the gateway serves itself at an exact path (GET and HEAD; any
     other method is a 405). Nothing but the listed paths reaches a file, so
     no request path can name another one (`..`, `%2e%2e`, an encoded slash:
-    each is simply a path with no route)."""
+    each is simply a path with no route). A page (`page` set) is served
+    instead at every path its route's patterns match, and `route` only says
+    which ("/checkout/{organization_id}/{checkout_link_id}, …")."""
 
     route: str  # "/pricing-table.js", "/assets/pricing-table-1a2b3c4d5e6f7a8b.js"
     filename: str  # where Envoy reads it, when it starts
+    page: PageRoute | None = None
 
     @property
     def content_type(self) -> str:
+        if self.page is not None:
+            return PAGE_CONTENT_TYPE
         suffix = PurePosixPath(self.route).suffix
         if suffix not in STATIC_CONTENT_TYPES:
             raise ValueError(
@@ -216,6 +235,8 @@ class StaticFile:
 
     @property
     def cache_control(self) -> str:
+        if self.page is not None:
+            return PAGE_CACHE
         return IMMUTABLE_CACHE if self.route.startswith(IMMUTABLE_PREFIX) else STABLE_CACHE
 
 
@@ -236,6 +257,10 @@ class GatewayTarget:
     # The built front end (billingos_cli.web.served_files: web/dist on this
     # machine, the gateway-web ConfigMap in Kubernetes); empty: none served.
     static_files: tuple[StaticFile, ...] = ()
+    # The Stripe the pages' Content-Security-Policy allows; None: the one of
+    # gateway.toml's [checkout_page] (Stripe's own). A suite with the local
+    # stand-in names the stand-in (StripeOrigins.of_api_base).
+    stripe_origins: StripeOrigins | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +283,8 @@ class GatewayLimits:
 class GatewaySource:
     upstream_packages: dict[str, str]  # upstream name -> proto package
     limits: GatewayLimits
+    # Where the checkout page may load Stripe.js from (and what it talks to).
+    stripe_origins: StripeOrigins
 
     @classmethod
     def load(
@@ -291,6 +318,7 @@ class GatewaySource:
                 idle_connection_seconds=int(limits["idle_connection_seconds"]),
                 trusted_proxy_hops=int(raw.get("network", {}).get("trusted_proxy_hops", 0)),
             ),
+            stripe_origins=StripeOrigins.from_toml(raw["checkout_page"]),
         )
 
 
@@ -355,6 +383,14 @@ def render(target: GatewayTarget, source: GatewaySource | None = None) -> dict[s
     api = exposed_api(DESCRIPTOR_SET, source)
     return {
         "admin": {"address": _address(target.admin)},
+        "layered_runtime": {
+            "layers": [
+                {
+                    "name": "static",
+                    "static_layer": {"re2.max_program_size.error_level": MAX_REGEX_PROGRAM_SIZE},
+                }
+            ]
+        },
         "overload_manager": {
             "resource_monitors": [
                 {
@@ -393,8 +429,12 @@ def _routes(target: GatewayTarget, source: GatewaySource, api: ExposedApi) -> li
     ]
     if target.openapi_path:
         routes.append(_openapi_route(target.openapi_path))
+    stripe = target.stripe_origins or source.stripe_origins
     for static in _checked_static_files(target.static_files):
-        routes.extend(_static_routes(static))
+        if static.page is None:
+            routes.extend(_static_routes(static))
+        else:
+            routes.extend(_page_routes(static, static.page, stripe))
     # A REST path the transcoder does not know stays unrewritten and ends
     # here: a cluster without endpoints, which the transcoder never lets a
     # known path reach (it rewrites it to one of the gRPC routes above).
@@ -539,9 +579,16 @@ def _openapi_route(openapi_path: str) -> dict[str, Any]:
 
 def _checked_static_files(files: Sequence[StaticFile]) -> list[StaticFile]:
     """The files in route order, refused when two share a route or a route is
-    not a plain absolute path (Envoy would never match it as written)."""
+    not a plain absolute path (Envoy would never match it as written), or
+    when a page is given twice."""
     seen: set[str] = set()
+    pages: set[str] = set()
     for static in files:
+        if static.page is not None:
+            if static.page.file_name in pages:
+                raise ValueError(f"{static.page.file_name}: served twice")
+            pages.add(static.page.file_name)
+            continue
         route = static.route
         parts = route.split("/")[1:]
         if not route.startswith("/") or any(p in ("", ".", "..") for p in parts) or "%" in route:
@@ -584,6 +631,43 @@ def _static_routes(static: StaticFile) -> list[dict[str, Any]]:
         "response_headers_to_add": [_set_header("allow", ", ".join(STATIC_METHODS))],
     }
     return [served, refused]
+
+
+def _page_routes(
+    static: StaticFile, page: PageRoute, stripe: StripeOrigins
+) -> list[dict[str, Any]]:
+    """An HTML page at each of its route's patterns: GET and HEAD get the
+    file with the page's security headers (billingos_cli.pages), any other
+    method a JSON 405, as for every static file. The patterns match the
+    whole path, after Envoy has normalized it (`..` resolved, slashes
+    merged; an encoded slash stays `%2F`, which no pattern admits)."""
+    disabled = {
+        TRANSCODER_FILTER: {
+            "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+            "disabled": True,
+        }
+    }
+    headers = [("content-type", static.content_type), *page_headers(stripe)]
+    routes: list[dict[str, Any]] = []
+    for pattern in page.patterns:
+        path = {"safe_regex": {"regex": pattern}}
+        routes.append(
+            {
+                "match": {**path, "headers": [_method_matcher(STATIC_METHODS)]},
+                "direct_response": {"status": 200, "body": {"filename": static.filename}},
+                "typed_per_filter_config": disabled,
+                "response_headers_to_add": [_set_header(k, v) for k, v in headers],
+            }
+        )
+        routes.append(
+            {
+                "match": path,
+                "direct_response": {"status": 405},
+                "typed_per_filter_config": disabled,
+                "response_headers_to_add": [_set_header("allow", ", ".join(STATIC_METHODS))],
+            }
+        )
+    return routes
 
 
 def _method_matcher(methods: Sequence[str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billingos_cli import web
 from billingos_cli.gateway import Endpoint, GatewaySource, GatewayTarget, render
+from billingos_cli.pages import StripeOrigins
 from billingos_cli.paths import DESCRIPTOR_SET, OPENAPI_FILE, WEB_DIR, WEB_DIST
 from billingos_cli.services import KEY_OWNER, SERVICES, ServiceSpec
 from billingos_kit.local import (
@@ -81,7 +82,8 @@ class SuiteOptions:
     # The key the checkout page gives Stripe.js with a real Stripe (None:
     # STRIPE_PUBLISHABLE_KEY from the environment).
     stripe_publishable_key: str | None = None
-    # Build web/ when needed and serve it (/pricing-table.js, /assets/…).
+    # Build web/ when needed and serve it (/pricing-table.js, /assets/…, the
+    # checkout page at /checkout/…).
     # Where npm is missing the suite runs without it (`web_unavailable` says why).
     serve_web: bool = True
 
@@ -102,6 +104,8 @@ class Suite:
     rest_url: str = ""
     _http_port: int = 0
     grpc_addresses: dict[str, str] = field(default_factory=dict)
+    # Where each service is to listen, chosen before any starts.
+    _planned: dict[str, str] = field(default_factory=dict)
     stripe_api_base: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
@@ -137,6 +141,7 @@ class Suite:
             self.rest_url = f"http://127.0.0.1:{self._http_port}"
             for spec in SERVICES:
                 upgrade_to_head(spec.migrations_dir, self.database_url)
+            self._plan_addresses()
             for spec in SERVICES:
                 self._start_service(spec)
             self._start_gateway()
@@ -207,8 +212,21 @@ class Suite:
             self.stripe_publishable_key = STAND_IN_KEY
             self.stripe_js_url = f"{self.stripe_api_base}/js.stripe.com/v3/"
 
+    def _plan_addresses(self) -> None:
+        """Each service's address, chosen before any starts: every service is
+        told where every other listens (as in a cluster, where each is a
+        name), so one may ask a service the registry starts after it."""
+        for spec in SERVICES:
+            port = (
+                spec.port
+                if self.options.registry_ports and port_is_free(spec.port)
+                else free_port()
+            )
+            self._planned[spec.name] = f"127.0.0.1:{port}"
+
     def _start_service(self, spec: ServiceSpec) -> None:
-        port = spec.port if self.options.registry_ports and port_is_free(spec.port) else free_port()
+        address = self._planned[spec.name]
+        port = int(address.rsplit(":", 1)[1])
         prefix = f"BILLINGOS_{spec.name.upper()}_"
         env = dict(os.environ)
         env.update(
@@ -222,12 +240,12 @@ class Suite:
         )
         # Where the API keys of calls from outside are checked: the service
         # that owns them, which the registry starts first.
-        # Where each service started before it listens, for a service that
-        # asks another (BILLINGOS_CATALOG_ADDRESS: the subscriptions service's
+        # Where every service listens, for a service that asks another
+        # (BILLINGOS_CATALOG_ADDRESS: the subscriptions service's
         # `catalog_address`, billingos_kit.settings' suite-wide layer).
-        for name, address in self.grpc_addresses.items():
-            env[f"BILLINGOS_{name.upper()}_ADDRESS"] = address
-        key_owner = self.grpc_addresses.get(KEY_OWNER)
+        for name, planned in self._planned.items():
+            env[f"BILLINGOS_{name.upper()}_ADDRESS"] = planned
+        key_owner = self._planned.get(KEY_OWNER)
         if key_owner is not None:
             env["BILLINGOS_KEY_CHECK_ADDRESS"] = key_owner
         # Stripe's keys go to the service that talks to Stripe and to no other,
@@ -238,6 +256,9 @@ class Suite:
             env["STRIPE_SECRET_KEY"] = self.stripe_secret_key
             env["STRIPE_API_BASE"] = self.stripe_api_base
             env["STRIPE_WEBHOOK_SECRET"] = self.stripe_webhook_secret
+            # What the customer portal's card page gives Stripe.js.
+            env[prefix + "STRIPE_PUBLISHABLE_KEY"] = self.stripe_publishable_key
+            env[prefix + "STRIPE_JS_URL"] = self.stripe_js_url
         if spec.name == WEBHOOK_SERVICE:
             # A suite on one machine is a development suite: an organization
             # in development mode may have webhooks posted to it (loopback, http).
@@ -252,7 +273,6 @@ class Suite:
         process = spawn([sys.executable, "-m", spec.module, "serve"], log_file=log_file, env=env)
         child = RunningChild(spec.name, process, signal.SIGTERM, log_file)
         self.children.append(child)
-        address = f"127.0.0.1:{port}"
         _wait_until_serving(address, child)
         self.grpc_addresses[spec.name] = address
 
@@ -260,6 +280,10 @@ class Suite:
         wanted = self.options.http_port
         if wanted and port_is_free(wanted):
             return wanted
+        if not self.options.registry_ports:
+            # A test suite: never the well-known port, which Envoy (listening
+            # with SO_REUSEPORT) would share with a `./billingos up` there.
+            return free_port()
         return DEFAULT_HTTP_PORT if port_is_free(DEFAULT_HTTP_PORT) else free_port()
 
     def _start_gateway(self) -> None:
@@ -275,6 +299,10 @@ class Suite:
                 descriptor_path=str(DESCRIPTOR_SET),
                 openapi_path=str(OPENAPI_FILE),
                 static_files=static_files,
+                # The checkout page loads Stripe.js from the Stripe this
+                # suite uses: the local stand-in's address, or Stripe's own
+                # (gateway.toml's) when a key for it was given.
+                stripe_origins=StripeOrigins.of_api_base(self.stripe_api_base),
                 upstreams={
                     name: Endpoint(*_split(address))
                     for name, address in self.grpc_addresses.items()

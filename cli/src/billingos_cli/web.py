@@ -1,7 +1,8 @@
 """The front end the gateway serves: `web/` (Vite + Preact, its own
-package-lock.json) built into `web/dist/` (git-ignored), which the suite's
-Envoy serves from disk and Kubernetes from the `gateway-web` ConfigMap
-(docs/frontend.md).
+package-lock.json) built into `web/dist/` (git-ignored): the pricing table's
+script, the hashed assets, and the HTML shells of pages (the hosted
+checkout), which the suite's Envoy serves from disk and Kubernetes from the
+`gateway-web` ConfigMap (docs/frontend.md).
 
 `ensure_built` builds once per state of the sources and lock: `npm ci
 --ignore-scripts` (billingos_cli.node), then `npm run build`, then a stamp of
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from billingos_cli.gateway import IMMUTABLE_PREFIX, MAX_OPENAPI_BYTES, StaticFile
 from billingos_cli.node import ensure_installed
+from billingos_cli.pages import PAGE_ROUTES, PageRoute
 from billingos_cli.paths import WEB_DIR, WEB_DIST
 
 # What decides the build's output, besides the lock (and so node_modules).
@@ -35,6 +37,9 @@ STAMP_FILE = ".billingos-build.sha256"  # in dist/; dotfiles are never served
 LOCK_FILE = ".billingos-build.lock"
 BUILD_TIMEOUT_SECONDS = 300
 ASSETS_DIR = "assets"
+# HTML shells served at their pages' paths (billingos_cli.pages), never at
+# a path of their own.
+PAGES_DIR = "pages"
 # Each file is a direct response, held in Envoy's memory.
 MAX_FILE_BYTES = MAX_OPENAPI_BYTES
 
@@ -106,25 +111,36 @@ def ensure_built(web_dir: Path = WEB_DIR, *, force: bool = False) -> str | None:
 
 def built_files(dist: Path = WEB_DIST) -> list[tuple[str, Path]]:
     """(route, file) for every file of a build: a top-level file at `/<name>`,
-    one in assets/ at `/assets/<name>`. Dotfiles (the stamp) are not served;
-    a file anywhere else, or too large for a direct response, is an error
-    (nothing is served by accident)."""
+    one in assets/ at `/assets/<name>`, a page in pages/ at its PageRoute's
+    paths (the route then says which). Dotfiles (the stamp) are not served;
+    a file anywhere else, a page no route is known for, or a file too large
+    for a direct response is an error (nothing is served by accident)."""
+    return [(route, path) for route, path, _ in _listed(dist)]
+
+
+def _listed(dist: Path) -> list[tuple[str, Path, PageRoute | None]]:
     if not dist.is_dir():
         return []
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, Path, PageRoute | None]] = []
     for path in sorted(dist.rglob("*")):
         relative = path.relative_to(dist)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
+        page: PageRoute | None = None
         if len(relative.parts) == 1:
             route = f"/{relative.name}"
         elif len(relative.parts) == 2 and relative.parts[0] == ASSETS_DIR:
             route = f"{IMMUTABLE_PREFIX}{relative.name}"
+        elif len(relative.parts) == 2 and relative.parts[0] == PAGES_DIR:
+            page = PAGE_ROUTES.get(relative.name)
+            if page is None:
+                raise ValueError(f"{path}: no page route is known for it (billingos_cli.pages)")
+            route = ", ".join(page.templates)
         else:
-            raise ValueError(f"{path}: only the build's top files and assets/ are served")
+            raise ValueError(f"{path}: only the build's top files, assets/ and pages/ are served")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ValueError(f"{path}: over {MAX_FILE_BYTES} bytes, too large to serve")
-        found.append((route, path))
+        found.append((route, path, page))
     return found
 
 
@@ -133,11 +149,13 @@ def served_files(dist: Path = WEB_DIST, *, mounted_at: str | None = None) -> tup
     (`./billingos up`, the tests), or, with `mounted_at`, from one flat
     directory holding every file by its name (the gateway-web ConfigMap in
     Kubernetes: a ConfigMap's keys have no folders)."""
-    files = built_files(dist)
+    files = _listed(dist)
     if mounted_at is None:
-        return tuple(StaticFile(route, str(path)) for route, path in files)
-    names = [path.name for _, path in files]
+        return tuple(StaticFile(route, str(path), page) for route, path, page in files)
+    names = [path.name for _, path, _ in files]
     clashing = sorted({name for name in names if names.count(name) > 1})
     if clashing:
         raise ValueError(f"{dist}: {', '.join(clashing)}: two files of one name")
-    return tuple(StaticFile(route, f"{mounted_at}/{path.name}") for route, path in files)
+    return tuple(
+        StaticFile(route, f"{mounted_at}/{path.name}", page) for route, path, page in files
+    )

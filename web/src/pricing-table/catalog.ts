@@ -1,77 +1,9 @@
 // The public catalog as the gateway serves it to a pricing table:
 // GET /v1/public/organizations/{organization}/products, no API key
-// (protos/billingos/catalog/v1/public.proto). JSON in proto3's mapping with
-// the fields' proto names; int64 amounts are strings.
+// (protos/billingos/catalog/v1/public.proto; the shapes: shared/catalog.ts).
 
-export type Interval =
-  | 'INTERVAL_UNSPECIFIED'
-  | 'INTERVAL_DAY'
-  | 'INTERVAL_WEEK'
-  | 'INTERVAL_MONTH'
-  | 'INTERVAL_YEAR';
-
-export interface Period {
-  interval: Interval;
-  count?: number;
-}
-
-export interface SeatTier {
-  from_seats?: number;
-  to_seats?: number;
-  amount_per_seat_minor?: string;
-}
-
-export interface UsageTier {
-  up_to?: string;
-  unit_amount?: string;
-  flat_fee_minor?: string;
-}
-
-export interface PercentageTier {
-  up_to?: string;
-  rate?: string;
-  flat_fee_minor?: string;
-}
-
-/** A price that is not archived. Exactly one of the amount fields is set. */
-export interface PublicPrice {
-  id: string;
-  product_id?: string;
-  currency: string;
-  /** The price's billing period (the product's unless the price has its own). */
-  recurring?: Period;
-  fixed?: { amount_minor?: string };
-  free?: Record<string, never>;
-  custom?: {
-    minimum_amount_minor?: string;
-    maximum_amount_minor?: string;
-    preset_amount_minor?: string;
-  };
-  seat_based?: { tier_mode?: string; tiers?: SeatTier[]; minimum_seats?: number };
-  metered_unit?: { unit_amount?: string };
-  metered_tiers?: { tier_mode?: string; tiers?: UsageTier[] };
-  metered_package?: { package_size?: string; amount_per_package?: string };
-  metered_percentage?: { rate?: string; fixed_fee_per_event?: string };
-  metered_graduated_percentage?: { tiers?: PercentageTier[] };
-}
-
-/** A benefit as a later public catalog may carry it (not served yet). */
-export interface PublicBenefit {
-  description?: string;
-  name?: string;
-}
-
-export interface PublicProduct {
-  id: string;
-  name: string;
-  description?: string;
-  /** Unset for a one-time product. */
-  recurring?: Period;
-  trial?: Period;
-  public_metadata?: Record<string, unknown>;
-  prices?: PublicPrice[];
-  benefits?: (PublicBenefit | string)[];
-}
+import type { PublicProduct } from '../shared/catalog.js';
+import { statusOfResponse } from '../shared/status.js';
 
 interface ListPublicProductsResponse {
   products?: PublicProduct[];
@@ -92,17 +24,6 @@ export class CatalogUnavailable extends Error {
 // The catalog's reason for an organization it does not know; any other 404
 // (a wrong api-url) is a failure to load, not a statement about the organization.
 const UNKNOWN_ORGANIZATION = 'ORGANIZATION_NOT_FOUND';
-
-/** The `google.rpc.ErrorInfo` reason of a BillingOS error body, if any. */
-async function errorReason(response: Response): Promise<string | null> {
-  try {
-    const body = (await response.json()) as { details?: { '@type'?: string; reason?: string }[] };
-    const info = body.details?.find((detail) => detail['@type']?.endsWith('google.rpc.ErrorInfo'));
-    return info?.reason ?? null;
-  } catch {
-    return null;
-  }
-}
 
 // A pricing table with more products than this is not one.
 const MAX_PAGES = 5;
@@ -140,7 +61,7 @@ export async function fetchProducts(
       if (signal?.aborted) throw error;
       throw new CatalogUnavailable({ kind: 'unavailable', status: null });
     }
-    if (response.status === 404 && (await errorReason(response)) === UNKNOWN_ORGANIZATION) {
+    if (response.status === 404 && (await statusOfResponse(response)).reason === UNKNOWN_ORGANIZATION) {
       throw new CatalogUnavailable({ kind: 'unknown-organization' });
     }
     if (!response.ok) throw new CatalogUnavailable({ kind: 'unavailable', status: response.status });

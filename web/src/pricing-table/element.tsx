@@ -7,23 +7,35 @@
 //   theme            "light" (default) or "dark"
 //   api-url          the BillingOS gateway to read from; default: where this
 //                    script was loaded from
-//   checkout-url     where a plan's button leads: a URL template with
-//                    {price_id}, {product_id}, {organization}, {currency}
+//   checkout-link    a checkout link (its id, or its url): a plan's button
+//                    leads to its hosted page with the plan's price chosen
+//   checkout-url     otherwise, where a plan's button leads: a URL template
+//                    with {price_id}, {product_id}, {organization}, {currency}
 //   locale           for amounts (default: the browser's)
 //
 // A plan's button dispatches `billingos-checkout` (bubbles, composed,
 // cancelable; detail: CheckoutDetail). Unless a listener calls
-// preventDefault(), the browser then goes to the checkout-url, if any.
+// preventDefault(), the browser then goes to the link's page, or the
+// checkout-url, if any. A link given by id is on this gateway under the
+// organization's id: a slug in organization-id is resolved to it once
+// (GET /v1/public/organizations/{slug}).
 
 import { render } from 'preact';
-import { CHECKOUT_EVENT, checkoutUrl, type CheckoutDetail } from './checkout.js';
-import type { PlanOption } from './plans.js';
+import { fetchOrganization, isCanonicalId } from '../shared/organization.js';
+import type { PlanOption } from '../shared/plans.js';
+import {
+  CHECKOUT_EVENT,
+  checkoutUrl,
+  linkCheckoutUrl,
+  parseCheckoutLink,
+  type CheckoutDetail,
+} from './checkout.js';
 import styles from './styles.css?inline';
 import { PricingTable, type Theme } from './view.js';
 
 export const TAG = 'billingos-pricing-table';
 
-const ATTRIBUTES = ['organization-id', 'theme', 'api-url', 'checkout-url', 'locale'] as const;
+const ATTRIBUTES = ['organization-id', 'theme', 'api-url', 'checkout-link', 'checkout-url', 'locale'] as const;
 
 export function defineElement(defaultApiBase: string): void {
   if (customElements.get(TAG)) return; // the script included twice
@@ -31,6 +43,8 @@ export function defineElement(defaultApiBase: string): void {
   class BillingOSPricingTable extends HTMLElement {
     static readonly observedAttributes = ATTRIBUTES;
     readonly #mount: HTMLElement;
+    // The organization's id by "gateway organization-id" (a slug resolved once).
+    #organizationIds = new Map<string, Promise<string | null>>();
 
     constructor() {
       super();
@@ -53,11 +67,33 @@ export function defineElement(defaultApiBase: string): void {
       if (this.isConnected) this.#render();
     }
 
+    #apiBase(): string {
+      return this.getAttribute('api-url') || defaultApiBase;
+    }
+
+    /** The organization's id: organization-id itself when it is one, else
+     * the id its slug names (null when that cannot be read). */
+    #organizationId(): Promise<string | null> {
+      const given = (this.getAttribute('organization-id') ?? '').trim();
+      if (isCanonicalId(given)) return Promise.resolve(given);
+      if (!given) return Promise.resolve(null);
+      const key = `${this.#apiBase()} ${given}`;
+      let found = this.#organizationIds.get(key);
+      if (found === undefined) {
+        found = fetchOrganization(this.#apiBase(), given).then((organization) => organization?.id ?? null);
+        this.#organizationIds.set(key, found);
+      }
+      return found;
+    }
+
     #render(): void {
+      const link = parseCheckoutLink(this.getAttribute('checkout-link') ?? '');
+      // Resolved ahead of a click, so the button answers at once.
+      if (link?.kind === 'id') void this.#organizationId();
       const theme: Theme = this.getAttribute('theme') === 'dark' ? 'dark' : 'light';
       render(
         <PricingTable
-          apiBase={this.getAttribute('api-url') || defaultApiBase}
+          apiBase={this.#apiBase()}
           organization={this.getAttribute('organization-id') ?? ''}
           theme={theme}
           locale={this.getAttribute('locale') || undefined}
@@ -83,6 +119,16 @@ export function defineElement(defaultApiBase: string): void {
         cancelable: true,
       });
       if (!this.dispatchEvent(event)) return; // a listener handles it
+      const link = parseCheckoutLink(this.getAttribute('checkout-link') ?? '');
+      if (link !== null) {
+        const resolving = link.kind === 'id' ? this.#organizationId() : Promise.resolve(null);
+        void resolving.then((organizationId) => {
+          const url = linkCheckoutUrl(link, detail.priceId, this.#apiBase(), organizationId);
+          if (url !== null) window.location.assign(url);
+          else console.warn(`${TAG}: the organization's id is unknown, so checkout-link cannot be followed`);
+        });
+        return;
+      }
       const template = this.getAttribute('checkout-url');
       if (!template) return;
       const url = checkoutUrl(template, detail, document.baseURI);

@@ -2,8 +2,9 @@
 // root). State: the catalog's products once loaded, the chosen period.
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { CatalogUnavailable, fetchProducts, type PublicProduct } from './catalog.js';
-import { availableCycles, plansFor, type Cycle, type Plan, type PlanOption } from './plans.js';
+import type { PublicProduct } from '../shared/catalog.js';
+import { availableCycles, plansFor, type Cycle, type Plan, type PlanOption } from '../shared/plans.js';
+import { CatalogUnavailable, fetchProducts } from './catalog.js';
 
 export type Theme = 'light' | 'dark';
 

@@ -1,5 +1,6 @@
-// What a pricing table shows, from the public catalog: pure functions, so
-// the rules below are tested without a browser (web/test/plans.test.ts).
+// What a pricing table (and the checkout page's choice of price) shows, from
+// the public catalog: pure functions, so the rules below are tested without a
+// browser (web/test/plans.test.ts).
 //
 // The toggle. Prices whose billing period is one month are "monthly", one
 // year "yearly"; the toggle appears only when the catalog has both. A product
@@ -16,8 +17,8 @@
 // with metered prices only gets one button, for its first).
 
 import type { Period, PublicPrice, PublicProduct } from './catalog.js';
-import { formatMinor, minorToMajor } from './money.js';
 import { minorUnitExponent } from './currencies.js';
+import { formatMinor, minorToMajor } from './money.js';
 
 export type Cycle = 'month' | 'year';
 
@@ -289,20 +290,23 @@ export function plansFor(
     if (left === null || right === null) return left === null ? (right === null ? 0 : 1) : -1;
     return left - right;
   });
-  const plans: Plan[] = [];
-  for (const product of ordered) {
-    const prices = product.prices ?? [];
-    if (prices.length === 0) continue;
-    const inCycle = cycle === null ? [] : prices.filter((price) => cycleOf(periodOf(price, product)) === cycle);
-    const options = optionsOf(product, inCycle.length > 0 ? inCycle : prices, locale);
-    plans.push({
-      productId: product.id,
-      name: product.name,
-      description: product.description ?? '',
-      features: features(product),
-      trial: trialText(product.trial),
-      options,
-    });
-  }
-  return plans;
+  return ordered.map((product) => planFor(product, cycle, locale)).filter((plan) => plan !== null);
+}
+
+/** One product as a plan for the chosen billing period: its prices of that
+ * period, else all of them (each labelled with its own); null when it has no
+ * price. The checkout page shows a link's products in the link's order with
+ * this, the pricing table sorted by plansFor. */
+export function planFor(product: PublicProduct, cycle: Cycle | null, locale?: string): Plan | null {
+  const prices = product.prices ?? [];
+  if (prices.length === 0) return null;
+  const inCycle = cycle === null ? [] : prices.filter((price) => cycleOf(periodOf(price, product)) === cycle);
+  return {
+    productId: product.id,
+    name: product.name,
+    description: product.description ?? '',
+    features: features(product),
+    trial: trialText(product.trial),
+    options: optionsOf(product, inCycle.length > 0 ? inCycle : prices, locale),
+  };
 }

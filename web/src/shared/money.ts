@@ -35,8 +35,9 @@ function fractionDigitsNeeded(major: string, exponent: number): number {
 
 /** An amount in minor units, formatted in the locale with its currency
  * ("$29", "$29.50", "¥5,000", "KWD 1.250"). Whole amounts drop their zero
- * cents, as pricing pages do. */
-export function formatMinor(minor: string, currency: string, locale?: string): string {
+ * cents, as pricing pages do, unless `allDigits` (an order's figures:
+ * "$290.00" beside "$27.55"). */
+export function formatMinor(minor: string, currency: string, locale?: string, allDigits = false): string {
   const exponent = minorUnitExponent(currency);
   const major = minorToMajor(minor, exponent);
   if (major === null) return `${minor} ${currency}`;
@@ -47,7 +48,7 @@ export function formatMinor(minor: string, currency: string, locale?: string): s
       currency,
       minimumFractionDigits: Math.min(exponent, digits),
       maximumFractionDigits: digits,
-      trailingZeroDisplay: 'stripIfInteger',
+      trailingZeroDisplay: allDigits ? 'auto' : 'stripIfInteger',
     });
     return format.format(major as `${number}`);
   } catch {
