@@ -32,6 +32,8 @@ T = TypeVar("T")
 # Stripe's test cards (localstripe knows them as Stripe documents them).
 CARD_OK = "4242424242424242"
 CARD_DECLINED_ON_CHARGE = "4000000000000341"
+# The stand-in takes any publishable key (the portal's page sends one).
+STAND_IN_PUBLISHABLE_KEY = "pk_test_localstripe"
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +49,8 @@ async def payments_service(
         stripe_api_base=servers.stripe_api_base,
         stripe_secret_key=servers.stripe_secret_key,
         stripe_webhook_secret=servers.stripe_webhook_secret,
+        stripe_publishable_key=STAND_IN_PUBLISHABLE_KEY,
+        stripe_js_url=f"{servers.stripe_api_base}/js.stripe.com/v3/",
     ) as service:
         yield service
 

@@ -16,10 +16,12 @@ from typing import Protocol
 
 from billingos_entitlements.models import Benefit, BenefitGrant, LicenseKey, LicenseKeyActivation
 from billingos_entitlements.repository import (
+    ActivationFilter,
     LicenseKeyActivations,
     LicenseKeyFilter,
     LicenseKeys,
 )
+from billingos_entitlements.vocabulary import KeyStatus
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection
 from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -49,6 +51,15 @@ class KeyView:
     key: LicenseKey
     activations: int
     granted: bool
+
+
+def key_status(key: LicenseKey, now: dt.datetime) -> KeyStatus:
+    """Whether the key validates now."""
+    if key.revoked_at is not None:
+        return KeyStatus.REVOKED
+    if key.expires_at is not None and key.expires_at <= now:
+        return KeyStatus.EXPIRED
+    return KeyStatus.VALID
 
 
 def new_key(prefix: str) -> str:
@@ -159,6 +170,27 @@ class LicenseKeyService:
         found = await self._keys.by_key(_typed(key), for_update=True)
         if found is None:
             raise NotFound("license_key", "key")
+        return await self._end(found, activation_id)
+
+    async def deactivate_of_customer(
+        self, key_id: uuid.UUID, customer_id: uuid.UUID, activation_id: uuid.UUID
+    ) -> KeyView:
+        """As `deactivate`, for the key by its id, and only the customer's
+        own (another's is NotFound): the customer portal's."""
+        found = await self._keys.get(key_id, for_update=True)
+        if found is None or found.customer_id != customer_id:
+            raise NotFound("license_key", str(key_id))
+        return await self._end(found, activation_id)
+
+    async def activations_page(
+        self, where: ActivationFilter, page: PageRequest
+    ) -> Page[LicenseKeyActivation]:
+        """One page of activations, newest first; changes nothing."""
+        return await self._activations.page(where, page)
+
+    async def _end(self, found: LicenseKey, activation_id: uuid.UUID) -> KeyView:
+        """Ends the key's activation (the key's row is locked); ending it
+        twice is once."""
         activation = await self._activations.get(activation_id, for_update=True)
         if activation is None or activation.license_key_id != found.id:
             raise NotFound("license_key_activation", str(activation_id))
@@ -169,11 +201,8 @@ class LicenseKeyService:
         return view
 
     def _problem(self, key: LicenseKey) -> str | None:
-        if key.revoked_at is not None:
-            return "revoked"
-        if key.expires_at is not None and key.expires_at <= self._scope.clock.now():
-            return "expired"
-        return None
+        status = key_status(key, self._scope.clock.now())
+        return None if status is KeyStatus.VALID else status.value
 
     async def _views(self, keys: list[LicenseKey]) -> list[KeyView]:
         active = await self._activations.active_of([k.id for k in keys])

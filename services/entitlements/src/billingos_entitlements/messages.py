@@ -7,10 +7,12 @@ from typing import Any
 from billingos.entitlements.v1 import (
     benefit_grants_pb2,
     benefits_pb2,
+    customer_portal_pb2,
     customer_state_pb2,
     entitlements_pb2,
     license_keys_pb2,
 )
+from billingos_entitlements.customer_portal import PortalKeyView
 from billingos_entitlements.customer_state import CustomerState
 from billingos_entitlements.drafts import BenefitDraft
 from billingos_entitlements.entitlements import Answer
@@ -19,6 +21,7 @@ from billingos_entitlements.models import NO_MEMBER, Benefit, BenefitGrant, Lice
 from billingos_entitlements.vocabulary import (
     BENEFIT_TYPES,
     CREDIT_RENEWALS,
+    KEY_STATUSES,
     REASONS,
     BenefitType,
     CreditRenewal,
@@ -222,4 +225,23 @@ def activation_message(row: LicenseKeyActivation) -> license_keys_pb2.LicenseKey
         license_key_id=str(row.license_key_id),
         label=row.label,
         create_time=timestamp(row.created_at),
+    )
+
+
+def portal_license_key_message(shown: PortalKeyView) -> customer_portal_pb2.PortalLicenseKey:
+    """A key as its customer sees it: the key itself, what it is for, and
+    none of the merchant's ids but the benefit's."""
+    key = shown.view.key
+    return customer_portal_pb2.PortalLicenseKey(
+        id=str(key.id),
+        benefit_id=str(key.benefit_id),
+        benefit_description=shown.benefit.description,
+        key=key.key,
+        status=customer_portal_pb2.PortalLicenseKeyStatus.ValueType(
+            KEY_STATUSES.to_proto(shown.status)
+        ),
+        activation_limit=key.activation_limit,
+        activations=shown.view.activations,
+        expire_time=timestamp(key.expires_at),
+        create_time=timestamp(key.created_at),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Table,
     Uuid,
@@ -427,6 +428,18 @@ class LicenseKeys(TenantRepository[LicenseKey]):
             return statement.with_for_update() if for_update else statement
 
         return await self.fetch_row(self.query(("by_key", for_update), build), key=key)
+
+
+@dataclass(frozen=True)
+class ActivationFilter(ListFilter):
+    license_key_id: uuid.UUID | None = None
+    active: bool | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        return {
+            "license_key_id": table.c.license_key_id == bindparam("license_key_id", type_=Uuid),
+            "active": table.c.deactivated_at.is_(None) == bindparam("active", type_=Boolean),
+        }
 
 
 class LicenseKeyActivations(TenantRepository[LicenseKeyActivation]):

@@ -23,7 +23,7 @@ from billingos.entitlements.v1 import (
 from billingos_entitlements.benefit_grants import BenefitGrantService
 from billingos_entitlements.benefits import BENEFIT_MASK, BenefitService
 from billingos_entitlements.clients import MeteringClient
-from billingos_entitlements.customer_portal import PortalGrants
+from billingos_entitlements.customer_portal import PortalGrants, PortalLicenseKeys
 from billingos_entitlements.customer_state import CustomerStates
 from billingos_entitlements.entitlement_view import EntitlementView
 from billingos_entitlements.entitlements import EntitlementChecks
@@ -36,6 +36,7 @@ from billingos_entitlements.messages import (
     entitlement_message,
     grant_message,
     license_key_message,
+    portal_license_key_message,
 )
 from billingos_entitlements.repository import BenefitFilter, GrantFilter, LicenseKeyFilter
 from billingos_entitlements.vocabulary import BENEFIT_TYPES
@@ -176,7 +177,7 @@ class CustomerStateServicer(customer_state_pb2_grpc.CustomerStateServiceServicer
 
 
 class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
-    """Reads scoped to the customer session's customer (the kit puts it in
+    """Calls scoped to the customer session's customer (the kit puts it in
     the call's scope; the request cannot name another)."""
 
     async def ListPortalBenefitGrants(
@@ -189,6 +190,46 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
             benefit_grants=[grant_message(v.grant, v.benefit) for v in result.items],
             next_page_token=result.next_page_token,
         )
+
+    async def ListPortalLicenseKeys(
+        self, request: customer_portal_pb2.ListPortalLicenseKeysRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalLicenseKeysResponse:
+        result = await PortalLicenseKeys(current_scope()).list_page(
+            request.page_size, request.page_token
+        )
+        return customer_portal_pb2.ListPortalLicenseKeysResponse(
+            license_keys=[portal_license_key_message(v) for v in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def GetPortalLicenseKey(
+        self, request: customer_portal_pb2.GetPortalLicenseKeyRequest, context: Context
+    ) -> customer_portal_pb2.PortalLicenseKey:
+        shown = await PortalLicenseKeys(current_scope()).get(parse_id(request.id, "id"))
+        return portal_license_key_message(shown)
+
+    async def ListPortalLicenseKeyActivations(
+        self, request: customer_portal_pb2.ListPortalLicenseKeyActivationsRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalLicenseKeyActivationsResponse:
+        result = await PortalLicenseKeys(current_scope()).activations_page(
+            parse_id(request.license_key_id, "license_key_id"),
+            request.page_size,
+            request.page_token,
+        )
+        return customer_portal_pb2.ListPortalLicenseKeyActivationsResponse(
+            activations=[activation_message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def DeactivatePortalLicenseKeyActivation(
+        self,
+        request: customer_portal_pb2.DeactivatePortalLicenseKeyActivationRequest,
+        context: Context,
+    ) -> customer_portal_pb2.PortalLicenseKey:
+        shown = await PortalLicenseKeys(current_scope()).deactivate(
+            parse_id(request.license_key_id, "license_key_id"), parse_id(request.id, "id")
+        )
+        return portal_license_key_message(shown)
 
 
 _VALIDITY = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from billingos.entitlements.v1 import benefits_pb2, entitlements_pb2
+from billingos.entitlements.v1 import benefits_pb2, customer_portal_pb2, entitlements_pb2
 from billingos_kit.vocabulary import EnumCodec
 
 
@@ -43,6 +43,17 @@ class GrantSource(StrEnum):
     ORDER = "order"
 
 
+class KeyStatus(StrEnum):
+    """Whether a license key validates now."""
+
+    VALID = "valid"
+    REVOKED = "revoked"  # its grant was (valid again on a regrant)
+    EXPIRED = "expired"
+
+
 BENEFIT_TYPES = EnumCodec(BenefitType, benefits_pb2.BenefitType, "BENEFIT_TYPE_")
 CREDIT_RENEWALS = EnumCodec(CreditRenewal, benefits_pb2.CreditRenewal, "CREDIT_RENEWAL_")
 REASONS = EnumCodec(EntitlementReason, entitlements_pb2.EntitlementReason, "ENTITLEMENT_REASON_")
+KEY_STATUSES = EnumCodec(
+    KeyStatus, customer_portal_pb2.PortalLicenseKeyStatus, "PORTAL_LICENSE_KEY_STATUS_"
+)

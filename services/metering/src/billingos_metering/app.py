@@ -1,7 +1,7 @@
-"""Assembles the metering service from the kit's parts: its servicers, the
-event store (Postgres, or ClickHouse when METERING_CLICKHOUSE_URL is set),
-the consumer of customers' states, the balance worker and the keeper of the
-monthly event partitions."""
+"""Assembles the metering service from the kit's parts: its servicers (the
+customer portal's usage among them), the event store (Postgres, or
+ClickHouse when METERING_CLICKHOUSE_URL is set), the consumer of customers'
+states, the balance worker and the keeper of the monthly event partitions."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from billingos.metering.v1 import (
     customer_meters_pb2,
     customer_meters_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     meters_pb2,
     meters_pb2_grpc,
     usage_events_pb2,
@@ -41,6 +43,7 @@ from billingos_metering.servicer import (
     BillableUsageAdminServicer,
     CustomerMeterAdminServicer,
     CustomerMeterServicer,
+    CustomerPortalServicer,
     MeterServicer,
     UsageEventServicer,
 )
@@ -122,6 +125,11 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             customer_meters_pb2_grpc.add_CustomerMeterAdminServiceServicer_to_server,
             CustomerMeterAdminServicer(backends),
             customer_meters_pb2.DESCRIPTOR.services_by_name["CustomerMeterAdminService"],
+        ),
+        (
+            customer_portal_pb2_grpc.add_CustomerPortalServiceServicer_to_server,
+            CustomerPortalServicer(),
+            customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
         ),
         (
             usage_pb2_grpc.add_BillableUsageAdminServiceServicer_to_server,

@@ -10,12 +10,13 @@ from decimal import Decimal
 
 from google.protobuf.message import Message
 
-from billingos.metering.v1 import customer_meters_pb2, meters_pb2
+from billingos.metering.v1 import customer_meters_pb2, customer_portal_pb2, meters_pb2
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.protoconv import timestamp
 from billingos_kit.validation import Violations
 from billingos_kit.vocabulary import EnumCodec
 from billingos_metering.aggregates import decimal_text
+from billingos_metering.customer_portal import PortalMeterView
 from billingos_metering.filters import (
     MAX_DEPTH,
     Aggregation,
@@ -199,6 +200,22 @@ def customer_meter_message(view: CustomerMeterView) -> customer_meters_pb2.Custo
         consumed_units=decimal_text(view.consumed),
         credited_units=decimal_text(row.credited_units),
         balance=decimal_text(view.balance),
+        window_start_time=timestamp(row.window_start_at),
+        update_time=timestamp(row.updated_at),
+    )
+
+
+def portal_customer_meter_message(view: PortalMeterView) -> customer_portal_pb2.PortalCustomerMeter:
+    """A customer meter as its customer sees it: with the meter's name, and
+    nothing of the meter's filter (the merchant's event names)."""
+    row, usage = view.usage.row, view.usage
+    return customer_portal_pb2.PortalCustomerMeter(
+        id=str(row.id),
+        meter_id=str(row.meter_id),
+        meter_name=view.meter.name,
+        consumed_units=decimal_text(usage.consumed),
+        credited_units=decimal_text(row.credited_units),
+        balance=decimal_text(usage.balance),
         window_start_time=timestamp(row.window_start_at),
         update_time=timestamp(row.updated_at),
     )

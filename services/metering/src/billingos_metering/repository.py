@@ -10,7 +10,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, bindparam
+from sqlalchemy import Boolean, ColumnElement, Table, Uuid, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ClauseElement
 
 from billingos_kit.pagination import ListFilter
 from billingos_kit.repository import TenantRepository
@@ -38,6 +40,16 @@ class MeterRepository(TenantRepository[MeterRow]):
     row_type = MeterRow
     resource = "meter"
 
+    async def of_ids(self, meter_ids: Collection[uuid.UUID]) -> list[MeterRow]:
+        """The organization's meters among `meter_ids`, in one statement."""
+        if not meter_ids:
+            return []
+
+        def build() -> ClauseElement:
+            return self.live().where(meters.c.id == bindparam("ids", type_=ARRAY(Uuid)).any_())
+
+        return await self.fetch_rows(self.query("of_ids", build), ids=sorted(meter_ids))
+
 
 @dataclass(frozen=True)
 class CustomerMeterFilter(ListFilter):
@@ -48,6 +60,27 @@ class CustomerMeterFilter(ListFilter):
         return {
             "customer_id": table.c.customer_id == bindparam("customer_id"),
             "meter_id": table.c.meter_id == bindparam("meter_id"),
+        }
+
+
+@dataclass(frozen=True)
+class PortalMeterFilter(ListFilter):
+    """The customer portal's list: one customer's meters, only those of
+    live (unarchived) meters when `live_meters` is true. A filter of its
+    own, so the merchant list's page tokens keep their digest."""
+
+    customer_id: uuid.UUID | None = None
+    live_meters: bool | None = None
+
+    def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
+        live = (
+            select(meters.c.id)
+            .where(meters.c.organization_id == bindparam("organization_id"))
+            .where(meters.c.archived_at.is_(None) == bindparam("live_meters", type_=Boolean))
+        )
+        return {
+            "customer_id": table.c.customer_id == bindparam("customer_id"),
+            "live_meters": table.c.meter_id.in_(live),
         }
 
 

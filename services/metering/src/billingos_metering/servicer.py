@@ -14,6 +14,8 @@ import grpc
 from billingos.metering.v1 import (
     customer_meters_pb2,
     customer_meters_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     meters_pb2,
     meters_pb2_grpc,
     usage_events_pb2,
@@ -28,6 +30,7 @@ from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import optional_bool, timestamp
 from billingos_metering.aggregates import decimal_text
 from billingos_metering.customer_meters import CustomerMeterService, parse_units
+from billingos_metering.customer_portal import PortalCustomerMeters
 from billingos_metering.ingest import IngestService
 from billingos_metering.ingest_rules import IngestLimits
 from billingos_metering.messages import (
@@ -35,6 +38,7 @@ from billingos_metering.messages import (
     customer_meter_message,
     meter_draft,
     meter_message,
+    portal_customer_meter_message,
     utc,
 )
 from billingos_metering.meters import METER_MASK, MeterService
@@ -175,6 +179,22 @@ class CustomerMeterServicer(customer_meters_pb2_grpc.CustomerMeterServiceService
         result = await service.list_page(where, page)
         return customer_meters_pb2.ListCustomerMetersResponse(
             customer_meters=[customer_meter_message(view) for view in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+
+class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
+    """The session's customer's usage (the kit puts the customer in the
+    call's scope; no request can name another)."""
+
+    async def ListPortalCustomerMeters(
+        self, request: customer_portal_pb2.ListPortalCustomerMetersRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalCustomerMetersResponse:
+        result = await PortalCustomerMeters(current_scope()).list_page(
+            request.page_size, request.page_token
+        )
+        return customer_portal_pb2.ListPortalCustomerMetersResponse(
+            customer_meters=[portal_customer_meter_message(view) for view in result.items],
             next_page_token=result.next_page_token,
         )
 

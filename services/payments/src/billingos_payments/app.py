@@ -1,7 +1,7 @@
-"""Assembles the payments service from the kit's parts: its servicers, the
-consumer of customers' states, the worker that processes stored Stripe
-webhooks and the sweep of refunds Stripe never answered for. The Stripe
-gateway is the one door to Stripe."""
+"""Assembles the payments service from the kit's parts: its servicers (the
+customer portal's cards among them), the consumer of customers' states, the
+worker that processes stored Stripe webhooks and the sweep of refunds Stripe
+never answered for. The Stripe gateway is the one door to Stripe."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from billingos.payments.v1 import (
     connect_pb2,
     connect_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
     payments_pb2,
@@ -27,11 +29,13 @@ from billingos_kit.server import AddServicer, ServiceApp
 from billingos_kit.settings import ServiceSettings
 from billingos_payments import states
 from billingos_payments.consumers import customer_copy
+from billingos_payments.customer_portal import StripeJs
 from billingos_payments.models import kit_tables
 from billingos_payments.refund_sweep import UnsentRefundSweep
 from billingos_payments.servicer import (
     Backends,
     ConnectAccountServicer,
+    CustomerPortalServicer,
     PaymentAdminServicer,
     PaymentMethodServicer,
     PaymentServicer,
@@ -70,6 +74,13 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             payment_methods_pb2_grpc.add_PaymentMethodServiceServicer_to_server,
             PaymentMethodServicer(stripe),
             payment_methods_pb2.DESCRIPTOR.services_by_name["PaymentMethodService"],
+        ),
+        (
+            customer_portal_pb2_grpc.add_CustomerPortalServiceServicer_to_server,
+            CustomerPortalServicer(
+                stripe, StripeJs(settings.stripe_publishable_key, settings.stripe_js_url)
+            ),
+            customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
         ),
         (
             payments_pb2_grpc.add_PaymentServiceServicer_to_server,

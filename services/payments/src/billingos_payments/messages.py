@@ -9,10 +9,16 @@ import uuid
 from google.protobuf import struct_pb2
 
 from billingos.common.v1 import money_pb2
-from billingos.payments.v1 import connect_pb2, payment_methods_pb2, payments_pb2
+from billingos.payments.v1 import (
+    connect_pb2,
+    customer_portal_pb2,
+    payment_methods_pb2,
+    payments_pb2,
+)
 from billingos_kit.ids import parse_id
 from billingos_kit.protoconv import timestamp
 from billingos_kit.vocabulary import EnumCodec
+from billingos_payments.customer_portal import StripeJs
 from billingos_payments.drafts import AccountDraft, ChargeDraft, RefundDraft
 from billingos_payments.models import (
     ConnectAccount,
@@ -68,6 +74,38 @@ def payment_method_message(row: PaymentMethod) -> payment_methods_pb2.PaymentMet
         is_default=row.is_default,
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
+        detach_time=timestamp(row.detached_at),
+    )
+
+
+def portal_setup_intent_message(
+    row: SetupIntent, stripe_js: StripeJs
+) -> customer_portal_pb2.PortalSetupIntent:
+    """A SetupIntent as the customer's page needs it: no Stripe ids, no
+    organization or customer (the session's own)."""
+    return customer_portal_pb2.PortalSetupIntent(
+        id=str(row.id),
+        status=payment_methods_pb2.SetupIntentStatus.ValueType(
+            SETUP_STATUS_CODEC.to_proto(SetupIntentStatus(row.status))
+        ),
+        client_secret=row.client_secret,
+        publishable_key=stripe_js.publishable_key,
+        stripe_js_url=stripe_js.js_url,
+        payment_method_id=_id(row.payment_method_id),
+        create_time=timestamp(row.created_at),
+    )
+
+
+def portal_payment_method_message(row: PaymentMethod) -> customer_portal_pb2.PortalPaymentMethod:
+    """A card as its customer sees it: what a page shows, no Stripe id."""
+    return customer_portal_pb2.PortalPaymentMethod(
+        id=str(row.id),
+        brand=row.brand,
+        last4=row.last4,
+        exp_month=row.exp_month,
+        exp_year=row.exp_year,
+        is_default=row.is_default,
+        create_time=timestamp(row.created_at),
         detach_time=timestamp(row.detached_at),
     )
 

@@ -6,7 +6,10 @@ A card becomes known exactly once, when its SetupIntent has succeeded,
 whichever comes first of Stripe's webhook and an explicit sync call: both
 lock the SetupIntent's row, and the card's Stripe id is unique. The first
 card of a customer is its default; a customer has at most one (a partial
-unique index says so too), and changing it locks the customer's row.
+unique index says so too). Whatever changes a customer's default (a new
+card, set-default, detach) locks the customer's row first, then the cards:
+one order for every path, so two of them (the merchant's API and the
+customer's portal at once) wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -190,7 +193,7 @@ class PaymentMethods:
 
     async def set_default(self, method_id: uuid.UUID) -> PaymentMethod:
         """Makes the card its customer's default; announces both changes."""
-        method = await self._methods.require(method_id, for_update=True)
+        method = await self._locked(method_id)
         if method.detached_at is not None:
             raise FailedPrecondition(
                 "a detached payment method cannot be the default",
@@ -198,7 +201,6 @@ class PaymentMethods:
             )
         if method.is_default:
             return method
-        await self._copies.get(method.customer_id, for_update=True)  # serializes defaults
         now = self._scope.clock.now()
         previous = await self._methods.default_of(method.customer_id)
         if previous is not None:
@@ -210,12 +212,16 @@ class PaymentMethods:
         await self._scope.outbox.add(events.payment_method_updated(method))
         return method
 
-    async def detach(self, method_id: uuid.UUID) -> PaymentMethod:
+    async def detach(self, method_id: uuid.UUID, *, promote_next: bool = False) -> PaymentMethod:
         """Detaches the card in Stripe, then here; detaching twice is the
-        same as once."""
-        method = await self._methods.require(method_id, for_update=True)
+        same as once. A detached default leaves the customer without one,
+        unless `promote_next` (the portal's choice: a customer who removes
+        the card renewals use expects the other card on file to be used)
+        makes the customer's newest other card the default."""
+        method = await self._locked(method_id)
         if method.detached_at is not None:
             return method
+        was_default = method.is_default
         try:
             await self._stripe.detach_payment_method(method.stripe_payment_method_id)
         except StripeRefused as refused:
@@ -228,4 +234,15 @@ class PaymentMethods:
         method.detached_at, method.is_default, method.updated_at = now, False, now
         await self._methods.update(method, ["detached_at", "is_default", "updated_at"])
         await self._scope.outbox.add(events.payment_method_detached(method))
+        if was_default and promote_next:
+            others = await self._methods.attached_of(method.customer_id)
+            if others:
+                await self.set_default(others[0].id)
         return method
+
+    async def _locked(self, method_id: uuid.UUID) -> PaymentMethod:
+        """The card, locked, after its customer's row (the order every
+        change of a default takes; a card's customer never changes)."""
+        method = await self._methods.require(method_id)
+        await self._copies.get(method.customer_id, for_update=True)
+        return await self._methods.require(method_id, for_update=True)

@@ -14,6 +14,8 @@ import grpc
 from billingos.payments.v1 import (
     connect_pb2,
     connect_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     payment_methods_pb2,
     payment_methods_pb2_grpc,
     payments_pb2,
@@ -27,6 +29,7 @@ from billingos_kit.ids import parse_id
 from billingos_kit.pagination import page_request
 from billingos_kit.protoconv import timestamp
 from billingos_payments.connect import ConnectAccounts, expires
+from billingos_payments.customer_portal import PortalPaymentMethods, StripeJs
 from billingos_payments.messages import (
     account_draft,
     charge_draft,
@@ -35,6 +38,8 @@ from billingos_payments.messages import (
     payment_message,
     payment_method_message,
     payment_settings_message,
+    portal_payment_method_message,
+    portal_setup_intent_message,
     refund_draft,
     refund_message,
     setup_intent_message,
@@ -113,6 +118,53 @@ class PaymentMethodServicer(payment_methods_pb2_grpc.PaymentMethodServiceService
         self, request: payment_methods_pb2.DetachPaymentMethodRequest, context: Context
     ) -> payment_methods_pb2.PaymentMethod:
         return payment_method_message(await self._service().detach(parse_id(request.id, "id")))
+
+
+class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
+    """The session's customer's cards (the kit puts the customer in the
+    call's scope; no request can name another)."""
+
+    def __init__(self, stripe: Backends, stripe_js: StripeJs) -> None:
+        self._stripe = stripe
+        self._stripe_js = stripe_js
+
+    def _service(self) -> PortalPaymentMethods:
+        return PortalPaymentMethods(
+            current_scope(), self._stripe.gateway, self._stripe.directory, self._stripe_js
+        )
+
+    async def ListPortalPaymentMethods(
+        self, request: customer_portal_pb2.ListPortalPaymentMethodsRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalPaymentMethodsResponse:
+        result = await self._service().list_page(request.page_size, request.page_token)
+        return customer_portal_pb2.ListPortalPaymentMethodsResponse(
+            payment_methods=[portal_payment_method_message(row) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def CreatePortalSetupIntent(
+        self, request: customer_portal_pb2.CreatePortalSetupIntentRequest, context: Context
+    ) -> customer_portal_pb2.PortalSetupIntent:
+        row = await self._service().create_setup_intent()
+        return portal_setup_intent_message(row, self._stripe_js)
+
+    async def SyncPortalSetupIntent(
+        self, request: customer_portal_pb2.SyncPortalSetupIntentRequest, context: Context
+    ) -> customer_portal_pb2.PortalSetupIntent:
+        row = await self._service().sync_setup_intent(parse_id(request.id, "id"))
+        return portal_setup_intent_message(row, self._stripe_js)
+
+    async def SetDefaultPortalPaymentMethod(
+        self, request: customer_portal_pb2.SetDefaultPortalPaymentMethodRequest, context: Context
+    ) -> customer_portal_pb2.PortalPaymentMethod:
+        row = await self._service().set_default(parse_id(request.id, "id"))
+        return portal_payment_method_message(row)
+
+    async def DetachPortalPaymentMethod(
+        self, request: customer_portal_pb2.DetachPortalPaymentMethodRequest, context: Context
+    ) -> customer_portal_pb2.PortalPaymentMethod:
+        row = await self._service().detach(parse_id(request.id, "id"))
+        return portal_payment_method_message(row)
 
 
 class PaymentServicer(payments_pb2_grpc.PaymentServiceServicer):

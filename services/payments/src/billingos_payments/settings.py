@@ -1,6 +1,6 @@
 """Settings of the payments service (environment: BILLINGOS_PAYMENTS_*, and
 for Stripe also the bare names Stripe's own tools use: STRIPE_SECRET_KEY,
-STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET)."""
+STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class PaymentsSettings(ServiceSettings):
         "stripe_secret_key": "STRIPE_SECRET_KEY",
         "stripe_api_base": "STRIPE_API_BASE",
         "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET",
+        "stripe_publishable_key": "STRIPE_PUBLISHABLE_KEY",
     }
 
     grpc_listen: str = "127.0.0.1:50063"
@@ -28,6 +29,13 @@ class PaymentsSettings(ServiceSettings):
     # Signs the webhooks Stripe sends to /v1/stripe/webhook (whsec_…). Unset,
     # every webhook is refused.
     stripe_webhook_secret: SecretStr = SecretStr("")
+    # What the customer portal's card page gives Stripe.js: the platform's
+    # publishable key (pk_live_… or pk_test_…; not a secret, it is sent to
+    # browsers) and where Stripe.js is loaded from (Stripe's own, or a
+    # stand-in's in development). Unset key: the portal cannot save cards
+    # (UNAVAILABLE, naming the setting); the merchant's API still can.
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     # A webhook signed longer ago than this is refused (Stripe's default).
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     # How long one Stripe request may take before it counts as unreachable.

@@ -19,6 +19,16 @@ const _ = grpc.SupportPackageIsVersion7
 type CustomerPortalServiceClient interface {
 	// The session's customer's benefit grants.
 	ListPortalBenefitGrants(ctx context.Context, in *ListPortalBenefitGrantsRequest, opts ...grpc.CallOption) (*ListPortalBenefitGrantsResponse, error)
+	// The session's customer's license keys, newest first.
+	ListPortalLicenseKeys(ctx context.Context, in *ListPortalLicenseKeysRequest, opts ...grpc.CallOption) (*ListPortalLicenseKeysResponse, error)
+	// One of the session's customer's license keys.
+	GetPortalLicenseKey(ctx context.Context, in *GetPortalLicenseKeyRequest, opts ...grpc.CallOption) (*PortalLicenseKey, error)
+	// A key's active activations (the devices or installs using it).
+	ListPortalLicenseKeyActivations(ctx context.Context, in *ListPortalLicenseKeyActivationsRequest, opts ...grpc.CallOption) (*ListPortalLicenseKeyActivationsResponse, error)
+	// Ends one of a key's activations, freeing its place under the limit (for
+	// a device the customer no longer uses); ending it twice is once. Returns
+	// the key after.
+	DeactivatePortalLicenseKeyActivation(ctx context.Context, in *DeactivatePortalLicenseKeyActivationRequest, opts ...grpc.CallOption) (*PortalLicenseKey, error)
 }
 
 type customerPortalServiceClient struct {
@@ -38,12 +48,58 @@ func (c *customerPortalServiceClient) ListPortalBenefitGrants(ctx context.Contex
 	return out, nil
 }
 
+func (c *customerPortalServiceClient) ListPortalLicenseKeys(ctx context.Context, in *ListPortalLicenseKeysRequest, opts ...grpc.CallOption) (*ListPortalLicenseKeysResponse, error) {
+	out := new(ListPortalLicenseKeysResponse)
+	err := c.cc.Invoke(ctx, "/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeys", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerPortalServiceClient) GetPortalLicenseKey(ctx context.Context, in *GetPortalLicenseKeyRequest, opts ...grpc.CallOption) (*PortalLicenseKey, error) {
+	out := new(PortalLicenseKey)
+	err := c.cc.Invoke(ctx, "/billingos.entitlements.v1.CustomerPortalService/GetPortalLicenseKey", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerPortalServiceClient) ListPortalLicenseKeyActivations(ctx context.Context, in *ListPortalLicenseKeyActivationsRequest, opts ...grpc.CallOption) (*ListPortalLicenseKeyActivationsResponse, error) {
+	out := new(ListPortalLicenseKeyActivationsResponse)
+	err := c.cc.Invoke(ctx, "/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeyActivations", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerPortalServiceClient) DeactivatePortalLicenseKeyActivation(ctx context.Context, in *DeactivatePortalLicenseKeyActivationRequest, opts ...grpc.CallOption) (*PortalLicenseKey, error) {
+	out := new(PortalLicenseKey)
+	err := c.cc.Invoke(ctx, "/billingos.entitlements.v1.CustomerPortalService/DeactivatePortalLicenseKeyActivation", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CustomerPortalServiceServer is the server API for CustomerPortalService service.
 // All implementations must embed UnimplementedCustomerPortalServiceServer
 // for forward compatibility
 type CustomerPortalServiceServer interface {
 	// The session's customer's benefit grants.
 	ListPortalBenefitGrants(context.Context, *ListPortalBenefitGrantsRequest) (*ListPortalBenefitGrantsResponse, error)
+	// The session's customer's license keys, newest first.
+	ListPortalLicenseKeys(context.Context, *ListPortalLicenseKeysRequest) (*ListPortalLicenseKeysResponse, error)
+	// One of the session's customer's license keys.
+	GetPortalLicenseKey(context.Context, *GetPortalLicenseKeyRequest) (*PortalLicenseKey, error)
+	// A key's active activations (the devices or installs using it).
+	ListPortalLicenseKeyActivations(context.Context, *ListPortalLicenseKeyActivationsRequest) (*ListPortalLicenseKeyActivationsResponse, error)
+	// Ends one of a key's activations, freeing its place under the limit (for
+	// a device the customer no longer uses); ending it twice is once. Returns
+	// the key after.
+	DeactivatePortalLicenseKeyActivation(context.Context, *DeactivatePortalLicenseKeyActivationRequest) (*PortalLicenseKey, error)
 	mustEmbedUnimplementedCustomerPortalServiceServer()
 }
 
@@ -53,6 +109,18 @@ type UnimplementedCustomerPortalServiceServer struct {
 
 func (UnimplementedCustomerPortalServiceServer) ListPortalBenefitGrants(context.Context, *ListPortalBenefitGrantsRequest) (*ListPortalBenefitGrantsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListPortalBenefitGrants not implemented")
+}
+func (UnimplementedCustomerPortalServiceServer) ListPortalLicenseKeys(context.Context, *ListPortalLicenseKeysRequest) (*ListPortalLicenseKeysResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPortalLicenseKeys not implemented")
+}
+func (UnimplementedCustomerPortalServiceServer) GetPortalLicenseKey(context.Context, *GetPortalLicenseKeyRequest) (*PortalLicenseKey, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPortalLicenseKey not implemented")
+}
+func (UnimplementedCustomerPortalServiceServer) ListPortalLicenseKeyActivations(context.Context, *ListPortalLicenseKeyActivationsRequest) (*ListPortalLicenseKeyActivationsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPortalLicenseKeyActivations not implemented")
+}
+func (UnimplementedCustomerPortalServiceServer) DeactivatePortalLicenseKeyActivation(context.Context, *DeactivatePortalLicenseKeyActivationRequest) (*PortalLicenseKey, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeactivatePortalLicenseKeyActivation not implemented")
 }
 func (UnimplementedCustomerPortalServiceServer) mustEmbedUnimplementedCustomerPortalServiceServer() {}
 
@@ -85,6 +153,78 @@ func _CustomerPortalService_ListPortalBenefitGrants_Handler(srv interface{}, ctx
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerPortalService_ListPortalLicenseKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPortalLicenseKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerPortalServiceServer).ListPortalLicenseKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeys",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerPortalServiceServer).ListPortalLicenseKeys(ctx, req.(*ListPortalLicenseKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CustomerPortalService_GetPortalLicenseKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPortalLicenseKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerPortalServiceServer).GetPortalLicenseKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.entitlements.v1.CustomerPortalService/GetPortalLicenseKey",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerPortalServiceServer).GetPortalLicenseKey(ctx, req.(*GetPortalLicenseKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CustomerPortalService_ListPortalLicenseKeyActivations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPortalLicenseKeyActivationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerPortalServiceServer).ListPortalLicenseKeyActivations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeyActivations",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerPortalServiceServer).ListPortalLicenseKeyActivations(ctx, req.(*ListPortalLicenseKeyActivationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CustomerPortalService_DeactivatePortalLicenseKeyActivation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeactivatePortalLicenseKeyActivationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerPortalServiceServer).DeactivatePortalLicenseKeyActivation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.entitlements.v1.CustomerPortalService/DeactivatePortalLicenseKeyActivation",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerPortalServiceServer).DeactivatePortalLicenseKeyActivation(ctx, req.(*DeactivatePortalLicenseKeyActivationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _CustomerPortalService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "billingos.entitlements.v1.CustomerPortalService",
 	HandlerType: (*CustomerPortalServiceServer)(nil),
@@ -92,6 +232,22 @@ var _CustomerPortalService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPortalBenefitGrants",
 			Handler:    _CustomerPortalService_ListPortalBenefitGrants_Handler,
+		},
+		{
+			MethodName: "ListPortalLicenseKeys",
+			Handler:    _CustomerPortalService_ListPortalLicenseKeys_Handler,
+		},
+		{
+			MethodName: "GetPortalLicenseKey",
+			Handler:    _CustomerPortalService_GetPortalLicenseKey_Handler,
+		},
+		{
+			MethodName: "ListPortalLicenseKeyActivations",
+			Handler:    _CustomerPortalService_ListPortalLicenseKeyActivations_Handler,
+		},
+		{
+			MethodName: "DeactivatePortalLicenseKeyActivation",
+			Handler:    _CustomerPortalService_DeactivatePortalLicenseKeyActivation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

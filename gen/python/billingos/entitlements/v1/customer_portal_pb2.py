@@ -24,23 +24,76 @@ _sym_db = _symbol_database.Default()
 
 from billingos.common.v1 import options_pb2 as billingos_dot_common_dot_v1_dot_options__pb2
 from billingos.entitlements.v1 import benefit_grants_pb2 as billingos_dot_entitlements_dot_v1_dot_benefit__grants__pb2
+from billingos.entitlements.v1 import license_keys_pb2 as billingos_dot_entitlements_dot_v1_dot_license__keys__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/billingos/entitlements/v1/customer_portal.proto\x12\x19\x62illingos.entitlements.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/entitlements/v1/benefit_grants.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/wrappers.proto\"w\n\x1eListPortalBenefitGrantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\nis_granted\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"{\n\x1fListPortalBenefitGrantsResponse\x12?\n\x0e\x62\x65nefit_grants\x18\x01 \x03(\x0b\x32\'.billingos.entitlements.v1.BenefitGrant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xda\x01\n\x15\x43ustomerPortalService\x12\xc0\x01\n\x17ListPortalBenefitGrants\x12\x39.billingos.entitlements.v1.ListPortalBenefitGrantsRequest\x1a:.billingos.entitlements.v1.ListPortalBenefitGrantsResponse\".\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/customer-portal/benefit-grantsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/billingos/entitlements/v1/customer_portal.proto\x12\x19\x62illingos.entitlements.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/entitlements/v1/benefit_grants.proto\x1a,billingos/entitlements/v1/license_keys.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"w\n\x1eListPortalBenefitGrantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\nis_granted\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"{\n\x1fListPortalBenefitGrantsResponse\x12?\n\x0e\x62\x65nefit_grants\x18\x01 \x03(\x0b\x32\'.billingos.entitlements.v1.BenefitGrant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe6\x02\n\x10PortalLicenseKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nbenefit_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12!\n\x13\x62\x65nefit_description\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x11\n\x03key\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12G\n\x06status\x18\x05 \x01(\x0e\x32\x31.billingos.entitlements.v1.PortalLicenseKeyStatusB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x61\x63tivation_limit\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61\x63tivations\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"E\n\x1cListPortalLicenseKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"{\n\x1dListPortalLicenseKeysResponse\x12\x41\n\x0clicense_keys\x18\x01 \x03(\x0b\x32+.billingos.entitlements.v1.PortalLicenseKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x1aGetPortalLicenseKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"m\n&ListPortalLicenseKeyActivationsRequest\x12\x1c\n\x0elicense_key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x88\x01\n\'ListPortalLicenseKeyActivationsResponse\x12\x44\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32/.billingos.entitlements.v1.LicenseKeyActivation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"]\n+DeactivatePortalLicenseKeyActivationRequest\x12\x1c\n\x0elicense_key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02*\xb6\x01\n\x16PortalLicenseKeyStatus\x12)\n%PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED\x10\x00\x12#\n\x1fPORTAL_LICENSE_KEY_STATUS_VALID\x10\x01\x12%\n!PORTAL_LICENSE_KEY_STATUS_REVOKED\x10\x02\x12%\n!PORTAL_LICENSE_KEY_STATUS_EXPIRED\x10\x03\x32\xb6\x08\n\x15\x43ustomerPortalService\x12\xc0\x01\n\x17ListPortalBenefitGrants\x12\x39.billingos.entitlements.v1.ListPortalBenefitGrantsRequest\x1a:.billingos.entitlements.v1.ListPortalBenefitGrantsResponse\".\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/customer-portal/benefit-grants\x12\xb8\x01\n\x15ListPortalLicenseKeys\x12\x37.billingos.entitlements.v1.ListPortalLicenseKeysRequest\x1a\x38.billingos.entitlements.v1.ListPortalLicenseKeysResponse\",\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/customer-portal/license-keys\x12\xac\x01\n\x13GetPortalLicenseKey\x12\x35.billingos.entitlements.v1.GetPortalLicenseKeyRequest\x1a+.billingos.entitlements.v1.PortalLicenseKey\"1\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02\'\x12%/v1/customer-portal/license-keys/{id}\x12\xf3\x01\n\x1fListPortalLicenseKeyActivations\x12\x41.billingos.entitlements.v1.ListPortalLicenseKeyActivationsRequest\x1a\x42.billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse\"I\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02?\x12=/v1/customer-portal/license-keys/{license_key_id}/activations\x12\xf9\x01\n$DeactivatePortalLicenseKeyActivation\x12\x46.billingos.entitlements.v1.DeactivatePortalLicenseKeyActivationRequest\x1a+.billingos.entitlements.v1.PortalLicenseKey\"\\\xd0\xbb\x18\x01\x82\xd3\xe4\x93\x02R\"M/v1/customer-portal/license-keys/{license_key_id}/activations/{id}:deactivate:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billingos.entitlements.v1.customer_portal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['id']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['benefit_id']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['benefit_id']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['benefit_description']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['benefit_description']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['key']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['key']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['status']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['activation_limit']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['activation_limit']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['activations']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['activations']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
+  _globals['_PORTALLICENSEKEY'].fields_by_name['create_time']._loaded_options = None
+  _globals['_PORTALLICENSEKEY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_GETPORTALLICENSEKEYREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETPORTALLICENSEKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSREQUEST'].fields_by_name['license_key_id']._loaded_options = None
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSREQUEST'].fields_by_name['license_key_id']._serialized_options = b'\342A\001\002'
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST'].fields_by_name['license_key_id']._loaded_options = None
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST'].fields_by_name['license_key_id']._serialized_options = b'\342A\001\002'
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalBenefitGrants']._loaded_options = None
   _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalBenefitGrants']._serialized_options = b'\320\273\030\001\202\323\344\223\002$\022\"/v1/customer-portal/benefit-grants'
-  _globals['_LISTPORTALBENEFITGRANTSREQUEST']._serialized_start=223
-  _globals['_LISTPORTALBENEFITGRANTSREQUEST']._serialized_end=342
-  _globals['_LISTPORTALBENEFITGRANTSRESPONSE']._serialized_start=344
-  _globals['_LISTPORTALBENEFITGRANTSRESPONSE']._serialized_end=467
-  _globals['_CUSTOMERPORTALSERVICE']._serialized_start=470
-  _globals['_CUSTOMERPORTALSERVICE']._serialized_end=688
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalLicenseKeys']._loaded_options = None
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalLicenseKeys']._serialized_options = b'\320\273\030\001\202\323\344\223\002\"\022 /v1/customer-portal/license-keys'
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['GetPortalLicenseKey']._loaded_options = None
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['GetPortalLicenseKey']._serialized_options = b'\320\273\030\001\202\323\344\223\002\'\022%/v1/customer-portal/license-keys/{id}'
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalLicenseKeyActivations']._loaded_options = None
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['ListPortalLicenseKeyActivations']._serialized_options = b'\320\273\030\001\202\323\344\223\002?\022=/v1/customer-portal/license-keys/{license_key_id}/activations'
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['DeactivatePortalLicenseKeyActivation']._loaded_options = None
+  _globals['_CUSTOMERPORTALSERVICE'].methods_by_name['DeactivatePortalLicenseKeyActivation']._serialized_options = b'\320\273\030\001\202\323\344\223\002R\"M/v1/customer-portal/license-keys/{license_key_id}/activations/{id}:deactivate:\001*'
+  _globals['_PORTALLICENSEKEYSTATUS']._serialized_start=1532
+  _globals['_PORTALLICENSEKEYSTATUS']._serialized_end=1714
+  _globals['_LISTPORTALBENEFITGRANTSREQUEST']._serialized_start=335
+  _globals['_LISTPORTALBENEFITGRANTSREQUEST']._serialized_end=454
+  _globals['_LISTPORTALBENEFITGRANTSRESPONSE']._serialized_start=456
+  _globals['_LISTPORTALBENEFITGRANTSRESPONSE']._serialized_end=579
+  _globals['_PORTALLICENSEKEY']._serialized_start=582
+  _globals['_PORTALLICENSEKEY']._serialized_end=940
+  _globals['_LISTPORTALLICENSEKEYSREQUEST']._serialized_start=942
+  _globals['_LISTPORTALLICENSEKEYSREQUEST']._serialized_end=1011
+  _globals['_LISTPORTALLICENSEKEYSRESPONSE']._serialized_start=1013
+  _globals['_LISTPORTALLICENSEKEYSRESPONSE']._serialized_end=1136
+  _globals['_GETPORTALLICENSEKEYREQUEST']._serialized_start=1138
+  _globals['_GETPORTALLICENSEKEYREQUEST']._serialized_end=1184
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSREQUEST']._serialized_start=1186
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSREQUEST']._serialized_end=1295
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSRESPONSE']._serialized_start=1298
+  _globals['_LISTPORTALLICENSEKEYACTIVATIONSRESPONSE']._serialized_end=1434
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST']._serialized_start=1436
+  _globals['_DEACTIVATEPORTALLICENSEKEYACTIVATIONREQUEST']._serialized_end=1529
+  _globals['_CUSTOMERPORTALSERVICE']._serialized_start=1717
+  _globals['_CUSTOMERPORTALSERVICE']._serialized_end=2795
 # @@protoc_insertion_point(module_scope)

@@ -4,11 +4,14 @@ isort:skip_file
 """
 
 from billingos.entitlements.v1 import benefit_grants_pb2 as _benefit_grants_pb2
+from billingos.entitlements.v1 import license_keys_pb2 as _license_keys_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +22,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _PortalLicenseKeyStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PortalLicenseKeyStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PortalLicenseKeyStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED: _PortalLicenseKeyStatus.ValueType  # 0
+    """Never sent."""
+    PORTAL_LICENSE_KEY_STATUS_VALID: _PortalLicenseKeyStatus.ValueType  # 1
+    """Granted and not expired: it validates and can be activated."""
+    PORTAL_LICENSE_KEY_STATUS_REVOKED: _PortalLicenseKeyStatus.ValueType  # 2
+    """Its grant was revoked (the same key is valid again if it is regranted)."""
+    PORTAL_LICENSE_KEY_STATUS_EXPIRED: _PortalLicenseKeyStatus.ValueType  # 3
+    """Past its expire time."""
+
+class PortalLicenseKeyStatus(_PortalLicenseKeyStatus, metaclass=_PortalLicenseKeyStatusEnumTypeWrapper):
+    """Whether a license key validates now, as the portal shows it."""
+
+PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED: PortalLicenseKeyStatus.ValueType  # 0
+"""Never sent."""
+PORTAL_LICENSE_KEY_STATUS_VALID: PortalLicenseKeyStatus.ValueType  # 1
+"""Granted and not expired: it validates and can be activated."""
+PORTAL_LICENSE_KEY_STATUS_REVOKED: PortalLicenseKeyStatus.ValueType  # 2
+"""Its grant was revoked (the same key is valid again if it is regranted)."""
+PORTAL_LICENSE_KEY_STATUS_EXPIRED: PortalLicenseKeyStatus.ValueType  # 3
+"""Past its expire time."""
+Global___PortalLicenseKeyStatus: _TypeAlias = PortalLicenseKeyStatus  # noqa: Y015
 
 @_typing.final
 class ListPortalBenefitGrantsRequest(_message.Message):
@@ -79,3 +110,226 @@ class ListPortalBenefitGrantsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPortalBenefitGrantsResponse: _TypeAlias = ListPortalBenefitGrantsResponse  # noqa: Y015
+
+@_typing.final
+class PortalLicenseKey(_message.Message):
+    """A license key as its customer sees it in the portal. The key itself is
+    shown: it is stored as the customer types it (it grants use of software,
+    not access to an account), and it is the customer's.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_ID_FIELD_NUMBER: _builtins.int
+    BENEFIT_DESCRIPTION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ACTIVATION_LIMIT_FIELD_NUMBER: _builtins.int
+    ACTIVATIONS_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The key's id (UUIDv7)."""
+    benefit_id: _builtins.str
+    """The benefit that made it."""
+    benefit_description: _builtins.str
+    """The benefit's description, as shown to customers."""
+    key: _builtins.str
+    """The key, as the customer types it."""
+    status: Global___PortalLicenseKeyStatus.ValueType
+    """Whether it validates now."""
+    activation_limit: _builtins.int
+    """Activations it allows; 0 for no limit."""
+    activations: _builtins.int
+    """Activations active now."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When it stops validating; unset for never."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was made."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        benefit_id: _builtins.str = ...,
+        benefit_description: _builtins.str = ...,
+        key: _builtins.str = ...,
+        status: Global___PortalLicenseKeyStatus.ValueType = ...,
+        activation_limit: _builtins.int = ...,
+        activations: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activation_limit", b"activation_limit", "activations", b"activations", "benefit_description", b"benefit_description", "benefit_id", b"benefit_id", "create_time", b"create_time", "expire_time", b"expire_time", "id", b"id", "key", b"key", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortalLicenseKey: _TypeAlias = PortalLicenseKey  # noqa: Y015
+
+@_typing.final
+class ListPortalLicenseKeysRequest(_message.Message):
+    """Request for ListPortalLicenseKeys: the customer is the session's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many keys (default 50, at most 100)."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPortalLicenseKeysRequest: _TypeAlias = ListPortalLicenseKeysRequest  # noqa: Y015
+
+@_typing.final
+class ListPortalLicenseKeysResponse(_message.Message):
+    """Response for ListPortalLicenseKeys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENSE_KEYS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def license_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortalLicenseKey]:
+        """One page of the customer's keys (revoked and expired ones too), newest
+        first.
+        """
+
+    def __init__(
+        self,
+        *,
+        license_keys: _abc.Iterable[Global___PortalLicenseKey] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["license_keys", b"license_keys", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPortalLicenseKeysResponse: _TypeAlias = ListPortalLicenseKeysResponse  # noqa: Y015
+
+@_typing.final
+class GetPortalLicenseKeyRequest(_message.Message):
+    """Request for GetPortalLicenseKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The key's id (one of the session's customer's)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPortalLicenseKeyRequest: _TypeAlias = GetPortalLicenseKeyRequest  # noqa: Y015
+
+@_typing.final
+class ListPortalLicenseKeyActivationsRequest(_message.Message):
+    """Request for ListPortalLicenseKeyActivations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENSE_KEY_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    license_key_id: _builtins.str
+    """The key's id (one of the session's customer's)."""
+    page_size: _builtins.int
+    """At most this many activations (default 50, at most 100)."""
+    page_token: _builtins.str
+    """The `next_page_token` of a previous call."""
+    def __init__(
+        self,
+        *,
+        license_key_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["license_key_id", b"license_key_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPortalLicenseKeyActivationsRequest: _TypeAlias = ListPortalLicenseKeyActivationsRequest  # noqa: Y015
+
+@_typing.final
+class ListPortalLicenseKeyActivationsResponse(_message.Message):
+    """Response for ListPortalLicenseKeyActivations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def activations(self) -> _containers.RepeatedCompositeFieldContainer[_license_keys_pb2.LicenseKeyActivation]:
+        """One page of the key's active activations, newest first."""
+
+    def __init__(
+        self,
+        *,
+        activations: _abc.Iterable[_license_keys_pb2.LicenseKeyActivation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activations", b"activations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPortalLicenseKeyActivationsResponse: _TypeAlias = ListPortalLicenseKeyActivationsResponse  # noqa: Y015
+
+@_typing.final
+class DeactivatePortalLicenseKeyActivationRequest(_message.Message):
+    """Request for DeactivatePortalLicenseKeyActivation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LICENSE_KEY_ID_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    license_key_id: _builtins.str
+    """The key's id (one of the session's customer's)."""
+    id: _builtins.str
+    """The activation to end (one of the key's)."""
+    def __init__(
+        self,
+        *,
+        license_key_id: _builtins.str = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "license_key_id", b"license_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeactivatePortalLicenseKeyActivationRequest: _TypeAlias = DeactivatePortalLicenseKeyActivationRequest  # noqa: Y015

@@ -26,9 +26,9 @@ if _version_not_supported:
 
 
 class CustomerPortalServiceStub:
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -42,16 +42,66 @@ class CustomerPortalServiceStub:
                 request_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsRequest.SerializeToString,
                 response_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsResponse.FromString,
                 _registered_method=True)
+        self.ListPortalLicenseKeys = channel.unary_unary(
+                '/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeys',
+                request_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysRequest.SerializeToString,
+                response_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysResponse.FromString,
+                _registered_method=True)
+        self.GetPortalLicenseKey = channel.unary_unary(
+                '/billingos.entitlements.v1.CustomerPortalService/GetPortalLicenseKey',
+                request_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.GetPortalLicenseKeyRequest.SerializeToString,
+                response_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.FromString,
+                _registered_method=True)
+        self.ListPortalLicenseKeyActivations = channel.unary_unary(
+                '/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeyActivations',
+                request_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsRequest.SerializeToString,
+                response_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsResponse.FromString,
+                _registered_method=True)
+        self.DeactivatePortalLicenseKeyActivation = channel.unary_unary(
+                '/billingos.entitlements.v1.CustomerPortalService/DeactivatePortalLicenseKeyActivation',
+                request_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.DeactivatePortalLicenseKeyActivationRequest.SerializeToString,
+                response_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.FromString,
+                _registered_method=True)
 
 
 class CustomerPortalServiceServicer:
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     def ListPortalBenefitGrants(self, request, context):
         """The session's customer's benefit grants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPortalLicenseKeys(self, request, context):
+        """The session's customer's license keys, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPortalLicenseKey(self, request, context):
+        """One of the session's customer's license keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPortalLicenseKeyActivations(self, request, context):
+        """A key's active activations (the devices or installs using it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeactivatePortalLicenseKeyActivation(self, request, context):
+        """Ends one of a key's activations, freeing its place under the limit (for
+        a device the customer no longer uses); ending it twice is once. Returns
+        the key after.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,6 +115,26 @@ def add_CustomerPortalServiceServicer_to_server(servicer, server):
                     request_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsRequest.FromString,
                     response_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsResponse.SerializeToString,
             ),
+            'ListPortalLicenseKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPortalLicenseKeys,
+                    request_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysRequest.FromString,
+                    response_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysResponse.SerializeToString,
+            ),
+            'GetPortalLicenseKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPortalLicenseKey,
+                    request_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.GetPortalLicenseKeyRequest.FromString,
+                    response_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.SerializeToString,
+            ),
+            'ListPortalLicenseKeyActivations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPortalLicenseKeyActivations,
+                    request_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsRequest.FromString,
+                    response_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsResponse.SerializeToString,
+            ),
+            'DeactivatePortalLicenseKeyActivation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeactivatePortalLicenseKeyActivation,
+                    request_deserializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.DeactivatePortalLicenseKeyActivationRequest.FromString,
+                    response_serializer=billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'billingos.entitlements.v1.CustomerPortalService', rpc_method_handlers)
@@ -74,9 +144,9 @@ def add_CustomerPortalServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CustomerPortalService:
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     @staticmethod
@@ -96,6 +166,114 @@ class CustomerPortalService:
             '/billingos.entitlements.v1.CustomerPortalService/ListPortalBenefitGrants',
             billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsRequest.SerializeToString,
             billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalBenefitGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPortalLicenseKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeys',
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysRequest.SerializeToString,
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPortalLicenseKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.entitlements.v1.CustomerPortalService/GetPortalLicenseKey',
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.GetPortalLicenseKeyRequest.SerializeToString,
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPortalLicenseKeyActivations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.entitlements.v1.CustomerPortalService/ListPortalLicenseKeyActivations',
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsRequest.SerializeToString,
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.ListPortalLicenseKeyActivationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeactivatePortalLicenseKeyActivation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.entitlements.v1.CustomerPortalService/DeactivatePortalLicenseKeyActivation',
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.DeactivatePortalLicenseKeyActivationRequest.SerializeToString,
+            billingos_dot_entitlements_dot_v1_dot_customer__portal__pb2.PortalLicenseKey.FromString,
             options,
             channel_credentials,
             insecure,

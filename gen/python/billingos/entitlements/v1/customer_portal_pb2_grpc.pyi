@@ -27,9 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CustomerPortalServiceStub:
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     @_typing.overload
@@ -38,22 +38,44 @@ class CustomerPortalServiceStub:
     def __new__(cls, channel: _aio.Channel) -> CustomerPortalServiceAsyncStub: ...
     ListPortalBenefitGrants: _grpc.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalBenefitGrantsRequest, _customer_portal_pb2.ListPortalBenefitGrantsResponse]
     """The session's customer's benefit grants."""
+    ListPortalLicenseKeys: _grpc.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalLicenseKeysRequest, _customer_portal_pb2.ListPortalLicenseKeysResponse]
+    """The session's customer's license keys, newest first."""
+    GetPortalLicenseKey: _grpc.UnaryUnaryMultiCallable[_customer_portal_pb2.GetPortalLicenseKeyRequest, _customer_portal_pb2.PortalLicenseKey]
+    """One of the session's customer's license keys."""
+    ListPortalLicenseKeyActivations: _grpc.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalLicenseKeyActivationsRequest, _customer_portal_pb2.ListPortalLicenseKeyActivationsResponse]
+    """A key's active activations (the devices or installs using it)."""
+    DeactivatePortalLicenseKeyActivation: _grpc.UnaryUnaryMultiCallable[_customer_portal_pb2.DeactivatePortalLicenseKeyActivationRequest, _customer_portal_pb2.PortalLicenseKey]
+    """Ends one of a key's activations, freeing its place under the limit (for
+    a device the customer no longer uses); ending it twice is once. Returns
+    the key after.
+    """
 
 @_typing.type_check_only
 class CustomerPortalServiceAsyncStub(CustomerPortalServiceStub):
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListPortalBenefitGrants: _aio.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalBenefitGrantsRequest, _customer_portal_pb2.ListPortalBenefitGrantsResponse]  # type: ignore[assignment]
     """The session's customer's benefit grants."""
+    ListPortalLicenseKeys: _aio.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalLicenseKeysRequest, _customer_portal_pb2.ListPortalLicenseKeysResponse]  # type: ignore[assignment]
+    """The session's customer's license keys, newest first."""
+    GetPortalLicenseKey: _aio.UnaryUnaryMultiCallable[_customer_portal_pb2.GetPortalLicenseKeyRequest, _customer_portal_pb2.PortalLicenseKey]  # type: ignore[assignment]
+    """One of the session's customer's license keys."""
+    ListPortalLicenseKeyActivations: _aio.UnaryUnaryMultiCallable[_customer_portal_pb2.ListPortalLicenseKeyActivationsRequest, _customer_portal_pb2.ListPortalLicenseKeyActivationsResponse]  # type: ignore[assignment]
+    """A key's active activations (the devices or installs using it)."""
+    DeactivatePortalLicenseKeyActivation: _aio.UnaryUnaryMultiCallable[_customer_portal_pb2.DeactivatePortalLicenseKeyActivationRequest, _customer_portal_pb2.PortalLicenseKey]  # type: ignore[assignment]
+    """Ends one of a key's activations, freeing its place under the limit (for
+    a device the customer no longer uses); ending it twice is once. Returns
+    the key after.
+    """
 
 class CustomerPortalServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The customer portal's reads of benefits, called with a customer session
-    token (POST /v1/customer-sessions), never an API key: each reads only the
-    session's customer's.
+    """The customer portal's benefits and license keys, called with a customer
+    session token (POST /v1/customer-sessions), never an API key: each acts
+    only for the session's customer, and another customer's id is NOT_FOUND.
     """
 
     @_abc_1.abstractmethod
@@ -63,5 +85,40 @@ class CustomerPortalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customer_portal_pb2.ListPortalBenefitGrantsResponse, _abc.Awaitable[_customer_portal_pb2.ListPortalBenefitGrantsResponse]]:
         """The session's customer's benefit grants."""
+
+    @_abc_1.abstractmethod
+    def ListPortalLicenseKeys(
+        self,
+        request: _customer_portal_pb2.ListPortalLicenseKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_portal_pb2.ListPortalLicenseKeysResponse, _abc.Awaitable[_customer_portal_pb2.ListPortalLicenseKeysResponse]]:
+        """The session's customer's license keys, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetPortalLicenseKey(
+        self,
+        request: _customer_portal_pb2.GetPortalLicenseKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_portal_pb2.PortalLicenseKey, _abc.Awaitable[_customer_portal_pb2.PortalLicenseKey]]:
+        """One of the session's customer's license keys."""
+
+    @_abc_1.abstractmethod
+    def ListPortalLicenseKeyActivations(
+        self,
+        request: _customer_portal_pb2.ListPortalLicenseKeyActivationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_portal_pb2.ListPortalLicenseKeyActivationsResponse, _abc.Awaitable[_customer_portal_pb2.ListPortalLicenseKeyActivationsResponse]]:
+        """A key's active activations (the devices or installs using it)."""
+
+    @_abc_1.abstractmethod
+    def DeactivatePortalLicenseKeyActivation(
+        self,
+        request: _customer_portal_pb2.DeactivatePortalLicenseKeyActivationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customer_portal_pb2.PortalLicenseKey, _abc.Awaitable[_customer_portal_pb2.PortalLicenseKey]]:
+        """Ends one of a key's activations, freeing its place under the limit (for
+        a device the customer no longer uses); ending it twice is once. Returns
+        the key after.
+        """
 
 def add_CustomerPortalServiceServicer_to_server(servicer: CustomerPortalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,20 +2,24 @@
 // @generated from file billingos/entitlements/v1/customer_portal.proto (package billingos.entitlements.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_billingos_common_v1_options } from "../../common/v1/options_pb.js";
 import type { BenefitGrant } from "./benefit_grants_pb.js";
 import { file_billingos_entitlements_v1_benefit_grants } from "./benefit_grants_pb.js";
+import type { LicenseKeyActivation } from "./license_keys_pb.js";
+import { file_billingos_entitlements_v1_license_keys } from "./license_keys_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
-import { file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file billingos/entitlements/v1/customer_portal.proto.
  */
 export const file_billingos_entitlements_v1_customer_portal: GenFile = /*@__PURE__*/
-  fileDesc("Ci9iaWxsaW5nb3MvZW50aXRsZW1lbnRzL3YxL2N1c3RvbWVyX3BvcnRhbC5wcm90bxIZYmlsbGluZ29zLmVudGl0bGVtZW50cy52MSJ3Ch5MaXN0UG9ydGFsQmVuZWZpdEdyYW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSLgoKaXNfZ3JhbnRlZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5Cb29sVmFsdWUiewofTGlzdFBvcnRhbEJlbmVmaXRHcmFudHNSZXNwb25zZRI/Cg5iZW5lZml0X2dyYW50cxgBIAMoCzInLmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuQmVuZWZpdEdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLaAQoVQ3VzdG9tZXJQb3J0YWxTZXJ2aWNlEsABChdMaXN0UG9ydGFsQmVuZWZpdEdyYW50cxI5LmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuTGlzdFBvcnRhbEJlbmVmaXRHcmFudHNSZXF1ZXN0GjouYmlsbGluZ29zLmVudGl0bGVtZW50cy52MS5MaXN0UG9ydGFsQmVuZWZpdEdyYW50c1Jlc3BvbnNlIi7QuxgBgtPkkwIkEiIvdjEvY3VzdG9tZXItcG9ydGFsL2JlbmVmaXQtZ3JhbnRzYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_entitlements_v1_benefit_grants, file_google_api_annotations, file_google_protobuf_wrappers]);
+  fileDesc("Ci9iaWxsaW5nb3MvZW50aXRsZW1lbnRzL3YxL2N1c3RvbWVyX3BvcnRhbC5wcm90bxIZYmlsbGluZ29zLmVudGl0bGVtZW50cy52MSJ3Ch5MaXN0UG9ydGFsQmVuZWZpdEdyYW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSLgoKaXNfZ3JhbnRlZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5Cb29sVmFsdWUiewofTGlzdFBvcnRhbEJlbmVmaXRHcmFudHNSZXNwb25zZRI/Cg5iZW5lZml0X2dyYW50cxgBIAMoCzInLmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuQmVuZWZpdEdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLmAgoQUG9ydGFsTGljZW5zZUtleRIQCgJpZBgBIAEoCUIE4kEBAxIYCgpiZW5lZml0X2lkGAIgASgJQgTiQQEDEiEKE2JlbmVmaXRfZGVzY3JpcHRpb24YAyABKAlCBOJBAQMSEQoDa2V5GAQgASgJQgTiQQEDEkcKBnN0YXR1cxgFIAEoDjIxLmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuUG9ydGFsTGljZW5zZUtleVN0YXR1c0IE4kEBAxIeChBhY3RpdmF0aW9uX2xpbWl0GAYgASgFQgTiQQEDEhkKC2FjdGl2YXRpb25zGAcgASgFQgTiQQEDEjUKC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiRQocTGlzdFBvcnRhbExpY2Vuc2VLZXlzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJ7Ch1MaXN0UG9ydGFsTGljZW5zZUtleXNSZXNwb25zZRJBCgxsaWNlbnNlX2tleXMYASADKAsyKy5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLlBvcnRhbExpY2Vuc2VLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KGkdldFBvcnRhbExpY2Vuc2VLZXlSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECIm0KJkxpc3RQb3J0YWxMaWNlbnNlS2V5QWN0aXZhdGlvbnNSZXF1ZXN0EhwKDmxpY2Vuc2Vfa2V5X2lkGAEgASgJQgTiQQECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIogBCidMaXN0UG9ydGFsTGljZW5zZUtleUFjdGl2YXRpb25zUmVzcG9uc2USRAoLYWN0aXZhdGlvbnMYASADKAsyLy5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLkxpY2Vuc2VLZXlBY3RpdmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJdCitEZWFjdGl2YXRlUG9ydGFsTGljZW5zZUtleUFjdGl2YXRpb25SZXF1ZXN0EhwKDmxpY2Vuc2Vfa2V5X2lkGAEgASgJQgTiQQECEhAKAmlkGAIgASgJQgTiQQECKrYBChZQb3J0YWxMaWNlbnNlS2V5U3RhdHVzEikKJVBPUlRBTF9MSUNFTlNFX0tFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIjCh9QT1JUQUxfTElDRU5TRV9LRVlfU1RBVFVTX1ZBTElEEAESJQohUE9SVEFMX0xJQ0VOU0VfS0VZX1NUQVRVU19SRVZPS0VEEAISJQohUE9SVEFMX0xJQ0VOU0VfS0VZX1NUQVRVU19FWFBJUkVEEAMytggKFUN1c3RvbWVyUG9ydGFsU2VydmljZRLAAQoXTGlzdFBvcnRhbEJlbmVmaXRHcmFudHMSOS5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLkxpc3RQb3J0YWxCZW5lZml0R3JhbnRzUmVxdWVzdBo6LmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuTGlzdFBvcnRhbEJlbmVmaXRHcmFudHNSZXNwb25zZSIu0LsYAYLT5JMCJBIiL3YxL2N1c3RvbWVyLXBvcnRhbC9iZW5lZml0LWdyYW50cxK4AQoVTGlzdFBvcnRhbExpY2Vuc2VLZXlzEjcuYmlsbGluZ29zLmVudGl0bGVtZW50cy52MS5MaXN0UG9ydGFsTGljZW5zZUtleXNSZXF1ZXN0GjguYmlsbGluZ29zLmVudGl0bGVtZW50cy52MS5MaXN0UG9ydGFsTGljZW5zZUtleXNSZXNwb25zZSIs0LsYAYLT5JMCIhIgL3YxL2N1c3RvbWVyLXBvcnRhbC9saWNlbnNlLWtleXMSrAEKE0dldFBvcnRhbExpY2Vuc2VLZXkSNS5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLkdldFBvcnRhbExpY2Vuc2VLZXlSZXF1ZXN0GisuYmlsbGluZ29zLmVudGl0bGVtZW50cy52MS5Qb3J0YWxMaWNlbnNlS2V5IjHQuxgBgtPkkwInEiUvdjEvY3VzdG9tZXItcG9ydGFsL2xpY2Vuc2Uta2V5cy97aWR9EvMBCh9MaXN0UG9ydGFsTGljZW5zZUtleUFjdGl2YXRpb25zEkEuYmlsbGluZ29zLmVudGl0bGVtZW50cy52MS5MaXN0UG9ydGFsTGljZW5zZUtleUFjdGl2YXRpb25zUmVxdWVzdBpCLmJpbGxpbmdvcy5lbnRpdGxlbWVudHMudjEuTGlzdFBvcnRhbExpY2Vuc2VLZXlBY3RpdmF0aW9uc1Jlc3BvbnNlIknQuxgBgtPkkwI/Ej0vdjEvY3VzdG9tZXItcG9ydGFsL2xpY2Vuc2Uta2V5cy97bGljZW5zZV9rZXlfaWR9L2FjdGl2YXRpb25zEvkBCiREZWFjdGl2YXRlUG9ydGFsTGljZW5zZUtleUFjdGl2YXRpb24SRi5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLkRlYWN0aXZhdGVQb3J0YWxMaWNlbnNlS2V5QWN0aXZhdGlvblJlcXVlc3QaKy5iaWxsaW5nb3MuZW50aXRsZW1lbnRzLnYxLlBvcnRhbExpY2Vuc2VLZXkiXNC7GAGC0+STAlIiTS92MS9jdXN0b21lci1wb3J0YWwvbGljZW5zZS1rZXlzL3tsaWNlbnNlX2tleV9pZH0vYWN0aXZhdGlvbnMve2lkfTpkZWFjdGl2YXRlOgEqYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_entitlements_v1_benefit_grants, file_billingos_entitlements_v1_license_keys, file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_protobuf_wrappers]);
 
 /**
  * Request for ListPortalBenefitGrants.
@@ -81,9 +85,298 @@ export const ListPortalBenefitGrantsResponseSchema: GenMessage<ListPortalBenefit
   messageDesc(file_billingos_entitlements_v1_customer_portal, 1);
 
 /**
- * The customer portal's reads of benefits, called with a customer session
- * token (POST /v1/customer-sessions), never an API key: each reads only the
- * session's customer's.
+ * A license key as its customer sees it in the portal. The key itself is
+ * shown: it is stored as the customer types it (it grants use of software,
+ * not access to an account), and it is the customer's.
+ *
+ * @generated from message billingos.entitlements.v1.PortalLicenseKey
+ */
+export type PortalLicenseKey = Message<"billingos.entitlements.v1.PortalLicenseKey"> & {
+  /**
+   * The key's id (UUIDv7).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The benefit that made it.
+   *
+   * @generated from field: string benefit_id = 2;
+   */
+  benefitId: string;
+
+  /**
+   * The benefit's description, as shown to customers.
+   *
+   * @generated from field: string benefit_description = 3;
+   */
+  benefitDescription: string;
+
+  /**
+   * The key, as the customer types it.
+   *
+   * @generated from field: string key = 4;
+   */
+  key: string;
+
+  /**
+   * Whether it validates now.
+   *
+   * @generated from field: billingos.entitlements.v1.PortalLicenseKeyStatus status = 5;
+   */
+  status: PortalLicenseKeyStatus;
+
+  /**
+   * Activations it allows; 0 for no limit.
+   *
+   * @generated from field: int32 activation_limit = 6;
+   */
+  activationLimit: number;
+
+  /**
+   * Activations active now.
+   *
+   * @generated from field: int32 activations = 7;
+   */
+  activations: number;
+
+  /**
+   * When it stops validating; unset for never.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 8;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * When it was made.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 9;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.PortalLicenseKey.
+ * Use `create(PortalLicenseKeySchema)` to create a new message.
+ */
+export const PortalLicenseKeySchema: GenMessage<PortalLicenseKey> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 2);
+
+/**
+ * Request for ListPortalLicenseKeys: the customer is the session's.
+ *
+ * @generated from message billingos.entitlements.v1.ListPortalLicenseKeysRequest
+ */
+export type ListPortalLicenseKeysRequest = Message<"billingos.entitlements.v1.ListPortalLicenseKeysRequest"> & {
+  /**
+   * At most this many keys (default 50, at most 100).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of a previous call.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.ListPortalLicenseKeysRequest.
+ * Use `create(ListPortalLicenseKeysRequestSchema)` to create a new message.
+ */
+export const ListPortalLicenseKeysRequestSchema: GenMessage<ListPortalLicenseKeysRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 3);
+
+/**
+ * Response for ListPortalLicenseKeys.
+ *
+ * @generated from message billingos.entitlements.v1.ListPortalLicenseKeysResponse
+ */
+export type ListPortalLicenseKeysResponse = Message<"billingos.entitlements.v1.ListPortalLicenseKeysResponse"> & {
+  /**
+   * One page of the customer's keys (revoked and expired ones too), newest
+   * first.
+   *
+   * @generated from field: repeated billingos.entitlements.v1.PortalLicenseKey license_keys = 1;
+   */
+  licenseKeys: PortalLicenseKey[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.ListPortalLicenseKeysResponse.
+ * Use `create(ListPortalLicenseKeysResponseSchema)` to create a new message.
+ */
+export const ListPortalLicenseKeysResponseSchema: GenMessage<ListPortalLicenseKeysResponse> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 4);
+
+/**
+ * Request for GetPortalLicenseKey.
+ *
+ * @generated from message billingos.entitlements.v1.GetPortalLicenseKeyRequest
+ */
+export type GetPortalLicenseKeyRequest = Message<"billingos.entitlements.v1.GetPortalLicenseKeyRequest"> & {
+  /**
+   * The key's id (one of the session's customer's).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.GetPortalLicenseKeyRequest.
+ * Use `create(GetPortalLicenseKeyRequestSchema)` to create a new message.
+ */
+export const GetPortalLicenseKeyRequestSchema: GenMessage<GetPortalLicenseKeyRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 5);
+
+/**
+ * Request for ListPortalLicenseKeyActivations.
+ *
+ * @generated from message billingos.entitlements.v1.ListPortalLicenseKeyActivationsRequest
+ */
+export type ListPortalLicenseKeyActivationsRequest = Message<"billingos.entitlements.v1.ListPortalLicenseKeyActivationsRequest"> & {
+  /**
+   * The key's id (one of the session's customer's).
+   *
+   * @generated from field: string license_key_id = 1;
+   */
+  licenseKeyId: string;
+
+  /**
+   * At most this many activations (default 50, at most 100).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of a previous call.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.ListPortalLicenseKeyActivationsRequest.
+ * Use `create(ListPortalLicenseKeyActivationsRequestSchema)` to create a new message.
+ */
+export const ListPortalLicenseKeyActivationsRequestSchema: GenMessage<ListPortalLicenseKeyActivationsRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 6);
+
+/**
+ * Response for ListPortalLicenseKeyActivations.
+ *
+ * @generated from message billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse
+ */
+export type ListPortalLicenseKeyActivationsResponse = Message<"billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse"> & {
+  /**
+   * One page of the key's active activations, newest first.
+   *
+   * @generated from field: repeated billingos.entitlements.v1.LicenseKeyActivation activations = 1;
+   */
+  activations: LicenseKeyActivation[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse.
+ * Use `create(ListPortalLicenseKeyActivationsResponseSchema)` to create a new message.
+ */
+export const ListPortalLicenseKeyActivationsResponseSchema: GenMessage<ListPortalLicenseKeyActivationsResponse> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 7);
+
+/**
+ * Request for DeactivatePortalLicenseKeyActivation.
+ *
+ * @generated from message billingos.entitlements.v1.DeactivatePortalLicenseKeyActivationRequest
+ */
+export type DeactivatePortalLicenseKeyActivationRequest = Message<"billingos.entitlements.v1.DeactivatePortalLicenseKeyActivationRequest"> & {
+  /**
+   * The key's id (one of the session's customer's).
+   *
+   * @generated from field: string license_key_id = 1;
+   */
+  licenseKeyId: string;
+
+  /**
+   * The activation to end (one of the key's).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message billingos.entitlements.v1.DeactivatePortalLicenseKeyActivationRequest.
+ * Use `create(DeactivatePortalLicenseKeyActivationRequestSchema)` to create a new message.
+ */
+export const DeactivatePortalLicenseKeyActivationRequestSchema: GenMessage<DeactivatePortalLicenseKeyActivationRequest> = /*@__PURE__*/
+  messageDesc(file_billingos_entitlements_v1_customer_portal, 8);
+
+/**
+ * Whether a license key validates now, as the portal shows it.
+ *
+ * @generated from enum billingos.entitlements.v1.PortalLicenseKeyStatus
+ */
+export enum PortalLicenseKeyStatus {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Granted and not expired: it validates and can be activated.
+   *
+   * @generated from enum value: PORTAL_LICENSE_KEY_STATUS_VALID = 1;
+   */
+  VALID = 1,
+
+  /**
+   * Its grant was revoked (the same key is valid again if it is regranted).
+   *
+   * @generated from enum value: PORTAL_LICENSE_KEY_STATUS_REVOKED = 2;
+   */
+  REVOKED = 2,
+
+  /**
+   * Past its expire time.
+   *
+   * @generated from enum value: PORTAL_LICENSE_KEY_STATUS_EXPIRED = 3;
+   */
+  EXPIRED = 3,
+}
+
+/**
+ * Describes the enum billingos.entitlements.v1.PortalLicenseKeyStatus.
+ */
+export const PortalLicenseKeyStatusSchema: GenEnum<PortalLicenseKeyStatus> = /*@__PURE__*/
+  enumDesc(file_billingos_entitlements_v1_customer_portal, 0);
+
+/**
+ * The customer portal's benefits and license keys, called with a customer
+ * session token (POST /v1/customer-sessions), never an API key: each acts
+ * only for the session's customer, and another customer's id is NOT_FOUND.
  *
  * @generated from service billingos.entitlements.v1.CustomerPortalService
  */
@@ -97,6 +390,48 @@ export const CustomerPortalService: GenService<{
     methodKind: "unary";
     input: typeof ListPortalBenefitGrantsRequestSchema;
     output: typeof ListPortalBenefitGrantsResponseSchema;
+  },
+  /**
+   * The session's customer's license keys, newest first.
+   *
+   * @generated from rpc billingos.entitlements.v1.CustomerPortalService.ListPortalLicenseKeys
+   */
+  listPortalLicenseKeys: {
+    methodKind: "unary";
+    input: typeof ListPortalLicenseKeysRequestSchema;
+    output: typeof ListPortalLicenseKeysResponseSchema;
+  },
+  /**
+   * One of the session's customer's license keys.
+   *
+   * @generated from rpc billingos.entitlements.v1.CustomerPortalService.GetPortalLicenseKey
+   */
+  getPortalLicenseKey: {
+    methodKind: "unary";
+    input: typeof GetPortalLicenseKeyRequestSchema;
+    output: typeof PortalLicenseKeySchema;
+  },
+  /**
+   * A key's active activations (the devices or installs using it).
+   *
+   * @generated from rpc billingos.entitlements.v1.CustomerPortalService.ListPortalLicenseKeyActivations
+   */
+  listPortalLicenseKeyActivations: {
+    methodKind: "unary";
+    input: typeof ListPortalLicenseKeyActivationsRequestSchema;
+    output: typeof ListPortalLicenseKeyActivationsResponseSchema;
+  },
+  /**
+   * Ends one of a key's activations, freeing its place under the limit (for
+   * a device the customer no longer uses); ending it twice is once. Returns
+   * the key after.
+   *
+   * @generated from rpc billingos.entitlements.v1.CustomerPortalService.DeactivatePortalLicenseKeyActivation
+   */
+  deactivatePortalLicenseKeyActivation: {
+    methodKind: "unary";
+    input: typeof DeactivatePortalLicenseKeyActivationRequestSchema;
+    output: typeof PortalLicenseKeySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_billingos_entitlements_v1_customer_portal, 0);
