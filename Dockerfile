@@ -50,6 +50,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
       $(for d in services/*/; do printf -- '--package billingos-%s ' "$(basename "$d")"; done)
 
 FROM ${PYTHON_IMAGE} AS runtime
+# A Unicode TrueType font for the invoice PDFs (services/subscriptions:
+# invoice_fonts.py), which the slim image lacks: without one, names outside
+# Western European and CJK scripts would print as "?".
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 # A named user (not only a uid): libraries that ask for the login name, such
 # as asyncpg's default database user, look it up in /etc/passwd.
 RUN groupadd --system --gid 10001 billingos \

@@ -184,6 +184,13 @@ def test_every_operation_is_uniform(doc: Document) -> None:
     assert {"CustomerService_CreateCustomer", "ApiKeyService_RevokeApiKey"} <= set(operation_ids)
 
 
+def test_a_method_answering_http_body_is_documented_as_raw_bytes(doc: Document) -> None:
+    invoice = doc["paths"]["/v1/customer-portal/orders/{id}/invoice"]["get"]
+    success = invoice["responses"]["200"]["content"]
+    assert success == {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert "google.api.HttpBody" not in json.dumps(invoice["responses"])
+
+
 def test_every_reference_resolves(doc: Document) -> None:
     schemas = doc["components"]["schemas"]
     refs = _refs(doc)

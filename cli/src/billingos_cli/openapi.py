@@ -547,19 +547,32 @@ def _request_body(
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
+# A method answering google.api.HttpBody: the transcoder sends its `data` as
+# the raw body, with its `content_type` (a PDF invoice), not JSON.
+_HTTP_BODY_TYPE = ".google.api.HttpBody"
+_RAW_SUCCESS: Schema = {
+    "description": "Success: the document itself, of the type its Content-Type names "
+    "(e.g. application/pdf).",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 def _responses(
     builder: _SchemaBuilder, method: descriptor_pb2.MethodDescriptorProto, binding: _Binding
 ) -> Schema:
+    error = builder.reference(_STATUS_TYPE)
+    failure = {
+        "description": "An error: the gRPC status, with its details.",
+        "content": {"application/json": {"schema": error}},
+    }
+    if method.output_type == _HTTP_BODY_TYPE and not binding.response_body:
+        return {"200": _RAW_SUCCESS, "default": failure}
     if binding.response_body:
         proto_field = _find_field(builder, method.output_type, binding.response_body)
         success = builder.property(method.output_type, proto_field)
     else:
         success = builder.reference(method.output_type)
-    error = builder.reference(_STATUS_TYPE)
     return {
         "200": {"description": "Success.", "content": {"application/json": {"schema": success}}},
-        "default": {
-            "description": "An error: the gRPC status, with its details.",
-            "content": {"application/json": {"schema": error}},
-        },
+        "default": failure,
     }

@@ -1,8 +1,9 @@
 """Assembles the subscriptions service (the billing engine) from the kit's
-parts: its servicers (checkout's among them); the read copies of customers
-and the catalog and the consumer of payment results; and its workers — the
-scheduler (renewals, trial ends, dunning retries), the usage finalizer, the
-charger, the test clock watcher and the checkout expiry sweep."""
+parts: its servicers (checkout's and the customer portal's among them); the
+read copies of customers and the catalog and the consumer of payment
+results; and its workers — the scheduler (renewals, trial ends, dunning
+retries), the usage finalizer, the charger, the test clock watcher and the
+checkout expiry sweep."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from billingos.subscriptions.v1 import (
     checkout_pb2,
     checkout_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     orders_pb2,
     orders_pb2_grpc,
     public_checkout_pb2,
@@ -40,15 +43,18 @@ from billingos_subscriptions.clients import (
     CatalogClient,
     MembersClient,
     MeteringClient,
+    OrganizationsClient,
     PaymentsClient,
 )
 from billingos_subscriptions.consumers import catalog_copy, customers_copy, payment_results
+from billingos_subscriptions.invoice_fonts import InvoiceFonts
 from billingos_subscriptions.models import kit_tables
 from billingos_subscriptions.scheduler import Scheduler
 from billingos_subscriptions.servicer import (
     Backends,
     CheckoutLinkServicer,
     CheckoutSessionServicer,
+    CustomerPortalServicer,
     OrderServicer,
     PublicCheckoutServicer,
     SeatServicer,
@@ -73,6 +79,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     directory = CustomerDirectory(customers_address, token)
     members = MembersClient(customers_address, token)
     buyers = BuyersClient(customers_address, token)
+    organizations = OrganizationsClient(customers_address, token)
     poll = settings.worker_poll_seconds
     charger = Charger(
         app.database,
@@ -132,6 +139,8 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             per_address_per_minute=settings.checkout_opens_per_minute_per_address,
             per_organization_per_minute=settings.checkout_opens_per_minute_per_organization,
         ),
+        organizations,
+        InvoiceFonts(settings.invoice_font, settings.invoice_bold_font),
     )
     services: list[tuple[AddServicer, Any, ServiceDescriptor]] = [
         (
@@ -169,6 +178,11 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             PublicCheckoutServicer(backends),
             public_checkout_pb2.DESCRIPTOR.services_by_name["PublicCheckoutService"],
         ),
+        (
+            customer_portal_pb2_grpc.add_CustomerPortalServiceServicer_to_server,
+            CustomerPortalServicer(backends),
+            customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
+        ),
     ]
     for add_to_server, servicer, descriptor in services:
         app.add_service(add_to_server, servicer, descriptor)
@@ -190,7 +204,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         retention=dt.timedelta(days=settings.checkout_retention_days),
     )
     app.add_worker("checkout-expiry", expiry.run)
-    for client in (catalog, payments, metering, directory, members, buyers):
+    for client in (catalog, payments, metering, directory, members, buyers, organizations):
         app.add_closer(client.close)
     for source in states.state_sources(checkout):
         app.add_state_source(source)

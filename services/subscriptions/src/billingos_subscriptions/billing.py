@@ -261,8 +261,7 @@ class Billing:
         lines of an order just opened, not written yet (written here, with
         their amounts); otherwise the order's written lines are updated."""
         lines = new_lines if new_lines is not None else await self.lines.of_orders([order.id])
-        discount = order_amounts.discount_for(sub, order.period_start or now)
-        rate = await self._tax_rate(order.customer_id)
+        discount, rate = await self.pricing_of(sub, order.customer_id, order.period_start or now)
         amounts = order_amounts.invoice_of(order.currency, lines, discount, rate)
         if new_lines is not None:
             await self.lines.insert(*new_lines)
@@ -295,7 +294,16 @@ class Billing:
         else:
             await self.request_attempt(order, sub, now, first=new_lines is not None)
 
-    async def _tax_rate(self, customer_id: uuid.UUID) -> order_amounts.Rate | None:
+    async def pricing_of(
+        self, sub: Subscription, customer_id: uuid.UUID, at: dt.datetime
+    ) -> tuple[invoices.Discount | None, order_amounts.Rate | None]:
+        """What an order of `sub` for a period starting `at` is priced with:
+        the subscription's discount then, and the customer's tax rate. An
+        order's finalizing and a change's preview both take them here."""
+        return order_amounts.discount_for(sub, at), await self.tax_rate(customer_id)
+
+    async def tax_rate(self, customer_id: uuid.UUID) -> order_amounts.Rate | None:
+        """The rate of the customer's billing address (the read copies)."""
         customer = await CustomerCopies(self.scope).get(customer_id)
         if customer is None or not customer.country:
             return None

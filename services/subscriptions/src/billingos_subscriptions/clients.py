@@ -2,10 +2,10 @@
 service credential, the organization in metadata): the catalog (a price or
 product not in the read copy yet, discounts, purchases), payments (charges),
 metering (a period's billable usage) and customers (a seat's member, found
-or made). Each answers or raises a domain
-error: NOT_FOUND and INVALID_ARGUMENT pass through as the caller's problem;
-anything else means the other service is unavailable, and asking again is
-safe (every call here is idempotent or read-only)."""
+or made; a checkout's buyer; an organization's name for its invoices). Each
+answers or raises a domain error: NOT_FOUND and INVALID_ARGUMENT pass
+through as the caller's problem; anything else means the other service is
+unavailable, and asking again is safe (every call here is idempotent or read-only)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ from billingos.catalog.v1 import (
     purchases_pb2,
     purchases_pb2_grpc,
 )
-from billingos.customers.v1 import customers_pb2, customers_pb2_grpc
+from billingos.customers.v1 import (
+    customers_pb2,
+    customers_pb2_grpc,
+    organizations_pb2,
+    organizations_pb2_grpc,
+)
 from billingos.metering.v1 import usage_pb2, usage_pb2_grpc
 from billingos.payments.v1 import (
     payment_methods_pb2,
@@ -329,6 +334,24 @@ class MembersClient(_Client):
                 raise _as_seat_violations(error) from None
             raise ServiceUnavailable(self.service) from None
         return made
+
+
+class OrganizationsClient(_Client):
+    """Reads an organization (its name and branding: an invoice prints them;
+    this service knows organizations by id only)."""
+
+    service = "customers"
+
+    async def organization(
+        self, organization_id: uuid.UUID
+    ) -> organizations_pb2.Organization | None:
+        stub = self._stub("organizations", organizations_pb2_grpc.OrganizationServiceStub)
+        found: organizations_pb2.Organization | None = await self._found(
+            stub.GetOrganization,
+            organizations_pb2.GetOrganizationRequest(id=str(organization_id)),
+            organization_id,
+        )
+        return found
 
 
 class BuyersClient(_Client):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,9 +51,8 @@ from billingos_subscriptions.models import (
     SubscriptionItem,
     TaxRateCopy,
 )
-from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
 from billingos_subscriptions.repository import BalanceKey, DueSubscription, RenewalRows
-from billingos_subscriptions.subscriptions import first_period_line
+from billingos_subscriptions.subscriptions import next_period, period_lines
 from billingos_subscriptions.vocabulary import (
     BillingReason,
     OrderStatus,
@@ -255,18 +253,16 @@ class RenewalBatch:
         """What `Scheduler._period_end`, `Billing.open_order` and
         `Billing.finalize` do for a plain renewal, computed without a
         statement; the balances are settled in the batch's order."""
-        zone = zoneinfo.ZoneInfo(sub.time_zone or "UTC")
-        interval = BillingInterval(IntervalUnit(sub.interval_unit), sub.interval_count)
-        number = sub.period_number + 1
-        start = sub.current_period_end
-        end = boundary(sub.billing_anchor_at, interval, number + 1, zone)
-        drafts: list[LineDraft] = [
-            first_period_line(self._price(item), product, sub.seats, start, end)
-            for item in items
-            if item.ended_at is None and not price_lines.is_metered(self._price(item))
-        ]
+        start, end = next_period(sub)
+        drafts: list[LineDraft] = period_lines(
+            [self._price(item) for item in items if item.ended_at is None],
+            product,
+            sub.seats,
+            start,
+            end,
+        )
         drafts += [draft_of_pending(line) for line in waiting]
-        sub.period_number = number
+        sub.period_number += 1
         sub.current_period_start = start
         sub.current_period_end = end
         schedule_next_action(sub)

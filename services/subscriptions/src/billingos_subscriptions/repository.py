@@ -231,6 +231,22 @@ class SubscriptionRepository(TenantRepository[Subscription]):
             self.query(("on_clock", for_update), build), test_clock_id=test_clock_id
         )
 
+    async def of_customer_by_id(
+        self, subscription_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> Subscription | None:
+        """The subscription if it is the customer's (a portal's read: another
+        customer's is not there)."""
+
+        def build() -> Any:
+            return self.live().where(
+                subscriptions.c.id == bindparam("id"),
+                subscriptions.c.customer_id == bindparam("customer_id"),
+            )
+
+        return await self.fetch_row(
+            self.query("of_customer_by_id", build), id=subscription_id, customer_id=customer_id
+        )
+
     async def of_customer(self, customer_id: uuid.UUID) -> list[Subscription]:
         def build() -> Any:
             return self.live().where(subscriptions.c.customer_id == bindparam("customer_id"))
@@ -370,11 +386,14 @@ class SeatRepository(TenantRepository[SubscriptionSeat]):
 class OrderFilter(ListFilter):
     customer_id: uuid.UUID | None = None
     subscription_id: uuid.UUID | None = None
+    # True: only final orders (no draft whose usage is still being read).
+    final: bool | None = None
 
     def where(self, table: Table) -> Mapping[str, ColumnElement[bool]]:
         return {
             "customer_id": table.c.customer_id == bindparam("customer_id", type_=Uuid),
             "subscription_id": table.c.subscription_id == bindparam("subscription_id", type_=Uuid),
+            "final": (table.c.status != "draft") == bindparam("final", type_=Boolean),
         }
 
 
@@ -399,6 +418,21 @@ class OrderRepository(TenantRepository[Order]):
             await self.connection(), **self._values(row)
         )
         return record is not None
+
+    async def final_of_customer(self, order_id: uuid.UUID, customer_id: uuid.UUID) -> Order | None:
+        """The order if it is the customer's and final (a portal's read: a
+        draft, or another customer's order, is not there)."""
+
+        def build() -> Any:
+            return self.live().where(
+                orders.c.id == bindparam("id"),
+                orders.c.customer_id == bindparam("customer_id"),
+                orders.c.status != "draft",
+            )
+
+        return await self.fetch_row(
+            self.query("final_of_customer", build), id=order_id, customer_id=customer_id
+        )
 
     async def by_billing_key(self, billing_key: str) -> Order | None:
         def build() -> Any:
@@ -471,17 +505,22 @@ class PendingLineRepository(TenantRepository[PendingLine]):
     row_type = PendingLine
     resource = "pending_line"
 
-    async def waiting(self, subscription_id: uuid.UUID) -> list[PendingLine]:
+    async def waiting(self, subscription_id: uuid.UUID, *, lock: bool = True) -> list[PendingLine]:
+        """The prorations waiting for the subscription's next order, oldest
+        first; locked unless `lock` is False (a preview's read)."""
+
         def build() -> Any:
-            return (
+            statement = (
                 self.live()
                 .where(pending_lines.c.subscription_id == bindparam("subscription_id"))
                 .where(pending_lines.c.order_id.is_(None))
                 .order_by(pending_lines.c.id)
-                .with_for_update()
             )
+            return statement.with_for_update() if lock else statement
 
-        return await self.fetch_rows(self.query("waiting", build), subscription_id=subscription_id)
+        return await self.fetch_rows(
+            self.query(("waiting", lock), build), subscription_id=subscription_id
+        )
 
 
 class AttemptRepository(TenantRepository[PaymentAttempt]):
@@ -584,6 +623,23 @@ class BalanceRepository(TenantRepository[CustomerBalance]):
         )
         assert found is not None
         return found
+
+    async def credit_of(self, customer_id: uuid.UUID, currency: str) -> int:
+        """The customer's credit in `currency` as it stands (negative: owed),
+        read without a lock or a write: a preview's view of the balance."""
+
+        def build() -> Any:
+            return select(customer_balances.c.credit_minor).where(
+                customer_balances.c.organization_id == bindparam("organization_id"),
+                customer_balances.c.customer_id == bindparam("customer_id"),
+                customer_balances.c.currency == bindparam("currency"),
+            )
+
+        record = await self.query("credit_of", build).fetch_one(
+            await self.connection(),
+            **self._bound({"customer_id": customer_id, "currency": currency}),
+        )
+        return 0 if record is None else int(record[0])
 
     async def set_credit(self, row: CustomerBalance) -> None:
         def build() -> Any:

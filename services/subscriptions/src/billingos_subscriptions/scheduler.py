@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -27,14 +26,12 @@ from billingos_subscriptions import events, price_lines
 from billingos_subscriptions.billing import (
     TRIAL_NOTICE_BEFORE,
     FixedClock,
-    LineDraft,
     period_billing_key,
     price_of,
     schedule_next_action,
 )
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.models import Subscription
-from billingos_subscriptions.periods import BillingInterval, IntervalUnit, boundary
 from billingos_subscriptions.renewal_batch import (
     BatchConflict,
     RenewalBatch,
@@ -53,7 +50,8 @@ from billingos_subscriptions.repository import (
 )
 from billingos_subscriptions.subscriptions import (
     Subscriptions,
-    first_period_line,
+    next_period,
+    period_lines,
 )
 from billingos_subscriptions.vocabulary import (
     IN_FLIGHT_ATTEMPTS,
@@ -382,16 +380,18 @@ class Scheduler:
         )
 
     async def _end_trial(self, subs: Subscriptions, sub: Subscription, now: dt.datetime) -> None:
-        """The trial ends: the first billing period begins at its end (the
-        anchor), and its order is charged."""
+        """The trial ends: a change scheduled for its end is made, the first
+        billing period begins at its end (the anchor), and its order is
+        charged."""
         billing = subs.billing
         assert sub.trial_end is not None
-        zone = _zone(sub.time_zone)
+        await self._take_scheduled(subs, sub, sub.trial_end)
+        start, end = next_period(sub)
         sub.status = SubscriptionStatus.ACTIVE.value
-        sub.billing_anchor_at = sub.trial_end
+        sub.billing_anchor_at = start
         sub.period_number = 0
-        sub.current_period_start = sub.trial_end
-        sub.current_period_end = boundary(sub.trial_end, _interval(sub), 1, zone)
+        sub.current_period_start = start
+        sub.current_period_end = end
         schedule_next_action(sub)
         sub.updated_at = now
         await billing.subscriptions.update(
@@ -418,36 +418,21 @@ class Scheduler:
             await billing.open_final_order(sub, closing, now, metered=bool(metered))
             await billing.end(sub, closing[1], CancellationReason.REQUESTED)
             return
-        if sub.scheduled_price_id is not None or sub.scheduled_seats is not None:
-            try:
-                await self._apply_scheduled(subs, sub, closing[1])
-            except DomainError as refused:
-                # The change can no longer be bought (its price archived, its
-                # seats out of bounds): dropped, announced, the renewal goes on.
-                log.warning(
-                    "a scheduled change was dropped",
-                    extra={"id": str(sub.id), "reason": refused.reason},
-                )
-                sub.scheduled_price_id = sub.scheduled_seats = None
-                await billing.subscriptions.update(sub, ["scheduled_price_id", "scheduled_seats"])
-                await billing.announce(sub, events.updated)
+        if await self._take_scheduled(subs, sub, closing[1]):
             items = await billing.items.of_subscriptions([sub.id])
             metered = [
                 i for i in items if price_lines.is_metered(price_of(i)) and not i.final_billed
             ]
-        zone = _zone(sub.time_zone)
-        number = sub.period_number + 1
-        start = closing[1]
-        end = boundary(sub.billing_anchor_at, _interval(sub), number + 1, zone)
+        start, end = next_period(sub)
         product = await subs.catalog.product(sub.product_id)
-        lines: list[LineDraft] = []
-        for item in items:
-            price = price_of(item)
-            if item.ended_at is not None or price_lines.is_metered(price):
-                continue
-            assert product is not None
-            lines.append(first_period_line(price, product, sub.seats, start, end))
-        sub.period_number = number
+        lines = period_lines(
+            [price_of(item) for item in items if item.ended_at is None],
+            product,
+            sub.seats,
+            start,
+            end,
+        )
+        sub.period_number += 1
         sub.current_period_start = start
         sub.current_period_end = end
         schedule_next_action(sub)
@@ -475,6 +460,28 @@ class Scheduler:
         if order is None:
             raise RuntimeError(f"subscription {sub.id}: its cycle order for {start} exists already")
         await billing.announce(sub, lambda state: events.renewed(state, str(order.id)))
+
+    async def _take_scheduled(
+        self, subs: Subscriptions, sub: Subscription, at: dt.datetime
+    ) -> bool:
+        """Applies the change scheduled for the period's end (a renewal's, or
+        a trial's: the first order bills the new price), if there is one;
+        whether there was."""
+        if sub.scheduled_price_id is None and sub.scheduled_seats is None:
+            return False
+        try:
+            await self._apply_scheduled(subs, sub, at)
+        except DomainError as refused:
+            # The change can no longer be bought (its price archived, its
+            # seats out of bounds): dropped, announced, the renewal goes on.
+            log.warning(
+                "a scheduled change was dropped",
+                extra={"id": str(sub.id), "reason": refused.reason},
+            )
+            sub.scheduled_price_id = sub.scheduled_seats = None
+            await subs.billing.subscriptions.update(sub, ["scheduled_price_id", "scheduled_seats"])
+            await subs.billing.announce(sub, events.updated)
+        return True
 
     async def _apply_scheduled(
         self, subs: Subscriptions, sub: Subscription, at: dt.datetime
@@ -524,14 +531,6 @@ class Scheduler:
             return
         sub = await billing.subscriptions.require(order.subscription_id, for_update=True)
         await billing.retry_now(order, sub, now)
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name or "UTC")
-
-
-def _interval(sub: Subscription) -> BillingInterval:
-    return BillingInterval(IntervalUnit(sub.interval_unit), sub.interval_count)
 
 
 async def _first(*events_: asyncio.Event) -> None:

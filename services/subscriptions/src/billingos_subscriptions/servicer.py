@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.api import httpbody_pb2
 
 from billingos.subscriptions.v1 import (
     checkout_pb2,
     checkout_pb2_grpc,
+    customer_portal_pb2,
+    customer_portal_pb2_grpc,
     orders_pb2,
     orders_pb2_grpc,
     public_checkout_pb2,
@@ -51,8 +54,13 @@ from billingos_subscriptions.clients import (
     BuyersClient,
     CatalogClient,
     MembersClient,
+    OrganizationsClient,
     PaymentsClient,
 )
+from billingos_subscriptions.customer_portal import PortalOrders, PortalSubscriptions
+from billingos_subscriptions.invoice_document import Invoices
+from billingos_subscriptions.invoice_fonts import InvoiceFonts
+from billingos_subscriptions.invoice_pdf import render_invoice
 from billingos_subscriptions.messages import (
     billing_settings_message,
     checkout_session_message,
@@ -64,6 +72,11 @@ from billingos_subscriptions.messages import (
     test_clock_message,
 )
 from billingos_subscriptions.models import CheckoutSession, Subscription, kit_tables
+from billingos_subscriptions.portal_messages import (
+    change_preview_message,
+    portal_order_message,
+    portal_subscription_message,
+)
 from billingos_subscriptions.repository import (
     CheckoutSecrets,
     CheckoutSessionFilter,
@@ -84,8 +97,8 @@ SOURCE = "subscriptions"
 @dataclass(frozen=True)
 class Backends:
     """What the servicers need beyond the call: the other contexts, the
-    service's own clock, how to wake the workers after a commit, and the
-    deployment's checkout settings."""
+    service's own clock, how to wake the workers after a commit, the
+    deployment's checkout settings and the invoices' fonts."""
 
     catalog: CatalogClient
     directory: CustomerDirectory
@@ -96,6 +109,8 @@ class Backends:
     wake: Callable[[], None]
     checkout: CheckoutSettings
     open_limits: CheckoutOpenLimits
+    organizations: OrganizationsClient
+    invoice_fonts: InvoiceFonts
 
 
 def _optional_id(value: str, field: str) -> Any:
@@ -520,3 +535,117 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
         row = await confirmation.confirm(session_id)
         self._backends.wake()
         return await self._message(sessions, row)
+
+
+class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):
+    """The portal's subscriptions and orders, for the customer session's
+    customer (the kit puts it in the call's scope; no request names one)."""
+
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _subscriptions(self) -> PortalSubscriptions:
+        scope = current_scope()
+        return PortalSubscriptions(_subscriptions(self._backends, scope), scope.portal_customer_id)
+
+    def _orders(self) -> tuple[PortalOrders, Billing]:
+        scope = current_scope()
+        billing = Billing(scope, self._backends.real_clock)
+        return PortalOrders(billing, scope.portal_customer_id), billing
+
+    async def _message(
+        self, portal: PortalSubscriptions, rows: list[Subscription]
+    ) -> list[customer_portal_pb2.PortalSubscription]:
+        service = portal.service
+        items = await service.items_of(rows)
+        products = {}
+        for product_id in {row.product_id for row in rows}:
+            products[product_id] = await service.catalog.product(product_id)
+        return [
+            portal_subscription_message(row, items[row.id], products[row.product_id])
+            for row in rows
+        ]
+
+    async def _one(
+        self, portal: PortalSubscriptions, row: Subscription
+    ) -> customer_portal_pb2.PortalSubscription:
+        (message,) = await self._message(portal, [row])
+        return message
+
+    async def ListPortalSubscriptions(
+        self, request: customer_portal_pb2.ListPortalSubscriptionsRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalSubscriptionsResponse:
+        portal = self._subscriptions()
+        result = await portal.page(request.page_size, request.page_token)
+        return customer_portal_pb2.ListPortalSubscriptionsResponse(
+            subscriptions=await self._message(portal, list(result.items)),
+            next_page_token=result.next_page_token,
+        )
+
+    async def GetPortalSubscription(
+        self, request: customer_portal_pb2.GetPortalSubscriptionRequest, context: Context
+    ) -> customer_portal_pb2.PortalSubscription:
+        portal = self._subscriptions()
+        return await self._one(portal, await portal.get(parse_id(request.id, "id")))
+
+    async def CancelPortalSubscription(
+        self, request: customer_portal_pb2.CancelPortalSubscriptionRequest, context: Context
+    ) -> customer_portal_pb2.PortalSubscription:
+        portal = self._subscriptions()
+        row = await portal.cancel(parse_id(request.id, "id"), request.comment)
+        return await self._one(portal, row)
+
+    async def UncancelPortalSubscription(
+        self, request: customer_portal_pb2.UncancelPortalSubscriptionRequest, context: Context
+    ) -> customer_portal_pb2.PortalSubscription:
+        portal = self._subscriptions()
+        return await self._one(portal, await portal.uncancel(parse_id(request.id, "id")))
+
+    async def PreviewPortalSubscriptionChange(
+        self, request: customer_portal_pb2.PreviewPortalSubscriptionChangeRequest, context: Context
+    ) -> customer_portal_pb2.PortalSubscriptionChangePreview:
+        preview = await self._subscriptions().preview_change(
+            parse_id(request.id, "id"), request.price_id, request.seats
+        )
+        return change_preview_message(preview)
+
+    async def ChangePortalSubscription(
+        self, request: customer_portal_pb2.ChangePortalSubscriptionRequest, context: Context
+    ) -> customer_portal_pb2.PortalSubscription:
+        portal = self._subscriptions()
+        row = await portal.change(parse_id(request.id, "id"), request.price_id, request.seats)
+        self._backends.wake()
+        return await self._one(portal, row)
+
+    async def ListPortalOrders(
+        self, request: customer_portal_pb2.ListPortalOrdersRequest, context: Context
+    ) -> customer_portal_pb2.ListPortalOrdersResponse:
+        orders, _ = self._orders()
+        result = await orders.page(
+            _optional_id(request.subscription_id, "subscription_id"),
+            request.page_size,
+            request.page_token,
+        )
+        lines = await orders.lines_of(result.items)
+        return customer_portal_pb2.ListPortalOrdersResponse(
+            orders=[portal_order_message(row, lines[row.id]) for row in result.items],
+            next_page_token=result.next_page_token,
+        )
+
+    async def GetPortalOrder(
+        self, request: customer_portal_pb2.GetPortalOrderRequest, context: Context
+    ) -> customer_portal_pb2.PortalOrder:
+        orders, _ = self._orders()
+        row = await orders.get(parse_id(request.id, "id"))
+        return portal_order_message(row, (await orders.lines_of([row]))[row.id])
+
+    async def GetPortalOrderInvoice(
+        self, request: customer_portal_pb2.GetPortalOrderInvoiceRequest, context: Context
+    ) -> httpbody_pb2.HttpBody:
+        orders, billing = self._orders()
+        b = self._backends
+        invoices = Invoices(orders, billing, b.organizations, b.directory)
+        document = await invoices.document(parse_id(request.id, "id"))
+        return httpbody_pb2.HttpBody(
+            content_type="application/pdf", data=render_invoice(document, b.invoice_fonts)
+        )

@@ -54,3 +54,7 @@ class SubscriptionsSettings(ServiceSettings):
     # own, or a stand-in's in development).
     stripe_publishable_key: str = ""
     stripe_js_url: str = "https://js.stripe.com/v3/"
+    # The Unicode TrueType fonts (.ttf) invoice PDFs are drawn with; empty:
+    # the first of the usual system fonts found (invoice_fonts.py).
+    invoice_font: str = ""
+    invoice_bold_font: str = ""

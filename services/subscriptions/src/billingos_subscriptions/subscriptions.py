@@ -8,7 +8,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from billingos.catalog.v1 import discounts_pb2, products_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2
@@ -79,6 +81,22 @@ class ChosenDiscount:
     redemption: discounts_pb2.RedeemDiscountRequest
 
 
+@dataclass(frozen=True)
+class ChangePlan:
+    """A change worked out and not yet written: the subscription as read
+    (locked, for a change), what it will buy, the proration behaviour, the
+    business time it happens at, its live items and the proration lines it
+    bills (none in a trial, for NONE or AT_PERIOD_END). A change writes
+    exactly this; a preview prices exactly this."""
+
+    row: Subscription
+    bought: Bought
+    behavior: ProrationBehavior
+    now: dt.datetime
+    items: list[SubscriptionItem]
+    prorations: list[LineDraft]
+
+
 def _not_allowed(field: str) -> FailedPrecondition:
     description = "this code is not accepted here"
     return FailedPrecondition(
@@ -139,6 +157,41 @@ def first_period_line(
         period_end=end,
         quantity=charge.quantity,
         tax_behavior=price_lines.tax_behavior_of(bought_price),
+    )
+
+
+def period_lines(
+    prices: Iterable[products_pb2.Price],
+    product: products_pb2.Product | None,
+    seats: int,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[LineDraft]:
+    """A period's lines, billed in advance: one per static price (a metered
+    price is billed at the period's end, by its usage). The first order,
+    every renewal and a change's preview of the next renewal all take their
+    lines from here. `product`: the prices' product (a static price names
+    it on its line; metered prices alone need none)."""
+    lines = []
+    for price in prices:
+        if price_lines.is_metered(price):
+            continue
+        assert product is not None, "a static price's product is known"
+        lines.append(first_period_line(price, product, seats, start, end))
+    return lines
+
+
+def next_period(sub: Subscription) -> tuple[dt.datetime, dt.datetime]:
+    """The period the subscription's next order opens: in a trial, the first
+    billing period (from the trial's end); otherwise the one after the
+    current, counted from the anchor in the subscription's time zone (so
+    Jan 31 renews on Feb 28, then Mar 31)."""
+    zone = ZoneInfo(sub.time_zone or "UTC")
+    interval = BillingInterval(IntervalUnit(sub.interval_unit), sub.interval_count)
+    if SubscriptionStatus(sub.status) is SubscriptionStatus.TRIALING and sub.trial_end is not None:
+        return sub.trial_end, boundary(sub.trial_end, interval, 1, zone)
+    return sub.current_period_end, boundary(
+        sub.billing_anchor_at, interval, sub.period_number + 2, zone
     )
 
 
@@ -514,18 +567,15 @@ class Subscriptions:
         """The first period's order, paid in advance (metered prices are
         billed at the period's end)."""
         items = await self.billing.items.of_subscriptions([row.id])
-        lines = []
         product = await self.catalog.product(row.product_id)
-        for item in items:
-            price = price_of(item)
-            if price_lines.is_metered(price):
-                continue
-            assert product is not None
-            lines.append(
-                first_period_line(
-                    price, product, row.seats, row.current_period_start, row.current_period_end
-                )
-            )
+        # Only the live items: a change during a trial ended the old ones.
+        lines = period_lines(
+            [price_of(item) for item in items if item.ended_at is None],
+            product,
+            row.seats,
+            row.current_period_start,
+            row.current_period_end,
+        )
         await self.billing.open_order(
             row,
             BillingReason.SUBSCRIPTION_CREATE,
@@ -725,6 +775,22 @@ class Subscriptions:
     async def change(
         self, request: subscriptions_pb2.ChangeSubscriptionRequest, subscription_id: uuid.UUID
     ) -> Subscription:
+        """Changes the price and/or the seats: `plan_change` works out what
+        the change is and bills (which the customer portal's preview shows),
+        `apply_change` writes exactly that."""
+        return await self.apply_change(await self.plan_change(request, subscription_id))
+
+    async def plan_change(
+        self,
+        request: subscriptions_pb2.ChangeSubscriptionRequest,
+        subscription_id: uuid.UUID,
+        *,
+        lock: bool = True,
+    ) -> ChangePlan:
+        """Every check of a change and every figure it bills, writing
+        nothing: the new purchase, the proration behaviour, the business
+        time and the proration lines. `lock`: the subscription's row lock,
+        which a change holds; a preview (outside a transaction) reads it."""
         violations = Violations()
         new_price_id = _id(request.price_id, "price_id", violations)
         if not 0 <= request.seats <= MAX_SEATS:
@@ -732,7 +798,7 @@ class Subscriptions:
         if new_price_id is None and request.seats == 0:
             violations.add("price_id", "give a new price, new seats, or both")
         violations.raise_if_any()
-        row = await self.billing.subscriptions.require(subscription_id, for_update=True)
+        row = await self.billing.subscriptions.require(subscription_id, for_update=lock)
         status = SubscriptionStatus(row.status)
         if row.ended_at is not None or status is SubscriptionStatus.CANCELED:
             raise FailedPrecondition("the subscription has ended", reason="SUBSCRIPTION_ENDED")
@@ -789,19 +855,27 @@ class Subscriptions:
                 "the subscription's period has ended and its renewal is running; retry in a moment",
                 reason="RENEWAL_IN_PROGRESS",
             )
-        previous_price, previous_seats, previous_product = row.price_id, row.seats, row.product_id
-        if behavior is ProrationBehavior.AT_PERIOD_END:
-            row.scheduled_price_id = uuid.UUID(bought.prices[0].id)
-            row.scheduled_seats = bought.seats
-            row.updated_at = now
-            await self.billing.subscriptions.update(
-                row, ["scheduled_price_id", "scheduled_seats", "updated_at"]
-            )
-            await self.billing.announce(row, events.updated)
-            return row
         items = [
             i for i in await self.billing.items.of_subscriptions([row.id]) if i.ended_at is None
         ]
+        prorations: list[LineDraft] = []
+        if (
+            behavior not in (ProrationBehavior.AT_PERIOD_END, ProrationBehavior.NONE)
+            and status is not SubscriptionStatus.TRIALING
+        ):
+            prorations = await self._prorations(row, bought, items, now)
+        return ChangePlan(row, bought, behavior, now, items, prorations)
+
+    async def _prorations(
+        self,
+        row: Subscription,
+        bought: Bought,
+        items: list[SubscriptionItem],
+        now: dt.datetime,
+    ) -> list[LineDraft]:
+        """The rest of the period, to the second: a credit for the unused
+        time of what was paid for the old static price, a charge for the
+        time left on the new one at its list price."""
         old_static = next((i for i in items if not price_lines.is_metered(price_of(i))), None)
         old_amount = (
             0
@@ -815,78 +889,96 @@ class Subscriptions:
             if bought.static is None
             else price_lines.static_charge(bought.static, bought.seats).amount_minor
         )
-        await self._switch(row, bought, items, now)
-        if status is not SubscriptionStatus.TRIALING and behavior is not ProrationBehavior.NONE:
-            window = ProrationWindow(row.current_period_start, row.current_period_end, now)
-            drafts = []
-            if old_static is not None and old_amount:
-                old_product = await self.catalog.product(old_static.product_id)
-                old_name = old_product.name if old_product is not None else "the previous plan"
-                drafts.append(
-                    LineDraft(
-                        kind=LineKind.PRORATION,
-                        description=f"Unused time on {old_name}",
-                        amount=credit_for_unused(old_amount, window),
-                        price_id=old_static.price_id,
-                        product_id=old_static.product_id,
-                        period_start=now,
-                        period_end=row.current_period_end,
-                        prorated_seconds=window.seconds_remaining,
-                        period_seconds=window.seconds_total,
-                        quantity=str(previous_seats or 1),
-                        tax_behavior=price_lines.tax_behavior_of(price_of(old_static)),
+        window = ProrationWindow(row.current_period_start, row.current_period_end, now)
+        drafts = []
+        if old_static is not None and old_amount:
+            old_product = await self.catalog.product(old_static.product_id)
+            old_name = old_product.name if old_product is not None else "the previous plan"
+            drafts.append(
+                LineDraft(
+                    kind=LineKind.PRORATION,
+                    description=f"Unused time on {old_name}",
+                    amount=credit_for_unused(old_amount, window),
+                    price_id=old_static.price_id,
+                    product_id=old_static.product_id,
+                    period_start=now,
+                    period_end=row.current_period_end,
+                    prorated_seconds=window.seconds_remaining,
+                    period_seconds=window.seconds_total,
+                    quantity=str(row.seats or 1),
+                    tax_behavior=price_lines.tax_behavior_of(price_of(old_static)),
+                )
+            )
+        if bought.static is not None and new_amount:
+            drafts.append(
+                LineDraft(
+                    kind=LineKind.PRORATION,
+                    description=f"Remaining time on {bought.product.name}",
+                    amount=charge_for_remaining(new_amount, window),
+                    price_id=uuid.UUID(bought.static.id),
+                    product_id=uuid.UUID(bought.static.product_id),
+                    period_start=now,
+                    period_end=row.current_period_end,
+                    prorated_seconds=window.seconds_remaining,
+                    period_seconds=window.seconds_total,
+                    quantity=str(bought.seats or 1),
+                    tax_behavior=price_lines.tax_behavior_of(bought.static),
+                )
+            )
+        return drafts
+
+    async def apply_change(self, plan: ChangePlan) -> Subscription:
+        """Writes the planned change (the caller planned it with the row
+        locked, in this transaction): scheduled for the renewal, or the new
+        prices from now with the planned prorations billed at once or kept
+        for the next order."""
+        row, bought, now = plan.row, plan.bought, plan.now
+        previous_price, previous_seats, previous_product = row.price_id, row.seats, row.product_id
+        if plan.behavior is ProrationBehavior.AT_PERIOD_END:
+            row.scheduled_price_id = uuid.UUID(bought.prices[0].id)
+            row.scheduled_seats = bought.seats
+            row.updated_at = now
+            await self.billing.subscriptions.update(
+                row, ["scheduled_price_id", "scheduled_seats", "updated_at"]
+            )
+            await self.billing.announce(row, events.updated)
+            return row
+        await self._switch(row, bought, plan.items, now)
+        drafts = plan.prorations
+        if plan.behavior is ProrationBehavior.INVOICE_NOW and drafts:
+            await self.billing.wake_clock(row.test_clock_id)
+            await self.billing.open_order(
+                row,
+                BillingReason.SUBSCRIPTION_UPDATE,
+                f"{row.id}:update:{new_id(self._scope.clock)}",
+                now,
+                drafts,
+                period=(now, row.current_period_end),
+            )
+        elif drafts:
+            await self.billing.pending.insert(
+                *[
+                    PendingLine(
+                        id=new_id(self._scope.clock),
+                        organization_id=row.organization_id,
+                        subscription_id=row.id,
+                        kind=d.kind.value,
+                        description=d.description,
+                        price_id=d.price_id,
+                        product_id=d.product_id,
+                        period_start=d.period_start,
+                        period_end=d.period_end,
+                        prorated_seconds=d.prorated_seconds,
+                        period_seconds=d.period_seconds,
+                        quantity=d.quantity,
+                        amount_minor=d.amount,
+                        tax_behavior=d.tax_behavior.value,
+                        order_id=None,
+                        created_at=now,
                     )
-                )
-            if bought.static is not None and new_amount:
-                drafts.append(
-                    LineDraft(
-                        kind=LineKind.PRORATION,
-                        description=f"Remaining time on {bought.product.name}",
-                        amount=charge_for_remaining(new_amount, window),
-                        price_id=uuid.UUID(bought.static.id),
-                        product_id=uuid.UUID(bought.static.product_id),
-                        period_start=now,
-                        period_end=row.current_period_end,
-                        prorated_seconds=window.seconds_remaining,
-                        period_seconds=window.seconds_total,
-                        quantity=str(bought.seats or 1),
-                        tax_behavior=price_lines.tax_behavior_of(bought.static),
-                    )
-                )
-            if behavior is ProrationBehavior.INVOICE_NOW and drafts:
-                await self.billing.wake_clock(row.test_clock_id)
-                await self.billing.open_order(
-                    row,
-                    BillingReason.SUBSCRIPTION_UPDATE,
-                    f"{row.id}:update:{new_id(self._scope.clock)}",
-                    now,
-                    drafts,
-                    period=(now, row.current_period_end),
-                )
-            elif drafts:
-                await self.billing.pending.insert(
-                    *[
-                        PendingLine(
-                            id=new_id(self._scope.clock),
-                            organization_id=row.organization_id,
-                            subscription_id=row.id,
-                            kind=d.kind.value,
-                            description=d.description,
-                            price_id=d.price_id,
-                            product_id=d.product_id,
-                            period_start=d.period_start,
-                            period_end=d.period_end,
-                            prorated_seconds=d.prorated_seconds,
-                            period_seconds=d.period_seconds,
-                            quantity=d.quantity,
-                            amount_minor=d.amount,
-                            tax_behavior=d.tax_behavior.value,
-                            order_id=None,
-                            created_at=now,
-                        )
-                        for d in drafts
-                    ]
-                )
+                    for d in drafts
+                ]
+            )
         await self.billing.announce(
             row,
             lambda state: events.updated(

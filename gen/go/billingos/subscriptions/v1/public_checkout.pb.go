@@ -134,7 +134,8 @@ type CheckoutPayment struct {
 	// Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
 	// stand-in in development.
 	StripeJsUrl string `protobuf:"bytes,2,opt,name=stripe_js_url,json=stripeJsUrl,proto3" json:"stripe_js_url,omitempty"`
-	// The SetupIntent's client secret the page confirms with Stripe.js.
+	// The SetupIntent's client secret the page confirms with Stripe.js: in
+	// StartPublicCheckoutPayment's answer only.
 	SetupIntentClientSecret string `protobuf:"bytes,3,opt,name=setup_intent_client_secret,json=setupIntentClientSecret,proto3" json:"setup_intent_client_secret,omitempty"`
 }
 
@@ -235,7 +236,9 @@ type PublicCheckoutSession struct {
 	// The session's key (`bcx_...`): in the answer that opened it only; every
 	// later call names the session by it.
 	ClientSecret string `protobuf:"bytes,16,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
-	// How to collect the card: in StartPublicCheckoutPayment's answer only.
+	// How to collect the card: while the session is open, Stripe.js's address
+	// and key (so the page can show the card field at once); the SetupIntent's
+	// client secret too in StartPublicCheckoutPayment's answer.
 	Payment *CheckoutPayment `protobuf:"bytes,17,opt,name=payment,proto3" json:"payment,omitempty"`
 	// Why the last payment failed (the session is open again: another card
 	// may be tried); unset otherwise.

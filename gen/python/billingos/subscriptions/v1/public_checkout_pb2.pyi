@@ -93,7 +93,9 @@ class CheckoutPayment(_message.Message):
     stand-in in development.
     """
     setup_intent_client_secret: _builtins.str
-    """The SetupIntent's client secret the page confirms with Stripe.js."""
+    """The SetupIntent's client secret the page confirms with Stripe.js: in
+    StartPublicCheckoutPayment's answer only.
+    """
     def __init__(
         self,
         *,
@@ -186,7 +188,10 @@ class PublicCheckoutSession(_message.Message):
 
     @_builtins.property
     def payment(self) -> Global___CheckoutPayment:
-        """How to collect the card: in StartPublicCheckoutPayment's answer only."""
+        """How to collect the card: while the session is open, Stripe.js's address
+        and key (so the page can show the card field at once); the SetupIntent's
+        client secret too in StartPublicCheckoutPayment's answer.
+        """
 
     @_builtins.property
     def payment_error(self) -> _checkout_pb2.CheckoutPaymentError:

@@ -113,11 +113,15 @@ class PublicCheckoutServiceServicer:
     def StartPublicCheckoutPayment(self, request, context):
         """Gets an open session ready to take a card: its customer (the one the
         merchant named, else a new customer made from the email, name and
-        billing address given; `customer_email` is required) and a SetupIntent
-        for the customer's card. Answers with `payment`, what the page gives
-        Stripe.js. Calling it again gives the same SetupIntent while it is
-        unconfirmed (a new one after a failed payment). Changing the email or
-        name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+        billing address given; `customer_email` is required, never an existing
+        customer found by it) and a SetupIntent for the customer's card.
+        Answers with `payment.setup_intent_client_secret`, which the page
+        confirms with Stripe.js. Calling it again gives the same SetupIntent
+        while it waits for a card (a new one after a failed payment). Changing
+        the email, name or address afterwards (before confirming) makes a new
+        customer at the next start; once confirmed, the session's choices and
+        details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+        after a failed payment only another card can be tried.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,11 +58,15 @@ class PublicCheckoutServiceStub:
     StartPublicCheckoutPayment: _grpc.UnaryUnaryMultiCallable[_public_checkout_pb2.StartPublicCheckoutPaymentRequest, _public_checkout_pb2.PublicCheckoutSession]
     """Gets an open session ready to take a card: its customer (the one the
     merchant named, else a new customer made from the email, name and
-    billing address given; `customer_email` is required) and a SetupIntent
-    for the customer's card. Answers with `payment`, what the page gives
-    Stripe.js. Calling it again gives the same SetupIntent while it is
-    unconfirmed (a new one after a failed payment). Changing the email or
-    name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+    billing address given; `customer_email` is required, never an existing
+    customer found by it) and a SetupIntent for the customer's card.
+    Answers with `payment.setup_intent_client_secret`, which the page
+    confirms with Stripe.js. Calling it again gives the same SetupIntent
+    while it waits for a card (a new one after a failed payment). Changing
+    the email, name or address afterwards (before confirming) makes a new
+    customer at the next start; once confirmed, the session's choices and
+    details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+    after a failed payment only another card can be tried.
     """
     ConfirmPublicCheckoutSession: _grpc.UnaryUnaryMultiCallable[_public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, _public_checkout_pb2.PublicCheckoutSession]
     """Confirms the session once its card is saved (the page has confirmed the
@@ -107,11 +111,15 @@ class PublicCheckoutServiceAsyncStub(PublicCheckoutServiceStub):
     StartPublicCheckoutPayment: _aio.UnaryUnaryMultiCallable[_public_checkout_pb2.StartPublicCheckoutPaymentRequest, _public_checkout_pb2.PublicCheckoutSession]  # type: ignore[assignment]
     """Gets an open session ready to take a card: its customer (the one the
     merchant named, else a new customer made from the email, name and
-    billing address given; `customer_email` is required) and a SetupIntent
-    for the customer's card. Answers with `payment`, what the page gives
-    Stripe.js. Calling it again gives the same SetupIntent while it is
-    unconfirmed (a new one after a failed payment). Changing the email or
-    name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+    billing address given; `customer_email` is required, never an existing
+    customer found by it) and a SetupIntent for the customer's card.
+    Answers with `payment.setup_intent_client_secret`, which the page
+    confirms with Stripe.js. Calling it again gives the same SetupIntent
+    while it waits for a card (a new one after a failed payment). Changing
+    the email, name or address afterwards (before confirming) makes a new
+    customer at the next start; once confirmed, the session's choices and
+    details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+    after a failed payment only another card can be tried.
     """
     ConfirmPublicCheckoutSession: _aio.UnaryUnaryMultiCallable[_public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, _public_checkout_pb2.PublicCheckoutSession]  # type: ignore[assignment]
     """Confirms the session once its card is saved (the page has confirmed the
@@ -183,11 +191,15 @@ class PublicCheckoutServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_public_checkout_pb2.PublicCheckoutSession, _abc.Awaitable[_public_checkout_pb2.PublicCheckoutSession]]:
         """Gets an open session ready to take a card: its customer (the one the
         merchant named, else a new customer made from the email, name and
-        billing address given; `customer_email` is required) and a SetupIntent
-        for the customer's card. Answers with `payment`, what the page gives
-        Stripe.js. Calling it again gives the same SetupIntent while it is
-        unconfirmed (a new one after a failed payment). Changing the email or
-        name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+        billing address given; `customer_email` is required, never an existing
+        customer found by it) and a SetupIntent for the customer's card.
+        Answers with `payment.setup_intent_client_secret`, which the page
+        confirms with Stripe.js. Calling it again gives the same SetupIntent
+        while it waits for a card (a new one after a failed payment). Changing
+        the email, name or address afterwards (before confirming) makes a new
+        customer at the next start; once confirmed, the session's choices and
+        details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+        after a failed payment only another card can be tried.
         """
 
     @_abc_1.abstractmethod

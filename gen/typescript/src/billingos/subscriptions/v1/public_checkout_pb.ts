@@ -107,7 +107,8 @@ export type CheckoutPayment = Message<"billingos.subscriptions.v1.CheckoutPaymen
   stripeJsUrl: string;
 
   /**
-   * The SetupIntent's client secret the page confirms with Stripe.js.
+   * The SetupIntent's client secret the page confirms with Stripe.js: in
+   * StartPublicCheckoutPayment's answer only.
    *
    * @generated from field: string setup_intent_client_secret = 3;
    */
@@ -246,7 +247,9 @@ export type PublicCheckoutSession = Message<"billingos.subscriptions.v1.PublicCh
   clientSecret: string;
 
   /**
-   * How to collect the card: in StartPublicCheckoutPayment's answer only.
+   * How to collect the card: while the session is open, Stripe.js's address
+   * and key (so the page can show the card field at once); the SetupIntent's
+   * client secret too in StartPublicCheckoutPayment's answer.
    *
    * @generated from field: billingos.subscriptions.v1.CheckoutPayment payment = 17;
    */
@@ -493,11 +496,15 @@ export const PublicCheckoutService: GenService<{
   /**
    * Gets an open session ready to take a card: its customer (the one the
    * merchant named, else a new customer made from the email, name and
-   * billing address given; `customer_email` is required) and a SetupIntent
-   * for the customer's card. Answers with `payment`, what the page gives
-   * Stripe.js. Calling it again gives the same SetupIntent while it is
-   * unconfirmed (a new one after a failed payment). Changing the email or
-   * name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+   * billing address given; `customer_email` is required, never an existing
+   * customer found by it) and a SetupIntent for the customer's card.
+   * Answers with `payment.setup_intent_client_secret`, which the page
+   * confirms with Stripe.js. Calling it again gives the same SetupIntent
+   * while it waits for a card (a new one after a failed payment). Changing
+   * the email, name or address afterwards (before confirming) makes a new
+   * customer at the next start; once confirmed, the session's choices and
+   * details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+   * after a failed payment only another card can be tried.
    *
    * @generated from rpc billingos.subscriptions.v1.PublicCheckoutService.StartPublicCheckoutPayment
    */
