@@ -263,6 +263,12 @@ class Suite:
             # A suite on one machine is a development suite: an organization
             # in development mode may have webhooks posted to it (loopback, http).
             env[prefix + "WEBHOOK_DEVELOPMENT_MODE_ALLOWED"] = "true"
+        if spec.name == KEY_OWNER:
+            # The owner of the portal's credentials: its sign-in links point
+            # at this suite, and (a development suite: no merchant emails
+            # them) are written to its log as well.
+            env[prefix + "PUBLIC_BASE_URL"] = self.rest_url
+            env[prefix + "PORTAL_SIGN_IN_LOG_LINKS"] = "true"
         if spec.name == CHECKOUT_SERVICE:
             env[prefix + "PUBLIC_BASE_URL"] = self.rest_url
             # A development suite: a checkout may return to a local shop.

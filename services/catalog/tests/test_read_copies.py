@@ -19,6 +19,7 @@ import asyncpg
 import grpc
 import nats
 import pytest
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 from sqlalchemy import func, or_, select
 
@@ -30,8 +31,10 @@ from billingos_catalog import models
 from billingos_catalog.app import MIGRATIONS_DIR
 from billingos_catalog.consumers import (
     CUSTOMERS_CONSUMER,
+    ORGANIZATIONS_CONSUMER,
     customer_copy,
     forget_customer,
+    organization_copy,
     remember_customer,
     remember_organization,
 )
@@ -51,6 +54,7 @@ from billingos_kit.testing.service import RunningService, call_metadata
 CONSUMER_DEADLINE_SECONDS = 15.0
 LATE_CONSUMER_CUSTOMERS = 1000
 TIME_OF_DELETE = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+MINUTE = dt.timedelta(minutes=1)
 
 
 def customer(
@@ -234,6 +238,55 @@ async def test_the_organization_is_the_envelopes_never_the_payloads(
     assert call_error(refused.value).reason == "CUSTOMER_NOT_FOUND"
 
 
+def organization(
+    organization_id: uuid.UUID, name: str, created: dt.datetime, updated: dt.datetime
+) -> organizations_pb2.Organization:
+    """An organization as the customers context announces it."""
+    return organizations_pb2.Organization(
+        id=str(organization_id),
+        name=name,
+        slug=f"renamed-{organization_id.hex[:12]}",
+        create_time=timestamp(created),
+        update_time=timestamp(updated),
+    )
+
+
+async def known_organization_row(
+    database: Database, organization_id: uuid.UUID
+) -> tuple[str, str, dt.datetime] | None:
+    """(slug, name, updated_at) of the read copy's row, if any."""
+    table = models.organizations
+    found = await rows(
+        database,
+        select(table.c.slug, table.c.name, table.c.updated_at).where(table.c.id == organization_id),
+    )
+    return tuple(found[0]) if found else None  # type: ignore[return-value]
+
+
+async def test_a_renamed_organization_is_renamed_in_the_copy(
+    catalog_service: RunningService, servers: SessionServers, session_clock: FrozenClock
+) -> None:
+    organization_id = uuid.uuid4()
+    created_at = session_clock.now()
+    renamed_at = created_at + dt.timedelta(minutes=5)
+    for data in (
+        customer_events.OrganizationCreatedEvent(
+            organization=organization(organization_id, "Acme", created_at, created_at)
+        ),
+        customer_events.OrganizationUpdatedEvent(
+            organization=organization(organization_id, "Acme Rockets", created_at, renamed_at),
+            update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+        ),
+    ):
+        envelope = await publish_event(servers.nats_url, data, organization_id)
+        await processed(catalog_service, ORGANIZATIONS_CONSUMER, envelope)
+    assert await known_organization_row(catalog_service.app.database, organization_id) == (
+        f"renamed-{organization_id.hex[:12]}",
+        "Acme Rockets",
+        renamed_at,
+    )
+
+
 # ---- the handlers, called directly --------------------------------------------
 
 
@@ -338,6 +391,70 @@ async def test_an_organization_is_remembered_once_and_only_from_its_own_event(
     assert [tuple(row) for row in found] == [(organization_id, slug, "Read Copy Co")]
 
 
+@pytest.mark.parametrize("order", ["in-order", "newest-first"])
+async def test_each_organization_state_applied_twice_in_any_order_ends_the_newest(
+    catalog_service: RunningService, session_clock: FrozenClock, order: str
+) -> None:
+    organization_id = uuid.uuid4()
+    created_at = session_clock.now()
+    states = [
+        (
+            customer_events.OrganizationCreatedEvent,
+            organization(organization_id, "Acme", created_at, created_at),
+        ),
+        (
+            customer_events.OrganizationUpdatedEvent,
+            organization(organization_id, "Acme Rockets", created_at, created_at + MINUTE),
+        ),
+        (
+            customer_events.OrganizationUpdatedEvent,
+            organization(organization_id, "Acme Space", created_at, created_at + 2 * MINUTE),
+        ),
+    ]
+    if order == "newest-first":
+        states.reverse()
+    for event, state in [*states, *states]:
+        await handle(
+            catalog_service,
+            session_clock,
+            remember_organization,
+            event(organization=state),
+            organization_id,
+        )
+    found = await known_organization_row(catalog_service.app.database, organization_id)
+    assert found is not None
+    assert found[1:] == ("Acme Space", created_at + 2 * MINUTE)
+
+
+async def test_a_replayed_older_organization_state_changes_nothing(
+    catalog_service: RunningService, session_clock: FrozenClock
+) -> None:
+    organization_id = uuid.uuid4()
+    created_at = session_clock.now()
+    newest = organization(organization_id, "Acme Rockets", created_at, created_at + MINUTE)
+    await handle(
+        catalog_service,
+        session_clock,
+        remember_organization,
+        customer_events.OrganizationUpdatedEvent(organization=newest),
+        organization_id,
+    )
+    for stale in (
+        organization(organization_id, "Acme", created_at, created_at),  # the creation, replayed
+        organization(organization_id, "Acme Old", created_at, created_at + MINUTE),  # same time
+    ):
+        await handle(
+            catalog_service,
+            session_clock,
+            remember_organization,
+            customer_events.OrganizationUpdatedEvent(organization=stale),
+            organization_id,
+        )
+    found = await known_organization_row(catalog_service.app.database, organization_id)
+    assert found is not None
+    assert found[1:] == ("Acme Rockets", created_at + MINUTE)
+
+
 # ---- a consumer that starts late -------------------------------------------------
 
 
@@ -402,3 +519,41 @@ async def test_a_consumer_started_after_1000_customers_exist_learns_all_of_them(
         await asyncio.wait_for(running, timeout=30)
         await client.close()
     assert await scalar(fresh_database, count) == LATE_CONSUMER_CUSTOMERS
+
+
+async def test_a_consumer_started_after_a_rename_learns_the_new_name(
+    servers: SessionServers, session_clock: FrozenClock, fresh_database: Database
+) -> None:
+    """The state stream keeps an organization's latest state, its last
+    `organization.updated`: a copy built later starts from the new name."""
+    organization_id = uuid.uuid4()
+    created_at = session_clock.now()
+    for data in (
+        customer_events.OrganizationCreatedEvent(
+            organization=organization(organization_id, "Acme", created_at, created_at)
+        ),
+        customer_events.OrganizationUpdatedEvent(
+            organization=organization(
+                organization_id, "Acme Rockets", created_at, created_at + MINUTE
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+        ),
+    ):
+        await publish_event(servers.nats_url, data, organization_id)
+    consumer = organization_copy(
+        fresh_database, session_clock, name=f"catalog-organizations-late-{secrets.token_hex(4)}"
+    )
+    client = await nats.connect(servers.nats_url)
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(client.jetstream(), stop))
+    try:
+        deadline = time.monotonic() + CONSUMER_DEADLINE_SECONDS
+        while (found := await known_organization_row(fresh_database, organization_id)) is None:
+            assert not running.done(), "the consumer stopped"
+            assert time.monotonic() < deadline, "the late consumer never learnt the organization"
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        await client.close()
+    assert found[1:] == ("Acme Rockets", created_at + MINUTE)

@@ -21,6 +21,9 @@ from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.servers import SessionServers
 from billingos_kit.testing.service import RunningService, call_metadata, running_service
 
+# Where the service's links point (portal sign-in links).
+PUBLIC_BASE_URL = "https://billing.example.test"
+
 
 @pytest.fixture(scope="session")
 async def customers_service(
@@ -36,6 +39,8 @@ async def customers_service(
         session_clock,
         webhook_sender_enabled=False,
         webhook_development_mode_allowed=True,
+        public_base_url=PUBLIC_BASE_URL,
+        portal_sign_in_log_links=True,
     ) as service:
         yield service
 

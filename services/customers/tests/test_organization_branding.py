@@ -274,8 +274,8 @@ async def test_a_change_is_announced_with_the_fields_that_changed(
         "branding.brand_color",
         "branding.support_email",
     ]
-    # No latest state: the state stream keeps `organization.created`, which
-    # the catalog's read copy of organizations learns them from.
+    # The latest state: the state stream keeps the organization as changed,
+    # which a read copy started later (the catalog's) learns it from.
     state_subjects = await scalar(
         customers_service.app.database,
         select(func.array_agg(kit_tables.outbox.c.state_subject)).where(
@@ -283,7 +283,7 @@ async def test_a_change_is_announced_with_the_fields_that_changed(
             kit_tables.outbox.c.event_type == "organization.updated",
         ),
     )
-    assert state_subjects == [""]
+    assert state_subjects == [f"billingos.state.customers.organization.{tenant.organization_id}"]
 
 
 async def test_a_nested_path_changes_that_field_only(organizations, tenant) -> None:

@@ -25,6 +25,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from billingos.customers.v1 import (
     customers_pb2,
+    portal_sign_in_pb2,
+    portal_sign_in_pb2_grpc,
     webhook_endpoints_pb2,
     webhook_endpoints_pb2_grpc,
 )
@@ -44,7 +46,7 @@ from billingos_kit.testing.db import execute, rows, scalar
 from billingos_kit.testing.errors import call_error
 from billingos_kit.testing.events import publish_event, published_events
 from billingos_kit.testing.servers import SessionServers
-from billingos_kit.testing.service import RunningService
+from billingos_kit.testing.service import RunningService, gateway_metadata
 from billingos_kit.testing.waiting import eventually
 
 pb = webhook_endpoints_pb2
@@ -1378,3 +1380,88 @@ async def test_a_checkout_event_is_posted_without_any_sensitive_field(
     assert payload["type"] == "checkout.created"
     assert payload["data"]["checkout_session"]["customer_email"] == "ada@example.com"
     assert "bcx_must_never_be_posted" not in received.body.decode()
+
+
+async def test_a_completed_checkout_is_posted_without_its_client_secret(
+    endpoints: Stub,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+    servers: SessionServers,
+    session_clock: FrozenClock,
+) -> None:
+    receiver = await receivers()
+    endpoint = await new_endpoint(endpoints, dev_tenant, receiver.url, ("checkout.completed",))
+    session_id = str(uuid.uuid4())
+    await publish_event(
+        servers.nats_url,
+        subscription_events.CheckoutCompletedEvent(
+            checkout_session=checkout_pb2.CheckoutSession(
+                id=session_id,
+                organization_id=str(dev_tenant.organization_id),
+                status=checkout_pb2.CHECKOUT_SESSION_STATUS_COMPLETED,
+                client_secret="bcx_must_never_be_posted",
+                customer_email="ada@example.com",
+            )
+        ),
+        dev_tenant.organization_id,
+        occur_time=session_clock.now(),
+    )
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    assert queued.event_type == "checkout.completed"
+    await sender.send_due()
+    (received,) = receiver.received
+    payload = verified(endpoint.secret, received)
+    assert payload["type"] == "checkout.completed"
+    assert payload["data"]["checkout_session"]["id"] == session_id
+    assert payload["data"]["checkout_session"]["status"] == "CHECKOUT_SESSION_STATUS_COMPLETED"
+    assert "bcx_must_never_be_posted" not in received.body.decode()
+
+
+async def test_a_portal_sign_in_link_is_posted_for_the_merchant_to_email(
+    endpoints: Stub,
+    customers,
+    customers_service: RunningService,
+    dev_tenant,
+    receivers,
+    sender: WebhookSender,
+) -> None:
+    """The one credential a webhook carries, on purpose: the merchant's
+    endpoint is how the link reaches the customer; only to an endpoint that
+    names the type (one taking every type never gets it). An address nobody
+    has posts nothing."""
+    receiver = await receivers()
+    endpoint = await new_endpoint(
+        endpoints, dev_tenant, receiver.url, ("customer.portal_sign_in_requested",)
+    )
+    catch_all = await new_endpoint(endpoints, dev_tenant, (await receivers()).url)
+    customer = await new_customer(customers, dev_tenant)
+    sign_in = portal_sign_in_pb2_grpc.PublicPortalSignInServiceStub(customers_service.channel)
+    for email in ("nobody@example.com", "ada@example.com"):
+        await sign_in.RequestPortalSignIn(
+            portal_sign_in_pb2.RequestPortalSignInRequest(
+                organization=dev_tenant.slug, email=email
+            ),
+            metadata=gateway_metadata(None),
+        )
+    (queued,) = await deliveries(endpoints, dev_tenant, endpoint.id)
+    assert queued.event_type == "customer.portal_sign_in_requested"
+    await sender.send_due()
+    (received,) = receiver.received
+    payload = verified(endpoint.secret, received)
+    assert payload["type"] == "customer.portal_sign_in_requested"
+    data = payload["data"]
+    assert (data["customer_id"], data["email"]) == (customer.id, "ada@example.com")
+    assert f"/portal/{dev_tenant.organization_id}/sign-in#token=bcm_" in data["sign_in_url"]
+    assert data["expire_time"].endswith("Z")
+    # The link works, once: the page exchanges its token.
+    token = data["sign_in_url"].split("#token=", 1)[1]
+    session = await sign_in.ExchangePortalSignIn(
+        portal_sign_in_pb2.ExchangePortalSignInRequest(token=token),
+        metadata=gateway_metadata(None),
+    )
+    assert session.customer_id == customer.id
+    # Everything else reached the catch-all endpoint; the link did not.
+    await new_customer(customers, dev_tenant, "grace@example.com")
+    posted = await deliveries(endpoints, dev_tenant, catch_all.id, count=2)
+    assert [d.event_type for d in posted] == ["customer.created", "customer.created"]

@@ -8,13 +8,13 @@ its own, and a deleted benefit is detached from every product listing it
 (product_benefits.py), in the handler's transaction.
 
 The state stream holds the latest event of every organization and customer
-however old, so a catalog that starts late (or a new consumer) still learns
-all of them. Handlers are idempotent under redelivery, replay and
-reordering: an organization's announced state never changes (a known one is
-kept), a customer's or a benefit's deletion is final (an older state
-arriving later never brings it back), and a benefit's older state never
-overwrites a newer one (update times compared). The organization is always
-the envelope's.
+however old (an organization's latest is its `organization.created` or its
+last `organization.updated`), so a catalog that starts late (or a new
+consumer) still learns all of them as they are now. Handlers are idempotent
+under redelivery, replay and reordering: an organization's or a benefit's
+older state never overwrites a newer one (update times compared), and a
+customer's or a benefit's deletion is final (an older state arriving later
+never brings it back). The organization is always the envelope's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from billingos.customers.v1 import customers_pb2
+from billingos.customers.v1 import customers_pb2, organizations_pb2
 from billingos.customers.v1 import events_pb2 as customer_events
 from billingos.entitlements.v1 import benefits_pb2
 from billingos.entitlements.v1 import events_pb2 as entitlement_events
@@ -43,9 +43,11 @@ BENEFITS_CONSUMER = "catalog-benefits"
 
 
 async def remember_organization(
-    scope: EventScope, data: customer_events.OrganizationCreatedEvent
+    scope: EventScope,
+    data: customer_events.OrganizationCreatedEvent | customer_events.OrganizationUpdatedEvent,
 ) -> None:
-    """An organization, as its envelope names it (the event is its own)."""
+    """An organization, as its envelope names it (the event is its own):
+    created, or renamed (the newer state wins)."""
     organization = data.organization
     if organization.id != str(scope.organization_id):
         log.warning(
@@ -54,8 +56,27 @@ async def remember_organization(
         )
         return
     await KnownOrganizations(scope).remember(
-        KnownOrganization(id=scope.organization_id, slug=organization.slug, name=organization.name)
+        KnownOrganization(
+            id=scope.organization_id,
+            slug=organization.slug,
+            name=organization.name,
+            updated_at=_organization_time(scope, organization),
+        )
     )
+
+
+def _organization_time(
+    scope: EventScope, organization: organizations_pb2.Organization
+) -> dt.datetime:
+    """When the state was the organization's: its update time; failing that,
+    its creation time, then when the event occurred."""
+    for name in ("update_time", "create_time"):
+        if organization.HasField(name):
+            moment: dt.datetime = getattr(organization, name).ToDatetime(tzinfo=dt.UTC)
+            return moment
+    if scope.envelope.HasField("occur_time"):
+        return scope.envelope.occur_time.ToDatetime(tzinfo=dt.UTC)
+    return scope.clock.now()
 
 
 async def remember_customer(
@@ -154,6 +175,7 @@ def organization_copy(
     """The consumer that keeps the organizations read copy."""
     consumer = EventConsumer.of_state(name, database, kit_tables, clock, SOURCE)
     consumer.on(customer_events.OrganizationCreatedEvent, remember_organization)
+    consumer.on(customer_events.OrganizationUpdatedEvent, remember_organization)
     return consumer
 
 

@@ -45,6 +45,17 @@ organizations = Table(
     Column("id", Uuid, primary_key=True),
     Column("slug", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
+    # The source's update time of the state kept: a newer state replaces it,
+    # an older or equal one (a replay, a redelivery) changes nothing. The
+    # default, the epoch, is a state of no known time (rows copied before
+    # this column, and a previous release's inserts during a rolling deploy):
+    # any announced state is newer.
+    Column(
+        "updated_at",
+        Timestamp,
+        nullable=False,
+        server_default=text("'1970-01-01 00:00:00+00'"),
+    ),
 )
 
 # Read copy of the customers context's customers (who exists, in which
@@ -388,11 +399,12 @@ tax_settings = Table(
 
 @dataclass
 class KnownOrganization:
-    """An organization as the customers context announced it."""
+    """An organization as the customers context last announced it."""
 
     id: uuid.UUID
     slug: str
     name: str
+    updated_at: dt.datetime
 
 
 @dataclass

@@ -578,22 +578,28 @@ class KnownOrganizations(PlatformRepository[KnownOrganization]):
         return await self.fetch_row(query, slug=slug)
 
     async def remember(self, organization: KnownOrganization) -> None:
-        """Adds the organization; one already known stays as it is (an
-        organization's announced state never changes, so a redelivery or a
-        replay of the state stream has nothing newer to say)."""
-        query = self.query(
-            "remember",
-            lambda: (
-                insert(organizations)
-                .values({c.name: bindparam(c.name) for c in organizations.c})
-                .on_conflict_do_nothing(index_elements=[organizations.c.id])
-            ),
-        )
-        await query.execute(
-            await self.connection(),
-            id=organization.id,
-            slug=organization.slug,
-            name=organization.name,
+        """Adds the organization, or takes a newer state of it (its source's
+        update time later than the one kept): a replay, a redelivery or an
+        older state arriving late changes nothing. Id and slug never change
+        at the source, so the row is the same organization's."""
+
+        def build() -> ClauseElement:
+            statement = insert(organizations).values(
+                {c.name: bindparam(c.name) for c in organizations.c}
+            )
+            excluded = statement.excluded
+            return statement.on_conflict_do_update(
+                index_elements=[organizations.c.id],
+                set_={
+                    "slug": excluded.slug,
+                    "name": excluded.name,
+                    "updated_at": excluded.updated_at,
+                },
+                where=excluded.updated_at > organizations.c.updated_at,
+            )
+
+        await self.query("remember", build).execute(
+            await self.connection(), **self._values(organization)
         )
 
 

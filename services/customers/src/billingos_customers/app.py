@@ -17,6 +17,8 @@ from billingos.customers.v1 import (
     customers_pb2_grpc,
     organizations_pb2,
     organizations_pb2_grpc,
+    portal_sign_in_pb2,
+    portal_sign_in_pb2_grpc,
     webhook_endpoints_pb2,
     webhook_endpoints_pb2_grpc,
 )
@@ -25,6 +27,9 @@ from billingos_customers.api_keys import StoredKeys
 from billingos_customers.consumers import stripe_customer_links
 from billingos_customers.customer_sessions import StoredSessions
 from billingos_customers.models import kit_tables
+from billingos_customers.portal_sign_in import SignInLinks
+from billingos_customers.portal_sign_in_limits import PortalSignInLimits
+from billingos_customers.portal_sign_in_retention import PortalSignInRetention
 from billingos_customers.servicer import (
     ApiKeyAdminServicer,
     ApiKeyServicer,
@@ -35,6 +40,7 @@ from billingos_customers.servicer import (
     OrganizationAdminServicer,
     OrganizationServicer,
     PublicOrganizationServicer,
+    PublicPortalSignInServicer,
     WebhookEndpointServicer,
 )
 from billingos_customers.settings import CustomersSettings
@@ -108,6 +114,23 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         customer_portal_pb2.DESCRIPTOR.services_by_name["CustomerPortalService"],
     )
     app.add_service(
+        portal_sign_in_pb2_grpc.add_PublicPortalSignInServiceServicer_to_server,
+        PublicPortalSignInServicer(
+            SignInLinks(settings.public_base_url, settings.portal_sign_in_log_links),
+            PortalSignInLimits(
+                app.clock,
+                requests_per_address_per_minute=(
+                    settings.portal_sign_in_requests_per_minute_per_address
+                ),
+                requests_per_email_per_minute=settings.portal_sign_in_requests_per_minute_per_email,
+                exchanges_per_address_per_minute=(
+                    settings.portal_sign_in_exchanges_per_minute_per_address
+                ),
+            ),
+        ),
+        portal_sign_in_pb2.DESCRIPTOR.services_by_name["PublicPortalSignInService"],
+    )
+    app.add_service(
         webhook_endpoints_pb2_grpc.add_WebhookEndpointServiceServicer_to_server,
         WebhookEndpointServicer(
             development_mode_allowed=settings.webhook_development_mode_allowed,
@@ -128,6 +151,12 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     if settings.webhook_sender_enabled:
         webhooks = on_own_loop("customers-webhooks", _webhooks(settings, app))
         app.add_worker("webhook-sender", webhooks)
+    retention = PortalSignInRetention(
+        app.database,
+        app.clock,
+        keep_for=dt.timedelta(days=settings.portal_sign_in_retention_days),
+    )
+    app.add_worker("portal-sign-in-retention", retention.run)
     for source in states.state_sources():
         app.add_state_source(source)
     return app

@@ -19,6 +19,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from billingos_customers import events
 from billingos_customers.drafts import SessionRequest
@@ -34,7 +35,8 @@ from billingos_kit.db import Connection, Database
 from billingos_kit.errors import InvalidArgument, NotFound
 from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import new_id, parse_id
-from billingos_kit.repository import OnConnection
+from billingos_kit.outbox import Outbox
+from billingos_kit.repository import DataScope, OnConnection
 from billingos_kit.sessioncheck import PortalSession
 
 TOKEN_PREFIX = CUSTOMER_SESSION_PREFIX
@@ -57,10 +59,23 @@ class CreatedSession:
     token: str  # shown once
 
 
+class SessionScope(DataScope, Protocol):
+    """What sessions are made in: a call's scope (CallScope), or an anonymous
+    call's work for the organization it found (OrganizationWork, as a
+    portal sign-in is): the organization, its connection in a transaction,
+    the clock, the outbox."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
 class CustomerSessionService:
     """Customer sessions of the scope's organization."""
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: SessionScope) -> None:
         self._scope = scope
         self._sessions = CustomerSessionRepository(scope)
         self._customers = CustomerRepository(scope)
@@ -71,12 +86,18 @@ class CustomerSessionService:
         `customer_session.created`, without the token."""
         ttl = _ttl(request.ttl_seconds)
         customer = await self._customer(request)
+        return await self.open(customer.id, ttl)
+
+    async def open(self, customer_id: uuid.UUID, ttl: dt.timedelta = DEFAULT_TTL) -> CreatedSession:
+        """A session for a customer the caller found live in the
+        organization; announces `customer_session.created`, without the
+        token."""
         token = new_token()
         now = self._scope.clock.now()
         session = CustomerSession(
             id=new_id(self._scope.clock),
             organization_id=self._scope.organization_id,
-            customer_id=customer.id,
+            customer_id=customer_id,
             token_hash=hash_token(token),
             created_at=now,
             expires_at=now + ttl,

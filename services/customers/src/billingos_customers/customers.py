@@ -125,7 +125,7 @@ class CustomerService:
 
 def _check_fields(violations: Violations, fields: CustomerFields, paths: Sequence[str]) -> None:
     if "email" in paths:
-        _check_email(violations, fields.email)
+        check_email(violations, f"{PREFIX}.email", fields.email)
     if "external_id" in paths:
         check_text(
             violations,
@@ -143,8 +143,9 @@ def _check_fields(violations: Violations, fields: CustomerFields, paths: Sequenc
         _check_address(violations, fields.billing_address)
 
 
-def _check_email(violations: Violations, email: str) -> None:
-    field_name = f"{PREFIX}.email"
+def check_email(violations: Violations, field_name: str, email: str) -> None:
+    """A customer's address (surrounding spaces aside): required, at most
+    MAX_EMAIL_LENGTH, valid as an address (deliverability is not asked)."""
     email = email.strip()
     if not email:
         violations.add(field_name, "is required")

@@ -28,3 +28,19 @@ class OrganizationNotFound(DomainError):
 
     def __init__(self) -> None:
         super().__init__("organization not found", metadata={"resource": "organization"})
+
+
+class PortalSignInNotFound(DomainError):
+    """A sign-in token that opens nothing: one answer for an unknown token, a
+    used one, an expired one and one whose customer was deleted, echoing
+    none of it (a page can only say "ask for a new link")."""
+
+    kind = ErrorKind.NOT_FOUND
+    reason = "PORTAL_SIGN_IN_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this sign-in link does not work (it may have been used or have expired); "
+            "ask for a new one",
+            metadata={"resource": "portal_sign_in"},
+        )

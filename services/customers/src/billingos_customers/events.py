@@ -4,6 +4,8 @@ message in protos/billingos/customers/v1/events.proto."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from google.protobuf import field_mask_pb2
 
 from billingos.customers.v1 import events_pb2
@@ -14,6 +16,7 @@ from billingos_customers.messages import (
     webhook_endpoint_message,
 )
 from billingos_customers.models import Customer, CustomerSession, Organization, WebhookEndpoint
+from billingos_kit.protoconv import timestamp
 
 
 def customer_created(customer: Customer) -> events_pb2.CustomerCreatedEvent:
@@ -41,6 +44,19 @@ def organization_updated(
     return events_pb2.OrganizationUpdatedEvent(
         organization=organization_message(organization),
         update_mask=field_mask_pb2.FieldMask(paths=changed),
+    )
+
+
+def customer_portal_sign_in_requested(
+    customer: Customer, sign_in_url: str, expires_at: dt.datetime
+) -> events_pb2.CustomerPortalSignInRequestedEvent:
+    """The link for the merchant to email (a credential until used or
+    expired; see the message's comment for where it is kept)."""
+    return events_pb2.CustomerPortalSignInRequestedEvent(
+        customer_id=str(customer.id),
+        email=customer.email,
+        sign_in_url=sign_in_url,
+        expire_time=timestamp(expires_at),
     )
 
 

@@ -119,6 +119,28 @@ customer_sessions = Table(
 )
 
 
+# One-time sign-in links to the customer portal (portal_sign_in.py): only the
+# token's hash, a quarter of an hour of life, used at most once. A request
+# that matched no customer writes one row for nobody (`customer_id` NULL,
+# its token thrown away), so a miss costs the database what a hit does.
+portal_sign_ins = Table(
+    "portal_sign_ins",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    Column("customer_id", Uuid, ForeignKey("customers.id"), nullable=True),
+    # The token itself is never stored, only its SHA-256.
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp, nullable=True),
+    # The session the exchange opened (for the record: which sign-in made it).
+    Column("customer_session_id", Uuid, ForeignKey("customer_sessions.id"), nullable=True),
+    # What the retention job purges: long expired rows.
+    Index("ix_portal_sign_ins_expires_at", "expires_at"),
+)
+
+
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -274,6 +296,21 @@ class CustomerSession:
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
+
+
+@dataclass
+class PortalSignIn:
+    """A sign-in link as stored: a hash, an expiry, when it was used and the
+    session it opened; `customer_id` None for a request that matched no one."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    token_hash: bytes
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    customer_session_id: uuid.UUID | None
 
 
 @dataclass

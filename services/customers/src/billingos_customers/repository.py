@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Boolean,
     ColumnElement,
     Table,
     Uuid,
@@ -35,6 +36,7 @@ from billingos_customers.models import (
     Customer,
     CustomerSession,
     Organization,
+    PortalSignIn,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -42,6 +44,7 @@ from billingos_customers.models import (
     customer_sessions,
     customers,
     organizations,
+    portal_sign_ins,
     webhook_deliveries,
     webhook_delivery_attempts,
     webhook_endpoints,
@@ -135,6 +138,20 @@ class CustomerRepository(TenantRepository[Customer]):
         )
         return await self.fetch_row(query, external_id=external_id)
 
+    async def live_with_email(self, email: str, limit: int) -> list[Customer]:
+        """Up to `limit` live customers with the address (ASCII letters in
+        any case, as ListCustomers' filter matches), newest first."""
+        query = self.query(
+            "live_with_email",
+            lambda: (
+                self.live()
+                .where(func.lower(customers.c.email.collate("C")) == bindparam("email"))
+                .order_by(customers.c.created_at.desc(), customers.c.id.desc())
+                .limit(bindparam("limit"))
+            ),
+        )
+        return await self.fetch_rows(query, email=ascii_lower(email), limit=limit)
+
 
 class CustomerSessionRepository(TenantRepository[CustomerSession]):
     table = customer_sessions
@@ -174,6 +191,68 @@ class PresentedSessions(PlatformRepository[CustomerSession]):
         return await self.fetch_row(query, token_hash=token_hash, now=now)
 
 
+class PortalSignInRepository(TenantRepository[PortalSignIn]):
+    table = portal_sign_ins
+    row_type = PortalSignIn
+    resource = "portal_sign_in"
+
+
+class PresentedSignIns(PlatformRepository[PortalSignIn]):
+    """The sign-in link a portal page presents, across organizations (its
+    token names its own)."""
+
+    table = portal_sign_ins
+    row_type = PortalSignIn
+    resource = "portal_sign_in"
+
+    async def use_up(self, token_hash: bytes, now: dt.datetime) -> PortalSignIn | None:
+        """Marks the link with this hash used, if it still works at `now`
+        (not used, not expired, its customer live), and returns it; else
+        None. One statement: of two exchanges at once, the second waits for
+        the first's row lock, then finds the link used."""
+        query = self.query(
+            "use_up",
+            lambda: (
+                update(portal_sign_ins)
+                .where(
+                    portal_sign_ins.c.token_hash == bindparam("token_hash"),
+                    portal_sign_ins.c.used_at.is_(None),
+                    portal_sign_ins.c.expires_at > bindparam("now"),
+                    customers.c.id == portal_sign_ins.c.customer_id,
+                    customers.c.organization_id == portal_sign_ins.c.organization_id,
+                    customers.c.deleted_at.is_(None),
+                )
+                .values(used_at=bindparam("now"))
+                .returning(*portal_sign_ins.c)
+            ),
+        )
+        return await self.fetch_row(query, token_hash=token_hash, now=now)
+
+
+class ExpiredSignIns(PlatformRepository[PortalSignIn]):
+    """The retention job's view of sign-in links, across organizations."""
+
+    table = portal_sign_ins
+    row_type = PortalSignIn
+    resource = "portal_sign_in"
+
+    async def purge(self, expired_before: dt.datetime, limit: int) -> int:
+        """Deletes up to `limit` links that expired before `expired_before`
+        (used or not); how many. `SKIP LOCKED`: never waits on an exchange."""
+        doomed = (
+            select(portal_sign_ins.c.id)
+            .where(portal_sign_ins.c.expires_at < bindparam("expired_before"))
+            .order_by(portal_sign_ins.c.expires_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+        status = await self.query(
+            "purge",
+            lambda: delete(portal_sign_ins).where(portal_sign_ins.c.id.in_(doomed)),
+        ).execute(await self.connection(), expired_before=expired_before, limit=limit)
+        return affected_rows(status)
+
+
 # Statuses of a delivery still to be made (webhook_sender.DeliveryStatus).
 OPEN_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 FINISHED_STATUSES = (DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value)
@@ -196,9 +275,12 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
     row_type = WebhookEndpoint
     resource = "webhook_endpoint"
 
-    async def matching(self, event_type: str, published_at: dt.datetime) -> list[WebhookEndpoint]:
+    async def matching(
+        self, event_type: str, published_at: dt.datetime, *, catch_all: bool = True
+    ) -> list[WebhookEndpoint]:
         """The enabled, live endpoints that take `event_type` (an empty filter
-        takes every type) and existed when the event was published (a consumer
+        takes every type, unless `catch_all` is false: then only endpoints
+        naming it) and existed when the event was published (a consumer
         catching up never posts an older event to a new endpoint); locked,
         in id order, so concurrent dispatchers take sequence numbers one
         after the other and never deadlock."""
@@ -210,7 +292,10 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
                     webhook_endpoints.c.disabled_at.is_(None),
                     webhook_endpoints.c.created_at <= bindparam("published_at"),
                     or_(
-                        func.cardinality(webhook_endpoints.c.event_types) == 0,
+                        and_(
+                            func.cardinality(webhook_endpoints.c.event_types) == 0,
+                            bindparam("catch_all", type_=Boolean),
+                        ),
                         bindparam("event_type") == func.any(webhook_endpoints.c.event_types),
                     ),
                 )
@@ -218,7 +303,9 @@ class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
                 .with_for_update()
             ),
         )
-        return await self.fetch_rows(query, event_type=event_type, published_at=published_at)
+        return await self.fetch_rows(
+            query, event_type=event_type, published_at=published_at, catch_all=catch_all
+        )
 
     async def count_live(self) -> int:
         """How many endpoints the organization has (deleted ones aside)."""

@@ -19,6 +19,8 @@ from billingos.customers.v1 import (
     customers_pb2_grpc,
     organizations_pb2,
     organizations_pb2_grpc,
+    portal_sign_in_pb2,
+    portal_sign_in_pb2_grpc,
     webhook_endpoints_pb2,
     webhook_endpoints_pb2_grpc,
 )
@@ -48,6 +50,8 @@ from billingos_customers.messages import (
     webhook_endpoint_message,
 )
 from billingos_customers.organizations import ORGANIZATION_MASK, OrganizationService
+from billingos_customers.portal_sign_in import PortalSignIns, SignInLinks
+from billingos_customers.portal_sign_in_limits import PortalSignInLimits
 from billingos_customers.repository import CustomerFilter, DeliveryFilter
 from billingos_customers.test_clocks import TestClockDirectory
 from billingos_customers.webhook_endpoints import WEBHOOK_ENDPOINT_MASK, WebhookEndpointService
@@ -248,6 +252,31 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
         self, request: customer_portal_pb2.GetPortalCustomerRequest, context: Context
     ) -> customer_portal_pb2.PortalCustomer:
         return portal_customer_message(await CustomerPortal(current_scope()).own_customer())
+
+
+class PublicPortalSignInServicer(portal_sign_in_pb2_grpc.PublicPortalSignInServiceServicer):
+    """Anonymous calls: each acts in the organization its request or token
+    names (portal_sign_in.py)."""
+
+    def __init__(self, links: SignInLinks, limits: PortalSignInLimits) -> None:
+        self._links = links
+        self._limits = limits
+
+    def _sign_ins(self) -> PortalSignIns:
+        return PortalSignIns(current_scope(), self._links, self._limits)
+
+    async def RequestPortalSignIn(
+        self, request: portal_sign_in_pb2.RequestPortalSignInRequest, context: Context
+    ) -> portal_sign_in_pb2.RequestPortalSignInResponse:
+        await self._sign_ins().request(request.organization, request.email)
+        return portal_sign_in_pb2.RequestPortalSignInResponse()
+
+    async def ExchangePortalSignIn(
+        self, request: portal_sign_in_pb2.ExchangePortalSignInRequest, context: Context
+    ) -> customer_sessions_pb2.CustomerSession:
+        created = await self._sign_ins().exchange(request.token)
+        # Shown here only: the pipeline stores this answer without it.
+        return customer_session_message(created.session, created.token)
 
 
 class WebhookEndpointServicer(webhook_endpoints_pb2_grpc.WebhookEndpointServiceServicer):

@@ -42,3 +42,22 @@ class CustomersSettings(ServiceSettings):
     webhook_max_endpoints_per_organization: int = Field(default=50, ge=1, le=1000)
     # Finished deliveries (and their attempts) are kept this long, then purged.
     webhook_delivery_retention_days: int = Field(default=30, ge=1)
+    # Where customers reach the suite's pages (e.g. "https://billing.example.com"),
+    # as the subscriptions service's setting of that name: portal sign-in
+    # links start with it. Empty: the links are paths ("/portal/..."), which
+    # the merchant's email must complete.
+    public_base_url: str = ""
+    # Writes each portal sign-in link to this service's log as well (one line
+    # naming the customer and the link): for a development suite, where no
+    # webhook sends email. Off unless set: a log is no place for a credential;
+    # `./billingos up` and the tests turn it on.
+    portal_sign_in_log_links: bool = False
+    # Sign-in links anonymous pages may ask for per minute, from one client
+    # network (an IPv4 address, an IPv6 /64) and for one email address of an
+    # organization, and exchanges per minute from one client network, in each
+    # process; past any: 429 with Retry-After.
+    portal_sign_in_requests_per_minute_per_address: int = Field(default=20, ge=1)
+    portal_sign_in_requests_per_minute_per_email: int = Field(default=3, ge=1)
+    portal_sign_in_exchanges_per_minute_per_address: int = Field(default=30, ge=1)
+    # Sign-in links are deleted this many days after they expired.
+    portal_sign_in_retention_days: int = Field(default=7, ge=1)

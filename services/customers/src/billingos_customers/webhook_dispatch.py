@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from billingos_customers.models import WebhookDelivery, kit_tables
 from billingos_customers.repository import WebhookDeliveryRepository, WebhookEndpointRepository
 from billingos_customers.webhook_envelope import envelope_body
-from billingos_customers.webhook_vocabulary import POSTED_EVENTS, DeliveryStatus
+from billingos_customers.webhook_vocabulary import NAMED_ONLY_TYPES, POSTED_EVENTS, DeliveryStatus
 from billingos_kit.clock import UTC, Clock
 from billingos_kit.consumer import EventConsumer, EventScope
 from billingos_kit.db import Database
@@ -52,7 +52,8 @@ async def enqueue_deliveries(scope: EventScope, data: Message) -> None:
     # the event was published gets it too (rather than miss one published
     # just after it was made on a host whose clock runs behind).
     made_by = published + CLOCK_SKEW_ALLOWANCE
-    for endpoint in await endpoints.matching(envelope.type, made_by):
+    catch_all = envelope.type not in NAMED_ONLY_TYPES
+    for endpoint in await endpoints.matching(envelope.type, made_by, catch_all=catch_all):
         sequence = endpoint.last_sequence + 1
         delivery = WebhookDelivery(
             id=new_id(scope.clock),

@@ -23,12 +23,17 @@ from billingos_kit.vocabulary import EnumCodec
 # short-lived to matter outside (customer sessions), payment methods and
 # seats (not in this first slice), and endpoints' own events but one:
 # `webhook_endpoint.disabled` is posted to the organization's other enabled
-# endpoints, the merchant's notice that one stopped receiving.
+# endpoints, the merchant's notice that one stopped receiving. One credential
+# is posted on purpose: `customer.portal_sign_in_requested` carries a
+# one-time sign-in link for the merchant to email (it is how the link
+# reaches the customer; it opens nothing once used or 15 minutes old), and
+# only to endpoints that name it (NAMED_ONLY_TYPES).
 POSTED_EVENTS: dict[str, tuple[type[Message], ...]] = {
     "customers": (
         customer_events.CustomerCreatedEvent,
         customer_events.CustomerUpdatedEvent,
         customer_events.CustomerDeletedEvent,
+        customer_events.CustomerPortalSignInRequestedEvent,
         customer_events.WebhookEndpointDisabledEvent,
     ),
     "subscriptions": (
@@ -45,6 +50,7 @@ POSTED_EVENTS: dict[str, tuple[type[Message], ...]] = {
         subscription_events.OrderPaidEvent,
         subscription_events.OrderUpdatedEvent,
         subscription_events.CheckoutCreatedEvent,
+        subscription_events.CheckoutCompletedEvent,
         subscription_events.CheckoutExpiredEvent,
     ),
     "payments": (
@@ -70,6 +76,13 @@ POSTED_TYPES: frozenset[str] = frozenset(
     event_kind(message.DESCRIPTOR).type
     for messages in POSTED_EVENTS.values()
     for message in messages
+)
+
+# Posted only to an endpoint whose `event_types` names them, never to one
+# that takes every type: a catch-all endpoint (a log, a chat relay, an
+# integration platform) never receives a credential it did not ask for.
+NAMED_ONLY_TYPES: frozenset[str] = frozenset(
+    {event_kind(customer_events.CustomerPortalSignInRequestedEvent.DESCRIPTOR).type}
 )
 
 

@@ -105,7 +105,9 @@ type WebhookEndpoint struct {
 	// A label for people ("order fulfilment").
 	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	// The event types posted (e.g. "subscription.created"); empty means every
-	// type BillingOS posts. Each must be one of those types.
+	// type BillingOS posts but `customer.portal_sign_in_requested`, which
+	// carries a sign-in link (a credential) and is posted only to an endpoint
+	// that names it. Each must be one of those types.
 	EventTypes []string `protobuf:"bytes,5,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
 	// Set, nothing is posted to the endpoint (its deliveries wait). BillingOS
 	// sets it when the endpoint answers 410 Gone or keeps failing; clearing it

@@ -28,9 +28,10 @@ from billingos.customers.v1 import customers_pb2 as billingos_dot_customers_dot_
 from billingos.customers.v1 import organizations_pb2 as billingos_dot_customers_dot_v1_dot_organizations__pb2
 from billingos.customers.v1 import webhook_endpoints_pb2 as billingos_dot_customers_dot_v1_dot_webhook__endpoints__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a.billingos/customers/v1/webhook_endpoints.proto\x1a google/protobuf/field_mask.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\xa3\x01\n\x18OrganizationUpdatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1a\xf2\xbb\x18\x16\n\x14organization.updated\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revoked\"\x80\x01\n\x1bWebhookEndpointCreatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.created\"\xb1\x01\n\x1bWebhookEndpointUpdatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.updated\"\x80\x01\n\x1bWebhookEndpointDeletedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.deleted\"\x82\x01\n\x1cWebhookEndpointDisabledEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1f\xf2\xbb\x18\x1b\n\x19webhook_endpoint.disabledb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#billingos/customers/v1/events.proto\x12\x16\x62illingos.customers.v1\x1a!billingos/common/v1/options.proto\x1a.billingos/customers/v1/customer_sessions.proto\x1a&billingos/customers/v1/customers.proto\x1a*billingos/customers/v1/organizations.proto\x1a.billingos/customers/v1/webhook_endpoints.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x14\x43ustomerCreatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.created\x12\x08\x63ustomer\"\x9d\x01\n\x14\x43ustomerUpdatedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask: \xf2\xbb\x18\x1c\n\x10\x63ustomer.updated\x12\x08\x63ustomer\"l\n\x14\x43ustomerDeletedEvent\x12\x32\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32 .billingos.customers.v1.Customer: \xf2\xbb\x18\x1c\n\x10\x63ustomer.deleted\x12\x08\x63ustomer\"\x80\x01\n\x18OrganizationCreatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization:(\xf2\xbb\x18$\n\x14organization.created\x12\x0corganization\"\xb1\x01\n\x18OrganizationUpdatedEvent\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32$.billingos.customers.v1.Organization\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:(\xf2\xbb\x18$\n\x14organization.updated\x12\x0corganization\"\xb7\x01\n\"CustomerPortalSignInRequestedEvent\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x13\n\x0bsign_in_url\x18\x03 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\'\xf2\xbb\x18#\n!customer.portal_sign_in_requested\"\x80\x01\n\x1b\x43ustomerSessionCreatedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.created\"\x80\x01\n\x1b\x43ustomerSessionRevokedEvent\x12\x41\n\x10\x63ustomer_session\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.CustomerSession:\x1e\xf2\xbb\x18\x1a\n\x18\x63ustomer_session.revoked\"\x80\x01\n\x1bWebhookEndpointCreatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.created\"\xb1\x01\n\x1bWebhookEndpointUpdatedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.updated\"\x80\x01\n\x1bWebhookEndpointDeletedEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1e\xf2\xbb\x18\x1a\n\x18webhook_endpoint.deleted\"\x82\x01\n\x1cWebhookEndpointDisabledEvent\x12\x41\n\x10webhook_endpoint\x18\x01 \x01(\x0b\x32\'.billingos.customers.v1.WebhookEndpoint:\x1f\xf2\xbb\x18\x1b\n\x19webhook_endpoint.disabledb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,7 +47,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATIONCREATEDEVENT']._loaded_options = None
   _globals['_ORGANIZATIONCREATEDEVENT']._serialized_options = b'\362\273\030$\n\024organization.created\022\014organization'
   _globals['_ORGANIZATIONUPDATEDEVENT']._loaded_options = None
-  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_options = b'\362\273\030\026\n\024organization.updated'
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_options = b'\362\273\030$\n\024organization.updated\022\014organization'
+  _globals['_CUSTOMERPORTALSIGNINREQUESTEDEVENT']._loaded_options = None
+  _globals['_CUSTOMERPORTALSIGNINREQUESTEDEVENT']._serialized_options = b'\362\273\030#\n!customer.portal_sign_in_requested'
   _globals['_CUSTOMERSESSIONCREATEDEVENT']._loaded_options = None
   _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_options = b'\362\273\030\032\n\030customer_session.created'
   _globals['_CUSTOMERSESSIONREVOKEDEVENT']._loaded_options = None
@@ -59,26 +62,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_options = b'\362\273\030\032\n\030webhook_endpoint.deleted'
   _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._loaded_options = None
   _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_options = b'\362\273\030\033\n\031webhook_endpoint.disabled'
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=312
-  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=420
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=423
-  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=580
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=582
-  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=690
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=693
-  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=821
-  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_start=824
-  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_end=987
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=990
-  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=1118
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=1121
-  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1249
-  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_start=1252
-  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_end=1380
-  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_start=1383
-  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_end=1560
-  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_start=1563
-  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_end=1691
-  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_start=1694
-  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_end=1824
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_start=345
+  _globals['_CUSTOMERCREATEDEVENT']._serialized_end=453
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_start=456
+  _globals['_CUSTOMERUPDATEDEVENT']._serialized_end=613
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_start=615
+  _globals['_CUSTOMERDELETEDEVENT']._serialized_end=723
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_start=726
+  _globals['_ORGANIZATIONCREATEDEVENT']._serialized_end=854
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_start=857
+  _globals['_ORGANIZATIONUPDATEDEVENT']._serialized_end=1034
+  _globals['_CUSTOMERPORTALSIGNINREQUESTEDEVENT']._serialized_start=1037
+  _globals['_CUSTOMERPORTALSIGNINREQUESTEDEVENT']._serialized_end=1220
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_start=1223
+  _globals['_CUSTOMERSESSIONCREATEDEVENT']._serialized_end=1351
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_start=1354
+  _globals['_CUSTOMERSESSIONREVOKEDEVENT']._serialized_end=1482
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_start=1485
+  _globals['_WEBHOOKENDPOINTCREATEDEVENT']._serialized_end=1613
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_start=1616
+  _globals['_WEBHOOKENDPOINTUPDATEDEVENT']._serialized_end=1793
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_start=1796
+  _globals['_WEBHOOKENDPOINTDELETEDEVENT']._serialized_end=1924
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_start=1927
+  _globals['_WEBHOOKENDPOINTDISABLEDEVENT']._serialized_end=2057
 # @@protoc_insertion_point(module_scope)

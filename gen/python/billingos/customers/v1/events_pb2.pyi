@@ -10,6 +10,7 @@ from billingos.customers.v1 import webhook_endpoints_pb2 as _webhook_endpoints_p
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -127,12 +128,10 @@ Global___OrganizationCreatedEvent: _TypeAlias = OrganizationCreatedEvent  # noqa
 class OrganizationUpdatedEvent(_message.Message):
     """Data of `organization.updated` (subject
     billingos.customers.organization.updated): the organization's name or
-    branding changed (UpdateOrganization). No latest state yet (no
-    `state_field`): the latest-state stream keeps each organization as
-    created, because the read copies built from it (the catalog's) learn an
-    organization from `organization.created` alone, and a state that replaced
-    it would leave a copy started later without the organization. Id and slug
-    never change, so the state kept still names it rightly.
+    branding changed (UpdateOrganization). Carries the whole organization, so
+    the latest-state stream keeps each organization as last changed (created
+    or updated): a read copy built from it (the catalog's) takes both events,
+    the newer `update_time` winning. Id and slug never change.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -162,6 +161,60 @@ class OrganizationUpdatedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrganizationUpdatedEvent: _TypeAlias = OrganizationUpdatedEvent  # noqa: Y015
+
+@_typing.final
+class CustomerPortalSignInRequestedEvent(_message.Message):
+    """Data of `customer.portal_sign_in_requested` (subject
+    billingos.customers.customer.portal_sign_in_requested): someone asked for a
+    sign-in link to the customer portal with the customer's email address
+    (PublicPortalSignInService.RequestPortalSignIn); the merchant's webhook
+    emails `sign_in_url` to `email`. One event per customer given a link.
+
+    The link is a credential, deliberately not `sensitive` (so the webhook
+    carries it): whoever opens it first within 15 minutes gets a customer
+    session, and after that it is useless (used once, or expired). It is kept
+    as any event is: the outbox row (a week after publishing), the events
+    stream (14 days), and the webhook delivery's body (30 days after it
+    finished), all well past its life; outside BillingOS only the endpoints
+    that name this type receive it (never one taking every type), and the
+    delivery list shows no bodies. No latest state (no `state_field`): the
+    state stream keeps messages for ever.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    SIGN_IN_URL_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer the link signs in as."""
+    email: _builtins.str
+    """The customer's email address, where to send the link."""
+    sign_in_url: _builtins.str
+    """The sign-in link: `{public base URL}/portal/{organization id}/sign-in#token=bcm_...`
+    (the token in the fragment, so it never reaches a server's logs or a
+    Referer header).
+    """
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the link stops working (15 minutes after the request)."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        sign_in_url: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "expire_time", b"expire_time", "sign_in_url", b"sign_in_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerPortalSignInRequestedEvent: _TypeAlias = CustomerPortalSignInRequestedEvent  # noqa: Y015
 
 @_typing.final
 class CustomerSessionCreatedEvent(_message.Message):

@@ -103,7 +103,9 @@ class WebhookEndpoint(_message.Message):
     @_builtins.property
     def event_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The event types posted (e.g. "subscription.created"); empty means every
-        type BillingOS posts. Each must be one of those types.
+        type BillingOS posts but `customer.portal_sign_in_requested`, which
+        carries a sign-in link (a credential) and is posted only to an endpoint
+        that names it. Each must be one of those types.
         """
 
     @_builtins.property

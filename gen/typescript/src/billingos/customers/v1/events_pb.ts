@@ -13,15 +13,15 @@ import type { Organization } from "./organizations_pb.js";
 import { file_billingos_customers_v1_organizations } from "./organizations_pb.js";
 import type { WebhookEndpoint } from "./webhook_endpoints_pb.js";
 import { file_billingos_customers_v1_webhook_endpoints } from "./webhook_endpoints_pb.js";
-import type { FieldMask } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file billingos/customers/v1/events.proto.
  */
 export const file_billingos_customers_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24iowEKGE9yZ2FuaXphdGlvblVwZGF0ZWRFdmVudBI6Cgxvcmdhbml6YXRpb24YASABKAsyJC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2s6GvK7GBYKFG9yZ2FuaXphdGlvbi51cGRhdGVkIoABChtDdXN0b21lclNlc3Npb25DcmVhdGVkRXZlbnQSQQoQY3VzdG9tZXJfc2Vzc2lvbhgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXJTZXNzaW9uOh7yuxgaChhjdXN0b21lcl9zZXNzaW9uLmNyZWF0ZWQigAEKG0N1c3RvbWVyU2Vzc2lvblJldm9rZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24ucmV2b2tlZCKAAQobV2ViaG9va0VuZHBvaW50Q3JlYXRlZEV2ZW50EkEKEHdlYmhvb2tfZW5kcG9pbnQYASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLldlYmhvb2tFbmRwb2ludDoe8rsYGgoYd2ViaG9va19lbmRwb2ludC5jcmVhdGVkIrEBChtXZWJob29rRW5kcG9pbnRVcGRhdGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzazoe8rsYGgoYd2ViaG9va19lbmRwb2ludC51cGRhdGVkIoABChtXZWJob29rRW5kcG9pbnREZWxldGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh7yuxgaChh3ZWJob29rX2VuZHBvaW50LmRlbGV0ZWQiggEKHFdlYmhvb2tFbmRwb2ludERpc2FibGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh/yuxgbChl3ZWJob29rX2VuZHBvaW50LmRpc2FibGVkYgZwcm90bzM", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_billingos_customers_v1_webhook_endpoints, file_google_protobuf_field_mask]);
+  fileDesc("CiNiaWxsaW5nb3MvY3VzdG9tZXJzL3YxL2V2ZW50cy5wcm90bxIWYmlsbGluZ29zLmN1c3RvbWVycy52MSJsChRDdXN0b21lckNyZWF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmNyZWF0ZWQSCGN1c3RvbWVyIp0BChRDdXN0b21lclVwZGF0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOiDyuxgcChBjdXN0b21lci51cGRhdGVkEghjdXN0b21lciJsChRDdXN0b21lckRlbGV0ZWRFdmVudBIyCghjdXN0b21lchgBIAEoCzIgLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuQ3VzdG9tZXI6IPK7GBwKEGN1c3RvbWVyLmRlbGV0ZWQSCGN1c3RvbWVyIoABChhPcmdhbml6YXRpb25DcmVhdGVkRXZlbnQSOgoMb3JnYW5pemF0aW9uGAEgASgLMiQuYmlsbGluZ29zLmN1c3RvbWVycy52MS5Pcmdhbml6YXRpb246KPK7GCQKFG9yZ2FuaXphdGlvbi5jcmVhdGVkEgxvcmdhbml6YXRpb24isQEKGE9yZ2FuaXphdGlvblVwZGF0ZWRFdmVudBI6Cgxvcmdhbml6YXRpb24YASABKAsyJC5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLk9yZ2FuaXphdGlvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2s6KPK7GCQKFG9yZ2FuaXphdGlvbi51cGRhdGVkEgxvcmdhbml6YXRpb24itwEKIkN1c3RvbWVyUG9ydGFsU2lnbkluUmVxdWVzdGVkRXZlbnQSEwoLY3VzdG9tZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSEwoLc2lnbl9pbl91cmwYAyABKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOifyuxgjCiFjdXN0b21lci5wb3J0YWxfc2lnbl9pbl9yZXF1ZXN0ZWQigAEKG0N1c3RvbWVyU2Vzc2lvbkNyZWF0ZWRFdmVudBJBChBjdXN0b21lcl9zZXNzaW9uGAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5DdXN0b21lclNlc3Npb246HvK7GBoKGGN1c3RvbWVyX3Nlc3Npb24uY3JlYXRlZCKAAQobQ3VzdG9tZXJTZXNzaW9uUmV2b2tlZEV2ZW50EkEKEGN1c3RvbWVyX3Nlc3Npb24YASABKAsyJy5iaWxsaW5nb3MuY3VzdG9tZXJzLnYxLkN1c3RvbWVyU2Vzc2lvbjoe8rsYGgoYY3VzdG9tZXJfc2Vzc2lvbi5yZXZva2VkIoABChtXZWJob29rRW5kcG9pbnRDcmVhdGVkRXZlbnQSQQoQd2ViaG9va19lbmRwb2ludBgBIAEoCzInLmJpbGxpbmdvcy5jdXN0b21lcnMudjEuV2ViaG9va0VuZHBvaW50Oh7yuxgaChh3ZWJob29rX2VuZHBvaW50LmNyZWF0ZWQisQEKG1dlYmhvb2tFbmRwb2ludFVwZGF0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrOh7yuxgaChh3ZWJob29rX2VuZHBvaW50LnVwZGF0ZWQigAEKG1dlYmhvb2tFbmRwb2ludERlbGV0ZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6HvK7GBoKGHdlYmhvb2tfZW5kcG9pbnQuZGVsZXRlZCKCAQocV2ViaG9va0VuZHBvaW50RGlzYWJsZWRFdmVudBJBChB3ZWJob29rX2VuZHBvaW50GAEgASgLMicuYmlsbGluZ29zLmN1c3RvbWVycy52MS5XZWJob29rRW5kcG9pbnQ6H/K7GBsKGXdlYmhvb2tfZW5kcG9pbnQuZGlzYWJsZWRiBnByb3RvMw", [file_billingos_common_v1_options, file_billingos_customers_v1_customer_sessions, file_billingos_customers_v1_customers, file_billingos_customers_v1_organizations, file_billingos_customers_v1_webhook_endpoints, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Data of `customer.created` (subject billingos.customers.customer.created).
@@ -117,12 +117,10 @@ export const OrganizationCreatedEventSchema: GenMessage<OrganizationCreatedEvent
 /**
  * Data of `organization.updated` (subject
  * billingos.customers.organization.updated): the organization's name or
- * branding changed (UpdateOrganization). No latest state yet (no
- * `state_field`): the latest-state stream keeps each organization as
- * created, because the read copies built from it (the catalog's) learn an
- * organization from `organization.created` alone, and a state that replaced
- * it would leave a copy started later without the organization. Id and slug
- * never change, so the state kept still names it rightly.
+ * branding changed (UpdateOrganization). Carries the whole organization, so
+ * the latest-state stream keeps each organization as last changed (created
+ * or updated): a read copy built from it (the catalog's) takes both events,
+ * the newer `update_time` winning. Id and slug never change.
  *
  * @generated from message billingos.customers.v1.OrganizationUpdatedEvent
  */
@@ -151,6 +149,64 @@ export const OrganizationUpdatedEventSchema: GenMessage<OrganizationUpdatedEvent
   messageDesc(file_billingos_customers_v1_events, 4);
 
 /**
+ * Data of `customer.portal_sign_in_requested` (subject
+ * billingos.customers.customer.portal_sign_in_requested): someone asked for a
+ * sign-in link to the customer portal with the customer's email address
+ * (PublicPortalSignInService.RequestPortalSignIn); the merchant's webhook
+ * emails `sign_in_url` to `email`. One event per customer given a link.
+ *
+ * The link is a credential, deliberately not `sensitive` (so the webhook
+ * carries it): whoever opens it first within 15 minutes gets a customer
+ * session, and after that it is useless (used once, or expired). It is kept
+ * as any event is: the outbox row (a week after publishing), the events
+ * stream (14 days), and the webhook delivery's body (30 days after it
+ * finished), all well past its life; outside BillingOS only the endpoints
+ * that name this type receive it (never one taking every type), and the
+ * delivery list shows no bodies. No latest state (no `state_field`): the
+ * state stream keeps messages for ever.
+ *
+ * @generated from message billingos.customers.v1.CustomerPortalSignInRequestedEvent
+ */
+export type CustomerPortalSignInRequestedEvent = Message<"billingos.customers.v1.CustomerPortalSignInRequestedEvent"> & {
+  /**
+   * The customer the link signs in as.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The customer's email address, where to send the link.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * The sign-in link: `{public base URL}/portal/{organization id}/sign-in#token=bcm_...`
+   * (the token in the fragment, so it never reaches a server's logs or a
+   * Referer header).
+   *
+   * @generated from field: string sign_in_url = 3;
+   */
+  signInUrl: string;
+
+  /**
+   * When the link stops working (15 minutes after the request).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message billingos.customers.v1.CustomerPortalSignInRequestedEvent.
+ * Use `create(CustomerPortalSignInRequestedEventSchema)` to create a new message.
+ */
+export const CustomerPortalSignInRequestedEventSchema: GenMessage<CustomerPortalSignInRequestedEvent> = /*@__PURE__*/
+  messageDesc(file_billingos_customers_v1_events, 5);
+
+/**
  * Data of `customer_session.created` (subject
  * billingos.customers.customer_session.created). Never carries the token.
  * Sessions are short-lived, so their events keep no latest state (no
@@ -172,7 +228,7 @@ export type CustomerSessionCreatedEvent = Message<"billingos.customers.v1.Custom
  * Use `create(CustomerSessionCreatedEventSchema)` to create a new message.
  */
 export const CustomerSessionCreatedEventSchema: GenMessage<CustomerSessionCreatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 5);
+  messageDesc(file_billingos_customers_v1_events, 6);
 
 /**
  * Data of `customer_session.revoked` (subject
@@ -194,7 +250,7 @@ export type CustomerSessionRevokedEvent = Message<"billingos.customers.v1.Custom
  * Use `create(CustomerSessionRevokedEventSchema)` to create a new message.
  */
 export const CustomerSessionRevokedEventSchema: GenMessage<CustomerSessionRevokedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 6);
+  messageDesc(file_billingos_customers_v1_events, 7);
 
 /**
  * Data of `webhook_endpoint.created` (subject
@@ -217,7 +273,7 @@ export type WebhookEndpointCreatedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointCreatedEventSchema)` to create a new message.
  */
 export const WebhookEndpointCreatedEventSchema: GenMessage<WebhookEndpointCreatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 7);
+  messageDesc(file_billingos_customers_v1_events, 8);
 
 /**
  * Data of `webhook_endpoint.updated` (subject
@@ -247,7 +303,7 @@ export type WebhookEndpointUpdatedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointUpdatedEventSchema)` to create a new message.
  */
 export const WebhookEndpointUpdatedEventSchema: GenMessage<WebhookEndpointUpdatedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 8);
+  messageDesc(file_billingos_customers_v1_events, 9);
 
 /**
  * Data of `webhook_endpoint.deleted` (subject
@@ -269,7 +325,7 @@ export type WebhookEndpointDeletedEvent = Message<"billingos.customers.v1.Webhoo
  * Use `create(WebhookEndpointDeletedEventSchema)` to create a new message.
  */
 export const WebhookEndpointDeletedEventSchema: GenMessage<WebhookEndpointDeletedEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 9);
+  messageDesc(file_billingos_customers_v1_events, 10);
 
 /**
  * Data of `webhook_endpoint.disabled` (subject
@@ -293,5 +349,5 @@ export type WebhookEndpointDisabledEvent = Message<"billingos.customers.v1.Webho
  * Use `create(WebhookEndpointDisabledEventSchema)` to create a new message.
  */
 export const WebhookEndpointDisabledEventSchema: GenMessage<WebhookEndpointDisabledEvent> = /*@__PURE__*/
-  messageDesc(file_billingos_customers_v1_events, 10);
+  messageDesc(file_billingos_customers_v1_events, 11);
 

@@ -58,7 +58,9 @@ export type WebhookEndpoint = Message<"billingos.customers.v1.WebhookEndpoint"> 
 
   /**
    * The event types posted (e.g. "subscription.created"); empty means every
-   * type BillingOS posts. Each must be one of those types.
+   * type BillingOS posts but `customer.portal_sign_in_requested`, which
+   * carries a sign-in link (a credential) and is posted only to an endpoint
+   * that names it. Each must be one of those types.
    *
    * @generated from field: repeated string event_types = 5;
    */
