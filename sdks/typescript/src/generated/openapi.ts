@@ -405,6 +405,415 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/customer-portal/license-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's customer's license keys, newest first.
+         * @description The session's customer's license keys, newest first.
+         */
+        get: operations["CustomerPortalService_ListPortalLicenseKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/license-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of the session's customer's license keys.
+         * @description One of the session's customer's license keys.
+         */
+        get: operations["CustomerPortalService_GetPortalLicenseKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/license-keys/{license_key_id}/activations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A key's active activations (the devices or installs using it).
+         * @description A key's active activations (the devices or installs using it).
+         */
+        get: operations["CustomerPortalService_ListPortalLicenseKeyActivations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/license-keys/{license_key_id}/activations/{id}:deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends one of a key's activations, freeing its place under the limit (for
+         * @description Ends one of a key's activations, freeing its place under the limit (for
+         *     a device the customer no longer uses); ending it twice is once. Returns
+         *     the key after.
+         */
+        post: operations["CustomerPortalService_DeactivatePortalLicenseKeyActivation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/meters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's customer's usage on each meter it has used or been
+         * @description The session's customer's usage on each meter it has used or been
+         *     credited on (archived meters, which no longer count, are left out),
+         *     current as metering's balance worker counts new events (a pass at once
+         *     after an ingest, else every 0.2 s).
+         */
+        get: operations["CustomerPortalService_ListPortalCustomerMeters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's customer's orders, newest first (drafts left out).
+         * @description The session's customer's orders, newest first (drafts left out).
+         */
+        get: operations["CustomerPortalService_ListPortalOrders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/orders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of the session's customer's orders.
+         * @description One of the session's customer's orders.
+         */
+        get: operations["CustomerPortalService_GetPortalOrder"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/orders/{id}/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The order's invoice as a PDF (`Content-Type: application/pdf`, the
+         * @description The order's invoice as a PDF (`Content-Type: application/pdf`, the
+         *     document itself as the response body): the organization, the invoice
+         *     number and dates, the customer's name, email and billing address, each
+         *     line with its period, the discount, tax and total, and what was paid.
+         */
+        get: operations["CustomerPortalService_GetPortalOrderInvoice"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/payment-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's customer's attached cards, newest first.
+         * @description The session's customer's attached cards, newest first.
+         */
+        get: operations["CustomerPortalService_ListPortalPaymentMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/payment-methods/{id}:detach": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Removes a card (detached in Stripe; detaching twice is once). When it
+         * @description Removes a card (detached in Stripe; detaching twice is once). When it
+         *     was the default, the customer's newest other card becomes the default.
+         *     The last card may be removed even while a subscription is live, as
+         *     Stripe allows: the next charge then fails for want of a card and
+         *     dunning follows, until a new card (which retries at once).
+         */
+        post: operations["CustomerPortalService_DetachPortalPaymentMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/payment-methods/{id}:set-default": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes a card the customer's default: renewals charge it, and the
+         * @description Makes a card the customer's default: renewals charge it, and the
+         *     customer's unpaid orders are retried with it at once.
+         */
+        post: operations["CustomerPortalService_SetDefaultPortalPaymentMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/setup-intents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts saving a card for the session's customer: a SetupIntent and what
+         * @description Starts saving a card for the session's customer: a SetupIntent and what
+         *     the page gives Stripe.js. UNAVAILABLE (STRIPE_PUBLISHABLE_KEY_UNSET)
+         *     where the deployment has no publishable key, before anything is made.
+         */
+        post: operations["CustomerPortalService_CreatePortalSetupIntent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/setup-intents/{id}:sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * After Stripe.js confirmed it: asks Stripe how the SetupIntent stands and
+         * @description After Stripe.js confirmed it: asks Stripe how the SetupIntent stands and
+         *     records the card it saved (once, whether this call or Stripe's webhook
+         *     comes first). The customer's first card becomes its default.
+         */
+        post: operations["CustomerPortalService_SyncPortalSetupIntent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's customer's subscriptions, newest first.
+         * @description The session's customer's subscriptions, newest first.
+         */
+        get: operations["CustomerPortalService_ListPortalSubscriptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of the session's customer's subscriptions.
+         * @description One of the session's customer's subscriptions.
+         */
+        get: operations["CustomerPortalService_GetPortalSubscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions/{id}:cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels at the end of the current period (a customer cannot end it at
+         * @description Cancels at the end of the current period (a customer cannot end it at
+         *     once: the period is paid for, and what an unpaid one owes is the
+         *     merchant's to forgive). ALREADY_CANCELED when it is already;
+         *     CANCEL_IMMEDIATELY for an incomplete or unpaid one, which has no period
+         *     to finish.
+         */
+        post: operations["CustomerPortalService_CancelPortalSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions/{id}:change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes the price and/or the seats with the organization's proration
+         * @description Changes the price and/or the seats with the organization's proration
+         *     behaviour, through the merchant API's ChangeSubscription rules
+         *     (CURRENCY_MISMATCH, INTERVAL_MISMATCH, PRODUCT_ARCHIVED, PRICE_ARCHIVED,
+         *     SEATS_OUT_OF_RANGE, SEATS_ASSIGNED, NO_CHANGE, …). A subscription that
+         *     ends at the period's end is not changed (SUBSCRIPTION_CANCELING):
+         *     uncancel it first.
+         */
+        post: operations["CustomerPortalService_ChangePortalSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions/{id}:preview-change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What ChangePortalSubscription would do with the same price and seats
+         * @description What ChangePortalSubscription would do with the same price and seats
+         *     now, and what it would bill: computed by the change's own code, so a
+         *     change made at the same moment bills exactly this. Changes nothing.
+         */
+        post: operations["CustomerPortalService_PreviewPortalSubscriptionChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customer-portal/subscriptions/{id}:uncancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes back a cancellation at the end of the period (NOT_CANCELED when
+         * @description Takes back a cancellation at the end of the period (NOT_CANCELED when
+         *     there is none).
+         */
+        post: operations["CustomerPortalService_UncancelPortalSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customer-sessions": {
         parameters: {
             query?: never;
@@ -970,7 +1379,14 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Updates the caller's organization: its name and branding, the fields
+         * @description Updates the caller's organization: its name and branding, the fields
+         *     named in `update_mask`. Any other id is NOT_FOUND. The slug cannot
+         *     change here: public pages, pricing tables and checkout links name the
+         *     organization by it, and changing it would break every such URL.
+         */
+        patch: operations["OrganizationService_UpdateOrganization"];
         trace?: never;
     };
     "/v1/payment-methods/{id}": {
@@ -1359,13 +1775,39 @@ export interface paths {
          * Gets an open session ready to take a card: its customer (the one the
          * @description Gets an open session ready to take a card: its customer (the one the
          *     merchant named, else a new customer made from the email, name and
-         *     billing address given; `customer_email` is required) and a SetupIntent
-         *     for the customer's card. Answers with `payment`, what the page gives
-         *     Stripe.js. Calling it again gives the same SetupIntent while it is
-         *     unconfirmed (a new one after a failed payment). Changing the email or
-         *     name afterwards is FAILED_PRECONDITION `CHECKOUT_PAYMENT_STARTED`.
+         *     billing address given; `customer_email` is required, never an existing
+         *     customer found by it) and a SetupIntent for the customer's card.
+         *     Answers with `payment.setup_intent_client_secret`, which the page
+         *     confirms with Stripe.js. Calling it again gives the same SetupIntent
+         *     while it waits for a card (a new one after a failed payment). Changing
+         *     the email, name or address afterwards (before confirming) makes a new
+         *     customer at the next start; once confirmed, the session's choices and
+         *     details are fixed (FAILED_PRECONDITION `CHECKOUT_SESSION_CONFIRMED`):
+         *     after a failed payment only another card can be tried.
          */
         post: operations["PublicCheckoutService_StartPublicCheckoutPayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/organizations/{organization}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gets an organization by its id or its slug: its name, slug and branding,
+         * @description Gets an organization by its id or its slug: its name, slug and branding,
+         *     nothing else. An unknown id or slug is NOT_FOUND (the same answer for
+         *     both).
+         */
+        get: operations["PublicOrganizationService_GetPublicOrganization"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1416,6 +1858,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/public/organizations/{organization}/portal-sign-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Asks for sign-in links for the customers of an organization (by id or
+         * @description Asks for sign-in links for the customers of an organization (by id or
+         *     slug) with an email address. The answer is the same whether or not any
+         *     customer has it, so it tells nobody who is a customer; an unknown
+         *     organization is NOT_FOUND, as for GetPublicOrganization. At most 5
+         *     customers get a link (the most recently created: emails are not unique).
+         *     Each link works once, for 15 minutes. RESOURCE_EXHAUSTED (429 with
+         *     Retry-After) past the requests a client network or one email address may
+         *     make.
+         */
+        post: operations["PublicPortalSignInService_RequestPortalSignIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/public/organizations/{organization}/products": {
         parameters: {
             query?: never;
@@ -1431,6 +1900,31 @@ export interface paths {
         get: operations["PublicCatalogService_ListPublicProducts"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/portal-sign-in:exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges a sign-in link's token for a customer session of its
+         * @description Exchanges a sign-in link's token for a customer session of its
+         *     customer (an hour, as CreateCustomerSession's default), with its `bcs_`
+         *     token. The sign-in token is used up: a token used already, expired,
+         *     unknown, or whose customer was deleted is NOT_FOUND, one answer for
+         *     all. RESOURCE_EXHAUSTED (429 with Retry-After) past the exchanges a
+         *     client network may make.
+         */
+        post: operations["PublicPortalSignInService_ExchangePortalSignIn"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2962,6 +3456,11 @@ export interface components {
              */
             readonly token?: string;
         };
+        /** @description Request for ExchangePortalSignIn. */
+        "billingos.customers.v1.ExchangePortalSignInRequest": {
+            /** @description The token of the sign-in link (after `#token=`); it starts with "bcm_". */
+            token: string;
+        };
         /** @description Response for ListApiKeys. */
         "billingos.customers.v1.ListApiKeysResponse": {
             /** @description One page of keys. */
@@ -2992,6 +3491,8 @@ export interface components {
         };
         /** @description A merchant: the tenant every other resource belongs to. */
         "billingos.customers.v1.Organization": {
+            /** @description How the organization presents itself on the pages customers see. */
+            branding?: components["schemas"]["billingos.customers.v1.OrganizationBranding"];
             /**
              * Format: date-time
              * @description When the organization was created.
@@ -3010,7 +3511,8 @@ export interface components {
             name: string;
             /**
              * @description URL-safe handle, unique across BillingOS: 3-48 of a-z, 0-9 and '-'.
-             *     Derived from the name when not given. Public pages use it.
+             *     Derived from the name when not given. Public pages use it, so it never
+             *     changes once made (UpdateOrganization refuses to change it).
              */
             slug?: string;
             /**
@@ -3018,6 +3520,32 @@ export interface components {
              * @description When the organization was last changed.
              */
             readonly update_time?: string;
+        };
+        /**
+         * @description How an organization presents itself on the pages its customers see (the
+         *     hosted checkout page, the customer portal, pricing tables). Every field is
+         *     optional: empty means the page's own default. Public: anyone can read it
+         *     (PublicOrganizationService).
+         */
+        "billingos.customers.v1.OrganizationBranding": {
+            /**
+             * @description The brand colour as `#RRGGBB` (hexadecimal; stored and returned in lower
+             *     case, e.g. `#1a2b3c`). Empty: the page's default.
+             */
+            brand_color?: string;
+            /**
+             * @description The logo, shown by customers' browsers as an image; BillingOS itself never
+             *     fetches it. Empty, or an absolute `https` URL of at most 2048 characters:
+             *     ASCII, only the characters RFC 3986 allows in a URL (anything else
+             *     percent-encoded), a host, and no user name or password.
+             */
+            logo_url?: string;
+            /**
+             * @description Where customers write for help: empty, or an email address (at most 320
+             *     characters; the address rules allow at most 254), without control
+             *     characters. Surrounding spaces are removed.
+             */
+            support_email?: string;
         };
         /**
          * @description A customer as the customer sees it in the portal: what the customer may
@@ -3039,6 +3567,22 @@ export interface components {
             /** @description Display name (person or company). */
             readonly name?: string;
         };
+        /**
+         * @description What anyone may read about an organization, without an API key: enough for
+         *     a public page (pricing table, checkout, portal) to show whose it is.
+         */
+        "billingos.customers.v1.PublicOrganization": {
+            /** @description How it presents itself. */
+            branding?: components["schemas"]["billingos.customers.v1.OrganizationBranding"];
+            /** @description The organization's id. */
+            id?: string;
+            /** @description Display name. */
+            name?: string;
+            /** @description Its URL-safe handle. */
+            slug?: string;
+        };
+        /** @description Response for RequestPortalSignIn: always empty, whoever has the address. */
+        "billingos.customers.v1.RequestPortalSignInResponse": Record<string, unknown>;
         /** @description One event posted (or to be posted) to one endpoint, with its attempts. */
         "billingos.customers.v1.WebhookDelivery": {
             /**
@@ -3121,7 +3665,9 @@ export interface components {
             readonly disabled_reason?: string;
             /**
              * @description The event types posted (e.g. "subscription.created"); empty means every
-             *     type BillingOS posts. Each must be one of those types.
+             *     type BillingOS posts but `customer.portal_sign_in_requested`, which
+             *     carries a sign-in link (a credential) and is posted only to an endpoint
+             *     that names it. Each must be one of those types.
              */
             event_types?: string[];
             /** @description Server-assigned id (UUIDv7). */
@@ -3534,6 +4080,23 @@ export interface components {
             /** @description Token for the next page; empty on the last page. */
             next_page_token?: string;
         };
+        /** @description Response for ListPortalLicenseKeyActivations. */
+        "billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse": {
+            /** @description One page of the key's active activations, newest first. */
+            activations?: components["schemas"]["billingos.entitlements.v1.LicenseKeyActivation"][];
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+        };
+        /** @description Response for ListPortalLicenseKeys. */
+        "billingos.entitlements.v1.ListPortalLicenseKeysResponse": {
+            /**
+             * @description One page of the customer's keys (revoked and expired ones too), newest
+             *     first.
+             */
+            license_keys?: components["schemas"]["billingos.entitlements.v1.PortalLicenseKey"][];
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+        };
         /** @description What a meter-credits grant has credited so far. */
         "billingos.entitlements.v1.MeterCreditsGrant": {
             /**
@@ -3561,6 +4124,52 @@ export interface components {
              */
             units: string;
         };
+        /**
+         * @description A license key as its customer sees it in the portal. The key itself is
+         *     shown: it is stored as the customer types it (it grants use of software,
+         *     not access to an account), and it is the customer's.
+         */
+        "billingos.entitlements.v1.PortalLicenseKey": {
+            /**
+             * Format: int32
+             * @description Activations it allows; 0 for no limit.
+             */
+            readonly activation_limit?: number;
+            /**
+             * Format: int32
+             * @description Activations active now.
+             */
+            readonly activations?: number;
+            /** @description The benefit's description, as shown to customers. */
+            readonly benefit_description?: string;
+            /** @description The benefit that made it. */
+            readonly benefit_id?: string;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            readonly create_time?: string;
+            /**
+             * Format: date-time
+             * @description When it stops validating; unset for never.
+             */
+            readonly expire_time?: string;
+            /** @description The key's id (UUIDv7). */
+            readonly id?: string;
+            /** @description The key, as the customer types it. */
+            readonly key?: string;
+            /** @description Whether it validates now. */
+            readonly status?: components["schemas"]["billingos.entitlements.v1.PortalLicenseKeyStatus"];
+        };
+        /**
+         * @description Whether a license key validates now, as the portal shows it.
+         *     - `PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED`: Never sent.
+         *     - `PORTAL_LICENSE_KEY_STATUS_VALID`: Granted and not expired: it validates and can be activated.
+         *     - `PORTAL_LICENSE_KEY_STATUS_REVOKED`: Its grant was revoked (the same key is valid again if it is regranted).
+         *     - `PORTAL_LICENSE_KEY_STATUS_EXPIRED`: Past its expire time.
+         * @enum {string}
+         */
+        "billingos.entitlements.v1.PortalLicenseKeyStatus": "PORTAL_LICENSE_KEY_STATUS_UNSPECIFIED" | "PORTAL_LICENSE_KEY_STATUS_VALID" | "PORTAL_LICENSE_KEY_STATUS_REVOKED" | "PORTAL_LICENSE_KEY_STATUS_EXPIRED";
         /** @description Request for ValidateLicenseKey. */
         "billingos.entitlements.v1.ValidateLicenseKeyRequest": {
             /** @description An activation the key must have, active (optional). */
@@ -3703,6 +4312,13 @@ export interface components {
             /** @description Empty on the last page. */
             next_page_token?: string;
         };
+        /** @description Response for ListPortalCustomerMeters. */
+        "billingos.metering.v1.ListPortalCustomerMetersResponse": {
+            /** @description One page of the customer's meters, newest first. */
+            customer_meters?: components["schemas"]["billingos.metering.v1.PortalCustomerMeter"][];
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+        };
         /** @description A meter: what is counted of a customer's usage events, and how. */
         "billingos.metering.v1.Meter": {
             /** @description What it computes over them. */
@@ -3775,6 +4391,40 @@ export interface components {
              * @description Its first instant (the range's start for the first bucket).
              */
             start?: string;
+        };
+        /**
+         * @description The customer's standing on one meter, as the portal shows it: a
+         *     CustomerMeter with the meter's name, in its current window. The window
+         *     starts at the meter's last credit reset (a meter-credits benefit resets
+         *     it each period of the subscription that grants it), or, for a meter that
+         *     was never reset, at the customer's first event or credit on it.
+         */
+        "billingos.metering.v1.PortalCustomerMeter": {
+            /** @description credited_units - consumed_units (negative when usage exceeds credits). */
+            readonly balance?: string;
+            /**
+             * @description The meter's aggregation over the customer's events in the window (a
+             *     decimal string).
+             */
+            readonly consumed_units?: string;
+            /** @description Units credited in the window (a decimal string). */
+            readonly credited_units?: string;
+            /** @description The customer meter's id (UUIDv7). */
+            readonly id?: string;
+            /** @description The meter. */
+            readonly meter_id?: string;
+            /** @description The meter's display name. */
+            readonly meter_name?: string;
+            /**
+             * Format: date-time
+             * @description When any of it last changed.
+             */
+            readonly update_time?: string;
+            /**
+             * Format: date-time
+             * @description When the window began.
+             */
+            readonly window_start_time?: string;
         };
         /**
          * @description One usage event as a merchant sends it: something a customer did that a
@@ -3886,6 +4536,8 @@ export interface components {
              */
             return_url: string;
         };
+        /** @description Request for CreatePortalSetupIntent: the customer is the session's. */
+        "billingos.payments.v1.CreatePortalSetupIntentRequest": Record<string, unknown>;
         /** @description Response for ListPaymentMethods. */
         "billingos.payments.v1.ListPaymentMethodsResponse": {
             /** @description Empty on the last page. */
@@ -3899,6 +4551,13 @@ export interface components {
             next_page_token?: string;
             /** @description One page. */
             payments?: components["schemas"]["billingos.payments.v1.Payment"][];
+        };
+        /** @description Response for ListPortalPaymentMethods. */
+        "billingos.payments.v1.ListPortalPaymentMethodsResponse": {
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+            /** @description One page of the customer's attached cards, newest first. */
+            payment_methods?: components["schemas"]["billingos.payments.v1.PortalPaymentMethod"][];
         };
         /** @description Response for ListRefunds. */
         "billingos.payments.v1.ListRefundsResponse": {
@@ -4024,6 +4683,71 @@ export interface components {
          * @enum {string}
          */
         "billingos.payments.v1.PaymentStatus": "PAYMENT_STATUS_UNSPECIFIED" | "PAYMENT_STATUS_PENDING" | "PAYMENT_STATUS_PROCESSING" | "PAYMENT_STATUS_REQUIRES_ACTION" | "PAYMENT_STATUS_SUCCEEDED" | "PAYMENT_STATUS_FAILED";
+        /**
+         * @description A saved card as its customer sees it in the portal: what a page shows,
+         *     and no Stripe ids (a page needs none; they stay the merchant's).
+         */
+        "billingos.payments.v1.PortalPaymentMethod": {
+            /** @description The card network, e.g. "visa". */
+            readonly brand?: string;
+            /**
+             * Format: date-time
+             * @description When it was saved.
+             */
+            readonly create_time?: string;
+            /**
+             * Format: date-time
+             * @description When it was detached; unset while it can be charged.
+             */
+            readonly detach_time?: string;
+            /**
+             * Format: int32
+             * @description Expiry month, 1 to 12.
+             */
+            readonly exp_month?: number;
+            /**
+             * Format: int32
+             * @description Expiry year, four digits.
+             */
+            readonly exp_year?: number;
+            /** @description The payment method's id (UUIDv7): what the portal's other calls name. */
+            readonly id?: string;
+            /** @description Whether charges use it when none is named. A customer has at most one. */
+            readonly is_default?: boolean;
+            /** @description The card number's last four digits. */
+            readonly last4?: string;
+        };
+        /**
+         * @description A SetupIntent the portal's page confirms with Stripe.js to save a card:
+         *     load Stripe.js from `stripe_js_url`, make it with `publishable_key`, call
+         *     `confirmCardSetup(client_secret, …)`, then SyncPortalSetupIntent. The card
+         *     itself never passes through BillingOS.
+         */
+        "billingos.payments.v1.PortalSetupIntent": {
+            /**
+             * @description What the page hands Stripe.js to confirm it (for this customer's page
+             *     only; a retried create with the same Idempotency-Key answers it again).
+             */
+            readonly client_secret?: string;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            readonly create_time?: string;
+            /** @description The SetupIntent's id (UUIDv7). */
+            readonly id?: string;
+            /** @description The card it saved (a PortalPaymentMethod's id), once it succeeded. */
+            readonly payment_method_id?: string;
+            /** @description Stripe's publishable key (`pk_…`) the page gives Stripe.js. */
+            readonly publishable_key?: string;
+            /** @description Its status, as last learnt from Stripe. */
+            readonly status?: components["schemas"]["billingos.payments.v1.SetupIntentStatus"];
+            /**
+             * @description Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
+             *     stand-in in development.
+             */
+            readonly stripe_js_url?: string;
+        };
         /** @description Response for ReceiveStripeWebhook. */
         "billingos.payments.v1.ReceiveStripeWebhookResponse": {
             /** @description True when the event had been received before (nothing new was stored). */
@@ -4209,7 +4933,10 @@ export interface components {
         "billingos.subscriptions.v1.CheckoutPayment": {
             /** @description Stripe's publishable key (`pk_...`) the page gives Stripe.js. */
             publishable_key?: string;
-            /** @description The SetupIntent's client secret the page confirms with Stripe.js. */
+            /**
+             * @description The SetupIntent's client secret the page confirms with Stripe.js: in
+             *     StartPublicCheckoutPayment's answer only.
+             */
             setup_intent_client_secret?: string;
             /**
              * @description Where the page loads Stripe.js from: https://js.stripe.com/v3/, or a
@@ -4452,6 +5179,20 @@ export interface components {
             next_page_token?: string;
             /** @description One page. */
             orders?: components["schemas"]["billingos.subscriptions.v1.Order"][];
+        };
+        /** @description Response for ListPortalOrders. */
+        "billingos.subscriptions.v1.ListPortalOrdersResponse": {
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+            /** @description One page of the customer's orders, newest first. */
+            orders?: components["schemas"]["billingos.subscriptions.v1.PortalOrder"][];
+        };
+        /** @description Response for ListPortalSubscriptions. */
+        "billingos.subscriptions.v1.ListPortalSubscriptionsResponse": {
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+            /** @description One page of the customer's subscriptions (ended ones too), newest first. */
+            subscriptions?: components["schemas"]["billingos.subscriptions.v1.PortalSubscription"][];
         };
         /** @description Response for ListSeats. */
         "billingos.subscriptions.v1.ListSeatsResponse": {
@@ -4700,6 +5441,370 @@ export interface components {
              */
             update_time?: string;
         };
+        /** @description The discount a portal subscription has, as its customer may see it. */
+        "billingos.subscriptions.v1.PortalDiscount": {
+            /**
+             * Format: int64
+             * @description An amount off each order, in the subscription's currency's minor unit;
+             *     0 for a percentage off.
+             */
+            readonly amount_off_minor?: string;
+            /**
+             * Format: date-time
+             * @description When it stops applying; unset: for ever (or see `remaining_orders`).
+             */
+            readonly end_time?: string;
+            /** @description The discount's display name. */
+            readonly name?: string;
+            /**
+             * Format: int32
+             * @description A percentage off, in basis points (2000: 20 %); 0 for an amount off.
+             */
+            readonly percent_off_basis_points?: number;
+            /**
+             * Format: int32
+             * @description For a once-only discount: the orders it still applies to.
+             */
+            readonly remaining_orders?: number;
+        };
+        /**
+         * @description An order a change would open, or the next renewal's, with the figures
+         *     the engine would give it now (the same arithmetic, on the customer's
+         *     credit balance as it stands).
+         */
+        "billingos.subscriptions.v1.PortalInvoicePreview": {
+            /**
+             * Format: int64
+             * @description What would be charged.
+             */
+            readonly amount_due_minor?: string;
+            /**
+             * Format: int64
+             * @description The customer's credit it would use.
+             */
+            readonly credit_applied_minor?: string;
+            /**
+             * Format: int64
+             * @description Credit it would leave the customer (a downgrade's credit above its
+             *     charges).
+             */
+            readonly credit_carried_minor?: string;
+            /** @description ISO 4217 code. */
+            readonly currency?: string;
+            /**
+             * Format: int64
+             * @description The discount.
+             */
+            readonly discount_minor?: string;
+            /**
+             * Format: int64
+             * @description The part of the tax inside the amounts.
+             */
+            readonly inclusive_tax_minor?: string;
+            /** @description Its lines, each with its discount, tax and total. */
+            readonly lines?: components["schemas"]["billingos.subscriptions.v1.OrderLine"][];
+            /**
+             * Format: date-time
+             * @description The end of that period.
+             */
+            readonly period_end?: string;
+            /**
+             * Format: date-time
+             * @description The period it covers.
+             */
+            readonly period_start?: string;
+            /**
+             * Format: int64
+             * @description Sum of the lines' amounts.
+             */
+            readonly subtotal_minor?: string;
+            /**
+             * Format: int64
+             * @description Tax in all (`inclusive_tax_minor` of it already inside the amounts).
+             */
+            readonly tax_minor?: string;
+            /** @description The tax rate, as a percentage string; empty: none. */
+            readonly tax_rate_percent?: string;
+            /**
+             * Format: int64
+             * @description What it comes to (never negative; see `credit_carried_minor`).
+             */
+            readonly total_minor?: string;
+        };
+        /**
+         * @description An order as its customer sees it in the portal: its lines and totals,
+         *     without its charge attempts (a decline code such as `stolen_card` is the
+         *     merchant's to know, as Stripe advises). Draft orders (their usage still
+         *     being read) are not shown.
+         */
+        "billingos.subscriptions.v1.PortalOrder": {
+            /**
+             * Format: int64
+             * @description What is charged: total less the credit applied.
+             */
+            readonly amount_due_minor?: string;
+            /**
+             * Format: int64
+             * @description What has been paid.
+             */
+            readonly amount_paid_minor?: string;
+            /**
+             * Format: int64
+             * @description What has been refunded.
+             */
+            readonly amount_refunded_minor?: string;
+            /** @description Why it was made. */
+            readonly billing_reason?: components["schemas"]["billingos.subscriptions.v1.BillingReason"];
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            readonly create_time?: string;
+            /**
+             * Format: int64
+             * @description The customer's credit used on this order.
+             */
+            readonly credit_applied_minor?: string;
+            /**
+             * Format: int64
+             * @description Credit this order left the customer, used on their next orders.
+             */
+            readonly credit_carried_minor?: string;
+            /** @description ISO 4217 code. */
+            readonly currency?: string;
+            /**
+             * Format: int64
+             * @description The discount.
+             */
+            readonly discount_minor?: string;
+            /** @description The order's id. */
+            readonly id?: string;
+            /**
+             * Format: int64
+             * @description The part of the tax inside the amounts.
+             */
+            readonly inclusive_tax_minor?: string;
+            /**
+             * @description The invoice's number, as printed on its PDF: derived from the order's
+             *     id (26 letters and digits, time-ordered), so it never changes and names
+             *     exactly one order.
+             */
+            readonly invoice_number?: string;
+            /** @description The lines. */
+            readonly lines?: components["schemas"]["billingos.subscriptions.v1.OrderLine"][];
+            /**
+             * Format: date-time
+             * @description For an unpaid order in dunning: when it is charged again.
+             */
+            readonly next_retry_time?: string;
+            /**
+             * Format: date-time
+             * @description When it was paid.
+             */
+            readonly paid_time?: string;
+            /**
+             * Format: date-time
+             * @description The end of that period.
+             */
+            readonly period_end?: string;
+            /**
+             * Format: date-time
+             * @description The subscription period the order opens (cycle and create orders).
+             */
+            readonly period_start?: string;
+            /** @description Where it stands. */
+            readonly status?: components["schemas"]["billingos.subscriptions.v1.OrderStatus"];
+            /** @description The subscription, for subscription orders. */
+            readonly subscription_id?: string;
+            /**
+             * Format: int64
+             * @description Sum of the lines' amounts.
+             */
+            readonly subtotal_minor?: string;
+            /**
+             * Format: int64
+             * @description Tax in all (`inclusive_tax_minor` of it already inside the amounts).
+             */
+            readonly tax_minor?: string;
+            /** @description The tax rate applied, as a percentage string (e.g. "19"); empty: none. */
+            readonly tax_rate_percent?: string;
+            /**
+             * Format: int64
+             * @description What the order comes to.
+             */
+            readonly total_minor?: string;
+        };
+        /**
+         * @description A subscription as its customer sees it in the portal: enough for a page
+         *     to say "Team — USD 150.00 / year, renews 2027-03-01, cancels at period
+         *     end", without the merchant's own fields (metadata, the customer and test
+         *     clock ids, promotion code ids).
+         */
+        "billingos.subscriptions.v1.PortalSubscription": {
+            /**
+             * @description It ends at the end of the current period (UncancelPortalSubscription
+             *     takes that back).
+             */
+            readonly cancel_at_period_end?: boolean;
+            /**
+             * Format: date-time
+             * @description When a cancellation was asked for.
+             */
+            readonly cancel_time?: string;
+            /** @description Why it was canceled (see Subscription.cancellation_reason). */
+            readonly cancellation_reason?: string;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            readonly create_time?: string;
+            /** @description ISO 4217 code. */
+            readonly currency?: string;
+            /**
+             * Format: date-time
+             * @description The end of the current period: the next renewal, or the end of a
+             *     subscription canceled at the period's end.
+             */
+            readonly current_period_end?: string;
+            /**
+             * Format: date-time
+             * @description The current period.
+             */
+            readonly current_period_start?: string;
+            /** @description The discount, while it applies. */
+            readonly discount?: components["schemas"]["billingos.subscriptions.v1.PortalDiscount"];
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            readonly end_time?: string;
+            /** @description The subscription's id. */
+            readonly id?: string;
+            /** @description The prices bought. */
+            readonly items?: components["schemas"]["billingos.subscriptions.v1.PortalSubscriptionItem"][];
+            /** @description The newest order. */
+            readonly latest_order_id?: string;
+            /**
+             * Format: date-time
+             * @description For PAST_DUE: when the next retry charges.
+             */
+            readonly next_retry_time?: string;
+            /**
+             * @description The organization that sells it (its public catalog, GET
+             *     /v1/public/organizations/{organization_id}/products, lists what the
+             *     subscription may change to).
+             */
+            readonly organization_id?: string;
+            /**
+             * @description The card charged (a portal payment method's id); empty: the customer's
+             *     default card at each charge.
+             */
+            readonly payment_method_id?: string;
+            /**
+             * Format: int64
+             * @description What one period of the static price costs at its list price (seats
+             *     included), before discount and tax, in the currency's minor unit; 0
+             *     for a subscription of metered prices only (billed by usage).
+             */
+            readonly period_amount_minor?: string;
+            /** @description The subscription's static price (or its first metered one). */
+            readonly price_id?: string;
+            /** @description The product bought. */
+            readonly product_id?: string;
+            /** @description The product's name. */
+            readonly product_name?: string;
+            /** @description The billing period. */
+            readonly recurring?: components["schemas"]["billingos.catalog.v1.Period"];
+            /** @description A change waiting for the renewal. */
+            readonly scheduled_change?: components["schemas"]["billingos.subscriptions.v1.ScheduledChange"];
+            /**
+             * Format: int32
+             * @description Seats, for a seat-based price; 0 otherwise.
+             */
+            readonly seats?: number;
+            /** @description Where it stands. */
+            readonly status?: components["schemas"]["billingos.subscriptions.v1.SubscriptionStatus"];
+            /**
+             * Format: date-time
+             * @description The trial's end: the first charge.
+             */
+            readonly trial_end?: string;
+            /**
+             * Format: date-time
+             * @description The trial, when there is one.
+             */
+            readonly trial_start?: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            readonly update_time?: string;
+        };
+        /**
+         * @description What ChangePortalSubscription would do and bill, worked out by the very
+         *     code the change runs (nothing is written).
+         */
+        "billingos.subscriptions.v1.PortalSubscriptionChangePreview": {
+            /**
+             * Format: int64
+             * @description What is charged now: `invoice_now.amount_due_minor`, or 0.
+             */
+            readonly amount_due_now_minor?: string;
+            /**
+             * Format: date-time
+             * @description When the new price takes effect: now, or the period's end
+             *     (PRORATION_BEHAVIOR_AT_PERIOD_END).
+             */
+            readonly effective_time?: string;
+            /**
+             * @description The order the change opens at once (PRORATION_BEHAVIOR_INVOICE_NOW);
+             *     unset when nothing is billed now.
+             */
+            readonly invoice_now?: components["schemas"]["billingos.subscriptions.v1.PortalInvoicePreview"];
+            /**
+             * @description The next renewal's order (or, in a trial, the first order at its end):
+             *     the new price's lines for the next period and the prorations waiting
+             *     for it. Metered prices are billed by their usage then, which is not
+             *     known yet and not in it.
+             */
+            readonly next_renewal?: components["schemas"]["billingos.subscriptions.v1.PortalInvoicePreview"];
+            /** @description The new price. */
+            readonly price_id?: string;
+            /** @description Its product. */
+            readonly product_id?: string;
+            /** @description The product's name. */
+            readonly product_name?: string;
+            /**
+             * @description What the change does with the rest of the period: the organization's
+             *     BillingSettings.proration_behavior (a customer does not choose it).
+             */
+            readonly proration_behavior?: components["schemas"]["billingos.subscriptions.v1.ProrationBehavior"];
+            /**
+             * @description The change's proration lines, the credit for the unused time of the old
+             *     price and the charge for the time left on the new one, with the figures
+             *     of the order that bills them (`invoice_now`, or `next_renewal`); none
+             *     in a trial, or without proration.
+             */
+            readonly proration_lines?: components["schemas"]["billingos.subscriptions.v1.OrderLine"][];
+            /**
+             * Format: int32
+             * @description The seats after the change.
+             */
+            readonly seats?: number;
+            /** @description The subscription. */
+            readonly subscription_id?: string;
+        };
+        /** @description One price a portal subscription bought, as its customer may see it. */
+        "billingos.subscriptions.v1.PortalSubscriptionItem": {
+            /**
+             * @description The price as bought: its amounts, currency, period and tiers, without
+             *     what the merchant keeps to itself (nickname, metadata, first use), as
+             *     the public catalog shows prices.
+             */
+            readonly price?: components["schemas"]["billingos.catalog.v1.Price"];
+            /** @description The price's id in the catalog. */
+            readonly price_id?: string;
+        };
         /**
          * @description What a plan or seat change does with the difference for the rest of the
          *     period (Stripe's `proration_behavior`).
@@ -4768,7 +5873,11 @@ export interface components {
             readonly id?: string;
             /** @description The organization selling. */
             readonly organization_id?: string;
-            /** @description How to collect the card: in StartPublicCheckoutPayment's answer only. */
+            /**
+             * @description How to collect the card: while the session is open, Stripe.js's address
+             *     and key (so the page can show the card field at once); the SetupIntent's
+             *     client secret too in StartPublicCheckoutPayment's answer.
+             */
             readonly payment?: components["schemas"]["billingos.subscriptions.v1.CheckoutPayment"];
             /**
              * @description Why the last payment failed (the session is open again: another card
@@ -6150,6 +7259,716 @@ export interface operations {
             };
         };
     };
+    CustomerPortalService_ListPortalLicenseKeys: {
+        parameters: {
+            query?: {
+                /** @description At most this many keys (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.entitlements.v1.ListPortalLicenseKeysResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_GetPortalLicenseKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.entitlements.v1.PortalLicenseKey"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ListPortalLicenseKeyActivations: {
+        parameters: {
+            query?: {
+                /** @description At most this many activations (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The key's id (one of the session's customer's). */
+                license_key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.entitlements.v1.ListPortalLicenseKeyActivationsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_DeactivatePortalLicenseKeyActivation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The key's id (one of the session's customer's). */
+                license_key_id: string;
+                /** @description The activation to end (one of the key's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.entitlements.v1.PortalLicenseKey"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ListPortalCustomerMeters: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.metering.v1.ListPortalCustomerMetersResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ListPortalOrders: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call, with the same filter. */
+                page_token?: string;
+                /** @description Only this subscription's (one of the session's customer's). */
+                subscription_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.ListPortalOrdersResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_GetPortalOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalOrder"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_GetPortalOrderInvoice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success: the document itself, of the type its Content-Type names (e.g. application/pdf). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ListPortalPaymentMethods: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.payments.v1.ListPortalPaymentMethodsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_DetachPortalPaymentMethod: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The payment method's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.payments.v1.PortalPaymentMethod"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_SetDefaultPortalPaymentMethod: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The payment method's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.payments.v1.PortalPaymentMethod"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_CreatePortalSetupIntent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["billingos.payments.v1.CreatePortalSetupIntentRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.payments.v1.PortalSetupIntent"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_SyncPortalSetupIntent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The SetupIntent's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.payments.v1.PortalSetupIntent"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ListPortalSubscriptions: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 100). */
+                page_size?: number;
+                /** @description The `next_page_token` of a previous call. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.ListPortalSubscriptionsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_GetPortalSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalSubscription"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_CancelPortalSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The subscription's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The customer's reason, for the merchant's records, up to 500 characters. */
+                    comment?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalSubscription"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_ChangePortalSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The subscription's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The new price (see PreviewPortalSubscriptionChangeRequest.price_id). */
+                    price_id?: string;
+                    /**
+                     * Format: int32
+                     * @description The new seat count (seat-based prices); 0: unchanged.
+                     */
+                    seats?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalSubscription"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_PreviewPortalSubscriptionChange: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The subscription's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The new price: a static price, in the subscription's currency and
+                     *     billing period, of any product of the organization that is not
+                     *     archived (what its public catalog lists). Empty: the same price.
+                     */
+                    price_id?: string;
+                    /**
+                     * Format: int32
+                     * @description The new seat count (seat-based prices); 0: unchanged.
+                     */
+                    seats?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalSubscriptionChangePreview"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    CustomerPortalService_UncancelPortalSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The subscription's id (one of the session's customer's). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.subscriptions.v1.PortalSubscription"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
     CustomerSessionService_CreateCustomerSession: {
         parameters: {
             query?: never;
@@ -7466,6 +9285,56 @@ export interface operations {
             };
         };
     };
+    OrganizationService_UpdateOrganization: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to update: `name`, `branding` (all of it: a field left empty is
+                 *     cleared), `branding.logo_url`, `branding.brand_color`,
+                 *     `branding.support_email`. Without a mask, every field set to a non-empty
+                 *     value is updated (inside `branding` too, so an empty one is kept; clear
+                 *     one with a mask). `slug` and `development_mode` cannot change: a mask
+                 *     naming one, or (without a mask) a value other than the organization's,
+                 *     is refused.
+                 */
+                update_mask?: string;
+            };
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description Server-assigned id (UUIDv7). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.customers.v1.Organization"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.Organization"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
     PaymentMethodService_GetPaymentMethod: {
         parameters: {
             query?: never;
@@ -8388,6 +10257,38 @@ export interface operations {
             };
         };
     };
+    PublicOrganizationService_GetPublicOrganization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id (canonical UUID) or slug. */
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.PublicOrganization"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
     PublicCheckoutService_CreatePublicCheckoutSession: {
         parameters: {
             query?: never;
@@ -8463,6 +10364,51 @@ export interface operations {
             };
         };
     };
+    PublicPortalSignInService_RequestPortalSignIn: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The organization's id (canonical UUID) or slug. */
+                organization: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The email address the customer typed (at most 320 characters; matched
+                     *     as customers' addresses are listed, ASCII letters in any case).
+                     */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.RequestPortalSignInResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
     PublicCatalogService_ListPublicProducts: {
         parameters: {
             query?: {
@@ -8487,6 +10433,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["billingos.catalog.v1.ListPublicProductsResponse"];
+                };
+            };
+            /** @description An error: the gRPC status, with its details. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PublicPortalSignInService_ExchangePortalSignIn: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe: a repeated request with the same key returns the first request's result instead of acting twice. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["billingos.customers.v1.ExchangePortalSignInRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billingos.customers.v1.CustomerSession"];
                 };
             };
             /** @description An error: the gRPC status, with its details. */
