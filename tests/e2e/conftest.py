@@ -21,6 +21,12 @@ def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> 
     # hold theirs too, on one server (100 connections).
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("BILLINGOS_DB_POOL_SIZE", "5")
+    # Every browser of these tests is 127.0.0.1: checkout payments get room
+    # for the whole run (the per-address open limit keeps its default and
+    # its own test).
+    monkeypatch.setenv(
+        "BILLINGOS_SUBSCRIPTIONS_CHECKOUT_PAYMENT_CALLS_PER_MINUTE_PER_ADDRESS", "600"
+    )
     running = Suite(
         SuiteOptions(
             state_dir=tmp_path_factory.mktemp("suite"),

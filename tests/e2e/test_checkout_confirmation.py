@@ -366,3 +366,92 @@ async def test_an_expired_session_cannot_start_a_payment_or_be_confirmed(
         assert reason_of(refused) == "CHECKOUT_SESSION_EXPIRED"
     gone = await http.post("/v1/public/checkout-sessions/bcx_nothing:confirm", json={})
     assert gone.status_code == 404
+
+
+async def test_three_declines_expire_the_session_and_the_page_never_sees_decline_codes(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    """A page that takes card after card is a card tester's: the third failed
+    first payment expires the session (and its subscription ends unpaid as
+    any does); the merchant reads the decline, the page only the message."""
+    link, _ = await offer(merchant)
+    session = await open_session(http, merchant, link, customer_email="tester@example.com")
+    secret = session["client_secret"]
+    for attempt in range(3):
+        started = await start_payment(http, secret)
+        await save_card(suite, started["payment"], DECLINED_ON_CHARGE)
+        assert (await confirm(http, secret)).status_code == 200
+        after = await settled(http, secret)
+        public_error = after.get("payment_error", {})
+        assert not public_error.get("decline_code"), after
+        if attempt < 2:
+            assert after["status"] == OPEN, after
+            assert public_error["message"], after
+    assert after["status"] == "CHECKOUT_SESSION_STATUS_EXPIRED", after
+    refused = await http.post(f"/v1/public/checkout-sessions/{secret}:start-payment", json={})
+    assert reason_of(refused) == "CHECKOUT_SESSION_EXPIRED", refused.text
+    kept = (await merchant.client.get(f"/v1/checkout-sessions/{session['id']}")).json()
+    assert kept["payment_error"]["code"] == "card_declined", kept
+    assert await outbox_count(suite, merchant.organization_id, "checkout.expired") >= 1
+
+
+async def test_a_session_makes_a_bounded_number_of_customers_and_setup_intents(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    link, _ = await offer(merchant)
+    session = await open_session(http, merchant, link, customer_email="churn0@example.com")
+    secret = session["client_secret"]
+    for index in range(1, 6):
+        await start_payment(http, secret)
+        changed = await patch(http, secret, customer_email=f"churn{index}@example.com")
+        assert changed.status_code == 200, changed.text
+    refused = await http.post(f"/v1/public/checkout-sessions/{secret}:start-payment", json={})
+    assert refused.status_code == 400, refused.text
+    assert reason_of(refused) == "CHECKOUT_PAYMENT_LIMIT"
+
+
+async def test_a_subscription_ended_before_it_started_expires_its_session(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    link, _ = await offer(merchant)
+    session = await open_session(http, merchant, link, customer_email="ends@example.com")
+    secret = session["client_secret"]
+    started = await start_payment(http, secret)
+    await save_card(suite, started["payment"], DECLINED_ON_CHARGE)
+    assert (await confirm(http, secret)).status_code == 200
+    assert (await settled(http, secret))["status"] == OPEN
+    kept = (await merchant.client.get(f"/v1/checkout-sessions/{session['id']}")).json()
+    canceled = await merchant.client.post(
+        f"/v1/subscriptions/{kept['subscription_id']}/cancel", json={"immediately": True}
+    )
+    assert canceled.status_code == 200, canceled.text
+    after = (await http.get(f"/v1/public/checkout-sessions/{secret}")).json()
+    assert after["status"] == "CHECKOUT_SESSION_STATUS_EXPIRED", after
+
+
+async def test_a_merchants_customer_is_quoted_and_taxed_by_its_own_address(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    link, _ = await offer(merchant)
+    customer = await merchant.client.post(
+        "/v1/customers", json={"email": "known@example.com", "billing_address": ADDRESS}
+    )
+    assert customer.status_code == 200, customer.text
+    both = await merchant.client.post(
+        "/v1/checkout-sessions",
+        json={
+            "checkout_link_id": link["id"],
+            "customer_id": customer.json()["id"],
+            "billing_address": {"country": "FR"},
+        },
+    )
+    assert both.status_code == 400, both.text
+    assert "checkout_session.billing_address" in both.text
+    made = await merchant.client.post(
+        "/v1/checkout-sessions",
+        json={"checkout_link_id": link["id"], "customer_id": customer.json()["id"]},
+    )
+    assert made.status_code == 200, made.text
+    moved = await patch(http, made.json()["client_secret"], billing_address={"country": "FR"})
+    assert moved.status_code == 400, moved.text
+    assert "checkout_session.billing_address" in moved.text

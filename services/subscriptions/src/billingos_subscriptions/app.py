@@ -138,6 +138,9 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
             app.clock,
             per_address_per_minute=settings.checkout_opens_per_minute_per_address,
             per_organization_per_minute=settings.checkout_opens_per_minute_per_organization,
+            payment_calls_per_address_per_minute=(
+                settings.checkout_payment_calls_per_minute_per_address
+            ),
         ),
         organizations,
         InvoiceFonts(settings.invoice_font, settings.invoice_bold_font),

@@ -610,6 +610,7 @@ class Billing:
             await self.announce(sub, events.revoked)
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
+        await checkout_outcome.subscription_ended(self.scope, sub, now)
 
     async def free_seat(self, sub: Subscription, seat: SubscriptionSeat, now: dt.datetime) -> None:
         """Frees a held seat (the caller holds the subscription's row lock,

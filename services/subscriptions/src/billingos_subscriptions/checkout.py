@@ -51,8 +51,8 @@ from billingos_kit.protoconv import MetadataValue, metadata_from_proto
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
 from billingos_subscriptions import checkout_quote, events, order_amounts, price_lines
-from billingos_subscriptions.billing import WorkScope
 from billingos_subscriptions.catalog_copy import Catalog, place_of
+from billingos_subscriptions.checkout_outcome import expire_session
 from billingos_subscriptions.clients import CatalogClient
 from billingos_subscriptions.messages import (
     address_message,
@@ -97,6 +97,11 @@ MAX_LIFETIME = dt.timedelta(hours=24)
 DEFAULT_LIFETIME = MAX_LIFETIME
 SECRET_PREFIX = "bcx_"
 MAX_SECRET_LENGTH = 128
+# The first order of a merchant's customer is taxed by the customer's own
+# address, so a session of one quotes with it and takes no other.
+_MERCHANT_CUSTOMER_ADDRESS = (
+    "is the merchant's customer's own (its first order is taxed by it); change it on the customer"
+)
 # What a success URL may hold for the session's id (as Stripe's).
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 # A syntax check only: the customers context judges an email when it makes
@@ -396,17 +401,6 @@ def _archived_link() -> FailedPrecondition:
     )
 
 
-async def expire_session(scope: WorkScope, row: CheckoutSession, now: dt.datetime) -> None:
-    """Marks the open session (locked by the caller) expired and announces
-    `checkout.expired`: the one place either happens, so once per session."""
-    assert CheckoutSessionStatus(row.status) is CheckoutSessionStatus.OPEN
-    row.status = CheckoutSessionStatus.EXPIRED.value
-    row.expired_at = now
-    row.updated_at = now
-    await CheckoutSessionRepository(scope).update(row, ["status", "expired_at", "updated_at"])
-    await scope.outbox.add(events.checkout_expired(checkout_session_message(row)))
-
-
 def public_success_url(row: CheckoutSession) -> str:
     return row.success_url.replace(SESSION_ID_PLACEHOLDER, str(row.id))
 
@@ -674,6 +668,8 @@ class CheckoutSessions:
             violations.add(f"{SESSION}.seats", f"must be 0 to {MAX_SEATS}")
         customer_id = _optional_id(violations, f"{SESSION}.customer_id", wanted.customer_id)
         details = _details(violations, SESSION, wanted)
+        if customer_id is not None and details.billing_address is not None:
+            violations.add(f"{SESSION}.billing_address", _MERCHANT_CUSTOMER_ADDRESS)
         metadata = _metadata(violations, f"{SESSION}.metadata", wanted.metadata)
         expire_at = now + DEFAULT_LIFETIME
         if wanted.HasField("expire_time"):
@@ -829,7 +825,10 @@ class CheckoutSessions:
         if "customer_name" in paths:
             row.customer_name = _name(violations, f"{SESSION}.customer_name", wanted.customer_name)
         if "billing_address" in paths:
-            row.billing_address = _address(violations, f"{SESSION}.billing_address", wanted)
+            if row.customer_id is not None and not row.customer_made:
+                violations.add(f"{SESSION}.billing_address", _MERCHANT_CUSTOMER_ADDRESS)
+            else:
+                row.billing_address = _address(violations, f"{SESSION}.billing_address", wanted)
         if "discount_code" in paths:
             row.discount_code = _code(violations, f"{SESSION}.discount_code", wanted.discount_code)
         violations.raise_if_any()

@@ -23,6 +23,7 @@ when the first payment succeeds; a failed one opens it again with the error
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from billingos.customers.v1 import customers_pb2
@@ -50,6 +51,10 @@ _AWAITING_CARD = frozenset(
         payment_methods_pb2.SETUP_INTENT_STATUS_REQUIRES_ACTION,
     }
 )
+# SetupIntents (and customers made) one session may ask for: each start
+# after changed details or a decline makes more at Stripe and in the
+# merchant's customer list.
+MAX_PAYMENT_STARTS = 5
 # Subscriptions whose checkout is done at once: nothing was due now.
 _STARTED = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE})
 
@@ -93,11 +98,19 @@ class CheckoutConfirmation:
             if intent is not None and intent.status not in _AWAITING_CARD:
                 intent = None  # used (its card failed) or canceled: a new one
         if intent is None:
+            if row.payment_starts >= MAX_PAYMENT_STARTS:
+                raise FailedPrecondition(
+                    "this checkout has taken as many cards as it may; open a new one",
+                    reason="CHECKOUT_PAYMENT_LIMIT",
+                )
             row.payment_starts += 1
+            # Named by the customer and the count: a retry after a rollback
+            # (the count not saved) asks for the same intent, never another
+            # customer's.
             intent = await self._payments.create_setup_intent(
                 organization_id,
                 row.customer_id,
-                f"checkout:{row.id}:setup-intent:{row.payment_starts}",
+                f"checkout:{row.id}:setup-intent:{row.customer_id}:{row.payment_starts}",
             )
             row.setup_intent_id = uuid.UUID(intent.id)
             changed += ["setup_intent_id", "payment_starts"]
@@ -116,8 +129,10 @@ class CheckoutConfirmation:
         made = await self._buyers.create(
             self._scope.organization_id,
             customer,
-            # A new customer for each start that follows changed details.
-            f"checkout:{row.id}:customer:{row.payment_starts}",
+            # Named by the details: a retry after a rollback finds the same
+            # customer, and changed details make another (never a key reused
+            # with a different body).
+            f"checkout:{row.id}:customer:{_details_digest(customer)}",
         )
         return uuid.UUID(made.id)
 
@@ -159,7 +174,7 @@ class CheckoutConfirmation:
         row.payment_error = None
         row.updated_at = now
         await self._sessions.sessions.update(
-            row, ["subscription_id", "order_id", "payment_error", "updated_at"]
+            row, ["subscription_id", "order_id", "payment_error", "totals", "updated_at"]
         )
         if SubscriptionStatus(sub.status) in _STARTED:
             await complete(self._scope, row, now)
@@ -220,3 +235,7 @@ class CheckoutConfirmation:
         if not await billing.in_flight(order):
             await billing.retry_now(order, sub, now)
         return sub
+
+
+def _details_digest(customer: customers_pb2.Customer) -> str:
+    return hashlib.sha256(customer.SerializeToString(deterministic=True)).hexdigest()[:32]

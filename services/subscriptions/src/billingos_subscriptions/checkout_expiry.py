@@ -19,7 +19,7 @@ from billingos_kit.db import Database
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
-from billingos_subscriptions.checkout import expire_session
+from billingos_subscriptions.checkout_outcome import expire_session
 from billingos_subscriptions.repository import CheckoutSecrets
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,29 @@ from billingos_kit.throttle import TokenBuckets, client_network
 
 class CheckoutOpenLimits:
     def __init__(
-        self, clock: Clock, *, per_address_per_minute: int, per_organization_per_minute: int
+        self,
+        clock: Clock,
+        *,
+        per_address_per_minute: int,
+        per_organization_per_minute: int,
+        payment_calls_per_address_per_minute: int = 30,
     ) -> None:
         self._by_address = TokenBuckets(clock, per_address_per_minute)
         self._by_organization = TokenBuckets(clock, per_organization_per_minute)
+        self._payments_by_address = TokenBuckets(clock, payment_calls_per_address_per_minute)
+
+    def admit_payment(self, client_address: str) -> None:
+        """Starting a payment or confirming one makes a customer, a Stripe
+        SetupIntent or a charge: each client network has an allowance of its
+        own for them (a card tester's loop is refused before Stripe sees it)."""
+        network = client_network(client_address) if client_address else "(unknown)"
+        wait = self._payments_by_address.take(network)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many checkout payments from this address; retry after the Retry-After delay",
+                wait,
+                reason="CHECKOUT_PAYMENTS_RATE_LIMITED",
+            )
 
     def admit(self, client_address: str, organization_id: uuid.UUID) -> None:
         """Spends a token of the client's and one of the organization's, or

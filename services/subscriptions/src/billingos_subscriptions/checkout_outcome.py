@@ -1,10 +1,13 @@
 """What a checkout session becomes as its subscription's first payment
 settles (the engine calls these as it applies the payment, in the same
 transaction): completed and announced once when paid; open again with the
-payment's error when it failed, so the customer may try another card.
+payment's error when it failed, so the customer may try another card, but
+expired after MAX_PAYMENT_FAILURES (a page that takes card after card is a
+card tester's); expired when its subscription ends before starting (unpaid
+for a day, or canceled by the merchant), so none stays processing.
 
-Only a session still processing moves: one open (confirming, before the
-answer) or already completed is left to its confirmation."""
+Only a session still processing moves on a payment: one open (confirming,
+before the answer) or already completed is left to its confirmation."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from billingos_subscriptions import events
-from billingos_subscriptions.messages import checkout_session_message
+from billingos_subscriptions.messages import DECLINED_MESSAGE, checkout_session_message
 from billingos_subscriptions.models import CheckoutSession, PaymentAttempt, Subscription
 from billingos_subscriptions.repository import CheckoutSessionRepository
 from billingos_subscriptions.vocabulary import CheckoutSessionStatus
@@ -20,8 +23,22 @@ from billingos_subscriptions.vocabulary import CheckoutSessionStatus
 if TYPE_CHECKING:
     from billingos_subscriptions.billing import WorkScope
 
-# What a customer is told when the payment's own message is empty.
-_DECLINED = "The payment was declined. Try another card."
+# Failed first payments a session takes before it is expired.
+MAX_PAYMENT_FAILURES = 3
+
+
+async def expire_session(scope: WorkScope, row: CheckoutSession, now: dt.datetime) -> None:
+    """Marks the (locked) session expired and announces `checkout.expired`:
+    the one place either happens, so once per session."""
+    assert CheckoutSessionStatus(row.status) in (
+        CheckoutSessionStatus.OPEN,
+        CheckoutSessionStatus.PROCESSING,
+    )
+    row.status = CheckoutSessionStatus.EXPIRED.value
+    row.expired_at = now
+    row.updated_at = now
+    await CheckoutSessionRepository(scope).update(row, ["status", "expired_at", "updated_at"])
+    await scope.outbox.add(events.checkout_expired(checkout_session_message(row)))
 
 
 async def complete(scope: WorkScope, row: CheckoutSession, now: dt.datetime) -> None:
@@ -61,14 +78,35 @@ async def first_payment_failed(
     row = await _processing(scope, sub)
     if row is None:
         return
-    row.status = CheckoutSessionStatus.OPEN.value
     row.payment_error = {
         "code": attempt.failure_code or "",
         "decline_code": attempt.decline_code or "",
-        "message": attempt.failure_message or _DECLINED,
+        "message": attempt.failure_message or DECLINED_MESSAGE,
     }
+    row.payment_failures += 1
     row.setup_intent_id = None
     row.updated_at = now
     await CheckoutSessionRepository(scope).update(
-        row, ["status", "payment_error", "setup_intent_id", "updated_at"]
+        row, ["payment_error", "payment_failures", "setup_intent_id", "updated_at"]
     )
+    if row.payment_failures >= MAX_PAYMENT_FAILURES:
+        # Its incomplete subscription ends unpaid in a day, as any does.
+        await expire_session(scope, row, now)
+        return
+    row.status = CheckoutSessionStatus.OPEN.value
+    await CheckoutSessionRepository(scope).update(row, ["status"])
+
+
+async def subscription_ended(scope: WorkScope, sub: Subscription, now: dt.datetime) -> None:
+    """The subscription ended: a session of it not completed (processing, or
+    open again after a decline) will never be, so it is expired."""
+    if sub.checkout_session_id is None:
+        return
+    row = await CheckoutSessionRepository(scope).get(sub.checkout_session_id, for_update=True)
+    if row is None:
+        return
+    if CheckoutSessionStatus(row.status) in (
+        CheckoutSessionStatus.OPEN,
+        CheckoutSessionStatus.PROCESSING,
+    ):
+        await expire_session(scope, row, now)

@@ -310,17 +310,47 @@ def checkout_session_message(row: CheckoutSession) -> checkout_pb2.CheckoutSessi
         metadata=metadata_to_proto(row.metadata),
         create_time=timestamp(row.created_at),
         update_time=timestamp(row.updated_at),
-        payment_error=payment_error_message(row),
+        payment_error=payment_error_message(row.payment_error),
     )
 
 
-def payment_error_message(row: CheckoutSession) -> checkout_pb2.CheckoutPaymentError | None:
-    if row.payment_error is None:
+# What a customer is told when the payment's own message is empty, or when
+# the decline's reason is the issuer's suspicion (never shown: it would tell
+# a card tester which stolen card is live).
+DECLINED_MESSAGE = "The payment was declined. Try another card."
+_UNTOLD_DECLINES = frozenset(
+    {
+        "fraudulent",
+        "lost_card",
+        "stolen_card",
+        "pickup_card",
+        "restricted_card",
+        "merchant_blacklist",
+        "security_violation",
+    }
+)
+
+
+def public_payment_error(error: dict[str, str] | None) -> dict[str, str] | None:
+    """The error as the customer's page may see it: the failure's code and
+    the bank's message, never the decline code (the merchant's to read), and
+    a plain decline where the reason is the issuer's suspicion."""
+    if error is None:
+        return None
+    if error.get("decline_code") in _UNTOLD_DECLINES:
+        return {"code": "card_declined", "decline_code": "", "message": DECLINED_MESSAGE}
+    return {**error, "decline_code": ""}
+
+
+def payment_error_message(
+    error: dict[str, str] | None,
+) -> checkout_pb2.CheckoutPaymentError | None:
+    if error is None:
         return None
     return checkout_pb2.CheckoutPaymentError(
-        code=row.payment_error.get("code", ""),
-        decline_code=row.payment_error.get("decline_code", ""),
-        message=row.payment_error.get("message", ""),
+        code=error.get("code", ""),
+        decline_code=error.get("decline_code", ""),
+        message=error.get("message", ""),
     )
 
 
@@ -393,5 +423,5 @@ def public_session_message(
         success_url=success_url,
         expire_time=timestamp(row.expire_at),
         payment=payment if is_open else None,
-        payment_error=payment_error_message(row),
+        payment_error=payment_error_message(public_payment_error(row.payment_error)),
     )

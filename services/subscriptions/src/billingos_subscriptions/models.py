@@ -518,6 +518,8 @@ checkout_sessions = Table(
     Column("payment_starts", Integer, nullable=False, server_default="0"),
     # Why the last first payment failed: {code, decline_code, message}.
     Column("payment_error", JSONB, nullable=True),
+    # How many first payments failed (past MAX_PAYMENT_FAILURES: expired).
+    Column("payment_failures", Integer, nullable=False, server_default="0"),
     UniqueConstraint("client_secret_hash"),
     Index("ix_checkout_sessions_organization_id_id", "organization_id", "id"),
     Index(
@@ -861,3 +863,4 @@ class CheckoutSession:
     setup_intent_id: uuid.UUID | None = None
     payment_starts: int = 0
     payment_error: dict[str, str] | None = None
+    payment_failures: int = 0

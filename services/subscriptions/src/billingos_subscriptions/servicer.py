@@ -524,6 +524,7 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     async def StartPublicCheckoutPayment(
         self, request: public_checkout_pb2.StartPublicCheckoutPaymentRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
+        self._backends.open_limits.admit_payment(current_scope().client_address)
         confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row, intent_secret = await confirmation.start_payment(session_id)
         return await self._message(sessions, row, intent_secret)
@@ -531,6 +532,7 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     async def ConfirmPublicCheckoutSession(
         self, request: public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
+        self._backends.open_limits.admit_payment(current_scope().client_address)
         confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row = await confirmation.confirm(session_id)
         self._backends.wake()

@@ -45,6 +45,9 @@ class SubscriptionsSettings(ServiceSettings):
     # each process; past either: 429 with Retry-After.
     checkout_opens_per_minute_per_address: int = Field(default=60, ge=1)
     checkout_opens_per_minute_per_organization: int = Field(default=1200, ge=1)
+    # Payment starts and confirmations (each makes a customer, a SetupIntent
+    # or a charge) per minute from one client network, in each process.
+    checkout_payment_calls_per_minute_per_address: int = Field(default=30, ge=1)
     # Expired sessions that bought nothing are deleted this many days after
     # they expired (completed ones are kept: they are the merchant's record).
     checkout_retention_days: int = Field(default=30, ge=1)
