@@ -102,12 +102,12 @@ def url_of_length(length: int) -> str:
     [
         pytest.param("logo_url", url_of_length(2048), None, id="logo-2048"),
         pytest.param("logo_url", "https://example.com", None, id="logo-host-only"),
-        pytest.param("logo_url", "HTTPS://Example.COM/Logo.PNG", None, id="logo-upper-case"),
+        pytest.param("logo_url", "https://Example.COM/Logo.PNG", None, id="logo-upper-case-host"),
         pytest.param(
             "logo_url", "https://cdn.example.com:8443/a%20b.png?v=1&s=2#x", None, id="logo-full"
         ),
-        pytest.param("logo_url", "https://[2001:db8::1]:8443/l.svg", None, id="logo-ipv6"),
-        pytest.param("logo_url", "https://192.0.2.7/logo.png", None, id="logo-ipv4"),
+        pytest.param("logo_url", "https://[2606:4700::1111]:8443/l.svg", None, id="logo-ipv6"),
+        pytest.param("logo_url", "https://93.184.216.34/logo.png", None, id="logo-ipv4"),
         pytest.param("logo_url", "", None, id="logo-empty"),
         pytest.param("brand_color", "#1A2b3C", "#1a2b3c", id="color-mixed-case"),
         pytest.param("brand_color", "#000000", None, id="color-black"),
@@ -156,6 +156,16 @@ EMAIL_FIELD = "organization.branding.support_email"
         pytest.param("logo_url", "https:///logo.png", "host", id="logo-no-host"),
         pytest.param("logo_url", "https://", "host", id="logo-nothing"),
         pytest.param("logo_url", "https://example.com:99999/", "port", id="logo-bad-port"),
+        pytest.param("logo_url", "HTTPS://example.com/l.png", "lower case", id="logo-upper-scheme"),
+        pytest.param("logo_url", "https://127.0.0.1/a.png", "public", id="logo-loopback"),
+        pytest.param("logo_url", "https://[::1]/a.png", "public", id="logo-loopback-v6"),
+        pytest.param(
+            "logo_url", "https://169.254.169.254/latest/meta-data", "public", id="logo-metadata"
+        ),
+        pytest.param("logo_url", "https://10.1.2.3/a.png", "public", id="logo-private"),
+        pytest.param("logo_url", "https://localhost/a.png", "public", id="logo-localhost"),
+        pytest.param("logo_url", "https://cdn.internal/a.png", "public", id="logo-internal"),
+        pytest.param("logo_url", "https://intranet/a.png", "public", id="logo-single-label"),
         pytest.param("logo_url", "https://[::1/logo.png", "host", id="logo-open-bracket"),
         pytest.param("logo_url", "https://-example.com/", "host", id="logo-bad-label"),
         pytest.param("logo_url", "https://%65xample.com/", "host", id="logo-encoded-host"),

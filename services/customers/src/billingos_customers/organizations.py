@@ -265,8 +265,8 @@ def _check_logo_url(violations: Violations, url: str) -> None:
             "must be a URL of the ASCII characters RFC 3986 allows (percent-encode any other)",
         )
         return
-    if url[: len("https://")].lower() != "https://":
-        violations.add(field, "must be an absolute https URL (https://...)")
+    if not url.startswith("https://"):
+        violations.add(field, "must be an absolute https URL (https://..., in lower case)")
         return
     try:
         parts = urllib.parse.urlsplit(url)
@@ -276,6 +276,22 @@ def _check_logo_url(violations: Violations, url: str) -> None:
         violations.add(field, "must not contain a user name or password")
     elif parts is None or not _valid_host(parts):
         violations.add(field, "must name a host (a DNS name or an IP address) and a valid port")
+    elif not _public_host(parts.hostname or ""):
+        # Every customer's browser loads it: never from their own network.
+        violations.add(field, "must name a public host (not loopback, private or link-local)")
+
+
+# Names that only resolve inside a network.
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa", ".svc")
+
+
+def _public_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        return name != "localhost" and "." in name and not name.endswith(_INTERNAL_SUFFIXES)
+    return address.is_global
 
 
 def _valid_host(parts: urllib.parse.SplitResult) -> bool:
