@@ -329,6 +329,35 @@ async def test_failed_session_checks_spend_the_addresss_one_allowance(served: Se
     await served.portal.GetPortalCustomer(PORTAL_REQUEST, metadata=elsewhere)
 
 
+async def test_failed_session_checks_count_an_ipv6_clients_whole_64(served: Served) -> None:
+    """Guesses from ever new addresses of one IPv6 /64 spend one allowance,
+    shared with the key check; another /64 is not held up."""
+    for index in range(ALLOWANCE):
+        await refusal(
+            served.portal.GetPortalCustomer(
+                PORTAL_REQUEST,
+                metadata=gateway_metadata(
+                    f"bcs_guess{index}", client_address=f"2001:db8:77:1::{index + 1:x}"
+                ),
+            )
+        )
+    for metadata, call in (
+        (
+            gateway_metadata(TOKEN, client_address="2001:db8:77:1:9999::1"),
+            served.portal.GetPortalCustomer,
+        ),
+        (
+            gateway_metadata(API_KEY, client_address="2001:db8:77:1::beef"),
+            served.customers.ListCustomers,
+        ),
+    ):
+        request = PORTAL_REQUEST if call is served.portal.GetPortalCustomer else LIST_REQUEST
+        error = await refusal(call(request, metadata=metadata))
+        assert (error.code, error.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+    elsewhere = gateway_metadata(TOKEN, client_address="2001:db8:77:2::1")
+    await served.portal.GetPortalCustomer(PORTAL_REQUEST, metadata=elsewhere)
+
+
 async def test_internal_callers_keep_working_and_name_no_portal_customer(
     served: Served,
 ) -> None:

@@ -1,6 +1,6 @@
 """The API-key check every service runs (keycheck.py), against a key store
 held in memory and a frozen clock: what is cached and for how long, which
-refusal says what, the per-address throttle, and one lookup per key however
+refusal says what, the per-client-network throttle, and one lookup per key however
 many calls wait for it."""
 
 from __future__ import annotations
@@ -242,3 +242,47 @@ async def test_a_secret_that_is_no_api_key_is_refused_without_asking(
         await check.verify("Bearer sk_live_123", "192.0.2.1")
     assert refused.value.reason == "API_KEY_INVALID"
     assert store.asked == []
+
+
+async def test_addresses_of_one_ipv6_64_share_one_allowance(
+    check: KeyCheck, store: KeyStore, clock: FrozenClock
+) -> None:
+    """A host picks any address of its /64 at will: rotating through them
+    buys no fresh allowance, while the next /64 has its own."""
+    for index in range(ALLOWANCE):
+        with pytest.raises(Unauthenticated):
+            await check.verify(f"Bearer bos_guess{index}", f"2001:db8:1:2::{index + 1:x}")
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"):
+        with pytest.raises(TooManyRequests):
+            await check.verify("Bearer bos_good", address)
+    assert await check.verify("Bearer bos_good", "2001:db8:1:3::1") == GOOD
+    clock.advance(dt.timedelta(seconds=12))
+    assert await check.verify("Bearer bos_good", "2001:db8:1:2:abcd::9") == GOOD
+
+
+async def test_a_refund_goes_back_to_the_network_that_spent_it(
+    check: KeyCheck, store: KeyStore
+) -> None:
+    """A lookup spends its token up front and a good key gives it back, to
+    the same /64 whichever of its addresses asked."""
+    for index in range(ALLOWANCE - 1):
+        with pytest.raises(Unauthenticated):
+            await check.verify(f"Bearer bos_guess{index}", f"2001:db8:5::{index + 1:x}")
+    for n in range(3):
+        store.keys[f"bos_new{n}"] = GOOD
+        assert await check.verify(f"Bearer bos_new{n}", f"2001:db8:5::aa{n}") == GOOD
+    with pytest.raises(Unauthenticated):
+        await check.verify("Bearer bos_last_guess", "2001:db8:5::ff")
+    with pytest.raises(TooManyRequests):
+        await check.verify("Bearer bos_good", "2001:db8:5::1")
+
+
+async def test_calls_without_a_client_address_share_one_unknown_allowance(
+    check: KeyCheck,
+) -> None:
+    for index in range(ALLOWANCE):
+        with pytest.raises(Unauthenticated):
+            await check.verify(f"Bearer bos_guess{index}", "" if index % 2 else " ")
+    with pytest.raises(TooManyRequests):
+        await check.verify("Bearer bos_good", "")
+    assert await check.verify("Bearer bos_good", "192.0.2.1") == GOOD

@@ -1,4 +1,4 @@
-"""The failed-key-check throttle's arithmetic, on a frozen clock."""
+"""The failed-credential-check throttle's arithmetic, on a frozen clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import pytest
 
 from billingos_kit.clock import FrozenClock
 from billingos_kit.testing.plugin import TEST_EPOCH
-from billingos_kit.throttle import FailedCheckThrottle, TokenBuckets, client_network
+from billingos_kit.throttle import (
+    UNKNOWN_CLIENT,
+    FailedCheckThrottle,
+    TokenBuckets,
+    client_network,
+)
 
 
 def test_an_address_is_throttled_after_its_allowance_and_refills_with_time() -> None:
@@ -56,8 +61,54 @@ def test_token_buckets_take_spends_only_while_tokens_are_left() -> None:
         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
         ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::/64", "2001:db8:1:2::/64"),  # applying it twice changes nothing
+        ("", UNKNOWN_CLIENT),
+        ("  ", UNKNOWN_CLIENT),
+        (UNKNOWN_CLIENT, UNKNOWN_CLIENT),
         ("not an address", "not an address"),
     ],
 )
 def test_a_client_network_is_its_ipv4_address_or_its_ipv6_64(address: str, network: str) -> None:
     assert client_network(address) == network
+
+
+def test_the_failed_check_throttle_counts_an_ipv6_client_by_its_64() -> None:
+    """Spending, asking and refunding all count by client network: a client
+    rotating through the addresses of its /64 gets one allowance."""
+    clock = FrozenClock(TEST_EPOCH)
+    throttle = FailedCheckThrottle(clock, per_minute=2)
+    throttle.record_failure("2001:db8:1:2::1")
+    throttle.record_failure("2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    assert throttle.retry_after("2001:db8:1:2::ffff") == 30
+    assert throttle.take("2001:db8:1:2::42") == 30  # nothing left to take
+    assert throttle.retry_after("2001:db8:1:3::1") is None  # the next /64
+    throttle.refund("2001:db8:1:2::9")
+    assert throttle.retry_after("2001:db8:1:2::1") is None
+    assert throttle.take("2001:db8:1:2::7") is None
+    assert throttle.retry_after("2001:db8:1:2::1") == 30
+
+
+def test_the_failed_check_throttle_keeps_ipv4_addresses_apart() -> None:
+    throttle = FailedCheckThrottle(FrozenClock(TEST_EPOCH), per_minute=1)
+    throttle.record_failure("192.0.2.1")
+    assert throttle.retry_after("192.0.2.1") == 60
+    assert throttle.retry_after("::ffff:192.0.2.1") == 60  # the same client, mapped
+    assert throttle.retry_after("192.0.2.2") is None
+
+
+def test_clients_of_no_known_address_share_one_bucket() -> None:
+    throttle = FailedCheckThrottle(FrozenClock(TEST_EPOCH), per_minute=1)
+    throttle.record_failure("")
+    assert throttle.retry_after(" ") == 60
+    assert throttle.retry_after(UNKNOWN_CLIENT) == 60
+    assert throttle.retry_after("192.0.2.1") is None
+
+
+def test_plain_token_buckets_count_their_keys_as_given() -> None:
+    """Organization ids and the like are no addresses: nothing normalised."""
+    buckets = TokenBuckets(FrozenClock(TEST_EPOCH), per_minute=1)
+    assert buckets.take("2001:db8:1:2::1") is None
+    assert buckets.take("2001:db8:1:2::2") is None
+    assert buckets.take("") is None
+    assert buckets.take(" ") is None

@@ -98,16 +98,71 @@ def test_raise_if_any_raises_every_violation_at_once() -> None:
         "Ada\x1b[31m",
         "Ada\x7f",
         "Ada\x9b",
+        "two\x85lines",
         "evil\u202egpj.exe",
         "\u2066Ada\u2069",
         "\u202aAda\u202c",
+        "\u202bAda",
     ],
 )
-def test_control_and_bidirectional_formatting_characters_are_refused(value: str) -> None:
+def test_control_and_bidirectional_formatting_characters_are_refused_on_a_single_line(
+    value: str,
+) -> None:
     violations = Violations()
-    check_text(violations, "customer.name", value, max_length=100)
+    check_text(violations, "customer.name", value, max_length=100, single_line=True)
     assert [v.field for v in violations.found] == ["customer.name"]
     assert "control characters" in violations.found[0].description
+
+
+@pytest.mark.parametrize("value", ["Ada\x00", "Ada\x1b[31m", "Ada\x7f", "Ada\x9b", "a\x85b"])
+def test_control_characters_are_refused_in_any_text(value: str) -> None:
+    violations = Violations()
+    check_text(violations, "product.description", value, max_length=100)
+    assert [v.field for v in violations.found] == ["product.description"]
+    assert "control characters" in violations.found[0].description
+
+
+HEBREW = "\u05de\u05e0\u05d5\u05d9 \u05d7\u05d5\u05d3\u05e9\u05d9"  # "a monthly subscription"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"{HEBREW} \u2066Pro Plan\u2069 \u05db\u05d5\u05dc\u05dc API",
+        f"{HEBREW}\n\u2067{HEBREW}\u2069 (\u2068v2\u2069)\n\u202aSLA 99.9%\u202c",
+        f"\u2067{HEBREW} \u202a\u2066Pro\u2069\u202c\u2069",  # nested, closed innermost first
+        f"{HEBREW} \u200fPro\u200f",  # the implicit marks are no formatting to balance
+        "two\r\nlines\twith a tab",
+    ],
+)
+def test_a_multi_line_field_takes_balanced_embeddings_and_isolates(value: str) -> None:
+    violations = Violations()
+    check_text(violations, "product.description", value, max_length=500)
+    assert violations.found == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(f"{HEBREW} \u2067Pro", id="unclosed-isolate"),
+        pytest.param(f"{HEBREW} \u202bPro", id="unclosed-embedding"),
+        pytest.param(f"\u2066Pro\u2069\u2069 {HEBREW}", id="isolate-closed-twice"),
+        pytest.param(f"Pro\u202c {HEBREW}", id="close-with-nothing-open"),
+        pytest.param("\u2066Pro\u202c\u2069", id="embedding-close-inside-an-isolate"),
+        pytest.param("\u202aPro\u2069\u202c", id="isolate-close-for-an-embedding"),
+        pytest.param("\u2066\u202aPro\u2069\u202c", id="closed-out-of-order"),
+        pytest.param(f"\u2067{HEBREW}\n\u2069", id="closed-on-the-next-line"),
+        pytest.param(f"\u2067{HEBREW}\u2029\u2069", id="closed-after-a-paragraph-separator"),
+        pytest.param("evil\u202egpj.exe", id="right-to-left-override"),
+        pytest.param("\u202dPro\u202c", id="closed-left-to-right-override"),
+        pytest.param(f"\u2066\u202e{HEBREW}\u202c\u2069", id="override-inside-an-isolate"),
+    ],
+)
+def test_a_multi_line_field_refuses_overrides_and_unbalanced_formatting(value: str) -> None:
+    violations = Violations()
+    check_text(violations, "benefit.note", value, max_length=500)
+    assert [v.field for v in violations.found] == ["benefit.note"]
+    assert "bidirectional" in violations.found[0].description
 
 
 def test_line_breaks_are_text_but_not_a_single_line() -> None:

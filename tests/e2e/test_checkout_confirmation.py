@@ -455,3 +455,26 @@ async def test_a_merchants_customer_is_quoted_and_taxed_by_its_own_address(
     moved = await patch(http, made.json()["client_secret"], billing_address={"country": "FR"})
     assert moved.status_code == 400, moved.text
     assert "checkout_session.billing_address" in moved.text
+
+
+async def test_a_price_archived_since_refuses_the_payment_before_anything_is_made(
+    merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    link, yearly = await offer(merchant)
+    session = await open_session(http, merchant, link, customer_email="late-price@example.com")
+    secret = session["client_secret"]
+    chosen = await patch(http, secret, price_id=yearly["id"])
+    assert chosen.status_code == 200, chosen.text
+    archived = await merchant.client.patch(
+        f"/v1/prices/{yearly['id']}", params={"update_mask": "archived"}, json={"archived": True}
+    )
+    assert archived.status_code == 200, archived.text
+
+    async def refused_for_the_price() -> httpx.Response | None:
+        answer = await http.post(f"/v1/public/checkout-sessions/{secret}:start-payment", json={})
+        return answer if reason_of(answer) == "PRICE_ARCHIVED" else None
+
+    refused = await eventually(refused_for_the_price, seconds=15, every=0.2)
+    assert refused.status_code == 400, refused.text
+    kept = (await merchant.client.get(f"/v1/checkout-sessions/{session['id']}")).json()
+    assert not kept["customer_id"]  # no customer made for nothing

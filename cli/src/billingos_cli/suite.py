@@ -215,13 +215,28 @@ class Suite:
     def _plan_addresses(self) -> None:
         """Each service's address, chosen before any starts: every service is
         told where every other listens (as in a cluster, where each is a
-        name), so one may ask a service the registry starts after it."""
+        name), so one may ask a service the registry starts after it.
+
+        Nothing listens on a planned port until its service starts, so the
+        probe would offer it again: gRPC servers bind with SO_REUSEPORT, and
+        two services on one port would split each other's calls. So no port
+        is planned twice, a free pick is never a service's registry port (the
+        port that service takes, here or in a `./billingos up` beside this
+        suite) nor the gateway's HTTP port, and a clash is picked again."""
+        registry = {spec.port for spec in SERVICES}
+        planned: set[int] = {self._http_port} if self._http_port else set()
         for spec in SERVICES:
-            port = (
-                spec.port
-                if self.options.registry_ports and port_is_free(spec.port)
-                else free_port()
-            )
+            if self.options.registry_ports and spec.port not in planned and port_is_free(spec.port):
+                port = spec.port
+            else:
+                avoid = planned | registry | {DEFAULT_HTTP_PORT}
+                for _ in range(100):
+                    port = free_port()
+                    if port not in avoid:
+                        break
+                else:
+                    raise RuntimeError(f"no free port for {spec.name} outside the planned ones")
+            planned.add(port)
             self._planned[spec.name] = f"127.0.0.1:{port}"
 
     def _start_service(self, spec: ServiceSpec) -> None:

@@ -5,8 +5,9 @@ the answers of the credentials' owner (the customers service), kept by the
 secret's SHA-256 for a short while and asked for once per secret however
 many calls wait.
 
-Both checks spend the same per-address throttle (throttle.py), so a guesser
-gets one allowance of failed checks, whichever kind of secret it tries.
+Both checks spend the same per-client-network throttle (throttle.py), so a
+guesser gets one allowance of failed checks, whichever kind of secret it
+tries, and whichever address of its IPv6 /64 it sends from.
 """
 
 from __future__ import annotations

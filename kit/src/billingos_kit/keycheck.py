@@ -10,8 +10,9 @@ found to be no active key as long, so a busy key costs no call at all; on a
 miss the customers service, which owns the keys, is asked
 (`ApiKeyAdminService.VerifyApiKey`), once per key however many calls wait
 for the answer. A revoked key stops working within `cache_time`. Failed
-checks are throttled per client address (throttle.py): past the allowance,
-every call from the address to this process is refused, valid key or not
+checks are throttled per client network (throttle.py: an IPv4 address, an
+IPv6 /64): past the allowance, every call from the network to this process
+is refused, valid key or not
 (each process counts for itself; behind a load balancer, the gateway must be
 told how many proxies to look past, or every client shares one address).
 
@@ -86,7 +87,7 @@ class KeyCheck:
     ) -> None:
         self.lookup = lookup
         # Shared with the customer-session check (sessioncheck.py): one
-        # allowance of failures per address, whatever it presents.
+        # allowance of failures per client network, whatever it presents.
         self.throttle = FailedCheckThrottle(clock, failed_checks_per_minute)
         self._answers: OwnerAnswers[VerifiedKey] = OwnerAnswers(
             clock, self.throttle, cache_time, max_entries

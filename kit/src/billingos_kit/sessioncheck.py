@@ -16,7 +16,8 @@ customers service per token however many calls wait,
 or one whose customer was deleted, stops working within `cache_time`. The
 session's expiry is compared with the injected clock on every call, cache or
 not: a cached answer never outlives the token. Failures spend the same
-per-address allowance as failed key checks (the key check's throttle).
+per-client-network allowance as failed key checks (the key check's
+throttle).
 """
 
 from __future__ import annotations

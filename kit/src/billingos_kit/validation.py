@@ -74,12 +74,49 @@ def ascii_lower(value: str) -> str:
 
 
 # Characters no text field takes: control characters (C0 but tab and line
-# breaks, DEL, C1) and the explicit bidirectional embeddings, overrides and
-# isolates, which make a name or an address read differently than it is
-# (an invoice, an email, a dashboard would show the reordered text).
-_NEVER_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# And what a single-line field (a name, an address line) never takes either.
+# breaks, DEL, C1).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The explicit bidirectional formatting characters: embeddings (LRE, RLE),
+# their end (PDF), overrides (LRO, RLO), isolates (LRI, RLI, FSI) and their
+# end (PDI). They make text read differently than it is (an invoice, an
+# email, a dashboard would show the reordered text), so a single-line field
+# (a name, an address line) takes none. Right-to-left text with embedded
+# Latin uses them, though, so a multi-line field (a description, a note)
+# takes embeddings and isolates each closed, in order, on the line that
+# opens it (a paragraph break ends them all, UAX #9), and never an override,
+# which reorders whatever it covers character by character.
+_BIDI_FORMATTING = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_OVERRIDES = frozenset("\u202d\u202e")
+_OPENS_EMBEDDING = frozenset("\u202a\u202b")
+_CLOSES_EMBEDDING = "\u202c"
+_OPENS_ISOLATE = frozenset("\u2066\u2067\u2068")
+_CLOSES_ISOLATE = "\u2069"
+# What ends a paragraph for the bidirectional algorithm (class B; U+001C-
+# U+001E and U+0085 are control characters, refused before).
+_PARAGRAPH_BREAKS = frozenset("\n\r\x85\u2029")
+_BIDI_OR_PARAGRAPH = re.compile("[\u202a-\u202e\u2066-\u2069\n\r\x85\u2029]")
+# And what a single-line field never takes either.
 _LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029\x85]")
+
+
+def _bidi_balanced(value: str) -> bool:
+    """No override, and every embedding and isolate closed, innermost first,
+    within its paragraph."""
+    open_: list[str] = []  # _CLOSES_EMBEDDING or _CLOSES_ISOLATE, innermost last
+    for match in _BIDI_OR_PARAGRAPH.finditer(value):
+        character = match.group()
+        if character in _PARAGRAPH_BREAKS:
+            if open_:
+                return False
+        elif character in _OVERRIDES:
+            return False
+        elif character in _OPENS_EMBEDDING:
+            open_.append(_CLOSES_EMBEDDING)
+        elif character in _OPENS_ISOLATE:
+            open_.append(_CLOSES_ISOLATE)
+        elif not open_ or open_.pop() != character:
+            return False  # a close with nothing open, or closing the wrong kind
+    return not open_
 
 
 def check_text(
@@ -91,18 +128,26 @@ def check_text(
     required: bool = False,
     single_line: bool = False,
 ) -> None:
-    """Required-ness, the length bound, and no control or bidirectional
-    formatting characters (nor line breaks where `single_line`)."""
+    """Required-ness, the length bound, no control characters, and no
+    bidirectional formatting characters where `single_line` (nor line
+    breaks), only closed embeddings and isolates elsewhere (see above)."""
     if required and not value.strip():
         violations.add(field, "is required")
     elif len(value) > max_length:
         violations.add(field, f"must be at most {max_length} characters")
-    elif _NEVER_IN_TEXT.search(value):
+    elif _CONTROL.search(value) or (single_line and _BIDI_FORMATTING.search(value)):
         violations.add(
             field, "must not contain control characters or bidirectional formatting characters"
         )
     elif single_line and _LINE_BREAKS.search(value):
         violations.add(field, "must be a single line (no tabs or line breaks)")
+    elif not single_line and _BIDI_FORMATTING.search(value) and not _bidi_balanced(value):
+        violations.add(
+            field,
+            "must not contain bidirectional overrides (U+202D, U+202E), and must close "
+            "every bidirectional embedding (U+202C) and isolate (U+2069) it opens, "
+            "innermost first, on the same line",
+        )
 
 
 def check_metadata(

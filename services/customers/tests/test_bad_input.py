@@ -72,6 +72,31 @@ BAD_CREATES = [
         "customer.metadata.nested",
         id="nested-metadata-value",
     ),
+    pytest.param(create(name="Ada\nLovelace"), "customer.name", id="name-line-break"),
+    pytest.param(create(name="Ada\tLovelace"), "customer.name", id="name-tab"),
+    pytest.param(create(name="Ada\u2028Lovelace"), "customer.name", id="name-line-separator"),
+    pytest.param(
+        create(name="\u2067\u05e9\u05dc\u05d5\u05dd\u2069 Ada"),
+        "customer.name",
+        id="name-balanced-isolate",  # a single-line field takes no bidi formatting at all
+    ),
+    pytest.param(
+        create(billing_address=address_pb2.Address(line1="1 Main St\nBcc", country="US")),
+        "customer.billing_address.line1",
+        id="address-line-break",
+    ),
+    pytest.param(
+        create(billing_address=address_pb2.Address(city="Paris\r", country="FR")),
+        "customer.billing_address.city",
+        id="address-carriage-return",
+    ),
+    pytest.param(
+        create(billing_address=address_pb2.Address(line2="\u202aFlat 2\u202c", country="GB")),
+        "customer.billing_address.line2",
+        id="address-balanced-embedding",
+    ),
+    pytest.param(create(email="ada\n@example.com"), "customer.email", id="email-line-break"),
+    pytest.param(create(email="ada@exa\u2029mple.com"), "customer.email", id="email-paragraph"),
     pytest.param(
         create(billing_address=address_pb2.Address(line1="1 Main St")),
         "customer.billing_address.country",
@@ -97,6 +122,46 @@ async def test_bad_create_names_the_field_and_writes_nothing(
     assert field in error.fields
     assert field in error.message
     assert await rows_and_events(customers_service, tenant.organization_id) == before
+
+
+@pytest.mark.parametrize(
+    ("customer", "field"),
+    [
+        pytest.param(customers_pb2.Customer(name="Ada\nLovelace"), "customer.name", id="name"),
+        pytest.param(
+            customers_pb2.Customer(
+                billing_address=address_pb2.Address(line1="1 Main St\n2nd floor", country="US")
+            ),
+            "customer.billing_address.line1",
+            id="address-line",
+        ),
+        pytest.param(
+            customers_pb2.Customer(email="ada\r\n@example.com"), "customer.email", id="email"
+        ),
+    ],
+)
+async def test_an_update_takes_no_line_break_in_a_name_address_or_email(
+    customers: Stub, tenant, customer: customers_pb2.Customer, field: str
+) -> None:
+    created = await customers.CreateCustomer(
+        create(name="Ada Lovelace"), metadata=tenant.metadata()
+    )
+    customer.id = created.id
+    path = field.split(".")[1]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await customers.UpdateCustomer(
+            customers_pb2.UpdateCustomerRequest(
+                customer=customer, update_mask=field_mask_pb2.FieldMask(paths=[path])
+            ),
+            metadata=tenant.metadata(),
+        )
+    error = call_error(refused.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error.fields
+    again = await customers.GetCustomer(
+        customers_pb2.GetCustomerRequest(id=created.id), metadata=tenant.metadata()
+    )
+    assert again == created
 
 
 async def test_several_bad_fields_are_reported_together(customers: Stub, tenant) -> None:

@@ -606,6 +606,93 @@ async def test_a_customer_may_change_to_the_organizations_live_products_only(
     assert len(await orders_of(shop, sub.id)) == 1
 
 
+async def test_only_an_active_or_trialing_subscription_is_changed_by_its_customer(
+    shop: Shop,
+) -> None:
+    """A past-due, incomplete or unpaid subscription has not paid for its
+    period: a change would credit its unused time, never paid. The customer
+    pays what is due first."""
+    pro = await shop.product(fixed_price(2000), name="Pro")
+    team = await shop.product(fixed_price(15000), name="Team")
+    ada = await customer_of(shop)
+    late = await active(ada, pro)
+    await execute(
+        shop.database,
+        update(models.subscriptions)
+        .where(models.subscriptions.c.id == uuid.UUID(late.id))
+        .values(status="past_due"),
+    )
+    gave_up = await active(ada, pro)
+    await execute(
+        shop.database,
+        update(models.subscriptions)
+        .where(models.subscriptions.c.id == uuid.UUID(gave_up.id))
+        .values(status="unpaid"),
+    )
+    unstarted = await shop.subscribe(customer_id=ada.id, product_id=pro.id, currency="USD")
+    assert unstarted.status == subscriptions_pb2.SUBSCRIPTION_STATUS_INCOMPLETE
+
+    for sub_id, status in (
+        (late.id, "past_due"),
+        (unstarted.id, "incomplete"),
+        (gave_up.id, "unpaid"),
+    ):
+        for call in (
+            ada.portal.PreviewPortalSubscriptionChange(
+                customer_portal_pb2.PreviewPortalSubscriptionChangeRequest(
+                    id=sub_id, price_id=team.prices[0].id
+                ),
+                metadata=ada.metadata(),
+            ),
+            ada.portal.ChangePortalSubscription(
+                customer_portal_pb2.ChangePortalSubscriptionRequest(
+                    id=sub_id, price_id=team.prices[0].id
+                ),
+                metadata=ada.metadata(f"change-{status}"),
+            ),
+        ):
+            error = await refused(call)
+            assert (error.code, error.reason) == (FAILED_PRECONDITION, "SUBSCRIPTION_NOT_ACTIVE")
+            assert status in error.message, error
+        assert len(await orders_of(shop, sub_id)) == 1
+    untouched = await shop.subscriptions().GetSubscription(
+        subscriptions_pb2.GetSubscriptionRequest(id=late.id), metadata=shop.metadata
+    )
+    assert untouched.price_id == pro.prices[0].id
+
+
+async def test_the_portal_names_each_product_and_shows_a_live_discount_only(shop: Shop) -> None:
+    pro = await shop.product(fixed_price(2000), name="Pro")
+    team = await shop.product(fixed_price(15000), name="Team")
+    ada = await customer_of(shop)
+    forever = await shop.discount(
+        discounts_pb2.Discount(
+            name="Friends",
+            percent_off=discounts_pb2.Discount.PercentOff(basis_points=1000),
+            duration=discounts_pb2.DISCOUNT_DURATION_FOREVER,
+        )
+    )
+    discounted = await active(ada, pro, discount_id=forever.id)
+    plain = await active(ada, team)
+    spent = await active(ada, team, discount_id=forever.id)
+    await execute(
+        shop.database,
+        update(models.subscriptions)
+        .where(models.subscriptions.c.id == uuid.UUID(spent.id))
+        .values(discount_remaining_orders=0),
+    )
+
+    listed = await ada.portal.ListPortalSubscriptions(
+        customer_portal_pb2.ListPortalSubscriptionsRequest(), metadata=ada.metadata()
+    )
+    shown = {s.id: s for s in listed.subscriptions}
+    assert [shown[s.id].product_name for s in (discounted, plain, spent)] == ["Pro", "Team", "Team"]
+    assert shown[discounted.id].discount.name == "Friends"
+    assert shown[discounted.id].discount.percent_off_basis_points == 1000
+    assert not shown[plain.id].HasField("discount")
+    assert not shown[spent.id].HasField("discount")
+
+
 # ---- orders and invoices --------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,8 @@ from pypdf import PdfReader
 from billingos.common.v1 import address_pb2
 from billingos_kit.clock import FrozenClock
 from billingos_kit.ids import new_id
+from billingos_pricing.amounts import to_major_units
+from billingos_subscriptions import invoice_pdf
 from billingos_subscriptions.invoice_document import InvoiceDocument, InvoiceParty, address_lines
 from billingos_subscriptions.invoice_fonts import (
     CJK_JAPANESE,
@@ -42,6 +46,18 @@ def test_money_is_printed_from_minor_units_by_the_currencys_exponent() -> None:
     assert money_text(1235, "JPY") == "JPY 1,235"
     assert money_text(1235, "KWD") == "KWD 1.235"
     assert money_text(0, "usd") == "USD 0.00"
+    assert money_text(0, "JPY") == "JPY 0"
+    assert money_text(-123456789, "JPY") == "-JPY 123,456,789"
+    assert money_text(10**12, "KWD") == "KWD 1,000,000,000.000"
+
+
+def test_money_text_prints_the_pricing_packages_major_units() -> None:
+    for currency in ("USD", "JPY", "KWD"):
+        for amount in (0, 1, 99, 100, 1005, 123456789, 10**12):
+            printed = money_text(amount, currency)
+            assert Decimal(printed.split(" ")[1].replace(",", "")) == to_major_units(
+                amount, currency
+            )
 
 
 def test_invoice_numbers_are_stable_unique_time_ordered_and_lead_back() -> None:
@@ -224,3 +240,22 @@ def test_a_long_invoice_continues_on_further_pages_with_the_same_bytes_each_time
     assert "API calls 119" in text
     assert f"Page {pages}" in text
     assert "Amount due EUR 279.84" in text  # 160.84 and 119 lines of 1.00
+
+
+async def test_the_async_entry_point_renders_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = _document(3, "Ada")
+    fonts = InvoiceFonts(system=())
+    threads: list[int] = []
+    render = invoice_pdf._render
+
+    def recorded(*args: object) -> bytes:
+        threads.append(threading.get_ident())
+        return render(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(invoice_pdf, "_render", recorded)
+    data = await invoice_pdf.invoice_pdf(document, fonts)
+    assert threads
+    assert threads[0] != threading.get_ident()
+    assert data == render_invoice(document, fonts)

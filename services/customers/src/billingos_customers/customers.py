@@ -136,7 +136,9 @@ def _check_fields(violations: Violations, fields: CustomerFields, paths: Sequenc
         if fields.external_id and fields.external_id != fields.external_id.strip():
             violations.add(f"{PREFIX}.external_id", "must not start or end with whitespace")
     if "name" in paths:
-        check_text(violations, f"{PREFIX}.name", fields.name, max_length=MAX_NAME_LENGTH)
+        check_text(
+            violations, f"{PREFIX}.name", fields.name, max_length=MAX_NAME_LENGTH, single_line=True
+        )
     if "metadata" in paths:
         check_metadata(violations, f"{PREFIX}.metadata", fields.metadata)
     if "billing_address" in paths and fields.billing_address is not None:
@@ -145,13 +147,16 @@ def _check_fields(violations: Violations, fields: CustomerFields, paths: Sequenc
 
 def check_email(violations: Violations, field_name: str, email: str) -> None:
     """A customer's address (surrounding spaces aside): required, at most
-    MAX_EMAIL_LENGTH, valid as an address (deliverability is not asked)."""
+    MAX_EMAIL_LENGTH, one line without control or bidirectional formatting
+    characters (whatever the email library allows), valid as an address
+    (deliverability is not asked)."""
     email = email.strip()
     if not email:
         violations.add(field_name, "is required")
         return
-    if len(email) > MAX_EMAIL_LENGTH:
-        violations.add(field_name, f"must be at most {MAX_EMAIL_LENGTH} characters")
+    found = len(violations.found)
+    check_text(violations, field_name, email, max_length=MAX_EMAIL_LENGTH, single_line=True)
+    if len(violations.found) > found:
         return
     try:
         validate_email(email, check_deliverability=False)
@@ -163,7 +168,11 @@ def _check_address(violations: Violations, address: Address) -> None:
     base = f"{PREFIX}.billing_address"
     for name in ("line1", "line2", "postal_code", "city", "state"):
         check_text(
-            violations, f"{base}.{name}", getattr(address, name), max_length=MAX_ADDRESS_LINE_LENGTH
+            violations,
+            f"{base}.{name}",
+            getattr(address, name),
+            max_length=MAX_ADDRESS_LINE_LENGTH,
+            single_line=True,
         )
     if not address.country:
         violations.add(f"{base}.country", "is required when an address is given")

@@ -79,4 +79,4 @@ class PortalSignInLimits:
 
 def _network(client_address: str) -> str:
     # Internal callers have no address: they share one bucket.
-    return client_network(client_address) if client_address else "(unknown)"
+    return client_network(client_address)

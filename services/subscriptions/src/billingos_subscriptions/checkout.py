@@ -43,7 +43,7 @@ from billingos.common.v1 import address_pb2
 from billingos.subscriptions.v1 import checkout_pb2, public_checkout_pb2
 from billingos_kit.countries import is_country_code
 from billingos_kit.credentials import digest_of
-from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from billingos_kit.fieldmask import UpdateMask
 from billingos_kit.ids import canonical_id, new_id, parse_id
 from billingos_kit.pagination import ListFilter, Page, PageRequest
@@ -155,6 +155,16 @@ class CheckoutSettings:
     loopback_http_allowed: bool = False
     stripe_publishable_key: str = ""
     stripe_js_url: str = ""
+
+    def require_stripe_js(self) -> None:
+        """A payment cannot start where the page could not show Stripe's card
+        field: refused before any customer or SetupIntent is made."""
+        if not self.stripe_publishable_key or not self.stripe_js_url:
+            raise Unavailable(
+                "checkout cannot take cards: this deployment sets no Stripe publishable key "
+                "(BILLINGOS_SUBSCRIPTIONS_STRIPE_PUBLISHABLE_KEY or STRIPE_PUBLISHABLE_KEY)",
+                reason="STRIPE_PUBLISHABLE_KEY_UNSET",
+            )
 
     def payment(self, setup_intent_client_secret: str = "") -> public_checkout_pb2.CheckoutPayment:
         """What the page gives Stripe.js."""

@@ -88,6 +88,12 @@ class CheckoutConfirmation:
         refuse_unless_open(row, self._scope.clock.now())
         organization_id = self._scope.organization_id
         changed: list[str] = []
+        if row.subscription_id is None:
+            # Quoted anew first: a price archived since refuses here, before
+            # a customer or a SetupIntent is made for nothing. (A confirmed
+            # session's subscription keeps what it bought.)
+            await self._sessions.requote(row, row.price_id, row.seats)
+            changed.append("totals")
         if row.customer_id is None:
             row.customer_id = await self._make_buyer(row)
             row.customer_made = True
@@ -114,9 +120,8 @@ class CheckoutConfirmation:
             )
             row.setup_intent_id = uuid.UUID(intent.id)
             changed += ["setup_intent_id", "payment_starts"]
-        if changed:
-            row.updated_at = self._scope.clock.now()
-            await self._sessions.sessions.update(row, [*changed, "updated_at"])
+        row.updated_at = self._scope.clock.now()
+        await self._sessions.sessions.update(row, [*changed, "updated_at"])
         return row, intent.client_secret
 
     async def _make_buyer(self, row: CheckoutSession) -> uuid.UUID:

@@ -34,7 +34,7 @@ class CheckoutOpenLimits:
         """Starting a payment or confirming one makes a customer, a Stripe
         SetupIntent or a charge: each client network has an allowance of its
         own for them (a card tester's loop is refused before Stripe sees it)."""
-        network = client_network(client_address) if client_address else "(unknown)"
+        network = client_network(client_address)
         wait = self._payments_by_address.take(network)
         if wait is not None:
             raise TooManyRequests(
@@ -46,7 +46,7 @@ class CheckoutOpenLimits:
     def admit(self, client_address: str, organization_id: uuid.UUID) -> None:
         """Spends a token of the client's and one of the organization's, or
         refuses (spending none of either when the client's is empty)."""
-        network = client_network(client_address) if client_address else "(unknown)"
+        network = client_network(client_address)
         wait = self._by_address.take(network)
         if wait is not None:
             raise TooManyRequests(

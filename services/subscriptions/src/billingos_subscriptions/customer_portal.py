@@ -23,21 +23,70 @@ with what a customer may not choose fixed:
   subscription does not become yearly by a change);
 - a subscription set to end at its period's end is not changed
   (SUBSCRIPTION_CANCELING): uncancel it first, so a customer never pays
-  for a new plan that then ends unrenewed."""
+  for a new plan that then ends unrenewed;
+- only an ACTIVE or TRIALING subscription is changed (or previewed)
+  (SUBSCRIPTION_NOT_ACTIVE): a past-due, incomplete or unpaid one has a
+  period it has not paid for, whose unused time a change must not credit;
+  the customer pays what is due (a new card retries it) first.
+
+The portal's subscription messages are built here too (`messages`): the
+items, the products' names (one read of the copy for every product, the
+catalog asked only of one it has not copied) and the discount while it
+covers the current period, so portal_messages only shapes them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from billingos.subscriptions.v1 import subscriptions_pb2
+from billingos.catalog.v1 import discounts_pb2, products_pb2
+from billingos.subscriptions.v1 import customer_portal_pb2, subscriptions_pb2
 from billingos_kit.errors import FailedPrecondition, NotFound
 from billingos_kit.pagination import Page, page_request
+from billingos_subscriptions import order_amounts
 from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.change_preview import ChangePreview, preview_change
 from billingos_subscriptions.models import Order, OrderLine, Subscription
-from billingos_subscriptions.repository import OrderFilter, SubscriptionFilter
+from billingos_subscriptions.portal_messages import PortalDiscountView, portal_subscription_message
+from billingos_subscriptions.repository import OrderFilter, RenewalRows, SubscriptionFilter
 from billingos_subscriptions.subscriptions import ChangePlan, Subscriptions
+from billingos_subscriptions.vocabulary import SubscriptionStatus
+
+# What a customer may change: a subscription whose current period is paid
+# for (or free, in a trial).
+CHANGEABLE = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING})
+
+
+def refuse_unless_changeable(row: Subscription) -> None:
+    """FAILED_PRECONDITION (SUBSCRIPTION_NOT_ACTIVE) unless the customer may
+    change the subscription: a past-due, incomplete or unpaid one has not
+    paid for its period, so a change would credit time never paid. An ended
+    one is left to the engine's own refusal (SUBSCRIPTION_ENDED)."""
+    status = SubscriptionStatus(row.status)
+    if row.ended_at is not None or status is SubscriptionStatus.CANCELED:
+        return
+    if status not in CHANGEABLE:
+        raise FailedPrecondition(
+            f"the subscription is {status.value}: pay what is due before changing it",
+            reason="SUBSCRIPTION_NOT_ACTIVE",
+        )
+
+
+def live_discount(row: Subscription) -> PortalDiscountView | None:
+    """The subscription's discount while it covers the current period, with
+    its effect in the subscription's currency (None: none, or spent)."""
+    if row.discount_snapshot is None or not order_amounts.discount_live(
+        row.discount_remaining_orders, row.discount_end_at, row.current_period_start
+    ):
+        return None
+    discount = discounts_pb2.Discount()
+    discount.ParseFromString(row.discount_snapshot)
+    return PortalDiscountView(
+        discount=discount,
+        effect=order_amounts.invoice_discount(discount, row.currency),
+        end_at=row.discount_end_at,
+        remaining_orders=row.discount_remaining_orders,
+    )
 
 
 class PortalSubscriptions:
@@ -67,6 +116,43 @@ class PortalSubscriptions:
             raise NotFound("subscription", str(subscription_id))
         return found
 
+    async def messages(
+        self, rows: Sequence[Subscription]
+    ) -> list[customer_portal_pb2.PortalSubscription]:
+        """The subscriptions as their customer sees them, in `rows`' order."""
+        service = self._subscriptions
+        items = await service.items_of(list(rows))
+        products = await self._products({row.product_id for row in rows})
+        return [
+            portal_subscription_message(
+                row, items[row.id], products.get(row.product_id), discount=live_discount(row)
+            )
+            for row in rows
+        ]
+
+    async def message(self, row: Subscription) -> customer_portal_pb2.PortalSubscription:
+        (found,) = await self.messages([row])
+        return found
+
+    async def _products(
+        self, product_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, products_pb2.Product | None]:
+        """The products by id: the copy's in one read (keyed by the call's
+        organization and each id), the catalog asked of one not copied yet."""
+        catalog = self._subscriptions.catalog
+        organization_id = self._subscriptions.billing.scope.organization_id
+        wanted = sorted(set(product_ids))
+        found: dict[uuid.UUID, products_pb2.Product | None] = {}
+        rows = RenewalRows(self._subscriptions.billing.scope)
+        for copy in await rows.products_of([(organization_id, pid) for pid in wanted]):
+            product = products_pb2.Product()
+            product.ParseFromString(copy.payload)
+            found[copy.id] = product
+        for product_id in wanted:
+            if product_id not in found:
+                found[product_id] = await catalog.product(product_id)
+        return found
+
     async def cancel(self, subscription_id: uuid.UUID, comment: str) -> Subscription:
         await self.get(subscription_id)
         return await self._subscriptions.cancel(subscription_id, False, comment)
@@ -89,7 +175,7 @@ class PortalSubscriptions:
     async def _plan(
         self, subscription_id: uuid.UUID, price_id: str, seats: int, *, lock: bool
     ) -> ChangePlan:
-        await self.get(subscription_id)
+        refuse_unless_changeable(await self.get(subscription_id))
         request = subscriptions_pb2.ChangeSubscriptionRequest(
             id=str(subscription_id),
             price_id=price_id,
@@ -98,6 +184,9 @@ class PortalSubscriptions:
             proration_behavior=subscriptions_pb2.PRORATION_BEHAVIOR_UNSPECIFIED,
         )
         plan = await self._subscriptions.plan_change(request, subscription_id, lock=lock)
+        # Again on the row the plan read (locked, for a change): a payment
+        # may have failed in between.
+        refuse_unless_changeable(plan.row)
         if plan.row.cancel_at_period_end:
             raise FailedPrecondition(
                 "the subscription ends at the end of its period: uncancel it before changing it",

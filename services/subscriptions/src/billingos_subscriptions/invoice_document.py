@@ -3,7 +3,17 @@ order and its lines from this service, the organization's name and support
 email from the customers service (only its id is known here), the
 customer's name, email and billing address from the customers service too
 (the engine's copy keeps only what taxes need), and the organization's
-billing time zone, in which the invoice's dates are printed."""
+billing time zone, in which the invoice's dates are printed.
+
+What is stable and what is not: the order's number, dates, lines and
+totals (subtotal, discount, tax, total, credit) are the order's, fixed once
+it is final; its status and what was paid and refunded are the order's as
+they stand (a refund shows on the next download). The seller's and buyer's
+details (names, support email, billing address) and the time zone are read
+live at download time, so an invoice downloaded after the organization or
+the customer changed prints the new details: the same order does NOT
+always render the same bytes. Freezing them on the order at finalization
+is a follow-up (services/subscriptions/README.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +41,9 @@ class InvoiceParty:
 
 @dataclass(frozen=True)
 class InvoiceDocument:
+    """An invoice's content: `number`, `order`, `lines` are the order's;
+    `seller`, `buyer` and `zone` are as they are when it is downloaded."""
+
     number: str
     order: Order
     lines: list[OrderLine]

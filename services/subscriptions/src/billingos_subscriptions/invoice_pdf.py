@@ -5,13 +5,25 @@ amount and discount; the subtotal, discount, tax, total, credit, what was
 paid (or is due) and refunded. Text goes through `InvoiceFonts`, which
 picks a font per character (a name in any script), and long descriptions
 wrap; lines past a page's end continue on the next. The output is
-deterministic (reportlab's `invariant`: no creation time, no random id),
-so one order's invoice is the same bytes every time it is asked for."""
+deterministic (reportlab's `invariant`: no creation time, no random id):
+the same document renders the same bytes. The document is not frozen
+(invoice_document.py): the order's own figures, number and dates never
+change once it is final, but the seller's and buyer's names and addresses
+are read when the invoice is downloaded, so a renamed organization or a
+moved customer is printed as it is now.
+
+Drawing is CPU work (reportlab, a font chosen per character): a service
+calls `invoice_pdf`, which renders in a worker thread, never
+`render_invoice` on its event loop. One render at a time per process:
+reportlab's font registry and a TrueType font's subsets are shared by
+every canvas."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import threading
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
@@ -121,7 +133,25 @@ class _Page:
         self.canvas.line(MARGIN, self.y, RIGHT, self.y)
 
 
+# reportlab is not thread-safe: its font registry is global (a CJK font is
+# registered on first use) and a TrueType font keeps each canvas's subset.
+_RENDERING = threading.Lock()
+
+
+async def invoice_pdf(document: InvoiceDocument, fonts: InvoiceFonts) -> bytes:
+    """The invoice as a PDF, drawn in a worker thread (the event loop keeps
+    serving meanwhile)."""
+    return await asyncio.to_thread(render_invoice, document, fonts)
+
+
 def render_invoice(document: InvoiceDocument, fonts: InvoiceFonts) -> bytes:
+    """The invoice as a PDF, drawn on the calling thread: blocking (from
+    async code, `invoice_pdf`)."""
+    with _RENDERING:
+        return _render(document, fonts)
+
+
+def _render(document: InvoiceDocument, fonts: InvoiceFonts) -> bytes:
     page = _Page(document, fonts)
     heading(page)
     parties(page)

@@ -1,17 +1,21 @@
 """Rows to the customer portal's messages: what a customer sees of its
 subscriptions, orders and a change's preview, and nothing the merchant
 keeps to itself (metadata, prices' nicknames, charge attempts' decline
-codes)."""
+codes). What a message shows is decided by the caller (customer_portal.py:
+the products, whether a discount still covers the period); these only
+shape it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from billingos.catalog.v1 import discounts_pb2, products_pb2
 from billingos.subscriptions.v1 import customer_portal_pb2
 from billingos_kit.protoconv import timestamp
 from billingos_pricing import invoices
-from billingos_subscriptions import order_amounts, price_lines
+from billingos_subscriptions import price_lines
 from billingos_subscriptions.billing import price_of
 from billingos_subscriptions.change_preview import ChangePreview, PricedOrder
 from billingos_subscriptions.invoice_numbers import invoice_number
@@ -24,13 +28,28 @@ def _id(value: object) -> str:
     return "" if value is None else str(value)
 
 
+@dataclass(frozen=True)
+class PortalDiscountView:
+    """A discount that covers the subscription's current period: the
+    catalog's discount, its effect in the subscription's currency (None: a
+    fixed discount without an amount in it), and its limits."""
+
+    discount: discounts_pb2.Discount
+    effect: invoices.Discount | None
+    end_at: dt.datetime | None
+    remaining_orders: int | None
+
+
 def portal_subscription_message(
     row: Subscription,
     items: Sequence[SubscriptionItem],
     product: products_pb2.Product | None,
+    *,
+    discount: PortalDiscountView | None,
 ) -> customer_portal_pb2.PortalSubscription:
     """The subscription as its customer sees it; `product`: the product it
-    buys (its name), from the engine's copy."""
+    buys (its name), from the engine's copy; `discount`: the discount that
+    covers its current period, if any (`customer_portal.live_discount`)."""
     full = subscription_message(row, items)
     live = [item for item in items if item.ended_at is None]
     static = next((price_of(i) for i in live if not price_lines.is_metered(price_of(i))), None)
@@ -57,7 +76,7 @@ def portal_subscription_message(
         cancellation_reason=full.cancellation_reason,
         payment_method_id=full.payment_method_id,
         latest_order_id=full.latest_order_id,
-        discount=_discount(row),
+        discount=None if discount is None else _discount(discount),
     )
     for name in (
         "current_period_start",
@@ -76,24 +95,16 @@ def portal_subscription_message(
     return message
 
 
-def _discount(row: Subscription) -> customer_portal_pb2.PortalDiscount | None:
-    """The discount while it covers the current period."""
-    if row.discount_snapshot is None or not order_amounts.discount_live(
-        row.discount_remaining_orders, row.discount_end_at, row.current_period_start
-    ):
-        return None
-    discount = discounts_pb2.Discount()
-    discount.ParseFromString(row.discount_snapshot)
+def _discount(view: PortalDiscountView) -> customer_portal_pb2.PortalDiscount:
     shown = customer_portal_pb2.PortalDiscount(
-        name=discount.name,
-        end_time=timestamp(row.discount_end_at),
-        remaining_orders=row.discount_remaining_orders or 0,
+        name=view.discount.name,
+        end_time=timestamp(view.end_at),
+        remaining_orders=view.remaining_orders or 0,
     )
-    effect = order_amounts.invoice_discount(discount, row.currency)
-    if isinstance(effect, invoices.PercentOff):
-        shown.percent_off_basis_points = effect.basis_points
-    elif isinstance(effect, invoices.AmountOff):
-        shown.amount_off_minor = effect.amount_minor
+    if isinstance(view.effect, invoices.PercentOff):
+        shown.percent_off_basis_points = view.effect.basis_points
+    elif isinstance(view.effect, invoices.AmountOff):
+        shown.amount_off_minor = view.effect.amount_minor
     return shown
 
 

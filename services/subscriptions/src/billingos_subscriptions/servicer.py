@@ -60,7 +60,7 @@ from billingos_subscriptions.clients import (
 from billingos_subscriptions.customer_portal import PortalOrders, PortalSubscriptions
 from billingos_subscriptions.invoice_document import Invoices
 from billingos_subscriptions.invoice_fonts import InvoiceFonts
-from billingos_subscriptions.invoice_pdf import render_invoice
+from billingos_subscriptions.invoice_pdf import invoice_pdf
 from billingos_subscriptions.messages import (
     billing_settings_message,
     checkout_session_message,
@@ -75,7 +75,6 @@ from billingos_subscriptions.models import CheckoutSession, Subscription, kit_ta
 from billingos_subscriptions.portal_messages import (
     change_preview_message,
     portal_order_message,
-    portal_subscription_message,
 )
 from billingos_subscriptions.repository import (
     CheckoutSecrets,
@@ -524,6 +523,7 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     async def StartPublicCheckoutPayment(
         self, request: public_checkout_pb2.StartPublicCheckoutPaymentRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
+        self._backends.checkout.require_stripe_js()
         self._backends.open_limits.admit_payment(current_scope().client_address)
         confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row, intent_secret = await confirmation.start_payment(session_id)
@@ -558,21 +558,12 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
     async def _message(
         self, portal: PortalSubscriptions, rows: list[Subscription]
     ) -> list[customer_portal_pb2.PortalSubscription]:
-        service = portal.service
-        items = await service.items_of(rows)
-        products = {}
-        for product_id in {row.product_id for row in rows}:
-            products[product_id] = await service.catalog.product(product_id)
-        return [
-            portal_subscription_message(row, items[row.id], products[row.product_id])
-            for row in rows
-        ]
+        return await portal.messages(rows)
 
     async def _one(
         self, portal: PortalSubscriptions, row: Subscription
     ) -> customer_portal_pb2.PortalSubscription:
-        (message,) = await self._message(portal, [row])
-        return message
+        return await portal.message(row)
 
     async def ListPortalSubscriptions(
         self, request: customer_portal_pb2.ListPortalSubscriptionsRequest, context: Context
@@ -649,5 +640,5 @@ class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServi
         invoices = Invoices(orders, billing, b.organizations, b.directory)
         document = await invoices.document(parse_id(request.id, "id"))
         return httpbody_pb2.HttpBody(
-            content_type="application/pdf", data=render_invoice(document, b.invoice_fonts)
+            content_type="application/pdf", data=await invoice_pdf(document, b.invoice_fonts)
         )
