@@ -1,8 +1,8 @@
-"""The HTML pages the gateway serves itself (the hosted checkout page,
-billingos_cli.pages), as rendered into the Envoy config: GET and HEAD at
-exactly the paths of the page's route, every other method a 405, the page's
-security headers with the Stripe origins of gateway.toml or of the target,
-and a config Envoy accepts."""
+"""The HTML pages the gateway serves itself (the hosted checkout page and the
+customer portal, billingos_cli.pages), as rendered into the Envoy config:
+GET and HEAD at exactly the paths of the page's route, every other method a
+405, the page's security headers with the Stripe origins of gateway.toml or
+of the target, and a config Envoy accepts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ from billingos_cli.gateway import (
 from billingos_cli.pages import (
     CHECKOUT_PAGE,
     PAGE_CACHE,
+    PAGE_ROUTES,
+    PORTAL_PAGE,
+    PORTAL_SIGN_IN_PAGE,
     StripeOrigins,
     content_security_policy,
 )
@@ -78,6 +81,56 @@ def test_the_checkout_page_matches_its_two_paths_and_nothing_like_them() -> None
         f"/x/checkout/{ORG}/{LINK}",
     ):
         assert not CHECKOUT_PAGE.matches(path), path
+
+
+def test_the_portal_matches_its_two_paths_and_nothing_like_them() -> None:
+    assert PORTAL_PAGE.matches(f"/portal/{ORG}")
+    assert PORTAL_SIGN_IN_PAGE.matches(f"/portal/{ORG}/sign-in")
+    assert not PORTAL_PAGE.matches(f"/portal/{ORG}/sign-in")
+    assert not PORTAL_SIGN_IN_PAGE.matches(f"/portal/{ORG}")
+    for path in (
+        "/portal",
+        "/portal/",
+        "/portal/acme",
+        f"/portal/{ORG}/",
+        f"/portal/{ORG}/sign-in/",
+        f"/portal/{ORG}/sign-in/x",
+        f"/portal/{ORG}/orders",
+        f"/portal/{ORG.upper()}",
+        f"/portal/{ORG}%2Fsign-in",
+        f"/portal/{ORG}/SIGN-IN",
+        f"/x/portal/{ORG}",
+        f"/portal/{ORG}x",
+    ):
+        assert not any(page.matches(path) for page in PAGE_ROUTES.values()), path
+
+
+def test_the_portals_routes_have_the_checkout_pages_headers() -> None:
+    pages = [
+        StaticFile(", ".join(page.templates), f"/srv/web/{page.file_name}", page)
+        for page in (CHECKOUT_PAGE, PORTAL_PAGE, PORTAL_SIGN_IN_PAGE)
+    ]
+    routes = page_routes(render(target(*pages)))
+    served = {
+        r["match"]["safe_regex"]["regex"]: r
+        for r in routes
+        if r["direct_response"]["status"] == 200
+    }
+    refused = [
+        r["match"]["safe_regex"]["regex"] for r in routes if r["direct_response"]["status"] == 405
+    ]
+    for page, filename in (
+        (PORTAL_PAGE, "portal.html"),
+        (PORTAL_SIGN_IN_PAGE, "portal-sign-in.html"),
+    ):
+        (pattern,) = page.patterns
+        assert pattern in refused
+        route = served[pattern]
+        assert route["direct_response"]["body"] == {"filename": f"/srv/web/{filename}"}
+        assert route["match"]["headers"] == [
+            {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}
+        ]
+        assert headers_of(route) == headers_of(served[CHECKOUT_PAGE.patterns[0]])
 
 
 def test_page_routes_are_get_and_head_with_the_pages_headers_then_405() -> None:

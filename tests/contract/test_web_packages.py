@@ -1,13 +1,15 @@
 """The front end's npm packages: `web/` (the element the gateway serves at
-/pricing-table.js, and the hosted checkout page) type-checks strictly,
-builds and passes its unit tests (amounts, the monthly/yearly rules,
-checkout URLs, the checkout page's logic); `sdks/pricing-table-react`
+/pricing-table.js, the hosted checkout page and the customer portal)
+type-checks strictly, builds and passes its unit tests (amounts, the
+monthly/yearly rules, checkout URLs, the checkout page's and the portal's
+logic); `sdks/pricing-table-react`
 (`@billingos/pricing-table`) builds with tsc and passes its server-rendering
 tests; the element scales amounts by the same minor units as the catalog,
 and the checkout page offers the countries the services accept. Each npm
 test is skipped where npm is missing, unless CI's
 BILLINGOS_REQUIRE_STUB_TOOLCHAINS makes that a failure; the browser tests
-are tests/e2e/test_pricing_table_browser.py and test_checkout_browser.py."""
+are tests/e2e/test_pricing_table_browser.py, test_checkout_browser.py and
+test_portal_browser.py."""
 
 from __future__ import annotations
 
@@ -100,20 +102,33 @@ def test_web_builds_and_its_unit_tests_pass() -> None:
     assert not re.search(r"https?://(?!www\.w3\.org/)", script), "the element names a host"
     # The checkout page: its shell (served at the page's paths, not its
     # own) loads a hashed script and stylesheet, relatively, nothing inline.
-    pages = [(route, path) for route, path in built_files(WEB_DIST) if path.parent.name == "pages"]
-    assert [path.name for _, path in pages] == ["checkout.html"]
-    shell = pages[0][1].read_text()
-    (script_name,) = re.findall(r'<script defer src="\.\./\.\./assets/([^"]+)"></script>', shell)
-    (style_name,) = re.findall(r'<link rel="stylesheet" href="\.\./\.\./assets/([^"]+)">', shell)
-    assert re.fullmatch(r"checkout-[0-9a-f]{16}\.js", script_name), script_name
-    assert re.fullmatch(r"checkout-[0-9a-f]{16}\.css", style_name), style_name
-    assert f"/assets/{script_name}" in routes
-    assert f"/assets/{style_name}" in routes
-    assert shell.count("<script") == 1
-    assert "<style" not in shell
-    assert " style=" not in shell
-    page_script = (WEB_DIST / "assets" / script_name).read_text()
-    assert not re.search(r"https?://(?!www\.w3\.org/)", page_script), "the page names a host"
+    # The customer portal: the same, with a shell for each depth of its
+    # paths (/portal/{id} two segments, /portal/{id}/sign-in three).
+    pages = {path.name: path for _, path in built_files(WEB_DIST) if path.parent.name == "pages"}
+    assert sorted(pages) == ["checkout.html", "portal-sign-in.html", "portal.html"]
+    for name, up, stem in (
+        ("checkout.html", "../../", "checkout"),
+        ("portal.html", "../", "portal"),
+        ("portal-sign-in.html", "../../", "portal"),
+    ):
+        shell = pages[name].read_text()
+        prefix = re.escape(up + "assets/")
+        (script_name,) = re.findall(f'<script defer src="{prefix}([^"]+)"></script>', shell)
+        (style_name,) = re.findall(f'<link rel="stylesheet" href="{prefix}([^"]+)">', shell)
+        assert re.fullmatch(rf"{stem}-[0-9a-f]{{16}}\.js", script_name), script_name
+        assert re.fullmatch(rf"{stem}-[0-9a-f]{{16}}\.css", style_name), style_name
+        assert f"/assets/{script_name}" in routes
+        assert f"/assets/{style_name}" in routes
+        assert shell.count("<script") == 1
+        assert "<style" not in shell
+        assert " style=" not in shell
+        page_script = (WEB_DIST / "assets" / script_name).read_text()
+        assert not re.search(r"https?://(?!www\.w3\.org/)", page_script), f"{name} names a host"
+    # The portal's two shells load the same files.
+    strip = re.compile(r"\.\./")
+    assert strip.sub("", pages["portal.html"].read_text()) == strip.sub(
+        "", pages["portal-sign-in.html"].read_text()
+    )
     _run(npm, WEB_DIR, "test")
 
 

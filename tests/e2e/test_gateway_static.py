@@ -4,7 +4,8 @@ path, GET and HEAD only, with its content type and caching; no other path
 reaches a file, however it is spelt. The hosted checkout page's HTML at its
 two kinds of path only (a link's, a session's), with its security headers
 (CSP allowing the suite's Stripe, no referrer, no framing, no caching), and
-not at paths that only look like them. And CORS: the public catalog's
+not at paths that only look like them; the customer portal's the same, at
+/portal/{organization id} and its sign-in landing. And CORS: the public catalog's
 responses are readable from any origin, and no other route's are."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from billingos_cli.gateway import IMMUTABLE_CACHE, STABLE_CACHE, STATIC_CONTENT_TYPES
-from billingos_cli.pages import CHECKOUT_PAGE, PAGE_CACHE
+from billingos_cli.pages import CHECKOUT_PAGE, PAGE_CACHE, PORTAL_PAGE, PORTAL_SIGN_IN_PAGE
 from billingos_cli.paths import WEB_DIST
 from billingos_cli.suite import Suite
 from billingos_cli.web import served_files
@@ -298,6 +299,130 @@ async def test_paths_that_only_look_like_the_checkout_page_do_not_serve_it(
     answer = await raw(http, "GET", path)
     assert 400 <= answer.status_code < 500, (path, answer.status_code)
     assert answer.content != checkout_page
+    assert "content-security-policy" not in answer.headers
+    status_body(answer)
+
+
+@pytest.fixture
+def portal_pages(suite: Suite) -> dict[str, bytes]:
+    """The portal's two HTML shells as built, by their route's file name."""
+    if suite.web_unavailable:
+        pytest.skip(f"the suite serves no front end here: {suite.web_unavailable}")
+    return {
+        s.page.file_name: Path(s.filename).read_bytes()
+        for s in served_files(WEB_DIST)
+        if s.page in (PORTAL_PAGE, PORTAL_SIGN_IN_PAGE)
+    }
+
+
+PORTAL_PATHS = [
+    (f"/portal/{ORG}", "portal.html"),
+    (f"/portal/{ORG}?view=orders", "portal.html"),
+    (f"/portal/{ORG}/sign-in", "portal-sign-in.html"),
+]
+
+
+@pytest.mark.parametrize(("path", "shell"), PORTAL_PATHS)
+async def test_the_portal_is_served_with_the_checkout_pages_headers(
+    http: httpx.AsyncClient, suite: Suite, portal_pages: dict[str, bytes], path: str, shell: str
+) -> None:
+    page = await http.get(path)
+    assert page.status_code == 200, page.text[:300]
+    assert page.content == portal_pages[shell]
+    checkout = await http.get(PAGE_PATHS[0])
+    for header in (
+        "content-type",
+        "cache-control",
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        "cross-origin-resource-policy",
+    ):
+        assert page.headers[header] == checkout.headers[header], header
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert CORS not in page.headers
+    csp = csp_of(page)
+    assert csp["frame-ancestors"] == ["'none'"]
+    # Cards are added through Stripe.js, as on the checkout page.
+    stripe = suite.stripe_api_base.rstrip("/")
+    assert csp["script-src"] == ["'self'", stripe]
+    assert csp["connect-src"] == ["'self'", stripe]
+    assert csp["frame-src"] == [stripe]
+    head = await http.head(path)
+    assert head.status_code == 200
+    assert head.content == b""
+
+
+async def test_the_portals_shells_load_their_hashed_files_relatively(
+    http: httpx.AsyncClient, portal_pages: dict[str, bytes]
+) -> None:
+    """/portal/{id} is two segments deep, its sign-in landing three: each
+    shell reaches /assets/ from its own depth, and both load the same files."""
+    loaded: dict[str, list[str]] = {}
+    for path, shell in PORTAL_PATHS:
+        html = portal_pages[shell].decode()
+        names = re.findall(r'(?:src|href)="((?:\.\./)+)assets/([^"]+)"', html)
+        assert sorted(n.rsplit(".", 1)[1] for _, n in names) == ["css", "js"], html
+        assert html.count("<script") == 1
+        assert "<style" not in html
+        for up, name in names:
+            url = httpx.URL(str(http.base_url)).join(path).join(f"{up}assets/{name}")
+            assert url.path == f"/assets/{name}", (path, up)
+            asset = await http.get(url)
+            assert asset.status_code == 200, url
+            assert asset.headers["cache-control"] == IMMUTABLE_CACHE
+        loaded[shell] = sorted(name for _, name in names)
+    assert loaded["portal.html"] == loaded["portal-sign-in.html"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_the_portal_refuses_other_methods(
+    http: httpx.AsyncClient, portal_pages: dict[str, bytes], method: str
+) -> None:
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+    for path, _ in PORTAL_PATHS:
+        answer = await http.request(method, path, content=body)
+        assert answer.status_code == 405, (method, path, answer.status_code)
+        assert error_of(answer)[:2] == (12, "METHOD_NOT_ALLOWED")
+        assert answer.headers["allow"] == "GET, HEAD"
+        assert answer.content not in portal_pages.values()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/portal",
+        "/portal/",
+        "/portal/acme",
+        f"/portal/{ORG}/",
+        f"/portal/{ORG}/sign-in/",
+        f"/portal/{ORG}/sign-in/x",
+        f"/portal/{ORG}/orders",
+        f"/portal/{ORG}/SIGN-IN",
+        f"/portal/{ORG.upper()}",
+        f"/PORTAL/{ORG}",
+        f"/portal/{ORG}x",
+        f"/portal/{ORG}%2Fsign-in",
+        f"/portal/{ORG}/..%2Fsign-in",
+        f"/portal/{ORG}%00",
+        f"/portal/{ORG}/sign-in.html",
+        f"/portal/{'a' * 10240}",
+        f"/v1/portal/{ORG}",
+        "/pages/portal.html",
+        "/pages/portal-sign-in.html",
+        "/portal.html",
+        "/assets/../pages/portal.html",
+    ],
+)
+async def test_paths_that_only_look_like_the_portal_do_not_serve_it(
+    http: httpx.AsyncClient, portal_pages: dict[str, bytes], path: str
+) -> None:
+    answer = await raw(http, "GET", path)
+    assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    assert answer.content not in portal_pages.values()
     assert "content-security-policy" not in answer.headers
     status_body(answer)
 

@@ -23,9 +23,9 @@ A few routes answer from files, without any service: `GET /openapi.json`
 and the built front end (web/dist: `/pricing-table.js` and `/assets/…`),
 each an exact path served as a direct response read when Envoy starts,
 GET and HEAD only (`StaticFile`, docs/frontend.md); and its HTML pages (the
-hosted checkout page), each at the paths of its `PageRoute` (strict
-regular expressions, `billingos_cli.pages`) with a Content-Security-Policy
-that allows Stripe.js from the origins configured. The public catalog's
+hosted checkout page, the customer portal), each at the paths of its
+`PageRoute` (strict regular expressions, `billingos_cli.pages`) with a
+Content-Security-Policy that allows Stripe.js from the origins configured. The public catalog's
 routes (`*.Public*Service`) carry `Access-Control-Allow-Origin: *`, so a
 merchant's page on any origin can read them; no other route has CORS.
 
@@ -283,7 +283,8 @@ class GatewayLimits:
 class GatewaySource:
     upstream_packages: dict[str, str]  # upstream name -> proto package
     limits: GatewayLimits
-    # Where the checkout page may load Stripe.js from (and what it talks to).
+    # Where the pages (checkout, portal) may load Stripe.js from (and what
+    # it talks to).
     stripe_origins: StripeOrigins
 
     @classmethod

@@ -1,5 +1,6 @@
-"""The HTML pages the gateway serves itself (today the hosted checkout page):
-which paths each one answers, and the security headers that go with it.
+"""The HTML pages the gateway serves itself (the hosted checkout page and the
+customer portal): which paths each one answers, and the security headers
+that go with it.
 
 A page is one HTML shell from the front end's build (`web/dist/pages/`)
 that loads its hashed script and stylesheet from `/assets/`. Unlike the
@@ -10,7 +11,11 @@ exact enough that nothing else reaches it: the checkout page answers
 link) and `/checkout/session/{client secret}` (the `url` of a session a
 merchant made), ids as the API writes them and a secret as the service
 makes it; an extra segment, a `..`, an encoded slash or a longer segment
-is another path, and gets the gateway's JSON 404.
+is another path, and gets the gateway's JSON 404. The customer portal
+answers `/portal/{organization id}` (a merchant's app sends its customer
+there with `#session=…`) and `/portal/{organization id}/sign-in` (a sign-in
+link's landing, `#token=…`): two shells of one build, as each names its
+assets relatively from its own depth.
 
 The headers (`page_headers`): no caching of the HTML (its assets are
 immutable instead), `nosniff`, no referrer (the URL holds the session's
@@ -64,7 +69,22 @@ CHECKOUT_PAGE = PageRoute(
     ),
     patterns=(f"/checkout/{_ID}/{_ID}", f"/checkout/session/{_CLIENT_SECRET}"),
 )
-PAGE_ROUTES = {page.file_name: page for page in (CHECKOUT_PAGE,)}
+# The customer portal (web/src/portal/): its page, and the landing of the
+# sign-in links the customers service emails through the merchant's webhook
+# (`{public base URL}/portal/{organization id}/sign-in#token=bcm_…`). The
+# tokens travel in the fragment, which no request carries: the paths hold
+# only the organization's id.
+PORTAL_PAGE = PageRoute(
+    file_name="portal.html",
+    templates=("/portal/{organization_id}",),
+    patterns=(f"/portal/{_ID}",),
+)
+PORTAL_SIGN_IN_PAGE = PageRoute(
+    file_name="portal-sign-in.html",
+    templates=("/portal/{organization_id}/sign-in",),
+    patterns=(f"/portal/{_ID}/sign-in",),
+)
+PAGE_ROUTES = {page.file_name: page for page in (CHECKOUT_PAGE, PORTAL_PAGE, PORTAL_SIGN_IN_PAGE)}
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https://\*\.[A-Za-z0-9.-]+")
 
@@ -114,7 +134,8 @@ class StripeOrigins:
 
 
 def content_security_policy(stripe: StripeOrigins) -> str:
-    """The checkout page's policy. Its own files and API ('self'), Stripe.js
+    """The pages' policy (checkout and portal alike: both take a card through
+    Stripe.js). Their own files and API ('self'), Stripe.js
     and its frames; logos of organizations from any https host; nothing
     inline but style attributes (Stripe.js positions its iframe with them:
     they run no code and, without selectors, read nothing); no plugins, no

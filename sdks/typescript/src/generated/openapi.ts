@@ -5881,7 +5881,9 @@ export interface components {
             readonly payment?: components["schemas"]["billingos.subscriptions.v1.CheckoutPayment"];
             /**
              * @description Why the last payment failed (the session is open again: another card
-             *     may be tried); unset otherwise.
+             *     may be tried; after three failed payments it expires); unset otherwise.
+             *     Never a decline code here (the merchant's session has it), and a plain
+             *     decline where the issuer suspects the card.
              */
             readonly payment_error?: components["schemas"]["billingos.subscriptions.v1.CheckoutPaymentError"];
             /** @description The price chosen: one of the products' active prices. */

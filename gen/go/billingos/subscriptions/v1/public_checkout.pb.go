@@ -241,7 +241,9 @@ type PublicCheckoutSession struct {
 	// client secret too in StartPublicCheckoutPayment's answer.
 	Payment *CheckoutPayment `protobuf:"bytes,17,opt,name=payment,proto3" json:"payment,omitempty"`
 	// Why the last payment failed (the session is open again: another card
-	// may be tried); unset otherwise.
+	// may be tried; after three failed payments it expires); unset otherwise.
+	// Never a decline code here (the merchant's session has it), and a plain
+	// decline where the issuer suspects the card.
 	PaymentError *CheckoutPaymentError `protobuf:"bytes,18,opt,name=payment_error,json=paymentError,proto3" json:"payment_error,omitempty"`
 }
 

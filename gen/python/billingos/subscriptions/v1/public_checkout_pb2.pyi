@@ -196,7 +196,9 @@ class PublicCheckoutSession(_message.Message):
     @_builtins.property
     def payment_error(self) -> _checkout_pb2.CheckoutPaymentError:
         """Why the last payment failed (the session is open again: another card
-        may be tried); unset otherwise.
+        may be tried; after three failed payments it expires); unset otherwise.
+        Never a decline code here (the merchant's session has it), and a plain
+        decline where the issuer suspects the card.
         """
 
     def __init__(

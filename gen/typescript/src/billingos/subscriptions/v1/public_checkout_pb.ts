@@ -257,7 +257,9 @@ export type PublicCheckoutSession = Message<"billingos.subscriptions.v1.PublicCh
 
   /**
    * Why the last payment failed (the session is open again: another card
-   * may be tried); unset otherwise.
+   * may be tried; after three failed payments it expires); unset otherwise.
+   * Never a decline code here (the merchant's session has it), and a plain
+   * decline where the issuer suspects the card.
    *
    * @generated from field: billingos.subscriptions.v1.CheckoutPaymentError payment_error = 18;
    */
