@@ -57,7 +57,15 @@ async def test_customer_round_trip_in_snake_case_json(merchant) -> None:
 
 
 async def test_customer_on_a_test_clock_keeps_it(merchant) -> None:
-    clock_id = str(uuid.uuid4())
+    unknown = await merchant.client.post(
+        "/v1/customers", json={"email": "clocked@example.com", "test_clock_id": str(uuid.uuid4())}
+    )
+    assert unknown.status_code == 404, unknown.text  # the clock must be the organization's
+    clock = await merchant.client.post(
+        "/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z"}
+    )
+    assert clock.status_code == 200, clock.text
+    clock_id = clock.json()["id"]
     created = await merchant.client.post(
         "/v1/customers", json={"email": "clocked@example.com", "test_clock_id": clock_id}
     )

@@ -58,6 +58,7 @@ from .conftest import (
     outbox_types,
     refused,
     result,
+    seat_price,
     take_off_the_workers,
 )
 
@@ -810,3 +811,34 @@ async def test_orders_and_their_invoice_are_the_customers_own(
         customer_portal_pb2.GetPortalOrderInvoiceRequest(id=my_order.id), metadata=ada.metadata()
     )
     assert again.data == invoice.data  # the same document every time
+
+
+async def test_seats_added_then_removed_in_a_period_are_credited_back_in_full(
+    shop: Shop,
+) -> None:
+    """1 → 10 → 1 seats at one moment: the second change credits the unused
+    time of the ten seats the first one charged (not of the one the period's
+    order billed), so the customer ends where they began."""
+    await proration(shop, subscriptions_pb2.PRORATION_BEHAVIOR_INVOICE_NOW)
+    seats = await shop.product(seat_price(1, 50, per_seat=1000), name="Seats")
+    ada = await customer_of(shop)
+    sub = await active(ada, seats, seats=1)
+    start = sub.current_period_start.ToDatetime(tzinfo=dt.UTC)
+    await ada.move_clock(start + dt.timedelta(days=5))
+
+    def asked(count: int) -> Any:
+        return customer_portal_pb2.PreviewPortalSubscriptionChangeRequest(id=sub.id, seats=count)
+
+    up = await ada.portal.PreviewPortalSubscriptionChange(asked(10), metadata=ada.metadata())
+    await ada.portal.ChangePortalSubscription(
+        customer_portal_pb2.ChangePortalSubscriptionRequest(id=sub.id, seats=10),
+        metadata=ada.metadata("seats-up"),
+    )
+    _first, up_order = await orders_of(shop, sub.id)
+    await pay(shop, up_order.id)
+    down = await ada.portal.PreviewPortalSubscriptionChange(asked(1), metadata=ada.metadata())
+    one_unused, ten_remaining = (line.amount_minor for line in up.proration_lines)
+    ten_unused, one_remaining = (line.amount_minor for line in down.proration_lines)
+    assert ten_unused == -ten_remaining
+    assert one_remaining == -one_unused
+    assert down.amount_due_now_minor == 0

@@ -494,9 +494,10 @@ class Subscriptions:
         """What the current period's plan cost the customer: the plan line of
         the period's own order, less its share of the discount (a credit for
         unused time never gives back more than was paid for it); the list
-        amount where that order billed another price (an earlier change in
-        the period, charged at list: prorations are not discountable) or
-        none exists."""
+        amount where that order billed another price or another number of
+        seats (an earlier change in the period, charged at list: prorations
+        are not discountable; a line of fewer seats would credit back less
+        than the added seats cost) or none exists."""
         reason = (
             BillingReason.SUBSCRIPTION_CREATE
             if row.period_number == 0
@@ -508,7 +509,11 @@ class Subscriptions:
         if order is None or OrderStatus(order.status) is OrderStatus.VOID:
             return list_charge.amount_minor
         for line in await self.billing.lines.of_orders([order.id]):
-            if line.kind == list_charge.kind and line.price_id == price_id:
+            if (
+                line.kind == list_charge.kind
+                and line.price_id == price_id
+                and line.quantity == list_charge.quantity
+            ):
                 return min(list_charge.amount_minor, line.amount_minor - line.discount_minor)
         return list_charge.amount_minor
 
