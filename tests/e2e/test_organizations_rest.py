@@ -16,6 +16,8 @@ import pytest
 
 from billingos_kit.testing.http import error_of, status_body
 
+from .conftest import ClientFrom
+
 pytestmark = pytest.mark.e2e
 
 BRANDING = {
@@ -228,3 +230,27 @@ async def test_without_a_mask_only_what_is_sent_changes_and_a_retry_acts_once(me
     )
     assert reused.status_code == 400, reused.text
     assert error_of(reused)[1] == "IDEMPOTENCY_KEY_REUSED"
+
+
+async def test_guessing_slugs_is_slowed_per_client_address(
+    merchant, client_from: ClientFrom
+) -> None:
+    """Misses are counted per client network (60 a minute): past them every
+    lookup from there is 429 with Retry-After, a hit too, until the
+    allowance refills; other addresses look organizations up as before."""
+    statuses = []
+    async with client_from("127.0.0.31") as guesser:
+        for index in range(200):
+            answer = await guesser.get(f"/v1/public/organizations/guess-{index}-no-such-org")
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert int(answer.headers["retry-after"]) >= 1
+                assert "ORGANIZATION_LOOKUPS_RATE_LIMITED" in answer.text
+                break
+        assert statuses[-1] == 429
+        assert 60 <= statuses.count(404) < 199
+        known = await guesser.get(f"/v1/public/organizations/{merchant.organization_id}")
+        assert known.status_code == 429
+    async with client_from("127.0.0.32") as other:
+        found = await other.get(f"/v1/public/organizations/{merchant.organization_id}")
+        assert found.status_code == 200, found.text

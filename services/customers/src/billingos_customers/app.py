@@ -53,6 +53,7 @@ from billingos_kit.db import Database
 from billingos_kit.own_loop import Work, on_own_loop
 from billingos_kit.server import ServiceApp
 from billingos_kit.settings import ServiceSettings
+from billingos_kit.throttle import FailedCheckThrottle
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The webhook workers' connections, as Postgres names them (pg_stat_activity).
@@ -80,7 +81,9 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     )
     app.add_service(
         organizations_pb2_grpc.add_PublicOrganizationServiceServicer_to_server,
-        PublicOrganizationServicer(),
+        PublicOrganizationServicer(
+            FailedCheckThrottle(app.clock, settings.public_organization_misses_per_minute)
+        ),
         organizations_pb2.DESCRIPTOR.services_by_name["PublicOrganizationService"],
     )
     app.add_service(

@@ -29,6 +29,7 @@ from billingos_customers.customer_portal import CustomerPortal
 from billingos_customers.customer_sessions import CustomerSessionService
 from billingos_customers.customer_sessions import verify_presented as verify_presented_session
 from billingos_customers.customers import CUSTOMER_MASK, CustomerService
+from billingos_customers.errors import OrganizationNotFound
 from billingos_customers.messages import (
     api_key_message,
     customer_fields,
@@ -55,10 +56,12 @@ from billingos_customers.portal_sign_in_limits import PortalSignInLimits
 from billingos_customers.repository import CustomerFilter, DeliveryFilter
 from billingos_customers.test_clocks import TestClockDirectory
 from billingos_customers.webhook_endpoints import WEBHOOK_ENDPOINT_MASK, WebhookEndpointService
+from billingos_kit.errors import TooManyRequests
 from billingos_kit.grpc.scope import current_scope
 from billingos_kit.ids import parse_id
 from billingos_kit.own_organization import check_own_organization
 from billingos_kit.pagination import page_request
+from billingos_kit.throttle import FailedCheckThrottle
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -152,11 +155,31 @@ class OrganizationServicer(organizations_pb2_grpc.OrganizationServiceServicer):
 
 
 class PublicOrganizationServicer(organizations_pb2_grpc.PublicOrganizationServiceServicer):
+    """Anyone may look an organization up, so a client network's misses are
+    counted (as failed key checks are): past its allowance every lookup from
+    it is refused until it refills, and guessing slugs stays slow."""
+
+    def __init__(self, misses: FailedCheckThrottle) -> None:
+        self._misses = misses
+
     async def GetPublicOrganization(
         self, request: organizations_pb2.GetPublicOrganizationRequest, context: Context
     ) -> organizations_pb2.PublicOrganization:
-        service = OrganizationService(current_scope())
-        return public_organization_message(await service.get_public(request.organization))
+        scope = current_scope()
+        wait = self._misses.retry_after(scope.client_address)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many lookups of organizations that do not exist from this address; "
+                "retry after the Retry-After delay",
+                wait,
+                reason="ORGANIZATION_LOOKUPS_RATE_LIMITED",
+            )
+        try:
+            found = await OrganizationService(scope).get_public(request.organization)
+        except OrganizationNotFound:
+            self._misses.record_failure(scope.client_address)
+            raise
+        return public_organization_message(found)
 
 
 class OrganizationAdminServicer(organizations_pb2_grpc.OrganizationAdminServiceServicer):

@@ -17,6 +17,10 @@ class CustomersSettings(ServiceSettings):
     # asked whether a new customer's test clock is the organization's. Unset:
     # only the id's form is checked.
     subscriptions_address: str = ""
+    # Anonymous lookups of organizations that do not exist, per minute from
+    # one client network (an IPv4 address, an IPv6 /64), in each process;
+    # past it every lookup from there is 429 until the allowance refills.
+    public_organization_misses_per_minute: int = Field(default=60, ge=1)
     # Outbound webhooks: the consumers that enqueue deliveries and the worker
     # that posts them run in this process unless turned off. Replicas share
     # the work; to keep it off the API's replicas, run one deployment of this
