@@ -12,7 +12,7 @@ import grpc
 
 from billingos.subscriptions.v1 import test_clocks_pb2, test_clocks_pb2_grpc
 from billingos_kit.errors import Unavailable
-from billingos_kit.headers import ORGANIZATION_HEADER, SERVICE_TOKEN_HEADER
+from billingos_kit.internal_client import InternalChannel
 
 TIMEOUT_SECONDS = 5.0
 
@@ -21,23 +21,16 @@ class TestClockDirectory:
     __test__ = False  # not a pytest class, whatever its name
 
     def __init__(self, address: str, service_token: str) -> None:
-        self._address = address
-        self._service_token = service_token
-        self._channel: grpc.aio.Channel | None = None
+        self._link = InternalChannel(address, service_token)
 
     async def exists(self, organization_id: uuid.UUID, clock_id: uuid.UUID) -> bool:
         """Whether the organization has the clock (UNAVAILABLE if the
         subscriptions service cannot say)."""
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
-        stub = test_clocks_pb2_grpc.TestClockServiceStub(self._channel)
+        stub = test_clocks_pb2_grpc.TestClockServiceStub(self._link.channel())
         try:
             await stub.GetTestClock(
                 test_clocks_pb2.GetTestClockRequest(id=str(clock_id)),
-                metadata=(
-                    (SERVICE_TOKEN_HEADER, self._service_token),
-                    (ORGANIZATION_HEADER, str(organization_id)),
-                ),
+                metadata=self._link.metadata(organization_id),
                 timeout=TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as error:
@@ -50,6 +43,4 @@ class TestClockDirectory:
         return True
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-        self._channel = None
+        await self._link.close()

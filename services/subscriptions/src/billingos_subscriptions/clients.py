@@ -331,7 +331,9 @@ class MembersClient(_Client):
             if error.code() == grpc.StatusCode.ALREADY_EXISTS:
                 return None
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise _as_seat_violations(error) from None
+                raise _renamed_violations(
+                    error, _SEAT_FIELD_OF_CUSTOMER, "seat", "is not a valid member"
+                ) from None
             raise ServiceUnavailable(self.service) from None
         return made
 
@@ -376,11 +378,19 @@ class BuyersClient(_Client):
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise _as_session_violations(error) from None
+                raise _renamed_violations(
+                    error,
+                    _SESSION_FIELD_OF_CUSTOMER,
+                    "checkout_session",
+                    "is not a valid customer",
+                ) from None
             raise ServiceUnavailable(self.service) from None
         return made
 
 
+# Which of the caller's fields each field of a customer is: a seat's member
+# (`customer.email` is the seat's `seat.email`) or a checkout session's buyer.
+_SEAT_FIELD_OF_CUSTOMER = {"customer": "seat"}
 _SESSION_FIELD_OF_CUSTOMER = {
     "customer.email": "checkout_session.customer_email",
     "customer.name": "checkout_session.customer_name",
@@ -388,26 +398,19 @@ _SESSION_FIELD_OF_CUSTOMER = {
 }
 
 
-def _as_session_violations(error: grpc.aio.AioRpcError) -> ValidationFailed:
-    """The customer's field violations as the checkout session's."""
+def _renamed_violations(
+    error: grpc.aio.AioRpcError, fields: dict[str, str], whole: str, what: str
+) -> ValidationFailed:
+    """The customer's field violations under the caller's field names (the
+    longest prefix of `fields` that matches; else `whole`)."""
 
     def field_of(name: str) -> str:
-        for prefix, session_field in _SESSION_FIELD_OF_CUSTOMER.items():
+        for prefix, caller_field in sorted(fields.items(), key=lambda item: -len(item[0])):
             if name == prefix or name.startswith(prefix + "."):
-                return session_field + name[len(prefix) :]
-        return "checkout_session"
+                return caller_field + name[len(prefix) :]
+        return whole
 
     violations = [
         FieldViolation(field_of(v.field), v.description) for v in field_violations_of(error)
-    ] or [FieldViolation("checkout_session", error.details() or "is not a valid customer")]
-    return ValidationFailed(violations)
-
-
-def _as_seat_violations(error: grpc.aio.AioRpcError) -> ValidationFailed:
-    """The customer's field violations as the seat's (`customer.email` is
-    the seat's `seat.email`)."""
-    violations = [
-        FieldViolation(v.field.replace("customer.", "seat.", 1), v.description)
-        for v in field_violations_of(error)
-    ] or [FieldViolation("seat", error.details() or "is not a valid member")]
+    ] or [FieldViolation(whole, error.details() or what)]
     return ValidationFailed(violations)
