@@ -166,7 +166,7 @@ async def test_an_answer_for_an_attempt_not_visible_yet_is_retried_until_it_is(
         billing = Billing(books.work(connection), books.clock)
         row = await billing.orders.require(order.id, for_update=True)
         current = await billing.subscriptions.require(sub.id, for_update=True)
-        second = await billing.request_attempt(row, current, books.clock.now())
+        second = await billing.request_attempt(row, current.payment_method_id, books.clock.now())
         assert second.attempt_number == 2
         with pytest.raises(LookupError):
             await books.apply(result(order.id, attempt=2))

@@ -159,7 +159,7 @@ async def test_an_event_before_its_attempt_commits_is_applied_on_redelivery(
         billing = Billing(books.work(connection), books.clock)
         row = await billing.orders.require(order.id, for_update=True)
         current = await billing.subscriptions.require(sub.id, for_update=True)
-        await billing.request_attempt(row, current, books.clock.now())
+        await billing.request_attempt(row, current.payment_method_id, books.clock.now())
         # Payments answers before this transaction commits.
         await consumer.handle(await feed.next())
         assert await processed(books, envelope.event_id) == 0

@@ -260,8 +260,55 @@ class Billing:
         with its first attempt, or paid when nothing is due. `new_lines`: the
         lines of an order just opened, not written yet (written here, with
         their amounts); otherwise the order's written lines are updated."""
-        lines = new_lines if new_lines is not None else await self.lines.of_orders([order.id])
         discount, rate = await self.pricing_of(sub, order.customer_id, order.period_start or now)
+        amounts, due = await self._settle_amounts(order, discount, rate, now, new_lines)
+        if order_amounts.uses_up_discount(sub, discount, amounts):
+            assert sub.discount_remaining_orders is not None
+            sub.discount_remaining_orders -= 1
+            await self.subscriptions.update(sub, ["discount_remaining_orders"])
+        if due == 0:
+            await self._paid(order, sub, now)
+        else:
+            await self.request_attempt(
+                order, sub.payment_method_id, now, first=new_lines is not None
+            )
+
+    async def open_purchase(
+        self,
+        order: Order,
+        drafts: Sequence[LineDraft],
+        discount: invoices.Discount | None,
+        payment_method_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> bool:
+        """Opens a one-time purchase's order (no subscription; False: its
+        billing key has one already) with its lines, the discount and the
+        customer's tax rate, and charges `payment_method_id` for what is due,
+        or marks it paid when nothing is."""
+        if not await self.orders.insert_once(order):
+            return False
+        rate = await self.tax_rate(order.customer_id)
+        rows = self._line_rows(order, drafts)
+        _, due = await self._settle_amounts(order, discount, rate, now, rows)
+        if due == 0:
+            await self._mark_paid(order, now)
+            await checkout_outcome.purchase_paid(self.scope, order, now)
+        else:
+            await self.request_attempt(order, payment_method_id, now, first=True)
+        return True
+
+    async def _settle_amounts(
+        self,
+        order: Order,
+        discount: invoices.Discount | None,
+        rate: order_amounts.Rate | None,
+        now: dt.datetime,
+        new_lines: list[OrderLine] | None,
+    ) -> tuple[invoices.InvoiceAmounts, int]:
+        """Writes the order's amounts and lines, takes what the customer's
+        balance covers and announces `order.created`; returns the amounts and
+        what is due now."""
+        lines = new_lines if new_lines is not None else await self.lines.of_orders([order.id])
         amounts = order_amounts.invoice_of(order.currency, lines, discount, rate)
         if new_lines is not None:
             await self.lines.insert(*new_lines)
@@ -271,10 +318,6 @@ class Billing:
                     line,
                     ["amount_minor", "discount_minor", "tax_minor", "tax_inclusive", "total_minor"],
                 )
-        if order_amounts.uses_up_discount(sub, discount, amounts):
-            assert sub.discount_remaining_orders is not None
-            sub.discount_remaining_orders -= 1
-            await self.subscriptions.update(sub, ["discount_remaining_orders"])
         balance = await self.balances.locked(order.customer_id, order.currency, now)
         settlement = order_amounts.settle(balance.credit_minor, amounts, order.currency)
         if settlement.credit_after is not None:
@@ -289,10 +332,7 @@ class Billing:
             else await self.order_state(order)
         )
         await self.scope.outbox.add(events.order_created(state))
-        if settlement.due == 0:
-            await self._paid(order, sub, now)
-        else:
-            await self.request_attempt(order, sub, now, first=new_lines is not None)
+        return amounts, settlement.due
 
     async def pricing_of(
         self, sub: Subscription, customer_id: uuid.UUID, at: dt.datetime
@@ -313,11 +353,19 @@ class Billing:
     # ---- charging -------------------------------------------------------------
 
     async def request_attempt(
-        self, order: Order, sub: Subscription, now: dt.datetime, *, first: bool = False
+        self,
+        order: Order,
+        payment_method_id: uuid.UUID | None,
+        now: dt.datetime,
+        *,
+        first: bool = False,
     ) -> PaymentAttempt:
-        """Records the next attempt; the charger asks payments for it."""
+        """Records the next attempt, on the card named (None: the
+        customer's default); the charger asks payments for it."""
         number = 1 if first else await self._next_attempt_number(order)
-        attempt = new_attempt(order, sub, number, self.scope.clock, now, self.real_clock.now())
+        attempt = new_attempt(
+            order, payment_method_id, number, self.scope.clock, now, self.real_clock.now()
+        )
         await self.attempts.insert(attempt)
         order.next_charge_at = None
         order.updated_at = now
@@ -348,8 +396,9 @@ class Billing:
         if attempt.status == result.status.value and attempt.payment_id == result.payment_id:
             return False
         order = await self.orders.require(attempt.order_id, for_update=True)
-        assert order.subscription_id is not None
-        sub = await self.subscriptions.require(order.subscription_id, for_update=True)
+        sub = None
+        if order.subscription_id is not None:
+            sub = await self.subscriptions.require(order.subscription_id, for_update=True)
         now = await self.now_for(order.test_clock_id)
         attempt.status = result.status.value
         attempt.payment_id = result.payment_id
@@ -360,7 +409,9 @@ class Billing:
         attempt.send_at = None
         attempt.updated_at = now
         await self.attempts.update(attempt, _ATTEMPT_RESULT)
-        if result.status is AttemptStatus.SUCCEEDED:
+        if sub is None:
+            await self._purchase_result(order, attempt, now)
+        elif result.status is AttemptStatus.SUCCEEDED:
             if OrderStatus(order.status) is OrderStatus.PENDING:
                 order.amount_paid_minor = attempt.amount_minor
                 await self._paid(order, sub, now)
@@ -419,7 +470,44 @@ class Billing:
         await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
         return True
 
-    async def _paid(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+    async def _purchase_result(
+        self, order: Order, attempt: PaymentAttempt, now: dt.datetime
+    ) -> None:
+        """A one-time purchase's payment: paid, its checkout completes; failed,
+        its checkout opens again for another card (no dunning: nothing was
+        delivered yet), and the order is voided once the checkout gives up."""
+        if OrderStatus(order.status) is not OrderStatus.PENDING:
+            return
+        status = AttemptStatus(attempt.status)
+        if status is AttemptStatus.SUCCEEDED:
+            order.amount_paid_minor = attempt.amount_minor
+            await self._mark_paid(order, now)
+            await checkout_outcome.purchase_paid(self.scope, order, now)
+        elif status is AttemptStatus.FAILED:
+            order.attempt_count += 1
+            if order.first_failed_at is None:
+                order.first_failed_at = now
+            order.updated_at = now
+            await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
+            if await checkout_outcome.purchase_failed(self.scope, order, attempt, now):
+                await self._void(order, now)
+            else:
+                await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+
+    async def abandon_purchase(self, order_id: uuid.UUID) -> None:
+        """A one-time purchase whose checkout expired unpaid: voided, unless
+        an attempt may still turn into money (then its answer decides)."""
+        order = await self.orders.get(order_id, for_update=True)
+        if (
+            order is None
+            or order.subscription_id is not None
+            or OrderStatus(order.status) is not OrderStatus.PENDING
+            or await self.in_flight(order)
+        ):
+            return
+        await self._void(order, await self.now_for(order.test_clock_id))
+
+    async def _mark_paid(self, order: Order, now: dt.datetime) -> None:
         order.status = OrderStatus.PAID.value
         order.paid_at = now
         order.next_charge_at = None
@@ -428,6 +516,9 @@ class Billing:
             order, ["status", "amount_paid_minor", "paid_at", "next_charge_at", "updated_at"]
         )
         await self.scope.outbox.add(events.order_paid(await self.order_state(order)))
+
+    async def _paid(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
+        await self._mark_paid(order, now)
         status = SubscriptionStatus(sub.status)
         if status is SubscriptionStatus.INCOMPLETE:
             sub.status = SubscriptionStatus.ACTIVE.value
@@ -544,7 +635,7 @@ class Billing:
             order.next_charge_at = None
             await self.orders.update(order, ["next_charge_at"])
             return
-        await self.request_attempt(order, sub, now)
+        await self.request_attempt(order, sub.payment_method_id, now)
 
     # ---- ending ---------------------------------------------------------------
 
@@ -658,19 +749,47 @@ def new_order(
     usage: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> Order:
     """A new order of the subscription, a draft with nothing on it yet."""
+    order = blank_order(
+        sub.organization_id,
+        sub.customer_id,
+        sub.currency,
+        sub.test_clock_id,
+        reason,
+        billing_key,
+        clock,
+        now,
+    )
+    order.subscription_id = sub.id
+    order.period_start, order.period_end = period if period else (None, None)
+    order.usage_from, order.usage_to = usage if usage else (None, None)
+    return order
+
+
+def blank_order(
+    organization_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    currency: str,
+    test_clock_id: uuid.UUID | None,
+    reason: BillingReason,
+    billing_key: str,
+    clock: Clock,
+    now: dt.datetime,
+) -> Order:
+    """A new draft order of the customer's, of no subscription (a one-time
+    purchase's) until one is set, with nothing on it yet."""
     return Order(
         id=new_id(clock),
-        organization_id=sub.organization_id,
-        customer_id=sub.customer_id,
-        subscription_id=sub.id,
+        organization_id=organization_id,
+        customer_id=customer_id,
+        subscription_id=None,
         billing_key=billing_key,
         billing_reason=reason.value,
         status=OrderStatus.DRAFT.value,
-        currency=sub.currency,
-        period_start=period[0] if period else None,
-        period_end=period[1] if period else None,
-        usage_from=usage[0] if usage else None,
-        usage_to=usage[1] if usage else None,
+        currency=currency,
+        period_start=None,
+        period_end=None,
+        usage_from=None,
+        usage_to=None,
         subtotal_minor=0,
         discount_minor=0,
         tax_minor=0,
@@ -682,7 +801,7 @@ def new_order(
         amount_paid_minor=0,
         amount_refunded_minor=0,
         tax_rate_percent=None,
-        test_clock_id=sub.test_clock_id,
+        test_clock_id=test_clock_id,
         attempt_count=0,
         first_failed_at=None,
         next_charge_at=None,
@@ -695,7 +814,7 @@ def new_order(
 
 def new_attempt(
     order: Order,
-    sub: Subscription,
+    payment_method_id: uuid.UUID | None,
     number: int,
     clock: Clock,
     now: dt.datetime,
@@ -711,7 +830,7 @@ def new_attempt(
         attempt_number=number,
         amount_minor=order.amount_due_minor,
         currency=order.currency,
-        payment_method_id=sub.payment_method_id,
+        payment_method_id=payment_method_id,
         test_clock_id=order.test_clock_id,
         status=AttemptStatus.REQUESTED.value,
         payment_id=None,

@@ -7,7 +7,9 @@ merchant) or from products (by the merchant): the price chosen, seats, the
 customer's email, name and billing address, a discount code, and the
 totals of the first order those choices make, computed as that order will
 be (`requote`: the subscription's own `bought` and `discount`, the first
-period's lines, the tax rate of the address, checkout_quote.py).
+period's lines, the tax rate of the address, checkout_quote.py). A price of
+a one-time product (no billing period) makes a one-time purchase instead
+(purchases.py): its one line, no trial.
 
 A session is found by its client secret (`bcx_...`, shown once; only its
 sha256 is kept) by the anonymous public calls, which name no organization:
@@ -19,8 +21,8 @@ absolute values (a repeat changes nothing more), opening a session makes
 a new one each time (an open session is cheap and expires).
 
 States: open → processing → completed, or open → completed when nothing is
-due now (the confirmation, checkout_confirmation.py, fills `subscription_id`
-and `order_id`); processing → open with a payment error (the first payment
+due now (the confirmation, checkout_confirmation.py, fills `order_id` and,
+for a subscription, `subscription_id`); processing → open with a payment error (the first payment
 failed: checkout_outcome.py); open → expired (the sweep, checkout_expiry.py,
 or the merchant), announced once."""
 
@@ -51,6 +53,7 @@ from billingos_kit.protoconv import MetadataValue, metadata_from_proto
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
 from billingos_subscriptions import checkout_quote, events, order_amounts, price_lines
+from billingos_subscriptions.billing import LineDraft
 from billingos_subscriptions.catalog_copy import Catalog, place_of
 from billingos_subscriptions.checkout_outcome import expire_session
 from billingos_subscriptions.clients import CatalogClient
@@ -65,6 +68,7 @@ from billingos_subscriptions.messages import (
 )
 from billingos_subscriptions.models import CheckoutLink, CheckoutSession, CustomerCopy
 from billingos_subscriptions.periods import boundary
+from billingos_subscriptions.purchases import OneTime, Purchases, is_one_time, purchase_lines
 from billingos_subscriptions.repository import (
     CheckoutLinkRepository,
     CheckoutSecrets,
@@ -386,6 +390,12 @@ class Offer:
         )
 
 
+def is_confirmed(row: CheckoutSession) -> bool:
+    """Whether the session's confirmation made its subscription or purchase
+    (its choices are fixed from then on)."""
+    return row.subscription_id is not None or row.order_id is not None
+
+
 def refuse_unless_open(row: CheckoutSession, now: dt.datetime) -> None:
     """A session takes changes (and, later, its confirmation) only while open
     and before its expire time, whether or not the sweep has marked it."""
@@ -563,9 +573,9 @@ async def check_discounts(
 
 
 async def check_products(catalog: Catalog, product_ids: list[uuid.UUID], field: str) -> None:
-    """Each is a recurring product of the organization, not archived, as the
-    catalog has it now (asked, not the copy: one archived a moment ago is
-    refused). One-time products wait for one-time orders."""
+    """Each is a product of the organization (recurring or one-time), not
+    archived, as the catalog has it now (asked, not the copy: one archived a
+    moment ago is refused)."""
     for index, product_id in enumerate(product_ids):
         product = await catalog.product(product_id, fresh=True)
         if product is None:
@@ -573,12 +583,6 @@ async def check_products(catalog: Catalog, product_ids: list[uuid.UUID], field: 
         if product.archived:
             raise FailedPrecondition(
                 f"{field}[{index}]: the product is archived", reason="PRODUCT_ARCHIVED"
-            )
-        if not product.HasField("recurring"):
-            raise FailedPrecondition(
-                f"{field}[{index}]: a one-time product cannot be checked out yet "
-                "(subscriptions only)",
-                reason="PRODUCT_NOT_RECURRING",
             )
 
 
@@ -595,6 +599,7 @@ class CheckoutSessions:
         self._scope = subscriptions.billing.scope
         self._catalog = subscriptions.catalog
         self._settings = settings
+        self.purchases = Purchases(subscriptions)
         self.sessions = CheckoutSessionRepository(self._scope)
         self.links = CheckoutLinkRepository(self._scope)
 
@@ -810,7 +815,7 @@ class CheckoutSessions:
         row = await self.sessions.require(session_id, for_update=True)
         now = self._scope.clock.now()
         refuse_unless_open(row, now)
-        if row.subscription_id is not None:
+        if is_confirmed(row):
             raise FailedPrecondition(
                 "the checkout session is confirmed: its choices and details are fixed "
                 "(after a failed payment, only another card can be tried)",
@@ -895,11 +900,15 @@ class CheckoutSessions:
         if status is not CheckoutSessionStatus.OPEN:
             refuse_unless_open(row, self._scope.clock.now())
         await expire_session(self._scope, row, self._scope.clock.now())
+        if row.order_id is not None and row.subscription_id is None:
+            await self._billing.abandon_purchase(row.order_id)
         return row
 
     # ---- the quote --------------------------------------------------------------
 
-    async def requote(self, row: CheckoutSession, price_id: uuid.UUID | None, seats: int) -> None:
+    async def requote(
+        self, row: CheckoutSession, price_id: uuid.UUID | None, seats: int
+    ) -> Bought | OneTime:
         """Chooses the session's price (the one named, else the first
         product's first active one), seats and discount, and computes its
         totals as the first order of a subscription made with them will be:
@@ -907,29 +916,19 @@ class CheckoutSessions:
         a price archived since is PRICE_ARCHIVED), its trial, its discount
         (the catalog's `ValidateDiscount`, only of the allowed ones), the
         first period's lines and the tax rate of the billing address (the
-        customer's own without one)."""
+        customer's own without one). A one-time product's price is quoted as
+        its purchase's order: its one line, no trial. Returns what it buys."""
         bought = await self._bought(row.product_ids, price_id, seats)
         customer: CustomerCopy | None = None
         if row.customer_id is not None:
             customer = await self._catalog.customer(row.customer_id)
         now = await self._billing.now_for(customer.test_clock_id if customer else None)
-        trial = self._trial(row, bought.product)
-        zone = (await self._billing.rules()).zone
         trial_end: dt.datetime | None = None
-        if trial is not None:
-            try:
-                trial_end = boundary(now, price_lines.interval_of(trial), 1, zone)
-            except ValueError:
-                raise InvalidArgument(
-                    f"{SESSION}.trial", "ends past the end of the calendar"
-                ) from None
+        if isinstance(bought, OneTime):
+            drafts = purchase_lines(bought)
+        else:
+            trial_end, drafts = await self._first_period(row, bought, now)
         anchor = trial_end or now
-        try:
-            first_end = boundary(anchor, bought.interval, 1, zone)
-        except ValueError:
-            raise InvalidArgument(
-                f"{SESSION}.price_id", "its first period ends past the end of the calendar"
-            ) from None
         chosen = await self._subscriptions.discount(
             row.discount_code,
             None,
@@ -955,11 +954,6 @@ class CheckoutSessions:
             country, region = None, None
         rates = await TaxRateCopies(self._scope).of_country(country) if country else []
         rate = order_amounts.rate_of_place(country, region, rates)
-        drafts = [
-            first_period_line(price, bought.product, bought.seats, anchor, first_end)
-            for price in bought.prices
-            if not price_lines.is_metered(price)
-        ]
         quote = checkout_quote.quote(
             checkout_quote.QuoteKey(row.id, row.organization_id),
             bought.currency,
@@ -969,18 +963,50 @@ class CheckoutSessions:
             trial_end,
             self._scope.clock,
         )
-        row.price_id = price_id if price_id is not None else uuid.UUID(bought.prices[0].id)
+        first_price = bought.price if isinstance(bought, OneTime) else bought.prices[0]
+        row.price_id = price_id if price_id is not None else uuid.UUID(first_price.id)
         row.currency = bought.currency
         row.seats = bought.seats
         row.discount_id = None if chosen is None else uuid.UUID(chosen.discount.id)
         row.promotion_code_id = None if chosen is None else chosen.promotion_code_id
         row.totals = totals_message(quote).SerializeToString()
+        return bought
+
+    async def _first_period(
+        self, row: CheckoutSession, bought: Bought, now: dt.datetime
+    ) -> tuple[dt.datetime | None, list[LineDraft]]:
+        """A subscription's trial end (None: no trial) and first period's
+        lines (its metered prices are billed at the period's end)."""
+        trial = self._trial(row, bought.product)
+        zone = (await self._billing.rules()).zone
+        trial_end: dt.datetime | None = None
+        if trial is not None:
+            try:
+                trial_end = boundary(now, price_lines.interval_of(trial), 1, zone)
+            except ValueError:
+                raise InvalidArgument(
+                    f"{SESSION}.trial", "ends past the end of the calendar"
+                ) from None
+        anchor = trial_end or now
+        try:
+            first_end = boundary(anchor, bought.interval, 1, zone)
+        except ValueError:
+            raise InvalidArgument(
+                f"{SESSION}.price_id", "its first period ends past the end of the calendar"
+            ) from None
+        drafts = [
+            first_period_line(price, bought.product, bought.seats, anchor, first_end)
+            for price in bought.prices
+            if not price_lines.is_metered(price)
+        ]
+        return trial_end, drafts
 
     async def _bought(
         self, product_ids: list[uuid.UUID], price_id: uuid.UUID | None, seats: int
-    ) -> Bought:
+    ) -> Bought | OneTime:
         """What buying the price (default: the first product's first active
-        static price, else its first active one) with `seats` buys."""
+        static price, else its first active one) with `seats` buys: a
+        subscription, or a one-time purchase of a one-time product's."""
         catalog = self._catalog
         if price_id is None:
             first = product_ids[0]
@@ -999,6 +1025,11 @@ class CheckoutSessions:
         price = await catalog.price(price_id, fresh=True)
         if price is None or canonical_id(price.product_id) not in product_ids:
             raise NotFound("price", str(price_id))
+        product = await catalog.product(uuid.UUID(price.product_id), fresh=True)
+        if product is None:
+            raise NotFound("product", price.product_id)
+        if is_one_time(product):
+            return await self.purchases.bought(product, price_id, seats, field=SESSION)
         return await self._subscriptions.bought(
             uuid.UUID(price.product_id), price_id, "", seats, field=SESSION
         )

@@ -1,5 +1,5 @@
 """A checkout session's payment and confirmation: its buyer and card, then
-its subscription, exactly once.
+its subscription or one-time purchase, exactly once.
 
 Starting the payment (the page, when the customer pays) gives the session
 its buyer and a SetupIntent. The buyer is the customer the merchant named,
@@ -13,9 +13,11 @@ Confirming (after Stripe.js has confirmed the SetupIntent) syncs the intent
 and, the first time, makes the subscription with its card, the session's
 discount (only an allowed one), trial and the reference `checkout:<id>`;
 the subscriptions table's unique `checkout_session_id` holds one per session
-whoever confirms twice. After a failed first payment the same subscription
-(still incomplete) gets the new card and its first order a new attempt: one
-order, however many cards are tried.
+whoever confirms twice. A one-time product's price makes its purchase's
+order instead (purchases.py), once per session by its billing key. After a
+failed first payment the same subscription (still incomplete) gets the new
+card and its first order a new attempt, or the purchase's order a new
+attempt on the new card: one order, however many cards are tried.
 
 The session is completed when nothing is due now (a trial, a zero total) or
 when the first payment succeeds; a failed one opens it again with the error
@@ -35,14 +37,20 @@ from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.checkout import (
     SESSION,
     CheckoutSessions,
+    is_confirmed,
     refuse_unless_open,
 )
 from billingos_subscriptions.checkout_outcome import complete
 from billingos_subscriptions.clients import BuyersClient, PaymentsClient
 from billingos_subscriptions.messages import address_message, trial_message
-from billingos_subscriptions.models import CheckoutSession, Subscription
+from billingos_subscriptions.models import CheckoutSession, Order, Subscription
+from billingos_subscriptions.purchases import OneTime, PurchaseRequest
 from billingos_subscriptions.subscriptions import Subscriptions
-from billingos_subscriptions.vocabulary import CheckoutSessionStatus, SubscriptionStatus
+from billingos_subscriptions.vocabulary import (
+    CheckoutSessionStatus,
+    OrderStatus,
+    SubscriptionStatus,
+)
 
 # SetupIntents that still wait for the customer's card.
 _AWAITING_CARD = frozenset(
@@ -88,7 +96,7 @@ class CheckoutConfirmation:
         refuse_unless_open(row, self._scope.clock.now())
         organization_id = self._scope.organization_id
         changed: list[str] = []
-        if row.subscription_id is None:
+        if not is_confirmed(row):
             # Quoted anew first: a price archived since refuses here, before
             # a customer or a SetupIntent is made for nothing. (A confirmed
             # session's subscription keeps what it bought.)
@@ -144,8 +152,8 @@ class CheckoutConfirmation:
     # ---- confirming ---------------------------------------------------------------
 
     async def confirm(self, session_id: uuid.UUID) -> CheckoutSession:
-        """Makes the session's subscription with its saved card (or, after a
-        failed payment, retries its first order with the new card). A
+        """Makes the session's subscription or purchase with its saved card
+        (or, after a failed payment, retries its order with the new card). A
         processing or completed session is answered as it is."""
         row = await self._sessions.sessions.require(session_id, for_update=True)
         if _done(row):
@@ -170,29 +178,60 @@ class CheckoutConfirmation:
                 reason="PAYMENT_METHOD_REQUIRED",
             )
         card_id = uuid.UUID(intent.payment_method_id)
-        if row.subscription_id is None:
-            sub = await self._subscribe(row, card_id)
+        made = await self._make_or_retry(row, card_id)
+        if isinstance(made, Subscription):
+            row.subscription_id = made.id
+            row.order_id = made.latest_order_id
+            started = SubscriptionStatus(made.status) in _STARTED
         else:
-            sub = await self._retry_with(row, card_id)
-        row.subscription_id = sub.id
-        row.order_id = sub.latest_order_id
+            row.order_id = made.id
+            started = OrderStatus(made.status) is OrderStatus.PAID
         row.payment_error = None
         row.updated_at = now
         await self._sessions.sessions.update(
             row, ["subscription_id", "order_id", "payment_error", "totals", "updated_at"]
         )
-        if SubscriptionStatus(sub.status) in _STARTED:
+        if started:
             await complete(self._scope, row, now)
         else:
             row.status = CheckoutSessionStatus.PROCESSING.value
             await self._sessions.sessions.update(row, ["status"])
         return row
 
+    async def _make_or_retry(
+        self, row: CheckoutSession, card_id: uuid.UUID
+    ) -> Subscription | Order:
+        """The first confirmation makes the subscription or the purchase (the
+        quote refreshed first, so a price archived since is refused); a
+        confirmation after a decline retries what the first made."""
+        if row.subscription_id is not None:
+            return await self._retry_with(row, card_id)
+        if row.order_id is not None:
+            return await self._sessions.purchases.retry_with(row.order_id, card_id, field=SESSION)
+        bought = await self._sessions.requote(row, row.price_id, row.seats)
+        if isinstance(bought, OneTime):
+            return await self._buy(row, bought, card_id)
+        return await self._subscribe(row, card_id)
+
+    async def _buy(self, row: CheckoutSession, bought: OneTime, card_id: uuid.UUID) -> Order:
+        """The session's one-time purchase, made as its quote was: the same
+        price, code (only an allowed discount's) and customer."""
+        assert row.customer_id is not None
+        return await self._sessions.purchases.buy(
+            PurchaseRequest(
+                customer_id=row.customer_id,
+                bought=bought,
+                payment_method_id=card_id,
+                reference=f"checkout:{row.id}",
+                discount_code=row.discount_code,
+                allowed_discount_ids=frozenset(str(d) for d in row.allowed_discount_ids),
+                field=SESSION,
+            )
+        )
+
     async def _subscribe(self, row: CheckoutSession, card_id: uuid.UUID) -> Subscription:
         """The session's subscription, made as its quote was: the same price,
-        seats, code (only an allowed discount's), trial and customer; the
-        quote is refreshed first, so a price archived since is refused."""
-        await self._sessions.requote(row, row.price_id, row.seats)
+        seats, code (only an allowed discount's), trial and customer."""
         price = await self._subscriptions.catalog.price(row.price_id)
         assert price is not None  # requote found it
         assert row.customer_id is not None

@@ -19,6 +19,7 @@ from billingos_kit.db import Database
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
+from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.checkout_outcome import expire_session
 from billingos_subscriptions.repository import CheckoutSecrets
 
@@ -70,6 +71,9 @@ class CheckoutExpiry:
                         connection, row.organization_id, self._clock, self._tables, SOURCE
                     )
                     await expire_session(work, row, now)
+                    if row.order_id is not None and row.subscription_id is None:
+                        # A one-time purchase declined and left: voided.
+                        await Billing(work, self._clock).abandon_purchase(row.order_id)
             expired += len(due)
             if len(due) < self._batch:
                 return expired

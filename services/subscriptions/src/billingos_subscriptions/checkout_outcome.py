@@ -1,10 +1,11 @@
-"""What a checkout session becomes as its subscription's first payment
-settles (the engine calls these as it applies the payment, in the same
-transaction): completed and announced once when paid; open again with the
-payment's error when it failed, so the customer may try another card, but
-expired after MAX_PAYMENT_FAILURES (a page that takes card after card is a
-card tester's); expired when its subscription ends before starting (unpaid
-for a day, or canceled by the merchant), so none stays processing.
+"""What a checkout session becomes as its first payment settles (its
+subscription's first order's, or its one-time purchase's; the engine calls
+these as it applies the payment, in the same transaction): completed and
+announced once when paid; open again with the payment's error when it
+failed, so the customer may try another card, but expired after
+MAX_PAYMENT_FAILURES (a page that takes card after card is a card tester's);
+expired when its subscription ends before starting (unpaid for a day, or
+canceled by the merchant), so none stays processing.
 
 Only a session still processing moves on a payment: one open (confirming,
 before the answer) or already completed is left to its confirmation."""
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from billingos_subscriptions import events
 from billingos_subscriptions.messages import DECLINED_MESSAGE, checkout_session_message
-from billingos_subscriptions.models import CheckoutSession, PaymentAttempt, Subscription
+from billingos_subscriptions.models import CheckoutSession, Order, PaymentAttempt, Subscription
 from billingos_subscriptions.repository import CheckoutSessionRepository
 from billingos_subscriptions.vocabulary import CheckoutSessionStatus
 
@@ -59,6 +60,14 @@ async def _processing(scope: WorkScope, sub: Subscription) -> CheckoutSession | 
     if sub.checkout_session_id is None:
         return None
     row = await CheckoutSessionRepository(scope).get(sub.checkout_session_id, for_update=True)
+    return _if_processing(row)
+
+
+async def _processing_purchase(scope: WorkScope, order: Order) -> CheckoutSession | None:
+    return _if_processing(await CheckoutSessionRepository(scope).of_order(order.id))
+
+
+def _if_processing(row: CheckoutSession | None) -> CheckoutSession | None:
     if row is None or CheckoutSessionStatus(row.status) is not CheckoutSessionStatus.PROCESSING:
         return None
     return row
@@ -70,14 +79,39 @@ async def first_payment_paid(scope: WorkScope, sub: Subscription, now: dt.dateti
         await complete(scope, row, now)
 
 
+async def purchase_paid(scope: WorkScope, order: Order, now: dt.datetime) -> None:
+    row = await _processing_purchase(scope, order)
+    if row is not None:
+        await complete(scope, row, now)
+
+
 async def first_payment_failed(
     scope: WorkScope, sub: Subscription, attempt: PaymentAttempt, now: dt.datetime
 ) -> None:
-    """Opens the session again with the failure; its SetupIntent is used up,
-    so the next start of the payment asks for a new card."""
+    """Its incomplete subscription ends unpaid in a day, as any does, when
+    the session gives up."""
     row = await _processing(scope, sub)
+    if row is not None:
+        await _payment_failed(scope, row, attempt, now)
+
+
+async def purchase_failed(
+    scope: WorkScope, order: Order, attempt: PaymentAttempt, now: dt.datetime
+) -> bool:
+    """Whether the session gave up on the purchase (the caller voids its
+    order): expired after its last allowed failure."""
+    row = await _processing_purchase(scope, order)
     if row is None:
-        return
+        return False
+    return await _payment_failed(scope, row, attempt, now)
+
+
+async def _payment_failed(
+    scope: WorkScope, row: CheckoutSession, attempt: PaymentAttempt, now: dt.datetime
+) -> bool:
+    """Opens the session again with the failure (its SetupIntent is used
+    up, so the next start of the payment asks for a new card), or expires it
+    after MAX_PAYMENT_FAILURES (True)."""
     row.payment_error = {
         "code": attempt.failure_code or "",
         "decline_code": attempt.decline_code or "",
@@ -90,11 +124,11 @@ async def first_payment_failed(
         row, ["payment_error", "payment_failures", "setup_intent_id", "updated_at"]
     )
     if row.payment_failures >= MAX_PAYMENT_FAILURES:
-        # Its incomplete subscription ends unpaid in a day, as any does.
         await expire_session(scope, row, now)
-        return
+        return True
     row.status = CheckoutSessionStatus.OPEN.value
     await CheckoutSessionRepository(scope).update(row, ["status"])
+    return False
 
 
 async def subscription_ended(scope: WorkScope, sub: Subscription, now: dt.datetime) -> None:

@@ -527,6 +527,14 @@ checkout_sessions = Table(
         "organization_id",
         "checkout_link_id",
     ),
+    # The session of a one-time order (its payment's outcome finds it).
+    Index(
+        "ux_checkout_sessions_organization_id_order",
+        "organization_id",
+        "order_id",
+        unique=True,
+        postgresql_where=text("order_id IS NOT NULL"),
+    ),
     # What the expiry sweep claims.
     Index(
         "ix_checkout_sessions_open_expiry", "expire_at", postgresql_where=text("status = 'open'")

@@ -300,7 +300,9 @@ class RenewalBatch:
             order.paid_at = now
             renewal.events.append(events.order_paid(order_message(order, lines, [])))
         else:
-            renewal.attempt = new_attempt(order, sub, 1, clock, now, self._real_clock.now())
+            renewal.attempt = new_attempt(
+                order, sub.payment_method_id, 1, clock, now, self._real_clock.now()
+            )
         state = subscription_message(sub, items)
         renewal.events.append(events.renewed(state, str(order.id)))
         return renewal

@@ -693,6 +693,18 @@ class CheckoutSessionRepository(TenantRepository[CheckoutSession]):
     row_type = CheckoutSession
     resource = "checkout_session"
 
+    async def of_order(self, order_id: uuid.UUID) -> CheckoutSession | None:
+        """The session whose confirmation made the one-time order, locked."""
+
+        def build() -> Any:
+            return (
+                self.live()
+                .where(checkout_sessions.c.order_id == bindparam("order_id"))
+                .with_for_update()
+            )
+
+        return await self.fetch_row(self.query("of_order", build), order_id=order_id)
+
 
 @dataclass(frozen=True)
 class SessionKey:
@@ -725,6 +737,7 @@ _PURGE_EXPIRED = Query.of(
             select(checkout_sessions.c.id)
             .where(checkout_sessions.c.status == "expired")
             .where(checkout_sessions.c.subscription_id.is_(None))
+            .where(checkout_sessions.c.order_id.is_(None))
             .where(checkout_sessions.c.expired_at < bindparam("cutoff"))
             .limit(bindparam("limit"))
             .with_for_update(skip_locked=True)

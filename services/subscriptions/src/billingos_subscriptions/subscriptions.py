@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billingos.catalog.v1 import discounts_pb2, products_pb2
@@ -65,6 +66,23 @@ class Bought:
     currency: str
     interval: BillingInterval
     seats: int
+
+
+class Buying(Protocol):
+    """What a discount is validated against: a subscription's `Bought` or a
+    one-time purchase's (purchases.OneTime)."""
+
+    @property
+    def product(self) -> products_pb2.Product: ...
+
+    @property
+    def static(self) -> products_pb2.Price | None: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def seats(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -485,8 +503,13 @@ class Subscriptions:
         if discount is not None:
             # The last remote step: nothing after it can fail but the commit,
             # so a refused create never uses up a limited code.
-            await self._catalog_client.redeem_discount(scope.organization_id, discount.redemption)
+            await self.redeem(discount)
         return row
+
+    async def redeem(self, chosen: ChosenDiscount) -> None:
+        """Uses the discount up once (the catalog's count and per-customer
+        limits), under its reference: a retry finds the same redemption."""
+        await self._catalog_client.redeem_discount(self._scope.organization_id, chosen.redemption)
 
     async def _paid_for_period(
         self, row: Subscription, price_id: uuid.UUID, list_charge: price_lines.StaticCharge
@@ -528,22 +551,28 @@ class Subscriptions:
         return f"subscription-request:{hashlib.sha256(key.encode()).hexdigest()}"
 
     async def _purchased(self, bought: Bought, reference: str, customer_id: uuid.UUID) -> Bought:
+        frozen = await self.record_purchase(bought.prices, reference, customer_id)
+        static = frozen[0] if bought.static is not None else None
+        return dataclasses.replace(bought, prices=frozen, static=static)
+
+    async def record_purchase(
+        self, prices: list[products_pb2.Price], reference: str, customer_id: uuid.UUID
+    ) -> list[products_pb2.Price]:
         """Records the purchase with the catalog, which freezes each price's
-        tax behaviour at its first use; the snapshot takes the frozen one, so
-        an order's lines are never read with a later default."""
+        tax behaviour at its first use; returns the prices as frozen, so an
+        order's lines are never read with a later default."""
         organization_id = self._scope.organization_id
         await self._catalog_client.record_purchase(
-            organization_id, reference, customer_id, [uuid.UUID(p.id) for p in bought.prices]
+            organization_id, reference, customer_id, [uuid.UUID(p.id) for p in prices]
         )
         frozen: list[products_pb2.Price] = []
-        for price in bought.prices:
+        for price in prices:
             if price.tax_behavior == products_pb2.TAX_BEHAVIOR_UNSPECIFIED:
                 asked = await self._catalog_client.price(organization_id, uuid.UUID(price.id))
                 if asked is not None:
                     price = asked
             frozen.append(price)
-        static = frozen[0] if bought.static is not None else None
-        return dataclasses.replace(bought, prices=frozen, static=static)
+        return frozen
 
     def _items(
         self, row: Subscription, bought: Bought, start: dt.datetime
@@ -594,7 +623,7 @@ class Subscriptions:
         self,
         code: str,
         discount_id: uuid.UUID | None,
-        bought: Bought,
+        bought: Buying,
         customer_id: uuid.UUID | None,
         reference: str,
         now: dt.datetime,
