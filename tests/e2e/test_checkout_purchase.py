@@ -297,3 +297,105 @@ async def test_a_one_time_checkout_refuses_what_it_cannot_charge_as_it_is(
     # The fixed price opens (the default: the first active static price).
     session = await open_session(http, merchant, link)
     assert session["totals"]["total_minor"] == "900"
+
+
+async def redemption_count(merchant: Merchant, discount_id: str) -> int:
+    found = await merchant.client.get(f"/v1/discounts/{discount_id}")
+    assert found.status_code == 200, found.text
+    return int(found.json().get("redemption_count", 0))
+
+
+async def eventually_count(merchant: Merchant, discount_id: str, wanted: int) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        count = await redemption_count(merchant, discount_id)
+        if count == wanted or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.2)
+
+
+async def test_a_declined_checkout_gives_its_limited_code_back(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    """A code good for one use, typed at a checkout whose card is declined
+    until it gives up, is usable again: the voided purchase (and the
+    subscription that ended before its first payment) gives its use back."""
+    link, _ = await one_time_offer(merchant)
+    discount_id = link["allowed_discount_ids"][0]
+    limited = await merchant.client.patch(
+        f"/v1/discounts/{discount_id}",
+        params={"update_mask": "max_redemptions"},
+        json={"max_redemptions": 1},
+    )
+    assert limited.status_code == 200, limited.text
+    session = await open_session(
+        http, merchant, link, customer_email="unlucky@example.com", discount_code=link["code"]
+    )
+    secret = session["client_secret"]
+    for _ in range(3):
+        started = await start_payment(http, secret)
+        await save_card(suite, started["payment"], DECLINED_ON_CHARGE)
+        assert (await confirm(http, secret)).status_code == 200
+        after = await settled(http, secret)
+    assert after["status"] == EXPIRED, after
+    assert await eventually_count(merchant, discount_id, 0) == 0
+    # Another customer's checkout takes the code and pays.
+    second = await open_session(
+        http, merchant, link, customer_email="lucky@example.com", discount_code=link["code"]
+    )
+    assert second["totals"]["discount_minor"] == "490", second
+    paid = await start_payment(http, second["client_secret"])
+    await save_card(suite, paid["payment"], GOOD_CARD)
+    assert (await confirm(http, second["client_secret"])).status_code == 200
+    assert (await settled(http, second["client_secret"]))["status"] == COMPLETED
+    assert await redemption_count(merchant, discount_id) == 1
+
+    # A subscription's checkout: its code is given back when the
+    # subscription that never started ends.
+    plan = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Monthly",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": 1500}}],
+        },
+    )
+    assert plan.status_code == 200, plan.text
+    code = await merchant.client.post(
+        "/v1/discounts",
+        json={
+            "name": "One month once",
+            "code": f"MONTH{time.monotonic_ns() % 10**9}",
+            "percent_off": {"basis_points": 5000},
+            "duration": "DISCOUNT_DURATION_ONCE",
+            "max_redemptions": 1,
+        },
+    )
+    assert code.status_code == 200, code.text
+    monthly_link = await merchant.client.post(
+        "/v1/checkout-links",
+        json={
+            "product_ids": [plan.json()["id"]],
+            "allowed_discount_ids": [code.json()["id"]],
+            "success_url": "http://127.0.0.1:9/thanks",
+        },
+    )
+    assert monthly_link.status_code == 200, monthly_link.text
+    subscribing = await open_session(
+        http,
+        merchant,
+        monthly_link.json(),
+        customer_email="monthly@example.com",
+        discount_code=code.json()["code"],
+    )
+    started = await start_payment(http, subscribing["client_secret"])
+    await save_card(suite, started["payment"], DECLINED_ON_CHARGE)
+    assert (await confirm(http, subscribing["client_secret"])).status_code == 200
+    assert (await settled(http, subscribing["client_secret"]))["status"] == OPEN
+    assert await redemption_count(merchant, code.json()["id"]) == 1
+    kept = await session_of(merchant, subscribing["id"])
+    canceled = await merchant.client.post(
+        f"/v1/subscriptions/{kept['subscription_id']}/cancel", json={"immediately": True}
+    )
+    assert canceled.status_code == 200, canceled.text
+    assert await eventually_count(merchant, code.json()["id"], 0) == 0

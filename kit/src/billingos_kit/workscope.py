@@ -6,11 +6,26 @@ call's or a handler's scope runs on it unchanged."""
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from billingos_kit.clock import Clock
 from billingos_kit.db import Connection
 from billingos_kit.outbox import Outbox
+from billingos_kit.repository import DataScope
 from billingos_kit.tables import KitTables
+
+
+class WorkScope(DataScope, Protocol):
+    """What domain code that writes and announces needs, whoever runs it: a
+    call's scope (CallScope), a handler's (EventScope) or a worker's
+    (OrganizationWork): the organization, its connection in a transaction,
+    the clock and the outbox."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 class OrganizationWork:

@@ -2648,6 +2648,12 @@ export interface components {
              *     discount and reference.
              */
             reference?: string;
+            /**
+             * Format: date-time
+             * @description When the use was given back (what redeemed it was abandoned unpaid);
+             *     unset while it counts.
+             */
+            readonly release_time?: string;
         };
         /** @description A fixed amount per period (or once). */
         "billingos.catalog.v1.FixedAmount": {

@@ -22,7 +22,12 @@ from billingos.catalog.v1 import (
     taxes_pb2_grpc,
 )
 from billingos_catalog import states
-from billingos_catalog.consumers import benefit_copy, customer_copy, organization_copy
+from billingos_catalog.consumers import (
+    abandoned_purchases,
+    benefit_copy,
+    customer_copy,
+    organization_copy,
+)
 from billingos_catalog.models import kit_tables
 from billingos_catalog.servicer import (
     DiscountServicer,
@@ -93,6 +98,8 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
     app.add_consumer(customer_copy(app.database, app.clock))
     # Read copy of the entitlements context's benefits, from its state stream.
     app.add_consumer(benefit_copy(app.database, app.clock))
+    # The subscriptions context's abandoned purchases give their discount uses back.
+    app.add_consumer(abandoned_purchases(app.database, app.clock))
     for source in states.state_sources():
         app.add_state_source(source)
     app.add_closer(directory.close)

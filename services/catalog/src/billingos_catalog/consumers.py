@@ -15,6 +15,12 @@ under redelivery, replay and reordering: an organization's or a benefit's
 older state never overwrites a newer one (update times compared), and a
 customer's or a benefit's deletion is final (an older state arriving later
 never brings it back). The organization is always the envelope's.
+
+Of the subscriptions context's events (not states): `purchase.abandoned`,
+what was bought under a reference was never paid for; the purchase recorded
+under it stops counting as the customer's, and the discount uses redeemed
+under it are given back (discounts.py). Both leave what is done already as
+it is, so a redelivery changes nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from billingos.customers.v1 import customers_pb2, organizations_pb2
 from billingos.customers.v1 import events_pb2 as customer_events
 from billingos.entitlements.v1 import benefits_pb2
 from billingos.entitlements.v1 import events_pb2 as entitlement_events
+from billingos.subscriptions.v1 import events_pb2 as subscription_events
+from billingos_catalog.discounts import DiscountService
 from billingos_catalog.models import KnownBenefit, KnownCustomer, KnownOrganization, kit_tables
 from billingos_catalog.product_benefits import ProductBenefits
+from billingos_catalog.purchases import PurchaseService
 from billingos_catalog.repository import KnownBenefits, KnownCustomers, KnownOrganizations
 from billingos_kit.clock import Clock
 from billingos_kit.consumer import EventConsumer, EventScope
@@ -40,6 +49,7 @@ SOURCE = "catalog"
 ORGANIZATIONS_CONSUMER = "catalog-organizations"
 CUSTOMERS_CONSUMER = "catalog-customers"
 BENEFITS_CONSUMER = "catalog-benefits"
+ABANDONED_PURCHASES_CONSUMER = "catalog-abandoned-purchases"
 
 
 async def remember_organization(
@@ -198,4 +208,28 @@ def benefit_copy(database: Database, clock: Clock, name: str = BENEFITS_CONSUMER
     consumer.on(entitlement_events.BenefitCreatedEvent, remember_benefit)
     consumer.on(entitlement_events.BenefitUpdatedEvent, remember_benefit)
     consumer.on(entitlement_events.BenefitDeletedEvent, forget_benefit)
+    return consumer
+
+
+async def purchase_abandoned(
+    scope: EventScope, data: subscription_events.PurchaseAbandonedEvent
+) -> None:
+    """Gives back what the purchase used: its discount redemptions and its
+    standing as the customer's purchase."""
+    if not data.reference:
+        log.warning(
+            "ignoring a purchase.abandoned event without a reference",
+            extra={"event_id": scope.envelope.event_id},
+        )
+        return
+    await DiscountService(scope).release(data.reference)
+    await PurchaseService(scope).abandon(data.reference)
+
+
+def abandoned_purchases(
+    database: Database, clock: Clock, name: str = ABANDONED_PURCHASES_CONSUMER
+) -> EventConsumer:
+    """The consumer that gives back abandoned purchases' discount uses."""
+    consumer = EventConsumer.of_events(name, database, kit_tables, clock, SOURCE)
+    consumer.on(subscription_events.PurchaseAbandonedEvent, purchase_abandoned)
     return consumer

@@ -60,11 +60,11 @@ from billingos_catalog.vocabulary import DiscountDuration, Ineligibility
 from billingos_kit.customer_directory import CustomerDirectory
 from billingos_kit.errors import InvalidArgument
 from billingos_kit.fieldmask import UpdateMask
-from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import Violations
+from billingos_kit.workscope import WorkScope
 from billingos_pricing.currencies import normalize_currency
 
 _TAKES_OFF = "cannot change once created; create a new discount"
@@ -101,7 +101,7 @@ class Validation:
 class DiscountService:
     """Discounts of the scope's organization."""
 
-    def __init__(self, scope: CallScope, directory: CustomerDirectory | None = None) -> None:
+    def __init__(self, scope: WorkScope, directory: CustomerDirectory | None = None) -> None:
         self._scope = scope
         self._directory = directory
         self._discounts = DiscountRepository(scope)
@@ -289,6 +289,38 @@ class DiscountService:
         if code is not None:
             await self._scope.outbox.add(events.promotion_code_updated(code, ["redemption_count"]))
         return redemption
+
+    async def release(self, reference: str) -> list[DiscountRedemption]:
+        """Gives back every use redeemed under `reference` (what redeemed it
+        was abandoned unpaid): each discount's, and its promotion code's,
+        `redemption_count` goes down by one, announced as a redemption's is.
+        A use given back already is left as it is, so a repeat changes
+        nothing. Returns the redemptions released now."""
+        released = []
+        for found in await self._redemptions.unreleased_of(reference):
+            # The discount's lock, then the code's, as a redemption takes them.
+            discount = await self._discounts.get(found.discount_id, for_update=True)
+            redemption = await self._redemptions.find(found.discount_id, reference)
+            if discount is None or redemption is None or redemption.released_at is not None:
+                continue
+            now = self._scope.clock.now()
+            redemption.released_at = now
+            await self._redemptions.update(redemption, ["released_at"])
+            discount.redemption_count = max(0, discount.redemption_count - 1)
+            discount.updated_at = now
+            await self._discounts.update(discount, ["redemption_count", "updated_at"])
+            await self._scope.outbox.add(events.discount_updated(discount, ["redemption_count"]))
+            if redemption.promotion_code_id is not None:
+                code = await self._codes.get(redemption.promotion_code_id, for_update=True)
+                if code is not None:
+                    code.redemption_count = max(0, code.redemption_count - 1)
+                    code.updated_at = now
+                    await self._codes.update(code, ["redemption_count", "updated_at"])
+                    await self._scope.outbox.add(
+                        events.promotion_code_updated(code, ["redemption_count"])
+                    )
+            released.append(redemption)
+        return released
 
     async def _redeemed_code(
         self, discount: Discount, code_id: uuid.UUID | None

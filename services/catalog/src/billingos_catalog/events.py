@@ -79,6 +79,10 @@ def purchase_recorded(purchase: Purchase) -> events_pb2.PurchaseRecordedEvent:
     return events_pb2.PurchaseRecordedEvent(purchase=purchase_message(purchase))
 
 
+def purchase_updated(purchase: Purchase) -> events_pb2.PurchaseUpdatedEvent:
+    return events_pb2.PurchaseUpdatedEvent(purchase=purchase_message(purchase))
+
+
 def tax_rate_created(rate: TaxRate) -> events_pb2.TaxRateCreatedEvent:
     return events_pb2.TaxRateCreatedEvent(tax_rate=tax_rate_message(rate))
 

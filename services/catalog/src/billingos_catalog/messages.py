@@ -532,6 +532,7 @@ def redemption_message(redemption: DiscountRedemption) -> discounts_pb2.Discount
         customer_id=str(redemption.customer_id) if redemption.customer_id else "",
         redeem_time=timestamp(redemption.redeemed_at),
         promotion_code_id=_text(redemption.promotion_code_id),
+        release_time=timestamp(redemption.released_at),
     )
 
 
@@ -569,6 +570,7 @@ def purchase_message(purchase: Purchase) -> purchases_pb2.Purchase:
         customer_id=str(purchase.customer_id),
         price_ids=[str(price_id) for price_id in purchase.price_ids],
         purchase_time=timestamp(purchase.purchased_at),
+        abandon_time=timestamp(purchase.abandoned_at),
     )
 
 

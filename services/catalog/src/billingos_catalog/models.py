@@ -329,6 +329,8 @@ discount_redemptions = Table(
     Column("customer_id", Uuid, nullable=True),
     Column("redeemed_at", Timestamp, nullable=False),
     Column("promotion_code_id", Uuid, ForeignKey("promotion_codes.id"), nullable=True),
+    # Given back: what redeemed it was abandoned unpaid (it counts no more).
+    Column("released_at", Timestamp, nullable=True),
     UniqueConstraint("discount_id", "reference"),
     # a customer's earlier first-purchase redemptions (discounts.py)
     Index("ix_discount_redemptions_organization_id_customer_id", "organization_id", "customer_id"),
@@ -347,6 +349,9 @@ purchases = Table(
     Column("customer_id", Uuid, nullable=False),
     Column("price_ids", ARRAY(Uuid), nullable=False),
     Column("purchased_at", Timestamp, nullable=False),
+    # Never paid for (the subscriptions context's `purchase.abandoned`): not
+    # the customer's purchase for first-purchase-only codes.
+    Column("abandoned_at", Timestamp, nullable=True),
     UniqueConstraint("organization_id", "reference"),
     Index("ix_purchases_organization_id_customer_id", "organization_id", "customer_id"),
 )
@@ -548,6 +553,7 @@ class DiscountRedemption:
     customer_id: uuid.UUID | None
     redeemed_at: dt.datetime
     promotion_code_id: uuid.UUID | None
+    released_at: dt.datetime | None = None
 
 
 @dataclass
@@ -560,6 +566,7 @@ class Purchase:
     customer_id: uuid.UUID
     price_ids: list[uuid.UUID]
     purchased_at: dt.datetime
+    abandoned_at: dt.datetime | None = None
 
 
 @dataclass

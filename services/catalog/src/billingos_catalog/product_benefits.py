@@ -22,7 +22,6 @@ no protobuf."""
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
 
 from billingos_catalog import events
 from billingos_catalog.errors import BenefitLimitReached, BenefitNotFound
@@ -30,9 +29,7 @@ from billingos_catalog.models import Product
 from billingos_catalog.products import with_prices
 from billingos_catalog.repository import KnownBenefits, PriceRepository, ProductRepository
 from billingos_catalog.views import ProductView
-from billingos_kit.clock import Clock
-from billingos_kit.outbox import Outbox
-from billingos_kit.repository import DataScope
+from billingos_kit.workscope import WorkScope
 
 # What a product's state (and every event carrying it) may grow to.
 MAX_BENEFITS_PER_PRODUCT = 50
@@ -43,17 +40,6 @@ UNKNOWN_BENEFIT = (
     "no such benefit in this organization (a benefit created a moment ago may take up "
     "to a second to be attachable)"
 )
-
-
-class WorkScope(DataScope, Protocol):
-    """A call's scope (CallScope) or an event handler's (EventScope): the
-    organization, its connection in a transaction, the clock, the outbox."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
 
 
 class ProductBenefits:

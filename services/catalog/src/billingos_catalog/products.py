@@ -39,6 +39,7 @@ from billingos_kit.ids import new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import Violations, check_metadata, check_text
+from billingos_kit.workscope import WorkScope
 
 MAX_NAME_LENGTH = 256
 MAX_DESCRIPTION_LENGTH = 5000
@@ -415,7 +416,7 @@ class PriceService:
 
 
 async def announce_prices(
-    scope: CallScope, products: ProductRepository, prices: PriceRepository, product: Product
+    scope: WorkScope, products: ProductRepository, prices: PriceRepository, product: Product
 ) -> None:
     """A product's state holds its active prices, so a price added, archived
     or changed changes the product too: `product.updated` (mask `prices`),

@@ -30,9 +30,9 @@ from billingos_catalog.repository import (
 from billingos_catalog.tax_rules import frozen_tax_behavior
 from billingos_catalog.vocabulary import TaxBehavior
 from billingos_kit.errors import InvalidArgument
-from billingos_kit.grpc.scope import CallScope
 from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.validation import Violations
+from billingos_kit.workscope import WorkScope
 
 MAX_PRICES_PER_PURCHASE = 100
 
@@ -40,7 +40,7 @@ MAX_PRICES_PER_PURCHASE = 100
 class PurchaseService:
     """Purchases of the scope's organization."""
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: WorkScope) -> None:
         self._scope = scope
         self._purchases = PurchaseRepository(scope)
         self._prices = PriceRepository(scope)
@@ -107,6 +107,18 @@ class PurchaseService:
             {price.product_id for price in unused if price.archived_at is None}
         ):
             await announce_prices(self._scope, self._products, self._prices, products[product_id])
+        return purchase
+
+    async def abandon(self, reference: str) -> Purchase | None:
+        """Marks the purchase recorded under `reference` abandoned (it was
+        never paid for) and announces `purchase.updated`; one abandoned
+        already, or none recorded, is left as it is."""
+        purchase = await self._purchases.find(reference, for_update=True)
+        if purchase is None or purchase.abandoned_at is not None:
+            return None
+        purchase.abandoned_at = self._scope.clock.now()
+        await self._purchases.update(purchase, ["abandoned_at"])
+        await self._scope.outbox.add(events.purchase_updated(purchase))
         return purchase
 
     async def _mark_used(self, unused: list[Price], now: dt.datetime) -> None:

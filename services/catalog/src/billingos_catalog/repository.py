@@ -396,6 +396,23 @@ class RedemptionRepository(TenantRepository[DiscountRedemption]):
         )
         return await self.fetch_row(query, discount_id=discount_id, reference=reference)
 
+    async def unreleased_of(self, reference: str) -> list[DiscountRedemption]:
+        """The redemptions made under `reference` not given back yet (one per
+        discount). Not locked: a release takes the discount's lock first, as a
+        redemption does, then reads the redemption again."""
+        query = self.query(
+            "unreleased_of",
+            lambda: (
+                self.live()
+                .where(
+                    discount_redemptions.c.reference == bindparam("reference"),
+                    discount_redemptions.c.released_at.is_(None),
+                )
+                .order_by(discount_redemptions.c.id)
+            ),
+        )
+        return await self.fetch_rows(query, reference=reference)
+
     async def lock_first_purchase(self, customer_id: uuid.UUID) -> None:
         """Holds, until the transaction ends, the organization's lock on one
         customer's first purchase: redemptions of first-purchase-only codes
@@ -424,6 +441,7 @@ class RedemptionRepository(TenantRepository[DiscountRedemption]):
                 exists().where(
                     discount_redemptions.c.organization_id == bindparam("organization_id"),
                     discount_redemptions.c.customer_id == bindparam("customer_id"),
+                    discount_redemptions.c.released_at.is_(None),
                     promotion_codes.c.id == discount_redemptions.c.promotion_code_id,
                     promotion_codes.c.first_purchase_only.is_(True),
                 )
@@ -443,12 +461,14 @@ class PurchaseRepository(TenantRepository[Purchase]):
     row_type = Purchase
     resource = "purchase"
 
-    async def find(self, reference: str) -> Purchase | None:
-        query = self.query(
-            "by_reference",
-            lambda: self.live().where(purchases.c.reference == bindparam("reference")),
+    async def find(self, reference: str, *, for_update: bool = False) -> Purchase | None:
+        def build() -> Any:
+            found = self.live().where(purchases.c.reference == bindparam("reference"))
+            return found.with_for_update() if for_update else found
+
+        return await self.fetch_row(
+            self.query(("by_reference", for_update), build), reference=reference
         )
-        return await self.fetch_row(query, reference=reference)
 
     async def insert_new(self, purchase: Purchase) -> bool:
         """Inserts the purchase unless its reference is recorded already
@@ -471,8 +491,8 @@ class PurchaseRepository(TenantRepository[Purchase]):
         return inserted is not None
 
     async def has_purchased(self, customer_id: uuid.UUID, other_than: str = "") -> bool:
-        """Whether any purchase of this organization's is the customer's,
-        other than the one recorded under `other_than` (the purchase a
+        """Whether any purchase of this organization's is the customer's (an
+        abandoned one is not), other than the one recorded under `other_than` (the purchase a
         redemption is part of: the engine records its purchase, then redeems
         the code last, so its own purchase must not make it a second one)."""
 
@@ -482,6 +502,7 @@ class PurchaseRepository(TenantRepository[Purchase]):
                     purchases.c.organization_id == bindparam("organization_id"),
                     purchases.c.customer_id == bindparam("customer_id"),
                     purchases.c.reference != bindparam("other_than"),
+                    purchases.c.abandoned_at.is_(None),
                 )
             )
 

@@ -18,8 +18,7 @@ from billingos.catalog.v1 import products_pb2
 from billingos.subscriptions.v1 import orders_pb2, subscriptions_pb2
 from billingos_kit.clock import Clock
 from billingos_kit.ids import new_id, new_ids
-from billingos_kit.outbox import Outbox
-from billingos_kit.repository import DataScope
+from billingos_kit.workscope import WorkScope
 from billingos_pricing import invoices
 from billingos_subscriptions import checkout_outcome, events, order_amounts
 from billingos_subscriptions.billing_rules import BillingRules, rules_of
@@ -72,17 +71,6 @@ INCOMPLETE_EXPIRES_AFTER = dt.timedelta(hours=23)
 # subscription ends (its last usage, its waiting prorations).
 FINAL_KEY = ":final"
 TRIAL_NOTICE_BEFORE = dt.timedelta(days=3)
-
-
-class WorkScope(DataScope, Protocol):
-    """A call's, a handler's or a worker's scope: the organization, its
-    connection (in a transaction), the clock and the outbox."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
 
 
 class FixedClock:
@@ -490,7 +478,7 @@ class Billing:
             order.updated_at = now
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
             if await checkout_outcome.purchase_failed(self.scope, order, attempt, now):
-                await self._void(order, now)
+                await self._void_purchase(order, now)
             else:
                 await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
 
@@ -505,7 +493,17 @@ class Billing:
             or await self.in_flight(order)
         ):
             return
-        await self._void(order, await self.now_for(order.test_clock_id))
+        await self._void_purchase(order, await self.now_for(order.test_clock_id))
+
+    async def _void_purchase(self, order: Order, now: dt.datetime) -> None:
+        """Voids a one-time purchase's order, never paid for: the catalog
+        gives back the discount use redeemed under its reference."""
+        await self._void(order, now)
+        await self.scope.outbox.add(
+            events.purchase_abandoned(
+                purchase_reference(order), order.customer_id, order_id=order.id
+            )
+        )
 
     async def _mark_paid(self, order: Order, now: dt.datetime) -> None:
         order.status = OrderStatus.PAID.value
@@ -665,8 +663,11 @@ class Billing:
 
     async def end(self, sub: Subscription, now: dt.datetime, reason: CancellationReason) -> None:
         """Ends the subscription now: canceled, revoked, nothing renews; its
-        open orders that never started dunning are voided."""
+        open orders that never started dunning are voided. One that never
+        started (its first payment never made) abandons its purchase: the
+        catalog gives back its discount use."""
         already_canceled = sub.canceled_at is not None
+        never_started = SubscriptionStatus(sub.status) is SubscriptionStatus.INCOMPLETE
         sub.status = SubscriptionStatus.CANCELED.value
         sub.ended_at = now
         sub.canceled_at = sub.canceled_at or now
@@ -701,6 +702,12 @@ class Billing:
             await self.announce(sub, events.revoked)
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
+        if never_started and sub.purchase_reference is not None:
+            await self.scope.outbox.add(
+                events.purchase_abandoned(
+                    sub.purchase_reference, sub.customer_id, subscription_id=sub.id
+                )
+            )
         await checkout_outcome.subscription_ended(self.scope, sub, now)
 
     async def free_seat(self, sub: Subscription, seat: SubscriptionSeat, now: dt.datetime) -> None:
@@ -727,6 +734,21 @@ def schedule_next_action(sub: Subscription) -> None:
     elif status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
         times.append(sub.current_period_end)
     sub.next_action_at = min(times) if times else None
+
+
+PURCHASE_KEY_PREFIX = "purchase:"
+
+
+def purchase_billing_key(reference: str) -> str:
+    """A one-time purchase's order's unique key: its reference's (a
+    checkout's `checkout:<id>`), so a purchase has one order."""
+    return PURCHASE_KEY_PREFIX + reference
+
+
+def purchase_reference(order: Order) -> str:
+    """The reference a one-time purchase's order was opened under."""
+    assert order.billing_key.startswith(PURCHASE_KEY_PREFIX), order.billing_key
+    return order.billing_key.removeprefix(PURCHASE_KEY_PREFIX)
 
 
 def period_billing_key(

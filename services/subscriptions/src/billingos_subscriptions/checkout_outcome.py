@@ -13,16 +13,13 @@ before the answer) or already completed is left to its confirmation."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
+from billingos_kit.workscope import WorkScope
 from billingos_subscriptions import events
 from billingos_subscriptions.messages import DECLINED_MESSAGE, checkout_session_message
 from billingos_subscriptions.models import CheckoutSession, Order, PaymentAttempt, Subscription
 from billingos_subscriptions.repository import CheckoutSessionRepository
 from billingos_subscriptions.vocabulary import CheckoutSessionStatus
-
-if TYPE_CHECKING:
-    from billingos_subscriptions.billing import WorkScope
 
 # Failed first payments a session takes before it is expired.
 MAX_PAYMENT_FAILURES = 3

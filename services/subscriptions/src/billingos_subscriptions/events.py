@@ -5,6 +5,7 @@ protos/billingos/subscriptions/v1/events.proto."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from google.protobuf import field_mask_pb2
 
@@ -123,6 +124,21 @@ def _without_secret(session: checkout_pb2.CheckoutSession) -> checkout_pb2.Check
         copy.ClearField("url")
         return copy
     return session
+
+
+def purchase_abandoned(
+    reference: str,
+    customer_id: uuid.UUID,
+    *,
+    subscription_id: uuid.UUID | None = None,
+    order_id: uuid.UUID | None = None,
+) -> events_pb2.PurchaseAbandonedEvent:
+    return events_pb2.PurchaseAbandonedEvent(
+        reference=reference,
+        customer_id=str(customer_id),
+        subscription_id="" if subscription_id is None else str(subscription_id),
+        order_id="" if order_id is None else str(order_id),
+    )
 
 
 def checkout_created(session: checkout_pb2.CheckoutSession) -> events_pb2.CheckoutCreatedEvent:

@@ -174,6 +174,10 @@ subscriptions = Table(
     Column("updated_at", Timestamp, nullable=False),
     # The checkout session whose confirmation made it (NULL: made by API).
     Column("checkout_session_id", Uuid, nullable=True),
+    # What its purchase (and discount redemption) is recorded under with the
+    # catalog: given back if it ends before its first payment (NULL: made
+    # before this was kept).
+    Column("purchase_reference", Text, nullable=True),
     Index("ix_subscriptions_organization_id_customer_id", "organization_id", "customer_id"),
     # One subscription per checkout session, whoever confirms it twice.
     Index(
@@ -660,6 +664,7 @@ class Subscription:
     created_at: dt.datetime
     updated_at: dt.datetime
     checkout_session_id: uuid.UUID | None = None
+    purchase_reference: str | None = None
 
 
 @dataclass

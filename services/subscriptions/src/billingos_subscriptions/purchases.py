@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from billingos.catalog.v1 import products_pb2
 from billingos_kit.errors import FailedPrecondition, NotFound
 from billingos_subscriptions import order_amounts, price_lines
-from billingos_subscriptions.billing import LineDraft, blank_order
+from billingos_subscriptions.billing import LineDraft, blank_order, purchase_billing_key
 from billingos_subscriptions.models import Order
 from billingos_subscriptions.subscriptions import Subscriptions
 from billingos_subscriptions.vocabulary import BillingReason, LineKind, OrderStatus
@@ -123,7 +123,7 @@ class Purchases:
         redemption is the last remote step, so a refused purchase never uses
         up a limited code."""
         billing = self._billing
-        key = f"purchase:{request.reference}"
+        key = purchase_billing_key(request.reference)
         existing = await billing.orders.by_billing_key(key)
         if existing is not None:
             return existing

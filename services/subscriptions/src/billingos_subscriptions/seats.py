@@ -26,8 +26,9 @@ from billingos_kit.errors import FailedPrecondition, InvalidArgument, NotFound
 from billingos_kit.ids import new_id, parse_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.validation import Violations, check_text
+from billingos_kit.workscope import WorkScope
 from billingos_subscriptions import events
-from billingos_subscriptions.billing import Billing, WorkScope
+from billingos_subscriptions.billing import Billing
 from billingos_subscriptions.catalog_copy import Catalog
 from billingos_subscriptions.clients import MembersClient
 from billingos_subscriptions.messages import seat_message

@@ -22,6 +22,7 @@ from billingos_kit.ids import canonical_id, new_id
 from billingos_kit.pagination import Page, PageRequest
 from billingos_kit.protoconv import metadata_from_proto, timestamp
 from billingos_kit.validation import Violations, check_metadata, check_text
+from billingos_kit.workscope import WorkScope
 from billingos_pricing import amounts
 from billingos_pricing.currencies import UnknownCurrency, normalize_currency
 from billingos_pricing.prorations import ProrationWindow, charge_for_remaining, credit_for_unused
@@ -29,7 +30,6 @@ from billingos_subscriptions import events, price_lines
 from billingos_subscriptions.billing import (
     Billing,
     LineDraft,
-    WorkScope,
     period_billing_key,
     price_of,
     schedule_next_action,
@@ -484,6 +484,7 @@ class Subscriptions:
             created_at=now,
             updated_at=now,
             checkout_session_id=checkout_session_id,
+            purchase_reference=reference,
         )
         if trial_end is not None:
             # The trial's period is the trial itself; the first billing period

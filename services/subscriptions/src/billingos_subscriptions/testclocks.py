@@ -20,9 +20,9 @@ from billingos_kit.pagination import ListFilter, Page, PageRequest
 from billingos_kit.repository import OnConnection
 from billingos_kit.tables import KitTables
 from billingos_kit.validation import Violations, check_text
-from billingos_kit.workscope import OrganizationWork
+from billingos_kit.workscope import OrganizationWork, WorkScope
 from billingos_subscriptions import events
-from billingos_subscriptions.billing import Billing, FixedClock, WorkScope
+from billingos_subscriptions.billing import Billing, FixedClock
 from billingos_subscriptions.models import TestClock, kit_tables
 from billingos_subscriptions.repository import TestClockRepository, WorkClaims, clock_busy
 from billingos_subscriptions.vocabulary import CancellationReason, ClockStatus, SubscriptionStatus

@@ -1101,6 +1101,86 @@ func (x *CheckoutExpiredEvent) GetCheckoutSession() *CheckoutSession {
 	return nil
 }
 
+// Data of `purchase.abandoned`: what was bought under `reference` was never
+// paid for and never will be (a checkout's one-time purchase voided unpaid,
+// or a subscription that ended before its first payment). The catalog gives
+// back the discount use redeemed under the reference and stops counting it
+// as the customer's purchase.
+type PurchaseAbandonedEvent struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// What the purchase and its discount redemption were recorded under.
+	Reference string `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"`
+	// The buyer.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The subscription abandoned, for a subscription's.
+	SubscriptionId string `protobuf:"bytes,3,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// The one-time order voided, for a one-time purchase's.
+	OrderId string `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+}
+
+func (x *PurchaseAbandonedEvent) Reset() {
+	*x = PurchaseAbandonedEvent{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[20]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *PurchaseAbandonedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurchaseAbandonedEvent) ProtoMessage() {}
+
+func (x *PurchaseAbandonedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billingos_subscriptions_v1_events_proto_msgTypes[20]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurchaseAbandonedEvent.ProtoReflect.Descriptor instead.
+func (*PurchaseAbandonedEvent) Descriptor() ([]byte, []int) {
+	return file_billingos_subscriptions_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PurchaseAbandonedEvent) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *PurchaseAbandonedEvent) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *PurchaseAbandonedEvent) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *PurchaseAbandonedEvent) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
 var File_billingos_subscriptions_v1_events_proto protoreflect.FileDescriptor
 
 var file_billingos_subscriptions_v1_events_proto_rawDesc = []byte{
@@ -1336,7 +1416,19 @@ var file_billingos_subscriptions_v1_events_proto_rawDesc = []byte{
 	0x63, 0x6b, 0x6f, 0x75, 0x74, 0x53, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x3a, 0x28, 0xf2, 0xbb,
 	0x18, 0x24, 0x0a, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x2e, 0x65, 0x78, 0x70,
 	0x69, 0x72, 0x65, 0x64, 0x12, 0x10, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x6f, 0x75, 0x74, 0x5f, 0x73,
-	0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x22, 0xb5, 0x01, 0x0a, 0x16, 0x50, 0x75, 0x72, 0x63, 0x68,
+	0x61, 0x73, 0x65, 0x41, 0x62, 0x61, 0x6e, 0x64, 0x6f, 0x6e, 0x65, 0x64, 0x45, 0x76, 0x65, 0x6e,
+	0x74, 0x12, 0x1c, 0x0a, 0x09, 0x72, 0x65, 0x66, 0x65, 0x72, 0x65, 0x6e, 0x63, 0x65, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x09, 0x72, 0x65, 0x66, 0x65, 0x72, 0x65, 0x6e, 0x63, 0x65, 0x12,
+	0x1f, 0x0a, 0x0b, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x02,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x0a, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x49, 0x64,
+	0x12, 0x27, 0x0a, 0x0f, 0x73, 0x75, 0x62, 0x73, 0x63, 0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e,
+	0x5f, 0x69, 0x64, 0x18, 0x03, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0e, 0x73, 0x75, 0x62, 0x73, 0x63,
+	0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x49, 0x64, 0x12, 0x19, 0x0a, 0x08, 0x6f, 0x72, 0x64,
+	0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x04, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x6f, 0x72, 0x64,
+	0x65, 0x72, 0x49, 0x64, 0x3a, 0x18, 0xf2, 0xbb, 0x18, 0x14, 0x0a, 0x12, 0x70, 0x75, 0x72, 0x63,
+	0x68, 0x61, 0x73, 0x65, 0x2e, 0x61, 0x62, 0x61, 0x6e, 0x64, 0x6f, 0x6e, 0x65, 0x64, 0x62, 0x06,
+	0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -1351,7 +1443,7 @@ func file_billingos_subscriptions_v1_events_proto_rawDescGZIP() []byte {
 	return file_billingos_subscriptions_v1_events_proto_rawDescData
 }
 
-var file_billingos_subscriptions_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_billingos_subscriptions_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_billingos_subscriptions_v1_events_proto_goTypes = []interface{}{
 	(*SubscriptionCreatedEvent)(nil),      // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent
 	(*SubscriptionActivatedEvent)(nil),    // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent
@@ -1373,41 +1465,42 @@ var file_billingos_subscriptions_v1_events_proto_goTypes = []interface{}{
 	(*CheckoutCreatedEvent)(nil),          // 17: billingos.subscriptions.v1.CheckoutCreatedEvent
 	(*CheckoutCompletedEvent)(nil),        // 18: billingos.subscriptions.v1.CheckoutCompletedEvent
 	(*CheckoutExpiredEvent)(nil),          // 19: billingos.subscriptions.v1.CheckoutExpiredEvent
-	(*Subscription)(nil),                  // 20: billingos.subscriptions.v1.Subscription
-	(*Order)(nil),                         // 21: billingos.subscriptions.v1.Order
-	(*PaymentAttempt)(nil),                // 22: billingos.subscriptions.v1.PaymentAttempt
-	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
-	(*TestClock)(nil),                     // 24: billingos.subscriptions.v1.TestClock
-	(*SubscriptionSeat)(nil),              // 25: billingos.subscriptions.v1.SubscriptionSeat
-	(*CheckoutLink)(nil),                  // 26: billingos.subscriptions.v1.CheckoutLink
-	(*fieldmaskpb.FieldMask)(nil),         // 27: google.protobuf.FieldMask
-	(*CheckoutSession)(nil),               // 28: billingos.subscriptions.v1.CheckoutSession
+	(*PurchaseAbandonedEvent)(nil),        // 20: billingos.subscriptions.v1.PurchaseAbandonedEvent
+	(*Subscription)(nil),                  // 21: billingos.subscriptions.v1.Subscription
+	(*Order)(nil),                         // 22: billingos.subscriptions.v1.Order
+	(*PaymentAttempt)(nil),                // 23: billingos.subscriptions.v1.PaymentAttempt
+	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
+	(*TestClock)(nil),                     // 25: billingos.subscriptions.v1.TestClock
+	(*SubscriptionSeat)(nil),              // 26: billingos.subscriptions.v1.SubscriptionSeat
+	(*CheckoutLink)(nil),                  // 27: billingos.subscriptions.v1.CheckoutLink
+	(*fieldmaskpb.FieldMask)(nil),         // 28: google.protobuf.FieldMask
+	(*CheckoutSession)(nil),               // 29: billingos.subscriptions.v1.CheckoutSession
 }
 var file_billingos_subscriptions_v1_events_proto_depIdxs = []int32{
-	20, // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 2: billingos.subscriptions.v1.SubscriptionRenewedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 3: billingos.subscriptions.v1.SubscriptionUpdatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 4: billingos.subscriptions.v1.SubscriptionCanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 5: billingos.subscriptions.v1.SubscriptionUncanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 6: billingos.subscriptions.v1.SubscriptionPastDueEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	21, // 7: billingos.subscriptions.v1.SubscriptionPastDueEvent.order:type_name -> billingos.subscriptions.v1.Order
-	22, // 8: billingos.subscriptions.v1.SubscriptionPastDueEvent.attempt:type_name -> billingos.subscriptions.v1.PaymentAttempt
-	23, // 9: billingos.subscriptions.v1.SubscriptionPastDueEvent.next_retry_time:type_name -> google.protobuf.Timestamp
-	20, // 10: billingos.subscriptions.v1.SubscriptionRevokedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	20, // 11: billingos.subscriptions.v1.SubscriptionTrialWillEndEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
-	21, // 12: billingos.subscriptions.v1.OrderCreatedEvent.order:type_name -> billingos.subscriptions.v1.Order
-	21, // 13: billingos.subscriptions.v1.OrderPaidEvent.order:type_name -> billingos.subscriptions.v1.Order
-	21, // 14: billingos.subscriptions.v1.OrderUpdatedEvent.order:type_name -> billingos.subscriptions.v1.Order
-	24, // 15: billingos.subscriptions.v1.TestClockReadyEvent.test_clock:type_name -> billingos.subscriptions.v1.TestClock
-	25, // 16: billingos.subscriptions.v1.SubscriptionSeatAssignedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
-	25, // 17: billingos.subscriptions.v1.SubscriptionSeatRevokedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
-	26, // 18: billingos.subscriptions.v1.CheckoutLinkCreatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
-	26, // 19: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
-	27, // 20: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
-	28, // 21: billingos.subscriptions.v1.CheckoutCreatedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
-	28, // 22: billingos.subscriptions.v1.CheckoutCompletedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
-	28, // 23: billingos.subscriptions.v1.CheckoutExpiredEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	21, // 0: billingos.subscriptions.v1.SubscriptionCreatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 1: billingos.subscriptions.v1.SubscriptionActivatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 2: billingos.subscriptions.v1.SubscriptionRenewedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 3: billingos.subscriptions.v1.SubscriptionUpdatedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 4: billingos.subscriptions.v1.SubscriptionCanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 5: billingos.subscriptions.v1.SubscriptionUncanceledEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 6: billingos.subscriptions.v1.SubscriptionPastDueEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	22, // 7: billingos.subscriptions.v1.SubscriptionPastDueEvent.order:type_name -> billingos.subscriptions.v1.Order
+	23, // 8: billingos.subscriptions.v1.SubscriptionPastDueEvent.attempt:type_name -> billingos.subscriptions.v1.PaymentAttempt
+	24, // 9: billingos.subscriptions.v1.SubscriptionPastDueEvent.next_retry_time:type_name -> google.protobuf.Timestamp
+	21, // 10: billingos.subscriptions.v1.SubscriptionRevokedEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	21, // 11: billingos.subscriptions.v1.SubscriptionTrialWillEndEvent.subscription:type_name -> billingos.subscriptions.v1.Subscription
+	22, // 12: billingos.subscriptions.v1.OrderCreatedEvent.order:type_name -> billingos.subscriptions.v1.Order
+	22, // 13: billingos.subscriptions.v1.OrderPaidEvent.order:type_name -> billingos.subscriptions.v1.Order
+	22, // 14: billingos.subscriptions.v1.OrderUpdatedEvent.order:type_name -> billingos.subscriptions.v1.Order
+	25, // 15: billingos.subscriptions.v1.TestClockReadyEvent.test_clock:type_name -> billingos.subscriptions.v1.TestClock
+	26, // 16: billingos.subscriptions.v1.SubscriptionSeatAssignedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
+	26, // 17: billingos.subscriptions.v1.SubscriptionSeatRevokedEvent.seat:type_name -> billingos.subscriptions.v1.SubscriptionSeat
+	27, // 18: billingos.subscriptions.v1.CheckoutLinkCreatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
+	27, // 19: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.checkout_link:type_name -> billingos.subscriptions.v1.CheckoutLink
+	28, // 20: billingos.subscriptions.v1.CheckoutLinkUpdatedEvent.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 21: billingos.subscriptions.v1.CheckoutCreatedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	29, // 22: billingos.subscriptions.v1.CheckoutCompletedEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
+	29, // 23: billingos.subscriptions.v1.CheckoutExpiredEvent.checkout_session:type_name -> billingos.subscriptions.v1.CheckoutSession
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1666,6 +1759,18 @@ func file_billingos_subscriptions_v1_events_proto_init() {
 				return nil
 			}
 		}
+		file_billingos_subscriptions_v1_events_proto_msgTypes[20].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*PurchaseAbandonedEvent); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1673,7 +1778,7 @@ func file_billingos_subscriptions_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_billingos_subscriptions_v1_events_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

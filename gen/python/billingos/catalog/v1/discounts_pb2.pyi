@@ -322,6 +322,7 @@ class DiscountRedemption(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     REDEEM_TIME_FIELD_NUMBER: _builtins.int
     PROMOTION_CODE_ID_FIELD_NUMBER: _builtins.int
+    RELEASE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     discount_id: _builtins.str
@@ -338,6 +339,12 @@ class DiscountRedemption(_message.Message):
     def redeem_time(self) -> _timestamp_pb2.Timestamp:
         """When it was redeemed."""
 
+    @_builtins.property
+    def release_time(self) -> _timestamp_pb2.Timestamp:
+        """When the use was given back (what redeemed it was abandoned unpaid);
+        unset while it counts.
+        """
+
     def __init__(
         self,
         *,
@@ -347,10 +354,11 @@ class DiscountRedemption(_message.Message):
         customer_id: _builtins.str = ...,
         redeem_time: _timestamp_pb2.Timestamp | None = ...,
         promotion_code_id: _builtins.str = ...,
+        release_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["redeem_time", b"redeem_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["redeem_time", b"redeem_time", "release_time", b"release_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "discount_id", b"discount_id", "id", b"id", "promotion_code_id", b"promotion_code_id", "redeem_time", b"redeem_time", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "discount_id", b"discount_id", "id", b"id", "promotion_code_id", b"promotion_code_id", "redeem_time", b"redeem_time", "reference", b"reference", "release_time", b"release_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -339,6 +339,32 @@ class PurchaseRecordedEvent(_message.Message):
 Global___PurchaseRecordedEvent: _TypeAlias = PurchaseRecordedEvent  # noqa: Y015
 
 @_typing.final
+class PurchaseUpdatedEvent(_message.Message):
+    """Data of `purchase.updated` (billingos.catalog.purchase.updated): the
+    purchase was abandoned unpaid.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def purchase(self) -> _purchases_pb2.Purchase:
+        """The purchase."""
+
+    def __init__(
+        self,
+        *,
+        purchase: _purchases_pb2.Purchase | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurchaseUpdatedEvent: _TypeAlias = PurchaseUpdatedEvent  # noqa: Y015
+
+@_typing.final
 class TaxRateCreatedEvent(_message.Message):
     """Data of `tax_rate.created` (billingos.catalog.tax_rate.created)."""
 

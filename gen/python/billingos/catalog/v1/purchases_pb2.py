@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/catalog/v1/purchases.proto\x12\x14\x62illingos.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x01\n\x08Purchase\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\treference\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tprice_ids\x18\x05 \x03(\tB\x04\xe2\x41\x01\x02\x12\x37\n\rpurchase_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"O\n\x15RecordPurchaseRequest\x12\x36\n\x08purchase\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.PurchaseB\x04\xe2\x41\x01\x02\x32w\n\x14PurchaseAdminService\x12_\n\x0eRecordPurchase\x12+.billingos.catalog.v1.RecordPurchaseRequest\x1a\x1e.billingos.catalog.v1.Purchase\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billingos/catalog/v1/purchases.proto\x12\x14\x62illingos.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n\x08Purchase\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1d\n\x0forganization_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\treference\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x63ustomer_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tprice_ids\x18\x05 \x03(\tB\x04\xe2\x41\x01\x02\x12\x37\n\rpurchase_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x61\x62\x61ndon_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"O\n\x15RecordPurchaseRequest\x12\x36\n\x08purchase\x18\x01 \x01(\x0b\x32\x1e.billingos.catalog.v1.PurchaseB\x04\xe2\x41\x01\x02\x32w\n\x14PurchaseAdminService\x12_\n\x0eRecordPurchase\x12+.billingos.catalog.v1.RecordPurchaseRequest\x1a\x1e.billingos.catalog.v1.Purchase\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,12 +45,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PURCHASE'].fields_by_name['price_ids']._serialized_options = b'\342A\001\002'
   _globals['_PURCHASE'].fields_by_name['purchase_time']._loaded_options = None
   _globals['_PURCHASE'].fields_by_name['purchase_time']._serialized_options = b'\342A\001\003'
+  _globals['_PURCHASE'].fields_by_name['abandon_time']._loaded_options = None
+  _globals['_PURCHASE'].fields_by_name['abandon_time']._serialized_options = b'\342A\001\003'
   _globals['_RECORDPURCHASEREQUEST'].fields_by_name['purchase']._loaded_options = None
   _globals['_RECORDPURCHASEREQUEST'].fields_by_name['purchase']._serialized_options = b'\342A\001\002'
   _globals['_PURCHASE']._serialized_start=129
-  _globals['_PURCHASE']._serialized_end=322
-  _globals['_RECORDPURCHASEREQUEST']._serialized_start=324
-  _globals['_RECORDPURCHASEREQUEST']._serialized_end=403
-  _globals['_PURCHASEADMINSERVICE']._serialized_start=405
-  _globals['_PURCHASEADMINSERVICE']._serialized_end=524
+  _globals['_PURCHASE']._serialized_end=378
+  _globals['_RECORDPURCHASEREQUEST']._serialized_start=380
+  _globals['_RECORDPURCHASEREQUEST']._serialized_end=459
+  _globals['_PURCHASEADMINSERVICE']._serialized_start=461
+  _globals['_PURCHASEADMINSERVICE']._serialized_end=580
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,7 @@ class Purchase(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     PRICE_IDS_FIELD_NUMBER: _builtins.int
     PURCHASE_TIME_FIELD_NUMBER: _builtins.int
+    ABANDON_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id (UUIDv7)."""
     organization_id: _builtins.str
@@ -53,6 +54,13 @@ class Purchase(_message.Message):
     def purchase_time(self) -> _timestamp_pb2.Timestamp:
         """When it was recorded."""
 
+    @_builtins.property
+    def abandon_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was abandoned unpaid (the subscriptions context's
+        `purchase.abandoned`); unset while it stands. An abandoned purchase is
+        not the customer's purchase for first-purchase-only codes.
+        """
+
     def __init__(
         self,
         *,
@@ -62,10 +70,11 @@ class Purchase(_message.Message):
         customer_id: _builtins.str = ...,
         price_ids: _abc.Iterable[_builtins.str] | None = ...,
         purchase_time: _timestamp_pb2.Timestamp | None = ...,
+        abandon_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase_time", b"purchase_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abandon_time", b"abandon_time", "purchase_time", b"purchase_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "id", b"id", "organization_id", b"organization_id", "price_ids", b"price_ids", "purchase_time", b"purchase_time", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandon_time", b"abandon_time", "customer_id", b"customer_id", "id", b"id", "organization_id", b"organization_id", "price_ids", b"price_ids", "purchase_time", b"purchase_time", "reference", b"reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -565,3 +565,42 @@ class CheckoutExpiredEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckoutExpiredEvent: _TypeAlias = CheckoutExpiredEvent  # noqa: Y015
+
+@_typing.final
+class PurchaseAbandonedEvent(_message.Message):
+    """Data of `purchase.abandoned`: what was bought under `reference` was never
+    paid for and never will be (a checkout's one-time purchase voided unpaid,
+    or a subscription that ended before its first payment). The catalog gives
+    back the discount use redeemed under the reference and stops counting it
+    as the customer's purchase.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    """What the purchase and its discount redemption were recorded under."""
+    customer_id: _builtins.str
+    """The buyer."""
+    subscription_id: _builtins.str
+    """The subscription abandoned, for a subscription's."""
+    order_id: _builtins.str
+    """The one-time order voided, for a one-time purchase's."""
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        subscription_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "order_id", b"order_id", "reference", b"reference", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PurchaseAbandonedEvent: _TypeAlias = PurchaseAbandonedEvent  # noqa: Y015

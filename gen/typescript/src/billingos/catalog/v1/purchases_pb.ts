@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billingos/catalog/v1/purchases.proto.
  */
 export const file_billingos_catalog_v1_purchases: GenFile = /*@__PURE__*/
-  fileDesc("CiRiaWxsaW5nb3MvY2F0YWxvZy92MS9wdXJjaGFzZXMucHJvdG8SFGJpbGxpbmdvcy5jYXRhbG9nLnYxIsEBCghQdXJjaGFzZRIQCgJpZBgBIAEoCUIE4kEBCBIdCg9vcmdhbml6YXRpb25faWQYAiABKAlCBOJBAQMSFwoJcmVmZXJlbmNlGAMgASgJQgTiQQECEhkKC2N1c3RvbWVyX2lkGAQgASgJQgTiQQECEhcKCXByaWNlX2lkcxgFIAMoCUIE4kEBAhI3Cg1wdXJjaGFzZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyJPChVSZWNvcmRQdXJjaGFzZVJlcXVlc3QSNgoIcHVyY2hhc2UYASABKAsyHi5iaWxsaW5nb3MuY2F0YWxvZy52MS5QdXJjaGFzZUIE4kEBAjJ3ChRQdXJjaGFzZUFkbWluU2VydmljZRJfCg5SZWNvcmRQdXJjaGFzZRIrLmJpbGxpbmdvcy5jYXRhbG9nLnYxLlJlY29yZFB1cmNoYXNlUmVxdWVzdBoeLmJpbGxpbmdvcy5jYXRhbG9nLnYxLlB1cmNoYXNlIgBiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("CiRiaWxsaW5nb3MvY2F0YWxvZy92MS9wdXJjaGFzZXMucHJvdG8SFGJpbGxpbmdvcy5jYXRhbG9nLnYxIvkBCghQdXJjaGFzZRIQCgJpZBgBIAEoCUIE4kEBCBIdCg9vcmdhbml6YXRpb25faWQYAiABKAlCBOJBAQMSFwoJcmVmZXJlbmNlGAMgASgJQgTiQQECEhkKC2N1c3RvbWVyX2lkGAQgASgJQgTiQQECEhcKCXByaWNlX2lkcxgFIAMoCUIE4kEBAhI3Cg1wdXJjaGFzZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI2CgxhYmFuZG9uX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDIk8KFVJlY29yZFB1cmNoYXNlUmVxdWVzdBI2CghwdXJjaGFzZRgBIAEoCzIeLmJpbGxpbmdvcy5jYXRhbG9nLnYxLlB1cmNoYXNlQgTiQQECMncKFFB1cmNoYXNlQWRtaW5TZXJ2aWNlEl8KDlJlY29yZFB1cmNoYXNlEisuYmlsbGluZ29zLmNhdGFsb2cudjEuUmVjb3JkUHVyY2hhc2VSZXF1ZXN0Gh4uYmlsbGluZ29zLmNhdGFsb2cudjEuUHVyY2hhc2UiAGIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * Prices a customer bought, as the billing engine records them (a
@@ -66,6 +66,15 @@ export type Purchase = Message<"billingos.catalog.v1.Purchase"> & {
    * @generated from field: google.protobuf.Timestamp purchase_time = 6;
    */
   purchaseTime?: Timestamp | undefined;
+
+  /**
+   * When it was abandoned unpaid (the subscriptions context's
+   * `purchase.abandoned`); unset while it stands. An abandoned purchase is
+   * not the customer's purchase for first-purchase-only codes.
+   *
+   * @generated from field: google.protobuf.Timestamp abandon_time = 7;
+   */
+  abandonTime?: Timestamp | undefined;
 };
 
 /**
