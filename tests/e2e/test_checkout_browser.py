@@ -552,6 +552,32 @@ async def test_a_declined_card_is_shown_and_another_card_pays(
     assert statuses.count("PAYMENT_STATUS_SUCCEEDED") == 1, statuses
 
 
+async def test_a_card_that_asks_for_authentication_pays_once_the_customer_confirms(
+    open_tab: OpenTab, served: Suite, shop: Shop, merchant: Merchant, http: httpx.AsyncClient
+) -> None:
+    """4000 0027 6000 3184 asks for 3-D Secure when it is saved and again
+    when it is charged: the page shows Stripe.js's authentication twice (the
+    stand-in's dialog), and the payment succeeds once after the second."""
+    offer = await make_offer(merchant, http, shop)
+    tab = await open_tab(offer.link["url"] + f"?price_id={offer.price('INTERVAL_YEAR')}")
+    page = tab.page
+    await fill_details(page, "katherine@example.com", "Katherine Johnson")
+    await continue_to_payment(page)
+    await fill_card(page, "4000002760003184")
+    await page.get_by_role("button", name="Pay $345.10").click()
+    authenticate = page.get_by_role("button", name="Complete authentication")
+    await authenticate.click()  # saving the card
+    await expect(authenticate).to_be_visible(timeout=30_000)  # the first charge
+    assert "PAYMENT_STATUS_SUCCEEDED" not in [
+        p["status"] for p in await payments_of(merchant, "katherine@example.com")
+    ]
+    await authenticate.click()
+    await page.wait_for_url(re.compile(re.escape(shop.origin + SUCCESS_PATH)), timeout=30_000)
+    assert len(shop.thanked) == 1
+    statuses = [p["status"] for p in await payments_of(merchant, "katherine@example.com")]
+    assert statuses == ["PAYMENT_STATUS_SUCCEEDED"], statuses
+
+
 def pricing_page(gateway: str, slug: str, link_id: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Pricing</title></head>

@@ -86,3 +86,35 @@ test('an error other than the network ends the waiting', async () => {
   const f = fake(at('CHECKOUT_SESSION_STATUS_PROCESSING'), [gone]);
   await assert.rejects(confirmAndWait(f.api, 'bcx_x', f.waiting), (error) => error === gone);
 });
+
+test('a payment the bank wants authenticated: Stripe.js confirms it once, then the outcome is read', async () => {
+  const action = at('CHECKOUT_SESSION_STATUS_PROCESSING', {
+    payment: { publishable_key: 'pk_x', stripe_js_url: 'http://stripe/v3/', setup_intent_client_secret: '', payment_intent_client_secret: 'pi_1_secret_2' },
+  });
+  const f = fake(action, [action, action, at('CHECKOUT_SESSION_STATUS_COMPLETED')]);
+  const authenticated: string[] = [];
+  const outcome = await confirmAndWait(f.api, 'bcx_x', {
+    ...f.waiting,
+    authenticate: async (secret) => {
+      authenticated.push(secret);
+    },
+  });
+  assert.equal(outcome.kind, 'completed');
+  assert.deepEqual(authenticated, ['pi_1_secret_2']);
+  assert.deepEqual(f.log, ['confirm', 'get', 'get', 'get']);
+});
+
+test('an authentication that fails leaves the outcome to the server (a decline)', async () => {
+  const action = at('CHECKOUT_SESSION_STATUS_PROCESSING', {
+    payment: { publishable_key: 'pk_x', stripe_js_url: 'http://stripe/v3/', setup_intent_client_secret: '', payment_intent_client_secret: 'pi_3_secret_4' },
+  });
+  const declined = at('CHECKOUT_SESSION_STATUS_OPEN', { payment_error: { code: 'payment_intent_authentication_failure' } });
+  const f = fake(action, [declined]);
+  const outcome = await confirmAndWait(f.api, 'bcx_x', {
+    ...f.waiting,
+    authenticate: async () => {
+      throw new Error('the customer closed the window');
+    },
+  });
+  assert.equal(outcome.kind, 'declined');
+});

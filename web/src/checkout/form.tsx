@@ -291,7 +291,14 @@ export function CheckoutForm(props: FormProps) {
         }
         savedIntent.current = intent;
       }
-      const outcome = await confirmAndWait(api, secret, { sleep, now: Date.now });
+      const stripe = mounted.stripe;
+      const outcome = await confirmAndWait(api, secret, {
+        sleep,
+        now: Date.now,
+        authenticate: async (clientSecret) => {
+          await stripe.confirmCardPayment(clientSecret);
+        },
+      });
       if (outcome.kind === 'completed') {
         onSettled(outcome.session);
       } else if (outcome.kind === 'expired') {

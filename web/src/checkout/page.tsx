@@ -12,6 +12,7 @@ import { CheckoutForm } from './form.js';
 import { waitForOutcome } from './payment.js';
 import { sessionPath, type CheckoutRoute } from './route.js';
 import { COMPLETED, EXPIRED, PROCESSING, type PublicCheckoutSession } from './session.js';
+import { loadStripeJs } from './stripe.js';
 
 export interface PageProps {
   api: CheckoutApi;
@@ -28,6 +29,15 @@ type Load =
   | { state: 'failed'; message: string };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A page reloaded while its first payment waits for authentication
+ * authenticates it with the Stripe.js the session names. */
+async function authenticateWith(session: PublicCheckoutSession, clientSecret: string): Promise<void> {
+  const payment = session.payment;
+  if (!payment?.stripe_js_url || !payment.publishable_key) return;
+  const factory = await loadStripeJs(payment.stripe_js_url);
+  await factory(payment.publishable_key).confirmCardPayment(clientSecret);
+}
 
 /** The session the route names; a link's page opens one (the price asked
  * for preselected, unless the link does not offer it) and moves the address
@@ -63,7 +73,12 @@ export function CheckoutPage(props: PageProps) {
       } else if (session.status === PROCESSING) {
         // Paid from this page before a reload: wait for the outcome here too.
         setLoad({ state: 'problem', problem: 'waiting', session });
-        void waitForOutcome(api, secret, { sleep, now: Date.now }, session).then(
+        const waiting = {
+          sleep,
+          now: Date.now,
+          authenticate: (clientSecret: string) => authenticateWith(session, clientSecret),
+        };
+        void waitForOutcome(api, secret, waiting, session).then(
           (outcome) =>
             outcome.kind === 'pending'
               ? setLoad({ state: 'problem', problem: 'processing', session })

@@ -4,7 +4,10 @@
 // the first payment succeeds (COMPLETED: off to the success URL) or fails
 // (OPEN again with `payment_error`: the customer may try another card, with
 // a new SetupIntent from `:start-payment`). Nothing due now (a trial):
-// COMPLETED at once. Pure of the DOM, so it is tested with a fake API and
+// COMPLETED at once. A first payment the bank wants authenticated (3-D
+// Secure) shows its PaymentIntent's client secret on the processing
+// session: the page has Stripe.js confirm it (once per secret), and the
+// payment's outcome comes from the server as any other's. Pure of the DOM, so it is tested with a fake API and
 // clock (web/test/payment.test.ts).
 
 import { ApiError, type CheckoutApi } from './api.js';
@@ -22,8 +25,12 @@ export interface Waiting {
   now(): number;
   /** How often the session is read (1 s). */
   intervalMs?: number;
-  /** How long the page waits for the payment (60 s). */
+  /** How long the page waits for the payment (60 s), from the confirmation
+   * or the customer's authentication. */
   timeoutMs?: number;
+  /** Has Stripe.js authenticate the PaymentIntent of `clientSecret` (none:
+   * the page cannot, and waits). */
+  authenticate?: (clientSecret: string) => Promise<void>;
 }
 
 const DECLINE_WORDS: Record<string, string> = {
@@ -57,7 +64,12 @@ export function outcomeOf(session: PublicCheckoutSession): Outcome | null {
 /** Confirms the session and waits for its outcome (or stops waiting). */
 export async function confirmAndWait(api: CheckoutApi, secret: string, waiting: Waiting): Promise<Outcome> {
   const confirmed = await api.confirm(secret);
-  return (outcomeOf(confirmed) ?? (await waitForOutcome(api, secret, waiting, confirmed)));
+  return outcomeOf(confirmed) ?? (await waitForOutcome(api, secret, waiting, confirmed));
+}
+
+/** The PaymentIntent the session asks the customer to authenticate, if any. */
+export function authenticationOf(session: PublicCheckoutSession): string | null {
+  return session.payment?.payment_intent_client_secret || null;
 }
 
 /** Reads the session every interval until it is no longer processing. A
@@ -69,9 +81,22 @@ export async function waitForOutcome(
   last: PublicCheckoutSession,
 ): Promise<Outcome> {
   const interval = waiting.intervalMs ?? 1000;
-  const deadline = waiting.now() + (waiting.timeoutMs ?? 60_000);
+  const timeout = waiting.timeoutMs ?? 60_000;
+  let deadline = waiting.now() + timeout;
+  const authenticated = new Set<string>();
   let session = last;
   while (waiting.now() < deadline) {
+    const action = authenticationOf(session);
+    if (action !== null && waiting.authenticate && !authenticated.has(action)) {
+      authenticated.add(action);
+      try {
+        await waiting.authenticate(action);
+      } catch {
+        // A failed or abandoned authentication fails the payment: the
+        // server's outcome (a decline) is what the page shows.
+      }
+      deadline = waiting.now() + timeout;
+    }
     await waiting.sleep(interval);
     try {
       session = await api.get(secret);

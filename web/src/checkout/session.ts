@@ -54,6 +54,9 @@ export interface CheckoutPayment {
   publishable_key: string;
   stripe_js_url: string;
   setup_intent_client_secret: string;
+  /** While the first payment waits for the customer's authentication (3-D
+   * Secure): the PaymentIntent the page confirms with Stripe.js. */
+  payment_intent_client_secret?: string;
 }
 
 export interface CheckoutPaymentError {

@@ -1,5 +1,6 @@
-// Stripe.js, as little of it as the page uses: the card element and
-// confirmCardSetup. The card is typed into Stripe's own element (an iframe
+// Stripe.js, as little of it as the page uses: the card element,
+// confirmCardSetup, and confirmCardPayment for a first payment the bank
+// wants the customer to authenticate (3-D Secure). The card is typed into Stripe's own element (an iframe
 // of js.stripe.com; in development, localstripe's stand-in, plain inputs) and
 // goes from there to Stripe: it never passes through this page's code or
 // BillingOS. The script is loaded from the URL the session's start-payment
@@ -38,6 +39,7 @@ export interface StripeInstance {
     clientSecret: string,
     data: { payment_method: { card: CardElement; billing_details: BillingDetails } },
   ): Promise<{ error?: StripeError | null; setupIntent?: { status?: string } }>;
+  confirmCardPayment(clientSecret: string): Promise<{ error?: StripeError | null; paymentIntent?: { status?: string } }>;
 }
 
 export type StripeFactory = (publishableKey: string) => StripeInstance;

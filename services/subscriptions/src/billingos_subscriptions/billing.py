@@ -560,6 +560,13 @@ class Billing:
             await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
             await checkout_outcome.first_payment_failed(self.scope, sub, attempt, now)
             return
+        if sub.ended_at is not None and not order.billing_key.endswith(FINAL_KEY):
+            # Its attempt was in flight when the subscription ended (a first
+            # charge waiting for authentication, a renewal): what it billed
+            # will never be delivered, so it is voided, never dunned.
+            await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
+            await self._void(order, now)
+            return
         if (
             reason is BillingReason.SUBSCRIPTION_CREATE
             and sub.trial_end is not None

@@ -170,12 +170,16 @@ class CheckoutSettings:
                 reason="STRIPE_PUBLISHABLE_KEY_UNSET",
             )
 
-    def payment(self, setup_intent_client_secret: str = "") -> public_checkout_pb2.CheckoutPayment:
-        """What the page gives Stripe.js."""
+    def payment(
+        self, setup_intent_client_secret: str = "", payment_intent_client_secret: str = ""
+    ) -> public_checkout_pb2.CheckoutPayment:
+        """What the page gives Stripe.js: the card's SetupIntent to confirm,
+        or the first payment's PaymentIntent to authenticate (3-D Secure)."""
         return public_checkout_pb2.CheckoutPayment(
             publishable_key=self.stripe_publishable_key,
             stripe_js_url=self.stripe_js_url,
             setup_intent_client_secret=setup_intent_client_secret,
+            payment_intent_client_secret=payment_intent_client_secret,
         )
 
     def link_url(self, row: CheckoutLink) -> str:

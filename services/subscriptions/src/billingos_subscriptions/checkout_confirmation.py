@@ -29,7 +29,7 @@ import hashlib
 import uuid
 
 from billingos.customers.v1 import customers_pb2
-from billingos.payments.v1 import payment_methods_pb2
+from billingos.payments.v1 import payment_methods_pb2, payments_pb2
 from billingos.subscriptions.v1 import subscriptions_pb2
 from billingos_kit.errors import FailedPrecondition, InvalidArgument
 from billingos_subscriptions import events
@@ -47,6 +47,7 @@ from billingos_subscriptions.models import CheckoutSession, Order, Subscription
 from billingos_subscriptions.purchases import OneTime, PurchaseRequest
 from billingos_subscriptions.subscriptions import Subscriptions
 from billingos_subscriptions.vocabulary import (
+    AttemptStatus,
     CheckoutSessionStatus,
     OrderStatus,
     SubscriptionStatus,
@@ -148,6 +149,31 @@ class CheckoutConfirmation:
             f"checkout:{row.id}:customer:{_details_digest(customer)}",
         )
         return uuid.UUID(made.id)
+
+    # ---- authenticating ------------------------------------------------------------
+
+    async def authentication_secret(self, row: CheckoutSession) -> str:
+        """The client secret of the first payment's PaymentIntent while it
+        waits for the customer's authentication (3-D Secure) and the session
+        is processing, for the page to confirm with Stripe.js; "" otherwise.
+        Payments learns the outcome from Stripe (its webhook) and the engine
+        applies it as any payment's."""
+        if CheckoutSessionStatus(row.status) is not CheckoutSessionStatus.PROCESSING:
+            return ""
+        if row.order_id is None:
+            return ""
+        attempts = await self._billing.attempts.of_orders([row.order_id])
+        latest = max(attempts, key=lambda attempt: attempt.attempt_number, default=None)
+        if (
+            latest is None
+            or AttemptStatus(latest.status) is not AttemptStatus.REQUIRES_ACTION
+            or latest.payment_id is None
+        ):
+            return ""
+        payment = await self._payments.payment(self._scope.organization_id, latest.payment_id)
+        if payment is None or payment.status != payments_pb2.PAYMENT_STATUS_REQUIRES_ACTION:
+            return ""
+        return payment.client_secret
 
     # ---- confirming ---------------------------------------------------------------
 

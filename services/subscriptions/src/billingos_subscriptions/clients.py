@@ -228,6 +228,16 @@ class PaymentsClient(_Client):
         )
         return found
 
+    async def payment(
+        self, organization_id: uuid.UUID, payment_id: uuid.UUID
+    ) -> payments_pb2.Payment | None:
+        """The organization's payment as payments has it, or None."""
+        stub = self._stub("payments", payments_pb2_grpc.PaymentServiceStub)
+        found: payments_pb2.Payment | None = await self._found(
+            stub.GetPayment, payments_pb2.GetPaymentRequest(id=str(payment_id)), organization_id
+        )
+        return found
+
     def _intents(self) -> Any:
         return self._stub("methods", payment_methods_pb2_grpc.PaymentMethodServiceStub)
 

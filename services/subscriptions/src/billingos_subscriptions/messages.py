@@ -400,12 +400,12 @@ def public_session_message(
     row: CheckoutSession,
     products: Sequence[public_pb2.PublicProduct],
     success_url: str,
-    payment: public_checkout_pb2.CheckoutPayment,
+    payment: public_checkout_pb2.CheckoutPayment | None,
 ) -> public_checkout_pb2.PublicCheckoutSession:
     """The session as the customer's page sees it: no metadata, no customer
     id, no discount ids, no client secret (the caller adds it once); how to
-    collect the card while it is open."""
-    is_open = CheckoutSessionStatus(row.status) is CheckoutSessionStatus.OPEN
+    collect the card while it is open, or to authenticate the first payment
+    while it waits for that (`payment`: the caller's, None for neither)."""
     return public_checkout_pb2.PublicCheckoutSession(
         id=str(row.id),
         organization_id=str(row.organization_id),
@@ -422,6 +422,6 @@ def public_session_message(
         totals=_totals(row),
         success_url=success_url,
         expire_time=timestamp(row.expire_at),
-        payment=payment if is_open else None,
+        payment=payment,
         payment_error=payment_error_message(public_payment_error(row.payment_error)),
     )

@@ -460,28 +460,37 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
             client_secret
         )
 
-    async def _by_secret(self, client_secret: str) -> tuple[CheckoutSessions, uuid.UUID]:
-        key = await self._key(client_secret)
-        return await self._sessions(key.organization_id), key.id
-
     async def _confirmation(
         self, client_secret: str
     ) -> tuple[CheckoutConfirmation, CheckoutSessions, uuid.UUID]:
         key = await self._key(client_secret)
-        b = self._backends
-        subscriptions = _subscriptions(b, await self._work(key.organization_id))
-        sessions = CheckoutSessions(subscriptions, b.catalog, b.checkout)
-        confirmation = CheckoutConfirmation(sessions, subscriptions, b.payments, b.buyers)
+        confirmation, sessions = await self._confirmation_of(key.organization_id)
         return confirmation, sessions, key.id
+
+    async def _confirmation_of(
+        self, organization_id: uuid.UUID
+    ) -> tuple[CheckoutConfirmation, CheckoutSessions]:
+        b = self._backends
+        subscriptions = _subscriptions(b, await self._work(organization_id))
+        sessions = CheckoutSessions(subscriptions, b.catalog, b.checkout)
+        return CheckoutConfirmation(sessions, subscriptions, b.payments, b.buyers), sessions
 
     async def _message(
         self,
+        confirmation: CheckoutConfirmation,
         sessions: CheckoutSessions,
         row: CheckoutSession,
         setup_intent_client_secret: str = "",
     ) -> public_checkout_pb2.PublicCheckoutSession:
         products = await sessions.public_products(list(row.product_ids))
-        payment = self._backends.checkout.payment(setup_intent_client_secret)
+        payment = None
+        status = CheckoutSessionStatus(row.status)
+        if status is CheckoutSessionStatus.OPEN:
+            payment = self._backends.checkout.payment(setup_intent_client_secret)
+        elif status is CheckoutSessionStatus.PROCESSING:
+            action = await confirmation.authentication_secret(row)
+            if action:
+                payment = self._backends.checkout.payment(payment_intent_client_secret=action)
         return public_session_message(row, products, public_success_url(row), payment)
 
     async def GetPublicCheckoutLink(
@@ -496,11 +505,11 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     ) -> public_checkout_pb2.PublicCheckoutSession:
         organization_id = organization_of(request.organization)
         self._backends.open_limits.admit(current_scope().client_address, organization_id)
-        sessions = await self._sessions(organization_id)
+        confirmation, sessions = await self._confirmation_of(organization_id)
         row, client_secret = await sessions.open_from_link(
             parse_id(request.checkout_link_id, "checkout_link_id"), request.checkout_session
         )
-        message = await self._message(sessions, row)
+        message = await self._message(confirmation, sessions, row)
         # Shown here only: the pipeline stores this answer without it.
         message.client_secret = client_secret
         return message
@@ -508,17 +517,17 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
     async def GetPublicCheckoutSession(
         self, request: public_checkout_pb2.GetPublicCheckoutSessionRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
-        sessions, session_id = await self._by_secret(request.client_secret)
-        return await self._message(sessions, await sessions.get(session_id))
+        confirmation, sessions, session_id = await self._confirmation(request.client_secret)
+        return await self._message(confirmation, sessions, await sessions.get(session_id))
 
     async def UpdatePublicCheckoutSession(
         self, request: public_checkout_pb2.UpdatePublicCheckoutSessionRequest, context: Context
     ) -> public_checkout_pb2.PublicCheckoutSession:
-        sessions, session_id = await self._by_secret(request.client_secret)
+        confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row = await sessions.update_public(
             session_id, request.checkout_session, request.update_mask
         )
-        return await self._message(sessions, row)
+        return await self._message(confirmation, sessions, row)
 
     async def StartPublicCheckoutPayment(
         self, request: public_checkout_pb2.StartPublicCheckoutPaymentRequest, context: Context
@@ -527,7 +536,7 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
         self._backends.open_limits.admit_payment(current_scope().client_address)
         confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row, intent_secret = await confirmation.start_payment(session_id)
-        return await self._message(sessions, row, intent_secret)
+        return await self._message(confirmation, sessions, row, intent_secret)
 
     async def ConfirmPublicCheckoutSession(
         self, request: public_checkout_pb2.ConfirmPublicCheckoutSessionRequest, context: Context
@@ -536,7 +545,7 @@ class PublicCheckoutServicer(public_checkout_pb2_grpc.PublicCheckoutServiceServi
         confirmation, sessions, session_id = await self._confirmation(request.client_secret)
         row = await confirmation.confirm(session_id)
         self._backends.wake()
-        return await self._message(sessions, row)
+        return await self._message(confirmation, sessions, row)
 
 
 class CustomerPortalServicer(customer_portal_pb2_grpc.CustomerPortalServiceServicer):

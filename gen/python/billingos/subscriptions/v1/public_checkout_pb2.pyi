@@ -86,6 +86,7 @@ class CheckoutPayment(_message.Message):
     PUBLISHABLE_KEY_FIELD_NUMBER: _builtins.int
     STRIPE_JS_URL_FIELD_NUMBER: _builtins.int
     SETUP_INTENT_CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    PAYMENT_INTENT_CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     publishable_key: _builtins.str
     """Stripe's publishable key (`pk_...`) the page gives Stripe.js."""
     stripe_js_url: _builtins.str
@@ -96,16 +97,23 @@ class CheckoutPayment(_message.Message):
     """The SetupIntent's client secret the page confirms with Stripe.js: in
     StartPublicCheckoutPayment's answer only.
     """
+    payment_intent_client_secret: _builtins.str
+    """While the first payment waits for the customer's authentication (3-D
+    Secure) and the session is processing: the PaymentIntent's client secret
+    the page confirms with Stripe.js (confirmCardPayment), then it reads the
+    session until the payment has settled.
+    """
     def __init__(
         self,
         *,
         publishable_key: _builtins.str = ...,
         stripe_js_url: _builtins.str = ...,
         setup_intent_client_secret: _builtins.str = ...,
+        payment_intent_client_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["publishable_key", b"publishable_key", "setup_intent_client_secret", b"setup_intent_client_secret", "stripe_js_url", b"stripe_js_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_intent_client_secret", b"payment_intent_client_secret", "publishable_key", b"publishable_key", "setup_intent_client_secret", b"setup_intent_client_secret", "stripe_js_url", b"stripe_js_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
