@@ -27,6 +27,8 @@ def suite(servers: SessionServers, tmp_path_factory: pytest.TempPathFactory) -> 
     monkeypatch.setenv(
         "BILLINGOS_SUBSCRIPTIONS_CHECKOUT_PAYMENT_CALLS_PER_MINUTE_PER_ADDRESS", "600"
     )
+    # Sessions a test moves past their time are swept within a second.
+    monkeypatch.setenv("BILLINGOS_SUBSCRIPTIONS_CHECKOUT_EXPIRY_POLL_SECONDS", "0.5")
     running = Suite(
         SuiteOptions(
             state_dir=tmp_path_factory.mktemp("suite"),

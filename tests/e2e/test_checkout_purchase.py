@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from billingos_cli.suite import Suite
+from billingos_kit.testing.waiting import eventually
 
 from .conftest import Merchant
 from .test_checkout_confirmation import (
@@ -263,6 +266,35 @@ async def test_a_purchase_left_after_a_decline_is_voided_when_its_session_expire
     refused = await start_payment_refused(http, secret)
     assert reason_of(refused) == "CHECKOUT_SESSION_EXPIRED", refused.text
 
+    # The same left to the sweep, past its time.
+    swept = await open_session(http, merchant, link, customer_email="swept@example.com")
+    started = await start_payment(http, swept["client_secret"])
+    await save_card(suite, started["payment"], DECLINED_ON_CHARGE)
+    assert (await confirm(http, swept["client_secret"])).status_code == 200
+    assert (await settled(http, swept["client_secret"]))["status"] == OPEN
+    await move_past_its_time(suite, swept["id"])
+
+    async def voided() -> list[dict[str, Any]] | None:
+        buyer = (await session_of(merchant, swept["id"]))["customer_id"]
+        found = await orders_of(merchant, buyer)
+        return found if [o["status"] for o in found] == ["ORDER_STATUS_VOID"] else None
+
+    await eventually(voided, seconds=30, every=0.2)
+    assert (await session_of(merchant, swept["id"]))["status"] == EXPIRED
+
+
+async def move_past_its_time(suite: Suite, session_id: str) -> None:
+    """The session's expire time two hours ago (its clock is the real one)."""
+    connection = await asyncpg.connect(suite.database_url)
+    try:
+        await connection.execute(
+            "UPDATE subscriptions.checkout_sessions"
+            " SET expire_at = now() - interval '2 hours' WHERE id = $1",
+            uuid.UUID(session_id),
+        )
+    finally:
+        await connection.close()
+
 
 async def start_payment_refused(http: httpx.AsyncClient, secret: str) -> httpx.Response:
     refused = await http.post(f"/v1/public/checkout-sessions/{secret}:start-payment", json={})
@@ -349,6 +381,8 @@ async def test_a_declined_checkout_gives_its_limited_code_back(
     assert (await confirm(http, second["client_secret"])).status_code == 200
     assert (await settled(http, second["client_secret"]))["status"] == COMPLETED
     assert await redemption_count(merchant, discount_id) == 1
+    # The paid purchase abandons nothing (only the declined one did).
+    assert await outbox_count(suite, merchant.organization_id, "purchase.abandoned") == 1
 
     # A subscription's checkout: its code is given back when the
     # subscription that never started ends.
@@ -399,3 +433,164 @@ async def test_a_declined_checkout_gives_its_limited_code_back(
     )
     assert canceled.status_code == 200, canceled.text
     assert await eventually_count(merchant, code.json()["id"], 0) == 0
+
+
+# Asks for 3-D Secure when it is saved and again when it is charged.
+AUTHENTICATING_CARD = "4000002760003184"
+
+
+async def save_authenticating_card(suite: Suite, payment: dict[str, Any]) -> None:
+    """What Stripe.js does for a card that asks for 3-D Secure when it is
+    saved: confirm, the customer authenticates in the stand-in's dialog, and
+    Stripe.js confirms again."""
+    secret = payment["setup_intent_client_secret"]
+    intent = secret.split("_secret_")[0]
+    url = f"{suite.stripe_api_base}/v1/setup_intents/{intent}/confirm"
+    async with httpx.AsyncClient(timeout=10) as stripe:
+        first = await stripe.post(
+            url,
+            json={
+                "key": payment["publishable_key"],
+                "client_secret": secret,
+                "use_stripe_sdk": True,
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {
+                        "number": AUTHENTICATING_CARD,
+                        "exp_month": "12",
+                        "exp_year": "2034",
+                        "cvc": "123",
+                    },
+                },
+            },
+        )
+        assert first.json()["status"] == "requires_action", first.text
+        second = await stripe.post(
+            url,
+            json={
+                "key": payment["publishable_key"],
+                "client_secret": secret,
+                "use_stripe_sdk": True,
+            },
+        )
+    assert second.json()["status"] == "succeeded", second.text
+
+
+async def test_a_purchase_waiting_for_authentication_is_given_up_past_its_time(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    """The first charge asks for 3-D Secure: the processing session shows its
+    PaymentIntent for the page to confirm. Left unconfirmed an hour past the
+    session's time, the sweep expires it and has payments cancel the
+    PaymentIntent (no one can confirm it later): the order is voided and the
+    code's use given back."""
+    link, _ = await one_time_offer(merchant)
+    discount_id = link["allowed_discount_ids"][0]
+    session = await open_session(
+        http, merchant, link, customer_email="away@example.com", discount_code=link["code"]
+    )
+    secret = session["client_secret"]
+    started = await start_payment(http, secret)
+    await save_authenticating_card(suite, started["payment"])
+    confirmed = await confirm(http, secret)
+    assert confirmed.status_code == 200, confirmed.text
+
+    async def waiting_for_the_customer() -> dict[str, Any] | None:
+        body = dict((await http.get(f"/v1/public/checkout-sessions/{secret}")).json())
+        payment = body.get("payment", {})
+        return body if payment.get("payment_intent_client_secret") else None
+
+    waiting = await eventually(waiting_for_the_customer, seconds=30, every=0.2)
+    assert waiting["status"] == "CHECKOUT_SESSION_STATUS_PROCESSING", waiting
+    intent_secret = waiting["payment"]["payment_intent_client_secret"]
+    assert intent_secret.startswith("pi_"), waiting
+    assert await redemption_count(merchant, discount_id) == 1
+    kept = await session_of(merchant, session["id"])
+    assert "payment_intent_client_secret" not in str(kept)  # the merchant's view has none
+
+    # An hour and more past its time.
+    await move_past_its_time(suite, session["id"])
+
+    async def given_up() -> dict[str, Any] | None:
+        body = await session_of(merchant, session["id"])
+        return body if body["status"] == EXPIRED else None
+
+    await eventually(given_up, seconds=30, every=0.2)
+
+    async def voided() -> list[dict[str, Any]] | None:
+        orders = await orders_of(merchant, kept["customer_id"])
+        return orders if orders and orders[0]["status"] == "ORDER_STATUS_VOID" else None
+
+    await eventually(voided, seconds=30, every=0.2)
+    assert await payment_statuses(merchant, kept["customer_id"]) == ["PAYMENT_STATUS_FAILED"]
+    assert await eventually_count(merchant, discount_id, 0) == 0
+    # Stripe's PaymentIntent is canceled: authenticating it now is refused.
+    intent = intent_secret.split("_secret_")[0]
+    async with httpx.AsyncClient(timeout=10) as stripe:
+        late = await stripe.post(
+            f"{suite.stripe_api_base}/v1/payment_intents/{intent}/_authenticate",
+            params={"success": "true"},
+            json={"key": started["payment"]["publishable_key"], "client_secret": intent_secret},
+        )
+    assert late.status_code == 400, late.text
+
+
+async def test_a_subscription_canceled_while_its_first_charge_is_in_flight_keeps_a_paid_codes_use(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    """The merchant cancels at once after the customer confirms: the first
+    charge, already asked for, decides. Paid, the code's use stays counted
+    and the purchase stands; voided, both are given back. Never a paid
+    discounted order whose use was given back."""
+    plan = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Racing",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": 1500}}],
+        },
+    )
+    code = await merchant.client.post(
+        "/v1/discounts",
+        json={
+            "name": "Half once",
+            "code": f"RACE{time.monotonic_ns() % 10**9}",
+            "percent_off": {"basis_points": 5000},
+            "duration": "DISCOUNT_DURATION_ONCE",
+            "max_redemptions": 1,
+        },
+    )
+    link = await merchant.client.post(
+        "/v1/checkout-links",
+        json={
+            "product_ids": [plan.json()["id"]],
+            "allowed_discount_ids": [code.json()["id"]],
+            "success_url": "http://127.0.0.1:9/thanks",
+        },
+    )
+    session = await open_session(
+        http,
+        merchant,
+        link.json(),
+        customer_email="race@example.com",
+        discount_code=code.json()["code"],
+    )
+    started = await start_payment(http, session["client_secret"])
+    await save_card(suite, started["payment"], GOOD_CARD)
+    assert (await confirm(http, session["client_secret"])).status_code == 200
+    kept = await session_of(merchant, session["id"])
+    canceled = await merchant.client.post(
+        f"/v1/subscriptions/{kept['subscription_id']}/cancel", json={"immediately": True}
+    )
+    assert canceled.status_code == 200, canceled.text
+
+    async def order_settled() -> dict[str, Any] | None:
+        found = await orders_of(merchant, kept["customer_id"])
+        if found and found[0]["status"] in ("ORDER_STATUS_PAID", "ORDER_STATUS_VOID"):
+            return found[0]
+        return None
+
+    order = await eventually(order_settled, seconds=30, every=0.2)
+    await asyncio.sleep(1)  # room for a wrong purchase.abandoned to be heard
+    wanted = 1 if order["status"] == "ORDER_STATUS_PAID" else 0
+    assert await eventually_count(merchant, code.json()["id"], wanted) == wanted, order

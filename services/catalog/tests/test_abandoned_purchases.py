@@ -18,6 +18,7 @@ from sqlalchemy import select
 from billingos.catalog.v1 import (
     discounts_pb2,
     products_pb2,
+    promotion_codes_pb2,
     purchases_pb2,
 )
 from billingos.subscriptions.v1 import events_pb2 as subscription_events
@@ -51,6 +52,13 @@ async def one_time_product(products, tenant) -> products_pb2.Product:
         metadata=tenant.metadata(),
     )
     return product
+
+
+async def code_count(promotion_codes, tenant, code_id: str) -> int:
+    found = await promotion_codes.GetPromotionCode(
+        promotion_codes_pb2.GetPromotionCodeRequest(id=code_id), metadata=tenant.metadata()
+    )
+    return int(found.redemption_count)
 
 
 async def counts(discounts: DiscountStub, tenant, discount_id: str) -> int:
@@ -125,8 +133,10 @@ async def test_an_abandoned_purchase_gives_back_its_discount_and_code_uses_once(
     returning = await validate(discounts, tenant, "welcomebook", product.id, customer_id=buyer)
     assert returning.ineligibility == Ineligible.DISCOUNT_INELIGIBILITY_FIRST_PURCHASE_ONLY
 
+    assert await code_count(promotion_codes, tenant, code.id) == 1
     await abandon(catalog_service, servers, tenant, declined, buyer)
     assert await counts(discounts, tenant, discount.id) == 0
+    assert await code_count(promotion_codes, tenant, code.id) == 0
     assert await released_at(catalog_service, discount.id, declined) is not None
     # The code is redeemable again, and the buyer has no purchase standing.
     for typed in ("onebook", "welcomebook"):
@@ -177,3 +187,58 @@ async def test_an_abandoned_purchase_of_another_organization_gives_back_nothing(
         assert await counts(discounts, tenant, discount.id) == 1
         await asyncio.sleep(0.1)
     assert await released_at(catalog_service, discount.id, reference) is None
+
+
+async def test_a_released_reference_redeemed_again_is_a_new_use_under_every_rule(
+    catalog_service: RunningService,
+    servers: SessionServers,
+    discounts: DiscountStub,
+    products,
+    purchases,
+    new_customer,
+    tenant,
+) -> None:
+    """An Idempotency-Key reused after its subscription ended unstarted
+    names the same reference: the use is taken again (and counted, within
+    the limit), and the purchase is the customer's again."""
+    product = await one_time_product(products, tenant)
+    discount = await new_discount(discounts, tenant, max_redemptions=1)
+    buyer, other = await new_customer(tenant), await new_customer(tenant)
+    reference = f"subscription-request:{uuid.uuid4().hex}"
+    purchase = purchases_pb2.RecordPurchaseRequest(
+        purchase=purchases_pb2.Purchase(
+            reference=reference, customer_id=buyer, price_ids=[product.prices[0].id]
+        )
+    )
+    redemption = discounts_pb2.RedeemDiscountRequest(
+        id=discount.id,
+        product_id=product.id,
+        currency="USD",
+        reference=reference,
+        customer_id=buyer,
+    )
+    await purchases.RecordPurchase(purchase, metadata=tenant.metadata())
+    await discounts.RedeemDiscount(redemption, metadata=tenant.metadata())
+    await abandon(catalog_service, servers, tenant, reference, buyer)
+    assert await counts(discounts, tenant, discount.id) == 0
+
+    recorded = await purchases.RecordPurchase(purchase, metadata=tenant.metadata())
+    assert not recorded.HasField("abandon_time")
+    again = await discounts.RedeemDiscount(redemption, metadata=tenant.metadata())
+    assert not again.HasField("release_time")
+    assert await counts(discounts, tenant, discount.id) == 1
+    assert await released_at(catalog_service, discount.id, reference) is None
+    # Within the limit: the use is taken, so another customer's is refused.
+    full = await refusal(
+        discounts.RedeemDiscount(
+            discounts_pb2.RedeemDiscountRequest(
+                id=discount.id,
+                product_id=product.id,
+                currency="USD",
+                reference=f"checkout:{uuid.uuid4()}",
+                customer_id=other,
+            ),
+            metadata=tenant.metadata(),
+        )
+    )
+    assert full.reason == "DISCOUNT_MAX_REDEMPTIONS_REACHED"

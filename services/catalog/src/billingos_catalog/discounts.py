@@ -242,7 +242,9 @@ class DiscountService:
         """Counts one use (of the discount, and of the promotion code if one
         is named) and announces `discount.updated` (and
         `promotion_code.updated`) with the new `redemption_count`; the same
-        reference again returns the first redemption and changes nothing. The
+        reference again returns the first redemption and changes nothing,
+        unless that use was given back (`release`): then it is redeemed anew,
+        every rule checked and counted as a new use is. The
         product, the customer (a live one) and the promotion code (one of this
         discount's) must exist: a redemption naming anything else would use
         up a limited discount for nothing."""
@@ -252,7 +254,7 @@ class DiscountService:
         _check_amount(order)
         discount = await self._discounts.require(discount_id, for_update=True)
         earlier = await self._redemptions.find(discount.id, reference)
-        if earlier is not None:
+        if earlier is not None and earlier.released_at is None:
             return earlier
         code = await self._redeemed_code(discount, draft.promotion_code_id)
         if not await self._products.existing_ids([order.product_id]):
@@ -270,7 +272,7 @@ class DiscountService:
         discount.redemption_count += 1
         discount.updated_at = now
         redemption = DiscountRedemption(
-            id=new_id(self._scope.clock),
+            id=new_id(self._scope.clock) if earlier is None else earlier.id,
             organization_id=self._scope.organization_id,
             discount_id=discount.id,
             reference=reference,
@@ -283,7 +285,13 @@ class DiscountService:
             code.redemption_count += 1
             code.updated_at = now
             await self._codes.update(code, ["redemption_count", "updated_at"])
-        await self._redemptions.insert(redemption)
+        if earlier is None:
+            await self._redemptions.insert(redemption)
+        else:
+            # Its row is the reference's (unique): the use taken again.
+            await self._redemptions.update(
+                redemption, ["customer_id", "redeemed_at", "promotion_code_id", "released_at"]
+            )
         # Read copies learn the new counts (and whether a limit is reached).
         await self._scope.outbox.add(events.discount_updated(discount, ["redemption_count"]))
         if code is not None:
@@ -301,11 +309,16 @@ class DiscountService:
             # The discount's lock, then the code's, as a redemption takes them.
             discount = await self._discounts.get(found.discount_id, for_update=True)
             redemption = await self._redemptions.find(found.discount_id, reference)
-            if discount is None or redemption is None or redemption.released_at is not None:
+            if redemption is None or redemption.released_at is not None:
                 continue
             now = self._scope.clock.now()
             redemption.released_at = now
             await self._redemptions.update(redemption, ["released_at"])
+            released.append(redemption)
+            if discount is None:
+                # Deleted since: nothing counts it any more, but a released
+                # first-purchase redemption no longer makes a returning customer.
+                continue
             discount.redemption_count = max(0, discount.redemption_count - 1)
             discount.updated_at = now
             await self._discounts.update(discount, ["redemption_count", "updated_at"])
@@ -319,7 +332,6 @@ class DiscountService:
                     await self._scope.outbox.add(
                         events.promotion_code_updated(code, ["redemption_count"])
                     )
-            released.append(redemption)
         return released
 
     async def _redeemed_code(

@@ -80,7 +80,9 @@ def purchase_recorded(purchase: Purchase) -> events_pb2.PurchaseRecordedEvent:
 
 
 def purchase_updated(purchase: Purchase) -> events_pb2.PurchaseUpdatedEvent:
-    return events_pb2.PurchaseUpdatedEvent(purchase=purchase_message(purchase))
+    return events_pb2.PurchaseUpdatedEvent(
+        purchase=purchase_message(purchase), update_mask=_mask(["abandon_time"])
+    )
 
 
 def tax_rate_created(rate: TaxRate) -> events_pb2.TaxRateCreatedEvent:

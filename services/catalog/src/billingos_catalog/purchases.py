@@ -73,7 +73,10 @@ class PurchaseService:
         price_ids = list(dict.fromkeys(price_ids))
         earlier = await self._purchases.find(reference)
         if earlier is not None:
-            return _same_purchase(earlier, customer_id, price_ids)
+            same = _same_purchase(earlier, customer_id, price_ids)
+            if same.abandoned_at is not None:
+                return await self._stand_again(reference)
+            return same
         if await self._customers.get(customer_id) is None:
             raise self._customers.not_found(str(customer_id))
         found = await self._prices.of_ids(price_ids)
@@ -107,6 +110,18 @@ class PurchaseService:
             {price.product_id for price in unused if price.archived_at is None}
         ):
             await announce_prices(self._scope, self._products, self._prices, products[product_id])
+        return purchase
+
+    async def _stand_again(self, reference: str) -> Purchase:
+        """An abandoned purchase recorded again under its reference (an
+        Idempotency-Key reused after its subscription ended unstarted): it is
+        the customer's purchase again, announced as `purchase.updated`."""
+        purchase = await self._purchases.find(reference, for_update=True)
+        assert purchase is not None  # a purchase is never deleted
+        if purchase.abandoned_at is not None:
+            purchase.abandoned_at = None
+            await self._purchases.update(purchase, ["abandoned_at"])
+            await self._scope.outbox.add(events.purchase_updated(purchase))
         return purchase
 
     async def abandon(self, reference: str) -> Purchase | None:

@@ -57,6 +57,12 @@ def discount_state(discount: Discount) -> Message:
     return events.discount_deleted(discount)
 
 
+def purchase_state(purchase: Purchase) -> Message:
+    if purchase.abandoned_at is None:
+        return events.purchase_recorded(purchase)
+    return events.purchase_updated(purchase)
+
+
 def promotion_code_state(code: PromotionCode) -> Message:
     if code.archived_at is None:
         return events.promotion_code_created(code)
@@ -104,7 +110,7 @@ def state_sources() -> list[StateSource]:
         rows_as_states("price", prices, Price, price_state),
         rows_as_states("discount", discounts, Discount, discount_state),
         rows_as_states("promotion_code", promotion_codes, PromotionCode, promotion_code_state),
-        rows_as_states("purchase", purchases, Purchase, events.purchase_recorded),
+        rows_as_states("purchase", purchases, Purchase, purchase_state),
         rows_as_states("tax_rate", tax_rates, TaxRate, tax_rate_state),
         rows_as_states("tax_settings", tax_settings, TaxSettings, tax_settings_state),
     ]

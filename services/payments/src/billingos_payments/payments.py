@@ -108,6 +108,10 @@ def chargeable_amount(amount_minor: int, currency: str, at: str) -> tuple[str, i
         ) from None
 
 
+# The failure code of an attempt given up before it settled (CancelOrderPayment).
+CANCELED = "canceled"
+
+
 class Charges:
     """The organization's charge attempts."""
 
@@ -343,6 +347,38 @@ class Charges:
             await self._scope.outbox.add(announced)
         if status is PaymentStatus.FAILED and stripe_status != "canceled":
             await self._close(payment)
+
+    async def cancel(self, order_id: uuid.UUID, attempt_number: int) -> Payment:
+        """Gives up an attempt that still waits (for the customer's 3-D
+        Secure, or to reach Stripe): canceled at Stripe, recorded FAILED and
+        announced; a settled one as it is; one Stripe reports succeeded is
+        recorded so (money moved)."""
+        payment = await self._payments.attempt(order_id, attempt_number, for_update=True)
+        if payment is None:
+            raise NotFound("payment", f"{order_id}/{attempt_number}")
+        if PaymentStatus(payment.status) in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED):
+            return payment
+        if payment.stripe_payment_intent_id is None:
+            # Never reached Stripe: a charge resumed later finds it failed.
+            await self._fail(
+                payment,
+                CANCELED,
+                "",
+                "the attempt was canceled before it was charged",
+                retryable=False,
+            )
+            return payment
+        try:
+            intent = await self._stripe.cancel_payment_intent(payment.stripe_payment_intent_id)
+        except StripeUnavailable as error:
+            raise StripeDown(str(error)) from None
+        except StripeRefused:
+            # Not cancelable any more (succeeded, processing): as it is now.
+            intent = await from_stripe(
+                self._stripe.payment_intent(payment.stripe_payment_intent_id)
+            )
+        await self.apply_intent(payment, intent)
+        return payment
 
     async def _close(self, payment: Payment) -> None:
         """Cancels a failed attempt's PaymentIntent at Stripe, so no one can

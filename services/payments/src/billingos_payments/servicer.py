@@ -228,6 +228,14 @@ class PaymentAdminServicer(payments_pb2_grpc.PaymentAdminServiceServicer):
         charges = Charges(scope, self._stripe.gateway, self._stripe.directory)
         return payment_message(await charges.charge(scope, charge_draft(request)))
 
+    async def CancelOrderPayment(
+        self, request: payments_pb2.CancelOrderPaymentRequest, context: Context
+    ) -> payments_pb2.Payment:
+        scope = current_scope()
+        charges = Charges(scope, self._stripe.gateway, self._stripe.directory)
+        order_id = parse_id(request.order_id, "order_id")
+        return payment_message(await charges.cancel(order_id, request.attempt_number))
+
     async def UpdatePaymentSettings(
         self, request: payments_pb2.UpdatePaymentSettingsRequest, context: Context
     ) -> payments_pb2.PaymentSettings:

@@ -113,6 +113,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         poll_seconds=poll,
         on_work=woke,
         rounds_at_once=settings.scheduler_rounds_at_once,
+        payments=payments,
     )
 
     def wake_all() -> None:
@@ -205,6 +206,7 @@ def build_app(settings: ServiceSettings, clock: Clock | None = None) -> ServiceA
         batch_size=settings.scheduler_batch_size,
         poll_seconds=settings.checkout_expiry_poll_seconds,
         retention=dt.timedelta(days=settings.checkout_retention_days),
+        payments=payments,
     )
     app.add_worker("checkout-expiry", expiry.run)
     for client in (catalog, payments, metering, directory, members, buyers, organizations):

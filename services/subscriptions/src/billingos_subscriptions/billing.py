@@ -463,7 +463,8 @@ class Billing:
     ) -> None:
         """A one-time purchase's payment: paid, its checkout completes; failed,
         its checkout opens again for another card (no dunning: nothing was
-        delivered yet), and the order is voided once the checkout gives up."""
+        delivered yet), and the order is voided once the checkout gives up
+        (or is gone: expired while the payment was in flight)."""
         if OrderStatus(order.status) is not OrderStatus.PENDING:
             return
         status = AttemptStatus(attempt.status)
@@ -478,9 +479,9 @@ class Billing:
             order.updated_at = now
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
             if await checkout_outcome.purchase_failed(self.scope, order, attempt, now):
-                await self._void_purchase(order, now)
-            else:
                 await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
+            else:
+                await self._void_purchase(order, now)
 
     async def abandon_purchase(self, order_id: uuid.UUID) -> None:
         """A one-time purchase whose checkout expired unpaid: voided, unless
@@ -496,12 +497,45 @@ class Billing:
         await self._void_purchase(order, await self.now_for(order.test_clock_id))
 
     async def _void_purchase(self, order: Order, now: dt.datetime) -> None:
-        """Voids a one-time purchase's order, never paid for: the catalog
-        gives back the discount use redeemed under its reference."""
+        """Voids a one-time purchase's order, never paid for."""
         await self._void(order, now)
+        await self._give_back(order, now, purchase_reference(order), order_id=order.id)
+
+    async def void_open(self, sub: Subscription, order: Order, now: dt.datetime) -> None:
+        """Voids one of the subscription's open orders. The first order of
+        one that never started (no trial, never paid) delivered nothing, so
+        what it took is given back too."""
+        await self._void(order, now)
+        if (
+            BillingReason(order.billing_reason) is BillingReason.SUBSCRIPTION_CREATE
+            and sub.trial_end is None
+            and sub.purchase_reference is not None
+        ):
+            await self._give_back(order, now, sub.purchase_reference, subscription_id=sub.id)
+
+    async def _give_back(
+        self,
+        order: Order,
+        now: dt.datetime,
+        reference: str,
+        *,
+        subscription_id: uuid.UUID | None = None,
+        order_id: uuid.UUID | None = None,
+    ) -> None:
+        """What a voided order that delivered nothing took: the customer's
+        balance gets back the credit it applied (or drops the debt it
+        collected), and `purchase.abandoned` has the catalog give back the
+        discount use redeemed under `reference` (and stop counting the
+        purchase)."""
+        taken = order.credit_applied_minor - order.credit_carried_minor
+        if taken:
+            balance = await self.balances.locked(order.customer_id, order.currency, now)
+            balance.credit_minor += taken
+            balance.updated_at = now
+            await self.balances.set_credit(balance)
         await self.scope.outbox.add(
             events.purchase_abandoned(
-                purchase_reference(order), order.customer_id, order_id=order.id
+                reference, order.customer_id, subscription_id=subscription_id, order_id=order_id
             )
         )
 
@@ -565,7 +599,7 @@ class Billing:
             # charge waiting for authentication, a renewal): what it billed
             # will never be delivered, so it is voided, never dunned.
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
-            await self._void(order, now)
+            await self.void_open(sub, order, now)
             return
         if (
             reason is BillingReason.SUBSCRIPTION_CREATE
@@ -670,11 +704,9 @@ class Billing:
 
     async def end(self, sub: Subscription, now: dt.datetime, reason: CancellationReason) -> None:
         """Ends the subscription now: canceled, revoked, nothing renews; its
-        open orders that never started dunning are voided. One that never
-        started (its first payment never made) abandons its purchase: the
-        catalog gives back its discount use."""
+        open orders that never started dunning are voided (one that never
+        started gives back what its first order took: `void_open`)."""
         already_canceled = sub.canceled_at is not None
-        never_started = SubscriptionStatus(sub.status) is SubscriptionStatus.INCOMPLETE
         sub.status = SubscriptionStatus.CANCELED.value
         sub.ended_at = now
         sub.canceled_at = sub.canceled_at or now
@@ -701,7 +733,7 @@ class Billing:
                 and not final
                 and not await self.in_flight(order)
             ):
-                await self._void(order, now)
+                await self.void_open(sub, order, now)
         # Its seats end with it: an ended subscription is never live again.
         for seat in await SeatRepository(self.scope).held_of_subscription(sub.id):
             await self.free_seat(sub, seat, now)
@@ -709,12 +741,6 @@ class Billing:
             await self.announce(sub, events.revoked)
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
-        if never_started and sub.purchase_reference is not None:
-            await self.scope.outbox.add(
-                events.purchase_abandoned(
-                    sub.purchase_reference, sub.customer_id, subscription_id=sub.id
-                )
-            )
         await checkout_outcome.subscription_ended(self.scope, sub, now)
 
     async def free_seat(self, sub: Subscription, seat: SubscriptionSeat, now: dt.datetime) -> None:

@@ -52,8 +52,9 @@ from billingos_kit.pagination import ListFilter, Page, PageRequest
 from billingos_kit.protoconv import MetadataValue, metadata_from_proto
 from billingos_kit.repository import apply_changes
 from billingos_kit.validation import TextPattern, Violations, check_metadata, check_text
+from billingos_kit.workscope import WorkScope
 from billingos_subscriptions import checkout_quote, events, order_amounts, price_lines
-from billingos_subscriptions.billing import LineDraft
+from billingos_subscriptions.billing import Billing, LineDraft
 from billingos_subscriptions.catalog_copy import Catalog, place_of
 from billingos_subscriptions.checkout_outcome import expire_session
 from billingos_subscriptions.clients import CatalogClient
@@ -392,6 +393,17 @@ class Offer:
             link.skip_trial,
             link.success_url,
         )
+
+
+async def expire_checkout(
+    scope: WorkScope, billing: Billing, row: CheckoutSession, now: dt.datetime
+) -> None:
+    """Expires the (locked, open) session: a one-time purchase it made,
+    declined and left, is voided with it (a subscription's ends unpaid on
+    its own, as any incomplete one does)."""
+    await expire_session(scope, row, now)
+    if row.order_id is not None and row.subscription_id is None:
+        await billing.abandon_purchase(row.order_id)
 
 
 def is_confirmed(row: CheckoutSession) -> bool:
@@ -903,9 +915,7 @@ class CheckoutSessions:
             return row
         if status is not CheckoutSessionStatus.OPEN:
             refuse_unless_open(row, self._scope.clock.now())
-        await expire_session(self._scope, row, self._scope.clock.now())
-        if row.order_id is not None and row.subscription_id is None:
-            await self._billing.abandon_purchase(row.order_id)
+        await expire_checkout(self._scope, self._billing, row, self._scope.clock.now())
         return row
 
     # ---- the quote --------------------------------------------------------------

@@ -95,12 +95,13 @@ async def first_payment_failed(
 async def purchase_failed(
     scope: WorkScope, order: Order, attempt: PaymentAttempt, now: dt.datetime
 ) -> bool:
-    """Whether the session gave up on the purchase (the caller voids its
-    order): expired after its last allowed failure."""
+    """Whether the session takes another card for the purchase (open again);
+    False when it gave up (expired after its last allowed failure) or is not
+    waiting for it any more: the caller voids the order."""
     row = await _processing_purchase(scope, order)
     if row is None:
         return False
-    return await _payment_failed(scope, row, attempt, now)
+    return not await _payment_failed(scope, row, attempt, now)
 
 
 async def _payment_failed(

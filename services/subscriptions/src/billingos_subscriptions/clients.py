@@ -228,6 +228,20 @@ class PaymentsClient(_Client):
         )
         return found
 
+    async def cancel(
+        self, organization_id: uuid.UUID, order_id: uuid.UUID, attempt_number: int
+    ) -> payments_pb2.Payment:
+        """Gives up the attempt while it waits (payments cancels its
+        PaymentIntent at Stripe); the attempt as it is now."""
+        stub = self._stub("admin", payments_pb2_grpc.PaymentAdminServiceStub)
+        request = payments_pb2.CancelOrderPaymentRequest(
+            order_id=str(order_id), attempt_number=attempt_number
+        )
+        payment: payments_pb2.Payment = await self._call(
+            stub.CancelOrderPayment, request, organization_id
+        )
+        return payment
+
     async def payment(
         self, organization_id: uuid.UUID, payment_id: uuid.UUID
     ) -> payments_pb2.Payment | None:

@@ -543,6 +543,13 @@ checkout_sessions = Table(
     Index(
         "ix_checkout_sessions_open_expiry", "expire_at", postgresql_where=text("status = 'open'")
     ),
+    # One-time purchases still processing (their payment waiting for the
+    # customer's authentication) that the sweep gives up past their time.
+    Index(
+        "ix_checkout_sessions_processing_purchases",
+        "expire_at",
+        postgresql_where=text("status = 'processing' AND subscription_id IS NULL"),
+    ),
     # What the retention deletes: expired sessions that bought nothing.
     Index(
         "ix_checkout_sessions_expired_unbought",

@@ -162,9 +162,14 @@ class Purchases:
             now,
         )
         await billing.wake_clock(customer.test_clock_id)
-        await billing.open_purchase(
+        if not await billing.open_purchase(
             order, purchase_lines(bought), discount, request.payment_method_id, now
-        )
+        ):
+            # Opened meanwhile under the same key (a checkout's row lock
+            # makes this unreachable from checkout; kept for any caller).
+            opened = await billing.orders.by_billing_key(key)
+            assert opened is not None
+            return opened
         if chosen is not None:
             await self._subscriptions.redeem(chosen)
         return order
@@ -189,4 +194,5 @@ class Purchases:
 
 
 def is_one_time(product: products_pb2.Product) -> bool:
+    """A product without a billing period is bought once, never subscribed to."""
     return not product.HasField("recurring")

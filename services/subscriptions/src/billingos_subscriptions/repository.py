@@ -731,6 +731,18 @@ _OPEN_PAST_EXPIRY = Query.of(
 )
 
 
+_PURCHASES_WAITING_PAST_EXPIRY = Query.of(
+    select(checkout_sessions)
+    .where(checkout_sessions.c.status == "processing")
+    .where(checkout_sessions.c.subscription_id.is_(None))
+    .where(checkout_sessions.c.order_id.is_not(None))
+    .where(checkout_sessions.c.expire_at <= bindparam("before"))
+    .order_by(checkout_sessions.c.expire_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
 _PURGE_EXPIRED = Query.of(
     delete(checkout_sessions).where(
         checkout_sessions.c.id.in_(
@@ -766,6 +778,16 @@ class CheckoutSecrets(PlatformRepository[CheckoutSession]):
         (SKIP LOCKED: two sweeps never take the same one, and one a call is
         changing waits for the next round)."""
         records = await _OPEN_PAST_EXPIRY.fetch(await self.connection(), now=now, limit=limit)
+        return [CheckoutSession(**dict(record)) for record in records]
+
+    async def purchases_processing_past(
+        self, before: dt.datetime, limit: int
+    ) -> list[CheckoutSession]:
+        """Processing sessions of one-time purchases that expired before
+        `before`, oldest first, locked as the open ones are."""
+        records = await _PURCHASES_WAITING_PAST_EXPIRY.fetch(
+            await self.connection(), before=before, limit=limit
+        )
         return [CheckoutSession(**dict(record)) for record in records]
 
     async def purge_expired(self, cutoff: dt.datetime, limit: int) -> int:

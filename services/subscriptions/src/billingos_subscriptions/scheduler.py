@@ -30,7 +30,8 @@ from billingos_subscriptions.billing import (
     price_of,
     schedule_next_action,
 )
-from billingos_subscriptions.clients import CatalogClient
+from billingos_subscriptions.charger import cancel_waiting
+from billingos_subscriptions.clients import CatalogClient, PaymentsClient
 from billingos_subscriptions.models import Subscription
 from billingos_subscriptions.renewal_batch import (
     BatchConflict,
@@ -94,12 +95,16 @@ class Scheduler:
         on_work: Callable[[], None] = lambda: None,
         batched: bool = True,
         rounds_at_once: int = 1,
+        payments: PaymentsClient | None = None,
     ) -> None:
         """`batched`: plain renewals renewed together (the service's way);
         False renews every row one by one (for comparing the two).
         `rounds_at_once`: batches of renewals claimed and worked at once, on
         their own connections (SKIP LOCKED keeps them apart), so one is
-        computed while another's statements run."""
+        computed while another's statements run. `payments`: to give up a
+        first charge still waiting for the customer's authentication when
+        its subscription expires unpaid (None: it is left to its answer)."""
+        self._payments = payments
         self._database = database
         self._tables = tables
         self._clock = clock
@@ -353,8 +358,11 @@ class Scheduler:
                 await billing.subscriptions.update(sub, ["next_action_at"])
                 return
             await billing.end(sub, now, CancellationReason.INCOMPLETE_EXPIRED)
+            if self._payments is not None:
+                for order in await billing.orders.open_of_subscription(sub.id):
+                    await cancel_waiting(billing, self._payments, order)
             for order in await billing.orders.open_of_subscription(sub.id):
-                await billing._void(order, now)
+                await billing.void_open(sub, order, now)
             return
         if status in RENEWING:
             while (

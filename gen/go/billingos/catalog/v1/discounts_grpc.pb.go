@@ -35,8 +35,10 @@ type DiscountServiceClient interface {
 	ValidateDiscount(ctx context.Context, in *ValidateDiscountRequest, opts ...grpc.CallOption) (*ValidateDiscountResponse, error)
 	// Records one use of a discount (and of a promotion code of it), never
 	// beyond `max_redemptions`, even under concurrent calls. Repeating a
-	// reference returns the first redemption. A redemption naming an unknown
-	// product or customer is refused and uses nothing up.
+	// reference returns the first redemption; one given back since (what
+	// redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+	// be. A redemption naming an unknown product or customer is refused and
+	// uses nothing up.
 	RedeemDiscount(ctx context.Context, in *RedeemDiscountRequest, opts ...grpc.CallOption) (*DiscountRedemption, error)
 }
 
@@ -133,8 +135,10 @@ type DiscountServiceServer interface {
 	ValidateDiscount(context.Context, *ValidateDiscountRequest) (*ValidateDiscountResponse, error)
 	// Records one use of a discount (and of a promotion code of it), never
 	// beyond `max_redemptions`, even under concurrent calls. Repeating a
-	// reference returns the first redemption. A redemption naming an unknown
-	// product or customer is refused and uses nothing up.
+	// reference returns the first redemption; one given back since (what
+	// redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+	// be. A redemption naming an unknown product or customer is refused and
+	// uses nothing up.
 	RedeemDiscount(context.Context, *RedeemDiscountRequest) (*DiscountRedemption, error)
 	mustEmbedUnimplementedDiscountServiceServer()
 }

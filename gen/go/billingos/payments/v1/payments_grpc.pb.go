@@ -263,6 +263,13 @@ type PaymentAdminServiceClient interface {
 	// that attempt and never charges again. A charge that cannot start (no
 	// payment method, unknown customer) is a FAILED payment, not an error.
 	ChargeOrder(ctx context.Context, in *ChargeOrderRequest, opts ...grpc.CallOption) (*Payment, error)
+	// Gives up attempt `attempt_number` of `order_id` while it still waits
+	// (for the customer's authentication, or to be sent): its PaymentIntent is
+	// canceled at Stripe, so nothing confirms it later, and the attempt is
+	// FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+	// as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+	// so: money moved. NOT_FOUND for an attempt never asked for.
+	CancelOrderPayment(ctx context.Context, in *CancelOrderPaymentRequest, opts ...grpc.CallOption) (*Payment, error)
 	// Sets the platform's application fee on an organization's destination
 	// charges.
 	UpdatePaymentSettings(ctx context.Context, in *UpdatePaymentSettingsRequest, opts ...grpc.CallOption) (*PaymentSettings, error)
@@ -279,6 +286,15 @@ func NewPaymentAdminServiceClient(cc grpc.ClientConnInterface) PaymentAdminServi
 func (c *paymentAdminServiceClient) ChargeOrder(ctx context.Context, in *ChargeOrderRequest, opts ...grpc.CallOption) (*Payment, error) {
 	out := new(Payment)
 	err := c.cc.Invoke(ctx, "/billingos.payments.v1.PaymentAdminService/ChargeOrder", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentAdminServiceClient) CancelOrderPayment(ctx context.Context, in *CancelOrderPaymentRequest, opts ...grpc.CallOption) (*Payment, error) {
+	out := new(Payment)
+	err := c.cc.Invoke(ctx, "/billingos.payments.v1.PaymentAdminService/CancelOrderPayment", in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +321,13 @@ type PaymentAdminServiceServer interface {
 	// that attempt and never charges again. A charge that cannot start (no
 	// payment method, unknown customer) is a FAILED payment, not an error.
 	ChargeOrder(context.Context, *ChargeOrderRequest) (*Payment, error)
+	// Gives up attempt `attempt_number` of `order_id` while it still waits
+	// (for the customer's authentication, or to be sent): its PaymentIntent is
+	// canceled at Stripe, so nothing confirms it later, and the attempt is
+	// FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+	// as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+	// so: money moved. NOT_FOUND for an attempt never asked for.
+	CancelOrderPayment(context.Context, *CancelOrderPaymentRequest) (*Payment, error)
 	// Sets the platform's application fee on an organization's destination
 	// charges.
 	UpdatePaymentSettings(context.Context, *UpdatePaymentSettingsRequest) (*PaymentSettings, error)
@@ -317,6 +340,9 @@ type UnimplementedPaymentAdminServiceServer struct {
 
 func (UnimplementedPaymentAdminServiceServer) ChargeOrder(context.Context, *ChargeOrderRequest) (*Payment, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ChargeOrder not implemented")
+}
+func (UnimplementedPaymentAdminServiceServer) CancelOrderPayment(context.Context, *CancelOrderPaymentRequest) (*Payment, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelOrderPayment not implemented")
 }
 func (UnimplementedPaymentAdminServiceServer) UpdatePaymentSettings(context.Context, *UpdatePaymentSettingsRequest) (*PaymentSettings, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UpdatePaymentSettings not implemented")
@@ -352,6 +378,24 @@ func _PaymentAdminService_ChargeOrder_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PaymentAdminService_CancelOrderPayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelOrderPaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentAdminServiceServer).CancelOrderPayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/billingos.payments.v1.PaymentAdminService/CancelOrderPayment",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentAdminServiceServer).CancelOrderPayment(ctx, req.(*CancelOrderPaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PaymentAdminService_UpdatePaymentSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdatePaymentSettingsRequest)
 	if err := dec(in); err != nil {
@@ -377,6 +421,10 @@ var _PaymentAdminService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChargeOrder",
 			Handler:    _PaymentAdminService_ChargeOrder_Handler,
+		},
+		{
+			MethodName: "CancelOrderPayment",
+			Handler:    _PaymentAdminService_CancelOrderPayment_Handler,
 		},
 		{
 			MethodName: "UpdatePaymentSettings",

@@ -125,8 +125,10 @@ class DiscountServiceServicer:
     def RedeemDiscount(self, request, context):
         """Records one use of a discount (and of a promotion code of it), never
         beyond `max_redemptions`, even under concurrent calls. Repeating a
-        reference returns the first redemption. A redemption naming an unknown
-        product or customer is refused and uses nothing up.
+        reference returns the first redemption; one given back since (what
+        redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+        be. A redemption naming an unknown product or customer is refused and
+        uses nothing up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

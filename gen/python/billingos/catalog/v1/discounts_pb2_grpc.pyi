@@ -55,8 +55,10 @@ class DiscountServiceStub:
     RedeemDiscount: _grpc.UnaryUnaryMultiCallable[_discounts_pb2.RedeemDiscountRequest, _discounts_pb2.DiscountRedemption]
     """Records one use of a discount (and of a promotion code of it), never
     beyond `max_redemptions`, even under concurrent calls. Repeating a
-    reference returns the first redemption. A redemption naming an unknown
-    product or customer is refused and uses nothing up.
+    reference returns the first redemption; one given back since (what
+    redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+    be. A redemption naming an unknown product or customer is refused and
+    uses nothing up.
     """
 
 @_typing.type_check_only
@@ -86,8 +88,10 @@ class DiscountServiceAsyncStub(DiscountServiceStub):
     RedeemDiscount: _aio.UnaryUnaryMultiCallable[_discounts_pb2.RedeemDiscountRequest, _discounts_pb2.DiscountRedemption]  # type: ignore[assignment]
     """Records one use of a discount (and of a promotion code of it), never
     beyond `max_redemptions`, even under concurrent calls. Repeating a
-    reference returns the first redemption. A redemption naming an unknown
-    product or customer is refused and uses nothing up.
+    reference returns the first redemption; one given back since (what
+    redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+    be. A redemption naming an unknown product or customer is refused and
+    uses nothing up.
     """
 
 class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -156,8 +160,10 @@ class DiscountServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_discounts_pb2.DiscountRedemption, _abc.Awaitable[_discounts_pb2.DiscountRedemption]]:
         """Records one use of a discount (and of a promotion code of it), never
         beyond `max_redemptions`, even under concurrent calls. Repeating a
-        reference returns the first redemption. A redemption naming an unknown
-        product or customer is refused and uses nothing up.
+        reference returns the first redemption; one given back since (what
+        redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+        be. A redemption naming an unknown product or customer is refused and
+        uses nothing up.
         """
 
 def add_DiscountServiceServicer_to_server(servicer: DiscountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

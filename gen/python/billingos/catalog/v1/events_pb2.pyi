@@ -341,24 +341,30 @@ Global___PurchaseRecordedEvent: _TypeAlias = PurchaseRecordedEvent  # noqa: Y015
 @_typing.final
 class PurchaseUpdatedEvent(_message.Message):
     """Data of `purchase.updated` (billingos.catalog.purchase.updated): the
-    purchase was abandoned unpaid.
+    purchase was abandoned unpaid, or recorded again after that.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PURCHASE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def purchase(self) -> _purchases_pb2.Purchase:
-        """The purchase."""
+        """The purchase after the change."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields that changed (`abandon_time`)."""
 
     def __init__(
         self,
         *,
         purchase: _purchases_pb2.Purchase | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -507,6 +507,32 @@ class ChargeOrderRequest(_message.Message):
 Global___ChargeOrderRequest: _TypeAlias = ChargeOrderRequest  # noqa: Y015
 
 @_typing.final
+class CancelOrderPaymentRequest(_message.Message):
+    """Request for CancelOrderPayment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_NUMBER_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """The order the attempt pays."""
+    attempt_number: _builtins.int
+    """Which attempt at the order."""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        attempt_number: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderPaymentRequest: _TypeAlias = CancelOrderPaymentRequest  # noqa: Y015
+
+@_typing.final
 class PaymentSettings(_message.Message):
     """An organization's payment settings, set by the platform."""
 

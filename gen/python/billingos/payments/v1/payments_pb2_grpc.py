@@ -294,6 +294,11 @@ class PaymentAdminServiceStub:
                 request_serializer=billingos_dot_payments_dot_v1_dot_payments__pb2.ChargeOrderRequest.SerializeToString,
                 response_deserializer=billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
                 _registered_method=True)
+        self.CancelOrderPayment = channel.unary_unary(
+                '/billingos.payments.v1.PaymentAdminService/CancelOrderPayment',
+                request_serializer=billingos_dot_payments_dot_v1_dot_payments__pb2.CancelOrderPaymentRequest.SerializeToString,
+                response_deserializer=billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+                _registered_method=True)
         self.UpdatePaymentSettings = channel.unary_unary(
                 '/billingos.payments.v1.PaymentAdminService/UpdatePaymentSettings',
                 request_serializer=billingos_dot_payments_dot_v1_dot_payments__pb2.UpdatePaymentSettingsRequest.SerializeToString,
@@ -318,6 +323,18 @@ class PaymentAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelOrderPayment(self, request, context):
+        """Gives up attempt `attempt_number` of `order_id` while it still waits
+        (for the customer's authentication, or to be sent): its PaymentIntent is
+        canceled at Stripe, so nothing confirms it later, and the attempt is
+        FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+        as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+        so: money moved. NOT_FOUND for an attempt never asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdatePaymentSettings(self, request, context):
         """Sets the platform's application fee on an organization's destination
         charges.
@@ -332,6 +349,11 @@ def add_PaymentAdminServiceServicer_to_server(servicer, server):
             'ChargeOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.ChargeOrder,
                     request_deserializer=billingos_dot_payments_dot_v1_dot_payments__pb2.ChargeOrderRequest.FromString,
+                    response_serializer=billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.SerializeToString,
+            ),
+            'CancelOrderPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrderPayment,
+                    request_deserializer=billingos_dot_payments_dot_v1_dot_payments__pb2.CancelOrderPaymentRequest.FromString,
                     response_serializer=billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.SerializeToString,
             ),
             'UpdatePaymentSettings': grpc.unary_unary_rpc_method_handler(
@@ -368,6 +390,33 @@ class PaymentAdminService:
             target,
             '/billingos.payments.v1.PaymentAdminService/ChargeOrder',
             billingos_dot_payments_dot_v1_dot_payments__pb2.ChargeOrderRequest.SerializeToString,
+            billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrderPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billingos.payments.v1.PaymentAdminService/CancelOrderPayment',
+            billingos_dot_payments_dot_v1_dot_payments__pb2.CancelOrderPaymentRequest.SerializeToString,
             billingos_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
             options,
             channel_credentials,

@@ -128,6 +128,14 @@ class PaymentAdminServiceStub:
     that attempt and never charges again. A charge that cannot start (no
     payment method, unknown customer) is a FAILED payment, not an error.
     """
+    CancelOrderPayment: _grpc.UnaryUnaryMultiCallable[_payments_pb2.CancelOrderPaymentRequest, _payments_pb2.Payment]
+    """Gives up attempt `attempt_number` of `order_id` while it still waits
+    (for the customer's authentication, or to be sent): its PaymentIntent is
+    canceled at Stripe, so nothing confirms it later, and the attempt is
+    FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+    as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+    so: money moved. NOT_FOUND for an attempt never asked for.
+    """
     UpdatePaymentSettings: _grpc.UnaryUnaryMultiCallable[_payments_pb2.UpdatePaymentSettingsRequest, _payments_pb2.PaymentSettings]
     """Sets the platform's application fee on an organization's destination
     charges.
@@ -147,6 +155,14 @@ class PaymentAdminServiceAsyncStub(PaymentAdminServiceStub):
     attempt again (a retry, a crash and restart, a concurrent twin) returns
     that attempt and never charges again. A charge that cannot start (no
     payment method, unknown customer) is a FAILED payment, not an error.
+    """
+    CancelOrderPayment: _aio.UnaryUnaryMultiCallable[_payments_pb2.CancelOrderPaymentRequest, _payments_pb2.Payment]  # type: ignore[assignment]
+    """Gives up attempt `attempt_number` of `order_id` while it still waits
+    (for the customer's authentication, or to be sent): its PaymentIntent is
+    canceled at Stripe, so nothing confirms it later, and the attempt is
+    FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+    as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+    so: money moved. NOT_FOUND for an attempt never asked for.
     """
     UpdatePaymentSettings: _aio.UnaryUnaryMultiCallable[_payments_pb2.UpdatePaymentSettingsRequest, _payments_pb2.PaymentSettings]  # type: ignore[assignment]
     """Sets the platform's application fee on an organization's destination
@@ -170,6 +186,20 @@ class PaymentAdminServiceServicer(metaclass=_abc_1.ABCMeta):
         attempt again (a retry, a crash and restart, a concurrent twin) returns
         that attempt and never charges again. A charge that cannot start (no
         payment method, unknown customer) is a FAILED payment, not an error.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelOrderPayment(
+        self,
+        request: _payments_pb2.CancelOrderPaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payments_pb2.Payment, _abc.Awaitable[_payments_pb2.Payment]]:
+        """Gives up attempt `attempt_number` of `order_id` while it still waits
+        (for the customer's authentication, or to be sent): its PaymentIntent is
+        canceled at Stripe, so nothing confirms it later, and the attempt is
+        FAILED (`payment.failed`, code `canceled`). A settled attempt is returned
+        as it is; one Stripe reports succeeded (confirmed meanwhile) is recorded
+        so: money moved. NOT_FOUND for an attempt never asked for.
         """
 
     @_abc_1.abstractmethod

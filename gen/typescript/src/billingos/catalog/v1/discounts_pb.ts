@@ -802,8 +802,10 @@ export const DiscountService: GenService<{
   /**
    * Records one use of a discount (and of a promotion code of it), never
    * beyond `max_redemptions`, even under concurrent calls. Repeating a
-   * reference returns the first redemption. A redemption naming an unknown
-   * product or customer is refused and uses nothing up.
+   * reference returns the first redemption; one given back since (what
+   * redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+   * be. A redemption naming an unknown product or customer is refused and
+   * uses nothing up.
    *
    * @generated from rpc billingos.catalog.v1.DiscountService.RedeemDiscount
    */

@@ -37,7 +37,16 @@ def upgrade() -> None:
         schema=SCHEMA,
         postgresql_where=sa.text("order_id IS NOT NULL"),
     )
+    op.create_index(
+        "ix_checkout_sessions_processing_purchases",
+        "checkout_sessions",
+        ["expire_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'processing' AND subscription_id IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_checkout_sessions_processing_purchases", "checkout_sessions", schema=SCHEMA)
     op.drop_index("ux_checkout_sessions_organization_id_order", "checkout_sessions", schema=SCHEMA)
+    op.drop_column("subscriptions", "purchase_reference", schema=SCHEMA)
