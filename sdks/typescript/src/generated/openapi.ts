@@ -1062,8 +1062,10 @@ export interface paths {
          * Records one use of a discount (and of a promotion code of it), never
          * @description Records one use of a discount (and of a promotion code of it), never
          *     beyond `max_redemptions`, even under concurrent calls. Repeating a
-         *     reference returns the first redemption. A redemption naming an unknown
-         *     product or customer is refused and uses nothing up.
+         *     reference returns the first redemption; one given back since (what
+         *     redeemed it was abandoned unpaid) is redeemed anew, as a new use would
+         *     be. A redemption naming an unknown product or customer is refused and
+         *     uses nothing up.
          */
         post: operations["DiscountService_RedeemDiscount"];
         delete?: never;
@@ -4937,6 +4939,13 @@ export interface components {
          *     (`confirmCardSetup`); the card never passes through BillingOS.
          */
         "billingos.subscriptions.v1.CheckoutPayment": {
+            /**
+             * @description While the first payment waits for the customer's authentication (3-D
+             *     Secure) and the session is processing: the PaymentIntent's client secret
+             *     the page confirms with Stripe.js (confirmCardPayment), then it reads the
+             *     session until the payment has settled.
+             */
+            payment_intent_client_secret?: string;
             /** @description Stripe's publishable key (`pk_...`) the page gives Stripe.js. */
             publishable_key?: string;
             /**

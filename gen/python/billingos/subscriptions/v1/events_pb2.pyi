@@ -570,7 +570,7 @@ Global___CheckoutExpiredEvent: _TypeAlias = CheckoutExpiredEvent  # noqa: Y015
 class PurchaseAbandonedEvent(_message.Message):
     """Data of `purchase.abandoned`: what was bought under `reference` was never
     paid for and never will be (a checkout's one-time purchase voided unpaid,
-    or a subscription that ended before its first payment). The catalog gives
+    or the first order of a subscription that never started voided). The catalog gives
     back the discount use redeemed under the reference and stops counting it
     as the customer's purchase.
     """
