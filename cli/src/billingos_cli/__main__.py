@@ -1,4 +1,5 @@
-"""`./billingos <command>`: up, test, gen, org create, gateway render, web build."""
+"""`./billingos <command>`: up, test, gen, org create, reconcile, gateway render,
+web build."""
 
 from __future__ import annotations
 
@@ -38,6 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     org_key = org_commands.add_parser("key", help="issue a new API key to an organization")
     org_key.add_argument("--organization-id", required=True)
     org_key.add_argument("--name", default="Issued key")
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="check that orders, payments and refunds come out even (exit 1 if not)",
+    )
+    reconcile.add_argument(
+        "--database-url",
+        help="the suite's database (default: $DATABASE_URL, else the running suite's)",
+    )
+    reconcile.add_argument(
+        "--organization", action="append", default=[], help="only this organization (repeatable)"
+    )
+    reconcile.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=60.0,
+        help="payments changed this recently are not judged yet (their events may be on the way)",
+    )
+    reconcile.add_argument("--json", type=Path, help="also write the report as JSON here")
     gateway = commands.add_parser("gateway", help="the Envoy gateway config")
     gateway_commands = gateway.add_subparsers(dest="gateway_command", required=True)
     render = gateway_commands.add_parser("render", help="write the Kubernetes gateway config")
@@ -67,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_gen(check=args.check)
     if args.command == "org":
         return run_org(args)
+    if args.command == "reconcile":
+        return run_reconcile_command(args)
     if args.command == "new-service":
         return run_new_service(args.name)
     if args.command == "web":
@@ -167,3 +188,27 @@ def run_org(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_reconcile_command(args: argparse.Namespace) -> int:
+    import os
+
+    from billingos_cli.reconcile import run_reconcile
+    from billingos_cli.state import SuiteState
+
+    database_url = args.database_url or os.environ.get("DATABASE_URL") or ""
+    if not database_url:
+        database_url = SuiteState.load(STATE_DIR).database_url
+    if not database_url:
+        print(
+            "no database to reconcile: start the suite (./billingos up), or give "
+            "--database-url or DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 2
+    return run_reconcile(
+        database_url,
+        args.organization,
+        settle_seconds=args.settle_seconds,
+        json_out=args.json,
+    )

@@ -19,6 +19,8 @@ class SuiteState:
     http_port: int = 0
     demo_organization_id: str = ""
     demo_api_key: str = ""
+    # Where the running suite's database is (`./billingos reconcile` reads it).
+    database_url: str = ""
     # Filled while the suite runs.
     rest_url: str = ""
     grpc_addresses: dict[str, str] = field(default_factory=dict)

@@ -53,6 +53,7 @@ def run_up() -> int:
             )
             state.demo_organization_id, state.demo_api_key = demo.organization_id, demo.api_key
         state.rest_url = suite.rest_url
+        state.database_url = suite.database_url
         state.grpc_addresses = dict(suite.grpc_addresses)
         state.supervisor_pid = os.getpid()
         state.save(STATE_DIR)
