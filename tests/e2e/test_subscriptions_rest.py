@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -63,9 +64,12 @@ async def customer_with_card(
             "card": {"number": card, "exp_month": 4, "exp_year": 2033, "cvc": "123"},
         }
     )
-    await browser.v1.setup_intents.confirm_async(
+    confirmed = await browser.v1.setup_intents.confirm_async(
         intent["stripe_setup_intent_id"], params={"payment_method": method.id}
     )
+    if confirmed.status == "requires_action":
+        # A card that asks for 3-D Secure when saved: authenticated.
+        await browser.v1.setup_intents.confirm_async(intent["stripe_setup_intent_id"])
     synced = await client.post(f"/v1/setup-intents/{intent['id']}:sync", json={})
     assert synced.json()["status"] == "SETUP_INTENT_STATUS_SUCCEEDED", synced.text
     return customer_id
@@ -1141,3 +1145,60 @@ async def test_deleting_a_customer_ends_its_subscriptions(
         },
     )
     assert again.status_code == 404, again.text
+
+
+async def test_an_incomplete_subscription_waiting_for_authentication_ends_with_its_charge_given_up(
+    merchant: Merchant, servers: SessionServers
+) -> None:
+    """Its first charge asks for 3-D Secure (4000 0027 6000 3184) and the
+    customer never authenticates: a day on, the scheduler has payments cancel
+    the PaymentIntent (no one can confirm it afterwards), then ends the
+    subscription unpaid and voids its first order."""
+    product = await monthly_product(merchant)
+    clock = (
+        await merchant.client.post("/v1/test-clocks", json={"frozen_time": "2027-03-01T00:00:00Z"})
+    ).json()
+    customer_id = await customer_with_card(
+        merchant, servers, card="4000002760003184", test_clock_id=clock["id"]
+    )
+    created = await merchant.client.post(
+        "/v1/subscriptions",
+        json={
+            "subscription": {
+                "customer_id": customer_id,
+                "product_id": product["id"],
+                "currency": "USD",
+            }
+        },
+    )
+    assert created.status_code == 200, created.text
+    subscription_id = created.json()["id"]
+
+    async def waiting() -> dict[str, Any] | None:
+        listed = await merchant.client.get("/v1/payments", params={"customer_id": customer_id})
+        found = listed.json().get("payments", [])
+        return (
+            found[0] if found and found[0]["status"] == "PAYMENT_STATUS_REQUIRES_ACTION" else None
+        )
+
+    payment = await until(waiting)
+    assert payment["client_secret"].startswith("pi_")
+    await advance(merchant, clock["id"], "2027-03-02T01:00:00Z")
+
+    ended = (await merchant.client.get(f"/v1/subscriptions/{subscription_id}")).json()
+    assert ended["status"] == "SUBSCRIPTION_STATUS_CANCELED", ended
+    assert [o["status"] for o in await orders_of(merchant, subscription_id)] == [
+        "ORDER_STATUS_VOID"
+    ]
+    after = (await merchant.client.get(f"/v1/payments/{payment['id']}")).json()
+    assert after["status"] == "PAYMENT_STATUS_FAILED", after
+    # Stripe's PaymentIntent is canceled: authenticating it now is refused.
+    async with httpx.AsyncClient(timeout=10) as stripe_api:
+        late = await stripe_api.post(
+            f"{servers.stripe_api_base}/v1/payment_intents/"
+            f"{payment['stripe_payment_intent_id']}/_authenticate",
+            params={"success": "true"},
+            json={"client_secret": payment["client_secret"]},
+            headers={"Authorization": f"Bearer {servers.stripe_secret_key}"},
+        )
+    assert late.status_code == 400, late.text

@@ -76,7 +76,9 @@ export function CheckoutPage(props: PageProps) {
         const waiting = {
           sleep,
           now: Date.now,
-          authenticate: (clientSecret: string) => authenticateWith(session, clientSecret),
+          // The read that asks for it names Stripe.js (the one loaded may not).
+          authenticate: (clientSecret: string, polled: PublicCheckoutSession) =>
+            authenticateWith(polled, clientSecret),
         };
         void waitForOutcome(api, secret, waiting, session).then(
           (outcome) =>

@@ -28,9 +28,10 @@ export interface Waiting {
   /** How long the page waits for the payment (60 s), from the confirmation
    * or the customer's authentication. */
   timeoutMs?: number;
-  /** Has Stripe.js authenticate the PaymentIntent of `clientSecret` (none:
-   * the page cannot, and waits). */
-  authenticate?: (clientSecret: string) => Promise<void>;
+  /** Has Stripe.js authenticate the PaymentIntent of `clientSecret`, as
+   * `session` (the read that asked for it) names Stripe.js (none: the page
+   * cannot, and waits). */
+  authenticate?: (clientSecret: string, session: PublicCheckoutSession) => Promise<void>;
 }
 
 const DECLINE_WORDS: Record<string, string> = {
@@ -90,7 +91,7 @@ export async function waitForOutcome(
     if (action !== null && waiting.authenticate && !authenticated.has(action)) {
       authenticated.add(action);
       try {
-        await waiting.authenticate(action);
+        await waiting.authenticate(action, session);
       } catch {
         // A failed or abandoned authentication fails the payment: the
         // server's outcome (a decline) is what the page shows.

@@ -7,6 +7,7 @@ the caller's transaction: a call's, a handler's or a worker's."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ from billingos_subscriptions.vocabulary import (
     OrderStatus,
     SubscriptionStatus,
 )
+
+log = logging.getLogger(__name__)
 
 INCOMPLETE_EXPIRES_AFTER = dt.timedelta(hours=23)
 # The billing key's end for the order that bills what is left when a
@@ -397,6 +400,19 @@ class Billing:
         attempt.send_at = None
         attempt.updated_at = now
         await self.attempts.update(attempt, _ATTEMPT_RESULT)
+        if (
+            result.status is AttemptStatus.SUCCEEDED
+            and OrderStatus(order.status) in _SETTLED_ORDERS
+        ):
+            # Money moved for an order settled already (a charge confirmed
+            # after its order was voided): recorded on the attempt, and
+            # reported here and by `./billingos reconcile` for a person to
+            # refund.
+            log.error(
+                "a payment succeeded for an order that is %s; refund it",
+                order.status,
+                extra={"order_id": str(order.id), "payment_id": str(result.payment_id)},
+            )
         if sub is None:
             await self._purchase_result(order, attempt, now)
         elif result.status is AttemptStatus.SUCCEEDED:
@@ -478,7 +494,9 @@ class Billing:
                 order.first_failed_at = now
             order.updated_at = now
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
-            if await checkout_outcome.purchase_failed(self.scope, order, attempt, now):
+            if await checkout_outcome.purchase_reopened_after_failure(
+                self.scope, order, attempt, now
+            ):
                 await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
             else:
                 await self._void_purchase(order, now)
@@ -522,17 +540,9 @@ class Billing:
         subscription_id: uuid.UUID | None = None,
         order_id: uuid.UUID | None = None,
     ) -> None:
-        """What a voided order that delivered nothing took: the customer's
-        balance gets back the credit it applied (or drops the debt it
-        collected), and `purchase.abandoned` has the catalog give back the
-        discount use redeemed under `reference` (and stop counting the
-        purchase)."""
-        taken = order.credit_applied_minor - order.credit_carried_minor
-        if taken:
-            balance = await self.balances.locked(order.customer_id, order.currency, now)
-            balance.credit_minor += taken
-            balance.updated_at = now
-            await self.balances.set_credit(balance)
+        """A voided order that delivered nothing: `purchase.abandoned` has
+        the catalog give back the discount use redeemed under `reference`
+        (and stop counting the purchase)."""
         await self.scope.outbox.add(
             events.purchase_abandoned(
                 reference, order.customer_id, subscription_id=subscription_id, order_id=order_id
@@ -594,10 +604,11 @@ class Billing:
             await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
             await checkout_outcome.first_payment_failed(self.scope, sub, attempt, now)
             return
-        if sub.ended_at is not None and not order.billing_key.endswith(FINAL_KEY):
+        if sub.ended_at is not None and reason is BillingReason.SUBSCRIPTION_CREATE:
             # Its attempt was in flight when the subscription ended (a first
-            # charge waiting for authentication, a renewal): what it billed
-            # will never be delivered, so it is voided, never dunned.
+            # charge waiting for authentication): the period it billed will
+            # never be delivered, so it is voided, never dunned. (A renewal's
+            # or a final order's usage was delivered: dunned on its own.)
             await self.orders.update(order, ["attempt_count", "first_failed_at", "updated_at"])
             await self.void_open(sub, order, now)
             return
@@ -662,10 +673,20 @@ class Billing:
         )
 
     async def _void(self, order: Order, now: dt.datetime) -> None:
+        """Voids an unpaid order. The customer's balance gets back what the
+        order took from it (the credit it applied, or the debt it collected,
+        less a credit it carried), as Stripe credits back a voided invoice's
+        applied balance: nothing of it was paid."""
         order.status = OrderStatus.VOID.value
         order.next_charge_at = None
         order.updated_at = now
         await self.orders.update(order, ["status", "next_charge_at", "updated_at"])
+        taken = order.credit_applied_minor - order.credit_carried_minor
+        if taken:
+            balance = await self.balances.locked(order.customer_id, order.currency, now)
+            balance.credit_minor += taken
+            balance.updated_at = now
+            await self.balances.set_credit(balance)
         await self.scope.outbox.add(events.order_updated(await self.order_state(order)))
 
     async def retry_now(self, order: Order, sub: Subscription, now: dt.datetime) -> None:
@@ -704,8 +725,9 @@ class Billing:
 
     async def end(self, sub: Subscription, now: dt.datetime, reason: CancellationReason) -> None:
         """Ends the subscription now: canceled, revoked, nothing renews; its
-        open orders that never started dunning are voided (one that never
-        started gives back what its first order took: `void_open`)."""
+        pending orders other than the final one are voided unless a charge of
+        theirs is in flight (its answer decides: `_failed`). One that never
+        started gives back what its first order took (`void_open`)."""
         already_canceled = sub.canceled_at is not None
         sub.status = SubscriptionStatus.CANCELED.value
         sub.ended_at = now
@@ -752,6 +774,9 @@ class Billing:
 
 
 _REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})
+# Orders settled already: another attempt's money for one is an anomaly (a
+# charge confirmed after its order was voided, or paid otherwise).
+_SETTLED_ORDERS = _REFUNDABLE | {OrderStatus.VOID}
 
 
 def schedule_next_action(sub: Subscription) -> None:

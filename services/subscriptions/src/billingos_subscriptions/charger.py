@@ -23,7 +23,6 @@ from billingos_kit.tables import KitTables
 from billingos_kit.workscope import OrganizationWork
 from billingos_subscriptions.billing import Billing, FixedClock, PaymentResult
 from billingos_subscriptions.clients import PaymentsClient
-from billingos_subscriptions.models import Order
 from billingos_subscriptions.repository import AttemptRepository, TestClockRepository, WorkClaims
 from billingos_subscriptions.vocabulary import AttemptStatus
 
@@ -55,23 +54,6 @@ def result_of(payment: payments_pb2.Payment) -> PaymentResult | None:
         failure_message=payment.failure_message,
         retryable=payment.retryable,
     )
-
-
-async def cancel_waiting(billing: Billing, payments: PaymentsClient, order: Order) -> None:
-    """Gives up the order's attempts that wait for the customer's
-    authentication (3-D Secure), so no one can confirm them once the order
-    is abandoned: payments cancels each at Stripe, and its answer (failed, or
-    succeeded if the customer confirmed meanwhile) is applied here, in the
-    caller's transaction."""
-    for attempt in await billing.attempts.of_orders([order.id]):
-        if AttemptStatus(attempt.status) is not AttemptStatus.REQUIRES_ACTION:
-            continue
-        payment = await payments.cancel(
-            billing.scope.organization_id, order.id, attempt.attempt_number
-        )
-        result = result_of(payment)
-        if result is not None:
-            await billing.apply_payment(result)
 
 
 def backoff(tries: int) -> dt.timedelta:

@@ -92,7 +92,7 @@ async def first_payment_failed(
         await _payment_failed(scope, row, attempt, now)
 
 
-async def purchase_failed(
+async def purchase_reopened_after_failure(
     scope: WorkScope, order: Order, attempt: PaymentAttempt, now: dt.datetime
 ) -> bool:
     """Whether the session takes another card for the purchase (open again);

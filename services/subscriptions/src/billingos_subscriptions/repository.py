@@ -39,6 +39,7 @@ from billingos_kit.pagination import ListFilter
 from billingos_kit.read_copies import newer_state_upsert
 from billingos_kit.repository import PlatformRepository, TenantRepository, UniqueRule
 from billingos_kit.sql import Query, affected_rows
+from billingos_kit.tables import Timestamp
 from billingos_subscriptions.models import (
     BillingSettingsRow,
     CheckoutLink,
@@ -707,6 +708,16 @@ class CheckoutSessionRepository(TenantRepository[CheckoutSession]):
 
 
 @dataclass(frozen=True)
+class ProcessingKey:
+    """A processing session the sweep looks at: its id, organization and
+    expire time (its place in the keyset)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    expire_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class SessionKey:
     """A checkout session found by its client secret: its id and the
     organization it belongs to."""
@@ -731,16 +742,23 @@ _OPEN_PAST_EXPIRY = Query.of(
 )
 
 
-_PURCHASES_WAITING_PAST_EXPIRY = Query.of(
-    select(checkout_sessions)
+_PURCHASES_PROCESSING_PAST = Query.of(
+    select(
+        checkout_sessions.c.id, checkout_sessions.c.organization_id, checkout_sessions.c.expire_at
+    )
     .where(checkout_sessions.c.status == "processing")
     .where(checkout_sessions.c.subscription_id.is_(None))
     .where(checkout_sessions.c.order_id.is_not(None))
     .where(checkout_sessions.c.expire_at <= bindparam("before"))
-    .order_by(checkout_sessions.c.expire_at)
+    .where(
+        tuple_(checkout_sessions.c.expire_at, checkout_sessions.c.id)
+        > tuple_(bindparam("after_at", type_=Timestamp), bindparam("after_id", type_=Uuid))
+    )
+    .order_by(checkout_sessions.c.expire_at, checkout_sessions.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
 )
+# Before every session: the keyset's start.
+_FIRST_KEY = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), uuid.UUID(int=0))
 
 
 _PURGE_EXPIRED = Query.of(
@@ -781,14 +799,21 @@ class CheckoutSecrets(PlatformRepository[CheckoutSession]):
         return [CheckoutSession(**dict(record)) for record in records]
 
     async def purchases_processing_past(
-        self, before: dt.datetime, limit: int
-    ) -> list[CheckoutSession]:
+        self, before: dt.datetime, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+    ) -> list[ProcessingKey]:
         """Processing sessions of one-time purchases that expired before
-        `before`, oldest first, locked as the open ones are."""
-        records = await _PURCHASES_WAITING_PAST_EXPIRY.fetch(
-            await self.connection(), before=before, limit=limit
+        `before`, oldest first, from after `after` (keyset: one left
+        processing is not read again in the same pass). Not locked: each is
+        locked in its own transaction."""
+        after_at, after_id = after or _FIRST_KEY
+        records = await _PURCHASES_PROCESSING_PAST.fetch(
+            await self.connection(),
+            before=before,
+            after_at=after_at,
+            after_id=after_id,
+            limit=limit,
         )
-        return [CheckoutSession(**dict(record)) for record in records]
+        return [ProcessingKey(r["id"], r["organization_id"], r["expire_at"]) for r in records]
 
     async def purge_expired(self, cutoff: dt.datetime, limit: int) -> int:
         """Deletes up to `limit` sessions that expired before `cutoff`

@@ -30,7 +30,6 @@ from billingos_subscriptions.billing import (
     price_of,
     schedule_next_action,
 )
-from billingos_subscriptions.charger import cancel_waiting
 from billingos_subscriptions.clients import CatalogClient, PaymentsClient
 from billingos_subscriptions.models import Subscription
 from billingos_subscriptions.renewal_batch import (
@@ -63,6 +62,7 @@ from billingos_subscriptions.vocabulary import (
     OrderStatus,
     SubscriptionStatus,
 )
+from billingos_subscriptions.waiting_charges import give_up_waiting
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ class Scheduler:
         their own connections (SKIP LOCKED keeps them apart), so one is
         computed while another's statements run. `payments`: to give up a
         first charge still waiting for the customer's authentication when
-        its subscription expires unpaid (None: it is left to its answer)."""
+        its subscription expires unpaid (None: the subscription waits for
+        that charge's answer, as for any other in flight)."""
         self._payments = payments
         self._database = database
         self._tables = tables
@@ -352,17 +353,7 @@ class Scheduler:
                 await billing.subscriptions.update(sub, ["next_action_at"])
             return
         if status is SubscriptionStatus.INCOMPLETE:
-            if await self._charge_in_flight(subs, sub):
-                # Payments has not answered the first charge yet: it decides.
-                sub.next_action_at = now + INCOMPLETE_RECHECK
-                await billing.subscriptions.update(sub, ["next_action_at"])
-                return
-            await billing.end(sub, now, CancellationReason.INCOMPLETE_EXPIRED)
-            if self._payments is not None:
-                for order in await billing.orders.open_of_subscription(sub.id):
-                    await cancel_waiting(billing, self._payments, order)
-            for order in await billing.orders.open_of_subscription(sub.id):
-                await billing.void_open(sub, order, now)
+            await self._expire_incomplete(subs, sub, now)
             return
         if status in RENEWING:
             while (
@@ -374,6 +365,32 @@ class Scheduler:
             return
         sub.next_action_at = None
         await billing.subscriptions.update(sub, ["next_action_at"])
+
+    async def _expire_incomplete(
+        self, subs: Subscriptions, sub: Subscription, now: dt.datetime
+    ) -> None:
+        """A day unpaid: a first charge waiting for the customer's
+        authentication is given up first (at payments, so no one confirms it
+        later) and its answer applied; then, unless the subscription started
+        meanwhile or a charge is still in flight (payments decides: looked
+        at again later), it ends, its unpaid first order voided."""
+        billing = subs.billing
+        if not await self._charge_in_flight(subs, sub) and self._payments is not None:
+            gave_up = False
+            for order in await billing.orders.open_of_subscription(sub.id):
+                gave_up = await give_up_waiting(billing, self._payments, order) or gave_up
+            if gave_up:
+                # Applying the answers worked on the subscription's own row.
+                sub = await billing.subscriptions.require(sub.id, for_update=True)
+                if SubscriptionStatus(sub.status) is not SubscriptionStatus.INCOMPLETE:
+                    return
+        opened = await billing.orders.open_of_subscription(sub.id)
+        if any([await billing.in_flight(order) for order in opened]):
+            # Payments has not answered the first charge yet: it decides.
+            sub.next_action_at = now + INCOMPLETE_RECHECK
+            await billing.subscriptions.update(sub, ["next_action_at"])
+            return
+        await billing.end(sub, now, CancellationReason.INCOMPLETE_EXPIRED)
 
     async def _charge_in_flight(self, subs: Subscriptions, sub: Subscription) -> bool:
         """Whether payments is still working on the first charge. One waiting
