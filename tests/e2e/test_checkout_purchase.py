@@ -594,3 +594,76 @@ async def test_a_subscription_canceled_while_its_first_charge_is_in_flight_keeps
     await asyncio.sleep(1)  # room for a wrong purchase.abandoned to be heard
     wanted = 1 if order["status"] == "ORDER_STATUS_PAID" else 0
     assert await eventually_count(merchant, code.json()["id"], wanted) == wanted, order
+
+
+async def test_a_subscription_canceled_while_its_first_charge_waits_for_authentication_gives_it_up(
+    merchant: Merchant, http: httpx.AsyncClient, suite: Suite
+) -> None:
+    """The merchant cancels at once while the first charge waits for the
+    customer's 3-D Secure: the scheduler has payments cancel the
+    PaymentIntent (the customer can no longer pay for what ended), the
+    order is voided and the code's use given back."""
+    plan = await merchant.client.post(
+        "/v1/products",
+        json={
+            "name": "Waiting",
+            "recurring": {"interval": "INTERVAL_MONTH"},
+            "prices": [{"currency": "USD", "fixed": {"amount_minor": 1500}}],
+        },
+    )
+    code = await merchant.client.post(
+        "/v1/discounts",
+        json={
+            "name": "Half once",
+            "code": f"WAIT{time.monotonic_ns() % 10**9}",
+            "percent_off": {"basis_points": 5000},
+            "duration": "DISCOUNT_DURATION_ONCE",
+            "max_redemptions": 1,
+        },
+    )
+    link = await merchant.client.post(
+        "/v1/checkout-links",
+        json={
+            "product_ids": [plan.json()["id"]],
+            "allowed_discount_ids": [code.json()["id"]],
+            "success_url": "http://127.0.0.1:9/thanks",
+        },
+    )
+    session = await open_session(
+        http,
+        merchant,
+        link.json(),
+        customer_email="waits@example.com",
+        discount_code=code.json()["code"],
+    )
+    secret = session["client_secret"]
+    started = await start_payment(http, secret)
+    await save_authenticating_card(suite, started["payment"])
+    assert (await confirm(http, secret)).status_code == 200
+
+    async def waiting_for_the_customer() -> str | None:
+        body = dict((await http.get(f"/v1/public/checkout-sessions/{secret}")).json())
+        return body.get("payment", {}).get("payment_intent_client_secret") or None
+
+    intent_secret = await eventually(waiting_for_the_customer, seconds=30, every=0.2)
+    kept = await session_of(merchant, session["id"])
+    canceled = await merchant.client.post(
+        f"/v1/subscriptions/{kept['subscription_id']}/cancel", json={"immediately": True}
+    )
+    assert canceled.status_code == 200, canceled.text
+
+    async def voided() -> list[dict[str, Any]] | None:
+        found = await orders_of(merchant, kept["customer_id"])
+        return found if [o["status"] for o in found] == ["ORDER_STATUS_VOID"] else None
+
+    await eventually(voided, seconds=30, every=0.2)
+    assert await payment_statuses(merchant, kept["customer_id"]) == ["PAYMENT_STATUS_FAILED"]
+    assert await eventually_count(merchant, code.json()["id"], 0) == 0
+    intent = intent_secret.split("_secret_")[0]
+    async with httpx.AsyncClient(timeout=10) as stripe:
+        late = await stripe.post(
+            f"{suite.stripe_api_base}/v1/payment_intents/{intent}/_authenticate",
+            params={"success": "true"},
+            json={"key": started["payment"]["publishable_key"], "client_secret": intent_secret},
+        )
+    assert late.status_code == 400, late.text

@@ -386,10 +386,14 @@ class Billing:
             return False
         if attempt.status == result.status.value and attempt.payment_id == result.payment_id:
             return False
-        order = await self.orders.require(attempt.order_id, for_update=True)
+        # The subscription's lock before its order's, as a cancel, a change
+        # and the scheduler take them (subscription, then its orders): a
+        # payment applied while the merchant cancels waits, never deadlocks.
+        unlocked = await self.orders.require(attempt.order_id)
         sub = None
-        if order.subscription_id is not None:
-            sub = await self.subscriptions.require(order.subscription_id, for_update=True)
+        if unlocked.subscription_id is not None:
+            sub = await self.subscriptions.require(unlocked.subscription_id, for_update=True)
+        order = await self.orders.require(attempt.order_id, for_update=True)
         now = await self.now_for(order.test_clock_id)
         attempt.status = result.status.value
         attempt.payment_id = result.payment_id
@@ -400,17 +404,25 @@ class Billing:
         attempt.send_at = None
         attempt.updated_at = now
         await self.attempts.update(attempt, _ATTEMPT_RESULT)
-        if (
-            result.status is AttemptStatus.SUCCEEDED
-            and OrderStatus(order.status) in _SETTLED_ORDERS
+        if result.status is AttemptStatus.SUCCEEDED and (
+            OrderStatus(order.status) in _SETTLED_ORDERS
+            or (
+                sub is not None
+                and sub.ended_at is not None
+                and BillingReason(order.billing_reason) is BillingReason.SUBSCRIPTION_CREATE
+                and sub.trial_end is None
+            )
         ):
             # Money moved for an order settled already (a charge confirmed
-            # after its order was voided): recorded on the attempt, and
-            # reported here and by `./billingos reconcile` for a person to
-            # refund.
+            # after its order was voided), or for the first period of a
+            # subscription that ended before it started: recorded, and
+            # reported here (and a void order's by `./billingos reconcile`)
+            # for a person to refund.
             log.error(
-                "a payment succeeded for an order that is %s; refund it",
+                "a payment succeeded for an order that delivers nothing (%s, its subscription "
+                "ended: %s); refund it",
                 order.status,
+                sub is not None and sub.ended_at is not None,
                 extra={"order_id": str(order.id), "payment_id": str(result.payment_id)},
             )
         if sub is None:
@@ -756,6 +768,11 @@ class Billing:
                 and not await self.in_flight(order)
             ):
                 await self.void_open(sub, order, now)
+        if await self._waits_for_customer(sub):
+            # A charge waiting for the customer's 3-D Secure may never be
+            # answered: the scheduler gives it up at once (`_after_end`).
+            sub.next_action_at = now
+            await self.subscriptions.update(sub, ["next_action_at"])
         # Its seats end with it: an ended subscription is never live again.
         for seat in await SeatRepository(self.scope).held_of_subscription(sub.id):
             await self.free_seat(sub, seat, now)
@@ -764,6 +781,13 @@ class Billing:
         else:
             await self.announce(sub, lambda state: events.canceled(state, ""), events.revoked)
         await checkout_outcome.subscription_ended(self.scope, sub, now)
+
+    async def _waits_for_customer(self, sub: Subscription) -> bool:
+        """Whether an open order of the subscription has a charge waiting for
+        the customer's authentication."""
+        opened = await self.orders.open_of_subscription(sub.id)
+        attempts = await self.attempts.of_orders([order.id for order in opened])
+        return any(AttemptStatus(a.status) is AttemptStatus.REQUIRES_ACTION for a in attempts)
 
     async def free_seat(self, sub: Subscription, seat: SubscriptionSeat, now: dt.datetime) -> None:
         """Frees a held seat (the caller holds the subscription's row lock,

@@ -337,6 +337,9 @@ class Scheduler:
         sub = await billing.subscriptions.get(subscription_id, for_update=True)
         if sub is None or sub.next_action_at is None or sub.next_action_at > now:
             return
+        if sub.ended_at is not None:
+            await self._after_end(subs, sub)
+            return
         status = SubscriptionStatus(sub.status)
         if status is SubscriptionStatus.TRIALING and sub.trial_end is not None:
             if not sub.trial_will_end_sent and now >= sub.trial_end - TRIAL_NOTICE_BEFORE:
@@ -363,6 +366,20 @@ class Scheduler:
             ):
                 await self._period_end(subs, sub, now)
             return
+        sub.next_action_at = None
+        await billing.subscriptions.update(sub, ["next_action_at"])
+
+    async def _after_end(self, subs: Subscriptions, sub: Subscription) -> None:
+        """An ended subscription left a charge waiting for the customer's
+        authentication (Billing.end made it due): given up at payments, so
+        no one confirms it for what was never delivered, and its answer
+        applied (failed: the order voided; paid meanwhile: recorded). Then
+        nothing is due on it any more."""
+        billing = subs.billing
+        if self._payments is not None:
+            for order in await billing.orders.open_of_subscription(sub.id):
+                await give_up_waiting(billing, self._payments, order)
+            sub = await billing.subscriptions.require(sub.id, for_update=True)
         sub.next_action_at = None
         await billing.subscriptions.update(sub, ["next_action_at"])
 
