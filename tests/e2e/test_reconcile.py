@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from billingos_cli.__main__ import main
 from billingos_cli.reconcile import reconcile, run_reconcile
 from billingos_cli.suite import Suite
 from billingos_kit.testing.waiting import eventually
@@ -102,12 +103,20 @@ async def test_real_checkouts_come_out_even_and_each_break_is_reported(
     report = await settled_books(suite, organization)
     assert report.totals == {"orders": 3, "succeeded_payments": 2, "succeeded_refunds": 1}
     out = tmp_path / "reconcile.json"
+    # The command itself, as a merchant or operator runs it.
     status = await asyncio.to_thread(
-        run_reconcile,
-        suite.database_url,
-        [merchant.organization_id],
-        settle_seconds=0,
-        json_out=out,
+        main,
+        [
+            "reconcile",
+            "--database-url",
+            suite.database_url,
+            "--organization",
+            merchant.organization_id,
+            "--settle-seconds",
+            "0",
+            "--json",
+            str(out),
+        ],
     )
     assert status == 0
     assert json.loads(out.read_text())["even"] is True

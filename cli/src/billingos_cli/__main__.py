@@ -186,10 +186,6 @@ def run_org(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def run_reconcile_command(args: argparse.Namespace) -> int:
     import os
 
@@ -212,3 +208,7 @@ def run_reconcile_command(args: argparse.Namespace) -> int:
         settle_seconds=args.settle_seconds,
         json_out=args.json,
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
